@@ -1,0 +1,99 @@
+//! The HTTP surface: routes, CORS, and Matrix-shaped errors for unknown
+//! endpoints. One file per endpoint area under `api/`.
+
+pub mod account;
+pub mod message;
+pub mod room;
+pub mod ruma_wrapper;
+pub mod sync;
+pub mod versions;
+
+use axum::{
+    Router,
+    extract::Request,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use http::{HeaderValue, Method, StatusCode, header};
+use ruma::api::client::{
+    account::{register, whoami},
+    discovery::get_supported_versions,
+    membership::{invite_user, join_room_by_id, leave_room},
+    message::send_message_event,
+    room::create_room,
+    session::{get_login_types, login, logout},
+    sync::sync_events,
+};
+
+use self::ruma_wrapper::RumaRouter;
+use crate::{
+    error::{Error, ErrorKind},
+    service::Services,
+    web,
+};
+
+/// Builds the whole application: Matrix API, discovery and the web client.
+pub fn router(services: Services) -> Router {
+    let matrix = Router::new()
+        .ruma_route::<get_supported_versions::Request, _, _>(versions::versions)
+        .ruma_route::<register::v3::Request, _, _>(account::register)
+        .ruma_route::<get_login_types::v3::Request, _, _>(account::login_types)
+        .ruma_route::<login::v3::Request, _, _>(account::login)
+        .ruma_route::<logout::v3::Request, _, _>(account::logout)
+        .ruma_route::<whoami::v3::Request, _, _>(account::whoami)
+        .ruma_route::<create_room::v3::Request, _, _>(room::create_room)
+        .ruma_route::<invite_user::v3::Request, _, _>(room::invite)
+        .ruma_route::<join_room_by_id::v3::Request, _, _>(room::join)
+        .ruma_route::<leave_room::v3::Request, _, _>(room::leave)
+        .ruma_route::<send_message_event::v3::Request, _, _>(message::send)
+        .ruma_route::<sync_events::v3::Request, _, _>(sync::sync)
+        .route("/.well-known/matrix/client", get(versions::well_known))
+        .route("/_matrix/{*rest}", axum::routing::any(unrecognized));
+
+    matrix
+        .fallback(web::serve_client)
+        .with_state(services)
+        .layer(middleware::from_fn(matrix_errors))
+        .layer(middleware::from_fn(cors))
+}
+
+async fn unrecognized() -> Error {
+    Error::new(ErrorKind::Unrecognized, "Unrecognized request")
+}
+
+/// Answers `OPTIONS` everywhere without running endpoint logic and adds the
+/// CORS headers the spec asks for to every response.
+async fn cors(request: Request, next: Next) -> Response {
+    let mut response = if request.method() == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("X-Requested-With, Content-Type, Authorization"),
+    );
+    response
+}
+
+/// A known path with the wrong method gets `405 M_UNRECOGNIZED`, as clients
+/// probe for features that way; axum's own 405 has no body.
+async fn matrix_errors(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(%method, %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED && !response.headers().contains_key(header::CONTENT_TYPE) {
+        return Error::with_status(ErrorKind::Unrecognized, StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+            .into_response();
+    }
+    response
+}

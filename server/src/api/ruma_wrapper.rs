@@ -1,0 +1,173 @@
+//! Typed ruma requests in, typed ruma responses out.
+//!
+//! [`Ruma<T>`] is an axum extractor: it authenticates the request as the
+//! endpoint's metadata demands and parses it with ruma. [`RumaResponse`]
+//! serialises a ruma response. [`RumaRouter::ruma_route`] registers a handler
+//! on every path in the endpoint's metadata, so no path is typed twice.
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{FromRequest, FromRequestParts, RawPathParams, Request},
+    handler::Handler,
+    response::{IntoResponse, Response},
+    routing::{MethodFilter, on},
+};
+use bytes::BytesMut;
+use ruma::api::{
+    IncomingRequest, IncomingRequestExt, Metadata, OutgoingResponse, OutgoingResponseExt,
+    auth_scheme::{
+        AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken,
+        NoAuthentication,
+    },
+    path_builder::PathBuilder,
+};
+
+use crate::{
+    error::{Error, ErrorKind},
+    service::{Services, accounts::Requester},
+};
+
+/// Largest JSON request body we read (events are capped at 64 KiB anyway).
+const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// How an endpoint authenticates, derived from ruma's metadata.
+pub trait AuthPolicy {
+    const TOKEN: TokenPolicy;
+}
+
+#[derive(PartialEq, Eq)]
+pub enum TokenPolicy {
+    Required,
+    Optional,
+    None,
+}
+
+impl AuthPolicy for AccessToken {
+    const TOKEN: TokenPolicy = TokenPolicy::Required;
+}
+impl AuthPolicy for AccessTokenOptional {
+    const TOKEN: TokenPolicy = TokenPolicy::Optional;
+}
+impl AuthPolicy for NoAuthentication {
+    const TOKEN: TokenPolicy = TokenPolicy::None;
+}
+impl AuthPolicy for NoAccessToken {
+    const TOKEN: TokenPolicy = TokenPolicy::None;
+}
+impl AuthPolicy for AppserviceTokenOptional {
+    // Login and register: a token is allowed (application services) but not needed.
+    const TOKEN: TokenPolicy = TokenPolicy::Optional;
+}
+impl AuthPolicy for AppserviceToken {
+    // No application services yet: treat their token like a user's.
+    const TOKEN: TokenPolicy = TokenPolicy::Required;
+}
+
+/// A parsed, authenticated request.
+pub struct Ruma<T> {
+    pub body: T,
+    /// Set when the request carried a valid access token.
+    pub requester: Option<Requester>,
+}
+
+impl<T> Ruma<T> {
+    /// The authenticated user; only call on endpoints that require a token.
+    pub fn requester(&self) -> Result<&Requester, Error> {
+        self.requester
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::MissingToken, "Missing access token"))
+    }
+}
+
+fn bearer_token(parts: &http::request::Parts) -> Result<Option<&str>, Error> {
+    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else { return Ok(None) };
+    let value = value
+        .to_str()
+        .map_err(|_| Error::new(ErrorKind::UnknownToken, "Malformed Authorization header"))?;
+    match value.strip_prefix("Bearer ") {
+        Some(token) if !token.is_empty() => Ok(Some(token.trim())),
+        _ => Err(Error::new(ErrorKind::MissingToken, "Authorization header must be `Bearer <token>`")),
+    }
+}
+
+impl<T> FromRequest<Services> for Ruma<T>
+where
+    T: IncomingRequest + Send + 'static,
+    T::Authentication: AuthPolicy,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, services: &Services) -> Result<Self, Error> {
+        let (mut parts, body) = req.into_parts();
+        let path = RawPathParams::from_request_parts(&mut parts, services)
+            .await
+            .map_err(|e| Error::invalid_param(e.body_text()))?;
+        let path_args: Vec<String> = path.iter().map(|(_, v)| v.to_owned()).collect();
+        let bytes = axum::body::to_bytes(body, MAX_JSON_BODY)
+            .await
+            .map_err(|_| Error::new(ErrorKind::TooLarge, "Request body too large"))?;
+
+        let token = bearer_token(&parts)?;
+        let requester = match (<T::Authentication as AuthPolicy>::TOKEN, token) {
+            (TokenPolicy::None, _) | (TokenPolicy::Optional, None) => None,
+            (TokenPolicy::Required, None) => {
+                return Err(Error::new(ErrorKind::MissingToken, "Missing access token"));
+            }
+            (_, Some(token)) => Some(services.authenticate(token)?),
+        };
+
+        if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+            return Err(Error::new(ErrorKind::NotJson, "Request body is not valid JSON"));
+        }
+        // An empty body means `{}` for endpoints like /logout.
+        let body_bytes: &[u8] = if bytes.is_empty() && parts.method != http::Method::GET { b"{}" } else { &bytes };
+        let request = http::Request::from_parts(parts, body_bytes);
+        let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
+        let body = T::try_from_http_request(request, &args)
+            .map_err(|e| Error::bad_json(format!("Invalid request: {e}")))?;
+        Ok(Self { body, requester })
+    }
+}
+
+/// A ruma response, serialised for axum.
+pub struct RumaResponse<T>(pub T);
+
+impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
+    fn into_response(self) -> Response {
+        match self.0.try_into_http_response::<BytesMut>() {
+            Ok(response) => response.map(|body| Body::from(body.freeze())),
+            Err(e) => Error::internal(format!("serialising response: {e}")).into_response(),
+        }
+    }
+}
+
+impl<T> From<T> for RumaResponse<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
+/// Registers handlers at the paths ruma's metadata lists for an endpoint.
+pub trait RumaRouter {
+    fn ruma_route<T, H, X>(self, handler: H) -> Self
+    where
+        T: IncomingRequest + Metadata,
+        H: Handler<X, Services>,
+        X: 'static;
+}
+
+impl RumaRouter for Router<Services> {
+    fn ruma_route<T, H, X>(mut self, handler: H) -> Self
+    where
+        T: IncomingRequest + Metadata,
+        H: Handler<X, Services>,
+        X: 'static,
+    {
+        let method = MethodFilter::try_from(T::METHOD).expect("ruma endpoints use standard methods");
+        for path in T::PATH_BUILDER.all_paths() {
+            self = self.route(path, on(method, handler.clone()));
+        }
+        self
+    }
+}

@@ -1,0 +1,35 @@
+//! Discovery: `/versions` and `.well-known/matrix/client`.
+
+use std::collections::BTreeMap;
+
+use axum::{Json, extract::State};
+use ruma::api::client::discovery::get_supported_versions;
+use serde_json::{Value, json};
+
+use super::ruma_wrapper::{Ruma, RumaResponse};
+use crate::{error::Result, service::Services};
+
+/// Spec versions whose required behaviour this server implements for the
+/// endpoints it serves. v1.11 is advertised for authenticated media.
+const VERSIONS: &[&str] =
+    &["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11"];
+
+/// # `GET /_matrix/client/versions`
+pub async fn versions(
+    _: Ruma<get_supported_versions::Request>,
+) -> Result<RumaResponse<get_supported_versions::Response>> {
+    let mut response =
+        get_supported_versions::Response::new(VERSIONS.iter().map(|v| (*v).to_owned()).collect());
+    response.unstable_features = BTreeMap::new();
+    Ok(response.into())
+}
+
+/// # `GET /.well-known/matrix/client`
+pub async fn well_known(State(services): State<Services>) -> Json<Value> {
+    let base = services
+        .config()
+        .public_baseurl
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", services.config().listen));
+    Json(json!({ "m.homeserver": { "base_url": base } }))
+}

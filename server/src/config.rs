@@ -1,0 +1,199 @@
+//! Server configuration: a TOML file, `WEFT_*` environment variables and
+//! command-line flags, merged in that order of precedence (flag wins).
+//!
+//! Everything is validated before the server touches the disk, and every
+//! problem names the key it is about.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use ruma::{OwnedServerName, ServerName};
+use serde::Deserialize;
+
+/// Who may create accounts through `/register`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone who can reach the server (the `m.login.dummy` flow).
+    Open,
+    /// Only with a registration token (`m.login.registration_token`).
+    Token,
+    /// Nobody; accounts come from `weft user add`.
+    Closed,
+}
+
+/// The configuration file's shape. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub registration: Option<Registration>,
+    #[serde(default)]
+    pub registration_tokens: Vec<String>,
+    pub public_baseurl: Option<String>,
+    pub log: Option<String>,
+}
+
+/// Values given on the command line or through `WEFT_*` variables (clap merges
+/// the two); they override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub registration: Option<Registration>,
+    pub registration_token: Option<String>,
+    pub log: Option<String>,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub server_name: OwnedServerName,
+    pub registration: Registration,
+    pub registration_tokens: Vec<String>,
+    /// Base URL advertised in `.well-known/matrix/client`, if set.
+    pub public_baseurl: Option<String>,
+    /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` wins over it.
+    pub log: String,
+}
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in `{key}`: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+fn err(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.to_owned(), problem: problem.into() }
+}
+
+impl Config {
+    /// Reads the optional TOML file and merges the overrides over it.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let file_config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| err("config", format!("cannot read {}: {e}", path.display())))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| {
+                    err("config", format!("{} is not valid: {}", path.display(), e.message()))
+                        .with_key_from(&e)
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        Self::merge(file_config, overrides)
+    }
+
+    /// Merges and validates.
+    pub fn merge(file: FileConfig, o: Overrides) -> Result<Self, ConfigError> {
+        let listen_text = o.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8008".to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            err("listen", format!("`{listen_text}` is not an address like 127.0.0.1:8008"))
+        })?;
+
+        let server_name_text = o.server_name.or(file.server_name).unwrap_or_else(|| {
+            if listen.ip().is_loopback() { "localhost".to_owned() } else { listen.ip().to_string() }
+        });
+        let server_name = ServerName::parse(&server_name_text).map_err(|e| {
+            err("server_name", format!("`{server_name_text}` is not a valid server name ({e})"))
+        })?;
+
+        let registration = o.registration.or(file.registration).unwrap_or(
+            if listen.ip().is_loopback() { Registration::Open } else { Registration::Token },
+        );
+
+        let mut registration_tokens = file.registration_tokens;
+        registration_tokens.extend(o.registration_token);
+        if registration_tokens.iter().any(|t| t.is_empty() || t.len() > 64) {
+            return Err(err("registration_tokens", "tokens must be 1 to 64 characters long"));
+        }
+
+        let data_dir = o.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(err("data_dir", "must not be empty"));
+        }
+
+        if let Some(url) = &file.public_baseurl
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(err("public_baseurl", format!("`{url}` must start with http:// or https://")));
+        }
+
+        Ok(Self {
+            listen,
+            data_dir,
+            server_name,
+            registration,
+            registration_tokens,
+            public_baseurl: file.public_baseurl,
+            log: o.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+        })
+    }
+}
+
+trait WithKey {
+    fn with_key_from(self, e: &toml::de::Error) -> Self;
+}
+
+impl WithKey for ConfigError {
+    /// toml's message names the field for unknown or mistyped keys; keep the
+    /// top-level key `config` but add the line so the user finds it.
+    fn with_key_from(mut self, e: &toml::de::Error) -> Self {
+        if let Some(span) = e.span() {
+            self.problem.push_str(&format!(" (at byte {})", span.start));
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| err("config", e.message()))?;
+        Config::merge(file, Overrides::default())
+    }
+
+    #[test]
+    fn defaults_are_loopback_open() {
+        let c = parse("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8008");
+        assert_eq!(c.registration, Registration::Open);
+        assert_eq!(c.server_name.as_str(), "localhost");
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn public_listen_defaults_to_token_registration() {
+        let c = parse("listen = \"0.0.0.0:8008\"\nserver_name = \"example.org\"").unwrap();
+        assert_eq!(c.registration, Registration::Token);
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let file: FileConfig = toml::from_str("listen = \"127.0.0.1:1\"").unwrap();
+        let o = Overrides { listen: Some("127.0.0.1:2".into()), ..Default::default() };
+        assert_eq!(Config::merge(file, o).unwrap().listen.port(), 2);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert_eq!(parse("listen = \"nope\"").unwrap_err().key, "listen");
+        assert_eq!(parse("server_name = \"bad name!\"").unwrap_err().key, "server_name");
+        assert_eq!(parse("public_baseurl = \"ftp://x\"").unwrap_err().key, "public_baseurl");
+        let unknown = parse("lisen = \"x\"").unwrap_err();
+        assert!(unknown.problem.contains("lisen"), "{unknown}");
+        let bad_enum = parse("registration = \"sometimes\"").unwrap_err();
+        assert!(bad_enum.problem.contains("sometimes"), "{bad_enum}");
+    }
+}

@@ -1,0 +1,91 @@
+//! The service layer: Matrix behaviour on top of storage. Handlers in `api`
+//! call these; nothing here knows about HTTP.
+
+pub mod accounts;
+pub mod notifier;
+pub mod pdu;
+pub mod rooms;
+pub mod sync;
+pub mod uia;
+
+use std::sync::Arc;
+
+use ruma::signatures::Ed25519KeyPair;
+
+use crate::{
+    config::Config,
+    error::{Error, Result},
+    storage::Storage,
+};
+
+/// Everything a request handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    storage: Arc<dyn Storage>,
+    signing_key: Ed25519KeyPair,
+    notifier: notifier::Notifier,
+    uia: uia::UiaSessions,
+    /// Serialises event creation so each room's DAG stays linear (one
+    /// forward extremity) while the server does not federate.
+    event_lock: tokio::sync::Mutex<()>,
+}
+
+const SIGNING_KEY_META: &str = "signing_key_ed25519";
+/// The key ID's version part (`ed25519:<version>`).
+const SIGNING_KEY_VERSION: &str = "a_weft";
+
+impl Services {
+    /// Builds the services over an opened storage, loading (or creating on
+    /// first start) the server's ed25519 signing key.
+    pub fn new(config: Config, storage: Arc<dyn Storage>) -> Result<Self> {
+        let generated = Ed25519KeyPair::generate();
+        let der = storage.meta_get_or_insert(SIGNING_KEY_META, &generated)?;
+        let signing_key = Ed25519KeyPair::from_der(&der, SIGNING_KEY_VERSION.to_owned())
+            .map_err(|e| Error::Internal(format!("stored signing key is unreadable: {e}")))?;
+        let notifier = notifier::Notifier::new(storage.max_stream()?);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                storage,
+                signing_key,
+                notifier,
+                uia: uia::UiaSessions::default(),
+                event_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn storage(&self) -> &dyn Storage {
+        &*self.inner.storage
+    }
+
+    pub fn notifier(&self) -> &notifier::Notifier {
+        &self.inner.notifier
+    }
+
+    pub fn uia(&self) -> &uia::UiaSessions {
+        &self.inner.uia
+    }
+
+    fn signing_key(&self) -> &Ed25519KeyPair {
+        &self.inner.signing_key
+    }
+
+    fn event_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.event_lock
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now() -> ruma::MilliSecondsSinceUnixEpoch {
+    ruma::MilliSecondsSinceUnixEpoch::now()
+}

@@ -1,0 +1,184 @@
+//! Accounts, devices and access tokens.
+//!
+//! Passwords are hashed with argon2id (on a blocking thread: hashing is
+//! deliberately slow). Access tokens are 256 random bits; only their SHA-256
+//! is stored, so lookups compare hashes, never the secret itself.
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::SaltString,
+};
+use rand::{
+    RngCore,
+    distr::{Alphanumeric, SampleString},
+};
+use ruma::{OwnedDeviceId, OwnedUserId, UserId};
+use sha2::{Digest, Sha256};
+
+use super::Services;
+use crate::{
+    error::{Error, ErrorKind, Result},
+    storage::UserRow,
+};
+
+/// A successful login or registration.
+pub struct NewSession {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub access_token: String,
+}
+
+/// Who made an authenticated request.
+#[derive(Clone, Debug)]
+pub struct Requester {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Hashes a password with argon2id and a random salt.
+pub fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(Error::internal)?;
+    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).map_err(Error::internal)?.to_string())
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(Error::internal)
+}
+
+/// Checks a requested localpart against the spec's grammar for new users.
+pub fn validate_localpart(localpart: &str) -> Result<()> {
+    let ok = !localpart.is_empty()
+        && localpart
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidUsername,
+            "User names may only contain a-z, 0-9 and . _ = - / +",
+        ))
+    }
+}
+
+impl Services {
+    /// The full user ID for a localpart (or a full ID on this server).
+    pub fn user_id_for(&self, name: &str) -> Result<OwnedUserId> {
+        let server = &self.config().server_name;
+        let user_id = if name.starts_with('@') {
+            UserId::parse(name.to_lowercase())
+                .map_err(|_| Error::new(ErrorKind::InvalidUsername, "Not a valid user ID"))?
+        } else {
+            let localpart = name.to_lowercase();
+            validate_localpart(&localpart)?;
+            UserId::parse(format!("@{localpart}:{server}"))
+                .map_err(|_| Error::new(ErrorKind::InvalidUsername, "User ID too long"))?
+        };
+        if user_id.server_name() != server {
+            return Err(Error::forbidden("That user is not on this server"));
+        }
+        Ok(user_id)
+    }
+
+    /// Creates an account. `Ok(false)` if the name is taken.
+    pub async fn create_account(
+        &self,
+        user_id: &UserId,
+        password: Option<String>,
+        admin: bool,
+    ) -> Result<bool> {
+        let password_hash = match password {
+            Some(p) => Some(blocking(move || hash_password(&p)).await??),
+            None => None,
+        };
+        let row = UserRow {
+            user_id: user_id.to_owned(),
+            password_hash,
+            displayname: Some(user_id.localpart().to_owned()),
+            admin,
+        };
+        self.storage().create_user(&row)
+    }
+
+    /// Checks a password; the error is the same for unknown users and wrong
+    /// passwords so it does not reveal which accounts exist.
+    pub async fn check_password(&self, user_id: &UserId, password: String) -> Result<()> {
+        let wrong = || Error::forbidden("Invalid username or password");
+        let user = self.storage().user(user_id.as_str())?.ok_or_else(wrong)?;
+        let hash = user.password_hash.ok_or_else(wrong)?;
+        if blocking(move || verify_password(&password, &hash)).await? { Ok(()) } else { Err(wrong()) }
+    }
+
+    /// Creates (or takes over) a device and issues it a fresh access token.
+    pub fn new_device_session(
+        &self,
+        user_id: &UserId,
+        device_id: Option<OwnedDeviceId>,
+        display_name: Option<&str>,
+    ) -> Result<NewSession> {
+        let device_id = device_id.unwrap_or_else(|| {
+            let id: String = Alphanumeric.sample_string(&mut rand::rng(), 10).to_uppercase();
+            OwnedDeviceId::from(id)
+        });
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let access_token = format!("wft_{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw));
+        self.storage().upsert_device(
+            user_id.as_str(),
+            device_id.as_str(),
+            display_name,
+            &token_hash(&access_token),
+        )?;
+        Ok(NewSession { user_id: user_id.to_owned(), device_id, access_token })
+    }
+
+    /// Resolves an access token to its user and device.
+    pub fn authenticate(&self, token: &str) -> Result<Requester> {
+        match self.storage().device_for_token(&token_hash(token))? {
+            Some((user_id, device_id)) => Ok(Requester { user_id, device_id }),
+            None => Err(Error::new(ErrorKind::UnknownToken, "Unknown or expired access token")),
+        }
+    }
+
+    /// Ends a device's session (its token stops working).
+    pub fn logout(&self, who: &Requester) -> Result<()> {
+        self.storage().delete_device(who.user_id.as_str(), who.device_id.as_str())
+    }
+
+    /// The display name of one of our users.
+    pub fn displayname(&self, user_id: &UserId) -> Result<Option<String>> {
+        Ok(self.storage().user(user_id.as_str())?.and_then(|u| u.displayname))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hash_round_trip() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong", &hash));
+    }
+
+    #[test]
+    fn localpart_grammar() {
+        assert!(validate_localpart("alice.b-1_=/+").is_ok());
+        assert!(validate_localpart("Alice").is_err());
+        assert!(validate_localpart("").is_err());
+        assert!(validate_localpart("a b").is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! Persistent data units: building, hashing, signing and reading room events.
+//!
+//! Every event this server creates is a real PDU for its room version
+//! (content hash, ed25519 signature, reference-hash event ID, prev/auth
+//! events, depth), so federation can be added without rewriting history.
+
+use ruma::{
+    CanonicalJsonObject, CanonicalJsonValue, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId,
+    OwnedRoomId, OwnedUserId, RoomId, UserId,
+    events::TimelineEventType,
+    room_version_rules::RoomVersionRules,
+    serde::Raw,
+    signatures::Ed25519KeyPair,
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::{
+    error::{Error, Result},
+    storage::StoredEvent,
+};
+
+/// A PDU as read back from storage (room versions ≥ 3: no `event_id` inside).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Pdu {
+    #[serde(skip_deserializing, default = "placeholder_event_id")]
+    pub event_id: OwnedEventId,
+    pub room_id: OwnedRoomId,
+    pub sender: OwnedUserId,
+    pub origin_server_ts: MilliSecondsSinceUnixEpoch,
+    #[serde(rename = "type")]
+    pub kind: TimelineEventType,
+    pub content: Box<RawValue>,
+    #[serde(default)]
+    pub state_key: Option<String>,
+    #[serde(default)]
+    pub prev_events: Vec<OwnedEventId>,
+    #[serde(default)]
+    pub auth_events: Vec<OwnedEventId>,
+    #[serde(default)]
+    pub redacts: Option<OwnedEventId>,
+    pub depth: u64,
+}
+
+fn placeholder_event_id() -> OwnedEventId {
+    OwnedEventId::try_from("$placeholder").expect("valid event ID")
+}
+
+impl Pdu {
+    /// Parses a stored event.
+    pub fn from_stored(stored: &StoredEvent) -> Result<Self> {
+        let mut pdu: Pdu = serde_json::from_str(&stored.pdu_json)?;
+        pdu.event_id = stored.event_id.clone();
+        Ok(pdu)
+    }
+
+    /// The content deserialised into a typed event content.
+    pub fn content_as<T: for<'de> Deserialize<'de>>(&self) -> Result<T> {
+        serde_json::from_str(self.content.get())
+            .map_err(|e| Error::bad_json(format!("invalid {} content: {e}", self.kind)))
+    }
+}
+
+impl ruma::state_res::Event for Pdu {
+    type Id = OwnedEventId;
+
+    fn event_id(&self) -> &Self::Id {
+        &self.event_id
+    }
+
+    fn room_id(&self) -> Option<&RoomId> {
+        Some(&self.room_id)
+    }
+
+    fn sender(&self) -> &UserId {
+        &self.sender
+    }
+
+    fn origin_server_ts(&self) -> MilliSecondsSinceUnixEpoch {
+        self.origin_server_ts
+    }
+
+    fn event_type(&self) -> &TimelineEventType {
+        &self.kind
+    }
+
+    fn content(&self) -> &RawValue {
+        &self.content
+    }
+
+    fn state_key(&self) -> Option<&str> {
+        self.state_key.as_deref()
+    }
+
+    fn prev_events(&self) -> Box<dyn DoubleEndedIterator<Item = &Self::Id> + '_> {
+        Box::new(self.prev_events.iter())
+    }
+
+    fn auth_events(&self) -> Box<dyn DoubleEndedIterator<Item = &Self::Id> + '_> {
+        Box::new(self.auth_events.iter())
+    }
+
+    fn redacts(&self) -> Option<&Self::Id> {
+        self.redacts.as_ref()
+    }
+
+    fn rejected(&self) -> bool {
+        // Rejected events are never stored.
+        false
+    }
+}
+
+/// The fields of a new event before hashing and signing.
+pub struct PduTemplate<'a> {
+    pub room_id: &'a RoomId,
+    pub sender: &'a UserId,
+    pub kind: &'a TimelineEventType,
+    pub state_key: Option<&'a str>,
+    pub content: &'a RawValue,
+    pub prev_events: Vec<OwnedEventId>,
+    pub auth_events: Vec<OwnedEventId>,
+    pub depth: u64,
+    pub origin_server_ts: MilliSecondsSinceUnixEpoch,
+}
+
+/// Builds the canonical JSON of a new PDU, adds its content hash and this
+/// server's signature, and derives its event ID from the reference hash.
+pub fn build_signed(
+    template: PduTemplate<'_>,
+    server_name: &str,
+    key: &Ed25519KeyPair,
+    rules: &RoomVersionRules,
+) -> Result<(OwnedEventId, CanonicalJsonObject, Pdu)> {
+    let content: CanonicalJsonValue = serde_json::from_str(template.content.get())
+        .map_err(|e| Error::bad_json(format!("content is not canonical JSON: {e}")))?;
+    let ids = |ids: &[OwnedEventId]| {
+        CanonicalJsonValue::Array(
+            ids.iter().map(|id| CanonicalJsonValue::String(id.to_string())).collect(),
+        )
+    };
+    let mut object = CanonicalJsonObject::new();
+    object.insert("auth_events".into(), ids(&template.auth_events));
+    object.insert("content".into(), content);
+    object.insert("depth".into(), CanonicalJsonValue::Integer(ruma::Int::try_from(template.depth).map_err(Error::internal)?));
+    object.insert(
+        "origin_server_ts".into(),
+        CanonicalJsonValue::Integer(ruma::Int::from(template.origin_server_ts.0)),
+    );
+    object.insert("prev_events".into(), ids(&template.prev_events));
+    object.insert("room_id".into(), CanonicalJsonValue::String(template.room_id.to_string()));
+    object.insert("sender".into(), CanonicalJsonValue::String(template.sender.to_string()));
+    object.insert("type".into(), CanonicalJsonValue::String(template.kind.to_string()));
+    if let Some(state_key) = template.state_key {
+        object.insert("state_key".into(), CanonicalJsonValue::String(state_key.to_owned()));
+    }
+    if *template.kind == TimelineEventType::RoomRedaction
+        && let Some(CanonicalJsonValue::Object(c)) = object.get("content")
+        && let Some(redacts) = c.get("redacts").cloned()
+    {
+        // Room versions before 11 carry `redacts` at the top level; keeping it
+        // there for every version is harmless and helps older readers.
+        object.insert("redacts".into(), redacts);
+    }
+
+    ruma::signatures::hash_and_sign_event(server_name, key, &mut object, &rules.redaction)
+        .map_err(|e| Error::new(crate::error::ErrorKind::TooLarge, format!("cannot sign event: {e}")))?;
+    let hash = ruma::signatures::reference_hash(&object, rules)
+        .map_err(|e| Error::new(crate::error::ErrorKind::TooLarge, format!("event too large: {e}")))?;
+    let event_id = OwnedEventId::try_from(format!("${hash}")).map_err(Error::internal)?;
+
+    let json = serde_json::to_string(&object)?;
+    let mut pdu: Pdu = serde_json::from_str(&json)?;
+    pdu.event_id = event_id.clone();
+    Ok((event_id, object, pdu))
+}
+
+/// Renders a stored PDU in the client format (`ClientEvent`), adding the
+/// `unsigned` fields the spec asks for. `with_room_id` is false inside `/sync`.
+pub fn client_event(
+    stored: &StoredEvent,
+    viewer: Option<(&UserId, &ruma::DeviceId)>,
+    now: MilliSecondsSinceUnixEpoch,
+    with_room_id: bool,
+    prev_content: Option<&RawValue>,
+) -> Result<Raw<ruma::events::AnyTimelineEvent>> {
+    #[derive(serde::Serialize)]
+    struct ClientEvent<'a> {
+        content: &'a RawValue,
+        event_id: &'a EventId,
+        origin_server_ts: MilliSecondsSinceUnixEpoch,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room_id: Option<&'a RoomId>,
+        sender: &'a UserId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        state_key: Option<&'a str>,
+        #[serde(rename = "type")]
+        kind: &'a TimelineEventType,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        redacts: Option<&'a EventId>,
+        unsigned: Unsigned<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Unsigned<'a> {
+        age: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transaction_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prev_content: Option<&'a RawValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replaces_state: Option<&'a EventId>,
+    }
+
+    let pdu = Pdu::from_stored(stored)?;
+    let transaction_id = match (&stored.txn, viewer) {
+        (Some((user, device, txn)), Some((viewer_user, viewer_device)))
+            if user == viewer_user && device == viewer_device =>
+        {
+            Some(txn.as_str())
+        }
+        _ => None,
+    };
+    let age = i64::from(now.0) - i64::from(pdu.origin_server_ts.0);
+    let event = ClientEvent {
+        content: &pdu.content,
+        event_id: &stored.event_id,
+        origin_server_ts: pdu.origin_server_ts,
+        room_id: with_room_id.then_some(&*pdu.room_id),
+        sender: &pdu.sender,
+        state_key: pdu.state_key.as_deref(),
+        kind: &pdu.kind,
+        redacts: pdu.redacts.as_deref(),
+        unsigned: Unsigned {
+            age: age.max(0),
+            transaction_id,
+            prev_content,
+            replaces_state: stored.replaces_state.as_deref(),
+        },
+    };
+    Ok(Raw::from_json(serde_json::value::to_raw_value(&event)?))
+}

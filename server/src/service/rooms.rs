@@ -1,0 +1,391 @@
+//! Rooms: creating them, and appending events under the room version's
+//! authorization rules.
+//!
+//! `append` is the one door every new event goes through: it picks
+//! prev/auth events, builds and signs the PDU, checks the auth rules against
+//! current state (ruma-state-res), stores it and wakes waiting syncs.
+
+use std::collections::HashMap;
+
+use rand::distr::{Alphanumeric, SampleString};
+use ruma::{
+    OwnedEventId, OwnedRoomId, RoomId, RoomVersionId, UserId,
+    api::client::room::{Visibility, create_room::v3 as create_room},
+    events::{StateEventType, TimelineEventType},
+    room::RoomType,
+    state_res,
+};
+use serde_json::{Value, json, value::RawValue};
+
+use super::{
+    Services,
+    accounts::Requester,
+    now,
+    pdu::{Pdu, PduTemplate, build_signed},
+};
+use crate::{
+    error::{Error, ErrorKind, Result},
+    storage::NewEvent,
+};
+
+/// Room versions this server can create and serve.
+pub const SUPPORTED_ROOM_VERSIONS: [RoomVersionId; 2] = [RoomVersionId::V10, RoomVersionId::V11];
+/// The version new rooms get unless the client asks for another.
+pub const DEFAULT_ROOM_VERSION: RoomVersionId = RoomVersionId::V11;
+
+/// An event to append, before it becomes a PDU.
+pub struct EventSpec {
+    pub kind: TimelineEventType,
+    pub state_key: Option<String>,
+    pub content: Box<RawValue>,
+}
+
+impl EventSpec {
+    pub fn state(kind: &str, state_key: &str, content: Value) -> Result<Self> {
+        Ok(Self {
+            kind: kind.into(),
+            state_key: Some(state_key.to_owned()),
+            content: serde_json::value::to_raw_value(&content)?,
+        })
+    }
+}
+
+/// The sending device's transaction, for idempotency and echo.
+pub struct Txn<'a> {
+    pub who: &'a Requester,
+    pub txn_id: &'a str,
+    /// The endpoint-specific scope, e.g. `send/!room/m.room.message/txn`.
+    pub scope: String,
+}
+
+fn auth_failed(reason: String) -> Error {
+    Error::forbidden(format!("Not allowed: {reason}"))
+}
+
+impl Services {
+    /// Appends an event to a room, enforcing the auth rules. Returns the new
+    /// event's ID (or the original one for a repeated transaction).
+    pub async fn append(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        spec: EventSpec,
+        txn: Option<Txn<'_>>,
+    ) -> Result<OwnedEventId> {
+        let _guard = self.event_lock().lock().await;
+        let storage = self.storage();
+
+        if let Some(txn) = &txn
+            && let Some(existing) = storage.txn_event(
+                txn.who.user_id.as_str(),
+                txn.who.device_id.as_str(),
+                &txn.scope,
+            )?
+        {
+            return Ok(existing);
+        }
+
+        let version = storage
+            .room_version(room_id.as_str())?
+            .ok_or_else(|| Error::not_found("Unknown room"))?;
+        let rules = version.rules().ok_or_else(|| Error::internal("room version without rules"))?;
+
+        let state: HashMap<(String, String), OwnedEventId> = storage
+            .current_state(room_id.as_str())?
+            .into_iter()
+            .map(|(t, k, id)| ((t, k), id))
+            .collect();
+
+        let auth_types = state_res::auth_types_for_event(
+            &spec.kind,
+            sender,
+            spec.state_key.as_deref(),
+            &spec.content,
+            &rules.authorization,
+        )
+        .map_err(|e| Error::bad_json(format!("Invalid event: {e}")))?;
+        let auth_events: Vec<OwnedEventId> = auth_types
+            .iter()
+            .filter_map(|(t, k)| state.get(&(t.to_string(), k.clone())).cloned())
+            .collect();
+
+        let head = storage.room_head(room_id.as_str())?;
+        let (prev_events, depth) = match head {
+            Some((id, depth)) => (vec![id], depth as u64 + 1),
+            None => (vec![], 1),
+        };
+
+        let (event_id, _object, pdu) = build_signed(
+            PduTemplate {
+                room_id,
+                sender,
+                kind: &spec.kind,
+                state_key: spec.state_key.as_deref(),
+                content: &spec.content,
+                prev_events,
+                auth_events,
+                depth,
+                origin_server_ts: now(),
+            },
+            self.config().server_name.as_str(),
+            self.signing_key(),
+            &rules,
+        )?;
+
+        let load = |id: &str| storage.event(id).ok().flatten().and_then(|e| Pdu::from_stored(&e).ok());
+        state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, |id: &ruma::EventId| {
+            load(id.as_str())
+        })
+        .map_err(auth_failed)?;
+        state_res::check_state_dependent_auth_rules(
+            &rules.authorization,
+            &pdu,
+            |t: &StateEventType, k: &str| state.get(&(t.to_string(), k.to_owned())).and_then(|id| load(id.as_str())),
+        )
+        .map_err(auth_failed)?;
+
+        let membership = (spec.kind == TimelineEventType::RoomMember)
+            .then(|| {
+                serde_json::from_str::<Value>(spec.content.get())
+                    .ok()
+                    .and_then(|c| c.get("membership").and_then(Value::as_str).map(str::to_owned))
+            })
+            .flatten();
+
+        let pdu_json = serde_json::to_string(&_object)?;
+        let stream = storage.append_event(&NewEvent {
+            event_id: event_id.clone(),
+            room_id: room_id.to_owned(),
+            event_type: spec.kind.to_string(),
+            state_key: spec.state_key.clone(),
+            sender: sender.to_owned(),
+            depth: depth as i64,
+            pdu_json,
+            txn: txn.as_ref().map(|t| {
+                (t.who.user_id.clone(), t.who.device_id.clone(), t.txn_id.to_owned())
+            }),
+            txn_scope: txn.map(|t| t.scope),
+            membership,
+        })?;
+        self.notifier().notify(stream);
+        Ok(event_id)
+    }
+
+    /// A member event for one of our users, with their profile filled in (as
+    /// the spec asks servers to do).
+    fn member_content(&self, user_id: &UserId, membership: &str, extra: Option<(&str, Value)>) -> Result<Value> {
+        let mut content = json!({ "membership": membership });
+        if let Some(name) = self.displayname(user_id)? {
+            content["displayname"] = json!(name);
+        }
+        if let Some((key, value)) = extra {
+            content[key] = value;
+        }
+        Ok(content)
+    }
+
+    /// `POST /createRoom`.
+    pub async fn create_room(
+        &self,
+        creator: &Requester,
+        req: &create_room::Request,
+    ) -> Result<OwnedRoomId> {
+        let version = req.room_version.clone().unwrap_or(DEFAULT_ROOM_VERSION);
+        if !SUPPORTED_ROOM_VERSIONS.contains(&version) {
+            return Err(Error::new(
+                ErrorKind::UnsupportedRoomVersion,
+                format!("Room version {version} is not supported; use 10 or 11"),
+            ));
+        }
+        if req.room_alias_name.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidParam,
+                "Room aliases are not supported by this server yet; create the room without room_alias_name",
+            ));
+        }
+        let server = &self.config().server_name;
+        let creator_id = &creator.user_id;
+        let room_id = loop {
+            let id = format!("!{}:{server}", Alphanumeric.sample_string(&mut rand::rng(), 18));
+            let id = OwnedRoomId::try_from(id).map_err(Error::internal)?;
+            if self.storage().create_room(id.as_str(), &version, creator_id.as_str())? {
+                break id;
+            }
+        };
+
+        let preset = req.preset.clone().unwrap_or(match req.visibility {
+            Visibility::Public => create_room::RoomPreset::PublicChat,
+            _ => create_room::RoomPreset::PrivateChat,
+        });
+        let (join_rule, guest_access, invite_level) = match preset {
+            create_room::RoomPreset::PublicChat => ("public", "forbidden", 50),
+            _ => ("invite", "can_join", 0),
+        };
+
+        // 1. m.room.create
+        let mut create: Value = match &req.creation_content {
+            Some(raw) => serde_json::from_str(raw.json().get())
+                .map_err(|e| Error::bad_json(format!("creation_content: {e}")))?,
+            None => json!({}),
+        };
+        if !create.is_object() {
+            return Err(Error::bad_json("creation_content must be an object"));
+        }
+        create["room_version"] = json!(version.as_str());
+        if version == RoomVersionId::V10 {
+            create["creator"] = json!(creator_id);
+        }
+        if let Some(kind) = create.get("type").and_then(Value::as_str)
+            && RoomType::from(kind) == RoomType::Space
+        {
+            // Spaces are fine; nothing special to do yet.
+        }
+        let mut events = vec![EventSpec::state("m.room.create", "", create)?];
+
+        // 2. The creator joins.
+        events.push(EventSpec::state(
+            "m.room.member",
+            creator_id.as_str(),
+            self.member_content(creator_id, "join", None)?,
+        )?);
+
+        // 3. Power levels (Synapse's defaults), with the client's overrides.
+        let mut users = serde_json::Map::new();
+        users.insert(creator_id.to_string(), json!(100));
+        if preset == create_room::RoomPreset::TrustedPrivateChat {
+            for invitee in &req.invite {
+                users.insert(invitee.to_string(), json!(100));
+            }
+        }
+        let mut power_levels = json!({
+            "users": users,
+            "users_default": 0,
+            "events": {
+                "m.room.name": 50,
+                "m.room.power_levels": 100,
+                "m.room.history_visibility": 100,
+                "m.room.canonical_alias": 50,
+                "m.room.avatar": 50,
+                "m.room.tombstone": 100,
+                "m.room.server_acl": 100,
+                "m.room.encryption": 100,
+            },
+            "events_default": 0,
+            "state_default": 50,
+            "ban": 50,
+            "kick": 50,
+            "redact": 50,
+            "invite": invite_level,
+            "notifications": { "room": 50 },
+        });
+        if preset == create_room::RoomPreset::PublicChat {
+            power_levels["events"]["m.call.invite"] = json!(50);
+        }
+        if let Some(overrides) = &req.power_level_content_override {
+            let overrides: Value = serde_json::from_str(overrides.json().get())
+                .map_err(|e| Error::bad_json(format!("power_level_content_override: {e}")))?;
+            let Value::Object(overrides) = overrides else {
+                return Err(Error::bad_json("power_level_content_override must be an object"));
+            };
+            for (key, value) in overrides {
+                power_levels[key] = value;
+            }
+        }
+        events.push(EventSpec::state("m.room.power_levels", "", power_levels)?);
+
+        // 5. Preset state.
+        events.push(EventSpec::state("m.room.join_rules", "", json!({ "join_rule": join_rule }))?);
+        events.push(EventSpec::state(
+            "m.room.history_visibility",
+            "",
+            json!({ "history_visibility": "shared" }),
+        )?);
+        events.push(EventSpec::state("m.room.guest_access", "", json!({ "guest_access": guest_access }))?);
+
+        // 6. initial_state, in order.
+        for raw in &req.initial_state {
+            let event: InitialState = raw
+                .deserialize_as_unchecked()
+                .map_err(|e| Error::bad_json(format!("initial_state: {e}")))?;
+            if matches!(event.kind.as_str(), "m.room.create" | "m.room.member" | "m.room.power_levels") {
+                return Err(Error::new(
+                    ErrorKind::InvalidParam,
+                    format!("initial_state may not contain {}", event.kind),
+                ));
+            }
+            events.push(EventSpec::state(&event.kind, &event.state_key, event.content)?);
+        }
+
+        // 7. Name and topic.
+        if let Some(name) = &req.name {
+            events.push(EventSpec::state("m.room.name", "", json!({ "name": name }))?);
+        }
+        if let Some(topic) = &req.topic {
+            events.push(EventSpec::state(
+                "m.room.topic",
+                "",
+                json!({ "topic": topic, "m.topic": [{ "body": topic, "mimetype": "text/plain" }] }),
+            )?);
+        }
+
+        for spec in events {
+            self.append(&room_id, creator_id, spec, None).await?;
+        }
+
+        // 8. Invites.
+        for invitee in &req.invite {
+            self.invite(&room_id, creator_id, invitee, req.is_direct).await?;
+        }
+        Ok(room_id)
+    }
+
+    /// Invites a user of this server.
+    pub async fn invite(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        target: &UserId,
+        is_direct: bool,
+    ) -> Result<OwnedEventId> {
+        if target.server_name() != self.config().server_name {
+            return Err(Error::forbidden(
+                "This server does not federate yet; only local users can be invited",
+            ));
+        }
+        if self.storage().user(target.as_str())?.is_none() {
+            return Err(Error::not_found(format!("Unknown user {target}")));
+        }
+        let content = self.member_content(target, "invite", is_direct.then(|| ("is_direct", json!(true))))?;
+        self.append(room_id, sender, EventSpec::state("m.room.member", target.as_str(), content)?, None)
+            .await
+    }
+
+    /// Joins (or re-joins) a room.
+    pub async fn join(&self, room_id: &RoomId, user: &UserId) -> Result<OwnedEventId> {
+        if self.storage().room_version(room_id.as_str())?.is_none() {
+            return Err(Error::not_found("This server does not know that room"));
+        }
+        let content = self.member_content(user, "join", None)?;
+        self.append(room_id, user, EventSpec::state("m.room.member", user.as_str(), content)?, None)
+            .await
+    }
+
+    /// Leaves a room, or rejects an invite.
+    pub async fn leave(&self, room_id: &RoomId, user: &UserId) -> Result<OwnedEventId> {
+        if self.storage().room_version(room_id.as_str())?.is_none() {
+            return Err(Error::not_found("This server does not know that room"));
+        }
+        let content = json!({ "membership": "leave" });
+        self.append(room_id, user, EventSpec::state("m.room.member", user.as_str(), content)?, None)
+            .await
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct InitialState {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    state_key: String,
+    content: Value,
+}

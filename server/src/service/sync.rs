@@ -1,0 +1,333 @@
+//! `/sync`: what changed for one device since a stream position.
+//!
+//! Tokens are opaque to clients (`s<stream>`); the stream position is the
+//! server-wide event order, so every event is delivered exactly once and in
+//! order. Long-polls wait on the [`Notifier`](super::notifier::Notifier).
+
+use std::{collections::BTreeSet, time::Duration};
+
+use ruma::{
+    OwnedUserId, RoomId, UInt, UserId,
+    api::client::sync::sync_events::v3::{
+        InvitedRoom, JoinedRoom, LeftRoom, Response, State, StateEvents, Timeline,
+    },
+    serde::Raw,
+};
+use serde_json::value::RawValue;
+
+use super::{Services, accounts::Requester, now, pdu::client_event};
+use crate::{
+    error::{Error, Result},
+    storage::{MembershipRow, StoredEvent},
+};
+
+/// What the client asked for, already resolved from its filter.
+#[derive(Clone, Debug)]
+pub struct SyncParams {
+    pub since: Option<i64>,
+    pub timeout: Duration,
+    pub full_state: bool,
+    pub timeline_limit: usize,
+    pub lazy_load_members: bool,
+}
+
+/// Default timeline length when the filter sets none (as Synapse).
+pub const DEFAULT_TIMELINE_LIMIT: usize = 10;
+const MAX_TIMELINE_LIMIT: usize = 100;
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Parses a `since` token.
+pub fn parse_token(token: &str) -> Result<i64> {
+    token
+        .strip_prefix('s')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| Error::invalid_param(format!("Invalid since token `{token}`")))
+}
+
+fn token(position: i64) -> String {
+    format!("s{position}")
+}
+
+/// Shapes of stripped state shown with an invite.
+const INVITE_STATE_TYPES: [&str; 7] = [
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.topic",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+];
+
+impl Services {
+    /// Runs one `/sync`, waiting up to the timeout for something to report.
+    pub async fn sync(&self, who: &Requester, mut params: SyncParams) -> Result<Response> {
+        params.timeline_limit = params.timeline_limit.clamp(1, MAX_TIMELINE_LIMIT);
+        let deadline = tokio::time::Instant::now() + params.timeout.min(MAX_TIMEOUT);
+        // Subscribe before reading, so nothing committed after the read is missed.
+        let mut rx = self.notifier().subscribe();
+        loop {
+            let upto = *rx.borrow_and_update();
+            let since = params.since.map(|s| s.min(upto));
+            let response = self.build_sync(who, since, upto, &params)?;
+            let must_answer = params.since.is_none() || params.full_state || has_updates(&response);
+            if must_answer {
+                return Ok(response);
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                // Timed out (or the server is shutting down): report "nothing new".
+                _ => return Ok(response),
+            }
+        }
+    }
+
+    fn build_sync(
+        &self,
+        who: &Requester,
+        since: Option<i64>,
+        upto: i64,
+        params: &SyncParams,
+    ) -> Result<Response> {
+        let mut response = Response::new(token(upto));
+        let initial = since.is_none() || params.full_state;
+        for row in self.storage().memberships_of(who.user_id.as_str())? {
+            if row.stream > upto {
+                continue; // Committed after our snapshot; the next sync reports it.
+            }
+            let changed = since.is_none_or(|s| row.stream > s);
+            match row.membership.as_str() {
+                "join" => {
+                    let newly_joined = changed && !self.was_joined_at(&who.user_id, &row.room_id, since)?;
+                    let from = if initial || newly_joined { None } else { since };
+                    if let Some(room) = self.joined_room(who, &row.room_id, from, upto, params)? {
+                        response.rooms.join.insert(row.room_id.clone(), room);
+                    }
+                }
+                "invite" if changed => {
+                    response.rooms.invite.insert(row.room_id.clone(), self.invited_room(&row)?);
+                }
+                "leave" | "ban" if changed && since.is_some() => {
+                    let room = self.left_room(who, &row, since.unwrap_or(0), params)?;
+                    response.rooms.leave.insert(row.room_id.clone(), room);
+                }
+                _ => {}
+            }
+        }
+        response.device_unused_fallback_key_types = Some(vec![]);
+        Ok(response)
+    }
+
+    /// Whether the user's membership was `join` at stream position `at`.
+    fn was_joined_at(&self, user: &UserId, room_id: &RoomId, at: Option<i64>) -> Result<bool> {
+        let Some(at) = at else { return Ok(false) };
+        let event = self.state_event_at(room_id, "m.room.member", user.as_str(), at)?;
+        Ok(match event {
+            Some(e) => membership_of(&e)? == "join",
+            None => false,
+        })
+    }
+
+    /// The state event for `(type, key)` as it was at stream position `at`,
+    /// walking back through the events each state event replaced.
+    fn state_event_at(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        state_key: &str,
+        at: i64,
+    ) -> Result<Option<StoredEvent>> {
+        let mut current = self.storage().current_state_event(room_id.as_str(), event_type, state_key)?;
+        while let Some(event) = &current {
+            if event.stream <= at {
+                break;
+            }
+            current = match &event.replaces_state {
+                Some(prev) => self.storage().event(prev.as_str())?,
+                None => None,
+            };
+        }
+        Ok(current)
+    }
+
+    /// State of the room just before stream position `before` (exclusive).
+    fn state_before(&self, room_id: &RoomId, before: i64) -> Result<Vec<StoredEvent>> {
+        let mut out = Vec::new();
+        for (event_type, state_key, _) in self.storage().current_state(room_id.as_str())? {
+            if let Some(event) = self.state_event_at(room_id, &event_type, &state_key, before - 1)? {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
+    fn joined_room(
+        &self,
+        who: &Requester,
+        room_id: &RoomId,
+        since: Option<i64>,
+        upto: i64,
+        params: &SyncParams,
+    ) -> Result<Option<JoinedRoom>> {
+        let after = since.unwrap_or(0);
+        let mut events =
+            self.storage().room_events_desc(room_id.as_str(), after, upto, params.timeline_limit + 1)?;
+        let limited = events.len() > params.timeline_limit;
+        events.truncate(params.timeline_limit);
+        events.reverse();
+        if since.is_some() && events.is_empty() {
+            return Ok(None);
+        }
+        let timeline_start = events.first().map_or(upto + 1, |e| e.stream);
+
+        // Full state for a new room or after a gap; otherwise only what lazy
+        // loading needs (members of the timeline's senders).
+        let full = since.is_none() || limited;
+        let senders: BTreeSet<OwnedUserId> = events.iter().filter_map(sender_of).collect();
+        let mut state = Vec::new();
+        if full {
+            for event in self.state_before(room_id, timeline_start)? {
+                if params.lazy_load_members && is_member_event(&event) {
+                    let key = state_key_of(&event).unwrap_or_default();
+                    if key != who.user_id.as_str() && !senders.iter().any(|s| s.as_str() == key) {
+                        continue;
+                    }
+                }
+                state.push(event);
+            }
+        } else if params.lazy_load_members {
+            let in_timeline: BTreeSet<String> =
+                events.iter().filter(|e| is_member_event(e)).filter_map(state_key_of).collect();
+            for sender in &senders {
+                if in_timeline.contains(sender.as_str()) {
+                    continue;
+                }
+                if let Some(e) = self.state_event_at(room_id, "m.room.member", sender.as_str(), timeline_start - 1)? {
+                    state.push(e);
+                }
+            }
+        }
+
+        let mut room = JoinedRoom::new();
+        room.timeline = self.timeline(who, events, limited || since.is_none(), timeline_start)?;
+        room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
+        let joined = self.storage().joined_members(room_id.as_str())?;
+        room.summary.joined_member_count = UInt::new(joined.len() as u64);
+        room.summary.heroes = joined.into_iter().filter(|u| *u != who.user_id).take(5).collect();
+        Ok(Some(room))
+    }
+
+    fn timeline(
+        &self,
+        who: &Requester,
+        events: Vec<StoredEvent>,
+        limited: bool,
+        timeline_start: i64,
+    ) -> Result<Timeline> {
+        let mut timeline = Timeline::new();
+        timeline.limited = limited;
+        timeline.prev_batch = Some(token(timeline_start - 1));
+        timeline.events = self.render_all(who, &events, true)?;
+        Ok(timeline)
+    }
+
+    fn render_all<T>(&self, who: &Requester, events: &[StoredEvent], with_prev: bool) -> Result<Vec<Raw<T>>> {
+        let now = now();
+        events
+            .iter()
+            .map(|event| {
+                let prev = match (&event.replaces_state, with_prev) {
+                    (Some(prev), true) => self.storage().event(prev.as_str())?.map(|e| content_of(&e)).transpose()?,
+                    _ => None,
+                };
+                let raw = client_event(event, Some((&who.user_id, &who.device_id)), now, false, prev.as_deref())?;
+                Ok(raw.cast_unchecked())
+            })
+            .collect()
+    }
+
+    fn invited_room(&self, row: &MembershipRow) -> Result<InvitedRoom> {
+        let mut events = Vec::new();
+        for kind in INVITE_STATE_TYPES {
+            if let Some(e) = self.storage().current_state_event(row.room_id.as_str(), kind, "")? {
+                events.push(stripped(&e)?);
+            }
+        }
+        if let Some(invite) = self.storage().event(row.event_id.as_str())? {
+            events.push(stripped(&invite)?);
+        }
+        let mut room = InvitedRoom::new();
+        room.invite_state.events = events;
+        Ok(room)
+    }
+
+    fn left_room(&self, who: &Requester, row: &MembershipRow, since: i64, params: &SyncParams) -> Result<LeftRoom> {
+        let mut events =
+            self.storage().room_events_desc(row.room_id.as_str(), since, row.stream, params.timeline_limit + 1)?;
+        let limited = events.len() > params.timeline_limit;
+        events.truncate(params.timeline_limit);
+        events.reverse();
+        let start = events.first().map_or(row.stream, |e| e.stream);
+        let mut room = LeftRoom::new();
+        room.timeline = self.timeline(who, events, limited, start)?;
+        Ok(room)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    sender: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    state_key: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+}
+
+fn head(event: &StoredEvent) -> Result<Head<'_>> {
+    Ok(serde_json::from_str(&event.pdu_json)?)
+}
+
+fn sender_of(event: &StoredEvent) -> Option<OwnedUserId> {
+    head(event).ok()?.sender.and_then(|s| OwnedUserId::try_from(s).ok())
+}
+
+fn is_member_event(event: &StoredEvent) -> bool {
+    head(event).is_ok_and(|h| h.kind == "m.room.member")
+}
+
+fn state_key_of(event: &StoredEvent) -> Option<String> {
+    head(event).ok()?.state_key.map(|k| k.into_owned())
+}
+
+fn content_of(event: &StoredEvent) -> Result<Box<RawValue>> {
+    let h = head(event)?;
+    Ok(h.content.map(|c| c.to_owned()).unwrap_or_else(|| RawValue::from_string("{}".into()).expect("valid")))
+}
+
+fn membership_of(event: &StoredEvent) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Content {
+        membership: String,
+    }
+    let content = content_of(event)?;
+    Ok(serde_json::from_str::<Content>(content.get())?.membership)
+}
+
+fn stripped<T>(event: &StoredEvent) -> Result<Raw<T>> {
+    let h = head(event)?;
+    let value = serde_json::json!({
+        "type": h.kind,
+        "state_key": h.state_key.as_deref().unwrap_or(""),
+        "sender": h.sender,
+        "content": h.content,
+    });
+    Ok(Raw::from_json(serde_json::value::to_raw_value(&value)?))
+}
+
+fn has_updates(response: &Response) -> bool {
+    !response.rooms.join.is_empty() || !response.rooms.invite.is_empty() || !response.rooms.leave.is_empty()
+}

@@ -1,0 +1,119 @@
+//! Persistence behind a trait, so a PostgreSQL backend can join SQLite later.
+//!
+//! The storage layer knows rows, not Matrix rules: the service layer decides
+//! what to write; storage writes it atomically and hands out stream positions.
+
+pub mod sqlite;
+
+use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId};
+
+use crate::error::Result;
+
+/// An event as stored: its PDU JSON plus the bookkeeping sync needs.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    /// Position in the server-wide event stream (strictly increasing).
+    pub stream: i64,
+    pub event_id: OwnedEventId,
+    pub room_id: OwnedRoomId,
+    /// The PDU in canonical JSON, without `event_id` (room versions ≥ 3).
+    pub pdu_json: String,
+    /// The device that sent it and its transaction ID, to echo back to that device only.
+    pub txn: Option<(OwnedUserId, OwnedDeviceId, String)>,
+    /// For state events, the state event this one replaced.
+    pub replaces_state: Option<OwnedEventId>,
+}
+
+/// An event ready to append.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub event_id: OwnedEventId,
+    pub room_id: OwnedRoomId,
+    pub event_type: String,
+    pub state_key: Option<String>,
+    pub sender: OwnedUserId,
+    pub depth: i64,
+    pub pdu_json: String,
+    pub txn: Option<(OwnedUserId, OwnedDeviceId, String)>,
+    /// Idempotency key of the sending request (scope: device + endpoint path).
+    pub txn_scope: Option<String>,
+    /// For `m.room.member` events: the target's new membership.
+    pub membership: Option<String>,
+}
+
+/// A user's membership in a room and the stream position where it last changed.
+#[derive(Clone, Debug)]
+pub struct MembershipRow {
+    pub room_id: OwnedRoomId,
+    pub membership: String,
+    pub stream: i64,
+    pub event_id: OwnedEventId,
+}
+
+/// An account row.
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub user_id: OwnedUserId,
+    pub password_hash: Option<String>,
+    pub displayname: Option<String>,
+    pub admin: bool,
+}
+
+/// What the homeserver needs from a database.
+pub trait Storage: Send + Sync + 'static {
+    // --- server metadata ---
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Sets the value only if the key is absent; returns the value now stored.
+    fn meta_get_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>>;
+
+    // --- accounts, devices, tokens ---
+    /// Creates the user; `false` if the ID is taken.
+    fn create_user(&self, user: &UserRow) -> Result<bool>;
+    fn user(&self, user_id: &str) -> Result<Option<UserRow>>;
+    /// Creates (or replaces) a device with a new access token; the token is
+    /// stored only as its SHA-256 hash.
+    fn upsert_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+        token_hash: &[u8],
+    ) -> Result<()>;
+    fn device_for_token(&self, token_hash: &[u8]) -> Result<Option<(OwnedUserId, OwnedDeviceId)>>;
+    fn delete_device(&self, user_id: &str, device_id: &str) -> Result<()>;
+
+    // --- rooms and events ---
+    fn create_room(&self, room_id: &str, version: &RoomVersionId, creator: &str) -> Result<bool>;
+    fn room_version(&self, room_id: &str) -> Result<Option<RoomVersionId>>;
+    /// The latest event of the room and its depth (the single forward extremity
+    /// while the server does not federate).
+    fn room_head(&self, room_id: &str) -> Result<Option<(OwnedEventId, i64)>>;
+    /// Appends the event; updates current state, memberships and the room head
+    /// in one transaction. Returns the event's stream position.
+    fn append_event(&self, event: &NewEvent) -> Result<i64>;
+    fn event(&self, event_id: &str) -> Result<Option<StoredEvent>>;
+    /// Current state: `(type, state_key, event_id)` for every entry.
+    fn current_state(&self, room_id: &str) -> Result<Vec<(String, String, OwnedEventId)>>;
+    fn current_state_event(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Option<StoredEvent>>;
+    /// Events of a room with `after < stream <= until`, newest first, at most `limit`.
+    fn room_events_desc(
+        &self,
+        room_id: &str,
+        after: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
+    /// Every room the user has a membership in (any kind).
+    fn memberships_of(&self, user_id: &str) -> Result<Vec<MembershipRow>>;
+    /// Joined members of a room.
+    fn joined_members(&self, room_id: &str) -> Result<Vec<OwnedUserId>>;
+    /// The event previously sent with this transaction ID by this device, if any.
+    fn txn_event(&self, user_id: &str, device_id: &str, txn_scope: &str) -> Result<Option<OwnedEventId>>;
+    /// The highest stream position written so far.
+    fn max_stream(&self) -> Result<i64>;
+}

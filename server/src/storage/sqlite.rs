@@ -1,0 +1,455 @@
+//! SQLite implementation of [`Storage`]: one file in the data folder, WAL
+//! journal, one writer connection behind a mutex.
+//!
+//! Writes are serialised by the mutex, so stream positions are committed in
+//! order and a reader never sees position N+1 without N.
+
+use std::{path::Path, sync::Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use ruma::{OwnedDeviceId, OwnedEventId, OwnedUserId, RoomVersionId};
+
+use super::{MembershipRow, NewEvent, Storage, StoredEvent, UserRow};
+use crate::error::{Error, Result};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    password_hash TEXT,
+    displayname TEXT,
+    admin INTEGER NOT NULL DEFAULT 0,
+    created_ts INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    user_id TEXT NOT NULL REFERENCES users(user_id),
+    device_id TEXT NOT NULL,
+    display_name TEXT,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, device_id)
+);
+CREATE TABLE rooms (
+    room_id TEXT PRIMARY KEY,
+    room_version TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    head_event_id TEXT,
+    head_depth INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE events (
+    stream INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    event_type TEXT NOT NULL,
+    state_key TEXT,
+    sender TEXT NOT NULL,
+    depth INTEGER NOT NULL,
+    pdu_json TEXT NOT NULL,
+    txn_user TEXT,
+    txn_device TEXT,
+    txn_id TEXT,
+    replaces_state TEXT
+);
+CREATE INDEX events_room_stream ON events (room_id, stream);
+CREATE TABLE current_state (
+    room_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    state_key TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (room_id, event_type, state_key)
+);
+CREATE TABLE memberships (
+    room_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    membership TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX memberships_user ON memberships (user_id);
+CREATE TABLE txn_ids (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, scope)
+);
+"#;
+
+/// SQLite-backed storage.
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database file and brings its schema up
+    /// to date in one transaction, so a failed start leaves nothing half-made.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Keep the WAL from growing without bound under steady writes.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        match version {
+            0 => {
+                let tx = conn.transaction()?;
+                tx.execute_batch(SCHEMA)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                tx.commit()?;
+            }
+            SCHEMA_VERSION => {}
+            newer => {
+                return Err(Error::Internal(format!(
+                    "the database has schema version {newer}, newer than this weft ({SCHEMA_VERSION}); \
+                     upgrade weft or use another data_dir"
+                )));
+            }
+        }
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-applied
+        // transaction (SQLite rolls it back), so poisoning is safe to ignore.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn parse_id<T: TryFrom<String>>(s: String) -> rusqlite::Result<T> {
+    T::try_from(s).map_err(|_| rusqlite::Error::InvalidQuery)
+}
+
+const EVENT_COLUMNS: &str =
+    "stream, event_id, room_id, pdu_json, txn_user, txn_device, txn_id, replaces_state";
+
+fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let txn_user: Option<String> = row.get(4)?;
+    let txn_device: Option<String> = row.get(5)?;
+    let txn_id: Option<String> = row.get(6)?;
+    let txn = match (txn_user, txn_device, txn_id) {
+        (Some(u), Some(d), Some(t)) => Some((parse_id(u)?, OwnedDeviceId::from(d), t)),
+        _ => None,
+    };
+    let replaces: Option<String> = row.get(7)?;
+    Ok(StoredEvent {
+        stream: row.get(0)?,
+        event_id: parse_id(row.get(1)?)?,
+        room_id: parse_id(row.get(2)?)?,
+        pdu_json: row.get(3)?,
+        txn,
+        replaces_state: replaces.map(parse_id).transpose()?,
+    })
+}
+
+impl Storage for SqliteStorage {
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn meta_get_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        let conn = self.conn();
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+        Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?)
+    }
+
+    fn create_user(&self, user: &UserRow) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO users (user_id, password_hash, displayname, admin, created_ts)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![user.user_id.as_str(), user.password_hash, user.displayname, user.admin, now_ms()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn user(&self, user_id: &str) -> Result<Option<UserRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT user_id, password_hash, displayname, admin FROM users WHERE user_id = ?1",
+                [user_id],
+                |r| {
+                    Ok(UserRow {
+                        user_id: parse_id(r.get(0)?)?,
+                        password_hash: r.get(1)?,
+                        displayname: r.get(2)?,
+                        admin: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn upsert_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+        token_hash: &[u8],
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO devices (user_id, device_id, display_name, token_hash, created_ts)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_id, device_id) DO UPDATE SET
+               token_hash = excluded.token_hash,
+               display_name = COALESCE(excluded.display_name, devices.display_name)",
+            params![user_id, device_id, display_name, token_hash, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn device_for_token(&self, token_hash: &[u8]) -> Result<Option<(OwnedUserId, OwnedDeviceId)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT user_id, device_id FROM devices WHERE token_hash = ?1",
+                [token_hash],
+                |r| Ok((parse_id(r.get(0)?)?, OwnedDeviceId::from(r.get::<_, String>(1)?))),
+            )
+            .optional()?)
+    }
+
+    fn delete_device(&self, user_id: &str, device_id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2", [user_id, device_id])?;
+        tx.execute("DELETE FROM txn_ids WHERE user_id = ?1 AND device_id = ?2", [user_id, device_id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn create_room(&self, room_id: &str, version: &RoomVersionId, creator: &str) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO rooms (room_id, room_version, creator) VALUES (?1, ?2, ?3)",
+            params![room_id, version.as_str(), creator],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn room_version(&self, room_id: &str) -> Result<Option<RoomVersionId>> {
+        let v: Option<String> = self
+            .conn()
+            .query_row("SELECT room_version FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
+            .optional()?;
+        v.map(|v| RoomVersionId::try_from(v).map_err(Error::internal)).transpose()
+    }
+
+    fn room_head(&self, room_id: &str) -> Result<Option<(OwnedEventId, i64)>> {
+        let row: Option<(Option<String>, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT head_event_id, head_depth FROM rooms WHERE room_id = ?1",
+                [room_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match row {
+            Some((Some(id), depth)) => {
+                Ok(Some((OwnedEventId::try_from(id).map_err(Error::internal)?, depth)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn append_event(&self, e: &NewEvent) -> Result<i64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let replaces: Option<String> = match &e.state_key {
+            Some(key) => tx
+                .query_row(
+                    "SELECT event_id FROM current_state
+                     WHERE room_id = ?1 AND event_type = ?2 AND state_key = ?3",
+                    params![e.room_id.as_str(), e.event_type, key],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            None => None,
+        };
+        let (txn_user, txn_device, txn_id) = match &e.txn {
+            Some((u, d, t)) => (Some(u.as_str()), Some(d.as_str()), Some(t.as_str())),
+            None => (None, None, None),
+        };
+        tx.execute(
+            "INSERT INTO events (event_id, room_id, event_type, state_key, sender, depth, pdu_json,
+                                 txn_user, txn_device, txn_id, replaces_state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                e.event_id.as_str(),
+                e.room_id.as_str(),
+                e.event_type,
+                e.state_key,
+                e.sender.as_str(),
+                e.depth,
+                e.pdu_json,
+                txn_user,
+                txn_device,
+                txn_id,
+                replaces,
+            ],
+        )?;
+        let stream = tx.last_insert_rowid();
+        if let Some(key) = &e.state_key {
+            tx.execute(
+                "INSERT INTO current_state (room_id, event_type, state_key, event_id)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (room_id, event_type, state_key) DO UPDATE SET event_id = excluded.event_id",
+                params![e.room_id.as_str(), e.event_type, key, e.event_id.as_str()],
+            )?;
+            if let Some(membership) = &e.membership {
+                tx.execute(
+                    "INSERT INTO memberships (room_id, user_id, membership, event_id, stream)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (room_id, user_id) DO UPDATE SET
+                       membership = excluded.membership, event_id = excluded.event_id,
+                       stream = excluded.stream",
+                    params![e.room_id.as_str(), key, membership, e.event_id.as_str(), stream],
+                )?;
+            }
+        }
+        if let (Some((user, device, _)), Some(scope)) = (&e.txn, &e.txn_scope) {
+            tx.execute(
+                "INSERT INTO txn_ids (user_id, device_id, scope, event_id) VALUES (?1, ?2, ?3, ?4)",
+                params![user.as_str(), device.as_str(), scope, e.event_id.as_str()],
+            )?;
+        }
+        tx.execute(
+            "UPDATE rooms SET head_event_id = ?2, head_depth = ?3 WHERE room_id = ?1",
+            params![e.room_id.as_str(), e.event_id.as_str(), e.depth],
+        )?;
+        tx.commit()?;
+        Ok(stream)
+    }
+
+    fn event(&self, event_id: &str) -> Result<Option<StoredEvent>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"),
+                [event_id],
+                event_from_row,
+            )
+            .optional()?)
+    }
+
+    fn current_state(&self, room_id: &str) -> Result<Vec<(String, String, OwnedEventId)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT event_type, state_key, event_id FROM current_state WHERE room_id = ?1",
+        )?;
+        let rows = stmt
+            .query_map([room_id], |r| Ok((r.get(0)?, r.get(1)?, parse_id(r.get(2)?)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn current_state_event(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Option<StoredEvent>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {} FROM current_state c JOIN events e ON e.event_id = c.event_id
+                     WHERE c.room_id = ?1 AND c.event_type = ?2 AND c.state_key = ?3",
+                    EVENT_COLUMNS
+                        .split(", ")
+                        .map(|c| format!("e.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                params![room_id, event_type, state_key],
+                event_from_row,
+            )
+            .optional()?)
+    }
+
+    fn room_events_desc(
+        &self,
+        room_id: &str,
+        after: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE room_id = ?1 AND stream > ?2 AND stream <= ?3
+             ORDER BY stream DESC LIMIT ?4"
+        ))?;
+        let rows = stmt
+            .query_map(params![room_id, after, until, limit as i64], event_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn memberships_of(&self, user_id: &str) -> Result<Vec<MembershipRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT room_id, membership, stream, event_id FROM memberships WHERE user_id = ?1",
+        )?;
+        let rows = stmt
+            .query_map([user_id], |r| {
+                Ok(MembershipRow {
+                    room_id: parse_id(r.get(0)?)?,
+                    membership: r.get(1)?,
+                    stream: r.get(2)?,
+                    event_id: parse_id(r.get(3)?)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn joined_members(&self, room_id: &str) -> Result<Vec<OwnedUserId>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT user_id FROM memberships WHERE room_id = ?1 AND membership = 'join'",
+        )?;
+        let rows = stmt
+            .query_map([room_id], |r| parse_id(r.get(0)?))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn txn_event(&self, user_id: &str, device_id: &str, txn_scope: &str) -> Result<Option<OwnedEventId>> {
+        let id: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT event_id FROM txn_ids WHERE user_id = ?1 AND device_id = ?2 AND scope = ?3",
+                [user_id, device_id, txn_scope],
+                |r| r.get(0),
+            )
+            .optional()?;
+        id.map(|id| OwnedEventId::try_from(id).map_err(Error::internal)).transpose()
+    }
+
+    fn max_stream(&self) -> Result<i64> {
+        Ok(self.conn().query_row("SELECT COALESCE(MAX(stream), 0) FROM events", [], |r| r.get(0))?)
+    }
+}

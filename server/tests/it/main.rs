@@ -1,0 +1,8 @@
+//! Integration tests: the real server on an ephemeral loopback port, spoken
+//! to over HTTP like any client would.
+
+mod harness;
+mod rooms_and_sync;
+mod accounts;
+mod http_conventions;
+mod startup;

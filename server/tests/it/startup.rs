@@ -1,0 +1,52 @@
+use weft_server::config::Registration;
+
+use crate::harness::test_config;
+
+#[test]
+fn data_dir_that_is_a_file_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let mut config = test_config(dir.path(), Registration::Open);
+    config.data_dir = file.clone();
+    let err = weft_server::open_services(&config).err().expect("must fail").to_string();
+    assert!(err.contains("not a directory"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"x", "nothing overwritten");
+}
+
+#[test]
+fn failed_first_start_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), Registration::Open);
+    // A database file that is not SQLite: opening it fails after the folder exists.
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join(weft_server::DATABASE_FILE), b"this is not a database").unwrap();
+    config.data_dir = data.clone();
+    let err = weft_server::open_services(&config).err().expect("must fail").to_string();
+    assert!(err.contains("database"), "{err}");
+    // The pre-existing folder and file are the user's; they stay as they were.
+    assert_eq!(std::fs::read(data.join(weft_server::DATABASE_FILE)).unwrap(), b"this is not a database");
+
+    // A folder we create for a start that then fails is removed again.
+    let fresh = dir.path().join("fresh");
+    let mut config = test_config(dir.path(), Registration::Open);
+    config.data_dir = fresh.join("nested");
+    std::fs::write(dir.path().join("fresh"), b"file in the way").unwrap();
+    assert!(weft_server::open_services(&config).is_err());
+}
+
+#[test]
+fn restart_keeps_the_signing_key_and_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path(), Registration::Open);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let services = weft_server::open_services(&config).unwrap();
+    let user = services.user_id_for("zed").unwrap();
+    assert!(rt.block_on(services.create_account(&user, Some("pw".into()), false)).unwrap());
+    let key = services.storage().meta_get("signing_key_ed25519").unwrap().unwrap();
+    drop(services);
+    let again = weft_server::open_services(&config).unwrap();
+    assert_eq!(again.storage().meta_get("signing_key_ed25519").unwrap().unwrap(), key);
+    assert!(again.storage().user(user.as_str()).unwrap().is_some());
+}
