@@ -11,7 +11,7 @@ use weft_server::config::{Config, Overrides, Registration};
 /// Configuration comes from an optional TOML file (see weft.example.toml),
 /// WEFT_* environment variables and flags, flags winning.
 #[derive(Parser)]
-#[command(name = "weft", version, about, long_about = None)]
+#[command(name = "weft", version)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -6,3 +6,4 @@ mod rooms_and_sync;
 mod accounts;
 mod http_conventions;
 mod startup;
+mod config_file;

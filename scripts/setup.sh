@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# Installs what Weft's build and tests need, skipping what is already there.
+# Sourced by scripts/run and scripts/test; safe to run again and again.
+#   weft_setup build   -> Rust wasm target, Trunk, wasm-bindgen-cli, npm tools
+#   weft_setup test    -> the same plus Debian's Chromium for browser tests
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TRUNK_VERSION="0.21.14"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf '\n\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "$1 is missing. $2"
+}
+
+lock_version() { # version of a package in Cargo.lock
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+setup_rust() {
+  need cargo "Install Rust with rustup (https://rustup.rs), then run this again."
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    note "wasm32 target: present"
+  else
+    step "Adding the wasm32-unknown-unknown Rust target"
+    rustup target add wasm32-unknown-unknown
+  fi
+
+  if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" = "$TRUNK_VERSION" ]; then
+    note "trunk $TRUNK_VERSION: present"
+  else
+    step "Installing Trunk $TRUNK_VERSION (compiles from crates.io; takes a few minutes)"
+    cargo install --locked trunk --version "$TRUNK_VERSION"
+  fi
+
+  local wbg
+  wbg="$(lock_version wasm-bindgen)"
+  [ -n "$wbg" ] || die "wasm-bindgen is not in Cargo.lock; run 'cargo generate-lockfile' and try again."
+  grep -q "wasm_bindgen = \"$wbg\"" "$ROOT/Trunk.toml" \
+    || die "Trunk.toml pins a wasm_bindgen other than Cargo.lock's $wbg; set [tools] wasm_bindgen = \"$wbg\"."
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$wbg" ]; then
+    note "wasm-bindgen-cli $wbg: present"
+  else
+    step "Installing wasm-bindgen-cli $wbg (must equal Cargo.lock's wasm-bindgen; takes a few minutes)"
+    cargo install wasm-bindgen-cli --version "$wbg"
+  fi
+}
+
+setup_node() {
+  need npm "Install Node.js 20 or newer (Debian: apt-get install nodejs npm), then run this again."
+  local stamp="$ROOT/node_modules/.weft-installed"
+  if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/package-lock.json" ]; then
+    note "npm tools (playwright-core, binaryen): present"
+  else
+    step "Installing pinned npm tools (playwright-core, binaryen's wasm-opt)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+  export PATH="$ROOT/node_modules/.bin:$PATH"
+}
+
+setup_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    note "chromium: present ($(/usr/bin/chromium --version 2>/dev/null | head -n1))"
+    return
+  fi
+  step "Installing Debian's Chromium for the browser tests (apt)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
+}
+
+weft_setup() {
+  step "Checking tools"
+  setup_rust
+  setup_node
+  if [ "${1:-build}" = test ]; then
+    setup_chromium
+  fi
+}
+
+build_client() {
+  step "Building the web client (trunk build --release: wasm, size-optimised)"
+  (cd "$ROOT" && TRUNK_OFFLINE=true trunk build --release)
+  local wasm
+  wasm="$(ls "$ROOT"/dist/*.wasm | head -n1)"
+  note "client: $(du -h "$wasm" | cut -f1) wasm in dist/"
+}
+
+build_server() {
+  step "Building the weft server (release; embeds dist/)"
+  (cd "$ROOT" && cargo build --release -p weft-server)
+}
+
+target_dir() {
+  (cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
+    | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+}

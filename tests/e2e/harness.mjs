@@ -1,0 +1,96 @@
+// Test harness for browser end-to-end tests: starts a fresh `weft` on a free
+// loopback port with a temporary data folder, launches Debian's Chromium
+// through playwright-core, and on failure saves screenshots and the server
+// log under test-output/.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** Starts weft; resolves once /versions answers. */
+export async function startServer({ serverName = 'localhost' } = {}) {
+  const bin = process.env.WEFT_BIN ?? join(ROOT, 'target/release/weft');
+  const dataDir = mkdtempSync(join(tmpdir(), 'weft-e2e-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let log = '';
+  const child = spawn(bin, [
+    'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dataDir, 'data'),
+    '--server-name', serverName, '--registration', 'open',
+  ], { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info,weft_server=debug' } });
+  child.stdout.on('data', (d) => { log += d; });
+  child.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((ok) => child.once('exit', (code) => ok(code)));
+
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`weft exited early (${child.exitCode}):\n${log}`);
+    try {
+      const res = await fetch(`${base}/_matrix/client/versions`);
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`weft did not start within 20 s:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    serverName,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Launches Chromium; Playwright gives each launch a fresh temporary profile. */
+export async function launchBrowser(extraArgs = []) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+  });
+  return { browser, close: () => browser.close() };
+}
+
+/** Saves screenshots of every page and the server log for a failed test. */
+export async function saveArtifacts(testName, pages, server) {
+  const dir = join(ROOT, 'test-output', `${new Date().toISOString().replace(/[:.]/g, '-')}-${testName}`);
+  mkdirSync(dir, { recursive: true });
+  for (const [name, page] of Object.entries(pages)) {
+    try {
+      await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+      writeFileSync(join(dir, `${name}.html`), await page.content());
+    } catch (e) {
+      writeFileSync(join(dir, `${name}.error.txt`), String(e));
+    }
+  }
+  if (server) writeFileSync(join(dir, 'server.log'), server.log());
+  console.error(`Artifacts saved to ${dir}`);
+}
