@@ -238,3 +238,56 @@ pub fn client_event(
     };
     Ok(Raw::from_json(serde_json::value::to_raw_value(&event)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use ruma::{
+        RoomVersionId,
+        serde::Base64,
+        signatures::{PublicKeyMap, Verified, verify_event},
+    };
+
+    use super::*;
+
+    #[test]
+    fn signed_event_verifies_and_its_id_is_the_reference_hash() {
+        let key = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), "a_test".into()).unwrap();
+        let rules = RoomVersionId::V11.rules().unwrap();
+        let room_id = ruma::room_id!("!room:example.org");
+        let sender = ruma::user_id!("@alice:example.org");
+        let content = serde_json::value::to_raw_value(&serde_json::json!({"msgtype": "m.text", "body": "hi"})).unwrap();
+        let kind = TimelineEventType::RoomMessage;
+        let (event_id, object, pdu) = build_signed(
+            PduTemplate {
+                room_id,
+                sender,
+                kind: &kind,
+                state_key: None,
+                content: &content,
+                prev_events: vec![],
+                auth_events: vec![],
+                depth: 3,
+                origin_server_ts: MilliSecondsSinceUnixEpoch(1_000u32.into()),
+            },
+            "example.org",
+            &key,
+            &rules,
+        )
+        .unwrap();
+
+        let mut keys = PublicKeyMap::new();
+        keys.insert(
+            "example.org".into(),
+            [("ed25519:a_test".to_owned(), Base64::new(key.public_key().to_vec()))].into(),
+        );
+        assert_eq!(verify_event(&keys, &object, &rules).unwrap(), Verified::All);
+        let hash = ruma::signatures::reference_hash(&object, &rules).unwrap();
+        assert_eq!(event_id.as_str(), format!("${hash}"));
+        assert_eq!(pdu.depth, 3);
+
+        // Tampering with the content breaks the content hash.
+        let mut tampered = object.clone();
+        tampered.insert("content".into(), CanonicalJsonValue::Object(Default::default()));
+        assert_ne!(verify_event(&keys, &tampered, &rules).unwrap(), Verified::All);
+    }
+}
