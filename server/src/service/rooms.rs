@@ -12,7 +12,6 @@ use ruma::{
     OwnedEventId, OwnedRoomId, RoomId, RoomVersionId, UserId,
     api::client::room::{Visibility, create_room::v3 as create_room},
     events::{StateEventType, TimelineEventType},
-    room::RoomType,
     state_res,
 };
 use serde_json::{Value, json, value::RawValue};
@@ -115,7 +114,7 @@ impl Services {
             None => (vec![], 1),
         };
 
-        let (event_id, _object, pdu) = build_signed(
+        let (event_id, object, pdu) = build_signed(
             PduTemplate {
                 room_id,
                 sender,
@@ -152,7 +151,7 @@ impl Services {
             })
             .flatten();
 
-        let pdu_json = serde_json::to_string(&_object)?;
+        let pdu_json = serde_json::to_string(&object)?;
         let stream = storage.append_event(&NewEvent {
             event_id: event_id.clone(),
             room_id: room_id.to_owned(),
@@ -234,11 +233,6 @@ impl Services {
         create["room_version"] = json!(version.as_str());
         if version == RoomVersionId::V10 {
             create["creator"] = json!(creator_id);
-        }
-        if let Some(kind) = create.get("type").and_then(Value::as_str)
-            && RoomType::from(kind) == RoomType::Space
-        {
-            // Spaces are fine; nothing special to do yet.
         }
         let mut events = vec![EventSpec::state("m.room.create", "", create)?];
 
@@ -355,7 +349,7 @@ impl Services {
         if self.storage().user(target.as_str())?.is_none() {
             return Err(Error::not_found(format!("Unknown user {target}")));
         }
-        let content = self.member_content(target, "invite", is_direct.then(|| ("is_direct", json!(true))))?;
+        let content = self.member_content(target, "invite", is_direct.then_some(("is_direct", json!(true))))?;
         self.append(room_id, sender, EventSpec::state("m.room.member", target.as_str(), content)?, None)
             .await
     }
