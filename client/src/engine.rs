@@ -1,0 +1,702 @@
+//! The signed-in client state machine: applies syncs and turns UI actions into requests.
+//!
+//! The caller does the I/O: it sends the requests the engine builds and hands the responses
+//! back. The engine never reads a clock or generates IDs; timestamps and transaction IDs come
+//! from the caller.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use ruma::{
+    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId,
+    UserId,
+};
+
+use crate::{
+    ApiError, HttpRequest, HttpResponse, Room, Session,
+    invite::{Invite, InviteEntry},
+    requests,
+    sync::SyncResponse,
+    timeline::{ItemKind, SendState, TimelineItem},
+};
+
+/// How long the server may hold an incremental `/sync` open.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A room in the room list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoomEntry {
+    /// The room.
+    pub room_id: OwnedRoomId,
+    /// Its display name.
+    pub name: String,
+    /// False while we wait for the first sync of a room we just joined or created.
+    pub loaded: bool,
+}
+
+/// The client engine for one signed-in session.
+#[derive(Debug)]
+pub struct Engine {
+    session: Session,
+    next_batch: Option<String>,
+    rooms: BTreeMap<OwnedRoomId, Room>,
+    invites: BTreeMap<OwnedRoomId, Invite>,
+    /// Counts applied syncs, so invites can be listed newest first without a clock.
+    syncs: u64,
+}
+
+impl Engine {
+    /// Starts with no rooms; the first [`Self::sync_request`] is an initial sync.
+    pub fn new(session: Session) -> Self {
+        Self {
+            session,
+            next_batch: None,
+            rooms: BTreeMap::new(),
+            invites: BTreeMap::new(),
+            syncs: 0,
+        }
+    }
+
+    /// The session the engine makes requests with.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The signed-in user.
+    pub fn user_id(&self) -> &UserId {
+        &self.session.user_id
+    }
+
+    /// Whether at least one sync has been applied.
+    pub fn has_synced(&self) -> bool {
+        self.next_batch.is_some()
+    }
+
+    /// The next `/sync` request: initial (no long-poll) first, then incremental.
+    pub fn sync_request(&self) -> Result<HttpRequest, ApiError> {
+        let timeout = if self.next_batch.is_some() {
+            SYNC_TIMEOUT
+        } else {
+            Duration::ZERO
+        };
+        requests::sync_request(&self.session, self.next_batch.as_deref(), timeout)
+    }
+
+    /// Parses and applies a `/sync` response.
+    pub fn handle_sync_response(&mut self, response: HttpResponse<'_>) -> Result<(), ApiError> {
+        let sync = SyncResponse::from_http(response)?;
+        self.apply_sync(sync);
+        Ok(())
+    }
+
+    /// Applies a parsed `/sync` response.
+    pub fn apply_sync(&mut self, sync: SyncResponse) {
+        self.syncs += 1;
+        // Leave first, then join, then invite: within one batch a room can be left and
+        // re-joined or re-invited, and the later membership must win.
+        for room_id in sync.rooms.leave.keys() {
+            self.rooms.remove(room_id);
+            self.invites.remove(room_id);
+        }
+        for (room_id, update) in &sync.rooms.join {
+            self.invites.remove(room_id);
+            self.rooms
+                .entry(room_id.clone())
+                .or_insert_with(|| Room::new(room_id.clone()))
+                .apply_sync(update);
+        }
+        for (room_id, update) in &sync.rooms.invite {
+            // A sync computed before our join may still list the invite.
+            if self.rooms.contains_key(room_id) {
+                continue;
+            }
+            let mut invite = Invite::from_stripped_state(&self.session.user_id, update);
+            invite.order = self
+                .invites
+                .get(room_id)
+                .map_or(self.syncs, |old| old.order);
+            self.invites.insert(room_id.clone(), invite);
+        }
+        self.next_batch = Some(sync.next_batch);
+    }
+
+    /// Joined rooms, most recently active first.
+    pub fn room_list(&self) -> Vec<RoomEntry> {
+        let mut rooms: Vec<_> = self.rooms.values().collect();
+        rooms.sort_by_key(|room| std::cmp::Reverse(room.last_activity()));
+        rooms
+            .into_iter()
+            .map(|room| RoomEntry {
+                room_id: room.room_id().clone(),
+                name: room.display_name(self.user_id()),
+                loaded: room.is_loaded(),
+            })
+            .collect()
+    }
+
+    /// Pending invites, newest first.
+    pub fn invites(&self) -> Vec<InviteEntry> {
+        let mut invites: Vec<_> = self.invites.iter().collect();
+        invites.sort_by_key(|(_, invite)| std::cmp::Reverse(invite.order));
+        invites
+            .into_iter()
+            .map(|(room_id, invite)| invite.entry(room_id))
+            .collect()
+    }
+
+    /// A joined room.
+    pub fn room(&self, room_id: &RoomId) -> Option<&Room> {
+        self.rooms.get(room_id)
+    }
+
+    /// A joined room's display name.
+    pub fn room_name(&self, room_id: &RoomId) -> Option<String> {
+        self.room(room_id)
+            .map(|room| room.display_name(self.user_id()))
+    }
+
+    /// Whether we are invited to `room_id`.
+    pub fn is_invited(&self, room_id: &RoomId) -> bool {
+        self.invites.contains_key(room_id)
+    }
+
+    /// Request to create a private room named `name`.
+    pub fn create_room_request(&self, name: &str) -> Result<HttpRequest, ApiError> {
+        requests::create_room_request(&self.session, name)
+    }
+
+    /// Handles the create response; the room is listed at once, before sync delivers it.
+    pub fn handle_create_room_response(
+        &mut self,
+        name: &str,
+        response: HttpResponse<'_>,
+        now: MilliSecondsSinceUnixEpoch,
+    ) -> Result<OwnedRoomId, ApiError> {
+        let room_id = requests::parse_create_room(response)?;
+        let hint = Some(name.to_owned()).filter(|name| !name.is_empty());
+        self.rooms
+            .entry(room_id.clone())
+            .or_insert_with(|| Room::placeholder(room_id.clone(), hint, now));
+        Ok(room_id)
+    }
+
+    /// Request to join a room we are invited to.
+    pub fn join_request(&self, room_id: &RoomId) -> Result<HttpRequest, ApiError> {
+        requests::join_request(&self.session, room_id)
+    }
+
+    /// Handles the join response: the invite becomes a joined room right away, so the UI can
+    /// switch to it without waiting for the next sync.
+    pub fn handle_join_response(
+        &mut self,
+        response: HttpResponse<'_>,
+        now: MilliSecondsSinceUnixEpoch,
+    ) -> Result<OwnedRoomId, ApiError> {
+        let room_id = requests::parse_join(response)?;
+        let hint = self
+            .invites
+            .remove(&room_id)
+            .map(|invite| invite.display_name(&room_id));
+        self.rooms
+            .entry(room_id.clone())
+            .or_insert_with(|| Room::placeholder(room_id.clone(), hint, now));
+        Ok(room_id)
+    }
+
+    /// Request to invite `user_id` into `room_id`.
+    pub fn invite_request(
+        &self,
+        room_id: &RoomId,
+        user_id: OwnedUserId,
+    ) -> Result<HttpRequest, ApiError> {
+        requests::invite_request(&self.session, room_id, user_id)
+    }
+
+    /// Checks an invite response.
+    pub fn handle_invite_response(&self, response: HttpResponse<'_>) -> Result<(), ApiError> {
+        requests::parse_invite(response)
+    }
+
+    /// Adds a local echo of a text message and returns the request that sends it.
+    ///
+    /// `txn_id` must be unique per message; reuse it only through [`Self::retry_send`].
+    pub fn send_text(
+        &mut self,
+        room_id: &RoomId,
+        body: &str,
+        txn_id: OwnedTransactionId,
+        now: MilliSecondsSinceUnixEpoch,
+    ) -> Result<HttpRequest, ApiError> {
+        let request = requests::send_text_request(&self.session, room_id, txn_id.clone(), body)?;
+        let sender = self.session.user_id.clone();
+        let room = self.room_mut(room_id)?;
+        let item = TimelineItem {
+            event_id: None,
+            txn_id: Some(txn_id),
+            sender_name: room.member_name(&sender),
+            sender,
+            kind: ItemKind::Message,
+            body: body.to_owned(),
+            origin_server_ts: now,
+            send_state: SendState::Pending,
+        };
+        room.timeline_mut().push_local(item);
+        room.bump_activity(now);
+        Ok(request)
+    }
+
+    /// Marks a failed local echo as pending again and rebuilds its request, with the same
+    /// transaction ID so the server can tell a retry from a new message.
+    pub fn retry_send(
+        &mut self,
+        room_id: &RoomId,
+        txn_id: &OwnedTransactionId,
+    ) -> Result<HttpRequest, ApiError> {
+        let session = self.session.clone();
+        let timeline = self.room_mut(room_id)?.timeline_mut();
+        let body = timeline
+            .local(txn_id)
+            .map(|item| item.body.clone())
+            .ok_or_else(|| ApiError::InvalidRequest("that message was already sent".into()))?;
+        timeline.set_send_state(txn_id, SendState::Pending);
+        requests::send_text_request(&session, room_id, txn_id.clone(), &body)
+    }
+
+    /// Records the send response for the local echo `txn_id`.
+    pub fn handle_send_response(
+        &mut self,
+        room_id: &RoomId,
+        txn_id: &OwnedTransactionId,
+        response: HttpResponse<'_>,
+    ) -> Result<OwnedEventId, ApiError> {
+        let result = requests::parse_send(response);
+        if let Ok(timeline) = self.room_mut(room_id).map(Room::timeline_mut) {
+            match &result {
+                Ok(event_id) => timeline.mark_sent(txn_id, event_id.clone()),
+                Err(_) => timeline.set_send_state(txn_id, SendState::Failed),
+            }
+        }
+        result
+    }
+
+    /// Marks a local echo as failed when its request never got a response.
+    pub fn mark_send_failed(&mut self, room_id: &RoomId, txn_id: &OwnedTransactionId) {
+        if let Ok(room) = self.room_mut(room_id) {
+            room.timeline_mut()
+                .set_send_state(txn_id, SendState::Failed);
+        }
+    }
+
+    /// Request to end the session on the server.
+    pub fn logout_request(&self) -> Result<HttpRequest, ApiError> {
+        requests::logout_request(&self.session)
+    }
+
+    fn room_mut(&mut self, room_id: &RoomId) -> Result<&mut Room, ApiError> {
+        self.rooms
+            .get_mut(room_id)
+            .ok_or_else(|| ApiError::InvalidRequest(format!("not joined to {room_id}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{UInt, owned_room_id};
+    use serde_json::json;
+
+    use super::*;
+
+    fn session() -> Session {
+        Session {
+            homeserver: "http://hs".to_owned(),
+            user_id: "@bob:hs".try_into().unwrap(),
+            device_id: "DEV".into(),
+            access_token: "tok".to_owned(),
+        }
+    }
+
+    fn ts(ms: u32) -> MilliSecondsSinceUnixEpoch {
+        MilliSecondsSinceUnixEpoch(UInt::from(ms))
+    }
+
+    fn apply(engine: &mut Engine, body: serde_json::Value) {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let response = http::Response::builder()
+            .status(200)
+            .body(&bytes[..])
+            .unwrap();
+        engine.handle_sync_response(response).unwrap();
+    }
+
+    fn ok(body: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    fn response(bytes: &[u8]) -> http::Response<&[u8]> {
+        http::Response::builder().status(200).body(bytes).unwrap()
+    }
+
+    fn member(
+        event_id: &str,
+        user: &str,
+        membership: &str,
+        name: Option<&str>,
+        at: u64,
+    ) -> serde_json::Value {
+        let mut content = json!({"membership": membership});
+        if let Some(name) = name {
+            content["displayname"] = json!(name);
+        }
+        json!({"type": "m.room.member", "event_id": event_id, "sender": user, "state_key": user,
+               "origin_server_ts": at, "content": content})
+    }
+
+    fn message(event_id: &str, sender: &str, body: &str, at: u64) -> serde_json::Value {
+        json!({"type": "m.room.message", "event_id": event_id, "sender": sender,
+               "origin_server_ts": at, "content": {"msgtype": "m.text", "body": body}})
+    }
+
+    fn lobby_initial_sync() -> serde_json::Value {
+        json!({
+            "next_batch": "s1",
+            "rooms": {"join": {"!lobby:hs": {
+                "state": {"events": [
+                    {"type": "m.room.create", "event_id": "$c", "sender": "@alice:hs", "state_key": "",
+                     "origin_server_ts": 1, "content": {"room_version": "11"}},
+                    member("$ma", "@alice:hs", "join", Some("Alice"), 2),
+                ]},
+                "timeline": {"events": [
+                    {"type": "m.room.name", "event_id": "$n", "sender": "@alice:hs", "state_key": "",
+                     "origin_server_ts": 3, "content": {"name": "Lobby"}},
+                    member("$mb", "@bob:hs", "join", Some("Bob"), 4),
+                    message("$m1", "@alice:hs", "hello", 5),
+                    {"type": "m.room.encrypted", "event_id": "$e", "sender": "@alice:hs",
+                     "origin_server_ts": 6, "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
+                    {"type": "m.room.power_levels", "event_id": "$p", "sender": "@alice:hs",
+                     "state_key": "", "origin_server_ts": 7, "content": {}},
+                    {"this is": "not an event"},
+                ], "limited": false, "prev_batch": "p0"},
+            }}}
+        })
+    }
+
+    fn bodies(engine: &Engine, room_id: &RoomId) -> Vec<String> {
+        engine
+            .room(room_id)
+            .unwrap()
+            .timeline()
+            .items()
+            .map(|item| item.body.clone())
+            .collect()
+    }
+
+    #[test]
+    fn applies_initial_sync() {
+        let mut engine = Engine::new(session());
+        assert!(!engine.has_synced());
+        apply(&mut engine, lobby_initial_sync());
+        assert!(engine.has_synced());
+
+        let room_id = owned_room_id!("!lobby:hs");
+        assert_eq!(engine.room_name(&room_id).as_deref(), Some("Lobby"));
+        assert_eq!(
+            bodies(&engine, &room_id),
+            [
+                "Alice changed the room name to Lobby",
+                "Bob joined the room",
+                "hello",
+                "Encrypted message"
+            ]
+        );
+        let room = engine.room(&room_id).unwrap();
+        let hello = room.timeline().items().nth(2).unwrap();
+        assert_eq!(hello.sender_name, "Alice");
+        assert_eq!(hello.kind, ItemKind::Message);
+        assert_eq!(
+            room.timeline().items().nth(3).unwrap().kind,
+            ItemKind::Encrypted
+        );
+        assert!(room.is_loaded());
+    }
+
+    #[test]
+    fn incremental_sync_appends_and_dedups() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, lobby_initial_sync());
+        let request = engine.sync_request().unwrap();
+        assert!(request.uri().query().unwrap().contains("since=s1"));
+        assert!(request.uri().query().unwrap().contains("timeout=30000"));
+
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {
+                "timeline": {"events": [message("$m1", "@alice:hs", "hello", 5), message("$m2", "@alice:hs", "again", 8)]}
+            }}}}),
+        );
+        let room_id = owned_room_id!("!lobby:hs");
+        let list = bodies(&engine, &room_id);
+        assert_eq!(list.iter().filter(|body| *body == "hello").count(), 1);
+        assert_eq!(list.last().unwrap(), "again");
+        assert!(
+            engine
+                .sync_request()
+                .unwrap()
+                .uri()
+                .query()
+                .unwrap()
+                .contains("since=s2")
+        );
+    }
+
+    #[test]
+    fn names_rooms_by_alias_then_members_then_id() {
+        let mut engine = Engine::new(session());
+        apply(
+            &mut engine,
+            json!({"next_batch": "s1", "rooms": {"join": {
+                "!alias:hs": {"state": {"events": [
+                    {"type": "m.room.canonical_alias", "event_id": "$a", "sender": "@alice:hs", "state_key": "",
+                     "origin_server_ts": 1, "content": {"alias": "#general:hs"}}]}},
+                "!dm:hs": {"state": {"events": [
+                    member("$1", "@bob:hs", "join", Some("Bob"), 1),
+                    member("$2", "@carol:hs", "join", Some("Carol"), 1),
+                    member("$3", "@dave:hs", "join", None, 1)]}},
+                "!heroes:hs": {"summary": {"m.heroes": ["@erin:hs"]}},
+                "!empty:hs": {},
+            }}}),
+        );
+        assert_eq!(
+            engine.room_name(&owned_room_id!("!alias:hs")).unwrap(),
+            "#general:hs"
+        );
+        assert_eq!(
+            engine.room_name(&owned_room_id!("!dm:hs")).unwrap(),
+            "Carol and dave"
+        );
+        assert_eq!(
+            engine.room_name(&owned_room_id!("!heroes:hs")).unwrap(),
+            "erin"
+        );
+        assert_eq!(
+            engine.room_name(&owned_room_id!("!empty:hs")).unwrap(),
+            "!empty:hs"
+        );
+    }
+
+    fn invite_sync() -> serde_json::Value {
+        json!({"next_batch": "s1", "rooms": {"invite": {"!lobby:hs": {"invite_state": {"events": [
+            {"type": "m.room.name", "sender": "@alice:hs", "state_key": "", "content": {"name": "Lobby"}},
+            {"type": "m.room.member", "sender": "@alice:hs", "state_key": "@alice:hs",
+             "content": {"membership": "join", "displayname": "Alice"}},
+            {"type": "m.room.member", "sender": "@alice:hs", "state_key": "@bob:hs",
+             "content": {"membership": "invite"}},
+        ]}}}}})
+    }
+
+    #[test]
+    fn invite_then_join_moves_room_out_of_invites() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, invite_sync());
+        let invites = engine.invites();
+        assert_eq!(invites.len(), 1);
+        assert_eq!(invites[0].name, "Lobby");
+        assert_eq!(
+            invites[0].inviter.as_deref().map(UserId::as_str),
+            Some("@alice:hs")
+        );
+        assert_eq!(invites[0].inviter_name.as_deref(), Some("Alice"));
+        assert!(engine.room_list().is_empty());
+
+        // The join response alone makes the room selectable, still loading.
+        let body = ok(json!({"room_id": "!lobby:hs"}));
+        let room_id = engine
+            .handle_join_response(response(&body), ts(10))
+            .unwrap();
+        assert!(engine.invites().is_empty());
+        let list = engine.room_list();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].name, "Lobby");
+        assert!(!list[0].loaded);
+
+        // A stale sync still listing the invite must not bring it back.
+        apply(&mut engine, invite_sync());
+        assert!(engine.invites().is_empty());
+
+        apply(&mut engine, lobby_initial_sync());
+        assert!(engine.room(&room_id).unwrap().is_loaded());
+        assert!(engine.invites().is_empty());
+    }
+
+    #[test]
+    fn joined_section_removes_invite() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, invite_sync());
+        apply(&mut engine, lobby_initial_sync());
+        assert!(engine.invites().is_empty());
+        assert_eq!(engine.room_list()[0].name, "Lobby");
+    }
+
+    #[test]
+    fn local_echo_is_replaced_by_remote_echo() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, lobby_initial_sync());
+        let room_id = owned_room_id!("!lobby:hs");
+        let txn: OwnedTransactionId = "txn1".into();
+        let request = engine
+            .send_text(&room_id, "hi there", txn.clone(), ts(100))
+            .unwrap();
+        assert!(request.uri().path().ends_with("/send/m.room.message/txn1"));
+        let last = engine
+            .room(&room_id)
+            .unwrap()
+            .timeline()
+            .items()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last.send_state, SendState::Pending);
+        assert_eq!(last.sender_name, "Bob");
+
+        let mut echo = message("$echo", "@bob:hs", "hi there", 101);
+        echo["unsigned"] = json!({"transaction_id": "txn1"});
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {"timeline": {"events": [echo]}}}}}),
+        );
+
+        let items: Vec<_> = engine
+            .room(&room_id)
+            .unwrap()
+            .timeline()
+            .items()
+            .cloned()
+            .collect();
+        assert_eq!(
+            items.iter().filter(|item| item.body == "hi there").count(),
+            1
+        );
+        let last = items.last().unwrap();
+        assert_eq!(last.send_state, SendState::Sent);
+        assert_eq!(
+            last.event_id.as_deref().map(|id| id.as_str()),
+            Some("$echo")
+        );
+
+        // The send response arriving afterwards changes nothing.
+        let body = ok(json!({"event_id": "$echo"}));
+        engine
+            .handle_send_response(&room_id, &txn, response(&body))
+            .unwrap();
+        assert_eq!(engine.room(&room_id).unwrap().timeline().len(), items.len());
+    }
+
+    #[test]
+    fn failed_send_can_be_retried_with_same_txn_id() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, lobby_initial_sync());
+        let room_id = owned_room_id!("!lobby:hs");
+        let txn: OwnedTransactionId = "txn2".into();
+        engine
+            .send_text(&room_id, "oops", txn.clone(), ts(100))
+            .unwrap();
+        let error = br#"{"errcode":"M_UNKNOWN","error":"boom"}"#;
+        let failed = http::Response::builder()
+            .status(500)
+            .body(&error[..])
+            .unwrap();
+        assert!(engine.handle_send_response(&room_id, &txn, failed).is_err());
+        let state = |engine: &Engine| {
+            engine
+                .room(&room_id)
+                .unwrap()
+                .timeline()
+                .items()
+                .last()
+                .unwrap()
+                .send_state
+        };
+        assert_eq!(state(&engine), SendState::Failed);
+
+        let retry = engine.retry_send(&room_id, &txn).unwrap();
+        assert!(retry.uri().path().ends_with("/txn2"));
+        assert_eq!(state(&engine), SendState::Pending);
+    }
+
+    #[test]
+    fn rooms_are_sorted_by_latest_activity() {
+        let mut engine = Engine::new(session());
+        apply(
+            &mut engine,
+            json!({"next_batch": "s1", "rooms": {"join": {
+                "!a:hs": {"timeline": {"events": [message("$a", "@x:hs", "a", 10)]}},
+                "!b:hs": {"timeline": {"events": [message("$b", "@x:hs", "b", 20)]}},
+                "!c:hs": {"timeline": {"events": [message("$c", "@x:hs", "c", 15)]}},
+            }}}),
+        );
+        let order = |engine: &Engine| {
+            engine
+                .room_list()
+                .into_iter()
+                .map(|room| room.room_id.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&engine), ["!b:hs", "!c:hs", "!a:hs"]);
+
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {
+                "!a:hs": {"timeline": {"events": [message("$a2", "@x:hs", "a2", 30)]}},
+            }}}),
+        );
+        assert_eq!(order(&engine), ["!a:hs", "!b:hs", "!c:hs"]);
+
+        engine
+            .send_text(&owned_room_id!("!c:hs"), "mine", "t".into(), ts(40))
+            .unwrap();
+        assert_eq!(order(&engine)[0], "!c:hs");
+    }
+
+    #[test]
+    fn membership_changes_read_as_sentences() {
+        let mut engine = Engine::new(session());
+        let mut rename = member("$r", "@alice:hs", "join", Some("Alice B"), 3);
+        rename["unsigned"] =
+            json!({"prev_content": {"membership": "join", "displayname": "Alice"}});
+        apply(
+            &mut engine,
+            json!({"next_batch": "s1", "rooms": {"join": {"!r:hs": {"timeline": {"events": [
+                member("$j", "@alice:hs", "join", Some("Alice"), 1),
+                {"type": "m.room.member", "event_id": "$i", "sender": "@alice:hs", "state_key": "@carol:hs",
+                 "origin_server_ts": 2, "content": {"membership": "invite"}},
+                rename,
+                member("$l", "@carol:hs", "leave", None, 4),
+                {"type": "m.room.topic", "event_id": "$t", "sender": "@alice:hs", "state_key": "",
+                 "origin_server_ts": 5, "content": {"topic": "Plans"}},
+                {"type": "m.room.message", "event_id": "$x", "sender": "@alice:hs",
+                 "origin_server_ts": 6, "content": {}},
+            ]}}}}}),
+        );
+        assert_eq!(
+            bodies(&engine, &owned_room_id!("!r:hs")),
+            [
+                "Alice joined the room",
+                "Alice invited carol",
+                "Alice changed their display name to Alice B",
+                "carol rejected the invitation",
+                "Alice B changed the topic to Plans",
+                "Message deleted",
+            ]
+        );
+    }
+
+    #[test]
+    fn leave_section_removes_room() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, lobby_initial_sync());
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"leave": {"!lobby:hs": {}}}}),
+        );
+        assert!(engine.room_list().is_empty());
+    }
+}

@@ -1,0 +1,49 @@
+//! The envelope shared by every event in a sync response, with its content left raw.
+
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId};
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::value::RawValue;
+
+/// A timeline, state or stripped-state event; stripped state lacks ID and timestamp.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Event {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sender: OwnedUserId,
+    pub event_id: Option<OwnedEventId>,
+    pub origin_server_ts: Option<MilliSecondsSinceUnixEpoch>,
+    pub state_key: Option<String>,
+    pub content: Box<RawValue>,
+    #[serde(default)]
+    pub unsigned: Unsigned,
+}
+
+/// The `unsigned` fields we read.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Unsigned {
+    /// Only present for our own device's events: the txn ID we sent them with.
+    pub transaction_id: Option<OwnedTransactionId>,
+    /// The state this event replaced, to describe changes ("changed their name").
+    pub prev_content: Option<Box<RawValue>>,
+}
+
+impl Event {
+    /// Parses one raw event; `None` for events that don't match the spec's shape.
+    pub fn parse(raw: &RawValue) -> Option<Self> {
+        serde_json::from_str(raw.get()).ok()
+    }
+
+    /// Parses the content as `T`, `None` when it doesn't fit (e.g. redacted events).
+    pub fn content<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(self.content.get()).ok()
+    }
+
+    /// Parses `unsigned.prev_content` as `T`.
+    pub fn prev_content<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(self.unsigned.prev_content.as_ref()?.get()).ok()
+    }
+
+    pub fn is_state(&self) -> bool {
+        self.state_key.is_some()
+    }
+}

@@ -1,0 +1,159 @@
+//! The parts of a `/sync` response the engine uses, as small serde structs.
+//!
+//! We deliberately don't use ruma's `sync_events::v3::Response`: its `Any*Event` enums make
+//! the WebAssembly bundle about 190 KB (brotli) bigger. Events stay raw JSON here and are
+//! parsed one at a time by the engine, so one odd event cannot make a whole sync fail.
+
+use std::collections::BTreeMap;
+
+use ruma::{
+    OwnedRoomId, OwnedUserId,
+    api::{EndpointError, error::Error as MatrixError},
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::{ApiError, HttpResponse};
+
+/// An event as the server sent it; parsed later by [`crate::event`].
+pub type RawEvent = Box<RawValue>;
+
+/// The top level of a `/sync` response.
+#[derive(Debug, Deserialize)]
+#[non_exhaustive]
+pub struct SyncResponse {
+    /// Token to pass as `since` in the next request.
+    pub next_batch: String,
+    /// Updates per room, by our membership.
+    #[serde(default)]
+    pub rooms: Rooms,
+}
+
+impl SyncResponse {
+    /// Parses a `/sync` HTTP response, mapping error statuses like every other endpoint.
+    pub fn from_http(response: HttpResponse<'_>) -> Result<Self, ApiError> {
+        if response.status().as_u16() >= 400 {
+            let error = MatrixError::from_http_response(response);
+            return Err(ApiError::from_matrix(&error));
+        }
+        serde_json::from_slice(response.body())
+            .map_err(|error| ApiError::Malformed(error.to_string()))
+    }
+}
+
+/// `rooms` of a sync response.
+#[derive(Debug, Default, Deserialize)]
+#[non_exhaustive]
+pub struct Rooms {
+    /// Rooms we are joined to.
+    #[serde(default)]
+    pub join: BTreeMap<OwnedRoomId, JoinedRoom>,
+    /// Rooms we are invited to.
+    #[serde(default)]
+    pub invite: BTreeMap<OwnedRoomId, InvitedRoom>,
+    /// Rooms we left (or were removed from) since the last sync.
+    #[serde(default)]
+    pub leave: BTreeMap<OwnedRoomId, LeftRoom>,
+}
+
+/// Updates for a joined room.
+#[derive(Debug, Default, Deserialize)]
+#[non_exhaustive]
+pub struct JoinedRoom {
+    /// Heroes and member counts, used to name rooms that have no name.
+    #[serde(default)]
+    pub summary: RoomSummary,
+    /// State up to the start of `timeline`.
+    #[serde(default)]
+    pub state: Events,
+    /// New events.
+    #[serde(default)]
+    pub timeline: Timeline,
+}
+
+/// `summary` of a joined room.
+#[derive(Debug, Default, Deserialize)]
+#[non_exhaustive]
+pub struct RoomSummary {
+    /// Members to name the room after; only sent when they changed.
+    #[serde(rename = "m.heroes")]
+    pub heroes: Option<Vec<OwnedUserId>>,
+}
+
+/// A room's new timeline events.
+#[derive(Debug, Default, Deserialize)]
+#[non_exhaustive]
+pub struct Timeline {
+    /// Events in the order the server received them.
+    #[serde(default)]
+    pub events: Vec<RawEvent>,
+    /// True when events were left out between the previous sync and these.
+    #[serde(default)]
+    pub limited: bool,
+    /// Token for paginating backwards from the first event.
+    pub prev_batch: Option<String>,
+}
+
+/// A list of events (`state`, `invite_state`).
+#[derive(Debug, Default, Deserialize)]
+#[non_exhaustive]
+pub struct Events {
+    /// The events.
+    #[serde(default)]
+    pub events: Vec<RawEvent>,
+}
+
+/// Updates for a room we are invited to.
+#[derive(Debug, Default, Deserialize)]
+#[non_exhaustive]
+pub struct InvitedRoom {
+    /// Stripped state: enough to show what the room is and who invited us.
+    #[serde(default)]
+    pub invite_state: Events,
+}
+
+/// Updates for a room we left.
+#[derive(Debug, Default, Deserialize)]
+#[non_exhaustive]
+pub struct LeftRoom {
+    /// The last events we may see, including our own leave.
+    #[serde(default)]
+    pub timeline: Timeline,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_minimal_and_full_shapes() {
+        let minimal: SyncResponse = serde_json::from_str(r#"{"next_batch":"s1"}"#).unwrap();
+        assert!(minimal.rooms.join.is_empty());
+
+        let full: SyncResponse = serde_json::from_str(
+            r#"{"next_batch":"s2","presence":{"events":[]},"rooms":{
+                "join":{"!a:hs":{"summary":{"m.heroes":["@b:hs"]},"timeline":{"events":[{"x":1}],"limited":true,"prev_batch":"p"},"ephemeral":{"events":[]}}},
+                "invite":{"!b:hs":{"invite_state":{"events":[]}}},
+                "leave":{"!c:hs":{}}}}"#,
+        )
+        .unwrap();
+        let room = &full.rooms.join[&OwnedRoomId::try_from("!a:hs").unwrap()];
+        assert!(room.timeline.limited);
+        assert_eq!(room.timeline.events.len(), 1);
+        assert_eq!(room.summary.heroes.as_deref().unwrap().len(), 1);
+        assert_eq!(full.rooms.invite.len(), 1);
+        assert_eq!(full.rooms.leave.len(), 1);
+    }
+
+    #[test]
+    fn maps_error_statuses() {
+        let response = http::Response::builder()
+            .status(401)
+            .body(&br#"{"errcode":"M_UNKNOWN_TOKEN","error":"x"}"#[..])
+            .unwrap();
+        assert_eq!(
+            SyncResponse::from_http(response).unwrap_err(),
+            ApiError::UnknownToken
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! The root component: the sign-in screen or the chat layout.
+
+use leptos::prelude::*;
+
+use crate::{
+    components::{
+        account_menu::AccountMenu, connection_status::ConnectionStatus, login::Login,
+        room_list::RoomList, room_view::RoomView,
+    },
+    handle::ClientHandle,
+};
+
+/// The whole app.
+#[component]
+pub fn App() -> impl IntoView {
+    let handle = ClientHandle::provide();
+    view! {
+        <Show when=move || handle.is_signed_in() fallback=Login>
+            <Chat />
+        </Show>
+    }
+}
+
+/// Signed-in layout: top bar, room list, and the selected room.
+#[component]
+fn Chat() -> impl IntoView {
+    let handle = ClientHandle::expect();
+    let has_room = move || handle.selected().is_some();
+    view! {
+        <div class="chat" class:room-open=has_room>
+            <header class="topbar">
+                <span class="brand">"Weft"</span>
+                <ConnectionStatus />
+                <AccountMenu />
+            </header>
+            <RoomList />
+            <main class="main">
+                {move || match handle.selected() {
+                    Some(room_id) => view! { <RoomView room_id /> }.into_any(),
+                    None => view! {
+                        <div class="empty-state">
+                            <p>"Pick a room on the left, or start a new one."</p>
+                        </div>
+                    }
+                    .into_any(),
+                }}
+            </main>
+        </div>
+    }
+}

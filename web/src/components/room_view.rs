@@ -1,0 +1,52 @@
+//! The selected room: header, invite form, timeline and composer.
+
+use leptos::prelude::*;
+use ruma::OwnedRoomId;
+
+use crate::{
+    components::{composer::Composer, invite_form::InviteForm, timeline::Timeline},
+    handle::ClientHandle,
+};
+
+/// Everything shown for one room.
+#[component]
+pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
+    let handle = ClientHandle::expect();
+    let snapshot = Memo::new({
+        let room_id = room_id.clone();
+        move |_| handle.room(&room_id)
+    });
+    let name = move || snapshot.with(|room| room.as_ref().map(|room| room.name.clone()));
+    let topic = move || snapshot.with(|room| room.as_ref().and_then(|room| room.topic.clone()));
+    let items = Signal::derive(move || {
+        snapshot.with(|room| {
+            room.as_ref()
+                .map(|room| room.items.clone())
+                .unwrap_or_default()
+        })
+    });
+    let loaded =
+        Signal::derive(move || snapshot.with(|room| room.as_ref().is_some_and(|r| r.loaded)));
+
+    view! {
+        <Show
+            when=move || snapshot.with(Option::is_some)
+            fallback=|| view! { <div class="empty-state"><p>"You are no longer in this room."</p></div> }
+        >
+            <section class="room-view" aria-label="Room">
+                <header class="room-header">
+                    <button class="back" on:click=move |_| handle.select(None)>
+                        "Back to rooms"
+                    </button>
+                    <div class="room-title">
+                        <h2>{name}</h2>
+                        {move || topic().map(|topic| view! { <p class="topic">{topic}</p> })}
+                    </div>
+                    <InviteForm room_id=room_id.clone() />
+                </header>
+                <Timeline room_id=room_id.clone() items loaded />
+                <Composer room_id=room_id.clone() />
+            </section>
+        </Show>
+    }
+}

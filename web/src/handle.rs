@@ -1,0 +1,261 @@
+//! [`ClientHandle`]: the one object components talk to.
+//!
+//! It owns the engine in a signal (so reads in views are reactive), sends the engine's
+//! requests through [`crate::platform`], and manages the session's lifetime: restore on
+//! load, the sync task, sign-out. The user-facing actions live in [`actions`].
+
+use leptos::prelude::*;
+use ruma::{OwnedRoomId, OwnedUserId, RoomId};
+use weft_client::{
+    ApiError, Engine, HttpRequest, HttpResponse, InviteEntry, RoomEntry, Session, TimelineItem,
+};
+
+use crate::{
+    error::ActionError,
+    platform::{
+        net::{self, Abort, AbortToken},
+        storage,
+    },
+    sync_loop,
+};
+
+mod actions;
+
+/// State of the connection to the homeserver, as the sync loop sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// Waiting for the first sync to complete.
+    Connecting,
+    /// The last sync succeeded.
+    Online,
+    /// Syncing fails; retrying with back-off.
+    Offline,
+}
+
+/// What the room view shows of one room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomSnapshot {
+    pub name: String,
+    pub topic: Option<String>,
+    pub loaded: bool,
+    pub items: Vec<TimelineItem>,
+}
+
+/// The running sync task: dropping it aborts the in-flight long-poll.
+struct SyncTask {
+    _abort: Abort,
+}
+
+/// Cheap to copy: all fields are arena handles.
+#[derive(Clone, Copy)]
+pub struct ClientHandle {
+    engine: RwSignal<Option<Engine>>,
+    connection: RwSignal<Connection>,
+    selected: RwSignal<Option<OwnedRoomId>>,
+    notice: RwSignal<Option<String>>,
+    sync_task: StoredValue<Option<SyncTask>, LocalStorage>,
+    generation: StoredValue<u64>,
+}
+
+impl ClientHandle {
+    /// Creates the handle, provides it as context, and restores a saved session.
+    pub fn provide() -> Self {
+        let handle = Self {
+            engine: RwSignal::new(None),
+            connection: RwSignal::new(Connection::Connecting),
+            selected: RwSignal::new(None),
+            notice: RwSignal::new(None),
+            sync_task: StoredValue::new_local(None),
+            generation: StoredValue::new(0),
+        };
+        provide_context(handle);
+        if let Some(session) = storage::load_session() {
+            handle.start_session(session);
+        }
+        handle
+    }
+
+    /// The handle provided by [`Self::provide`].
+    pub fn expect() -> Self {
+        expect_context()
+    }
+
+    // Reactive reads, for views.
+
+    /// Whether someone is signed in.
+    pub fn is_signed_in(&self) -> bool {
+        self.engine.with(Option::is_some)
+    }
+
+    /// The signed-in user.
+    pub fn user_id(&self) -> Option<OwnedUserId> {
+        self.engine
+            .with(|engine| engine.as_ref().map(|engine| engine.user_id().to_owned()))
+    }
+
+    /// The signed-in user, read once (e.g. when a component is created).
+    pub fn user_id_untracked(&self) -> Option<OwnedUserId> {
+        self.with_engine(|engine| engine.user_id().to_owned()).ok()
+    }
+
+    /// Whether the first sync has arrived.
+    pub fn has_synced(&self) -> bool {
+        self.engine
+            .with(|engine| engine.as_ref().is_some_and(Engine::has_synced))
+    }
+
+    /// Joined rooms, most recently active first.
+    pub fn room_list(&self) -> Vec<RoomEntry> {
+        self.engine
+            .with(|engine| engine.as_ref().map(Engine::room_list).unwrap_or_default())
+    }
+
+    /// Pending invites.
+    pub fn invites(&self) -> Vec<InviteEntry> {
+        self.engine
+            .with(|engine| engine.as_ref().map(Engine::invites).unwrap_or_default())
+    }
+
+    /// Everything the room view needs for `room_id`; `None` if we are not in the room.
+    pub fn room(&self, room_id: &RoomId) -> Option<RoomSnapshot> {
+        self.engine.with(|engine| {
+            let engine = engine.as_ref()?;
+            let room = engine.room(room_id)?;
+            Some(RoomSnapshot {
+                name: room.display_name(engine.user_id()),
+                topic: room.topic().map(ToOwned::to_owned),
+                loaded: room.is_loaded(),
+                items: room.timeline().items().cloned().collect(),
+            })
+        })
+    }
+
+    /// Connection state for the offline indicator.
+    pub fn connection(&self) -> Connection {
+        self.connection.get()
+    }
+
+    /// The room shown in the main pane.
+    pub fn selected(&self) -> Option<OwnedRoomId> {
+        self.selected.get()
+    }
+
+    /// Shows `room_id` in the main pane (`None`: back to the room list on phones).
+    pub fn select(&self, room_id: Option<OwnedRoomId>) {
+        self.selected.set(room_id);
+    }
+
+    /// A message for the sign-in screen, e.g. why the session ended; read once on mount.
+    pub fn notice_untracked(&self) -> Option<String> {
+        self.notice.get_untracked()
+    }
+
+    // Session lifetime, also used by the sync loop.
+
+    pub(crate) fn start_session(&self, session: Session) {
+        storage::save_session(&session);
+        self.stop_sync();
+        self.notice.set(None);
+        self.selected.set(None);
+        self.connection.set(Connection::Connecting);
+        self.engine.set(Some(Engine::new(session)));
+        sync_loop::start(*self);
+    }
+
+    /// Forgets the session locally; `notice` explains why on the sign-in screen.
+    pub(crate) fn end_session(&self, notice: Option<String>) {
+        self.stop_sync();
+        storage::clear_session();
+        self.selected.set(None);
+        self.engine.set(None);
+        self.notice.set(notice);
+    }
+
+    /// Registers a new sync task; returns its generation and the token that aborts it.
+    pub(crate) fn begin_sync(&self) -> (u64, AbortToken) {
+        let abort = Abort::new();
+        let token = abort.token();
+        self.sync_task.set_value(Some(SyncTask { _abort: abort }));
+        let generation = self.generation.get_value();
+        (generation, token)
+    }
+
+    /// Whether the sync task of `generation` should keep running.
+    pub(crate) fn is_current(&self, generation: u64) -> bool {
+        self.generation.try_get_value() == Some(generation)
+    }
+
+    fn stop_sync(&self) {
+        self.generation.update_value(|generation| *generation += 1);
+        // Dropping the task aborts its request.
+        self.sync_task.set_value(None);
+    }
+
+    pub(crate) fn set_connection(&self, connection: Connection) {
+        if self.connection.get_untracked() != connection {
+            self.connection.set(connection);
+        }
+    }
+
+    /// Runs `f` on the engine without subscribing to changes.
+    pub(crate) fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> Result<T, ActionError> {
+        self.engine
+            .try_with_untracked(|engine| engine.as_ref().map(f))
+            .flatten()
+            .ok_or(ActionError::SignedOut)
+    }
+
+    /// Runs `f` on the engine and notifies views.
+    pub(crate) fn update_engine<T>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> T,
+    ) -> Result<T, ActionError> {
+        self.engine
+            .try_update(|engine| engine.as_mut().map(f))
+            .flatten()
+            .ok_or(ActionError::SignedOut)
+    }
+
+    /// Sends an authenticated request to the current homeserver.
+    pub(crate) async fn send(
+        &self,
+        request: HttpRequest,
+    ) -> Result<http::Response<Vec<u8>>, ActionError> {
+        let homeserver = self.with_engine(|engine| engine.session().homeserver.clone())?;
+        send(&homeserver, request, None).await
+    }
+
+    /// Flattens an engine result, ending the session when the token turned out invalid.
+    pub(crate) fn check<T>(
+        &self,
+        result: Result<Result<T, ApiError>, ActionError>,
+    ) -> Result<T, ActionError> {
+        match result? {
+            Err(ApiError::UnknownToken) => {
+                self.end_session(Some(ApiError::UnknownToken.to_string()));
+                Err(ApiError::UnknownToken.into())
+            }
+            other => other.map_err(ActionError::from),
+        }
+    }
+}
+
+/// Sends `request`; a missing response is reported against `homeserver`.
+pub(crate) async fn send(
+    homeserver: &str,
+    request: HttpRequest,
+    abort: Option<&AbortToken>,
+) -> Result<http::Response<Vec<u8>>, ActionError> {
+    net::send(request, abort)
+        .await
+        .map_err(|_| ActionError::Network {
+            homeserver: weft_client::session::normalize_homeserver(homeserver),
+        })
+}
+
+/// Borrows a received response in the form the engine parses.
+pub(crate) fn as_borrowed(response: &http::Response<Vec<u8>>) -> HttpResponse<'_> {
+    let mut borrowed = http::Response::new(response.body().as_slice());
+    *borrowed.status_mut() = response.status();
+    borrowed
+}

@@ -1,0 +1,18 @@
+//! Weft's browser app: Leptos components on top of the `weft-client` engine.
+//!
+//! Layers, from the outside in:
+//! - [`platform`]: the only code that talks to the browser (fetch, localStorage, timers).
+//! - [`handle`]: [`ClientHandle`], which owns the engine, performs requests through the
+//!   platform and exposes reactive views of the engine's state.
+//! - [`sync_loop`]: the long-polling `/sync` task.
+//! - [`components`]: the UI, which only calls the handle.
+
+mod app;
+mod components;
+mod error;
+mod handle;
+mod platform;
+mod sync_loop;
+
+pub use app::App;
+pub use handle::ClientHandle;

@@ -1,0 +1,7 @@
+//! Everything that touches the browser. Nothing outside this module uses `web-sys` or `js-sys`.
+
+pub mod clock;
+pub mod location;
+pub mod net;
+pub mod storage;
+pub mod timer;

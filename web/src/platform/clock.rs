@@ -1,0 +1,37 @@
+//! The wall clock and transaction IDs, which the engine takes from its caller.
+
+use std::cell::Cell;
+
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedTransactionId, UInt};
+
+/// Now, from the browser's clock.
+pub fn now() -> MilliSecondsSinceUnixEpoch {
+    // Date.now() is a whole number of milliseconds well below 2^53.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let millis = js_sys::Date::now() as u64;
+    MilliSecondsSinceUnixEpoch(UInt::try_from(millis).unwrap_or(UInt::MAX))
+}
+
+thread_local! {
+    static COUNTER: Cell<u32> = const { Cell::new(0) };
+}
+
+/// A transaction ID unique to this device: time, a per-page counter and a random part, so
+/// that two tabs or a reload never reuse one (the server would swallow the message).
+pub fn new_txn_id() -> OwnedTransactionId {
+    let count = COUNTER.with(|counter| {
+        let value = counter.get().wrapping_add(1);
+        counter.set(value);
+        value
+    });
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let random = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+    format!("weft{}.{count}.{random:08x}", now().get()).into()
+}
+
+/// Local wall-clock time of `ts` as "HH:MM", for timestamps next to messages.
+pub fn format_time(ts: MilliSecondsSinceUnixEpoch) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(u64::from(ts.get()) as f64));
+    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+}

@@ -1,0 +1,76 @@
+//! Sends the engine's `http::Request`s with the browser's `fetch`.
+
+use gloo_net::http::RequestBuilder;
+use weft_client::HttpRequest;
+
+/// The request never got an HTTP response: offline, DNS, CORS, or aborted.
+#[derive(Debug, Clone)]
+pub struct NetworkError;
+
+/// Cancels in-flight requests that were given its [`AbortToken`] when dropped.
+///
+/// The sync loop's long-poll can take 30 s; signing out drops this to end it at once.
+pub struct Abort {
+    controller: Option<web_sys::AbortController>,
+}
+
+/// Passed to [`send`] to make the request abortable.
+#[derive(Clone)]
+pub struct AbortToken(Option<web_sys::AbortSignal>);
+
+impl Abort {
+    /// A new controller (without one, requests just can't be aborted).
+    pub fn new() -> Self {
+        Self {
+            controller: web_sys::AbortController::new().ok(),
+        }
+    }
+
+    /// A token tied to this controller.
+    pub fn token(&self) -> AbortToken {
+        AbortToken(
+            self.controller
+                .as_ref()
+                .map(web_sys::AbortController::signal),
+        )
+    }
+}
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        if let Some(controller) = &self.controller {
+            controller.abort();
+        }
+    }
+}
+
+/// Sends `request` and reads the whole response body.
+pub async fn send(
+    request: HttpRequest,
+    abort: Option<&AbortToken>,
+) -> Result<http::Response<Vec<u8>>, NetworkError> {
+    let (parts, body) = request.into_parts();
+    let mut builder = RequestBuilder::new(&parts.uri.to_string())
+        .method(parts.method.clone())
+        .abort_signal(abort.and_then(|token| token.0.as_ref()));
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            builder = builder.header(name.as_str(), value);
+        }
+    }
+    // fetch rejects a body on GET and HEAD, even an empty one.
+    let request = if body.is_empty() {
+        builder.build()
+    } else {
+        builder.body(js_sys::Uint8Array::from(body.as_slice()))
+    }
+    .map_err(|_| NetworkError)?;
+
+    let response = request.send().await.map_err(|_| NetworkError)?;
+    let status = response.status();
+    let bytes = response.binary().await.map_err(|_| NetworkError)?;
+    http::Response::builder()
+        .status(status)
+        .body(bytes)
+        .map_err(|_| NetworkError)
+}
