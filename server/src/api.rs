@@ -2,8 +2,11 @@
 //! endpoints. One file per endpoint area under `api/`.
 
 pub mod account;
+pub mod account_data;
 pub mod message;
+pub mod profile;
 pub mod room;
+pub mod state;
 pub mod ruma_wrapper;
 pub mod sync;
 pub mod versions;
@@ -18,10 +21,15 @@ use axum::{
 use http::{HeaderValue, Method, StatusCode, header};
 use ruma::api::client::{
     account::{register, whoami},
-    discovery::get_supported_versions,
-    membership::{invite_user, join_room_by_id, leave_room},
-    message::send_message_event,
-    room::create_room,
+    config::{get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data},
+    discovery::{get_capabilities, get_supported_versions},
+    filter::{create_filter, get_filter},
+    membership::{get_member_events, invite_user, join_room_by_id, joined_members, joined_rooms, leave_room},
+    message::{get_message_events, send_message_event},
+    profile::{get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name},
+    push::{get_pushers, get_pushrules_all, get_pushrules_global_scope},
+    room::{create_room, get_room_event},
+    state::{get_state_event_for_key, get_state_events, send_state_event},
     session::{get_login_types, login, logout},
     sync::sync_events,
 };
@@ -48,6 +56,29 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<leave_room::v3::Request, _, _>(room::leave)
         .ruma_route::<send_message_event::v3::Request, _, _>(message::send)
         .ruma_route::<sync_events::v3::Request, _, _>(sync::sync)
+        .ruma_route::<get_message_events::v3::Request, _, _>(message::messages)
+        .ruma_route::<get_room_event::v3::Request, _, _>(message::event)
+        .ruma_route::<get_state_events::v3::Request, _, _>(state::all)
+        .ruma_route::<get_state_event_for_key::v3::Request, _, _>(state::one)
+        .ruma_route::<send_state_event::v3::Request, _, _>(state::set)
+        .ruma_route::<get_member_events::v3::Request, _, _>(state::members)
+        .ruma_route::<get_capabilities::v3::Request, _, _>(versions::capabilities)
+        .ruma_route::<joined_rooms::v3::Request, _, _>(room::joined_rooms)
+        .ruma_route::<joined_members::v3::Request, _, _>(room::joined_members)
+        .ruma_route::<set_global_account_data::v3::Request, _, _>(account_data::set_global)
+        .ruma_route::<get_global_account_data::v3::Request, _, _>(account_data::get_global)
+        .ruma_route::<set_room_account_data::v3::Request, _, _>(account_data::set_room)
+        .ruma_route::<get_room_account_data::v3::Request, _, _>(account_data::get_room)
+        .ruma_route::<create_filter::v3::Request, _, _>(account_data::create)
+        .ruma_route::<get_filter::v3::Request, _, _>(account_data::get)
+        .ruma_route::<get_pushrules_all::v3::Request, _, _>(account_data::push_rules)
+        .ruma_route::<get_pushrules_global_scope::v3::Request, _, _>(account_data::push_rules_global)
+        .ruma_route::<get_pushers::v3::Request, _, _>(account_data::pushers)
+        .ruma_route::<get_profile::v3::Request, _, _>(profile::get)
+        .ruma_route::<get_display_name::v3::Request, _, _>(profile::get_displayname)
+        .ruma_route::<set_display_name::v3::Request, _, _>(profile::set_displayname)
+        .ruma_route::<get_avatar_url::v3::Request, _, _>(profile::get_avatar)
+        .ruma_route::<set_avatar_url::v3::Request, _, _>(profile::set_avatar)
         .route("/.well-known/matrix/client", get(versions::well_known))
         .route("/_matrix/{*rest}", axum::routing::any(unrecognized));
 

@@ -1,9 +1,12 @@
 //! The service layer: Matrix behaviour on top of storage. Handlers in `api`
 //! call these; nothing here knows about HTTP.
 
+pub mod account_data;
 pub mod accounts;
+pub mod history;
 pub mod notifier;
 pub mod pdu;
+pub mod profile;
 pub mod rooms;
 pub mod sync;
 pub mod uia;

@@ -27,6 +27,8 @@ pub struct StoredEvent {
 /// An event ready to append.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
+    /// Its stream position, reserved from the notifier.
+    pub stream: i64,
     pub event_id: OwnedEventId,
     pub room_id: OwnedRoomId,
     pub event_type: String,
@@ -50,12 +52,23 @@ pub struct MembershipRow {
     pub event_id: OwnedEventId,
 }
 
+/// A piece of account data (global when `room_id` is `None`).
+#[derive(Clone, Debug)]
+pub struct AccountDataRow {
+    pub room_id: Option<OwnedRoomId>,
+    pub event_type: String,
+    /// The content as JSON text.
+    pub content: String,
+    pub stream: i64,
+}
+
 /// An account row.
 #[derive(Clone, Debug)]
 pub struct UserRow {
     pub user_id: OwnedUserId,
     pub password_hash: Option<String>,
     pub displayname: Option<String>,
+    pub avatar_url: Option<String>,
     pub admin: bool,
 }
 
@@ -88,9 +101,12 @@ pub trait Storage: Send + Sync + 'static {
     /// The latest event of the room and its depth (the single forward extremity
     /// while the server does not federate).
     fn room_head(&self, room_id: &str) -> Result<Option<(OwnedEventId, i64)>>;
-    /// Appends the event; updates current state, memberships and the room head
-    /// in one transaction. Returns the event's stream position.
-    fn append_event(&self, event: &NewEvent) -> Result<i64>;
+    /// Sets (`Some`) or clears (`None`) a profile field: `displayname` or `avatar_url`.
+    fn set_profile_field(&self, user_id: &str, field: ProfileField, value: Option<&str>) -> Result<()>;
+
+    /// Appends the event at its reserved stream position; updates current
+    /// state, memberships and the room head in one transaction.
+    fn append_event(&self, event: &NewEvent) -> Result<()>;
     fn event(&self, event_id: &str) -> Result<Option<StoredEvent>>;
     /// Current state: `(type, state_key, event_id)` for every entry.
     fn current_state(&self, room_id: &str) -> Result<Vec<(String, String, OwnedEventId)>>;
@@ -108,12 +124,38 @@ pub trait Storage: Send + Sync + 'static {
         until: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>>;
+    /// Events of a room with `after < stream <= until`, oldest first, at most `limit`.
+    fn room_events_asc(&self, room_id: &str, after: i64, until: i64, limit: usize) -> Result<Vec<StoredEvent>>;
     /// Every room the user has a membership in (any kind).
     fn memberships_of(&self, user_id: &str) -> Result<Vec<MembershipRow>>;
     /// Joined members of a room.
     fn joined_members(&self, room_id: &str) -> Result<Vec<OwnedUserId>>;
     /// The event previously sent with this transaction ID by this device, if any.
     fn txn_event(&self, user_id: &str, device_id: &str, txn_scope: &str) -> Result<Option<OwnedEventId>>;
-    /// The highest stream position written so far.
+    /// The highest stream position written so far (events and account data).
     fn max_stream(&self) -> Result<i64>;
+
+    // --- account data and filters ---
+    /// Stores account data at a reserved stream position (replacing the old value).
+    fn set_account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        event_type: &str,
+        content: &str,
+        stream: i64,
+    ) -> Result<()>;
+    fn account_data(&self, user_id: &str, room_id: Option<&str>, event_type: &str) -> Result<Option<String>>;
+    /// Account data changed in `(after, until]` (all of it when `after` is `None`).
+    fn account_data_changes(&self, user_id: &str, after: Option<i64>, until: i64) -> Result<Vec<AccountDataRow>>;
+    /// Stores a filter and returns its ID.
+    fn create_filter(&self, user_id: &str, filter_json: &str) -> Result<String>;
+    fn filter(&self, user_id: &str, filter_id: &str) -> Result<Option<String>>;
+}
+
+/// The profile fields kept in the users table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileField {
+    DisplayName,
+    AvatarUrl,
 }

@@ -1,14 +1,19 @@
 //! Sending room events.
 
 use axum::extract::State;
-use ruma::api::client::message::send_message_event;
+use ruma::api::client::{
+    message::{get_message_events, send_message_event},
+    room::get_room_event,
+};
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
 use crate::{
     error::Result,
     service::{
         Services,
+        history::Direction,
         rooms::{EventSpec, Txn},
+        sync::parse_token,
     },
 };
 
@@ -34,4 +39,37 @@ pub async fn send(
     };
     let event_id = services.append(&body.room_id, &who.user_id, spec, Some(txn)).await?;
     Ok(send_message_event::v3::Response::new(event_id).into())
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/messages`
+pub async fn messages(
+    State(services): State<Services>,
+    req: Ruma<get_message_events::v3::Request>,
+) -> Result<RumaResponse<get_message_events::v3::Response>> {
+    let who = req.requester()?;
+    let body = &req.body;
+    let from = body.from.as_deref().map(parse_token).transpose()?;
+    let to = body.to.as_deref().map(parse_token).transpose()?;
+    let dir = match body.dir {
+        ruma::api::Direction::Backward => Direction::Backward,
+        _ => Direction::Forward,
+    };
+    let limit = u64::from(body.limit) as usize;
+    let page = services.messages(&who.user_id, &body.room_id, from, to, dir, limit)?;
+    let mut response = get_message_events::v3::Response::new();
+    response.start = format!("s{}", page.start);
+    response.end = page.end.map(|e| format!("s{e}"));
+    response.chunk = page.events.iter().map(|e| services.render(who, e)).collect::<Result<_>>()?;
+    response.state = page.members.iter().map(|e| services.render(who, e).map(|r| r.cast_unchecked())).collect::<Result<_>>()?;
+    Ok(response.into())
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`
+pub async fn event(
+    State(services): State<Services>,
+    req: Ruma<get_room_event::v3::Request>,
+) -> Result<RumaResponse<get_room_event::v3::Response>> {
+    let who = req.requester()?;
+    let event = services.event_for(&who.user_id, &req.body.room_id, req.body.event_id.as_str())?;
+    Ok(get_room_event::v3::Response::new(services.render(who, &event)?).into())
 }

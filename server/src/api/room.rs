@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use ruma::api::client::{
-    membership::{invite_user, join_room_by_id, leave_room},
+    membership::{invite_user, join_room_by_id, joined_members, joined_rooms, leave_room},
     room::create_room,
 };
 
@@ -47,4 +47,41 @@ pub async fn leave(
 ) -> Result<RumaResponse<leave_room::v3::Response>> {
     services.leave(&req.body.room_id, &req.requester()?.user_id).await?;
     Ok(leave_room::v3::Response::new().into())
+}
+
+/// # `GET /_matrix/client/v3/joined_rooms`
+pub async fn joined_rooms(
+    State(services): State<Services>,
+    req: Ruma<joined_rooms::v3::Request>,
+) -> Result<RumaResponse<joined_rooms::v3::Response>> {
+    let who = req.requester()?;
+    let rooms = services
+        .storage()
+        .memberships_of(who.user_id.as_str())?
+        .into_iter()
+        .filter(|row| row.membership == "join")
+        .map(|row| row.room_id)
+        .collect();
+    Ok(joined_rooms::v3::Response::new(rooms).into())
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/joined_members`
+pub async fn joined_members(
+    State(services): State<Services>,
+    req: Ruma<joined_members::v3::Request>,
+) -> Result<RumaResponse<joined_members::v3::Response>> {
+    let who = req.requester()?;
+    let members = services.storage().joined_members(req.body.room_id.as_str())?;
+    if !members.contains(&who.user_id) {
+        return Err(Error::forbidden("You are not in this room"));
+    }
+    let mut joined = std::collections::BTreeMap::new();
+    for user_id in members {
+        let content = services.member_content_in(&req.body.room_id, &user_id)?;
+        let mut member = joined_members::v3::RoomMember::new();
+        member.display_name = content.displayname;
+        member.avatar_url = content.avatar_url.map(Into::into);
+        joined.insert(user_id, member);
+    }
+    Ok(joined_members::v3::Response::new(joined).into())
 }

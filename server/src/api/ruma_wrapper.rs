@@ -103,7 +103,11 @@ where
         let path = RawPathParams::from_request_parts(&mut parts, services)
             .await
             .map_err(|e| Error::invalid_param(e.body_text()))?;
-        let path_args: Vec<String> = path.iter().map(|(_, v)| v.to_owned()).collect();
+        let mut path_args: Vec<String> = path.iter().map(|(_, v)| v.to_owned()).collect();
+        if path_args.len() + 1 == T::_path_parameters().len() {
+            // `/state/{type}` and `/state/{type}/`: the empty state key.
+            path_args.push(String::new());
+        }
         let bytes = axum::body::to_bytes(body, MAX_JSON_BODY)
             .await
             .map_err(|_| Error::new(ErrorKind::TooLarge, "Request body too large"))?;
@@ -167,6 +171,12 @@ impl RumaRouter for Router<Services> {
         let method = MethodFilter::try_from(T::METHOD).expect("ruma endpoints use standard methods");
         for path in T::PATH_BUILDER.all_paths() {
             self = self.route(path, on(method, handler.clone()));
+            // The router cannot match an empty segment, so an empty state key
+            // gets its own routes (with and without the trailing slash).
+            if let Some(prefix) = path.strip_suffix("/{state_key}") {
+                self = self.route(prefix, on(method, handler.clone()));
+                self = self.route(&format!("{prefix}/"), on(method, handler.clone()));
+            }
         }
         self
     }

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use ruma::api::client::sync::sync_events::{self, v3::Filter};
+use ruma::api::client::{
+    filter::FilterDefinition,
+    sync::sync_events::{self, v3::Filter},
+};
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
 use crate::{
@@ -21,15 +24,25 @@ pub async fn sync(
 ) -> Result<RumaResponse<sync_events::v3::Response>> {
     let who = req.requester()?;
     let body = &req.body;
-    let (timeline_limit, lazy_load_members) = match &body.filter {
-        Some(Filter::FilterDefinition(def)) => (
+    let stored;
+    let definition = match &body.filter {
+        Some(Filter::FilterDefinition(def)) => Some(def),
+        Some(Filter::FilterId(id)) => {
+            let json = services
+                .filter(&who.user_id, id)
+                .map_err(|_| Error::invalid_param(format!("Unknown filter {id}")))?;
+            stored = serde_json::from_str::<FilterDefinition>(&json)?;
+            Some(&stored)
+        }
+        None => None,
+        Some(_) => return Err(Error::invalid_param("Unsupported filter")),
+    };
+    let (timeline_limit, lazy_load_members) = match definition {
+        Some(def) => (
             def.room.timeline.limit.map(|l| u64::from(l) as usize),
             !def.room.state.lazy_load_options.is_disabled(),
         ),
-        // Stored filters arrive with the homeserver issue; until then an ID
-        // means defaults rather than an error, so Element's start-up proceeds.
-        Some(Filter::FilterId(_)) | None => (None, false),
-        Some(_) => return Err(Error::invalid_param("Unsupported filter")),
+        None => (None, false),
     };
     let params = SyncParams {
         since: body.since.as_deref().map(parse_token).transpose()?,

@@ -3,11 +3,17 @@
 use std::collections::BTreeMap;
 
 use axum::{Json, extract::State};
-use ruma::api::client::discovery::get_supported_versions;
+use ruma::api::client::discovery::{get_capabilities, get_supported_versions};
 use serde_json::{Value, json};
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
-use crate::{error::Result, service::Services};
+use crate::{
+    error::Result,
+    service::{
+        Services,
+        rooms::{DEFAULT_ROOM_VERSION, SUPPORTED_ROOM_VERSIONS},
+    },
+};
 
 /// Spec versions whose required behaviour this server implements for the
 /// endpoints it serves. v1.11 is advertised for authenticated media.
@@ -32,4 +38,21 @@ pub async fn well_known(State(services): State<Services>) -> Json<Value> {
         .clone()
         .unwrap_or_else(|| format!("http://{}", services.config().listen));
     Json(json!({ "m.homeserver": { "base_url": base } }))
+}
+
+/// # `GET /_matrix/client/v3/capabilities`
+pub async fn capabilities(
+    req: Ruma<get_capabilities::v3::Request>,
+) -> Result<RumaResponse<get_capabilities::v3::Response>> {
+    req.requester()?;
+    let mut caps = get_capabilities::v3::Capabilities::new();
+    caps.room_versions = get_capabilities::v3::RoomVersionsCapability::new(
+        DEFAULT_ROOM_VERSION,
+        SUPPORTED_ROOM_VERSIONS.iter().map(|v| (v.clone(), get_capabilities::v3::RoomVersionStability::Stable)).collect(),
+    );
+    // Password changes arrive with the account-management endpoints.
+    caps.change_password = get_capabilities::v3::ChangePasswordCapability::new(false);
+    caps.thirdparty_id_changes = get_capabilities::v3::ThirdPartyIdChangesCapability::new(false);
+    caps.get_login_token = get_capabilities::v3::GetLoginTokenCapability::new(false);
+    Ok(get_capabilities::v3::Response::new(caps).into())
 }

@@ -106,6 +106,7 @@ impl Services {
             user_id: user_id.to_owned(),
             password_hash,
             displayname: Some(user_id.localpart().to_owned()),
+            avatar_url: None,
             admin,
         };
         self.storage().create_user(&row)
@@ -156,9 +157,9 @@ impl Services {
         self.storage().delete_device(who.user_id.as_str(), who.device_id.as_str())
     }
 
-    /// The display name of one of our users.
-    pub fn displayname(&self, user_id: &UserId) -> Result<Option<String>> {
-        Ok(self.storage().user(user_id.as_str())?.and_then(|u| u.displayname))
+    /// The display name and avatar of one of our users.
+    pub fn profile(&self, user_id: &UserId) -> Result<Option<(Option<String>, Option<String>)>> {
+        Ok(self.storage().user(user_id.as_str())?.map(|u| (u.displayname, u.avatar_url)))
     }
 }
 

@@ -1,31 +1,80 @@
-//! Wakes waiting `/sync` long-polls when the event stream moves.
+//! Stream positions and waking `/sync` long-polls.
 //!
-//! A `watch` channel carries the newest stream position. A sync subscribes
-//! *before* it reads storage, so a write that lands between its read and its
+//! Every change a sync can report (events, account data, typing, ...) takes
+//! a position from one server-wide counter. Writers reserve a position,
+//! write, and drop the reservation; the published position only advances to
+//! the highest one below which every reservation has finished, so a sync that
+//! reads "up to N" never misses a change at N or below that commits later.
+//!
+//! A `watch` channel carries the published position. A sync subscribes
+//! *before* it reads storage, so a change published between its read and its
 //! wait still marks the receiver changed: no missed wake-ups, no polling.
+
+use std::{collections::BTreeSet, sync::Mutex};
 
 use tokio::sync::watch;
 
-/// Broadcasts the latest stream position.
+/// Hands out stream positions and broadcasts the latest complete one.
 pub struct Notifier {
     tx: watch::Sender<i64>,
+    ids: Mutex<Ids>,
+}
+
+struct Ids {
+    next: i64,
+    pending: BTreeSet<i64>,
+}
+
+/// A reserved position; dropping it (after the write committed, or failed)
+/// lets the published position move past it.
+#[must_use]
+pub struct Reservation<'a> {
+    notifier: &'a Notifier,
+    position: i64,
+}
+
+impl Reservation<'_> {
+    pub fn position(&self) -> i64 {
+        self.position
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.notifier.complete(self.position);
+    }
 }
 
 impl Notifier {
+    /// Starts after `position`, the highest position already stored.
     pub fn new(position: i64) -> Self {
-        Self { tx: watch::channel(position).0 }
+        Self {
+            tx: watch::channel(position).0,
+            ids: Mutex::new(Ids { next: position + 1, pending: BTreeSet::new() }),
+        }
     }
 
-    /// Subscribes; the receiver treats the current position as seen.
-    pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.tx.subscribe()
+    /// Reserves the next position.
+    pub fn reserve(&self) -> Reservation<'_> {
+        let mut ids = self.lock();
+        let position = ids.next;
+        ids.next += 1;
+        ids.pending.insert(position);
+        Reservation { notifier: self, position }
     }
 
-    /// Announces that everything up to `position` is committed.
-    pub fn notify(&self, position: i64) {
+    fn complete(&self, position: i64) {
+        let upto = {
+            let mut ids = self.lock();
+            ids.pending.remove(&position);
+            match ids.pending.first() {
+                Some(first) => first - 1,
+                None => ids.next - 1,
+            }
+        };
         self.tx.send_if_modified(|current| {
-            if position > *current {
-                *current = position;
+            if upto > *current {
+                *current = upto;
                 true
             } else {
                 false
@@ -33,8 +82,18 @@ impl Notifier {
         });
     }
 
+    /// Subscribes; the receiver treats the current position as seen.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.tx.subscribe()
+    }
+
+    /// The highest position below which every write has finished.
     pub fn position(&self) -> i64 {
         *self.tx.borrow()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ids> {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -47,18 +106,21 @@ mod tests {
         let n = Notifier::new(5);
         let mut rx = n.subscribe();
         // The "read" happened here; a write lands before we start waiting.
-        n.notify(6);
-        tokio::time::timeout(std::time::Duration::from_secs(1), rx.changed())
-            .await
-            .expect("woken")
-            .unwrap();
+        drop(n.reserve());
+        tokio::time::timeout(std::time::Duration::from_secs(1), rx.changed()).await.expect("woken").unwrap();
         assert_eq!(*rx.borrow(), 6);
     }
 
     #[test]
-    fn never_moves_backwards() {
-        let n = Notifier::new(5);
-        n.notify(3);
-        assert_eq!(n.position(), 5);
+    fn published_position_waits_for_earlier_writers() {
+        let n = Notifier::new(0);
+        let first = n.reserve();
+        let second = n.reserve();
+        assert_eq!((first.position(), second.position()), (1, 2));
+        drop(second);
+        // 2 is done but 1 is not: a reader must not be told "up to 2" yet.
+        assert_eq!(n.position(), 0);
+        drop(first);
+        assert_eq!(n.position(), 2);
     }
 }

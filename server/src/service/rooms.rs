@@ -152,7 +152,9 @@ impl Services {
             .flatten();
 
         let pdu_json = serde_json::to_string(&object)?;
-        let stream = storage.append_event(&NewEvent {
+        let reservation = self.notifier().reserve();
+        storage.append_event(&NewEvent {
+            stream: reservation.position(),
             event_id: event_id.clone(),
             room_id: room_id.to_owned(),
             event_type: spec.kind.to_string(),
@@ -166,7 +168,7 @@ impl Services {
             txn_scope: txn.map(|t| t.scope),
             membership,
         })?;
-        self.notifier().notify(stream);
+        drop(reservation);
         Ok(event_id)
     }
 
@@ -174,8 +176,13 @@ impl Services {
     /// the spec asks servers to do).
     fn member_content(&self, user_id: &UserId, membership: &str, extra: Option<(&str, Value)>) -> Result<Value> {
         let mut content = json!({ "membership": membership });
-        if let Some(name) = self.displayname(user_id)? {
-            content["displayname"] = json!(name);
+        if let Some((name, avatar)) = self.profile(user_id)? {
+            if let Some(name) = name {
+                content["displayname"] = json!(name);
+            }
+            if let Some(avatar) = avatar {
+                content["avatar_url"] = json!(avatar);
+            }
         }
         if let Some((key, value)) = extra {
             content[key] = value;
@@ -372,6 +379,23 @@ impl Services {
         let content = json!({ "membership": "leave" });
         self.append(room_id, user, EventSpec::state("m.room.member", user.as_str(), content)?, None)
             .await
+    }
+}
+
+/// The profile fields of a member event.
+#[derive(Default, serde::Deserialize)]
+pub struct MemberProfile {
+    pub displayname: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+impl Services {
+    /// A member's display name and avatar as this room knows them.
+    pub fn member_content_in(&self, room_id: &RoomId, user_id: &UserId) -> Result<MemberProfile> {
+        match self.storage().current_state_event(room_id.as_str(), "m.room.member", user_id.as_str())? {
+            Some(event) => Pdu::from_stored(&event)?.content_as(),
+            None => Ok(MemberProfile::default()),
+        }
     }
 }
 

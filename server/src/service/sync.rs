@@ -4,10 +4,14 @@
 //! server-wide event order, so every event is delivered exactly once and in
 //! order. Long-polls wait on the [`Notifier`](super::notifier::Notifier).
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::Duration,
+};
 
 use ruma::{
-    OwnedUserId, RoomId, UInt, UserId,
+    OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
+    events::AnyRoomAccountDataEvent,
     api::client::sync::sync_events::v3::{
         InvitedRoom, JoinedRoom, LeftRoom, Response, State, StateEvents, Timeline,
     },
@@ -92,6 +96,25 @@ impl Services {
     ) -> Result<Response> {
         let mut response = Response::new(token(upto));
         let initial = since.is_none() || params.full_state;
+
+        let mut room_account_data: HashMap<OwnedRoomId, Vec<Raw<AnyRoomAccountDataEvent>>> = HashMap::new();
+        let mut has_push_rules = false;
+        let account_after = if initial { None } else { since };
+        for row in self.storage().account_data_changes(who.user_id.as_str(), account_after, upto)? {
+            let event = account_data_event(&row.event_type, &row.content)?;
+            match row.room_id {
+                Some(room_id) => room_account_data.entry(room_id).or_default().push(event.cast_unchecked()),
+                None => {
+                    has_push_rules |= row.event_type == "m.push_rules";
+                    response.account_data.events.push(event.cast_unchecked());
+                }
+            }
+        }
+        if initial && !has_push_rules {
+            let rules = serde_json::json!({ "global": self.push_rules(&who.user_id)? }).to_string();
+            response.account_data.events.push(account_data_event("m.push_rules", &rules)?.cast_unchecked());
+        }
+
         for row in self.storage().memberships_of(who.user_id.as_str())? {
             if row.stream > upto {
                 continue; // Committed after our snapshot; the next sync reports it.
@@ -101,7 +124,8 @@ impl Services {
                 "join" => {
                     let newly_joined = changed && !self.was_joined_at(&who.user_id, &row.room_id, since)?;
                     let from = if initial || newly_joined { None } else { since };
-                    if let Some(room) = self.joined_room(who, &row.room_id, from, upto, params)? {
+                    let account_data = room_account_data.remove(&row.room_id).unwrap_or_default();
+                    if let Some(room) = self.joined_room(who, &row.room_id, from, upto, params, account_data)? {
                         response.rooms.join.insert(row.room_id.clone(), room);
                     }
                 }
@@ -131,7 +155,7 @@ impl Services {
 
     /// The state event for `(type, key)` as it was at stream position `at`,
     /// walking back through the events each state event replaced.
-    fn state_event_at(
+    pub(crate) fn state_event_at(
         &self,
         room_id: &RoomId,
         event_type: &str,
@@ -169,6 +193,7 @@ impl Services {
         since: Option<i64>,
         upto: i64,
         params: &SyncParams,
+        account_data: Vec<Raw<AnyRoomAccountDataEvent>>,
     ) -> Result<Option<JoinedRoom>> {
         let after = since.unwrap_or(0);
         let mut events =
@@ -176,7 +201,7 @@ impl Services {
         let limited = events.len() > params.timeline_limit;
         events.truncate(params.timeline_limit);
         events.reverse();
-        if since.is_some() && events.is_empty() {
+        if since.is_some() && events.is_empty() && account_data.is_empty() {
             return Ok(None);
         }
         let timeline_start = events.first().map_or(upto + 1, |e| e.stream);
@@ -210,6 +235,7 @@ impl Services {
         }
 
         let mut room = JoinedRoom::new();
+        room.account_data.events = account_data;
         room.timeline = self.timeline(who, events, limited || since.is_none(), timeline_start)?;
         room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
         let joined = self.storage().joined_members(room_id.as_str())?;
@@ -329,5 +355,15 @@ fn stripped<T>(event: &StoredEvent) -> Result<Raw<T>> {
 }
 
 fn has_updates(response: &Response) -> bool {
-    !response.rooms.join.is_empty() || !response.rooms.invite.is_empty() || !response.rooms.leave.is_empty()
+    !response.rooms.join.is_empty()
+        || !response.rooms.invite.is_empty()
+        || !response.rooms.leave.is_empty()
+        || !response.account_data.events.is_empty()
+}
+
+/// An account data event as sync shows it: `{type, content}`.
+fn account_data_event(event_type: &str, content: &str) -> Result<Raw<()>> {
+    let content = RawValue::from_string(content.to_owned())?;
+    let event = serde_json::json!({ "type": event_type, "content": content });
+    Ok(Raw::from_json(serde_json::value::to_raw_value(&event)?))
 }

@@ -9,12 +9,32 @@ use std::{path::Path, sync::Mutex};
 use rusqlite::{Connection, OptionalExtension, params};
 use ruma::{OwnedDeviceId, OwnedEventId, OwnedUserId, RoomVersionId};
 
-use super::{MembershipRow, NewEvent, Storage, StoredEvent, UserRow};
+use super::{AccountDataRow, MembershipRow, NewEvent, ProfileField, Storage, StoredEvent, UserRow};
 use crate::error::{Error, Result};
 
-const SCHEMA_VERSION: i64 = 1;
+/// Schema migrations, applied in order; `user_version` counts those applied.
+const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-const SCHEMA: &str = r#"
+const SCHEMA_V2: &str = r#"
+ALTER TABLE users ADD COLUMN avatar_url TEXT;
+CREATE TABLE account_data (
+    user_id TEXT NOT NULL,
+    room_id TEXT NOT NULL DEFAULT '',
+    event_type TEXT NOT NULL,
+    content TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    PRIMARY KEY (user_id, room_id, event_type)
+);
+CREATE INDEX account_data_stream ON account_data (user_id, stream);
+CREATE TABLE filters (
+    filter_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    filter_json TEXT NOT NULL
+);
+"#;
+
+const SCHEMA_V1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE users (
     user_id TEXT PRIMARY KEY,
@@ -104,20 +124,19 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        match version {
-            0 => {
-                let tx = conn.transaction()?;
-                tx.execute_batch(SCHEMA)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-                tx.commit()?;
-            }
-            SCHEMA_VERSION => {}
-            newer => {
-                return Err(Error::Internal(format!(
-                    "the database has schema version {newer}, newer than this weft ({SCHEMA_VERSION}); \
-                     upgrade weft or use another data_dir"
-                )));
-            }
+        if version > SCHEMA_VERSION {
+            return Err(Error::Internal(format!(
+                "the database has schema version {version}, newer than this weft ({SCHEMA_VERSION}); \
+                 upgrade weft or use another data_dir"
+            )));
+        }
+        // Each migration commits with its version number, so an interrupted
+        // upgrade resumes where it stopped.
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(migration)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)?;
+            tx.commit()?;
         }
         Ok(Self { conn: Mutex::new(conn) })
     }
@@ -178,9 +197,16 @@ impl Storage for SqliteStorage {
 
     fn create_user(&self, user: &UserRow) -> Result<bool> {
         let n = self.conn().execute(
-            "INSERT OR IGNORE INTO users (user_id, password_hash, displayname, admin, created_ts)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![user.user_id.as_str(), user.password_hash, user.displayname, user.admin, now_ms()],
+            "INSERT OR IGNORE INTO users (user_id, password_hash, displayname, avatar_url, admin, created_ts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                user.user_id.as_str(),
+                user.password_hash,
+                user.displayname,
+                user.avatar_url,
+                user.admin,
+                now_ms()
+            ],
         )?;
         Ok(n == 1)
     }
@@ -189,7 +215,7 @@ impl Storage for SqliteStorage {
         Ok(self
             .conn()
             .query_row(
-                "SELECT user_id, password_hash, displayname, admin FROM users WHERE user_id = ?1",
+                "SELECT user_id, password_hash, displayname, admin, avatar_url FROM users WHERE user_id = ?1",
                 [user_id],
                 |r| {
                     Ok(UserRow {
@@ -197,6 +223,7 @@ impl Storage for SqliteStorage {
                         password_hash: r.get(1)?,
                         displayname: r.get(2)?,
                         admin: r.get(3)?,
+                        avatar_url: r.get(4)?,
                     })
                 },
             )
@@ -274,7 +301,16 @@ impl Storage for SqliteStorage {
         }
     }
 
-    fn append_event(&self, e: &NewEvent) -> Result<i64> {
+    fn set_profile_field(&self, user_id: &str, field: ProfileField, value: Option<&str>) -> Result<()> {
+        let sql = match field {
+            ProfileField::DisplayName => "UPDATE users SET displayname = ?2 WHERE user_id = ?1",
+            ProfileField::AvatarUrl => "UPDATE users SET avatar_url = ?2 WHERE user_id = ?1",
+        };
+        self.conn().execute(sql, params![user_id, value])?;
+        Ok(())
+    }
+
+    fn append_event(&self, e: &NewEvent) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let replaces: Option<String> = match &e.state_key {
@@ -293,9 +329,9 @@ impl Storage for SqliteStorage {
             None => (None, None, None),
         };
         tx.execute(
-            "INSERT INTO events (event_id, room_id, event_type, state_key, sender, depth, pdu_json,
+            "INSERT INTO events (stream, event_id, room_id, event_type, state_key, sender, depth, pdu_json,
                                  txn_user, txn_device, txn_id, replaces_state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 e.event_id.as_str(),
                 e.room_id.as_str(),
@@ -308,9 +344,10 @@ impl Storage for SqliteStorage {
                 txn_device,
                 txn_id,
                 replaces,
+                e.stream,
             ],
         )?;
-        let stream = tx.last_insert_rowid();
+        let stream = e.stream;
         if let Some(key) = &e.state_key {
             tx.execute(
                 "INSERT INTO current_state (room_id, event_type, state_key, event_id)
@@ -340,7 +377,7 @@ impl Storage for SqliteStorage {
             params![e.room_id.as_str(), e.event_id.as_str(), e.depth],
         )?;
         tx.commit()?;
-        Ok(stream)
+        Ok(())
     }
 
     fn event(&self, event_id: &str) -> Result<Option<StoredEvent>> {
@@ -408,6 +445,19 @@ impl Storage for SqliteStorage {
         Ok(rows)
     }
 
+    fn room_events_asc(&self, room_id: &str, after: i64, until: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE room_id = ?1 AND stream > ?2 AND stream <= ?3
+             ORDER BY stream ASC LIMIT ?4"
+        ))?;
+        let rows = stmt
+            .query_map(params![room_id, after, until, limit as i64], event_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     fn memberships_of(&self, user_id: &str) -> Result<Vec<MembershipRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -450,6 +500,78 @@ impl Storage for SqliteStorage {
     }
 
     fn max_stream(&self) -> Result<i64> {
-        Ok(self.conn().query_row("SELECT COALESCE(MAX(stream), 0) FROM events", [], |r| r.get(0))?)
+        Ok(self.conn().query_row(
+            "SELECT MAX((SELECT COALESCE(MAX(stream), 0) FROM events),
+                        (SELECT COALESCE(MAX(stream), 0) FROM account_data))",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn set_account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        event_type: &str,
+        content: &str,
+        stream: i64,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO account_data (user_id, room_id, event_type, content, stream)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_id, room_id, event_type) DO UPDATE SET
+               content = excluded.content, stream = excluded.stream",
+            params![user_id, room_id.unwrap_or(""), event_type, content, stream],
+        )?;
+        Ok(())
+    }
+
+    fn account_data(&self, user_id: &str, room_id: Option<&str>, event_type: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT content FROM account_data WHERE user_id = ?1 AND room_id = ?2 AND event_type = ?3",
+                params![user_id, room_id.unwrap_or(""), event_type],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn account_data_changes(&self, user_id: &str, after: Option<i64>, until: i64) -> Result<Vec<AccountDataRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT room_id, event_type, content, stream FROM account_data
+             WHERE user_id = ?1 AND stream > ?2 AND stream <= ?3 ORDER BY stream",
+        )?;
+        let rows = stmt
+            .query_map(params![user_id, after.unwrap_or(-1), until], |r| {
+                let room: String = r.get(0)?;
+                Ok(AccountDataRow {
+                    room_id: if room.is_empty() { None } else { Some(parse_id(room)?) },
+                    event_type: r.get(1)?,
+                    content: r.get(2)?,
+                    stream: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn create_filter(&self, user_id: &str, filter_json: &str) -> Result<String> {
+        let conn = self.conn();
+        conn.execute("INSERT INTO filters (user_id, filter_json) VALUES (?1, ?2)", params![user_id, filter_json])?;
+        Ok(conn.last_insert_rowid().to_string())
+    }
+
+    fn filter(&self, user_id: &str, filter_id: &str) -> Result<Option<String>> {
+        let Ok(id) = filter_id.parse::<i64>() else { return Ok(None) };
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT filter_json FROM filters WHERE filter_id = ?1 AND user_id = ?2",
+                params![id, user_id],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 }

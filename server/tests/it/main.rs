@@ -3,7 +3,9 @@
 
 mod harness;
 mod rooms_and_sync;
+mod room_reads;
 mod accounts;
+mod account_data;
 mod http_conventions;
 mod startup;
 mod config_file;

@@ -1,0 +1,94 @@
+//! Account data (global and per room), filters and push rules.
+//!
+//! Push rules live in the `m.push_rules` global account data; until a user
+//! changes them they are the spec's server-default rule set (which includes
+//! `.m.rule.call`, needed for Element to ring).
+
+use ruma::{RoomId, UserId, push::Ruleset};
+use serde_json::value::RawValue;
+
+use super::Services;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Types the server manages itself; clients may not write them directly.
+const SERVER_MANAGED: [&str; 2] = ["m.push_rules", "m.fully_read"];
+
+impl Services {
+    /// `PUT .../account_data/{type}`: stores a JSON object.
+    pub fn set_account_data(
+        &self,
+        user_id: &UserId,
+        room_id: Option<&RoomId>,
+        event_type: &str,
+        content: &RawValue,
+    ) -> Result<()> {
+        if SERVER_MANAGED.contains(&event_type) {
+            return Err(Error::with_status(
+                ErrorKind::BadJson,
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                format!("{event_type} is managed by the server and cannot be set here"),
+            ));
+        }
+        self.write_account_data(user_id, room_id, event_type, content.get())
+    }
+
+    /// Writes account data (server-managed types included) and wakes syncs.
+    pub fn write_account_data(
+        &self,
+        user_id: &UserId,
+        room_id: Option<&RoomId>,
+        event_type: &str,
+        content: &str,
+    ) -> Result<()> {
+        if !content.trim_start().starts_with('{') {
+            return Err(Error::bad_json("Account data content must be a JSON object"));
+        }
+        if content.len() > 65_536 {
+            return Err(Error::new(ErrorKind::TooLarge, "Account data is limited to 64 KiB"));
+        }
+        let reservation = self.notifier().reserve();
+        self.storage().set_account_data(
+            user_id.as_str(),
+            room_id.map(RoomId::as_str),
+            event_type,
+            content,
+            reservation.position(),
+        )
+    }
+
+    /// `GET .../account_data/{type}`.
+    pub fn account_data(&self, user_id: &UserId, room_id: Option<&RoomId>, event_type: &str) -> Result<Box<RawValue>> {
+        if room_id.is_none() && event_type == "m.push_rules" {
+            return Ok(serde_json::value::to_raw_value(&serde_json::json!({ "global": self.push_rules(user_id)? }))?);
+        }
+        let stored = self.storage().account_data(user_id.as_str(), room_id.map(RoomId::as_str), event_type)?;
+        match stored {
+            Some(json) => Ok(RawValue::from_string(json)?),
+            None => Err(Error::not_found("No account data of that type")),
+        }
+    }
+
+    /// The user's push rules.
+    pub fn push_rules(&self, user_id: &UserId) -> Result<Ruleset> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            global: Ruleset,
+        }
+        match self.storage().account_data(user_id.as_str(), None, "m.push_rules")? {
+            Some(json) => Ok(serde_json::from_str::<Stored>(&json)?.global),
+            None => Ok(Ruleset::server_default(user_id)),
+        }
+    }
+
+    /// `POST /user/{userId}/filter`: stores the filter, returns its ID.
+    pub fn create_filter(&self, user_id: &UserId, filter_json: &str) -> Result<String> {
+        self.storage().create_filter(user_id.as_str(), filter_json)
+    }
+
+    /// A stored filter's JSON.
+    pub fn filter(&self, user_id: &UserId, filter_id: &str) -> Result<String> {
+        self.storage()
+            .filter(user_id.as_str(), filter_id)?
+            .ok_or_else(|| Error::not_found(format!("No filter with ID {filter_id}")))
+    }
+}

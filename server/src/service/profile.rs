@@ -1,0 +1,40 @@
+//! User profiles: display name and avatar, propagated into rooms.
+
+use ruma::UserId;
+use serde_json::json;
+
+use super::{Services, rooms::EventSpec};
+use crate::{
+    error::{Error, Result},
+    storage::ProfileField,
+};
+
+impl Services {
+    /// Sets one of the user's profile fields and, as the spec asks, sends an
+    /// updated `m.room.member` event into every room they have joined.
+    pub async fn set_profile_field(&self, user_id: &UserId, field: ProfileField, value: Option<&str>) -> Result<()> {
+        if value.is_some_and(|v| v.len() > 256) {
+            return Err(Error::invalid_param("Profile values are limited to 256 bytes"));
+        }
+        self.storage().set_profile_field(user_id.as_str(), field, value)?;
+        let (displayname, avatar_url) = self.profile(user_id)?.unwrap_or_default();
+        for row in self.storage().memberships_of(user_id.as_str())? {
+            if row.membership != "join" {
+                continue;
+            }
+            let mut content = json!({ "membership": "join" });
+            if let Some(name) = &displayname {
+                content["displayname"] = json!(name);
+            }
+            if let Some(avatar) = &avatar_url {
+                content["avatar_url"] = json!(avatar);
+            }
+            let spec = EventSpec::state("m.room.member", user_id.as_str(), content)?;
+            if let Err(e) = self.append(&row.room_id, user_id, spec, None).await {
+                // One room refusing (e.g. power levels) must not undo the others.
+                tracing::warn!(room_id = %row.room_id, error = %e, "profile change not propagated");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, enc};
+
+fn bodies(chunk: &Value) -> Vec<String> {
+    chunk
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "m.room.message")
+        .map(|e| e["content"]["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn messages_paginate_back_and_forward_without_gaps() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let room = s.create_room(&alice, json!({})).await;
+    for i in 0..25 {
+        s.send_text(&alice, &room, &format!("t{i}"), &format!("m{i}")).await;
+    }
+    let base = format!("/_matrix/client/v3/rooms/{}/messages", enc(&room));
+    let mut seen = Vec::new();
+    let mut from: Option<String> = None;
+    for _ in 0..20 {
+        let path = match &from {
+            Some(f) => format!("{base}?dir=b&limit=10&from={f}"),
+            None => format!("{base}?dir=b&limit=10"),
+        };
+        let (status, page) = s.call(Method::GET, &path, Some(&alice), None).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page["chunk"][0].get("room_id").is_some());
+        seen.extend(bodies(&page["chunk"]));
+        match page["end"].as_str() {
+            Some(end) => from = Some(end.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..25).rev().map(|i| format!("m{i}")).collect();
+    assert_eq!(seen, expected);
+
+    let (_, forward) = s.call(Method::GET, &format!("{base}?dir=f&limit=100"), Some(&alice), None).await;
+    let first = forward["chunk"][0].clone();
+    assert_eq!(first["type"], "m.room.create");
+    assert_eq!(bodies(&forward["chunk"]).len(), 25);
+}
+
+#[tokio::test]
+async fn outsiders_cannot_read_and_joined_visibility_hides_the_past() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let eve = s.register("eve").await;
+    let room = s.create_room(&alice, json!({"preset": "public_chat"})).await;
+    let (_, sent) = s.send_text(&alice, &room, "t1", "before").await;
+    let event_id = sent["event_id"].as_str().unwrap().to_owned();
+
+    let messages = format!("/_matrix/client/v3/rooms/{}/messages?dir=b", enc(&room));
+    let (status, _) = s.call(Method::GET, &messages, Some(&eve), None).await;
+    assert_eq!(status, 403);
+    let event_path = format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&event_id));
+    let (status, _) = s.call(Method::GET, &event_path, Some(&eve), None).await;
+    assert_eq!(status, 404);
+    let (status, event) = s.call(Method::GET, &event_path, Some(&alice), None).await;
+    assert_eq!((status, &event["content"]["body"]), (200, &json!("before")));
+
+    // Make history visible only to those joined at the time, then let eve in.
+    let hv = format!("/_matrix/client/v3/rooms/{}/state/m.room.history_visibility/", enc(&room));
+    let (status, body) = s.call(Method::PUT, &hv, Some(&alice), Some(json!({"history_visibility": "joined"}))).await;
+    assert_eq!(status, 200, "{body}");
+    s.send_text(&alice, &room, "t2", "still before eve").await;
+    let (status, _) = s.call(Method::POST, &format!("/_matrix/client/v3/rooms/{}/join", enc(&room)), Some(&eve), Some(json!({}))).await;
+    assert_eq!(status, 200);
+    s.send_text(&alice, &room, "t3", "after eve joined").await;
+    let (status, page) = s.call(Method::GET, &format!("{messages}&limit=50"), Some(&eve), None).await;
+    assert_eq!(status, 200);
+    // "before" was sent under `shared` (visible to anyone who joins later);
+    // "still before eve" under `joined`, when eve was not a member.
+    assert_eq!(bodies(&page["chunk"]), vec!["after eve joined", "before"]);
+}
+
+#[tokio::test]
+async fn state_read_and_write_follow_power_levels() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let bob = s.register("bob").await;
+    let room = s.create_room(&alice, json!({"preset": "public_chat", "name": "Old"})).await;
+    let (status, _) = s.call(Method::POST, &format!("/_matrix/client/v3/rooms/{}/join", enc(&room)), Some(&bob), Some(json!({}))).await;
+    assert_eq!(status, 200);
+
+    let name = format!("/_matrix/client/v3/rooms/{}/state/m.room.name", enc(&room));
+    let (status, body) = s.call(Method::PUT, &format!("{name}/"), Some(&bob), Some(json!({"name": "Bob's"}))).await;
+    assert_eq!((status, body["errcode"].as_str()), (403, Some("M_FORBIDDEN")), "{body}");
+    let (status, _) = s.call(Method::PUT, &name, Some(&alice), Some(json!({"name": "New"}))).await;
+    assert_eq!(status, 200);
+    let (status, content) = s.call(Method::GET, &name, Some(&bob), None).await;
+    assert_eq!((status, content), (200, json!({"name": "New"})));
+    let (status, event) = s.call(Method::GET, &format!("{name}/?format=event"), Some(&bob), None).await;
+    assert_eq!((status, &event["type"]), (200, &json!("m.room.name")));
+
+    let (status, state) = s.call(Method::GET, &format!("/_matrix/client/v3/rooms/{}/state", enc(&room)), Some(&bob), None).await;
+    assert_eq!(status, 200);
+    let types: Vec<&str> = state.as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
+    for t in ["m.room.create", "m.room.power_levels", "m.room.join_rules", "m.room.name"] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+
+    let (status, members) = s.call(Method::GET, &format!("/_matrix/client/v3/rooms/{}/members?membership=join", enc(&room)), Some(&bob), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(members["chunk"].as_array().unwrap().len(), 2);
+
+    let (status, _) = s.call(Method::GET, &format!("/_matrix/client/v3/rooms/{}/state/m.room.topic/", enc(&room)), Some(&bob), None).await;
+    assert_eq!(status, 404);
+}
