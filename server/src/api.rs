@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod account_data;
+pub mod ephemeral;
 pub mod message;
 pub mod profile;
 pub mod room;
@@ -28,6 +29,9 @@ use ruma::api::client::{
     message::{get_message_events, send_message_event},
     profile::{get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name},
     push::{get_pushers, get_pushrules_all, get_pushrules_global_scope},
+    read_marker::set_read_marker,
+    receipt::create_receipt,
+    typing::create_typing_event,
     room::{create_room, get_room_event},
     state::{get_state_event_for_key, get_state_events, send_state_event},
     session::{get_login_types, login, logout},
@@ -62,6 +66,9 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<get_state_event_for_key::v3::Request, _, _>(state::one)
         .ruma_route::<send_state_event::v3::Request, _, _>(state::set)
         .ruma_route::<get_member_events::v3::Request, _, _>(state::members)
+        .ruma_route::<create_typing_event::v3::Request, _, _>(ephemeral::typing)
+        .ruma_route::<create_receipt::v3::Request, _, _>(ephemeral::receipt)
+        .ruma_route::<set_read_marker::v3::Request, _, _>(ephemeral::read_markers)
         .ruma_route::<get_capabilities::v3::Request, _, _>(versions::capabilities)
         .ruma_route::<joined_rooms::v3::Request, _, _>(room::joined_rooms)
         .ruma_route::<joined_members::v3::Request, _, _>(room::joined_members)

@@ -3,6 +3,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod ephemeral;
 pub mod history;
 pub mod notifier;
 pub mod pdu;
@@ -33,6 +34,7 @@ struct Inner {
     signing_key: Ed25519KeyPair,
     notifier: notifier::Notifier,
     uia: uia::UiaSessions,
+    typing: ephemeral::Typing,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
     event_lock: tokio::sync::Mutex<()>,
@@ -58,6 +60,7 @@ impl Services {
                 signing_key,
                 notifier,
                 uia: uia::UiaSessions::default(),
+                typing: ephemeral::Typing::default(),
                 event_lock: tokio::sync::Mutex::new(()),
             }),
         })
@@ -77,6 +80,10 @@ impl Services {
 
     pub fn uia(&self) -> &uia::UiaSessions {
         &self.inner.uia
+    }
+
+    fn inner_typing(&self) -> &ephemeral::Typing {
+        &self.inner.typing
     }
 
     fn signing_key(&self) -> &Ed25519KeyPair {

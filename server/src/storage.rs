@@ -151,6 +151,24 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores a filter and returns its ID.
     fn create_filter(&self, user_id: &str, filter_json: &str) -> Result<String>;
     fn filter(&self, user_id: &str, filter_id: &str) -> Result<Option<String>>;
+
+    // --- receipts ---
+    /// Stores a receipt (one per room, user, type and thread) at a reserved position.
+    fn set_receipt(&self, receipt: &ReceiptRow) -> Result<()>;
+    /// Receipts in a room changed in `(after, until]` (all when `after` is `None`).
+    fn receipt_changes(&self, room_id: &str, after: Option<i64>, until: i64) -> Result<Vec<ReceiptRow>>;
+}
+
+/// A read receipt.
+#[derive(Clone, Debug)]
+pub struct ReceiptRow {
+    pub room_id: OwnedRoomId,
+    pub user_id: OwnedUserId,
+    pub receipt_type: String,
+    pub thread_id: Option<String>,
+    pub event_id: OwnedEventId,
+    pub ts: i64,
+    pub stream: i64,
 }
 
 /// The profile fields kept in the users table.

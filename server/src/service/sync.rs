@@ -11,7 +11,7 @@ use std::{
 
 use ruma::{
     OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
-    events::AnyRoomAccountDataEvent,
+    events::{AnyRoomAccountDataEvent, AnySyncEphemeralRoomEvent},
     api::client::sync::sync_events::v3::{
         InvitedRoom, JoinedRoom, LeftRoom, Response, State, StateEvents, Timeline,
     },
@@ -125,7 +125,15 @@ impl Services {
                     let newly_joined = changed && !self.was_joined_at(&who.user_id, &row.room_id, since)?;
                     let from = if initial || newly_joined { None } else { since };
                     let account_data = room_account_data.remove(&row.room_id).unwrap_or_default();
-                    if let Some(room) = self.joined_room(who, &row.room_id, from, upto, params, account_data)? {
+                    let mut ephemeral = Vec::new();
+                    if let Some(typing) = self.typing_event(&row.room_id, from, upto) {
+                        ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&typing)?));
+                    }
+                    if let Some(receipts) = self.receipt_event(&row.room_id, &who.user_id, from, upto)? {
+                        ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&receipts)?));
+                    }
+                    let extras = RoomExtras { account_data, ephemeral };
+                    if let Some(room) = self.joined_room(who, &row.room_id, from, upto, params, extras)? {
                         response.rooms.join.insert(row.room_id.clone(), room);
                     }
                 }
@@ -193,7 +201,7 @@ impl Services {
         since: Option<i64>,
         upto: i64,
         params: &SyncParams,
-        account_data: Vec<Raw<AnyRoomAccountDataEvent>>,
+        extras: RoomExtras,
     ) -> Result<Option<JoinedRoom>> {
         let after = since.unwrap_or(0);
         let mut events =
@@ -201,7 +209,7 @@ impl Services {
         let limited = events.len() > params.timeline_limit;
         events.truncate(params.timeline_limit);
         events.reverse();
-        if since.is_some() && events.is_empty() && account_data.is_empty() {
+        if since.is_some() && events.is_empty() && extras.account_data.is_empty() && extras.ephemeral.is_empty() {
             return Ok(None);
         }
         let timeline_start = events.first().map_or(upto + 1, |e| e.stream);
@@ -235,7 +243,8 @@ impl Services {
         }
 
         let mut room = JoinedRoom::new();
-        room.account_data.events = account_data;
+        room.account_data.events = extras.account_data;
+        room.ephemeral.events = extras.ephemeral;
         room.timeline = self.timeline(who, events, limited || since.is_none(), timeline_start)?;
         room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
         let joined = self.storage().joined_members(room_id.as_str())?;
@@ -299,6 +308,12 @@ impl Services {
         room.timeline = self.timeline(who, events, limited, start)?;
         Ok(room)
     }
+}
+
+/// Per-room data besides the timeline.
+struct RoomExtras {
+    account_data: Vec<Raw<AnyRoomAccountDataEvent>>,
+    ephemeral: Vec<Raw<AnySyncEphemeralRoomEvent>>,
 }
 
 #[derive(serde::Deserialize)]

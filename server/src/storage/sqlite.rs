@@ -9,11 +9,13 @@ use std::{path::Path, sync::Mutex};
 use rusqlite::{Connection, OptionalExtension, params};
 use ruma::{OwnedDeviceId, OwnedEventId, OwnedUserId, RoomVersionId};
 
-use super::{AccountDataRow, MembershipRow, NewEvent, ProfileField, Storage, StoredEvent, UserRow};
+use super::{
+    AccountDataRow, MembershipRow, NewEvent, ProfileField, ReceiptRow, Storage, StoredEvent, UserRow,
+};
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_V2: &str = r#"
@@ -32,6 +34,20 @@ CREATE TABLE filters (
     user_id TEXT NOT NULL,
     filter_json TEXT NOT NULL
 );
+"#;
+
+const SCHEMA_V3: &str = r#"
+CREATE TABLE receipts (
+    room_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    receipt_type TEXT NOT NULL,
+    thread_id TEXT NOT NULL DEFAULT '',
+    event_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    stream INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id, receipt_type, thread_id)
+);
+CREATE INDEX receipts_room_stream ON receipts (room_id, stream);
 "#;
 
 const SCHEMA_V1: &str = r#"
@@ -502,7 +518,8 @@ impl Storage for SqliteStorage {
     fn max_stream(&self) -> Result<i64> {
         Ok(self.conn().query_row(
             "SELECT MAX((SELECT COALESCE(MAX(stream), 0) FROM events),
-                        (SELECT COALESCE(MAX(stream), 0) FROM account_data))",
+                        (SELECT COALESCE(MAX(stream), 0) FROM account_data),
+                        (SELECT COALESCE(MAX(stream), 0) FROM receipts))",
             [],
             |r| r.get(0),
         )?)
@@ -573,5 +590,47 @@ impl Storage for SqliteStorage {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    fn set_receipt(&self, r: &ReceiptRow) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (room_id, user_id, receipt_type, thread_id) DO UPDATE SET
+               event_id = excluded.event_id, ts = excluded.ts, stream = excluded.stream",
+            params![
+                r.room_id.as_str(),
+                r.user_id.as_str(),
+                r.receipt_type,
+                r.thread_id.as_deref().unwrap_or(""),
+                r.event_id.as_str(),
+                r.ts,
+                r.stream
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn receipt_changes(&self, room_id: &str, after: Option<i64>, until: i64) -> Result<Vec<ReceiptRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT room_id, user_id, receipt_type, thread_id, event_id, ts, stream FROM receipts
+             WHERE room_id = ?1 AND stream > ?2 AND stream <= ?3 ORDER BY stream",
+        )?;
+        let rows = stmt
+            .query_map(params![room_id, after.unwrap_or(-1), until], |r| {
+                let thread: String = r.get(3)?;
+                Ok(ReceiptRow {
+                    room_id: parse_id(r.get(0)?)?,
+                    user_id: parse_id(r.get(1)?)?,
+                    receipt_type: r.get(2)?,
+                    thread_id: (!thread.is_empty()).then_some(thread),
+                    event_id: parse_id(r.get(4)?)?,
+                    ts: r.get(5)?,
+                    stream: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 }

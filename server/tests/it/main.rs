@@ -6,6 +6,7 @@ mod rooms_and_sync;
 mod room_reads;
 mod accounts;
 mod account_data;
+mod ephemeral;
 mod http_conventions;
 mod startup;
 mod config_file;

@@ -1,0 +1,156 @@
+//! Typing notifications (in memory, with expiry) and read receipts.
+//!
+//! Both take stream positions like events do, so a change wakes waiting
+//! syncs and is reported exactly once.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use serde_json::{Value, json};
+
+use super::{Services, now};
+use crate::{
+    error::{Error, Result},
+    storage::ReceiptRow,
+};
+
+/// Longest a typing notice lasts without being renewed.
+const MAX_TYPING: Duration = Duration::from_secs(120);
+
+/// Who is typing where.
+#[derive(Default)]
+pub struct Typing {
+    rooms: Mutex<HashMap<OwnedRoomId, RoomTyping>>,
+}
+
+#[derive(Default)]
+struct RoomTyping {
+    users: HashMap<OwnedUserId, Instant>,
+    /// Stream position of the last change.
+    position: i64,
+}
+
+impl Typing {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedRoomId, RoomTyping>> {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Services {
+    /// `PUT /rooms/{roomId}/typing/{userId}`.
+    pub fn set_typing(&self, room_id: &RoomId, user: &UserId, timeout: Option<Duration>) -> Result<()> {
+        if !self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user) {
+            return Err(Error::forbidden("You are not in this room"));
+        }
+        let expires = timeout.map(|t| Instant::now() + t.min(MAX_TYPING));
+        self.update_typing(room_id, |users| match expires {
+            Some(at) => users.insert(user.to_owned(), at).is_none(),
+            None => users.remove(user).is_some(),
+        });
+        if let (Some(at), Some(timeout)) = (expires, timeout) {
+            let services = self.clone();
+            let (room_id, user) = (room_id.to_owned(), user.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout.min(MAX_TYPING)).await;
+                // Only expire this notice, not a newer one from the same user.
+                services.update_typing(&room_id, |users| {
+                    if users.get(&user) == Some(&at) {
+                        users.remove(&user);
+                        true
+                    } else {
+                        false
+                    }
+                });
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies `change`; if it reports a change, the room's typing set gets
+    /// a new stream position (published once the lock is released).
+    fn update_typing(&self, room_id: &RoomId, change: impl FnOnce(&mut HashMap<OwnedUserId, Instant>) -> bool) {
+        let reservation = self.notifier().reserve();
+        let mut rooms = self.inner_typing().lock();
+        let room = rooms.entry(room_id.to_owned()).or_default();
+        if change(&mut room.users) {
+            room.position = reservation.position();
+        }
+    }
+
+    /// The room's `m.typing` event if it changed in `(after, until]`.
+    pub fn typing_event(&self, room_id: &RoomId, after: Option<i64>, until: i64) -> Option<Value> {
+        let rooms = self.inner_typing().lock();
+        let room = rooms.get(room_id)?;
+        let changed = room.position <= until && after.is_none_or(|a| room.position > a);
+        let now = Instant::now();
+        let users: Vec<&OwnedUserId> = room.users.iter().filter(|(_, at)| **at > now).map(|(u, _)| u).collect();
+        if !changed || (after.is_none() && users.is_empty()) {
+            return None;
+        }
+        Some(json!({ "type": "m.typing", "content": { "user_ids": users } }))
+    }
+
+    /// `POST /rooms/{roomId}/receipt/{type}/{eventId}` (and read markers).
+    pub fn set_receipt(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        receipt_type: &str,
+        event_id: &EventId,
+        thread_id: Option<String>,
+    ) -> Result<()> {
+        if !matches!(receipt_type, "m.read" | "m.read.private") {
+            return Err(Error::invalid_param(format!("Unknown receipt type {receipt_type}")));
+        }
+        if !self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user) {
+            return Err(Error::forbidden("You are not in this room"));
+        }
+        let event = self.storage().event(event_id.as_str())?;
+        if event.is_none_or(|e| e.room_id != room_id) {
+            return Err(Error::not_found("No such event in this room"));
+        }
+        let reservation = self.notifier().reserve();
+        self.storage().set_receipt(&ReceiptRow {
+            room_id: room_id.to_owned(),
+            user_id: user.to_owned(),
+            receipt_type: receipt_type.to_owned(),
+            thread_id,
+            event_id: event_id.to_owned(),
+            ts: i64::from(now().0),
+            stream: reservation.position(),
+        })
+    }
+
+    /// The room's `m.receipt` event for receipts changed in `(after, until]`;
+    /// private receipts only for their owner.
+    pub fn receipt_event(&self, room_id: &RoomId, viewer: &UserId, after: Option<i64>, until: i64) -> Result<Option<Value>> {
+        let mut content = serde_json::Map::new();
+        for r in self.storage().receipt_changes(room_id.as_str(), after, until)? {
+            if r.receipt_type == "m.read.private" && r.user_id != viewer {
+                continue;
+            }
+            let mut receipt = json!({ "ts": r.ts });
+            if let Some(thread) = &r.thread_id {
+                receipt["thread_id"] = json!(thread);
+            }
+            let by_event = content.entry(r.event_id.to_string()).or_insert_with(|| json!({}));
+            by_event[&r.receipt_type][r.user_id.as_str()] = receipt;
+        }
+        Ok((!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content })))
+    }
+}
+
+impl Services {
+    /// The `m.fully_read` marker, kept as room account data.
+    pub fn set_fully_read(&self, room_id: &RoomId, user: &UserId, event_id: &EventId) -> Result<()> {
+        if !self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user) {
+            return Err(Error::forbidden("You are not in this room"));
+        }
+        let content = json!({ "event_id": event_id }).to_string();
+        self.write_account_data(user, Some(room_id), "m.fully_read", &content)
+    }
+}

@@ -1,0 +1,79 @@
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::harness::{TestServer, enc};
+
+async fn two_in_a_room(s: &TestServer) -> (String, String, String) {
+    let alice = s.register("alice").await;
+    let bob = s.register("bob").await;
+    let room = s.create_room(&alice, json!({"preset": "public_chat"})).await;
+    let (status, _) = s.call(Method::POST, &format!("/_matrix/client/v3/rooms/{}/join", enc(&room)), Some(&bob), Some(json!({}))).await;
+    assert_eq!(status, 200);
+    (alice, bob, room)
+}
+
+#[tokio::test]
+async fn typing_reaches_the_other_member_and_expires() {
+    let s = TestServer::start().await;
+    let (alice, bob, room) = two_in_a_room(&s).await;
+    let since = s.sync(&bob, None, 0).await["next_batch"].as_str().unwrap().to_owned();
+
+    let path = format!("/_matrix/client/v3/rooms/{}/typing/%40alice%3Alocalhost", enc(&room));
+    let (status, _) = s.call(Method::PUT, &path, Some(&alice), Some(json!({"typing": true, "timeout": 600}))).await;
+    assert_eq!(status, 200);
+    let sync = s.sync(&bob, Some(&since), 5_000).await;
+    let ephemeral = &sync["rooms"]["join"][&room]["ephemeral"]["events"];
+    assert_eq!(ephemeral[0]["type"], "m.typing", "{sync}");
+    assert_eq!(ephemeral[0]["content"]["user_ids"], json!(["@alice:localhost"]));
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+
+    // The notice expires by itself, and the (long-polling) sync hears of it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let sync = s.sync(&bob, Some(&since), 5_000).await;
+    let ephemeral = &sync["rooms"]["join"][&room]["ephemeral"]["events"];
+    assert_eq!(ephemeral[0]["content"]["user_ids"], json!([]), "{sync}");
+
+    // Nobody types for someone else.
+    let (status, _) = s.call(Method::PUT, &path, Some(&bob), Some(json!({"typing": true, "timeout": 1000}))).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn receipts_and_read_markers() {
+    let s = TestServer::start().await;
+    let (alice, bob, room) = two_in_a_room(&s).await;
+    let (_, sent) = s.send_text(&alice, &room, "t1", "read me").await;
+    let event_id = sent["event_id"].as_str().unwrap().to_owned();
+    let since = s.sync(&alice, None, 0).await["next_batch"].as_str().unwrap().to_owned();
+
+    let receipt = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(&event_id));
+    let (status, _) = s.call(Method::POST, &receipt, Some(&bob), Some(json!({}))).await;
+    assert_eq!(status, 200);
+    let private = format!("/_matrix/client/v3/rooms/{}/receipt/m.read.private/{}", enc(&room), enc(&event_id));
+    let (status, _) = s.call(Method::POST, &private, Some(&bob), Some(json!({}))).await;
+    assert_eq!(status, 200);
+
+    let sync = s.sync(&alice, Some(&since), 5_000).await;
+    let receipts = sync["rooms"]["join"][&room]["ephemeral"]["events"]
+        .as_array().unwrap().iter().find(|e| e["type"] == "m.receipt").cloned().unwrap();
+    assert!(receipts["content"][&event_id]["m.read"]["@bob:localhost"]["ts"].is_u64(), "{receipts}");
+    assert!(receipts["content"][&event_id].get("m.read.private").is_none(), "private receipts stay private");
+
+    let bob_sync = s.sync(&bob, None, 0).await;
+    let mine = bob_sync["rooms"]["join"][&room]["ephemeral"]["events"]
+        .as_array().unwrap().iter().find(|e| e["type"] == "m.receipt").cloned().unwrap();
+    assert!(mine["content"][&event_id]["m.read.private"]["@bob:localhost"].is_object());
+
+    let markers = format!("/_matrix/client/v3/rooms/{}/read_markers", enc(&room));
+    let (status, _) = s.call(Method::POST, &markers, Some(&bob), Some(json!({"m.fully_read": event_id}))).await;
+    assert_eq!(status, 200);
+    let fully_read = format!("/_matrix/client/v3/user/%40bob%3Alocalhost/rooms/{}/account_data/m.fully_read", enc(&room));
+    let (status, body) = s.call(Method::GET, &fully_read, Some(&bob), None).await;
+    assert_eq!((status, &body["event_id"]), (200, &json!(event_id)));
+
+    let bogus = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/%24nope", enc(&room));
+    let (status, _) = s.call(Method::POST, &bogus, Some(&bob), Some(json!({}))).await;
+    assert_eq!(status, 404);
+}
