@@ -21,11 +21,14 @@ use axum::{
 };
 use http::{HeaderValue, Method, StatusCode, header};
 use ruma::api::client::{
-    account::{register, whoami},
+    account::{get_username_availability, register, whoami},
     config::{get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data},
     discovery::{get_capabilities, get_supported_versions},
     filter::{create_filter, get_filter},
-    membership::{get_member_events, invite_user, join_room_by_id, joined_members, joined_rooms, leave_room},
+    membership::{
+        ban_user, forget_room, get_member_events, invite_user, join_room_by_id, joined_members, joined_rooms,
+        kick_user, leave_room, unban_user,
+    },
     message::{get_message_events, send_message_event},
     profile::{get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name},
     push::{get_pushers, get_pushrules_all, get_pushrules_global_scope},
@@ -34,7 +37,8 @@ use ruma::api::client::{
     typing::create_typing_event,
     room::{create_room, get_room_event},
     state::{get_state_event_for_key, get_state_events, send_state_event},
-    session::{get_login_types, login, logout},
+    session::{get_login_types, login, logout, logout_all},
+    thirdparty::get_protocols,
     sync::sync_events,
 };
 
@@ -69,6 +73,13 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<create_typing_event::v3::Request, _, _>(ephemeral::typing)
         .ruma_route::<create_receipt::v3::Request, _, _>(ephemeral::receipt)
         .ruma_route::<set_read_marker::v3::Request, _, _>(ephemeral::read_markers)
+        .ruma_route::<kick_user::v3::Request, _, _>(room::kick)
+        .ruma_route::<ban_user::v3::Request, _, _>(room::ban)
+        .ruma_route::<unban_user::v3::Request, _, _>(room::unban)
+        .ruma_route::<forget_room::v3::Request, _, _>(room::forget)
+        .ruma_route::<logout_all::v3::Request, _, _>(account::logout_all)
+        .ruma_route::<get_username_availability::v3::Request, _, _>(account::username_available)
+        .ruma_route::<get_protocols::v3::Request, _, _>(versions::protocols)
         .ruma_route::<get_capabilities::v3::Request, _, _>(versions::capabilities)
         .ruma_route::<joined_rooms::v3::Request, _, _>(room::joined_rooms)
         .ruma_route::<joined_members::v3::Request, _, _>(room::joined_members)

@@ -94,6 +94,7 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<()>;
     fn device_for_token(&self, token_hash: &[u8]) -> Result<Option<(OwnedUserId, OwnedDeviceId)>>;
     fn delete_device(&self, user_id: &str, device_id: &str) -> Result<()>;
+    fn delete_all_devices(&self, user_id: &str) -> Result<()>;
 
     // --- rooms and events ---
     fn create_room(&self, room_id: &str, version: &RoomVersionId, creator: &str) -> Result<bool>;
@@ -126,6 +127,8 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>>;
     /// Events of a room with `after < stream <= until`, oldest first, at most `limit`.
     fn room_events_asc(&self, room_id: &str, after: i64, until: i64, limit: usize) -> Result<Vec<StoredEvent>>;
+    /// Hides a left room from the user's syncs and membership lists.
+    fn forget_room(&self, room_id: &str, user_id: &str) -> Result<()>;
     /// Every room the user has a membership in (any kind).
     fn memberships_of(&self, user_id: &str) -> Result<Vec<MembershipRow>>;
     /// Joined members of a room.

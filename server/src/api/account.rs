@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use ruma::api::client::{
-    account::{register, whoami},
-    session::{get_login_types, login, logout},
+    account::{get_username_availability, register, whoami},
+    session::{get_login_types, login, logout, logout_all},
     uiaa::{AuthData, AuthFlow, AuthType, UiaaInfo, UserIdentifier},
 };
 
@@ -171,4 +171,25 @@ impl BadRequest for Error {
             other => other,
         }
     }
+}
+
+/// # `POST /_matrix/client/v3/logout/all`
+pub async fn logout_all(
+    State(services): State<Services>,
+    req: Ruma<logout_all::v3::Request>,
+) -> Result<RumaResponse<logout_all::v3::Response>> {
+    services.logout_all(&req.requester()?.user_id)?;
+    Ok(logout_all::v3::Response::new().into())
+}
+
+/// # `GET /_matrix/client/v3/register/available`
+pub async fn username_available(
+    State(services): State<Services>,
+    Ruma { body, .. }: Ruma<get_username_availability::v3::Request>,
+) -> Result<RumaResponse<get_username_availability::v3::Response>> {
+    let user_id = services.user_id_for(&body.username)?;
+    if services.storage().user(user_id.as_str())?.is_some() {
+        return Err(Error::new(ErrorKind::UserInUse, "That user ID is already taken"));
+    }
+    Ok(get_username_availability::v3::Response::new(true).into())
 }

@@ -2,7 +2,10 @@
 
 use axum::extract::State;
 use ruma::api::client::{
-    membership::{invite_user, join_room_by_id, joined_members, joined_rooms, leave_room},
+    membership::{
+        ban_user, forget_room, invite_user, join_room_by_id, joined_members, joined_rooms, kick_user,
+        leave_room, unban_user,
+    },
     room::create_room,
 };
 
@@ -84,4 +87,43 @@ pub async fn joined_members(
         joined.insert(user_id, member);
     }
     Ok(joined_members::v3::Response::new(joined).into())
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/kick`
+pub async fn kick(
+    State(services): State<Services>,
+    req: Ruma<kick_user::v3::Request>,
+) -> Result<RumaResponse<kick_user::v3::Response>> {
+    let b = &req.body;
+    services.moderate(&b.room_id, &req.requester()?.user_id, &b.user_id, "leave", b.reason.as_deref()).await?;
+    Ok(kick_user::v3::Response::new().into())
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/ban`
+pub async fn ban(
+    State(services): State<Services>,
+    req: Ruma<ban_user::v3::Request>,
+) -> Result<RumaResponse<ban_user::v3::Response>> {
+    let b = &req.body;
+    services.moderate(&b.room_id, &req.requester()?.user_id, &b.user_id, "ban", b.reason.as_deref()).await?;
+    Ok(ban_user::v3::Response::new().into())
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/unban`
+pub async fn unban(
+    State(services): State<Services>,
+    req: Ruma<unban_user::v3::Request>,
+) -> Result<RumaResponse<unban_user::v3::Response>> {
+    let b = &req.body;
+    services.moderate(&b.room_id, &req.requester()?.user_id, &b.user_id, "leave", b.reason.as_deref()).await?;
+    Ok(unban_user::v3::Response::new().into())
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/forget`
+pub async fn forget(
+    State(services): State<Services>,
+    req: Ruma<forget_room::v3::Request>,
+) -> Result<RumaResponse<forget_room::v3::Response>> {
+    services.forget(&req.body.room_id, &req.requester()?.user_id)?;
+    Ok(forget_room::v3::Response::new().into())
 }

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use axum::{Json, extract::State};
-use ruma::api::client::discovery::{get_capabilities, get_supported_versions};
+use ruma::api::client::{
+    discovery::{get_capabilities, get_supported_versions},
+    thirdparty::get_protocols,
+};
 use serde_json::{Value, json};
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
@@ -55,4 +58,15 @@ pub async fn capabilities(
     caps.thirdparty_id_changes = get_capabilities::v3::ThirdPartyIdChangesCapability::new(false);
     caps.get_login_token = get_capabilities::v3::GetLoginTokenCapability::new(false);
     Ok(get_capabilities::v3::Response::new(caps).into())
+}
+
+/// # `GET /_matrix/client/v3/thirdparty/protocols`
+///
+/// No application-service bridges can be registered yet, so there are no
+/// third-party protocols; Element asks at start-up.
+pub async fn protocols(
+    req: Ruma<get_protocols::v3::Request>,
+) -> Result<RumaResponse<get_protocols::v3::Response>> {
+    req.requester()?;
+    Ok(get_protocols::v3::Response::new(Default::default()).into())
 }

@@ -157,6 +157,11 @@ impl Services {
         self.storage().delete_device(who.user_id.as_str(), who.device_id.as_str())
     }
 
+    /// Ends every session of the user.
+    pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
+        self.storage().delete_all_devices(user_id.as_str())
+    }
+
     /// The display name and avatar of one of our users.
     pub fn profile(&self, user_id: &UserId) -> Result<Option<(Option<String>, Option<String>)>> {
         Ok(self.storage().user(user_id.as_str())?.map(|u| (u.displayname, u.avatar_url)))

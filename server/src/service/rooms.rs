@@ -407,3 +407,52 @@ struct InitialState {
     state_key: String,
     content: Value,
 }
+
+impl Services {
+    /// Kick, ban or unban: a membership change made by `sender` for `target`.
+    /// The auth rules decide whether the sender's power level allows it.
+    pub async fn moderate(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        target: &UserId,
+        membership: &str,
+        reason: Option<&str>,
+    ) -> Result<OwnedEventId> {
+        if self.storage().room_version(room_id.as_str())?.is_none() {
+            return Err(Error::not_found("This server does not know that room"));
+        }
+        let mut content = json!({ "membership": membership });
+        if let Some(reason) = reason {
+            content["reason"] = json!(reason);
+        }
+        self.append(room_id, sender, EventSpec::state("m.room.member", target.as_str(), content)?, None)
+            .await
+    }
+
+    /// `POST /rooms/{roomId}/forget`: only once the user is no longer in the room.
+    pub fn forget(&self, room_id: &RoomId, user: &UserId) -> Result<()> {
+        let row = self.storage().memberships_of(user.as_str())?.into_iter().find(|r| r.room_id == room_id);
+        match row {
+            Some(row) if matches!(row.membership.as_str(), "join" | "invite" | "knock") => {
+                Err(Error::new(ErrorKind::Unknown, "Leave the room before forgetting it")
+                    .with_status_400())
+            }
+            Some(_) => self.storage().forget_room(room_id.as_str(), user.as_str()),
+            None => Ok(()),
+        }
+    }
+}
+
+trait Status400 {
+    fn with_status_400(self) -> Self;
+}
+
+impl Status400 for Error {
+    fn with_status_400(self) -> Self {
+        match self {
+            Error::Matrix { kind, message, .. } => Error::with_status(kind, http::StatusCode::BAD_REQUEST, message),
+            other => other,
+        }
+    }
+}

@@ -284,6 +284,15 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
+    fn delete_all_devices(&self, user_id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM devices WHERE user_id = ?1", [user_id])?;
+        tx.execute("DELETE FROM txn_ids WHERE user_id = ?1", [user_id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn create_room(&self, room_id: &str, version: &RoomVersionId, creator: &str) -> Result<bool> {
         let n = self.conn().execute(
             "INSERT OR IGNORE INTO rooms (room_id, room_version, creator) VALUES (?1, ?2, ?3)",
@@ -472,6 +481,16 @@ impl Storage for SqliteStorage {
             .query_map(params![room_id, after, until, limit as i64], event_from_row)?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    fn forget_room(&self, room_id: &str, user_id: &str) -> Result<()> {
+        // The member event stays in the room's history; only the user's
+        // membership row (what their syncs are built from) goes.
+        self.conn().execute(
+            "DELETE FROM memberships WHERE room_id = ?1 AND user_id = ?2 AND membership IN ('leave', 'ban')",
+            params![room_id, user_id],
+        )?;
+        Ok(())
     }
 
     fn memberships_of(&self, user_id: &str) -> Result<Vec<MembershipRow>> {

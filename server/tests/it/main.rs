@@ -7,6 +7,7 @@ mod room_reads;
 mod accounts;
 mod account_data;
 mod ephemeral;
+mod moderation;
 mod http_conventions;
 mod startup;
 mod config_file;
