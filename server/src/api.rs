@@ -34,6 +34,7 @@ use ruma::api::client::{
     push::{get_pushers, get_pushrules_all, get_pushrules_global_scope},
     read_marker::set_read_marker,
     receipt::create_receipt,
+    redact::redact_event,
     typing::create_typing_event,
     room::{create_room, get_room_event},
     state::{get_state_event_for_key, get_state_events, send_state_event},
@@ -66,6 +67,7 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<sync_events::v3::Request, _, _>(sync::sync)
         .ruma_route::<get_message_events::v3::Request, _, _>(message::messages)
         .ruma_route::<get_room_event::v3::Request, _, _>(message::event)
+        .ruma_route::<redact_event::v3::Request, _, _>(message::redact)
         .ruma_route::<get_state_events::v3::Request, _, _>(state::all)
         .ruma_route::<get_state_event_for_key::v3::Request, _, _>(state::one)
         .ruma_route::<send_state_event::v3::Request, _, _>(state::set)

@@ -22,6 +22,8 @@ pub struct StoredEvent {
     pub txn: Option<(OwnedUserId, OwnedDeviceId, String)>,
     /// For state events, the state event this one replaced.
     pub replaces_state: Option<OwnedEventId>,
+    /// The redaction event that redacted this one, if any.
+    pub redacted_by: Option<OwnedEventId>,
 }
 
 /// An event ready to append.
@@ -41,6 +43,8 @@ pub struct NewEvent {
     pub txn_scope: Option<String>,
     /// For `m.room.member` events: the target's new membership.
     pub membership: Option<String>,
+    /// For `m.room.redaction` events: the (authorised) event it redacts.
+    pub redacts: Option<OwnedEventId>,
 }
 
 /// A user's membership in a room and the stream position where it last changed.

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use ruma::api::client::{
     message::{get_message_events, send_message_event},
+    redact::redact_event,
     room::get_room_event,
 };
 
@@ -72,4 +73,29 @@ pub async fn event(
     let who = req.requester()?;
     let event = services.event_for(&who.user_id, &req.body.room_id, req.body.event_id.as_str())?;
     Ok(get_room_event::v3::Response::new(services.render(who, &event)?).into())
+}
+
+/// # `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`
+pub async fn redact(
+    State(services): State<Services>,
+    req: Ruma<redact_event::v3::Request>,
+) -> Result<RumaResponse<redact_event::v3::Response>> {
+    let who = req.requester()?;
+    let body = &req.body;
+    let mut content = serde_json::json!({ "redacts": body.event_id });
+    if let Some(reason) = &body.reason {
+        content["reason"] = reason.as_str().into();
+    }
+    let txn = Txn {
+        who,
+        txn_id: body.txn_id.as_str(),
+        scope: format!("redact/{}/{}/{}", body.room_id, body.event_id, body.txn_id),
+    };
+    let spec = EventSpec {
+        kind: ruma::events::TimelineEventType::RoomRedaction,
+        state_key: None,
+        content: serde_json::value::to_raw_value(&content)?,
+    };
+    let event_id = services.append(&body.room_id, &who.user_id, spec, Some(txn)).await?;
+    Ok(redact_event::v3::Response::new(event_id).into())
 }

@@ -7,9 +7,13 @@
 
 use std::collections::BTreeSet;
 
-use ruma::{OwnedUserId, RoomId, UserId};
+use ruma::{OwnedUserId, RoomId, UserId, events::AnyTimelineEvent, serde::Raw};
+use serde_json::value::RawValue;
 
-use super::{Services, now, pdu::Pdu};
+use super::{
+    Services, now,
+    pdu::{Pdu, RenderOptions, client_event, redacted_content},
+};
 use crate::{
     error::{Error, Result},
     storage::StoredEvent,
@@ -199,7 +203,44 @@ impl Services {
     }
 
     /// Renders with `room_id` (the non-sync client format).
-    pub fn render(&self, who: &super::accounts::Requester, event: &StoredEvent) -> Result<ruma::serde::Raw<ruma::events::AnyTimelineEvent>> {
-        super::pdu::client_event(event, Some((&who.user_id, &who.device_id)), now(), true, None)
+    pub fn render(&self, who: &super::accounts::Requester, event: &StoredEvent) -> Result<Raw<AnyTimelineEvent>> {
+        self.render_event(Some(who), event, true, None)
+    }
+
+    /// Renders an event for a client, applying its redaction if it has one.
+    pub fn render_event(
+        &self,
+        who: Option<&super::accounts::Requester>,
+        event: &StoredEvent,
+        with_room_id: bool,
+        prev_content: Option<&RawValue>,
+    ) -> Result<Raw<AnyTimelineEvent>> {
+        let viewer = who.map(|w| (&*w.user_id, &*w.device_id));
+        let redaction = match &event.redacted_by {
+            Some(id) => self.storage().event(id.as_str())?,
+            None => None,
+        };
+        let Some(redaction) = redaction else {
+            let options = RenderOptions { viewer, now: now(), with_room_id, prev_content, redacted: None };
+            return client_event(event, options);
+        };
+        let rules = self
+            .storage()
+            .room_version(event.room_id.as_str())?
+            .and_then(|v| v.rules())
+            .ok_or_else(|| Error::internal("room without known version"))?;
+        let content = redacted_content(&Pdu::from_stored(event)?, &rules)?;
+        let because = client_event(
+            &redaction,
+            RenderOptions { viewer, now: now(), with_room_id: true, prev_content: None, redacted: None },
+        )?;
+        let options = RenderOptions {
+            viewer,
+            now: now(),
+            with_room_id,
+            prev_content: None,
+            redacted: Some((&content, because.json())),
+        };
+        client_event(event, options)
     }
 }

@@ -174,15 +174,21 @@ pub fn build_signed(
     Ok((event_id, object, pdu))
 }
 
+/// How to render an event for a client.
+pub struct RenderOptions<'a> {
+    /// The device asking (gets `transaction_id` on its own events).
+    pub viewer: Option<(&'a UserId, &'a ruma::DeviceId)>,
+    pub now: MilliSecondsSinceUnixEpoch,
+    /// False inside `/sync`, whose events omit `room_id`.
+    pub with_room_id: bool,
+    pub prev_content: Option<&'a RawValue>,
+    /// For a redacted event: the redacted content and the redaction event.
+    pub redacted: Option<(&'a RawValue, &'a RawValue)>,
+}
+
 /// Renders a stored PDU in the client format (`ClientEvent`), adding the
-/// `unsigned` fields the spec asks for. `with_room_id` is false inside `/sync`.
-pub fn client_event(
-    stored: &StoredEvent,
-    viewer: Option<(&UserId, &ruma::DeviceId)>,
-    now: MilliSecondsSinceUnixEpoch,
-    with_room_id: bool,
-    prev_content: Option<&RawValue>,
-) -> Result<Raw<ruma::events::AnyTimelineEvent>> {
+/// `unsigned` fields the spec asks for.
+pub fn client_event(stored: &StoredEvent, options: RenderOptions<'_>) -> Result<Raw<ruma::events::AnyTimelineEvent>> {
     #[derive(serde::Serialize)]
     struct ClientEvent<'a> {
         content: &'a RawValue,
@@ -208,10 +214,12 @@ pub fn client_event(
         prev_content: Option<&'a RawValue>,
         #[serde(skip_serializing_if = "Option::is_none")]
         replaces_state: Option<&'a EventId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        redacted_because: Option<&'a RawValue>,
     }
 
     let pdu = Pdu::from_stored(stored)?;
-    let transaction_id = match (&stored.txn, viewer) {
+    let transaction_id = match (&stored.txn, options.viewer) {
         (Some((user, device, txn)), Some((viewer_user, viewer_device)))
             if user == viewer_user && device == viewer_device =>
         {
@@ -219,12 +227,16 @@ pub fn client_event(
         }
         _ => None,
     };
-    let age = i64::from(now.0) - i64::from(pdu.origin_server_ts.0);
+    let age = i64::from(options.now.0) - i64::from(pdu.origin_server_ts.0);
+    let (content, redacted_because) = match options.redacted {
+        Some((content, because)) => (content, Some(because)),
+        None => (&*pdu.content, None),
+    };
     let event = ClientEvent {
-        content: &pdu.content,
+        content,
         event_id: &stored.event_id,
         origin_server_ts: pdu.origin_server_ts,
-        room_id: with_room_id.then_some(&*pdu.room_id),
+        room_id: options.with_room_id.then_some(&*pdu.room_id),
         sender: &pdu.sender,
         state_key: pdu.state_key.as_deref(),
         kind: &pdu.kind,
@@ -232,11 +244,19 @@ pub fn client_event(
         unsigned: Unsigned {
             age: age.max(0),
             transaction_id,
-            prev_content,
+            prev_content: options.prev_content,
             replaces_state: stored.replaces_state.as_deref(),
+            redacted_because,
         },
     };
     Ok(Raw::from_json(serde_json::value::to_raw_value(&event)?))
+}
+
+/// The content of `pdu` as the room version's redaction algorithm leaves it.
+pub fn redacted_content(pdu: &Pdu, rules: &RoomVersionRules) -> Result<Box<RawValue>> {
+    let mut content: CanonicalJsonObject = serde_json::from_str(pdu.content.get())?;
+    ruma::canonical_json::redact_content_in_place(&mut content, &rules.redaction, pdu.kind.to_string());
+    Ok(serde_json::value::to_raw_value(&content)?)
 }
 
 #[cfg(test)]

@@ -108,6 +108,12 @@ impl Services {
             .filter_map(|(t, k)| state.get(&(t.to_string(), k.clone())).cloned())
             .collect();
 
+        let redacts = if spec.kind == TimelineEventType::RoomRedaction {
+            Some(self.check_redaction(room_id, sender, &spec.content)?)
+        } else {
+            None
+        };
+
         let head = storage.room_head(room_id.as_str())?;
         let (prev_events, depth) = match head {
             Some((id, depth)) => (vec![id], depth as u64 + 1),
@@ -167,6 +173,7 @@ impl Services {
             }),
             txn_scope: txn.map(|t| t.scope),
             membership,
+            redacts,
         })?;
         drop(reservation);
         Ok(event_id)
@@ -379,6 +386,48 @@ impl Services {
         let content = json!({ "membership": "leave" });
         self.append(room_id, user, EventSpec::state("m.room.member", user.as_str(), content)?, None)
             .await
+    }
+}
+
+impl Services {
+    /// A redaction must name an event of this room; redacting someone else's
+    /// event needs the room's `redact` power level.
+    fn check_redaction(&self, room_id: &RoomId, sender: &UserId, content: &RawValue) -> Result<OwnedEventId> {
+        #[derive(serde::Deserialize)]
+        struct Redaction {
+            redacts: Option<OwnedEventId>,
+        }
+        let target = serde_json::from_str::<Redaction>(content.get())
+            .ok()
+            .and_then(|r| r.redacts)
+            .ok_or_else(|| Error::bad_json("A redaction needs `redacts`"))?;
+        let event = self
+            .storage()
+            .event(target.as_str())?
+            .filter(|e| e.room_id == room_id)
+            .ok_or_else(|| Error::not_found("No such event in this room"))?;
+        let target_sender = Pdu::from_stored(&event)?.sender;
+        if target_sender != sender {
+            let power = self.power_levels(room_id)?;
+            let level = |key: &str, default: i64| power.get(key).and_then(Value::as_i64).unwrap_or(default);
+            let sender_level = power
+                .get("users")
+                .and_then(|u| u.get(sender.as_str()))
+                .and_then(Value::as_i64)
+                .unwrap_or_else(|| level("users_default", 0));
+            if sender_level < level("redact", 50) {
+                return Err(Error::forbidden("You need a higher power level to delete others' messages"));
+            }
+        }
+        Ok(target)
+    }
+
+    /// The room's power levels content (`{}` if it has none).
+    pub fn power_levels(&self, room_id: &RoomId) -> Result<Value> {
+        match self.storage().current_state_event(room_id.as_str(), "m.room.power_levels", "")? {
+            Some(event) => Pdu::from_stored(&event)?.content_as(),
+            None => Ok(json!({})),
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use ruma::{
 };
 use serde_json::value::RawValue;
 
-use super::{Services, accounts::Requester, now, pdu::client_event};
+use super::{Services, accounts::Requester};
 use crate::{
     error::{Error, Result},
     storage::{MembershipRow, StoredEvent},
@@ -268,7 +268,6 @@ impl Services {
     }
 
     fn render_all<T>(&self, who: &Requester, events: &[StoredEvent], with_prev: bool) -> Result<Vec<Raw<T>>> {
-        let now = now();
         events
             .iter()
             .map(|event| {
@@ -276,7 +275,7 @@ impl Services {
                     (Some(prev), true) => self.storage().event(prev.as_str())?.map(|e| content_of(&e)).transpose()?,
                     _ => None,
                 };
-                let raw = client_event(event, Some((&who.user_id, &who.device_id)), now, false, prev.as_deref())?;
+                let raw = self.render_event(Some(who), event, false, prev.as_deref())?;
                 Ok(raw.cast_unchecked())
             })
             .collect()

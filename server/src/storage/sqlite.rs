@@ -15,7 +15,7 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_V2: &str = r#"
@@ -35,6 +35,8 @@ CREATE TABLE filters (
     filter_json TEXT NOT NULL
 );
 "#;
+
+const SCHEMA_V4: &str = "ALTER TABLE events ADD COLUMN redacted_by TEXT;";
 
 const SCHEMA_V3: &str = r#"
 CREATE TABLE receipts (
@@ -176,7 +178,7 @@ fn parse_id<T: TryFrom<String>>(s: String) -> rusqlite::Result<T> {
 }
 
 const EVENT_COLUMNS: &str =
-    "stream, event_id, room_id, pdu_json, txn_user, txn_device, txn_id, replaces_state";
+    "stream, event_id, room_id, pdu_json, txn_user, txn_device, txn_id, replaces_state, redacted_by";
 
 fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     let txn_user: Option<String> = row.get(4)?;
@@ -187,6 +189,7 @@ fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         _ => None,
     };
     let replaces: Option<String> = row.get(7)?;
+    let redacted_by: Option<String> = row.get(8)?;
     Ok(StoredEvent {
         stream: row.get(0)?,
         event_id: parse_id(row.get(1)?)?,
@@ -194,6 +197,7 @@ fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         pdu_json: row.get(3)?,
         txn,
         replaces_state: replaces.map(parse_id).transpose()?,
+        redacted_by: redacted_by.map(parse_id).transpose()?,
     })
 }
 
@@ -395,6 +399,13 @@ impl Storage for SqliteStorage {
             tx.execute(
                 "INSERT INTO txn_ids (user_id, device_id, scope, event_id) VALUES (?1, ?2, ?3, ?4)",
                 params![user.as_str(), device.as_str(), scope, e.event_id.as_str()],
+            )?;
+        }
+        if let Some(target) = &e.redacts {
+            // First redaction wins; the content itself is redacted on read.
+            tx.execute(
+                "UPDATE events SET redacted_by = ?1 WHERE event_id = ?2 AND room_id = ?3 AND redacted_by IS NULL",
+                params![e.event_id.as_str(), target.as_str(), e.room_id.as_str()],
             )?;
         }
         tx.execute(

@@ -66,3 +66,38 @@ async fn logout_all_and_username_availability() {
     let (status, body) = s.call(Method::GET, "/_matrix/client/v3/thirdparty/protocols", Some(&token), None).await;
     assert_eq!((status, body), (200, json!({})));
 }
+
+#[tokio::test]
+async fn redactions_need_power_for_others_and_strip_content() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let bob = s.register("bob").await;
+    let room = s.create_room(&alice, json!({"preset": "public_chat"})).await;
+    assert_eq!(s.call(Method::POST, &format!("/_matrix/client/v3/rooms/{}/join", enc(&room)), Some(&bob), Some(json!({}))).await.0, 200);
+    let (_, a) = s.send_text(&alice, &room, "a1", "alice's secret").await;
+    let (_, b) = s.send_text(&bob, &room, "b1", "bob's oops").await;
+    let (a, b) = (a["event_id"].as_str().unwrap().to_owned(), b["event_id"].as_str().unwrap().to_owned());
+    let redact = |event: &str, txn: &str| format!("/_matrix/client/v3/rooms/{}/redact/{}/{txn}", enc(&room), enc(event));
+
+    let (status, body) = s.call(Method::PUT, &redact(&a, "r1"), Some(&bob), Some(json!({}))).await;
+    assert_eq!((status, body["errcode"].as_str()), (403, Some("M_FORBIDDEN")), "{body}");
+    let (status, own) = s.call(Method::PUT, &redact(&b, "r2"), Some(&bob), Some(json!({"reason": "typo"}))).await;
+    assert_eq!(status, 200, "{own}");
+    let (status, mod_redaction) = s.call(Method::PUT, &redact(&a, "r3"), Some(&alice), Some(json!({}))).await;
+    assert_eq!(status, 200);
+    // Idempotent per transaction.
+    let (_, again) = s.call(Method::PUT, &redact(&a, "r3"), Some(&alice), Some(json!({}))).await;
+    assert_eq!(again["event_id"], mod_redaction["event_id"]);
+
+    let (_, event) = s.call(Method::GET, &format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&a)), Some(&bob), None).await;
+    assert_eq!(event["content"], json!({}), "{event}");
+    assert_eq!(event["unsigned"]["redacted_because"]["type"], "m.room.redaction");
+    let sync = s.sync(&bob, None, 0).await;
+    let timeline = sync["rooms"]["join"][&room]["timeline"]["events"].as_array().unwrap();
+    let bobs = timeline.iter().find(|e| e["event_id"] == b).unwrap();
+    assert_eq!(bobs["content"], json!({}));
+    assert_eq!(bobs["unsigned"]["redacted_because"]["content"]["reason"], "typo");
+
+    let (status, _) = s.call(Method::PUT, &redact("$unknown", "r4"), Some(&alice), Some(json!({}))).await;
+    assert_eq!(status, 404);
+}
