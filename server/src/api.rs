@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod account_data;
+pub mod device;
 pub mod ephemeral;
 pub mod message;
 pub mod profile;
@@ -21,8 +22,9 @@ use axum::{
 };
 use http::{HeaderValue, Method, StatusCode, header};
 use ruma::api::client::{
-    account::{get_username_availability, register, whoami},
+    account::{change_password, deactivate, get_username_availability, register, whoami},
     config::{get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data},
+    device::{delete_device, delete_devices, get_device, get_devices, update_device},
     discovery::{get_capabilities, get_supported_versions},
     filter::{create_filter, get_filter},
     membership::{
@@ -82,6 +84,13 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<logout_all::v3::Request, _, _>(account::logout_all)
         .ruma_route::<get_username_availability::v3::Request, _, _>(account::username_available)
         .ruma_route::<get_protocols::v3::Request, _, _>(versions::protocols)
+        .ruma_route::<get_devices::v3::Request, _, _>(device::list)
+        .ruma_route::<get_device::v3::Request, _, _>(device::get)
+        .ruma_route::<update_device::v3::Request, _, _>(device::rename)
+        .ruma_route::<delete_device::v3::Request, _, _>(device::delete)
+        .ruma_route::<delete_devices::v3::Request, _, _>(device::delete_many)
+        .ruma_route::<change_password::v3::Request, _, _>(device::password)
+        .ruma_route::<deactivate::v3::Request, _, _>(device::deactivate)
         .ruma_route::<get_capabilities::v3::Request, _, _>(versions::capabilities)
         .ruma_route::<joined_rooms::v3::Request, _, _>(room::joined_rooms)
         .ruma_route::<joined_members::v3::Request, _, _>(room::joined_members)

@@ -3,6 +3,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod devices;
 pub mod ephemeral;
 pub mod history;
 pub mod notifier;

@@ -74,6 +74,7 @@ pub struct UserRow {
     pub displayname: Option<String>,
     pub avatar_url: Option<String>,
     pub admin: bool,
+    pub deactivated: bool,
 }
 
 /// What the homeserver needs from a database.
@@ -99,6 +100,13 @@ pub trait Storage: Send + Sync + 'static {
     fn device_for_token(&self, token_hash: &[u8]) -> Result<Option<(OwnedUserId, OwnedDeviceId)>>;
     fn delete_device(&self, user_id: &str, device_id: &str) -> Result<()>;
     fn delete_all_devices(&self, user_id: &str) -> Result<()>;
+    /// `(device_id, display_name, created_ts)` of every device of the user.
+    fn devices_of(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, Option<String>, i64)>>;
+    /// Renames a device; `false` if it does not exist.
+    fn rename_device(&self, user_id: &str, device_id: &str, display_name: Option<&str>) -> Result<bool>;
+    fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<()>;
+    /// Marks the account deactivated: no password, no devices.
+    fn deactivate_user(&self, user_id: &str) -> Result<()>;
 
     // --- rooms and events ---
     fn create_room(&self, room_id: &str, version: &RoomVersionId, creator: &str) -> Result<bool>;

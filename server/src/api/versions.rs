@@ -53,8 +53,7 @@ pub async fn capabilities(
         DEFAULT_ROOM_VERSION,
         SUPPORTED_ROOM_VERSIONS.iter().map(|v| (v.clone(), get_capabilities::v3::RoomVersionStability::Stable)).collect(),
     );
-    // Password changes arrive with the account-management endpoints.
-    caps.change_password = get_capabilities::v3::ChangePasswordCapability::new(false);
+    caps.change_password = get_capabilities::v3::ChangePasswordCapability::new(true);
     caps.thirdparty_id_changes = get_capabilities::v3::ThirdPartyIdChangesCapability::new(false);
     caps.get_login_token = get_capabilities::v3::GetLoginTokenCapability::new(false);
     Ok(get_capabilities::v3::Response::new(caps).into())

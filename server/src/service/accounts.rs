@@ -108,6 +108,7 @@ impl Services {
             displayname: Some(user_id.localpart().to_owned()),
             avatar_url: None,
             admin,
+            deactivated: false,
         };
         self.storage().create_user(&row)
     }
@@ -117,6 +118,9 @@ impl Services {
     pub async fn check_password(&self, user_id: &UserId, password: String) -> Result<()> {
         let wrong = || Error::forbidden("Invalid username or password");
         let user = self.storage().user(user_id.as_str())?.ok_or_else(wrong)?;
+        if user.deactivated {
+            return Err(Error::new(ErrorKind::UserDeactivated, "This account has been deactivated"));
+        }
         let hash = user.password_hash.ok_or_else(wrong)?;
         if blocking(move || verify_password(&password, &hash)).await? { Ok(()) } else { Err(wrong()) }
     }

@@ -15,7 +15,7 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: [&str; 5] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_V2: &str = r#"
@@ -35,6 +35,8 @@ CREATE TABLE filters (
     filter_json TEXT NOT NULL
 );
 "#;
+
+const SCHEMA_V5: &str = "ALTER TABLE users ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;";
 
 const SCHEMA_V4: &str = "ALTER TABLE events ADD COLUMN redacted_by TEXT;";
 
@@ -235,7 +237,7 @@ impl Storage for SqliteStorage {
         Ok(self
             .conn()
             .query_row(
-                "SELECT user_id, password_hash, displayname, admin, avatar_url FROM users WHERE user_id = ?1",
+                "SELECT user_id, password_hash, displayname, admin, avatar_url, deactivated FROM users WHERE user_id = ?1",
                 [user_id],
                 |r| {
                     Ok(UserRow {
@@ -244,6 +246,7 @@ impl Storage for SqliteStorage {
                         displayname: r.get(2)?,
                         admin: r.get(3)?,
                         avatar_url: r.get(4)?,
+                        deactivated: r.get(5)?,
                     })
                 },
             )
@@ -291,6 +294,40 @@ impl Storage for SqliteStorage {
     fn delete_all_devices(&self, user_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        tx.execute("DELETE FROM devices WHERE user_id = ?1", [user_id])?;
+        tx.execute("DELETE FROM txn_ids WHERE user_id = ?1", [user_id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn devices_of(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, Option<String>, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT device_id, display_name, created_ts FROM devices WHERE user_id = ?1 ORDER BY created_ts",
+        )?;
+        let rows = stmt
+            .query_map([user_id], |r| Ok((OwnedDeviceId::from(r.get::<_, String>(0)?), r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn rename_device(&self, user_id: &str, device_id: &str, display_name: Option<&str>) -> Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE devices SET display_name = ?3 WHERE user_id = ?1 AND device_id = ?2",
+            params![user_id, device_id, display_name],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<()> {
+        self.conn().execute("UPDATE users SET password_hash = ?2 WHERE user_id = ?1", params![user_id, hash])?;
+        Ok(())
+    }
+
+    fn deactivate_user(&self, user_id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?1", [user_id])?;
         tx.execute("DELETE FROM devices WHERE user_id = ?1", [user_id])?;
         tx.execute("DELETE FROM txn_ids WHERE user_id = ?1", [user_id])?;
         tx.commit()?;

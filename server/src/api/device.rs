@@ -1,0 +1,98 @@
+//! Devices and account management (password change, deactivation).
+
+use axum::extract::State;
+use ruma::{
+    MilliSecondsSinceUnixEpoch, UInt,
+    api::client::{
+        account::{ThirdPartyIdRemovalStatus, change_password, deactivate},
+        device::{Device, delete_device, delete_devices, get_device, get_devices, update_device},
+    },
+};
+
+use super::ruma_wrapper::{Ruma, RumaResponse};
+use crate::{error::Result, service::Services};
+
+fn device(id: ruma::OwnedDeviceId, name: Option<String>, created: i64) -> Device {
+    let mut device = Device::new(id);
+    device.display_name = name;
+    device.last_seen_ts = UInt::new(created.max(0) as u64).map(MilliSecondsSinceUnixEpoch);
+    device
+}
+
+/// # `GET /_matrix/client/v3/devices`
+pub async fn list(
+    State(services): State<Services>,
+    req: Ruma<get_devices::v3::Request>,
+) -> Result<RumaResponse<get_devices::v3::Response>> {
+    let devices = services.devices(&req.requester()?.user_id)?;
+    Ok(get_devices::v3::Response::new(devices.into_iter().map(|(id, name, ts)| device(id, name, ts)).collect()).into())
+}
+
+/// # `GET /_matrix/client/v3/devices/{deviceId}`
+pub async fn get(
+    State(services): State<Services>,
+    req: Ruma<get_device::v3::Request>,
+) -> Result<RumaResponse<get_device::v3::Response>> {
+    let (id, name, ts) = services
+        .devices(&req.requester()?.user_id)?
+        .into_iter()
+        .find(|(id, _, _)| *id == req.body.device_id)
+        .ok_or_else(|| crate::error::Error::not_found("No such device"))?;
+    Ok(get_device::v3::Response::new(device(id, name, ts)).into())
+}
+
+/// # `PUT /_matrix/client/v3/devices/{deviceId}`
+pub async fn rename(
+    State(services): State<Services>,
+    req: Ruma<update_device::v3::Request>,
+) -> Result<RumaResponse<update_device::v3::Response>> {
+    let who = req.requester()?;
+    services.rename_device(&who.user_id, &req.body.device_id, req.body.display_name.as_deref())?;
+    Ok(update_device::v3::Response::new().into())
+}
+
+/// # `DELETE /_matrix/client/v3/devices/{deviceId}` (user-interactive auth)
+pub async fn delete(
+    State(services): State<Services>,
+    req: Ruma<delete_device::v3::Request>,
+) -> Result<RumaResponse<delete_device::v3::Response>> {
+    let who = req.requester()?;
+    services.require_password(&who.user_id, req.body.auth.as_ref()).await?;
+    services.delete_devices(&who.user_id, std::slice::from_ref(&req.body.device_id))?;
+    Ok(delete_device::v3::Response::new().into())
+}
+
+/// # `POST /_matrix/client/v3/delete_devices` (user-interactive auth)
+pub async fn delete_many(
+    State(services): State<Services>,
+    req: Ruma<delete_devices::v3::Request>,
+) -> Result<RumaResponse<delete_devices::v3::Response>> {
+    let who = req.requester()?;
+    services.require_password(&who.user_id, req.body.auth.as_ref()).await?;
+    services.delete_devices(&who.user_id, &req.body.devices)?;
+    Ok(delete_devices::v3::Response::new().into())
+}
+
+/// # `POST /_matrix/client/v3/account/password` (user-interactive auth)
+pub async fn password(
+    State(services): State<Services>,
+    req: Ruma<change_password::v3::Request>,
+) -> Result<RumaResponse<change_password::v3::Response>> {
+    let who = req.requester()?;
+    services.require_password(&who.user_id, req.body.auth.as_ref()).await?;
+    services
+        .change_password(&who.user_id, Some(&who.device_id), req.body.new_password.clone(), req.body.logout_devices)
+        .await?;
+    Ok(change_password::v3::Response::new().into())
+}
+
+/// # `POST /_matrix/client/v3/account/deactivate` (user-interactive auth)
+pub async fn deactivate(
+    State(services): State<Services>,
+    req: Ruma<deactivate::v3::Request>,
+) -> Result<RumaResponse<deactivate::v3::Response>> {
+    let who = req.requester()?;
+    services.require_password(&who.user_id, req.body.auth.as_ref()).await?;
+    services.deactivate(&who.user_id).await?;
+    Ok(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport).into())
+}
