@@ -5,6 +5,7 @@ pub mod account;
 pub mod account_data;
 pub mod device;
 pub mod ephemeral;
+pub mod keys;
 pub mod message;
 pub mod profile;
 pub mod room;
@@ -27,6 +28,7 @@ use ruma::api::client::{
     device::{delete_device, delete_devices, get_device, get_devices, update_device},
     discovery::{get_capabilities, get_supported_versions},
     filter::{create_filter, get_filter},
+    keys::{claim_keys, get_key_changes, get_keys, upload_keys},
     membership::{
         ban_user, forget_room, get_member_events, invite_user, join_room_by_id, joined_members, joined_rooms,
         kick_user, leave_room, unban_user,
@@ -42,6 +44,7 @@ use ruma::api::client::{
     state::{get_state_event_for_key, get_state_events, send_state_event},
     session::{get_login_types, login, logout, logout_all},
     thirdparty::get_protocols,
+    to_device::send_event_to_device,
     sync::sync_events,
 };
 
@@ -91,6 +94,11 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<delete_devices::v3::Request, _, _>(device::delete_many)
         .ruma_route::<change_password::v3::Request, _, _>(device::password)
         .ruma_route::<deactivate::v3::Request, _, _>(device::deactivate)
+        .ruma_route::<upload_keys::v3::Request, _, _>(keys::upload)
+        .ruma_route::<get_keys::v3::Request, _, _>(keys::query)
+        .ruma_route::<claim_keys::v3::Request, _, _>(keys::claim)
+        .ruma_route::<get_key_changes::v3::Request, _, _>(keys::changes)
+        .ruma_route::<send_event_to_device::v3::Request, _, _>(keys::send_to_device)
         .ruma_route::<get_capabilities::v3::Request, _, _>(versions::capabilities)
         .ruma_route::<joined_rooms::v3::Request, _, _>(room::joined_rooms)
         .ruma_route::<joined_members::v3::Request, _, _>(room::joined_members)

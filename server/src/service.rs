@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod devices;
 pub mod ephemeral;
 pub mod history;
+pub mod keys;
 pub mod notifier;
 pub mod pdu;
 pub mod profile;

@@ -167,6 +167,36 @@ pub trait Storage: Send + Sync + 'static {
     fn create_filter(&self, user_id: &str, filter_json: &str) -> Result<String>;
     fn filter(&self, user_id: &str, filter_id: &str) -> Result<Option<String>>;
 
+    // --- end-to-end encryption relay ---
+    /// Stores a device's identity keys (replacing older ones) and records a
+    /// device-list change at `stream`.
+    fn set_device_keys(&self, user_id: &str, device_id: &str, keys_json: &str, stream: i64) -> Result<()>;
+    /// Device keys of a user: `(device_id, keys_json)`.
+    fn device_keys(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, String)>>;
+    /// Adds one-time keys (`(key_id, algorithm, key_json)`); existing IDs are kept.
+    fn add_one_time_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()>;
+    /// Replaces the fallback key of each algorithm given.
+    fn set_fallback_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()>;
+    /// Unclaimed one-time keys per algorithm.
+    fn one_time_key_counts(&self, user_id: &str, device_id: &str) -> Result<Vec<(String, i64)>>;
+    /// Algorithms with an unused fallback key.
+    fn unused_fallback_algorithms(&self, user_id: &str, device_id: &str) -> Result<Vec<String>>;
+    /// Claims (removes) one one-time key of the algorithm, else marks the
+    /// fallback key used and returns it: `(key_id, key_json)`.
+    fn claim_key(&self, user_id: &str, device_id: &str, algorithm: &str) -> Result<Option<(String, String)>>;
+    /// Users whose device lists changed in `(after, until]`.
+    fn device_list_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>>;
+    /// Records a device-list change (e.g. a device was deleted).
+    fn record_device_list_change(&self, user_id: &str, stream: i64) -> Result<()>;
+    /// Queues a to-device message at `stream`.
+    fn queue_to_device(&self, user_id: &str, device_id: &str, sender: &str, event_type: &str, content: &str, stream: i64) -> Result<()>;
+    /// Pending messages up to `until`, oldest first, at most `limit`.
+    fn to_device_messages(&self, user_id: &str, device_id: &str, until: i64, limit: usize) -> Result<Vec<ToDeviceRow>>;
+    /// Deletes messages the device acknowledged (stream ≤ `upto`).
+    fn ack_to_device(&self, user_id: &str, device_id: &str, upto: i64) -> Result<()>;
+    /// Whether a transaction scope was used by the device; marks it used.
+    fn use_txn_scope(&self, user_id: &str, device_id: &str, scope: &str) -> Result<bool>;
+
     // --- receipts ---
     /// Stores a receipt (one per room, user, type and thread) at a reserved position.
     fn set_receipt(&self, receipt: &ReceiptRow) -> Result<()>;
@@ -184,6 +214,15 @@ pub struct ReceiptRow {
     pub event_id: OwnedEventId,
     pub ts: i64,
     pub stream: i64,
+}
+
+/// A to-device message waiting for its device.
+#[derive(Clone, Debug)]
+pub struct ToDeviceRow {
+    pub stream: i64,
+    pub sender: OwnedUserId,
+    pub event_type: String,
+    pub content: String,
 }
 
 /// The profile fields kept in the users table.

@@ -67,6 +67,11 @@ impl Services {
         for device in devices {
             self.storage().delete_device(user_id.as_str(), device.as_str())?;
         }
+        if !devices.is_empty() {
+            // Others must stop encrypting for the deleted devices.
+            let reservation = self.notifier().reserve();
+            self.storage().record_device_list_change(user_id.as_str(), reservation.position())?;
+        }
         Ok(())
     }
 

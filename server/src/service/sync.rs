@@ -19,7 +19,11 @@ use ruma::{
 };
 use serde_json::value::RawValue;
 
-use super::{Services, accounts::Requester};
+use super::{
+    Services,
+    accounts::Requester,
+    keys::{TO_DEVICE_LIMIT, to_device_event},
+};
 use crate::{
     error::{Error, Result},
     storage::{MembershipRow, StoredEvent},
@@ -94,7 +98,26 @@ impl Services {
         upto: i64,
         params: &SyncParams,
     ) -> Result<Response> {
+        // To-device first: if more are pending than one response carries,
+        // this response stops at the last one delivered, so the next sync's
+        // acknowledgement cannot delete an undelivered message.
+        let mut to_device = self.to_device_for(&who.user_id, &who.device_id, since, upto)?;
+        let upto = if to_device.len() > TO_DEVICE_LIMIT {
+            to_device.truncate(TO_DEVICE_LIMIT);
+            to_device.last().map_or(upto, |m| m.stream)
+        } else {
+            upto
+        };
         let mut response = Response::new(token(upto));
+        for message in &to_device {
+            response.to_device.events.push(Raw::from_json(serde_json::value::to_raw_value(&to_device_event(message)?)?));
+        }
+        if let Some(since) = since {
+            response.device_lists.changed = self.device_list_changes_for(&who.user_id, since, upto)?;
+        }
+        for (algorithm, count) in self.one_time_key_counts(&who.user_id, &who.device_id)? {
+            response.device_one_time_keys_count.insert(algorithm.as_str().into(), UInt::new_saturating(count));
+        }
         let initial = since.is_none() || params.full_state;
 
         let mut room_account_data: HashMap<OwnedRoomId, Vec<Raw<AnyRoomAccountDataEvent>>> = HashMap::new();
@@ -147,7 +170,12 @@ impl Services {
                 _ => {}
             }
         }
-        response.device_unused_fallback_key_types = Some(vec![]);
+        response.device_unused_fallback_key_types = Some(
+            self.unused_fallback_algorithms(&who.user_id, &who.device_id)?
+                .iter()
+                .map(|a| a.as_str().into())
+                .collect(),
+        );
         Ok(response)
     }
 
@@ -373,6 +401,8 @@ fn has_updates(response: &Response) -> bool {
         || !response.rooms.invite.is_empty()
         || !response.rooms.leave.is_empty()
         || !response.account_data.events.is_empty()
+        || !response.to_device.events.is_empty()
+        || !response.device_lists.changed.is_empty()
 }
 
 /// An account data event as sync shows it: `{type, content}`.

@@ -10,12 +10,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use ruma::{OwnedDeviceId, OwnedEventId, OwnedUserId, RoomVersionId};
 
 use super::{
-    AccountDataRow, MembershipRow, NewEvent, ProfileField, ReceiptRow, Storage, StoredEvent, UserRow,
+    AccountDataRow, MembershipRow, NewEvent, ProfileField, ReceiptRow, Storage, StoredEvent, ToDeviceRow,
+    UserRow,
 };
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 5] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+const MIGRATIONS: [&str; 6] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_V2: &str = r#"
@@ -34,6 +35,47 @@ CREATE TABLE filters (
     user_id TEXT NOT NULL,
     filter_json TEXT NOT NULL
 );
+"#;
+
+const SCHEMA_V6: &str = r#"
+CREATE TABLE device_keys (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    keys_json TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id)
+);
+CREATE TABLE one_time_keys (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    key_json TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, key_id)
+);
+CREATE INDEX one_time_keys_algorithm ON one_time_keys (user_id, device_id, algorithm);
+CREATE TABLE fallback_keys (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key_json TEXT NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, device_id, algorithm)
+);
+CREATE TABLE device_list_changes (
+    user_id TEXT NOT NULL,
+    stream INTEGER NOT NULL
+);
+CREATE INDEX device_list_changes_stream ON device_list_changes (stream);
+CREATE TABLE to_device (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    content TEXT NOT NULL
+);
+CREATE INDEX to_device_inbox ON to_device (user_id, device_id, stream);
 "#;
 
 const SCHEMA_V5: &str = "ALTER TABLE users ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;";
@@ -285,8 +327,9 @@ impl Storage for SqliteStorage {
     fn delete_device(&self, user_id: &str, device_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2", [user_id, device_id])?;
-        tx.execute("DELETE FROM txn_ids WHERE user_id = ?1 AND device_id = ?2", [user_id, device_id])?;
+        for table in ["devices", "txn_ids", "device_keys", "one_time_keys", "fallback_keys", "to_device"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1 AND device_id = ?2"), [user_id, device_id])?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -294,8 +337,9 @@ impl Storage for SqliteStorage {
     fn delete_all_devices(&self, user_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("DELETE FROM devices WHERE user_id = ?1", [user_id])?;
-        tx.execute("DELETE FROM txn_ids WHERE user_id = ?1", [user_id])?;
+        for table in ["devices", "txn_ids", "device_keys", "one_time_keys", "fallback_keys", "to_device"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -328,8 +372,9 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?1", [user_id])?;
-        tx.execute("DELETE FROM devices WHERE user_id = ?1", [user_id])?;
-        tx.execute("DELETE FROM txn_ids WHERE user_id = ?1", [user_id])?;
+        for table in ["devices", "txn_ids", "device_keys", "one_time_keys", "fallback_keys", "to_device"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -586,7 +631,9 @@ impl Storage for SqliteStorage {
         Ok(self.conn().query_row(
             "SELECT MAX((SELECT COALESCE(MAX(stream), 0) FROM events),
                         (SELECT COALESCE(MAX(stream), 0) FROM account_data),
-                        (SELECT COALESCE(MAX(stream), 0) FROM receipts))",
+                        (SELECT COALESCE(MAX(stream), 0) FROM receipts),
+                        (SELECT COALESCE(MAX(stream), 0) FROM device_list_changes),
+                        (SELECT COALESCE(MAX(stream), 0) FROM to_device))",
             [],
             |r| r.get(0),
         )?)
@@ -699,5 +746,180 @@ impl Storage for SqliteStorage {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    fn set_device_keys(&self, user_id: &str, device_id: &str, keys_json: &str, stream: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO device_keys (user_id, device_id, keys_json) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id, device_id) DO UPDATE SET keys_json = excluded.keys_json",
+            params![user_id, device_id, keys_json],
+        )?;
+        tx.execute("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn device_keys(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT device_id, keys_json FROM device_keys WHERE user_id = ?1")?;
+        let rows = stmt
+            .query_map([user_id], |r| Ok((OwnedDeviceId::from(r.get::<_, String>(0)?), r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn add_one_time_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (key_id, algorithm, json) in keys {
+            tx.execute(
+                "INSERT OR IGNORE INTO one_time_keys (user_id, device_id, key_id, algorithm, key_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![user_id, device_id, key_id, algorithm, json],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn set_fallback_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (key_id, algorithm, json) in keys {
+            tx.execute(
+                "INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0)
+                 ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET
+                   key_id = excluded.key_id, key_json = excluded.key_json, used = 0",
+                params![user_id, device_id, algorithm, key_id, json],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn one_time_key_counts(&self, user_id: &str, device_id: &str) -> Result<Vec<(String, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT algorithm, COUNT(*) FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 GROUP BY algorithm",
+        )?;
+        let rows = stmt
+            .query_map([user_id, device_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn unused_fallback_algorithms(&self, user_id: &str, device_id: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT algorithm FROM fallback_keys WHERE user_id = ?1 AND device_id = ?2 AND used = 0",
+        )?;
+        let rows = stmt.query_map([user_id, device_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn claim_key(&self, user_id: &str, device_id: &str, algorithm: &str) -> Result<Option<(String, String)>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let one_time: Option<(String, String)> = tx
+            .query_row(
+                "SELECT key_id, key_json FROM one_time_keys
+                 WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3 ORDER BY key_id LIMIT 1",
+                params![user_id, device_id, algorithm],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let claimed = match one_time {
+            Some((key_id, json)) => {
+                tx.execute(
+                    "DELETE FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 AND key_id = ?3",
+                    params![user_id, device_id, key_id],
+                )?;
+                Some((key_id, json))
+            }
+            None => {
+                let fallback: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT key_id, key_json FROM fallback_keys
+                         WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3",
+                        params![user_id, device_id, algorithm],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if fallback.is_some() {
+                    tx.execute(
+                        "UPDATE fallback_keys SET used = 1 WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3",
+                        params![user_id, device_id, algorithm],
+                    )?;
+                }
+                fallback
+            }
+        };
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    fn device_list_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT user_id FROM device_list_changes WHERE stream > ?1 AND stream <= ?2",
+        )?;
+        let rows = stmt.query_map([after, until], |r| parse_id(r.get(0)?))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn record_device_list_change(&self, user_id: &str, stream: i64) -> Result<()> {
+        self.conn()
+            .execute("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
+        Ok(())
+    }
+
+    fn queue_to_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        sender: &str,
+        event_type: &str,
+        content: &str,
+        stream: i64,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO to_device (user_id, device_id, stream, sender, event_type, content)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![user_id, device_id, stream, sender, event_type, content],
+        )?;
+        Ok(())
+    }
+
+    fn to_device_messages(&self, user_id: &str, device_id: &str, until: i64, limit: usize) -> Result<Vec<ToDeviceRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT stream, sender, event_type, content FROM to_device
+             WHERE user_id = ?1 AND device_id = ?2 AND stream <= ?3 ORDER BY stream LIMIT ?4",
+        )?;
+        let rows = stmt
+            .query_map(params![user_id, device_id, until, limit as i64], |r| {
+                Ok(ToDeviceRow { stream: r.get(0)?, sender: parse_id(r.get(1)?)?, event_type: r.get(2)?, content: r.get(3)? })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn ack_to_device(&self, user_id: &str, device_id: &str, upto: i64) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM to_device WHERE user_id = ?1 AND device_id = ?2 AND stream <= ?3",
+            params![user_id, device_id, upto],
+        )?;
+        Ok(())
+    }
+
+    fn use_txn_scope(&self, user_id: &str, device_id: &str, scope: &str) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO txn_ids (user_id, device_id, scope, event_id) VALUES (?1, ?2, ?3, '')",
+            params![user_id, device_id, scope],
+        )?;
+        Ok(n == 0)
     }
 }

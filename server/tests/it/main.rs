@@ -8,6 +8,7 @@ mod accounts;
 mod account_data;
 mod ephemeral;
 mod moderation;
+mod keys;
 mod http_conventions;
 mod startup;
 mod config_file;

@@ -1,0 +1,116 @@
+//! End-to-end encryption relay: keys and to-device messages.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use ruma::{
+    UInt,
+    api::client::{
+        keys::{claim_keys, get_key_changes, get_keys, upload_keys},
+        to_device::send_event_to_device,
+    },
+    encryption::OneTimeKey,
+    serde::Raw,
+    to_device::DeviceIdOrAllDevices,
+};
+
+use super::ruma_wrapper::{Ruma, RumaResponse};
+use crate::{
+    error::Result,
+    service::{Services, keys::KeyUpload, sync::parse_token},
+};
+
+/// # `POST /_matrix/client/v3/keys/upload`
+pub async fn upload(
+    State(services): State<Services>,
+    req: Ruma<upload_keys::v3::Request>,
+) -> Result<RumaResponse<upload_keys::v3::Response>> {
+    let who = req.requester()?;
+    let body = &req.body;
+    let rows = |keys: &BTreeMap<ruma::OwnedOneTimeKeyId, Raw<OneTimeKey>>| {
+        keys.iter().map(|(id, key)| (id.to_string(), key.json().get().to_owned())).collect()
+    };
+    let upload = KeyUpload {
+        device_keys: body.device_keys.as_ref().map(|k| k.json()),
+        one_time_keys: rows(&body.one_time_keys),
+        fallback_keys: rows(&body.fallback_keys),
+    };
+    let counts = services.upload_keys(&who.user_id, &who.device_id, upload)?;
+    let counts = counts.into_iter().map(|(alg, n)| (alg.as_str().into(), UInt::new_saturating(n))).collect();
+    Ok(upload_keys::v3::Response::new(counts).into())
+}
+
+/// # `POST /_matrix/client/v3/keys/query`
+pub async fn query(
+    State(services): State<Services>,
+    req: Ruma<get_keys::v3::Request>,
+) -> Result<RumaResponse<get_keys::v3::Response>> {
+    req.requester()?;
+    let mut response = get_keys::v3::Response::new();
+    for (user, devices) in services.query_keys(&req.body.device_keys)? {
+        response.device_keys.insert(user, devices.into_iter().map(|(d, json)| (d, Raw::from_json(json))).collect());
+    }
+    Ok(response.into())
+}
+
+/// # `POST /_matrix/client/v3/keys/claim`
+pub async fn claim(
+    State(services): State<Services>,
+    req: Ruma<claim_keys::v3::Request>,
+) -> Result<RumaResponse<claim_keys::v3::Response>> {
+    req.requester()?;
+    let requested = req
+        .body
+        .one_time_keys
+        .iter()
+        .map(|(user, devices)| (user.clone(), devices.iter().map(|(d, alg)| (d.clone(), alg.to_string())).collect()))
+        .collect();
+    let mut keys = BTreeMap::new();
+    for (user, devices) in services.claim_keys(&requested)? {
+        let devices = devices
+            .into_iter()
+            .map(|(device, keys)| {
+                let keys = keys
+                    .into_iter()
+                    .filter_map(|(id, json)| Some((id.try_into().ok()?, Raw::from_json(json))))
+                    .collect();
+                (device, keys)
+            })
+            .collect();
+        keys.insert(user, devices);
+    }
+    Ok(claim_keys::v3::Response::new(keys).into())
+}
+
+/// # `GET /_matrix/client/v3/keys/changes`
+pub async fn changes(
+    State(services): State<Services>,
+    req: Ruma<get_key_changes::v3::Request>,
+) -> Result<RumaResponse<get_key_changes::v3::Response>> {
+    let who = req.requester()?;
+    let from = parse_token(&req.body.from)?;
+    let to = parse_token(&req.body.to)?;
+    let changed = services.device_list_changes_for(&who.user_id, from, to)?;
+    Ok(get_key_changes::v3::Response::new(changed, Vec::new()).into())
+}
+
+/// # `PUT /_matrix/client/v3/sendToDevice/{eventType}/{txnId}`
+pub async fn send_to_device(
+    State(services): State<Services>,
+    req: Ruma<send_event_to_device::v3::Request>,
+) -> Result<RumaResponse<send_event_to_device::v3::Response>> {
+    let who = req.requester()?;
+    let body = &req.body;
+    let mut messages = Vec::new();
+    for (user, devices) in &body.messages {
+        for (target, content) in devices {
+            let device = match target {
+                DeviceIdOrAllDevices::DeviceId(d) => Some(d.clone()),
+                _ => None,
+            };
+            messages.push((user.clone(), device, content.json().to_owned()));
+        }
+    }
+    services.send_to_device(&who.user_id, &who.device_id, &body.event_type.to_string(), body.txn_id.as_str(), messages)?;
+    Ok(send_event_to_device::v3::Response::new().into())
+}

@@ -1,0 +1,195 @@
+//! The end-to-end encryption relay: device keys, one-time and fallback
+//! keys, key queries and claims, device-list changes and to-device messages.
+//!
+//! The server never sees plaintext; it stores and forwards what clients
+//! upload, checking only that keys belong to the uploading device.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
+use serde_json::{Value, value::RawValue};
+
+use super::Services;
+use crate::{
+    error::{Error, Result},
+    storage::ToDeviceRow,
+};
+
+/// Most to-device messages delivered in one sync.
+pub const TO_DEVICE_LIMIT: usize = 100;
+
+/// What `/keys/upload` carries, already split into rows.
+pub struct KeyUpload<'a> {
+    pub device_keys: Option<&'a RawValue>,
+    /// `(key_id "alg:id", key_json)`.
+    pub one_time_keys: Vec<(String, String)>,
+    pub fallback_keys: Vec<(String, String)>,
+}
+
+fn split_key_id(key_id: &str) -> Result<(String, String, String)> {
+    match key_id.split_once(':') {
+        Some((algorithm, _)) if !algorithm.is_empty() => Ok((key_id.to_owned(), algorithm.to_owned(), String::new())),
+        _ => Err(Error::invalid_param(format!("Key ID `{key_id}` is not `algorithm:id`"))),
+    }
+}
+
+impl Services {
+    /// `POST /keys/upload`; returns the remaining one-time key counts.
+    pub fn upload_keys(&self, user: &UserId, device: &DeviceId, upload: KeyUpload<'_>) -> Result<BTreeMap<String, u64>> {
+        if let Some(keys) = upload.device_keys {
+            #[derive(serde::Deserialize)]
+            struct Owner {
+                user_id: OwnedUserId,
+                device_id: OwnedDeviceId,
+            }
+            let owner: Owner =
+                serde_json::from_str(keys.get()).map_err(|e| Error::bad_json(format!("device_keys: {e}")))?;
+            if owner.user_id != user || owner.device_id != device {
+                return Err(Error::bad_json("device_keys must be for the uploading user and device"));
+            }
+            let reservation = self.notifier().reserve();
+            self.storage().set_device_keys(user.as_str(), device.as_str(), keys.get(), reservation.position())?;
+        }
+        let rows = |keys: Vec<(String, String)>| -> Result<Vec<(String, String, String)>> {
+            keys.into_iter()
+                .map(|(id, json)| split_key_id(&id).map(|(id, alg, _)| (id, alg, json)))
+                .collect()
+        };
+        self.storage().add_one_time_keys(user.as_str(), device.as_str(), &rows(upload.one_time_keys)?)?;
+        self.storage().set_fallback_keys(user.as_str(), device.as_str(), &rows(upload.fallback_keys)?)?;
+        self.one_time_key_counts(user, device)
+    }
+
+    pub fn one_time_key_counts(&self, user: &UserId, device: &DeviceId) -> Result<BTreeMap<String, u64>> {
+        Ok(self
+            .storage()
+            .one_time_key_counts(user.as_str(), device.as_str())?
+            .into_iter()
+            .map(|(alg, n)| (alg, n.max(0) as u64))
+            .collect())
+    }
+
+    pub fn unused_fallback_algorithms(&self, user: &UserId, device: &DeviceId) -> Result<Vec<String>> {
+        self.storage().unused_fallback_algorithms(user.as_str(), device.as_str())
+    }
+
+    /// `POST /keys/query`: device keys of local users (an empty device list
+    /// means all devices). Remote users would need federation.
+    pub fn query_keys(
+        &self,
+        requested: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
+    ) -> Result<BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Box<RawValue>>>> {
+        let mut out = BTreeMap::new();
+        for (user, devices) in requested {
+            if user.server_name() != self.config().server_name {
+                continue;
+            }
+            let mut found = BTreeMap::new();
+            for (device, json) in self.storage().device_keys(user.as_str())? {
+                if devices.is_empty() || devices.contains(&device) {
+                    found.insert(device, RawValue::from_string(json)?);
+                }
+            }
+            out.insert(user.clone(), found);
+        }
+        Ok(out)
+    }
+
+    /// `POST /keys/claim`: one key per requested device, one-time first,
+    /// then the fallback key.
+    pub fn claim_keys(
+        &self,
+        requested: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>,
+    ) -> Result<BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Box<RawValue>>>>> {
+        let mut out = BTreeMap::new();
+        for (user, devices) in requested {
+            let mut per_device = BTreeMap::new();
+            for (device, algorithm) in devices {
+                if let Some((key_id, json)) = self.storage().claim_key(user.as_str(), device.as_str(), algorithm)? {
+                    per_device.insert(device.clone(), BTreeMap::from([(key_id, RawValue::from_string(json)?)]));
+                }
+            }
+            if !per_device.is_empty() {
+                out.insert(user.clone(), per_device);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Users sharing a room with `user` (including `user`).
+    pub fn users_sharing_rooms(&self, user: &UserId) -> Result<BTreeSet<OwnedUserId>> {
+        let mut users = BTreeSet::from([user.to_owned()]);
+        for row in self.storage().memberships_of(user.as_str())? {
+            if row.membership == "join" {
+                users.extend(self.storage().joined_members(row.room_id.as_str())?);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Device-list changes `user` should hear of in `(after, until]`.
+    pub fn device_list_changes_for(&self, user: &UserId, after: i64, until: i64) -> Result<Vec<OwnedUserId>> {
+        let changed = self.storage().device_list_changes(after, until)?;
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        let visible = self.users_sharing_rooms(user)?;
+        Ok(changed.into_iter().filter(|u| visible.contains(u)).collect())
+    }
+
+    /// `PUT /sendToDevice/{type}/{txnId}`: queues one message per target
+    /// device (`*` = all of the user's devices). Repeating a transaction does
+    /// nothing.
+    pub fn send_to_device(
+        &self,
+        sender: &UserId,
+        sender_device: &DeviceId,
+        event_type: &str,
+        txn_id: &str,
+        messages: Vec<(OwnedUserId, Option<OwnedDeviceId>, Box<RawValue>)>,
+    ) -> Result<()> {
+        let scope = format!("sendToDevice/{event_type}/{txn_id}");
+        if self.storage().use_txn_scope(sender.as_str(), sender_device.as_str(), &scope)? {
+            return Ok(());
+        }
+        for (user, device, content) in messages {
+            if user.server_name() != self.config().server_name {
+                continue; // Needs federation.
+            }
+            let targets: Vec<OwnedDeviceId> = match device {
+                Some(device) => vec![device],
+                None => self.devices(&user)?.into_iter().map(|(id, _, _)| id).collect(),
+            };
+            for target in targets {
+                let reservation = self.notifier().reserve();
+                self.storage().queue_to_device(
+                    user.as_str(),
+                    target.as_str(),
+                    sender.as_str(),
+                    event_type,
+                    content.get(),
+                    reservation.position(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pending to-device messages for a device, acknowledging (deleting)
+    /// those at or before `ack` first.
+    pub fn to_device_for(&self, user: &UserId, device: &DeviceId, ack: Option<i64>, until: i64) -> Result<Vec<ToDeviceRow>> {
+        if let Some(ack) = ack {
+            self.storage().ack_to_device(user.as_str(), device.as_str(), ack)?;
+        }
+        self.storage().to_device_messages(user.as_str(), device.as_str(), until, TO_DEVICE_LIMIT + 1)
+    }
+}
+
+/// A to-device event as sync shows it.
+pub fn to_device_event(row: &ToDeviceRow) -> Result<Value> {
+    Ok(serde_json::json!({
+        "sender": row.sender,
+        "type": row.event_type,
+        "content": RawValue::from_string(row.content.clone())?,
+    }))
+}
