@@ -15,6 +15,9 @@ use crate::{
     storage::ToDeviceRow,
 };
 
+/// Claimed keys: user → device → key ID → key.
+pub type ClaimedKeys = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Box<RawValue>>>>;
+
 /// Most to-device messages delivered in one sync.
 pub const TO_DEVICE_LIMIT: usize = 100;
 
@@ -100,7 +103,7 @@ impl Services {
     pub fn claim_keys(
         &self,
         requested: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>,
-    ) -> Result<BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Box<RawValue>>>>> {
+    ) -> Result<ClaimedKeys> {
         let mut out = BTreeMap::new();
         for (user, devices) in requested {
             let mut per_device = BTreeMap::new();
