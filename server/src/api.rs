@@ -28,7 +28,7 @@ use ruma::api::client::{
     device::{delete_device, delete_devices, get_device, get_devices, update_device},
     discovery::{get_capabilities, get_supported_versions},
     filter::{create_filter, get_filter},
-    keys::{claim_keys, get_key_changes, get_keys, upload_keys},
+    keys::{claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures, upload_signing_keys},
     membership::{
         ban_user, forget_room, get_member_events, invite_user, join_room_by_id, joined_members, joined_rooms,
         kick_user, leave_room, unban_user,
@@ -99,6 +99,8 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<claim_keys::v3::Request, _, _>(keys::claim)
         .ruma_route::<get_key_changes::v3::Request, _, _>(keys::changes)
         .ruma_route::<send_event_to_device::v3::Request, _, _>(keys::send_to_device)
+        .ruma_route::<upload_signing_keys::v3::Request, _, _>(keys::upload_signing_keys)
+        .ruma_route::<upload_signatures::v3::Request, _, _>(keys::upload_signatures)
         .ruma_route::<get_capabilities::v3::Request, _, _>(versions::capabilities)
         .ruma_route::<joined_rooms::v3::Request, _, _>(room::joined_rooms)
         .ruma_route::<joined_members::v3::Request, _, _>(room::joined_members)

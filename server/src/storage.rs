@@ -188,6 +188,15 @@ pub trait Storage: Send + Sync + 'static {
     fn device_list_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>>;
     /// Records a device-list change (e.g. a device was deleted).
     fn record_device_list_change(&self, user_id: &str, stream: i64) -> Result<()>;
+    /// Stores a cross-signing key (`master`, `self_signing`, `user_signing`)
+    /// and records a device-list change at `stream`.
+    fn set_cross_signing_key(&self, user_id: &str, key_type: &str, json: &str, stream: i64) -> Result<()>;
+    /// `(key_type, json)` of the user's cross-signing keys.
+    fn cross_signing_keys(&self, user_id: &str) -> Result<Vec<(String, String)>>;
+    /// Stores a signature by `signer` on another user's key, visible only to the signer.
+    fn add_foreign_signature(&self, target_user: &str, key_id: &str, signer: &str, signature_json: &str) -> Result<()>;
+    /// Signatures `signer` made on `target_user`'s keys: `(key_id, signatures_json)`.
+    fn foreign_signatures(&self, target_user: &str, signer: &str) -> Result<Vec<(String, String)>>;
     /// Queues a to-device message at `stream`.
     fn queue_to_device(&self, user_id: &str, device_id: &str, sender: &str, event_type: &str, content: &str, stream: i64) -> Result<()>;
     /// Pending messages up to `until`, oldest first, at most `limit`.

@@ -6,7 +6,7 @@ use axum::extract::State;
 use ruma::{
     UInt,
     api::client::{
-        keys::{claim_keys, get_key_changes, get_keys, upload_keys},
+        keys::{claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures, upload_signing_keys},
         to_device::send_event_to_device,
     },
     encryption::OneTimeKey,
@@ -45,9 +45,19 @@ pub async fn query(
     State(services): State<Services>,
     req: Ruma<get_keys::v3::Request>,
 ) -> Result<RumaResponse<get_keys::v3::Response>> {
-    req.requester()?;
+    let who = req.requester()?;
     let mut response = get_keys::v3::Response::new();
     for (user, devices) in services.query_keys(&req.body.device_keys)? {
+        let cross = services.cross_signing_for(&user, &who.user_id)?;
+        if let Some(key) = cross.master {
+            response.master_keys.insert(user.clone(), Raw::from_json(key));
+        }
+        if let Some(key) = cross.self_signing {
+            response.self_signing_keys.insert(user.clone(), Raw::from_json(key));
+        }
+        if let Some(key) = cross.user_signing {
+            response.user_signing_keys.insert(user.clone(), Raw::from_json(key));
+        }
         response.device_keys.insert(user, devices.into_iter().map(|(d, json)| (d, Raw::from_json(json))).collect());
     }
     Ok(response.into())
@@ -113,4 +123,45 @@ pub async fn send_to_device(
     }
     services.send_to_device(&who.user_id, &who.device_id, &body.event_type.to_string(), body.txn_id.as_str(), messages)?;
     Ok(send_event_to_device::v3::Response::new().into())
+}
+
+/// # `POST /_matrix/client/v3/keys/device_signing/upload`
+pub async fn upload_signing_keys(
+    State(services): State<Services>,
+    req: Ruma<upload_signing_keys::v3::Request>,
+) -> Result<RumaResponse<upload_signing_keys::v3::Response>> {
+    let who = req.requester()?;
+    let b = &req.body;
+    let keys = [
+        ("master", b.master_key.as_ref().map(|k| k.json())),
+        ("self_signing", b.self_signing_key.as_ref().map(|k| k.json())),
+        ("user_signing", b.user_signing_key.as_ref().map(|k| k.json())),
+    ];
+    services.upload_cross_signing(&who.user_id, b.auth.as_ref(), keys).await?;
+    Ok(upload_signing_keys::v3::Response::new().into())
+}
+
+/// # `POST /_matrix/client/v3/keys/signatures/upload`
+pub async fn upload_signatures(
+    State(services): State<Services>,
+    Ruma { body, requester }: Ruma<upload_signatures::v3::Request>,
+) -> Result<RumaResponse<upload_signatures::v3::Response>> {
+    let who = requester.ok_or_else(|| crate::error::Error::new(crate::error::ErrorKind::MissingToken, "Missing access token"))?;
+    let mut signed = Vec::new();
+    for (user, keys) in body.signed_keys {
+        for (key_id, object) in &keys {
+            signed.push((user.clone(), key_id.to_string(), object.to_owned()));
+        }
+    }
+    let failures = services.upload_signatures(&who.user_id, signed)?;
+    let mut response = upload_signatures::v3::Response::new();
+    for (user, keys) in failures {
+        let entry = response.failures.entry(user).or_default();
+        for (key_id, reason) in keys {
+            if let Ok(failure) = serde_json::from_value(serde_json::json!({"errcode": "M_INVALID_SIGNATURE", "error": reason})) {
+                entry.insert(key_id, failure);
+            }
+        }
+    }
+    Ok(response.into())
 }

@@ -196,3 +196,152 @@ pub fn to_device_event(row: &ToDeviceRow) -> Result<Value> {
         "content": RawValue::from_string(row.content.clone())?,
     }))
 }
+
+/// The cross-signing keys a user may see of another user.
+#[derive(Default)]
+pub struct CrossSigning {
+    pub master: Option<Box<RawValue>>,
+    pub self_signing: Option<Box<RawValue>>,
+    pub user_signing: Option<Box<RawValue>>,
+}
+
+fn merge_signatures(target: &mut Value, signatures: &Value) {
+    if let (Some(into), Some(from)) = (target.get_mut("signatures"), signatures.as_object()) {
+        for (signer, sigs) in from {
+            let entry = &mut into[signer];
+            if !entry.is_object() {
+                *entry = serde_json::json!({});
+            }
+            if let (Some(entry), Some(sigs)) = (entry.as_object_mut(), sigs.as_object()) {
+                entry.extend(sigs.clone());
+            }
+        }
+    } else if let Some(obj) = target.as_object_mut() {
+        obj.insert("signatures".into(), signatures.clone());
+    }
+}
+
+/// The public key part of a cross-signing key (its key ID is `ed25519:<key>`).
+fn key_ids(json: &Value) -> Vec<String> {
+    json.get("keys").and_then(Value::as_object).map(|k| k.keys().cloned().collect()).unwrap_or_default()
+}
+
+impl Services {
+    /// `POST /keys/device_signing/upload`. Setting keys the first time needs
+    /// no re-authentication; replacing an existing master key does.
+    pub async fn upload_cross_signing(
+        &self,
+        user: &UserId,
+        auth: Option<&ruma::api::client::uiaa::AuthData>,
+        keys: [(&str, Option<&RawValue>); 3],
+    ) -> Result<()> {
+        let existing = self.storage().cross_signing_keys(user.as_str())?;
+        let existing_master = existing.iter().find(|(t, _)| t == "master").map(|(_, j)| j.clone());
+        if let (Some(old), Some(new)) = (&existing_master, keys[0].1) {
+            let same = serde_json::from_str::<Value>(old).ok().map(|v| key_ids(&v))
+                == serde_json::from_str::<Value>(new.get()).ok().map(|v| key_ids(&v));
+            if !same {
+                self.require_password(user, auth).await?;
+            }
+        }
+        for (key_type, json) in keys {
+            let Some(json) = json else { continue };
+            let value: Value = serde_json::from_str(json.get()).map_err(|e| Error::bad_json(format!("{key_type}: {e}")))?;
+            if value.get("user_id").and_then(Value::as_str) != Some(user.as_str()) {
+                return Err(Error::bad_json(format!("{key_type} must be for the uploading user")));
+            }
+            if key_ids(&value).len() != 1 {
+                return Err(Error::bad_json(format!("{key_type} must hold exactly one key")));
+            }
+            let reservation = self.notifier().reserve();
+            self.storage().set_cross_signing_key(user.as_str(), key_type, json.get(), reservation.position())?;
+        }
+        Ok(())
+    }
+
+    /// `POST /keys/signatures/upload`: signatures on one's own devices and
+    /// keys become part of them; signatures on others' master keys are kept
+    /// for the signer only. Returns failures by user and key ID.
+    pub fn upload_signatures(
+        &self,
+        signer: &UserId,
+        signed: Vec<(OwnedUserId, String, Box<RawValue>)>,
+    ) -> Result<BTreeMap<OwnedUserId, BTreeMap<String, String>>> {
+        let mut failures: BTreeMap<OwnedUserId, BTreeMap<String, String>> = BTreeMap::new();
+        for (user, key_id, object) in signed {
+            let object: Value = serde_json::from_str(object.get())?;
+            let Some(signatures) = object.get("signatures").cloned() else {
+                failures.entry(user).or_default().insert(key_id, "No signatures".into());
+                continue;
+            };
+            let outcome = if user == signer {
+                self.merge_own_signature(&user, &key_id, &signatures)
+            } else {
+                let is_master = self
+                    .storage()
+                    .cross_signing_keys(user.as_str())?
+                    .into_iter()
+                    .any(|(t, j)| t == "master" && serde_json::from_str::<Value>(&j).is_ok_and(|v| key_ids(&v).iter().any(|k| k.ends_with(&key_id))));
+                if is_master {
+                    self.storage().add_foreign_signature(user.as_str(), &key_id, signer.as_str(), &signatures.to_string())?;
+                    let reservation = self.notifier().reserve();
+                    self.storage().record_device_list_change(user.as_str(), reservation.position())?;
+                    Ok(())
+                } else {
+                    Err("Only another user's master key can be signed".to_owned())
+                }
+            };
+            if let Err(reason) = outcome {
+                failures.entry(user).or_default().insert(key_id, reason);
+            }
+        }
+        Ok(failures)
+    }
+
+    fn merge_own_signature(&self, user: &UserId, key_id: &str, signatures: &Value) -> std::result::Result<(), String> {
+        let fail = |e: Error| e.to_string();
+        let devices = self.storage().device_keys(user.as_str()).map_err(fail)?;
+        if let Some((device, json)) = devices.into_iter().find(|(d, _)| d.as_str() == key_id) {
+            let mut value: Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+            merge_signatures(&mut value, signatures);
+            let reservation = self.notifier().reserve();
+            return self
+                .storage()
+                .set_device_keys(user.as_str(), device.as_str(), &value.to_string(), reservation.position())
+                .map_err(fail);
+        }
+        for (key_type, json) in self.storage().cross_signing_keys(user.as_str()).map_err(fail)? {
+            let mut value: Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+            if key_ids(&value).iter().any(|k| k.ends_with(key_id)) {
+                merge_signatures(&mut value, signatures);
+                let reservation = self.notifier().reserve();
+                return self
+                    .storage()
+                    .set_cross_signing_key(user.as_str(), &key_type, &value.to_string(), reservation.position())
+                    .map_err(fail);
+            }
+        }
+        Err(format!("No key {key_id} of {user}"))
+    }
+
+    /// Cross-signing keys of `user` as `viewer` may see them.
+    pub fn cross_signing_for(&self, user: &UserId, viewer: &UserId) -> Result<CrossSigning> {
+        let mut out = CrossSigning::default();
+        for (key_type, json) in self.storage().cross_signing_keys(user.as_str())? {
+            let mut value: Value = serde_json::from_str(&json)?;
+            if key_type == "master" && user != viewer {
+                for (_, sigs) in self.storage().foreign_signatures(user.as_str(), viewer.as_str())? {
+                    merge_signatures(&mut value, &serde_json::from_str(&sigs)?);
+                }
+            }
+            let raw = serde_json::value::to_raw_value(&value)?;
+            match key_type.as_str() {
+                "master" => out.master = Some(raw),
+                "self_signing" => out.self_signing = Some(raw),
+                "user_signing" if user == viewer => out.user_signing = Some(raw),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}

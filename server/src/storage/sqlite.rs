@@ -16,7 +16,7 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 6] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
+const MIGRATIONS: [&str; 7] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_V2: &str = r#"
@@ -34,6 +34,22 @@ CREATE TABLE filters (
     filter_id INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id TEXT NOT NULL,
     filter_json TEXT NOT NULL
+);
+"#;
+
+const SCHEMA_V7: &str = r#"
+CREATE TABLE cross_signing_keys (
+    user_id TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (user_id, key_type)
+);
+CREATE TABLE foreign_signatures (
+    target_user TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signer TEXT NOT NULL,
+    signatures TEXT NOT NULL,
+    PRIMARY KEY (target_user, key_id, signer)
 );
 "#;
 
@@ -921,5 +937,43 @@ impl Storage for SqliteStorage {
             params![user_id, device_id, scope],
         )?;
         Ok(n == 0)
+    }
+
+    fn set_cross_signing_key(&self, user_id: &str, key_type: &str, json: &str, stream: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO cross_signing_keys (user_id, key_type, json) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id, key_type) DO UPDATE SET json = excluded.json",
+            params![user_id, key_type, json],
+        )?;
+        tx.execute("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn cross_signing_keys(&self, user_id: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT key_type, json FROM cross_signing_keys WHERE user_id = ?1")?;
+        let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn add_foreign_signature(&self, target_user: &str, key_id: &str, signer: &str, signature_json: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO foreign_signatures (target_user, key_id, signer, signatures) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (target_user, key_id, signer) DO UPDATE SET signatures = excluded.signatures",
+            params![target_user, key_id, signer, signature_json],
+        )?;
+        Ok(())
+    }
+
+    fn foreign_signatures(&self, target_user: &str, signer: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT key_id, signatures FROM foreign_signatures WHERE target_user = ?1 AND signer = ?2",
+        )?;
+        let rows = stmt.query_map([target_user, signer], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 }

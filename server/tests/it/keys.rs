@@ -107,3 +107,51 @@ async fn to_device_messages_are_delivered_once_and_acknowledged() {
         assert!(events.iter().any(|e| e["content"]["hello"] == "all"), "{sync}");
     }
 }
+
+fn cross_key(user: &str, usage: &str, key: &str) -> serde_json::Value {
+    json!({"user_id": user, "usage": [usage], "keys": {format!("ed25519:{key}"): key}, "signatures": {}})
+}
+
+#[tokio::test]
+async fn cross_signing_keys_and_signatures() {
+    let s = TestServer::start().await;
+    s.register("alice").await;
+    s.register("bob").await;
+    let (alice, alice_dev) = login_device(&s, "alice").await;
+    let (bob, _) = login_device(&s, "bob").await;
+    let device_keys = json!({"device_keys": {"user_id": "@alice:localhost", "device_id": alice_dev, "algorithms": [], "keys": {format!("ed25519:{alice_dev}"): "dev"}, "signatures": {}}});
+    assert_eq!(s.call(Method::POST, "/_matrix/client/v3/keys/upload", Some(&alice), Some(device_keys)).await.0, 200);
+
+    let upload = json!({
+        "master_key": cross_key("@alice:localhost", "master", "MASTER"),
+        "self_signing_key": cross_key("@alice:localhost", "self_signing", "SELF"),
+        "user_signing_key": cross_key("@alice:localhost", "user_signing", "USER"),
+    });
+    let (status, body) = s.call(Method::POST, "/_matrix/client/v3/keys/device_signing/upload", Some(&alice), Some(upload)).await;
+    assert_eq!(status, 200, "first upload needs no password: {body}");
+    // Replacing the master key does.
+    let replace = json!({"master_key": cross_key("@alice:localhost", "master", "OTHER")});
+    let (status, body) = s.call(Method::POST, "/_matrix/client/v3/keys/device_signing/upload", Some(&alice), Some(replace)).await;
+    assert_eq!(status, 401, "{body}");
+
+    // Alice signs her device with her self-signing key; bob signs her master key.
+    let own = json!({"@alice:localhost": {alice_dev.clone(): {"signatures": {"@alice:localhost": {"ed25519:SELF": "sig-by-self"}}}}});
+    let (status, res) = s.call(Method::POST, "/_matrix/client/v3/keys/signatures/upload", Some(&alice), Some(own)).await;
+    assert_eq!(status, 200, "{res}");
+    assert!(res["failures"].as_object().is_none_or(|f| f.is_empty()), "{res}");
+    let theirs = json!({"@alice:localhost": {"MASTER": {"signatures": {"@bob:localhost": {"ed25519:BOBUSER": "sig-by-bob"}}}}});
+    let (status, res) = s.call(Method::POST, "/_matrix/client/v3/keys/signatures/upload", Some(&bob), Some(theirs)).await;
+    assert_eq!(status, 200, "{res}");
+
+    let query = json!({"device_keys": {"@alice:localhost": []}});
+    let (_, as_bob) = s.call(Method::POST, "/_matrix/client/v3/keys/query", Some(&bob), Some(query.clone())).await;
+    assert_eq!(as_bob["master_keys"]["@alice:localhost"]["keys"]["ed25519:MASTER"], "MASTER");
+    assert_eq!(as_bob["master_keys"]["@alice:localhost"]["signatures"]["@bob:localhost"]["ed25519:BOBUSER"], "sig-by-bob");
+    assert!(as_bob["self_signing_keys"]["@alice:localhost"].is_object());
+    assert!(as_bob["user_signing_keys"].get("@alice:localhost").is_none(), "user-signing keys are private");
+    assert_eq!(as_bob["device_keys"]["@alice:localhost"][&alice_dev]["signatures"]["@alice:localhost"]["ed25519:SELF"], "sig-by-self");
+
+    let (_, as_alice) = s.call(Method::POST, "/_matrix/client/v3/keys/query", Some(&alice), Some(query)).await;
+    assert!(as_alice["user_signing_keys"]["@alice:localhost"].is_object());
+    assert!(as_alice["master_keys"]["@alice:localhost"]["signatures"].get("@bob:localhost").is_none(), "bob's signature is his");
+}
