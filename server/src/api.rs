@@ -4,6 +4,7 @@
 pub mod account;
 pub mod account_data;
 pub mod device;
+pub mod directory;
 pub mod ephemeral;
 pub mod keys;
 pub mod message;
@@ -24,14 +25,16 @@ use axum::{
 use http::{HeaderValue, Method, StatusCode, header};
 use ruma::api::client::{
     account::{change_password, deactivate, get_username_availability, register, whoami},
+    alias::{create_alias, delete_alias, get_alias},
     config::{get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data},
     device::{delete_device, delete_devices, get_device, get_devices, update_device},
+    directory::{get_public_rooms, get_public_rooms_filtered, get_room_visibility, set_room_visibility},
     discovery::{get_capabilities, get_supported_versions},
     filter::{create_filter, get_filter},
     keys::{claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures, upload_signing_keys},
     membership::{
         ban_user, forget_room, get_member_events, invite_user, join_room_by_id, joined_members, joined_rooms,
-        kick_user, leave_room, unban_user,
+        join_room_by_id_or_alias, kick_user, leave_room, unban_user,
     },
     message::{get_message_events, send_message_event},
     profile::{get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name},
@@ -40,11 +43,12 @@ use ruma::api::client::{
     receipt::create_receipt,
     redact::redact_event,
     typing::create_typing_event,
-    room::{create_room, get_room_event},
+    room::{aliases, create_room, get_room_event},
     state::{get_state_event_for_key, get_state_events, send_state_event},
     session::{get_login_types, login, logout, logout_all},
     thirdparty::get_protocols,
     to_device::send_event_to_device,
+    user_directory::search_users,
     sync::sync_events,
 };
 
@@ -101,6 +105,16 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<send_event_to_device::v3::Request, _, _>(keys::send_to_device)
         .ruma_route::<upload_signing_keys::v3::Request, _, _>(keys::upload_signing_keys)
         .ruma_route::<upload_signatures::v3::Request, _, _>(keys::upload_signatures)
+        .ruma_route::<create_alias::v3::Request, _, _>(directory::set_alias)
+        .ruma_route::<get_alias::v3::Request, _, _>(directory::get_alias)
+        .ruma_route::<delete_alias::v3::Request, _, _>(directory::delete_alias)
+        .ruma_route::<aliases::v3::Request, _, _>(directory::room_aliases)
+        .ruma_route::<set_room_visibility::v3::Request, _, _>(directory::set_visibility)
+        .ruma_route::<get_room_visibility::v3::Request, _, _>(directory::get_visibility)
+        .ruma_route::<get_public_rooms::v3::Request, _, _>(directory::public_rooms)
+        .ruma_route::<get_public_rooms_filtered::v3::Request, _, _>(directory::public_rooms_filtered)
+        .ruma_route::<search_users::v3::Request, _, _>(directory::search)
+        .ruma_route::<join_room_by_id_or_alias::v3::Request, _, _>(directory::join_by_id_or_alias)
         .ruma_route::<get_capabilities::v3::Request, _, _>(versions::capabilities)
         .ruma_route::<joined_rooms::v3::Request, _, _>(room::joined_rooms)
         .ruma_route::<joined_members::v3::Request, _, _>(room::joined_members)

@@ -4,6 +4,7 @@
 pub mod account_data;
 pub mod accounts;
 pub mod devices;
+pub mod directory;
 pub mod ephemeral;
 pub mod history;
 pub mod keys;

@@ -167,6 +167,19 @@ pub trait Storage: Send + Sync + 'static {
     fn create_filter(&self, user_id: &str, filter_json: &str) -> Result<String>;
     fn filter(&self, user_id: &str, filter_id: &str) -> Result<Option<String>>;
 
+    // --- aliases and the room directory ---
+    /// Creates an alias; `false` if it is taken.
+    fn create_alias(&self, alias: &str, room_id: &str, creator: &str) -> Result<bool>;
+    /// `(room_id, creator)` of an alias.
+    fn alias(&self, alias: &str) -> Result<Option<(OwnedRoomId, OwnedUserId)>>;
+    fn delete_alias(&self, alias: &str) -> Result<()>;
+    fn aliases_of_room(&self, room_id: &str) -> Result<Vec<String>>;
+    fn set_room_published(&self, room_id: &str, published: bool) -> Result<()>;
+    fn room_published(&self, room_id: &str) -> Result<bool>;
+    fn published_rooms(&self) -> Result<Vec<OwnedRoomId>>;
+    /// Local users whose ID or display name contains `term` (lower-case).
+    fn search_users(&self, term: &str, limit: usize) -> Result<Vec<UserRow>>;
+
     // --- end-to-end encryption relay ---
     /// Stores a device's identity keys (replacing older ones) and records a
     /// device-list change at `stream`.

@@ -210,13 +210,18 @@ impl Services {
                 format!("Room version {version} is not supported; use 10 or 11"),
             ));
         }
-        if req.room_alias_name.is_some() {
-            return Err(Error::new(
-                ErrorKind::InvalidParam,
-                "Room aliases are not supported by this server yet; create the room without room_alias_name",
-            ));
-        }
         let server = &self.config().server_name;
+        let alias = match &req.room_alias_name {
+            Some(name) => {
+                let alias = ruma::OwnedRoomAliasId::try_from(format!("#{name}:{server}"))
+                    .map_err(|e| Error::invalid_param(format!("room_alias_name: {e}")))?;
+                if self.storage().alias(alias.as_str())?.is_some() {
+                    return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
+                }
+                Some(alias)
+            }
+            None => None,
+        };
         let creator_id = &creator.user_id;
         let room_id = loop {
             let id = format!("!{}:{server}", Alphanumeric.sample_string(&mut rand::rng(), 18));
@@ -301,6 +306,14 @@ impl Services {
         }
         events.push(EventSpec::state("m.room.power_levels", "", power_levels)?);
 
+        // 4. The canonical alias.
+        if let Some(alias) = &alias {
+            if !self.storage().create_alias(alias.as_str(), room_id.as_str(), creator_id.as_str())? {
+                return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
+            }
+            events.push(EventSpec::state("m.room.canonical_alias", "", json!({ "alias": alias }))?);
+        }
+
         // 5. Preset state.
         events.push(EventSpec::state("m.room.join_rules", "", json!({ "join_rule": join_rule }))?);
         events.push(EventSpec::state(
@@ -338,6 +351,10 @@ impl Services {
 
         for spec in events {
             self.append(&room_id, creator_id, spec, None).await?;
+        }
+
+        if req.visibility == Visibility::Public {
+            self.storage().set_room_published(room_id.as_str(), true)?;
         }
 
         // 8. Invites.

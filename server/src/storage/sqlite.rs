@@ -7,7 +7,7 @@
 use std::{path::Path, sync::Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use ruma::{OwnedDeviceId, OwnedEventId, OwnedUserId, RoomVersionId};
+use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId};
 
 use super::{
     AccountDataRow, MembershipRow, NewEvent, ProfileField, ReceiptRow, Storage, StoredEvent, ToDeviceRow,
@@ -16,7 +16,8 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 7] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7];
+const MIGRATIONS: [&str; 8] =
+    [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_V2: &str = r#"
@@ -35,6 +36,16 @@ CREATE TABLE filters (
     user_id TEXT NOT NULL,
     filter_json TEXT NOT NULL
 );
+"#;
+
+const SCHEMA_V8: &str = r#"
+CREATE TABLE aliases (
+    alias TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL,
+    creator TEXT NOT NULL
+);
+CREATE INDEX aliases_room ON aliases (room_id);
+ALTER TABLE rooms ADD COLUMN published INTEGER NOT NULL DEFAULT 0;
 "#;
 
 const SCHEMA_V7: &str = r#"
@@ -974,6 +985,78 @@ impl Storage for SqliteStorage {
             "SELECT key_id, signatures FROM foreign_signatures WHERE target_user = ?1 AND signer = ?2",
         )?;
         let rows = stmt.query_map([target_user, signer], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn create_alias(&self, alias: &str, room_id: &str, creator: &str) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO aliases (alias, room_id, creator) VALUES (?1, ?2, ?3)",
+            params![alias, room_id, creator],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn alias(&self, alias: &str) -> Result<Option<(OwnedRoomId, OwnedUserId)>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT room_id, creator FROM aliases WHERE alias = ?1", [alias], |r| {
+                Ok((parse_id(r.get(0)?)?, parse_id(r.get(1)?)?))
+            })
+            .optional()?)
+    }
+
+    fn delete_alias(&self, alias: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM aliases WHERE alias = ?1", [alias])?;
+        Ok(())
+    }
+
+    fn aliases_of_room(&self, room_id: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT alias FROM aliases WHERE room_id = ?1 ORDER BY alias")?;
+        let rows = stmt.query_map([room_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn set_room_published(&self, room_id: &str, published: bool) -> Result<()> {
+        self.conn().execute("UPDATE rooms SET published = ?2 WHERE room_id = ?1", params![room_id, published])?;
+        Ok(())
+    }
+
+    fn room_published(&self, room_id: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row("SELECT published FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(false))
+    }
+
+    fn published_rooms(&self) -> Result<Vec<OwnedRoomId>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT room_id FROM rooms WHERE published = 1 ORDER BY room_id")?;
+        let rows = stmt.query_map([], |r| parse_id(r.get(0)?))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn search_users(&self, term: &str, limit: usize) -> Result<Vec<UserRow>> {
+        let pattern = format!("%{}%", term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT user_id, displayname, avatar_url FROM users
+             WHERE deactivated = 0 AND (lower(user_id) LIKE ?1 ESCAPE '\\' OR lower(COALESCE(displayname, '')) LIKE ?1 ESCAPE '\\')
+             ORDER BY user_id LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![pattern, limit as i64], |r| {
+                Ok(UserRow {
+                    user_id: parse_id(r.get(0)?)?,
+                    password_hash: None,
+                    displayname: r.get(1)?,
+                    avatar_url: r.get(2)?,
+                    admin: false,
+                    deactivated: false,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 }

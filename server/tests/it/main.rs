@@ -9,6 +9,7 @@ mod account_data;
 mod ephemeral;
 mod moderation;
 mod keys;
+mod directory;
 mod http_conventions;
 mod startup;
 mod config_file;

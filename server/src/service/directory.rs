@@ -1,0 +1,164 @@
+//! Room aliases, the public room directory and the user directory.
+
+use ruma::{
+    OwnedRoomId, RoomAliasId, RoomId, UserId,
+    directory::{PublicRoomsChunk, PublicRoomsChunkInit},
+    room::JoinRuleKind,
+};
+use serde_json::Value;
+
+use super::{Services, pdu::Pdu};
+use crate::{
+    error::{Error, ErrorKind, Result},
+    storage::UserRow,
+};
+
+/// The level needed to publish a room or remove others' aliases.
+fn level_for(power: &Value, event_type: &str) -> i64 {
+    power
+        .get("events")
+        .and_then(|e| e.get(event_type))
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| power.get("state_default").and_then(Value::as_i64).unwrap_or(50))
+}
+
+fn user_level(power: &Value, user: &UserId) -> i64 {
+    power
+        .get("users")
+        .and_then(|u| u.get(user.as_str()))
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| power.get("users_default").and_then(Value::as_i64).unwrap_or(0))
+}
+
+impl Services {
+    fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
+        Ok(self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user))
+    }
+
+    fn may_manage_directory(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
+        let power = self.power_levels(room_id)?;
+        Ok(self.is_joined(room_id, user)? && user_level(&power, user) >= level_for(&power, "m.room.canonical_alias"))
+    }
+
+    /// `PUT /directory/room/{alias}`.
+    pub fn create_alias(&self, user: &UserId, alias: &RoomAliasId, room_id: &RoomId) -> Result<()> {
+        if alias.server_name() != self.config().server_name {
+            return Err(Error::invalid_param("Aliases must end with this server's name"));
+        }
+        if self.storage().room_version(room_id.as_str())?.is_none() {
+            return Err(Error::not_found("Unknown room"));
+        }
+        if !self.is_joined(room_id, user)? {
+            return Err(Error::forbidden("You must be in the room to give it an alias"));
+        }
+        if !self.storage().create_alias(alias.as_str(), room_id.as_str(), user.as_str())? {
+            return Err(Error::with_status(ErrorKind::Unknown, http::StatusCode::CONFLICT, "That alias is taken"));
+        }
+        Ok(())
+    }
+
+    /// `GET /directory/room/{alias}`.
+    pub fn resolve_alias(&self, alias: &RoomAliasId) -> Result<OwnedRoomId> {
+        match self.storage().alias(alias.as_str())? {
+            Some((room_id, _)) => Ok(room_id),
+            None if alias.server_name() != self.config().server_name => {
+                Err(Error::not_found("Aliases on other servers need federation, which this server does not do yet"))
+            }
+            None => Err(Error::not_found("No room has that alias")),
+        }
+    }
+
+    /// `DELETE /directory/room/{alias}`: its creator, or a room moderator.
+    pub fn delete_alias(&self, user: &UserId, alias: &RoomAliasId) -> Result<()> {
+        let (room_id, creator) =
+            self.storage().alias(alias.as_str())?.ok_or_else(|| Error::not_found("No room has that alias"))?;
+        if creator != user && !self.may_manage_directory(&room_id, user)? {
+            return Err(Error::forbidden("Only the alias's creator or a room moderator can remove it"));
+        }
+        self.storage().delete_alias(alias.as_str())
+    }
+
+    /// `GET /rooms/{roomId}/aliases` (members only).
+    pub fn room_aliases(&self, user: &UserId, room_id: &RoomId) -> Result<Vec<String>> {
+        if !self.is_joined(room_id, user)? {
+            return Err(Error::forbidden("You are not in this room"));
+        }
+        self.storage().aliases_of_room(room_id.as_str())
+    }
+
+    /// `PUT /directory/list/room/{roomId}`.
+    pub fn set_published(&self, user: &UserId, room_id: &RoomId, published: bool) -> Result<()> {
+        if self.storage().room_version(room_id.as_str())?.is_none() {
+            return Err(Error::not_found("Unknown room"));
+        }
+        if !self.may_manage_directory(room_id, user)? {
+            return Err(Error::forbidden("You need a higher power level to change the room's directory listing"));
+        }
+        self.storage().set_room_published(room_id.as_str(), published)
+    }
+
+    pub fn is_published(&self, room_id: &RoomId) -> Result<bool> {
+        if self.storage().room_version(room_id.as_str())?.is_none() {
+            return Err(Error::not_found("Unknown room"));
+        }
+        self.storage().room_published(room_id.as_str())
+    }
+
+    /// The public room directory, optionally filtered by a search term.
+    pub fn public_rooms(&self, search: Option<&str>) -> Result<Vec<PublicRoomsChunk>> {
+        let term = search.map(str::to_lowercase).filter(|t| !t.is_empty());
+        let mut chunks = Vec::new();
+        for room_id in self.storage().published_rooms()? {
+            let content = |event_type: &str| -> Result<Option<Value>> {
+                match self.storage().current_state_event(room_id.as_str(), event_type, "")? {
+                    Some(e) => Ok(Some(Pdu::from_stored(&e)?.content_as()?)),
+                    None => Ok(None),
+                }
+            };
+            let text = |v: Option<Value>, key: &str| v.and_then(|c| c.get(key).and_then(Value::as_str).map(str::to_owned));
+            let mut chunk: PublicRoomsChunk = PublicRoomsChunkInit {
+                num_joined_members: ruma::UInt::MIN,
+                room_id: room_id.clone(),
+                world_readable: false,
+                guest_can_join: false,
+            }
+            .into();
+            chunk.name = text(content("m.room.name")?, "name");
+            chunk.topic = text(content("m.room.topic")?, "topic");
+            chunk.canonical_alias = text(content("m.room.canonical_alias")?, "alias").and_then(|a| a.try_into().ok());
+            chunk.avatar_url = text(content("m.room.avatar")?, "url").map(Into::into);
+            chunk.world_readable = text(content("m.room.history_visibility")?, "history_visibility").as_deref() == Some("world_readable");
+            chunk.guest_can_join = text(content("m.room.guest_access")?, "guest_access").as_deref() == Some("can_join");
+            chunk.join_rule = text(content("m.room.join_rules")?, "join_rule").map_or(JoinRuleKind::Public, |r| JoinRuleKind::from(r.as_str()));
+            chunk.num_joined_members = ruma::UInt::new_saturating(self.storage().joined_members(room_id.as_str())?.len() as u64);
+            if let Some(term) = &term {
+                let haystack = [chunk.name.as_deref(), chunk.topic.as_deref(), chunk.canonical_alias.as_ref().map(|a| a.as_str())];
+                if !haystack.iter().flatten().any(|h| h.to_lowercase().contains(term.as_str())) {
+                    continue;
+                }
+            }
+            chunks.push(chunk);
+        }
+        chunks.sort_by(|a, b| b.num_joined_members.cmp(&a.num_joined_members).then(a.room_id.cmp(&b.room_id)));
+        Ok(chunks)
+    }
+
+    /// `POST /user_directory/search`: users who share a room with the
+    /// searcher or sit in a public room (Synapse's default), matching the term.
+    pub fn search_users(&self, searcher: &UserId, term: &str, limit: usize) -> Result<(Vec<UserRow>, bool)> {
+        let mut visible = self.users_sharing_rooms(searcher)?;
+        for room_id in self.storage().published_rooms()? {
+            visible.extend(self.storage().joined_members(room_id.as_str())?);
+        }
+        let term = term.trim().to_lowercase();
+        let mut found: Vec<UserRow> = self
+            .storage()
+            .search_users(&term, 1000)?
+            .into_iter()
+            .filter(|u| visible.contains(&u.user_id))
+            .collect();
+        let limited = found.len() > limit;
+        found.truncate(limit);
+        Ok((found, limited))
+    }
+}
