@@ -26,6 +26,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use ruma::api::client::{
     account::{change_password, deactivate, get_username_availability, register, whoami},
     alias::{create_alias, delete_alias, get_alias},
+    context::get_context,
     config::{get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data},
     device::{delete_device, delete_devices, get_device, get_devices, update_device},
     directory::{get_public_rooms, get_public_rooms_filtered, get_room_visibility, set_room_visibility},
@@ -76,6 +77,7 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<sync_events::v3::Request, _, _>(sync::sync)
         .ruma_route::<get_message_events::v3::Request, _, _>(message::messages)
         .ruma_route::<get_room_event::v3::Request, _, _>(message::event)
+        .ruma_route::<get_context::v3::Request, _, _>(message::context)
         .ruma_route::<redact_event::v3::Request, _, _>(message::redact)
         .ruma_route::<get_state_events::v3::Request, _, _>(state::all)
         .ruma_route::<get_state_event_for_key::v3::Request, _, _>(state::one)

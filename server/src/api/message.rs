@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use ruma::api::client::{
+    context::get_context,
     message::{get_message_events, send_message_event},
     redact::redact_event,
     room::get_room_event,
@@ -98,4 +99,46 @@ pub async fn redact(
     };
     let event_id = services.append(&body.room_id, &who.user_id, spec, Some(txn)).await?;
     Ok(redact_event::v3::Response::new(event_id).into())
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}`
+pub async fn context(
+    State(services): State<Services>,
+    req: Ruma<get_context::v3::Request>,
+) -> Result<RumaResponse<get_context::v3::Response>> {
+    let who = req.requester()?;
+    let body = &req.body;
+    let event = services.event_for(&who.user_id, &body.room_id, body.event_id.as_str())?;
+    // The limit counts events before and after together, split evenly.
+    let limit = (u64::from(body.limit) as usize).min(100);
+    let (before_limit, after_limit) = (limit / 2, limit - limit / 2);
+    let before = if before_limit > 0 {
+        services.messages(&who.user_id, &body.room_id, Some(event.stream - 1), None, Direction::Backward, before_limit)?
+    } else {
+        empty_page(event.stream - 1)
+    };
+    let after = if after_limit > 0 {
+        services.messages(&who.user_id, &body.room_id, Some(event.stream), None, Direction::Forward, after_limit)?
+    } else {
+        empty_page(event.stream)
+    };
+    let render = |events: &[crate::storage::StoredEvent]| -> Result<Vec<_>> {
+        events.iter().map(|e| services.render(who, e)).collect()
+    };
+    let mut response = get_context::v3::Response::new();
+    response.start = Some(format!("s{}", before.end.unwrap_or(0)));
+    response.end = Some(format!("s{}", after.end.unwrap_or_else(|| after.events.last().map_or(event.stream, |e| e.stream))));
+    response.events_before = render(&before.events)?;
+    response.events_after = render(&after.events)?;
+    response.event = Some(services.render(who, &event)?);
+    let mut members = before.members;
+    members.extend(after.members);
+    members.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    members.dedup_by(|a, b| a.event_id == b.event_id);
+    response.state = members.iter().map(|e| services.render(who, e).map(|r| r.cast_unchecked())).collect::<Result<_>>()?;
+    Ok(response.into())
+}
+
+fn empty_page(position: i64) -> crate::service::history::Page {
+    crate::service::history::Page { start: position, end: Some(position), events: Vec::new(), members: Vec::new() }
 }

@@ -113,3 +113,28 @@ async fn state_read_and_write_follow_power_levels() {
     let (status, _) = s.call(Method::GET, &format!("/_matrix/client/v3/rooms/{}/state/m.room.topic/", enc(&room)), Some(&bob), None).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn context_around_an_event() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let room = s.create_room(&alice, json!({})).await;
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        let (_, sent) = s.send_text(&alice, &room, &format!("t{i}"), &format!("m{i}")).await;
+        ids.push(sent["event_id"].as_str().unwrap().to_owned());
+    }
+    let path = format!("/_matrix/client/v3/rooms/{}/context/{}?limit=4", enc(&room), enc(&ids[4]));
+    let (status, ctx) = s.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(status, 200, "{ctx}");
+    assert_eq!(ctx["event"]["content"]["body"], "m4");
+    assert_eq!(bodies(&ctx["events_before"]), vec!["m3", "m2"]);
+    assert_eq!(bodies(&ctx["events_after"]), vec!["m5", "m6"]);
+    // Paginating on from the context's tokens continues without gaps.
+    let end = ctx["end"].as_str().unwrap();
+    let (_, more) = s.call(Method::GET, &format!("/_matrix/client/v3/rooms/{}/messages?dir=f&from={end}", enc(&room)), Some(&alice), None).await;
+    assert_eq!(bodies(&more["chunk"]), vec!["m7", "m8"]);
+    let start = ctx["start"].as_str().unwrap();
+    let (_, earlier) = s.call(Method::GET, &format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=2&from={start}", enc(&room)), Some(&alice), None).await;
+    assert_eq!(bodies(&earlier["chunk"]), vec!["m1", "m0"]);
+}
