@@ -8,6 +8,7 @@ pub mod directory;
 pub mod ephemeral;
 pub mod keys;
 pub mod message;
+pub mod presence;
 pub mod profile;
 pub mod room;
 pub mod state;
@@ -38,6 +39,7 @@ use ruma::api::client::{
         join_room_by_id_or_alias, kick_user, leave_room, unban_user,
     },
     message::{get_message_events, send_message_event},
+    presence::{get_presence, set_presence},
     profile::{get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name},
     push::{get_pushers, get_pushrules_all, get_pushrules_global_scope},
     read_marker::set_read_marker,
@@ -117,6 +119,8 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<get_public_rooms_filtered::v3::Request, _, _>(directory::public_rooms_filtered)
         .ruma_route::<search_users::v3::Request, _, _>(directory::search)
         .ruma_route::<join_room_by_id_or_alias::v3::Request, _, _>(directory::join_by_id_or_alias)
+        .ruma_route::<set_presence::v3::Request, _, _>(presence::set)
+        .ruma_route::<get_presence::v3::Request, _, _>(presence::get)
         .ruma_route::<get_capabilities::v3::Request, _, _>(versions::capabilities)
         .ruma_route::<joined_rooms::v3::Request, _, _>(room::joined_rooms)
         .ruma_route::<joined_members::v3::Request, _, _>(room::joined_members)

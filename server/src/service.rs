@@ -10,6 +10,7 @@ pub mod history;
 pub mod keys;
 pub mod notifier;
 pub mod pdu;
+pub mod presence;
 pub mod profile;
 pub mod rooms;
 pub mod sync;

@@ -219,6 +219,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Whether a transaction scope was used by the device; marks it used.
     fn use_txn_scope(&self, user_id: &str, device_id: &str, scope: &str) -> Result<bool>;
 
+    // --- presence ---
+    /// Stores a user's presence at `stream`.
+    fn set_presence(&self, user_id: &str, state: &str, status_msg: Option<&str>, last_active_ts: i64, stream: i64) -> Result<()>;
+    /// `(state, status_msg, last_active_ts, stream)`.
+    fn presence(&self, user_id: &str) -> Result<Option<(String, Option<String>, i64, i64)>>;
+    /// Users whose presence changed in `(after, until]`.
+    fn presence_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>>;
+
     // --- receipts ---
     /// Stores a receipt (one per room, user, type and thread) at a reserved position.
     fn set_receipt(&self, receipt: &ReceiptRow) -> Result<()>;

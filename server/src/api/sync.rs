@@ -50,6 +50,7 @@ pub async fn sync(
         full_state: body.full_state,
         timeline_limit: timeline_limit.unwrap_or(DEFAULT_TIMELINE_LIMIT),
         lazy_load_members,
+        set_presence: body.set_presence.as_str().to_owned(),
     };
     Ok(services.sync(who, params).await?.into())
 }

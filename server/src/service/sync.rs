@@ -37,6 +37,8 @@ pub struct SyncParams {
     pub full_state: bool,
     pub timeline_limit: usize,
     pub lazy_load_members: bool,
+    /// `online`, `unavailable` or `offline` (leave presence as it is).
+    pub set_presence: String,
 }
 
 /// Default timeline length when the filter sets none (as Synapse).
@@ -72,6 +74,9 @@ impl Services {
     /// Runs one `/sync`, waiting up to the timeout for something to report.
     pub async fn sync(&self, who: &Requester, mut params: SyncParams) -> Result<Response> {
         params.timeline_limit = params.timeline_limit.clamp(1, MAX_TIMELINE_LIMIT);
+        if params.set_presence != "offline" {
+            self.touch_presence(&who.user_id, &params.set_presence)?;
+        }
         let deadline = tokio::time::Instant::now() + params.timeout.min(MAX_TIMEOUT);
         // Subscribe before reading, so nothing committed after the read is missed.
         let mut rx = self.notifier().subscribe();
@@ -119,6 +124,9 @@ impl Services {
             response.device_one_time_keys_count.insert(algorithm.as_str().into(), UInt::new_saturating(count));
         }
         let initial = since.is_none() || params.full_state;
+        for event in self.presence_events(&who.user_id, since, upto)? {
+            response.presence.events.push(Raw::from_json(serde_json::value::to_raw_value(&event)?));
+        }
 
         let mut room_account_data: HashMap<OwnedRoomId, Vec<Raw<AnyRoomAccountDataEvent>>> = HashMap::new();
         let mut has_push_rules = false;
@@ -402,6 +410,7 @@ fn has_updates(response: &Response) -> bool {
         || !response.rooms.leave.is_empty()
         || !response.account_data.events.is_empty()
         || !response.to_device.events.is_empty()
+        || !response.presence.events.is_empty()
         || !response.device_lists.changed.is_empty()
 }
 

@@ -16,8 +16,8 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 8] =
-    [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8];
+const MIGRATIONS: [&str; 9] =
+    [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_V2: &str = r#"
@@ -36,6 +36,17 @@ CREATE TABLE filters (
     user_id TEXT NOT NULL,
     filter_json TEXT NOT NULL
 );
+"#;
+
+const SCHEMA_V9: &str = r#"
+CREATE TABLE presence (
+    user_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    status_msg TEXT,
+    last_active_ts INTEGER NOT NULL,
+    stream INTEGER NOT NULL
+);
+CREATE INDEX presence_stream ON presence (stream);
 "#;
 
 const SCHEMA_V8: &str = r#"
@@ -660,7 +671,8 @@ impl Storage for SqliteStorage {
                         (SELECT COALESCE(MAX(stream), 0) FROM account_data),
                         (SELECT COALESCE(MAX(stream), 0) FROM receipts),
                         (SELECT COALESCE(MAX(stream), 0) FROM device_list_changes),
-                        (SELECT COALESCE(MAX(stream), 0) FROM to_device))",
+                        (SELECT COALESCE(MAX(stream), 0) FROM to_device),
+                        (SELECT COALESCE(MAX(stream), 0) FROM presence))",
             [],
             |r| r.get(0),
         )?)
@@ -1057,6 +1069,34 @@ impl Storage for SqliteStorage {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn set_presence(&self, user_id: &str, state: &str, status_msg: Option<&str>, last_active_ts: i64, stream: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, status_msg = excluded.status_msg,
+               last_active_ts = excluded.last_active_ts, stream = excluded.stream",
+            params![user_id, state, status_msg, last_active_ts, stream],
+        )?;
+        Ok(())
+    }
+
+    fn presence(&self, user_id: &str) -> Result<Option<(String, Option<String>, i64, i64)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT state, status_msg, last_active_ts, stream FROM presence WHERE user_id = ?1",
+                [user_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?)
+    }
+
+    fn presence_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT user_id FROM presence WHERE stream > ?1 AND stream <= ?2")?;
+        let rows = stmt.query_map([after, until], |r| parse_id(r.get(0)?))?.collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 }

@@ -77,3 +77,24 @@ async fn receipts_and_read_markers() {
     let (status, _) = s.call(Method::POST, &bogus, Some(&bob), Some(json!({}))).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn presence_is_shared_with_room_mates() {
+    let s = TestServer::start().await;
+    let (alice, bob, _room) = two_in_a_room(&s).await;
+    let since = s.sync(&bob, None, 0).await["next_batch"].as_str().unwrap().to_owned();
+    let path = "/_matrix/client/v3/presence/%40alice%3Alocalhost/status";
+    let (status, _) = s.call(Method::PUT, path, Some(&alice), Some(json!({"presence": "unavailable", "status_msg": "lunch"}))).await;
+    assert_eq!(status, 200);
+    let sync = s.sync(&bob, Some(&since), 5_000).await;
+    let events = sync["presence"]["events"].as_array().unwrap();
+    let alice_p = events.iter().find(|e| e["sender"] == "@alice:localhost").unwrap();
+    assert_eq!(alice_p["content"]["presence"], "unavailable");
+    assert_eq!(alice_p["content"]["status_msg"], "lunch");
+    let (status, got) = s.call(Method::GET, path, Some(&bob), None).await;
+    assert_eq!((status, &got["presence"]), (200, &json!("unavailable")));
+
+    let stranger = s.register("stranger").await;
+    assert_eq!(s.call(Method::GET, path, Some(&stranger), None).await.0, 403);
+    assert_eq!(s.call(Method::PUT, path, Some(&bob), Some(json!({"presence": "online"}))).await.0, 403);
+}

@@ -1,0 +1,85 @@
+//! Presence: online, unavailable or offline, with an optional status.
+
+use ruma::UserId;
+use serde_json::{Value, json};
+
+use super::{Services, now};
+use crate::error::{Error, Result};
+
+/// A user's presence as clients see it.
+pub struct Presence {
+    pub state: String,
+    pub status_msg: Option<String>,
+    pub last_active_ago: Option<u64>,
+    pub currently_active: bool,
+}
+
+fn now_ms() -> i64 {
+    i64::from(now().0)
+}
+
+impl Services {
+    /// `PUT /presence/{userId}/status`, and `/sync?set_presence=`.
+    pub fn set_presence(&self, user: &UserId, state: &str, status_msg: Option<&str>) -> Result<()> {
+        if !matches!(state, "online" | "unavailable" | "offline") {
+            return Err(Error::invalid_param(format!("Unknown presence {state}")));
+        }
+        if status_msg.is_some_and(|m| m.len() > 1024) {
+            return Err(Error::invalid_param("Status messages are limited to 1024 bytes"));
+        }
+        let reservation = self.notifier().reserve();
+        self.storage().set_presence(user.as_str(), state, status_msg, now_ms(), reservation.position())
+    }
+
+    /// Marks the user online when a sync asks for it, unless already online
+    /// (so a client's sync loop does not wake everyone on every request).
+    pub fn touch_presence(&self, user: &UserId, state: &str) -> Result<()> {
+        let current = self.storage().presence(user.as_str())?;
+        let status = current.as_ref().and_then(|(_, msg, _, _)| msg.clone());
+        if current.as_ref().is_none_or(|(s, ..)| s != state) {
+            self.set_presence(user, state, status.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// `GET /presence/{userId}/status`.
+    pub fn presence(&self, user: &UserId) -> Result<Presence> {
+        if self.storage().user(user.as_str())?.is_none() {
+            return Err(Error::not_found("No such user"));
+        }
+        Ok(match self.storage().presence(user.as_str())? {
+            Some((state, status_msg, ts, _)) => Presence {
+                currently_active: state == "online",
+                state,
+                status_msg,
+                last_active_ago: Some((now_ms() - ts).max(0) as u64),
+            },
+            None => Presence { state: "offline".into(), status_msg: None, last_active_ago: None, currently_active: false },
+        })
+    }
+
+    /// `m.presence` events of users sharing a room with `viewer`, changed in `(after, until]`.
+    pub fn presence_events(&self, viewer: &UserId, after: Option<i64>, until: i64) -> Result<Vec<Value>> {
+        let changed = self.storage().presence_changes(after.unwrap_or(-1), until)?;
+        if changed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let visible = self.users_sharing_rooms(viewer)?;
+        let mut events = Vec::new();
+        for user in changed.into_iter().filter(|u| visible.contains(u)) {
+            let p = self.presence(&user)?;
+            let (displayname, avatar_url) = self.profile(&user)?.unwrap_or_default();
+            let mut content = json!({ "presence": p.state, "currently_active": p.currently_active });
+            if let Some(ago) = p.last_active_ago {
+                content["last_active_ago"] = json!(ago);
+            }
+            for (key, value) in [("status_msg", p.status_msg), ("displayname", displayname), ("avatar_url", avatar_url)] {
+                if let Some(value) = value {
+                    content[key] = json!(value);
+                }
+            }
+            events.push(json!({ "type": "m.presence", "sender": user, "content": content }));
+        }
+        Ok(events)
+    }
+}
