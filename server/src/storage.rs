@@ -222,8 +222,7 @@ pub trait Storage: Send + Sync + 'static {
     // --- presence ---
     /// Stores a user's presence at `stream`.
     fn set_presence(&self, user_id: &str, state: &str, status_msg: Option<&str>, last_active_ts: i64, stream: i64) -> Result<()>;
-    /// `(state, status_msg, last_active_ts, stream)`.
-    fn presence(&self, user_id: &str) -> Result<Option<(String, Option<String>, i64, i64)>>;
+    fn presence(&self, user_id: &str) -> Result<Option<PresenceRow>>;
     /// Users whose presence changed in `(after, until]`.
     fn presence_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>>;
 
@@ -253,6 +252,14 @@ pub struct ToDeviceRow {
     pub sender: OwnedUserId,
     pub event_type: String,
     pub content: String,
+}
+
+/// A user's stored presence.
+#[derive(Clone, Debug)]
+pub struct PresenceRow {
+    pub state: String,
+    pub status_msg: Option<String>,
+    pub last_active_ts: i64,
 }
 
 /// The profile fields kept in the users table.

@@ -35,8 +35,8 @@ impl Services {
     /// (so a client's sync loop does not wake everyone on every request).
     pub fn touch_presence(&self, user: &UserId, state: &str) -> Result<()> {
         let current = self.storage().presence(user.as_str())?;
-        let status = current.as_ref().and_then(|(_, msg, _, _)| msg.clone());
-        if current.as_ref().is_none_or(|(s, ..)| s != state) {
+        let status = current.as_ref().and_then(|p| p.status_msg.clone());
+        if current.as_ref().is_none_or(|p| p.state != state) {
             self.set_presence(user, state, status.as_deref())?;
         }
         Ok(())
@@ -48,11 +48,11 @@ impl Services {
             return Err(Error::not_found("No such user"));
         }
         Ok(match self.storage().presence(user.as_str())? {
-            Some((state, status_msg, ts, _)) => Presence {
-                currently_active: state == "online",
-                state,
-                status_msg,
-                last_active_ago: Some((now_ms() - ts).max(0) as u64),
+            Some(row) => Presence {
+                currently_active: row.state == "online",
+                state: row.state,
+                status_msg: row.status_msg,
+                last_active_ago: Some((now_ms() - row.last_active_ts).max(0) as u64),
             },
             None => Presence { state: "offline".into(), status_msg: None, last_active_ago: None, currently_active: false },
         })

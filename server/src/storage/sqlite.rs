@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId};
 
 use super::{
-    AccountDataRow, MembershipRow, NewEvent, ProfileField, ReceiptRow, Storage, StoredEvent, ToDeviceRow,
-    UserRow,
+    AccountDataRow, MembershipRow, NewEvent, PresenceRow, ProfileField, ReceiptRow, Storage, StoredEvent,
+    ToDeviceRow, UserRow,
 };
 use crate::error::{Error, Result};
 
@@ -1082,13 +1082,13 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn presence(&self, user_id: &str) -> Result<Option<(String, Option<String>, i64, i64)>> {
+    fn presence(&self, user_id: &str) -> Result<Option<PresenceRow>> {
         Ok(self
             .conn()
             .query_row(
-                "SELECT state, status_msg, last_active_ts, stream FROM presence WHERE user_id = ?1",
+                "SELECT state, status_msg, last_active_ts FROM presence WHERE user_id = ?1",
                 [user_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok(PresenceRow { state: r.get(0)?, status_msg: r.get(1)?, last_active_ts: r.get(2)? }),
             )
             .optional()?)
     }
