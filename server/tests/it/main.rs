@@ -10,6 +10,7 @@ mod ephemeral;
 mod moderation;
 mod keys;
 mod directory;
+mod crash;
 mod http_conventions;
 mod startup;
 mod config_file;

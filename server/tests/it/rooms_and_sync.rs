@@ -164,3 +164,22 @@ async fn incremental_sync_delivers_every_event_once_in_order_under_concurrent_se
         assert_eq!(mine, expected, "per-sender order");
     }
 }
+
+#[tokio::test]
+async fn oversized_events_and_bodies_are_refused_whole() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let room = s.create_room(&alice, json!({})).await;
+    // Over the 64 KiB PDU limit once signed.
+    let (status, body) = s.send_text(&alice, &room, "big", &"x".repeat(70_000)).await;
+    assert_eq!((status, body["errcode"].as_str()), (413, Some("M_TOO_LARGE")), "{body}");
+    // Over the request body limit.
+    let (status, body) = s.send_text(&alice, &room, "huge", &"x".repeat(2_000_000)).await;
+    assert_eq!((status, body["errcode"].as_str()), (413, Some("M_TOO_LARGE")), "{body}");
+    // Nothing half-stored: the room still takes ordinary messages, and the
+    // refused ones never show up.
+    let (status, _) = s.send_text(&alice, &room, "ok", "fine").await;
+    assert_eq!(status, 200);
+    let sync = s.sync(&alice, None, 0).await;
+    assert_eq!(timeline_bodies(&sync, &room), vec!["fine"]);
+}
