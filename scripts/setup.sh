@@ -82,11 +82,25 @@ setup_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
 }
 
+setup_python() {
+  need python3 "Install Python 3.11 or newer, then run this again."
+  local venv="$ROOT/.tools/venv" stamp="$ROOT/.tools/venv/.weft-installed"
+  if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/tests/interop/requirements.txt" ]; then
+    note "python interop tools (matrix-nio): present"
+  else
+    step "Installing pinned Python interop tools (matrix-nio) into .tools/venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/interop/requirements.txt"
+    touch "$stamp"
+  fi
+}
+
 weft_setup() {
   step "Checking tools"
   setup_rust
   setup_node
   if [ "${1:-build}" = test ]; then
+    setup_python
     setup_chromium
   fi
 }

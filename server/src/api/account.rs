@@ -56,7 +56,10 @@ pub async fn register(
         Error::Uiaa(Box::new(info))
     };
     let Some(auth) = &body.auth else { return Err(challenge(None)) };
-    let session_ok = auth.session().is_some_and(|s| services.uia().is_valid(s));
+    // A client may complete a single-stage flow in its first request, without
+    // a session (matrix-nio does; Synapse and Conduit accept it). A session it
+    // names must be one we handed out.
+    let session_ok = auth.session().is_none_or(|s| services.uia().is_valid(s));
     let stage_ok = match (auth, &stage) {
         (AuthData::Dummy(_), AuthType::Dummy) => true,
         (AuthData::RegistrationToken(t), AuthType::RegistrationToken) => {
