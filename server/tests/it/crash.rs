@@ -51,10 +51,10 @@ async fn kill_9_under_load_loses_no_acknowledged_event() {
     let http = reqwest::Client::new();
     let mut child = start(&data, port).await;
 
-    let register = json!({"username": "alice", "password": "pw", "auth": {"type": "m.login.dummy"}});
+    let register = json!({"username": "alice", "password": "pw"});
     let (_, challenge) = post(&http, format!("{base}/_matrix/client/v3/register"), None, register.clone()).await;
     let mut register = register;
-    register["auth"]["session"] = challenge["session"].clone();
+    register["auth"] = json!({"type": "m.login.dummy", "session": challenge["session"]});
     let (status, account) = post(&http, format!("{base}/_matrix/client/v3/register"), None, register).await;
     assert_eq!(status, 200, "{account}");
     let token = account["access_token"].as_str().unwrap().to_owned();
