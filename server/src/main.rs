@@ -6,6 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use weft_server::config::{Config, Overrides, Registration};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Weft: a Matrix homeserver with a built-in web client.
 ///
 /// Configuration comes from an optional TOML file (see weft.example.toml),
