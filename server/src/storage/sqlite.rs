@@ -198,17 +198,31 @@ CREATE TABLE txn_ids (
 );
 "#;
 
-/// SQLite-backed storage.
+/// SQLite-backed storage: one writer connection, and a few read-only
+/// connections so syncs and reads run beside writes (WAL allows that).
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
 }
+
+/// Read connections per database (the machine has few cores; more would
+/// only add memory).
+const READERS: usize = 3;
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database file and brings its schema up
     /// to date in one transaction, so a failed start leaves nothing half-made.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        let mut storage = Self::init(conn)?;
+        for _ in 0..READERS {
+            let reader = Connection::open(path)?;
+            reader.pragma_update(None, "query_only", true)?;
+            reader.busy_timeout(std::time::Duration::from_secs(5))?;
+            storage.readers.push(Mutex::new(reader));
+        }
+        Ok(storage)
     }
 
     /// An in-memory database, for tests.
@@ -238,7 +252,22 @@ impl SqliteStorage {
             tx.pragma_update(None, "user_version", index as i64 + 1)?;
             tx.commit()?;
         }
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), readers: Vec::new(), next_reader: Default::default() })
+    }
+
+    /// A read-only connection: a free one if any, else the next in turn.
+    /// (An in-memory database has only the writer.)
+    fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
+        if self.readers.is_empty() {
+            return self.conn();
+        }
+        for reader in &self.readers {
+            if let Ok(guard) = reader.try_lock() {
+                return guard;
+            }
+        }
+        let i = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -286,7 +315,7 @@ fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
 impl Storage for SqliteStorage {
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .conn()
+            .read()
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
     }
@@ -315,7 +344,7 @@ impl Storage for SqliteStorage {
 
     fn user(&self, user_id: &str) -> Result<Option<UserRow>> {
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 "SELECT user_id, password_hash, displayname, admin, avatar_url, deactivated FROM users WHERE user_id = ?1",
                 [user_id],
@@ -353,7 +382,7 @@ impl Storage for SqliteStorage {
 
     fn device_for_token(&self, token_hash: &[u8]) -> Result<Option<(OwnedUserId, OwnedDeviceId)>> {
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 "SELECT user_id, device_id FROM devices WHERE token_hash = ?1",
                 [token_hash],
@@ -383,7 +412,7 @@ impl Storage for SqliteStorage {
     }
 
     fn devices_of(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, Option<String>, i64)>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT device_id, display_name, created_ts FROM devices WHERE user_id = ?1 ORDER BY created_ts",
         )?;
@@ -427,7 +456,7 @@ impl Storage for SqliteStorage {
 
     fn room_version(&self, room_id: &str) -> Result<Option<RoomVersionId>> {
         let v: Option<String> = self
-            .conn()
+            .read()
             .query_row("SELECT room_version FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
             .optional()?;
         v.map(|v| RoomVersionId::try_from(v).map_err(Error::internal)).transpose()
@@ -435,7 +464,7 @@ impl Storage for SqliteStorage {
 
     fn room_head(&self, room_id: &str) -> Result<Option<(OwnedEventId, i64)>> {
         let row: Option<(Option<String>, i64)> = self
-            .conn()
+            .read()
             .query_row(
                 "SELECT head_event_id, head_depth FROM rooms WHERE room_id = ?1",
                 [room_id],
@@ -538,7 +567,7 @@ impl Storage for SqliteStorage {
 
     fn event(&self, event_id: &str) -> Result<Option<StoredEvent>> {
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 &format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"),
                 [event_id],
@@ -548,7 +577,7 @@ impl Storage for SqliteStorage {
     }
 
     fn current_state(&self, room_id: &str) -> Result<Vec<(String, String, OwnedEventId)>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT event_type, state_key, event_id FROM current_state WHERE room_id = ?1",
         )?;
@@ -565,7 +594,7 @@ impl Storage for SqliteStorage {
         state_key: &str,
     ) -> Result<Option<StoredEvent>> {
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 &format!(
                     "SELECT {} FROM current_state c JOIN events e ON e.event_id = c.event_id
@@ -589,7 +618,7 @@ impl Storage for SqliteStorage {
         until: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events
              WHERE room_id = ?1 AND stream > ?2 AND stream <= ?3
@@ -602,7 +631,7 @@ impl Storage for SqliteStorage {
     }
 
     fn room_events_asc(&self, room_id: &str, after: i64, until: i64, limit: usize) -> Result<Vec<StoredEvent>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events
              WHERE room_id = ?1 AND stream > ?2 AND stream <= ?3
@@ -625,7 +654,7 @@ impl Storage for SqliteStorage {
     }
 
     fn memberships_of(&self, user_id: &str) -> Result<Vec<MembershipRow>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT room_id, membership, stream, event_id FROM memberships WHERE user_id = ?1",
         )?;
@@ -643,7 +672,7 @@ impl Storage for SqliteStorage {
     }
 
     fn joined_members(&self, room_id: &str) -> Result<Vec<OwnedUserId>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT user_id FROM memberships WHERE room_id = ?1 AND membership = 'join'",
         )?;
@@ -655,7 +684,7 @@ impl Storage for SqliteStorage {
 
     fn txn_event(&self, user_id: &str, device_id: &str, txn_scope: &str) -> Result<Option<OwnedEventId>> {
         let id: Option<String> = self
-            .conn()
+            .read()
             .query_row(
                 "SELECT event_id FROM txn_ids WHERE user_id = ?1 AND device_id = ?2 AND scope = ?3",
                 [user_id, device_id, txn_scope],
@@ -666,7 +695,7 @@ impl Storage for SqliteStorage {
     }
 
     fn max_stream(&self) -> Result<i64> {
-        Ok(self.conn().query_row(
+        Ok(self.read().query_row(
             "SELECT MAX((SELECT COALESCE(MAX(stream), 0) FROM events),
                         (SELECT COALESCE(MAX(stream), 0) FROM account_data),
                         (SELECT COALESCE(MAX(stream), 0) FROM receipts),
@@ -698,7 +727,7 @@ impl Storage for SqliteStorage {
 
     fn account_data(&self, user_id: &str, room_id: Option<&str>, event_type: &str) -> Result<Option<String>> {
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 "SELECT content FROM account_data WHERE user_id = ?1 AND room_id = ?2 AND event_type = ?3",
                 params![user_id, room_id.unwrap_or(""), event_type],
@@ -708,7 +737,7 @@ impl Storage for SqliteStorage {
     }
 
     fn account_data_changes(&self, user_id: &str, after: Option<i64>, until: i64) -> Result<Vec<AccountDataRow>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT room_id, event_type, content, stream FROM account_data
              WHERE user_id = ?1 AND stream > ?2 AND stream <= ?3 ORDER BY stream",
@@ -736,7 +765,7 @@ impl Storage for SqliteStorage {
     fn filter(&self, user_id: &str, filter_id: &str) -> Result<Option<String>> {
         let Ok(id) = filter_id.parse::<i64>() else { return Ok(None) };
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 "SELECT filter_json FROM filters WHERE filter_id = ?1 AND user_id = ?2",
                 params![id, user_id],
@@ -765,7 +794,7 @@ impl Storage for SqliteStorage {
     }
 
     fn receipt_changes(&self, room_id: &str, after: Option<i64>, until: i64) -> Result<Vec<ReceiptRow>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT room_id, user_id, receipt_type, thread_id, event_id, ts, stream FROM receipts
              WHERE room_id = ?1 AND stream > ?2 AND stream <= ?3 ORDER BY stream",
@@ -801,7 +830,7 @@ impl Storage for SqliteStorage {
     }
 
     fn device_keys(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, String)>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached("SELECT device_id, keys_json FROM device_keys WHERE user_id = ?1")?;
         let rows = stmt
             .query_map([user_id], |r| Ok((OwnedDeviceId::from(r.get::<_, String>(0)?), r.get(1)?)))?
@@ -840,7 +869,7 @@ impl Storage for SqliteStorage {
     }
 
     fn one_time_key_counts(&self, user_id: &str, device_id: &str) -> Result<Vec<(String, i64)>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT algorithm, COUNT(*) FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 GROUP BY algorithm",
         )?;
@@ -851,7 +880,7 @@ impl Storage for SqliteStorage {
     }
 
     fn unused_fallback_algorithms(&self, user_id: &str, device_id: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT algorithm FROM fallback_keys WHERE user_id = ?1 AND device_id = ?2 AND used = 0",
         )?;
@@ -901,7 +930,7 @@ impl Storage for SqliteStorage {
     }
 
     fn device_list_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT user_id FROM device_list_changes WHERE stream > ?1 AND stream <= ?2",
         )?;
@@ -933,7 +962,7 @@ impl Storage for SqliteStorage {
     }
 
     fn to_device_messages(&self, user_id: &str, device_id: &str, until: i64, limit: usize) -> Result<Vec<ToDeviceRow>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT stream, sender, event_type, content FROM to_device
              WHERE user_id = ?1 AND device_id = ?2 AND stream <= ?3 ORDER BY stream LIMIT ?4",
@@ -976,7 +1005,7 @@ impl Storage for SqliteStorage {
     }
 
     fn cross_signing_keys(&self, user_id: &str) -> Result<Vec<(String, String)>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached("SELECT key_type, json FROM cross_signing_keys WHERE user_id = ?1")?;
         let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
         Ok(rows)
@@ -992,7 +1021,7 @@ impl Storage for SqliteStorage {
     }
 
     fn foreign_signatures(&self, target_user: &str, signer: &str) -> Result<Vec<(String, String)>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT key_id, signatures FROM foreign_signatures WHERE target_user = ?1 AND signer = ?2",
         )?;
@@ -1010,7 +1039,7 @@ impl Storage for SqliteStorage {
 
     fn alias(&self, alias: &str) -> Result<Option<(OwnedRoomId, OwnedUserId)>> {
         Ok(self
-            .conn()
+            .read()
             .query_row("SELECT room_id, creator FROM aliases WHERE alias = ?1", [alias], |r| {
                 Ok((parse_id(r.get(0)?)?, parse_id(r.get(1)?)?))
             })
@@ -1023,7 +1052,7 @@ impl Storage for SqliteStorage {
     }
 
     fn aliases_of_room(&self, room_id: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached("SELECT alias FROM aliases WHERE room_id = ?1 ORDER BY alias")?;
         let rows = stmt.query_map([room_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         Ok(rows)
@@ -1036,14 +1065,14 @@ impl Storage for SqliteStorage {
 
     fn room_published(&self, room_id: &str) -> Result<bool> {
         Ok(self
-            .conn()
+            .read()
             .query_row("SELECT published FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
             .optional()?
             .unwrap_or(false))
     }
 
     fn published_rooms(&self) -> Result<Vec<OwnedRoomId>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached("SELECT room_id FROM rooms WHERE published = 1 ORDER BY room_id")?;
         let rows = stmt.query_map([], |r| parse_id(r.get(0)?))?.collect::<rusqlite::Result<_>>()?;
         Ok(rows)
@@ -1051,7 +1080,7 @@ impl Storage for SqliteStorage {
 
     fn search_users(&self, term: &str, limit: usize) -> Result<Vec<UserRow>> {
         let pattern = format!("%{}%", term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT user_id, displayname, avatar_url FROM users
              WHERE deactivated = 0 AND (lower(user_id) LIKE ?1 ESCAPE '\\' OR lower(COALESCE(displayname, '')) LIKE ?1 ESCAPE '\\')
@@ -1084,7 +1113,7 @@ impl Storage for SqliteStorage {
 
     fn presence(&self, user_id: &str) -> Result<Option<PresenceRow>> {
         Ok(self
-            .conn()
+            .read()
             .query_row(
                 "SELECT state, status_msg, last_active_ts FROM presence WHERE user_id = ?1",
                 [user_id],
@@ -1094,7 +1123,7 @@ impl Storage for SqliteStorage {
     }
 
     fn presence_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached("SELECT user_id FROM presence WHERE stream > ?1 AND stream <= ?2")?;
         let rows = stmt.query_map([after, until], |r| parse_id(r.get(0)?))?.collect::<rusqlite::Result<_>>()?;
         Ok(rows)
