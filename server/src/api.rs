@@ -10,6 +10,7 @@ pub mod keys;
 pub mod message;
 pub mod presence;
 pub mod profile;
+pub mod push;
 pub mod room;
 pub mod state;
 pub mod ruma_wrapper;
@@ -41,7 +42,10 @@ use ruma::api::client::{
     message::{get_message_events, send_message_event},
     presence::{get_presence, set_presence},
     profile::{get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name},
-    push::{get_pushers, get_pushrules_all, get_pushrules_global_scope},
+    push::{
+        delete_pushrule, get_pushers, get_pushrule, get_pushrule_actions, get_pushrule_enabled, get_pushrules_all,
+        get_pushrules_global_scope, set_pushrule, set_pushrule_actions, set_pushrule_enabled,
+    },
     read_marker::set_read_marker,
     receipt::create_receipt,
     redact::redact_event,
@@ -133,6 +137,13 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<get_pushrules_all::v3::Request, _, _>(account_data::push_rules)
         .ruma_route::<get_pushrules_global_scope::v3::Request, _, _>(account_data::push_rules_global)
         .ruma_route::<get_pushers::v3::Request, _, _>(account_data::pushers)
+        .ruma_route::<get_pushrule::v3::Request, _, _>(push::get)
+        .ruma_route::<set_pushrule::v3::Request, _, _>(push::set)
+        .ruma_route::<delete_pushrule::v3::Request, _, _>(push::delete)
+        .ruma_route::<get_pushrule_enabled::v3::Request, _, _>(push::get_enabled)
+        .ruma_route::<set_pushrule_enabled::v3::Request, _, _>(push::set_enabled)
+        .ruma_route::<get_pushrule_actions::v3::Request, _, _>(push::get_actions)
+        .ruma_route::<set_pushrule_actions::v3::Request, _, _>(push::set_actions)
         .ruma_route::<get_profile::v3::Request, _, _>(profile::get)
         .ruma_route::<get_display_name::v3::Request, _, _>(profile::get_displayname)
         .ruma_route::<set_display_name::v3::Request, _, _>(profile::set_displayname)

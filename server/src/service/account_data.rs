@@ -92,3 +92,19 @@ impl Services {
             .ok_or_else(|| Error::not_found(format!("No filter with ID {filter_id}")))
     }
 }
+
+impl Services {
+    /// Changes the user's push rules with `change` and stores the result
+    /// (as `m.push_rules` account data, so syncs report it).
+    pub fn update_push_rules<T>(
+        &self,
+        user_id: &UserId,
+        change: impl FnOnce(&mut Ruleset) -> Result<T>,
+    ) -> Result<T> {
+        let mut rules = self.push_rules(user_id)?;
+        let out = change(&mut rules)?;
+        let content = serde_json::json!({ "global": rules }).to_string();
+        self.write_account_data(user_id, None, "m.push_rules", &content)?;
+        Ok(out)
+    }
+}

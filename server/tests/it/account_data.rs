@@ -138,3 +138,37 @@ async fn profile_changes_reach_rooms() {
     let (status, _) = s.call(Method::GET, "/_matrix/client/v3/profile/%40nobody%3Alocalhost", None, None).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn push_rules_can_be_changed() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let since = s.sync(&alice, None, 0).await["next_batch"].as_str().unwrap().to_owned();
+    let base = "/_matrix/client/v3/pushrules/global";
+
+    // Turn a default rule off, and read it back.
+    let (status, _) = s.call(Method::PUT, &format!("{base}/override/.m.rule.master/enabled"), Some(&alice), Some(json!({"enabled": true}))).await;
+    assert_eq!(status, 200);
+    let (_, enabled) = s.call(Method::GET, &format!("{base}/override/.m.rule.master/enabled"), Some(&alice), None).await;
+    assert_eq!(enabled["enabled"], true);
+    let (status, _) = s.call(Method::PUT, &format!("{base}/underride/.m.rule.message/actions"), Some(&alice), Some(json!({"actions": []}))).await;
+    assert_eq!(status, 200);
+    let (_, actions) = s.call(Method::GET, &format!("{base}/underride/.m.rule.message/actions"), Some(&alice), None).await;
+    assert_eq!(actions["actions"], json!([]));
+
+    // A user rule: add, read, delete. Server defaults cannot be deleted.
+    let (status, body) = s.call(Method::PUT, &format!("{base}/content/cats"), Some(&alice), Some(json!({"pattern": "cat*", "actions": ["notify"]}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, rule) = s.call(Method::GET, &format!("{base}/content/cats"), Some(&alice), None).await;
+    assert_eq!((status, &rule["pattern"]), (200, &json!("cat*")));
+    assert_eq!(s.call(Method::DELETE, &format!("{base}/content/cats"), Some(&alice), None).await.0, 200);
+    assert_eq!(s.call(Method::GET, &format!("{base}/content/cats"), Some(&alice), None).await.0, 404);
+    assert_eq!(s.call(Method::DELETE, &format!("{base}/override/.m.rule.master"), Some(&alice), None).await.0, 400);
+    assert_eq!(s.call(Method::PUT, &format!("{base}/override/.nope/enabled"), Some(&alice), Some(json!({"enabled": true}))).await.0, 404);
+
+    // The change reaches sync as m.push_rules account data.
+    let sync = s.sync(&alice, Some(&since), 5_000).await;
+    let rules = sync["account_data"]["events"].as_array().unwrap().iter().find(|e| e["type"] == "m.push_rules").cloned().unwrap();
+    let master = rules["content"]["global"]["override"].as_array().unwrap().iter().find(|r| r["rule_id"] == ".m.rule.master").cloned().unwrap();
+    assert_eq!(master["enabled"], true);
+}
