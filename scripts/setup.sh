@@ -85,12 +85,15 @@ setup_chromium() {
 setup_python() {
   need python3 "Install Python 3.11 or newer, then run this again."
   local venv="$ROOT/.tools/venv" stamp="$ROOT/.tools/venv/.weft-installed"
-  if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/tests/interop/requirements.txt" ]; then
-    note "python interop tools (matrix-nio): present"
+  local reqs=("$ROOT/tests/interop/requirements.txt" "$ROOT/tests/conformance/requirements.txt")
+  local fresh=true
+  for r in "${reqs[@]}"; do [ -f "$stamp" ] && [ "$stamp" -nt "$r" ] || fresh=false; done
+  if $fresh; then
+    note "python test tools (matrix-nio, schemathesis): present"
   else
-    step "Installing pinned Python interop tools (matrix-nio) into .tools/venv"
+    step "Installing pinned Python test tools (matrix-nio, schemathesis) into .tools/venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/interop/requirements.txt"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "${reqs[0]}" -r "${reqs[1]}"
     touch "$stamp"
   fi
 }

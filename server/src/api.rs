@@ -156,7 +156,14 @@ pub fn router(services: Services) -> Router {
         .fallback(web::serve_client)
         .with_state(services)
         .layer(middleware::from_fn(matrix_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(cors))
+}
+
+/// A handler that panics answers 500 `M_UNKNOWN` instead of dropping the
+/// connection; the panic itself is logged by the panic hook.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    Error::internal("handler panicked").into_response()
 }
 
 async fn unrecognized() -> Error {

@@ -128,8 +128,15 @@ where
         let body_bytes: &[u8] = if bytes.is_empty() && parts.method != http::Method::GET { b"{}" } else { &bytes };
         let request = http::Request::from_parts(parts, body_bytes);
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
-        let body = T::try_from_http_request(request, &args)
-            .map_err(|e| Error::bad_json(format!("Invalid request: {e}")))?;
+        // Some of ruma's deserialisers panic on malformed input (e.g. a login
+        // body without `type`); bad input must get a 400, not a dropped connection.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            T::try_from_http_request(request, &args)
+        }));
+        let body = match parsed {
+            Ok(result) => result.map_err(|e| Error::bad_json(format!("Invalid request: {e}")))?,
+            Err(_) => return Err(Error::bad_json("Invalid request: malformed body")),
+        };
         Ok(Self { body, requester })
     }
 }

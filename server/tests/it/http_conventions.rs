@@ -76,3 +76,15 @@ async fn client_is_served_with_spa_fallback_or_a_clear_message() {
     let res = s.http.get(s.url("/missing-asset.js")).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn malformed_login_is_a_400_not_a_dropped_connection() {
+    let s = TestServer::start().await;
+    for body in [serde_json::json!({}), serde_json::json!({"password": "x"}), serde_json::json!({"type": 5})] {
+        let (status, res) = s.call(Method::POST, "/_matrix/client/v3/login", None, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body} -> {res}");
+        assert!(res["errcode"].is_string());
+    }
+    let res = s.http.post(s.url("/_matrix/client/v3/login")).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+}
