@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use ruma::api::client::{
-    filter::FilterDefinition,
+    filter::{FilterDefinition, RoomEventFilter},
     sync::sync_events::{self, v3::Filter},
 };
 
@@ -13,7 +13,7 @@ use crate::{
     error::{Error, Result},
     service::{
         Services,
-        sync::{DEFAULT_TIMELINE_LIMIT, SyncParams, parse_token},
+        sync::{DEFAULT_TIMELINE_LIMIT, EventMatch, SyncParams, parse_token},
     },
 };
 
@@ -37,20 +37,34 @@ pub async fn sync(
         None => None,
         Some(_) => return Err(Error::invalid_param("Unsupported filter")),
     };
-    let (timeline_limit, lazy_load_members) = match definition {
-        Some(def) => (
-            def.room.timeline.limit.map(|l| u64::from(l) as usize),
-            !def.room.state.lazy_load_options.is_disabled(),
-        ),
-        None => (None, false),
+    let default = FilterDefinition::default();
+    let def = definition.unwrap_or(&default);
+    let room_event_match = |f: &RoomEventFilter| EventMatch {
+        types: f.types.clone(),
+        not_types: f.not_types.clone(),
+        senders: f.senders.clone(),
+        not_senders: f.not_senders.clone(),
+    };
+    let event_match = |f: &ruma::api::client::filter::Filter| EventMatch {
+        types: f.types.clone(),
+        not_types: f.not_types.clone(),
+        senders: f.senders.clone(),
+        not_senders: f.not_senders.clone(),
     };
     let params = SyncParams {
         since: body.since.as_deref().map(parse_token).transpose()?,
         timeout: body.timeout.unwrap_or(Duration::ZERO),
         full_state: body.full_state,
-        timeline_limit: timeline_limit.unwrap_or(DEFAULT_TIMELINE_LIMIT),
-        lazy_load_members,
+        timeline_limit: def.room.timeline.limit.map_or(DEFAULT_TIMELINE_LIMIT, |l| u64::from(l) as usize),
+        lazy_load_members: !def.room.state.lazy_load_options.is_disabled(),
         set_presence: body.set_presence.as_str().to_owned(),
+        timeline_filter: room_event_match(&def.room.timeline),
+        state_filter: room_event_match(&def.room.state),
+        presence_filter: event_match(&def.presence),
+        account_data_filter: event_match(&def.account_data),
+        rooms: def.room.rooms.clone(),
+        not_rooms: def.room.not_rooms.clone(),
+        include_leave: def.room.include_leave,
     };
     Ok(services.sync(who, params).await?.into())
 }

@@ -39,6 +39,62 @@ pub struct SyncParams {
     pub lazy_load_members: bool,
     /// `online`, `unavailable` or `offline` (leave presence as it is).
     pub set_presence: String,
+    pub timeline_filter: EventMatch,
+    pub state_filter: EventMatch,
+    pub presence_filter: EventMatch,
+    pub account_data_filter: EventMatch,
+    /// Only these rooms (`None`: all).
+    pub rooms: Option<Vec<OwnedRoomId>>,
+    pub not_rooms: Vec<OwnedRoomId>,
+    /// Report rooms the user left in initial syncs too.
+    pub include_leave: bool,
+}
+
+/// Which events a filter lets through: event types (with `*` wildcards)
+/// and senders, as in the spec's `EventFilter`.
+#[derive(Clone, Debug, Default)]
+pub struct EventMatch {
+    pub types: Option<Vec<String>>,
+    pub not_types: Vec<String>,
+    pub senders: Option<Vec<OwnedUserId>>,
+    pub not_senders: Vec<OwnedUserId>,
+}
+
+fn type_matches(pattern: &str, kind: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => kind.starts_with(prefix),
+        None => pattern == kind,
+    }
+}
+
+impl EventMatch {
+    pub fn matches(&self, kind: &str, sender: Option<&str>) -> bool {
+        if self.not_types.iter().any(|t| type_matches(t, kind)) {
+            return false;
+        }
+        if self.types.as_ref().is_some_and(|types| !types.iter().any(|t| type_matches(t, kind))) {
+            return false;
+        }
+        if let Some(sender) = sender {
+            if self.not_senders.iter().any(|s| s == sender) {
+                return false;
+            }
+            if self.senders.as_ref().is_some_and(|senders| !senders.iter().any(|s| s == sender)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn matches_stored(&self, event: &StoredEvent) -> bool {
+        head(event).is_ok_and(|h| self.matches(h.kind, h.sender))
+    }
+}
+
+impl SyncParams {
+    fn wants_room(&self, room_id: &RoomId) -> bool {
+        !self.not_rooms.iter().any(|r| r == room_id) && self.rooms.as_ref().is_none_or(|rooms| rooms.iter().any(|r| r == room_id))
+    }
 }
 
 /// Default timeline length when the filter sets none (as Synapse).
@@ -125,6 +181,9 @@ impl Services {
         }
         let initial = since.is_none() || params.full_state;
         for event in self.presence_events(&who.user_id, since, upto)? {
+            if !params.presence_filter.matches("m.presence", event["sender"].as_str()) {
+                continue;
+            }
             response.presence.events.push(Raw::from_json(serde_json::value::to_raw_value(&event)?));
         }
 
@@ -132,6 +191,9 @@ impl Services {
         let mut has_push_rules = false;
         let account_after = if initial { None } else { since };
         for row in self.storage().account_data_changes(who.user_id.as_str(), account_after, upto)? {
+            if row.room_id.is_none() && !params.account_data_filter.matches(&row.event_type, None) {
+                continue;
+            }
             let event = account_data_event(&row.event_type, &row.content)?;
             match row.room_id {
                 Some(room_id) => room_account_data.entry(room_id).or_default().push(event.cast_unchecked()),
@@ -141,14 +203,14 @@ impl Services {
                 }
             }
         }
-        if initial && !has_push_rules {
+        if initial && !has_push_rules && params.account_data_filter.matches("m.push_rules", None) {
             let rules = serde_json::json!({ "global": self.push_rules(&who.user_id)? }).to_string();
             response.account_data.events.push(account_data_event("m.push_rules", &rules)?.cast_unchecked());
         }
 
         for row in self.storage().memberships_of(who.user_id.as_str())? {
-            if row.stream > upto {
-                continue; // Committed after our snapshot; the next sync reports it.
+            if row.stream > upto || !params.wants_room(&row.room_id) {
+                continue; // Filtered out, or committed after our snapshot (the next sync reports it).
             }
             let changed = since.is_none_or(|s| row.stream > s);
             match row.membership.as_str() {
@@ -171,7 +233,7 @@ impl Services {
                 "invite" if changed => {
                     response.rooms.invite.insert(row.room_id.clone(), self.invited_room(&row)?);
                 }
-                "leave" | "ban" if changed && since.is_some() => {
+                "leave" | "ban" if changed && (since.is_some() || params.include_leave) => {
                     let room = self.left_room(who, &row, since.unwrap_or(0), params)?;
                     response.rooms.leave.insert(row.room_id.clone(), room);
                 }
@@ -240,10 +302,29 @@ impl Services {
         extras: RoomExtras,
     ) -> Result<Option<JoinedRoom>> {
         let after = since.unwrap_or(0);
-        let mut events =
-            self.storage().room_events_desc(room_id.as_str(), after, upto, params.timeline_limit + 1)?;
-        let limited = events.len() > params.timeline_limit;
-        events.truncate(params.timeline_limit);
+        // Newest first until the filter has let `limit + 1` through (one
+        // more than shown tells whether the timeline is limited).
+        let limit = params.timeline_limit;
+        let mut events = Vec::new();
+        let mut cursor = upto;
+        loop {
+            let batch = self.storage().room_events_desc(room_id.as_str(), after, cursor, limit + 1)?;
+            let exhausted = batch.len() <= limit;
+            for event in batch {
+                cursor = event.stream - 1;
+                if params.timeline_filter.matches_stored(&event) {
+                    events.push(event);
+                    if events.len() > limit {
+                        break;
+                    }
+                }
+            }
+            if exhausted || events.len() > limit {
+                break;
+            }
+        }
+        let limited = events.len() > limit;
+        events.truncate(limit);
         events.reverse();
         if since.is_some() && events.is_empty() && extras.account_data.is_empty() && extras.ephemeral.is_empty() {
             return Ok(None);
@@ -257,6 +338,9 @@ impl Services {
         let mut state = Vec::new();
         if full {
             for event in self.state_before(room_id, timeline_start)? {
+                if !params.state_filter.matches_stored(&event) {
+                    continue;
+                }
                 if params.lazy_load_members && is_member_event(&event) {
                     let key = state_key_of(&event).unwrap_or_default();
                     if key != who.user_id.as_str() && !senders.iter().any(|s| s.as_str() == key) {

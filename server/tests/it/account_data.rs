@@ -172,3 +172,44 @@ async fn push_rules_can_be_changed() {
     let master = rules["content"]["global"]["override"].as_array().unwrap().iter().find(|r| r["rule_id"] == ".m.rule.master").cloned().unwrap();
     assert_eq!(master["enabled"], true);
 }
+
+#[tokio::test]
+async fn sync_filters_types_senders_rooms_presence_and_leave() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let bob = s.register("bob").await;
+    let room = s.create_room(&alice, json!({"preset": "public_chat"})).await;
+    let other = s.create_room(&alice, json!({})).await;
+    assert_eq!(s.call(Method::POST, &format!("/_matrix/client/v3/rooms/{}/join", enc(&room)), Some(&bob), Some(json!({}))).await.0, 200);
+    for i in 0..3 {
+        s.send_text(&alice, &room, &format!("a{i}"), &format!("alice {i}")).await;
+        s.send_text(&bob, &room, &format!("b{i}"), &format!("bob {i}")).await;
+    }
+    let sync_with = |filter: serde_json::Value| {
+        let path = format!("/_matrix/client/v3/sync?filter={}", enc(&filter.to_string()));
+        let alice = alice.clone();
+        let s = &s;
+        async move { s.call(Method::GET, &path, Some(&alice), None).await.1 }
+    };
+
+    // Only messages, only from bob, limit counts matching events.
+    let res = sync_with(json!({"room": {"timeline": {"types": ["m.room.*"], "not_types": ["m.room.member"], "senders": ["@bob:localhost"], "limit": 2}}})).await;
+    let events = res["rooms"]["join"][&room]["timeline"]["events"].as_array().unwrap().clone();
+    let bodies: Vec<_> = events.iter().map(|e| e["content"]["body"].as_str().unwrap_or("").to_owned()).collect();
+    assert_eq!(bodies, vec!["bob 1", "bob 2"], "{res}");
+    assert_eq!(res["rooms"]["join"][&room]["timeline"]["limited"], true);
+
+    // Rooms, presence and account data can be filtered out.
+    let res = sync_with(json!({"room": {"not_rooms": [room]}, "presence": {"not_types": ["*"]}, "account_data": {"not_types": ["*"]}})).await;
+    assert!(res["rooms"]["join"].get(&room).is_none());
+    assert!(res["rooms"]["join"].get(&other).is_some());
+    assert!(res["presence"]["events"].as_array().is_none_or(|e| e.is_empty()), "{res}");
+    assert!(res["account_data"]["events"].as_array().is_none_or(|e| e.is_empty()));
+
+    // Left rooms only with include_leave.
+    assert_eq!(s.call(Method::POST, &format!("/_matrix/client/v3/rooms/{}/leave", enc(&other)), Some(&alice), Some(json!({}))).await.0, 200);
+    let res = sync_with(json!({})).await;
+    assert!(res["rooms"]["leave"].get(&other).is_none());
+    let res = sync_with(json!({"room": {"include_leave": true}})).await;
+    assert!(res["rooms"]["leave"].get(&other).is_some(), "{res}");
+}
