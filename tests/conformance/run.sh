@@ -10,8 +10,13 @@
 set -euo pipefail
 bin="$1"; st="$2"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-spec="$root/../shared/spec/openapi/cs-api.json"
-[ -f "$spec" ] || { echo "conformance: $spec is missing" >&2; exit 1; }
+# The spec data lives in the read-only shared folder beside the project
+# (WEFT_SHARED_DIR overrides; a clone elsewhere on this machine finds it at /work/shared).
+spec=""
+for dir in "${WEFT_SHARED_DIR:-}" "$root/../shared" /work/shared; do
+  if [ -n "$dir" ] && [ -f "$dir/spec/openapi/cs-api.json" ]; then spec="$dir/spec/openapi/cs-api.json"; break; fi
+done
+[ -n "$spec" ] || { echo "conformance: cs-api.json not found; set WEFT_SHARED_DIR to the shared folder (with spec/openapi/)" >&2; exit 1; }
 
 work="$(mktemp -d /tmp/weft-conformance.XXXXXX)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
