@@ -7,28 +7,15 @@ use ruma::{
 };
 use serde_json::Value;
 
-use super::{Services, pdu::Pdu};
+use super::{
+    Services,
+    pdu::Pdu,
+    rooms::{state_level, user_level},
+};
 use crate::{
     error::{Error, ErrorKind, Result},
     storage::UserRow,
 };
-
-/// The level needed to publish a room or remove others' aliases.
-fn level_for(power: &Value, event_type: &str) -> i64 {
-    power
-        .get("events")
-        .and_then(|e| e.get(event_type))
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| power.get("state_default").and_then(Value::as_i64).unwrap_or(50))
-}
-
-fn user_level(power: &Value, user: &UserId) -> i64 {
-    power
-        .get("users")
-        .and_then(|u| u.get(user.as_str()))
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| power.get("users_default").and_then(Value::as_i64).unwrap_or(0))
-}
 
 impl Services {
     fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
@@ -37,7 +24,7 @@ impl Services {
 
     fn may_manage_directory(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
         let power = self.power_levels(room_id)?;
-        Ok(self.is_joined(room_id, user)? && user_level(&power, user) >= level_for(&power, "m.room.canonical_alias"))
+        Ok(self.is_joined(room_id, user)? && user_level(&power, user) >= state_level(&power, "m.room.canonical_alias"))
     }
 
     /// `PUT /directory/room/{alias}`.

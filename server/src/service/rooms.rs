@@ -426,13 +426,7 @@ impl Services {
         let target_sender = Pdu::from_stored(&event)?.sender;
         if target_sender != sender {
             let power = self.power_levels(room_id)?;
-            let level = |key: &str, default: i64| power.get(key).and_then(Value::as_i64).unwrap_or(default);
-            let sender_level = power
-                .get("users")
-                .and_then(|u| u.get(sender.as_str()))
-                .and_then(Value::as_i64)
-                .unwrap_or_else(|| level("users_default", 0));
-            if sender_level < level("redact", 50) {
+            if user_level(&power, sender) < level(&power, "redact", 50) {
                 return Err(Error::forbidden("You need a higher power level to delete others' messages"));
             }
         }
@@ -446,6 +440,29 @@ impl Services {
             None => Ok(json!({})),
         }
     }
+}
+
+/// A top-level level from power levels content, with the spec's default.
+pub(crate) fn level(power: &Value, key: &str, default: i64) -> i64 {
+    power.get(key).and_then(Value::as_i64).unwrap_or(default)
+}
+
+/// A user's power level from power levels content.
+pub(crate) fn user_level(power: &Value, user: &UserId) -> i64 {
+    power
+        .get("users")
+        .and_then(|u| u.get(user.as_str()))
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| level(power, "users_default", 0))
+}
+
+/// The level needed to send a state event of this type.
+pub(crate) fn state_level(power: &Value, event_type: &str) -> i64 {
+    power
+        .get("events")
+        .and_then(|e| e.get(event_type))
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| level(power, "state_default", 50))
 }
 
 /// The profile fields of a member event.
