@@ -8,7 +8,7 @@
 #     deviation written down below.
 # Usage: tests/conformance/run.sh WEFT_BIN SCHEMATHESIS
 set -euo pipefail
-bin="$1"; st="$2"
+bin="$(realpath "$1")"; st="$(realpath "$2")"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # The spec data lives in the read-only shared folder beside the project
 # (WEFT_SHARED_DIR overrides; a clone elsewhere on this machine finds it at /work/shared).
