@@ -5,6 +5,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod devices;
 pub mod directory;
+pub mod durability;
 pub mod ephemeral;
 pub mod history;
 pub mod keys;
@@ -39,6 +40,7 @@ struct Inner {
     notifier: notifier::Notifier,
     uia: uia::UiaSessions,
     typing: ephemeral::Typing,
+    durability: Arc<durability::Durability>,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
     event_lock: tokio::sync::Mutex<()>,
@@ -57,6 +59,7 @@ impl Services {
         let signing_key = Ed25519KeyPair::from_der(&der, SIGNING_KEY_VERSION.to_owned())
             .map_err(|e| Error::Internal(format!("stored signing key is unreadable: {e}")))?;
         let notifier = notifier::Notifier::new(storage.max_stream()?);
+        let durability = durability::Durability::start(storage.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -65,6 +68,7 @@ impl Services {
                 notifier,
                 uia: uia::UiaSessions::default(),
                 typing: ephemeral::Typing::default(),
+                durability,
                 event_lock: tokio::sync::Mutex::new(()),
             }),
         })
@@ -84,6 +88,10 @@ impl Services {
 
     pub fn uia(&self) -> &uia::UiaSessions {
         &self.inner.uia
+    }
+
+    fn durability(&self) -> &durability::Durability {
+        &self.inner.durability
     }
 
     fn inner_typing(&self) -> &ephemeral::Typing {

@@ -118,8 +118,12 @@ pub trait Storage: Send + Sync + 'static {
     fn set_profile_field(&self, user_id: &str, field: ProfileField, value: Option<&str>) -> Result<()>;
 
     /// Appends the event at its reserved stream position; updates current
-    /// state, memberships and the room head in one transaction.
+    /// state, memberships and the room head in one transaction. The commit
+    /// is written but not yet flushed: call [`Storage::flush`] before
+    /// treating it as durable (so many appends can share one flush).
     fn append_event(&self, event: &NewEvent) -> Result<()>;
+    /// Makes every write committed so far durable (fsync).
+    fn flush(&self) -> Result<()>;
     fn event(&self, event_id: &str) -> Result<Option<StoredEvent>>;
     /// Current state: `(type, state_key, event_id)` for every entry.
     fn current_state(&self, room_id: &str) -> Result<Vec<(String, String, OwnedEventId)>>;

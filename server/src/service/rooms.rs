@@ -81,6 +81,11 @@ impl Services {
                 &txn.scope,
             )?
         {
+            // The original may still be waiting for its flush; answer only
+            // once everything committed so far is durable.
+            drop(_guard);
+            let ticket = self.durability().ticket();
+            self.durability().wait(ticket).await?;
             return Ok(existing);
         }
 
@@ -175,6 +180,10 @@ impl Services {
             membership,
             redacts,
         })?;
+        let ticket = self.durability().ticket();
+        // Let the next append build while this one waits for the shared flush.
+        drop(_guard);
+        self.durability().wait(ticket).await?;
         drop(reservation);
         Ok(event_id)
     }
