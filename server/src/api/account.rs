@@ -124,8 +124,11 @@ pub async fn login(
     Ruma { body, .. }: Ruma<login::v3::Request>,
 ) -> Result<RumaResponse<login::v3::Response>> {
     let login::v3::LoginInfo::Password(password) = &body.login_info else {
-        return Err(Error::new(ErrorKind::Unknown, "Only m.login.password is supported")
-            .with_status_bad_request());
+        return Err(Error::with_status(
+            ErrorKind::Unknown,
+            http::StatusCode::BAD_REQUEST,
+            "Only m.login.password is supported",
+        ));
     };
     #[allow(deprecated)]
     let name = match (&password.identifier, &password.user) {
@@ -159,21 +162,6 @@ pub async fn whoami(req: Ruma<whoami::v3::Request>) -> Result<RumaResponse<whoam
     let mut response = whoami::v3::Response::new(who.user_id.clone(), false);
     response.device_id = Some(who.device_id.clone());
     Ok(response.into())
-}
-
-trait BadRequest {
-    fn with_status_bad_request(self) -> Self;
-}
-
-impl BadRequest for Error {
-    fn with_status_bad_request(self) -> Self {
-        match self {
-            Error::Matrix { kind, message, .. } => {
-                Error::with_status(kind, http::StatusCode::BAD_REQUEST, message)
-            }
-            other => other,
-        }
-    }
 }
 
 /// # `POST /_matrix/client/v3/logout/all`

@@ -527,24 +527,10 @@ impl Services {
         let row = self.storage().memberships_of(user.as_str())?.into_iter().find(|r| r.room_id == room_id);
         match row {
             Some(row) if matches!(row.membership.as_str(), "join" | "invite" | "knock") => {
-                Err(Error::new(ErrorKind::Unknown, "Leave the room before forgetting it")
-                    .with_status_400())
+                Err(Error::with_status(ErrorKind::Unknown, http::StatusCode::BAD_REQUEST, "Leave the room before forgetting it"))
             }
             Some(_) => self.storage().forget_room(room_id.as_str(), user.as_str()),
             None => Ok(()),
-        }
-    }
-}
-
-trait Status400 {
-    fn with_status_400(self) -> Self;
-}
-
-impl Status400 for Error {
-    fn with_status_400(self) -> Self {
-        match self {
-            Error::Matrix { kind, message, .. } => Error::with_status(kind, http::StatusCode::BAD_REQUEST, message),
-            other => other,
         }
     }
 }
