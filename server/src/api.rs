@@ -49,6 +49,9 @@ use ruma::api::client::{
     read_marker::set_read_marker,
     receipt::create_receipt,
     redact::redact_event,
+    relations::{
+        get_relating_events, get_relating_events_with_rel_type, get_relating_events_with_rel_type_and_event_type,
+    },
     typing::create_typing_event,
     room::{aliases, create_room, get_room_event},
     state::{get_state_event_for_key, get_state_events, send_state_event},
@@ -84,6 +87,11 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<get_message_events::v3::Request, _, _>(message::messages)
         .ruma_route::<get_room_event::v3::Request, _, _>(message::event)
         .ruma_route::<get_context::v3::Request, _, _>(message::context)
+        .ruma_route::<get_relating_events::v1::Request, _, _>(message::relations)
+        .ruma_route::<get_relating_events_with_rel_type::v1::Request, _, _>(message::relations_by_type)
+        .ruma_route::<get_relating_events_with_rel_type_and_event_type::v1::Request, _, _>(
+            message::relations_by_type_and_event_type,
+        )
         .ruma_route::<redact_event::v3::Request, _, _>(message::redact)
         .ruma_route::<get_state_events::v3::Request, _, _>(state::all)
         .ruma_route::<get_state_event_for_key::v3::Request, _, _>(state::one)

@@ -45,6 +45,8 @@ pub struct NewEvent {
     pub membership: Option<String>,
     /// For `m.room.redaction` events: the (authorised) event it redacts.
     pub redacts: Option<OwnedEventId>,
+    /// For events with `m.relates_to`: the parent event and the relation type.
+    pub relation: Option<(OwnedEventId, String)>,
 }
 
 /// A user's membership in a room and the stream position where it last changed.
@@ -145,6 +147,19 @@ pub trait Storage: Send + Sync + 'static {
     fn room_events_asc(&self, room_id: &str, after: i64, until: i64, limit: usize) -> Result<Vec<StoredEvent>>;
     /// Hides a left room from the user's syncs and membership lists.
     fn forget_room(&self, room_id: &str, user_id: &str) -> Result<()>;
+    /// Events relating to `parent` (optionally of one relation type and event
+    /// type) with `after < stream <= until`, newest first when `backwards`.
+    #[allow(clippy::too_many_arguments)]
+    fn relations(
+        &self,
+        parent: &str,
+        rel_type: Option<&str>,
+        event_type: Option<&str>,
+        after: i64,
+        until: i64,
+        limit: usize,
+        backwards: bool,
+    ) -> Result<Vec<StoredEvent>>;
     /// Every room the user has a membership in (any kind).
     fn memberships_of(&self, user_id: &str) -> Result<Vec<MembershipRow>>;
     /// Joined members of a room.

@@ -5,6 +5,9 @@ use ruma::api::client::{
     context::get_context,
     message::{get_message_events, send_message_event},
     redact::redact_event,
+    relations::{
+        get_relating_events, get_relating_events_with_rel_type, get_relating_events_with_rel_type_and_event_type,
+    },
     room::get_room_event,
 };
 
@@ -141,4 +144,88 @@ pub async fn context(
 
 fn empty_page(position: i64) -> crate::service::history::Page {
     crate::service::history::Page { start: position, end: Some(position), events: Vec::new(), members: Vec::new() }
+}
+
+/// Runs one of the three `/relations` shapes.
+#[allow(clippy::too_many_arguments)]
+fn relations_page(
+    services: &Services,
+    who: &crate::service::accounts::Requester,
+    room_id: &ruma::RoomId,
+    event_id: &ruma::EventId,
+    rel_type: Option<String>,
+    event_type: Option<String>,
+    from: Option<&str>,
+    to: Option<&str>,
+    dir: ruma::api::Direction,
+    limit: Option<ruma::UInt>,
+) -> Result<(Vec<ruma::serde::Raw<ruma::events::AnyMessageLikeEvent>>, Option<String>)> {
+    let dir = match dir {
+        ruma::api::Direction::Backward => Direction::Backward,
+        _ => Direction::Forward,
+    };
+    let limit = limit.map_or(50, |l| u64::from(l) as usize);
+    let (events, next) = services.relations(
+        &who.user_id,
+        room_id,
+        event_id.as_str(),
+        rel_type.as_deref(),
+        event_type.as_deref(),
+        from.map(parse_token).transpose()?,
+        to.map(parse_token).transpose()?,
+        dir,
+        limit,
+    )?;
+    let chunk = events.iter().map(|e| services.render(who, e).map(|r| r.cast_unchecked())).collect::<Result<_>>()?;
+    Ok((chunk, next.map(|n| format!("s{n}"))))
+}
+
+/// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}`
+pub async fn relations(
+    State(services): State<Services>,
+    req: Ruma<get_relating_events::v1::Request>,
+) -> Result<RumaResponse<get_relating_events::v1::Response>> {
+    let who = req.requester()?;
+    let b = &req.body;
+    let (chunk, next) = relations_page(&services, who, &b.room_id, &b.event_id, None, None, b.from.as_deref(), b.to.as_deref(), b.dir, b.limit)?;
+    let mut response = get_relating_events::v1::Response::new(chunk);
+    response.next_batch = next;
+    Ok(response.into())
+}
+
+/// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}`
+pub async fn relations_by_type(
+    State(services): State<Services>,
+    req: Ruma<get_relating_events_with_rel_type::v1::Request>,
+) -> Result<RumaResponse<get_relating_events_with_rel_type::v1::Response>> {
+    let who = req.requester()?;
+    let b = &req.body;
+    let (chunk, next) = relations_page(&services, who, &b.room_id, &b.event_id, Some(b.rel_type.to_string()), None, b.from.as_deref(), b.to.as_deref(), b.dir, b.limit)?;
+    let mut response = get_relating_events_with_rel_type::v1::Response::new(chunk);
+    response.next_batch = next;
+    Ok(response.into())
+}
+
+/// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}`
+pub async fn relations_by_type_and_event_type(
+    State(services): State<Services>,
+    req: Ruma<get_relating_events_with_rel_type_and_event_type::v1::Request>,
+) -> Result<RumaResponse<get_relating_events_with_rel_type_and_event_type::v1::Response>> {
+    let who = req.requester()?;
+    let b = &req.body;
+    let (chunk, next) = relations_page(
+        &services,
+        who,
+        &b.room_id,
+        &b.event_id,
+        Some(b.rel_type.to_string()),
+        Some(b.event_type.to_string()),
+        b.from.as_deref(),
+        b.to.as_deref(),
+        b.dir,
+        b.limit,
+    )?;
+    let mut response = get_relating_events_with_rel_type_and_event_type::v1::Response::new(chunk);
+    response.next_batch = next;
+    Ok(response.into())
 }

@@ -244,3 +244,48 @@ impl Services {
         client_event(event, options)
     }
 }
+
+impl Services {
+    /// `GET /rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]`:
+    /// events relating to a visible parent, paged like `/messages`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn relations(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        parent: &str,
+        rel_type: Option<&str>,
+        event_type: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+        dir: Direction,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, Option<i64>)> {
+        self.event_for(user, room_id, parent)?;
+        let (horizon, joined_now) = self.read_horizon(room_id, user)?;
+        let limit = limit.clamp(1, 100);
+        let (after, until) = match dir {
+            Direction::Backward => (to.unwrap_or(0), from.unwrap_or(horizon).min(horizon)),
+            Direction::Forward => (from.unwrap_or(0), to.unwrap_or(horizon).min(horizon)),
+        };
+        let rows = self.storage().relations(parent, rel_type, event_type, after, until, limit + 1, dir == Direction::Backward)?;
+        let more = rows.len() > limit;
+        let mut events = Vec::new();
+        let mut last = None;
+        for event in rows.into_iter().take(limit) {
+            last = Some(event.stream);
+            if event.room_id == room_id && self.can_see(room_id, user, event.stream, joined_now)? {
+                events.push(event);
+            }
+        }
+        let next = if more {
+            last.map(|s| match dir {
+                Direction::Backward => s - 1,
+                Direction::Forward => s,
+            })
+        } else {
+            None
+        };
+        Ok((events, next))
+    }
+}

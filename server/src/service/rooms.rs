@@ -179,6 +179,7 @@ impl Services {
             txn_scope: txn.map(|t| t.scope),
             membership,
             redacts,
+            relation: relation_of(&spec.content),
         })?;
         let ticket = self.durability().ticket();
         // Let the next append build while this one waits for the shared flush.
@@ -449,6 +450,23 @@ impl Services {
             None => Ok(json!({})),
         }
     }
+}
+
+/// `m.relates_to` of a content: the parent event and the relation type
+/// (replies via `m.in_reply_to` alone are not relations).
+fn relation_of(content: &RawValue) -> Option<(OwnedEventId, String)> {
+    #[derive(serde::Deserialize)]
+    struct Content {
+        #[serde(rename = "m.relates_to")]
+        relates_to: Option<RelatesTo>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RelatesTo {
+        rel_type: Option<String>,
+        event_id: Option<OwnedEventId>,
+    }
+    let relates_to = serde_json::from_str::<Content>(content.get()).ok()?.relates_to?;
+    Some((relates_to.event_id?, relates_to.rel_type?))
 }
 
 /// A top-level level from power levels content, with the spec's default.

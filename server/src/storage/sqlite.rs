@@ -16,8 +16,9 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 9] =
-    [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9];
+const MIGRATIONS: [&str; 10] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10,
+];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SCHEMA_V2: &str = r#"
@@ -36,6 +37,17 @@ CREATE TABLE filters (
     user_id TEXT NOT NULL,
     filter_json TEXT NOT NULL
 );
+"#;
+
+const SCHEMA_V10: &str = r#"
+CREATE TABLE relations (
+    event_id TEXT PRIMARY KEY,
+    relates_to TEXT NOT NULL,
+    rel_type TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    stream INTEGER NOT NULL
+);
+CREATE INDEX relations_parent ON relations (relates_to, stream);
 "#;
 
 const SCHEMA_V9: &str = r#"
@@ -595,6 +607,31 @@ impl Storage for SqliteStorage {
         Ok(rows)
     }
 
+    fn relations(
+        &self,
+        parent: &str,
+        rel_type: Option<&str>,
+        event_type: Option<&str>,
+        after: i64,
+        until: i64,
+        limit: usize,
+        backwards: bool,
+    ) -> Result<Vec<StoredEvent>> {
+        let columns = EVENT_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ");
+        let order = if backwards { "DESC" } else { "ASC" };
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {columns} FROM relations r JOIN events e ON e.event_id = r.event_id
+             WHERE r.relates_to = ?1 AND (?2 IS NULL OR r.rel_type = ?2) AND (?3 IS NULL OR r.event_type = ?3)
+               AND r.stream > ?4 AND r.stream <= ?5
+             ORDER BY r.stream {order} LIMIT ?6"
+        ))?;
+        let rows = stmt
+            .query_map(params![parent, rel_type, event_type, after, until, limit as i64], event_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     fn forget_room(&self, room_id: &str, user_id: &str) -> Result<()> {
         // The member event stays in the room's history; only the user's
         // membership row (what their syncs are built from) goes.
@@ -1142,6 +1179,13 @@ fn append_in(conn: &mut Connection, e: &NewEvent) -> Result<()> {
         tx.execute(
             "INSERT INTO txn_ids (user_id, device_id, scope, event_id) VALUES (?1, ?2, ?3, ?4)",
             params![user.as_str(), device.as_str(), scope, e.event_id.as_str()],
+        )?;
+    }
+    if let Some((parent, rel_type)) = &e.relation {
+        tx.execute(
+            "INSERT OR IGNORE INTO relations (event_id, relates_to, rel_type, event_type, stream)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![e.event_id.as_str(), parent.as_str(), rel_type, e.event_type, e.stream],
         )?;
     }
     if let Some(target) = &e.redacts {

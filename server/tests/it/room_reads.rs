@@ -138,3 +138,47 @@ async fn context_around_an_event() {
     let (_, earlier) = s.call(Method::GET, &format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=2&from={start}", enc(&room)), Some(&alice), None).await;
     assert_eq!(bodies(&earlier["chunk"]), vec!["m1", "m0"]);
 }
+
+#[tokio::test]
+async fn relations_of_an_event() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let eve = s.register("eve").await;
+    let room = s.create_room(&alice, json!({})).await;
+    let (_, parent) = s.send_text(&alice, &room, "p", "parent").await;
+    let parent = parent["event_id"].as_str().unwrap().to_owned();
+    let send = |kind: &str, txn: &str, content: Value| {
+        let path = format!("/_matrix/client/v3/rooms/{}/send/{kind}/{txn}", enc(&room));
+        let (s, alice) = (&s, alice.clone());
+        async move { s.call(Method::PUT, &path, Some(&alice), Some(content)).await }
+    };
+    for (i, key) in ["👍", "🎉"].iter().enumerate() {
+        let (status, body) = send("m.reaction", &format!("r{i}"), json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": parent, "key": key}})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    send("m.room.message", "e1", json!({"msgtype": "m.text", "body": "* edited", "m.new_content": {"msgtype": "m.text", "body": "edited"}, "m.relates_to": {"rel_type": "m.replace", "event_id": parent}})).await;
+    for i in 0..3 {
+        send("m.room.message", &format!("t{i}"), json!({"msgtype": "m.text", "body": format!("thread {i}"), "m.relates_to": {"rel_type": "m.thread", "event_id": parent}})).await;
+    }
+
+    let base = format!("/_matrix/client/v1/rooms/{}/relations/{}", enc(&room), enc(&parent));
+    let (status, all) = s.call(Method::GET, &base, Some(&alice), None).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["chunk"].as_array().unwrap().len(), 6);
+    let (_, reactions) = s.call(Method::GET, &format!("{base}/m.annotation/m.reaction"), Some(&alice), None).await;
+    let keys: Vec<_> = reactions["chunk"].as_array().unwrap().iter().map(|e| e["content"]["m.relates_to"]["key"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(keys, vec!["🎉", "👍"], "newest first");
+
+    // Paging through a thread two at a time.
+    let (_, page1) = s.call(Method::GET, &format!("{base}/m.thread?limit=2"), Some(&alice), None).await;
+    assert_eq!(page1["chunk"].as_array().unwrap().len(), 2);
+    let next = page1["next_batch"].as_str().unwrap();
+    let (_, page2) = s.call(Method::GET, &format!("{base}/m.thread?limit=2&from={next}"), Some(&alice), None).await;
+    let bodies: Vec<_> = page2["chunk"].as_array().unwrap().iter().map(|e| e["content"]["body"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(bodies, vec!["thread 0"]);
+    assert!(page2.get("next_batch").is_none_or(|n| n.is_null()));
+
+    // Outsiders see nothing.
+    let (status, _) = s.call(Method::GET, &base, Some(&eve), None).await;
+    assert_eq!(status, 404);
+}
