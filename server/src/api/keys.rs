@@ -144,12 +144,12 @@ pub async fn upload_signing_keys(
 /// # `POST /_matrix/client/v3/keys/signatures/upload`
 pub async fn upload_signatures(
     State(services): State<Services>,
-    Ruma { body, requester }: Ruma<upload_signatures::v3::Request>,
+    req: Ruma<upload_signatures::v3::Request>,
 ) -> Result<RumaResponse<upload_signatures::v3::Response>> {
-    let who = requester.ok_or_else(|| crate::error::Error::new(crate::error::ErrorKind::MissingToken, "Missing access token"))?;
+    let who = req.requester()?;
     let mut signed = Vec::new();
-    for (user, keys) in body.signed_keys {
-        for (key_id, object) in &keys {
+    for (user, keys) in &req.body.signed_keys {
+        for (key_id, object) in keys {
             signed.push((user.clone(), key_id.to_string(), object.to_owned()));
         }
     }

@@ -18,9 +18,6 @@ use crate::{
 };
 
 impl Services {
-    fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
-        Ok(self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user))
-    }
 
     fn may_manage_directory(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
         let power = self.power_levels(room_id)?;

@@ -43,7 +43,7 @@ impl Typing {
 impl Services {
     /// `PUT /rooms/{roomId}/typing/{userId}`.
     pub fn set_typing(&self, room_id: &RoomId, user: &UserId, timeout: Option<Duration>) -> Result<()> {
-        if !self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user) {
+        if !self.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
         let expires = timeout.map(|t| Instant::now() + t.min(MAX_TYPING));
@@ -106,7 +106,7 @@ impl Services {
         if !matches!(receipt_type, "m.read" | "m.read.private") {
             return Err(Error::invalid_param(format!("Unknown receipt type {receipt_type}")));
         }
-        if !self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user) {
+        if !self.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
         let event = self.storage().event(event_id.as_str())?;
@@ -147,7 +147,7 @@ impl Services {
 impl Services {
     /// The `m.fully_read` marker, kept as room account data.
     pub fn set_fully_read(&self, room_id: &RoomId, user: &UserId, event_id: &EventId) -> Result<()> {
-        if !self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user) {
+        if !self.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
         let content = json!({ "event_id": event_id }).to_string();

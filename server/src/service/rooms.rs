@@ -417,6 +417,11 @@ impl Services {
 }
 
 impl Services {
+    /// Whether `user` is currently joined to the room.
+    pub fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
+        Ok(self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user))
+    }
+
     /// A redaction must name an event of this room; redacting someone else's
     /// event needs the room's `redact` power level.
     fn check_redaction(&self, room_id: &RoomId, sender: &UserId, content: &RawValue) -> Result<OwnedEventId> {

@@ -214,7 +214,7 @@ CREATE TABLE txn_ids (
 /// connections so syncs and reads run beside writes (WAL allows that).
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
-    /// The write-ahead log, flushed by [`Storage::flush`] (`None` in memory).
+    /// The write-ahead log, flushed by [`Storage::flush`].
     wal: Option<std::path::PathBuf>,
     readers: Vec<Mutex<Connection>>,
     next_reader: std::sync::atomic::AtomicUsize,
@@ -242,10 +242,6 @@ impl SqliteStorage {
         Ok(storage)
     }
 
-    /// An in-memory database, for tests.
-    pub fn in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?)
-    }
 
     fn init(mut conn: Connection) -> Result<Self> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -277,7 +273,6 @@ impl SqliteStorage {
     }
 
     /// A read-only connection: a free one if any, else the next in turn.
-    /// (An in-memory database has only the writer.)
     fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
         if self.readers.is_empty() {
             return self.conn();
@@ -308,6 +303,9 @@ fn now_ms() -> i64 {
 fn parse_id<T: TryFrom<String>>(s: String) -> rusqlite::Result<T> {
     T::try_from(s).map_err(|_| rusqlite::Error::InvalidQuery)
 }
+
+/// Tables holding per-device data, emptied when a device goes.
+const PER_DEVICE_TABLES: [&str; 6] = ["devices", "txn_ids", "device_keys", "one_time_keys", "fallback_keys", "to_device"];
 
 const EVENT_COLUMNS: &str =
     "stream, event_id, room_id, pdu_json, txn_user, txn_device, txn_id, replaces_state, redacted_by";
@@ -415,7 +413,7 @@ impl Storage for SqliteStorage {
     fn delete_device(&self, user_id: &str, device_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        for table in ["devices", "txn_ids", "device_keys", "one_time_keys", "fallback_keys", "to_device"] {
+        for table in PER_DEVICE_TABLES {
             tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1 AND device_id = ?2"), [user_id, device_id])?;
         }
         tx.commit()?;
@@ -425,7 +423,7 @@ impl Storage for SqliteStorage {
     fn delete_all_devices(&self, user_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        for table in ["devices", "txn_ids", "device_keys", "one_time_keys", "fallback_keys", "to_device"] {
+        for table in PER_DEVICE_TABLES {
             tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
         }
         tx.commit()?;
@@ -460,7 +458,7 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?1", [user_id])?;
-        for table in ["devices", "txn_ids", "device_keys", "one_time_keys", "fallback_keys", "to_device"] {
+        for table in PER_DEVICE_TABLES {
             tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
         }
         tx.commit()?;
