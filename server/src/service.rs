@@ -16,6 +16,7 @@ pub mod profile;
 pub mod rooms;
 pub mod sync;
 pub mod uia;
+pub mod unread;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ struct Inner {
     uia: uia::UiaSessions,
     typing: ephemeral::Typing,
     durability: Arc<durability::Durability>,
+    unread: unread::UnreadCache,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
     event_lock: tokio::sync::Mutex<()>,
@@ -69,6 +71,7 @@ impl Services {
                 uia: uia::UiaSessions::default(),
                 typing: ephemeral::Typing::default(),
                 durability,
+                unread: unread::UnreadCache::default(),
                 event_lock: tokio::sync::Mutex::new(()),
             }),
         })

@@ -250,6 +250,9 @@ pub trait Storage: Send + Sync + 'static {
     fn set_receipt(&self, receipt: &ReceiptRow) -> Result<()>;
     /// Receipts in a room changed in `(after, until]` (all when `after` is `None`).
     fn receipt_changes(&self, room_id: &str, after: Option<i64>, until: i64) -> Result<Vec<ReceiptRow>>;
+    /// Stream position of the newest event the user's unthreaded (or
+    /// main-thread) read receipts, public or private, point at.
+    fn read_up_to(&self, room_id: &str, user_id: &str) -> Result<Option<i64>>;
 }
 
 /// A read receipt.

@@ -803,6 +803,16 @@ impl Storage for SqliteStorage {
         Ok(rows)
     }
 
+    fn read_up_to(&self, room_id: &str, user_id: &str) -> Result<Option<i64>> {
+        Ok(self.read().query_row(
+            "SELECT MAX(e.stream) FROM receipts r JOIN events e ON e.event_id = r.event_id
+             WHERE r.room_id = ?1 AND r.user_id = ?2
+               AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id IN ('', 'main')",
+            params![room_id, user_id],
+            |r| r.get(0),
+        )?)
+    }
+
     fn set_device_keys(&self, user_id: &str, device_id: &str, keys_json: &str, stream: i64) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;

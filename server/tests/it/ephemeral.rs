@@ -98,3 +98,45 @@ async fn presence_is_shared_with_room_mates() {
     assert_eq!(s.call(Method::GET, path, Some(&stranger), None).await.0, 403);
     assert_eq!(s.call(Method::PUT, path, Some(&bob), Some(json!({"presence": "online"}))).await.0, 403);
 }
+
+#[tokio::test]
+async fn unread_counts_follow_push_rules_receipts_and_own_messages() {
+    let s = TestServer::start().await;
+    let (alice, bob, room) = two_in_a_room(&s).await;
+    let counts = |sync: &serde_json::Value| {
+        let u = &sync["rooms"]["join"][&room]["unread_notifications"];
+        (u["notification_count"].as_u64().unwrap(), u["highlight_count"].as_u64().unwrap())
+    };
+    assert_eq!(counts(&s.sync(&bob, None, 0).await), (0, 0));
+
+    s.send_text(&alice, &room, "u1", "hello").await;
+    // An intentional mention highlights.
+    let mention = format!("/_matrix/client/v3/rooms/{}/send/m.room.message/u2", enc(&room));
+    let content = json!({"msgtype": "m.text", "body": "bob: look", "m.mentions": {"user_ids": ["@bob:localhost"]}});
+    let (status, _) = s.call(Method::PUT, &mention, Some(&alice), Some(content)).await;
+    assert_eq!(status, 200);
+    let (_, last) = s.send_text(&alice, &room, "u3", "third").await;
+    let sync = s.sync(&bob, None, 0).await;
+    assert_eq!(counts(&sync), (3, 1), "{sync}");
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+
+    // The same counts incrementally, once a new event arrives.
+    s.send_text(&alice, &room, "u4", "fourth").await;
+    let sync = s.sync(&bob, Some(&since), 5_000).await;
+    assert_eq!(counts(&sync), (4, 1), "{sync}");
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+
+    // Reading up to the third message leaves one unread.
+    let receipt = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(last["event_id"].as_str().unwrap()));
+    let (status, _) = s.call(Method::POST, &receipt, Some(&bob), Some(json!({}))).await;
+    assert_eq!(status, 200);
+    let sync = s.sync(&bob, Some(&since), 5_000).await;
+    assert_eq!(counts(&sync), (1, 0), "{sync}");
+
+    // Bob's own message counts as reading everything before it.
+    s.send_text(&bob, &room, "b1", "reply").await;
+    assert_eq!(counts(&s.sync(&bob, None, 0).await), (0, 0));
+
+    // The sender's own messages never count for the sender.
+    assert_eq!(counts(&s.sync(&alice, None, 0).await), (1, 0));
+}
