@@ -13,6 +13,7 @@ pub mod notifier;
 pub mod pdu;
 pub mod presence;
 pub mod profile;
+pub mod room_cache;
 pub mod rooms;
 pub mod sync;
 pub mod uia;
@@ -45,7 +46,10 @@ struct Inner {
     unread: unread::UnreadCache,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
-    event_lock: tokio::sync::Mutex<()>,
+    event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
+    /// Bumped whenever something push rules read may have changed (room
+    /// state, a user's push rules), so cached evaluators know to rebuild.
+    push_epoch: std::sync::atomic::AtomicU64,
 }
 
 const SIGNING_KEY_META: &str = "signing_key_ed25519";
@@ -72,7 +76,8 @@ impl Services {
                 typing: ephemeral::Typing::default(),
                 durability,
                 unread: unread::UnreadCache::default(),
-                event_lock: tokio::sync::Mutex::new(()),
+                event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
+                push_epoch: Default::default(),
             }),
         })
     }
@@ -105,8 +110,16 @@ impl Services {
         &self.inner.signing_key
     }
 
-    fn event_lock(&self) -> &tokio::sync::Mutex<()> {
+    fn event_lock(&self) -> &tokio::sync::Mutex<room_cache::RoomStates> {
         &self.inner.event_lock
+    }
+
+    fn push_epoch(&self) -> u64 {
+        self.inner.push_epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn push_context_changed(&self) {
+        self.inner.push_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

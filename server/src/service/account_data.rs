@@ -53,7 +53,11 @@ impl Services {
             event_type,
             content,
             reservation.position(),
-        )
+        )?;
+        if event_type == "m.push_rules" {
+            self.push_context_changed();
+        }
+        Ok(())
     }
 
     /// `GET .../account_data/{type}`.

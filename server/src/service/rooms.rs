@@ -5,8 +5,6 @@
 //! prev/auth events, builds and signs the PDU, checks the auth rules against
 //! current state (ruma-state-res), stores it and wakes waiting syncs.
 
-use std::collections::HashMap;
-
 use rand::distr::{Alphanumeric, SampleString};
 use ruma::{
     OwnedEventId, OwnedRoomId, RoomId, RoomVersionId, UserId,
@@ -71,7 +69,7 @@ impl Services {
         spec: EventSpec,
         txn: Option<Txn<'_>>,
     ) -> Result<OwnedEventId> {
-        let _guard = self.event_lock().lock().await;
+        let mut _guard = self.event_lock().lock().await;
         let storage = self.storage();
 
         if let Some(txn) = &txn
@@ -94,11 +92,8 @@ impl Services {
             .ok_or_else(|| Error::not_found("Unknown room"))?;
         let rules = version.rules().ok_or_else(|| Error::internal("room version without rules"))?;
 
-        let state: HashMap<(String, String), OwnedEventId> = storage
-            .current_state(room_id.as_str())?
-            .into_iter()
-            .map(|(t, k, id)| ((t, k), id))
-            .collect();
+        let cached = _guard.room(room_id, storage)?;
+        let state = &cached.state;
 
         let auth_types = state_res::auth_types_for_event(
             &spec.kind,
@@ -142,15 +137,12 @@ impl Services {
             &rules,
         )?;
 
-        let load = |id: &str| storage.event(id).ok().flatten().and_then(|e| Pdu::from_stored(&e).ok());
-        state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, |id: &ruma::EventId| {
-            load(id.as_str())
-        })
-        .map_err(auth_failed)?;
+        let load = |id: &ruma::EventId| cached.pdu(id, storage);
+        state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, load).map_err(auth_failed)?;
         state_res::check_state_dependent_auth_rules(
             &rules.authorization,
             &pdu,
-            |t: &StateEventType, k: &str| state.get(&(t.to_string(), k.to_owned())).and_then(|id| load(id.as_str())),
+            |t: &StateEventType, k: &str| state.get(&(t.to_string(), k.to_owned())).and_then(|id| load(id)),
         )
         .map_err(auth_failed)?;
 
@@ -181,6 +173,10 @@ impl Services {
             redacts,
             relation: relation_of(&spec.content),
         })?;
+        if let Some(state_key) = spec.state_key {
+            _guard.state_changed(room_id, spec.kind.to_string(), state_key, event_id.clone(), pdu);
+            self.push_context_changed();
+        }
         let ticket = self.durability().ticket();
         // Let the next append build while this one waits for the shared flush.
         drop(_guard);

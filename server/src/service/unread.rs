@@ -10,7 +10,7 @@
 use std::{
     collections::HashMap,
     future::Future as _,
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use ruma::{
@@ -34,13 +34,15 @@ pub struct UnreadCounts {
     pub highlights: u64,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Entry {
     /// The receipt position the counts were built from.
     receipt: Option<i64>,
     /// Events up to this stream position are counted.
     evaluated_upto: i64,
     counts: UnreadCounts,
+    /// The evaluator last used, and the push epoch it was built in.
+    evaluator: Option<(u64, Arc<Evaluator>)>,
 }
 
 /// The per-user, per-room cache.
@@ -90,27 +92,60 @@ impl Services {
     pub fn unread_counts(&self, user: &UserId, room_id: &RoomId, upto: i64) -> Result<UnreadCounts> {
         let receipt = self.storage().read_up_to(room_id.as_str(), user.as_str())?;
         let key = (user.to_owned(), room_id.to_owned());
-        let cached = self.unread_cache().lock().get(&key).copied();
+        let cached = self.unread_cache().lock().get(&key).cloned();
         let entry = match cached {
             Some(e) if e.receipt == receipt && e.evaluated_upto >= upto => return Ok(e.counts),
             Some(e) if e.receipt == receipt => self.count_forward(user, room_id, e, upto)?,
-            _ => self.count_back(user, room_id, receipt, upto)?,
+            cached => {
+                let evaluator = cached.and_then(|e| e.evaluator);
+                self.count_back(user, room_id, receipt, upto, evaluator)?
+            }
         };
+        let counts = entry.counts;
         let mut entries = self.unread_cache().lock();
-        let slot = entries.entry(key).or_insert(entry);
-        // Two syncs of the same user may race; keep the further-evaluated one.
-        if slot.receipt != entry.receipt || slot.evaluated_upto < entry.evaluated_upto {
-            *slot = entry;
+        match entries.get_mut(&key) {
+            // Two syncs of the same user may race; keep the further-evaluated one.
+            Some(slot) if slot.receipt == entry.receipt && slot.evaluated_upto >= entry.evaluated_upto => {}
+            Some(slot) => *slot = entry,
+            None => {
+                entries.insert(key, entry);
+            }
         }
-        Ok(entry.counts)
+        Ok(counts)
+    }
+
+    /// The evaluator to use now: the cached one unless room state or push
+    /// rules changed since it was built.
+    fn current_evaluator(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        cached: &mut Option<(u64, Arc<Evaluator>)>,
+    ) -> Result<Arc<Evaluator>> {
+        let epoch = self.push_epoch();
+        if let Some((built, evaluator)) = cached.as_ref()
+            && *built == epoch
+        {
+            return Ok(evaluator.clone());
+        }
+        let evaluator = Arc::new(self.evaluator(user, room_id)?);
+        *cached = Some((epoch, evaluator.clone()));
+        Ok(evaluator)
     }
 
     /// Rebuilds counts from scratch: newest first, down to the read receipt
     /// or the user's own latest event.
-    fn count_back(&self, user: &UserId, room_id: &RoomId, receipt: Option<i64>, upto: i64) -> Result<Entry> {
+    fn count_back(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        receipt: Option<i64>,
+        upto: i64,
+        mut cached: Option<(u64, Arc<Evaluator>)>,
+    ) -> Result<Entry> {
         let mut counts = UnreadCounts::default();
         let after = receipt.unwrap_or(0);
-        let mut evaluator = None;
+        let mut evaluator: Option<Arc<Evaluator>> = None;
         let mut cursor = upto;
         let mut scanned = 0;
         'scan: while scanned < MAX_SCAN {
@@ -128,7 +163,7 @@ impl Services {
                 }
                 let evaluator = match &evaluator {
                     Some(e) => e,
-                    None => evaluator.insert(self.evaluator(user, room_id)?),
+                    None => evaluator.insert(self.current_evaluator(user, room_id, &mut cached)?),
                 };
                 add(&mut counts, evaluator.actions(event));
             }
@@ -136,12 +171,12 @@ impl Services {
                 break;
             }
         }
-        Ok(Entry { receipt, evaluated_upto: upto, counts })
+        Ok(Entry { receipt, evaluated_upto: upto, counts, evaluator: cached })
     }
 
     /// Adds events after what the entry has counted.
     fn count_forward(&self, user: &UserId, room_id: &RoomId, mut entry: Entry, upto: i64) -> Result<Entry> {
-        let mut evaluator = None;
+        let mut evaluator: Option<Arc<Evaluator>> = None;
         loop {
             let page = self.storage().room_events_asc(room_id.as_str(), entry.evaluated_upto, upto, PAGE)?;
             let exhausted = page.len() < PAGE;
@@ -154,7 +189,7 @@ impl Services {
                 }
                 let evaluator = match &evaluator {
                     Some(e) => e,
-                    None => evaluator.insert(self.evaluator(user, room_id)?),
+                    None => evaluator.insert(self.current_evaluator(user, room_id, &mut entry.evaluator)?),
                 };
                 add(&mut entry.counts, evaluator.actions(event));
             }

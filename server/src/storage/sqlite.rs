@@ -223,6 +223,32 @@ pub struct SqliteStorage {
 /// Read connections per database (the machine has few cores; more would
 /// only add memory).
 const READERS: usize = 3;
+/// Room for every statement this file prepares, so none is parsed twice.
+const STATEMENT_CACHE: usize = 128;
+
+/// Runs statements through the connection's prepared-statement cache:
+/// parsing SQL costs more than running most of these queries.
+trait CachedStatements {
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl CachedStatements for Connection {
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database file and brings its schema up
@@ -237,6 +263,7 @@ impl SqliteStorage {
             let reader = Connection::open(path)?;
             reader.pragma_update(None, "query_only", true)?;
             reader.busy_timeout(std::time::Duration::from_secs(5))?;
+            reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             storage.readers.push(Mutex::new(reader));
         }
         Ok(storage)
@@ -254,6 +281,7 @@ impl SqliteStorage {
         // Keep the WAL from growing without bound under steady writes.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(Error::Internal(format!(
@@ -335,18 +363,18 @@ impl Storage for SqliteStorage {
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .read()
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .query_row_cached("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
     }
 
     fn meta_get_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
         let conn = self.conn();
-        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
-        Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?)
+        conn.execute_cached("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+        Ok(conn.query_row_cached("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?)
     }
 
     fn create_user(&self, user: &UserRow) -> Result<bool> {
-        let n = self.conn().execute(
+        let n = self.conn().execute_cached(
             "INSERT OR IGNORE INTO users (user_id, password_hash, displayname, avatar_url, admin, created_ts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -364,7 +392,7 @@ impl Storage for SqliteStorage {
     fn user(&self, user_id: &str) -> Result<Option<UserRow>> {
         Ok(self
             .read()
-            .query_row(
+            .query_row_cached(
                 "SELECT user_id, password_hash, displayname, admin, avatar_url, deactivated FROM users WHERE user_id = ?1",
                 [user_id],
                 |r| {
@@ -388,7 +416,7 @@ impl Storage for SqliteStorage {
         display_name: Option<&str>,
         token_hash: &[u8],
     ) -> Result<()> {
-        self.conn().execute(
+        self.conn().execute_cached(
             "INSERT INTO devices (user_id, device_id, display_name, token_hash, created_ts)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (user_id, device_id) DO UPDATE SET
@@ -402,7 +430,7 @@ impl Storage for SqliteStorage {
     fn device_for_token(&self, token_hash: &[u8]) -> Result<Option<(OwnedUserId, OwnedDeviceId)>> {
         Ok(self
             .read()
-            .query_row(
+            .query_row_cached(
                 "SELECT user_id, device_id FROM devices WHERE token_hash = ?1",
                 [token_hash],
                 |r| Ok((parse_id(r.get(0)?)?, OwnedDeviceId::from(r.get::<_, String>(1)?))),
@@ -414,7 +442,7 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for table in PER_DEVICE_TABLES {
-            tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1 AND device_id = ?2"), [user_id, device_id])?;
+            tx.execute_cached(&format!("DELETE FROM {table} WHERE user_id = ?1 AND device_id = ?2"), [user_id, device_id])?;
         }
         tx.commit()?;
         Ok(())
@@ -424,7 +452,7 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for table in PER_DEVICE_TABLES {
-            tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
+            tx.execute_cached(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
         }
         tx.commit()?;
         Ok(())
@@ -442,7 +470,7 @@ impl Storage for SqliteStorage {
     }
 
     fn rename_device(&self, user_id: &str, device_id: &str, display_name: Option<&str>) -> Result<bool> {
-        let n = self.conn().execute(
+        let n = self.conn().execute_cached(
             "UPDATE devices SET display_name = ?3 WHERE user_id = ?1 AND device_id = ?2",
             params![user_id, device_id, display_name],
         )?;
@@ -450,23 +478,23 @@ impl Storage for SqliteStorage {
     }
 
     fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<()> {
-        self.conn().execute("UPDATE users SET password_hash = ?2 WHERE user_id = ?1", params![user_id, hash])?;
+        self.conn().execute_cached("UPDATE users SET password_hash = ?2 WHERE user_id = ?1", params![user_id, hash])?;
         Ok(())
     }
 
     fn deactivate_user(&self, user_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?1", [user_id])?;
+        tx.execute_cached("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?1", [user_id])?;
         for table in PER_DEVICE_TABLES {
-            tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
+            tx.execute_cached(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
         }
         tx.commit()?;
         Ok(())
     }
 
     fn create_room(&self, room_id: &str, version: &RoomVersionId, creator: &str) -> Result<bool> {
-        let n = self.conn().execute(
+        let n = self.conn().execute_cached(
             "INSERT OR IGNORE INTO rooms (room_id, room_version, creator) VALUES (?1, ?2, ?3)",
             params![room_id, version.as_str(), creator],
         )?;
@@ -476,7 +504,7 @@ impl Storage for SqliteStorage {
     fn room_version(&self, room_id: &str) -> Result<Option<RoomVersionId>> {
         let v: Option<String> = self
             .read()
-            .query_row("SELECT room_version FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
+            .query_row_cached("SELECT room_version FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
             .optional()?;
         v.map(|v| RoomVersionId::try_from(v).map_err(Error::internal)).transpose()
     }
@@ -484,7 +512,7 @@ impl Storage for SqliteStorage {
     fn room_head(&self, room_id: &str) -> Result<Option<(OwnedEventId, i64)>> {
         let row: Option<(Option<String>, i64)> = self
             .read()
-            .query_row(
+            .query_row_cached(
                 "SELECT head_event_id, head_depth FROM rooms WHERE room_id = ?1",
                 [room_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -503,7 +531,7 @@ impl Storage for SqliteStorage {
             ProfileField::DisplayName => "UPDATE users SET displayname = ?2 WHERE user_id = ?1",
             ProfileField::AvatarUrl => "UPDATE users SET avatar_url = ?2 WHERE user_id = ?1",
         };
-        self.conn().execute(sql, params![user_id, value])?;
+        self.conn().execute_cached(sql, params![user_id, value])?;
         Ok(())
     }
 
@@ -530,7 +558,7 @@ impl Storage for SqliteStorage {
     fn event(&self, event_id: &str) -> Result<Option<StoredEvent>> {
         Ok(self
             .read()
-            .query_row(
+            .query_row_cached(
                 &format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"),
                 [event_id],
                 event_from_row,
@@ -557,7 +585,7 @@ impl Storage for SqliteStorage {
     ) -> Result<Option<StoredEvent>> {
         Ok(self
             .read()
-            .query_row(
+            .query_row_cached(
                 &format!(
                     "SELECT {} FROM current_state c JOIN events e ON e.event_id = c.event_id
                      WHERE c.room_id = ?1 AND c.event_type = ?2 AND c.state_key = ?3",
@@ -633,7 +661,7 @@ impl Storage for SqliteStorage {
     fn forget_room(&self, room_id: &str, user_id: &str) -> Result<()> {
         // The member event stays in the room's history; only the user's
         // membership row (what their syncs are built from) goes.
-        self.conn().execute(
+        self.conn().execute_cached(
             "DELETE FROM memberships WHERE room_id = ?1 AND user_id = ?2 AND membership IN ('leave', 'ban')",
             params![room_id, user_id],
         )?;
@@ -672,7 +700,7 @@ impl Storage for SqliteStorage {
     fn txn_event(&self, user_id: &str, device_id: &str, txn_scope: &str) -> Result<Option<OwnedEventId>> {
         let id: Option<String> = self
             .read()
-            .query_row(
+            .query_row_cached(
                 "SELECT event_id FROM txn_ids WHERE user_id = ?1 AND device_id = ?2 AND scope = ?3",
                 [user_id, device_id, txn_scope],
                 |r| r.get(0),
@@ -682,7 +710,7 @@ impl Storage for SqliteStorage {
     }
 
     fn max_stream(&self) -> Result<i64> {
-        Ok(self.read().query_row(
+        Ok(self.read().query_row_cached(
             "SELECT MAX((SELECT COALESCE(MAX(stream), 0) FROM events),
                         (SELECT COALESCE(MAX(stream), 0) FROM account_data),
                         (SELECT COALESCE(MAX(stream), 0) FROM receipts),
@@ -702,7 +730,7 @@ impl Storage for SqliteStorage {
         content: &str,
         stream: i64,
     ) -> Result<()> {
-        self.conn().execute(
+        self.conn().execute_cached(
             "INSERT INTO account_data (user_id, room_id, event_type, content, stream)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (user_id, room_id, event_type) DO UPDATE SET
@@ -715,7 +743,7 @@ impl Storage for SqliteStorage {
     fn account_data(&self, user_id: &str, room_id: Option<&str>, event_type: &str) -> Result<Option<String>> {
         Ok(self
             .read()
-            .query_row(
+            .query_row_cached(
                 "SELECT content FROM account_data WHERE user_id = ?1 AND room_id = ?2 AND event_type = ?3",
                 params![user_id, room_id.unwrap_or(""), event_type],
                 |r| r.get(0),
@@ -745,7 +773,7 @@ impl Storage for SqliteStorage {
 
     fn create_filter(&self, user_id: &str, filter_json: &str) -> Result<String> {
         let conn = self.conn();
-        conn.execute("INSERT INTO filters (user_id, filter_json) VALUES (?1, ?2)", params![user_id, filter_json])?;
+        conn.execute_cached("INSERT INTO filters (user_id, filter_json) VALUES (?1, ?2)", params![user_id, filter_json])?;
         Ok(conn.last_insert_rowid().to_string())
     }
 
@@ -753,7 +781,7 @@ impl Storage for SqliteStorage {
         let Ok(id) = filter_id.parse::<i64>() else { return Ok(None) };
         Ok(self
             .read()
-            .query_row(
+            .query_row_cached(
                 "SELECT filter_json FROM filters WHERE filter_id = ?1 AND user_id = ?2",
                 params![id, user_id],
                 |r| r.get(0),
@@ -762,7 +790,7 @@ impl Storage for SqliteStorage {
     }
 
     fn set_receipt(&self, r: &ReceiptRow) -> Result<()> {
-        self.conn().execute(
+        self.conn().execute_cached(
             "INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (room_id, user_id, receipt_type, thread_id) DO UPDATE SET
@@ -804,7 +832,7 @@ impl Storage for SqliteStorage {
     }
 
     fn read_up_to(&self, room_id: &str, user_id: &str) -> Result<Option<i64>> {
-        Ok(self.read().query_row(
+        Ok(self.read().query_row_cached(
             "SELECT MAX(e.stream) FROM receipts r JOIN events e ON e.event_id = r.event_id
              WHERE r.room_id = ?1 AND r.user_id = ?2
                AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id IN ('', 'main')",
@@ -816,12 +844,12 @@ impl Storage for SqliteStorage {
     fn set_device_keys(&self, user_id: &str, device_id: &str, keys_json: &str, stream: i64) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO device_keys (user_id, device_id, keys_json) VALUES (?1, ?2, ?3)
              ON CONFLICT (user_id, device_id) DO UPDATE SET keys_json = excluded.keys_json",
             params![user_id, device_id, keys_json],
         )?;
-        tx.execute("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
+        tx.execute_cached("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
         tx.commit()?;
         Ok(())
     }
@@ -839,7 +867,7 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for (key_id, algorithm, json) in keys {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT OR IGNORE INTO one_time_keys (user_id, device_id, key_id, algorithm, key_json)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![user_id, device_id, key_id, algorithm, json],
@@ -853,7 +881,7 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for (key_id, algorithm, json) in keys {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)
                  VALUES (?1, ?2, ?3, ?4, ?5, 0)
                  ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET
@@ -889,7 +917,7 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let one_time: Option<(String, String)> = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT key_id, key_json FROM one_time_keys
                  WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3 ORDER BY key_id LIMIT 1",
                 params![user_id, device_id, algorithm],
@@ -898,7 +926,7 @@ impl Storage for SqliteStorage {
             .optional()?;
         let claimed = match one_time {
             Some((key_id, json)) => {
-                tx.execute(
+                tx.execute_cached(
                     "DELETE FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 AND key_id = ?3",
                     params![user_id, device_id, key_id],
                 )?;
@@ -906,7 +934,7 @@ impl Storage for SqliteStorage {
             }
             None => {
                 let fallback: Option<(String, String)> = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT key_id, key_json FROM fallback_keys
                          WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3",
                         params![user_id, device_id, algorithm],
@@ -914,7 +942,7 @@ impl Storage for SqliteStorage {
                     )
                     .optional()?;
                 if fallback.is_some() {
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE fallback_keys SET used = 1 WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3",
                         params![user_id, device_id, algorithm],
                     )?;
@@ -937,7 +965,7 @@ impl Storage for SqliteStorage {
 
     fn record_device_list_change(&self, user_id: &str, stream: i64) -> Result<()> {
         self.conn()
-            .execute("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
+            .execute_cached("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
         Ok(())
     }
 
@@ -950,7 +978,7 @@ impl Storage for SqliteStorage {
         content: &str,
         stream: i64,
     ) -> Result<()> {
-        self.conn().execute(
+        self.conn().execute_cached(
             "INSERT INTO to_device (user_id, device_id, stream, sender, event_type, content)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![user_id, device_id, stream, sender, event_type, content],
@@ -973,7 +1001,7 @@ impl Storage for SqliteStorage {
     }
 
     fn ack_to_device(&self, user_id: &str, device_id: &str, upto: i64) -> Result<()> {
-        self.conn().execute(
+        self.conn().execute_cached(
             "DELETE FROM to_device WHERE user_id = ?1 AND device_id = ?2 AND stream <= ?3",
             params![user_id, device_id, upto],
         )?;
@@ -981,7 +1009,7 @@ impl Storage for SqliteStorage {
     }
 
     fn use_txn_scope(&self, user_id: &str, device_id: &str, scope: &str) -> Result<bool> {
-        let n = self.conn().execute(
+        let n = self.conn().execute_cached(
             "INSERT OR IGNORE INTO txn_ids (user_id, device_id, scope, event_id) VALUES (?1, ?2, ?3, '')",
             params![user_id, device_id, scope],
         )?;
@@ -991,12 +1019,12 @@ impl Storage for SqliteStorage {
     fn set_cross_signing_key(&self, user_id: &str, key_type: &str, json: &str, stream: i64) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO cross_signing_keys (user_id, key_type, json) VALUES (?1, ?2, ?3)
              ON CONFLICT (user_id, key_type) DO UPDATE SET json = excluded.json",
             params![user_id, key_type, json],
         )?;
-        tx.execute("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
+        tx.execute_cached("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
         tx.commit()?;
         Ok(())
     }
@@ -1009,7 +1037,7 @@ impl Storage for SqliteStorage {
     }
 
     fn add_foreign_signature(&self, target_user: &str, key_id: &str, signer: &str, signature_json: &str) -> Result<()> {
-        self.conn().execute(
+        self.conn().execute_cached(
             "INSERT INTO foreign_signatures (target_user, key_id, signer, signatures) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (target_user, key_id, signer) DO UPDATE SET signatures = excluded.signatures",
             params![target_user, key_id, signer, signature_json],
@@ -1027,7 +1055,7 @@ impl Storage for SqliteStorage {
     }
 
     fn create_alias(&self, alias: &str, room_id: &str, creator: &str) -> Result<bool> {
-        let n = self.conn().execute(
+        let n = self.conn().execute_cached(
             "INSERT OR IGNORE INTO aliases (alias, room_id, creator) VALUES (?1, ?2, ?3)",
             params![alias, room_id, creator],
         )?;
@@ -1037,14 +1065,14 @@ impl Storage for SqliteStorage {
     fn alias(&self, alias: &str) -> Result<Option<(OwnedRoomId, OwnedUserId)>> {
         Ok(self
             .read()
-            .query_row("SELECT room_id, creator FROM aliases WHERE alias = ?1", [alias], |r| {
+            .query_row_cached("SELECT room_id, creator FROM aliases WHERE alias = ?1", [alias], |r| {
                 Ok((parse_id(r.get(0)?)?, parse_id(r.get(1)?)?))
             })
             .optional()?)
     }
 
     fn delete_alias(&self, alias: &str) -> Result<()> {
-        self.conn().execute("DELETE FROM aliases WHERE alias = ?1", [alias])?;
+        self.conn().execute_cached("DELETE FROM aliases WHERE alias = ?1", [alias])?;
         Ok(())
     }
 
@@ -1056,14 +1084,14 @@ impl Storage for SqliteStorage {
     }
 
     fn set_room_published(&self, room_id: &str, published: bool) -> Result<()> {
-        self.conn().execute("UPDATE rooms SET published = ?2 WHERE room_id = ?1", params![room_id, published])?;
+        self.conn().execute_cached("UPDATE rooms SET published = ?2 WHERE room_id = ?1", params![room_id, published])?;
         Ok(())
     }
 
     fn room_published(&self, room_id: &str) -> Result<bool> {
         Ok(self
             .read()
-            .query_row("SELECT published FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
+            .query_row_cached("SELECT published FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
             .optional()?
             .unwrap_or(false))
     }
@@ -1099,7 +1127,7 @@ impl Storage for SqliteStorage {
     }
 
     fn set_presence(&self, user_id: &str, state: &str, status_msg: Option<&str>, last_active_ts: i64, stream: i64) -> Result<()> {
-        self.conn().execute(
+        self.conn().execute_cached(
             "INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, status_msg = excluded.status_msg,
                last_active_ts = excluded.last_active_ts, stream = excluded.stream",
@@ -1111,7 +1139,7 @@ impl Storage for SqliteStorage {
     fn presence(&self, user_id: &str) -> Result<Option<PresenceRow>> {
         Ok(self
             .read()
-            .query_row(
+            .query_row_cached(
                 "SELECT state, status_msg, last_active_ts FROM presence WHERE user_id = ?1",
                 [user_id],
                 |r| Ok(PresenceRow { state: r.get(0)?, status_msg: r.get(1)?, last_active_ts: r.get(2)? }),
@@ -1132,7 +1160,7 @@ fn append_in(conn: &mut Connection, e: &NewEvent) -> Result<()> {
     let tx = conn.transaction()?;
     let replaces: Option<String> = match &e.state_key {
         Some(key) => tx
-            .query_row(
+            .query_row_cached(
                 "SELECT event_id FROM current_state
                  WHERE room_id = ?1 AND event_type = ?2 AND state_key = ?3",
                 params![e.room_id.as_str(), e.event_type, key],
@@ -1145,7 +1173,7 @@ fn append_in(conn: &mut Connection, e: &NewEvent) -> Result<()> {
         Some((u, d, t)) => (Some(u.as_str()), Some(d.as_str()), Some(t.as_str())),
         None => (None, None, None),
     };
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO events (stream, event_id, room_id, event_type, state_key, sender, depth, pdu_json,
                              txn_user, txn_device, txn_id, replaces_state)
          VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -1166,14 +1194,14 @@ fn append_in(conn: &mut Connection, e: &NewEvent) -> Result<()> {
     )?;
     let stream = e.stream;
     if let Some(key) = &e.state_key {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO current_state (room_id, event_type, state_key, event_id)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (room_id, event_type, state_key) DO UPDATE SET event_id = excluded.event_id",
             params![e.room_id.as_str(), e.event_type, key, e.event_id.as_str()],
         )?;
         if let Some(membership) = &e.membership {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO memberships (room_id, user_id, membership, event_id, stream)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (room_id, user_id) DO UPDATE SET
@@ -1184,13 +1212,13 @@ fn append_in(conn: &mut Connection, e: &NewEvent) -> Result<()> {
         }
     }
     if let (Some((user, device, _)), Some(scope)) = (&e.txn, &e.txn_scope) {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO txn_ids (user_id, device_id, scope, event_id) VALUES (?1, ?2, ?3, ?4)",
             params![user.as_str(), device.as_str(), scope, e.event_id.as_str()],
         )?;
     }
     if let Some((parent, rel_type)) = &e.relation {
-        tx.execute(
+        tx.execute_cached(
             "INSERT OR IGNORE INTO relations (event_id, relates_to, rel_type, event_type, stream)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![e.event_id.as_str(), parent.as_str(), rel_type, e.event_type, e.stream],
@@ -1198,12 +1226,12 @@ fn append_in(conn: &mut Connection, e: &NewEvent) -> Result<()> {
     }
     if let Some(target) = &e.redacts {
         // First redaction wins; the content itself is redacted on read.
-        tx.execute(
+        tx.execute_cached(
             "UPDATE events SET redacted_by = ?1 WHERE event_id = ?2 AND room_id = ?3 AND redacted_by IS NULL",
             params![e.event_id.as_str(), target.as_str(), e.room_id.as_str()],
         )?;
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE rooms SET head_event_id = ?2, head_depth = ?3 WHERE room_id = ?1",
         params![e.room_id.as_str(), e.event_id.as_str(), e.depth],
     )?;
