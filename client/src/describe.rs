@@ -1,59 +1,180 @@
-//! Turns events into what the timeline shows: message text, or a state change in plain words.
+//! Turns events into what the timeline shows: messages, relations (edits, reactions,
+//! deletions), or a state change in plain words.
 
-use ruma::{UserId, events::room::member::MembershipState};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, UserId, events::room::member::MembershipState};
 
 use crate::{
-    content::{MemberContent, MessageContent, NameContent, TopicContent},
+    content::{
+        MemberContent, MessageContent, NameContent, ReactionContent, RedactionContent,
+        TopicContent,
+    },
     event::Event,
     room::Room,
-    timeline::ItemKind,
+    timeline::{Edit, Incoming, ItemKind, ReactionEntry, TimelineItem},
 };
 
-/// How `event` appears in `room`'s timeline, or `None` if it isn't shown at all.
+/// What `event` does to `room`'s timeline.
 ///
 /// Must be called *before* the event's state is applied to the room, so that changes can be
 /// described relative to the previous state ("alice changed their display name to Alice").
-pub(crate) fn describe(room: &Room, event: &Event) -> Option<(ItemKind, String)> {
+pub(crate) fn classify(
+    room: &Room,
+    event: &Event,
+    event_id: OwnedEventId,
+    ts: MilliSecondsSinceUnixEpoch,
+) -> Incoming {
+    let item = |kind: ItemKind, body: String| {
+        let mut item = TimelineItem::new(
+            event.sender.clone(),
+            room.member_name(&event.sender),
+            kind,
+            body,
+            ts,
+        );
+        item.event_id = Some(event_id.clone());
+        item.txn_id = event.unsigned.transaction_id.clone();
+        Incoming::Item(item)
+    };
     let actor = || room.member_name(&event.sender);
+    let hidden = || Incoming::Hidden(event_id.clone());
     match event.kind.as_str() {
-        "m.room.message" => {
-            let content: MessageContent = event.content()?;
-            match (content.body, content.msgtype.as_deref()) {
-                (None, _) => Some((ItemKind::Redacted, "Message deleted".to_owned())),
-                (Some(body), Some("m.emote")) => Some((ItemKind::Emote, body)),
-                (Some(body), _) => Some((ItemKind::Message, body)),
+        "m.room.message" => classify_message(event, event_id.clone(), ts, item),
+        "m.reaction" => {
+            let Some(relates_to) = event.content::<ReactionContent>().and_then(|c| c.relates_to)
+            else {
+                return hidden();
+            };
+            match (relates_to.rel_type.as_deref(), relates_to.event_id, relates_to.key) {
+                (Some("m.annotation"), Some(target), Some(key)) => {
+                    Incoming::Reaction(ReactionEntry {
+                        target,
+                        key,
+                        sender: event.sender.clone(),
+                        event_id: Some(event_id),
+                        txn_id: event.unsigned.transaction_id.clone(),
+                    })
+                }
+                _ => hidden(),
             }
         }
-        "m.room.encrypted" => Some((ItemKind::Encrypted, "Encrypted message".to_owned())),
-        "m.room.member" => describe_member(room, event).map(|text| (ItemKind::Notice, text)),
+        "m.room.redaction" => {
+            let target = event
+                .content::<RedactionContent>()
+                .and_then(|c| c.redacts)
+                .or_else(|| event.redacts.clone());
+            match target {
+                Some(target) => Incoming::Redaction { event_id, target },
+                None => hidden(),
+            }
+        }
+        "m.room.encrypted" => item(ItemKind::Encrypted, "Encrypted message".to_owned()),
+        "m.room.member" => match describe_member(room, event) {
+            Some(text) => item(ItemKind::State, text),
+            None => hidden(),
+        },
         "m.room.name" if event.is_state() => {
-            let name = event
-                .content::<NameContent>()
-                .map(|c| c.name)
-                .unwrap_or_default();
+            let name = event.content::<NameContent>().map(|c| c.name).unwrap_or_default();
             let text = if name.is_empty() {
                 format!("{} removed the room name", actor())
             } else {
                 format!("{} changed the room name to {name}", actor())
             };
-            Some((ItemKind::Notice, text))
+            item(ItemKind::State, text)
         }
         "m.room.topic" if event.is_state() => {
-            let topic = event
-                .content::<TopicContent>()
-                .map(|c| c.topic)
-                .unwrap_or_default();
+            let topic = event.content::<TopicContent>().map(|c| c.topic).unwrap_or_default();
             let text = if topic.is_empty() {
                 format!("{} removed the topic", actor())
             } else {
                 format!("{} changed the topic to {topic}", actor())
             };
-            Some((ItemKind::Notice, text))
+            item(ItemKind::State, text)
         }
         "m.room.create" if event.is_state() => {
-            Some((ItemKind::Notice, format!("{} created the room", actor())))
+            item(ItemKind::State, format!("{} created the room", actor()))
         }
-        _ => None,
+        _ => hidden(),
+    }
+}
+
+fn classify_message(
+    event: &Event,
+    event_id: OwnedEventId,
+    ts: MilliSecondsSinceUnixEpoch,
+    item: impl Fn(ItemKind, String) -> Incoming,
+) -> Incoming {
+    let Some(content) = event.content::<MessageContent>() else {
+        return item(ItemKind::Redacted, "Message deleted".to_owned());
+    };
+    if event.unsigned.redacted_because.is_some() || content.body.is_none() {
+        return item(ItemKind::Redacted, "Message deleted".to_owned());
+    }
+    let relates_to = content.relates_to.as_ref();
+    if let (Some("m.replace"), Some(target), Some(new)) = (
+        relates_to.and_then(|r| r.rel_type.as_deref()),
+        relates_to.and_then(|r| r.event_id.clone()),
+        content.new_content.as_ref(),
+    ) {
+        return Incoming::Edit {
+            event_id,
+            target,
+            edit: Edit {
+                sender: event.sender.clone(),
+                ts,
+                kind: kind_of(new.msgtype.as_deref()),
+                body: new.body.clone().unwrap_or_default(),
+                html: new.html().map(ToOwned::to_owned),
+            },
+        };
+    }
+    let reply_to = relates_to
+        .and_then(|r| r.in_reply_to.as_ref())
+        .map(|r| r.event_id.clone());
+    let mut body = content.body.clone().unwrap_or_default();
+    let mut html = content.html().map(ToOwned::to_owned);
+    if reply_to.is_some() {
+        body = strip_reply_fallback(&body);
+        html = html.map(|html| strip_html_reply_fallback(&html));
+    }
+    let Incoming::Item(mut shown) = item(kind_of(content.msgtype.as_deref()), body) else {
+        unreachable!("item() always makes an item")
+    };
+    shown.html = html;
+    shown.reply_to = reply_to;
+    shown.mentions = content.mentions.map(|m| m.user_ids).unwrap_or_default();
+    Incoming::Item(shown)
+}
+
+fn kind_of(msgtype: Option<&str>) -> ItemKind {
+    match msgtype {
+        Some("m.emote") => ItemKind::Emote,
+        Some("m.notice") => ItemKind::Notice,
+        _ => ItemKind::Message,
+    }
+}
+
+/// Drops the quoted lines older clients put before a reply's text.
+fn strip_reply_fallback(body: &str) -> String {
+    if !body.starts_with("> ") {
+        return body.to_owned();
+    }
+    let mut lines = body.lines().skip_while(|line| line.starts_with('>'));
+    // The quote is followed by one empty line.
+    let rest: Vec<&str> = lines.by_ref().collect();
+    let rest = match rest.split_first() {
+        Some((first, tail)) if first.is_empty() => tail,
+        _ => &rest[..],
+    };
+    rest.join("\n")
+}
+
+/// Drops the `<mx-reply>` block from a reply's HTML.
+fn strip_html_reply_fallback(html: &str) -> String {
+    match (html.find("<mx-reply>"), html.find("</mx-reply>")) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{}", &html[..start], &html[end + "</mx-reply>".len()..])
+        }
+        _ => html.to_owned(),
     }
 }
 

@@ -7,23 +7,28 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId,
+    MilliSecondsSinceUnixEpoch, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId,
     UserId,
 };
 
 use crate::{
     ApiError, HttpRequest, HttpResponse, Room, Session,
+    content::DirectContent,
+    event::Event,
     invite::{Invite, InviteEntry},
     requests,
     sync::SyncResponse,
-    timeline::{ItemKind, SendState, TimelineItem},
 };
+
+mod messages;
+
+pub use messages::{Draft, TYPING_TIMEOUT};
 
 /// How long the server may hold an incremental `/sync` open.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A room in the room list.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RoomEntry {
     /// The room.
@@ -32,6 +37,12 @@ pub struct RoomEntry {
     pub name: String,
     /// False while we wait for the first sync of a room we just joined or created.
     pub loaded: bool,
+    /// Unread messages that notify.
+    pub unread: u64,
+    /// Unread messages that mention us.
+    pub highlights: u64,
+    /// A direct chat (listed in our `m.direct`).
+    pub is_direct: bool,
 }
 
 /// The client engine for one signed-in session.
@@ -43,6 +54,10 @@ pub struct Engine {
     invites: BTreeMap<OwnedRoomId, Invite>,
     /// Counts applied syncs, so invites can be listed newest first without a clock.
     syncs: u64,
+    /// Our `m.direct` account data: who each DM is with.
+    direct: DirectContent,
+    /// Contents of messages not yet acknowledged, for retries.
+    outbox: BTreeMap<OwnedTransactionId, crate::messaging::MessageOut>,
 }
 
 impl Engine {
@@ -54,6 +69,8 @@ impl Engine {
             rooms: BTreeMap::new(),
             invites: BTreeMap::new(),
             syncs: 0,
+            direct: DirectContent::new(),
+            outbox: BTreeMap::new(),
         }
     }
 
@@ -92,6 +109,18 @@ impl Engine {
     /// Applies a parsed `/sync` response.
     pub fn apply_sync(&mut self, sync: SyncResponse) {
         self.syncs += 1;
+        for (kind, content) in sync
+            .account_data
+            .events
+            .iter()
+            .filter_map(|raw| Event::parse_ephemeral(raw))
+        {
+            if kind == "m.direct"
+                && let Ok(direct) = serde_json::from_str::<DirectContent>(content.get())
+            {
+                self.direct = direct;
+            }
+        }
         // Leave first, then join, then invite: within one batch a room can be left and
         // re-joined or re-invited, and the later membership must win.
         for room_id in sync.rooms.leave.keys() {
@@ -130,6 +159,9 @@ impl Engine {
                 room_id: room.room_id().clone(),
                 name: room.display_name(self.user_id()),
                 loaded: room.is_loaded(),
+                unread: room.unread().notification_count,
+                highlights: room.unread().highlight_count,
+                is_direct: self.is_direct(room.room_id()),
             })
             .collect()
     }
@@ -217,79 +249,14 @@ impl Engine {
         requests::parse_invite(response)
     }
 
-    /// Adds a local echo of a text message and returns the request that sends it.
-    ///
-    /// `txn_id` must be unique per message; reuse it only through [`Self::retry_send`].
-    pub fn send_text(
-        &mut self,
-        room_id: &RoomId,
-        body: &str,
-        txn_id: OwnedTransactionId,
-        now: MilliSecondsSinceUnixEpoch,
-    ) -> Result<HttpRequest, ApiError> {
-        let request = requests::send_text_request(&self.session, room_id, txn_id.clone(), body)?;
-        let sender = self.session.user_id.clone();
-        let room = self.room_mut(room_id)?;
-        let item = TimelineItem {
-            event_id: None,
-            txn_id: Some(txn_id),
-            sender_name: room.member_name(&sender),
-            sender,
-            kind: ItemKind::Message,
-            body: body.to_owned(),
-            origin_server_ts: now,
-            send_state: SendState::Pending,
-        };
-        room.timeline_mut().push_local(item);
-        room.bump_activity(now);
-        Ok(request)
-    }
-
-    /// Marks a failed local echo as pending again and rebuilds its request, with the same
-    /// transaction ID so the server can tell a retry from a new message.
-    pub fn retry_send(
-        &mut self,
-        room_id: &RoomId,
-        txn_id: &OwnedTransactionId,
-    ) -> Result<HttpRequest, ApiError> {
-        let session = self.session.clone();
-        let timeline = self.room_mut(room_id)?.timeline_mut();
-        let body = timeline
-            .local(txn_id)
-            .map(|item| item.body.clone())
-            .ok_or_else(|| ApiError::InvalidRequest("that message was already sent".into()))?;
-        timeline.set_send_state(txn_id, SendState::Pending);
-        requests::send_text_request(&session, room_id, txn_id.clone(), &body)
-    }
-
-    /// Records the send response for the local echo `txn_id`.
-    pub fn handle_send_response(
-        &mut self,
-        room_id: &RoomId,
-        txn_id: &OwnedTransactionId,
-        response: HttpResponse<'_>,
-    ) -> Result<OwnedEventId, ApiError> {
-        let result = requests::parse_send(response);
-        if let Ok(timeline) = self.room_mut(room_id).map(Room::timeline_mut) {
-            match &result {
-                Ok(event_id) => timeline.mark_sent(txn_id, event_id.clone()),
-                Err(_) => timeline.set_send_state(txn_id, SendState::Failed),
-            }
-        }
-        result
-    }
-
-    /// Marks a local echo as failed when its request never got a response.
-    pub fn mark_send_failed(&mut self, room_id: &RoomId, txn_id: &OwnedTransactionId) {
-        if let Ok(room) = self.room_mut(room_id) {
-            room.timeline_mut()
-                .set_send_state(txn_id, SendState::Failed);
-        }
-    }
-
     /// Request to end the session on the server.
     pub fn logout_request(&self) -> Result<HttpRequest, ApiError> {
         requests::logout_request(&self.session)
+    }
+
+    /// Whether `room_id` is a direct chat.
+    pub fn is_direct(&self, room_id: &RoomId) -> bool {
+        self.direct.values().any(|rooms| rooms.iter().any(|r| r == room_id))
     }
 
     fn room_mut(&mut self, room_id: &RoomId) -> Result<&mut Room, ApiError> {
@@ -305,6 +272,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::{ItemKind, SendState};
 
     fn session() -> Session {
         Session {
@@ -386,6 +354,7 @@ mod tests {
             .unwrap()
             .timeline()
             .items()
+            .into_iter()
             .map(|item| item.body.clone())
             .collect()
     }
@@ -409,11 +378,11 @@ mod tests {
             ]
         );
         let room = engine.room(&room_id).unwrap();
-        let hello = room.timeline().items().nth(2).unwrap();
+        let hello = room.timeline().items().into_iter().nth(2).unwrap();
         assert_eq!(hello.sender_name, "Alice");
         assert_eq!(hello.kind, ItemKind::Message);
         assert_eq!(
-            room.timeline().items().nth(3).unwrap().kind,
+            room.timeline().items().into_iter().nth(3).unwrap().kind,
             ItemKind::Encrypted
         );
         assert!(room.is_loaded());
@@ -543,7 +512,7 @@ mod tests {
         let room_id = owned_room_id!("!lobby:hs");
         let txn: OwnedTransactionId = "txn1".into();
         let request = engine
-            .send_text(&room_id, "hi there", txn.clone(), ts(100))
+            .send_message(&room_id, Draft { text: "hi there".into(), ..Draft::default() }, txn.clone(), ts(100))
             .unwrap();
         assert!(request.uri().path().ends_with("/send/m.room.message/txn1"));
         let last = engine
@@ -551,6 +520,7 @@ mod tests {
             .unwrap()
             .timeline()
             .items()
+            .into_iter()
             .last()
             .unwrap()
             .clone();
@@ -569,7 +539,7 @@ mod tests {
             .unwrap()
             .timeline()
             .items()
-            .cloned()
+            .into_iter()
             .collect();
         assert_eq!(
             items.iter().filter(|item| item.body == "hi there").count(),
@@ -597,7 +567,7 @@ mod tests {
         let room_id = owned_room_id!("!lobby:hs");
         let txn: OwnedTransactionId = "txn2".into();
         engine
-            .send_text(&room_id, "oops", txn.clone(), ts(100))
+            .send_message(&room_id, Draft { text: "oops".into(), ..Draft::default() }, txn.clone(), ts(100))
             .unwrap();
         let error = br#"{"errcode":"M_UNKNOWN","error":"boom"}"#;
         let failed = http::Response::builder()
@@ -611,6 +581,7 @@ mod tests {
                 .unwrap()
                 .timeline()
                 .items()
+                .into_iter()
                 .last()
                 .unwrap()
                 .send_state
@@ -651,7 +622,7 @@ mod tests {
         assert_eq!(order(&engine), ["!a:hs", "!b:hs", "!c:hs"]);
 
         engine
-            .send_text(&owned_room_id!("!c:hs"), "mine", "t".into(), ts(40))
+            .send_message(&owned_room_id!("!c:hs"), Draft { text: "mine".into(), ..Draft::default() }, "t".into(), ts(40))
             .unwrap();
         assert_eq!(order(&engine)[0], "!c:hs");
     }

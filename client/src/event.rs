@@ -14,6 +14,8 @@ pub(crate) struct Event {
     pub origin_server_ts: Option<MilliSecondsSinceUnixEpoch>,
     pub state_key: Option<String>,
     pub content: Box<RawValue>,
+    /// `m.room.redaction` before room version 11 names its target here.
+    pub redacts: Option<OwnedEventId>,
     #[serde(default)]
     pub unsigned: Unsigned,
 }
@@ -25,6 +27,8 @@ pub(crate) struct Unsigned {
     pub transaction_id: Option<OwnedTransactionId>,
     /// The state this event replaced, to describe changes ("changed their name").
     pub prev_content: Option<Box<RawValue>>,
+    /// Present when the server has already redacted the event.
+    pub redacted_because: Option<Box<RawValue>>,
 }
 
 impl Event {
@@ -45,5 +49,21 @@ impl Event {
 
     pub fn is_state(&self) -> bool {
         self.state_key.is_some()
+    }
+}
+
+/// An ephemeral (`m.typing`, `m.receipt`) or account data event: just a type and content.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Bare {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub content: Box<RawValue>,
+}
+
+impl Event {
+    /// Parses an event that has no sender or ID; `None` when it has no type or content.
+    pub fn parse_ephemeral(raw: &RawValue) -> Option<(String, Box<RawValue>)> {
+        let bare: Bare = serde_json::from_str(raw.get()).ok()?;
+        Some((bare.kind, bare.content))
     }
 }

@@ -18,19 +18,22 @@ pub mod engine;
 pub mod error;
 mod event;
 mod invite;
+mod markdown;
+pub mod messaging;
 pub mod requests;
 pub mod room;
+pub mod sanitize;
 pub mod session;
 pub mod sync;
 pub mod timeline;
 
 pub use backoff::Backoff;
-pub use engine::{Engine, RoomEntry};
+pub use engine::{Draft, Engine, RoomEntry};
 pub use error::ApiError;
 pub use invite::InviteEntry;
 pub use room::Room;
 pub use session::Session;
-pub use timeline::{ItemKind, SendState, TimelineItem};
+pub use timeline::{ItemKind, Reaction, SendState, TimelineItem};
 
 /// A request ready to hand to an HTTP client.
 pub type HttpRequest = http::Request<Vec<u8>>;

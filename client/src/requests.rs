@@ -74,6 +74,17 @@ where
     Ok(R::try_from_http_response(response)?)
 }
 
+/// Parses a JSON body into our own small struct, mapping error statuses like [`parse`].
+pub(crate) fn parse_raw<T: serde::de::DeserializeOwned>(
+    response: HttpResponse<'_>,
+) -> Result<T, ApiError> {
+    if response.status().as_u16() >= 400 {
+        let error = <MatrixError as ruma::api::EndpointError>::from_http_response(response);
+        return Err(ApiError::from_matrix(&error));
+    }
+    serde_json::from_slice(response.body()).map_err(|error| ApiError::Malformed(error.to_string()))
+}
+
 /// `GET /_matrix/client/v3/account/whoami`: checks a restored session is still valid.
 pub fn whoami_request(session: &Session) -> Result<HttpRequest, ApiError> {
     build(

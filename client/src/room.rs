@@ -3,16 +3,19 @@
 use std::collections::BTreeMap;
 
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedRoomAliasId, OwnedRoomId, OwnedUserId, UserId,
+    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedUserId, UserId,
     events::room::member::MembershipState,
 };
 
 use crate::{
-    content::{CanonicalAliasContent, MemberContent, NameContent, TopicContent},
-    describe::describe,
+    content::{
+        CanonicalAliasContent, MemberContent, NameContent, PowerLevelsContent, ReceiptContent,
+        TopicContent, TypingContent,
+    },
+    describe::classify,
     event::Event,
-    sync::JoinedRoom,
-    timeline::{SendState, Timeline, TimelineItem},
+    sync::{JoinedRoom, UnreadNotifications},
+    timeline::{Incoming, Timeline, TimelineItem},
 };
 
 /// What we know about one member of a room.
@@ -23,6 +26,8 @@ pub struct Member {
     pub display_name: Option<String>,
     /// Current membership.
     pub membership: MembershipState,
+    /// `mxc://` URI of their avatar, if set.
+    pub avatar_url: Option<String>,
 }
 
 /// A room we are joined to.
@@ -40,6 +45,15 @@ pub struct Room {
     timeline: Timeline,
     loaded: bool,
     last_activity: Option<MilliSecondsSinceUnixEpoch>,
+    /// Token to fetch events older than the oldest we have.
+    prev_batch: Option<String>,
+    /// Back-pagination reached the room's creation.
+    reached_start: bool,
+    /// Everyone's latest read receipt (public or, for us, private).
+    receipts: BTreeMap<OwnedUserId, OwnedEventId>,
+    typing: Vec<OwnedUserId>,
+    unread: UnreadNotifications,
+    power_levels: PowerLevelsContent,
 }
 
 impl Room {
@@ -56,6 +70,12 @@ impl Room {
             timeline: Timeline::default(),
             loaded: false,
             last_activity: None,
+            prev_batch: None,
+            reached_start: false,
+            receipts: BTreeMap::new(),
+            typing: Vec::new(),
+            unread: UnreadNotifications::default(),
+            power_levels: PowerLevelsContent::default(),
         }
     }
 
@@ -157,21 +177,26 @@ impl Room {
         if let Some(heroes) = &update.summary.heroes {
             self.heroes = heroes.clone();
         }
-        for event in update
-            .state
-            .events
-            .iter()
-            .filter_map(|raw| Event::parse(raw))
-        {
+        if update.timeline.limited && self.loaded {
+            // Events between our last sync and this one are missing. Rather than show a
+            // timeline with a hole, start over from here; scrolling up fills it again.
+            self.timeline.clear_remote();
+            self.reached_start = false;
+        }
+        if !self.loaded || update.timeline.limited {
+            self.prev_batch = update.timeline.prev_batch.clone();
+        }
+        for event in update.state.events.iter().filter_map(|raw| Event::parse(raw)) {
             self.apply_state(&event);
         }
-        for event in update
-            .timeline
-            .events
-            .iter()
-            .filter_map(|raw| Event::parse(raw))
-        {
+        for event in update.timeline.events.iter().filter_map(|raw| Event::parse(raw)) {
             self.apply_timeline_event(&event);
+        }
+        for event in update.ephemeral.events.iter().filter_map(|raw| Event::parse_ephemeral(raw)) {
+            self.apply_ephemeral(&event.0, &event.1);
+        }
+        if let Some(unread) = update.unread_notifications {
+            self.unread = unread;
         }
         self.loaded = true;
     }
@@ -185,24 +210,177 @@ impl Room {
         if self.timeline.contains(event_id) {
             return;
         }
-        let shown = describe(self, event);
+        let incoming = classify(self, event, event_id.clone(), ts);
         if event.is_state() {
             self.apply_state(event);
         }
-        self.bump_activity(ts);
-        let Some((kind, body)) = shown else {
-            return;
-        };
-        self.timeline.push_remote(TimelineItem {
-            event_id: Some(event_id.clone()),
-            txn_id: event.unsigned.transaction_id.clone(),
-            sender: event.sender.clone(),
-            sender_name: self.member_name(&event.sender),
-            kind,
-            body,
-            origin_server_ts: ts,
-            send_state: SendState::Sent,
-        });
+        if matches!(incoming, Incoming::Item(_)) {
+            self.bump_activity(ts);
+        }
+        self.timeline.push_back(incoming);
+    }
+
+    fn apply_ephemeral(&mut self, kind: &str, content: &serde_json::value::RawValue) {
+        match kind {
+            "m.typing" => {
+                if let Ok(typing) = serde_json::from_str::<TypingContent>(content.get()) {
+                    self.typing = typing.user_ids;
+                }
+            }
+            "m.receipt" => {
+                let Ok(receipts) = serde_json::from_str::<ReceiptContent>(content.get()) else {
+                    return;
+                };
+                for (event_id, by_type) in receipts {
+                    for (receipt_type, users) in by_type {
+                        if receipt_type != "m.read" && receipt_type != "m.read.private" {
+                            continue;
+                        }
+                        for user in users.into_keys() {
+                            self.receipts.insert(user, event_id.clone());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds a page of older events from `/messages` (given newest first, as the server
+    /// sends them) and remembers where the next page starts.
+    pub(crate) fn apply_back_page(&mut self, page: crate::messaging::MessagesPage) {
+        for event in page.state.iter().filter_map(|raw| Event::parse(raw)) {
+            // Members of old messages that lazy loading had not sent yet; never overwrite
+            // what we know of their current state.
+            if event.kind == "m.room.member"
+                && let Some(Ok(user_id)) = event.state_key.as_deref().map(OwnedUserId::try_from)
+                && !self.members.contains_key(&user_id)
+            {
+                self.apply_state(&event);
+            }
+        }
+        let mut batch = Vec::new();
+        for event in page.chunk.iter().rev().filter_map(|raw| Event::parse(raw)) {
+            let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
+                continue;
+            };
+            if self.timeline.contains(event_id) {
+                continue;
+            }
+            batch.push(classify(self, &event, event_id.clone(), ts));
+        }
+        self.timeline.push_front(batch);
+        self.reached_start = page.end.is_none() || page.chunk.is_empty();
+        self.prev_batch = page.end;
+    }
+
+    /// Where to continue back-pagination; `None` once the start of the room is reached.
+    pub fn prev_batch(&self) -> Option<&str> {
+        if self.reached_start { None } else { self.prev_batch.as_deref() }
+    }
+
+    /// Whether back-pagination reached the room's first event.
+    pub fn reached_start(&self) -> bool {
+        self.reached_start
+    }
+
+    /// The timeline as shown, with everyone else's read receipts placed on the item they
+    /// have read up to.
+    pub fn items(&self, own: &UserId) -> Vec<TimelineItem> {
+        let mut items = self.timeline.items();
+        let index: std::collections::HashMap<&OwnedEventId, usize> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| Some((item.event_id.as_ref()?, i)))
+            .collect();
+        let mut placed: Vec<(usize, OwnedUserId)> = Vec::new();
+        for (user, event_id) in &self.receipts {
+            if user == own {
+                continue;
+            }
+            if let Some(&i) = index.get(self.timeline.anchor(event_id)) {
+                placed.push((i, user.clone()));
+            }
+        }
+        drop(index);
+        for (i, user) in placed {
+            items[i].read_by.push(user);
+        }
+        for item in &mut items {
+            self.timeline.mark_own_reactions(item, own);
+        }
+        items
+    }
+
+    /// Who is typing, not counting us.
+    pub fn typing(&self, own: &UserId) -> Vec<OwnedUserId> {
+        self.typing.iter().filter(|user| *user != own).cloned().collect()
+    }
+
+    /// The user's read receipt in this room.
+    pub fn receipt_of(&self, user: &UserId) -> Option<&OwnedEventId> {
+        self.receipts.get(user)
+    }
+
+    pub(crate) fn set_receipt(&mut self, user: OwnedUserId, event_id: OwnedEventId) {
+        self.receipts.insert(user, event_id);
+    }
+
+    /// Unread counts as the server last reported them.
+    pub fn unread(&self) -> UnreadNotifications {
+        self.unread
+    }
+
+    pub(crate) fn clear_unread(&mut self) {
+        self.unread = UnreadNotifications::default();
+    }
+
+    /// Members we know of (lazy loading sends only those who spoke), by user ID.
+    pub fn members(&self) -> &BTreeMap<OwnedUserId, Member> {
+        &self.members
+    }
+
+    /// A user's power level.
+    pub fn power_level(&self, user: &UserId) -> i64 {
+        self.power_levels
+            .users
+            .get(user)
+            .copied()
+            .unwrap_or(self.power_levels.users_default)
+    }
+
+    /// Whether `user` may change a state event of this type (name, topic, ...).
+    pub fn can_set_state(&self, user: &UserId, event_type: &str) -> bool {
+        let needed = self
+            .power_levels
+            .events
+            .get(event_type)
+            .copied()
+            .unwrap_or(self.power_levels.state_default.unwrap_or(50));
+        self.power_level(user) >= needed
+    }
+
+    /// Whether `user` may remove others from the room.
+    pub fn can_kick(&self, user: &UserId) -> bool {
+        self.power_level(user) >= self.power_levels.kick.unwrap_or(50)
+    }
+
+    /// Whether `user` may invite people.
+    pub fn can_invite(&self, user: &UserId) -> bool {
+        self.power_level(user) >= self.power_levels.invite.unwrap_or(0)
+    }
+
+    /// Whether `user` may delete other people's messages.
+    pub fn can_redact_others(&self, user: &UserId) -> bool {
+        self.power_level(user) >= self.power_levels.redact.unwrap_or(50)
+    }
+
+    /// Joined members, for naming DMs and the call buttons.
+    pub fn joined_count(&self) -> usize {
+        self.members
+            .values()
+            .filter(|m| m.membership == MembershipState::Join)
+            .count()
     }
 
     fn apply_state(&mut self, event: &Event) {
@@ -221,6 +399,9 @@ impl Room {
             "m.room.topic" => {
                 self.topic = event.content::<TopicContent>().map(|content| content.topic);
             }
+            "m.room.power_levels" => {
+                self.power_levels = event.content().unwrap_or_default();
+            }
             "m.room.member" => {
                 let (Ok(user_id), Some(content)) = (
                     OwnedUserId::try_from(state_key),
@@ -231,6 +412,7 @@ impl Room {
                 let member = Member {
                     display_name: content.displayname,
                     membership: content.membership,
+                    avatar_url: content.avatar_url,
                 };
                 self.members.insert(user_id, member);
             }

@@ -6,10 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use ruma::{
-    OwnedRoomId, OwnedUserId,
-    api::{EndpointError, error::Error as MatrixError},
-};
+use ruma::{OwnedRoomId, OwnedUserId};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -27,17 +24,15 @@ pub struct SyncResponse {
     /// Updates per room, by our membership.
     #[serde(default)]
     pub rooms: Rooms,
+    /// Global account data that changed (e.g. `m.direct`).
+    #[serde(default)]
+    pub account_data: Events,
 }
 
 impl SyncResponse {
     /// Parses a `/sync` HTTP response, mapping error statuses like every other endpoint.
     pub fn from_http(response: HttpResponse<'_>) -> Result<Self, ApiError> {
-        if response.status().as_u16() >= 400 {
-            let error = MatrixError::from_http_response(response);
-            return Err(ApiError::from_matrix(&error));
-        }
-        serde_json::from_slice(response.body())
-            .map_err(|error| ApiError::Malformed(error.to_string()))
+        crate::requests::parse_raw(response)
     }
 }
 
@@ -69,6 +64,23 @@ pub struct JoinedRoom {
     /// New events.
     #[serde(default)]
     pub timeline: Timeline,
+    /// Typing notices and read receipts.
+    #[serde(default)]
+    pub ephemeral: Events,
+    /// Unread counts computed by the server from our push rules.
+    pub unread_notifications: Option<UnreadNotifications>,
+}
+
+/// `unread_notifications` of a joined room.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnreadNotifications {
+    /// Unread events that notify.
+    #[serde(default)]
+    pub notification_count: u64,
+    /// Of those, the ones that mention us.
+    #[serde(default)]
+    pub highlight_count: u64,
 }
 
 /// `summary` of a joined room.

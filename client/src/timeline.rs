@@ -1,11 +1,14 @@
-//! A room's timeline: remote events in server order, then our own not-yet-confirmed messages.
+//! A room's timeline: remote events in server order, then our own not-yet-confirmed messages,
+//! plus the relations that change how items look (edits, reactions, redactions).
 //!
 //! Local echoes live in a separate list so that they always stay at the bottom until the
-//! server's copy of the event (the remote echo) arrives and takes their place.
+//! server's copy of the event (the remote echo) arrives and takes their place. Relations are
+//! kept in maps keyed by their target and applied when the timeline is read, so it does not
+//! matter whether an edit or reaction arrives before its target (as with back-pagination).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId, UserId};
 
 /// Delivery state of an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -20,23 +23,40 @@ pub enum SendState {
 }
 
 /// What an item shows, which decides how it is styled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ItemKind {
     /// A message someone wrote; `body` is its text.
     Message,
     /// An `m.emote` ("/me waves"); `body` is the action without the name.
     Emote,
-    /// A membership or room-setting change described in words, e.g. "alice joined the room".
+    /// An `m.notice`: a message from a bot.
     Notice,
+    /// A membership or room-setting change described in words, e.g. "alice joined the room".
+    State,
     /// An `m.room.encrypted` event we cannot decrypt (yet).
     Encrypted,
     /// A message that was deleted.
     Redacted,
 }
 
+/// Reactions with one key on one item.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Reaction {
+    /// The reaction, usually an emoji.
+    pub key: String,
+    /// Who reacted, in the order they did.
+    pub senders: Vec<OwnedUserId>,
+    /// Our own reaction's event ID, to take it back; `None` if we did not react (or ours is
+    /// still being sent).
+    pub own_event: Option<OwnedEventId>,
+    /// Whether we reacted (possibly still sending).
+    pub own: bool,
+}
+
 /// One entry of a timeline as the UI shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TimelineItem {
     /// Server-assigned ID; `None` for a local echo the server hasn't acknowledged yet.
@@ -49,8 +69,21 @@ pub struct TimelineItem {
     pub sender_name: String,
     /// How to present `body`.
     pub kind: ItemKind,
-    /// Plain text to show; never HTML.
+    /// Plain text to show (reply fallback removed).
     pub body: String,
+    /// The message's HTML (`formatted_body`), reply fallback removed. **Untrusted**: it must
+    /// go through the sanitiser before it reaches the page.
+    pub html: Option<String>,
+    /// The event this one replies to.
+    pub reply_to: Option<OwnedEventId>,
+    /// Users the message mentions explicitly (`m.mentions`).
+    pub mentions: Vec<OwnedUserId>,
+    /// Whether it was edited (body and html then show the latest edit).
+    pub edited: bool,
+    /// Reactions, in the order their keys first appeared.
+    pub reactions: Vec<Reaction>,
+    /// Users whose read receipt is at this item (not counting us).
+    pub read_by: Vec<OwnedUserId>,
     /// When it was sent (the local clock for local echoes).
     pub origin_server_ts: MilliSecondsSinceUnixEpoch,
     /// Whether it reached the server.
@@ -58,6 +91,32 @@ pub struct TimelineItem {
 }
 
 impl TimelineItem {
+    /// A message-like item from `sender`, sent and plain.
+    pub(crate) fn new(
+        sender: OwnedUserId,
+        sender_name: String,
+        kind: ItemKind,
+        body: String,
+        origin_server_ts: MilliSecondsSinceUnixEpoch,
+    ) -> Self {
+        Self {
+            event_id: None,
+            txn_id: None,
+            sender,
+            sender_name,
+            kind,
+            body,
+            html: None,
+            reply_to: None,
+            mentions: Vec::new(),
+            edited: false,
+            reactions: Vec::new(),
+            read_by: Vec::new(),
+            origin_server_ts,
+            send_state: SendState::Sent,
+        }
+    }
+
     /// A key that stays the same when a local echo is replaced by its remote echo, so a list
     /// renderer can keep the element.
     pub fn key(&self) -> String {
@@ -67,6 +126,46 @@ impl TimelineItem {
             (None, None) => String::new(),
         }
     }
+
+    /// Whether people can edit, reply to, react to or delete it.
+    pub fn is_message(&self) -> bool {
+        matches!(self.kind, ItemKind::Message | ItemKind::Emote | ItemKind::Notice)
+    }
+}
+
+/// The latest replacement of a message (`m.replace`).
+#[derive(Clone, Debug)]
+pub(crate) struct Edit {
+    pub sender: OwnedUserId,
+    pub ts: MilliSecondsSinceUnixEpoch,
+    pub kind: ItemKind,
+    pub body: String,
+    pub html: Option<String>,
+}
+
+/// One reaction event.
+#[derive(Clone, Debug)]
+pub(crate) struct ReactionEntry {
+    pub target: OwnedEventId,
+    pub key: String,
+    pub sender: OwnedUserId,
+    pub event_id: Option<OwnedEventId>,
+    pub txn_id: Option<OwnedTransactionId>,
+}
+
+/// A timeline event, sorted by what it does to the timeline.
+#[derive(Clone, Debug)]
+pub(crate) enum Incoming {
+    /// Something shown as its own item.
+    Item(TimelineItem),
+    /// An edit of `target`.
+    Edit { event_id: OwnedEventId, target: OwnedEventId, edit: Edit },
+    /// A reaction.
+    Reaction(ReactionEntry),
+    /// `target` was deleted.
+    Redaction { event_id: OwnedEventId, target: OwnedEventId },
+    /// An event not shown at all (still counts for read receipts).
+    Hidden(OwnedEventId),
 }
 
 /// The items of one room.
@@ -75,12 +174,19 @@ pub struct Timeline {
     remote: Vec<TimelineItem>,
     local: Vec<TimelineItem>,
     seen: HashSet<OwnedEventId>,
+    edits: HashMap<OwnedEventId, Vec<Edit>>,
+    reactions: HashMap<OwnedEventId, Vec<ReactionEntry>>,
+    redacted: HashSet<OwnedEventId>,
+    /// Hidden events → the shown item just before them, so receipts on hidden events
+    /// (a reaction, an edit) show on something visible.
+    anchors: HashMap<OwnedEventId, OwnedEventId>,
 }
 
 impl Timeline {
-    /// All items, oldest first, local echoes last.
-    pub fn items(&self) -> impl Iterator<Item = &TimelineItem> {
-        self.remote.iter().chain(&self.local)
+    /// All items as the UI shows them: oldest first, local echoes last, with edits,
+    /// reactions and redactions applied.
+    pub fn items(&self) -> Vec<TimelineItem> {
+        self.remote.iter().chain(&self.local).map(|item| self.compose(item)).collect()
     }
 
     /// Number of items, including local echoes.
@@ -93,35 +199,158 @@ impl Timeline {
         self.len() == 0
     }
 
-    /// Whether an event with this ID is already in the timeline.
+    /// Whether an event with this ID was already received.
     pub fn contains(&self, event_id: &OwnedEventId) -> bool {
         self.seen.contains(event_id)
     }
 
-    /// Timestamp of the newest item, for sorting rooms by activity.
-    pub fn latest_ts(&self) -> Option<MilliSecondsSinceUnixEpoch> {
-        self.items().map(|item| item.origin_server_ts).max()
+    /// One item as shown, by event ID.
+    pub fn item(&self, event_id: &OwnedEventId) -> Option<TimelineItem> {
+        self.remote
+            .iter()
+            .chain(&self.local)
+            .find(|item| item.event_id.as_ref() == Some(event_id))
+            .map(|item| self.compose(item))
     }
 
-    /// Appends an event from the server, replacing its local echo if there is one.
-    ///
-    /// Returns `false` (and changes nothing) when the event is already present: syncs may
-    /// repeat events, e.g. after a retried request.
-    pub(crate) fn push_remote(&mut self, item: TimelineItem) -> bool {
-        let Some(event_id) = item.event_id.clone() else {
-            return false;
+    /// The newest item from the server, for read receipts.
+    pub fn latest_remote(&self) -> Option<&TimelineItem> {
+        self.remote.last()
+    }
+
+    /// Our newest message that can still be edited (for the Up-arrow shortcut).
+    pub fn last_editable_by(&self, user: &UserId) -> Option<TimelineItem> {
+        self.remote
+            .iter()
+            .chain(&self.local)
+            .rev()
+            .filter(|item| item.sender == user && item.event_id.is_some())
+            .map(|item| self.compose(item))
+            .find(|item| item.is_message())
+    }
+
+    /// Timestamp of the newest item, for sorting rooms by activity.
+    pub fn latest_ts(&self) -> Option<MilliSecondsSinceUnixEpoch> {
+        self.remote.iter().chain(&self.local).map(|item| item.origin_server_ts).max()
+    }
+
+    /// The shown item a (possibly hidden) event stands at.
+    pub(crate) fn anchor<'a>(&'a self, event_id: &'a OwnedEventId) -> &'a OwnedEventId {
+        self.anchors.get(event_id).unwrap_or(event_id)
+    }
+
+    /// Appends newer events from the server. Returns `false` for an already-seen event:
+    /// syncs may repeat events, e.g. after a retried request.
+    pub(crate) fn push_back(&mut self, incoming: Incoming) -> bool {
+        let anchor = self.remote.last().and_then(|item| item.event_id.clone());
+        self.insert(incoming, anchor, |timeline, item| timeline.remote.push(item))
+    }
+
+    /// Prepends older events (from back-pagination), given oldest first.
+    pub(crate) fn push_front(&mut self, batch: Vec<Incoming>) {
+        let mut older = Vec::new();
+        for incoming in batch {
+            let anchor = older.last().and_then(|item: &TimelineItem| item.event_id.clone());
+            self.insert(incoming, anchor, |_, item| older.push(item));
+        }
+        older.append(&mut self.remote);
+        self.remote = older;
+    }
+
+    /// Forgets the server's items (after a gap), keeping local echoes and relations.
+    pub(crate) fn clear_remote(&mut self) {
+        self.remote.clear();
+        self.seen.clear();
+        self.anchors.clear();
+    }
+
+    fn insert(
+        &mut self,
+        incoming: Incoming,
+        anchor: Option<OwnedEventId>,
+        place: impl FnOnce(&mut Self, TimelineItem),
+    ) -> bool {
+        let event_id = match &incoming {
+            Incoming::Item(item) => item.event_id.clone(),
+            Incoming::Edit { event_id, .. }
+            | Incoming::Redaction { event_id, .. }
+            | Incoming::Hidden(event_id) => Some(event_id.clone()),
+            Incoming::Reaction(entry) => entry.event_id.clone(),
         };
+        let Some(event_id) = event_id else { return false };
         if !self.seen.insert(event_id.clone()) {
             return false;
         }
-        // The server only echoes `transaction_id` to the sending device, and some servers
-        // omit it; the event ID from the send response covers that case.
-        self.local.retain(|local| {
-            let same_txn = item.txn_id.is_some() && local.txn_id == item.txn_id;
-            !same_txn && local.event_id.as_ref() != Some(&event_id)
-        });
-        self.remote.push(item);
+        if !matches!(incoming, Incoming::Item(_))
+            && let Some(anchor) = anchor
+        {
+            self.anchors.insert(event_id.clone(), anchor);
+        }
+        match incoming {
+            Incoming::Item(item) => {
+                // The server only echoes `transaction_id` to the sending device, and some
+                // servers omit it; the event ID from the send response covers that case.
+                self.local.retain(|local| {
+                    let same_txn = item.txn_id.is_some() && local.txn_id == item.txn_id;
+                    !same_txn && local.event_id.as_ref() != Some(&event_id)
+                });
+                place(self, item);
+            }
+            Incoming::Edit { target, edit, .. } => self.add_edit(target, edit),
+            Incoming::Reaction(entry) => self.add_reaction(entry),
+            Incoming::Redaction { target, .. } => self.redact(target),
+            Incoming::Hidden(_) => {}
+        }
         true
+    }
+
+    pub(crate) fn add_edit(&mut self, target: OwnedEventId, edit: Edit) {
+        self.edits.entry(target).or_default().push(edit);
+    }
+
+    pub(crate) fn add_reaction(&mut self, entry: ReactionEntry) {
+        let list = self.reactions.entry(entry.target.clone()).or_default();
+        // The remote echo of our own reaction replaces its local echo.
+        list.retain(|old| {
+            let same_txn = entry.txn_id.is_some() && old.txn_id == entry.txn_id;
+            let same_event = entry.event_id.is_some() && old.event_id == entry.event_id;
+            !same_txn && !same_event
+        });
+        list.push(entry);
+    }
+
+    /// Records the send response of our reaction.
+    pub(crate) fn reaction_sent(&mut self, txn_id: &OwnedTransactionId, event_id: OwnedEventId) {
+        for entry in self.reactions.values_mut().flatten() {
+            if entry.txn_id.as_ref() == Some(txn_id) && entry.event_id.is_none() {
+                entry.event_id = Some(event_id.clone());
+            }
+        }
+    }
+
+    /// Drops a reaction that failed to send.
+    pub(crate) fn reaction_failed(&mut self, txn_id: &OwnedTransactionId) {
+        for list in self.reactions.values_mut() {
+            list.retain(|entry| entry.txn_id.as_ref() != Some(txn_id) || entry.event_id.is_some());
+        }
+    }
+
+    /// Marks an event deleted: a message becomes "Message deleted", a reaction disappears.
+    pub(crate) fn redact(&mut self, target: OwnedEventId) {
+        for list in self.reactions.values_mut() {
+            list.retain(|entry| entry.event_id.as_ref() != Some(&target));
+        }
+        self.redacted.insert(target);
+    }
+
+    /// Takes back a redaction that failed to send.
+    pub(crate) fn unredact(&mut self, target: &OwnedEventId) {
+        self.redacted.remove(target);
+    }
+
+    /// Whether an event has been deleted.
+    pub fn is_redacted(&self, event_id: &OwnedEventId) -> bool {
+        self.redacted.contains(event_id)
     }
 
     /// Appends a message we are about to send.
@@ -129,19 +358,11 @@ impl Timeline {
         self.local.push(item);
     }
 
-    /// The local echo for `txn_id`, if it has not been replaced by its remote echo yet.
-    pub(crate) fn local(&self, txn_id: &OwnedTransactionId) -> Option<&TimelineItem> {
-        self.local
-            .iter()
-            .find(|item| item.txn_id.as_ref() == Some(txn_id))
-    }
-
     /// Records the send response: the message is on the server under `event_id`.
     pub(crate) fn mark_sent(&mut self, txn_id: &OwnedTransactionId, event_id: OwnedEventId) {
         if self.seen.contains(&event_id) {
             // The remote echo came first but could not be matched by transaction ID.
-            self.local
-                .retain(|item| item.txn_id.as_ref() != Some(txn_id));
+            self.local.retain(|item| item.txn_id.as_ref() != Some(txn_id));
         } else if let Some(item) = self.local_mut(txn_id) {
             item.event_id = Some(event_id);
             item.send_state = SendState::Sent;
@@ -156,76 +377,67 @@ impl Timeline {
     }
 
     fn local_mut(&mut self, txn_id: &OwnedTransactionId) -> Option<&mut TimelineItem> {
-        self.local
-            .iter_mut()
-            .find(|item| item.txn_id.as_ref() == Some(txn_id))
+        self.local.iter_mut().find(|item| item.txn_id.as_ref() == Some(txn_id))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use ruma::UInt;
-
-    use super::*;
-
-    fn item(event_id: Option<&str>, txn_id: Option<&str>, body: &str) -> TimelineItem {
-        TimelineItem {
-            event_id: event_id.map(|id| id.try_into().unwrap()),
-            txn_id: txn_id.map(Into::into),
-            sender: "@alice:hs".try_into().unwrap(),
-            sender_name: "alice".to_owned(),
-            kind: ItemKind::Message,
-            body: body.to_owned(),
-            origin_server_ts: MilliSecondsSinceUnixEpoch(UInt::from(1u32)),
-            send_state: if event_id.is_some() {
-                SendState::Sent
-            } else {
-                SendState::Pending
-            },
+    /// An item with its relations applied.
+    fn compose(&self, base: &TimelineItem) -> TimelineItem {
+        let mut item = base.clone();
+        let Some(event_id) = &base.event_id else { return item };
+        if self.redacted.contains(event_id) {
+            item.kind = ItemKind::Redacted;
+            item.body = "Message deleted".to_owned();
+            item.html = None;
+            item.reply_to = None;
+            return item;
         }
+        if !item.is_message() {
+            return item;
+        }
+        // Only the original sender may edit (the spec's rule; others' edits are ignored).
+        let latest_edit = self
+            .edits
+            .get(event_id)
+            .and_then(|edits| edits.iter().filter(|edit| edit.sender == base.sender).max_by_key(|edit| edit.ts));
+        if let Some(edit) = latest_edit {
+            item.kind = edit.kind;
+            item.body = edit.body.clone();
+            item.html = edit.html.clone();
+            item.edited = true;
+        }
+        if let Some(list) = self.reactions.get(event_id) {
+            for entry in list {
+                let index = match item.reactions.iter().position(|r| r.key == entry.key) {
+                    Some(index) => index,
+                    None => {
+                        item.reactions.push(Reaction {
+                            key: entry.key.clone(),
+                            senders: Vec::new(),
+                            own_event: None,
+                            own: false,
+                        });
+                        item.reactions.len() - 1
+                    }
+                };
+                let reaction = &mut item.reactions[index];
+                // One reaction per person and key, however many events they sent.
+                if reaction.senders.contains(&entry.sender) {
+                    continue;
+                }
+                reaction.senders.push(entry.sender.clone());
+            }
+        }
+        item
     }
 
-    #[test]
-    fn remote_events_are_deduplicated() {
-        let mut timeline = Timeline::default();
-        assert!(timeline.push_remote(item(Some("$1"), None, "a")));
-        assert!(!timeline.push_remote(item(Some("$1"), None, "a")));
-        assert_eq!(timeline.len(), 1);
-    }
-
-    #[test]
-    fn local_echo_stays_last_until_remote_echo() {
-        let mut timeline = Timeline::default();
-        timeline.push_local(item(None, Some("t1"), "mine"));
-        timeline.push_remote(item(Some("$1"), None, "theirs"));
-        let bodies: Vec<_> = timeline.items().map(|item| item.body.as_str()).collect();
-        assert_eq!(bodies, ["theirs", "mine"]);
-
-        timeline.push_remote(item(Some("$2"), Some("t1"), "mine"));
-        let items: Vec<_> = timeline.items().collect();
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[1].send_state, SendState::Sent);
-        assert_eq!(items[1].key(), "txn:t1");
-    }
-
-    #[test]
-    fn send_response_before_remote_echo_without_txn_id() {
-        let mut timeline = Timeline::default();
-        let txn: OwnedTransactionId = "t1".into();
-        timeline.push_local(item(None, Some("t1"), "mine"));
-        timeline.mark_sent(&txn, "$9".try_into().unwrap());
-        assert_eq!(timeline.items().next().unwrap().send_state, SendState::Sent);
-        timeline.push_remote(item(Some("$9"), None, "mine"));
-        assert_eq!(timeline.len(), 1);
-    }
-
-    #[test]
-    fn remote_echo_before_send_response_without_txn_id() {
-        let mut timeline = Timeline::default();
-        let txn: OwnedTransactionId = "t1".into();
-        timeline.push_local(item(None, Some("t1"), "mine"));
-        timeline.push_remote(item(Some("$9"), None, "mine"));
-        timeline.mark_sent(&txn, "$9".try_into().unwrap());
-        assert_eq!(timeline.len(), 1);
+    /// Marks which reactions are ours; called by the room, which knows who we are.
+    pub(crate) fn mark_own_reactions(&self, item: &mut TimelineItem, own: &UserId) {
+        let Some(event_id) = &item.event_id else { return };
+        let Some(list) = self.reactions.get(event_id) else { return };
+        for reaction in &mut item.reactions {
+            let mine = list.iter().find(|e| e.key == reaction.key && e.sender == own);
+            reaction.own = mine.is_some();
+            reaction.own_event = mine.and_then(|e| e.event_id.clone());
+        }
     }
 }

@@ -8,6 +8,7 @@ use crate::{
         room_list::RoomList, room_view::RoomView,
     },
     handle::ClientHandle,
+    platform::document,
 };
 
 /// The whole app.
@@ -26,6 +27,10 @@ pub fn App() -> impl IntoView {
 fn Chat() -> impl IntoView {
     let handle = ClientHandle::expect();
     let has_room = move || handle.selected().is_some();
+    Effect::new(move |_| {
+        let unread = handle.total_unread();
+        document::set_title(&if unread > 0 { format!("({unread}) Weft") } else { "Weft".to_owned() });
+    });
     view! {
         <div class="chat" class:room-open=has_room>
             <header class="topbar">

@@ -2,12 +2,16 @@
 //! [`crate::ClientHandle`]; none of them does I/O.
 
 pub mod account_menu;
+pub mod avatar;
 pub mod composer;
 pub mod connection_status;
 pub mod invite_card;
 pub mod invite_form;
 pub mod login;
+pub mod message_body;
 pub mod new_room;
+pub mod reactions;
 pub mod room_list;
 pub mod room_view;
 pub mod timeline;
+pub mod timeline_item;

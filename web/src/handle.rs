@@ -20,6 +20,7 @@ use crate::{
 };
 
 mod actions;
+mod messages;
 
 /// State of the connection to the homeserver, as the sync loop sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,12 @@ pub struct RoomSnapshot {
     pub topic: Option<String>,
     pub loaded: bool,
     pub items: Vec<TimelineItem>,
+    /// Display names of the people typing (not us).
+    pub typing: Vec<String>,
+    /// No older history to load.
+    pub reached_start: bool,
+    /// We may delete other people's messages.
+    pub can_redact_others: bool,
 }
 
 /// The running sync task: dropping it aborts the in-flight long-poll.
@@ -55,6 +62,10 @@ pub struct ClientHandle {
     notice: RwSignal<Option<String>>,
     sync_task: StoredValue<Option<SyncTask>, LocalStorage>,
     generation: StoredValue<u64>,
+    /// The room whose history is being fetched, if any.
+    paginating: RwSignal<Option<OwnedRoomId>>,
+    /// Where and when we last said "typing", to renew it rarely and stop it once.
+    typing_sent: StoredValue<Option<(OwnedRoomId, f64)>>,
 }
 
 impl ClientHandle {
@@ -67,6 +78,8 @@ impl ClientHandle {
             notice: RwSignal::new(None),
             sync_task: StoredValue::new_local(None),
             generation: StoredValue::new(0),
+            paginating: RwSignal::new(None),
+            typing_sent: StoredValue::new(None),
         };
         provide_context(handle);
         if let Some(session) = storage::load_session() {
@@ -121,12 +134,50 @@ impl ClientHandle {
         self.engine.with(|engine| {
             let engine = engine.as_ref()?;
             let room = engine.room(room_id)?;
+            let own = engine.user_id();
             Some(RoomSnapshot {
-                name: room.display_name(engine.user_id()),
+                name: room.display_name(own),
                 topic: room.topic().map(ToOwned::to_owned),
                 loaded: room.is_loaded(),
-                items: room.timeline().items().cloned().collect(),
+                items: room.items(own),
+                typing: room.typing(own).iter().map(|user| room.member_name(user)).collect(),
+                reached_start: room.reached_start(),
+                can_redact_others: room.can_redact_others(own),
             })
+        })
+    }
+
+    /// A member's display name in a room, read once (for tooltips).
+    pub fn member_name_untracked(&self, room_id: &RoomId, user_id: &ruma::UserId) -> String {
+        self.with_engine(|engine| engine.room(room_id).map(|room| room.member_name(user_id)))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| user_id.localpart().to_owned())
+    }
+
+    /// One item of a room's timeline, read once (for reply quotes).
+    pub fn item_untracked(&self, room_id: &RoomId, event_id: &ruma::OwnedEventId) -> Option<TimelineItem> {
+        self.with_engine(|engine| engine.room(room_id)?.timeline().item(event_id)).ok().flatten()
+    }
+
+    /// Our newest message in a room that can be edited (for the Up-arrow shortcut).
+    pub fn last_editable(&self, room_id: &RoomId) -> Option<TimelineItem> {
+        self.with_engine(|engine| {
+            engine.room(room_id)?.timeline().last_editable_by(engine.user_id())
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// Whether older history of `room_id` is being fetched.
+    pub fn is_paginating(&self, room_id: &RoomId) -> bool {
+        self.paginating.with(|p| p.as_deref() == Some(room_id))
+    }
+
+    /// Unread messages over all rooms, for the page title.
+    pub fn total_unread(&self) -> u64 {
+        self.engine.with(|engine| {
+            engine.as_ref().map_or(0, |engine| engine.room_list().iter().map(|r| r.unread).sum())
         })
     }
 

@@ -1,6 +1,8 @@
 //! Everything that touches the browser. Nothing outside this module uses `web-sys` or `js-sys`.
 
 pub mod clock;
+pub mod document;
+pub mod html;
 pub mod location;
 pub mod net;
 pub mod storage;

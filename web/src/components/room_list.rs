@@ -33,7 +33,7 @@ pub fn RoomList() -> impl IntoView {
             <ul class="rooms">
                 <For
                     each=move || rooms.get()
-                    key=|room| (room.room_id.clone(), room.name.clone())
+                    key=|room| room.clone()
                     children=move |room| {
                         let room_id = room.room_id.clone();
                         let is_selected = {
@@ -48,7 +48,20 @@ pub fn RoomList() -> impl IntoView {
                                     aria-current=move || is_selected().then_some("page")
                                     on:click=move |_| handle.select(Some(room_id.clone()))
                                 >
-                                    {room.name}
+                                    <span class="room-name">{room.name}</span>
+                                    {(room.unread > 0).then(|| {
+                                        let highlight = room.highlights > 0;
+                                        let label = if room.highlights > 0 {
+                                            format!("{} unread, {} mentioning you", room.unread, room.highlights)
+                                        } else {
+                                            format!("{} unread", room.unread)
+                                        };
+                                        view! {
+                                            <span class="badge" class:highlight=highlight aria-label=label>
+                                                {room.unread.to_string()}
+                                            </span>
+                                        }
+                                    })}
                                 </button>
                             </li>
                         }

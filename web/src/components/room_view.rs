@@ -4,8 +4,13 @@ use leptos::prelude::*;
 use ruma::OwnedRoomId;
 
 use crate::{
-    components::{composer::Composer, invite_form::InviteForm, timeline::Timeline},
+    components::{
+        composer::{Composer, ComposerMode},
+        invite_form::InviteForm,
+        timeline::Timeline,
+    },
     handle::ClientHandle,
+    platform::document,
 };
 
 /// Everything shown for one room.
@@ -16,17 +21,32 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
         let room_id = room_id.clone();
         move |_| handle.room(&room_id)
     });
+    let field = move |f: fn(&crate::handle::RoomSnapshot) -> bool| {
+        Signal::derive(move || snapshot.with(|room| room.as_ref().is_some_and(f)))
+    };
     let name = move || snapshot.with(|room| room.as_ref().map(|room| room.name.clone()));
     let topic = move || snapshot.with(|room| room.as_ref().and_then(|room| room.topic.clone()));
     let items = Signal::derive(move || {
-        snapshot.with(|room| {
-            room.as_ref()
-                .map(|room| room.items.clone())
-                .unwrap_or_default()
-        })
+        snapshot.with(|room| room.as_ref().map(|room| room.items.clone()).unwrap_or_default())
     });
-    let loaded =
-        Signal::derive(move || snapshot.with(|room| room.as_ref().is_some_and(|r| r.loaded)));
+    let typing = Signal::derive(move || {
+        snapshot.with(|room| room.as_ref().map(|room| room.typing.clone()).unwrap_or_default())
+    });
+    let loaded = field(|r| r.loaded);
+    let reached_start = field(|r| r.reached_start);
+    let can_redact_others = field(|r| r.can_redact_others);
+    let mode = RwSignal::new(ComposerMode::Message);
+
+    // Reading: whenever something new shows while the page is seen, say so.
+    Effect::new({
+        let room_id = room_id.clone();
+        move |_| {
+            items.track();
+            if document::is_seen() {
+                handle.mark_read(&room_id);
+            }
+        }
+    });
 
     view! {
         <Show
@@ -44,8 +64,16 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     </div>
                     <InviteForm room_id=room_id.clone() />
                 </header>
-                <Timeline room_id=room_id.clone() items loaded />
-                <Composer room_id=room_id.clone() />
+                <Timeline
+                    room_id=room_id.clone()
+                    items
+                    loaded
+                    reached_start
+                    typing
+                    can_redact_others
+                    mode
+                />
+                <Composer room_id=room_id.clone() mode />
             </section>
         </Show>
     }

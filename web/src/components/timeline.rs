@@ -1,104 +1,155 @@
-//! The message list of a room.
+//! The message list of a room: day separators, grouped messages, older history on scroll,
+//! who is typing, and a jump back to the newest message.
 
-use leptos::prelude::*;
+use leptos::{html, prelude::*};
 use ruma::OwnedRoomId;
-use weft_client::{ItemKind, SendState, TimelineItem};
+use weft_client::{ItemKind, TimelineItem};
 
-use crate::{handle::ClientHandle, platform::clock::format_time};
+use crate::{
+    components::{composer::ComposerMode, timeline_item::Item},
+    handle::ClientHandle,
+    platform::{clock, document},
+};
+
+/// Messages from one sender closer than this share one header.
+const GROUP_MS: u64 = 5 * 60 * 1000;
+/// Start loading older history when the top is this close (px).
+const LOAD_MARGIN: i32 = 600;
+
+/// One row of the list: an item, whether it starts a group, and the day it opens if any.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Row {
+    item: TimelineItem,
+    header: bool,
+    day: Option<String>,
+}
+
+fn rows(items: &[TimelineItem]) -> Vec<Row> {
+    let mut rows = Vec::with_capacity(items.len());
+    let mut previous: Option<&TimelineItem> = None;
+    for item in items {
+        let day = clock::day_of(item.origin_server_ts);
+        let new_day = previous.is_none_or(|p| clock::day_of(p.origin_server_ts) != day);
+        let header = new_day
+            || previous.is_none_or(|p| {
+                p.sender != item.sender
+                    || p.kind == ItemKind::State
+                    || item.origin_server_ts.get() > p.origin_server_ts.get() + ruma::UInt::try_from(GROUP_MS).unwrap_or_default()
+            });
+        rows.push(Row {
+            item: item.clone(),
+            header,
+            day: new_day.then(|| clock::format_day(item.origin_server_ts)),
+        });
+        previous = Some(item);
+    }
+    rows
+}
 
 /// `<section aria-label="Timeline">` with one `<li>` per item.
 ///
-/// The scroll container uses `flex-direction: column-reverse` (see style.css), which keeps
-/// it pinned to the newest message without any scrolling code.
+/// The scroll container uses `flex-direction: column-reverse` (see style.css): it stays
+/// pinned to the newest message, and history added at the top does not move what you see.
 #[component]
 pub fn Timeline(
     room_id: OwnedRoomId,
     items: Signal<Vec<TimelineItem>>,
     loaded: Signal<bool>,
+    reached_start: Signal<bool>,
+    typing: Signal<Vec<String>>,
+    can_redact_others: Signal<bool>,
+    mode: RwSignal<ComposerMode>,
 ) -> impl IntoView {
-    let own_user_id = ClientHandle::expect().user_id_untracked();
+    let handle = ClientHandle::expect();
+    let scroller = NodeRef::<html::Section>::new();
+    let away_from_bottom = RwSignal::new(false);
+    let rows = Memo::new(move |_| items.with(|items| rows(items)));
+
+    let check_scroll = {
+        let room_id = room_id.clone();
+        move || {
+            let Some(element) = scroller.get_untracked() else { return };
+            let (top, height, client) = document::scroll_metrics(&element);
+            // column-reverse: scrollTop is 0 at the bottom and negative upwards.
+            let from_top = height - client + top;
+            away_from_bottom.set(top < -200);
+            if from_top < LOAD_MARGIN && loaded.get_untracked() && !reached_start.get_untracked() {
+                handle.load_older(room_id.clone());
+            }
+        }
+    };
+    // After each render (new items, a page of history), fill the screen if it isn't full.
+    Effect::new({
+        let check_scroll = check_scroll.clone();
+        let room_id = room_id.clone();
+        move |_| {
+            rows.track();
+            handle.is_paginating(&room_id);
+            check_scroll();
+        }
+    });
+
     view! {
-        <section class="timeline" role="region" aria-label="Timeline">
+        <section
+            class="timeline"
+            role="region"
+            aria-label="Timeline"
+            node_ref=scroller
+            on:scroll=move |_| check_scroll()
+        >
             <div class="timeline-inner">
-                <Show when=move || !loaded.get()>
-                    <p class="hint">"Loading room…"</p>
+                <Show when=move || reached_start.get() && loaded.get()>
+                    <p class="hint">"This is the start of the room."</p>
                 </Show>
-                <Show when=move || loaded.get() && items.with(Vec::is_empty)>
+                <Show when=move || !loaded.get() || (!reached_start.get() && handle_paginating(handle))>
+                    <p class="hint" role="status">"Loading…"</p>
+                </Show>
+                <Show when=move || loaded.get() && items.with(Vec::is_empty) && reached_start.get()>
                     <p class="hint">"No messages yet. Say hello!"</p>
                 </Show>
                 <ol class="items">
                     <For
-                        each=move || items.get()
-                        // The send state is part of the key so a confirmed echo re-renders.
-                        key=|item| (item.key(), item.send_state, item.body.clone())
-                        children=move |item| {
-                            let own = own_user_id.as_ref() == Some(&item.sender);
-                            view! { <Item item own room_id=room_id.clone() /> }
+                        each=move || rows.get()
+                        key=|row| row.clone()
+                        children=move |row| {
+                            let room_id = room_id.clone();
+                            view! {
+                                {row.day.map(|day| view! { <li class="day" role="separator">{day}</li> })}
+                                <Item room_id item=row.item header=row.header mode can_redact_others />
+                            }
                         }
                     />
                 </ol>
+                <p class="typing" aria-live="polite">
+                    {move || typing_text(&typing.get())}
+                </p>
             </div>
+            <Show when=move || away_from_bottom.get()>
+                <button
+                    class="jump"
+                    on:click=move |_| {
+                        if let Some(element) = scroller.get_untracked() {
+                            document::scroll_to(&element, 0);
+                        }
+                    }
+                >
+                    "Jump to latest"
+                </button>
+            </Show>
         </section>
     }
 }
 
-/// One list item: a message with its sender, or a notice sentence.
-#[component]
-fn Item(item: TimelineItem, own: bool, room_id: OwnedRoomId) -> impl IntoView {
-    let handle = ClientHandle::expect();
-    let time = format_time(item.origin_server_ts);
-    let state_class = match item.send_state {
-        SendState::Pending => "pending",
-        SendState::Failed => "failed",
-        _ => "",
-    };
-    match item.kind {
-        ItemKind::Notice => view! {
-            <li class="item notice">
-                <span class="notice-text">{item.body}</span>
-            </li>
-        }
-        .into_any(),
-        kind => {
-            let kind_class = match kind {
-                ItemKind::Emote => "emote",
-                ItemKind::Encrypted | ItemKind::Redacted => "muted",
-                _ => "",
-            };
-            let txn_id = item.txn_id.clone();
-            let status = match item.send_state {
-                SendState::Pending => {
-                    Some(view! { <span class="status">"Sending…"</span> }.into_any())
-                }
-                SendState::Failed => Some(
-                    view! {
-                        <span class="status">"Not sent"</span>
-                        <button
-                            class="small"
-                            on:click=move |_| {
-                                if let Some(txn_id) = txn_id.clone() {
-                                    handle.retry(room_id.clone(), txn_id);
-                                }
-                            }
-                        >
-                            "Retry"
-                        </button>
-                    }
-                    .into_any(),
-                ),
-                _ => None,
-            };
-            view! {
-                <li class=format!("item message {kind_class} {state_class}") class:own=own>
-                    <div class="meta">
-                        <span class="sender">{item.sender_name}</span>
-                        <time class="time">{time}</time>
-                    </div>
-                    <p class="body">{item.body}</p>
-                    {status}
-                </li>
-            }
-            .into_any()
-        }
+fn handle_paginating(handle: ClientHandle) -> bool {
+    handle.selected().is_some_and(|room| handle.is_paginating(&room))
+}
+
+/// "alice is typing…", "alice and bob are typing…", "Several people are typing…".
+fn typing_text(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [a, b] => format!("{a} and {b} are typing…"),
+        _ => "Several people are typing…".to_owned(),
     }
 }

@@ -3,10 +3,9 @@
 //! Each action builds its request with the engine, sends it through the platform, and feeds
 //! the response back to the engine; errors come back as [`ActionError`]s to show as they are.
 
-use leptos::task::spawn_local;
-use ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId};
+use ruma::{OwnedRoomId, OwnedUserId};
 use weft_client::{
-    ApiError, Engine, HttpRequest,
+    ApiError, Engine,
     auth::{self, Registration, RegistrationStep},
 };
 
@@ -89,24 +88,6 @@ impl ClientHandle {
         self.check(result)
     }
 
-    /// Sends a text message, shown at once as a pending local echo.
-    pub fn send_text(&self, room_id: OwnedRoomId, body: String) {
-        let txn_id = clock::new_txn_id();
-        let now = clock::now();
-        let request =
-            self.update_engine(|engine| engine.send_text(&room_id, &body, txn_id.clone(), now));
-        if let Ok(Ok(request)) = request {
-            self.spawn_send(room_id, txn_id, request);
-        }
-    }
-
-    /// Sends a failed message again, with its original transaction ID.
-    pub fn retry(&self, room_id: OwnedRoomId, txn_id: OwnedTransactionId) {
-        if let Ok(Ok(request)) = self.update_engine(|engine| engine.retry_send(&room_id, &txn_id)) {
-            self.spawn_send(room_id, txn_id, request);
-        }
-    }
-
     /// Ends the session on the server and forgets it locally.
     pub async fn sign_out(&self) {
         let request = self.with_engine(Engine::logout_request);
@@ -116,23 +97,5 @@ impl ClientHandle {
         if let (Ok(Ok(request)), Ok(homeserver)) = (request, homeserver) {
             let _ = send(&homeserver, request, None).await;
         }
-    }
-
-    fn spawn_send(&self, room_id: OwnedRoomId, txn_id: OwnedTransactionId, request: HttpRequest) {
-        let handle = *self;
-        spawn_local(async move {
-            match handle.send(request).await {
-                Ok(response) => {
-                    let result = handle.update_engine(|engine| {
-                        engine.handle_send_response(&room_id, &txn_id, as_borrowed(&response))
-                    });
-                    let _ = handle.check(result);
-                }
-                Err(_) => {
-                    let _ =
-                        handle.update_engine(|engine| engine.mark_send_failed(&room_id, &txn_id));
-                }
-            }
-        });
     }
 }

@@ -35,3 +35,41 @@ pub fn format_time(ts: MilliSecondsSinceUnixEpoch) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(u64::from(ts.get()) as f64));
     format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
 }
+
+fn date(ts: MilliSecondsSinceUnixEpoch) -> js_sys::Date {
+    #[allow(clippy::cast_precision_loss)]
+    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(u64::from(ts.get()) as f64))
+}
+
+fn day_of_date(d: &js_sys::Date) -> (u32, u32, u32) {
+    (d.get_full_year(), d.get_month(), d.get_date())
+}
+
+/// The local calendar day of `ts`, for day separators: (year, month 0–11, day).
+pub fn day_of(ts: MilliSecondsSinceUnixEpoch) -> (u32, u32, u32) {
+    day_of_date(&date(ts))
+}
+
+/// "Today", "Yesterday", or a date like "Tue 3 Nov 2026".
+pub fn format_day(ts: MilliSecondsSinceUnixEpoch) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let now_ms = js_sys::Date::now();
+    let today = day_of_date(&js_sys::Date::new(&now_ms.into()));
+    let yesterday = day_of_date(&js_sys::Date::new(&(now_ms - 86_400_000.0).into()));
+    let day = day_of(ts);
+    if day == today {
+        return "Today".to_owned();
+    }
+    if day == yesterday {
+        return "Yesterday".to_owned();
+    }
+    let d = date(ts);
+    format!(
+        "{} {} {} {}",
+        DAYS[d.get_day() as usize % 7],
+        d.get_date(),
+        MONTHS[d.get_month() as usize % 12],
+        d.get_full_year()
+    )
+}

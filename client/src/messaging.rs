@@ -1,0 +1,218 @@
+//! Requests for what people do in a room: send messages, replies, edits and reactions,
+//! delete, page back through history, say they are typing or have read something.
+
+use std::time::Duration;
+
+use ruma::{
+    OwnedEventId, OwnedTransactionId, OwnedUserId, RoomId, UInt,
+    api::{
+        Direction,
+        client::{
+            filter::{LazyLoadOptions, RoomEventFilter},
+            message::{get_message_events, send_message_event},
+            receipt::create_receipt::{self, v3::ReceiptType},
+            redact::redact_event,
+            typing::create_typing_event::{self, v3::Typing},
+        },
+    },
+    events::MessageLikeEventType,
+    serde::Raw,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ApiError, HttpRequest, HttpResponse, Session,
+    requests::{build, parse, parse_raw},
+    sync::RawEvent,
+};
+
+/// Events per back-pagination request.
+pub const PAGE_SIZE: u32 = 50;
+
+/// The content of an `m.room.message` we send.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct MessageOut {
+    pub msgtype: &'static str,
+    pub body: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub formatted_body: Option<String>,
+    #[serde(rename = "m.relates_to", skip_serializing_if = "Option::is_none")]
+    pub relates_to: Option<RelationOut>,
+    #[serde(rename = "m.new_content", skip_serializing_if = "Option::is_none")]
+    pub new_content: Option<Box<MessageOut>>,
+    #[serde(rename = "m.mentions", skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<MentionsOut>,
+}
+
+impl MessageOut {
+    /// A text message from the composer: `body` is what was typed, `html` its rendering when
+    /// the markdown made any difference.
+    pub fn text(body: String, html: Option<String>) -> Self {
+        Self {
+            msgtype: "m.text",
+            body,
+            format: html.as_ref().map(|_| "org.matrix.custom.html"),
+            formatted_body: html,
+            relates_to: None,
+            new_content: None,
+            mentions: Some(MentionsOut::default()),
+        }
+    }
+}
+
+/// `m.relates_to` of what we send.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct RelationOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<OwnedEventId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(rename = "m.in_reply_to", skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<ReplyOut>,
+}
+
+/// `m.in_reply_to`.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ReplyOut {
+    pub event_id: OwnedEventId,
+}
+
+/// `m.mentions`: who the message pings. Always sent (even empty), so that other clients do
+/// not fall back to guessing mentions from the text.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct MentionsOut {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_ids: Vec<OwnedUserId>,
+}
+
+/// `m.reaction` content.
+#[derive(Serialize)]
+struct ReactionOut {
+    #[serde(rename = "m.relates_to")]
+    relates_to: RelationOut,
+}
+
+/// `PUT /rooms/{roomId}/send/{eventType}/{txnId}` with any serializable content.
+pub(crate) fn send_request<T: Serialize>(
+    session: &Session,
+    room_id: &RoomId,
+    txn_id: OwnedTransactionId,
+    event_type: MessageLikeEventType,
+    content: &T,
+) -> Result<HttpRequest, ApiError> {
+    let content = serde_json::value::to_raw_value(content)
+        .map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
+    let request = send_message_event::v3::Request::new_raw(
+        room_id.to_owned(),
+        txn_id,
+        event_type,
+        Raw::from_json(content),
+    );
+    build(request, &session.homeserver, Some(&session.access_token))
+}
+
+/// An `m.reaction` with `key` on `target`.
+pub(crate) fn reaction_request(
+    session: &Session,
+    room_id: &RoomId,
+    txn_id: OwnedTransactionId,
+    target: OwnedEventId,
+    key: String,
+) -> Result<HttpRequest, ApiError> {
+    let content = ReactionOut {
+        relates_to: RelationOut {
+            rel_type: Some("m.annotation"),
+            event_id: Some(target),
+            key: Some(key),
+            in_reply_to: None,
+        },
+    };
+    send_request(session, room_id, txn_id, MessageLikeEventType::Reaction, &content)
+}
+
+/// `PUT /rooms/{roomId}/redact/{eventId}/{txnId}`.
+pub(crate) fn redact_request(
+    session: &Session,
+    room_id: &RoomId,
+    event_id: OwnedEventId,
+    txn_id: OwnedTransactionId,
+) -> Result<HttpRequest, ApiError> {
+    let request = redact_event::v3::Request::new(room_id.to_owned(), event_id, txn_id);
+    build(request, &session.homeserver, Some(&session.access_token))
+}
+
+/// Checks a redaction response.
+pub fn parse_redact(response: HttpResponse<'_>) -> Result<OwnedEventId, ApiError> {
+    Ok(parse::<redact_event::v3::Response>(response)?.event_id)
+}
+
+/// `PUT /rooms/{roomId}/typing/{userId}`: typing for `timeout`, or stopped (`None`).
+pub(crate) fn typing_request(
+    session: &Session,
+    room_id: &RoomId,
+    timeout: Option<Duration>,
+) -> Result<HttpRequest, ApiError> {
+    let state = match timeout {
+        Some(timeout) => Typing::Yes(create_typing_event::v3::TypingInfo::new(timeout)),
+        None => Typing::No,
+    };
+    let request =
+        create_typing_event::v3::Request::new(session.user_id.clone(), room_id.to_owned(), state);
+    build(request, &session.homeserver, Some(&session.access_token))
+}
+
+/// `POST /rooms/{roomId}/receipt/m.read/{eventId}`.
+pub(crate) fn receipt_request(
+    session: &Session,
+    room_id: &RoomId,
+    event_id: OwnedEventId,
+) -> Result<HttpRequest, ApiError> {
+    let request = create_receipt::v3::Request::new(room_id.to_owned(), ReceiptType::Read, event_id);
+    build(request, &session.homeserver, Some(&session.access_token))
+}
+
+/// Checks a response whose body does not matter (typing, receipts, state, ...).
+pub fn parse_empty(response: HttpResponse<'_>) -> Result<(), ApiError> {
+    parse_raw::<serde::de::IgnoredAny>(response).map(drop)
+}
+
+/// `GET /rooms/{roomId}/messages` backwards from `from`, with lazy-loaded members.
+pub(crate) fn messages_request(
+    session: &Session,
+    room_id: &RoomId,
+    from: &str,
+) -> Result<HttpRequest, ApiError> {
+    let mut request =
+        get_message_events::v3::Request::new(room_id.to_owned(), Direction::Backward);
+    request.from = Some(from.to_owned());
+    request.limit = UInt::from(PAGE_SIZE);
+    let mut filter = RoomEventFilter::default();
+    filter.lazy_load_options = LazyLoadOptions::Enabled {
+        include_redundant_members: false,
+    };
+    request.filter = filter;
+    build(request, &session.homeserver, Some(&session.access_token))
+}
+
+/// A `/messages` response, events left raw (see [`crate::sync`] for why).
+#[derive(Debug, Deserialize)]
+#[non_exhaustive]
+pub struct MessagesPage {
+    /// Events, newest first.
+    #[serde(default)]
+    pub chunk: Vec<RawEvent>,
+    /// Member events for the senders of `chunk`.
+    #[serde(default)]
+    pub state: Vec<RawEvent>,
+    /// Token for the next (older) page; absent at the start of the room.
+    pub end: Option<String>,
+}
+
+/// Parses a `/messages` response.
+pub fn parse_messages(response: HttpResponse<'_>) -> Result<MessagesPage, ApiError> {
+    parse_raw(response)
+}

@@ -1,0 +1,202 @@
+//! One timeline entry: a message (header, reply quote, body, reactions, receipts, actions)
+//! or a room change in words.
+
+use leptos::prelude::*;
+use ruma::OwnedRoomId;
+use weft_client::{ItemKind, SendState, TimelineItem};
+
+use crate::{
+    components::{
+        avatar::Avatar,
+        composer::ComposerMode,
+        message_body::MessageBody,
+        reactions::{ReactionPicker, Reactions},
+    },
+    handle::ClientHandle,
+    platform::clock::format_time,
+};
+
+/// How many read-receipt avatars to show before "+N".
+const RECEIPTS_SHOWN: usize = 4;
+
+#[component]
+pub fn Item(
+    room_id: OwnedRoomId,
+    item: TimelineItem,
+    header: bool,
+    mode: RwSignal<ComposerMode>,
+    can_redact_others: Signal<bool>,
+) -> impl IntoView {
+    let handle = ClientHandle::expect();
+    if item.kind == ItemKind::State {
+        return view! {
+            <li class="item state">
+                <span class="state-text">{item.body.clone()}</span>
+                <Receipts room_id item=item.clone() />
+            </li>
+        }
+        .into_any();
+    }
+    let own_user = handle.user_id_untracked();
+    let own = own_user.as_ref() == Some(&item.sender);
+    let mentions_me = !own
+        && own_user.as_ref().is_some_and(|me| {
+            item.mentions.contains(me)
+                || {
+                    let my_name = handle.member_name_untracked(&room_id, me);
+                    !my_name.is_empty() && item.body.to_lowercase().contains(&my_name.to_lowercase())
+                }
+        });
+    let kind_class = match item.kind {
+        ItemKind::Emote => "emote",
+        ItemKind::Notice => "bot",
+        ItemKind::Encrypted | ItemKind::Redacted => "muted",
+        _ => "",
+    };
+    let state_class = match item.send_state {
+        SendState::Pending => "pending",
+        SendState::Failed => "failed",
+        _ => "",
+    };
+    let picking = RwSignal::new(false);
+    let time = format_time(item.origin_server_ts);
+
+    let reply = item.reply_to.clone().map(|target| {
+        let quoted = handle.item_untracked(&room_id, &target);
+        match quoted {
+            Some(quoted) => view! {
+                <blockquote class="reply-quote">
+                    <span class="sender">{quoted.sender_name}</span>
+                    <span class="quote-text">{quoted.body}</span>
+                </blockquote>
+            }
+            .into_any(),
+            None => view! {
+                <blockquote class="reply-quote muted">"In reply to an earlier message"</blockquote>
+            }
+            .into_any(),
+        }
+    });
+
+    let status = match item.send_state {
+        SendState::Pending => Some(view! { <span class="status">"Sending…"</span> }.into_any()),
+        SendState::Failed => {
+            let (room_id, txn_id) = (room_id.clone(), item.txn_id.clone());
+            Some(
+                view! {
+                    <span class="status">"Not sent"</span>
+                    <button
+                        class="small"
+                        on:click=move |_| {
+                            if let Some(txn_id) = txn_id.clone() {
+                                handle.retry(room_id.clone(), txn_id);
+                            }
+                        }
+                    >
+                        "Retry"
+                    </button>
+                }
+                .into_any(),
+            )
+        }
+        _ => None,
+    };
+
+    let picker_room = room_id.clone();
+    let actions = item.event_id.clone().filter(|_| item.is_message()).map(|event_id| {
+        let can_delete = own || can_redact_others.get_untracked();
+        let (reply_item, edit_item) = (item.clone(), item.clone());
+        let (delete_room, delete_event) = (room_id.clone(), event_id.clone());
+        view! {
+            <div class="actions" role="toolbar" aria-label="Message actions">
+                <button class="small" on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
+                <button class="small" on:click=move |_| mode.set(ComposerMode::Reply(reply_item.clone()))>
+                    "Reply"
+                </button>
+                {own.then(|| view! {
+                    <button class="small" on:click=move |_| mode.set(ComposerMode::Edit(edit_item.clone()))>
+                        "Edit"
+                    </button>
+                })}
+                {can_delete.then(|| view! {
+                    <button
+                        class="small danger"
+                        on:click=move |_| handle.delete(delete_room.clone(), delete_event.clone())
+                    >
+                        "Delete"
+                    </button>
+                })}
+            </div>
+            <Show when=move || picking.get()>
+                <ReactionPicker
+                    room_id=picker_room.clone()
+                    event_id=event_id.clone()
+                    on_pick=Callback::new(move |()| picking.set(false))
+                />
+            </Show>
+        }
+    });
+
+    let reactions = match (&item.event_id, item.reactions.is_empty()) {
+        (Some(event_id), false) => Some(view! {
+            <div class="reactions">
+                <Reactions room_id=room_id.clone() event_id=event_id.clone() reactions=item.reactions.clone() />
+            </div>
+        }),
+        _ => None,
+    };
+
+    view! {
+        <li
+            class=format!("item message {kind_class} {state_class}")
+            class:own=own
+            class:grouped=!header
+            class:mention=mentions_me
+        >
+            {header.then(|| view! {
+                <div class="meta">
+                    <Avatar name=item.sender_name.clone() user_id=item.sender.to_string() />
+                    <span class="sender">{item.sender_name.clone()}</span>
+                    <time class="time">{time.clone()}</time>
+                </div>
+            })}
+            <div class="content">
+                {reply}
+                {(item.kind == ItemKind::Emote).then(|| view! { <span class="emote-sender">{format!("* {} ", item.sender_name)}</span> })}
+                <MessageBody body=item.body.clone() html=item.html.clone() />
+                {item.edited.then(|| view! { <span class="edited">"(edited)"</span> })}
+                {(!header).then(|| view! { <time class="time hover-time">{time}</time> })}
+                {status}
+                {reactions}
+                <Receipts room_id=room_id.clone() item=item.clone() />
+            </div>
+            {actions}
+        </li>
+    }
+    .into_any()
+}
+
+/// Small avatars of the people who have read up to this item.
+#[component]
+fn Receipts(room_id: OwnedRoomId, item: TimelineItem) -> impl IntoView {
+    if item.read_by.is_empty() {
+        return None;
+    }
+    let handle = ClientHandle::expect();
+    let names: Vec<String> =
+        item.read_by.iter().map(|user| handle.member_name_untracked(&room_id, user)).collect();
+    let label = format!("Read by {}", names.join(", "));
+    let extra = names.len().saturating_sub(RECEIPTS_SHOWN);
+    Some(view! {
+        <div class="receipts" title=label.clone() aria-label=label>
+            {item
+                .read_by
+                .iter()
+                .zip(&names)
+                .take(RECEIPTS_SHOWN)
+                .map(|(user, name)| view! { <Avatar name=name.clone() user_id=user.to_string() small=true /> })
+                .collect_view()}
+            {(extra > 0).then(|| view! { <span class="more">{format!("+{extra}")}</span> })}
+        </div>
+    })
+}

@@ -1,0 +1,38 @@
+//! The page itself: its title, whether it is being looked at, and scrolling.
+
+use wasm_bindgen::JsCast;
+
+fn document() -> Option<web_sys::Document> {
+    web_sys::window()?.document()
+}
+
+/// Sets the tab title.
+pub fn set_title(title: &str) {
+    if let Some(document) = document() {
+        document.set_title(title);
+    }
+}
+
+/// Whether the person can see the page (tab visible and focused), so reading counts.
+pub fn is_seen() -> bool {
+    document().is_some_and(|d| {
+        d.visibility_state() == web_sys::VisibilityState::Visible && d.has_focus().unwrap_or(false)
+    })
+}
+
+/// Scroll offset and extent of an element: (scroll_top, scroll_height, client_height).
+pub fn scroll_metrics(element: &web_sys::Element) -> (i32, i32, i32) {
+    (element.scroll_top(), element.scroll_height(), element.client_height())
+}
+
+/// Scrolls an element to `top`.
+pub fn scroll_to(element: &web_sys::Element, top: i32) {
+    element.set_scroll_top(top);
+}
+
+/// Moves keyboard focus to an element, if it can take it.
+pub fn focus(element: &web_sys::Element) {
+    if let Some(element) = element.dyn_ref::<web_sys::HtmlElement>() {
+        let _ = element.focus();
+    }
+}
