@@ -47,11 +47,11 @@ pub fn element(tag: &str) -> Element {
 }
 
 /// The value to set for attribute `name` on a kept `tag`, or `None` to drop it. Event
-/// handlers, `style`, and any URL that is not a web, mail or Matrix link never pass.
+/// handlers, `style`, `id`/`name` (which could clobber page globals), and any URL that is
+/// not a web, mail or Matrix link never pass.
 pub fn attribute(tag: &str, name: &str, value: &str) -> Option<String> {
     match (tag, name) {
         ("a", "href") => safe_link(value).then(|| value.trim().to_owned()),
-        ("a", "name") => Some(value.to_owned()),
         ("ol", "start") => value.trim().parse::<u32>().ok().map(|n| n.to_string()),
         ("code", "class") => {
             let language = value.strip_prefix("language-")?;

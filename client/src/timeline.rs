@@ -218,15 +218,16 @@ impl Timeline {
         self.remote.last()
     }
 
-    /// Our newest message that can still be edited (for the Up-arrow shortcut).
+    /// Our newest message, for the Up-arrow shortcut; `None` while it is still being sent
+    /// (an older one must not be edited by mistake).
     pub fn last_editable_by(&self, user: &UserId) -> Option<TimelineItem> {
         self.remote
             .iter()
             .chain(&self.local)
             .rev()
-            .filter(|item| item.sender == user && item.event_id.is_some())
             .map(|item| self.compose(item))
-            .find(|item| item.is_message())
+            .find(|item| item.sender == user && item.is_message())
+            .filter(|item| item.event_id.is_some())
     }
 
     /// Timestamp of the newest item, for sorting rooms by activity.

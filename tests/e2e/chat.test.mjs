@@ -1,64 +1,201 @@
-// Two people chat through the browser: alice and bob register through the
-// UI, alice creates a room and invites bob, bob joins, and messages travel
-// both ways through our homeserver.
+// Two people chat through the browser, against our homeserver and against
+// Synapse: register, create and join a room, messages both ways, reply, edit,
+// react and un-react, delete, typing, read receipts, 200 messages of history
+// scrolled back without duplicates, reload, sign out.
 
 import { test } from 'node:test';
-import { launchBrowser, saveArtifacts, startServer } from './harness.mjs';
+import assert from 'node:assert/strict';
+import { launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
 
-const WAIT = { timeout: 15_000 };
+const WAIT = { timeout: 20_000 };
+const HISTORY = 200;
 
-async function register(page, base, username) {
-  await page.goto(base);
+async function register(page, client, homeserver, username) {
+  await page.goto(client.base);
+  if (homeserver !== client.base) {
+    await page.getByRole('textbox', { name: 'Homeserver' }).fill(homeserver);
+  }
   await page.getByRole('textbox', { name: 'Username' }).fill(username);
   await page.getByRole('textbox', { name: 'Password', exact: true }).fill('correct horse battery');
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByRole('navigation', { name: 'Rooms' }).waitFor(WAIT);
 }
 
-function timeline(page) {
-  return page.getByRole('region', { name: 'Timeline' });
-}
+const timeline = (page) => page.getByRole('region', { name: 'Timeline' });
+const item = (page, text) => timeline(page).getByRole('listitem').filter({ hasText: text }).first();
+const seen = (page, text) => item(page, text).waitFor({ state: 'visible', ...WAIT });
 
 async function send(page, text) {
   await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByRole('textbox', { name: 'Message' }).press('Enter');
 }
 
-test('a message travels from alice\'s browser to bob\'s and back', async () => {
-  const server = await startServer();
+async function action(page, text, name) {
+  const target = item(page, text);
+  await target.hover();
+  await target.getByRole('button', { name, exact: true }).click();
+}
+
+/** The session the client saved, for API calls made by the test itself. */
+async function session(page) {
+  return JSON.parse(await page.evaluate(() => localStorage.getItem('weft.session')));
+}
+
+async function api(s, method, path, body) {
+  const res = await fetch(`${s.homeserver}/_matrix/client/v3${path}`, {
+    method,
+    headers: { authorization: `Bearer ${s.access_token}`, 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json();
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** Runs one step, naming it in the error and printing how long it took. */
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+  } catch (error) {
+    error.message = `${name}: ${error.message}`;
+    throw error;
+  }
+  console.log(`  ✓ ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+async function scenario(homeserverKind) {
+  const client = await startServer();
+  const homeserver = homeserverKind === 'synapse' ? await startSynapse() : client;
   const { browser, close } = await launchBrowser();
   const pages = {};
   try {
     const alice = pages.alice = await (await browser.newContext()).newPage();
     const bob = pages.bob = await (await browser.newContext()).newPage();
+    alice.on('dialog', (d) => { d.dismiss(); assert.fail(`unexpected dialog: ${d.message()}`); });
 
-    await register(alice, server.base, 'alice');
-    await register(bob, server.base, 'bob');
+    await step('register, create, invite, join, chat both ways', async () => {
+      await register(alice, client, homeserver.base, 'alice');
+      await register(bob, client, homeserver.base, 'bob');
+      await alice.getByRole('button', { name: 'New room' }).click();
+      await alice.getByRole('textbox', { name: 'Room name' }).fill('Lobby');
+      await alice.getByRole('button', { name: 'Create', exact: true }).click();
+      await alice.getByRole('textbox', { name: 'Invite user' }).fill(`@bob:${homeserver.serverName}`);
+      await alice.getByRole('button', { name: 'Invite', exact: true }).click();
+      const rooms = bob.getByRole('navigation', { name: 'Rooms' });
+      await rooms.getByText('Lobby').waitFor(WAIT);
+      await rooms.getByRole('button', { name: 'Join' }).click();
+      await bob.getByRole('textbox', { name: 'Message' }).waitFor(WAIT);
 
-    await alice.getByRole('button', { name: 'New room' }).click();
-    await alice.getByRole('textbox', { name: 'Room name' }).fill('Lobby');
-    await alice.getByRole('button', { name: 'Create', exact: true }).click();
-    await alice.getByRole('textbox', { name: 'Invite user' }).fill(`@bob:${server.serverName}`);
-    await alice.getByRole('button', { name: 'Invite', exact: true }).click();
+      await send(alice, 'hello');
+      await item(bob, 'hello').filter({ hasText: 'alice' }).waitFor(WAIT);
+      await send(bob, 'hi alice, **bob** here');
+      await seen(alice, 'hi alice, bob here');
+      // Markdown arrived as HTML, rendered through the sanitiser.
+      await item(alice, 'hi alice, bob here').locator('strong', { hasText: 'bob' }).waitFor(WAIT);
+    });
 
-    const rooms = bob.getByRole('navigation', { name: 'Rooms' });
-    await rooms.getByText('Lobby').waitFor(WAIT);
-    await rooms.getByRole('button', { name: 'Join' }).click();
-    await bob.getByRole('textbox', { name: 'Message' }).waitFor(WAIT);
+    await step('reply', async () => {
+      await action(bob, 'hello', 'Reply');
+      await send(bob, 'replying to you');
+      const reply = item(alice, 'replying to you');
+      await reply.waitFor(WAIT);
+      await reply.locator('blockquote', { hasText: 'hello' }).waitFor(WAIT);
+    });
 
-    await send(alice, 'hello');
-    // Bounded waits: each fails the test if the message does not arrive in time.
-    await timeline(bob).getByRole('listitem').filter({ hasText: 'hello' }).filter({ hasText: 'alice' })
-      .first().waitFor({ state: 'visible', ...WAIT });
+    await step('edit, also with the Up arrow', async () => {
+      await action(alice, 'hello', 'Edit');
+      await alice.getByRole('textbox', { name: 'Message' }).fill('hello everyone');
+      await alice.getByRole('textbox', { name: 'Message' }).press('Enter');
+      await item(bob, 'hello everyone').filter({ hasText: '(edited)' }).waitFor(WAIT);
 
-    await send(bob, 'hi alice, bob here');
-    await timeline(alice).getByRole('listitem').filter({ hasText: 'hi alice, bob here' }).filter({ hasText: 'bob' })
-      .first().waitFor({ state: 'visible', ...WAIT });
+      await send(bob, 'typo hre');
+      await item(bob, 'typo hre').getByText('Sending…').waitFor({ state: 'detached', ...WAIT });
+      await bob.getByRole('textbox', { name: 'Message' }).press('ArrowUp');
+      await bob.getByRole('textbox', { name: 'Message' }).fill('typo here');
+      await bob.getByRole('textbox', { name: 'Message' }).press('Enter');
+      await item(alice, 'typo here').filter({ hasText: '(edited)' }).waitFor(WAIT);
+    });
+
+    await step('react and un-react', async () => {
+      await action(bob, 'hello everyone', 'React');
+      await bob.getByRole('button', { name: 'React with 👍' }).click();
+      const thumbs = item(alice, 'hello everyone').getByRole('button', { name: '👍 1' });
+      await thumbs.waitFor(WAIT);
+      assert.match(await thumbs.getAttribute('title'), /bob reacted with 👍/);
+      await item(bob, 'hello everyone').getByRole('button', { name: '👍 1' }).click();
+      await thumbs.waitFor({ state: 'detached', ...WAIT });
+    });
+
+    await step('delete', async () => {
+      await send(alice, 'oops, wrong room');
+      await seen(bob, 'oops, wrong room');
+      await action(alice, 'oops, wrong room', 'Delete');
+      await item(bob, 'oops, wrong room').waitFor({ state: 'detached', ...WAIT });
+      await seen(bob, 'Message deleted');
+    });
+
+    await step('typing shows on the other side', async () => {
+      await bob.getByRole('textbox', { name: 'Message' }).pressSequentially('thinking');
+      await alice.getByText('bob is typing…').waitFor(WAIT);
+      await send(bob, 'done thinking');
+      await alice.getByText('bob is typing…').waitFor({ state: 'detached', ...WAIT });
+    });
+
+    await step('read receipts show on the other side', async () => {
+      await send(alice, 'did you read this?');
+      await seen(bob, 'did you read this?');
+      await item(alice, 'did you read this?').getByLabel('Read by bob').waitFor(WAIT);
+    });
+
+    await step(`scroll back through ${HISTORY} earlier messages without duplicates`, async () => {
+      const s = await session(alice);
+      const roomId = (await api(s, 'GET', '/joined_rooms')).joined_rooms[0];
+      for (let i = 1; i <= HISTORY; i++) {
+        await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/bulk${i}`,
+          { msgtype: 'm.text', body: `bulk message ${i}.` });
+      }
+      await seen(bob, `bulk message ${HISTORY}.`);
+      const scroller = timeline(bob);
+      const start = bob.getByText('This is the start of the room.');
+      for (let round = 0; round < 60 && !(await start.isVisible()); round++) {
+        await scroller.evaluate((el) => { el.scrollTop = -el.scrollHeight; });
+        await bob.waitForTimeout(150);
+      }
+      await start.waitFor(WAIT);
+      const bodies = await scroller.locator('li .body').allTextContents();
+      for (let i = 1; i <= HISTORY; i++) {
+        const n = bodies.filter((b) => b === `bulk message ${i}.`).length;
+        assert.equal(n, 1, `bulk message ${i} shown ${n} times`);
+      }
+      for (const earlier of ['hello everyone', 'replying to you', 'did you read this?']) {
+        assert.equal(bodies.filter((b) => b === earlier).length, 1, `${earlier} once`);
+      }
+    });
+
+    await step('reload restores the session and the room', async () => {
+      await bob.reload();
+      await seen(bob, `bulk message ${HISTORY}.`);
+      await bob.getByRole('heading', { name: 'Lobby' }).waitFor(WAIT);
+    });
+
+    await step('sign out clears the session', async () => {
+      await bob.getByRole('button', { name: new RegExp(`@bob:`) }).click();
+      await bob.getByRole('button', { name: 'Sign out' }).click();
+      await bob.getByRole('textbox', { name: 'Username' }).waitFor(WAIT);
+      assert.equal(await bob.evaluate(() => localStorage.getItem('weft.session')), null);
+      await bob.reload();
+      await bob.getByRole('textbox', { name: 'Username' }).waitFor(WAIT);
+    });
   } catch (error) {
-    await saveArtifacts('chat', pages, server);
+    await saveArtifacts(`chat-${homeserverKind}`, pages, homeserver);
     throw error;
   } finally {
     await close();
-    await server.stop();
+    if (homeserver !== client) await homeserver.stop();
+    await client.stop();
   }
-});
+}
+
+test('chat in the browser against weft', () => scenario('weft'));
+test('chat in the browser against Synapse', () => scenario('synapse'));

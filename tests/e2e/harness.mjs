@@ -3,8 +3,8 @@
 // through playwright-core, and on failure saves screenshots and the server
 // log under test-output/.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -93,4 +93,34 @@ export async function saveArtifacts(testName, pages, server) {
   }
   if (server) writeFileSync(join(dir, 'server.log'), server.log());
   console.error(`Artifacts saved to ${dir}`);
+}
+
+/** Finds the shared reference-software tools (../shared/tools). */
+export function sharedTool(name) {
+  const dirs = [process.env.WEFT_SHARED_DIR, join(ROOT, '../shared'), '/work/shared'].filter(Boolean);
+  for (const dir of dirs) {
+    const path = join(dir, 'tools', name);
+    if (existsSync(path)) return path;
+  }
+  throw new Error(`${name} not found in ${dirs.join(', ')}; set WEFT_SHARED_DIR`);
+}
+
+/** Starts Synapse (PyPI) on loopback through the shared harness. */
+export async function startSynapse() {
+  const tool = sharedTool('synapse.sh');
+  const dataDir = mkdtempSync(join(tmpdir(), 'weft-synapse-'));
+  const port = await freePort();
+  execFileSync(tool, ['install'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(tool, ['start', String(port), dataDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return {
+    base: `http://127.0.0.1:${port}`,
+    serverName: `localhost:${port}`,
+    log: () => {
+      try { return readFileSync(join(dataDir, 'homeserver.log'), 'utf8'); } catch { return ''; }
+    },
+    async stop() {
+      try { execFileSync(tool, ['stop', dataDir], { stdio: 'ignore' }); } catch { /* already gone */ }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

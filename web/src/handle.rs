@@ -84,6 +84,8 @@ impl ClientHandle {
         provide_context(handle);
         if let Some(session) = storage::load_session() {
             handle.start_session(session);
+            let selected = storage::load_selected().and_then(|id| OwnedRoomId::try_from(id).ok());
+            handle.selected.set(selected);
         }
         handle
     }
@@ -193,6 +195,7 @@ impl ClientHandle {
 
     /// Shows `room_id` in the main pane (`None`: back to the room list on phones).
     pub fn select(&self, room_id: Option<OwnedRoomId>) {
+        storage::save_selected(room_id.as_ref().map(|id| id.as_str()));
         self.selected.set(room_id);
     }
 

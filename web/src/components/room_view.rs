@@ -51,7 +51,10 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     view! {
         <Show
             when=move || snapshot.with(Option::is_some)
-            fallback=|| view! { <div class="empty-state"><p>"You are no longer in this room."</p></div> }
+            fallback=move || {
+                let text = if handle.has_synced() { "You are no longer in this room." } else { "Loading…" };
+                view! { <div class="empty-state"><p>{text}</p></div> }
+            }
         >
             <section class="room-view" aria-label="Room">
                 <header class="room-header">

@@ -108,7 +108,7 @@ pub fn Item(
         let (reply_item, edit_item) = (item.clone(), item.clone());
         let (delete_room, delete_event) = (room_id.clone(), event_id.clone());
         view! {
-            <div class="actions" role="toolbar" aria-label="Message actions">
+            <div class="item-actions" role="toolbar" aria-label="Message actions">
                 <button class="small" on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
                 <button class="small" on:click=move |_| mode.set(ComposerMode::Reply(reply_item.clone()))>
                     "Reply"

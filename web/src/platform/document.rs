@@ -13,11 +13,9 @@ pub fn set_title(title: &str) {
     }
 }
 
-/// Whether the person can see the page (tab visible and focused), so reading counts.
+/// Whether the person can see the page (its tab is visible), so reading counts.
 pub fn is_seen() -> bool {
-    document().is_some_and(|d| {
-        d.visibility_state() == web_sys::VisibilityState::Visible && d.has_focus().unwrap_or(false)
-    })
+    document().is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
 }
 
 /// Scroll offset and extent of an element: (scroll_top, scroll_height, client_height).

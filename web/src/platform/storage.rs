@@ -21,9 +21,27 @@ pub fn save_session(session: &Session) {
     }
 }
 
-/// Forgets the saved session.
+/// Forgets the saved session and everything kept with it.
 pub fn clear_session() {
     if let Some(storage) = local_storage() {
         let _ = storage.remove_item(SESSION_KEY);
+        let _ = storage.remove_item(SELECTED_KEY);
     }
+}
+
+const SELECTED_KEY: &str = "weft.selected_room";
+
+/// Remembers which room is open, so a reload comes back to it.
+pub fn save_selected(room_id: Option<&str>) {
+    if let Some(storage) = local_storage() {
+        let _ = match room_id {
+            Some(room_id) => storage.set_item(SELECTED_KEY, room_id),
+            None => storage.remove_item(SELECTED_KEY),
+        };
+    }
+}
+
+/// The room that was open before the reload.
+pub fn load_selected() -> Option<String> {
+    local_storage()?.get_item(SELECTED_KEY).ok().flatten()
 }
