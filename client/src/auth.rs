@@ -4,18 +4,16 @@
 //! `auth`, the server answers 401 with the flows it accepts and a `session`, and we repeat the
 //! request with one stage at a time until the server returns the new account's token.
 
-use ruma::api::{
-    IncomingResponseExt,
-    client::{
-        account::register,
-        session::login,
-        uiaa::{self, AuthData, AuthFlow, AuthType, UiaaInfo, UiaaResponse, UserIdentifier},
-    },
-    error::{Error as MatrixError, ErrorKind, FromHttpResponseError},
+use ruma::{
+    OwnedDeviceId, OwnedUserId,
+    api::client::{account::register, session::login},
 };
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    ApiError, HttpRequest, HttpResponse, Session, requests::build, session::normalize_homeserver,
+    ApiError, HttpRequest, HttpResponse, Session,
+    endpoint::{self, ErrorBody, Target, json},
+    session::normalize_homeserver,
 };
 
 /// Shown in the device list of the account, so people can tell their sessions apart.
@@ -23,6 +21,42 @@ const DEVICE_NAME: &str = "Weft (web)";
 
 /// UIA should finish in a handful of rounds; a server that keeps asking is misbehaving.
 const MAX_UIA_ROUNDS: u8 = 5;
+
+const DUMMY: &str = "m.login.dummy";
+const REGISTRATION_TOKEN: &str = "m.login.registration_token";
+
+#[derive(Serialize)]
+struct LoginBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    identifier: Identifier<'a>,
+    password: &'a str,
+    initial_device_display_name: &'static str,
+}
+
+#[derive(Serialize)]
+struct Identifier<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    user: &'a str,
+}
+
+/// What login and registration answer with.
+#[derive(Deserialize)]
+struct SessionResponse {
+    user_id: OwnedUserId,
+    access_token: Option<String>,
+    device_id: Option<OwnedDeviceId>,
+}
+
+impl SessionResponse {
+    fn into_session(self, homeserver: String) -> Result<Session, ApiError> {
+        let (Some(access_token), Some(device_id)) = (self.access_token, self.device_id) else {
+            return Err(ApiError::Malformed("the server returned no access token".into()));
+        };
+        Ok(Session { homeserver, user_id: self.user_id, device_id, access_token })
+    }
+}
 
 /// `POST /_matrix/client/v3/login` with `m.login.password` and an `m.id.user` identifier.
 ///
@@ -32,33 +66,23 @@ pub fn login_request(
     username: &str,
     password: &str,
 ) -> Result<HttpRequest, ApiError> {
-    let identifier =
-        UserIdentifier::Matrix(uiaa::MatrixUserIdentifier::new(username.trim().to_owned()));
-    let info =
-        login::v3::LoginInfo::Password(login::v3::Password::new(identifier, password.to_owned()));
-    let mut request = login::v3::Request::new(info);
-    request.initial_device_display_name = Some(DEVICE_NAME.to_owned());
-    build(request, &normalize_homeserver(homeserver), None)
+    let body = LoginBody {
+        kind: "m.login.password",
+        identifier: Identifier { kind: "m.id.user", user: username.trim() },
+        password,
+        initial_device_display_name: DEVICE_NAME,
+    };
+    let homeserver = normalize_homeserver(homeserver);
+    let target = Target { homeserver: &homeserver, access_token: None };
+    endpoint::request::<login::v3::Request>(target, &[], &[], json(&body)?)
 }
 
 /// Turns a login response into a session.
 pub fn parse_login(homeserver: &str, response: HttpResponse<'_>) -> Result<Session, ApiError> {
-    match login::v3::Response::try_from_http_response(response) {
-        Ok(response) => Ok(Session {
-            homeserver: normalize_homeserver(homeserver),
-            user_id: response.user_id,
-            device_id: response.device_id,
-            access_token: response.access_token,
-        }),
-        Err(FromHttpResponseError::Server(error)) if is_forbidden(&error) => {
-            Err(ApiError::WrongCredentials)
-        }
-        Err(error) => Err(error.into()),
+    if response.status() == http::StatusCode::FORBIDDEN {
+        return Err(ApiError::WrongCredentials);
     }
-}
-
-fn is_forbidden(error: &MatrixError) -> bool {
-    matches!(error.error_kind(), Some(ErrorKind::Forbidden))
+    endpoint::parse::<SessionResponse>(response)?.into_session(normalize_homeserver(homeserver))
 }
 
 /// What to do after a registration response.
@@ -71,6 +95,43 @@ pub enum RegistrationStep {
     Done(Session),
 }
 
+/// A 401 answer during UIA: what the server accepts and what is done.
+#[derive(Debug, Default, Deserialize)]
+struct UiaaInfo {
+    #[serde(default)]
+    flows: Vec<AuthFlow>,
+    #[serde(default)]
+    completed: Vec<String>,
+    session: Option<String>,
+    /// Set when the previous stage was refused.
+    errcode: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AuthFlow {
+    #[serde(default)]
+    stages: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct AuthData<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct RegisterBody<'a> {
+    username: &'a str,
+    password: &'a str,
+    initial_device_display_name: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<AuthData<'a>>,
+}
+
 /// One attempt to create an account, driven through the UIA stages.
 #[derive(Debug, Clone)]
 pub struct Registration {
@@ -79,7 +140,7 @@ pub struct Registration {
     password: String,
     token: Option<String>,
     rounds: u8,
-    last_stage: Option<AuthType>,
+    last_stage: Option<String>,
 }
 
 impl Registration {
@@ -88,7 +149,7 @@ impl Registration {
         Self {
             homeserver: normalize_homeserver(homeserver),
             // Matrix localparts are lower-case; people type "Alice" and mean "alice".
-            username: username.trim().to_lowercase(),
+            username: username.trim().to_ascii_lowercase(),
             password: password.to_owned(),
             token: token.filter(|token| !token.is_empty()),
             rounds: 0,
@@ -108,36 +169,25 @@ impl Registration {
         &mut self,
         response: HttpResponse<'_>,
     ) -> Result<RegistrationStep, ApiError> {
-        match register::v3::Response::try_from_http_response(response) {
-            Ok(response) => {
-                let (Some(access_token), Some(device_id)) =
-                    (response.access_token, response.device_id)
-                else {
-                    return Err(ApiError::Malformed(
-                        "registration returned no access token".into(),
-                    ));
-                };
-                Ok(RegistrationStep::Done(Session {
-                    homeserver: self.homeserver.clone(),
-                    user_id: response.user_id,
-                    device_id,
-                    access_token,
-                }))
-            }
-            Err(FromHttpResponseError::Server(UiaaResponse::AuthResponse(info))) => {
-                self.next_stage(&info).map(RegistrationStep::Continue)
-            }
-            Err(FromHttpResponseError::Server(UiaaResponse::MatrixError(error)))
-                if is_forbidden(&error) =>
-            {
-                Err(ApiError::RegistrationDisabled)
-            }
-            Err(error) => Err(error.into()),
+        let status = response.status().as_u16();
+        if status == 401
+            && let Ok(info) = serde_json::from_slice::<UiaaInfo>(response.body())
+            && !info.flows.is_empty()
+        {
+            return self.next_stage(&info).map(RegistrationStep::Continue);
         }
+        if status == 403
+            && let Ok(body) = serde_json::from_slice::<ErrorBody>(response.body())
+            && body.errcode.as_deref() == Some("M_FORBIDDEN")
+        {
+            return Err(ApiError::RegistrationDisabled);
+        }
+        let session = endpoint::parse::<SessionResponse>(response)?;
+        session.into_session(self.homeserver.clone()).map(RegistrationStep::Done)
     }
 
     fn next_stage(&mut self, info: &UiaaInfo) -> Result<HttpRequest, ApiError> {
-        if info.auth_error.is_some() && self.last_stage == Some(AuthType::RegistrationToken) {
+        if info.errcode.is_some() && self.last_stage.as_deref() == Some(REGISTRATION_TOKEN) {
             return Err(ApiError::RegistrationTokenInvalid);
         }
         self.rounds += 1;
@@ -148,55 +198,83 @@ impl Registration {
             let wants_token = info
                 .flows
                 .iter()
-                .any(|flow| flow.stages.contains(&AuthType::RegistrationToken));
+                .any(|flow| flow.stages.iter().any(|s| s == REGISTRATION_TOKEN));
             return Err(if wants_token && self.token.is_none() {
                 ApiError::RegistrationTokenRequired
             } else {
                 ApiError::UnsupportedAuthFlow
             });
         };
-        let Some(stage) = flow
-            .stages
-            .iter()
-            .find(|stage| !info.completed.contains(stage))
-        else {
+        let Some(stage) = flow.stages.iter().find(|stage| !info.completed.contains(stage)) else {
             // Every stage is done yet the server still says 401: nothing left we could send.
             return Err(ApiError::UnsupportedAuthFlow);
         };
+        let stage = stage.clone();
         let session = info.session.clone();
-        let auth = match stage {
-            AuthType::Dummy => {
-                let mut data = uiaa::Dummy::new();
-                data.session = session;
-                AuthData::Dummy(data)
-            }
-            AuthType::RegistrationToken => {
-                let mut data = uiaa::RegistrationToken::new(self.token.clone().unwrap_or_default());
-                data.session = session;
-                AuthData::RegistrationToken(data)
-            }
-            _ => return Err(ApiError::UnsupportedAuthFlow),
+        let token = self.token.clone();
+        let auth = AuthData {
+            kind: &stage,
+            session: session.as_deref(),
+            token: (stage == REGISTRATION_TOKEN).then_some(token.as_deref().unwrap_or_default()),
         };
-        self.last_stage = Some(stage.clone());
-        self.request(Some(auth))
+        let request = self.request(Some(auth));
+        self.last_stage = Some(stage);
+        request
     }
 
     fn can_complete(&self, flow: &AuthFlow) -> bool {
-        flow.stages.iter().all(|stage| match stage {
-            AuthType::Dummy => true,
-            AuthType::RegistrationToken => self.token.is_some(),
+        flow.stages.iter().all(|stage| match stage.as_str() {
+            DUMMY => true,
+            REGISTRATION_TOKEN => self.token.is_some(),
             _ => false,
         })
     }
 
-    fn request(&self, auth: Option<AuthData>) -> Result<HttpRequest, ApiError> {
-        let mut request = register::v3::Request::new();
-        request.username = Some(self.username.clone());
-        request.password = Some(self.password.clone());
-        request.initial_device_display_name = Some(DEVICE_NAME.to_owned());
-        request.auth = auth;
-        build(request, &self.homeserver, None)
+    fn request(&self, auth: Option<AuthData<'_>>) -> Result<HttpRequest, ApiError> {
+        let body = RegisterBody {
+            username: &self.username,
+            password: &self.password,
+            initial_device_display_name: DEVICE_NAME,
+            auth,
+        };
+        let target = Target { homeserver: &self.homeserver, access_token: None };
+        endpoint::request::<register::v3::Request>(target, &[], &[], json(&body)?)
     }
+}
+
+/// The server part of a full user ID typed at sign-in (`@alice:example.org` →
+/// `example.org`), to discover its homeserver from.
+pub fn server_of(username: &str) -> Option<&str> {
+    let (_, server) = username.trim().strip_prefix('@')?.split_once(':')?;
+    (!server.is_empty()).then_some(server)
+}
+
+/// `GET https://{server}/.well-known/matrix/client` (plain `http` for `localhost`, which
+/// has no certificate in development).
+pub fn discovery_request(server: &str) -> Result<HttpRequest, ApiError> {
+    let local = server == "localhost" || server.starts_with("localhost:") || server.starts_with("127.");
+    let scheme = if local { "http" } else { "https" };
+    http::Request::get(format!("{scheme}://{server}/.well-known/matrix/client"))
+        .body(Vec::new())
+        .map_err(|error| ApiError::InvalidRequest(error.to_string()))
+}
+
+#[derive(Deserialize)]
+struct WellKnown {
+    #[serde(rename = "m.homeserver")]
+    homeserver: WellKnownHomeserver,
+}
+
+#[derive(Deserialize)]
+struct WellKnownHomeserver {
+    base_url: String,
+}
+
+/// The homeserver URL a `.well-known` answer names, if it names a usable one.
+pub fn parse_discovery(response: HttpResponse<'_>) -> Option<String> {
+    let found: WellKnown = endpoint::parse(response).ok()?;
+    let url = found.homeserver.base_url.trim().trim_end_matches('/').to_owned();
+    (url.starts_with("https://") || url.starts_with("http://")).then_some(url)
 }
 
 #[cfg(test)]
@@ -212,6 +290,17 @@ mod tests {
 
     fn json(request: &HttpRequest) -> serde_json::Value {
         serde_json::from_slice(request.body()).unwrap()
+    }
+
+    #[test]
+    fn discovery_from_full_user_ids() {
+        assert_eq!(server_of("@alice:example.org"), Some("example.org"));
+        assert_eq!(server_of("alice"), None);
+        assert_eq!(discovery_request("example.org").unwrap().uri(), "https://example.org/.well-known/matrix/client");
+        let found = parse_discovery(response(200, r#"{"m.homeserver":{"base_url":"https://matrix.example.org/"}}"#));
+        assert_eq!(found.as_deref(), Some("https://matrix.example.org"));
+        assert_eq!(parse_discovery(response(404, "{}")), None);
+        assert_eq!(parse_discovery(response(200, r#"{"m.homeserver":{"base_url":"javascript:x"}}"#)), None);
     }
 
     #[test]

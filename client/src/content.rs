@@ -140,3 +140,11 @@ pub(crate) type ReceiptContent = BTreeMap<OwnedEventId, BTreeMap<String, BTreeMa
 
 /// `m.direct`: user → their DM rooms with us.
 pub(crate) type DirectContent = BTreeMap<OwnedUserId, Vec<OwnedRoomId>>;
+
+/// `m.room.create`: the room version, and (from version 12) the extra creators.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CreateContent {
+    pub room_version: Option<String>,
+    #[serde(default)]
+    pub additional_creators: Vec<OwnedUserId>,
+}

@@ -21,6 +21,7 @@ use crate::{
 };
 
 mod messages;
+mod rooms;
 
 pub use messages::{Draft, TYPING_TIMEOUT};
 
@@ -192,9 +193,9 @@ impl Engine {
         self.invites.contains_key(room_id)
     }
 
-    /// Request to create a private room named `name`.
-    pub fn create_room_request(&self, name: &str) -> Result<HttpRequest, ApiError> {
-        requests::create_room_request(&self.session, name)
+    /// Request to create a room.
+    pub fn create_room_request(&self, room: &requests::NewRoom) -> Result<HttpRequest, ApiError> {
+        requests::create_room_request(&self.session, room)
     }
 
     /// Handles the create response; the room is listed at once, before sync delivers it.
@@ -212,9 +213,9 @@ impl Engine {
         Ok(room_id)
     }
 
-    /// Request to join a room we are invited to.
-    pub fn join_request(&self, room_id: &RoomId) -> Result<HttpRequest, ApiError> {
-        requests::join_request(&self.session, room_id)
+    /// Request to join a room by ID (e.g. one we are invited to) or by alias.
+    pub fn join_request(&self, room_id_or_alias: &str) -> Result<HttpRequest, ApiError> {
+        requests::join_request(&self.session, room_id_or_alias)
     }
 
     /// Handles the join response: the invite becomes a joined room right away, so the UI can

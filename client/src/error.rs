@@ -2,11 +2,6 @@
 //!
 //! The `Display` texts are plain sentences meant to be shown to people as they are.
 
-use ruma::api::{
-    client::uiaa::UiaaResponse,
-    error::{Error as MatrixError, ErrorBody, ErrorKind, FromHttpResponseError, IntoHttpError},
-};
-
 /// What went wrong with a request, as far as the engine can tell from the response.
 ///
 /// Network failures never reach the engine (it does no I/O); the caller reports those itself.
@@ -71,81 +66,22 @@ impl ApiError {
         }
     }
 
-    /// Maps a standard Matrix error response onto our error type.
-    pub(crate) fn from_matrix(error: &MatrixError) -> Self {
-        let status = error.status_code.as_u16();
-        match &error.body {
-            ErrorBody::Standard(body) => match &body.kind {
-                ErrorKind::UnknownToken(_) | ErrorKind::MissingToken => Self::UnknownToken,
-                ErrorKind::UserInUse => Self::UsernameTaken,
-                ErrorKind::InvalidUsername => Self::InvalidUsername,
-                ErrorKind::LimitExceeded(data) => Self::RateLimited {
-                    retry_after_ms: data.retry_after.as_ref().and_then(retry_after_ms),
-                },
-                kind => Self::Server {
-                    status,
-                    errcode: kind.errcode().to_string(),
-                    message: if body.message.is_empty() {
-                        format!("The homeserver refused the request ({})", kind.errcode())
-                    } else {
-                        body.message.clone()
-                    },
-                },
-            },
-            ErrorBody::Json(_) | ErrorBody::NotJson { .. } => Self::Server {
-                status,
-                errcode: "M_UNKNOWN".to_owned(),
-                message: format!("The homeserver answered with an error (HTTP {status})"),
-            },
-            // `ErrorBody` is non-exhaustive.
-            #[allow(unreachable_patterns)]
+    /// Maps a standard Matrix error body onto our error type.
+    pub(crate) fn from_body(status: u16, body: crate::endpoint::ErrorBody) -> Self {
+        let errcode = body.errcode.unwrap_or_else(|| "M_UNKNOWN".to_owned());
+        match errcode.as_str() {
+            "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN" => Self::UnknownToken,
+            "M_USER_IN_USE" => Self::UsernameTaken,
+            "M_INVALID_USERNAME" => Self::InvalidUsername,
+            "M_LIMIT_EXCEEDED" => Self::RateLimited { retry_after_ms: body.retry_after_ms },
             _ => Self::Server {
                 status,
-                errcode: "M_UNKNOWN".to_owned(),
-                message: format!("The homeserver answered with an error (HTTP {status})"),
+                message: match body.error.filter(|message| !message.is_empty()) {
+                    Some(message) => message,
+                    None => format!("The homeserver refused the request ({errcode})"),
+                },
+                errcode,
             },
-        }
-    }
-}
-
-fn retry_after_ms(retry: &ruma::api::error::RetryAfter) -> Option<u64> {
-    match retry {
-        ruma::api::error::RetryAfter::Delay(delay) => u64::try_from(delay.as_millis()).ok(),
-        // An absolute date would need a clock; let the caller's back-off decide.
-        _ => None,
-    }
-}
-
-impl From<IntoHttpError> for ApiError {
-    fn from(error: IntoHttpError) -> Self {
-        Self::InvalidRequest(error.to_string())
-    }
-}
-
-impl From<FromHttpResponseError<MatrixError>> for ApiError {
-    fn from(error: FromHttpResponseError<MatrixError>) -> Self {
-        match error {
-            FromHttpResponseError::Server(error) => Self::from_matrix(&error),
-            FromHttpResponseError::Deserialization(error) => Self::Malformed(error.to_string()),
-            #[allow(unreachable_patterns)]
-            other => Self::Malformed(other.to_string()),
-        }
-    }
-}
-
-impl From<FromHttpResponseError<UiaaResponse>> for ApiError {
-    fn from(error: FromHttpResponseError<UiaaResponse>) -> Self {
-        match error {
-            FromHttpResponseError::Server(UiaaResponse::MatrixError(error)) => {
-                Self::from_matrix(&error)
-            }
-            // Callers that run UIA look at `AuthResponse` themselves before converting.
-            FromHttpResponseError::Server(UiaaResponse::AuthResponse(_)) => {
-                Self::UnsupportedAuthFlow
-            }
-            FromHttpResponseError::Deserialization(error) => Self::Malformed(error.to_string()),
-            #[allow(unreachable_patterns)]
-            other => Self::Malformed(other.to_string()),
         }
     }
 }

@@ -152,14 +152,14 @@ impl Renderer {
                 }
                 '*' | '_' => {
                     // `_` inside a word (snake_case) is not emphasis.
-                    let word_before = i > 0 && chars[i - 1].is_alphanumeric();
+                    let word_before = i > 0 && chars[i - 1].is_ascii_alphanumeric();
                     let opens = !(c == '_' && word_before)
                         && chars.get(i + 1).is_some_and(|n| !n.is_whitespace());
                     if opens
                         && let Some(len) = find(&chars, i + 1, &c.to_string()).filter(|len| *len > 0)
                     {
                         let after = chars.get(i + 2 + len);
-                        let closes = !(c == '_' && after.is_some_and(|a| a.is_alphanumeric()))
+                        let closes = !(c == '_' && after.is_some_and(|a| a.is_ascii_alphanumeric()))
                             && !chars[i + len].is_whitespace();
                         if closes {
                             self.formatted = true;
@@ -187,7 +187,7 @@ impl Renderer {
                     }
                 }
                 'h' if (rest.starts_with("https://") || rest.starts_with("http://"))
-                    && (i == 0 || !chars[i - 1].is_alphanumeric()) =>
+                    && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()) =>
                 {
                     let mut url: String = chars[i..].iter().take_while(|c| !c.is_whitespace() && **c != '<').collect();
                     while url.ends_with(['.', ',', ')', '!', '?', ';', ':']) {

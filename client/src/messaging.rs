@@ -4,25 +4,18 @@
 use std::time::Duration;
 
 use ruma::{
-    OwnedEventId, OwnedTransactionId, OwnedUserId, RoomId, UInt,
-    api::{
-        Direction,
-        client::{
-            filter::{LazyLoadOptions, RoomEventFilter},
-            message::{get_message_events, send_message_event},
-            receipt::create_receipt::{self, v3::ReceiptType},
-            redact::redact_event,
-            typing::create_typing_event::{self, v3::Typing},
-        },
+    OwnedEventId, OwnedTransactionId, OwnedUserId, RoomId,
+    api::client::{
+        message::get_message_events, receipt::create_receipt, redact::redact_event,
+        typing::create_typing_event,
     },
-    events::MessageLikeEventType,
-    serde::Raw,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
-    requests::{build, parse, parse_raw},
+    endpoint::{self, json},
+    requests::{parse_raw, target},
     sync::RawEvent,
 };
 
@@ -101,18 +94,10 @@ pub(crate) fn send_request<T: Serialize>(
     session: &Session,
     room_id: &RoomId,
     txn_id: OwnedTransactionId,
-    event_type: MessageLikeEventType,
+    event_type: &str,
     content: &T,
 ) -> Result<HttpRequest, ApiError> {
-    let content = serde_json::value::to_raw_value(content)
-        .map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
-    let request = send_message_event::v3::Request::new_raw(
-        room_id.to_owned(),
-        txn_id,
-        event_type,
-        Raw::from_json(content),
-    );
-    build(request, &session.homeserver, Some(&session.access_token))
+    crate::requests::send_request(session, room_id, event_type, &txn_id, content)
 }
 
 /// An `m.reaction` with `key` on `target`.
@@ -131,7 +116,7 @@ pub(crate) fn reaction_request(
             in_reply_to: None,
         },
     };
-    send_request(session, room_id, txn_id, MessageLikeEventType::Reaction, &content)
+    send_request(session, room_id, txn_id, "m.reaction", &content)
 }
 
 /// `PUT /rooms/{roomId}/redact/{eventId}/{txnId}`.
@@ -141,13 +126,29 @@ pub(crate) fn redact_request(
     event_id: OwnedEventId,
     txn_id: OwnedTransactionId,
 ) -> Result<HttpRequest, ApiError> {
-    let request = redact_event::v3::Request::new(room_id.to_owned(), event_id, txn_id);
-    build(request, &session.homeserver, Some(&session.access_token))
+    endpoint::request::<redact_event::v3::Request>(
+        target(session),
+        &[&room_id, &event_id, &txn_id],
+        &[],
+        None,
+    )
+}
+
+#[derive(Deserialize)]
+struct EventIdResponse {
+    event_id: OwnedEventId,
 }
 
 /// Checks a redaction response.
 pub fn parse_redact(response: HttpResponse<'_>) -> Result<OwnedEventId, ApiError> {
-    Ok(parse::<redact_event::v3::Response>(response)?.event_id)
+    Ok(parse_raw::<EventIdResponse>(response)?.event_id)
+}
+
+#[derive(Serialize)]
+struct TypingBody {
+    typing: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<u64>,
 }
 
 /// `PUT /rooms/{roomId}/typing/{userId}`: typing for `timeout`, or stopped (`None`).
@@ -156,13 +157,16 @@ pub(crate) fn typing_request(
     room_id: &RoomId,
     timeout: Option<Duration>,
 ) -> Result<HttpRequest, ApiError> {
-    let state = match timeout {
-        Some(timeout) => Typing::Yes(create_typing_event::v3::TypingInfo::new(timeout)),
-        None => Typing::No,
+    let body = TypingBody {
+        typing: timeout.is_some(),
+        timeout: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
     };
-    let request =
-        create_typing_event::v3::Request::new(session.user_id.clone(), room_id.to_owned(), state);
-    build(request, &session.homeserver, Some(&session.access_token))
+    endpoint::request::<create_typing_event::v3::Request>(
+        target(session),
+        &[&room_id, &session.user_id],
+        &[],
+        json(&body)?,
+    )
 }
 
 /// `POST /rooms/{roomId}/receipt/m.read/{eventId}`.
@@ -171,13 +175,17 @@ pub(crate) fn receipt_request(
     room_id: &RoomId,
     event_id: OwnedEventId,
 ) -> Result<HttpRequest, ApiError> {
-    let request = create_receipt::v3::Request::new(room_id.to_owned(), ReceiptType::Read, event_id);
-    build(request, &session.homeserver, Some(&session.access_token))
+    endpoint::request::<create_receipt::v3::Request>(
+        target(session),
+        &[&room_id, &"m.read", &event_id],
+        &[],
+        None,
+    )
 }
 
 /// Checks a response whose body does not matter (typing, receipts, state, ...).
 pub fn parse_empty(response: HttpResponse<'_>) -> Result<(), ApiError> {
-    parse_raw::<serde::de::IgnoredAny>(response).map(drop)
+    endpoint::parse_empty(response)
 }
 
 /// `GET /rooms/{roomId}/messages` backwards from `from`, with lazy-loaded members.
@@ -186,16 +194,18 @@ pub(crate) fn messages_request(
     room_id: &RoomId,
     from: &str,
 ) -> Result<HttpRequest, ApiError> {
-    let mut request =
-        get_message_events::v3::Request::new(room_id.to_owned(), Direction::Backward);
-    request.from = Some(from.to_owned());
-    request.limit = UInt::from(PAGE_SIZE);
-    let mut filter = RoomEventFilter::default();
-    filter.lazy_load_options = LazyLoadOptions::Enabled {
-        include_redundant_members: false,
-    };
-    request.filter = filter;
-    build(request, &session.homeserver, Some(&session.access_token))
+    let limit = PAGE_SIZE.to_string();
+    endpoint::request::<get_message_events::v3::Request>(
+        target(session),
+        &[&room_id],
+        &[
+            ("from", from),
+            ("dir", "b"),
+            ("limit", &limit),
+            ("filter", r#"{"lazy_load_members":true}"#),
+        ],
+        None,
+    )
 }
 
 /// A `/messages` response, events left raw (see [`crate::sync`] for why).

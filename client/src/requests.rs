@@ -1,130 +1,140 @@
-//! Building typed Matrix requests into [`http::Request`]s and parsing their responses.
+//! Building Matrix requests into [`http::Request`]s and parsing their responses.
 //!
 //! Every endpoint the app uses gets a `*_request` builder and, where the response carries
-//! something we need, a `parse_*` function. `/sync` is special: its request is built here but
-//! its response is parsed by [`crate::sync`] with small structs, see there for why.
+//! something we need, a `parse_*` function. Paths come from ruma's endpoint metadata; bodies
+//! are small structs of our own (see [`crate::endpoint`] for why). `/sync` responses are
+//! parsed by [`crate::sync`].
 
-use std::{borrow::Cow, collections::BTreeSet, time::Duration};
+use std::time::Duration;
 
 use ruma::{
-    OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, UInt,
-    api::{
-        IncomingResponseExt, MatrixVersion, OutgoingRequest, OutgoingRequestExt, SupportedVersions,
-        auth_scheme::{AuthScheme, SendAccessToken},
-        client::{
-            account::whoami,
-            filter::{FilterDefinition, LazyLoadOptions},
-            membership::{
-                invite_user::{
-                    self,
-                    v3::{InvitationRecipient, InviteUserId},
-                },
-                join_room_by_id,
-            },
-            message::send_message_event,
-            room::{Visibility, create_room},
-            session::logout,
-            sync::sync_events,
-        },
-        error::Error as MatrixError,
-        path_builder::VersionHistory,
+    OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId,
+    api::client::{
+        account::whoami,
+        membership::{invite_user, join_room_by_id_or_alias},
+        message::send_message_event,
+        room::create_room,
+        session::logout,
+        sync::sync_events,
     },
-    events::MessageLikeEventType,
-    serde::Raw,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, HttpRequest, HttpResponse, Session};
+use crate::{
+    ApiError, HttpRequest, HttpResponse, Session,
+    endpoint::{self, Target, json},
+};
 
 /// How many timeline events per room a sync returns at most.
 pub const TIMELINE_LIMIT: u32 = 30;
 
-/// The Matrix versions we speak; we don't query `/versions` because every endpoint we use has
-/// been stable since v1.1 and v1.11 is the baseline the spec notes ask servers for.
-fn supported_versions() -> SupportedVersions {
-    SupportedVersions {
-        versions: BTreeSet::from([MatrixVersion::V1_11]),
-        features: BTreeSet::new(),
-    }
+/// The sync filter: a bounded timeline and lazy-loaded members (only the senders we show).
+const SYNC_FILTER: &str = r#"{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":30,"lazy_load_members":true}}}"#;
+
+pub(crate) fn target(session: &Session) -> Target<'_> {
+    Target { homeserver: &session.homeserver, access_token: Some(&session.access_token) }
 }
 
-/// Serializes any ruma client request for `homeserver`, with the access token if given.
-pub(crate) fn build<R>(
-    request: R,
-    homeserver: &str,
-    access_token: Option<&str>,
-) -> Result<HttpRequest, ApiError>
-where
-    R: OutgoingRequest<PathBuilder = VersionHistory>,
-    for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
-{
-    let token = access_token.map_or(SendAccessToken::None, SendAccessToken::IfRequired);
-    Ok(request.try_into_http_request::<Vec<u8>>(
-        homeserver,
-        token,
-        Cow::Owned(supported_versions()),
-    )?)
-}
-
-/// Parses a response of an endpoint whose errors are plain Matrix errors.
-pub(crate) fn parse<R>(response: HttpResponse<'_>) -> Result<R, ApiError>
-where
-    R: IncomingResponseExt<EndpointError = MatrixError>,
-{
-    Ok(R::try_from_http_response(response)?)
-}
-
-/// Parses a JSON body into our own small struct, mapping error statuses like [`parse`].
+/// Parses a JSON body into our own small struct, mapping error statuses.
 pub(crate) fn parse_raw<T: serde::de::DeserializeOwned>(
     response: HttpResponse<'_>,
 ) -> Result<T, ApiError> {
-    if response.status().as_u16() >= 400 {
-        let error = <MatrixError as ruma::api::EndpointError>::from_http_response(response);
-        return Err(ApiError::from_matrix(&error));
-    }
-    serde_json::from_slice(response.body()).map_err(|error| ApiError::Malformed(error.to_string()))
+    endpoint::parse(response)
+}
+
+#[derive(Deserialize)]
+struct UserIdResponse {
+    user_id: OwnedUserId,
+}
+
+#[derive(Deserialize)]
+struct RoomIdResponse {
+    room_id: OwnedRoomId,
+}
+
+#[derive(Deserialize)]
+struct EventIdResponse {
+    event_id: OwnedEventId,
 }
 
 /// `GET /_matrix/client/v3/account/whoami`: checks a restored session is still valid.
 pub fn whoami_request(session: &Session) -> Result<HttpRequest, ApiError> {
-    build(
-        whoami::v3::Request::new(),
-        &session.homeserver,
-        Some(&session.access_token),
-    )
+    endpoint::request::<whoami::v3::Request>(target(session), &[], &[], None)
 }
 
 /// The user the access token belongs to.
 pub fn parse_whoami(response: HttpResponse<'_>) -> Result<OwnedUserId, ApiError> {
-    Ok(parse::<whoami::v3::Response>(response)?.user_id)
+    Ok(parse_raw::<UserIdResponse>(response)?.user_id)
 }
 
 /// `POST /_matrix/client/v3/logout`: ends the session and deletes the device on the server.
 pub fn logout_request(session: &Session) -> Result<HttpRequest, ApiError> {
-    build(
-        logout::v3::Request::new(),
-        &session.homeserver,
-        Some(&session.access_token),
-    )
+    endpoint::request::<logout::v3::Request>(target(session), &[], &[], None)
 }
 
 /// Checks that logout succeeded.
 pub fn parse_logout(response: HttpResponse<'_>) -> Result<(), ApiError> {
-    parse::<logout::v3::Response>(response).map(drop)
+    endpoint::parse_empty(response)
 }
 
-/// `POST /_matrix/client/v3/createRoom` for a private room with the given name.
-pub fn create_room_request(session: &Session, name: &str) -> Result<HttpRequest, ApiError> {
-    let mut request = create_room::v3::Request::new();
-    request.name = Some(name.to_owned()).filter(|name| !name.is_empty());
-    request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
-    request.visibility = Visibility::Private;
-    build(request, &session.homeserver, Some(&session.access_token))
+/// What a new room should be.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewRoom {
+    /// Its name (none for a DM).
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// Anyone can find and join it (published in the room directory).
+    pub public: bool,
+    /// A direct chat with these people.
+    pub direct_with: Option<OwnedUserId>,
+    /// Local part of an address for the room (`#alias:server`), usually for public rooms.
+    pub alias: String,
+}
+
+#[derive(Serialize)]
+struct CreateRoomBody<'a> {
+    preset: &'static str,
+    visibility: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    topic: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    invite: &'a [OwnedUserId],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    is_direct: bool,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    room_alias_name: &'a str,
+}
+
+/// `POST /_matrix/client/v3/createRoom`.
+pub fn create_room_request(session: &Session, room: &NewRoom) -> Result<HttpRequest, ApiError> {
+    let invite: Vec<OwnedUserId> = room.direct_with.iter().cloned().collect();
+    let body = CreateRoomBody {
+        preset: match (room.public, room.direct_with.is_some()) {
+            (_, true) => "trusted_private_chat",
+            (true, false) => "public_chat",
+            (false, false) => "private_chat",
+        },
+        visibility: if room.public { "public" } else { "private" },
+        name: room.name.trim(),
+        topic: room.topic.trim(),
+        invite: &invite,
+        is_direct: room.direct_with.is_some(),
+        room_alias_name: room.alias.trim().trim_start_matches('#'),
+    };
+    endpoint::request::<create_room::v3::Request>(target(session), &[], &[], json(&body)?)
 }
 
 /// The ID of the newly created room.
 pub fn parse_create_room(response: HttpResponse<'_>) -> Result<OwnedRoomId, ApiError> {
-    Ok(parse::<create_room::v3::Response>(response)?.room_id)
+    Ok(parse_raw::<RoomIdResponse>(response)?.room_id)
+}
+
+#[derive(Serialize)]
+struct UserIdBody<'a> {
+    user_id: &'a OwnedUserId,
 }
 
 /// `POST /_matrix/client/v3/rooms/{roomId}/invite`.
@@ -133,63 +143,51 @@ pub fn invite_request(
     room_id: &RoomId,
     user_id: OwnedUserId,
 ) -> Result<HttpRequest, ApiError> {
-    let recipient = InvitationRecipient::UserId(InviteUserId::new(user_id));
-    let request = invite_user::v3::Request::new(room_id.to_owned(), recipient);
-    build(request, &session.homeserver, Some(&session.access_token))
+    let body = json(&UserIdBody { user_id: &user_id })?;
+    endpoint::request::<invite_user::v3::Request>(target(session), &[&room_id], &[], body)
 }
 
 /// Checks that the invite went through.
 pub fn parse_invite(response: HttpResponse<'_>) -> Result<(), ApiError> {
-    parse::<invite_user::v3::Response>(response).map(drop)
+    endpoint::parse_empty(response)
 }
 
-/// `POST /_matrix/client/v3/rooms/{roomId}/join`.
-pub fn join_request(session: &Session, room_id: &RoomId) -> Result<HttpRequest, ApiError> {
-    let request = join_room_by_id::v3::Request::new(room_id.to_owned());
-    build(request, &session.homeserver, Some(&session.access_token))
+/// `POST /_matrix/client/v3/join/{roomIdOrAlias}`: a room ID or an alias like `#a:hs`.
+pub fn join_request(session: &Session, room_id_or_alias: &str) -> Result<HttpRequest, ApiError> {
+    endpoint::request::<join_room_by_id_or_alias::v3::Request>(
+        target(session),
+        &[&room_id_or_alias],
+        &[],
+        None,
+    )
 }
 
 /// The ID of the joined room.
 pub fn parse_join(response: HttpResponse<'_>) -> Result<OwnedRoomId, ApiError> {
-    Ok(parse::<join_room_by_id::v3::Response>(response)?.room_id)
+    Ok(parse_raw::<RoomIdResponse>(response)?.room_id)
 }
 
-/// The content of a plain-text `m.room.message`.
-///
-/// Our own tiny struct rather than ruma's `RoomMessageEventContent`: serializing that pulls in
-/// every message type, and we only ever send text.
-#[derive(Serialize)]
-struct TextContent<'a> {
-    msgtype: &'static str,
-    body: &'a str,
-}
-
-/// `PUT /_matrix/client/v3/rooms/{roomId}/send/m.room.message/{txnId}` with a text body.
+/// `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}` with any content.
 ///
 /// The caller picks `txn_id` and must reuse it when retrying, so the server can de-duplicate.
-pub fn send_text_request(
+pub(crate) fn send_request<T: Serialize>(
     session: &Session,
     room_id: &RoomId,
-    txn_id: OwnedTransactionId,
-    body: &str,
+    event_type: &str,
+    txn_id: &OwnedTransactionId,
+    content: &T,
 ) -> Result<HttpRequest, ApiError> {
-    let content = serde_json::value::to_raw_value(&TextContent {
-        msgtype: "m.text",
-        body,
-    })
-    .map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
-    let request = send_message_event::v3::Request::new_raw(
-        room_id.to_owned(),
-        txn_id,
-        MessageLikeEventType::RoomMessage,
-        Raw::from_json(content),
-    );
-    build(request, &session.homeserver, Some(&session.access_token))
+    endpoint::request::<send_message_event::v3::Request>(
+        target(session),
+        &[&room_id, &event_type, &txn_id],
+        &[],
+        json(content)?,
+    )
 }
 
 /// The ID the server gave the sent event.
 pub fn parse_send(response: HttpResponse<'_>) -> Result<OwnedEventId, ApiError> {
-    Ok(parse::<send_message_event::v3::Response>(response)?.event_id)
+    Ok(parse_raw::<EventIdResponse>(response)?.event_id)
 }
 
 /// `GET /_matrix/client/v3/sync` with an inline filter.
@@ -200,19 +198,12 @@ pub fn sync_request(
     since: Option<&str>,
     timeout: Duration,
 ) -> Result<HttpRequest, ApiError> {
-    let mut filter = FilterDefinition::default();
-    let lazy = LazyLoadOptions::Enabled {
-        include_redundant_members: false,
-    };
-    filter.room.timeline.limit = Some(UInt::from(TIMELINE_LIMIT));
-    filter.room.timeline.lazy_load_options = lazy;
-    filter.room.state.lazy_load_options = lazy;
-
-    let mut request = sync_events::v3::Request::new();
-    request.filter = Some(filter.into());
-    request.since = since.map(ToOwned::to_owned);
-    request.timeout = Some(timeout);
-    build(request, &session.homeserver, Some(&session.access_token))
+    let timeout = timeout.as_millis().to_string();
+    let mut query = vec![("filter", SYNC_FILTER), ("timeout", timeout.as_str())];
+    if let Some(since) = since {
+        query.push(("since", since));
+    }
+    endpoint::request::<sync_events::v3::Request>(target(session), &[], &query, None)
 }
 
 #[cfg(test)]
@@ -244,13 +235,9 @@ mod tests {
 
     #[test]
     fn send_text_puts_plain_body_under_txn_id() {
-        let request = send_text_request(
-            &session(),
-            "!r:localhost".try_into().unwrap(),
-            "t1".into(),
-            "hi",
-        )
-        .unwrap();
+        let content = serde_json::json!({"msgtype": "m.text", "body": "hi"});
+        let room_id: &RoomId = "!r:localhost".try_into().unwrap();
+        let request = send_request(&session(), room_id, "m.room.message", &"t1".into(), &content).unwrap();
         assert_eq!(request.method(), http::Method::PUT);
         assert!(
             request.uri().path().ends_with("/send/m.room.message/t1"),
@@ -263,7 +250,8 @@ mod tests {
 
     #[test]
     fn create_room_is_private_chat_with_name() {
-        let request = create_room_request(&session(), "Lobby").unwrap();
+        let room = NewRoom { name: "Lobby".into(), ..NewRoom::default() };
+        let request = create_room_request(&session(), &room).unwrap();
         let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(body["preset"], "private_chat");
         assert_eq!(body["name"], "Lobby");

@@ -9,7 +9,7 @@ use ruma::{
 
 use crate::{
     content::{
-        CanonicalAliasContent, MemberContent, NameContent, PowerLevelsContent, ReceiptContent,
+        CanonicalAliasContent, CreateContent, MemberContent, NameContent, PowerLevelsContent, ReceiptContent,
         TopicContent, TypingContent,
     },
     describe::classify,
@@ -54,6 +54,8 @@ pub struct Room {
     typing: Vec<OwnedUserId>,
     unread: UnreadNotifications,
     power_levels: PowerLevelsContent,
+    /// From room version 12, the room's creators outrank every power level.
+    creators: Vec<OwnedUserId>,
 }
 
 impl Room {
@@ -76,6 +78,7 @@ impl Room {
             typing: Vec::new(),
             unread: UnreadNotifications::default(),
             power_levels: PowerLevelsContent::default(),
+            creators: Vec::new(),
         }
     }
 
@@ -340,8 +343,11 @@ impl Room {
         &self.members
     }
 
-    /// A user's power level.
+    /// A user's power level (`i64::MAX` for the creators of a version 12+ room).
     pub fn power_level(&self, user: &UserId) -> i64 {
+        if self.creators.iter().any(|creator| creator == user) {
+            return i64::MAX;
+        }
         self.power_levels
             .users
             .get(user)
@@ -399,6 +405,18 @@ impl Room {
             "m.room.topic" => {
                 self.topic = event.content::<TopicContent>().map(|content| content.topic);
             }
+            "m.room.create" => {
+                let content: CreateContent = event.content().unwrap_or_default();
+                // Versions 1–11 rank creators by power level like everyone else.
+                let legacy = content.room_version.as_deref().is_none_or(|v| {
+                    v.parse::<u8>().is_ok_and(|n| (1..=11).contains(&n))
+                });
+                if !legacy {
+                    self.creators = std::iter::once(event.sender.clone())
+                        .chain(content.additional_creators)
+                        .collect();
+                }
+            }
             "m.room.power_levels" => {
                 self.power_levels = event.content().unwrap_or_default();
             }
@@ -417,6 +435,18 @@ impl Room {
                 self.members.insert(user_id, member);
             }
             _ => {}
+        }
+    }
+
+    /// Applies a member event from `/members`, unless sync already told us something newer.
+    pub(crate) fn apply_member_if_newer(&mut self, event: &Event) {
+        let known = event
+            .state_key
+            .as_deref()
+            .and_then(|key| OwnedUserId::try_from(key).ok())
+            .is_some_and(|user| self.members.contains_key(&user));
+        if !known {
+            self.apply_state(event);
         }
     }
 

@@ -84,7 +84,7 @@ async function scenario(homeserverKind) {
       await alice.getByRole('button', { name: 'Invite', exact: true }).click();
       const rooms = bob.getByRole('navigation', { name: 'Rooms' });
       await rooms.getByText('Lobby').waitFor(WAIT);
-      await rooms.getByRole('button', { name: 'Join' }).click();
+      await rooms.getByRole('button', { name: 'Join', exact: true }).click();
       await bob.getByRole('textbox', { name: 'Message' }).waitFor(WAIT);
 
       await send(alice, 'hello');
@@ -177,6 +177,65 @@ async function scenario(homeserverKind) {
       await bob.reload();
       await seen(bob, `bulk message ${HISTORY}.`);
       await bob.getByRole('heading', { name: 'Lobby' }).waitFor(WAIT);
+    });
+
+    await step('room settings: topic, members with power levels', async () => {
+      await alice.getByRole('button', { name: 'Room settings' }).click();
+      const settings = alice.getByRole('region', { name: 'Room settings' });
+      await settings.getByRole('textbox', { name: 'Topic' }).fill('Plans for Friday');
+      await settings.getByRole('button', { name: 'Save' }).click();
+      await bob.getByText('Plans for Friday').first().waitFor(WAIT);
+      const members = settings.getByRole('list', { name: 'Members' });
+      await members.getByRole('listitem').filter({ hasText: 'alice' }).filter({ hasText: /Admin|Owner/ }).waitFor(WAIT);
+      await members.getByRole('listitem').filter({ hasText: 'bob' }).waitFor(WAIT);
+    });
+
+    await step('display name', async () => {
+      await bob.getByRole('button', { name: /@bob:/ }).click();
+      await bob.getByRole('textbox', { name: 'Display name' }).fill('Bobby');
+      await bob.getByRole('button', { name: 'Save name' }).click();
+      await bob.getByText('Display name saved').waitFor(WAIT);
+      await bob.getByRole('button', { name: /@bob:/ }).click();
+      await seen(alice, 'bob changed their display name to Bobby');
+    });
+
+    await step('direct chat', async () => {
+      await alice.getByRole('button', { name: 'Start chat' }).click();
+      await alice.getByRole('textbox', { name: 'User ID' }).fill(`@bob:${homeserver.serverName}`);
+      await alice.getByRole('button', { name: 'Start', exact: true }).click();
+      await alice.getByRole('textbox', { name: 'Message' }).waitFor(WAIT);
+      const rooms = bob.getByRole('navigation', { name: 'Rooms' });
+      await rooms.getByRole('button', { name: 'Join', exact: true }).click();
+      await send(alice, 'just between us');
+      await seen(bob, 'just between us');
+      // The DM is named after the other person.
+      await bob.getByRole('heading', { name: 'alice' }).waitFor(WAIT);
+    });
+
+    await step('public room joined by address, then left', async () => {
+      await alice.getByRole('button', { name: 'New room' }).click();
+      await alice.getByRole('textbox', { name: 'Room name' }).fill('Town Square');
+      await alice.getByRole('checkbox', { name: /Public/ }).check();
+      await alice.getByRole('textbox', { name: 'Address' }).fill('town');
+      await alice.getByRole('button', { name: 'Create', exact: true }).click();
+      await alice.getByRole('heading', { name: 'Town Square' }).waitFor(WAIT);
+      await bob.getByRole('button', { name: 'Join room' }).click();
+      await bob.getByRole('textbox', { name: 'Room address or ID' }).fill(`#town:${homeserver.serverName}`);
+      await bob.getByRole('button', { name: 'Join', exact: true }).click();
+      await bob.getByRole('heading', { name: 'Town Square' }).waitFor(WAIT);
+      await seen(alice, 'Bobby joined the room');
+      await bob.getByRole('button', { name: 'Room settings' }).click();
+      await bob.getByRole('button', { name: 'Leave room' }).click();
+      await seen(alice, 'Bobby left the room');
+      await bob.getByRole('navigation', { name: 'Rooms' }).getByText('Town Square').waitFor({ state: 'detached', ...WAIT });
+    });
+
+    await step('remove someone from a room', async () => {
+      await alice.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: /Lobby/ }).click();
+      await alice.getByRole('button', { name: 'Room settings' }).click();
+      await alice.getByRole('button', { name: 'Remove Bobby' }).click();
+      await seen(alice, 'alice removed Bobby');
+      await bob.getByRole('navigation', { name: 'Rooms' }).getByText('Lobby').waitFor({ state: 'detached', ...WAIT });
     });
 
     await step('sign out clears the session', async () => {

@@ -153,7 +153,7 @@ test(`${PAYLOADS.length} hostile payloads: none executes, none breaks the layout
     await page.getByRole('textbox', { name: 'Username' }).fill('alice');
     await page.getByRole('textbox', { name: 'Password', exact: true }).fill('correct horse battery');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: 'Join' }).click();
+    await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: 'Join', exact: true }).click();
     const timeline = page.getByRole('region', { name: 'Timeline' });
     const start = page.getByText('This is the start of the room.');
     for (let round = 0; round < 40 && !(await start.isVisible()); round++) {

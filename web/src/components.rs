@@ -12,6 +12,7 @@ pub mod message_body;
 pub mod new_room;
 pub mod reactions;
 pub mod room_list;
+pub mod room_settings;
 pub mod room_view;
 pub mod timeline;
 pub mod timeline_item;

@@ -21,6 +21,8 @@ use crate::{
 
 mod actions;
 mod messages;
+mod notifications;
+mod rooms;
 
 /// State of the connection to the homeserver, as the sync loop sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +48,23 @@ pub struct RoomSnapshot {
     pub reached_start: bool,
     /// We may delete other people's messages.
     pub can_redact_others: bool,
+    /// Joined and invited members we know of, highest power first.
+    pub members: Vec<MemberEntry>,
+    /// We may rename the room / change its topic / remove people.
+    pub can_edit_name: bool,
+    pub can_edit_topic: bool,
+    pub can_kick: bool,
+    /// Our power level.
+    pub own_power: i64,
+}
+
+/// One row of the member list.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MemberEntry {
+    pub user_id: OwnedUserId,
+    pub name: String,
+    pub power: i64,
+    pub invited: bool,
 }
 
 /// The running sync task: dropping it aborts the in-flight long-poll.
@@ -66,6 +85,8 @@ pub struct ClientHandle {
     paginating: RwSignal<Option<OwnedRoomId>>,
     /// Where and when we last said "typing", to renew it rarely and stop it once.
     typing_sent: StoredValue<Option<(OwnedRoomId, f64)>>,
+    /// Unread counts at the last sync, to notify only about new messages.
+    last_unread: StoredValue<std::collections::HashMap<OwnedRoomId, u64>>,
 }
 
 impl ClientHandle {
@@ -80,6 +101,7 @@ impl ClientHandle {
             generation: StoredValue::new(0),
             paginating: RwSignal::new(None),
             typing_sent: StoredValue::new(None),
+            last_unread: StoredValue::new(std::collections::HashMap::new()),
         };
         provide_context(handle);
         if let Some(session) = storage::load_session() {
@@ -145,6 +167,11 @@ impl ClientHandle {
                 typing: room.typing(own).iter().map(|user| room.member_name(user)).collect(),
                 reached_start: room.reached_start(),
                 can_redact_others: room.can_redact_others(own),
+                members: members(room),
+                can_edit_name: room.can_set_state(own, "m.room.name"),
+                can_edit_topic: room.can_set_state(own, "m.room.topic"),
+                can_kick: room.can_kick(own),
+                own_power: room.power_level(own),
             })
         })
     }
@@ -292,6 +319,23 @@ impl ClientHandle {
             other => other.map_err(ActionError::from),
         }
     }
+}
+
+fn members(room: &weft_client::Room) -> Vec<MemberEntry> {
+    use ruma::events::room::member::MembershipState;
+    let mut members: Vec<MemberEntry> = room
+        .members()
+        .iter()
+        .filter(|(_, m)| matches!(m.membership, MembershipState::Join | MembershipState::Invite))
+        .map(|(user_id, m)| MemberEntry {
+            user_id: user_id.clone(),
+            name: room.member_name(user_id),
+            power: room.power_level(user_id),
+            invited: m.membership == MembershipState::Invite,
+        })
+        .collect();
+    members.sort_by(|a, b| b.power.cmp(&a.power).then_with(|| a.name.cmp(&b.name)));
+    members
 }
 
 /// Sends `request`; a missing response is reported against `homeserver`.

@@ -5,5 +5,6 @@ pub mod document;
 pub mod html;
 pub mod location;
 pub mod net;
+pub mod notify;
 pub mod storage;
 pub mod timer;

@@ -39,6 +39,7 @@ pub fn start(handle: ClientHandle) {
             });
             let delay = match outcome {
                 Ok(()) => {
+                    handle.notify_new_messages();
                     backoff.reset();
                     handle.set_connection(Connection::Online);
                     continue;

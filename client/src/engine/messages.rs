@@ -91,7 +91,7 @@ impl Engine {
             &self.session,
             room_id,
             txn_id.clone(),
-            ruma::events::MessageLikeEventType::RoomMessage,
+            "m.room.message",
             &content,
         )?;
         self.outbox.insert(txn_id, content);
@@ -117,7 +117,7 @@ impl Engine {
             &self.session,
             room_id,
             txn_id.clone(),
-            ruma::events::MessageLikeEventType::RoomMessage,
+            "m.room.message",
             &content,
         )
     }
@@ -505,5 +505,29 @@ mod tests {
         sync(&mut engine, json!({"next_batch": "s3", "account_data": {"events": [
             {"type": "m.direct", "content": {"@alice:hs": ["!r:hs"]}}]}}));
         assert!(engine.room_list()[0].is_direct);
+    }
+
+    #[test]
+    fn creators_of_version_12_rooms_outrank_power_levels() {
+        let mut engine = engine();
+        let create = |version: &str| {
+            json!({"type": "m.room.create", "event_id": format!("$c{version}"), "sender": "@alice:hs", "state_key": "",
+                   "origin_server_ts": 0, "content": {"room_version": version, "additional_creators": ["@carol:hs"]}})
+        };
+        let power = json!({"type": "m.room.power_levels", "event_id": "$p", "sender": "@alice:hs", "state_key": "",
+                           "origin_server_ts": 0, "content": {"users": {"@bob:hs": 50}}});
+        timeline(&mut engine, vec![create("11"), power]);
+        let r = engine.room(&room()).unwrap();
+        let alice: &ruma::UserId = "@alice:hs".try_into().unwrap();
+        let bob: &ruma::UserId = "@bob:hs".try_into().unwrap();
+        assert_eq!((r.power_level(alice), r.power_level(bob)), (0, 50));
+        assert!(r.can_kick(bob) && !r.can_set_state(alice, "m.room.name"));
+
+        timeline(&mut engine, vec![create("12")]);
+        let r = engine.room(&room()).unwrap();
+        assert_eq!(r.power_level(alice), i64::MAX);
+        assert_eq!(r.power_level("@carol:hs".try_into().unwrap()), i64::MAX);
+        assert!(r.can_set_state(alice, "m.room.name"));
+        assert_eq!(r.power_level(bob), 50);
     }
 }

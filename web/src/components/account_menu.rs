@@ -1,6 +1,6 @@
-//! The account button in the top bar, with "Sign out".
+//! The account button in the top bar: display name, desktop notifications, "Sign out".
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
 use crate::handle::ClientHandle;
 
@@ -9,15 +9,31 @@ use crate::handle::ClientHandle;
 pub fn AccountMenu() -> impl IntoView {
     let handle = ClientHandle::expect();
     let open = RwSignal::new(false);
-    let label = move || {
-        handle
-            .user_id()
-            .map(|user_id| user_id.to_string())
-            .unwrap_or_default()
-    };
+    let display_name = RwSignal::new(String::new());
+    let status = RwSignal::new(None::<Result<&'static str, String>>);
+    let notifications = RwSignal::new(handle.notifications_enabled());
+    let label = move || handle.user_id().map(|user_id| user_id.to_string()).unwrap_or_default();
     let sign_out = move |_| {
         open.set(false);
         spawn_local(async move { handle.sign_out().await });
+    };
+    let save_name = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let name = display_name.get_untracked();
+        spawn_local(async move {
+            let result = handle.set_display_name(&name).await;
+            status.set(Some(result.map(|()| "Display name saved").map_err(|e| e.to_string())));
+        });
+    };
+    let toggle_notifications = move |ev| {
+        let wanted = event_target_checked(&ev);
+        spawn_local(async move {
+            let on = handle.set_notifications(wanted).await;
+            notifications.set(on);
+            if wanted && !on {
+                status.set(Some(Err("The browser did not allow notifications".to_owned())));
+            }
+        });
     };
     view! {
         <div class="account-menu">
@@ -30,7 +46,22 @@ pub fn AccountMenu() -> impl IntoView {
                 {label}
             </button>
             <Show when=move || open.get()>
-                <div class="menu" role="group" aria-label="Account">
+                <div class="menu card" role="group" aria-label="Account">
+                    <form on:submit=save_name>
+                        <label for="account-display-name">"Display name"</label>
+                        <div class="row">
+                            <input id="account-display-name" type="text" autocomplete="nickname" bind:value=display_name />
+                            <button type="submit">"Save name"</button>
+                        </div>
+                    </form>
+                    <label class="check">
+                        <input type="checkbox" prop:checked=move || notifications.get() on:change=toggle_notifications />
+                        "Desktop notifications"
+                    </label>
+                    {move || status.get().map(|s| match s {
+                        Ok(text) => view! { <p class="ok" role="status">{text}</p> }.into_any(),
+                        Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
+                    })}
                     <button on:click=sign_out>"Sign out"</button>
                 </div>
             </Show>

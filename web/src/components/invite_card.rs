@@ -20,7 +20,7 @@ pub fn InviteCard(invite: InviteEntry) -> impl IntoView {
         error.set(None);
         let room_id = room_id.clone();
         spawn_local(async move {
-            let result = handle.join(room_id).await;
+            let result = handle.join(room_id.as_str()).await;
             busy.set(false);
             if let Err(failure) = result {
                 error.set(Some(failure.to_string()));

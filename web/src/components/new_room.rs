@@ -1,57 +1,139 @@
-//! "New room" button and its small create form.
+//! The sidebar's "New room", "Start chat" and "Join room" forms.
+
+use std::{future::Future, pin::Pin};
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use weft_client::NewRoom as NewRoomSpec;
 
-use crate::handle::ClientHandle;
+use crate::{error::ActionError, handle::ClientHandle};
 
-/// Toggles a form with "Room name" and "Create"; the created room gets selected.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Closed,
+    Room,
+    Chat,
+    Join,
+}
+
+/// Three buttons, each opening its small form; whatever is created or joined gets selected.
 #[component]
 pub fn NewRoom() -> impl IntoView {
     let handle = ClientHandle::expect();
-    let open = RwSignal::new(false);
+    let form = RwSignal::new(Form::Closed);
     let name = RwSignal::new(String::new());
+    let topic = RwSignal::new(String::new());
+    let public = RwSignal::new(false);
+    let alias = RwSignal::new(String::new());
+    let target = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
 
-    let on_submit = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
-        let room_name = name.get_untracked().trim().to_owned();
+    let run = move |job: Pin<Box<dyn Future<Output = Result<(), ActionError>>>>| {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            let result = handle.create_room(&room_name).await;
+            let result = job.await;
             busy.set(false);
             match result {
-                Ok(_) => {
-                    name.set(String::new());
-                    open.set(false);
+                Ok(()) => {
+                    for field in [name, topic, alias, target] {
+                        field.set(String::new());
+                    }
+                    public.set(false);
+                    form.set(Form::Closed);
                 }
                 Err(failure) => error.set(Some(failure.to_string())),
             }
         });
     };
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        match form.get_untracked() {
+            Form::Room => {
+                let spec = NewRoomSpec {
+                    name: name.get_untracked(),
+                    topic: topic.get_untracked(),
+                    public: public.get_untracked(),
+                    alias: if public.get_untracked() { alias.get_untracked() } else { String::new() },
+                    ..NewRoomSpec::default()
+                };
+                run(Box::pin(async move { handle.create_room(spec).await.map(drop) }));
+            }
+            Form::Chat => {
+                let user = target.get_untracked();
+                run(Box::pin(async move { handle.start_dm(&user).await }));
+            }
+            Form::Join => {
+                let room = target.get_untracked();
+                run(Box::pin(async move { handle.join(&room).await }));
+            }
+            Form::Closed => {}
+        }
+    };
+    let toggle = move |which: Form| {
+        error.set(None);
+        form.update(|f| *f = if *f == which { Form::Closed } else { which });
+    };
+    let button = move |which: Form, label: &'static str| {
+        view! {
+            <button
+                class="new-room-button"
+                aria-expanded=move || (form.get() == which).to_string()
+                on:click=move |_| toggle(which)
+            >
+                {label}
+            </button>
+        }
+    };
 
     view! {
-        <button
-            class="new-room-button"
-            aria-expanded=move || open.get().to_string()
-            on:click=move |_| open.update(|open| *open = !*open)
-        >
-            "New room"
-        </button>
-        <Show when=move || open.get()>
+        <div class="sidebar-actions">
+            {button(Form::Room, "New room")}
+            {button(Form::Chat, "Start chat")}
+            {button(Form::Join, "Join room")}
+        </div>
+        <Show when=move || form.get() != Form::Closed>
             <form class="new-room card" on:submit=on_submit>
-                <label for="new-room-name">"Room name"</label>
-                <input id="new-room-name" type="text" autocomplete="off" bind:value=name />
+                {move || match form.get() {
+                    Form::Room => view! {
+                        <label for="new-room-name">"Room name"</label>
+                        <input id="new-room-name" type="text" autocomplete="off" bind:value=name />
+                        <label for="new-room-topic">"Topic"</label>
+                        <input id="new-room-topic" type="text" autocomplete="off" bind:value=topic />
+                        <label class="check">
+                            <input type="checkbox" bind:checked=public />
+                            "Public (anyone can find and join)"
+                        </label>
+                        <Show when=move || public.get()>
+                            <label for="new-room-alias">"Address"</label>
+                            <input id="new-room-alias" type="text" placeholder="town-square" autocomplete="off" bind:value=alias />
+                        </Show>
+                    }
+                    .into_any(),
+                    Form::Chat => view! {
+                        <label for="new-chat-user">"User ID"</label>
+                        <input id="new-chat-user" type="text" placeholder="@name:server" autocomplete="off" bind:value=target />
+                    }
+                    .into_any(),
+                    _ => view! {
+                        <label for="join-room">"Room address or ID"</label>
+                        <input id="join-room" type="text" placeholder="#room:server" autocomplete="off" bind:value=target />
+                    }
+                    .into_any(),
+                }}
                 {move || error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
                 <div class="actions">
                     <button type="submit" class="primary" disabled=move || busy.get()>
-                        "Create"
+                        {move || match form.get() {
+                            Form::Room => "Create",
+                            Form::Chat => "Start",
+                            _ => "Join",
+                        }}
                     </button>
-                    <button type="button" on:click=move |_| open.set(false)>
+                    <button type="button" on:click=move |_| form.set(Form::Closed)>
                         "Cancel"
                     </button>
                 </div>

@@ -7,6 +7,7 @@ use crate::{
     components::{
         composer::{Composer, ComposerMode},
         invite_form::InviteForm,
+        room_settings::RoomSettings,
         timeline::Timeline,
     },
     handle::ClientHandle,
@@ -36,6 +37,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let reached_start = field(|r| r.reached_start);
     let can_redact_others = field(|r| r.can_redact_others);
     let mode = RwSignal::new(ComposerMode::Message);
+    let settings_open = RwSignal::new(false);
 
     // Reading: whenever something new shows while the page is seen, say so.
     Effect::new({
@@ -66,7 +68,18 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                         {move || topic().map(|topic| view! { <p class="topic">{topic}</p> })}
                     </div>
                     <InviteForm room_id=room_id.clone() />
+                    <button
+                        class="settings-button"
+                        aria-expanded=move || settings_open.get().to_string()
+                        on:click=move |_| settings_open.update(|o| *o = !*o)
+                    >
+                        "Room settings"
+                    </button>
                 </header>
+                {
+                    let room_id = room_id.clone();
+                    move || settings_open.get().then(|| view! { <RoomSettings room_id=room_id.clone() snapshot /> })
+                }
                 <Timeline
                     room_id=room_id.clone()
                     items

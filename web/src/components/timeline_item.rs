@@ -44,7 +44,7 @@ pub fn Item(
             item.mentions.contains(me)
                 || {
                     let my_name = handle.member_name_untracked(&room_id, me);
-                    !my_name.is_empty() && item.body.to_lowercase().contains(&my_name.to_lowercase())
+                    !my_name.is_empty() && item.body.to_ascii_lowercase().contains(&my_name.to_ascii_lowercase())
                 }
         });
     let kind_class = match item.kind {

@@ -10,7 +10,7 @@ use weft_client::{
 };
 
 use super::{ClientHandle, as_borrowed, send};
-use crate::{error::ActionError, platform::clock};
+use crate::error::ActionError;
 
 impl ClientHandle {
     /// Signs in with a password.
@@ -20,11 +20,27 @@ impl ClientHandle {
         username: &str,
         password: &str,
     ) -> Result<(), ActionError> {
+        let homeserver = &self.discover(homeserver, username).await;
         let request = auth::login_request(homeserver, username, password)?;
         let response = send(homeserver, request, None).await?;
         let session = auth::parse_login(homeserver, as_borrowed(&response))?;
         self.start_session(session);
         Ok(())
+    }
+
+    /// The homeserver to use: the one typed, unless it is still the default and the username
+    /// is a full user ID whose server names another homeserver in `.well-known`.
+    async fn discover(&self, homeserver: &str, username: &str) -> String {
+        let typed = homeserver.to_owned();
+        let Some(server) = auth::server_of(username) else { return typed };
+        if homeserver != crate::platform::location::origin() {
+            return typed;
+        }
+        let Ok(request) = auth::discovery_request(server) else { return typed };
+        match send(server, request, None).await {
+            Ok(response) => auth::parse_discovery(as_borrowed(&response)).unwrap_or(typed),
+            Err(_) => typed,
+        }
     }
 
     /// Creates an account and signs in to it; `token` answers a registration-token stage.
@@ -48,31 +64,6 @@ impl ClientHandle {
                 _ => return Err(ApiError::UnsupportedAuthFlow.into()),
             }
         }
-    }
-
-    /// Creates a private room and selects it.
-    pub async fn create_room(&self, name: &str) -> Result<OwnedRoomId, ActionError> {
-        let request = self.with_engine(|engine| engine.create_room_request(name))??;
-        let response = self.send(request).await?;
-        let now = clock::now();
-        let room_id = self.update_engine(|engine| {
-            engine.handle_create_room_response(name, as_borrowed(&response), now)
-        });
-        let room_id = self.check(room_id)?;
-        self.select(Some(room_id.clone()));
-        Ok(room_id)
-    }
-
-    /// Joins a room we are invited to and selects it as soon as the server confirms.
-    pub async fn join(&self, room_id: OwnedRoomId) -> Result<(), ActionError> {
-        let request = self.with_engine(|engine| engine.join_request(&room_id))??;
-        let response = self.send(request).await?;
-        let now = clock::now();
-        let joined =
-            self.update_engine(|engine| engine.handle_join_response(as_borrowed(&response), now));
-        let joined = self.check(joined)?;
-        self.select(Some(joined));
-        Ok(())
     }
 
     /// Invites `user_id` into `room_id`.

@@ -34,3 +34,8 @@ pub fn focus(element: &web_sys::Element) {
         let _ = element.focus();
     }
 }
+
+/// Whether the tab is hidden (another tab or a minimised window).
+pub fn is_hidden() -> bool {
+    document().is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
+}

@@ -26,6 +26,7 @@ pub fn clear_session() {
     if let Some(storage) = local_storage() {
         let _ = storage.remove_item(SESSION_KEY);
         let _ = storage.remove_item(SELECTED_KEY);
+        let _ = storage.remove_item(NOTIFY_KEY);
     }
 }
 
@@ -44,4 +45,18 @@ pub fn save_selected(room_id: Option<&str>) {
 /// The room that was open before the reload.
 pub fn load_selected() -> Option<String> {
     local_storage()?.get_item(SELECTED_KEY).ok().flatten()
+}
+
+const NOTIFY_KEY: &str = "weft.notifications";
+
+/// Whether the person opted in to desktop notifications on this device.
+pub fn notifications_enabled() -> bool {
+    local_storage().and_then(|s| s.get_item(NOTIFY_KEY).ok().flatten()).as_deref() == Some("on")
+}
+
+/// Records the notification opt-in.
+pub fn set_notifications_enabled(on: bool) {
+    if let Some(storage) = local_storage() {
+        let _ = if on { storage.set_item(NOTIFY_KEY, "on") } else { storage.remove_item(NOTIFY_KEY) };
+    }
 }

@@ -1,0 +1,124 @@
+//! The room panel behind "Room settings": name and topic (editable by those allowed),
+//! the member list with power levels and "Remove", and "Leave room".
+
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use ruma::OwnedRoomId;
+
+use crate::{
+    components::avatar::Avatar,
+    handle::{ClientHandle, RoomSnapshot},
+};
+
+fn role(power: i64) -> Option<&'static str> {
+    match power {
+        i64::MAX => Some("Owner"),
+        100.. => Some("Admin"),
+        50..=99 => Some("Moderator"),
+        _ => None,
+    }
+}
+
+#[component]
+pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) -> impl IntoView {
+    let handle = ClientHandle::expect();
+    let read = move |f: fn(&RoomSnapshot) -> String| snapshot.with_untracked(|r| r.as_ref().map(f).unwrap_or_default());
+    let name = RwSignal::new(read(|r| r.name.clone()));
+    let topic = RwSignal::new(read(|r| r.topic.clone().unwrap_or_default()));
+    let flag = move |f: fn(&RoomSnapshot) -> bool| move || snapshot.with(|r| r.as_ref().is_some_and(f));
+    let status = RwSignal::new(None::<Result<&'static str, String>>);
+
+    // Lazy loading only told us who spoke; fetch everyone for the list.
+    {
+        let room_id = room_id.clone();
+        spawn_local(async move {
+            let _ = handle.load_members(room_id).await;
+        });
+    }
+
+    let save = {
+        let room_id = room_id.clone();
+        move |ev: SubmitEvent| {
+            ev.prevent_default();
+            let (old_name, old_topic) = (read(|r| r.name.clone()), read(|r| r.topic.clone().unwrap_or_default()));
+            let new_name = Some(name.get_untracked()).filter(|n| *n != old_name && flag(|r| r.can_edit_name)());
+            let new_topic = Some(topic.get_untracked()).filter(|t| *t != old_topic && flag(|r| r.can_edit_topic)());
+            let room_id = room_id.clone();
+            spawn_local(async move {
+                let result = handle.save_room_settings(room_id, new_name, new_topic).await;
+                status.set(Some(result.map(|()| "Saved").map_err(|e| e.to_string())));
+            });
+        }
+    };
+    let leave = {
+        let room_id = room_id.clone();
+        move |_| {
+            let room_id = room_id.clone();
+            spawn_local(async move {
+                if let Err(error) = handle.leave(room_id).await {
+                    status.set(Some(Err(error.to_string())));
+                }
+            });
+        }
+    };
+    let members = move || snapshot.with(|r| r.as_ref().map(|r| r.members.clone()).unwrap_or_default());
+    let own_power = move || snapshot.with(|r| r.as_ref().map_or(0, |r| r.own_power));
+    let own_user = handle.user_id_untracked();
+
+    view! {
+        <section class="room-settings card" aria-label="Room settings">
+            <form on:submit=save>
+                <label for="room-settings-name">"Room name"</label>
+                <input id="room-settings-name" type="text" bind:value=name disabled=move || !flag(|r| r.can_edit_name)() />
+                <label for="room-settings-topic">"Topic"</label>
+                <input id="room-settings-topic" type="text" bind:value=topic disabled=move || !flag(|r| r.can_edit_topic)() />
+                <div class="actions">
+                    <button type="submit" class="primary" disabled=move || !flag(|r| r.can_edit_name || r.can_edit_topic)()>
+                        "Save"
+                    </button>
+                    <button type="button" class="danger" on:click=leave>"Leave room"</button>
+                </div>
+                {move || status.get().map(|s| match s {
+                    Ok(text) => view! { <p class="ok" role="status">{text}</p> }.into_any(),
+                    Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
+                })}
+            </form>
+            <h3 class="section-title">"Members"</h3>
+            <ul class="members" aria-label="Members">
+                <For
+                    each=members
+                    key=|m| m.clone()
+                    children=move |member| {
+                        let removable = flag(|r| r.can_kick)()
+                            && member.power < own_power()
+                            && own_user.as_ref() != Some(&member.user_id);
+                        let (room_id, user_id) = (room_id.clone(), member.user_id.clone());
+                        view! {
+                            <li class="member">
+                                <Avatar name=member.name.clone() user_id=member.user_id.to_string() small=true />
+                                <span class="member-name" title=member.user_id.to_string()>{member.name.clone()}</span>
+                                {role(member.power).map(|r| view! { <span class="role">{r}</span> })}
+                                {member.invited.then(|| view! { <span class="role">"Invited"</span> })}
+                                {removable.then(|| view! {
+                                    <button
+                                        class="small danger"
+                                        aria-label=format!("Remove {}", member.name)
+                                        on:click=move |_| {
+                                            let (room_id, user_id) = (room_id.clone(), user_id.clone());
+                                            spawn_local(async move {
+                                                if let Err(error) = handle.kick(room_id, user_id).await {
+                                                    status.set(Some(Err(error.to_string())));
+                                                }
+                                            });
+                                        }
+                                    >
+                                        "Remove"
+                                    </button>
+                                })}
+                            </li>
+                        }
+                    }
+                />
+            </ul>
+        </section>
+    }
+}

@@ -1,0 +1,33 @@
+//! Desktop notifications through the browser's `Notification` API.
+
+use wasm_bindgen::JsValue;
+use web_sys::{Notification, NotificationOptions, NotificationPermission};
+
+/// Whether notifications may be shown ("granted"), were refused, or not asked yet.
+pub fn permission() -> NotificationPermission {
+    // Browsers without the API (or without a secure context) have no `Notification`.
+    let supported = js_sys::Reflect::has(&js_sys::global(), &JsValue::from_str("Notification")).unwrap_or(false);
+    if supported { Notification::permission() } else { NotificationPermission::Denied }
+}
+
+/// Shows the browser's permission prompt; resolves to whether it was granted.
+pub async fn request_permission() -> bool {
+    if permission() == NotificationPermission::Granted {
+        return true;
+    }
+    let Ok(promise) = Notification::request_permission() else { return false };
+    let answer = wasm_bindgen_futures::JsFuture::from(promise).await;
+    answer.ok().and_then(|value| value.as_string()).as_deref() == Some("granted")
+}
+
+/// Shows a notification with plain text (never HTML); `tag` replaces an older one for the
+/// same room instead of stacking.
+pub fn show(title: &str, body: &str, tag: &str) {
+    if permission() != NotificationPermission::Granted {
+        return;
+    }
+    let options = NotificationOptions::new();
+    options.set_body(body);
+    options.set_tag(tag);
+    let _ = Notification::new_with_options(title, &options);
+}
