@@ -82,6 +82,18 @@ setup_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
 }
 
+# Synapse (PyPI) for the browser tests that run our client against it; the
+# shared harness keeps its venv in ~/.cache/weft-refhs, outside the clone.
+setup_synapse() {
+  local tool=""
+  for dir in "${WEFT_SHARED_DIR:-}" "$ROOT/../shared" /work/shared; do
+    if [ -n "$dir" ] && [ -x "$dir/tools/synapse.sh" ]; then tool="$dir/tools/synapse.sh"; break; fi
+  done
+  [ -n "$tool" ] || die "Synapse harness (shared/tools/synapse.sh) not found; set WEFT_SHARED_DIR to the folder holding tools/."
+  step "Checking Synapse for the browser tests against it (PyPI, first run installs it)"
+  "$tool" install
+}
+
 setup_python() {
   need python3 "Install Python 3.11 or newer, then run this again."
   local venv="$ROOT/.tools/venv" stamp="$ROOT/.tools/venv/.weft-installed"
@@ -105,6 +117,7 @@ weft_setup() {
   if [ "${1:-build}" = test ]; then
     setup_python
     setup_chromium
+    setup_synapse
   fi
 }
 
