@@ -189,11 +189,19 @@ impl Room {
         if !self.loaded || update.timeline.limited {
             self.prev_batch = update.timeline.prev_batch.clone();
         }
+        let timeline: Vec<Event> =
+            update.timeline.events.iter().filter_map(|raw| Event::parse(raw)).collect();
         for event in update.state.events.iter().filter_map(|raw| Event::parse(raw)) {
-            self.apply_state(&event);
+            // Some servers also list in `state` an event that is in the timeline; applying
+            // it early would lose the "before" that the timeline item describes.
+            let in_timeline = event.event_id.is_some()
+                && timeline.iter().any(|t| t.event_id == event.event_id);
+            if !in_timeline {
+                self.apply_state(&event);
+            }
         }
-        for event in update.timeline.events.iter().filter_map(|raw| Event::parse(raw)) {
-            self.apply_timeline_event(&event);
+        for event in &timeline {
+            self.apply_timeline_event(event);
         }
         for event in update.ephemeral.events.iter().filter_map(|raw| Event::parse_ephemeral(raw)) {
             self.apply_ephemeral(&event.0, &event.1);

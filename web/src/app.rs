@@ -9,17 +9,21 @@ use crate::{
     },
     handle::ClientHandle,
     platform::document,
+    reactive::dyn_view,
 };
 
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
     let handle = ClientHandle::provide();
-    view! {
-        <Show when=move || handle.is_signed_in() fallback=Login>
-            <Chat />
-        </Show>
-    }
+    let signed_in = Memo::new(move |_| handle.is_signed_in());
+    dyn_view(move || {
+        if signed_in.get() {
+            view! { <Chat /> }.into_any()
+        } else {
+            view! { <Login /> }.into_any()
+        }
+    })
 }
 
 /// Signed-in layout: top bar, room list, and the selected room.
@@ -29,7 +33,11 @@ fn Chat() -> impl IntoView {
     let has_room = move || handle.selected().is_some();
     Effect::new(move |_| {
         let unread = handle.total_unread();
-        document::set_title(&if unread > 0 { format!("({unread}) Weft") } else { "Weft".to_owned() });
+        document::set_title(&if unread > 0 {
+            format!("({unread}) Weft")
+        } else {
+            "Weft".to_owned()
+        });
     });
     view! {
         <div class="chat" class:room-open=has_room>
@@ -40,7 +48,7 @@ fn Chat() -> impl IntoView {
             </header>
             <RoomList />
             <main class="main">
-                {move || match handle.selected() {
+                {dyn_view(move || match handle.selected() {
                     Some(room_id) => view! { <RoomView room_id /> }.into_any(),
                     None => view! {
                         <div class="empty-state">
@@ -48,7 +56,7 @@ fn Chat() -> impl IntoView {
                         </div>
                     }
                     .into_any(),
-                }}
+                })}
             </main>
         </div>
     }

@@ -164,7 +164,11 @@ impl ClientHandle {
                 topic: room.topic().map(ToOwned::to_owned),
                 loaded: room.is_loaded(),
                 items: room.items(own),
-                typing: room.typing(own).iter().map(|user| room.member_name(user)).collect(),
+                typing: room
+                    .typing(own)
+                    .iter()
+                    .map(|user| room.member_name(user))
+                    .collect(),
                 reached_start: room.reached_start(),
                 can_redact_others: room.can_redact_others(own),
                 members: members(room),
@@ -185,14 +189,23 @@ impl ClientHandle {
     }
 
     /// One item of a room's timeline, read once (for reply quotes).
-    pub fn item_untracked(&self, room_id: &RoomId, event_id: &ruma::OwnedEventId) -> Option<TimelineItem> {
-        self.with_engine(|engine| engine.room(room_id)?.timeline().item(event_id)).ok().flatten()
+    pub fn item_untracked(
+        &self,
+        room_id: &RoomId,
+        event_id: &ruma::OwnedEventId,
+    ) -> Option<TimelineItem> {
+        self.with_engine(|engine| engine.room(room_id)?.timeline().item(event_id))
+            .ok()
+            .flatten()
     }
 
     /// Our newest message in a room that can be edited (for the Up-arrow shortcut).
     pub fn last_editable(&self, room_id: &RoomId) -> Option<TimelineItem> {
         self.with_engine(|engine| {
-            engine.room(room_id)?.timeline().last_editable_by(engine.user_id())
+            engine
+                .room(room_id)?
+                .timeline()
+                .last_editable_by(engine.user_id())
         })
         .ok()
         .flatten()
@@ -206,7 +219,9 @@ impl ClientHandle {
     /// Unread messages over all rooms, for the page title.
     pub fn total_unread(&self) -> u64 {
         self.engine.with(|engine| {
-            engine.as_ref().map_or(0, |engine| engine.room_list().iter().map(|r| r.unread).sum())
+            engine.as_ref().map_or(0, |engine| {
+                engine.room_list().iter().map(|r| r.unread).sum()
+            })
         })
     }
 
@@ -326,7 +341,12 @@ fn members(room: &weft_client::Room) -> Vec<MemberEntry> {
     let mut members: Vec<MemberEntry> = room
         .members()
         .iter()
-        .filter(|(_, m)| matches!(m.membership, MembershipState::Join | MembershipState::Invite))
+        .filter(|(_, m)| {
+            matches!(
+                m.membership,
+                MembershipState::Join | MembershipState::Invite
+            )
+        })
         .map(|(user_id, m)| MemberEntry {
             user_id: user_id.clone(),
             name: room.member_name(user_id),

@@ -1,18 +1,22 @@
 //! Weft's browser app: Leptos components on top of the `weft-client` engine.
 //!
 //! Layers, from the outside in:
-//! - [`platform`]: the only code that talks to the browser (fetch, localStorage, timers).
+//! - [`platform`]: the only code that talks to the browser (fetch, localStorage, timers,
+//!   the page, notifications, and rebuilding sanitised message HTML).
 //! - [`handle`]: [`ClientHandle`], which owns the engine, performs requests through the
 //!   platform and exposes reactive views of the engine's state.
 //! - [`sync_loop`]: the long-polling `/sync` task.
-//! - [`components`]: the UI, which only calls the handle.
+//! - [`components`]: the UI, which only calls the handle; [`reactive`] holds the
+//!   type-erased helpers they use for dynamic children.
 
 mod app;
 mod components;
 mod error;
 mod handle;
 mod platform;
+mod reactive;
 mod sync_loop;
 
 pub use app::App;
+pub use platform::panic::log_to_console as log_panics;
 pub use handle::ClientHandle;

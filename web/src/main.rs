@@ -1,6 +1,6 @@
 //! Browser entry point: mounts the app. Built by Trunk (see index.html).
 
 fn main() {
-    console_error_panic_hook::set_once();
+    weft_web::log_panics();
     leptos::mount::mount_to_body(weft_web::App);
 }

@@ -6,5 +6,6 @@ pub mod html;
 pub mod location;
 pub mod net;
 pub mod notify;
+pub mod panic;
 pub mod storage;
 pub mod timer;

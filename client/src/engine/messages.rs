@@ -530,4 +530,15 @@ mod tests {
         assert!(r.can_set_state(alice, "m.room.name"));
         assert_eq!(r.power_level(bob), 50);
     }
+
+    #[test]
+    fn state_repeated_in_the_timeline_is_described_from_its_before() {
+        let mut engine = engine();
+        let renamed = json!({"type": "m.room.member", "event_id": "$rename", "sender": "@alice:hs",
+            "state_key": "@alice:hs", "origin_server_ts": 5,
+            "content": {"membership": "join", "displayname": "Ally"}});
+        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+            "state": {"events": [renamed.clone()]}, "timeline": {"events": [renamed]}}}}}));
+        assert_eq!(items(&engine).pop().unwrap().body, "Alice changed their display name to Ally");
+    }
 }

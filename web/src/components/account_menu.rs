@@ -3,6 +3,7 @@
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
 use crate::handle::ClientHandle;
+use crate::reactive::{dyn_show, dyn_text, status_line};
 
 /// A button showing the user ID that opens a small menu.
 #[component]
@@ -12,7 +13,12 @@ pub fn AccountMenu() -> impl IntoView {
     let display_name = RwSignal::new(String::new());
     let status = RwSignal::new(None::<Result<&'static str, String>>);
     let notifications = RwSignal::new(handle.notifications_enabled());
-    let label = move || handle.user_id().map(|user_id| user_id.to_string()).unwrap_or_default();
+    let label = move || {
+        handle
+            .user_id()
+            .map(|user_id| user_id.to_string())
+            .unwrap_or_default()
+    };
     let sign_out = move |_| {
         open.set(false);
         spawn_local(async move { handle.sign_out().await });
@@ -22,7 +28,11 @@ pub fn AccountMenu() -> impl IntoView {
         let name = display_name.get_untracked();
         spawn_local(async move {
             let result = handle.set_display_name(&name).await;
-            status.set(Some(result.map(|()| "Display name saved").map_err(|e| e.to_string())));
+            status.set(Some(
+                result
+                    .map(|()| "Display name saved")
+                    .map_err(|e| e.to_string()),
+            ));
         });
     };
     let toggle_notifications = move |ev| {
@@ -31,7 +41,9 @@ pub fn AccountMenu() -> impl IntoView {
             let on = handle.set_notifications(wanted).await;
             notifications.set(on);
             if wanted && !on {
-                status.set(Some(Err("The browser did not allow notifications".to_owned())));
+                status.set(Some(Err(
+                    "The browser did not allow notifications".to_owned()
+                )));
             }
         });
     };
@@ -43,9 +55,9 @@ pub fn AccountMenu() -> impl IntoView {
                 aria-expanded=move || open.get().to_string()
                 on:click=move |_| open.update(|open| *open = !*open)
             >
-                {label}
+                {dyn_text(label)}
             </button>
-            <Show when=move || open.get()>
+            {dyn_show(move || open.get(), move || view! {
                 <div class="menu card" role="group" aria-label="Account">
                     <form on:submit=save_name>
                         <label for="account-display-name">"Display name"</label>
@@ -58,13 +70,10 @@ pub fn AccountMenu() -> impl IntoView {
                         <input type="checkbox" prop:checked=move || notifications.get() on:change=toggle_notifications />
                         "Desktop notifications"
                     </label>
-                    {move || status.get().map(|s| match s {
-                        Ok(text) => view! { <p class="ok" role="status">{text}</p> }.into_any(),
-                        Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
-                    })}
+                    {status_line(status)}
                     <button on:click=sign_out>"Sign out"</button>
                 </div>
-            </Show>
+            }.into_any())}
         </div>
     }
 }

@@ -12,7 +12,10 @@ pub fn Avatar(name: String, user_id: String, #[prop(optional)] small: bool) -> i
         .next()
         .map(|c| c.to_ascii_uppercase().to_string())
         .unwrap_or_else(|| "?".to_owned());
-    let hue = user_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 360;
+    let hue = user_id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % 360;
     view! {
         <span
             class="avatar"

@@ -9,7 +9,7 @@ use leptos::{
 use ruma::OwnedRoomId;
 use weft_client::{Draft, TimelineItem};
 
-use crate::{handle::ClientHandle, platform::document};
+use crate::{handle::ClientHandle, platform::document, reactive::dyn_view};
 
 /// Whether the composer answers or replaces a message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,9 +46,20 @@ pub fn Composer(room_id: OwnedRoomId, mode: RwSignal<ComposerMode>) -> impl Into
                 return;
             }
             let draft = match mode.get_untracked() {
-                ComposerMode::Message => Draft { text: body, ..Draft::default() },
-                ComposerMode::Reply(item) => Draft { text: body, reply_to: item.event_id, edit_of: None },
-                ComposerMode::Edit(item) => Draft { text: body, reply_to: None, edit_of: item.event_id },
+                ComposerMode::Message => Draft {
+                    text: body,
+                    ..Draft::default()
+                },
+                ComposerMode::Reply(item) => Draft {
+                    text: body,
+                    reply_to: item.event_id,
+                    edit_of: None,
+                },
+                ComposerMode::Edit(item) => Draft {
+                    text: body,
+                    reply_to: None,
+                    edit_of: item.event_id,
+                },
             };
             handle.send_message(room_id.clone(), draft);
             text.set(String::new());
@@ -96,11 +107,11 @@ pub fn Composer(room_id: OwnedRoomId, mode: RwSignal<ComposerMode>) -> impl Into
 
     let banner = move || {
         let (label, item) = match mode.get() {
-            ComposerMode::Message => return None,
+            ComposerMode::Message => return ().into_any(),
             ComposerMode::Reply(item) => (format!("Replying to {}", item.sender_name), item),
             ComposerMode::Edit(item) => ("Editing your message".to_owned(), item),
         };
-        Some(view! {
+        view! {
             <div class="composer-banner">
                 <span class="banner-label">{label}</span>
                 <span class="banner-quote">{item.body}</span>
@@ -118,12 +129,13 @@ pub fn Composer(room_id: OwnedRoomId, mode: RwSignal<ComposerMode>) -> impl Into
                     "Cancel"
                 </button>
             </div>
-        })
+        }
+        .into_any()
     };
 
     view! {
         <form class="composer" on:submit=on_submit>
-            {banner}
+            {dyn_view(banner)}
             <div class="composer-row">
                 <label class="visually-hidden" for="composer-message">"Message"</label>
                 <textarea

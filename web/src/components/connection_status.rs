@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::handle::{ClientHandle, Connection};
+use crate::reactive::dyn_view;
 
 /// "Connecting…" / "Offline" badge; nothing while online.
 #[component]
@@ -10,13 +11,13 @@ pub fn ConnectionStatus() -> impl IntoView {
     let handle = ClientHandle::expect();
     view! {
         <span class="connection" role="status">
-            {move || match handle.connection() {
-                Connection::Online => None,
-                Connection::Connecting => Some(view! { <span class="badge">"Connecting…"</span> }),
+            {dyn_view(move || match handle.connection() {
+                Connection::Online => ().into_any(),
+                Connection::Connecting => view! { <span class="badge">"Connecting…"</span> }.into_any(),
                 Connection::Offline => {
-                    Some(view! { <span class="badge offline">"Offline — reconnecting"</span> })
+                    view! { <span class="badge offline">"Offline — reconnecting"</span> }.into_any()
                 }
-            }}
+            })}
         </span>
     }
 }

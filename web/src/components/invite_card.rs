@@ -4,6 +4,7 @@ use leptos::{prelude::*, task::spawn_local};
 use weft_client::InviteEntry;
 
 use crate::handle::ClientHandle;
+use crate::reactive::error_line;
 
 /// Shows the room and who invited us; "Join" joins and opens the room.
 #[component]
@@ -37,10 +38,10 @@ pub fn InviteCard(invite: InviteEntry) -> impl IntoView {
                 <span class="invite-room">{invite.name.clone()}</span>
                 {inviter.map(|name| view! { <span class="invite-from">"Invited by " {name}</span> })}
             </div>
-            <button class="primary small" disabled=move || busy.get() on:click=join>
+            <button class="primary small" disabled=busy on:click=join>
                 "Join"
             </button>
-            {move || error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            {error_line(error)}
         </li>
     }
 }

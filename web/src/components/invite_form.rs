@@ -4,6 +4,7 @@ use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use ruma::{OwnedRoomId, OwnedUserId};
 
 use crate::handle::ClientHandle;
+use crate::reactive::dyn_view;
 
 /// What the last invite attempt came to.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,16 +61,16 @@ pub fn InviteForm(room_id: OwnedRoomId) -> impl IntoView {
                 spellcheck="false"
                 bind:value=user
             />
-            <button type="submit" disabled=move || busy.get()>"Invite"</button>
-            {move || match outcome.get() {
+            <button type="submit" disabled=busy>"Invite"</button>
+            {dyn_view(move || match outcome.get() {
                 Some(Outcome::Invited(text)) => {
-                    Some(view! { <p class="invite-result ok" role="status">{text}</p> }.into_any())
+                    view! { <p class="invite-result ok" role="status">{text}</p> }.into_any()
                 }
                 Some(Outcome::Failed(text)) => {
-                    Some(view! { <p class="invite-result error" role="alert">{text}</p> }.into_any())
+                    view! { <p class="invite-result error" role="alert">{text}</p> }.into_any()
                 }
-                None => None,
-            }}
+                None => ().into_any(),
+            })}
         </form>
     }
 }

@@ -3,7 +3,13 @@
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use weft_client::ApiError;
 
-use crate::{error::ActionError, handle::ClientHandle, platform::location};
+use crate::{
+    error::ActionError,
+    handle::ClientHandle,
+    platform::location,
+    reactive::dyn_show,
+    reactive::{dyn_text, error_line},
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -91,7 +97,7 @@ pub fn Login() -> impl IntoView {
                     required
                     bind:value=password
                 />
-                <Show when=move || token.with(Option::is_some)>
+                {dyn_show(move || token.with(Option::is_some), move || view! {
                     <label for="login-token">"Registration token"</label>
                     <input
                         id="login-token"
@@ -100,22 +106,22 @@ pub fn Login() -> impl IntoView {
                         prop:value=move || token.get().unwrap_or_default()
                         on:input=move |ev| token.set(Some(event_target_value(&ev)))
                     />
-                </Show>
-                {move || error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+                }.into_any())}
+                {error_line(error)}
                 <div class="actions">
-                    <button type="submit" class="primary" disabled=move || busy.get()>
+                    <button type="submit" class="primary" disabled=busy>
                         "Sign in"
                     </button>
                     <button
                         type="button"
-                        disabled=move || busy.get()
+                        disabled=busy
                         on:click=move |_| submit(Mode::Register)
                     >
                         "Create account"
                     </button>
                 </div>
                 <p class="busy" aria-live="polite">
-                    {move || busy.get().then_some("Contacting the homeserver…")}
+                    {dyn_text(move || if busy.get() { "Contacting the homeserver…".to_owned() } else { String::new() })}
                 </p>
             </form>
         </main>

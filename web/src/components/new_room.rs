@@ -5,7 +5,11 @@ use std::{future::Future, pin::Pin};
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use weft_client::NewRoom as NewRoomSpec;
 
-use crate::{error::ActionError, handle::ClientHandle};
+use crate::{
+    error::ActionError,
+    handle::ClientHandle,
+    reactive::{dyn_show, dyn_text, dyn_view, error_line},
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Form {
@@ -57,10 +61,16 @@ pub fn NewRoom() -> impl IntoView {
                     name: name.get_untracked(),
                     topic: topic.get_untracked(),
                     public: public.get_untracked(),
-                    alias: if public.get_untracked() { alias.get_untracked() } else { String::new() },
+                    alias: if public.get_untracked() {
+                        alias.get_untracked()
+                    } else {
+                        String::new()
+                    },
                     ..NewRoomSpec::default()
                 };
-                run(Box::pin(async move { handle.create_room(spec).await.map(drop) }));
+                run(Box::pin(
+                    async move { handle.create_room(spec).await.map(drop) },
+                ));
             }
             Form::Chat => {
                 let user = target.get_untracked();
@@ -95,9 +105,9 @@ pub fn NewRoom() -> impl IntoView {
             {button(Form::Chat, "Start chat")}
             {button(Form::Join, "Join room")}
         </div>
-        <Show when=move || form.get() != Form::Closed>
+        {dyn_show(move || form.get() != Form::Closed, move || view! {
             <form class="new-room card" on:submit=on_submit>
-                {move || match form.get() {
+                {dyn_view(move || match form.get() {
                     Form::Room => view! {
                         <label for="new-room-name">"Room name"</label>
                         <input id="new-room-name" type="text" autocomplete="off" bind:value=name />
@@ -107,10 +117,10 @@ pub fn NewRoom() -> impl IntoView {
                             <input type="checkbox" bind:checked=public />
                             "Public (anyone can find and join)"
                         </label>
-                        <Show when=move || public.get()>
+                        {dyn_show(move || public.get(), move || view! {
                             <label for="new-room-alias">"Address"</label>
                             <input id="new-room-alias" type="text" placeholder="town-square" autocomplete="off" bind:value=alias />
-                        </Show>
+                        }.into_any())}
                     }
                     .into_any(),
                     Form::Chat => view! {
@@ -123,21 +133,21 @@ pub fn NewRoom() -> impl IntoView {
                         <input id="join-room" type="text" placeholder="#room:server" autocomplete="off" bind:value=target />
                     }
                     .into_any(),
-                }}
-                {move || error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+                })}
+                {error_line(error)}
                 <div class="actions">
-                    <button type="submit" class="primary" disabled=move || busy.get()>
-                        {move || match form.get() {
+                    <button type="submit" class="primary" disabled=busy>
+                        {dyn_text(move || match form.get() {
                             Form::Room => "Create",
                             Form::Chat => "Start",
                             _ => "Join",
-                        }}
+                        }.to_owned())}
                     </button>
                     <button type="button" on:click=move |_| form.set(Form::Closed)>
                         "Cancel"
                     </button>
                 </div>
             </form>
-        </Show>
+        }.into_any())}
     }
 }

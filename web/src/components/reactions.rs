@@ -11,7 +11,11 @@ pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮"
 
 /// One button per reaction key: the count, pressed if we reacted; the title lists who did.
 #[component]
-pub fn Reactions(room_id: OwnedRoomId, event_id: OwnedEventId, reactions: Vec<Reaction>) -> impl IntoView {
+pub fn Reactions(
+    room_id: OwnedRoomId,
+    event_id: OwnedEventId,
+    reactions: Vec<Reaction>,
+) -> impl IntoView {
     let handle = ClientHandle::expect();
     reactions
         .into_iter()
@@ -41,7 +45,11 @@ pub fn Reactions(room_id: OwnedRoomId, event_id: OwnedEventId, reactions: Vec<Re
 
 /// The row of quick reactions shown after pressing "React".
 #[component]
-pub fn ReactionPicker(room_id: OwnedRoomId, event_id: OwnedEventId, on_pick: Callback<()>) -> impl IntoView {
+pub fn ReactionPicker(
+    room_id: OwnedRoomId,
+    event_id: OwnedEventId,
+    on_pick: Callback<()>,
+) -> impl IntoView {
     let handle = ClientHandle::expect();
     view! {
         <div class="reaction-picker" role="group" aria-label="Pick a reaction">

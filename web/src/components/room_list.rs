@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use crate::{
     components::{invite_card::InviteCard, new_room::NewRoom},
     handle::ClientHandle,
+    reactive::{dyn_show, dyn_view},
 };
 
 /// `<nav aria-label="Rooms">` listing invites and joined rooms.
@@ -20,16 +21,15 @@ pub fn RoomList() -> impl IntoView {
                 <h2>"Rooms"</h2>
                 <NewRoom />
             </div>
-            <Show when=move || !invites.with(Vec::is_empty)>
+            {dyn_show(move || !invites.with(Vec::is_empty), move || view! {
                 <h3 class="section-title">"Invites"</h3>
                 <ul class="invites">
-                    <For
-                        each=move || invites.get()
-                        key=|invite| invite.room_id.clone()
-                        children=|invite| view! { <InviteCard invite /> }
-                    />
+                    // Few and short-lived: re-rendering the list beats a keyed <For> in size.
+                    {dyn_view(move || {
+                        invites.get().into_iter().map(|invite| view! { <InviteCard invite /> }).collect_view().into_any()
+                    })}
                 </ul>
-            </Show>
+            }.into_any())}
             <ul class="rooms">
                 <For
                     each=move || rooms.get()
@@ -68,9 +68,10 @@ pub fn RoomList() -> impl IntoView {
                     }
                 />
             </ul>
-            <Show when=move || handle.has_synced() && rooms.with(Vec::is_empty) && invites.with(Vec::is_empty)>
-                <p class="hint">"No rooms yet. Create one, or ask someone to invite you."</p>
-            </Show>
+            {dyn_show(
+                move || handle.has_synced() && rooms.with(Vec::is_empty) && invites.with(Vec::is_empty),
+                || view! { <p class="hint">"No rooms yet. Create one, or ask someone to invite you."</p> }.into_any(),
+            )}
         </nav>
     }
 }

@@ -7,6 +7,7 @@ use ruma::OwnedRoomId;
 use crate::{
     components::avatar::Avatar,
     handle::{ClientHandle, RoomSnapshot},
+    reactive::{dyn_view, status_line},
 };
 
 fn role(power: i64) -> Option<&'static str> {
@@ -21,10 +22,13 @@ fn role(power: i64) -> Option<&'static str> {
 #[component]
 pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) -> impl IntoView {
     let handle = ClientHandle::expect();
-    let read = move |f: fn(&RoomSnapshot) -> String| snapshot.with_untracked(|r| r.as_ref().map(f).unwrap_or_default());
+    let read = move |f: fn(&RoomSnapshot) -> String| {
+        snapshot.with_untracked(|r| r.as_ref().map(f).unwrap_or_default())
+    };
     let name = RwSignal::new(read(|r| r.name.clone()));
     let topic = RwSignal::new(read(|r| r.topic.clone().unwrap_or_default()));
-    let flag = move |f: fn(&RoomSnapshot) -> bool| move || snapshot.with(|r| r.as_ref().is_some_and(f));
+    let flag =
+        move |f: fn(&RoomSnapshot) -> bool| move || snapshot.with(|r| r.as_ref().is_some_and(f));
     let status = RwSignal::new(None::<Result<&'static str, String>>);
 
     // Lazy loading only told us who spoke; fetch everyone for the list.
@@ -39,12 +43,19 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
         let room_id = room_id.clone();
         move |ev: SubmitEvent| {
             ev.prevent_default();
-            let (old_name, old_topic) = (read(|r| r.name.clone()), read(|r| r.topic.clone().unwrap_or_default()));
-            let new_name = Some(name.get_untracked()).filter(|n| *n != old_name && flag(|r| r.can_edit_name)());
-            let new_topic = Some(topic.get_untracked()).filter(|t| *t != old_topic && flag(|r| r.can_edit_topic)());
+            let (old_name, old_topic) = (
+                read(|r| r.name.clone()),
+                read(|r| r.topic.clone().unwrap_or_default()),
+            );
+            let new_name = Some(name.get_untracked())
+                .filter(|n| *n != old_name && flag(|r| r.can_edit_name)());
+            let new_topic = Some(topic.get_untracked())
+                .filter(|t| *t != old_topic && flag(|r| r.can_edit_topic)());
             let room_id = room_id.clone();
             spawn_local(async move {
-                let result = handle.save_room_settings(room_id, new_name, new_topic).await;
+                let result = handle
+                    .save_room_settings(room_id, new_name, new_topic)
+                    .await;
                 status.set(Some(result.map(|()| "Saved").map_err(|e| e.to_string())));
             });
         }
@@ -60,8 +71,12 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
             });
         }
     };
-    let members = move || snapshot.with(|r| r.as_ref().map(|r| r.members.clone()).unwrap_or_default());
-    let own_power = move || snapshot.with(|r| r.as_ref().map_or(0, |r| r.own_power));
+    // Memos: the list re-renders only when members, powers or our rights change.
+    let members = Memo::new(move |_| {
+        snapshot.with(|r| r.as_ref().map(|r| r.members.clone()).unwrap_or_default())
+    });
+    let own_power = Memo::new(move |_| snapshot.with(|r| r.as_ref().map_or(0, |r| r.own_power)));
+    let can_kick = Memo::new(move |_| flag(|r| r.can_kick)());
     let own_user = handle.user_id_untracked();
 
     view! {
@@ -77,19 +92,17 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
                     </button>
                     <button type="button" class="danger" on:click=leave>"Leave room"</button>
                 </div>
-                {move || status.get().map(|s| match s {
-                    Ok(text) => view! { <p class="ok" role="status">{text}</p> }.into_any(),
-                    Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
-                })}
+                {status_line(status)}
             </form>
             <h3 class="section-title">"Members"</h3>
             <ul class="members" aria-label="Members">
-                <For
-                    each=members
-                    key=|m| m.clone()
-                    children=move |member| {
-                        let removable = flag(|r| r.can_kick)()
-                            && member.power < own_power()
+                // Re-rendered whole on change: cheaper in wasm size than a keyed <For>.
+                {dyn_view(move || {
+                    let room_id = room_id.clone();
+                    let own_user = own_user.clone();
+                    members.get().into_iter().map(move |member| {
+                        let removable = can_kick.get()
+                            && member.power < own_power.get()
                             && own_user.as_ref() != Some(&member.user_id);
                         let (room_id, user_id) = (room_id.clone(), member.user_id.clone());
                         view! {
@@ -116,8 +129,8 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
                                 })}
                             </li>
                         }
-                    }
-                />
+                    }).collect_view().into_any()
+                })}
             </ul>
         </section>
     }

@@ -12,6 +12,7 @@ use crate::{
     },
     handle::ClientHandle,
     platform::document,
+    reactive::{dyn_show, dyn_text, dyn_view},
 };
 
 /// Everything shown for one room.
@@ -28,10 +29,18 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let name = move || snapshot.with(|room| room.as_ref().map(|room| room.name.clone()));
     let topic = move || snapshot.with(|room| room.as_ref().and_then(|room| room.topic.clone()));
     let items = Signal::derive(move || {
-        snapshot.with(|room| room.as_ref().map(|room| room.items.clone()).unwrap_or_default())
+        snapshot.with(|room| {
+            room.as_ref()
+                .map(|room| room.items.clone())
+                .unwrap_or_default()
+        })
     });
     let typing = Signal::derive(move || {
-        snapshot.with(|room| room.as_ref().map(|room| room.typing.clone()).unwrap_or_default())
+        snapshot.with(|room| {
+            room.as_ref()
+                .map(|room| room.typing.clone())
+                .unwrap_or_default()
+        })
     });
     let loaded = field(|r| r.loaded);
     let reached_start = field(|r| r.reached_start);
@@ -50,22 +59,27 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
         }
     });
 
-    view! {
-        <Show
-            when=move || snapshot.with(Option::is_some)
-            fallback=move || {
-                let text = if handle.has_synced() { "You are no longer in this room." } else { "Loading…" };
-                view! { <div class="empty-state"><p>{text}</p></div> }
-            }
-        >
+    let present = Memo::new(move |_| snapshot.with(Option::is_some));
+    dyn_view(move || {
+        if !present.get() {
+            let text = if handle.has_synced() {
+                "You are no longer in this room."
+            } else {
+                "Loading…"
+            };
+            return view! { <div class="empty-state"><p>{text}</p></div> }.into_any();
+        }
+        let room_id = room_id.clone();
+        untrack(move || {
+            view! {
             <section class="room-view" aria-label="Room">
                 <header class="room-header">
                     <button class="back" on:click=move |_| handle.select(None)>
                         "Back to rooms"
                     </button>
                     <div class="room-title">
-                        <h2>{name}</h2>
-                        {move || topic().map(|topic| view! { <p class="topic">{topic}</p> })}
+                        <h2>{dyn_text(move || name().unwrap_or_default())}</h2>
+                        {dyn_view(move || topic().map(|topic| view! { <p class="topic">{topic}</p> }).into_any())}
                     </div>
                     <InviteForm room_id=room_id.clone() />
                     <button
@@ -78,7 +92,10 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                 </header>
                 {
                     let room_id = room_id.clone();
-                    move || settings_open.get().then(|| view! { <RoomSettings room_id=room_id.clone() snapshot /> })
+                    dyn_show(
+                        move || settings_open.get(),
+                        move || view! { <RoomSettings room_id=room_id.clone() snapshot /> }.into_any(),
+                    )
                 }
                 <Timeline
                     room_id=room_id.clone()
@@ -91,6 +108,8 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                 />
                 <Composer room_id=room_id.clone() mode />
             </section>
-        </Show>
-    }
+        }
+        .into_any()
+        })
+    })
 }

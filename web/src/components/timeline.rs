@@ -9,6 +9,7 @@ use crate::{
     components::{composer::ComposerMode, timeline_item::Item},
     handle::ClientHandle,
     platform::{clock, document},
+    reactive::{dyn_show, dyn_text, dyn_view},
 };
 
 /// Messages from one sender closer than this share one header.
@@ -34,7 +35,9 @@ fn rows(items: &[TimelineItem]) -> Vec<Row> {
             || previous.is_none_or(|p| {
                 p.sender != item.sender
                     || p.kind == ItemKind::State
-                    || item.origin_server_ts.get() > p.origin_server_ts.get() + ruma::UInt::try_from(GROUP_MS).unwrap_or_default()
+                    || item.origin_server_ts.get()
+                        > p.origin_server_ts.get()
+                            + ruma::UInt::try_from(GROUP_MS).unwrap_or_default()
             });
         rows.push(Row {
             item: item.clone(),
@@ -68,7 +71,9 @@ pub fn Timeline(
     let check_scroll = {
         let room_id = room_id.clone();
         move || {
-            let Some(element) = scroller.get_untracked() else { return };
+            let Some(element) = scroller.get_untracked() else {
+                return;
+            };
             let (top, height, client) = document::scroll_metrics(&element);
             // column-reverse: scrollTop is 0 at the bottom and negative upwards.
             let from_top = height - client + top;
@@ -98,15 +103,18 @@ pub fn Timeline(
             on:scroll=move |_| check_scroll()
         >
             <div class="timeline-inner">
-                <Show when=move || reached_start.get() && loaded.get()>
-                    <p class="hint">"This is the start of the room."</p>
-                </Show>
-                <Show when=move || !loaded.get() || (!reached_start.get() && handle_paginating(handle))>
-                    <p class="hint" role="status">"Loading…"</p>
-                </Show>
-                <Show when=move || loaded.get() && items.with(Vec::is_empty) && reached_start.get()>
-                    <p class="hint">"No messages yet. Say hello!"</p>
-                </Show>
+                {dyn_view(move || {
+                    let (loaded, start) = (loaded.get(), reached_start.get());
+                    if !loaded || (!start && handle_paginating(handle)) {
+                        view! { <p class="hint" role="status">"Loading…"</p> }.into_any()
+                    } else if start && items.with(Vec::is_empty) {
+                        view! { <p class="hint">"No messages yet. Say hello!"</p> }.into_any()
+                    } else if start {
+                        view! { <p class="hint">"This is the start of the room."</p> }.into_any()
+                    } else {
+                        ().into_any()
+                    }
+                })}
                 <ol class="items">
                     <For
                         each=move || rows.get()
@@ -121,27 +129,33 @@ pub fn Timeline(
                     />
                 </ol>
                 <p class="typing" aria-live="polite">
-                    {move || typing_text(&typing.get())}
+                    {dyn_text(move || typing_text(&typing.get()))}
                 </p>
             </div>
-            <Show when=move || away_from_bottom.get()>
-                <button
-                    class="jump"
-                    on:click=move |_| {
-                        if let Some(element) = scroller.get_untracked() {
-                            document::scroll_to(&element, 0);
+            {dyn_show(
+                move || away_from_bottom.get(),
+                move || view! {
+                    <button
+                        class="jump"
+                        on:click=move |_| {
+                            if let Some(element) = scroller.get_untracked() {
+                                document::scroll_to(&element, 0);
+                            }
                         }
-                    }
-                >
-                    "Jump to latest"
-                </button>
-            </Show>
+                    >
+                        "Jump to latest"
+                    </button>
+                }
+                .into_any(),
+            )}
         </section>
     }
 }
 
 fn handle_paginating(handle: ClientHandle) -> bool {
-    handle.selected().is_some_and(|room| handle.is_paginating(&room))
+    handle
+        .selected()
+        .is_some_and(|room| handle.is_paginating(&room))
 }
 
 /// "alice is typing…", "alice and bob are typing…", "Several people are typing…".

@@ -14,6 +14,7 @@ use crate::{
     },
     handle::ClientHandle,
     platform::clock::format_time,
+    reactive::dyn_show,
 };
 
 /// How many read-receipt avatars to show before "+N".
@@ -41,11 +42,14 @@ pub fn Item(
     let own = own_user.as_ref() == Some(&item.sender);
     let mentions_me = !own
         && own_user.as_ref().is_some_and(|me| {
-            item.mentions.contains(me)
-                || {
-                    let my_name = handle.member_name_untracked(&room_id, me);
-                    !my_name.is_empty() && item.body.to_ascii_lowercase().contains(&my_name.to_ascii_lowercase())
-                }
+            item.mentions.contains(me) || {
+                let my_name = handle.member_name_untracked(&room_id, me);
+                !my_name.is_empty()
+                    && item
+                        .body
+                        .to_ascii_lowercase()
+                        .contains(&my_name.to_ascii_lowercase())
+            }
         });
     let kind_class = match item.kind {
         ItemKind::Emote => "emote",
@@ -127,13 +131,13 @@ pub fn Item(
                     </button>
                 })}
             </div>
-            <Show when=move || picking.get()>
+            {dyn_show(move || picking.get(), move || view! {
                 <ReactionPicker
                     room_id=picker_room.clone()
                     event_id=event_id.clone()
                     on_pick=Callback::new(move |()| picking.set(false))
                 />
-            </Show>
+            }.into_any())}
         }
     });
 
@@ -183,8 +187,11 @@ fn Receipts(room_id: OwnedRoomId, item: TimelineItem) -> impl IntoView {
         return None;
     }
     let handle = ClientHandle::expect();
-    let names: Vec<String> =
-        item.read_by.iter().map(|user| handle.member_name_untracked(&room_id, user)).collect();
+    let names: Vec<String> = item
+        .read_by
+        .iter()
+        .map(|user| handle.member_name_untracked(&room_id, user))
+        .collect();
     let label = format!("Read by {}", names.join(", "));
     let extra = names.len().saturating_sub(RECEIPTS_SHOWN);
     Some(view! {

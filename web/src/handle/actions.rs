@@ -32,11 +32,15 @@ impl ClientHandle {
     /// is a full user ID whose server names another homeserver in `.well-known`.
     async fn discover(&self, homeserver: &str, username: &str) -> String {
         let typed = homeserver.to_owned();
-        let Some(server) = auth::server_of(username) else { return typed };
+        let Some(server) = auth::server_of(username) else {
+            return typed;
+        };
         if homeserver != crate::platform::location::origin() {
             return typed;
         }
-        let Ok(request) = auth::discovery_request(server) else { return typed };
+        let Ok(request) = auth::discovery_request(server) else {
+            return typed;
+        };
         match send(server, request, None).await {
             Ok(response) => auth::parse_discovery(as_borrowed(&response)).unwrap_or(typed),
             Err(_) => typed,

@@ -20,8 +20,8 @@ impl ClientHandle {
         self.set_typing(room_id.clone(), false);
         let txn_id = clock::new_txn_id();
         let now = clock::now();
-        let request = self
-            .update_engine(|engine| engine.send_message(&room_id, draft, txn_id.clone(), now));
+        let request =
+            self.update_engine(|engine| engine.send_message(&room_id, draft, txn_id.clone(), now));
         if let Ok(Ok(request)) = request {
             self.spawn_send(room_id, txn_id, request);
         }
@@ -38,7 +38,10 @@ impl ClientHandle {
     pub fn toggle_reaction(&self, room_id: OwnedRoomId, target: OwnedEventId, key: String) {
         let existing = self.with_engine(|engine| {
             let room = engine.room(&room_id)?;
-            let item = room.items(engine.user_id()).into_iter().find(|i| i.event_id.as_ref() == Some(&target))?;
+            let item = room
+                .items(engine.user_id())
+                .into_iter()
+                .find(|i| i.event_id.as_ref() == Some(&target))?;
             let reaction = item.reactions.into_iter().find(|r| r.key == key)?;
             Some((reaction.own, reaction.own_event))
         });
@@ -56,7 +59,11 @@ impl ClientHandle {
                     spawn_local(async move {
                         let response = handle.send(request).await.ok();
                         let _ = handle.update_engine(|engine| {
-                            engine.handle_reaction_response(&room_id, &txn_id, response.as_ref().map(as_borrowed))
+                            engine.handle_reaction_response(
+                                &room_id,
+                                &txn_id,
+                                response.as_ref().map(as_borrowed),
+                            )
                         });
                     });
                 }
@@ -67,13 +74,18 @@ impl ClientHandle {
     /// Deletes a message or one of our reactions.
     pub fn delete(&self, room_id: OwnedRoomId, event_id: OwnedEventId) {
         let txn_id = clock::new_txn_id();
-        let request = self.update_engine(|engine| engine.redact(&room_id, event_id.clone(), txn_id));
+        let request =
+            self.update_engine(|engine| engine.redact(&room_id, event_id.clone(), txn_id));
         if let Ok(Ok(request)) = request {
             let handle = *self;
             spawn_local(async move {
                 let response = handle.send(request).await.ok();
                 let _ = handle.update_engine(|engine| {
-                    engine.handle_redact_response(&room_id, &event_id, response.as_ref().map(as_borrowed))
+                    engine.handle_redact_response(
+                        &room_id,
+                        &event_id,
+                        response.as_ref().map(as_borrowed),
+                    )
                 });
             });
         }
@@ -81,7 +93,8 @@ impl ClientHandle {
 
     /// Tells the server we have read the room up to its newest message.
     pub fn mark_read(&self, room_id: &OwnedRoomId) {
-        if let Ok(Some(request)) = self.update_engine(|engine| engine.read_receipt_request(room_id)) {
+        if let Ok(Some(request)) = self.update_engine(|engine| engine.read_receipt_request(room_id))
+        {
             self.fire_and_forget(request);
         }
     }
@@ -99,8 +112,10 @@ impl ClientHandle {
         if !send {
             return;
         }
-        self.typing_sent.set_value(typing.then(|| (room_id.clone(), now)));
-        if let Ok(Ok(request)) = self.with_engine(|engine| engine.typing_request(&room_id, typing)) {
+        self.typing_sent
+            .set_value(typing.then(|| (room_id.clone(), now)));
+        if let Ok(Ok(request)) = self.with_engine(|engine| engine.typing_request(&room_id, typing))
+        {
             self.fire_and_forget(request);
         }
     }
@@ -110,21 +125,29 @@ impl ClientHandle {
         if self.paginating.get_untracked().is_some() {
             return;
         }
-        let Ok(Some(request)) = self.with_engine(|engine| engine.back_page_request(&room_id)) else {
+        let Ok(Some(request)) = self.with_engine(|engine| engine.back_page_request(&room_id))
+        else {
             return;
         };
         self.paginating.set(Some(room_id.clone()));
         let handle = *self;
         spawn_local(async move {
             if let Ok(response) = handle.send(request).await {
-                let result = handle.update_engine(|engine| engine.handle_back_page(&room_id, as_borrowed(&response)));
+                let result = handle.update_engine(|engine| {
+                    engine.handle_back_page(&room_id, as_borrowed(&response))
+                });
                 let _ = handle.check(result);
             }
             handle.paginating.set(None);
         });
     }
 
-    pub(super) fn spawn_send(&self, room_id: OwnedRoomId, txn_id: OwnedTransactionId, request: HttpRequest) {
+    pub(super) fn spawn_send(
+        &self,
+        room_id: OwnedRoomId,
+        txn_id: OwnedTransactionId,
+        request: HttpRequest,
+    ) {
         let handle = *self;
         spawn_local(async move {
             match handle.send(request).await {
@@ -135,7 +158,8 @@ impl ClientHandle {
                     let _ = handle.check(result);
                 }
                 Err(_) => {
-                    let _ = handle.update_engine(|engine| engine.mark_send_failed(&room_id, &txn_id));
+                    let _ =
+                        handle.update_engine(|engine| engine.mark_send_failed(&room_id, &txn_id));
                 }
             }
         });

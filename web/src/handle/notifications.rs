@@ -12,7 +12,8 @@ use crate::platform::{document, notify, storage};
 impl ClientHandle {
     /// Whether desktop notifications are on for this device.
     pub fn notifications_enabled(&self) -> bool {
-        storage::notifications_enabled() && notify::permission() == web_sys::NotificationPermission::Granted
+        storage::notifications_enabled()
+            && notify::permission() == web_sys::NotificationPermission::Granted
     }
 
     /// Turns notifications on (asking the browser) or off; returns the resulting state.
@@ -33,7 +34,9 @@ impl ClientHandle {
                         room.items(engine.user_id())
                             .into_iter()
                             .rev()
-                            .find(|item| item.sender != engine.user_id() && item.kind != ItemKind::State)
+                            .find(|item| {
+                                item.sender != engine.user_id() && item.kind != ItemKind::State
+                            })
                             .map(|item| format!("{}: {}", item.sender_name, item.body))
                     });
                     (entry.room_id, (entry.unread, entry.name, latest))
@@ -46,9 +49,17 @@ impl ClientHandle {
         let show = self.notifications_enabled() && document::is_hidden();
         for (room_id, (unread, name, latest)) in &now {
             if show && *unread > before.get(room_id).copied().unwrap_or(0) {
-                notify::show(name, latest.as_deref().unwrap_or("New message"), room_id.as_str());
+                notify::show(
+                    name,
+                    latest.as_deref().unwrap_or("New message"),
+                    room_id.as_str(),
+                );
             }
         }
-        self.last_unread.set_value(now.into_iter().map(|(room, (unread, ..))| (room, unread)).collect());
+        self.last_unread.set_value(
+            now.into_iter()
+                .map(|(room, (unread, ..))| (room, unread))
+                .collect(),
+        );
     }
 }

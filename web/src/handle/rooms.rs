@@ -13,12 +13,15 @@ impl ClientHandle {
         let request = self.with_engine(|engine| engine.new_room_request(&room))??;
         let response = self.send(request).await?;
         let now = clock::now();
-        let created = self.update_engine(|engine| engine.handle_created_room(&room, as_borrowed(&response), now));
+        let created = self
+            .update_engine(|engine| engine.handle_created_room(&room, as_borrowed(&response), now));
         let (room_id, direct) = self.check(created)?;
         self.select(Some(room_id.clone()));
         if let Some(request) = direct {
             let response = self.send(request).await?;
-            self.check(Ok(weft_client::messaging::parse_empty(as_borrowed(&response))))?;
+            self.check(Ok(weft_client::messaging::parse_empty(as_borrowed(
+                &response,
+            ))))?;
         }
         Ok(room_id)
     }
@@ -30,7 +33,12 @@ impl ClientHandle {
             self.select(Some(room_id));
             return Ok(());
         }
-        self.create_room(NewRoom { direct_with: Some(user), ..NewRoom::default() }).await.map(drop)
+        self.create_room(NewRoom {
+            direct_with: Some(user),
+            ..NewRoom::default()
+        })
+        .await
+        .map(drop)
     }
 
     /// Joins a room by ID or alias (also: accepts an invite) and selects it.
@@ -39,7 +47,8 @@ impl ClientHandle {
         let request = self.with_engine(|engine| engine.join_request(&target))??;
         let response = self.send(request).await?;
         let now = clock::now();
-        let joined = self.update_engine(|engine| engine.handle_join_response(as_borrowed(&response), now));
+        let joined =
+            self.update_engine(|engine| engine.handle_join_response(as_borrowed(&response), now));
         let joined = self.check(joined)?;
         self.select(Some(joined));
         Ok(())
@@ -49,7 +58,8 @@ impl ClientHandle {
     pub async fn leave(&self, room_id: OwnedRoomId) -> Result<(), ActionError> {
         let request = self.with_engine(|engine| engine.leave_request(&room_id))??;
         let response = self.send(request).await?;
-        let left = self.update_engine(|engine| engine.handle_leave_response(&room_id, as_borrowed(&response)));
+        let left = self
+            .update_engine(|engine| engine.handle_leave_response(&room_id, as_borrowed(&response)));
         self.check(left)?;
         self.select(None);
         Ok(())
@@ -73,7 +83,8 @@ impl ClientHandle {
             self.send_checked(request).await?;
         }
         if let Some(topic) = topic {
-            let request = self.with_engine(|engine| engine.set_topic_request(&room_id, &topic))??;
+            let request =
+                self.with_engine(|engine| engine.set_topic_request(&room_id, &topic))??;
             self.send_checked(request).await?;
         }
         Ok(())
@@ -89,12 +100,16 @@ impl ClientHandle {
     pub async fn load_members(&self, room_id: OwnedRoomId) -> Result<(), ActionError> {
         let request = self.with_engine(|engine| engine.members_request(&room_id))??;
         let response = self.send(request).await?;
-        let loaded = self.update_engine(|engine| engine.handle_members_response(&room_id, as_borrowed(&response)));
+        let loaded = self.update_engine(|engine| {
+            engine.handle_members_response(&room_id, as_borrowed(&response))
+        });
         self.check(loaded)
     }
 
     async fn send_checked(&self, request: weft_client::HttpRequest) -> Result<(), ActionError> {
         let response = self.send(request).await?;
-        self.check(Ok(weft_client::messaging::parse_empty(as_borrowed(&response))))
+        self.check(Ok(weft_client::messaging::parse_empty(as_borrowed(
+            &response,
+        ))))
     }
 }

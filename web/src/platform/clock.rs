@@ -53,7 +53,9 @@ pub fn day_of(ts: MilliSecondsSinceUnixEpoch) -> (u32, u32, u32) {
 /// "Today", "Yesterday", or a date like "Tue 3 Nov 2026".
 pub fn format_day(ts: MilliSecondsSinceUnixEpoch) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let now_ms = js_sys::Date::now();
     let today = day_of_date(&js_sys::Date::new(&now_ms.into()));
     let yesterday = day_of_date(&js_sys::Date::new(&(now_ms - 86_400_000.0).into()));

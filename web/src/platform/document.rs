@@ -20,7 +20,11 @@ pub fn is_seen() -> bool {
 
 /// Scroll offset and extent of an element: (scroll_top, scroll_height, client_height).
 pub fn scroll_metrics(element: &web_sys::Element) -> (i32, i32, i32) {
-    (element.scroll_top(), element.scroll_height(), element.client_height())
+    (
+        element.scroll_top(),
+        element.scroll_height(),
+        element.client_height(),
+    )
 }
 
 /// Scrolls an element to `top`.

@@ -13,9 +13,13 @@ use weft_client::sanitize::{self, MAX_DEPTH};
 /// Rebuilds `html` under `target` (whose previous children are removed).
 pub fn render_into(target: &Element, html: &str) {
     target.set_text_content(None);
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
     let Ok(parser) = DomParser::new() else { return };
-    let Ok(parsed) = parser.parse_from_string(html, SupportedType::TextHtml) else { return };
+    let Ok(parsed) = parser.parse_from_string(html, SupportedType::TextHtml) else {
+        return;
+    };
     let Some(body) = parsed.body() else { return };
     copy_children(&document, &body, target, 0);
 }
@@ -26,14 +30,18 @@ fn copy_children(document: &Document, from: &Node, to: &Node, depth: usize) {
     }
     let children = from.child_nodes();
     for i in 0..children.length() {
-        let Some(child) = children.item(i) else { continue };
+        let Some(child) = children.item(i) else {
+            continue;
+        };
         match child.node_type() {
             Node::TEXT_NODE => {
                 let text = document.create_text_node(&child.text_content().unwrap_or_default());
                 let _ = to.append_child(&text);
             }
             Node::ELEMENT_NODE => {
-                let Some(element) = child.dyn_ref::<Element>() else { continue };
+                let Some(element) = child.dyn_ref::<Element>() else {
+                    continue;
+                };
                 copy_element(document, element, to, depth);
             }
             // Comments, processing instructions and the like carry nothing to show.
@@ -53,15 +61,23 @@ fn copy_element(document: &Document, element: &Element, to: &Node, depth: usize)
         }
         return;
     }
-    let action = if html_namespace { sanitize::element(&tag) } else { sanitize::Element::Remove };
+    let action = if html_namespace {
+        sanitize::element(&tag)
+    } else {
+        sanitize::Element::Remove
+    };
     match action {
         sanitize::Element::Remove => {}
         sanitize::Element::Unwrap => copy_children(document, element, to, depth + 1),
         sanitize::Element::Keep => {
-            let Ok(copy) = document.create_element(&tag) else { return };
+            let Ok(copy) = document.create_element(&tag) else {
+                return;
+            };
             let names = element.get_attribute_names();
             for i in 0..names.length() {
-                let Some(name) = names.get(i).as_string() else { continue };
+                let Some(name) = names.get(i).as_string() else {
+                    continue;
+                };
                 let value = element.get_attribute(&name).unwrap_or_default();
                 if let Some(value) = sanitize::attribute(&tag, &name.to_ascii_lowercase(), &value) {
                     let _ = copy.set_attribute(&name, &value);

@@ -6,8 +6,13 @@ use web_sys::{Notification, NotificationOptions, NotificationPermission};
 /// Whether notifications may be shown ("granted"), were refused, or not asked yet.
 pub fn permission() -> NotificationPermission {
     // Browsers without the API (or without a secure context) have no `Notification`.
-    let supported = js_sys::Reflect::has(&js_sys::global(), &JsValue::from_str("Notification")).unwrap_or(false);
-    if supported { Notification::permission() } else { NotificationPermission::Denied }
+    let supported = js_sys::Reflect::has(&js_sys::global(), &JsValue::from_str("Notification"))
+        .unwrap_or(false);
+    if supported {
+        Notification::permission()
+    } else {
+        NotificationPermission::Denied
+    }
 }
 
 /// Shows the browser's permission prompt; resolves to whether it was granted.
@@ -15,7 +20,9 @@ pub async fn request_permission() -> bool {
     if permission() == NotificationPermission::Granted {
         return true;
     }
-    let Ok(promise) = Notification::request_permission() else { return false };
+    let Ok(promise) = Notification::request_permission() else {
+        return false;
+    };
     let answer = wasm_bindgen_futures::JsFuture::from(promise).await;
     answer.ok().and_then(|value| value.as_string()).as_deref() == Some("granted")
 }

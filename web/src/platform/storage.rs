@@ -51,12 +51,19 @@ const NOTIFY_KEY: &str = "weft.notifications";
 
 /// Whether the person opted in to desktop notifications on this device.
 pub fn notifications_enabled() -> bool {
-    local_storage().and_then(|s| s.get_item(NOTIFY_KEY).ok().flatten()).as_deref() == Some("on")
+    local_storage()
+        .and_then(|s| s.get_item(NOTIFY_KEY).ok().flatten())
+        .as_deref()
+        == Some("on")
 }
 
 /// Records the notification opt-in.
 pub fn set_notifications_enabled(on: bool) {
     if let Some(storage) = local_storage() {
-        let _ = if on { storage.set_item(NOTIFY_KEY, "on") } else { storage.remove_item(NOTIFY_KEY) };
+        let _ = if on {
+            storage.set_item(NOTIFY_KEY, "on")
+        } else {
+            storage.remove_item(NOTIFY_KEY)
+        };
     }
 }
