@@ -36,6 +36,10 @@ pub struct FileConfig {
     pub registration_tokens: Vec<String>,
     pub public_baseurl: Option<String>,
     pub log: Option<String>,
+    /// Largest upload, in bytes.
+    pub max_upload_size: Option<u64>,
+    /// Rate limits on login, registration, sending and room creation (default on).
+    pub rate_limits: Option<bool>,
 }
 
 /// Values given on the command line or through `WEFT_*` variables (clap merges
@@ -48,6 +52,7 @@ pub struct Overrides {
     pub registration: Option<Registration>,
     pub registration_token: Option<String>,
     pub log: Option<String>,
+    pub rate_limits: Option<bool>,
 }
 
 /// The validated configuration the server runs with.
@@ -62,7 +67,14 @@ pub struct Config {
     pub public_baseurl: Option<String>,
     /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` wins over it.
     pub log: String,
+    /// Largest upload in bytes (`m.upload.size`); larger ones get 413 `M_TOO_LARGE`.
+    pub max_upload_size: u64,
+    /// Whether rate limits apply (see `service::ratelimit` for the rates).
+    pub rate_limits: bool,
 }
+
+/// The default upload limit: 100 MiB.
+pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 100 * 1024 * 1024;
 
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +140,14 @@ impl Config {
             return Err(err("public_baseurl", format!("`{url}` must start with http:// or https://")));
         }
 
+        let max_upload_size = file.max_upload_size.unwrap_or(DEFAULT_MAX_UPLOAD_SIZE);
+        if max_upload_size == 0 {
+            return Err(err("max_upload_size", "must be at least 1 byte"));
+        }
+
         Ok(Self {
+            max_upload_size,
+            rate_limits: o.rate_limits.or(file.rate_limits).unwrap_or(true),
             listen,
             data_dir,
             server_name,

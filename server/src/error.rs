@@ -30,6 +30,8 @@ pub enum ErrorKind {
     TooLarge,
     LimitExceeded,
     UserDeactivated,
+    CannotOverwriteMedia,
+    NotYetUploaded,
 }
 
 impl ErrorKind {
@@ -54,6 +56,8 @@ impl ErrorKind {
             Self::TooLarge => "M_TOO_LARGE",
             Self::LimitExceeded => "M_LIMIT_EXCEEDED",
             Self::UserDeactivated => "M_USER_DEACTIVATED",
+            Self::CannotOverwriteMedia => "M_CANNOT_OVERWRITE_MEDIA",
+            Self::NotYetUploaded => "M_NOT_YET_UPLOADED",
         }
     }
 
@@ -68,6 +72,8 @@ impl ErrorKind {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::CannotOverwriteMedia => StatusCode::CONFLICT,
+            Self::NotYetUploaded => StatusCode::GATEWAY_TIMEOUT,
             Self::BadJson
             | Self::NotJson
             | Self::UserInUse
@@ -86,6 +92,9 @@ pub enum Error {
     /// A client-facing error with a Matrix error code.
     #[error("{}: {message}", kind.code())]
     Matrix { kind: ErrorKind, status: StatusCode, message: String },
+    /// Too many requests: 429 `M_LIMIT_EXCEEDED` with when to try again.
+    #[error("rate limited for {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64 },
     /// User-interactive authentication is needed (401 with flows and session).
     #[error("user-interactive authentication required")]
     Uiaa(Box<UiaaInfo>),
@@ -150,6 +159,19 @@ impl IntoResponse for Error {
                     body["soft_logout"] = json!(false);
                 }
                 (status, axum::Json(body)).into_response()
+            }
+            Self::RateLimited { retry_after_ms } => {
+                let body = json!({
+                    "errcode": "M_LIMIT_EXCEEDED",
+                    "error": "Too many requests; try again later",
+                    "retry_after_ms": retry_after_ms,
+                });
+                let seconds = retry_after_ms.div_ceil(1000).to_string();
+                let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+                if let Ok(value) = http::HeaderValue::from_str(&seconds) {
+                    response.headers_mut().insert(http::header::RETRY_AFTER, value);
+                }
+                response
             }
             Self::Uiaa(info) => (StatusCode::UNAUTHORIZED, axum::Json(*info)).into_response(),
             Self::Internal(detail) => {

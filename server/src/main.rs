@@ -58,6 +58,9 @@ struct ServeArgs {
     /// A registration token accepted in token mode (add more in the config file).
     #[arg(long, env = "WEFT_REGISTRATION_TOKEN", hide_env_values = true)]
     registration_token: Option<String>,
+    /// Turn off rate limits (for benchmarks and load tests; never on a public server).
+    #[arg(long, env = "WEFT_NO_RATE_LIMITS")]
+    no_rate_limits: bool,
 }
 
 #[derive(Subcommand)]
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         registration: serve.registration,
         registration_token: serve.registration_token,
         log: cli.common.log,
+        rate_limits: serve.no_rate_limits.then_some(false),
     };
     let config = match Config::load(cli.common.config.as_deref(), overrides) {
         Ok(config) => config,

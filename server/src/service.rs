@@ -9,9 +9,11 @@ pub mod durability;
 pub mod ephemeral;
 pub mod history;
 pub mod keys;
+pub mod media;
 pub mod notifier;
 pub mod pdu;
 pub mod presence;
+pub mod ratelimit;
 pub mod profile;
 pub mod room_cache;
 pub mod rooms;
@@ -44,6 +46,7 @@ struct Inner {
     typing: ephemeral::Typing,
     durability: Arc<durability::Durability>,
     unread: unread::UnreadCache,
+    rate_limiter: ratelimit::RateLimiter,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
     event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
@@ -76,6 +79,7 @@ impl Services {
                 typing: ephemeral::Typing::default(),
                 durability,
                 unread: unread::UnreadCache::default(),
+                rate_limiter: ratelimit::RateLimiter::default(),
                 event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
                 push_epoch: Default::default(),
             }),
@@ -100,6 +104,10 @@ impl Services {
 
     fn durability(&self) -> &durability::Durability {
         &self.inner.durability
+    }
+
+    fn inner_rate_limiter(&self) -> &ratelimit::RateLimiter {
+        &self.inner.rate_limiter
     }
 
     fn inner_typing(&self) -> &ephemeral::Typing {

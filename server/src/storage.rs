@@ -250,9 +250,34 @@ pub trait Storage: Send + Sync + 'static {
     fn set_receipt(&self, receipt: &ReceiptRow) -> Result<()>;
     /// Receipts in a room changed in `(after, until]` (all when `after` is `None`).
     fn receipt_changes(&self, room_id: &str, after: Option<i64>, until: i64) -> Result<Vec<ReceiptRow>>;
+    // --- media ---
+    /// Records a new media ID (pending when `sha256` is `None`).
+    fn create_media(&self, media: &MediaRow) -> Result<()>;
+    /// Gives a pending media ID its content; `false` if it was not pending.
+    fn fill_media(&self, media_id: &str, content_type: &str, filename: Option<&str>, size: i64, sha256: &str) -> Result<bool>;
+    fn media(&self, media_id: &str) -> Result<Option<MediaRow>>;
+    /// How many unexpired pending media IDs the user holds.
+    fn pending_media(&self, uploader: &str, now: i64) -> Result<i64>;
+
     /// Stream position of the newest event the user's unthreaded (or
     /// main-thread) read receipts, public or private, point at.
     fn read_up_to(&self, room_id: &str, user_id: &str) -> Result<Option<i64>>;
+}
+
+/// A media item of the content repository (files live beside the database,
+/// named by their SHA-256).
+#[derive(Clone, Debug)]
+pub struct MediaRow {
+    pub media_id: String,
+    pub uploader: OwnedUserId,
+    pub content_type: Option<String>,
+    pub filename: Option<String>,
+    pub size: Option<i64>,
+    /// Hex SHA-256 of the content; `None` while an async upload is pending.
+    pub sha256: Option<String>,
+    pub created_ts: i64,
+    /// When a pending ID stops accepting its upload.
+    pub expires_ts: Option<i64>,
 }
 
 /// A read receipt.

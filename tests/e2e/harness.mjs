@@ -39,6 +39,9 @@ export async function startServer({ serverName = 'localhost' } = {}) {
   const child = spawn(bin, [
     'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dataDir, 'data'),
     '--server-name', serverName, '--registration', 'open',
+    // The tests register and post in bursts (200 messages through the API); the limits
+    // themselves are covered by the server's integration tests.
+    '--no-rate-limits',
   ], { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info,weft_server=debug' } });
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });

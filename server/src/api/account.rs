@@ -11,7 +11,7 @@ use super::ruma_wrapper::{Ruma, RumaResponse};
 use crate::{
     config::Registration,
     error::{Error, ErrorKind, Result},
-    service::Services,
+    service::{Services, ratelimit::Action},
 };
 
 /// # `POST /_matrix/client/v3/register`
@@ -20,8 +20,9 @@ use crate::{
 /// flows and a session; the client repeats it with the stage completed.
 pub async fn register(
     State(services): State<Services>,
-    Ruma { body, .. }: Ruma<register::v3::Request>,
+    Ruma { body, client_ip, .. }: Ruma<register::v3::Request>,
 ) -> Result<RumaResponse<register::v3::Response>> {
+    services.rate_limit(Action::Register, &ip_key(client_ip))?;
     if body.kind == register::RegistrationKind::Guest {
         return Err(Error::new(ErrorKind::GuestAccessForbidden, "Guest accounts are not available"));
     }
@@ -121,8 +122,9 @@ pub async fn login_types(
 /// # `POST /_matrix/client/v3/login`
 pub async fn login(
     State(services): State<Services>,
-    Ruma { body, .. }: Ruma<login::v3::Request>,
+    Ruma { body, client_ip, .. }: Ruma<login::v3::Request>,
 ) -> Result<RumaResponse<login::v3::Response>> {
+    services.rate_limit(Action::Login, &ip_key(client_ip))?;
     let login::v3::LoginInfo::Password(password) = &body.login_info else {
         return Err(Error::with_status(
             ErrorKind::Unknown,
@@ -183,4 +185,9 @@ pub async fn username_available(
         return Err(Error::new(ErrorKind::UserInUse, "That user ID is already taken"));
     }
     Ok(get_username_availability::v3::Response::new(true).into())
+}
+
+/// The rate-limit key of a client address (all unknown addresses share one bucket).
+fn ip_key(ip: Option<std::net::IpAddr>) -> String {
+    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }

@@ -17,6 +17,7 @@ use crate::{
     service::{
         Services,
         history::Direction,
+        ratelimit::Action,
         rooms::{EventSpec, Txn},
         sync::parse_token,
     },
@@ -31,6 +32,7 @@ pub async fn send(
     req: Ruma<send_message_event::v3::Request>,
 ) -> Result<RumaResponse<send_message_event::v3::Response>> {
     let who = req.requester()?;
+    services.rate_limit(Action::Send, who.user_id.as_str())?;
     let body = &req.body;
     let txn = Txn {
         who,

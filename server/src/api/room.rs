@@ -10,14 +10,16 @@ use ruma::api::client::{
 };
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
-use crate::{error::{Error, Result}, service::Services};
+use crate::{error::{Error, Result}, service::{Services, ratelimit::Action}};
 
 /// # `POST /_matrix/client/v3/createRoom`
 pub async fn create_room(
     State(services): State<Services>,
     req: Ruma<create_room::v3::Request>,
 ) -> Result<RumaResponse<create_room::v3::Response>> {
-    let room_id = services.create_room(req.requester()?, &req.body).await?;
+    let who = req.requester()?;
+    services.rate_limit(Action::CreateRoom, who.user_id.as_str())?;
+    let room_id = services.create_room(who, &req.body).await?;
     Ok(create_room::v3::Response::new(room_id).into())
 }
 

@@ -69,6 +69,8 @@ pub struct Ruma<T> {
     pub body: T,
     /// Set when the request carried a valid access token.
     pub requester: Option<Requester>,
+    /// The client's address, for per-address rate limits.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl<T> Ruma<T> {
@@ -100,6 +102,7 @@ where
 
     async fn from_request(req: Request, services: &Services) -> Result<Self, Error> {
         let (mut parts, body) = req.into_parts();
+        let client_ip = client_ip(&parts);
         let path = RawPathParams::from_request_parts(&mut parts, services)
             .await
             .map_err(|e| Error::invalid_param(e.body_text()))?;
@@ -137,8 +140,24 @@ where
             Ok(result) => result.map_err(|e| Error::bad_json(format!("Invalid request: {e}")))?,
             Err(_) => return Err(Error::bad_json("Invalid request: malformed body")),
         };
-        Ok(Self { body, requester })
+        Ok(Self { body, requester, client_ip })
     }
+}
+
+/// The client's IP address. A local reverse proxy (a loopback peer) is trusted to name
+/// the real client in `X-Forwarded-For`; anyone else could forge it.
+pub fn client_ip(parts: &http::request::Parts) -> Option<std::net::IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())?;
+    if peer.is_loopback()
+        && let Some(forwarded) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(Ok(ip)) = forwarded.rsplit(',').next().map(|ip| ip.trim().parse())
+    {
+        return Some(ip);
+    }
+    Some(peer)
 }
 
 /// A ruma response, serialised for axum.

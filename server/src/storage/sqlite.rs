@@ -10,14 +10,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId};
 
 use super::{
-    AccountDataRow, MembershipRow, NewEvent, PresenceRow, ProfileField, ReceiptRow, Storage, StoredEvent,
+    AccountDataRow, MediaRow, MembershipRow, NewEvent, PresenceRow, ProfileField, ReceiptRow, Storage, StoredEvent,
     ToDeviceRow, UserRow,
 };
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10,
+    SCHEMA_V11,
 ];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -37,6 +38,20 @@ CREATE TABLE filters (
     user_id TEXT NOT NULL,
     filter_json TEXT NOT NULL
 );
+"#;
+
+const SCHEMA_V11: &str = r#"
+CREATE TABLE media (
+    media_id TEXT PRIMARY KEY,
+    uploader TEXT NOT NULL,
+    content_type TEXT,
+    filename TEXT,
+    size INTEGER,
+    sha256 TEXT,
+    created_ts INTEGER NOT NULL,
+    expires_ts INTEGER
+);
+CREATE INDEX media_pending ON media (uploader, expires_ts) WHERE sha256 IS NULL;
 "#;
 
 const SCHEMA_V10: &str = r#"
@@ -829,6 +844,64 @@ impl Storage for SqliteStorage {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    fn create_media(&self, media: &MediaRow) -> Result<()> {
+        self.conn().execute_cached(
+            "INSERT INTO media (media_id, uploader, content_type, filename, size, sha256, created_ts, expires_ts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                media.media_id,
+                media.uploader.as_str(),
+                media.content_type,
+                media.filename,
+                media.size,
+                media.sha256,
+                media.created_ts,
+                media.expires_ts
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn fill_media(&self, media_id: &str, content_type: &str, filename: Option<&str>, size: i64, sha256: &str) -> Result<bool> {
+        let n = self.conn().execute_cached(
+            "UPDATE media SET content_type = ?2, filename = ?3, size = ?4, sha256 = ?5, expires_ts = NULL
+             WHERE media_id = ?1 AND sha256 IS NULL",
+            params![media_id, content_type, filename, size, sha256],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn media(&self, media_id: &str) -> Result<Option<MediaRow>> {
+        Ok(self
+            .read()
+            .query_row_cached(
+                "SELECT media_id, uploader, content_type, filename, size, sha256, created_ts, expires_ts
+                 FROM media WHERE media_id = ?1",
+                [media_id],
+                |r| {
+                    Ok(MediaRow {
+                        media_id: r.get(0)?,
+                        uploader: parse_id(r.get(1)?)?,
+                        content_type: r.get(2)?,
+                        filename: r.get(3)?,
+                        size: r.get(4)?,
+                        sha256: r.get(5)?,
+                        created_ts: r.get(6)?,
+                        expires_ts: r.get(7)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn pending_media(&self, uploader: &str, now: i64) -> Result<i64> {
+        Ok(self.read().query_row_cached(
+            "SELECT COUNT(*) FROM media WHERE uploader = ?1 AND sha256 IS NULL AND expires_ts > ?2",
+            params![uploader, now],
+            |r| r.get(0),
+        )?)
     }
 
     fn read_up_to(&self, room_id: &str, user_id: &str) -> Result<Option<i64>> {

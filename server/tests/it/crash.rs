@@ -17,7 +17,7 @@ fn free_port() -> u16 {
 
 async fn start(data: &std::path::Path, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--server-name", "localhost", "--registration", "open"])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--server-name", "localhost", "--registration", "open", "--no-rate-limits"])
         .arg("--data-dir")
         .arg(data)
         .env("RUST_LOG", "warn")

@@ -29,6 +29,8 @@ pub fn test_config(dir: &std::path::Path, registration: Registration) -> Config 
         registration: Some(registration),
         registration_token: Some("let-me-in".into()),
         log: None,
+        // Tests register and send in quick bursts; the limits have their own test.
+        rate_limits: Some(false),
     };
     Config::merge(FileConfig::default(), overrides).unwrap()
 }
@@ -41,6 +43,18 @@ impl TestServer {
     pub async fn start_with(registration: Registration) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = test_config(dir.path(), registration);
+        Self::start_config(dir, config).await
+    }
+
+    /// Starts with rate limits on, as a default install runs.
+    pub async fn start_rate_limited() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path(), Registration::Open);
+        config.rate_limits = true;
+        Self::start_config(dir, config).await
+    }
+
+    async fn start_config(dir: tempfile::TempDir, config: weft_server::config::Config) -> Self {
         let services = weft_server::open_services(&config).unwrap();
         let listener = weft_server::bind(&config).await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();

@@ -88,3 +88,34 @@ async fn malformed_login_is_a_400_not_a_dropped_connection() {
     let res = s.http.post(s.url("/_matrix/client/v3/login")).send().await.unwrap();
     assert_eq!(res.status(), 400);
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let s = crate::harness::TestServer::start_rate_limited().await;
+    // Registration: two requests per account, ten per address in a burst.
+    let mut limited = None;
+    for i in 0..12 {
+        let body = serde_json::json!({ "username": format!("user{i}"), "password": "secret-password" });
+        let (status, answer) = s.call(reqwest::Method::POST, "/_matrix/client/v3/register", None, Some(body)).await;
+        if status == 429 {
+            limited = Some(answer);
+            break;
+        }
+        assert_eq!(status, 401, "{answer}");
+    }
+    let answer = limited.expect("the eleventh registration request is limited");
+    assert_eq!(answer["errcode"], "M_LIMIT_EXCEEDED");
+    assert!(answer["retry_after_ms"].as_u64().unwrap() > 0, "{answer}");
+
+    // Sending: a burst of 50 per user, then 429 until the bucket refills.
+    let s = crate::harness::TestServer::start_rate_limited().await;
+    let alice = s.register("alice").await;
+    let room = s.create_room(&alice, serde_json::json!({})).await;
+    let mut statuses = Vec::new();
+    for i in 0..70 {
+        let (status, _) = s.send_text(&alice, &room, &format!("t{i}"), "hi").await;
+        statuses.push(status);
+    }
+    assert!(statuses[..50].iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(statuses[50..].contains(&429), "{statuses:?}");
+}
