@@ -7,6 +7,7 @@ pub mod device;
 pub mod directory;
 pub mod ephemeral;
 pub mod keys;
+pub mod media;
 pub mod message;
 pub mod presence;
 pub mod profile;
@@ -60,6 +61,8 @@ use ruma::api::client::{
     to_device::send_event_to_device,
     user_directory::search_users,
     sync::sync_events,
+    authenticated_media,
+    media as legacy_media,
 };
 
 use self::ruma_wrapper::RumaRouter;
@@ -157,15 +160,31 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<set_display_name::v3::Request, _, _>(profile::set_displayname)
         .ruma_route::<get_avatar_url::v3::Request, _, _>(profile::get_avatar)
         .ruma_route::<set_avatar_url::v3::Request, _, _>(profile::set_avatar)
+        .ruma_route::<legacy_media::create_content::v3::Request, _, _>(media::upload)
+        .ruma_route::<legacy_media::create_mxc_uri::v1::Request, _, _>(media::create)
+        .ruma_route::<legacy_media::create_content_async::v3::Request, _, _>(media::upload_to)
+        .ruma_route::<authenticated_media::get_media_config::v1::Request, _, _>(media::config)
+        .ruma_route::<authenticated_media::get_content::v1::Request, _, _>(media::download)
+        .ruma_route::<authenticated_media::get_content_as_filename::v1::Request, _, _>(media::download_as)
         .route("/.well-known/matrix/client", get(versions::well_known))
         .route("/_matrix/{*rest}", axum::routing::any(unrecognized));
 
-    matrix
+    frozen_media(matrix)
         .fallback(web::serve_client)
         .with_state(services)
         .layer(middleware::from_fn(matrix_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(cors))
+}
+
+/// The unauthenticated media endpoints, frozen since spec v1.11: registered only to
+/// answer them with a clear 404 `M_NOT_FOUND` (ruma marks them deprecated, hence the allow).
+#[allow(deprecated)]
+fn frozen_media(router: Router<Services>) -> Router<Services> {
+    router
+        .ruma_route::<legacy_media::get_content::v3::Request, _, _>(media::legacy)
+        .ruma_route::<legacy_media::get_content_as_filename::v3::Request, _, _>(media::legacy)
+        .ruma_route::<legacy_media::get_content_thumbnail::v3::Request, _, _>(media::legacy)
 }
 
 /// A handler that panics answers 500 `M_UNKNOWN` instead of dropping the

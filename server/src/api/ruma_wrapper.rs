@@ -83,7 +83,13 @@ impl<T> Ruma<T> {
 }
 
 fn bearer_token(parts: &http::request::Parts) -> Result<Option<&str>, Error> {
-    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else { return Ok(None) };
+    bearer_token_from(&parts.headers)
+}
+
+/// The access token of an `Authorization: Bearer` header (query-string tokens are not
+/// accepted: they leak through copied URLs).
+pub fn bearer_token_from(headers: &http::HeaderMap) -> Result<Option<&str>, Error> {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok(None) };
     let value = value
         .to_str()
         .map_err(|_| Error::new(ErrorKind::UnknownToken, "Malformed Authorization header"))?;

@@ -46,6 +46,14 @@ impl TestServer {
         Self::start_config(dir, config).await
     }
 
+    /// Starts with a small upload limit.
+    pub async fn start_with_upload_limit(bytes: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path(), Registration::Open);
+        config.max_upload_size = bytes;
+        Self::start_config(dir, config).await
+    }
+
     /// Starts with rate limits on, as a default install runs.
     pub async fn start_rate_limited() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -68,6 +76,11 @@ impl TestServer {
             _dir: dir,
             shutdown: Some(tx),
         }
+    }
+
+    /// The HTTP client, for requests `call` cannot make (raw bodies, headers).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,186 @@
+use reqwest::{Method, header};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::harness::TestServer;
+
+const UPLOAD: &str = "/_matrix/media/v3/upload";
+
+async fn upload(s: &TestServer, token: &str, bytes: Vec<u8>, content_type: &str, filename: Option<&str>) -> (u16, Value) {
+    let path = match filename {
+        Some(name) => format!("{UPLOAD}?filename={name}"),
+        None => UPLOAD.to_owned(),
+    };
+    let res = s
+        .http()
+        .post(s.url(&path))
+        .bearer_auth(token)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+fn download_path(mxc: &str) -> String {
+    format!("/_matrix/client/v1/media/download/{}", mxc.strip_prefix("mxc://").unwrap())
+}
+
+async fn get(s: &TestServer, token: Option<&str>, path: &str, range: Option<&str>) -> reqwest::Response {
+    let mut req = s.http().get(s.url(path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(range) = range {
+        req = req.header(header::RANGE, range);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn upload_download_round_trip_with_safe_headers() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (status, res) = upload(&s, &alice, bytes.clone(), "image/png", Some("cat%20pic.png")).await;
+    assert_eq!(status, 200, "{res}");
+    let mxc = res["content_uri"].as_str().unwrap().to_owned();
+    assert!(mxc.starts_with("mxc://localhost/"), "{mxc}");
+
+    let res = get(&s, Some(&alice), &download_path(&mxc), None).await;
+    assert_eq!(res.status(), 200);
+    let h = res.headers().clone();
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(h["content-disposition"], "inline; filename=\"cat pic.png\"");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(h["content-security-policy"].to_str().unwrap().starts_with("sandbox;"));
+    assert_eq!(h["cross-origin-resource-policy"], "cross-origin");
+    let body = res.bytes().await.unwrap();
+    assert_eq!(Sha256::digest(&body), Sha256::digest(&bytes), "the same bytes come back");
+
+    // The file-name variant names the file as asked.
+    let res = get(&s, Some(&alice), &format!("{}/other.png", download_path(&mxc)), None).await;
+    assert_eq!(res.headers()["content-disposition"], "inline; filename=\"other.png\"");
+
+    // Anything not on the spec's safe list is an attachment.
+    for kind in ["text/html", "image/svg+xml", "application/javascript"] {
+        let (_, res) = upload(&s, &alice, b"<script>alert(1)</script>".to_vec(), kind, Some("x")).await;
+        let res = get(&s, Some(&alice), &download_path(res["content_uri"].as_str().unwrap()), None).await;
+        assert_eq!(res.headers()["content-disposition"], "attachment; filename=\"x\"", "{kind}");
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    }
+
+    // Cached copies are revalidated by ETag.
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    let res = s.http().get(s.url(&download_path(&mxc))).bearer_auth(&alice).header(header::IF_NONE_MATCH, &etag).send().await.unwrap();
+    assert_eq!(res.status(), 304);
+}
+
+#[tokio::test]
+async fn downloads_need_a_token_and_legacy_endpoints_are_frozen() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let (_, res) = upload(&s, &alice, b"hello".to_vec(), "text/plain", None).await;
+    let mxc = res["content_uri"].as_str().unwrap().to_owned();
+    let res = get(&s, None, &download_path(&mxc), None).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<Value>().await.unwrap()["errcode"], "M_MISSING_TOKEN");
+    let res = s.http().post(s.url(UPLOAD)).body("x").send().await.unwrap();
+    assert_eq!(res.status(), 401);
+
+    let legacy = format!("/_matrix/media/v3/download/{}", mxc.strip_prefix("mxc://").unwrap());
+    let res = get(&s, Some(&alice), &legacy, None).await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.json::<Value>().await.unwrap()["errcode"], "M_NOT_FOUND");
+
+    // Unknown, foreign and malformed media IDs.
+    for path in ["/_matrix/client/v1/media/download/localhost/nope", "/_matrix/client/v1/media/download/elsewhere.org/abc",
+                 "/_matrix/client/v1/media/download/localhost/..%2F..%2Fetc"] {
+        let res = get(&s, Some(&alice), path, None).await;
+        assert_eq!(res.status(), 404, "{path}");
+    }
+
+    let (status, config) = s.call(Method::GET, "/_matrix/client/v1/media/config", Some(&alice), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(config["m.upload.size"], 100 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn byte_ranges_for_seeking() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let bytes: Vec<u8> = (0..1000u32).map(|i| (i % 256) as u8).collect();
+    let (_, res) = upload(&s, &alice, bytes.clone(), "video/mp4", None).await;
+    let path = download_path(res["content_uri"].as_str().unwrap());
+
+    let res = get(&s, Some(&alice), &path, Some("bytes=10-19")).await;
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.headers()["content-range"], "bytes 10-19/1000");
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &bytes[10..20]);
+
+    let res = get(&s, Some(&alice), &path, Some("bytes=-100")).await;
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &bytes[900..]);
+
+    let res = get(&s, Some(&alice), &path, Some("bytes=5000-")).await;
+    assert_eq!(res.status(), 416);
+    assert_eq!(res.headers()["content-range"], "bytes */1000");
+}
+
+#[tokio::test]
+async fn over_the_limit_is_refused_with_m_too_large() {
+    let s = TestServer::start_with_upload_limit(1000).await;
+    let alice = s.register("alice").await;
+    let (status, res) = upload(&s, &alice, vec![0; 1001], "application/octet-stream", None).await;
+    assert_eq!(status, 413, "{res}");
+    assert_eq!(res["errcode"], "M_TOO_LARGE");
+    // Without a declared length (chunked), the stream is cut at the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10).map(|_| Ok(vec![1u8; 200])).collect();
+    let res = s
+        .http()
+        .post(s.url(UPLOAD))
+        .bearer_auth(&alice)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let (status, _) = upload(&s, &alice, vec![0; 1000], "application/octet-stream", None).await;
+    assert_eq!(status, 200, "exactly the limit is fine");
+}
+
+#[tokio::test]
+async fn asynchronous_upload() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let bob = s.register("bob").await;
+    let (status, created) = s.call(Method::POST, "/_matrix/media/v1/create", Some(&alice), Some(serde_json::json!({}))).await;
+    assert_eq!(status, 200, "{created}");
+    let mxc = created["content_uri"].as_str().unwrap().to_owned();
+    assert!(created["unused_expires_at"].as_i64().unwrap() > 0);
+
+    let res = get(&s, Some(&alice), &download_path(&mxc), None).await;
+    assert_eq!(res.status(), 504);
+    assert_eq!(res.json::<Value>().await.unwrap()["errcode"], "M_NOT_YET_UPLOADED");
+
+    let put = format!("{UPLOAD}/{}?filename=notes.txt", mxc.strip_prefix("mxc://").unwrap());
+    let send = |token: String, body: &'static str| {
+        let req = s.http().put(s.url(&put)).bearer_auth(token).header(header::CONTENT_TYPE, "text/plain").body(body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, res) = send(bob.clone(), "not yours").await;
+    assert_eq!((status, res["errcode"].as_str()), (403, Some("M_FORBIDDEN")));
+    let (status, _) = send(alice.clone(), "the notes").await;
+    assert_eq!(status, 200);
+    let (status, res) = send(alice.clone(), "again").await;
+    assert_eq!((status, res["errcode"].as_str()), (409, Some("M_CANNOT_OVERWRITE_MEDIA")));
+
+    let res = get(&s, Some(&bob), &download_path(&mxc), None).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-disposition"], "inline; filename=\"notes.txt\"");
+    assert_eq!(res.text().await.unwrap(), "the notes");
+}
