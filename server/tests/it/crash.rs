@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 
 use crate::harness::enc;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn start(data: &std::path::Path, port: u16) -> Child {
+pub(crate) async fn start(data: &std::path::Path, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--server-name", "localhost", "--registration", "open", "--no-rate-limits"])
         .arg("--data-dir")
@@ -33,7 +33,7 @@ async fn start(data: &std::path::Path, port: u16) -> Child {
     child
 }
 
-async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> (u16, Value) {
+pub(crate) async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> (u16, Value) {
     let mut req = http.post(url).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);

@@ -184,3 +184,79 @@ async fn asynchronous_upload() {
     assert_eq!(res.headers()["content-disposition"], "inline; filename=\"notes.txt\"");
     assert_eq!(res.text().await.unwrap(), "the notes");
 }
+
+/// A field of `/proc/<pid>/status`, in kB.
+fn proc_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mb_upload_keeps_server_memory_flat() {
+    const CHUNK: usize = 1 << 20;
+    const CHUNKS: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::crash::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = crate::crash::start(&dir.path().join("data"), port).await;
+    let pid = child.id();
+    let http = reqwest::Client::new();
+    let register = serde_json::json!({"username": "alice", "password": "pw"});
+    let (_, challenge) = crate::crash::post(&http, format!("{base}/_matrix/client/v3/register"), None, register.clone()).await;
+    let mut register = register;
+    register["auth"] = serde_json::json!({"type": "m.login.dummy", "session": challenge["session"]});
+    let (_, account) = crate::crash::post(&http, format!("{base}/_matrix/client/v3/register"), None, register).await;
+    let token = account["access_token"].as_str().unwrap().to_owned();
+
+    // Peak RSS from here on: writing 5 to clear_refs resets VmHWM to the current RSS.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let before = proc_kb(pid, "VmRSS");
+    let chunk = |i: usize| -> Vec<u8> { (0..CHUNK).map(|j| ((i * 31 + j) % 251) as u8).collect() };
+    let mut expected = Sha256::new();
+    for i in 0..CHUNKS {
+        expected.update(chunk(i));
+    }
+    let stream = futures_util::stream::iter((0..CHUNKS).map(move |i| Ok::<_, std::io::Error>(chunk(i))));
+    let started = std::time::Instant::now();
+    let res = http
+        .post(format!("{base}{UPLOAD}?filename=big.bin"))
+        .bearer_auth(&token)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    let upload_time = started.elapsed();
+    assert_eq!(res.status(), 200);
+    let mxc = res.json::<Value>().await.unwrap()["content_uri"].as_str().unwrap().to_owned();
+    let peak_upload = proc_kb(pid, "VmHWM");
+
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let started = std::time::Instant::now();
+    let mut res = http.get(format!("{base}{}", download_path(&mxc))).bearer_auth(&token).send().await.unwrap();
+    let mut got = Sha256::new();
+    let mut size = 0;
+    while let Some(bytes) = res.chunk().await.unwrap() {
+        size += bytes.len();
+        got.update(&bytes);
+    }
+    let download_time = started.elapsed();
+    let peak_download = proc_kb(pid, "VmHWM");
+    assert_eq!(size, CHUNK * CHUNKS);
+    assert_eq!(got.finalize(), expected.finalize(), "identical bytes");
+
+    let mb = (CHUNK * CHUNKS) as f64 / 1e6;
+    eprintln!(
+        "100 MiB upload: {:.0} MB/s, server peak RSS {} → {} kB; download: {:.0} MB/s, peak {} kB",
+        mb / upload_time.as_secs_f64(),
+        before,
+        peak_upload,
+        mb / download_time.as_secs_f64(),
+        peak_download,
+    );
+    assert!(peak_upload.saturating_sub(before) < 30 * 1024, "upload grew RSS by {} kB", peak_upload - before);
+    assert!(peak_download.saturating_sub(before) < 30 * 1024, "download grew RSS by {} kB", peak_download - before);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
