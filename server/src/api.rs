@@ -166,6 +166,7 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<authenticated_media::get_media_config::v1::Request, _, _>(media::config)
         .ruma_route::<authenticated_media::get_content::v1::Request, _, _>(media::download)
         .ruma_route::<authenticated_media::get_content_as_filename::v1::Request, _, _>(media::download_as)
+        .ruma_route::<authenticated_media::get_content_thumbnail::v1::Request, _, _>(media::thumbnail)
         .route("/.well-known/matrix/client", get(versions::well_known))
         .route("/_matrix/{*rest}", axum::routing::any(unrecognized));
 

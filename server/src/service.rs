@@ -18,6 +18,7 @@ pub mod profile;
 pub mod room_cache;
 pub mod rooms;
 pub mod sync;
+pub mod thumbnail;
 pub mod uia;
 pub mod unread;
 

@@ -258,6 +258,8 @@ pub trait Storage: Send + Sync + 'static {
     fn media(&self, media_id: &str) -> Result<Option<MediaRow>>;
     /// How many unexpired pending media IDs the user holds.
     fn pending_media(&self, uploader: &str, now: i64) -> Result<i64>;
+    fn thumbnail(&self, media_id: &str, width: u32, height: u32, method: &str) -> Result<Option<ThumbnailRow>>;
+    fn add_thumbnail(&self, thumbnail: &ThumbnailRow) -> Result<()>;
 
     /// Stream position of the newest event the user's unthreaded (or
     /// main-thread) read receipts, public or private, point at.
@@ -278,6 +280,18 @@ pub struct MediaRow {
     pub created_ts: i64,
     /// When a pending ID stops accepting its upload.
     pub expires_ts: Option<i64>,
+}
+
+/// A generated thumbnail of a media item.
+#[derive(Clone, Debug)]
+pub struct ThumbnailRow {
+    pub media_id: String,
+    pub width: u32,
+    pub height: u32,
+    pub method: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
 }
 
 /// A read receipt.

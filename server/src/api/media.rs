@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::ruma_wrapper::bearer_token_from;
 use crate::{
     error::{Error, ErrorKind, Result},
-    service::{Services, accounts::Requester, media::MediaFile},
+    service::{Services, accounts::Requester, media::MediaFile, thumbnail::Method},
 };
 
 /// Sandbox for anything a browser might render from our origin.
@@ -135,6 +135,30 @@ pub async fn download_as(
     let file = services.media_file(&server_name, &media_id)?;
     let filename = clean_filename(Some(filename));
     serve(file, filename.as_deref(), &headers).await
+}
+
+/// `GET /_matrix/client/v1/media/thumbnail/{serverName}/{mediaId}`.
+pub async fn thumbnail(
+    State(services): State<Services>,
+    Path((server_name, media_id)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response> {
+    requester(&services, &headers)?;
+    let dimension = |name: &str| -> Result<u32> {
+        let value = query_param(&uri, name)
+            .ok_or_else(|| Error::new(ErrorKind::MissingParam, format!("`{name}` is required")))?;
+        value.parse().map_err(|_| Error::invalid_param(format!("`{name}` must be a positive integer")))
+    };
+    let (width, height) = (dimension("width")?, dimension("height")?);
+    let method = match query_param(&uri, "method").as_deref() {
+        Some("crop") => Method::Crop,
+        None | Some("scale") => Method::Scale,
+        Some(other) => return Err(Error::invalid_param(format!("Unknown thumbnail method `{other}`"))),
+    };
+    let file = services.thumbnail(&server_name, &media_id, width, height, method).await?;
+    let filename = file.filename.clone().unwrap_or_else(|| "thumbnail".to_owned());
+    serve(file, Some(&filename), &headers).await
 }
 
 /// The unauthenticated download endpoints are frozen (spec v1.11): nothing is served there.

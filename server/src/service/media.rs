@@ -72,7 +72,7 @@ impl Services {
         self.config().data_dir.join("media")
     }
 
-    fn content_path(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn content_file(&self, sha256: &str) -> PathBuf {
         self.media_dir().join(&sha256[..2]).join(&sha256[2..4]).join(sha256)
     }
 
@@ -154,7 +154,7 @@ impl Services {
             return Err(Error::new(ErrorKind::NotYetUploaded, "The content of this media has not been uploaded yet"));
         };
         Ok(MediaFile {
-            path: self.content_path(&sha256),
+            path: self.content_file(&sha256),
             size: row.size.unwrap_or(0).max(0) as u64,
             content_type: row.content_type.unwrap_or_else(|| "application/octet-stream".to_owned()),
             filename: row.filename,
@@ -172,8 +172,11 @@ impl Services {
 
     /// Streams a request body to a temporary file, hashing it; refuses it once it passes the
     /// upload limit. Returns the hex SHA-256 and the size, with the file in place.
-    async fn receive(&self, mut body: Body) -> Result<(String, u64)> {
-        let limit = self.config().max_upload_size;
+    async fn receive(&self, body: Body) -> Result<(String, u64)> {
+        self.receive_limited(body, self.config().max_upload_size).await
+    }
+
+    async fn receive_limited(&self, mut body: Body, limit: u64) -> Result<(String, u64)> {
         let tmp_dir = self.media_dir().join("tmp");
         tokio::fs::create_dir_all(&tmp_dir).await.map_err(io_error)?;
         let tmp = tmp_dir.join(new_media_id());
@@ -196,7 +199,7 @@ impl Services {
             }
             file.sync_all().await.map_err(io_error)?;
             let sha256 = hex(&hasher.finalize());
-            let path = self.content_path(&sha256);
+            let path = self.content_file(&sha256);
             let dir = path.parent().expect("content paths have a parent").to_owned();
             tokio::fs::create_dir_all(&dir).await.map_err(io_error)?;
             tokio::fs::rename(&tmp, &path).await.map_err(io_error)?;
@@ -209,6 +212,15 @@ impl Services {
             let _ = tokio::fs::remove_file(&tmp).await;
         }
         result
+    }
+
+    /// Stores generated content (a thumbnail) under its SHA-256; returns the hash.
+    pub(crate) async fn store_bytes(&self, bytes: Vec<u8>) -> Result<String> {
+        let size = bytes.len();
+        let body = Body::from(bytes);
+        let (sha256, stored) = self.receive_limited(body, u64::MAX).await?;
+        debug_assert_eq!(stored as usize, size);
+        Ok(sha256)
     }
 
     /// The largest upload, for `/media/config`.

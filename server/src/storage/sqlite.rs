@@ -10,15 +10,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId};
 
 use super::{
-    AccountDataRow, MediaRow, MembershipRow, NewEvent, PresenceRow, ProfileField, ReceiptRow, Storage, StoredEvent,
+    AccountDataRow, MediaRow, MembershipRow, ThumbnailRow, NewEvent, PresenceRow, ProfileField, ReceiptRow, Storage, StoredEvent,
     ToDeviceRow, UserRow,
 };
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10,
-    SCHEMA_V11,
+    SCHEMA_V11, SCHEMA_V12,
 ];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -37,6 +37,19 @@ CREATE TABLE filters (
     filter_id INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id TEXT NOT NULL,
     filter_json TEXT NOT NULL
+);
+"#;
+
+const SCHEMA_V12: &str = r#"
+CREATE TABLE media_thumbnails (
+    media_id TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (media_id, width, height, method)
 );
 "#;
 
@@ -902,6 +915,37 @@ impl Storage for SqliteStorage {
             params![uploader, now],
             |r| r.get(0),
         )?)
+    }
+
+    fn thumbnail(&self, media_id: &str, width: u32, height: u32, method: &str) -> Result<Option<ThumbnailRow>> {
+        Ok(self
+            .read()
+            .query_row_cached(
+                "SELECT content_type, size, sha256 FROM media_thumbnails
+                 WHERE media_id = ?1 AND width = ?2 AND height = ?3 AND method = ?4",
+                params![media_id, width, height, method],
+                |r| {
+                    Ok(ThumbnailRow {
+                        media_id: media_id.to_owned(),
+                        width,
+                        height,
+                        method: method.to_owned(),
+                        content_type: r.get(0)?,
+                        size: r.get(1)?,
+                        sha256: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn add_thumbnail(&self, t: &ThumbnailRow) -> Result<()> {
+        self.conn().execute_cached(
+            "INSERT OR REPLACE INTO media_thumbnails (media_id, width, height, method, content_type, size, sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![t.media_id, t.width, t.height, t.method, t.content_type, t.size, t.sha256],
+        )?;
+        Ok(())
     }
 
     fn read_up_to(&self, room_id: &str, user_id: &str) -> Result<Option<i64>> {

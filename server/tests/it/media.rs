@@ -260,3 +260,66 @@ async fn a_100_mb_upload_keeps_server_memory_flat() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn thumbnails_scale_crop_never_upscale_and_refuse_non_images() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let (_, res) = upload(&s, &alice, png(1000, 500), "image/png", Some("wide.png")).await;
+    let id = res["content_uri"].as_str().unwrap().strip_prefix("mxc://").unwrap().to_owned();
+    let thumb = |query: String| {
+        let req = s.http().get(s.url(&format!("/_matrix/client/v1/media/thumbnail/{id}?{query}"))).bearer_auth(&alice);
+        async move { req.send().await.unwrap() }
+    };
+
+    let res = thumb("width=320&height=240&method=scale".into()).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert_eq!(res.headers()["content-disposition"], "inline; filename=\"thumbnail.png\"");
+    let first = res.bytes().await.unwrap();
+    let image = image::load_from_memory(&first).unwrap();
+    assert_eq!((image.width(), image.height()), (320, 160), "fits the box, aspect kept");
+    // The second request is served from the stored thumbnail.
+    assert_eq!(thumb("width=320&height=240&method=scale".into()).await.bytes().await.unwrap(), first);
+
+    let res = thumb("width=96&height=96&method=crop".into()).await;
+    let image = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!((image.width(), image.height()), (96, 96));
+
+    // A small original is its own thumbnail: no upscaling.
+    let small = png(20, 20);
+    let (_, res) = upload(&s, &alice, small.clone(), "image/png", None).await;
+    let small_id = res["content_uri"].as_str().unwrap().strip_prefix("mxc://").unwrap().to_owned();
+    let res = s.http().get(s.url(&format!("/_matrix/client/v1/media/thumbnail/{small_id}?width=96&height=96&method=crop")))
+        .bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), small.as_slice());
+
+    // JPEG in, JPEG out.
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(800, 800, image::Rgb([200, 10, 10])).write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let (_, res) = upload(&s, &alice, jpeg.into_inner(), "image/jpeg", None).await;
+    let jpeg_id = res["content_uri"].as_str().unwrap().strip_prefix("mxc://").unwrap().to_owned();
+    let res = s.http().get(s.url(&format!("/_matrix/client/v1/media/thumbnail/{jpeg_id}?width=100&height=100")))
+        .bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+
+    // Not an image, a corrupt image, a missing size.
+    for (bytes, kind) in [(b"hello".to_vec(), "text/plain"), (vec![0x89, b'P', b'N', b'G', 1, 2, 3], "image/png")] {
+        let (_, res) = upload(&s, &alice, bytes, kind, None).await;
+        let id = res["content_uri"].as_str().unwrap().strip_prefix("mxc://").unwrap().to_owned();
+        let res = s.http().get(s.url(&format!("/_matrix/client/v1/media/thumbnail/{id}?width=32&height=32")))
+            .bearer_auth(&alice).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{kind}");
+        assert_eq!(res.json::<Value>().await.unwrap()["errcode"], "M_UNKNOWN");
+    }
+    let res = thumb("height=32".into()).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["errcode"], "M_MISSING_PARAM");
+}
