@@ -57,3 +57,9 @@ echo "conformance: no server errors on any selected endpoint"
 echo "conformance: responses match the schema and content type"
 "$st" run "$spec" "${common[@]}" --checks response_schema_conformance,content_type_conformance \
   --include-path-regex "^/_matrix/client/($endpoints)\$" --exclude-path /_matrix/client/v3/devices
+
+# The content repository: uploads, and downloads and thumbnails of unknown IDs (404s).
+media='^/_matrix/(client/v1/media/(config|download/\{serverName\}/\{mediaId\}|thumbnail/\{serverName\}/\{mediaId\})|media/(v1/create|v3/upload))$'
+echo "conformance: media endpoints — no server errors, schema and content type"
+"$st" run "$spec" "${common[@]}" --checks not_a_server_error,response_schema_conformance,content_type_conformance \
+  --include-path-regex "$media"
