@@ -17,6 +17,7 @@ pub mod state;
 pub mod ruma_wrapper;
 pub mod sync;
 pub mod versions;
+pub mod voip;
 
 use axum::{
     Router,
@@ -63,6 +64,7 @@ use ruma::api::client::{
     sync::sync_events,
     authenticated_media,
     media as legacy_media,
+    voip::get_turn_server_info,
 };
 
 use self::ruma_wrapper::RumaRouter;
@@ -167,6 +169,7 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<authenticated_media::get_content::v1::Request, _, _>(media::download)
         .ruma_route::<authenticated_media::get_content_as_filename::v1::Request, _, _>(media::download_as)
         .ruma_route::<authenticated_media::get_content_thumbnail::v1::Request, _, _>(media::thumbnail)
+        .ruma_route::<get_turn_server_info::v3::Request, _, _>(voip::turn_server)
         .route("/.well-known/matrix/client", get(versions::well_known))
         .route("/_matrix/{*rest}", axum::routing::any(unrecognized));
 

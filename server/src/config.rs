@@ -40,6 +40,36 @@ pub struct FileConfig {
     pub max_upload_size: Option<u64>,
     /// Rate limits on login, registration, sending and room creation (default on).
     pub rate_limits: Option<bool>,
+    /// TURN servers for calls.
+    pub turn: Option<TurnFileConfig>,
+}
+
+/// `[turn]`: where clients find TURN relays and the secret shared with them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnFileConfig {
+    #[serde(default)]
+    pub uris: Vec<String>,
+    pub shared_secret: Option<String>,
+    pub ttl_seconds: Option<u64>,
+}
+
+/// Validated TURN settings. `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct TurnConfig {
+    pub uris: Vec<String>,
+    pub shared_secret: String,
+    pub ttl: std::time::Duration,
+}
+
+impl std::fmt::Debug for TurnConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnConfig")
+            .field("uris", &self.uris)
+            .field("shared_secret", &"<redacted>")
+            .field("ttl", &self.ttl)
+            .finish()
+    }
 }
 
 /// Values given on the command line or through `WEFT_*` variables (clap merges
@@ -71,6 +101,8 @@ pub struct Config {
     pub max_upload_size: u64,
     /// Whether rate limits apply (see `service::ratelimit` for the rates).
     pub rate_limits: bool,
+    /// TURN relays offered to clients, if any.
+    pub turn: Option<TurnConfig>,
 }
 
 /// The default upload limit: 100 MiB.
@@ -145,7 +177,26 @@ impl Config {
             return Err(err("max_upload_size", "must be at least 1 byte"));
         }
 
+        let turn = match file.turn {
+            None => None,
+            Some(turn) if turn.uris.is_empty() => None,
+            Some(turn) => {
+                if let Some(bad) = turn.uris.iter().find(|u| !(u.starts_with("turn:") || u.starts_with("turns:") || u.starts_with("stun:"))) {
+                    return Err(err("turn.uris", format!("`{bad}` must start with turn:, turns: or stun:")));
+                }
+                let shared_secret = turn.shared_secret.filter(|s| !s.is_empty()).ok_or_else(|| {
+                    err("turn.shared_secret", "is required when turn.uris is set (the same as coturn's static-auth-secret)")
+                })?;
+                let ttl = turn.ttl_seconds.unwrap_or(86_400);
+                if ttl == 0 {
+                    return Err(err("turn.ttl_seconds", "must be at least 1"));
+                }
+                Some(TurnConfig { uris: turn.uris, shared_secret, ttl: std::time::Duration::from_secs(ttl) })
+            }
+        };
+
         Ok(Self {
+            turn,
             max_upload_size,
             rate_limits: o.rate_limits.or(file.rate_limits).unwrap_or(true),
             listen,

@@ -21,6 +21,7 @@ pub mod sync;
 pub mod thumbnail;
 pub mod uia;
 pub mod unread;
+pub mod voip;
 
 use std::sync::Arc;
 

@@ -54,6 +54,18 @@ impl TestServer {
         Self::start_config(dir, config).await
     }
 
+    /// Starts with a TURN server configured.
+    pub async fn start_with_turn(uris: Vec<String>, secret: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path(), Registration::Open);
+        config.turn = Some(weft_server::config::TurnConfig {
+            uris,
+            shared_secret: secret.to_owned(),
+            ttl: std::time::Duration::from_secs(3600),
+        });
+        Self::start_config(dir, config).await
+    }
+
     /// Starts with rate limits on, as a default install runs.
     pub async fn start_rate_limited() -> Self {
         let dir = tempfile::tempdir().unwrap();

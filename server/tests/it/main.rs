@@ -15,3 +15,4 @@ mod crash;
 mod http_conventions;
 mod startup;
 mod config_file;
+mod voip;
