@@ -52,6 +52,26 @@ pub struct TurnFileConfig {
     pub uris: Vec<String>,
     pub shared_secret: Option<String>,
     pub ttl_seconds: Option<u64>,
+    /// Run the embedded relay.
+    pub relay: Option<bool>,
+    /// UDP address it listens on (default 0.0.0.0:3478).
+    pub relay_listen: Option<String>,
+    /// The address clients reach relays at, when the server is behind NAT.
+    pub relay_external_ip: Option<String>,
+    pub relay_min_port: Option<u16>,
+    pub relay_max_port: Option<u16>,
+    /// Relay to loopback and private addresses too (tests, LAN-only installs).
+    pub allow_private_peers: Option<bool>,
+}
+
+/// The embedded relay's settings.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    pub listen: SocketAddr,
+    pub external_ip: Option<std::net::IpAddr>,
+    pub min_port: u16,
+    pub max_port: u16,
+    pub allow_private_peers: bool,
 }
 
 /// Validated TURN settings. `Debug` never shows the secret.
@@ -60,6 +80,8 @@ pub struct TurnConfig {
     pub uris: Vec<String>,
     pub shared_secret: String,
     pub ttl: std::time::Duration,
+    /// The embedded relay, when enabled.
+    pub relay: Option<RelayConfig>,
 }
 
 impl std::fmt::Debug for TurnConfig {
@@ -68,6 +90,7 @@ impl std::fmt::Debug for TurnConfig {
             .field("uris", &self.uris)
             .field("shared_secret", &"<redacted>")
             .field("ttl", &self.ttl)
+            .field("relay", &self.relay)
             .finish()
     }
 }
@@ -179,7 +202,7 @@ impl Config {
 
         let turn = match file.turn {
             None => None,
-            Some(turn) if turn.uris.is_empty() => None,
+            Some(turn) if turn.uris.is_empty() && turn.relay != Some(true) => None,
             Some(turn) => {
                 if let Some(bad) = turn.uris.iter().find(|u| !(u.starts_with("turn:") || u.starts_with("turns:") || u.starts_with("stun:"))) {
                     return Err(err("turn.uris", format!("`{bad}` must start with turn:, turns: or stun:")));
@@ -191,7 +214,44 @@ impl Config {
                 if ttl == 0 {
                     return Err(err("turn.ttl_seconds", "must be at least 1"));
                 }
-                Some(TurnConfig { uris: turn.uris, shared_secret, ttl: std::time::Duration::from_secs(ttl) })
+                let relay = if turn.relay == Some(true) {
+                    let listen_text = turn.relay_listen.unwrap_or_else(|| "0.0.0.0:3478".to_owned());
+                    let listen: SocketAddr = listen_text
+                        .parse()
+                        .map_err(|_| err("turn.relay_listen", format!("`{listen_text}` is not an address like 0.0.0.0:3478")))?;
+                    let external_ip = match turn.relay_external_ip {
+                        Some(ip) => Some(ip.parse().map_err(|_| err("turn.relay_external_ip", format!("`{ip}` is not an IP address")))?),
+                        None => None,
+                    };
+                    let (min_port, max_port) = (turn.relay_min_port.unwrap_or(49152), turn.relay_max_port.unwrap_or(65535));
+                    if min_port == 0 || max_port < min_port {
+                        return Err(err("turn.relay_min_port", "the relay port range must be 1..=65535 with min ≤ max"));
+                    }
+                    Some(RelayConfig {
+                        listen,
+                        external_ip,
+                        min_port,
+                        max_port,
+                        allow_private_peers: turn.allow_private_peers.unwrap_or(false),
+                    })
+                } else {
+                    None
+                };
+                let mut uris = turn.uris;
+                if uris.is_empty()
+                    && let Some(relay) = &relay
+                {
+                    let host = relay.external_ip.unwrap_or(relay.listen.ip());
+                    if host.is_unspecified() {
+                        return Err(err("turn.uris", "set turn.uris or turn.relay_external_ip so clients know where the relay is"));
+                    }
+                    let host = match host {
+                        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                        v4 => v4.to_string(),
+                    };
+                    uris.push(format!("turn:{host}:{}?transport=udp", relay.listen.port()));
+                }
+                Some(TurnConfig { uris, shared_secret, ttl: std::time::Duration::from_secs(ttl), relay })
             }
         };
 

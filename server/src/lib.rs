@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod service;
 pub mod storage;
+pub mod turn_relay;
 pub mod web;
 
 use std::{path::Path, sync::Arc};

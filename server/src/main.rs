@@ -140,7 +140,21 @@ async fn run(config: Config) -> Result<(), String> {
     if config.registration == Registration::Token && config.registration_tokens.is_empty() {
         tracing::warn!("registration = token but no registration_tokens are set: nobody can register");
     }
-    weft_server::serve(listener, services, shutdown_signal()).await.map_err(|e| e.to_string())
+    let relay = match config.turn.as_ref().and_then(|turn| turn.relay.as_ref().map(|relay| (turn, relay))) {
+        Some((turn, relay)) => {
+            let started = weft_server::turn_relay::Relay::start(relay, &turn.shared_secret, config.server_name.as_str())
+                .await
+                .map_err(|e| format!("turn.relay_listen {}: {e}", relay.listen))?;
+            tracing::info!(addr = %started.addr, uris = ?turn.uris, "TURN relay is running");
+            Some(started)
+        }
+        None => None,
+    };
+    let result = weft_server::serve(listener, services, shutdown_signal()).await.map_err(|e| e.to_string());
+    if let Some(relay) = relay {
+        relay.close().await;
+    }
+    result
 }
 
 async fn shutdown_signal() {

@@ -62,6 +62,7 @@ impl TestServer {
             uris,
             shared_secret: secret.to_owned(),
             ttl: std::time::Duration::from_secs(3600),
+            relay: None,
         });
         Self::start_config(dir, config).await
     }

@@ -39,3 +39,84 @@ async fn without_turn_the_answer_is_empty() {
     let (status, res) = s.call(Method::GET, TURN, Some(&alice), None).await;
     assert_eq!((status, res), (200, serde_json::json!({})));
 }
+
+mod relay {
+    use std::{sync::Arc, time::Duration};
+
+    use tokio::net::UdpSocket;
+    use turn::client::{Client, ClientConfig};
+    use webrtc_util::Conn;
+    use weft_server::{config::RelayConfig, service::voip::turn_password, turn_relay::Relay};
+
+    async fn relay(allow_private_peers: bool) -> Relay {
+        let config = RelayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            external_ip: None,
+            min_port: 41000,
+            max_port: 41999,
+            allow_private_peers,
+        };
+        Relay::start(&config, "s3cret", "localhost").await.unwrap()
+    }
+
+    async fn client(relay: &Relay, password: Option<String>) -> Client {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let username = format!("{}:@alice:localhost", now + 600);
+        let password = password.unwrap_or_else(|| turn_password("s3cret", &username));
+        let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let client = Client::new(ClientConfig {
+            stun_serv_addr: relay.addr.to_string(),
+            turn_serv_addr: relay.addr.to_string(),
+            username,
+            password,
+            realm: "localhost".into(),
+            software: String::new(),
+            rto_in_ms: 0,
+            conn,
+            vnet: None,
+        })
+        .await
+        .unwrap();
+        client.listen().await.unwrap();
+        client
+    }
+
+    #[tokio::test]
+    async fn relays_with_the_turn_server_credentials() {
+        let relay = relay(true).await;
+        let client = client(&relay, None).await;
+        let allocation = client.allocate().await.unwrap();
+        let relayed = allocation.local_addr().unwrap();
+        assert_eq!(relayed.ip().to_string(), "127.0.0.1");
+        assert!((41000..=41999).contains(&relayed.port()));
+
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        allocation.send_to(b"ping", peer.local_addr().unwrap()).await.unwrap();
+        let mut buf = [0; 64];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf)).await.unwrap().unwrap();
+        assert_eq!((&buf[..n], from), (&b"ping"[..], relayed));
+        peer.send_to(b"pong", relayed).await.unwrap();
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), allocation.recv_from(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], b"pong");
+        client.close().await.unwrap();
+        relay.close().await;
+    }
+
+    #[tokio::test]
+    async fn refuses_wrong_credentials_and_private_peers() {
+        let relay = relay(false).await;
+        let bad = client(&relay, Some("wrong".into())).await;
+        assert!(bad.allocate().await.is_err(), "a wrong password gets no allocation");
+        bad.close().await.unwrap();
+
+        let client = client(&relay, None).await;
+        let allocation = client.allocate().await.unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        allocation.send_to(b"into the LAN", peer.local_addr().unwrap()).await.unwrap();
+        let mut buf = [0; 64];
+        let got = tokio::time::timeout(Duration::from_millis(700), peer.recv_from(&mut buf)).await;
+        assert!(got.is_err(), "nothing is relayed to a loopback peer by default");
+        client.close().await.unwrap();
+        relay.close().await;
+    }
+}
