@@ -82,6 +82,9 @@ pub struct TurnConfig {
     pub ttl: std::time::Duration,
     /// The embedded relay, when enabled.
     pub relay: Option<RelayConfig>,
+    /// Not configured, only defaulted: the secret comes from the data folder (generated
+    /// once), and a relay port in use is a warning rather than a failed start.
+    pub automatic: bool,
 }
 
 impl std::fmt::Debug for TurnConfig {
@@ -106,6 +109,8 @@ pub struct Overrides {
     pub registration_token: Option<String>,
     pub log: Option<String>,
     pub rate_limits: Option<bool>,
+    /// `Some(false)` turns off the default embedded TURN relay.
+    pub turn_relay: Option<bool>,
 }
 
 /// The validated configuration the server runs with.
@@ -201,6 +206,7 @@ impl Config {
         }
 
         let turn = match file.turn {
+            None if o.turn_relay != Some(false) => Some(default_turn(listen)),
             None => None,
             Some(turn) if turn.uris.is_empty() && turn.relay != Some(true) => None,
             Some(turn) => {
@@ -251,7 +257,7 @@ impl Config {
                     };
                     uris.push(format!("turn:{host}:{}?transport=udp", relay.listen.port()));
                 }
-                Some(TurnConfig { uris, shared_secret, ttl: std::time::Duration::from_secs(ttl), relay })
+                Some(TurnConfig { uris, shared_secret, ttl: std::time::Duration::from_secs(ttl), relay, automatic: false })
             }
         };
 
@@ -267,6 +273,34 @@ impl Config {
             public_baseurl: file.public_baseurl,
             log: o.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
         })
+    }
+}
+
+/// With no `[turn]` section, the embedded relay runs on the server's own address, port
+/// 3478, so a fresh install can make calls that need a relay. On a loopback-only server
+/// every peer is local, so relaying to private addresses is allowed there.
+fn default_turn(listen: SocketAddr) -> TurnConfig {
+    let ip = listen.ip();
+    let relay = RelayConfig {
+        listen: SocketAddr::new(ip, 3478),
+        external_ip: None,
+        min_port: 49152,
+        max_port: 65535,
+        allow_private_peers: ip.is_loopback(),
+    };
+    let host = match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    // An unspecified listen address (0.0.0.0) names no reachable host: the relay still runs
+    // but is not advertised until `turn.uris` or `turn.relay_external_ip` is set.
+    let uris = if ip.is_unspecified() { Vec::new() } else { vec![format!("turn:{host}:3478?transport=udp")] };
+    TurnConfig {
+        uris,
+        shared_secret: String::new(),
+        ttl: std::time::Duration::from_secs(86_400),
+        relay: Some(relay),
+        automatic: true,
     }
 }
 

@@ -61,6 +61,9 @@ struct ServeArgs {
     /// Turn off rate limits (for benchmarks and load tests; never on a public server).
     #[arg(long, env = "WEFT_NO_RATE_LIMITS")]
     no_rate_limits: bool,
+    /// Do not start the default embedded TURN relay (when there is no [turn] section).
+    #[arg(long, env = "WEFT_NO_TURN_RELAY")]
+    no_turn_relay: bool,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         registration_token: serve.registration_token,
         log: cli.common.log,
         rate_limits: serve.no_rate_limits.then_some(false),
+        turn_relay: serve.no_turn_relay.then_some(false),
     };
     let config = match Config::load(cli.common.config.as_deref(), overrides) {
         Ok(config) => config,
@@ -129,6 +133,8 @@ fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), String> {
     let services = weft_server::open_services(&config).map_err(|e| e.to_string())?;
+    // The services hold the configuration with defaults filled in (the TURN secret).
+    let config = services.config().clone();
     let listener = weft_server::bind(&config).await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
@@ -142,11 +148,22 @@ async fn run(config: Config) -> Result<(), String> {
     }
     let relay = match config.turn.as_ref().and_then(|turn| turn.relay.as_ref().map(|relay| (turn, relay))) {
         Some((turn, relay)) => {
-            let started = weft_server::turn_relay::Relay::start(relay, &turn.shared_secret, config.server_name.as_str())
-                .await
-                .map_err(|e| format!("turn.relay_listen {}: {e}", relay.listen))?;
-            tracing::info!(addr = %started.addr, uris = ?turn.uris, "TURN relay is running");
-            Some(started)
+            match weft_server::turn_relay::Relay::start(relay, &turn.shared_secret, config.server_name.as_str()).await {
+                Ok(started) => {
+                    tracing::info!(addr = %started.addr, uris = ?turn.uris, "TURN relay is running");
+                    Some(started)
+                }
+                // The default relay is a convenience: a taken port must not stop the server.
+                Err(e) if turn.automatic => {
+                    tracing::warn!(
+                        "the default TURN relay could not listen on {} ({e}); calls that need a relay \
+                         will not connect. Configure [turn] or start with --no-turn-relay.",
+                        relay.listen
+                    );
+                    None
+                }
+                Err(e) => return Err(format!("turn.relay_listen {}: {e}", relay.listen)),
+            }
         }
         None => None,
     };

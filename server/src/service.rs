@@ -58,13 +58,20 @@ struct Inner {
 }
 
 const SIGNING_KEY_META: &str = "signing_key_ed25519";
+const TURN_SECRET_META: &str = "turn_shared_secret";
 /// The key ID's version part (`ed25519:<version>`).
 const SIGNING_KEY_VERSION: &str = "a_weft";
 
 impl Services {
     /// Builds the services over an opened storage, loading (or creating on
     /// first start) the server's ed25519 signing key.
-    pub fn new(config: Config, storage: Arc<dyn Storage>) -> Result<Self> {
+    pub fn new(mut config: Config, storage: Arc<dyn Storage>) -> Result<Self> {
+        if let Some(turn) = config.turn.as_mut().filter(|turn| turn.automatic) {
+            // Generated once and kept, so credentials survive restarts.
+            let fresh = rand::distr::SampleString::sample_string(&rand::distr::Alphanumeric, &mut rand::rng(), 40);
+            let stored = storage.meta_get_or_insert(TURN_SECRET_META, fresh.as_bytes())?;
+            turn.shared_secret = String::from_utf8(stored).map_err(|_| Error::internal("stored TURN secret is unreadable"))?;
+        }
         let generated = Ed25519KeyPair::generate();
         let der = storage.meta_get_or_insert(SIGNING_KEY_META, &generated)?;
         let signing_key = Ed25519KeyPair::from_der(&der, SIGNING_KEY_VERSION.to_owned())
@@ -88,6 +95,7 @@ impl Services {
         })
     }
 
+    /// The configuration, with defaults filled in from the data folder.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }

@@ -20,7 +20,7 @@ done
 
 work="$(mktemp -d /tmp/weft-conformance.XXXXXX)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-RUST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --registration open --no-rate-limits > "$work/weft.log" 2>&1 &
+RUST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --registration open --no-rate-limits --no-turn-relay > "$work/weft.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/_matrix/client/versions" >/dev/null && break; sleep 0.1; done

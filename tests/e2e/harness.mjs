@@ -42,6 +42,8 @@ export async function startServer({ serverName = 'localhost' } = {}) {
     // The tests register and post in bursts (200 messages through the API); the limits
     // themselves are covered by the server's integration tests.
     '--no-rate-limits',
+    // Many servers run side by side; calls tests start their relays explicitly.
+    '--no-turn-relay',
   ], { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info,weft_server=debug' } });
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });

@@ -17,7 +17,7 @@ pub(crate) fn free_port() -> u16 {
 
 pub(crate) async fn start(data: &std::path::Path, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--server-name", "localhost", "--registration", "open", "--no-rate-limits"])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--server-name", "localhost", "--registration", "open", "--no-rate-limits", "--no-turn-relay"])
         .arg("--data-dir")
         .arg(data)
         .env("RUST_LOG", "warn")

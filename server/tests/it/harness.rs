@@ -31,6 +31,7 @@ pub fn test_config(dir: &std::path::Path, registration: Registration) -> Config 
         log: None,
         // Tests register and send in quick bursts; the limits have their own test.
         rate_limits: Some(false),
+        turn_relay: Some(false),
     };
     Config::merge(FileConfig::default(), overrides).unwrap()
 }
@@ -63,6 +64,7 @@ impl TestServer {
             shared_secret: secret.to_owned(),
             ttl: std::time::Duration::from_secs(3600),
             relay: None,
+            automatic: false,
         });
         Self::start_config(dir, config).await
     }

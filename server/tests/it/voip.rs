@@ -33,6 +33,33 @@ async fn turn_credentials_are_coturn_compatible_and_time_limited() {
 }
 
 #[tokio::test]
+async fn the_default_relay_has_a_secret_kept_in_the_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut overrides = weft_server::config::Overrides {
+        listen: Some("127.0.0.1:8008".into()),
+        data_dir: Some(dir.path().join("data")),
+        ..Default::default()
+    };
+    let config = weft_server::config::Config::merge(weft_server::config::FileConfig::default(), overrides.clone()).unwrap();
+    let turn = config.turn.as_ref().expect("a relay by default");
+    assert!(turn.automatic);
+    assert_eq!(turn.uris, ["turn:127.0.0.1:3478?transport=udp"]);
+    assert!(turn.relay.as_ref().unwrap().allow_private_peers, "a loopback server's peers are local");
+
+    let secret = |config: &weft_server::config::Config| {
+        let services = weft_server::open_services(config).unwrap();
+        services.config().turn.as_ref().unwrap().shared_secret.clone()
+    };
+    let first = secret(&config);
+    assert_eq!(first.len(), 40);
+    assert_eq!(secret(&config), first, "the same secret after a restart");
+
+    overrides.turn_relay = Some(false);
+    let config = weft_server::config::Config::merge(weft_server::config::FileConfig::default(), overrides).unwrap();
+    assert!(config.turn.is_none());
+}
+
+#[tokio::test]
 async fn without_turn_the_answer_is_empty() {
     let s = TestServer::start().await;
     let alice = s.register("alice").await;
