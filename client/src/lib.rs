@@ -11,6 +11,7 @@
 //! - [`Engine`]: everything after sign-in — sync, rooms, invites, timelines, sending.
 
 pub mod auth;
+pub mod call;
 pub mod backoff;
 mod content;
 mod describe;

@@ -1,0 +1,196 @@
+//! The rules of 1:1 calls over `m.call.*` room events (VoIP v1), as pure decisions the call
+//! state machine builds on: reading call event contents (v0 and v1), whether an invite
+//! should ring, which party an event belongs to, and glare resolution.
+//!
+//! Nothing here touches WebRTC or the network; see `../shared/spec/voip.md` for the spec
+//! and for what Element's implementation does.
+
+use std::time::Duration;
+
+use ruma::{OwnedUserId, UserId};
+use serde::Deserialize;
+
+/// The call protocol version we send.
+pub const VERSION: &str = "1";
+
+/// An invite must stay valid this long after we see it for ringing to make sense.
+pub const RING_GRACE: Duration = Duration::from_secs(3);
+
+/// Fields every `m.call.*` event carries.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CallCommon {
+    pub call_id: String,
+    /// `None` for version 0 peers, which have no party IDs.
+    #[serde(default)]
+    pub party_id: Option<String>,
+    #[serde(default)]
+    version: serde_json::Value,
+}
+
+impl CallCommon {
+    /// Version 0 is the integer 0; anything else (including integer 1) is treated as "1".
+    pub fn is_v0(&self) -> bool {
+        self.version.as_u64() == Some(0)
+    }
+
+    /// The party this event is from: `None` for v0 events, which match only each other.
+    pub fn party(&self) -> Option<&str> {
+        if self.is_v0() { None } else { self.party_id.as_deref() }
+    }
+}
+
+/// `m.call.invite`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CallInvite {
+    #[serde(flatten)]
+    pub common: CallCommon,
+    /// Milliseconds the invite is valid.
+    pub lifetime: u64,
+    #[serde(default)]
+    pub invitee: Option<OwnedUserId>,
+}
+
+/// `m.call.hangup`; a missing reason means the user hung up.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CallHangup {
+    #[serde(flatten)]
+    pub common: CallCommon,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl CallHangup {
+    pub fn reason(&self) -> &str {
+        self.reason.as_deref().unwrap_or("user_hangup")
+    }
+}
+
+/// `m.call.select_answer`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CallSelectAnswer {
+    #[serde(flatten)]
+    pub common: CallCommon,
+    pub selected_party_id: String,
+}
+
+/// How much of an invite's lifetime is left, given its age when received (`unsigned.age`,
+/// which is immune to clock skew) and the time since then.
+pub fn remaining(lifetime: Duration, age_at_receipt: Duration, since_receipt: Duration) -> Duration {
+    lifetime.saturating_sub(age_at_receipt + since_receipt)
+}
+
+/// Whether an invite should ring for `own`: addressed to us (or to anyone, as Element's
+/// invites are), from someone else or another of our devices, not in a public room, and
+/// valid long enough to be answered.
+pub fn should_ring(invite: &CallInvite, sender: &UserId, own: &UserId, own_party: &str, left: Duration, public_room: bool) -> bool {
+    let for_us = invite.invitee.as_deref().is_none_or(|invitee| invitee == own);
+    let from_elsewhere = sender != own || invite.common.party() != Some(own_party);
+    for_us && from_elsewhere && !public_room && left > RING_GRACE
+}
+
+/// What to do when an invite from the other side arrives while we are calling them in the
+/// same room (glare).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Glare {
+    /// Drop our call and answer theirs.
+    AnswerTheirs,
+    /// Keep ours; their call gets hung up.
+    KeepOurs,
+}
+
+/// The spec's rule: the call with the lexicographically smaller `call_id` survives; a
+/// call not yet sent always yields. One exception for Element, which never sets `invitee`
+/// and so never resolves glare itself (it would never ring for ours): an incoming invite
+/// without `invitee` always wins.
+pub fn resolve_glare(ours_sent: bool, our_call_id: &str, theirs: &CallInvite) -> Glare {
+    if !ours_sent || theirs.invitee.is_none() || theirs.common.call_id.as_str() < our_call_id {
+        Glare::AnswerTheirs
+    } else {
+        Glare::KeepOurs
+    }
+}
+
+/// Whether an event belongs to the party the call is with: the caller's party for a
+/// callee, the chosen answerer for a caller. v0 events (no party) match v0 parties.
+pub fn from_party(event: &CallCommon, sender: &UserId, party_user: &UserId, party_id: Option<&str>) -> bool {
+    sender == party_user && event.party() == party_id
+}
+
+/// Whether we should end a call we answered: the caller selected another party (another
+/// device of ours, or another member) — silently, sending nothing.
+pub fn answered_elsewhere(select: &CallSelectAnswer, own_party: &str) -> bool {
+    select.selected_party_id != own_party
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn invite(call_id: &str, invitee: Option<&str>, version: serde_json::Value) -> CallInvite {
+        serde_json::from_value(json!({"call_id": call_id, "party_id": "PARTY", "version": version,
+            "lifetime": 60000, "invitee": invitee, "offer": {"type": "offer", "sdp": "v=0"}}))
+        .unwrap()
+    }
+
+    fn user(id: &str) -> OwnedUserId {
+        id.try_into().unwrap()
+    }
+
+    #[test]
+    fn versions_and_parties() {
+        let v1 = invite("c", None, json!("1"));
+        assert!(!v1.common.is_v0());
+        assert_eq!(v1.common.party(), Some("PARTY"));
+        let v0 = invite("c", None, json!(0));
+        assert!(v0.common.is_v0());
+        assert_eq!(v0.common.party(), None);
+        // Integer 1 and other values are treated as "1".
+        assert!(!invite("c", None, json!(1)).common.is_v0());
+        let hangup: CallHangup = serde_json::from_value(json!({"call_id": "c", "version": 0})).unwrap();
+        assert_eq!(hangup.reason(), "user_hangup");
+    }
+
+    #[test]
+    fn ringing_rules() {
+        let (alice, bob) = (user("@alice:hs"), user("@bob:hs"));
+        let left = remaining(Duration::from_secs(60), Duration::from_secs(2), Duration::from_secs(1));
+        assert_eq!(left, Duration::from_secs(57));
+        let for_bob = invite("c", Some("@bob:hs"), json!("1"));
+        assert!(should_ring(&for_bob, &alice, &bob, "BOBDEV", left, false));
+        assert!(!should_ring(&for_bob, &alice, &alice, "ALICEDEV", left, false), "not for us");
+        assert!(should_ring(&invite("c", None, json!("1")), &alice, &bob, "BOBDEV", left, false), "Element sets no invitee");
+        assert!(!should_ring(&for_bob, &alice, &bob, "BOBDEV", left, true), "not in public rooms");
+        assert!(!should_ring(&for_bob, &alice, &bob, "BOBDEV", Duration::from_secs(2), false), "about to expire");
+        // Our own invite from this device never rings; from another device of ours it may
+        // (calling yourself).
+        let to_self = invite("c", Some("@bob:hs"), json!("1"));
+        assert!(!should_ring(&to_self, &bob, &bob, "PARTY", left, false));
+        assert!(should_ring(&to_self, &bob, &bob, "OTHER", left, false));
+    }
+
+    #[test]
+    fn glare_keeps_the_smaller_call_id() {
+        let theirs = invite("1000abc", Some("@alice:hs"), json!("1"));
+        assert_eq!(resolve_glare(true, "2000xyz", &theirs), Glare::AnswerTheirs);
+        assert_eq!(resolve_glare(true, "0999zzz", &theirs), Glare::KeepOurs);
+        // Not sent yet: always yield. From Element (no invitee): always answer theirs.
+        assert_eq!(resolve_glare(false, "0000", &theirs), Glare::AnswerTheirs);
+        assert_eq!(resolve_glare(true, "0000", &invite("9999", None, json!("1"))), Glare::AnswerTheirs);
+    }
+
+    #[test]
+    fn parties_and_answered_elsewhere() {
+        let bob = user("@bob:hs");
+        let event = invite("c", None, json!("1")).common;
+        assert!(from_party(&event, &bob, &bob, Some("PARTY")));
+        assert!(!from_party(&event, &bob, &bob, Some("OTHER")));
+        let v0 = invite("c", None, json!(0)).common;
+        assert!(from_party(&v0, &bob, &bob, None));
+        let select: CallSelectAnswer =
+            serde_json::from_value(json!({"call_id": "c", "party_id": "A", "version": "1", "selected_party_id": "DEV2"})).unwrap();
+        assert!(answered_elsewhere(&select, "DEV1"));
+        assert!(!answered_elsewhere(&select, "DEV2"));
+    }
+}
