@@ -7,6 +7,10 @@
 
 use std::time::Duration;
 
+mod machine;
+
+pub use machine::{Call, EndReason, INVITE_LIFETIME, Output, State};
+
 use ruma::{OwnedUserId, UserId};
 use serde::Deserialize;
 

@@ -1,0 +1,373 @@
+//! One 1:1 call as a sans-I/O state machine: user actions, received call events and
+//! WebRTC reports go in; events to send and commands for the browser's WebRTC layer come
+//! out. Time is passed in, never read.
+//!
+//! This first part covers the core signalling: placing a call (invite with `lifetime`,
+//! `party_id`, `version` and `invitee`), ringing, answering, choosing the first answer
+//! (`select_answer`), rejecting, hanging up with reasons, invite expiry, and answered or
+//! rejected elsewhere. Candidate batching, renegotiation and glare hand-over build on it.
+
+use std::time::Duration;
+
+use ruma::{OwnedUserId, UserId};
+use serde_json::{Value, json};
+
+use super::{CallCommon, CallHangup, CallInvite, CallSelectAnswer, VERSION, answered_elsewhere};
+
+/// How long our invites stay valid (the spec recommends at least 90 s).
+pub const INVITE_LIFETIME: Duration = Duration::from_secs(90);
+
+/// Where the call is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// We are calling; waiting for an answer.
+    Inviting,
+    /// Someone is calling us.
+    Ringing,
+    /// An answer was chosen (or sent); media is being set up.
+    Connecting,
+    /// Media flows.
+    Connected,
+    /// Over, with the reason.
+    Ended(EndReason),
+}
+
+/// Why a call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Someone hung up (with the hangup reason, e.g. `user_hangup`, `invite_timeout`).
+    Hangup(String),
+    /// The callee declined.
+    Rejected,
+    /// Another device (ours or another member's) took the call.
+    AnsweredElsewhere,
+}
+
+/// What the machine asks of its caller.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send this room event (`m.call.*`).
+    Send { event_type: &'static str, content: Value },
+    /// Apply the remote description to the peer connection.
+    SetRemoteDescription { sdp: String, kind: &'static str },
+    /// Start ringing / stop ringing.
+    Ring(bool),
+    /// Tear the peer connection down.
+    Close,
+}
+
+/// One call.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub call_id: String,
+    /// Our party ID (the device ID, as matrix-js-sdk uses).
+    pub party_id: String,
+    pub own: OwnedUserId,
+    state: State,
+    /// The other party once known: (user, party ID; `None` for v0 peers).
+    peer: Option<(OwnedUserId, Option<String>)>,
+    v0_peer: bool,
+    /// When our invite (or theirs) stops being valid, in ms on the caller's clock.
+    expires_at: Option<u64>,
+}
+
+impl Call {
+    /// Places a call: returns the call and the invite to send. `now_ms` is the local clock.
+    pub fn place(call_id: String, party_id: String, own: OwnedUserId, invitee: OwnedUserId, offer_sdp: String, now_ms: u64) -> (Self, Vec<Output>) {
+        let lifetime = INVITE_LIFETIME.as_millis() as u64;
+        let call = Self {
+            call_id,
+            party_id,
+            own,
+            state: State::Inviting,
+            peer: Some((invitee.clone(), None)),
+            v0_peer: false,
+            expires_at: Some(now_ms + lifetime),
+        };
+        let mut content = call.common();
+        content["lifetime"] = json!(lifetime);
+        content["invitee"] = json!(invitee);
+        content["offer"] = json!({"type": "offer", "sdp": offer_sdp});
+        (call, vec![Output::Send { event_type: "m.call.invite", content }])
+    }
+
+    /// A call someone placed to us; `left` is how long the invite stays valid (see
+    /// [`super::remaining`]). The caller decides with [`super::should_ring`] whether to ring.
+    pub fn incoming(invite: &CallInvite, sender: &UserId, offer_sdp: String, party_id: String, own: OwnedUserId, left: Duration, now_ms: u64) -> (Self, Vec<Output>) {
+        let call = Self {
+            call_id: invite.common.call_id.clone(),
+            party_id,
+            own,
+            state: State::Ringing,
+            peer: Some((sender.to_owned(), invite.common.party().map(ToOwned::to_owned))),
+            v0_peer: invite.common.is_v0(),
+            expires_at: Some(now_ms + left.as_millis() as u64),
+        };
+        let outputs = vec![Output::SetRemoteDescription { sdp: offer_sdp, kind: "offer" }, Output::Ring(true)];
+        (call, outputs)
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    fn common(&self) -> Value {
+        json!({"call_id": self.call_id, "party_id": self.party_id, "version": VERSION})
+    }
+
+    fn end(&mut self, reason: EndReason, mut outputs: Vec<Output>) -> Vec<Output> {
+        if self.state == State::Ringing {
+            outputs.push(Output::Ring(false));
+        }
+        self.state = State::Ended(reason);
+        outputs.push(Output::Close);
+        outputs
+    }
+
+    /// The user answers a ringing call with this SDP answer.
+    pub fn answer(&mut self, answer_sdp: String) -> Vec<Output> {
+        if self.state != State::Ringing {
+            return Vec::new();
+        }
+        self.state = State::Connecting;
+        let mut content = self.common();
+        content["answer"] = json!({"type": "answer", "sdp": answer_sdp});
+        vec![Output::Ring(false), Output::Send { event_type: "m.call.answer", content }]
+    }
+
+    /// The user declines a ringing call (a v0 caller gets a hangup instead of a reject).
+    pub fn reject(&mut self) -> Vec<Output> {
+        if self.state != State::Ringing {
+            return Vec::new();
+        }
+        let send = if self.v0_peer {
+            let mut content = self.common();
+            content["reason"] = json!("user_hangup");
+            Output::Send { event_type: "m.call.hangup", content }
+        } else {
+            Output::Send { event_type: "m.call.reject", content: self.common() }
+        };
+        self.end(EndReason::Rejected, vec![send])
+    }
+
+    /// Ends the call from our side with a reason (`user_hangup`, `ice_failed`, ...).
+    pub fn hang_up(&mut self, reason: &str) -> Vec<Output> {
+        if matches!(self.state, State::Ended(_)) {
+            return Vec::new();
+        }
+        let mut content = self.common();
+        content["reason"] = json!(reason);
+        self.end(EndReason::Hangup(reason.to_owned()), vec![Output::Send { event_type: "m.call.hangup", content }])
+    }
+
+    /// Time passes: an unanswered invite expires.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Output> {
+        let expired = self.expires_at.is_some_and(|at| now_ms >= at);
+        match self.state {
+            State::Inviting if expired => self.hang_up("invite_timeout"),
+            // Their invite expired while ringing: stop, send nothing (the caller times out).
+            State::Ringing if expired => self.end(EndReason::Hangup("invite_timeout".into()), Vec::new()),
+            _ => Vec::new(),
+        }
+    }
+
+    /// WebRTC reports the connection is up.
+    pub fn connected(&mut self) {
+        if self.state == State::Connecting {
+            self.state = State::Connected;
+        }
+    }
+
+    /// A call event for this call arrived (already decrypted), from `sender`.
+    pub fn receive(&mut self, event_type: &str, sender: &UserId, content: &Value) -> Vec<Output> {
+        let Ok(common) = serde_json::from_value::<CallCommon>(content.clone()) else { return Vec::new() };
+        if common.call_id != self.call_id || matches!(self.state, State::Ended(_)) {
+            return Vec::new();
+        }
+        // Our own echo (same device): nothing to do. Other devices of ours are parties.
+        if sender == self.own && common.party() == Some(self.party_id.as_str()) {
+            return Vec::new();
+        }
+        match (event_type, &self.state) {
+            ("m.call.answer", State::Inviting) => {
+                let Some(sdp) = content.pointer("/answer/sdp").and_then(Value::as_str) else { return Vec::new() };
+                // The first answer wins; later ones are ignored.
+                self.peer = Some((sender.to_owned(), common.party().map(ToOwned::to_owned)));
+                self.v0_peer = common.is_v0();
+                self.state = State::Connecting;
+                let mut outputs = vec![Output::SetRemoteDescription { sdp: sdp.to_owned(), kind: "answer" }];
+                if !self.v0_peer
+                    && let Some(party) = common.party()
+                {
+                    let mut select = self.common();
+                    select["selected_party_id"] = json!(party);
+                    outputs.push(Output::Send { event_type: "m.call.select_answer", content: select });
+                }
+                outputs
+            }
+            ("m.call.reject", State::Inviting) => {
+                let mut select = self.common();
+                select["selected_party_id"] = json!(common.party());
+                let send = Output::Send { event_type: "m.call.select_answer", content: select };
+                self.end(EndReason::Rejected, vec![send])
+            }
+            // Another device of ours answered or declined while we ring.
+            ("m.call.answer" | "m.call.reject", State::Ringing) if sender == self.own => {
+                self.end(EndReason::AnsweredElsewhere, Vec::new())
+            }
+            ("m.call.select_answer", State::Connecting | State::Connected) => {
+                match serde_json::from_value::<CallSelectAnswer>(content.clone()) {
+                    Ok(select) if answered_elsewhere(&select, &self.party_id) => {
+                        self.end(EndReason::AnsweredElsewhere, Vec::new())
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            ("m.call.hangup", _) if self.is_peer(sender, &common) || self.state == State::Ringing => {
+                let reason = serde_json::from_value::<CallHangup>(content.clone())
+                    .map(|h| h.reason().to_owned())
+                    .unwrap_or_else(|_| "user_hangup".to_owned());
+                self.end(EndReason::Hangup(reason), Vec::new())
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn is_peer(&self, sender: &UserId, common: &CallCommon) -> bool {
+        match &self.peer {
+            // Before an answer is chosen the caller hears from any party of the invitee.
+            Some((user, None)) if self.state == State::Inviting => user == sender,
+            Some((user, party)) => user == sender && common.party() == party.as_deref(),
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> OwnedUserId {
+        id.try_into().unwrap()
+    }
+
+    fn sent(outputs: &[Output]) -> Vec<&str> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send { event_type, .. } => Some(*event_type),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn placed() -> (Call, Vec<Output>) {
+        Call::place("c1".into(), "ALICEDEV".into(), user("@alice:hs"), user("@bob:hs"), "offer-sdp".into(), 1_000)
+    }
+
+    #[test]
+    fn invite_carries_lifetime_party_version_and_invitee() {
+        let (call, outputs) = placed();
+        assert_eq!(call.state(), &State::Inviting);
+        let Output::Send { event_type, content } = &outputs[0] else { panic!() };
+        assert_eq!(*event_type, "m.call.invite");
+        assert_eq!(content["lifetime"], 90_000);
+        assert_eq!(content["party_id"], "ALICEDEV");
+        assert_eq!(content["version"], "1");
+        assert_eq!(content["invitee"], "@bob:hs");
+        assert_eq!(content["offer"]["type"], "offer");
+    }
+
+    #[test]
+    fn first_answer_wins_and_is_selected() {
+        let (mut call, _) = placed();
+        let bob = user("@bob:hs");
+        let answer = |party: &str| json!({"call_id": "c1", "party_id": party, "version": "1", "answer": {"type": "answer", "sdp": "ans"}});
+        let out = call.receive("m.call.answer", &bob, &answer("BOBPHONE"));
+        assert_eq!(call.state(), &State::Connecting);
+        assert!(matches!(&out[0], Output::SetRemoteDescription { kind: "answer", .. }));
+        let Output::Send { event_type: "m.call.select_answer", content } = &out[1] else { panic!("{out:?}") };
+        assert_eq!(content["selected_party_id"], "BOBPHONE");
+        assert!(call.receive("m.call.answer", &bob, &answer("BOBLAPTOP")).is_empty(), "later answers are ignored");
+        // Hangups from the unchosen device are ignored; from the chosen one they end the call.
+        let hangup = |party: &str| json!({"call_id": "c1", "party_id": party, "version": "1", "reason": "user_hangup"});
+        assert!(call.receive("m.call.hangup", &bob, &hangup("BOBLAPTOP")).is_empty());
+        call.connected();
+        assert_eq!(call.state(), &State::Connected);
+        call.receive("m.call.hangup", &bob, &hangup("BOBPHONE"));
+        assert_eq!(call.state(), &State::Ended(EndReason::Hangup("user_hangup".into())));
+    }
+
+    #[test]
+    fn unanswered_invite_times_out_with_a_hangup() {
+        let (mut call, _) = placed();
+        assert!(call.tick(60_000).is_empty());
+        let out = call.tick(91_000);
+        assert_eq!(sent(&out), ["m.call.hangup"]);
+        let Output::Send { content, .. } = &out[0] else { panic!() };
+        assert_eq!(content["reason"], "invite_timeout");
+        assert!(matches!(call.state(), State::Ended(_)));
+    }
+
+    #[test]
+    fn rejected_call_ends_and_selects_the_reject() {
+        let (mut call, _) = placed();
+        let out = call.receive("m.call.reject", &user("@bob:hs"), &json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1"}));
+        assert_eq!(sent(&out), ["m.call.select_answer"]);
+        assert_eq!(call.state(), &State::Ended(EndReason::Rejected));
+    }
+
+    fn ringing(version: Value) -> Call {
+        let invite: CallInvite = serde_json::from_value(json!({"call_id": "c1", "party_id": "ALICEDEV", "version": version,
+            "lifetime": 60000, "invitee": "@bob:hs", "offer": {"type": "offer", "sdp": "o"}})).unwrap();
+        let (call, out) = Call::incoming(&invite, &user("@alice:hs"), "o".into(), "BOBPHONE".into(), user("@bob:hs"), Duration::from_secs(57), 0);
+        assert!(out.contains(&Output::Ring(true)));
+        call
+    }
+
+    #[test]
+    fn callee_answers_rejects_and_v0_gets_a_hangup() {
+        let mut call = ringing(json!("1"));
+        let out = call.answer("a".into());
+        assert_eq!(sent(&out), ["m.call.answer"]);
+        assert!(out.contains(&Output::Ring(false)));
+        assert_eq!(call.state(), &State::Connecting);
+
+        let mut call = ringing(json!("1"));
+        assert_eq!(sent(&call.reject()), ["m.call.reject"]);
+        let mut call = ringing(json!(0));
+        assert_eq!(sent(&call.reject()), ["m.call.hangup"]);
+    }
+
+    #[test]
+    fn answered_or_declined_elsewhere_stops_ringing_silently() {
+        let bob = user("@bob:hs");
+        let mut call = ringing(json!("1"));
+        let out = call.receive("m.call.answer", &bob, &json!({"call_id": "c1", "party_id": "BOBLAPTOP", "version": "1", "answer": {"sdp": "x"}}));
+        assert!(sent(&out).is_empty());
+        assert!(out.contains(&Output::Ring(false)));
+        assert_eq!(call.state(), &State::Ended(EndReason::AnsweredElsewhere));
+
+        // We answered, but the caller picked another device.
+        let mut call = ringing(json!("1"));
+        call.answer("a".into());
+        let select = json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1", "selected_party_id": "BOBLAPTOP"});
+        assert!(sent(&call.receive("m.call.select_answer", &user("@alice:hs"), &select)).is_empty());
+        assert_eq!(call.state(), &State::Ended(EndReason::AnsweredElsewhere));
+
+        // The caller gives up while we ring.
+        let mut call = ringing(json!("1"));
+        let out = call.receive("m.call.hangup", &user("@alice:hs"), &json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1"}));
+        assert!(out.contains(&Output::Ring(false)));
+        assert_eq!(call.state(), &State::Ended(EndReason::Hangup("user_hangup".into())));
+    }
+
+    #[test]
+    fn our_own_echo_and_other_calls_are_ignored() {
+        let (mut call, outputs) = placed();
+        let Output::Send { content, .. } = &outputs[0] else { panic!() };
+        assert!(call.receive("m.call.invite", &user("@alice:hs"), content).is_empty());
+        assert!(call.receive("m.call.hangup", &user("@bob:hs"), &json!({"call_id": "other", "party_id": "X", "version": "1"})).is_empty());
+        assert_eq!(call.state(), &State::Inviting);
+    }
+}
