@@ -4,8 +4,11 @@
 //!
 //! This first part covers the core signalling: placing a call (invite with `lifetime`,
 //! `party_id`, `version` and `invitee`), ringing, answering, choosing the first answer
-//! (`select_answer`), rejecting, hanging up with reasons, invite expiry, and answered or
-//! rejected elsewhere. Candidate batching, renegotiation and glare hand-over build on it.
+//! (`select_answer`), rejecting, hanging up with reasons, invite expiry, answered or
+//! rejected elsewhere, and ICE candidates (batched: 2 s after the invite or 500 ms after
+//! the answer, then every 100 ms; end-of-candidates at once; the early candidates of
+//! several answering devices kept until one is chosen). Renegotiation, stream metadata
+//! and the glare hand-over build on it.
 
 use std::time::Duration;
 
@@ -16,6 +19,12 @@ use super::{CallCommon, CallHangup, CallInvite, CallSelectAnswer, VERSION, answe
 
 /// How long our invites stay valid (the spec recommends at least 90 s).
 pub const INVITE_LIFETIME: Duration = Duration::from_secs(90);
+/// First candidate batch: this long after the invite (caller) ...
+const CALLER_FIRST_BATCH_MS: u64 = 2_000;
+/// ... or after the answer (callee).
+const CALLEE_FIRST_BATCH_MS: u64 = 500;
+/// Later batches gather for this long.
+const BATCH_MS: u64 = 100;
 
 /// Where the call is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +61,8 @@ pub enum Output {
     SetRemoteDescription { sdp: String, kind: &'static str },
     /// Start ringing / stop ringing.
     Ring(bool),
+    /// Add the peer's ICE candidate (an `RTCIceCandidateInit`; empty `candidate` = end).
+    AddIceCandidate(Value),
     /// Tear the peer connection down.
     Close,
 }
@@ -69,6 +80,11 @@ pub struct Call {
     v0_peer: bool,
     /// When our invite (or theirs) stops being valid, in ms on the caller's clock.
     expires_at: Option<u64>,
+    /// Our candidates not sent yet, and when the next batch goes.
+    pending_local: Vec<Value>,
+    flush_at: Option<u64>,
+    /// The peer's candidates that arrived before we chose whose to use (caller side).
+    remote_buffer: Vec<(OwnedUserId, Option<String>, Value)>,
 }
 
 impl Call {
@@ -83,6 +99,9 @@ impl Call {
             peer: Some((invitee.clone(), None)),
             v0_peer: false,
             expires_at: Some(now_ms + lifetime),
+            pending_local: Vec::new(),
+            flush_at: Some(now_ms + CALLER_FIRST_BATCH_MS),
+            remote_buffer: Vec::new(),
         };
         let mut content = call.common();
         content["lifetime"] = json!(lifetime);
@@ -102,6 +121,10 @@ impl Call {
             peer: Some((sender.to_owned(), invite.common.party().map(ToOwned::to_owned))),
             v0_peer: invite.common.is_v0(),
             expires_at: Some(now_ms + left.as_millis() as u64),
+            pending_local: Vec::new(),
+            // Nothing is sent while ringing; answering schedules the first batch.
+            flush_at: None,
+            remote_buffer: Vec::new(),
         };
         let outputs = vec![Output::SetRemoteDescription { sdp: offer_sdp, kind: "offer" }, Output::Ring(true)];
         (call, outputs)
@@ -125,11 +148,12 @@ impl Call {
     }
 
     /// The user answers a ringing call with this SDP answer.
-    pub fn answer(&mut self, answer_sdp: String) -> Vec<Output> {
+    pub fn answer(&mut self, answer_sdp: String, now_ms: u64) -> Vec<Output> {
         if self.state != State::Ringing {
             return Vec::new();
         }
         self.state = State::Connecting;
+        self.flush_at = Some(now_ms + CALLEE_FIRST_BATCH_MS);
         let mut content = self.common();
         content["answer"] = json!({"type": "answer", "sdp": answer_sdp});
         vec![Output::Ring(false), Output::Send { event_type: "m.call.answer", content }]
@@ -160,15 +184,44 @@ impl Call {
         self.end(EndReason::Hangup(reason.to_owned()), vec![Output::Send { event_type: "m.call.hangup", content }])
     }
 
-    /// Time passes: an unanswered invite expires.
+    /// Time passes: an unanswered invite expires; a due candidate batch goes out.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Output> {
         let expired = self.expires_at.is_some_and(|at| now_ms >= at);
         match self.state {
             State::Inviting if expired => self.hang_up("invite_timeout"),
             // Their invite expired while ringing: stop, send nothing (the caller times out).
             State::Ringing if expired => self.end(EndReason::Hangup("invite_timeout".into()), Vec::new()),
+            _ if self.flush_at.is_some_and(|at| now_ms >= at) => self.flush(),
             _ => Vec::new(),
         }
+    }
+
+    /// WebRTC found a local candidate (`RTCIceCandidate.toJSON()`).
+    pub fn local_candidate(&mut self, candidate: Value, now_ms: u64) {
+        self.pending_local.push(candidate);
+        let sending = matches!(self.state, State::Inviting | State::Connecting | State::Connected);
+        if sending && self.flush_at.is_none() {
+            self.flush_at = Some(now_ms + BATCH_MS);
+        }
+    }
+
+    /// Gathering finished: end-of-candidates goes out at once (unless still ringing).
+    pub fn gathering_complete(&mut self) -> Vec<Output> {
+        self.pending_local.push(json!({"candidate": ""}));
+        match self.state {
+            State::Inviting | State::Connecting | State::Connected => self.flush(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn flush(&mut self) -> Vec<Output> {
+        self.flush_at = None;
+        if self.pending_local.is_empty() {
+            return Vec::new();
+        }
+        let mut content = self.common();
+        content["candidates"] = Value::Array(std::mem::take(&mut self.pending_local));
+        vec![Output::Send { event_type: "m.call.candidates", content }]
     }
 
     /// WebRTC reports the connection is up.
@@ -196,6 +249,13 @@ impl Call {
                 self.v0_peer = common.is_v0();
                 self.state = State::Connecting;
                 let mut outputs = vec![Output::SetRemoteDescription { sdp: sdp.to_owned(), kind: "answer" }];
+                // Candidates of the chosen party that came early; the others' are dropped.
+                let chosen = common.party().map(ToOwned::to_owned);
+                for (user, party, candidate) in std::mem::take(&mut self.remote_buffer) {
+                    if user == sender && party == chosen {
+                        outputs.push(Output::AddIceCandidate(candidate));
+                    }
+                }
                 if !self.v0_peer
                     && let Some(party) = common.party()
                 {
@@ -221,6 +281,19 @@ impl Call {
                         self.end(EndReason::AnsweredElsewhere, Vec::new())
                     }
                     _ => Vec::new(),
+                }
+            }
+            ("m.call.candidates", _) => {
+                let candidates = content.get("candidates").and_then(Value::as_array).cloned().unwrap_or_default();
+                if self.state == State::Inviting {
+                    // No answer chosen yet: keep them until we know whose to use.
+                    let party = common.party().map(ToOwned::to_owned);
+                    self.remote_buffer.extend(candidates.into_iter().map(|c| (sender.to_owned(), party.clone(), c)));
+                    Vec::new()
+                } else if self.is_peer(sender, &common) {
+                    candidates.into_iter().map(Output::AddIceCandidate).collect()
+                } else {
+                    Vec::new()
                 }
             }
             ("m.call.hangup", _) if self.is_peer(sender, &common) || self.state == State::Ringing => {
@@ -328,7 +401,7 @@ mod tests {
     #[test]
     fn callee_answers_rejects_and_v0_gets_a_hangup() {
         let mut call = ringing(json!("1"));
-        let out = call.answer("a".into());
+        let out = call.answer("a".into(), 0);
         assert_eq!(sent(&out), ["m.call.answer"]);
         assert!(out.contains(&Output::Ring(false)));
         assert_eq!(call.state(), &State::Connecting);
@@ -350,7 +423,7 @@ mod tests {
 
         // We answered, but the caller picked another device.
         let mut call = ringing(json!("1"));
-        call.answer("a".into());
+        call.answer("a".into(), 0);
         let select = json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1", "selected_party_id": "BOBLAPTOP"});
         assert!(sent(&call.receive("m.call.select_answer", &user("@alice:hs"), &select)).is_empty());
         assert_eq!(call.state(), &State::Ended(EndReason::AnsweredElsewhere));
@@ -369,5 +442,49 @@ mod tests {
         assert!(call.receive("m.call.invite", &user("@alice:hs"), content).is_empty());
         assert!(call.receive("m.call.hangup", &user("@bob:hs"), &json!({"call_id": "other", "party_id": "X", "version": "1"})).is_empty());
         assert_eq!(call.state(), &State::Inviting);
+    }
+
+    #[test]
+    fn candidates_are_batched_and_end_of_candidates_flushes() {
+        let (mut call, _) = placed();
+        call.local_candidate(json!({"candidate": "c1", "sdpMid": "0"}), 1_100);
+        call.local_candidate(json!({"candidate": "c2", "sdpMid": "0"}), 1_200);
+        assert!(call.tick(2_000).is_empty(), "the first batch waits 2 s after the invite");
+        let out = call.tick(3_000);
+        let [Output::Send { event_type: "m.call.candidates", content }] = out.as_slice() else { panic!("{out:?}") };
+        assert_eq!(content["candidates"].as_array().unwrap().len(), 2);
+        call.local_candidate(json!({"candidate": "c3"}), 3_050);
+        assert!(call.tick(3_100).is_empty());
+        let out = call.gathering_complete();
+        let [Output::Send { content, .. }] = out.as_slice() else { panic!("{out:?}") };
+        assert_eq!(content["candidates"], json!([{"candidate": "c3"}, {"candidate": ""}]));
+    }
+
+    #[test]
+    fn callee_sends_no_candidates_while_ringing() {
+        let mut call = ringing(json!("1"));
+        call.local_candidate(json!({"candidate": "c1"}), 10);
+        assert!(call.gathering_complete().is_empty());
+        assert!(call.tick(5_000).is_empty());
+        call.answer("a".into(), 6_000);
+        assert!(call.tick(6_400).is_empty(), "first batch 500 ms after the answer");
+        let out = call.tick(6_500);
+        let [Output::Send { content, .. }] = out.as_slice() else { panic!("{out:?}") };
+        assert_eq!(content["candidates"], json!([{"candidate": "c1"}, {"candidate": ""}]));
+    }
+
+    #[test]
+    fn early_remote_candidates_are_kept_for_the_chosen_party_only() {
+        let (mut call, _) = placed();
+        let bob = user("@bob:hs");
+        let candidates = |party: &str, c: &str| json!({"call_id": "c1", "party_id": party, "version": "1", "candidates": [{"candidate": c}]});
+        assert!(call.receive("m.call.candidates", &bob, &candidates("BOBPHONE", "phone")).is_empty());
+        assert!(call.receive("m.call.candidates", &bob, &candidates("BOBLAPTOP", "laptop")).is_empty());
+        let out = call.receive("m.call.answer", &bob, &json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1", "answer": {"sdp": "a"}}));
+        let added: Vec<_> = out.iter().filter_map(|o| match o { Output::AddIceCandidate(c) => Some(c.clone()), _ => None }).collect();
+        assert_eq!(added, [json!({"candidate": "phone"})]);
+        // Later ones from the chosen party apply directly; the other device's are ignored.
+        assert_eq!(call.receive("m.call.candidates", &bob, &candidates("BOBPHONE", "p2")), [Output::AddIceCandidate(json!({"candidate": "p2"}))]);
+        assert!(call.receive("m.call.candidates", &bob, &candidates("BOBLAPTOP", "l2")).is_empty());
     }
 }
