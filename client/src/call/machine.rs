@@ -7,8 +7,9 @@
 //! (`select_answer`), rejecting, hanging up with reasons, invite expiry, answered or
 //! rejected elsewhere, and ICE candidates (batched: 2 s after the invite or 500 ms after
 //! the answer, then every 100 ms; end-of-candidates at once; the early candidates of
-//! several answering devices kept until one is chosen). Renegotiation, stream metadata
-//! and the glare hand-over build on it.
+//! several answering devices kept until one is chosen), renegotiation with
+//! `m.call.negotiate` both ways (perfect negotiation: the callee is polite), and stream
+//! metadata (mute state). ICE restart and the glare hand-over build on it.
 
 use std::time::Duration;
 
@@ -61,6 +62,10 @@ pub enum Output {
     SetRemoteDescription { sdp: String, kind: &'static str },
     /// Start ringing / stop ringing.
     Ring(bool),
+    /// Create an answer to the offer just applied and hand it to [`Call::negotiate_answer`].
+    CreateAnswer,
+    /// The peer's stream metadata (purposes, mute state) changed.
+    RemoteStreams(Value),
     /// Add the peer's ICE candidate (an `RTCIceCandidateInit`; empty `candidate` = end).
     AddIceCandidate(Value),
     /// Tear the peer connection down.
@@ -85,6 +90,10 @@ pub struct Call {
     flush_at: Option<u64>,
     /// The peer's candidates that arrived before we chose whose to use (caller side).
     remote_buffer: Vec<(OwnedUserId, Option<String>, Value)>,
+    /// We placed the call: the impolite side in a negotiation collision.
+    outgoing: bool,
+    /// Our renegotiation offer awaits its answer.
+    making_offer: bool,
 }
 
 impl Call {
@@ -102,6 +111,8 @@ impl Call {
             pending_local: Vec::new(),
             flush_at: Some(now_ms + CALLER_FIRST_BATCH_MS),
             remote_buffer: Vec::new(),
+            outgoing: true,
+            making_offer: false,
         };
         let mut content = call.common();
         content["lifetime"] = json!(lifetime);
@@ -125,6 +136,8 @@ impl Call {
             // Nothing is sent while ringing; answering schedules the first batch.
             flush_at: None,
             remote_buffer: Vec::new(),
+            outgoing: false,
+            making_offer: false,
         };
         let outputs = vec![Output::SetRemoteDescription { sdp: offer_sdp, kind: "offer" }, Output::Ring(true)];
         (call, outputs)
@@ -194,6 +207,44 @@ impl Call {
             _ if self.flush_at.is_some_and(|at| now_ms >= at) => self.flush(),
             _ => Vec::new(),
         }
+    }
+
+    /// WebRTC needs to renegotiate (video added, hold, ICE restart): sends the new offer.
+    /// Version 0 peers cannot renegotiate, so nothing is sent to them.
+    pub fn negotiate_offer(&mut self, offer_sdp: String, stream_metadata: Option<Value>) -> Vec<Output> {
+        if self.v0_peer || !matches!(self.state, State::Connecting | State::Connected) {
+            return Vec::new();
+        }
+        self.making_offer = true;
+        vec![self.negotiate("offer", offer_sdp, stream_metadata)]
+    }
+
+    /// The answer WebRTC created after [`Output::CreateAnswer`].
+    pub fn negotiate_answer(&mut self, answer_sdp: String, stream_metadata: Option<Value>) -> Vec<Output> {
+        if matches!(self.state, State::Ended(_)) {
+            return Vec::new();
+        }
+        vec![self.negotiate("answer", answer_sdp, stream_metadata)]
+    }
+
+    fn negotiate(&self, kind: &str, sdp: String, stream_metadata: Option<Value>) -> Output {
+        let mut content = self.common();
+        content["description"] = json!({"type": kind, "sdp": sdp});
+        content["lifetime"] = json!(60_000);
+        if let Some(metadata) = stream_metadata {
+            content["sdp_stream_metadata"] = metadata;
+        }
+        Output::Send { event_type: "m.call.negotiate", content }
+    }
+
+    /// Our mute state or stream purposes changed without renegotiation.
+    pub fn streams_changed(&self, stream_metadata: Value) -> Vec<Output> {
+        if self.v0_peer || matches!(self.state, State::Ended(_)) {
+            return Vec::new();
+        }
+        let mut content = self.common();
+        content["sdp_stream_metadata"] = stream_metadata;
+        vec![Output::Send { event_type: "m.call.sdp_stream_metadata_changed", content }]
     }
 
     /// WebRTC found a local candidate (`RTCIceCandidate.toJSON()`).
@@ -282,6 +333,40 @@ impl Call {
                     }
                     _ => Vec::new(),
                 }
+            }
+            ("m.call.negotiate", State::Connecting | State::Connected) if self.is_peer(sender, &common) => {
+                let kind = content.pointer("/description/type").and_then(Value::as_str);
+                let Some(sdp) = content.pointer("/description/sdp").and_then(Value::as_str) else { return Vec::new() };
+                let mut outputs = Vec::new();
+                if let Some(metadata) = content.get("sdp_stream_metadata") {
+                    outputs.push(Output::RemoteStreams(metadata.clone()));
+                }
+                match kind {
+                    Some("offer") => {
+                        // Perfect negotiation: on a collision the caller (impolite) keeps
+                        // its own offer; the callee (polite) rolls back and answers.
+                        if self.making_offer && self.outgoing {
+                            return outputs;
+                        }
+                        self.making_offer = false;
+                        outputs.push(Output::SetRemoteDescription { sdp: sdp.to_owned(), kind: "offer" });
+                        outputs.push(Output::CreateAnswer);
+                    }
+                    Some("answer") if self.making_offer => {
+                        self.making_offer = false;
+                        outputs.push(Output::SetRemoteDescription { sdp: sdp.to_owned(), kind: "answer" });
+                    }
+                    _ => {}
+                }
+                outputs
+            }
+            ("m.call.sdp_stream_metadata_changed" | "org.matrix.call.sdp_stream_metadata_changed", _)
+                if self.is_peer(sender, &common) =>
+            {
+                let metadata = content
+                    .get("sdp_stream_metadata")
+                    .or_else(|| content.get("org.matrix.msc3077.sdp_stream_metadata"));
+                metadata.map(|m| vec![Output::RemoteStreams(m.clone())]).unwrap_or_default()
             }
             ("m.call.candidates", _) => {
                 let candidates = content.get("candidates").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -486,5 +571,65 @@ mod tests {
         // Later ones from the chosen party apply directly; the other device's are ignored.
         assert_eq!(call.receive("m.call.candidates", &bob, &candidates("BOBPHONE", "p2")), [Output::AddIceCandidate(json!({"candidate": "p2"}))]);
         assert!(call.receive("m.call.candidates", &bob, &candidates("BOBLAPTOP", "l2")).is_empty());
+    }
+
+    fn connected_caller() -> Call {
+        let (mut call, _) = placed();
+        call.receive("m.call.answer", &user("@bob:hs"), &json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1", "answer": {"sdp": "a"}}));
+        call.connected();
+        call
+    }
+
+    fn negotiate(kind: &str, sdp: &str) -> Value {
+        json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1", "lifetime": 60000,
+               "description": {"type": kind, "sdp": sdp}, "sdp_stream_metadata": {"s1": {"purpose": "m.usermedia", "video_muted": true}}})
+    }
+
+    #[test]
+    fn renegotiation_both_ways_and_collisions() {
+        let bob = user("@bob:hs");
+        // Voice to video from our side: offer out, answer in.
+        let mut call = connected_caller();
+        let out = call.negotiate_offer("offer2".into(), None);
+        let [Output::Send { event_type: "m.call.negotiate", content }] = out.as_slice() else { panic!("{out:?}") };
+        assert_eq!(content["description"]["type"], "offer");
+        assert_eq!(content["lifetime"], 60_000);
+        let out = call.receive("m.call.negotiate", &bob, &negotiate("answer", "ans2"));
+        assert!(out.contains(&Output::SetRemoteDescription { sdp: "ans2".into(), kind: "answer" }));
+
+        // Their offer: apply and answer.
+        let out = call.receive("m.call.negotiate", &bob, &negotiate("offer", "their-offer"));
+        assert!(out.contains(&Output::CreateAnswer));
+        assert!(out.iter().any(|o| matches!(o, Output::RemoteStreams(m) if m["s1"]["video_muted"] == true)));
+        let out = call.negotiate_answer("our-answer".into(), None);
+        let [Output::Send { content, .. }] = out.as_slice() else { panic!() };
+        assert_eq!(content["description"]["type"], "answer");
+
+        // Collision: the caller is impolite and ignores their offer while making its own...
+        call.negotiate_offer("mine".into(), None);
+        let out = call.receive("m.call.negotiate", &bob, &negotiate("offer", "theirs"));
+        assert!(!out.contains(&Output::CreateAnswer));
+        // ... while the callee is polite and answers theirs.
+        let mut callee = ringing(json!("1"));
+        callee.answer("a".into(), 0);
+        callee.negotiate_offer("mine".into(), None);
+        let out = callee.receive("m.call.negotiate", &user("@alice:hs"),
+            &json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1", "lifetime": 60000, "description": {"type": "offer", "sdp": "x"}}));
+        assert!(out.contains(&Output::CreateAnswer));
+    }
+
+    #[test]
+    fn mute_state_travels_and_v0_peers_never_renegotiate() {
+        let mut call = connected_caller();
+        let out = call.streams_changed(json!({"s1": {"purpose": "m.usermedia", "audio_muted": true}}));
+        let [Output::Send { event_type: "m.call.sdp_stream_metadata_changed", .. }] = out.as_slice() else { panic!("{out:?}") };
+        let out = call.receive("m.call.sdp_stream_metadata_changed", &user("@bob:hs"),
+            &json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1", "sdp_stream_metadata": {"s9": {"purpose": "m.screenshare"}}}));
+        assert!(matches!(out.as_slice(), [Output::RemoteStreams(_)]));
+
+        let mut v0 = ringing(json!(0));
+        v0.answer("a".into(), 0);
+        assert!(v0.negotiate_offer("o".into(), None).is_empty());
+        assert!(v0.streams_changed(json!({})).is_empty());
     }
 }
