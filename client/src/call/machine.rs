@@ -9,7 +9,9 @@
 //! the answer, then every 100 ms; end-of-candidates at once; the early candidates of
 //! several answering devices kept until one is chosen), renegotiation with
 //! `m.call.negotiate` both ways (perfect negotiation: the callee is polite), and stream
-//! metadata (mute state). ICE restart and the glare hand-over build on it.
+//! metadata (mute state), and ICE recovery (restart 2 s after a disconnect or at once on
+//! failure; hang up with `ice_timeout` after 30 s, or `ice_failed` if media never
+//! flowed). The glare hand-over between two calls builds on it.
 
 use std::time::Duration;
 
@@ -26,6 +28,10 @@ const CALLER_FIRST_BATCH_MS: u64 = 2_000;
 const CALLEE_FIRST_BATCH_MS: u64 = 500;
 /// Later batches gather for this long.
 const BATCH_MS: u64 = 100;
+/// A disconnected ICE is restarted after this long ...
+const ICE_RESTART_AFTER_MS: u64 = 2_000;
+/// ... and the call given up this long after the connection was lost.
+const ICE_GIVE_UP_MS: u64 = 30_000;
 
 /// Where the call is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +72,8 @@ pub enum Output {
     CreateAnswer,
     /// The peer's stream metadata (purposes, mute state) changed.
     RemoteStreams(Value),
+    /// Restart ICE (`RTCPeerConnection.restartIce()`), which leads to a renegotiation.
+    RestartIce,
     /// Add the peer's ICE candidate (an `RTCIceCandidateInit`; empty `candidate` = end).
     AddIceCandidate(Value),
     /// Tear the peer connection down.
@@ -94,6 +102,11 @@ pub struct Call {
     outgoing: bool,
     /// Our renegotiation offer awaits its answer.
     making_offer: bool,
+    /// Media flowed at some point (decides `ice_failed` vs `ice_timeout`).
+    was_connected: bool,
+    /// A lost connection: when to restart ICE, and when to give up.
+    restart_at: Option<u64>,
+    give_up_at: Option<u64>,
 }
 
 impl Call {
@@ -113,6 +126,9 @@ impl Call {
             remote_buffer: Vec::new(),
             outgoing: true,
             making_offer: false,
+            was_connected: false,
+            restart_at: None,
+            give_up_at: None,
         };
         let mut content = call.common();
         content["lifetime"] = json!(lifetime);
@@ -138,6 +154,9 @@ impl Call {
             remote_buffer: Vec::new(),
             outgoing: false,
             making_offer: false,
+            was_connected: false,
+            restart_at: None,
+            give_up_at: None,
         };
         let outputs = vec![Output::SetRemoteDescription { sdp: offer_sdp, kind: "offer" }, Output::Ring(true)];
         (call, outputs)
@@ -204,6 +223,14 @@ impl Call {
             State::Inviting if expired => self.hang_up("invite_timeout"),
             // Their invite expired while ringing: stop, send nothing (the caller times out).
             State::Ringing if expired => self.end(EndReason::Hangup("invite_timeout".into()), Vec::new()),
+            _ if self.give_up_at.is_some_and(|at| now_ms >= at) => {
+                let reason = if self.was_connected { "ice_timeout" } else { "ice_failed" };
+                self.hang_up(reason)
+            }
+            _ if self.restart_at.is_some_and(|at| now_ms >= at) => {
+                self.restart_at = None;
+                vec![Output::RestartIce]
+            }
             _ if self.flush_at.is_some_and(|at| now_ms >= at) => self.flush(),
             _ => Vec::new(),
         }
@@ -277,8 +304,39 @@ impl Call {
 
     /// WebRTC reports the connection is up.
     pub fn connected(&mut self) {
-        if self.state == State::Connecting {
+        if matches!(self.state, State::Connecting | State::Connected) {
             self.state = State::Connected;
+            self.was_connected = true;
+            self.restart_at = None;
+            self.give_up_at = None;
+        }
+    }
+
+    /// WebRTC's ICE connection state (`iceConnectionState`) changed.
+    pub fn ice_state(&mut self, ice: &str, now_ms: u64) -> Vec<Output> {
+        if !matches!(self.state, State::Connecting | State::Connected) {
+            return Vec::new();
+        }
+        match ice {
+            "connected" | "completed" => {
+                self.connected();
+                Vec::new()
+            }
+            // Never connected: this path will not work.
+            "failed" if !self.was_connected => self.hang_up("ice_failed"),
+            // It worked before: try a restart now, give up after 30 s.
+            "failed" => {
+                self.give_up_at.get_or_insert(now_ms + ICE_GIVE_UP_MS);
+                self.restart_at = None;
+                vec![Output::RestartIce]
+            }
+            // Often recovers by itself; restart if it has not within 2 s.
+            "disconnected" => {
+                self.restart_at.get_or_insert(now_ms + ICE_RESTART_AFTER_MS);
+                self.give_up_at.get_or_insert(now_ms + ICE_GIVE_UP_MS);
+                Vec::new()
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -631,5 +689,27 @@ mod tests {
         v0.answer("a".into(), 0);
         assert!(v0.negotiate_offer("o".into(), None).is_empty());
         assert!(v0.streams_changed(json!({})).is_empty());
+    }
+
+    #[test]
+    fn ice_recovery_and_failure() {
+        // Never connected: failure ends the call with ice_failed.
+        let (mut call, _) = placed();
+        call.receive("m.call.answer", &user("@bob:hs"), &json!({"call_id": "c1", "party_id": "B", "version": "1", "answer": {"sdp": "a"}}));
+        assert_eq!(sent(&call.ice_state("failed", 5_000)), ["m.call.hangup"]);
+        assert_eq!(call.state(), &State::Ended(EndReason::Hangup("ice_failed".into())));
+
+        // Connected, then lost: restart after 2 s, recover, or give up after 30 s.
+        let mut call = connected_caller();
+        assert!(call.ice_state("disconnected", 10_000).is_empty());
+        assert!(call.tick(11_000).is_empty());
+        assert_eq!(call.tick(12_000), [Output::RestartIce]);
+        call.ice_state("connected", 13_000);
+        assert!(call.tick(50_000).is_empty(), "recovered: no hangup");
+
+        assert_eq!(call.ice_state("failed", 60_000), [Output::RestartIce]);
+        let out = call.tick(90_000);
+        let [Output::Send { content, .. }, ..] = out.as_slice() else { panic!("{out:?}") };
+        assert_eq!(content["reason"], "ice_timeout");
     }
 }
