@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod machine;
 
-pub use machine::{Call, EndReason, INVITE_LIFETIME, Output, State};
+pub use machine::{Call, EndReason, GlareOutcome, INVITE_LIFETIME, Output, State, handle_glare};
 
 use ruma::{OwnedUserId, UserId};
 use serde::Deserialize;

@@ -11,14 +11,15 @@
 //! `m.call.negotiate` both ways (perfect negotiation: the callee is polite), and stream
 //! metadata (mute state), and ICE recovery (restart 2 s after a disconnect or at once on
 //! failure; hang up with `ice_timeout` after 30 s, or `ice_failed` if media never
-//! flowed). The glare hand-over between two calls builds on it.
+//! flowed), and glare: when the person we call calls us at once, exactly one call survives
+//! and the replaced side answers the other at once.
 
 use std::time::Duration;
 
 use ruma::{OwnedUserId, UserId};
 use serde_json::{Value, json};
 
-use super::{CallCommon, CallHangup, CallInvite, CallSelectAnswer, VERSION, answered_elsewhere};
+use super::{CallCommon, CallHangup, CallInvite, CallSelectAnswer, Glare, VERSION, answered_elsewhere, resolve_glare};
 
 /// How long our invites stay valid (the spec recommends at least 90 s).
 pub const INVITE_LIFETIME: Duration = Duration::from_secs(90);
@@ -72,6 +73,8 @@ pub enum Output {
     CreateAnswer,
     /// The peer's stream metadata (purposes, mute state) changed.
     RemoteStreams(Value),
+    /// Answer this call at once with the media already captured (glare hand-over).
+    AutoAnswer,
     /// Restart ICE (`RTCPeerConnection.restartIce()`), which leads to a renegotiation.
     RestartIce,
     /// Add the peer's ICE candidate (an `RTCIceCandidateInit`; empty `candidate` = end).
@@ -459,6 +462,39 @@ impl Call {
     }
 }
 
+/// What became of two calls placed at each other at once.
+#[derive(Debug)]
+pub enum GlareOutcome {
+    /// Ours was hung up (`replaced`); theirs is answered at once with our media.
+    Replaced { ours: Vec<Output>, theirs: Call, theirs_outputs: Vec<Output> },
+    /// Ours survives; their invite is ignored (their side drops it by the same rule).
+    KeepOurs,
+}
+
+/// An invite from the person we are calling arrived while our invite is out (glare):
+/// exactly one call survives, by [`resolve_glare`].
+pub fn handle_glare(
+    ours: &mut Call,
+    invite: &CallInvite,
+    sender: &UserId,
+    offer_sdp: String,
+    party_id: String,
+    left: Duration,
+    now_ms: u64,
+) -> GlareOutcome {
+    match resolve_glare(ours.state == State::Inviting, &ours.call_id, invite) {
+        Glare::KeepOurs => GlareOutcome::KeepOurs,
+        Glare::AnswerTheirs => {
+            let ours_outputs = ours.hang_up("replaced");
+            let (theirs, outputs) = Call::incoming(invite, sender, offer_sdp, party_id, ours.own.clone(), left, now_ms);
+            // No ringing: the user already asked for this call.
+            let mut theirs_outputs: Vec<Output> = outputs.into_iter().filter(|o| *o != Output::Ring(true)).collect();
+            theirs_outputs.push(Output::AutoAnswer);
+            GlareOutcome::Replaced { ours: ours_outputs, theirs, theirs_outputs }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,5 +747,33 @@ mod tests {
         let out = call.tick(90_000);
         let [Output::Send { content, .. }, ..] = out.as_slice() else { panic!("{out:?}") };
         assert_eq!(content["reason"], "ice_timeout");
+    }
+
+    #[test]
+    fn glare_leaves_exactly_one_call() {
+        let invite = |call_id: &str, invitee: Option<&str>| -> CallInvite {
+            serde_json::from_value(json!({"call_id": call_id, "party_id": "BOBPHONE", "version": "1", "lifetime": 90000,
+                "invitee": invitee, "offer": {"type": "offer", "sdp": "o"}})).unwrap()
+        };
+        let bob = user("@bob:hs");
+        // Their call_id is smaller: ours is replaced and theirs answered without ringing.
+        let (mut ours, _) = Call::place("2000".into(), "ALICEDEV".into(), user("@alice:hs"), bob.clone(), "o".into(), 0);
+        let outcome = handle_glare(&mut ours, &invite("1000", Some("@alice:hs")), &bob, "o".into(), "ALICEDEV".into(), Duration::from_secs(80), 10);
+        let GlareOutcome::Replaced { ours: out, theirs, theirs_outputs } = outcome else { panic!("{outcome:?}") };
+        let Output::Send { content, .. } = &out[0] else { panic!() };
+        assert_eq!(content["reason"], "replaced");
+        assert!(matches!(ours.state(), State::Ended(_)));
+        assert_eq!(theirs.state(), &State::Ringing);
+        assert!(theirs_outputs.contains(&Output::AutoAnswer) && !theirs_outputs.contains(&Output::Ring(true)));
+
+        // Ours is smaller: ours survives, theirs is ignored.
+        let (mut ours, _) = Call::place("0500".into(), "ALICEDEV".into(), user("@alice:hs"), bob.clone(), "o".into(), 0);
+        let outcome = handle_glare(&mut ours, &invite("1000", Some("@alice:hs")), &bob, "o".into(), "ALICEDEV".into(), Duration::from_secs(80), 10);
+        assert!(matches!(outcome, GlareOutcome::KeepOurs));
+        assert_eq!(ours.state(), &State::Inviting);
+
+        // From Element (no invitee) theirs always wins, or nobody would answer.
+        let outcome = handle_glare(&mut ours, &invite("9999", None), &bob, "o".into(), "ALICEDEV".into(), Duration::from_secs(80), 10);
+        assert!(matches!(outcome, GlareOutcome::Replaced { .. }));
     }
 }
