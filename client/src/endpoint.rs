@@ -110,7 +110,7 @@ pub(crate) fn parse<T: DeserializeOwned>(response: HttpResponse<'_>) -> Result<T
 }
 
 /// A response whose body does not matter.
-pub(crate) fn parse_empty(response: HttpResponse<'_>) -> Result<(), ApiError> {
+pub fn parse_empty(response: HttpResponse<'_>) -> Result<(), ApiError> {
     parse::<serde::de::IgnoredAny>(response).map(drop)
 }
 

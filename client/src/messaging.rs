@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
     endpoint::{self, json},
-    requests::{parse_raw, target},
+    requests::{self, target},
     sync::RawEvent,
 };
 
@@ -89,17 +89,6 @@ struct ReactionOut {
     relates_to: RelationOut,
 }
 
-/// `PUT /rooms/{roomId}/send/{eventType}/{txnId}` with any serializable content.
-pub(crate) fn send_request<T: Serialize>(
-    session: &Session,
-    room_id: &RoomId,
-    txn_id: OwnedTransactionId,
-    event_type: &str,
-    content: &T,
-) -> Result<HttpRequest, ApiError> {
-    crate::requests::send_request(session, room_id, event_type, &txn_id, content)
-}
-
 /// An `m.reaction` with `key` on `target`.
 pub(crate) fn reaction_request(
     session: &Session,
@@ -116,7 +105,7 @@ pub(crate) fn reaction_request(
             in_reply_to: None,
         },
     };
-    send_request(session, room_id, txn_id, "m.reaction", &content)
+    requests::send_request(session, room_id, "m.reaction", &txn_id, &content)
 }
 
 /// `PUT /rooms/{roomId}/redact/{eventId}/{txnId}`.
@@ -134,14 +123,9 @@ pub(crate) fn redact_request(
     )
 }
 
-#[derive(Deserialize)]
-struct EventIdResponse {
-    event_id: OwnedEventId,
-}
-
-/// Checks a redaction response.
+/// Checks a redaction response (`{"event_id"}`, like a send).
 pub fn parse_redact(response: HttpResponse<'_>) -> Result<OwnedEventId, ApiError> {
-    Ok(parse_raw::<EventIdResponse>(response)?.event_id)
+    requests::parse_send(response)
 }
 
 #[derive(Serialize)]
@@ -184,9 +168,7 @@ pub(crate) fn receipt_request(
 }
 
 /// Checks a response whose body does not matter (typing, receipts, state, ...).
-pub fn parse_empty(response: HttpResponse<'_>) -> Result<(), ApiError> {
-    endpoint::parse_empty(response)
-}
+pub use crate::endpoint::parse_empty;
 
 /// `GET /rooms/{roomId}/messages` backwards from `from`, with lazy-loaded members.
 pub(crate) fn messages_request(
@@ -224,5 +206,5 @@ pub struct MessagesPage {
 
 /// Parses a `/messages` response.
 pub fn parse_messages(response: HttpResponse<'_>) -> Result<MessagesPage, ApiError> {
-    parse_raw(response)
+    endpoint::parse(response)
 }

@@ -16,7 +16,7 @@ use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
     content::DirectContent,
     endpoint::{self, json},
-    requests::{parse_raw, target},
+    requests::target,
     sync::RawEvent,
 };
 
@@ -98,7 +98,7 @@ pub(crate) struct MembersPage {
 }
 
 pub(crate) fn parse_members(response: HttpResponse<'_>) -> Result<MembersPage, ApiError> {
-    parse_raw(response)
+    endpoint::parse(response)
 }
 
 /// Someone to start a DM with, checked to be a user ID.

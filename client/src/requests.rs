@@ -35,13 +35,6 @@ pub(crate) fn target(session: &Session) -> Target<'_> {
     Target { homeserver: &session.homeserver, access_token: Some(&session.access_token) }
 }
 
-/// Parses a JSON body into our own small struct, mapping error statuses.
-pub(crate) fn parse_raw<T: serde::de::DeserializeOwned>(
-    response: HttpResponse<'_>,
-) -> Result<T, ApiError> {
-    endpoint::parse(response)
-}
-
 #[derive(Deserialize)]
 struct UserIdResponse {
     user_id: OwnedUserId,
@@ -64,7 +57,7 @@ pub fn whoami_request(session: &Session) -> Result<HttpRequest, ApiError> {
 
 /// The user the access token belongs to.
 pub fn parse_whoami(response: HttpResponse<'_>) -> Result<OwnedUserId, ApiError> {
-    Ok(parse_raw::<UserIdResponse>(response)?.user_id)
+    Ok(endpoint::parse::<UserIdResponse>(response)?.user_id)
 }
 
 /// `POST /_matrix/client/v3/logout`: ends the session and deletes the device on the server.
@@ -129,7 +122,7 @@ pub fn create_room_request(session: &Session, room: &NewRoom) -> Result<HttpRequ
 
 /// The ID of the newly created room.
 pub fn parse_create_room(response: HttpResponse<'_>) -> Result<OwnedRoomId, ApiError> {
-    Ok(parse_raw::<RoomIdResponse>(response)?.room_id)
+    Ok(endpoint::parse::<RoomIdResponse>(response)?.room_id)
 }
 
 #[derive(Serialize)]
@@ -164,7 +157,7 @@ pub fn join_request(session: &Session, room_id_or_alias: &str) -> Result<HttpReq
 
 /// The ID of the joined room.
 pub fn parse_join(response: HttpResponse<'_>) -> Result<OwnedRoomId, ApiError> {
-    Ok(parse_raw::<RoomIdResponse>(response)?.room_id)
+    Ok(endpoint::parse::<RoomIdResponse>(response)?.room_id)
 }
 
 /// `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}` with any content.
@@ -187,7 +180,7 @@ pub(crate) fn send_request<T: Serialize>(
 
 /// The ID the server gave the sent event.
 pub fn parse_send(response: HttpResponse<'_>) -> Result<OwnedEventId, ApiError> {
-    Ok(parse_raw::<EventIdResponse>(response)?.event_id)
+    Ok(endpoint::parse::<EventIdResponse>(response)?.event_id)
 }
 
 /// `GET /_matrix/client/v3/sync` with an inline filter.

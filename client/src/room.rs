@@ -263,11 +263,8 @@ impl Room {
         for event in page.state.iter().filter_map(|raw| Event::parse(raw)) {
             // Members of old messages that lazy loading had not sent yet; never overwrite
             // what we know of their current state.
-            if event.kind == "m.room.member"
-                && let Some(Ok(user_id)) = event.state_key.as_deref().map(OwnedUserId::try_from)
-                && !self.members.contains_key(&user_id)
-            {
-                self.apply_state(&event);
+            if event.kind == "m.room.member" {
+                self.apply_member_if_newer(&event);
             }
         }
         let mut batch = Vec::new();

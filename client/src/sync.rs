@@ -32,7 +32,7 @@ pub struct SyncResponse {
 impl SyncResponse {
     /// Parses a `/sync` HTTP response, mapping error statuses like every other endpoint.
     pub fn from_http(response: HttpResponse<'_>) -> Result<Self, ApiError> {
-        crate::requests::parse_raw(response)
+        crate::endpoint::parse(response)
     }
 }
 

@@ -251,11 +251,7 @@ impl Config {
                     if host.is_unspecified() {
                         return Err(err("turn.uris", "set turn.uris or turn.relay_external_ip so clients know where the relay is"));
                     }
-                    let host = match host {
-                        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-                        v4 => v4.to_string(),
-                    };
-                    uris.push(format!("turn:{host}:{}?transport=udp", relay.listen.port()));
+                    uris.push(turn_uri(host, relay.listen.port()));
                 }
                 Some(TurnConfig { uris, shared_secret, ttl: std::time::Duration::from_secs(ttl), relay, automatic: false })
             }
@@ -276,6 +272,11 @@ impl Config {
     }
 }
 
+/// The `turn:` URI of a relay at `ip:port` over UDP.
+fn turn_uri(ip: std::net::IpAddr, port: u16) -> String {
+    format!("turn:{}?transport=udp", SocketAddr::new(ip, port))
+}
+
 /// With no `[turn]` section, the embedded relay runs on the server's own address, port
 /// 3478, so a fresh install can make calls that need a relay. On a loopback-only server
 /// every peer is local, so relaying to private addresses is allowed there.
@@ -288,13 +289,9 @@ fn default_turn(listen: SocketAddr) -> TurnConfig {
         max_port: 65535,
         allow_private_peers: ip.is_loopback(),
     };
-    let host = match ip {
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        v4 => v4.to_string(),
-    };
     // An unspecified listen address (0.0.0.0) names no reachable host: the relay still runs
     // but is not advertised until `turn.uris` or `turn.relay_external_ip` is set.
-    let uris = if ip.is_unspecified() { Vec::new() } else { vec![format!("turn:{host}:3478?transport=udp")] };
+    let uris = if ip.is_unspecified() { Vec::new() } else { vec![turn_uri(ip, 3478)] };
     TurnConfig {
         uris,
         shared_secret: String::new(),

@@ -87,13 +87,7 @@ impl Engine {
             room.timeline_mut().push_local(item);
             room.bump_activity(now);
         }
-        let request = messaging::send_request(
-            &self.session,
-            room_id,
-            txn_id.clone(),
-            "m.room.message",
-            &content,
-        )?;
+        let request = requests::send_request(&self.session, room_id, "m.room.message", &txn_id, &content)?;
         self.outbox.insert(txn_id, content);
         Ok(request)
     }
@@ -113,13 +107,7 @@ impl Engine {
         self.room_mut(room_id)?
             .timeline_mut()
             .set_send_state(txn_id, SendState::Pending);
-        messaging::send_request(
-            &self.session,
-            room_id,
-            txn_id.clone(),
-            "m.room.message",
-            &content,
-        )
+        requests::send_request(&self.session, room_id, "m.room.message", txn_id, &content)
     }
 
     /// Records the send response for the message `txn_id`.

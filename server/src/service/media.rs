@@ -13,7 +13,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{Services, accounts::Requester};
+use super::{Services, accounts::Requester, now_ms};
 use crate::{
     error::{Error, ErrorKind, Result},
     storage::MediaRow,
@@ -50,10 +50,6 @@ impl MediaFile {
         let essence = self.content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         INLINE_TYPES.contains(&essence.as_str())
     }
-}
-
-fn now_ms() -> i64 {
-    i64::from(super::now().0)
 }
 
 fn new_media_id() -> String {

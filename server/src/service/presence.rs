@@ -3,7 +3,7 @@
 use ruma::UserId;
 use serde_json::{Value, json};
 
-use super::{Services, now};
+use super::{Services, now_ms};
 use crate::error::{Error, Result};
 
 /// A user's presence as clients see it.
@@ -12,10 +12,6 @@ pub struct Presence {
     pub status_msg: Option<String>,
     pub last_active_ago: Option<u64>,
     pub currently_active: bool,
-}
-
-fn now_ms() -> i64 {
-    i64::from(now().0)
 }
 
 impl Services {

@@ -1,7 +1,5 @@
 //! Desktop notifications for new messages while the tab is hidden (opt-in).
 
-use std::collections::HashMap;
-
 use leptos::prelude::*;
 
 use weft_client::ItemKind;
@@ -24,42 +22,27 @@ impl ClientHandle {
     }
 
     /// After a sync: notify about rooms whose unread count grew while the tab is hidden.
+    /// Runs after every sync, so it only reads counts; message text is looked up just for
+    /// the rooms it notifies about.
     pub(crate) fn notify_new_messages(&self) {
-        let Ok(now) = self.with_engine(|engine| {
-            engine
-                .room_list()
-                .into_iter()
-                .map(|entry| {
-                    let latest = engine.room(&entry.room_id).and_then(|room| {
-                        room.items(engine.user_id())
-                            .into_iter()
-                            .rev()
-                            .find(|item| {
-                                item.sender != engine.user_id() && item.kind != ItemKind::State
-                            })
-                            .map(|item| format!("{}: {}", item.sender_name, item.body))
-                    });
-                    (entry.room_id, (entry.unread, entry.name, latest))
-                })
-                .collect::<HashMap<_, _>>()
-        }) else {
-            return;
-        };
+        let Ok(rooms) = self.with_engine(|engine| engine.room_list()) else { return };
         let before = self.last_unread.get_value();
-        let show = self.notifications_enabled() && document::is_hidden();
-        for (room_id, (unread, name, latest)) in &now {
-            if show && *unread > before.get(room_id).copied().unwrap_or(0) {
-                notify::show(
-                    name,
-                    latest.as_deref().unwrap_or("New message"),
-                    room_id.as_str(),
-                );
+        if self.notifications_enabled() && document::is_hidden() {
+            for entry in rooms.iter().filter(|r| r.unread > before.get(&r.room_id).copied().unwrap_or(0)) {
+                let latest = self.with_engine(|engine| latest_message(engine, &entry.room_id)).ok().flatten();
+                notify::show(&entry.name, latest.as_deref().unwrap_or("New message"), entry.room_id.as_str());
             }
         }
-        self.last_unread.set_value(
-            now.into_iter()
-                .map(|(room, (unread, ..))| (room, unread))
-                .collect(),
-        );
+        self.last_unread.set_value(rooms.into_iter().map(|r| (r.room_id, r.unread)).collect());
     }
+}
+
+/// "sender: text" of the newest message from someone else in the room.
+fn latest_message(engine: &weft_client::Engine, room_id: &ruma::RoomId) -> Option<String> {
+    let room = engine.room(room_id)?;
+    room.items(engine.user_id())
+        .into_iter()
+        .rev()
+        .find(|item| item.sender != engine.user_id() && item.kind != ItemKind::State)
+        .map(|item| format!("{}: {}", item.sender_name, item.body))
 }
