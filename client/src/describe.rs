@@ -9,6 +9,7 @@ use crate::{
         TopicContent,
     },
     event::Event,
+    media::Media,
     room::Room,
     timeline::{Edit, Incoming, ItemKind, ReactionEntry, TimelineItem},
 };
@@ -141,6 +142,13 @@ fn classify_message(
     };
     shown.html = html;
     shown.reply_to = reply_to;
+    shown.media = Media::from_content(
+        content.msgtype.as_deref(),
+        &shown.body,
+        content.url.as_deref(),
+        content.filename.as_deref(),
+        content.info.as_deref(),
+    );
     shown.mentions = content.mentions.map(|m| m.user_ids).unwrap_or_default();
     Incoming::Item(shown)
 }

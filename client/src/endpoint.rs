@@ -38,14 +38,18 @@ pub(crate) fn request<E: Metadata<PathBuilder = VersionHistory>>(
     query: &[(&str, &str)],
     body: Option<Vec<u8>>,
 ) -> Result<HttpRequest, ApiError> {
-    let query = encode_query(query);
-    let url = E::make_endpoint_url(
-        Cow::Owned(supported_versions()),
-        target.homeserver,
-        path_args,
-        &query,
-    )?;
+    let url = url::<E>(target.homeserver, path_args, query)?;
     finish(E::METHOD, url, target.access_token, body)
+}
+
+/// The URL of endpoint `E` with path arguments and query pairs.
+pub(crate) fn url<E: Metadata<PathBuilder = VersionHistory>>(
+    homeserver: &str,
+    path_args: &[&dyn Display],
+    query: &[(&str, &str)],
+) -> Result<String, ApiError> {
+    let query = encode_query(query);
+    Ok(E::make_endpoint_url(Cow::Owned(supported_versions()), homeserver, path_args, &query)?)
 }
 
 fn finish(

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
     endpoint::{self, json},
+    media::{InfoOut, MediaDraft},
     requests::{self, target},
     sync::RawEvent,
 };
@@ -37,6 +38,12 @@ pub(crate) struct MessageOut {
     pub new_content: Option<Box<MessageOut>>,
     #[serde(rename = "m.mentions", skip_serializing_if = "Option::is_none")]
     pub mentions: Option<MentionsOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<InfoOut>,
 }
 
 impl MessageOut {
@@ -51,6 +58,22 @@ impl MessageOut {
             relates_to: None,
             new_content: None,
             mentions: Some(MentionsOut::default()),
+            url: None,
+            filename: None,
+            info: None,
+        }
+    }
+
+    /// A media message: the caption (or else the file name) is the `body`, and `filename`
+    /// is always set, so clients that know MSC2530 tell the two apart.
+    pub fn media(draft: &MediaDraft) -> Self {
+        let body = draft.caption.clone().unwrap_or_else(|| draft.filename.clone());
+        Self {
+            msgtype: draft.kind.msgtype(),
+            url: Some(draft.url.to_string()),
+            filename: Some(draft.filename.clone()),
+            info: Some(draft.info()),
+            ..Self::text(body, None)
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::media::Media;
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId, UserId};
 
 /// Delivery state of an item.
@@ -88,6 +89,8 @@ pub struct TimelineItem {
     pub origin_server_ts: MilliSecondsSinceUnixEpoch,
     /// Whether it reached the server.
     pub send_state: SendState,
+    /// The file of an image, video, audio or file message.
+    pub media: Option<Media>,
 }
 
 impl TimelineItem {
@@ -114,6 +117,7 @@ impl TimelineItem {
             read_by: Vec::new(),
             origin_server_ts,
             send_state: SendState::Sent,
+            media: None,
         }
     }
 

@@ -20,9 +20,12 @@ use crate::{
 };
 
 mod actions;
+mod media;
 mod messages;
 mod notifications;
 mod rooms;
+
+pub use media::{Fetch, UploadEntry};
 
 /// State of the connection to the homeserver, as the sync loop sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +90,12 @@ pub struct ClientHandle {
     typing_sent: StoredValue<Option<(OwnedRoomId, f64)>>,
     /// Unread counts at the last sync, to notify only about new messages.
     last_unread: StoredValue<std::collections::HashMap<OwnedRoomId, u64>>,
+    /// Running and failed uploads, as the composer lists them.
+    uploads: RwSignal<Vec<UploadEntry>>,
+    /// The server's upload size limit (`m.upload.size`), once known.
+    upload_limit: RwSignal<Option<u64>>,
+    /// Upload jobs and the blob-URL cache (browser objects, so kept on this thread).
+    media: StoredValue<media::MediaState, LocalStorage>,
 }
 
 impl ClientHandle {
@@ -102,6 +111,9 @@ impl ClientHandle {
             paginating: RwSignal::new(None),
             typing_sent: StoredValue::new(None),
             last_unread: StoredValue::new(std::collections::HashMap::new()),
+            uploads: RwSignal::new(Vec::new()),
+            upload_limit: RwSignal::new(None),
+            media: StoredValue::new_local(media::MediaState::default()),
         };
         provide_context(handle);
         if let Some(session) = storage::load_session() {
@@ -254,8 +266,10 @@ impl ClientHandle {
         self.notice.set(None);
         self.selected.set(None);
         self.connection.set(Connection::Connecting);
+        self.clear_media();
         self.engine.set(Some(Engine::new(session)));
         sync_loop::start(*self);
+        self.fetch_upload_limit();
     }
 
     /// Forgets the session locally; `notice` explains why on the sign-in screen.
@@ -264,6 +278,7 @@ impl ClientHandle {
         storage::clear_session();
         self.selected.set(None);
         self.engine.set(None);
+        self.clear_media();
         self.notice.set(notice);
     }
 

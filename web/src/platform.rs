@@ -2,10 +2,13 @@
 
 pub mod clock;
 pub mod document;
+pub mod files;
 pub mod html;
 pub mod location;
 pub mod net;
 pub mod notify;
 pub mod panic;
+pub mod probe;
 pub mod storage;
 pub mod timer;
+pub mod upload;

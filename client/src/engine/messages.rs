@@ -10,6 +10,7 @@ use super::Engine;
 use crate::{
     ApiError, HttpRequest, HttpResponse,
     markdown,
+    media::MediaDraft,
     messaging::{self, MentionsOut, MessageOut, RelationOut, ReplyOut},
     requests,
     timeline::{Edit, ItemKind, ReactionEntry, SendState, TimelineItem},
@@ -87,6 +88,30 @@ impl Engine {
             room.timeline_mut().push_local(item);
             room.bump_activity(now);
         }
+        let request = requests::send_request(&self.session, room_id, "m.room.message", &txn_id, &content)?;
+        self.outbox.insert(txn_id, content);
+        Ok(request)
+    }
+
+    /// Adds the local echo of a media message whose file is uploaded, and returns the request
+    /// that sends it.
+    pub fn send_media(
+        &mut self,
+        room_id: &RoomId,
+        draft: &MediaDraft,
+        txn_id: OwnedTransactionId,
+        now: MilliSecondsSinceUnixEpoch,
+    ) -> Result<HttpRequest, ApiError> {
+        let own = self.session.user_id.clone();
+        let content = MessageOut::media(draft);
+        let room = self.room_mut(room_id)?;
+        let mut item =
+            TimelineItem::new(own.clone(), room.member_name(&own), ItemKind::Message, content.body.clone(), now);
+        item.txn_id = Some(txn_id.clone());
+        item.send_state = SendState::Pending;
+        item.media = Some(draft.to_media());
+        room.timeline_mut().push_local(item);
+        room.bump_activity(now);
         let request = requests::send_request(&self.session, room_id, "m.room.message", &txn_id, &content)?;
         self.outbox.insert(txn_id, content);
         Ok(request)

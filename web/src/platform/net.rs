@@ -1,7 +1,11 @@
 //! Sends the engine's `http::Request`s with the browser's `fetch`.
 
 use gloo_net::http::RequestBuilder;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 use weft_client::HttpRequest;
+
+use super::files::ObjectUrl;
 
 /// The request never got an HTTP response: offline, DNS, CORS, or aborted.
 #[derive(Debug, Clone)]
@@ -44,20 +48,37 @@ impl Drop for Abort {
     }
 }
 
+/// Fetches `request` (a media download) into a blob URL; `Err` carries the HTTP status, or
+/// 0 when there was no response.
+pub async fn fetch_object_url(request: HttpRequest) -> Result<ObjectUrl, u16> {
+    let response = builder(&request, None).build().map_err(|_| 0u16)?.send().await.map_err(|_| 0u16)?;
+    if !response.ok() {
+        return Err(response.status());
+    }
+    let promise = web_sys::Response::from(response).blob().map_err(|_| 0u16)?;
+    let blob: web_sys::Blob = JsFuture::from(promise).await.map_err(|_| 0u16)?.unchecked_into();
+    ObjectUrl::new(&blob).ok_or(0)
+}
+
+fn builder(request: &HttpRequest, abort: Option<&AbortToken>) -> RequestBuilder {
+    let mut builder = RequestBuilder::new(&request.uri().to_string())
+        .method(request.method().clone())
+        .abort_signal(abort.and_then(|token| token.0.as_ref()));
+    for (name, value) in request.headers() {
+        if let Ok(value) = value.to_str() {
+            builder = builder.header(name.as_str(), value);
+        }
+    }
+    builder
+}
+
 /// Sends `request` and reads the whole response body.
 pub async fn send(
     request: HttpRequest,
     abort: Option<&AbortToken>,
 ) -> Result<http::Response<Vec<u8>>, NetworkError> {
-    let (parts, body) = request.into_parts();
-    let mut builder = RequestBuilder::new(&parts.uri.to_string())
-        .method(parts.method.clone())
-        .abort_signal(abort.and_then(|token| token.0.as_ref()));
-    for (name, value) in &parts.headers {
-        if let Ok(value) = value.to_str() {
-            builder = builder.header(name.as_str(), value);
-        }
-    }
+    let builder = builder(&request, abort);
+    let body = request.into_body();
     // fetch rejects a body on GET and HEAD, even an empty one.
     let request = if body.is_empty() {
         builder.build()

@@ -1,0 +1,290 @@
+//! Media: uploads (probe the file, upload a thumbnail and then the file with progress, send
+//! the message; cancel and retry) and fetching media for display as blob URLs.
+
+use std::{collections::HashMap, rc::Rc};
+
+use leptos::{prelude::*, task::spawn_local};
+use ruma::{OwnedRoomId, RoomId};
+use weft_client::{
+    ApiError, MediaDraft, MediaKind, Mxc,
+    media::{self, ThumbnailDraft},
+};
+
+use super::{ClientHandle, as_borrowed};
+use crate::platform::{
+    clock,
+    files::{LocalFile, ObjectUrl},
+    net,
+    probe::{self, Facts},
+    upload::Upload,
+};
+
+/// Blob URLs kept for media no longer on screen, so scrolling back or re-rendering an item
+/// does not download again. Beyond this, the least recently used are revoked once nothing
+/// shows them.
+const CACHED_MEDIA: usize = 64;
+
+/// One upload as the composer shows it.
+#[derive(Clone)]
+pub struct UploadEntry {
+    pub id: u64,
+    pub room_id: OwnedRoomId,
+    pub filename: String,
+    /// Percent sent.
+    pub progress: RwSignal<u8>,
+    /// Why it failed; it can then be retried.
+    pub error: RwSignal<Option<String>>,
+}
+
+/// An upload's file and, while it runs, the request (dropping it aborts).
+struct Job {
+    file: LocalFile,
+    caption: Option<String>,
+    running: Option<Upload>,
+}
+
+#[derive(Default)]
+pub(super) struct MediaState {
+    next_id: u64,
+    jobs: HashMap<u64, Job>,
+    cache: Vec<(String, Rc<ObjectUrl>)>,
+}
+
+/// Which bytes of a media file to show.
+pub enum Fetch<'a> {
+    /// A server-made thumbnail that fits the box.
+    Thumbnail(&'a Mxc, u32, u32),
+    /// The whole file.
+    Full(&'a Mxc),
+}
+
+enum Failure {
+    Cancelled,
+    Failed(String),
+}
+
+impl ClientHandle {
+    /// Why `file` can't be sent, said before uploading (over the server's size limit).
+    pub fn file_problem(&self, file: &LocalFile) -> Option<String> {
+        media::too_large(file.name(), file.size(), self.upload_limit.get_untracked())
+    }
+
+    /// Uploads and sends `file` in `room_id`, with `caption` as its text.
+    pub fn send_file(&self, room_id: OwnedRoomId, file: LocalFile, caption: Option<String>) {
+        let entry = UploadEntry {
+            id: 0,
+            room_id,
+            filename: file.name().to_owned(),
+            progress: RwSignal::new(0),
+            error: RwSignal::new(None),
+        };
+        let Some(id) = self.media.try_update_value(|state| {
+            state.next_id += 1;
+            state.jobs.insert(state.next_id, Job { file, caption, running: None });
+            state.next_id
+        }) else {
+            return;
+        };
+        self.uploads.update(|uploads| uploads.push(UploadEntry { id, ..entry }));
+        self.run_upload(id);
+    }
+
+    /// Uploads in `room_id`, oldest first.
+    pub fn uploads(&self, room_id: &RoomId) -> Vec<UploadEntry> {
+        self.uploads
+            .with(|uploads| uploads.iter().filter(|u| u.room_id == room_id).cloned().collect())
+    }
+
+    /// Stops an upload (or dismisses a failed one).
+    pub fn cancel_upload(&self, id: u64) {
+        self.media.update_value(|state| drop(state.jobs.remove(&id)));
+        self.uploads.update(|uploads| uploads.retain(|u| u.id != id));
+    }
+
+    /// Starts a failed upload again.
+    pub fn retry_upload(&self, id: u64) {
+        self.run_upload(id);
+    }
+
+    fn entry(&self, id: u64) -> Option<UploadEntry> {
+        self.uploads
+            .with_untracked(|uploads| uploads.iter().find(|u| u.id == id).cloned())
+    }
+
+    fn run_upload(&self, id: u64) {
+        let handle = *self;
+        let Some(entry) = self.entry(id) else { return };
+        let Some((file, caption)) = self.media.with_value(|state| {
+            state.jobs.get(&id).map(|job| (job.file.clone(), job.caption.clone()))
+        }) else {
+            return;
+        };
+        entry.error.set(None);
+        entry.progress.set(0);
+        spawn_local(async move {
+            match handle.upload_and_send(id, &entry, file, caption).await {
+                Ok(()) | Err(Failure::Cancelled) => {}
+                Err(Failure::Failed(message)) => {
+                    if handle.entry(id).is_some() {
+                        entry.error.set(Some(message));
+                    }
+                }
+            }
+        });
+    }
+
+    async fn upload_and_send(
+        &self,
+        id: u64,
+        entry: &UploadEntry,
+        file: LocalFile,
+        caption: Option<String>,
+    ) -> Result<(), Failure> {
+        let mimetype = file.mimetype();
+        let mut kind = MediaKind::for_mimetype(&mimetype);
+        let facts = match probe::probe(&file, kind).await {
+            Some(facts) => facts,
+            None => {
+                // The browser cannot read it as what its name says: send it as a file.
+                kind = MediaKind::File;
+                Facts::default()
+            }
+        };
+        let mut thumbnail = None;
+        if let Some(thumb) = &facts.thumbnail {
+            let worth = kind != MediaKind::Image
+                || media::thumbnail_worth_uploading(&mimetype, file.size(), thumb.file.size());
+            if worth {
+                let url = self.upload(id, &thumb.file, |_| {}).await?;
+                thumbnail = Some(ThumbnailDraft {
+                    url,
+                    mimetype: thumb.file.mimetype(),
+                    size: thumb.file.size(),
+                    width: thumb.width,
+                    height: thumb.height,
+                });
+            }
+        }
+        let progress = entry.progress;
+        let url = self
+            .upload(id, &file, move |fraction| {
+                progress.set((fraction * 100.0).floor().clamp(0.0, 100.0) as u8);
+            })
+            .await?;
+        let draft = MediaDraft {
+            kind,
+            url,
+            filename: file.name().to_owned(),
+            caption,
+            mimetype: if mimetype.is_empty() { "application/octet-stream".into() } else { mimetype },
+            size: file.size(),
+            width: facts.width,
+            height: facts.height,
+            duration_ms: facts.duration_ms,
+            thumbnail,
+            blurhash: facts.blurhash,
+        };
+        self.cancel_upload(id);
+        let txn_id = clock::new_txn_id();
+        let room_id = entry.room_id.clone();
+        if let Ok(Ok(request)) =
+            self.update_engine(|engine| engine.send_media(&room_id, &draft, txn_id.clone(), clock::now()))
+        {
+            self.spawn_send(room_id, txn_id, request);
+        }
+        Ok(())
+    }
+
+    /// Uploads one file of job `id`; the job keeps the request so that cancelling aborts it.
+    async fn upload(
+        &self,
+        id: u64,
+        file: &LocalFile,
+        on_progress: impl FnMut(f64) + 'static,
+    ) -> Result<Mxc, Failure> {
+        let request = self
+            .with_engine(|engine| media::upload_request(engine.session(), &file.mimetype(), file.name()))
+            .map_err(|e| Failure::Failed(e.to_string()))?
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        let upload = Upload::start(&request, file, on_progress)
+            .map_err(|_| Failure::Failed("The browser refused to send the file".into()))?;
+        let outcome = upload.outcome();
+        let started = self.media.try_update_value(|state| {
+            state.jobs.get_mut(&id).map(|job| job.running = Some(upload)).is_some()
+        });
+        if started != Some(true) {
+            return Err(Failure::Cancelled);
+        }
+        let response = outcome.await;
+        let still_wanted = self.media.try_update_value(|state| {
+            state.jobs.get_mut(&id).map(|job| job.running = None).is_some()
+        });
+        if still_wanted != Some(true) {
+            return Err(Failure::Cancelled);
+        }
+        let homeserver = self.with_engine(|engine| engine.session().homeserver.clone()).unwrap_or_default();
+        let response = response
+            .map_err(|_| Failure::Failed(format!("The upload failed: could not reach {homeserver}")))?;
+        media::parse_upload(as_borrowed(&response)).map_err(|error| {
+            Failure::Failed(match error {
+                ApiError::Server { message, .. } if !message.is_empty() => format!("The upload failed: {message}"),
+                other => format!("The upload failed: {other}"),
+            })
+        })
+    }
+
+    /// A blob URL for media, downloaded with the access token (or from the cache).
+    pub async fn media(&self, fetch: Fetch<'_>) -> Result<Rc<ObjectUrl>, String> {
+        let request = self
+            .with_engine(|engine| match fetch {
+                Fetch::Thumbnail(mxc, w, h) => media::thumbnail_request(engine.session(), mxc, w, h),
+                Fetch::Full(mxc) => media::download_request(engine.session(), mxc),
+            })
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let key = request.uri().to_string();
+        let cached = self.media.try_update_value(|state| {
+            let at = state.cache.iter().position(|(k, _)| *k == key)?;
+            let hit = state.cache.remove(at);
+            state.cache.push(hit.clone());
+            Some(hit.1)
+        });
+        if let Some(Some(url)) = cached {
+            return Ok(url);
+        }
+        let url = Rc::new(net::fetch_object_url(request).await.map_err(|status| match status {
+            0 => "Could not load this file".to_owned(),
+            404 => "This file is no longer available".to_owned(),
+            status => format!("Could not load this file (HTTP {status})"),
+        })?);
+        self.media.update_value(|state| {
+            state.cache.push((key, url.clone()));
+            if state.cache.len() > CACHED_MEDIA {
+                state.cache.remove(0);
+            }
+        });
+        Ok(url)
+    }
+
+    /// Asks the server for its upload limit, to refuse large files before uploading.
+    pub(super) fn fetch_upload_limit(&self) {
+        let handle = *self;
+        spawn_local(async move {
+            let Ok(Ok(request)) = handle.with_engine(|engine| media::config_request(engine.session())) else {
+                return;
+            };
+            if let Ok(response) = handle.send(request).await {
+                if let Ok(limit) = media::parse_config(as_borrowed(&response)) {
+                    handle.upload_limit.set(limit);
+                }
+            }
+        });
+    }
+
+    /// Drops every upload and cached blob URL (on sign-out).
+    pub(super) fn clear_media(&self) {
+        self.media.set_value(MediaState::default());
+        self.uploads.set(Vec::new());
+        self.upload_limit.set(None);
+    }
+}
