@@ -335,20 +335,26 @@ pub fn parse_config(response: HttpResponse<'_>) -> Result<Option<u64>, ApiError>
 }
 
 /// A size in words: "812 bytes", "4.2 KB", "5 MB" (powers of 1024, as Element shows them).
+/// Integer arithmetic only: float formatting would cost the browser bundle ~10 KB.
 pub fn format_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
     if bytes < 1024 {
         return format!("{bytes} bytes");
     }
-    let mut value = bytes as f64 / 1024.0;
     let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
+    let mut divisor: u128 = 1024;
+    // Rounded to tenths, a value just under the next unit reads as that unit ("1 MB").
+    while u128::from(bytes) * 20 >= divisor * 1024 * 20 - divisor && unit < UNITS.len() - 1 {
+        divisor *= 1024;
         unit += 1;
     }
-    let text = format!("{value:.1}");
-    let text = text.strip_suffix(".0").unwrap_or(&text);
-    format!("{text} {}", UNITS[unit])
+    let tenths = (u128::from(bytes) * 10 + divisor / 2) / divisor;
+    let (whole, fraction) = (tenths / 10, tenths % 10);
+    if fraction == 0 {
+        format!("{whole} {}", UNITS[unit])
+    } else {
+        format!("{whole}.{fraction} {}", UNITS[unit])
+    }
 }
 
 /// A duration as a player shows it: "0:05", "3:12", "1:02:03".
@@ -506,6 +512,9 @@ mod tests {
         assert_eq!(format_size(4300), "4.2 KB");
         assert_eq!(format_size(5 * 1024 * 1024), "5 MB");
         assert_eq!(format_size(104_857_600), "100 MB");
+        assert_eq!(format_size(1023 * 1024 + 1000), "1 MB");
+        assert_eq!(format_size(1023 * 1024), "1023 KB");
+        assert_eq!(format_size(u64::MAX), "16777216 TB");
         assert_eq!(format_duration(5_400), "0:05");
         assert_eq!(format_duration(192_000), "3:12");
         assert_eq!(format_duration(3_723_000), "1:02:03");

@@ -2,12 +2,14 @@
 //! [`crate::ClientHandle`]; none of them does I/O.
 
 pub mod account_menu;
+pub mod attach;
 pub mod avatar;
 pub mod composer;
 pub mod connection_status;
 pub mod invite_card;
 pub mod invite_form;
 pub mod login;
+pub mod media_view;
 pub mod message_body;
 pub mod new_room;
 pub mod reactions;
@@ -16,3 +18,4 @@ pub mod room_settings;
 pub mod room_view;
 pub mod timeline;
 pub mod timeline_item;
+pub mod uploads;

@@ -9,7 +9,12 @@ use leptos::{
 use ruma::OwnedRoomId;
 use weft_client::{Draft, TimelineItem};
 
-use crate::{handle::ClientHandle, platform::document, reactive::dyn_view};
+use crate::{
+    components::attach::{AttachButton, Pending, add},
+    handle::ClientHandle,
+    platform::{document, files},
+    reactive::dyn_view,
+};
 
 /// Whether the composer answers or replaces a message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,7 +27,7 @@ pub enum ComposerMode {
 
 /// Text area "Message" and a "Send" button, with a banner while replying or editing.
 #[component]
-pub fn Composer(room_id: OwnedRoomId, mode: RwSignal<ComposerMode>) -> impl IntoView {
+pub fn Composer(room_id: OwnedRoomId, mode: RwSignal<ComposerMode>, pending: Pending) -> impl IntoView {
     let handle = ClientHandle::expect();
     let text = RwSignal::new(String::new());
     let textarea = NodeRef::<html::Textarea>::new();
@@ -147,7 +152,15 @@ pub fn Composer(room_id: OwnedRoomId, mode: RwSignal<ComposerMode>) -> impl Into
                     on:keydown=on_keydown
                     on:input=on_input
                     on:blur=on_blur
+                    on:paste=move |ev| {
+                        let files = files::from_paste(&ev);
+                        if !files.is_empty() {
+                            ev.prevent_default();
+                            add(pending, files);
+                        }
+                    }
                 ></textarea>
+                <AttachButton pending />
                 <button type="submit" class="primary">"Send"</button>
             </div>
         </form>

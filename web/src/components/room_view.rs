@@ -5,13 +5,15 @@ use ruma::OwnedRoomId;
 
 use crate::{
     components::{
+        attach::{Pending, SendFiles, add},
         composer::{Composer, ComposerMode},
+        uploads::Uploads,
         invite_form::InviteForm,
         room_settings::RoomSettings,
         timeline::Timeline,
     },
     handle::ClientHandle,
-    platform::document,
+    platform::{document, files},
     reactive::{dyn_show, dyn_text, dyn_view},
 };
 
@@ -47,6 +49,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let can_redact_others = field(|r| r.can_redact_others);
     let mode = RwSignal::new(ComposerMode::Message);
     let settings_open = RwSignal::new(false);
+    let pending: Pending = RwSignal::new_local(Vec::new());
 
     // Reading: whenever something new shows while the page is seen, say so.
     Effect::new({
@@ -72,7 +75,17 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
         let room_id = room_id.clone();
         untrack(move || {
             view! {
-            <section class="room-view" aria-label="Room">
+            <section
+                class="room-view"
+                aria-label="Room"
+                on:dragover=move |ev| if files::drag_has_files(&ev) { ev.prevent_default() }
+                on:drop=move |ev| {
+                    if files::drag_has_files(&ev) {
+                        ev.prevent_default();
+                        add(pending, files::from_drop(&ev));
+                    }
+                }
+            >
                 <header class="room-header">
                     <button class="back" on:click=move |_| handle.select(None)>
                         "Back to rooms"
@@ -106,7 +119,9 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     can_redact_others
                     mode
                 />
-                <Composer room_id=room_id.clone() mode />
+                <Uploads room_id=room_id.clone() />
+                <SendFiles room_id=room_id.clone() pending />
+                <Composer room_id=room_id.clone() mode pending />
             </section>
         }
         .into_any()

@@ -9,6 +9,7 @@ use crate::{
     components::{
         avatar::Avatar,
         composer::ComposerMode,
+        media_view::MediaView,
         message_body::MessageBody,
         reactions::{ReactionPicker, Reactions},
     },
@@ -167,7 +168,10 @@ pub fn Item(
             <div class="content">
                 {reply}
                 {(item.kind == ItemKind::Emote).then(|| view! { <span class="emote-sender">{format!("* {} ", item.sender_name)}</span> })}
-                <MessageBody body=item.body.clone() html=item.html.clone() />
+                {match item.media.clone() {
+                    Some(media) => view! { <MediaView media /> }.into_any(),
+                    None => view! { <MessageBody body=item.body.clone() html=item.html.clone() /> }.into_any(),
+                }}
                 {item.edited.then(|| view! { <span class="edited">"(edited)"</span> })}
                 {(!header).then(|| view! { <time class="time hover-time">{time}</time> })}
                 {status}

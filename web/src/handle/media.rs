@@ -51,11 +51,12 @@ pub(super) struct MediaState {
 }
 
 /// Which bytes of a media file to show.
-pub enum Fetch<'a> {
+#[derive(Clone)]
+pub enum Fetch {
     /// A server-made thumbnail that fits the box.
-    Thumbnail(&'a Mxc, u32, u32),
+    Thumbnail(Mxc, u32, u32),
     /// The whole file.
-    Full(&'a Mxc),
+    Full(Mxc),
 }
 
 enum Failure {
@@ -234,11 +235,11 @@ impl ClientHandle {
     }
 
     /// A blob URL for media, downloaded with the access token (or from the cache).
-    pub async fn media(&self, fetch: Fetch<'_>) -> Result<Rc<ObjectUrl>, String> {
+    pub async fn media(&self, fetch: Fetch) -> Result<Rc<ObjectUrl>, String> {
         let request = self
             .with_engine(|engine| match fetch {
-                Fetch::Thumbnail(mxc, w, h) => media::thumbnail_request(engine.session(), mxc, w, h),
-                Fetch::Full(mxc) => media::download_request(engine.session(), mxc),
+                Fetch::Thumbnail(mxc, w, h) => media::thumbnail_request(engine.session(), &mxc, w, h),
+                Fetch::Full(mxc) => media::download_request(engine.session(), &mxc),
             })
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;

@@ -43,3 +43,8 @@ pub fn focus(element: &web_sys::Element) {
 pub fn is_hidden() -> bool {
     document().is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
 }
+
+/// Clicks an element, e.g. a hidden file input from its visible button.
+pub fn click(element: &web_sys::HtmlElement) {
+    element.click();
+}

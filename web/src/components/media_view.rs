@@ -1,0 +1,185 @@
+//! A media message in the timeline: an image (blurhash while loading, click for the full
+//! view), a video or audio player (loaded when played), or a file card with a download
+//! button. Media is fetched with the access token and shown from blob URLs, which are
+//! revoked once neither the page nor the handle's small cache holds them.
+
+use std::{rc::Rc, sync::Arc};
+
+use leptos::{ev::KeyboardEvent, html, prelude::*, task::spawn_local};
+use weft_client::{
+    Media, MediaKind,
+    media::{format_duration, format_size},
+};
+
+use crate::{
+    handle::{ClientHandle, Fetch},
+    platform::{document, files::ObjectUrl, probe::blurhash_image},
+    reactive::{dyn_show, dyn_view},
+};
+
+/// Largest box an image or video takes in the timeline.
+const BOX: (u32, u32) = (360, 270);
+
+/// Loaded media: `None` while loading (or not asked for), then its blob URL or why not.
+type State = RwSignal<Option<Result<String, String>>>;
+
+/// Keeps a blob URL alive while the component that shows it lives.
+type Keep = StoredValue<Option<Rc<ObjectUrl>>, LocalStorage>;
+
+/// Fetches `fetch` (or, if that fails, `fallback`) into `state`.
+fn load(handle: ClientHandle, fetch: Fetch, fallback: Option<Fetch>, state: State, keep: Keep) {
+    spawn_local(async move {
+        let mut result = handle.media(fetch).await;
+        if let (Err(_), Some(fallback)) = (&result, fallback) {
+            result = handle.media(fallback).await;
+        }
+        state.set(Some(result.map(|url| {
+            let text = url.as_str().to_owned();
+            keep.set_value(Some(url));
+            text
+        })));
+    });
+}
+
+fn error_text(message: String) -> AnyView {
+    view! { <p class="media-error" role="alert">{message}</p> }.into_any()
+}
+
+#[component]
+pub fn MediaView(media: Media) -> impl IntoView {
+    let handle = ClientHandle::expect();
+    let media = Arc::new(media);
+    let state: State = RwSignal::new(None);
+    let keep: Keep = StoredValue::new_local(None);
+    let (w, h) = fit(media.width, media.height);
+    let placeholder = media
+        .blurhash
+        .as_deref()
+        .and_then(|hash| blurhash_image(hash, 32, (32 * h / w.max(1)).clamp(1, 32)))
+        .map(|url| format!("background-image:url({url})"))
+        .unwrap_or_default();
+    let box_style = format!("width:{w}px;aspect-ratio:{w}/{h};{placeholder}");
+    let source = media.source.clone();
+    let name = media.filename.clone();
+
+    let body = match media.kind {
+        MediaKind::Image => {
+            load(handle, Fetch::Thumbnail(source.clone(), 800, 600), Some(Fetch::Full(source)), state, keep);
+            let open = RwSignal::new(false);
+            let full = media.clone();
+            view! {
+                <button class="media-box image" style=box_style aria-label=format!("Open {name}") on:click=move |_| open.set(true)>
+                    {dyn_view(move || match state.get() {
+                        Some(Ok(url)) => view! {
+                            <img src=url alt="" on:error=move |_| state.set(Some(Err("This image could not be shown".into()))) />
+                        }.into_any(),
+                        Some(Err(message)) => error_text(message),
+                        None => ().into_any(),
+                    })}
+                </button>
+                {dyn_show(move || open.get(), move || view! { <FullView media=full.clone() open /> }.into_any())}
+            }
+            .into_any()
+        }
+        MediaKind::Video | MediaKind::Audio => {
+            let video = media.kind == MediaKind::Video;
+            let poster: State = RwSignal::new(None);
+            if let (true, Some(thumb)) = (video, media.thumbnail.clone()) {
+                load(handle, Fetch::Full(thumb), None, poster, StoredValue::new_local(None));
+            }
+            let label = if video { "Play video" } else { "Play audio" };
+            view! {
+                <div class="media-box" class:audio=!video style=if video { box_style } else { String::new() }>
+                    {dyn_view(move || match (state.get(), poster.get()) {
+                        (Some(Ok(url)), _) if video => view! { <video src=url controls autoplay></video> }.into_any(),
+                        (Some(Ok(url)), _) => view! { <audio src=url controls autoplay></audio> }.into_any(),
+                        (Some(Err(message)), _) => error_text(message),
+                        (None, Some(Ok(url))) => view! { <img src=url alt="" /> }.into_any(),
+                        (None, _) => view! {
+                            <button class="play" on:click={
+                                let source = source.clone();
+                                move |_| load(handle, Fetch::Full(source.clone()), None, state, keep)
+                            }>{label}</button>
+                        }.into_any(),
+                    })}
+                </div>
+                <p class="media-meta">
+                    <span class="file-name">{name}</span>
+                    {media.duration_ms.map(|ms| view! { <span class="duration">{format_duration(ms)}</span> })}
+                </p>
+            }
+            .into_any()
+        }
+        MediaKind::File => {
+            let size = media.size.map(format_size).unwrap_or_default();
+            let save = move |_| {
+                let (source, name) = (source.clone(), name.clone());
+                spawn_local(async move {
+                    match handle.media(Fetch::Full(source)).await {
+                        Ok(url) => {
+                            url.save_as(&name);
+                            keep.set_value(Some(url));
+                            state.set(None);
+                        }
+                        Err(message) => state.set(Some(Err(message))),
+                    }
+                });
+            };
+            view! {
+                <div class="file-card">
+                    <span class="file-name">{media.filename.clone()}</span>
+                    <span class="file-size">{size}</span>
+                    <button class="small" aria-label=format!("Download {}", media.filename) on:click=save>"Download"</button>
+                </div>
+                {dyn_view(move || state.get().and_then(Result::err).map(error_text).into_any())}
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <div class="media">
+            {body}
+            {media.caption.clone().map(|caption| view! { <p class="caption">{caption}</p> })}
+        </div>
+    }
+}
+
+/// The whole image over the page; Escape or "Close" ends it.
+#[component]
+fn FullView(media: Arc<Media>, open: RwSignal<bool>) -> impl IntoView {
+    let handle = ClientHandle::expect();
+    let state: State = RwSignal::new(None);
+    let keep: Keep = StoredValue::new_local(None);
+    load(handle, Fetch::Full(media.source.clone()), None, state, keep);
+    let close = NodeRef::<html::Button>::new();
+    close.on_load(|button| document::focus(&button));
+    let name = media.filename.clone();
+    view! {
+        <div class="lightbox" role="dialog" aria-modal="true" aria-label=media.filename.clone()
+            on:keydown=move |ev: KeyboardEvent| if ev.key() == "Escape" { open.set(false) }>
+            <div class="lightbox-bar">
+                <span class="file-name">{media.filename.clone()}</span>
+                <button class="small" on:click=move |_| keep.with_value(|url| if let Some(url) = url { url.save_as(&name) })>
+                    "Download"
+                </button>
+                <button class="small" node_ref=close on:click=move |_| open.set(false)>"Close"</button>
+            </div>
+            {dyn_view(move || match state.get() {
+                Some(Ok(url)) => view! { <img src=url alt="" /> }.into_any(),
+                Some(Err(message)) => error_text(message),
+                None => view! { <p class="hint" role="status">"Loading…"</p> }.into_any(),
+            })}
+        </div>
+    }
+}
+
+/// The box for a `width` × `height` picture: its aspect ratio, at most [`BOX`].
+fn fit(width: Option<u32>, height: Option<u32>) -> (u32, u32) {
+    match (width, height) {
+        (Some(w), Some(h)) if w > 0 && h > 0 => {
+            let scale = (f64::from(BOX.0) / f64::from(w)).min(f64::from(BOX.1) / f64::from(h)).min(1.0);
+            (((f64::from(w) * scale) as u32).max(24), ((f64::from(h) * scale) as u32).max(24))
+        }
+        _ => (BOX.0 * 2 / 3, BOX.1 * 2 / 3),
+    }
+}

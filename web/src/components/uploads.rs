@@ -1,0 +1,41 @@
+//! Uploads in progress in a room: a progress bar with its percentage and "Cancel", or the
+//! error with "Retry".
+
+use leptos::prelude::*;
+use ruma::OwnedRoomId;
+
+use crate::{
+    handle::{ClientHandle, UploadEntry},
+    reactive::{dyn_text, dyn_view},
+};
+
+#[component]
+pub fn Uploads(room_id: OwnedRoomId) -> impl IntoView {
+    let handle = ClientHandle::expect();
+    view! {
+        <ul class="uploads" aria-label="Uploads">
+            <For each=move || handle.uploads(&room_id) key=|upload| upload.id children=row />
+        </ul>
+    }
+}
+
+fn row(upload: UploadEntry) -> impl IntoView {
+    let handle = ClientHandle::expect();
+    let UploadEntry { id, filename, progress, error, .. } = upload;
+    view! {
+        <li class="upload">
+            <span class="file-name">{filename.clone()}</span>
+            <progress max="100" value=move || progress.get() aria-label=format!("Uploading {filename}")></progress>
+            <span class="percent">{dyn_text(move || format!("{}%", progress.get()))}</span>
+            {dyn_view(move || match error.get() {
+                Some(message) => view! {
+                    <span class="error" role="alert">{message}</span>
+                    <button class="small" on:click=move |_| handle.retry_upload(id)>"Retry"</button>
+                }
+                .into_any(),
+                None => ().into_any(),
+            })}
+            <button class="small" on:click=move |_| handle.cancel_upload(id)>"Cancel"</button>
+        </li>
+    }
+}
