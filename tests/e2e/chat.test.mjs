@@ -6,63 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
+import { WAIT, action, api, item, register, seen, send, session, step, timeline } from './steps.mjs';
 
-const WAIT = { timeout: 20_000 };
 const HISTORY = 200;
-
-async function register(page, client, homeserver, username) {
-  await page.goto(client.base);
-  if (homeserver !== client.base) {
-    await page.getByRole('textbox', { name: 'Homeserver' }).fill(homeserver);
-  }
-  await page.getByRole('textbox', { name: 'Username' }).fill(username);
-  await page.getByRole('textbox', { name: 'Password', exact: true }).fill('correct horse battery');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('navigation', { name: 'Rooms' }).waitFor(WAIT);
-}
-
-const timeline = (page) => page.getByRole('region', { name: 'Timeline' });
-const item = (page, text) => timeline(page).getByRole('listitem').filter({ hasText: text }).first();
-const seen = (page, text) => item(page, text).waitFor({ state: 'visible', ...WAIT });
-
-async function send(page, text) {
-  await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.getByRole('textbox', { name: 'Message' }).press('Enter');
-}
-
-async function action(page, text, name) {
-  const target = item(page, text);
-  await target.hover();
-  await target.getByRole('button', { name, exact: true }).click();
-}
-
-/** The session the client saved, for API calls made by the test itself. */
-async function session(page) {
-  return JSON.parse(await page.evaluate(() => localStorage.getItem('weft.session')));
-}
-
-async function api(s, method, path, body) {
-  const res = await fetch(`${s.homeserver}/_matrix/client/v3${path}`, {
-    method,
-    headers: { authorization: `Bearer ${s.access_token}`, 'content-type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-/** Runs one step, naming it in the error and printing how long it took. */
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-  } catch (error) {
-    error.message = `${name}: ${error.message}`;
-    throw error;
-  }
-  console.log(`  ✓ ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-}
 
 async function scenario(homeserverKind) {
   const client = await startServer();

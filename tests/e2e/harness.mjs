@@ -30,13 +30,20 @@ function freePort() {
 }
 
 /** Starts weft; resolves once /versions answers. */
-export async function startServer({ serverName = 'localhost' } = {}) {
+export async function startServer({ serverName = 'localhost', config } = {}) {
   const bin = process.env.WEFT_BIN ?? join(ROOT, 'target/release/weft');
   const dataDir = mkdtempSync(join(tmpdir(), 'weft-e2e-'));
+  // Settings only the config file holds (e.g. `max_upload_size`).
+  const configArgs = [];
+  if (config) {
+    writeFileSync(join(dataDir, 'weft.toml'), config);
+    configArgs.push('--config', join(dataDir, 'weft.toml'));
+  }
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   let log = '';
   const child = spawn(bin, [
+    ...configArgs,
     'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dataDir, 'data'),
     '--server-name', serverName, '--registration', 'open',
     // The tests register and post in bursts (200 messages through the API); the limits

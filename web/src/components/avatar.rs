@@ -20,7 +20,7 @@ pub fn Avatar(name: String, user_id: String, #[prop(optional)] small: bool) -> i
         <span
             class="avatar"
             class:small=small
-            style=format!("--hue: {hue}")
+            style:--hue=hue.to_string()
             aria-hidden="true"
         >
             {initial}

@@ -56,9 +56,11 @@ pub fn MediaView(media: Media) -> impl IntoView {
         .blurhash
         .as_deref()
         .and_then(|hash| blurhash_image(hash, 32, (32 * h / w.max(1)).clamp(1, 32)))
-        .map(|url| format!("background-image:url({url})"))
+        .map(|url| format!("url({url})"))
         .unwrap_or_default();
-    let box_style = format!("width:{w}px;aspect-ratio:{w}/{h};{placeholder}");
+    // Set through the CSSOM (`style:`), which the page's CSP allows; a `style` attribute
+    // would be blocked by `style-src 'self'`.
+    let (width, ratio) = (format!("{w}px"), format!("{w}/{h}"));
     let source = media.source.clone();
     let name = media.filename.clone();
 
@@ -68,7 +70,8 @@ pub fn MediaView(media: Media) -> impl IntoView {
             let open = RwSignal::new(false);
             let full = media.clone();
             view! {
-                <button class="media-box image" style=box_style aria-label=format!("Open {name}") on:click=move |_| open.set(true)>
+                <button class="media-box image" style:width=width style:aspect-ratio=ratio style:background-image=placeholder
+                    aria-label=format!("Open {name}") on:click=move |_| open.set(true)>
                     {dyn_view(move || match state.get() {
                         Some(Ok(url)) => view! {
                             <img src=url alt="" on:error=move |_| state.set(Some(Err("This image could not be shown".into()))) />
@@ -89,18 +92,23 @@ pub fn MediaView(media: Media) -> impl IntoView {
             }
             let label = if video { "Play video" } else { "Play audio" };
             view! {
-                <div class="media-box" class:audio=!video style=if video { box_style } else { String::new() }>
+                <div class="media-box" class:audio=!video style:width=video.then_some(width) style:aspect-ratio=video.then_some(ratio)
+                    style:background-image=placeholder>
                     {dyn_view(move || match (state.get(), poster.get()) {
                         (Some(Ok(url)), _) if video => view! { <video src=url controls autoplay></video> }.into_any(),
                         (Some(Ok(url)), _) => view! { <audio src=url controls autoplay></audio> }.into_any(),
                         (Some(Err(message)), _) => error_text(message),
                         (None, Some(Ok(url))) => view! { <img src=url alt="" /> }.into_any(),
-                        (None, _) => view! {
-                            <button class="play" on:click={
-                                let source = source.clone();
-                                move |_| load(handle, Fetch::Full(source.clone()), None, state, keep)
-                            }>{label}</button>
-                        }.into_any(),
+                        (None, _) => ().into_any(),
+                    })}
+                    {dyn_show(move || state.with(Option::is_none), move || {
+                        let source = source.clone();
+                        view! {
+                            <button class="play" on:click=move |_| load(handle, Fetch::Full(source.clone()), None, state, keep)>
+                                {label}
+                            </button>
+                        }
+                        .into_any()
                     })}
                 </div>
                 <p class="media-meta">

@@ -2,7 +2,9 @@
 //! who is typing, and a jump back to the newest message.
 
 use leptos::{html, prelude::*};
-use ruma::OwnedRoomId;
+use std::collections::HashMap;
+
+use ruma::{OwnedRoomId, OwnedUserId};
 use weft_client::{ItemKind, TimelineItem};
 
 use crate::{
@@ -18,11 +20,24 @@ const GROUP_MS: u64 = 5 * 60 * 1000;
 const LOAD_MARGIN: i32 = 600;
 
 /// One row of the list: an item, whether it starts a group, and the day it opens if any.
+///
+/// The row is the list's key, so any change re-creates its element. Read receipts move
+/// often, so they are left out (and shown from [`receipts`]): otherwise a playing video
+/// would restart whenever someone read the room.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Row {
     item: TimelineItem,
     header: bool,
     day: Option<String>,
+}
+
+/// Who has read up to each item, by item key.
+fn receipts(items: &[TimelineItem]) -> HashMap<String, Vec<OwnedUserId>> {
+    items
+        .iter()
+        .filter(|item| !item.read_by.is_empty())
+        .map(|item| (item.key(), item.read_by.clone()))
+        .collect()
 }
 
 fn rows(items: &[TimelineItem]) -> Vec<Row> {
@@ -39,8 +54,10 @@ fn rows(items: &[TimelineItem]) -> Vec<Row> {
                         > p.origin_server_ts.get()
                             + ruma::UInt::try_from(GROUP_MS).unwrap_or_default()
             });
+        let mut item_without_receipts = item.clone();
+        item_without_receipts.read_by = Vec::new();
         rows.push(Row {
-            item: item.clone(),
+            item: item_without_receipts,
             header,
             day: new_day.then(|| clock::format_day(item.origin_server_ts)),
         });
@@ -67,6 +84,7 @@ pub fn Timeline(
     let scroller = NodeRef::<html::Section>::new();
     let away_from_bottom = RwSignal::new(false);
     let rows = Memo::new(move |_| items.with(|items| rows(items)));
+    let receipts = Memo::new(move |_| items.with(|items| receipts(items)));
 
     let check_scroll = {
         let room_id = room_id.clone();
@@ -121,9 +139,13 @@ pub fn Timeline(
                         key=|row| row.clone()
                         children=move |row| {
                             let room_id = room_id.clone();
+                            let key = row.item.key();
+                            let read_by = Signal::derive(move || {
+                                receipts.with(|r| r.get(&key).cloned().unwrap_or_default())
+                            });
                             view! {
                                 {row.day.map(|day| view! { <li class="day" role="separator">{day}</li> })}
-                                <Item room_id item=row.item header=row.header mode can_redact_others />
+                                <Item room_id item=row.item header=row.header mode can_redact_others read_by />
                             }
                         }
                     />

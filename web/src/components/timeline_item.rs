@@ -2,7 +2,7 @@
 //! or a room change in words.
 
 use leptos::prelude::*;
-use ruma::OwnedRoomId;
+use ruma::{OwnedRoomId, OwnedUserId};
 use weft_client::{ItemKind, SendState, TimelineItem};
 
 use crate::{
@@ -15,7 +15,7 @@ use crate::{
     },
     handle::ClientHandle,
     platform::clock::format_time,
-    reactive::dyn_show,
+    reactive::{dyn_show, dyn_view},
 };
 
 /// How many read-receipt avatars to show before "+N".
@@ -28,13 +28,15 @@ pub fn Item(
     header: bool,
     mode: RwSignal<ComposerMode>,
     can_redact_others: Signal<bool>,
+    /// Who has read up to here (apart from `item`, so that it can change in place).
+    read_by: Signal<Vec<OwnedUserId>>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
     if item.kind == ItemKind::State {
         return view! {
             <li class="item state">
                 <span class="state-text">{item.body.clone()}</span>
-                <Receipts room_id item=item.clone() />
+                <Receipts room_id read_by />
             </li>
         }
         .into_any();
@@ -176,7 +178,7 @@ pub fn Item(
                 {(!header).then(|| view! { <time class="time hover-time">{time}</time> })}
                 {status}
                 {reactions}
-                <Receipts room_id=room_id.clone() item=item.clone() />
+                <Receipts room_id=room_id.clone() read_by />
             </div>
             {actions}
         </li>
@@ -186,28 +188,30 @@ pub fn Item(
 
 /// Small avatars of the people who have read up to this item.
 #[component]
-fn Receipts(room_id: OwnedRoomId, item: TimelineItem) -> impl IntoView {
-    if item.read_by.is_empty() {
-        return None;
-    }
+fn Receipts(room_id: OwnedRoomId, read_by: Signal<Vec<OwnedUserId>>) -> impl IntoView {
     let handle = ClientHandle::expect();
-    let names: Vec<String> = item
-        .read_by
-        .iter()
-        .map(|user| handle.member_name_untracked(&room_id, user))
-        .collect();
-    let label = format!("Read by {}", names.join(", "));
-    let extra = names.len().saturating_sub(RECEIPTS_SHOWN);
-    Some(view! {
-        <div class="receipts" title=label.clone() aria-label=label>
-            {item
-                .read_by
-                .iter()
-                .zip(&names)
-                .take(RECEIPTS_SHOWN)
-                .map(|(user, name)| view! { <Avatar name=name.clone() user_id=user.to_string() small=true /> })
-                .collect_view()}
-            {(extra > 0).then(|| view! { <span class="more">{format!("+{extra}")}</span> })}
-        </div>
+    dyn_view(move || {
+        let read_by = read_by.get();
+        if read_by.is_empty() {
+            return ().into_any();
+        }
+        let names: Vec<String> = read_by
+            .iter()
+            .map(|user| handle.member_name_untracked(&room_id, user))
+            .collect();
+        let label = format!("Read by {}", names.join(", "));
+        let extra = names.len().saturating_sub(RECEIPTS_SHOWN);
+        view! {
+            <div class="receipts" title=label.clone() aria-label=label>
+                {read_by
+                    .iter()
+                    .zip(&names)
+                    .take(RECEIPTS_SHOWN)
+                    .map(|(user, name)| view! { <Avatar name=name.clone() user_id=user.to_string() small=true /> })
+                    .collect_view()}
+                {(extra > 0).then(|| view! { <span class="more">{format!("+{extra}")}</span> })}
+            </div>
+        }
+        .into_any()
     })
 }

@@ -30,10 +30,11 @@ pub struct UploadEntry {
     pub id: u64,
     pub room_id: OwnedRoomId,
     pub filename: String,
-    /// Percent sent.
-    pub progress: RwSignal<u8>,
+    /// Percent sent. Reference-counted rather than arena signals: uploads start from event
+    /// handlers whose reactive owner (e.g. the file preview) is gone moments later.
+    pub progress: ArcRwSignal<u8>,
     /// Why it failed; it can then be retried.
-    pub error: RwSignal<Option<String>>,
+    pub error: ArcRwSignal<Option<String>>,
 }
 
 /// An upload's file and, while it runs, the request (dropping it aborts).
@@ -76,8 +77,8 @@ impl ClientHandle {
             id: 0,
             room_id,
             filename: file.name().to_owned(),
-            progress: RwSignal::new(0),
-            error: RwSignal::new(None),
+            progress: ArcRwSignal::new(0),
+            error: ArcRwSignal::new(None),
         };
         let Some(id) = self.media.try_update_value(|state| {
             state.next_id += 1;
@@ -166,7 +167,7 @@ impl ClientHandle {
                 });
             }
         }
-        let progress = entry.progress;
+        let progress = entry.progress.clone();
         let url = self
             .upload(id, &file, move |fraction| {
                 progress.set((fraction * 100.0).floor().clamp(0.0, 100.0) as u8);

@@ -37,9 +37,11 @@ impl Upload {
                 on_progress(event.loaded() / event.total());
             }
         });
-        xhr.upload()
-            .map_err(|_| NetworkError)?
-            .set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+        // Chromium throttles `progress` to one per 50 ms and ends with `load` alone, so a
+        // quick upload may report only through `load`.
+        let target = xhr.upload().map_err(|_| NetworkError)?;
+        target.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+        target.set_onload(Some(on_progress.as_ref().unchecked_ref()));
         // `loadend` follows success, error and abort alike; the promise's own resolve
         // function is the listener, so no Rust closure is needed for it.
         let done = js_sys::Promise::new(&mut |resolve, _reject| xhr.set_onloadend(Some(&resolve)));
@@ -70,6 +72,7 @@ impl Drop for Upload {
     fn drop(&mut self) {
         if let Ok(upload) = self.xhr.upload() {
             upload.set_onprogress(None);
+            upload.set_onload(None);
         }
         if self.xhr.ready_state() != XmlHttpRequest::DONE {
             let _ = self.xhr.abort();

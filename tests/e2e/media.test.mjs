@@ -1,0 +1,147 @@
+// Media in the browser, against weft and Synapse: alice sends a generated PNG and a 5 MB
+// file (her progress bar reaches 100 %), bob sees the thumbnail, opens the full image and
+// downloads the file with identical bytes; a recorded video plays with its duration shown;
+// a file over the server's limit is refused before upload with the limit in words.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
+import { file, png, random, sha256, webm } from './files.mjs';
+import { WAIT, item, meet, session, step } from './steps.mjs';
+
+const MiB = 1024 * 1024;
+/** weft runs with an 8 MiB limit so the refusal needs no huge file; Synapse keeps its own. */
+const WEFT_LIMIT = 8 * MiB;
+
+/** The server's upload limit, as it tells clients. */
+async function uploadLimit(page) {
+  const s = await session(page);
+  const res = await fetch(`${s.homeserver}/_matrix/client/v1/media/config`, {
+    headers: { authorization: `Bearer ${s.access_token}` },
+  });
+  return (await res.json())['m.upload.size'];
+}
+
+/** Starts recording every value the upload progress bars show. */
+async function recordProgress(page) {
+  await page.evaluate(() => {
+    window.progressSeen = [];
+    const note = (el) => window.progressSeen.push(Number(el.getAttribute('value') ?? el.value));
+    new MutationObserver((changes) => {
+      for (const change of changes) {
+        if (change.target.tagName === 'PROGRESS') note(change.target);
+        for (const node of change.addedNodes ?? []) {
+          if (node.querySelectorAll) node.querySelectorAll('progress').forEach(note);
+        }
+      }
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['value'] });
+  });
+}
+
+async function attach(page, paths) {
+  await page.locator('input[type=file]').setInputFiles(paths);
+  await page.getByRole('dialog', { name: 'Send files' }).waitFor(WAIT);
+}
+
+async function scenario(homeserverKind) {
+  const client = await startServer({ config: `max_upload_size = ${WEFT_LIMIT}\n` });
+  const homeserver = homeserverKind === 'synapse' ? await startSynapse() : client;
+  const dir = mkdtempSync(join(tmpdir(), 'weft-media-'));
+  const { browser, close } = await launchBrowser();
+  const pages = {};
+  try {
+    const alice = pages.alice = await (await browser.newContext()).newPage();
+    const bob = pages.bob = await (await browser.newContext({ acceptDownloads: true })).newPage();
+    await step('sign up and meet in a room', () => meet(alice, bob, client, homeserver, 'Photos'));
+
+    const picture = file(join(dir, 'sunset.png'), png(1600, 1200));
+    const blob = random(5 * 1000 * 1000);
+    const data = file(join(dir, 'data.bin'), blob);
+
+    await step('alice sends a PNG and a 5 MB file; her progress reaches 100 %', async () => {
+      await recordProgress(alice);
+      await attach(alice, [picture, data]);
+      const preview = alice.getByRole('dialog', { name: 'Send files' });
+      await preview.getByText('sunset.png').waitFor(WAIT);
+      await preview.getByText('4.8 MB').waitFor(WAIT);
+      await preview.getByRole('button', { name: 'Send' }).click();
+      await preview.waitFor({ state: 'detached', ...WAIT });
+      await item(alice, 'data.bin').getByRole('button', { name: 'Download data.bin' }).waitFor(WAIT);
+      await alice.getByRole('list', { name: 'Uploads' }).getByRole('listitem').first()
+        .waitFor({ state: 'detached', ...WAIT });
+      const seen = await alice.evaluate(() => window.progressSeen);
+      assert.ok(seen.includes(100), `progress values seen: ${seen.join(', ')}`);
+    });
+
+    await step('bob sees the thumbnail and opens the full image', async () => {
+      const open = bob.getByRole('button', { name: 'Open sunset.png' });
+      await open.waitFor(WAIT);
+      const thumb = open.locator('img');
+      await thumb.waitFor(WAIT);
+      await bob.waitForFunction((img) => img.complete && img.naturalWidth > 0, await thumb.elementHandle(), WAIT);
+      assert.match(await thumb.getAttribute('src'), /^blob:/);
+      const width = await thumb.evaluate((img) => img.naturalWidth);
+      assert.ok(width <= 800, `the timeline shows a thumbnail, not the ${width}px original`);
+      // The blurhash placeholder sits behind the image.
+      assert.match(await open.evaluate((el) => el.style.backgroundImage), /^url\("?data:image\/png/);
+      await open.click();
+      const viewer = bob.getByRole('dialog', { name: 'sunset.png' });
+      const full = viewer.locator('img');
+      await full.waitFor(WAIT);
+      await bob.waitForFunction((img) => img.naturalWidth === 1600, await full.elementHandle(), WAIT);
+      await bob.keyboard.press('Escape');
+      await viewer.waitFor({ state: 'detached', ...WAIT });
+    });
+
+    await step('bob downloads the file with identical bytes', async () => {
+      const download = bob.waitForEvent('download', WAIT);
+      await item(bob, 'data.bin').getByRole('button', { name: 'Download data.bin' }).click();
+      const saved = await download;
+      assert.equal(saved.suggestedFilename(), 'data.bin');
+      const path = join(dir, 'downloaded.bin');
+      await saved.saveAs(path);
+      assert.equal(sha256(readFileSync(path)), sha256(blob));
+    });
+
+    await step('a recorded video plays, its duration shown', async () => {
+      const clip = file(join(dir, 'clip.webm'), await webm(alice, 2));
+      await attach(alice, [clip]);
+      await alice.getByRole('textbox', { name: 'Caption' }).fill('our walk');
+      await alice.getByRole('dialog', { name: 'Send files' }).getByRole('button', { name: 'Send' }).click();
+      const message = item(bob, 'clip.webm');
+      await message.getByText('our walk').waitFor(WAIT);
+      await message.getByText(/^0:0[12]$/).waitFor(WAIT);
+      await message.getByRole('button', { name: 'Play video' }).click();
+      const video = message.locator('video');
+      await video.waitFor(WAIT);
+      await bob.waitForFunction((v) => v.currentTime > 0.2, await video.elementHandle(), WAIT);
+    });
+
+    await step('a file over the limit is refused before uploading', async () => {
+      const limit = await uploadLimit(alice);
+      if (homeserverKind === 'weft') assert.equal(limit, WEFT_LIMIT);
+      const big = file(join(dir, 'huge.bin'), Buffer.alloc(limit + MiB));
+      await attach(alice, [big]);
+      const preview = alice.getByRole('dialog', { name: 'Send files' });
+      const words = `accepts files up to ${limit / MiB} MB`;
+      await preview.getByRole('alert').filter({ hasText: words }).waitFor(WAIT);
+      assert.ok(await preview.getByRole('button', { name: 'Send' }).isDisabled());
+      await preview.getByRole('button', { name: 'Cancel' }).click();
+      await preview.waitFor({ state: 'detached', ...WAIT });
+    });
+  } catch (error) {
+    await saveArtifacts(`media-${homeserverKind}`, pages, homeserver);
+    throw error;
+  } finally {
+    await close();
+    if (homeserver !== client) await homeserver.stop();
+    await client.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('media in the browser against weft', () => scenario('weft'));
+test('media in the browser against Synapse', () => scenario('synapse'));
