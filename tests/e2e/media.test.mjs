@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
 import { file, png, random, sha256, webm } from './files.mjs';
-import { WAIT, item, meet, session, step } from './steps.mjs';
+import { WAIT, api, item, meet, session, step } from './steps.mjs';
 
 const MiB = 1024 * 1024;
 /** weft runs with an 8 MiB limit so the refusal needs no huge file; Synapse keeps its own. */
@@ -118,6 +118,57 @@ async function scenario(homeserverKind) {
       const video = message.locator('video');
       await video.waitFor(WAIT);
       await bob.waitForFunction((v) => v.currentTime > 0.2, await video.elementHandle(), WAIT);
+    });
+
+    await step('files dropped on the room or pasted into the composer go to the preview', async () => {
+      const preview = alice.getByRole('dialog', { name: 'Send files' });
+      await alice.evaluate(() => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(['dropped'], 'dropped.txt', { type: 'text/plain' }));
+        const room = document.querySelector('section.room-view');
+        for (const type of ['dragover', 'drop']) {
+          room.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        }
+      });
+      await preview.getByText('dropped.txt').waitFor(WAIT);
+      await alice.getByRole('textbox', { name: 'Message' }).evaluate((box) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(['pasted'], 'pasted.txt', { type: 'text/plain' }));
+        box.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true }));
+      });
+      await preview.getByText('pasted.txt').waitFor(WAIT);
+      await preview.getByRole('button', { name: 'Cancel' }).click();
+      await preview.waitFor({ state: 'detached', ...WAIT });
+    });
+
+    await step('a failed upload shows its error and can be retried', async () => {
+      // The first attempt dies on the wire; the retry goes through.
+      await alice.route('**/_matrix/media/v3/upload**', (route) => route.abort(), { times: 1 });
+      await attach(alice, [file(join(dir, 'notes.txt'), Buffer.from('retry me\n'))]);
+      await alice.getByRole('dialog', { name: 'Send files' }).getByRole('button', { name: 'Send' }).click();
+      const uploads = alice.getByRole('list', { name: 'Uploads' });
+      await uploads.getByRole('alert').filter({ hasText: 'The upload failed' }).waitFor(WAIT);
+      await uploads.getByRole('button', { name: 'Retry' }).click();
+      await item(bob, 'notes.txt').getByRole('button', { name: 'Download notes.txt' }).waitFor(WAIT);
+      await uploads.getByRole('listitem').first().waitFor({ state: 'detached', ...WAIT });
+    });
+
+    await step('a corrupt image shows a placeholder', async () => {
+      const s = await session(alice);
+      const upload = await fetch(`${s.homeserver}/_matrix/media/v3/upload?filename=broken.png`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${s.access_token}`, 'content-type': 'image/png' },
+        body: random(2000),
+      });
+      const { content_uri: url } = await upload.json();
+      const roomId = await alice.evaluate(() => localStorage.getItem('weft.selected_room'));
+      await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/broken1`, {
+        msgtype: 'm.image', body: 'broken.png', url, info: { mimetype: 'image/png', w: 400, h: 300 },
+      });
+      const open = bob.getByRole('button', { name: 'Open broken.png' });
+      await open.getByText('This image could not be shown').waitFor(WAIT);
+      const box = await open.boundingBox();
+      assert.ok(box.width > 100 && box.width <= 400 && box.height > 50, `box ${JSON.stringify(box)}`);
     });
 
     await step('a file over the limit is refused before uploading', async () => {
