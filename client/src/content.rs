@@ -105,6 +105,12 @@ pub(crate) struct NameContent {
     pub name: String,
 }
 
+/// `m.room.avatar`: the picture's `mxc://` URI (absent when removed).
+#[derive(Debug, Deserialize)]
+pub(crate) struct AvatarContent {
+    pub url: Option<String>,
+}
+
 /// `m.room.topic`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct TopicContent {

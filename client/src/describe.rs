@@ -34,6 +34,7 @@ pub(crate) fn classify(
         );
         item.event_id = Some(event_id.clone());
         item.txn_id = event.unsigned.transaction_id.clone();
+        item.sender_avatar = room.member_avatar(&event.sender);
         Incoming::Item(item)
     };
     let actor = || room.member_name(&event.sender);

@@ -671,4 +671,60 @@ mod tests {
         );
         assert!(engine.room_list().is_empty());
     }
+
+    #[test]
+    fn media_messages_and_avatars_come_through_sync_and_local_echo() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, lobby_initial_sync());
+        let lobby = ruma::room_id!("!lobby:hs");
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {"timeline": {"events": [
+                {"type": "m.room.avatar", "event_id": "$av", "sender": "@alice:hs", "state_key": "",
+                 "origin_server_ts": 8, "content": {"url": "mxc://hs/roompic"}},
+                {"type": "m.room.member", "event_id": "$mb2", "sender": "@bob:hs", "state_key": "@bob:hs",
+                 "origin_server_ts": 9, "content": {"membership": "join", "displayname": "Bob", "avatar_url": "mxc://hs/bobpic"}},
+                {"type": "m.room.message", "event_id": "$img", "sender": "@bob:hs", "origin_server_ts": 10,
+                 "content": {"msgtype": "m.image", "body": "cat.png", "url": "mxc://hs/cat",
+                             "info": {"mimetype": "image/png", "w": 10, "h": 20}}},
+            ]}}}}}),
+        );
+        let room = engine.room(lobby).unwrap();
+        assert_eq!(room.avatar(), crate::Mxc::parse("mxc://hs/roompic").as_ref());
+        let items = room.items(engine.user_id());
+        let image = items.iter().find(|i| i.event_id.as_deref().map(|e| e.as_str()) == Some("$img")).unwrap();
+        let media = image.media.as_ref().unwrap();
+        assert_eq!((media.kind, media.width, media.height), (crate::MediaKind::Image, Some(10), Some(20)));
+        assert_eq!(image.sender_avatar, crate::Mxc::parse("mxc://hs/bobpic"));
+
+        let draft = crate::MediaDraft {
+            kind: crate::MediaKind::File,
+            url: crate::Mxc::parse("mxc://hs/doc").unwrap(),
+            filename: "q3.pdf".into(),
+            caption: Some("the report".into()),
+            mimetype: "application/pdf".into(),
+            size: 1234,
+            width: None,
+            height: None,
+            duration_ms: None,
+            thumbnail: None,
+            blurhash: None,
+        };
+        let txn = ruma::OwnedTransactionId::from("t-media");
+        let request = engine.send_media(lobby, &draft, txn.clone(), MilliSecondsSinceUnixEpoch(11u32.into())).unwrap();
+        let sent: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+        assert_eq!(
+            sent,
+            json!({"msgtype": "m.file", "body": "the report", "filename": "q3.pdf", "url": "mxc://hs/doc",
+                   "info": {"mimetype": "application/pdf", "size": 1234}, "m.mentions": {}})
+        );
+        let items = engine.room(lobby).unwrap().items(engine.user_id());
+        let echo = items.last().unwrap();
+        assert_eq!(echo.send_state, SendState::Pending);
+        assert_eq!(echo.media.as_ref().unwrap().caption.as_deref(), Some("the report"));
+        // A failed send can be retried with the same content.
+        engine.mark_send_failed(lobby, &txn);
+        let retry = engine.retry_send(lobby, &txn).unwrap();
+        assert_eq!(retry.body(), request.body());
+    }
 }

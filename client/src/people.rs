@@ -6,7 +6,7 @@ use ruma::{
     api::client::{
         config::set_global_account_data,
         membership::{get_member_events, kick_user, leave_room},
-        profile::set_display_name,
+        profile::{set_avatar_url, set_display_name},
         state::send_state_event,
     },
 };
@@ -16,6 +16,7 @@ use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
     content::DirectContent,
     endpoint::{self, json},
+    media::Mxc,
     requests::target,
     sync::RawEvent,
 };
@@ -68,6 +69,17 @@ struct DisplayNameBody<'a> {
 pub(crate) fn display_name_request(session: &Session, name: &str) -> Result<HttpRequest, ApiError> {
     let body = json(&DisplayNameBody { displayname: name.trim() })?;
     endpoint::request::<set_display_name::v3::Request>(target(session), &[&session.user_id], &[], body)
+}
+
+#[derive(Serialize)]
+struct AvatarUrlBody {
+    avatar_url: String,
+}
+
+/// `PUT /profile/{userId}/avatar_url`.
+pub(crate) fn avatar_url_request(session: &Session, mxc: &Mxc) -> Result<HttpRequest, ApiError> {
+    let body = json(&AvatarUrlBody { avatar_url: mxc.to_string() })?;
+    endpoint::request::<set_avatar_url::v3::Request>(target(session), &[&session.user_id], &[], body)
 }
 
 /// `PUT /user/{userId}/account_data/m.direct`.

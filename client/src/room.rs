@@ -9,10 +9,11 @@ use ruma::{
 
 use crate::{
     content::{
-        CanonicalAliasContent, CreateContent, MemberContent, NameContent, PowerLevelsContent, ReceiptContent,
+        AvatarContent, CanonicalAliasContent, CreateContent, MemberContent, NameContent, PowerLevelsContent, ReceiptContent,
         TopicContent, TypingContent,
     },
     describe::classify,
+    media::Mxc,
     event::Event,
     sync::{JoinedRoom, UnreadNotifications},
     timeline::{Incoming, Timeline, TimelineItem},
@@ -37,6 +38,8 @@ pub struct Room {
     name: Option<String>,
     canonical_alias: Option<OwnedRoomAliasId>,
     topic: Option<String>,
+    /// `m.room.avatar`.
+    avatar: Option<Mxc>,
     members: BTreeMap<OwnedUserId, Member>,
     heroes: Vec<OwnedUserId>,
     /// A name to show before the first sync of the room arrives (from the invite or the
@@ -66,6 +69,7 @@ impl Room {
             name: None,
             canonical_alias: None,
             topic: None,
+            avatar: None,
             members: BTreeMap::new(),
             heroes: Vec::new(),
             name_hint: None,
@@ -101,6 +105,16 @@ impl Room {
     }
 
     /// The topic, if one is set.
+    /// The room's picture (`m.room.avatar`).
+    pub fn avatar(&self) -> Option<&Mxc> {
+        self.avatar.as_ref()
+    }
+
+    /// A member's picture, from their member event.
+    pub fn member_avatar(&self, user: &UserId) -> Option<Mxc> {
+        Mxc::parse(self.members.get(user)?.avatar_url.as_deref()?)
+    }
+
     pub fn topic(&self) -> Option<&str> {
         self.topic.as_deref().filter(|topic| !topic.is_empty())
     }
@@ -406,6 +420,9 @@ impl Room {
                 self.canonical_alias = event
                     .content::<CanonicalAliasContent>()
                     .and_then(|content| content.alias);
+            }
+            "m.room.avatar" => {
+                self.avatar = event.content::<AvatarContent>().and_then(|c| Mxc::parse(&c.url?));
             }
             "m.room.topic" => {
                 self.topic = event.content::<TopicContent>().map(|content| content.topic);

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::media::Media;
+use crate::media::{Media, Mxc};
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId, UserId};
 
 /// Delivery state of an item.
@@ -91,6 +91,8 @@ pub struct TimelineItem {
     pub send_state: SendState,
     /// The file of an image, video, audio or file message.
     pub media: Option<Media>,
+    /// The sender's picture when the event was received.
+    pub sender_avatar: Option<Mxc>,
 }
 
 impl TimelineItem {
@@ -118,6 +120,7 @@ impl TimelineItem {
             origin_server_ts,
             send_state: SendState::Sent,
             media: None,
+            sender_avatar: None,
         }
     }
 

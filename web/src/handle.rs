@@ -68,6 +68,7 @@ pub struct MemberEntry {
     pub name: String,
     pub power: i64,
     pub invited: bool,
+    pub avatar: Option<weft_client::Mxc>,
 }
 
 /// The running sync task: dropping it aborts the in-flight long-poll.
@@ -367,6 +368,7 @@ fn members(room: &weft_client::Room) -> Vec<MemberEntry> {
             name: room.member_name(user_id),
             power: room.power_level(user_id),
             invited: m.membership == MembershipState::Invite,
+            avatar: room.member_avatar(user_id),
         })
         .collect();
     members.sort_by(|a, b| b.power.cmp(&a.power).then_with(|| a.name.cmp(&b.name)));

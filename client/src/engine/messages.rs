@@ -69,6 +69,7 @@ impl Engine {
         } else {
             let mut item = TimelineItem::new(own.clone(), room.member_name(&own), kind, text, now);
             item.txn_id = Some(txn_id.clone());
+            item.sender_avatar = room.member_avatar(&own);
             item.html = html;
             item.send_state = SendState::Pending;
             if let Some(target) = draft.reply_to {
@@ -109,6 +110,7 @@ impl Engine {
             TimelineItem::new(own.clone(), room.member_name(&own), ItemKind::Message, content.body.clone(), now);
         item.txn_id = Some(txn_id.clone());
         item.send_state = SendState::Pending;
+        item.sender_avatar = room.member_avatar(&own);
         item.media = Some(draft.to_media());
         room.timeline_mut().push_local(item);
         room.bump_activity(now);

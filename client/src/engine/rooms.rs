@@ -7,6 +7,7 @@ use super::Engine;
 use crate::{
     ApiError, HttpRequest, HttpResponse,
     event::Event,
+    media::Mxc,
     people,
     requests::{self, NewRoom},
 };
@@ -78,6 +79,20 @@ impl Engine {
     /// Changes the room's topic.
     pub fn set_topic_request(&self, room_id: &RoomId, topic: &str) -> Result<HttpRequest, ApiError> {
         people::state_request(&self.session, room_id, "m.room.topic", "", &TopicContent { topic: topic.trim() })
+    }
+
+    /// Changes the room's picture to an uploaded image.
+    pub fn set_room_avatar_request(&self, room_id: &RoomId, mxc: &Mxc) -> Result<HttpRequest, ApiError> {
+        #[derive(serde::Serialize)]
+        struct Avatar {
+            url: String,
+        }
+        people::state_request(&self.session, room_id, "m.room.avatar", "", &Avatar { url: mxc.to_string() })
+    }
+
+    /// Changes our picture (the server updates it in every room).
+    pub fn avatar_request(&self, mxc: &Mxc) -> Result<HttpRequest, ApiError> {
+        people::avatar_url_request(&self.session, mxc)
     }
 
     /// Changes our display name (the server updates it in every room).

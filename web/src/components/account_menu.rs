@@ -2,7 +2,9 @@
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
+use crate::components::{attach::FileButton, uploads::Uploads};
 use crate::handle::ClientHandle;
+use crate::platform::files::LocalFile;
 use crate::reactive::{dyn_show, dyn_text, status_line};
 
 /// A button showing the user ID that opens a small menu.
@@ -66,6 +68,14 @@ pub fn AccountMenu() -> impl IntoView {
                             <button type="submit">"Save name"</button>
                         </div>
                     </form>
+                    <div class="row">
+                        <FileButton label="Change avatar" class="small" on_files=Callback::new(move |files: Vec<LocalFile>| {
+                            if let Some(file) = files.into_iter().next() { handle.set_avatar(None, file) }
+                        })>
+                            "Change avatar"
+                        </FileButton>
+                    </div>
+                    <Uploads room_id=None />
                     <label class="check">
                         <input type="checkbox" prop:checked=move || notifications.get() on:change=toggle_notifications />
                         "Desktop notifications"

@@ -25,28 +25,45 @@ pub fn add(pending: Pending, files: Vec<LocalFile>) {
     }
 }
 
-/// A paperclip button over a hidden file input.
+/// The paperclip button: chosen files go to the preview.
 #[component]
 pub fn AttachButton(pending: Pending) -> impl IntoView {
+    view! {
+        <FileButton label="Attach file" class="attach" multiple=true on_files=Callback::new(move |files| add(pending, files))>
+            "📎"
+        </FileButton>
+    }
+}
+
+/// A button over a hidden file input; `on_files` gets what was chosen.
+#[component]
+pub fn FileButton(
+    label: &'static str,
+    class: &'static str,
+    #[prop(optional)] multiple: bool,
+    on_files: Callback<Vec<LocalFile>>,
+    children: Children,
+) -> impl IntoView {
     let input = NodeRef::<html::Input>::new();
     view! {
         <input
             type="file"
-            multiple
+            multiple=multiple
+            accept=if multiple { "" } else { "image/*" }
             class="visually-hidden"
             tabindex="-1"
             aria-hidden="true"
             node_ref=input
-            on:change=move |ev| add(pending, files::from_input(&ev))
+            on:change=move |ev| on_files.run(files::from_input(&ev))
         />
         <button
             type="button"
-            class="attach"
-            aria-label="Attach file"
-            title="Attach file"
+            class=class
+            aria-label=label
+            title=label
             on:click=move |_| if let Some(input) = input.get_untracked() { document::click(&input) }
         >
-            "📎"
+            {children()}
         </button>
     }
 }

@@ -5,7 +5,8 @@ use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use ruma::OwnedRoomId;
 
 use crate::{
-    components::avatar::Avatar,
+    components::{attach::FileButton, avatar::Avatar},
+    platform::files::LocalFile,
     handle::{ClientHandle, RoomSnapshot},
     reactive::{dyn_view, status_line},
 };
@@ -90,6 +91,16 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
                     <button type="submit" class="primary" disabled=move || !flag(|r| r.can_edit_name || r.can_edit_topic)()>
                         "Save"
                     </button>
+                    {
+                        let room_id = room_id.clone();
+                        view! {
+                            <FileButton label="Change room avatar" class="" on_files=Callback::new(move |files: Vec<LocalFile>| {
+                                if let Some(file) = files.into_iter().next() { handle.set_avatar(Some(room_id.clone()), file) }
+                            })>
+                                "Change room avatar"
+                            </FileButton>
+                        }
+                    }
                     <button type="button" class="danger" on:click=leave>"Leave room"</button>
                 </div>
                 {status_line(status)}
@@ -107,7 +118,7 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
                         let (room_id, user_id) = (room_id.clone(), member.user_id.clone());
                         view! {
                             <li class="member">
-                                <Avatar name=member.name.clone() user_id=member.user_id.to_string() small=true />
+                                <Avatar name=member.name.clone() user_id=member.user_id.to_string() small=true picture=member.avatar.clone() />
                                 <span class="member-name" title=member.user_id.to_string()>{member.name.clone()}</span>
                                 {role(member.power).map(|r| view! { <span class="role">{r}</span> })}
                                 {member.invited.then(|| view! { <span class="role">"Invited"</span> })}

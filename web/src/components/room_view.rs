@@ -119,7 +119,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     can_redact_others
                     mode
                 />
-                <Uploads room_id=room_id.clone() />
+                <Uploads room_id=Some(room_id.clone()) />
                 <SendFiles room_id=room_id.clone() pending />
                 <Composer room_id=room_id.clone() mode pending />
             </section>

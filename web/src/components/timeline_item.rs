@@ -162,7 +162,7 @@ pub fn Item(
         >
             {header.then(|| view! {
                 <div class="meta">
-                    <Avatar name=item.sender_name.clone() user_id=item.sender.to_string() />
+                    <Avatar name=item.sender_name.clone() user_id=item.sender.to_string() picture=item.sender_avatar.clone() />
                     <span class="sender">{item.sender_name.clone()}</span>
                     <time class="time">{time.clone()}</time>
                 </div>

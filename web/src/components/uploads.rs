@@ -9,12 +9,13 @@ use crate::{
     reactive::{dyn_text, dyn_view},
 };
 
+/// Uploads for `room_id`, or for our own avatar when `None`.
 #[component]
-pub fn Uploads(room_id: OwnedRoomId) -> impl IntoView {
+pub fn Uploads(room_id: Option<OwnedRoomId>) -> impl IntoView {
     let handle = ClientHandle::expect();
     view! {
         <ul class="uploads" aria-label="Uploads">
-            <For each=move || handle.uploads(&room_id) key=|upload| upload.id children=row />
+            <For each=move || handle.uploads(room_id.as_deref()) key=|upload| upload.id children=row />
         </ul>
     }
 }

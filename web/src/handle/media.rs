@@ -28,7 +28,8 @@ const CACHED_MEDIA: usize = 64;
 #[derive(Clone)]
 pub struct UploadEntry {
     pub id: u64,
-    pub room_id: OwnedRoomId,
+    /// The room it is for; `None` for our own avatar.
+    pub room_id: Option<OwnedRoomId>,
     pub filename: String,
     /// Percent sent. Reference-counted rather than arena signals: uploads start from event
     /// handlers whose reactive owner (e.g. the file preview) is gone moments later.
@@ -37,10 +38,19 @@ pub struct UploadEntry {
     pub error: ArcRwSignal<Option<String>>,
 }
 
+/// What an upload is for.
+#[derive(Clone)]
+pub enum Purpose {
+    /// A message in the entry's room, with this caption.
+    Message(Option<String>),
+    /// The picture of the entry's room, or ours when it has no room.
+    Avatar,
+}
+
 /// An upload's file and, while it runs, the request (dropping it aborts).
 struct Job {
     file: LocalFile,
-    caption: Option<String>,
+    purpose: Purpose,
     running: Option<Upload>,
 }
 
@@ -73,6 +83,16 @@ impl ClientHandle {
 
     /// Uploads and sends `file` in `room_id`, with `caption` as its text.
     pub fn send_file(&self, room_id: OwnedRoomId, file: LocalFile, caption: Option<String>) {
+        self.start_upload(Some(room_id), file, Purpose::Message(caption));
+    }
+
+    /// Uploads `file` and makes it the picture of `room_id`, or ours for `None`: the same
+    /// path as attachments, so it shows progress and can be retried.
+    pub fn set_avatar(&self, room_id: Option<OwnedRoomId>, file: LocalFile) {
+        self.start_upload(room_id, file, Purpose::Avatar);
+    }
+
+    fn start_upload(&self, room_id: Option<OwnedRoomId>, file: LocalFile, purpose: Purpose) {
         let entry = UploadEntry {
             id: 0,
             room_id,
@@ -82,7 +102,7 @@ impl ClientHandle {
         };
         let Some(id) = self.media.try_update_value(|state| {
             state.next_id += 1;
-            state.jobs.insert(state.next_id, Job { file, caption, running: None });
+            state.jobs.insert(state.next_id, Job { file, purpose, running: None });
             state.next_id
         }) else {
             return;
@@ -91,10 +111,10 @@ impl ClientHandle {
         self.run_upload(id);
     }
 
-    /// Uploads in `room_id`, oldest first.
-    pub fn uploads(&self, room_id: &RoomId) -> Vec<UploadEntry> {
+    /// Uploads for `room_id` (or our avatar, for `None`), oldest first.
+    pub fn uploads(&self, room_id: Option<&RoomId>) -> Vec<UploadEntry> {
         self.uploads
-            .with(|uploads| uploads.iter().filter(|u| u.room_id == room_id).cloned().collect())
+            .with(|uploads| uploads.iter().filter(|u| u.room_id.as_deref() == room_id).cloned().collect())
     }
 
     /// Stops an upload (or dismisses a failed one).
@@ -116,15 +136,19 @@ impl ClientHandle {
     fn run_upload(&self, id: u64) {
         let handle = *self;
         let Some(entry) = self.entry(id) else { return };
-        let Some((file, caption)) = self.media.with_value(|state| {
-            state.jobs.get(&id).map(|job| (job.file.clone(), job.caption.clone()))
+        let Some((file, purpose)) = self.media.with_value(|state| {
+            state.jobs.get(&id).map(|job| (job.file.clone(), job.purpose.clone()))
         }) else {
             return;
         };
         entry.error.set(None);
         entry.progress.set(0);
         spawn_local(async move {
-            match handle.upload_and_send(id, &entry, file, caption).await {
+            let result = match purpose {
+                Purpose::Message(caption) => handle.upload_and_send(id, &entry, file, caption).await,
+                Purpose::Avatar => handle.upload_avatar(id, &entry, file).await,
+            };
+            match result {
                 Ok(()) | Err(Failure::Cancelled) => {}
                 Err(Failure::Failed(message)) => {
                     if handle.entry(id).is_some() {
@@ -188,12 +212,34 @@ impl ClientHandle {
         };
         self.cancel_upload(id);
         let txn_id = clock::new_txn_id();
-        let room_id = entry.room_id.clone();
+        let Some(room_id) = entry.room_id.clone() else { return Ok(()) };
         if let Ok(Ok(request)) =
             self.update_engine(|engine| engine.send_media(&room_id, &draft, txn_id.clone(), clock::now()))
         {
             self.spawn_send(room_id, txn_id, request);
         }
+        Ok(())
+    }
+
+    async fn upload_avatar(&self, id: u64, entry: &UploadEntry, file: LocalFile) -> Result<(), Failure> {
+        if MediaKind::for_mimetype(&file.mimetype()) != MediaKind::Image {
+            return Err(Failure::Failed("Pick a PNG, JPEG, GIF or WebP image".into()));
+        }
+        let progress = entry.progress.clone();
+        let url = self
+            .upload(id, &file, move |fraction| progress.set((fraction * 100.0) as u8))
+            .await?;
+        let request = self
+            .with_engine(|engine| match &entry.room_id {
+                Some(room_id) => engine.set_room_avatar_request(room_id, &url),
+                None => engine.avatar_request(&url),
+            })
+            .map_err(|e| Failure::Failed(e.to_string()))?
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        let response = self.send(request).await.map_err(|e| Failure::Failed(e.to_string()))?;
+        weft_client::messaging::parse_empty(as_borrowed(&response))
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        self.cancel_upload(id);
         Ok(())
     }
 
