@@ -117,7 +117,7 @@ impl Engine {
             .filter_map(|raw| Event::parse_ephemeral(raw))
         {
             if kind == "m.direct"
-                && let Ok(direct) = serde_json::from_str::<DirectContent>(content.get())
+                && let Ok(direct) = crate::event::parse_json::<DirectContent>(content.get())
             {
                 self.direct = direct;
             }

@@ -31,20 +31,27 @@ pub(crate) struct Unsigned {
     pub redacted_because: Option<Box<RawValue>>,
 }
 
+/// `serde_json::from_str`, but through the byte-slice reader that response parsing
+/// (`serde_json::from_slice`) already uses: one reader keeps the wasm bundle to one copy
+/// of serde_json's parser and of every `Deserialize` impl both paths reach.
+pub(crate) fn parse_json<T: DeserializeOwned>(json: &str) -> serde_json::Result<T> {
+    serde_json::from_slice(json.as_bytes())
+}
+
 impl Event {
     /// Parses one raw event; `None` for events that don't match the spec's shape.
     pub fn parse(raw: &RawValue) -> Option<Self> {
-        serde_json::from_str(raw.get()).ok()
+        parse_json(raw.get()).ok()
     }
 
     /// Parses the content as `T`, `None` when it doesn't fit (e.g. redacted events).
     pub fn content<T: DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_str(self.content.get()).ok()
+        parse_json(self.content.get()).ok()
     }
 
     /// Parses `unsigned.prev_content` as `T`.
     pub fn prev_content<T: DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_str(self.unsigned.prev_content.as_ref()?.get()).ok()
+        parse_json(self.unsigned.prev_content.as_ref()?.get()).ok()
     }
 
     pub fn is_state(&self) -> bool {
@@ -63,7 +70,7 @@ pub(crate) struct Bare {
 impl Event {
     /// Parses an event that has no sender or ID; `None` when it has no type or content.
     pub fn parse_ephemeral(raw: &RawValue) -> Option<(String, Box<RawValue>)> {
-        let bare: Bare = serde_json::from_str(raw.get()).ok()?;
+        let bare: Bare = parse_json(raw.get()).ok()?;
         Some((bare.kind, bare.content))
     }
 }

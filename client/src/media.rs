@@ -139,7 +139,7 @@ impl Media {
         let kind = MediaKind::from_msgtype(msgtype?)?;
         let source = Mxc::parse(url?)?;
         let info: InfoIn = info
-            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .and_then(|raw| crate::event::parse_json(raw.get()).ok())
             .unwrap_or_default();
         let (filename, caption) = match filename {
             Some(name) if !name.is_empty() && name != body => {
@@ -341,14 +341,18 @@ pub fn format_size(bytes: u64) -> String {
     if bytes < 1024 {
         return format!("{bytes} bytes");
     }
+    // u64 only (u128 division and formatting would add ~2 KB to the bundle), arranged so
+    // nothing overflows: `divisor` stays at most 1024^4.
     let mut unit = 0;
-    let mut divisor: u128 = 1024;
-    // Rounded to tenths, a value just under the next unit reads as that unit ("1 MB").
-    while u128::from(bytes) * 20 >= divisor * 1024 * 20 - divisor && unit < UNITS.len() - 1 {
+    let mut divisor: u64 = 1024;
+    // Rounded to tenths, a value just under the next unit reads as that unit ("1 MB"):
+    // bytes * 20 >= divisor * 20479.
+    while bytes >= (divisor * 20479).div_ceil(20) && unit < UNITS.len() - 1 {
         divisor *= 1024;
         unit += 1;
     }
-    let tenths = (u128::from(bytes) * 10 + divisor / 2) / divisor;
+    // (bytes * 10 + divisor / 2) / divisor, split so bytes * 10 cannot overflow.
+    let tenths = bytes / divisor * 10 + (bytes % divisor * 10 + divisor / 2) / divisor;
     let (whole, fraction) = (tenths / 10, tenths % 10);
     if fraction == 0 {
         format!("{whole} {}", UNITS[unit])

@@ -191,7 +191,8 @@ pub fn sync_request(
     since: Option<&str>,
     timeout: Duration,
 ) -> Result<HttpRequest, ApiError> {
-    let timeout = timeout.as_millis().to_string();
+    // As u64: formatting a u128 would add its own code to the bundle.
+    let timeout = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).to_string();
     let mut query = vec![("filter", SYNC_FILTER), ("timeout", timeout.as_str())];
     if let Some(since) = since {
         query.push(("since", since));

@@ -248,12 +248,12 @@ impl Room {
     fn apply_ephemeral(&mut self, kind: &str, content: &serde_json::value::RawValue) {
         match kind {
             "m.typing" => {
-                if let Ok(typing) = serde_json::from_str::<TypingContent>(content.get()) {
+                if let Ok(typing) = crate::event::parse_json::<TypingContent>(content.get()) {
                     self.typing = typing.user_ids;
                 }
             }
             "m.receipt" => {
-                let Ok(receipts) = serde_json::from_str::<ReceiptContent>(content.get()) else {
+                let Ok(receipts) = crate::event::parse_json::<ReceiptContent>(content.get()) else {
                     return;
                 };
                 for (event_id, by_type) in receipts {

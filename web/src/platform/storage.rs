@@ -11,7 +11,8 @@ fn local_storage() -> Option<web_sys::Storage> {
 /// The saved session, if any and still readable.
 pub fn load_session() -> Option<Session> {
     let json = local_storage()?.get_item(SESSION_KEY).ok().flatten()?;
-    serde_json::from_str(&json).ok()
+    // from_slice: the reader the engine parses with, so the bundle keeps one copy of it.
+    serde_json::from_slice(json.as_bytes()).ok()
 }
 
 /// Saves the session; failures (private mode, quota) only cost the restore on reload.
