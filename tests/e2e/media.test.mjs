@@ -42,7 +42,7 @@ async function recordProgress(page) {
 }
 
 async function attach(page, paths) {
-  await page.locator('input[type=file]').setInputFiles(paths);
+  await page.locator('form.composer input[type=file]').setInputFiles(paths);
   await page.getByRole('dialog', { name: 'Send files' }).waitFor(WAIT);
 }
 
@@ -169,6 +169,24 @@ async function scenario(homeserverKind) {
       await open.getByText('This image could not be shown').waitFor(WAIT);
       const box = await open.boundingBox();
       assert.ok(box.width > 100 && box.width <= 400 && box.height > 50, `box ${JSON.stringify(box)}`);
+    });
+
+    await step('avatars: alice sets hers and the room\'s through the upload path; bob sees both', async () => {
+      await alice.getByRole('button', { name: /^@alice:/ }).click();
+      const menu = alice.getByRole('group', { name: 'Account' });
+      await menu.locator('input[type=file]').setInputFiles(file(join(dir, 'me.png'), png(300, 300)));
+      await alice.getByRole('button', { name: /^@alice:/ }).click();
+      await alice.getByRole('button', { name: 'Room settings' }).click();
+      const settings = alice.getByRole('region', { name: 'Room settings' });
+      await settings.locator('input[type=file]').setInputFiles(file(join(dir, 'room.png'), png(120, 120)));
+      const headerPicture = bob.locator('.room-header .avatar img');
+      await headerPicture.waitFor(WAIT);
+      await bob.waitForFunction((img) => img.naturalWidth > 0, await headerPicture.elementHandle(), WAIT);
+      await bob.getByRole('button', { name: 'Room settings' }).click();
+      const alicePicture = bob.getByRole('list', { name: 'Members' }).getByRole('listitem')
+        .filter({ hasText: 'alice' }).locator('.avatar img');
+      await alicePicture.waitFor(WAIT);
+      await bob.waitForFunction((img) => img.naturalWidth > 0, await alicePicture.elementHandle(), WAIT);
     });
 
     await step('a file over the limit is refused before uploading', async () => {

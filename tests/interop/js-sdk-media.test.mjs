@@ -57,7 +57,7 @@ test('matrix-js-sdk media: it uploads and we show; we upload and it downloads th
 
     await step('our client uploads a file; matrix-js-sdk downloads identical bytes', async () => {
       const bytes = random(300_000);
-      await bob.locator('input[type=file]').setInputFiles(file(join(dir, 'report.bin'), bytes));
+      await bob.locator('form.composer input[type=file]').setInputFiles(file(join(dir, 'report.bin'), bytes));
       await bob.getByRole('dialog', { name: 'Send files' }).getByRole('button', { name: 'Send' }).click();
       await item(bob, 'report.bin').getByRole('button', { name: 'Download report.bin' }).waitFor(WAIT);
 

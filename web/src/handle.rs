@@ -42,6 +42,7 @@ pub enum Connection {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomSnapshot {
     pub name: String,
+    pub avatar: Option<weft_client::Mxc>,
     pub topic: Option<String>,
     pub loaded: bool,
     pub items: Vec<TimelineItem>,
@@ -174,6 +175,7 @@ impl ClientHandle {
             let own = engine.user_id();
             Some(RoomSnapshot {
                 name: room.display_name(own),
+                avatar: room.avatar().cloned(),
                 topic: room.topic().map(ToOwned::to_owned),
                 loaded: room.is_loaded(),
                 items: room.items(own),

@@ -6,6 +6,7 @@ use ruma::OwnedRoomId;
 use crate::{
     components::{
         attach::{Pending, SendFiles, add},
+        avatar::Avatar,
         composer::{Composer, ComposerMode},
         uploads::Uploads,
         invite_form::InviteForm,
@@ -90,6 +91,14 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     <button class="back" on:click=move |_| handle.select(None)>
                         "Back to rooms"
                     </button>
+                    {
+                        let room_id = room_id.clone();
+                        let avatar = Memo::new(move |_| snapshot.with(|r| r.as_ref().and_then(|r| r.avatar.clone())));
+                        dyn_view(move || {
+                            let name = name().unwrap_or_default();
+                            view! { <Avatar name user_id=room_id.to_string() picture=avatar.get() /> }.into_any()
+                        })
+                    }
                     <div class="room-title">
                         <h2>{dyn_text(move || name().unwrap_or_default())}</h2>
                         {dyn_view(move || topic().map(|topic| view! { <p class="topic">{topic}</p> }).into_any())}
