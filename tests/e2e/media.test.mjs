@@ -153,22 +153,37 @@ async function scenario(homeserverKind) {
       await uploads.getByRole('listitem').first().waitFor({ state: 'detached', ...WAIT });
     });
 
-    await step('a corrupt image shows a placeholder', async () => {
+    await step('a corrupt image shows a placeholder; HTML posing as an image never gets its type', async () => {
       const s = await session(alice);
-      const upload = await fetch(`${s.homeserver}/_matrix/media/v3/upload?filename=broken.png`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${s.access_token}`, 'content-type': 'image/png' },
-        body: random(2000),
-      });
-      const { content_uri: url } = await upload.json();
       const roomId = await alice.evaluate(() => localStorage.getItem('weft.selected_room'));
-      await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/broken1`, {
-        msgtype: 'm.image', body: 'broken.png', url, info: { mimetype: 'image/png', w: 400, h: 300 },
-      });
+      const post = async (name, type, body, txn) => {
+        const upload = await fetch(`${s.homeserver}/_matrix/media/v3/upload?filename=${name}`, {
+          method: 'POST', headers: { authorization: `Bearer ${s.access_token}`, 'content-type': type }, body,
+        });
+        const { content_uri: url } = await upload.json();
+        await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txn}`, {
+          msgtype: 'm.image', body: name, url, info: { mimetype: 'image/png', w: 400, h: 300 },
+        });
+      };
+      await post('broken.png', 'image/png', random(2000), 'broken1');
+      await post('evil.html', 'text/html', '<script>parent.pwned = 1</script>', 'evil1');
       const open = bob.getByRole('button', { name: 'Open broken.png' });
       await open.getByText('This image could not be shown').waitFor(WAIT);
       const box = await open.boundingBox();
       assert.ok(box.width > 100 && box.width <= 400 && box.height > 50, `box ${JSON.stringify(box)}`);
+      // The blob behind the (failed) image is typed as bytes, so opening it can't run anything.
+      const evil = bob.getByRole('button', { name: 'Open evil.html' });
+      await evil.getByText('This image could not be shown').waitFor(WAIT);
+      await evil.click();
+      const viewer = bob.getByRole('dialog', { name: 'evil.html' });
+      const src = await viewer.locator('img').getAttribute('src', WAIT);
+      // Opened in a tab of its own, it downloads instead of rendering as a page of ours.
+      const tab = await bob.context().newPage();
+      const download = tab.waitForEvent('download', WAIT);
+      await tab.goto(src).catch(() => { /* navigation turns into a download */ });
+      await download;
+      await tab.close();
+      await bob.keyboard.press('Escape');
     });
 
     await step('avatars: alice sets hers and the room\'s through the upload path; bob sees both', async () => {

@@ -3,7 +3,7 @@
 use gloo_net::http::RequestBuilder;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use weft_client::HttpRequest;
+use weft_client::{HttpRequest, MediaKind};
 
 use super::files::ObjectUrl;
 
@@ -50,6 +50,11 @@ impl Drop for Abort {
 
 /// Fetches `request` (a media download) into a blob URL; `Err` carries the HTTP status, or
 /// 0 when there was no response.
+///
+/// A blob URL belongs to our origin, so a sender's HTML or SVG opened from it ("open image
+/// in new tab") would run as us. The blob is therefore re-typed: only image, video and
+/// audio types the browser shows as media keep their type; everything else becomes
+/// `application/octet-stream`.
 pub async fn fetch_object_url(request: HttpRequest) -> Result<ObjectUrl, u16> {
     let response = builder(&request, None).build().map_err(|_| 0u16)?.send().await.map_err(|_| 0u16)?;
     if !response.ok() {
@@ -57,6 +62,13 @@ pub async fn fetch_object_url(request: HttpRequest) -> Result<ObjectUrl, u16> {
     }
     let promise = web_sys::Response::from(response).blob().map_err(|_| 0u16)?;
     let blob: web_sys::Blob = JsFuture::from(promise).await.map_err(|_| 0u16)?.unchecked_into();
+    let served = blob.type_();
+    let safe = if MediaKind::for_mimetype(&served) == MediaKind::File {
+        "application/octet-stream"
+    } else {
+        served.split(';').next().unwrap_or_default().trim()
+    };
+    let blob = blob.slice_with_f64_and_f64_and_content_type(0.0, blob.size(), safe).map_err(|_| 0u16)?;
     ObjectUrl::new(&blob).ok_or(0)
 }
 
