@@ -23,6 +23,8 @@ use crate::platform::{
 /// does not download again. Beyond this, the least recently used are revoked once nothing
 /// shows them.
 const CACHED_MEDIA: usize = 64;
+/// Larger files (whole videos, say) are not cached: they would pin too much memory.
+const CACHED_MAX_BYTES: u64 = 8 * 1024 * 1024;
 
 /// One upload as the composer shows it.
 #[derive(Clone)]
@@ -305,6 +307,9 @@ impl ClientHandle {
             404 => "This file is no longer available".to_owned(),
             status => format!("Could not load this file (HTTP {status})"),
         })?);
+        if url.size() > CACHED_MAX_BYTES {
+            return Ok(url);
+        }
         self.media.update_value(|state| {
             state.cache.push((key, url.clone()));
             if state.cache.len() > CACHED_MEDIA {
@@ -321,10 +326,10 @@ impl ClientHandle {
             let Ok(Ok(request)) = handle.with_engine(|engine| media::config_request(engine.session())) else {
                 return;
             };
-            if let Ok(response) = handle.send(request).await {
-                if let Ok(limit) = media::parse_config(as_borrowed(&response)) {
-                    handle.upload_limit.set(limit);
-                }
+            if let Ok(response) = handle.send(request).await
+                && let Ok(limit) = media::parse_config(as_borrowed(&response))
+            {
+                handle.upload_limit.set(limit);
             }
         });
     }

@@ -79,11 +79,20 @@ pub fn from_paste(event: &web_sys::ClipboardEvent) -> Vec<LocalFile> {
 
 /// A `blob:` URL for showing bytes in `<img>`, `<video>` or `<audio>`; revoked when dropped,
 /// so the browser can free the bytes once nothing shows them.
-pub struct ObjectUrl(String);
+pub struct ObjectUrl {
+    url: String,
+    size: u64,
+}
 
 impl ObjectUrl {
     pub(super) fn new(blob: &Blob) -> Option<Self> {
-        Url::create_object_url_with_blob(blob).ok().map(Self)
+        let url = Url::create_object_url_with_blob(blob).ok()?;
+        Some(Self { url, size: blob.size() as u64 })
+    }
+
+    /// How many bytes the URL keeps alive.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
     /// A URL for a local file (previews before sending).
@@ -92,7 +101,7 @@ impl ObjectUrl {
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.url
     }
 
     /// Saves what the URL holds as a download named `filename`.
@@ -102,7 +111,7 @@ impl ObjectUrl {
             .and_then(|d| d.create_element("a").ok())
             .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok());
         if let Some(link) = link {
-            link.set_href(&self.0);
+            link.set_href(&self.url);
             link.set_download(filename);
             link.click();
         }
@@ -111,6 +120,6 @@ impl ObjectUrl {
 
 impl Drop for ObjectUrl {
     fn drop(&mut self) {
-        let _ = Url::revoke_object_url(&self.0);
+        let _ = Url::revoke_object_url(&self.url);
     }
 }
