@@ -53,6 +53,28 @@ export function png(width, height) {
 
 export const random = (size) => randomBytes(size);
 
+/** A mono 16-bit PCM WAV of `seconds` of a 440 Hz tone. */
+export function wav(seconds, rate = 8000) {
+  const samples = Math.round(seconds * rate);
+  const out = Buffer.alloc(44 + samples * 2);
+  out.write('RIFF', 0, 'ascii');
+  out.writeUInt32LE(36 + samples * 2, 4);
+  out.write('WAVEfmt ', 8, 'ascii');
+  out.writeUInt32LE(16, 16);
+  out.writeUInt16LE(1, 20);
+  out.writeUInt16LE(1, 22);
+  out.writeUInt32LE(rate, 24);
+  out.writeUInt32LE(rate * 2, 28);
+  out.writeUInt16LE(2, 32);
+  out.writeUInt16LE(16, 34);
+  out.write('data', 36, 'ascii');
+  out.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++) {
+    out.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  }
+  return out;
+}
+
 export const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 /** Writes `bytes` to `path` and returns the path. */

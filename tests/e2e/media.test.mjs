@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
-import { file, png, random, sha256, webm } from './files.mjs';
-import { WAIT, api, item, meet, session, step } from './steps.mjs';
+import { file, png, random, sha256, wav, webm } from './files.mjs';
+import { WAIT, api, item, meet, send, session, step } from './steps.mjs';
 
 const MiB = 1024 * 1024;
 /** weft runs with an 8 MiB limit so the refusal needs no huge file; Synapse keeps its own. */
@@ -118,6 +118,33 @@ async function scenario(homeserverKind) {
       const video = message.locator('video');
       await video.waitFor(WAIT);
       await bob.waitForFunction((v) => v.currentTime > 0.2, await video.elementHandle(), WAIT);
+    });
+
+    await step('a voice note plays, its duration shown', async () => {
+      await attach(alice, [file(join(dir, 'note.wav'), wav(3))]);
+      await alice.getByRole('dialog', { name: 'Send files' }).getByRole('button', { name: 'Send' }).click();
+      const message = item(bob, 'note.wav');
+      await message.getByText('0:03').waitFor(WAIT);
+      await message.getByRole('button', { name: 'Play audio' }).click();
+      const audio = message.locator('audio');
+      await audio.waitFor(WAIT);
+      await bob.waitForFunction((a) => a.currentTime > 0.2, await audio.elementHandle(), WAIT);
+    });
+
+    await step('an upload can be cancelled; nothing is sent', async () => {
+      // Hold the upload on the wire until the page gives up on it.
+      await alice.route('**/_matrix/media/v3/upload**', () => { /* never answered */ }, { times: 1 });
+      await attach(alice, [file(join(dir, 'never.bin'), random(1000))]);
+      await alice.getByRole('dialog', { name: 'Send files' }).getByRole('button', { name: 'Send' }).click();
+      const uploads = alice.getByRole('list', { name: 'Uploads' });
+      await uploads.getByText('never.bin').waitFor(WAIT);
+      await uploads.getByRole('button', { name: 'Cancel' }).click();
+      await uploads.getByRole('listitem').first().waitFor({ state: 'detached', ...WAIT });
+      await alice.unrouteAll({ behavior: 'ignoreErrors' });
+      // A later message arrives; the cancelled file never does.
+      await send(alice, 'after the cancel');
+      await item(bob, 'after the cancel').waitFor(WAIT);
+      assert.equal(await item(bob, 'never.bin').count(), 0);
     });
 
     await step('files dropped on the room or pasted into the composer go to the preview', async () => {
