@@ -11,7 +11,7 @@ use crate::{
     event::Event,
     media::Media,
     room::Room,
-    timeline::{Edit, Incoming, ItemKind, ReactionEntry, TimelineItem},
+    timeline::{CallUpdate, Edit, Incoming, ItemKind, ReactionEntry, TimelineItem},
 };
 
 /// What `event` does to `room`'s timeline.
@@ -68,6 +68,9 @@ pub(crate) fn classify(
                 Some(target) => Incoming::Redaction { event_id, target },
                 None => hidden(),
             }
+        }
+        "m.call.invite" | "m.call.answer" | "m.call.hangup" | "m.call.reject" => {
+            classify_call(event, event_id.clone(), ts, item).unwrap_or_else(hidden)
         }
         "m.room.encrypted" => item(ItemKind::Encrypted, "Encrypted message".to_owned()),
         "m.room.member" => match describe_member(room, event) {
@@ -152,6 +155,43 @@ fn classify_message(
     );
     shown.mentions = content.mentions.map(|m| m.user_ids).unwrap_or_default();
     Incoming::Item(shown)
+}
+
+/// The parts of a call event its line in the history needs.
+#[derive(serde::Deserialize)]
+struct CallEventContent {
+    call_id: String,
+    offer: Option<Sdp>,
+    reason: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Sdp {
+    sdp: String,
+}
+
+/// A call event: the invite becomes the call's line; the others update it.
+fn classify_call(
+    event: &Event,
+    event_id: OwnedEventId,
+    ts: MilliSecondsSinceUnixEpoch,
+    item: impl Fn(ItemKind, String) -> Incoming,
+) -> Option<Incoming> {
+    let content: CallEventContent = event.content()?;
+    let at = u64::from(ts.get());
+    let sender = event.sender.clone();
+    let (update, shown) = match event.kind.as_str() {
+        "m.call.invite" => {
+            let video = content.offer.is_some_and(|offer| offer.sdp.contains("m=video"));
+            let Incoming::Item(mut line) = item(ItemKind::State, String::new()) else { return None };
+            line.call_id = Some(content.call_id.clone());
+            (CallUpdate::Invite { caller: sender, video }, Some(line))
+        }
+        "m.call.answer" => (CallUpdate::Answer { at }, None),
+        "m.call.reject" => (CallUpdate::Reject { by: sender }, None),
+        _ => (CallUpdate::Hangup { at, reason: content.reason.unwrap_or_else(|| "user_hangup".into()) }, None),
+    };
+    Some(Incoming::Call { event_id, call_id: content.call_id, update, shown })
 }
 
 fn kind_of(msgtype: Option<&str>) -> ItemKind {

@@ -727,4 +727,68 @@ mod tests {
         let retry = engine.retry_send(lobby, &txn).unwrap();
         assert_eq!(retry.body(), request.body());
     }
+
+    #[test]
+    fn calls_show_as_one_line_each_in_the_history() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, lobby_initial_sync());
+        let lobby = ruma::room_id!("!lobby:hs");
+        let call = |id: &str, kind: &str, sender: &str, at: u64, content: serde_json::Value| {
+            let mut content = content;
+            content["call_id"] = json!(id);
+            content["version"] = json!("1");
+            content["party_id"] = json!("p");
+            json!({"type": format!("m.call.{kind}"), "event_id": format!("${id}-{kind}"), "sender": sender,
+                   "origin_server_ts": at, "content": content})
+        };
+        let video_offer = json!({"lifetime": 60000, "offer": {"type": "offer", "sdp": "v=0\r\nm=audio 9\r\nm=video 9\r\n"}});
+        let voice_offer = json!({"lifetime": 60000, "offer": {"type": "offer", "sdp": "v=0\r\nm=audio 9\r\n"}});
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {"timeline": {"events": [
+                // Answered, 3:12 long. The hangup arrives first, as back-pagination may do.
+                call("a", "hangup", "@bob:hs", 212_000, json!({})),
+                call("a", "invite", "@bob:hs", 10_000, video_offer),
+                call("a", "answer", "@alice:hs", 20_000, json!({"answer": {"type": "answer", "sdp": "x"}})),
+                // We (bob) rang, nobody answered.
+                call("b", "invite", "@bob:hs", 300_000, voice_offer.clone()),
+                call("b", "hangup", "@bob:hs", 360_000, json!({"reason": "invite_timeout"})),
+                // Alice rang us, nobody answered.
+                call("c", "invite", "@alice:hs", 400_000, voice_offer.clone()),
+                call("c", "hangup", "@alice:hs", 460_000, json!({"reason": "invite_timeout"})),
+                // Alice declined our call; we declined hers.
+                call("d", "invite", "@bob:hs", 500_000, voice_offer.clone()),
+                call("d", "reject", "@alice:hs", 505_000, json!({})),
+                call("f", "invite", "@alice:hs", 550_000, voice_offer.clone()),
+                call("f", "reject", "@bob:hs", 555_000, json!({})),
+                // Still ringing, either way.
+                call("e", "invite", "@bob:hs", 600_000, voice_offer.clone()),
+                call("g", "invite", "@alice:hs", 650_000, voice_offer),
+            ]}}}}}),
+        );
+        let calls: Vec<String> = engine
+            .room(lobby)
+            .unwrap()
+            .items(engine.user_id())
+            .into_iter()
+            .filter(|item| item.call_id.is_some())
+            .map(|item| item.body)
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                "Video call ended · 3:12",
+                "No answer",
+                "Missed call",
+                "Call declined",
+                "You declined the call",
+                "Calling…",
+                "Incoming call",
+            ]
+        );
+        // Only the invites are lines; the other call events are not items.
+        let all = engine.room(lobby).unwrap().items(engine.user_id());
+        assert!(all.iter().all(|item| item.call_id.is_some() || !item.body.is_empty()));
+        assert_eq!(all.iter().filter(|item| item.kind == ItemKind::State && item.call_id.is_some()).count(), 7);
+    }
 }

@@ -330,6 +330,9 @@ impl Room {
         }
         for item in &mut items {
             self.timeline.mark_own_reactions(item, own);
+            if let Some(call) = item.call_id.as_deref().and_then(|id| self.timeline.call(id)) {
+                item.body = call.summary(own);
+            }
         }
         items
     }

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::media::{Media, Mxc};
+use crate::media::{Media, Mxc, format_duration};
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId, UserId};
 
 /// Delivery state of an item.
@@ -93,6 +93,8 @@ pub struct TimelineItem {
     pub media: Option<Media>,
     /// The sender's picture when the event was received.
     pub sender_avatar: Option<Mxc>,
+    /// For a call's line in the history: the call, whose later events change `body`.
+    pub call_id: Option<String>,
 }
 
 impl TimelineItem {
@@ -121,6 +123,7 @@ impl TimelineItem {
             send_state: SendState::Sent,
             media: None,
             sender_avatar: None,
+            call_id: None,
         }
     }
 
@@ -173,6 +176,60 @@ pub(crate) enum Incoming {
     Redaction { event_id: OwnedEventId, target: OwnedEventId },
     /// An event not shown at all (still counts for read receipts).
     Hidden(OwnedEventId),
+    /// An `m.call.*` event: it updates the call's record; the invite is also shown.
+    Call { event_id: OwnedEventId, call_id: String, update: CallUpdate, shown: Option<TimelineItem> },
+}
+
+/// What one call event says about its call.
+#[derive(Clone, Debug)]
+pub(crate) enum CallUpdate {
+    Invite { caller: OwnedUserId, video: bool },
+    Answer { at: u64 },
+    Hangup { at: u64, reason: String },
+    Reject { by: OwnedUserId },
+}
+
+/// What the timeline knows of one call. Its events may arrive in any order (back-pagination
+/// brings the hangup before the invite), so they are collected here and read together.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CallRecord {
+    caller: Option<OwnedUserId>,
+    video: bool,
+    answered_at: Option<u64>,
+    ended: Option<(u64, String)>,
+    rejected_by: Option<OwnedUserId>,
+}
+
+impl CallRecord {
+    fn apply(&mut self, update: CallUpdate) {
+        match update {
+            CallUpdate::Invite { caller, video } => (self.caller, self.video) = (Some(caller), video),
+            // The first answer counts: later ones are other devices losing the race.
+            CallUpdate::Answer { at } => self.answered_at = Some(self.answered_at.map_or(at, |a| a.min(at))),
+            CallUpdate::Hangup { at, reason } => self.ended = self.ended.take().or(Some((at, reason))),
+            CallUpdate::Reject { by } => self.rejected_by = Some(by),
+        }
+    }
+
+    /// The call's line as `own` sees it: "Call ended · 3:12", "Missed call", …
+    pub fn summary(&self, own: &UserId) -> String {
+        let ours = self.caller.as_deref() == Some(own);
+        // Spelled out: `to_lowercase` would bring Unicode case tables into the wasm.
+        let (kind, lower) = if self.video { ("Video call", "video call") } else { ("Call", "call") };
+        match (self.answered_at, &self.ended, &self.rejected_by) {
+            (_, _, Some(by)) if by == own => format!("You declined the {lower}"),
+            (_, _, Some(_)) => format!("{kind} declined"),
+            (Some(answered), Some((ended, _)), _) => {
+                format!("{kind} ended · {}", format_duration(ended.saturating_sub(answered)))
+            }
+            (Some(_), None, _) => format!("{kind} in progress"),
+            (None, Some((_, reason)), _) if ours && reason == "invite_timeout" => "No answer".to_owned(),
+            (None, Some(_), _) if ours => format!("{kind} cancelled"),
+            (None, Some(_), _) => format!("Missed {lower}"),
+            (None, None, _) if ours => "Calling…".to_owned(),
+            (None, None, _) => format!("Incoming {lower}"),
+        }
+    }
 }
 
 /// The items of one room.
@@ -187,6 +244,8 @@ pub struct Timeline {
     /// Hidden events → the shown item just before them, so receipts on hidden events
     /// (a reaction, an edit) show on something visible.
     anchors: HashMap<OwnedEventId, OwnedEventId>,
+    /// Calls by `call_id`, for their lines in the history.
+    calls: HashMap<String, CallRecord>,
 }
 
 impl Timeline {
@@ -284,12 +343,14 @@ impl Timeline {
             | Incoming::Redaction { event_id, .. }
             | Incoming::Hidden(event_id) => Some(event_id.clone()),
             Incoming::Reaction(entry) => entry.event_id.clone(),
+            Incoming::Call { event_id, .. } => Some(event_id.clone()),
         };
         let Some(event_id) = event_id else { return false };
         if !self.seen.insert(event_id.clone()) {
             return false;
         }
-        if !matches!(incoming, Incoming::Item(_))
+        let shown = matches!(incoming, Incoming::Item(_) | Incoming::Call { shown: Some(_), .. });
+        if !shown
             && let Some(anchor) = anchor
         {
             self.anchors.insert(event_id.clone(), anchor);
@@ -308,8 +369,19 @@ impl Timeline {
             Incoming::Reaction(entry) => self.add_reaction(entry),
             Incoming::Redaction { target, .. } => self.redact(target),
             Incoming::Hidden(_) => {}
+            Incoming::Call { call_id, update, shown, .. } => {
+                self.calls.entry(call_id).or_default().apply(update);
+                if let Some(item) = shown {
+                    place(self, item);
+                }
+            }
         }
         true
+    }
+
+    /// The record of a call, for its line.
+    pub(crate) fn call(&self, call_id: &str) -> Option<&CallRecord> {
+        self.calls.get(call_id)
     }
 
     pub(crate) fn add_edit(&mut self, target: OwnedEventId, edit: Edit) {

@@ -94,6 +94,18 @@ async function scenario(homeserverKind) {
       await item(alice, 'did you read this?').getByLabel('Read by bob').waitFor(WAIT);
     });
 
+    await step('call history: an unanswered call is "No answer" for the caller, "Missed call" for the other', async () => {
+      const s = await session(alice);
+      const roomId = (await api(s, 'GET', '/joined_rooms')).joined_rooms[0];
+      const common = { call_id: 'c1', party_id: 'alicedev', version: '1' };
+      await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.call.invite/ci1`, {
+        ...common, lifetime: 60000, offer: { type: 'offer', sdp: 'v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n' },
+      });
+      await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.call.hangup/ch1`, { ...common, reason: 'invite_timeout' });
+      await seen(bob, 'Missed call');
+      await seen(alice, 'No answer');
+    });
+
     await step(`scroll back through ${HISTORY} earlier messages without duplicates`, async () => {
       const s = await session(alice);
       const roomId = (await api(s, 'GET', '/joined_rooms')).joined_rooms[0];
