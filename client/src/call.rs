@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 mod machine;
+pub mod turn;
 
 pub use machine::{Call, EndReason, GlareOutcome, INVITE_LIFETIME, Output, State, handle_glare};
 
