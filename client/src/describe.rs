@@ -1,7 +1,7 @@
 //! Turns events into what the timeline shows: messages, relations (edits, reactions,
 //! deletions), or a state change in plain words.
 
-use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, UserId, events::room::member::MembershipState};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedUserId, UserId, events::room::member::MembershipState};
 
 use crate::{
     content::{
@@ -161,6 +161,7 @@ fn classify_message(
 #[derive(serde::Deserialize)]
 struct CallEventContent {
     call_id: String,
+    invitee: Option<OwnedUserId>,
     offer: Option<Sdp>,
     reason: Option<String>,
 }
@@ -185,13 +186,13 @@ fn classify_call(
             let video = content.offer.is_some_and(|offer| offer.sdp.contains("m=video"));
             let Incoming::Item(mut line) = item(ItemKind::State, String::new()) else { return None };
             line.call_id = Some(content.call_id.clone());
-            (CallUpdate::Invite { caller: sender, video }, Some(line))
+            (CallUpdate::Invite { caller: sender.clone(), invitee: content.invitee, video, at }, Some(line))
         }
         "m.call.answer" => (CallUpdate::Answer { at }, None),
-        "m.call.reject" => (CallUpdate::Reject { by: sender }, None),
+        "m.call.reject" => (CallUpdate::Reject { at }, None),
         _ => (CallUpdate::Hangup { at, reason: content.reason.unwrap_or_else(|| "user_hangup".into()) }, None),
     };
-    Some(Incoming::Call { event_id, call_id: content.call_id, update, shown })
+    Some(Incoming::Call { event_id, call_id: content.call_id, sender, update, shown })
 }
 
 fn kind_of(msgtype: Option<&str>) -> ItemKind {

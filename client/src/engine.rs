@@ -697,6 +697,30 @@ mod tests {
         assert_eq!((media.kind, media.width, media.height), (crate::MediaKind::Image, Some(10), Some(20)));
         assert_eq!(image.sender_avatar, crate::Mxc::parse("mxc://hs/bobpic"));
 
+        // An edit changes the caption; a redaction takes the file away.
+        apply(
+            &mut engine,
+            json!({"next_batch": "s3", "rooms": {"join": {"!lobby:hs": {"timeline": {"events": [
+                {"type": "m.room.message", "event_id": "$edit", "sender": "@bob:hs", "origin_server_ts": 12,
+                 "content": {"msgtype": "m.image", "body": "* a cat", "m.new_content": {"msgtype": "m.image", "body": "a cat"},
+                             "m.relates_to": {"rel_type": "m.replace", "event_id": "$img"}}},
+            ]}}}}}),
+        );
+        let caption = |engine: &Engine| {
+            let items = engine.room(lobby).unwrap().items(engine.user_id());
+            let image = items.into_iter().find(|i| i.event_id.as_deref().map(|e| e.as_str()) == Some("$img")).unwrap();
+            image.media.map(|m| m.caption)
+        };
+        assert_eq!(caption(&engine), Some(Some("a cat".to_owned())));
+        apply(
+            &mut engine,
+            json!({"next_batch": "s4", "rooms": {"join": {"!lobby:hs": {"timeline": {"events": [
+                {"type": "m.room.redaction", "event_id": "$red", "sender": "@alice:hs", "origin_server_ts": 13,
+                 "redacts": "$img", "content": {"redacts": "$img"}},
+            ]}}}}}),
+        );
+        assert_eq!(caption(&engine), None, "a deleted image is not shown");
+
         let draft = crate::MediaDraft {
             kind: crate::MediaKind::File,
             url: crate::Mxc::parse("mxc://hs/doc").unwrap(),
@@ -710,7 +734,7 @@ mod tests {
             thumbnail: None,
             blurhash: None,
         };
-        let txn = ruma::OwnedTransactionId::from("t-media");
+        let txn = OwnedTransactionId::from("t-media");
         let request = engine.send_media(lobby, &draft, txn.clone(), MilliSecondsSinceUnixEpoch(11u32.into())).unwrap();
         let sent: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(
@@ -738,7 +762,7 @@ mod tests {
             content["call_id"] = json!(id);
             content["version"] = json!("1");
             content["party_id"] = json!("p");
-            json!({"type": format!("m.call.{kind}"), "event_id": format!("${id}-{kind}"), "sender": sender,
+            json!({"type": format!("m.call.{kind}"), "event_id": format!("${id}-{kind}-{at}"), "sender": sender,
                    "origin_server_ts": at, "content": content})
         };
         let video_offer = json!({"lifetime": 60000, "offer": {"type": "offer", "sdp": "v=0\r\nm=audio 9\r\nm=video 9\r\n"}});
@@ -761,6 +785,15 @@ mod tests {
                 call("d", "reject", "@alice:hs", 505_000, json!({})),
                 call("f", "invite", "@alice:hs", 550_000, voice_offer.clone()),
                 call("f", "reject", "@bob:hs", 555_000, json!({})),
+                // A third party cannot speak for the invitee; a reject after the answer is
+                // ignored.
+                call("h", "invite", "@alice:hs", 700_000, json!({"lifetime": 60000, "invitee": "@bob:hs",
+                    "offer": {"type": "offer", "sdp": "v=0\r\nm=audio 9\r\n"}})),
+                call("h", "reject", "@carol:hs", 701_000, json!({})),
+                call("h", "answer", "@bob:hs", 702_000, json!({"answer": {"type": "answer", "sdp": "x"}})),
+                call("h", "reject", "@bob:hs", 703_000, json!({})),
+                call("h", "hangup", "@carol:hs", 704_000, json!({})),
+                call("h", "hangup", "@alice:hs", 707_000, json!({})),
                 // Still ringing, either way.
                 call("e", "invite", "@bob:hs", 600_000, voice_offer.clone()),
                 call("g", "invite", "@alice:hs", 650_000, voice_offer),
@@ -782,6 +815,7 @@ mod tests {
                 "Missed call",
                 "Call declined",
                 "You declined the call",
+                "Call ended · 0:05",
                 "Calling…",
                 "Incoming call",
             ]
@@ -789,6 +823,6 @@ mod tests {
         // Only the invites are lines; the other call events are not items.
         let all = engine.room(lobby).unwrap().items(engine.user_id());
         assert!(all.iter().all(|item| item.call_id.is_some() || !item.body.is_empty()));
-        assert_eq!(all.iter().filter(|item| item.kind == ItemKind::State && item.call_id.is_some()).count(), 7);
+        assert_eq!(all.iter().filter(|item| item.kind == ItemKind::State && item.call_id.is_some()).count(), 8);
     }
 }

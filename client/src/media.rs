@@ -88,7 +88,7 @@ impl MediaKind {
         match mimetype {
             "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "image/avif" => Self::Image,
             "video/mp4" | "video/webm" | "video/ogg" | "video/quicktime" => Self::Video,
-            "audio/mpeg" | "audio/mp4" | "audio/aac" | "audio/ogg" | "audio/webm" | "audio/wav"
+            "audio/mpeg" | "audio/mp4" | "audio/x-m4a" | "audio/m4a" | "audio/aac" | "audio/ogg" | "audio/webm" | "audio/wav"
             | "audio/x-wav" | "audio/wave" | "audio/flac" | "audio/opus" => Self::Audio,
             _ => Self::File,
         }

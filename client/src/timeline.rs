@@ -177,53 +177,91 @@ pub(crate) enum Incoming {
     /// An event not shown at all (still counts for read receipts).
     Hidden(OwnedEventId),
     /// An `m.call.*` event: it updates the call's record; the invite is also shown.
-    Call { event_id: OwnedEventId, call_id: String, update: CallUpdate, shown: Option<TimelineItem> },
+    Call { event_id: OwnedEventId, call_id: String, sender: OwnedUserId, update: CallUpdate, shown: Option<TimelineItem> },
 }
 
 /// What one call event says about its call.
 #[derive(Clone, Debug)]
 pub(crate) enum CallUpdate {
-    Invite { caller: OwnedUserId, video: bool },
+    Invite { caller: OwnedUserId, invitee: Option<OwnedUserId>, video: bool, at: u64 },
     Answer { at: u64 },
     Hangup { at: u64, reason: String },
-    Reject { by: OwnedUserId },
+    Reject { at: u64 },
 }
 
-/// What the timeline knows of one call. Its events may arrive in any order (back-pagination
-/// brings the hangup before the invite), so they are collected here and read together.
+impl CallUpdate {
+    fn at(&self) -> u64 {
+        match self {
+            Self::Invite { at, .. } | Self::Answer { at } | Self::Hangup { at, .. } | Self::Reject { at } => *at,
+        }
+    }
+}
+
+/// What the timeline knows of one call: its events with their senders. They may arrive in
+/// any order (back-pagination brings the hangup before the invite), so they are kept and
+/// judged together when the line is read.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CallRecord {
-    caller: Option<OwnedUserId>,
-    video: bool,
-    answered_at: Option<u64>,
-    ended: Option<(u64, String)>,
-    rejected_by: Option<OwnedUserId>,
+    events: Vec<(OwnedUserId, CallUpdate)>,
 }
 
 impl CallRecord {
-    fn apply(&mut self, update: CallUpdate) {
-        match update {
-            CallUpdate::Invite { caller, video } => (self.caller, self.video) = (Some(caller), video),
-            // The first answer counts: later ones are other devices losing the race.
-            CallUpdate::Answer { at } => self.answered_at = Some(self.answered_at.map_or(at, |a| a.min(at))),
-            CallUpdate::Hangup { at, reason } => self.ended = self.ended.take().or(Some((at, reason))),
-            CallUpdate::Reject { by } => self.rejected_by = Some(by),
-        }
+    fn apply(&mut self, sender: OwnedUserId, update: CallUpdate) {
+        self.events.push((sender, update));
     }
 
     /// The call's line as `own` sees it: "Call ended · 3:12", "Missed call", …
+    ///
+    /// Only the two parties count: the caller, and the invitee (or, for invites without
+    /// one, whoever answered or rejected first). A reject after an answer is ignored, as the
+    /// spec says; anyone else's call events change nothing.
     pub fn summary(&self, own: &UserId) -> String {
-        let ours = self.caller.as_deref() == Some(own);
+        let Some((caller, invitee, video)) = self.events.iter().find_map(|(_, update)| match update {
+            CallUpdate::Invite { caller, invitee, video, .. } => Some((caller, invitee.as_ref(), *video)),
+            _ => None,
+        }) else {
+            return String::new();
+        };
+        // The callee's first response decides (a reject after an answer is ignored). An
+        // invite naming its invitee (a DM) counts only theirs; otherwise whoever responded
+        // first. No sorting: a sort would add kilobytes to the wasm for a handful of events.
+        let first = |wanted: &dyn Fn(&OwnedUserId, &CallUpdate) -> bool| {
+            self.events.iter().filter(|(sender, update)| wanted(sender, update)).min_by_key(|(_, update)| update.at())
+        };
+        let response = first(&|sender, update| {
+            matches!(update, CallUpdate::Answer { .. } | CallUpdate::Reject { .. })
+                && sender != caller
+                && invitee.is_none_or(|invitee| invitee == sender)
+        });
+        let callee = response.map(|(sender, _)| sender);
+        let answered_at = match response {
+            Some((_, CallUpdate::Answer { at })) => Some(*at),
+            _ => None,
+        };
+        let rejected_by = match response {
+            Some((sender, CallUpdate::Reject { .. })) => Some(sender),
+            _ => None,
+        };
+        let ended = first(&|sender, update| {
+            // Version 0 callees decline with a hangup, so the invitee's counts too.
+            matches!(update, CallUpdate::Hangup { .. })
+                && (sender == caller || Some(sender) == callee || Some(sender) == invitee)
+        })
+        .and_then(|(_, update)| match update {
+            CallUpdate::Hangup { at, reason } => Some((*at, reason.as_str())),
+            _ => None,
+        });
+        let ours = caller == own;
         // Spelled out: `to_lowercase` would bring Unicode case tables into the wasm.
-        let (kind, lower) = if self.video { ("Video call", "video call") } else { ("Call", "call") };
-        match (self.answered_at, &self.ended, &self.rejected_by) {
+        let (kind, lower) = if video { ("Video call", "video call") } else { ("Call", "call") };
+        match (answered_at, ended, rejected_by) {
             (_, _, Some(by)) if by == own => format!("You declined the {lower}"),
             (_, _, Some(_)) => format!("{kind} declined"),
             (Some(answered), Some((ended, _)), _) => {
                 format!("{kind} ended · {}", format_duration(ended.saturating_sub(answered)))
             }
             (Some(_), None, _) => format!("{kind} in progress"),
-            (None, Some((_, reason)), _) if ours && reason == "invite_timeout" => "No answer".to_owned(),
+            (None, Some((_, "invite_timeout")), _) if ours => "No answer".to_owned(),
             (None, Some(_), _) if ours => format!("{kind} cancelled"),
             (None, Some(_), _) => format!("Missed {lower}"),
             (None, None, _) if ours => "Calling…".to_owned(),
@@ -369,8 +407,8 @@ impl Timeline {
             Incoming::Reaction(entry) => self.add_reaction(entry),
             Incoming::Redaction { target, .. } => self.redact(target),
             Incoming::Hidden(_) => {}
-            Incoming::Call { call_id, update, shown, .. } => {
-                self.calls.entry(call_id).or_default().apply(update);
+            Incoming::Call { call_id, sender, update, shown, .. } => {
+                self.calls.entry(call_id).or_default().apply(sender, update);
                 if let Some(item) = shown {
                     place(self, item);
                 }
@@ -469,6 +507,8 @@ impl Timeline {
             item.body = "Message deleted".to_owned();
             item.html = None;
             item.reply_to = None;
+            item.media = None;
+            item.call_id = None;
             return item;
         }
         if !item.is_message() {
@@ -484,6 +524,10 @@ impl Timeline {
             item.body = edit.body.clone();
             item.html = edit.html.clone();
             item.edited = true;
+            // A media message's edit replaces its caption (MSC2530).
+            if let Some(media) = &mut item.media {
+                media.caption = (edit.body != media.filename).then(|| edit.body.clone());
+            }
         }
         if let Some(list) = self.reactions.get(event_id) {
             for entry in list {

@@ -25,11 +25,14 @@ async function uploadLimit(page) {
   return (await res.json())['m.upload.size'];
 }
 
-/** Starts recording every value the upload progress bars show. */
+/** Starts recording every value each upload progress bar shows, by its label. */
 async function recordProgress(page) {
   await page.evaluate(() => {
-    window.progressSeen = [];
-    const note = (el) => window.progressSeen.push(Number(el.getAttribute('value') ?? el.value));
+    window.progressSeen = {};
+    const note = (el) => {
+      const label = el.getAttribute('aria-label');
+      (window.progressSeen[label] ??= []).push(Number(el.getAttribute('value') ?? el.value));
+    };
     new MutationObserver((changes) => {
       for (const change of changes) {
         if (change.target.tagName === 'PROGRESS') note(change.target);
@@ -72,8 +75,8 @@ async function scenario(homeserverKind) {
       await item(alice, 'data.bin').getByRole('button', { name: 'Download data.bin' }).waitFor(WAIT);
       await alice.getByRole('list', { name: 'Uploads' }).getByRole('listitem').first()
         .waitFor({ state: 'detached', ...WAIT });
-      const seen = await alice.evaluate(() => window.progressSeen);
-      assert.ok(seen.includes(100), `progress values seen: ${seen.join(', ')}`);
+      const seen = (await alice.evaluate(() => window.progressSeen))['Uploading data.bin'] ?? [];
+      assert.ok(seen.includes(100), `progress of data.bin: ${seen.join(', ')}`);
     });
 
     await step('bob sees the thumbnail and opens the full image', async () => {
@@ -132,15 +135,20 @@ async function scenario(homeserverKind) {
     });
 
     await step('an upload can be cancelled; nothing is sent', async () => {
-      // Hold the upload on the wire until the page gives up on it.
-      await alice.route('**/_matrix/media/v3/upload**', () => { /* never answered */ }, { times: 1 });
+      // Hold the upload on the wire; after Cancel, let it through: only a real abort keeps
+      // the file from being sent.
+      let held;
+      const holding = new Promise((ok) => alice.route('**/_matrix/media/v3/upload**', (route) => { held = route; ok(); }, { times: 1 }));
       await attach(alice, [file(join(dir, 'never.bin'), random(1000))]);
       await alice.getByRole('dialog', { name: 'Send files' }).getByRole('button', { name: 'Send' }).click();
+      await holding;
       const uploads = alice.getByRole('list', { name: 'Uploads' });
       await uploads.getByText('never.bin').waitFor(WAIT);
+      const aborted = alice.waitForEvent('requestfailed', { predicate: (r) => r.url().includes('/media/v3/upload'), ...WAIT });
       await uploads.getByRole('button', { name: 'Cancel' }).click();
       await uploads.getByRole('listitem').first().waitFor({ state: 'detached', ...WAIT });
-      await alice.unrouteAll({ behavior: 'ignoreErrors' });
+      await aborted;
+      await held.continue().catch(() => { /* the page already dropped it */ });
       // A later message arrives; the cancelled file never does.
       await send(alice, 'after the cancel');
       await item(bob, 'after the cancel').waitFor(WAIT);

@@ -32,9 +32,10 @@ pub struct TurnServers {
 }
 
 impl TurnServers {
-    /// Whether there is anything to use (a server without TURN answers `{}`).
+    /// Whether there is anything to use: a server without TURN answers `{}`, and `turn:`
+    /// URIs without credentials would make the browser refuse the whole configuration.
     pub fn is_empty(&self) -> bool {
-        self.uris.is_empty()
+        self.uris.is_empty() || self.username.is_empty() || self.password.is_empty()
     }
 
     /// When to fetch again, counted from when these were fetched: before expiry by
@@ -87,6 +88,7 @@ mod tests {
     #[test]
     fn no_turn_is_not_an_error() {
         assert!(parse_turn_server(response(200, "{}")).unwrap().is_empty());
+        assert!(parse_turn_server(response(200, r#"{"uris":["turn:x"],"ttl":60}"#)).unwrap().is_empty());
         assert!(parse_turn_server(response(404, r#"{"errcode":"M_UNRECOGNIZED"}"#)).unwrap().is_empty());
         assert!(parse_turn_server(response(500, r#"{"errcode":"M_UNKNOWN","error":"x"}"#)).is_err());
         let session = Session {

@@ -66,7 +66,7 @@ pub fn MediaView(media: Media) -> impl IntoView {
 
     let body = match media.kind {
         MediaKind::Image => {
-            load(handle, Fetch::Thumbnail(source.clone(), 800, 600), Some(Fetch::Full(source)), state, keep);
+            load(handle, Fetch::Thumbnail(source.clone(), 800, 600), Some(Fetch::Preview(source)), state, keep);
             let open = RwSignal::new(false);
             let full = media.clone();
             view! {
@@ -80,7 +80,7 @@ pub fn MediaView(media: Media) -> impl IntoView {
                         None => ().into_any(),
                     })}
                 </button>
-                {dyn_show(move || open.get(), move || view! { <FullView media=full.clone() open /> }.into_any())}
+                {dyn_show(move || open.get(), move || full_view(full.clone(), open).into_any())}
             }
             .into_any()
         }
@@ -88,7 +88,7 @@ pub fn MediaView(media: Media) -> impl IntoView {
             let video = media.kind == MediaKind::Video;
             let poster: State = RwSignal::new(None);
             if let (true, Some(thumb)) = (video, media.thumbnail.clone()) {
-                load(handle, Fetch::Full(thumb), None, poster, StoredValue::new_local(None));
+                load(handle, Fetch::Thumbnail(thumb, 800, 600), None, poster, StoredValue::new_local(None));
             }
             let label = if video { "Play video" } else { "Play audio" };
             view! {
@@ -152,9 +152,9 @@ pub fn MediaView(media: Media) -> impl IntoView {
     }
 }
 
-/// The whole image over the page; Escape or "Close" ends it.
-#[component]
-fn FullView(media: Arc<Media>, open: RwSignal<bool>) -> impl IntoView {
+/// The whole image over the page; Escape or "Close" ends it. (A plain function rather than a
+/// component: the component wrapper costs wasm and buys nothing here.)
+fn full_view(media: Arc<Media>, open: RwSignal<bool>) -> impl IntoView {
     let handle = ClientHandle::expect();
     let state: State = RwSignal::new(None);
     let keep: Keep = StoredValue::new_local(None);

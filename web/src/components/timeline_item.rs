@@ -36,7 +36,7 @@ pub fn Item(
         return view! {
             <li class="item state">
                 <span class="state-text">{item.body.clone()}</span>
-                <Receipts room_id read_by />
+                {receipts(room_id, read_by)}
             </li>
         }
         .into_any();
@@ -178,7 +178,7 @@ pub fn Item(
                 {(!header).then(|| view! { <time class="time hover-time">{time}</time> })}
                 {status}
                 {reactions}
-                <Receipts room_id=room_id.clone() read_by />
+                {receipts(room_id.clone(), read_by)}
             </div>
             {actions}
         </li>
@@ -187,8 +187,7 @@ pub fn Item(
 }
 
 /// Small avatars of the people who have read up to this item.
-#[component]
-fn Receipts(room_id: OwnedRoomId, read_by: Signal<Vec<OwnedUserId>>) -> impl IntoView {
+fn receipts(room_id: OwnedRoomId, read_by: Signal<Vec<OwnedUserId>>) -> impl IntoView {
     let handle = ClientHandle::expect();
     dyn_view(move || {
         let read_by = read_by.get();

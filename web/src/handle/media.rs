@@ -20,9 +20,9 @@ use crate::platform::{
 };
 
 /// Blob URLs kept for media no longer on screen, so scrolling back or re-rendering an item
-/// does not download again. Beyond this, the least recently used are revoked once nothing
-/// shows them.
-const CACHED_MEDIA: usize = 64;
+/// does not download again: at most this many bytes; beyond, the least recently used are
+/// revoked once nothing shows them.
+const CACHE_BYTES: u64 = 48 * 1024 * 1024;
 /// Larger files (whole videos, say) are not cached: they would pin too much memory.
 const CACHED_MAX_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -68,9 +68,16 @@ pub(super) struct MediaState {
 pub enum Fetch {
     /// A server-made thumbnail that fits the box.
     Thumbnail(Mxc, u32, u32),
-    /// The whole file.
+    /// The whole file, because someone asked (play, download, full view).
     Full(Mxc),
+    /// The whole file in place of a thumbnail the server could not make; refused when
+    /// larger than [`PREVIEW_MAX_BYTES`], so a sender cannot make every viewer download
+    /// something huge by merely posting it.
+    Preview(Mxc),
 }
+
+/// The largest file fetched without anyone asking for it.
+pub const PREVIEW_MAX_BYTES: u64 = 20 * 1024 * 1024;
 
 enum Failure {
     Cancelled,
@@ -286,9 +293,9 @@ impl ClientHandle {
     /// A blob URL for media, downloaded with the access token (or from the cache).
     pub async fn media(&self, fetch: Fetch) -> Result<Rc<ObjectUrl>, String> {
         let request = self
-            .with_engine(|engine| match fetch {
+            .with_engine(|engine| match fetch.clone() {
                 Fetch::Thumbnail(mxc, w, h) => media::thumbnail_request(engine.session(), &mxc, w, h),
-                Fetch::Full(mxc) => media::download_request(engine.session(), &mxc),
+                Fetch::Full(mxc) | Fetch::Preview(mxc) => media::download_request(engine.session(), &mxc),
             })
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
@@ -302,8 +309,10 @@ impl ClientHandle {
         if let Some(Some(url)) = cached {
             return Ok(url);
         }
-        let url = Rc::new(net::fetch_object_url(request).await.map_err(|status| match status {
+        let limit = matches!(fetch, Fetch::Preview(_)).then_some(PREVIEW_MAX_BYTES);
+        let url = Rc::new(net::fetch_object_url(request, limit).await.map_err(|status| match status {
             0 => "Could not load this file".to_owned(),
+            413 => "Too large to preview".to_owned(),
             404 => "This file is no longer available".to_owned(),
             status => format!("Could not load this file (HTTP {status})"),
         })?);
@@ -311,8 +320,12 @@ impl ClientHandle {
             return Ok(url);
         }
         self.media.update_value(|state| {
+            // Two items showing the same picture may have fetched it at once.
+            if state.cache.iter().any(|(k, _)| *k == key) {
+                return;
+            }
             state.cache.push((key, url.clone()));
-            if state.cache.len() > CACHED_MEDIA {
+            while state.cache.iter().map(|(_, u)| u.size()).sum::<u64>() > CACHE_BYTES {
                 state.cache.remove(0);
             }
         });
@@ -336,7 +349,12 @@ impl ClientHandle {
 
     /// Drops every upload and cached blob URL (on sign-out).
     pub(super) fn clear_media(&self) {
-        self.media.set_value(MediaState::default());
+        // Upload IDs keep counting: a task of the old session still probing a file must
+        // never find a new job under its ID.
+        self.media.update_value(|state| {
+            state.jobs.clear();
+            state.cache.clear();
+        });
         self.uploads.set(Vec::new());
         self.upload_limit.set(None);
     }

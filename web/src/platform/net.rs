@@ -55,10 +55,18 @@ impl Drop for Abort {
 /// in new tab") would run as us. The blob is therefore re-typed: only image, video and
 /// audio types the browser shows as media keep their type; everything else becomes
 /// `application/octet-stream`.
-pub async fn fetch_object_url(request: HttpRequest) -> Result<ObjectUrl, u16> {
+///
+/// With `limit`, a body announced as larger is refused as 413 before it is read.
+pub async fn fetch_object_url(request: HttpRequest, limit: Option<u64>) -> Result<ObjectUrl, u16> {
     let response = builder(&request, None).build().map_err(|_| 0u16)?.send().await.map_err(|_| 0u16)?;
     if !response.ok() {
         return Err(response.status());
+    }
+    let length = response.headers().get("content-length").and_then(|l| l.parse::<u64>().ok());
+    if let (Some(limit), Some(length)) = (limit, length)
+        && length > limit
+    {
+        return Err(413);
     }
     let promise = web_sys::Response::from(response).blob().map_err(|_| 0u16)?;
     let blob: web_sys::Blob = JsFuture::from(promise).await.map_err(|_| 0u16)?.unchecked_into();
