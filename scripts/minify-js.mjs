@@ -19,8 +19,9 @@ for (const name of readdirSync(staging).filter((f) => f.endsWith('.js'))) {
   const { code } = await minify(source, { module: true, compress: { passes: 2 }, mangle: true });
   const oldSri = `sha384-${digest(source, 'base64')}`;
   if (!html.includes(oldSri)) throw new Error(`index.html has no integrity ${oldSri} for ${name}`);
-  // Trunk's `name-<16 hex>.js`: a new hash for the new content.
-  const newName = name.replace(/-[0-9a-f]{16}\.js$/, `-${digest(code, 'hex').slice(0, 16)}.js`);
+  // Trunk's `name-<hash>.js` (up to 16 hex digits: it drops leading zeros): a new hash
+  // for the new content.
+  const newName = name.replace(/-[0-9a-f]{12,16}\.js$/, `-${digest(code, 'hex').slice(0, 16)}.js`);
   html = html.replaceAll(oldSri, `sha384-${digest(code, 'base64')}`).replaceAll(`/${name}`, `/${newName}`);
   writeFileSync(join(staging, name), code);
   renameSync(join(staging, name), join(staging, newName));

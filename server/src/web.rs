@@ -74,7 +74,9 @@ fn is_hashed(path: &str) -> bool {
     let stem = path.rsplit('/').next().unwrap_or(path);
     let stem = stem.split('.').next().unwrap_or(stem);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit_once('-').is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    // Trunk writes its 64-bit hash without leading zeros, so it is sometimes shorter than 16.
+    stem.rsplit_once('-')
+        .is_some_and(|(_, hash)| (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The client's CSP. Scripts only from our origin, plus the exact inline
@@ -118,6 +120,7 @@ mod tests {
     fn hashed_names() {
         assert!(is_hashed("weft-web-0123456789abcdef_bg.wasm"));
         assert!(is_hashed("style-0123456789abcdef.css"));
+        assert!(is_hashed("weft-web-5f3bc9d7fbc801f.js"), "15 digits: a hash with a leading zero");
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("icon.svg"));
     }
