@@ -55,6 +55,26 @@ test('matrix-js-sdk media: it uploads and we show; we upload and it downloads th
       await bob.waitForFunction((el) => el.complete && el.naturalWidth === 640, await img.elementHandle(), WAIT);
     });
 
+    await step('an Element-shaped image (thumbnail and blurhash in info) shows with its placeholder', async () => {
+      const picture = png(2000, 1500);
+      const thumb = png(800, 600);
+      const { content_uri: url } = await carol.uploadContent(picture, { name: 'big.png', type: 'image/png' });
+      const { content_uri: thumbnailUrl } = await carol.uploadContent(thumb, { name: 'thumbnail.png', type: 'image/png' });
+      await carol.sendMessage(roomId, {
+        msgtype: 'm.image', body: 'big.png', url,
+        info: {
+          mimetype: 'image/png', size: picture.length, w: 2000, h: 1500,
+          thumbnail_url: thumbnailUrl, thumbnail_info: { mimetype: 'image/png', size: thumb.length, w: 800, h: 600 },
+          'xyz.amorgan.blurhash': 'LEHV6nWB2yk8pyo0adR*.7kCMdnj',
+        },
+      });
+      const open = bob.getByRole('button', { name: 'Open big.png' });
+      const img = open.locator('img');
+      await img.waitFor(WAIT);
+      await bob.waitForFunction((el) => el.complete && el.naturalWidth > 0 && el.naturalWidth <= 800, await img.elementHandle(), WAIT);
+      assert.match(await open.evaluate((el) => el.style.backgroundImage), /^url\("?data:image\/png/);
+    });
+
     await step('our client uploads a file; matrix-js-sdk downloads identical bytes', async () => {
       const bytes = random(300_000);
       await bob.locator('form.composer input[type=file]').setInputFiles(file(join(dir, 'report.bin'), bytes));

@@ -219,14 +219,16 @@ impl ClientHandle {
             thumbnail,
             blurhash: facts.blurhash,
         };
-        self.cancel_upload(id);
         let txn_id = clock::new_txn_id();
         let Some(room_id) = entry.room_id.clone() else { return Ok(()) };
-        if let Ok(Ok(request)) =
-            self.update_engine(|engine| engine.send_media(&room_id, &draft, txn_id.clone(), clock::now()))
-        {
-            self.spawn_send(room_id, txn_id, request);
-        }
+        // From here the message has a local echo with its own "Retry"; if it cannot even be
+        // queued (we left the room), the upload row says so instead of vanishing.
+        let request = self
+            .update_engine(|engine| engine.send_media(&room_id, &draft, txn_id.clone(), clock::now()))
+            .map_err(|e| Failure::Failed(e.to_string()))?
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        self.cancel_upload(id);
+        self.spawn_send(room_id, txn_id, request);
         Ok(())
     }
 
