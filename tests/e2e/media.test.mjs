@@ -127,7 +127,7 @@ async function scenario(homeserverKind) {
       await attach(alice, [file(join(dir, 'note.wav'), wav(3))]);
       await alice.getByRole('dialog', { name: 'Send files' }).getByRole('button', { name: 'Send' }).click();
       const message = item(bob, 'note.wav');
-      await message.getByText('0:03').waitFor(WAIT);
+      await message.getByText('0:03', { exact: true }).waitFor(WAIT);
       await message.getByRole('button', { name: 'Play audio' }).click();
       const audio = message.locator('audio');
       await audio.waitFor(WAIT);
