@@ -12,22 +12,9 @@ import { logger } from 'matrix-js-sdk/lib/logger.js';
 import { launchBrowser, saveArtifacts, startServer } from '../e2e/harness.mjs';
 import { file, png, random, sha256 } from '../e2e/files.mjs';
 import { WAIT, item, register as registerInBrowser, step } from '../e2e/steps.mjs';
+import { createAccount } from './sdk.mjs';
 
 logger.setLevel('warn', false);
-
-async function registerSdk(base, username) {
-  const anon = sdk.createClient({ baseUrl: base });
-  let session;
-  try {
-    await anon.registerRequest({ username, password: 'interop-password' });
-  } catch (e) {
-    session = e.data?.session;
-  }
-  const res = await anon.registerRequest({
-    username, password: 'interop-password', auth: { type: 'm.login.dummy', session },
-  });
-  return sdk.createClient({ baseUrl: base, accessToken: res.access_token, userId: res.user_id, deviceId: res.device_id });
-}
 
 test('matrix-js-sdk media: it uploads and we show; we upload and it downloads the same bytes', async () => {
   const server = await startServer();
@@ -36,7 +23,7 @@ test('matrix-js-sdk media: it uploads and we show; we upload and it downloads th
   const pages = {};
   let carol;
   try {
-    carol = await registerSdk(server.base, 'carol');
+    carol = await createAccount(server.base, 'carol');
     const bob = pages.bob = await (await browser.newContext()).newPage();
     await registerInBrowser(bob, server, server.base, 'bob');
     const { room_id: roomId } = await carol.createRoom({ name: 'Interop media', invite: ['@bob:localhost'] });

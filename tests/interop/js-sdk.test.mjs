@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import * as sdk from 'matrix-js-sdk';
 import { logger } from 'matrix-js-sdk/lib/logger.js';
 import { startServer } from '../e2e/harness.mjs';
+import { createAccount } from './sdk.mjs';
 
 const WAIT_MS = 15_000;
 // The SDK logs every request at debug level; keep the test output readable.
@@ -23,20 +24,7 @@ function waitFor(what, check, emitter, eventName) {
 }
 
 async function register(base, username) {
-  const anon = sdk.createClient({ baseUrl: base });
-  let session;
-  try {
-    await anon.registerRequest({ username, password: 'interop-password' });
-  } catch (e) {
-    assert.equal(e.httpStatus, 401, `expected a UIA challenge: ${e}`);
-    session = e.data.session;
-  }
-  const res = await anon.registerRequest({
-    username, password: 'interop-password', auth: { type: 'm.login.dummy', session },
-  });
-  const client = sdk.createClient({
-    baseUrl: base, accessToken: res.access_token, userId: res.user_id, deviceId: res.device_id,
-  });
+  const client = await createAccount(base, username);
   const ready = waitFor('first sync', (state) => state === 'PREPARED', client, sdk.ClientEvent.Sync);
   await client.startClient({ initialSyncLimit: 20 });
   await ready;

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, RoomId};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId, RoomId};
 
 use super::Engine;
 use crate::{
     ApiError, HttpRequest, HttpResponse,
-    markdown,
+    Room, markdown,
     media::MediaDraft,
     messaging::{self, MentionsOut, MessageOut, RelationOut, ReplyOut},
     requests,
@@ -25,6 +25,22 @@ pub struct Draft {
     pub reply_to: Option<OwnedEventId>,
     /// The message this one replaces (an edit).
     pub edit_of: Option<OwnedEventId>,
+}
+
+/// Our message as shown until the server confirms it.
+fn local_echo(
+    room: &Room,
+    own: &OwnedUserId,
+    kind: ItemKind,
+    body: String,
+    txn_id: &OwnedTransactionId,
+    now: MilliSecondsSinceUnixEpoch,
+) -> TimelineItem {
+    let mut item = TimelineItem::new(own.clone(), room.member_name(own), kind, body, now);
+    item.txn_id = Some(txn_id.clone());
+    item.sender_avatar = room.member_avatar(own);
+    item.send_state = SendState::Pending;
+    item
 }
 
 /// How long a typing notice lasts unless renewed.
@@ -67,11 +83,8 @@ impl Engine {
             let edit = Edit { sender: own, ts: now, kind, body: text, html };
             room.timeline_mut().add_edit(target, edit);
         } else {
-            let mut item = TimelineItem::new(own.clone(), room.member_name(&own), kind, text, now);
-            item.txn_id = Some(txn_id.clone());
-            item.sender_avatar = room.member_avatar(&own);
+            let mut item = local_echo(room, &own, kind, text, &txn_id, now);
             item.html = html;
-            item.send_state = SendState::Pending;
             if let Some(target) = draft.reply_to {
                 // Mention the author of what we answer, as other clients do.
                 let replied = room.timeline().item(&target).map(|item| item.sender);
@@ -89,9 +102,7 @@ impl Engine {
             room.timeline_mut().push_local(item);
             room.bump_activity(now);
         }
-        let request = requests::send_request(&self.session, room_id, "m.room.message", &txn_id, &content)?;
-        self.outbox.insert(txn_id, content);
-        Ok(request)
+        self.queue_message(room_id, txn_id, content)
     }
 
     /// Adds the local echo of a media message whose file is uploaded, and returns the request
@@ -106,14 +117,21 @@ impl Engine {
         let own = self.session.user_id.clone();
         let content = MessageOut::media(draft);
         let room = self.room_mut(room_id)?;
-        let mut item =
-            TimelineItem::new(own.clone(), room.member_name(&own), ItemKind::Message, content.body.clone(), now);
-        item.txn_id = Some(txn_id.clone());
-        item.send_state = SendState::Pending;
-        item.sender_avatar = room.member_avatar(&own);
+        let mut item = local_echo(room, &own, ItemKind::Message, content.body.clone(), &txn_id, now);
         item.media = Some(draft.to_media());
         room.timeline_mut().push_local(item);
         room.bump_activity(now);
+        self.queue_message(room_id, txn_id, content)
+    }
+
+    /// The request for an `m.room.message`, kept in the outbox until it is confirmed so that
+    /// [`Self::retry_send`] can send the same content again.
+    fn queue_message(
+        &mut self,
+        room_id: &RoomId,
+        txn_id: OwnedTransactionId,
+        content: MessageOut,
+    ) -> Result<HttpRequest, ApiError> {
         let request = requests::send_request(&self.session, room_id, "m.room.message", &txn_id, &content)?;
         self.outbox.insert(txn_id, content);
         Ok(request)

@@ -84,6 +84,21 @@ enum Failure {
     Failed(String),
 }
 
+impl Failure {
+    /// An error as the upload row shows it.
+    fn of(error: impl ToString) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
+
+impl UploadEntry {
+    /// A progress callback that moves this entry's bar.
+    fn show_progress(&self) -> impl FnMut(f64) + 'static {
+        let progress = self.progress.clone();
+        move |fraction| progress.set((fraction * 100.0).floor().clamp(0.0, 100.0) as u8)
+    }
+}
+
 impl ClientHandle {
     /// Why `file` can't be sent, said before uploading (over the server's size limit).
     pub fn file_problem(&self, file: &LocalFile) -> Option<String> {
@@ -200,12 +215,7 @@ impl ClientHandle {
                 });
             }
         }
-        let progress = entry.progress.clone();
-        let url = self
-            .upload(id, &file, move |fraction| {
-                progress.set((fraction * 100.0).floor().clamp(0.0, 100.0) as u8);
-            })
-            .await?;
+        let url = self.upload(id, &file, entry.show_progress()).await?;
         let draft = MediaDraft {
             kind,
             url,
@@ -225,8 +235,8 @@ impl ClientHandle {
         // queued (we left the room), the upload row says so instead of vanishing.
         let request = self
             .update_engine(|engine| engine.send_media(&room_id, &draft, txn_id.clone(), clock::now()))
-            .map_err(|e| Failure::Failed(e.to_string()))?
-            .map_err(|e| Failure::Failed(e.to_string()))?;
+            .map_err(Failure::of)?
+            .map_err(Failure::of)?;
         self.cancel_upload(id);
         self.spawn_send(room_id, txn_id, request);
         Ok(())
@@ -236,20 +246,17 @@ impl ClientHandle {
         if MediaKind::for_mimetype(&file.mimetype()) != MediaKind::Image {
             return Err(Failure::Failed("Pick a PNG, JPEG, GIF or WebP image".into()));
         }
-        let progress = entry.progress.clone();
-        let url = self
-            .upload(id, &file, move |fraction| progress.set((fraction * 100.0) as u8))
-            .await?;
+        let url = self.upload(id, &file, entry.show_progress()).await?;
         let request = self
             .with_engine(|engine| match &entry.room_id {
                 Some(room_id) => engine.set_room_avatar_request(room_id, &url),
                 None => engine.avatar_request(&url),
             })
-            .map_err(|e| Failure::Failed(e.to_string()))?
-            .map_err(|e| Failure::Failed(e.to_string()))?;
-        let response = self.send(request).await.map_err(|e| Failure::Failed(e.to_string()))?;
+            .map_err(Failure::of)?
+            .map_err(Failure::of)?;
+        let response = self.send(request).await.map_err(Failure::of)?;
         weft_client::messaging::parse_empty(as_borrowed(&response))
-            .map_err(|e| Failure::Failed(e.to_string()))?;
+            .map_err(Failure::of)?;
         self.cancel_upload(id);
         Ok(())
     }
@@ -263,8 +270,8 @@ impl ClientHandle {
     ) -> Result<Mxc, Failure> {
         let request = self
             .with_engine(|engine| media::upload_request(engine.session(), &file.mimetype(), file.name()))
-            .map_err(|e| Failure::Failed(e.to_string()))?
-            .map_err(|e| Failure::Failed(e.to_string()))?;
+            .map_err(Failure::of)?
+            .map_err(Failure::of)?;
         let upload = Upload::start(&request, file, on_progress)
             .map_err(|_| Failure::Failed("The browser refused to send the file".into()))?;
         let outcome = upload.outcome();
