@@ -12,14 +12,41 @@ pub mod turn;
 
 pub use machine::{Call, EndReason, GlareOutcome, INVITE_LIFETIME, Output, State, handle_glare};
 
-use ruma::{OwnedUserId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, UserId};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// The call protocol version we send.
 pub const VERSION: &str = "1";
 
 /// An invite must stay valid this long after we see it for ringing to make sense.
 pub const RING_GRACE: Duration = Duration::from_secs(3);
+
+/// A call event that sync delivered, waiting for the call manager (which the browser
+/// loads only when there is a call, so the engine merely collects these).
+#[derive(Clone, Debug)]
+pub struct CallSignal {
+    pub room_id: OwnedRoomId,
+    pub sender: OwnedUserId,
+    pub event_type: String,
+    pub content: Box<RawValue>,
+    /// How old the event was when sync delivered it (`unsigned.age`), if the server said.
+    pub age_ms: Option<u64>,
+}
+
+impl CallSignal {
+    /// An invite that may still be ringing: its lifetime was not over when it arrived.
+    /// (Without `unsigned.age` we cannot tell, so it may.)
+    pub fn may_ring(&self) -> bool {
+        #[derive(Deserialize)]
+        struct Lifetime {
+            lifetime: u64,
+        }
+        self.event_type == "m.call.invite"
+            && crate::event::parse_json::<Lifetime>(self.content.get())
+                .is_ok_and(|l| self.age_ms.is_none_or(|age| age + RING_GRACE.as_millis() as u64 <= l.lifetime))
+    }
+}
 
 /// Fields every `m.call.*` event carries.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]

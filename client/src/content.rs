@@ -111,6 +111,12 @@ pub(crate) struct AvatarContent {
     pub url: Option<String>,
 }
 
+/// `m.room.join_rules`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct JoinRulesContent {
+    pub join_rule: String,
+}
+
 /// `m.room.topic`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct TopicContent {

@@ -13,6 +13,7 @@ use ruma::{
 
 use crate::{
     ApiError, HttpRequest, HttpResponse, Room, Session,
+    call::CallSignal,
     content::DirectContent,
     event::Event,
     invite::{Invite, InviteEntry},
@@ -24,6 +25,9 @@ mod messages;
 mod rooms;
 
 pub use messages::{Draft, TYPING_TIMEOUT};
+
+/// Call events kept for a call manager that is not running (see [`Engine::call_waiting`]).
+const MAX_CALL_SIGNALS: usize = 256;
 
 /// How long the server may hold an incremental `/sync` open.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,6 +63,8 @@ pub struct Engine {
     direct: DirectContent,
     /// Contents of messages not yet acknowledged, for retries.
     outbox: BTreeMap<OwnedTransactionId, crate::messaging::MessageOut>,
+    /// Call events from sync not yet taken by the call manager (the newest few hundred).
+    calls: Vec<CallSignal>,
 }
 
 impl Engine {
@@ -72,6 +78,7 @@ impl Engine {
             syncs: 0,
             direct: DirectContent::new(),
             outbox: BTreeMap::new(),
+            calls: Vec::new(),
         }
     }
 
@@ -133,7 +140,7 @@ impl Engine {
             self.rooms
                 .entry(room_id.clone())
                 .or_insert_with(|| Room::new(room_id.clone()))
-                .apply_sync(update);
+                .apply_sync(update, &mut self.calls);
         }
         for (room_id, update) in &sync.rooms.invite {
             // A sync computed before our join may still list the invite.
@@ -147,7 +154,33 @@ impl Engine {
                 .map_or(self.syncs, |old| old.order);
             self.invites.insert(room_id.clone(), invite);
         }
+        // Without a call manager running nobody takes these; keep only the newest.
+        if self.calls.len() > MAX_CALL_SIGNALS {
+            self.calls.drain(..self.calls.len() - MAX_CALL_SIGNALS);
+        }
         self.next_batch = Some(sync.next_batch);
+    }
+
+    /// Whether sync brought an invite that may ring: the browser loads the call manager.
+    pub fn call_waiting(&self) -> bool {
+        self.calls.iter().any(CallSignal::may_ring)
+    }
+
+    /// Hands the call events received so far to the call manager.
+    pub fn take_call_signals(&mut self) -> Vec<CallSignal> {
+        std::mem::take(&mut self.calls)
+    }
+
+    /// `PUT /rooms/{roomId}/send/{type}/{txnId}` for a call event (`m.call.*`): sent at
+    /// once, without local echo or outbox; the call machine decides about retries.
+    pub fn call_event_request(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        content: &serde_json::Value,
+        txn_id: &OwnedTransactionId,
+    ) -> Result<HttpRequest, ApiError> {
+        requests::send_request(&self.session, room_id, event_type, txn_id, content)
     }
 
     /// Joined rooms, most recently active first.
@@ -824,5 +857,45 @@ mod tests {
         let all = engine.room(lobby).unwrap().items(engine.user_id());
         assert!(all.iter().all(|item| item.call_id.is_some() || !item.body.is_empty()));
         assert_eq!(all.iter().filter(|item| item.kind == ItemKind::State && item.call_id.is_some()).count(), 8);
+    }
+
+    #[test]
+    fn call_events_wait_for_the_call_manager() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, lobby_initial_sync());
+        let lobby = ruma::room_id!("!lobby:hs");
+        // Alice and bob are the only members: a call would be with alice.
+        assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()).as_deref().map(|u| u.as_str()), Some("@alice:hs"));
+        assert!(!engine.call_waiting());
+        let invite = |id: &str, age: u64| {
+            json!({"type": "m.call.invite", "event_id": format!("${id}"), "sender": "@alice:hs",
+                   "origin_server_ts": 100, "unsigned": {"age": age},
+                   "content": {"call_id": id, "party_id": "A", "version": "1", "lifetime": 60000,
+                               "offer": {"type": "offer", "sdp": "v=0"}}})
+        };
+        let sync = |batch: &str, events: serde_json::Value| {
+            json!({"next_batch": batch, "rooms": {"join": {"!lobby:hs": {"timeline": {"events": events}}}}})
+        };
+        // An invite whose lifetime ran out before it reached us does not wake the calls.
+        apply(&mut engine, sync("s2", json!([invite("old", 58_000)])));
+        assert!(!engine.call_waiting());
+        assert_eq!(engine.take_call_signals().len(), 1);
+        apply(&mut engine, sync("s3", json!([invite("new", 500), message("$m9", "@alice:hs", "hi", 101)])));
+        assert!(engine.call_waiting());
+        // A repeated event is not handed over twice; messages are never.
+        apply(&mut engine, sync("s4", json!([invite("new", 900)])));
+        let signals = engine.take_call_signals();
+        assert_eq!(signals.len(), 1);
+        assert_eq!((signals[0].event_type.as_str(), signals[0].age_ms), ("m.call.invite", Some(500)));
+        assert!(engine.take_call_signals().is_empty());
+        assert!(!engine.call_waiting());
+        // Nobody takes them: only the newest are kept.
+        for n in 0..(MAX_CALL_SIGNALS + 10) {
+            apply(&mut engine, sync(&format!("t{n}"), json!([invite(&format!("c{n}"), 1)])));
+        }
+        assert_eq!(engine.take_call_signals().len(), MAX_CALL_SIGNALS);
+        // A third member: no 1:1 calls here any more.
+        apply(&mut engine, sync("s5", json!([member("$mc", "@carol:hs", "join", None, 200)])));
+        assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()), None);
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct Unsigned {
     pub prev_content: Option<Box<RawValue>>,
     /// Present when the server has already redacted the event.
     pub redacted_because: Option<Box<RawValue>>,
+    /// Milliseconds since the event was sent, by the server's clock (immune to our skew).
+    pub age: Option<i64>,
 }
 
 /// `serde_json::from_str`, but through the byte-slice reader that response parsing

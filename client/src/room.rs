@@ -9,9 +9,10 @@ use ruma::{
 
 use crate::{
     content::{
-        AvatarContent, CanonicalAliasContent, CreateContent, MemberContent, NameContent, PowerLevelsContent, ReceiptContent,
+        AvatarContent, CanonicalAliasContent, CreateContent, JoinRulesContent, MemberContent, NameContent, PowerLevelsContent, ReceiptContent,
         TopicContent, TypingContent,
     },
+    call::CallSignal,
     describe::classify,
     media::Mxc,
     event::Event,
@@ -59,6 +60,8 @@ pub struct Room {
     power_levels: PowerLevelsContent,
     /// From room version 12, the room's creators outrank every power level.
     creators: Vec<OwnedUserId>,
+    /// `join_rule` is `public`.
+    public: bool,
 }
 
 impl Room {
@@ -83,6 +86,7 @@ impl Room {
             unread: UnreadNotifications::default(),
             power_levels: PowerLevelsContent::default(),
             creators: Vec::new(),
+            public: false,
         }
     }
 
@@ -190,7 +194,8 @@ impl Room {
     }
 
     /// Applies one room section of a sync response.
-    pub(crate) fn apply_sync(&mut self, update: &JoinedRoom) {
+    /// New `m.call.*` events are added to `calls` for the call manager.
+    pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, calls: &mut Vec<CallSignal>) {
         if let Some(heroes) = &update.summary.heroes {
             self.heroes = heroes.clone();
         }
@@ -215,7 +220,15 @@ impl Room {
             }
         }
         for event in &timeline {
-            self.apply_timeline_event(event);
+            if self.apply_timeline_event(event) && event.kind.starts_with("m.call.") {
+                calls.push(CallSignal {
+                    room_id: self.room_id.clone(),
+                    sender: event.sender.clone(),
+                    event_type: event.kind.clone(),
+                    content: event.content.clone(),
+                    age_ms: event.unsigned.age.and_then(|age| u64::try_from(age).ok()),
+                });
+            }
         }
         for event in update.ephemeral.events.iter().filter_map(|raw| Event::parse_ephemeral(raw)) {
             self.apply_ephemeral(&event.0, &event.1);
@@ -226,14 +239,15 @@ impl Room {
         self.loaded = true;
     }
 
-    fn apply_timeline_event(&mut self, event: &Event) {
+    /// Whether the event was new.
+    fn apply_timeline_event(&mut self, event: &Event) -> bool {
         let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
-            return;
+            return false;
         };
         // A repeated event must not re-apply its state either: newer state may have
         // superseded it meanwhile.
         if self.timeline.contains(event_id) {
-            return;
+            return false;
         }
         let incoming = classify(self, event, event_id.clone(), ts);
         if event.is_state() {
@@ -243,6 +257,7 @@ impl Room {
             self.bump_activity(ts);
         }
         self.timeline.push_back(incoming);
+        true
     }
 
     fn apply_ephemeral(&mut self, kind: &str, content: &serde_json::value::RawValue) {
@@ -403,6 +418,24 @@ impl Room {
         self.power_level(user) >= self.power_levels.redact.unwrap_or(50)
     }
 
+    /// The person a 1:1 call here would be with: the other member of a room with exactly
+    /// two joined members (as Element offers calls).
+    pub fn call_peer(&self, own: &UserId) -> Option<OwnedUserId> {
+        if self.joined_count() != 2 {
+            return None;
+        }
+        self.members
+            .iter()
+            .find(|(user, m)| m.membership == MembershipState::Join && user.as_str() != own.as_str())
+            .map(|(user, _)| user.clone())
+    }
+
+    /// Anyone may join (`join_rule: public`): invites here never ring, since anyone could
+    /// have placed them.
+    pub fn is_public(&self) -> bool {
+        self.public
+    }
+
     /// Joined members, for naming DMs and the call buttons.
     pub fn joined_count(&self) -> usize {
         self.members
@@ -444,6 +477,9 @@ impl Room {
             }
             "m.room.power_levels" => {
                 self.power_levels = event.content().unwrap_or_default();
+            }
+            "m.room.join_rules" => {
+                self.public = event.content::<JoinRulesContent>().is_some_and(|c| c.join_rule == "public");
             }
             "m.room.member" => {
                 let (Ok(user_id), Some(content)) = (
