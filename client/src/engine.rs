@@ -166,6 +166,11 @@ impl Engine {
         self.calls.iter().any(CallSignal::may_ring)
     }
 
+    /// Whether call events are waiting for the call manager.
+    pub fn has_call_signals(&self) -> bool {
+        !self.calls.is_empty()
+    }
+
     /// Hands the call events received so far to the call manager.
     pub fn take_call_signals(&mut self) -> Vec<CallSignal> {
         std::mem::take(&mut self.calls)

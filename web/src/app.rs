@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::{
     components::{
-        account_menu::AccountMenu, connection_status::ConnectionStatus, login::Login,
+        account_menu::AccountMenu, call_host::CallHost, connection_status::ConnectionStatus, login::Login,
         room_list::RoomList, room_view::RoomView,
     },
     handle::ClientHandle,
@@ -58,6 +58,7 @@ fn Chat() -> impl IntoView {
                     .into_any(),
                 })}
             </main>
+            <CallHost />
         </div>
     }
 }

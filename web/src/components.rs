@@ -4,6 +4,8 @@
 pub mod account_menu;
 pub mod attach;
 pub mod avatar;
+pub mod call_buttons;
+pub mod call_host;
 pub mod composer;
 pub mod connection_status;
 pub mod invite_card;

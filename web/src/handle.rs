@@ -20,11 +20,13 @@ use crate::{
 };
 
 mod actions;
+mod calls;
 mod media;
 mod messages;
 mod notifications;
 mod rooms;
 
+pub(crate) use calls::CallDesk;
 pub use media::{Fetch, UploadEntry};
 
 /// State of the connection to the homeserver, as the sync loop sees it.
@@ -98,6 +100,8 @@ pub struct ClientHandle {
     upload_limit: RwSignal<Option<u64>>,
     /// Upload jobs and the blob-URL cache (browser objects, so kept on this thread).
     media: StoredValue<media::MediaState, LocalStorage>,
+    /// Call requests and events for the lazily loaded call manager.
+    calls: CallDesk,
 }
 
 impl ClientHandle {
@@ -116,6 +120,7 @@ impl ClientHandle {
             uploads: RwSignal::new(Vec::new()),
             upload_limit: RwSignal::new(None),
             media: StoredValue::new_local(media::MediaState::default()),
+            calls: CallDesk::new(),
         };
         provide_context(handle);
         if let Some(session) = storage::load_session() {

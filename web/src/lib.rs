@@ -10,6 +10,7 @@
 //!   type-erased helpers they use for dynamic children.
 
 mod app;
+mod calls;
 mod components;
 mod error;
 mod handle;

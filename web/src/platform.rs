@@ -9,6 +9,8 @@ pub mod net;
 pub mod notify;
 pub mod panic;
 pub mod probe;
+pub mod sound;
 pub mod storage;
 pub mod timer;
 pub mod upload;
+pub mod webrtc;

@@ -40,6 +40,7 @@ pub fn start(handle: ClientHandle) {
             let delay = match outcome {
                 Ok(()) => {
                     handle.notify_new_messages();
+                    handle.wake_calls();
                     backoff.reset();
                     handle.set_connection(Connection::Online);
                     continue;

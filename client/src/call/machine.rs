@@ -169,6 +169,17 @@ impl Call {
         &self.state
     }
 
+    /// The other person: the invitee until someone answers, then the answerer; the caller
+    /// for incoming calls.
+    pub fn peer_user(&self) -> Option<&OwnedUserId> {
+        self.peer.as_ref().map(|(user, _)| user)
+    }
+
+    /// We placed this call.
+    pub fn outgoing(&self) -> bool {
+        self.outgoing
+    }
+
     fn common(&self) -> Value {
         json!({"call_id": self.call_id, "party_id": self.party_id, "version": VERSION})
     }

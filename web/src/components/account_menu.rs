@@ -1,10 +1,11 @@
-//! The account button in the top bar: display name, desktop notifications, "Sign out".
+//! The account button in the top bar: display name, avatar, desktop notifications,
+//! relayed calls, "Sign out".
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
 use crate::components::{attach::FileButton, uploads::Uploads};
 use crate::handle::ClientHandle;
-use crate::platform::files::LocalFile;
+use crate::platform::{files::LocalFile, storage};
 use crate::reactive::{dyn_show, dyn_text, status_line};
 
 /// A button showing the user ID that opens a small menu.
@@ -79,6 +80,14 @@ pub fn AccountMenu() -> impl IntoView {
                     <label class="check">
                         <input type="checkbox" prop:checked=move || notifications.get() on:change=toggle_notifications />
                         "Desktop notifications"
+                    </label>
+                    <label class="check">
+                        <input
+                            type="checkbox"
+                            prop:checked=storage::relay_only()
+                            on:change=move |ev| storage::set_relay_only(event_target_checked(&ev))
+                        />
+                        "Relay calls through the server (hides your IP address)"
                     </label>
                     {status_line(status)}
                     <button on:click=sign_out>"Sign out"</button>

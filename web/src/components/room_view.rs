@@ -7,6 +7,7 @@ use crate::{
     components::{
         attach::{Pending, SendFiles, add},
         avatar::Avatar,
+        call_buttons::CallButtons,
         composer::{Composer, ComposerMode},
         uploads::Uploads,
         invite_form::InviteForm,
@@ -103,6 +104,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                         <h2>{dyn_text(move || name().unwrap_or_default())}</h2>
                         {dyn_view(move || topic().map(|topic| view! { <p class="topic">{topic}</p> }).into_any())}
                     </div>
+                    <CallButtons room_id=room_id.clone() />
                     <InviteForm room_id=room_id.clone() />
                     <button
                         class="settings-button"

@@ -68,3 +68,18 @@ pub fn set_notifications_enabled(on: bool) {
         };
     }
 }
+
+const RELAY_KEY: &str = "weft.calls.relay_only";
+
+/// Whether calls on this device go only through the TURN relay, so the other side never
+/// learns our IP address (Element's "force TURN"; the call tests use it too).
+pub fn relay_only() -> bool {
+    local_storage().and_then(|s| s.get_item(RELAY_KEY).ok().flatten()).as_deref() == Some("on")
+}
+
+/// Records the relay-only choice.
+pub fn set_relay_only(on: bool) {
+    if let Some(storage) = local_storage() {
+        let _ = if on { storage.set_item(RELAY_KEY, "on") } else { storage.remove_item(RELAY_KEY) };
+    }
+}

@@ -1,0 +1,124 @@
+//! The call screen, above everything: an incoming call with "Accept", "Accept with
+//! video" and "Decline"; an outgoing call while it rings; the call itself with the other
+//! side's video, our preview, the timer and connection state, "Mute", "Camera" and
+//! "Hang up"; and for a moment, how it ended.
+
+use leptos::{html, prelude::*};
+
+use super::manager::{Manager, Phase};
+use crate::{
+    platform::{clock, webrtc},
+    reactive::{dyn_text, dyn_view},
+};
+
+#[component]
+pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView {
+    let screen = manager.with_value(|m| m.screen);
+    let streams = manager.with_value(|m| m.streams);
+    let phase = Memo::new(move |_| screen.with(|s| s.as_ref().map(|s| s.phase.clone())));
+    let peer_name = move || screen.with(|s| s.as_ref().map(|s| s.peer_name.clone()).unwrap_or_default());
+    let flag = move |f: fn(&super::manager::Screen) -> bool| move || screen.with(|s| s.as_ref().is_some_and(f));
+    let act = move |f: fn(&Manager)| move |_| manager.with_value(f);
+
+    let remote_ref = NodeRef::<html::Video>::new();
+    let local_ref = NodeRef::<html::Video>::new();
+    // Streams go into the media elements whenever either changes or the elements appear.
+    Effect::new(move |_| {
+        streams.track();
+        phase.track();
+        if let Some(element) = remote_ref.get() {
+            match manager.with_value(|m| m.remote.get_value()) {
+                Some(stream) => webrtc::show(&element, &stream),
+                None => element.set_src_object(None),
+            }
+        }
+        if let Some(element) = local_ref.get() {
+            match manager.with_value(|m| m.local.get_value()) {
+                Some(stream) => webrtc::show(&element, &stream),
+                None => element.set_src_object(None),
+            }
+        }
+    });
+
+    // The call timer ticks once a second while connected.
+    let now = RwSignal::new(clock::now().get().into());
+    Effect::new(move |_| {
+        if matches!(phase.get(), Some(Phase::Connected { .. })) {
+            leptos::task::spawn_local(async move {
+                while matches!(phase.get_untracked(), Some(Phase::Connected { .. })) {
+                    now.set(u64::from(clock::now().get()));
+                    crate::platform::timer::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            });
+        }
+    });
+    let status = move || match phase.get() {
+        Some(Phase::Incoming { video: true }) => format!("{} is video calling you", peer_name()),
+        Some(Phase::Incoming { video: false }) => format!("{} is calling you", peer_name()),
+        Some(Phase::Outgoing) => format!("Calling {}…", peer_name()),
+        Some(Phase::Connecting { reconnecting: false }) => "Connecting…".to_owned(),
+        Some(Phase::Connecting { reconnecting: true }) => "Reconnecting…".to_owned(),
+        Some(Phase::Connected { since }) => {
+            weft_client::media::format_duration(now.get().saturating_sub(since))
+        }
+        Some(Phase::Ended(text)) => text,
+        None => String::new(),
+    };
+    let in_call = move || {
+        matches!(phase.get(), Some(Phase::Outgoing | Phase::Connecting { .. } | Phase::Connected { .. }))
+    };
+
+    view! {
+        <section
+            class="call"
+            aria-label="Call"
+            hidden=move || phase.with(Option::is_none)
+            class:call-ringing=move || matches!(phase.get(), Some(Phase::Incoming { .. }))
+        >
+            <div class="call-media" hidden=move || !in_call()>
+                <video
+                    class="call-remote"
+                    node_ref=remote_ref
+                    autoplay
+                    playsinline
+                    aria-label=move || format!("{}'s video", peer_name())
+                    hidden=move || !flag(|s| s.remote_video)()
+                ></video>
+                <video
+                    class="call-local"
+                    node_ref=local_ref
+                    autoplay
+                    playsinline
+                    muted
+                    aria-label="Your camera"
+                    hidden=move || !flag(|s| s.camera)()
+                ></video>
+            </div>
+            <p class="call-peer">{dyn_text(peer_name)}</p>
+            <p class="call-status" role="status">{dyn_text(status)}</p>
+            {dyn_view(move || match phase.get() {
+                Some(Phase::Incoming { .. }) => view! {
+                    <div class="call-actions">
+                        <button class="accept" on:click=move |_| manager.with_value(|m| m.accept(false))>"Accept"</button>
+                        <button class="accept" on:click=move |_| manager.with_value(|m| m.accept(true))>"Accept with video"</button>
+                        <button class="hang-up" on:click=act(Manager::decline)>"Decline"</button>
+                    </div>
+                }
+                .into_any(),
+                Some(Phase::Outgoing | Phase::Connecting { .. } | Phase::Connected { .. }) => view! {
+                    <div class="call-actions">
+                        <button aria-pressed=move || flag(|s| s.muted)().to_string() on:click=act(Manager::toggle_mute)>
+                            "Mute"
+                        </button>
+                        <button aria-pressed=move || flag(|s| s.camera)().to_string() on:click=act(Manager::toggle_camera)>
+                            "Camera"
+                        </button>
+                        <button class="hang-up" on:click=act(Manager::hang_up)>"Hang up"</button>
+                    </div>
+                }
+                .into_any(),
+                _ => ().into_any(),
+            })}
+        </section>
+    }
+}

@@ -1,0 +1,148 @@
+//! What the rest of the app knows of calls, and what the lazily loaded call manager
+//! (`crate::calls`) needs from the handle.
+//!
+//! The main module only collects call events (in the engine), offers the call buttons and
+//! says when the call manager is needed: a call button was pressed or an invite that may
+//! ring arrived. Everything else about calls lives in the calls chunk.
+
+use leptos::prelude::*;
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use weft_client::call::{CallSignal, turn::{self, TurnServers}};
+
+use super::{ClientHandle, as_borrowed};
+use crate::{error::ActionError, platform::clock};
+
+/// A call the user asked to place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallIntent {
+    pub room_id: OwnedRoomId,
+    pub video: bool,
+}
+
+/// Call state shared between the main module and the call manager.
+#[derive(Clone, Copy)]
+pub(crate) struct CallDesk {
+    /// Bumped after a sync that brought call events.
+    pub wake: RwSignal<u64>,
+    /// A call button was pressed; the manager takes it.
+    pub intent: RwSignal<Option<CallIntent>>,
+    /// The room of the call in progress (or ringing), if any: call buttons are off then.
+    pub active: RwSignal<Option<OwnedRoomId>>,
+}
+
+impl CallDesk {
+    pub fn new() -> Self {
+        Self { wake: RwSignal::new(0), intent: RwSignal::new(None), active: RwSignal::new(None) }
+    }
+}
+
+impl ClientHandle {
+    /// Who a call in `room_id` would be with (rooms with exactly two joined members).
+    pub fn call_peer(&self, room_id: &RoomId) -> Option<OwnedUserId> {
+        self.engine.with(|engine| {
+            let engine = engine.as_ref()?;
+            engine.room(room_id)?.call_peer(engine.user_id())
+        })
+    }
+
+    /// Asks the call manager (loading it first) to call the other member of `room_id`.
+    pub fn start_call(&self, room_id: OwnedRoomId, video: bool) {
+        self.calls.intent.set(Some(CallIntent { room_id, video }));
+    }
+
+    /// The room with a call in progress, if any.
+    pub fn active_call(&self) -> Option<OwnedRoomId> {
+        self.calls.active.get()
+    }
+
+    /// Whether the call manager must run: a call was asked for, or an invite may ring.
+    pub fn calls_needed(&self) -> bool {
+        self.calls.wake.track();
+        self.calls.intent.with(Option::is_some)
+            || self.engine.with_untracked(|engine| engine.as_ref().is_some_and(|e| e.call_waiting()))
+    }
+
+    /// After a sync: wakes the call manager if call events arrived.
+    pub(crate) fn wake_calls(&self) {
+        if self.with_engine(|engine| engine.call_waiting() || engine.has_call_signals()).unwrap_or(false) {
+            self.calls.wake.update(|n| *n += 1);
+        }
+    }
+
+    // For the call manager.
+
+    /// Tracks new call events (see [`Self::take_call_signals`]).
+    pub(crate) fn track_call_signals(&self) {
+        self.calls.wake.track();
+    }
+
+    /// The call events received since the last call, oldest first.
+    pub(crate) fn take_call_signals(&self) -> Vec<CallSignal> {
+        self.engine
+            .try_update_untracked(|engine| engine.as_mut().map(|e| e.take_call_signals()))
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn take_call_intent(&self) -> Option<CallIntent> {
+        let intent = self.calls.intent.get_untracked()?;
+        self.calls.intent.set(None);
+        Some(intent)
+    }
+
+    pub(crate) fn track_call_intent(&self) {
+        self.calls.intent.track();
+    }
+
+    pub(crate) fn set_active_call(&self, room_id: Option<OwnedRoomId>) {
+        if self.calls.active.get_untracked() != room_id {
+            self.calls.active.set(room_id);
+        }
+    }
+
+    /// Our user ID and device ID (the party ID of our calls).
+    pub(crate) fn call_identity(&self) -> Result<(OwnedUserId, String), ActionError> {
+        self.with_engine(|engine| (engine.user_id().to_owned(), engine.session().device_id.to_string()))
+    }
+
+    /// Whether invites in `room_id` may ring (not a public room, still joined).
+    pub(crate) fn may_ring_in(&self, room_id: &RoomId) -> bool {
+        self.with_engine(|engine| engine.room(room_id).is_some_and(|room| !room.is_public())).unwrap_or(false)
+    }
+
+    pub(crate) fn member_name_of(&self, room_id: &RoomId, user: &UserId) -> String {
+        self.member_name_untracked(room_id, user)
+    }
+
+    /// The peer of a DM, read once.
+    pub(crate) fn call_peer_untracked(&self, room_id: &RoomId) -> Option<OwnedUserId> {
+        self.with_engine(|engine| engine.room(room_id)?.call_peer(engine.user_id())).ok().flatten()
+    }
+
+    /// Sends one call event (`m.call.*`) to `room_id`.
+    pub(crate) async fn send_call_event(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        content: &serde_json::Value,
+    ) -> Result<(), ActionError> {
+        let txn_id = clock::new_txn_id();
+        let request = self.with_engine(|engine| engine.call_event_request(room_id, event_type, content, &txn_id))?;
+        let request = self.check(Ok(request))?;
+        let response = self.send(request).await?;
+        self.check(Ok(weft_client::requests::parse_send(as_borrowed(&response))))?;
+        Ok(())
+    }
+
+    /// The homeserver's TURN servers (empty when it has none or cannot say).
+    pub(crate) async fn turn_servers(&self) -> TurnServers {
+        let Ok(request) = self.with_engine(|engine| turn::turn_server_request(engine.session())) else {
+            return TurnServers::default();
+        };
+        let Ok(request) = request else { return TurnServers::default() };
+        match self.send(request).await {
+            Ok(response) => turn::parse_turn_server(as_borrowed(&response)).unwrap_or_default(),
+            Err(_) => TurnServers::default(),
+        }
+    }
+}

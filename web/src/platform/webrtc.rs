@@ -1,0 +1,292 @@
+//! WebRTC for 1:1 calls: the camera and microphone, one `RTCPeerConnection`, and the
+//! reports the call state machine needs (ICE candidates, ICE state, remote tracks).
+//!
+//! Everything the browser calls back into is a closure owned by [`Peer`], released (and the
+//! connection closed, the tracks stopped) when it is dropped.
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Event, HtmlMediaElement, MediaStream, MediaStreamConstraints, MediaStreamTrack,
+    RtcConfiguration, RtcIceCandidateInit, RtcIceServer, RtcIceTransportPolicy, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+};
+use weft_client::call::turn::TurnServers;
+
+/// What the connection reports.
+pub enum PeerEvent {
+    /// A local ICE candidate as `m.call.candidates` carries it.
+    Candidate(serde_json::Value),
+    /// Candidate gathering finished.
+    GatheringComplete,
+    /// The ICE connection state changed ("checking", "connected", "failed", …).
+    IceState(String),
+    /// The other side's media arrived.
+    RemoteStream(MediaStream),
+}
+
+/// The camera and microphone, stopped when dropped.
+pub struct LocalMedia(MediaStream);
+
+async fn user_media(audio: bool, video: bool) -> Result<MediaStream, String> {
+    let devices = web_sys::window()
+        .ok_or("no window")?
+        .navigator()
+        .media_devices()
+        .map_err(|_| "This browser cannot use a camera or microphone")?;
+    let constraints = MediaStreamConstraints::new();
+    constraints.set_audio(&JsValue::from_bool(audio));
+    constraints.set_video(&JsValue::from_bool(video));
+    let promise = devices
+        .get_user_media_with_constraints(&constraints)
+        .map_err(|_| "The browser refused the camera or microphone")?;
+    let stream = JsFuture::from(promise).await.map_err(|_| {
+        if video { "Allow the camera and microphone to make video calls" } else { "Allow the microphone to make calls" }
+    })?;
+    Ok(stream.unchecked_into())
+}
+
+impl LocalMedia {
+    /// Asks for the microphone, and the camera when `video`.
+    pub async fn open(video: bool) -> Result<Self, String> {
+        user_media(true, video).await.map(Self)
+    }
+
+    /// Adds the camera to a voice call's media; returns the new track.
+    pub async fn add_camera(&self) -> Result<MediaStreamTrack, String> {
+        let camera = user_media(false, true).await?;
+        let track = camera
+            .get_video_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+            .map_err(|_| "No camera found")?;
+        self.0.add_track(&track);
+        Ok(track)
+    }
+
+    /// The stream, to show as the local preview.
+    pub fn stream(&self) -> MediaStream {
+        self.0.clone()
+    }
+
+    /// The stream's ID, which `sdp_stream_metadata` is keyed by.
+    pub fn id(&self) -> String {
+        self.0.id()
+    }
+
+    fn tracks(&self, kind: &str) -> Vec<MediaStreamTrack> {
+        self.0
+            .get_tracks()
+            .iter()
+            .filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok())
+            .filter(|t| t.kind() == kind)
+            .collect()
+    }
+
+    /// Mutes or unmutes the microphone (`"audio"`) or turns the camera (`"video"`) off/on.
+    pub fn set_enabled(&self, kind: &str, enabled: bool) {
+        for track in self.tracks(kind) {
+            track.set_enabled(enabled);
+        }
+    }
+
+    pub fn has_video(&self) -> bool {
+        !self.tracks("video").is_empty()
+    }
+
+    /// Whether the microphone (`"audio"`) or camera (`"video"`) is on.
+    pub fn is_enabled(&self, kind: &str) -> bool {
+        self.tracks(kind).iter().any(MediaStreamTrack::enabled)
+    }
+}
+
+impl Drop for LocalMedia {
+    fn drop(&mut self) {
+        for track in self.0.get_tracks().iter().filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok()) {
+            track.stop();
+        }
+    }
+}
+
+/// Shows `stream` in a media element.
+pub fn show(element: &web_sys::Element, stream: &MediaStream) {
+    if let Some(media) = element.dyn_ref::<HtmlMediaElement>() {
+        media.set_src_object(Some(stream));
+    }
+}
+
+/// One peer connection.
+pub struct Peer {
+    pc: RtcPeerConnection,
+    _on_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)>,
+    _on_ice_state: Closure<dyn FnMut(Event)>,
+    _on_gathering: Closure<dyn FnMut(Event)>,
+    _on_track: Closure<dyn FnMut(RtcTrackEvent)>,
+}
+
+fn string_field(object: &JsValue, name: &str) -> String {
+    Reflect::get(object, &JsValue::from_str(name)).ok().and_then(|s| s.as_string()).unwrap_or_default()
+}
+
+impl Peer {
+    /// A connection using `turn` (if any) as ICE servers; with `relay_only`, only relayed
+    /// candidates are used (tests, and people who must not reveal their address).
+    pub fn new(
+        turn: &TurnServers,
+        relay_only: bool,
+        on_event: impl Fn(PeerEvent) + Clone + 'static,
+    ) -> Result<Self, String> {
+        let config = RtcConfiguration::new();
+        if !turn.is_empty() {
+            let server = RtcIceServer::new();
+            let urls: Array = turn.uris.iter().map(|u| JsValue::from_str(u)).collect();
+            server.set_urls(&urls);
+            server.set_username(&turn.username);
+            server.set_credential(&turn.password);
+            config.set_ice_servers(&Array::of1(&server));
+        }
+        if relay_only {
+            config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+        }
+        let pc = RtcPeerConnection::new_with_configuration(&config)
+            .map_err(|_| "The browser cannot make calls")?;
+        // Gathering ends with a null candidate, but Chromium does not always send one, so
+        // `icegatheringstatechange` reports it too; `done` keeps it to one report per round.
+        let done = std::rc::Rc::new(std::cell::Cell::new(false));
+        let report = on_event.clone();
+        let gathered = done.clone();
+        let on_candidate = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(move |event: RtcPeerConnectionIceEvent| {
+            match event.candidate() {
+                Some(candidate) if !candidate.candidate().is_empty() => {
+                    gathered.set(false);
+                    report(PeerEvent::Candidate(serde_json::json!({
+                        "candidate": candidate.candidate(),
+                        "sdpMid": candidate.sdp_mid(),
+                        "sdpMLineIndex": candidate.sdp_m_line_index(),
+                    })));
+                }
+                _ if !gathered.replace(true) => report(PeerEvent::GatheringComplete),
+                _ => {}
+            }
+        });
+        pc.set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
+        let report = on_event.clone();
+        let state_pc = pc.clone();
+        let on_ice_state = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            report(PeerEvent::IceState(string_field(&state_pc, "iceConnectionState")));
+        });
+        pc.set_oniceconnectionstatechange(Some(on_ice_state.as_ref().unchecked_ref()));
+        let report = on_event.clone();
+        let gathering_pc = pc.clone();
+        let on_gathering = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            if string_field(&gathering_pc, "iceGatheringState") == "complete" && !done.replace(true) {
+                report(PeerEvent::GatheringComplete);
+            }
+        });
+        pc.set_onicegatheringstatechange(Some(on_gathering.as_ref().unchecked_ref()));
+        let on_track = Closure::<dyn FnMut(RtcTrackEvent)>::new(move |event: RtcTrackEvent| {
+            if let Some(stream) = event.streams().get(0).dyn_into::<MediaStream>().ok() {
+                on_event(PeerEvent::RemoteStream(stream));
+            }
+        });
+        pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
+        Ok(Self {
+            pc,
+            _on_candidate: on_candidate,
+            _on_ice_state: on_ice_state,
+            _on_gathering: on_gathering,
+            _on_track: on_track,
+        })
+    }
+
+    /// Sends our camera and microphone.
+    pub fn add_media(&self, media: &LocalMedia) {
+        for track in media.0.get_tracks().iter().filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok()) {
+            self.pc.add_track_0(&track, &media.0);
+        }
+    }
+
+    /// Sends one more track of `media` (the camera added to a voice call).
+    pub fn add_track(&self, track: &MediaStreamTrack, media: &LocalMedia) {
+        self.pc.add_track_0(track, &media.0);
+    }
+
+    /// Our current session description, with the candidates gathered so far.
+    pub fn local_sdp(&self) -> Option<String> {
+        self.pc.local_description().map(|d| d.sdp())
+    }
+
+    /// Waits until candidate gathering is complete, at most `limit_ms`, so that the
+    /// first candidates travel inside the offer or answer.
+    pub async fn settle(&self, limit_ms: u32) {
+        let mut waited = 0;
+        while waited < limit_ms && string_field(&self.pc, "iceGatheringState") != "complete" {
+            super::timer::sleep(std::time::Duration::from_millis(20)).await;
+            waited += 20;
+        }
+    }
+
+    /// Creates an offer (an ICE restart with `restart`), sets it as ours, returns its SDP.
+    pub async fn offer(&self, restart: bool) -> Result<String, String> {
+        let options = Object::new();
+        if restart {
+            let _ = Reflect::set(&options, &"iceRestart".into(), &JsValue::TRUE);
+        }
+        let offer = JsFuture::from(self.pc.create_offer_with_rtc_offer_options(options.unchecked_ref()))
+            .await
+            .map_err(|_| "Could not start the call")?;
+        self.set_local(offer).await
+    }
+
+    /// Creates the answer to the remote offer, sets it as ours, returns its SDP.
+    pub async fn answer(&self) -> Result<String, String> {
+        let answer = JsFuture::from(self.pc.create_answer()).await.map_err(|_| "Could not answer the call")?;
+        self.set_local(answer).await
+    }
+
+    async fn set_local(&self, description: JsValue) -> Result<String, String> {
+        let sdp = Reflect::get(&description, &"sdp".into())
+            .ok()
+            .and_then(|s| s.as_string())
+            .ok_or("The browser made no session description")?;
+        JsFuture::from(self.pc.set_local_description(description.unchecked_ref()))
+            .await
+            .map_err(|_| "The browser refused its own session description")?;
+        Ok(sdp)
+    }
+
+    /// Takes the other side's offer or answer.
+    pub async fn set_remote(&self, kind: &str, sdp: &str) -> Result<(), String> {
+        let kind = if kind == "offer" { RtcSdpType::Offer } else { RtcSdpType::Answer };
+        let description = RtcSessionDescriptionInit::new(kind);
+        description.set_sdp(sdp);
+        JsFuture::from(self.pc.set_remote_description(&description))
+            .await
+            .map(drop)
+            .map_err(|_| "The other side's session description was refused".to_owned())
+    }
+
+    /// Adds one of the other side's candidates (as `m.call.candidates` carries it).
+    pub async fn add_candidate(&self, candidate: &serde_json::Value) {
+        let Some(text) = candidate["candidate"].as_str() else { return };
+        let init = RtcIceCandidateInit::new(text);
+        if let Some(mid) = candidate["sdpMid"].as_str() {
+            init.set_sdp_mid(Some(mid));
+        }
+        if let Some(index) = candidate["sdpMLineIndex"].as_u64() {
+            init.set_sdp_m_line_index(u16::try_from(index).ok());
+        }
+        let _ = JsFuture::from(self.pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await;
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.pc.set_onicecandidate(None);
+        self.pc.set_oniceconnectionstatechange(None);
+        self.pc.set_onicegatheringstatechange(None);
+        self.pc.set_ontrack(None);
+        self.pc.close();
+    }
+}
