@@ -82,7 +82,7 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
                     autoplay
                     playsinline
                     aria-label=move || format!("{}'s video", peer_name())
-                    hidden=move || !flag(|s| s.remote_video)()
+                    hidden=move || !flag(super::manager::Screen::shows_remote_video)()
                 ></video>
                 <video
                     class="call-local"
@@ -96,6 +96,9 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
             </div>
             <p class="call-peer">{dyn_text(peer_name)}</p>
             <p class="call-status" role="status">{dyn_text(status)}</p>
+            <p class="call-remote-muted" hidden=move || !(in_call() && flag(|s| s.remote_muted)())>
+                {dyn_text(move || format!("{} is muted", peer_name()))}
+            </p>
             {dyn_view(move || match phase.get() {
                 Some(Phase::Incoming { .. }) => view! {
                     <div class="call-actions">

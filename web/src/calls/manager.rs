@@ -68,9 +68,22 @@ pub struct Screen {
     /// We send video (the camera is on).
     pub camera: bool,
     pub muted: bool,
-    /// The other side sends video that is not muted.
+    /// The other side sends video ...
     pub remote_video: bool,
+    /// ... unless they turned their camera off.
+    pub remote_camera_off: bool,
     pub remote_muted: bool,
+}
+
+impl Screen {
+    fn new(room_id: OwnedRoomId, peer_name: String, phase: Phase, camera: bool) -> Self {
+        Self { room_id, peer_name, phase, camera, muted: false, remote_video: false, remote_camera_off: false, remote_muted: false }
+    }
+
+    /// Whether the other side's video is worth showing.
+    pub fn shows_remote_video(&self) -> bool {
+        self.remote_video && !self.remote_camera_off
+    }
 }
 
 /// Something for the manager to handle.
@@ -266,6 +279,12 @@ impl Manager {
                         active.call.ice_state(&state, now)
                     }
                     PeerEvent::RemoteStream(stream) => {
+                        let video = stream.get_video_tracks().length() > 0;
+                        self.screen.update(|s| {
+                            if let Some(s) = s {
+                                s.remote_video = video;
+                            }
+                        });
                         self.remote.set_value(Some(stream));
                         self.streams.update(|n| *n += 1);
                         Vec::new()
@@ -295,7 +314,17 @@ impl Manager {
         if active.room_id != signal.room_id {
             return;
         }
+        let state_before = active.call.state().clone();
         let outputs = active.call.receive(&signal.event_type, &signal.sender, &content);
+        // The answer we chose carries the answerer's stream metadata (the machine reports
+        // it only for later changes).
+        if signal.event_type == "m.call.answer"
+            && state_before == State::Inviting
+            && *active.call.state() == State::Connecting
+            && let Some(meta) = content.get("sdp_stream_metadata")
+        {
+            self.remote_streams(meta);
+        }
         self.run(inner, outputs).await;
     }
 
@@ -347,6 +376,9 @@ impl Manager {
         let Some(active) = self.new_active(inner, signal.room_id.clone(), call).await else { return };
         inner.active = Some(active);
         self.show(inner, Phase::Incoming { video }, false);
+        if let Some(meta) = content.get("sdp_stream_metadata") {
+            self.remote_streams(meta);
+        }
         self.run(inner, outputs).await;
     }
 
@@ -388,15 +420,8 @@ impl Manager {
             self.ended(room_id, "Calls need a room with exactly one other person".to_owned());
             return;
         };
-        self.screen.set(Some(Screen {
-            room_id: room_id.clone(),
-            peer_name: self.handle.member_name_of(&room_id, &invitee),
-            phase: Phase::Outgoing,
-            camera: video,
-            muted: false,
-            remote_video: false,
-            remote_muted: false,
-        }));
+        let name = self.handle.member_name_of(&room_id, &invitee);
+        self.screen.set(Some(Screen::new(room_id.clone(), name, Phase::Outgoing, video)));
         self.handle.set_active_call(Some(room_id.clone()));
         let media = match LocalMedia::open(video).await {
             Ok(media) => media,
@@ -508,15 +533,7 @@ impl Manager {
                         pending.extend(active.call.negotiate_answer(answer, meta));
                     }
                 }
-                Output::RemoteStreams(meta) => {
-                    let (audio_muted, video_muted) = remote_mute(&meta);
-                    self.screen.update(|s| {
-                        if let Some(s) = s {
-                            s.remote_muted = audio_muted;
-                            s.remote_video = !video_muted;
-                        }
-                    });
-                }
+                Output::RemoteStreams(meta) => self.remote_streams(&meta),
                 Output::AutoAnswer => {
                     // Glare: answer at once with the media our own call had.
                     self.local.set_value(active.media.as_ref().map(LocalMedia::stream));
@@ -542,6 +559,17 @@ impl Manager {
                 Output::Close => {}
             }
         }
+    }
+
+    /// The other side's mute state, from its `sdp_stream_metadata`.
+    fn remote_streams(&self, meta: &Value) {
+        let (audio_muted, video_muted) = remote_mute(meta);
+        self.screen.update(|s| {
+            if let Some(s) = s {
+                s.remote_muted = audio_muted;
+                s.remote_camera_off = video_muted;
+            }
+        });
     }
 
     /// Queues a call event; a single task sends them in order, retrying with back-off.
@@ -588,15 +616,16 @@ impl Manager {
                 return self.finish(inner, Some(text));
             }
         };
-        self.screen.update(|s| {
-            if let Some(s) = s {
-                s.phase = phase;
-                if let Some(media) = &active.media {
-                    s.camera = media.has_video() && media.is_enabled("video");
-                    s.muted = !media.is_enabled("audio");
-                }
-            }
-        });
+        let Some(mut next) = self.screen.get_untracked() else { return };
+        next.phase = phase;
+        if let Some(media) = &active.media {
+            next.camera = media.has_video() && media.is_enabled("video");
+            next.muted = !media.is_enabled("audio");
+        }
+        // Ticks come ten times a second; the screen changes far less often.
+        if self.screen.with_untracked(|s| s.as_ref() != Some(&next)) {
+            self.screen.set(Some(next));
+        }
     }
 
     /// Shows a new call on screen.
@@ -607,15 +636,7 @@ impl Manager {
             .map(|user| self.handle.member_name_of(&active.room_id, &user))
             .unwrap_or_default();
         self.handle.set_active_call(Some(active.room_id.clone()));
-        self.screen.set(Some(Screen {
-            room_id: active.room_id.clone(),
-            peer_name,
-            phase,
-            camera,
-            muted: false,
-            remote_video: false,
-            remote_muted: false,
-        }));
+        self.screen.set(Some(Screen::new(active.room_id.clone(), peer_name, phase, camera)));
     }
 
     /// Drops the call (peer connection, camera, ringtone) and shows how it ended.
@@ -635,15 +656,7 @@ impl Manager {
     fn ended(&self, room_id: OwnedRoomId, text: String) {
         self.handle.set_active_call(None);
         let peer_name = self.screen.with_untracked(|s| s.as_ref().map(|s| s.peer_name.clone())).unwrap_or_default();
-        self.screen.set(Some(Screen {
-            room_id,
-            peer_name,
-            phase: Phase::Ended(text.clone()),
-            camera: false,
-            muted: false,
-            remote_video: false,
-            remote_muted: false,
-        }));
+        self.screen.set(Some(Screen::new(room_id, peer_name, Phase::Ended(text.clone()), false)));
         let screen = self.screen;
         spawn_local(async move {
             sleep(ENDED_SHOWN).await;

@@ -1,0 +1,198 @@
+// 1:1 calls between two people in Weft, in headless Chromium with fake camera and
+// microphone, inside a network namespace where only loopback exists (run through
+// tests/calls/netns). A video call connects with media both ways, mute shows on the other
+// side, hang-up ends it on both sides and the timeline keeps it; a voice call turns into
+// a video call; decline; a short-lived invite becomes "Missed call"; both calling at
+// once ends with one call; relay-only calls through weft's embedded TURN relay.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { saveArtifacts, startServer } from '../e2e/harness.mjs';
+import { WAIT, api, item, meet, session, step } from '../e2e/steps.mjs';
+import { callBrowser, inbound, mediaFlows, selectedCandidateType, trackPeerConnections } from './media.mjs';
+
+function freeUdpPort() {
+  // A free TCP port on loopback is free for UDP too in a fresh namespace, in practice.
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+const callRegion = (page) => page.getByRole('region', { name: 'Call' });
+const status = (page) => callRegion(page).getByRole('status');
+const button = (page, name) => callRegion(page).getByRole('button', { name, exact: true });
+const TIMER = /^\d+:\d\d$/;
+
+async function connected(page) {
+  await status(page).filter({ hasText: TIMER }).waitFor(WAIT);
+}
+
+async function ended(page, text) {
+  await status(page).filter({ hasText: text }).waitFor(WAIT);
+  // The screen goes away by itself a few seconds later.
+  await callRegion(page).waitFor({ state: 'hidden', ...WAIT });
+}
+
+test('calls between two Weft clients, direct and relayed', { timeout: 300_000 }, async () => {
+  const relayPort = await freeUdpPort();
+  const server = await startServer({
+    config: `[turn]
+shared_secret = "call-test-secret"
+relay = true
+relay_listen = "127.0.0.1:${relayPort}"
+relay_min_port = 51000
+relay_max_port = 51200
+allow_private_peers = true
+`,
+  });
+  const { browser, close } = await callBrowser();
+  const pages = {};
+  try {
+    const contexts = [await browser.newContext(), await browser.newContext()];
+    for (const context of contexts) await trackPeerConnections(context);
+    const alice = pages.alice = await contexts[0].newPage();
+    const bob = pages.bob = await contexts[1].newPage();
+
+    await step('alice and bob share a room; bob looks at another room', async () => {
+      await meet(alice, bob, server, server, 'Call room');
+      // A second room for bob: ringing must show whichever room is open.
+      await bob.getByRole('button', { name: 'New room' }).click();
+      await bob.getByRole('textbox', { name: 'Room name' }).fill('Elsewhere');
+      await bob.getByRole('button', { name: 'Create', exact: true }).click();
+      await bob.getByRole('heading', { name: 'Elsewhere' }).waitFor(WAIT);
+      // No call buttons in a room with one member.
+      assert.equal(await bob.getByRole('button', { name: 'Video call' }).count(), 0);
+      // The calls module is not part of the first load.
+      const scripts = await alice.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
+      assert.ok(!scripts.some((name) => /split_|chunk_/.test(name)), `calls chunk loaded early: ${scripts}`);
+    });
+
+    await step('video call: rings anywhere, connects, media flows both ways', async () => {
+      await alice.getByRole('button', { name: 'Video call' }).click();
+      await status(alice).filter({ hasText: /Calling bob/ }).waitFor(WAIT);
+      await status(bob).filter({ hasText: 'alice is video calling you' }).waitFor(WAIT);
+      await button(bob, 'Accept with video').click();
+      await connected(alice);
+      await connected(bob);
+      await mediaFlows(alice, { video: true, audio: true });
+      await mediaFlows(bob, { video: true, audio: true });
+      await callRegion(alice).getByLabel("bob's video").waitFor(WAIT);
+      await callRegion(bob).getByLabel('Your camera').waitFor(WAIT);
+    });
+
+    await step('mute shows on the other side', async () => {
+      await button(alice, 'Mute').click();
+      assert.equal(await button(alice, 'Mute').getAttribute('aria-pressed'), 'true');
+      await callRegion(bob).getByText('alice is muted').waitFor(WAIT);
+      await button(alice, 'Mute').click();
+      await callRegion(bob).getByText('alice is muted').waitFor({ state: 'hidden', ...WAIT });
+    });
+
+    await step('hang up ends the call on both sides; the timeline keeps it', async () => {
+      await button(bob, 'Hang up').click();
+      await ended(alice, /Call ended · \d+:\d\d/);
+      await ended(bob, /Call ended · \d+:\d\d/);
+      await item(alice, 'Video call ended').waitFor(WAIT);
+      await bob.getByRole('navigation', { name: 'Rooms' }).getByText('Call room').click();
+      await item(bob, 'Video call ended').waitFor(WAIT);
+    });
+
+    await step('a voice call turns into a video call', async () => {
+      await bob.getByRole('button', { name: 'Voice call' }).click();
+      await status(alice).filter({ hasText: 'bob is calling you' }).waitFor(WAIT);
+      await button(alice, 'Accept').click();
+      await connected(alice);
+      await connected(bob);
+      await mediaFlows(alice, { audio: true });
+      assert.equal((await inbound(alice)).frames, 0, 'no video in a voice call');
+      await button(bob, 'Camera').click();
+      assert.equal(await button(bob, 'Camera').getAttribute('aria-pressed'), 'true');
+      await mediaFlows(alice, { video: true, audio: true });
+      await button(alice, 'Hang up').click();
+      await ended(bob, /Call ended/);
+      await ended(alice, /Call ended/);
+    });
+
+    await step('decline', async () => {
+      await alice.getByRole('button', { name: 'Voice call' }).click();
+      await button(bob, 'Decline').waitFor(WAIT);
+      await button(bob, 'Decline').click();
+      await ended(alice, 'Call declined');
+      await item(alice, 'Call declined').waitFor(WAIT);
+      await item(bob, 'You declined the call').waitFor(WAIT);
+    });
+
+    await step('an invite with a short lifetime becomes a missed call', async () => {
+      // An invite as another client would send it, valid for 6 s.
+      const s = await session(alice);
+      const roomId = (await bob.evaluate(() => localStorage.getItem('weft.selected_room')));
+      const callId = `short${Date.now()}`;
+      await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.call.invite/${callId}`, {
+        call_id: callId, party_id: 'OTHERDEVICE', version: '1', lifetime: 6000,
+        offer: { type: 'offer', sdp: await offerSdp(alice) },
+      });
+      await status(bob).filter({ hasText: 'alice is calling you' }).waitFor(WAIT);
+      await ended(bob, 'Missed call');
+      // The caller's client gives up too, as clients do when their invite expires.
+      await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.call.hangup/${callId}-h`, {
+        call_id: callId, party_id: 'OTHERDEVICE', version: '1', reason: 'invite_timeout',
+      });
+      await item(bob, 'Missed call').waitFor(WAIT);
+    });
+
+    await step('both call at once: exactly one call connects', async () => {
+      await Promise.all([
+        alice.getByRole('button', { name: 'Video call' }).click(),
+        bob.getByRole('button', { name: 'Video call' }).click(),
+      ]);
+      await connected(alice);
+      await connected(bob);
+      await mediaFlows(alice, { video: true, audio: true });
+      await mediaFlows(bob, { video: true, audio: true });
+      for (const page of [alice, bob]) {
+        const open = await page.evaluate(() => window.__peerConnections.filter((pc) => pc.connectionState !== 'closed').length);
+        assert.equal(open, 1, 'one peer connection left');
+      }
+      await button(alice, 'Hang up').click();
+      await ended(bob, /Call ended/);
+    });
+
+    await step('relay-only through the embedded TURN relay', async () => {
+      // alice turns the setting on in her account menu; bob's side is direct.
+      await alice.getByRole('button', { name: /@alice:/ }).click();
+      await alice.getByRole('checkbox', { name: /Relay calls through the server/ }).check();
+      await alice.getByRole('button', { name: /@alice:/ }).click();
+      await alice.getByRole('button', { name: 'Video call' }).click();
+      await button(bob, 'Accept with video').click();
+      await connected(alice);
+      await mediaFlows(alice, { video: true, audio: true });
+      await mediaFlows(bob, { video: true, audio: true });
+      assert.equal(await selectedCandidateType(alice), 'relay');
+      await button(alice, 'Hang up').click();
+      await ended(bob, /Call ended/);
+    });
+  } catch (error) {
+    await saveArtifacts('weft-calls', pages, server);
+    throw error;
+  } finally {
+    await close();
+    await server.stop();
+  }
+});
+
+/** A real offer from the browser, for invites the test sends itself. */
+async function offerSdp(page) {
+  return page.evaluate(async () => {
+    const pc = new RTCPeerConnection();
+    pc.addTransceiver('audio');
+    const offer = await pc.createOffer();
+    pc.close();
+    return offer.sdp;
+  });
+}
