@@ -112,10 +112,66 @@ export async function servePage() {
   };
 }
 
+// ---------------------------------------------------------------------------------
+// A client-independent view of a page's peer connections
+
+/** Makes every RTCPeerConnection a page creates visible to the harness (as
+ *  `window.__weftPcs`, with its creation time), before any of the page's scripts run.
+ *  Works for any client that constructs the global RTCPeerConnection at call time:
+ *  matrix-js-sdk (`new window.RTCPeerConnection`) and wasm-bindgen glue alike. */
+export async function installPeerConnectionProbe(context) {
+  await context.addInitScript(() => {
+    const Original = window.RTCPeerConnection;
+    if (!Original || window.__weftPcs) return;
+    const pcs = [];
+    window.__weftPcs = pcs;
+    window.RTCPeerConnection = class extends Original {
+      constructor(...args) {
+        super(...args);
+        pcs.push({ pc: this, createdAt: performance.timeOrigin + performance.now() });
+      }
+    };
+  });
+}
+
+/** Polls, inside the page, the inbound stats of the peer connections created at or after
+ *  `since` (page wall-clock ms) until some video frames were decoded and audio bytes
+ *  received; resolves with `{ at, videoFramesDecoded, audioBytesReceived }`, `at` being
+ *  the first poll that saw them (resolution: intervalMs plus a getStats call). */
+export function waitForInboundMedia(page, { since = 0, frames = 1, audioBytes = 1, timeoutMs = 20_000, intervalMs = 10 } = {}) {
+  return page.evaluate(async ({ since, frames, audioBytes, timeoutMs, intervalMs }) => {
+    const now = () => performance.timeOrigin + performance.now();
+    if (!window.__weftPcs) throw new Error('installPeerConnectionProbe was not called for this page');
+    const deadline = now() + timeoutMs;
+    for (;;) {
+      let videoFramesDecoded = 0;
+      let audioBytesReceived = 0;
+      for (const { pc, createdAt } of window.__weftPcs) {
+        if (createdAt < since || pc.signalingState === 'closed') continue;
+        for (const s of (await pc.getStats()).values()) {
+          if (s.type !== 'inbound-rtp') continue;
+          if (s.kind === 'video') videoFramesDecoded += s.framesDecoded ?? 0;
+          if (s.kind === 'audio') audioBytesReceived += s.bytesReceived ?? 0;
+        }
+      }
+      const at = now();
+      if (videoFramesDecoded >= frames && audioBytesReceived >= audioBytes) return { at, videoFramesDecoded, audioBytesReceived };
+      if (at > deadline) throw new Error(`no inbound media after ${timeoutMs} ms (frames ${videoFramesDecoded}, audio bytes ${audioBytesReceived})`);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }, { since, frames, audioBytes, timeoutMs, intervalMs });
+}
+
+/** The page's wall clock (ms), comparable with the times the probe and js-sdk page report. */
+export function pageNow(page) {
+  return page.evaluate(() => performance.timeOrigin + performance.now());
+}
+
 /** Opens the js-sdk page for `account` in its own browser context, logs in and starts
  *  syncing (which also fetches TURN credentials from the homeserver). */
 export async function openJsSdkPeer(browser, pageUrl, { name, base, account, forceTURN = false }) {
   const context = await browser.newContext();
+  await installPeerConnectionProbe(context);
   const page = await context.newPage();
   const consoleLines = [];
   page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
