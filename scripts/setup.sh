@@ -82,6 +82,19 @@ setup_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
 }
 
+# Debian's coturn: the external TURN relay the call tests run next to weft's own.
+setup_coturn() {
+  if [ -x /usr/sbin/turnserver ] || [ -x /usr/bin/turnserver ]; then
+    note "coturn: present ($(turnserver --version 2>/dev/null | head -n1))"
+    return
+  fi
+  step "Installing Debian's coturn for the call tests (apt)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q coturn
+}
+
 # Synapse (PyPI) for the browser tests that run our client against it; the
 # shared harness keeps its venv in ~/.cache/weft-refhs, outside the clone.
 setup_synapse() {
@@ -117,6 +130,7 @@ weft_setup() {
   if [ "${1:-build}" = test ]; then
     setup_python
     setup_chromium
+    setup_coturn
     setup_synapse
   fi
 }
