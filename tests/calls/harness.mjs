@@ -384,3 +384,55 @@ export async function embeddedTurnConfig({ secret = 's3cret', relayPorts = relay
 export function coturnConfig(coturn, secret) {
   return ['[turn]', `uris = ["${coturn.uri}"]`, `shared_secret = "${secret}"`, ''].join('\n');
 }
+
+// ---------------------------------------------------------------------------------
+// Reading a page's current call (any client), for step-by-step call tests
+
+/** Inbound media of the page's newest open peer connection: video frames decoded, audio bytes. */
+export async function inbound(page) {
+  return page.evaluate(async () => {
+    const open = window.__weftPcs.filter(({ pc }) => pc.signalingState !== 'closed');
+    const pc = open[open.length - 1]?.pc;
+    let frames = 0;
+    let bytes = 0;
+    for (const stat of pc ? (await pc.getStats()).values() : []) {
+      if (stat.type !== 'inbound-rtp') continue;
+      if (stat.kind === 'video') frames += stat.framesDecoded ?? 0;
+      if (stat.kind === 'audio') bytes += stat.bytesReceived ?? 0;
+    }
+    return { frames, bytes };
+  });
+}
+
+/** Waits until inbound video frames and/or audio bytes keep increasing on the page. */
+export async function mediaFlows(page, { video = false, audio = false }, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  let first = await inbound(page);
+  for (;;) {
+    await new Promise((ok) => setTimeout(ok, 500));
+    const now = await inbound(page);
+    const videoOk = !video || (first.frames > 0 && now.frames > first.frames);
+    const audioOk = !audio || (first.bytes > 0 && now.bytes > first.bytes);
+    if (videoOk && audioOk) return now;
+    if (Date.now() > deadline) {
+      throw new Error(`media is not flowing (video ${video}, audio ${audio}): ${JSON.stringify(first)} → ${JSON.stringify(now)}`);
+    }
+    if (first.frames === 0 || first.bytes === 0) first = now;
+  }
+}
+
+/** Open (not closed) peer connections on the page. */
+export function openPeerConnections(page) {
+  return page.evaluate(() => window.__weftPcs.filter(({ pc }) => pc.signalingState !== 'closed').length);
+}
+
+/** The candidate type ("host", "srflx", "relay") of our side of the pair in use. */
+export async function selectedCandidateType(page) {
+  return page.evaluate(async () => {
+    const open = window.__weftPcs.filter(({ pc }) => pc.signalingState !== 'closed');
+    const stats = [...(await open[open.length - 1].pc.getStats()).values()];
+    const transport = stats.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
+    const pair = stats.find((s) => s.id === transport?.selectedCandidatePairId);
+    return stats.find((s) => s.id === pair?.localCandidateId)?.candidateType;
+  });
+}

@@ -7,22 +7,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { saveArtifacts, startServer } from '../e2e/harness.mjs';
 import { WAIT, api, item, meet, session, step } from '../e2e/steps.mjs';
-import { callBrowser, inbound, mediaFlows, selectedCandidateType, trackPeerConnections } from './media.mjs';
+import {
+  checkNetns, coturnConfig, embeddedTurnConfig, inbound, installPeerConnectionProbe, launchCallBrowser,
+  mediaFlows, openPeerConnections, selectedCandidateType, startCoturn,
+} from './harness.mjs';
 
-function freeUdpPort() {
-  // A free TCP port on loopback is free for UDP too in a fresh namespace, in practice.
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
+checkNetns();
 
 const callRegion = (page) => page.getByRole('region', { name: 'Call' });
 const status = (page) => callRegion(page).getByRole('status');
@@ -40,22 +32,12 @@ async function ended(page, text) {
 }
 
 test('calls between two Weft clients, direct and relayed', { timeout: 300_000 }, async () => {
-  const relayPort = await freeUdpPort();
-  const server = await startServer({
-    config: `[turn]
-shared_secret = "call-test-secret"
-relay = true
-relay_listen = "127.0.0.1:${relayPort}"
-relay_min_port = 51000
-relay_max_port = 51200
-allow_private_peers = true
-`,
-  });
-  const { browser, close } = await callBrowser();
+  const server = await startServer({ config: (await embeddedTurnConfig()).config });
+  const { browser, close } = await launchCallBrowser();
   const pages = {};
   try {
     const contexts = [await browser.newContext(), await browser.newContext()];
-    for (const context of contexts) await trackPeerConnections(context);
+    for (const context of contexts) await installPeerConnectionProbe(context);
     const alice = pages.alice = await contexts[0].newPage();
     const bob = pages.bob = await contexts[1].newPage();
 
@@ -156,8 +138,7 @@ allow_private_peers = true
       await mediaFlows(alice, { video: true, audio: true });
       await mediaFlows(bob, { video: true, audio: true });
       for (const page of [alice, bob]) {
-        const open = await page.evaluate(() => window.__peerConnections.filter((pc) => pc.connectionState !== 'closed').length);
-        assert.equal(open, 1, 'one peer connection left');
+        assert.equal(await openPeerConnections(page), 1, 'one peer connection left');
       }
       await button(alice, 'Hang up').click();
       await ended(bob, /Call ended/);
@@ -196,3 +177,46 @@ async function offerSdp(page) {
     return offer.sdp;
   });
 }
+
+test('relay-only calls through an external coturn', { timeout: 180_000 }, async () => {
+  const secret = 'coturn-call-secret';
+  const coturn = await startCoturn({ secret });
+  const server = await startServer({ config: coturnConfig(coturn, secret) });
+  const { browser, close } = await launchCallBrowser();
+  const pages = {};
+  try {
+    const contexts = [await browser.newContext(), await browser.newContext()];
+    for (const context of contexts) {
+      await installPeerConnectionProbe(context);
+      // Both sides relay-only, set before the app starts.
+      await context.addInitScript(() => localStorage.setItem('weft.calls.relay_only', 'on'));
+    }
+    const alice = pages.alice = await contexts[0].newPage();
+    const bob = pages.bob = await contexts[1].newPage();
+    await step('a video call connects through coturn only', async () => {
+      await meet(alice, bob, server, server, 'Relayed');
+      await alice.getByRole('button', { name: 'Video call' }).click();
+      await button(bob, 'Accept with video').click();
+      await connected(alice);
+      await connected(bob);
+      await mediaFlows(alice, { video: true, audio: true });
+      await mediaFlows(bob, { video: true, audio: true });
+      assert.equal(await selectedCandidateType(alice), 'relay');
+      assert.equal(await selectedCandidateType(bob), 'relay');
+      // coturn accepted weft's credentials for both users.
+      for (const user of ['alice', 'bob']) {
+        await coturn.waitForLog(new RegExp(`user <\\d+:@${user}:[^>]*>: incoming packet ALLOCATE processed, success`));
+      }
+      await button(alice, 'Hang up').click();
+      await ended(bob, /Call ended/);
+    });
+  } catch (error) {
+    await saveArtifacts('weft-calls-coturn', pages, server);
+    console.error(coturn.log().slice(-4000));
+    throw error;
+  } finally {
+    await close();
+    await server.stop();
+    await coturn.stop();
+  }
+});
