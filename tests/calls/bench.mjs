@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { startServer } from '../e2e/harness.mjs';
 import {
-  checkNetns, coturnConfig, createDm, embeddedTurnConfig, launchCallBrowser, openJsSdkPeer, register,
+  checkNetns, coturnConfig, createDm, embeddedTurnConfig, installPeerConnectionProbe, launchCallBrowser, openJsSdkPeer, register,
   servePage, startCoturn, waitForInboundMedia,
 } from './harness.mjs';
 
@@ -86,30 +86,59 @@ async function jsSdkRow({ browser, server, pageUrl, tag }) {
 }
 
 // ---------------------------------------------------------------------------------
-// Row: Weft's own client on both sides — TO BE ADDED when Weft's call UI lands.
-//
-// async function weftUiRow({ browser, server, tag }) {
-//   Needs (see the report in the jscall branch history):
-//   * two browser contexts with installPeerConnectionProbe(context) before the first
-//     page, both opening server.base (weft serves its client), logged in as alice-<tag>
-//     and bob-<tag> (through the login form, or by seeding the client's stored session),
-//     each with the DM room open;
-//   * start(): on alice's page record the wall clock and click the "Video call" button in
-//     the same task, e.g. page.evaluate(() => { const t = performance.timeOrigin +
-//     performance.now(); [...document.querySelectorAll('button')].find(b =>
-//     b.getAttribute('aria-label') === 'Video call' || b.textContent.trim() ===
-//     'Video call').click(); return t; }) — a Playwright click() adds its own
-//     actionability waits and round trips to the number;
-//   * answerWhenRinging(): await bob.page.getByRole('button', { name: 'Accept' }).click()
-//     (Weft has no auto-answer; the time to notice the ring and click counts, as a few
-//     ms of Playwright overhead the js-sdk row does not pay);
-//   * hangup(): click "Hang up" on alice's page and wait until neither page shows it.
-//   return { name: 'Weft client', oneCall() { return timeCall({...}) }, close() {...} };
-// }
+// Row: Weft's own client on both sides, driven through its UI
+
+async function weftUiRow({ browser, server, tag }) {
+  const accounts = [await register(server.base, `alice-${tag}`), await register(server.base, `bob-${tag}`)];
+  await createDm(server.base, accounts[0], accounts[1]);
+  const pages = [];
+  for (const [i, account] of accounts.entries()) {
+    const context = await browser.newContext();
+    await installPeerConnectionProbe(context);
+    if (forceTURN) await context.addInitScript(() => localStorage.setItem('weft.calls.relay_only', 'on'));
+    const page = await context.newPage();
+    await page.goto(server.base);
+    await page.getByRole('textbox', { name: 'Username' }).fill(account.userId.slice(1).split(':')[0]);
+    await page.getByRole('textbox', { name: 'Password', exact: true }).fill('calls-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const other = accounts[1 - i].userId.slice(1).split(':')[0];
+    await page.getByRole('navigation', { name: 'Rooms' }).getByText(other).first().click({ timeout: 20_000 });
+    await page.getByRole('button', { name: 'Video call' }).waitFor({ timeout: 20_000 });
+    pages.push({ context, page });
+  }
+  const [caller, callee] = pages.map((p) => p.page);
+  const callRegion = (page) => page.getByRole('region', { name: 'Call' });
+  return {
+    name: 'Weft client',
+    oneCall() {
+      return timeCall({
+        callerPage: caller,
+        calleePage: callee,
+        // The clock is read and the button clicked in one task: Playwright's click()
+        // would add its own waits to the number.
+        start: () => caller.evaluate(() => {
+          const t = performance.timeOrigin + performance.now();
+          [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Video call').click();
+          return t;
+        }),
+        answerWhenRinging: () => callRegion(callee).getByRole('button', { name: 'Accept with video' }).click({ timeout: 20_000 }),
+        hangup: async () => {
+          await callRegion(caller).getByRole('button', { name: 'Hang up' }).click();
+          for (const page of [caller, callee]) {
+            await callRegion(page).getByRole('status').filter({ hasText: /Call ended/ }).waitFor({ timeout: 10_000 });
+          }
+        },
+      });
+    },
+    async close() {
+      for (const { context } of pages) await context.close();
+    },
+  };
+}
 
 const ROWS = [
+  weftUiRow,
   jsSdkRow,
-  // weftUiRow,
 ];
 
 // ---------------------------------------------------------------------------------
