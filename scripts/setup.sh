@@ -55,6 +55,15 @@ setup_rust() {
     step "Installing wasm-bindgen-cli $wbg (must equal Cargo.lock's wasm-bindgen; takes a few minutes)"
     tool_install wasm-bindgen-cli --version "$wbg"
   fi
+
+  # Splits the wasm into lazily loaded chunks (scripts/split-wasm.mjs runs it). The
+  # crate is Leptos's wasm_split_cli_support, not crates.io's unrelated `wasm-split-cli`.
+  if cargo install --list 2>/dev/null | grep -qx "wasm_split_cli_support v0.2.4:" && command -v wasm-split-cli >/dev/null; then
+    note "wasm-split-cli 0.2.4: present"
+  else
+    step "Installing wasm-split-cli 0.2.4 (wasm_split_cli_support; takes a few minutes)"
+    tool_install --locked wasm_split_cli_support@0.2.4 --features build-binary
+  fi
 }
 
 setup_node() {

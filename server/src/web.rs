@@ -28,7 +28,7 @@ pub async fn serve_client(request: Request) -> Response {
     }
     let path = request.uri().path().trim_start_matches('/');
     if let Some(file) = (!path.is_empty() && path != "index.html").then(|| Dist::get(path)).flatten() {
-        let mime = file.metadata.mimetype();
+        let mime = content_type(path, file.metadata.mimetype());
         let cache = if is_hashed(path) { "public, max-age=31536000, immutable" } else { "no-cache" };
         return file_response(file.data.into_owned(), mime, cache);
     }
@@ -69,7 +69,20 @@ fn index_html() -> String {
     Dist::get("index.html").map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default()
 }
 
-/// Trunk names built assets `name-<16 hex>.ext`; those never change content.
+/// The browser refuses module scripts (we send `nosniff`) and streamed wasm
+/// (`WebAssembly.instantiateStreaming`, used for the main module and the lazily
+/// loaded chunks) without these exact types, so they are not left to the guess.
+fn content_type<'a>(path: &str, guessed: &'a str) -> &'a str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("wasm") => "application/wasm",
+        Some("js" | "mjs") => "text/javascript",
+        _ => guessed,
+    }
+}
+
+/// Built assets are named `name-<hex hash>.ext` by Trunk and by scripts/split-wasm.mjs
+/// (the JS glue, the `__wasm_split-<hash>.js` loader, and the lazy chunks
+/// `split_<module>-<hash>.wasm` and `chunk_<n>-<hash>.wasm`); those never change content.
 fn is_hashed(path: &str) -> bool {
     let stem = path.rsplit('/').next().unwrap_or(path);
     let stem = stem.split('.').next().unwrap_or(stem);
@@ -123,6 +136,23 @@ mod tests {
         assert!(is_hashed("weft-web-5f3bc9d7fbc801f.js"), "15 digits: a hash with a leading zero");
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("icon.svg"));
+        // scripts/split-wasm.mjs: the wasm-split loader and the lazily loaded chunks.
+        assert!(is_hashed("__wasm_split-0123456789abcdef.js"));
+        assert!(is_hashed("split_calls-0123456789abcdef.wasm"));
+        assert!(is_hashed("chunk_0-0123456789abcdef.wasm"));
+        assert!(!is_hashed("__wasm_split.js"));
+        assert!(!is_hashed("split_calls.wasm"));
+    }
+
+    #[test]
+    fn content_types() {
+        let guess = "application/octet-stream";
+        assert_eq!(content_type("weft-web-0123456789abcdef_bg.wasm", guess), "application/wasm");
+        assert_eq!(content_type("split_calls-0123456789abcdef.wasm", guess), "application/wasm");
+        assert_eq!(content_type("chunk_0-0123456789abcdef.wasm", guess), "application/wasm");
+        assert_eq!(content_type("weft-web-0123456789abcdef.js", guess), "text/javascript");
+        assert_eq!(content_type("__wasm_split-0123456789abcdef.js", guess), "text/javascript");
+        assert_eq!(content_type("style-0123456789abcdef.css", "text/css"), "text/css");
     }
 
     #[test]
