@@ -20,15 +20,16 @@ const callRegion = (page) => page.getByRole('region', { name: 'Call' });
 const status = (page) => callRegion(page).getByRole('status');
 const button = (page, name) => callRegion(page).getByRole('button', { name, exact: true });
 const TIMER = /^\d+:\d\d$/;
+const pressed = (page, name) => callRegion(page).locator('button[aria-pressed="true"]', { hasText: name }).waitFor(WAIT);
 
 async function connected(page) {
   await status(page).filter({ hasText: TIMER }).waitFor(WAIT);
 }
 
-async function ended(page, text) {
-  await status(page).filter({ hasText: text }).waitFor(WAIT);
-  // The screen goes away by itself a few seconds later.
-  await callRegion(page).waitFor({ state: 'hidden', ...WAIT });
+/** Both sides say how the call ended; a few seconds later the screens go away by themselves. */
+async function ended(pages, text) {
+  await Promise.all(pages.map((page) => status(page).filter({ hasText: text }).waitFor(WAIT)));
+  await Promise.all(pages.map((page) => callRegion(page).waitFor({ state: 'hidden', ...WAIT })));
 }
 
 test('calls between two Weft clients, direct and relayed', { timeout: 300_000 }, async () => {
@@ -70,7 +71,7 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
 
     await step('mute shows on the other side', async () => {
       await button(alice, 'Mute').click();
-      assert.equal(await button(alice, 'Mute').getAttribute('aria-pressed'), 'true');
+      await pressed(alice, 'Mute');
       await callRegion(bob).getByText('alice is muted').waitFor(WAIT);
       await button(alice, 'Mute').click();
       await callRegion(bob).getByText('alice is muted').waitFor({ state: 'hidden', ...WAIT });
@@ -78,8 +79,7 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
 
     await step('hang up ends the call on both sides; the timeline keeps it', async () => {
       await button(bob, 'Hang up').click();
-      await ended(alice, /Call ended · \d+:\d\d/);
-      await ended(bob, /Call ended · \d+:\d\d/);
+      await ended([alice, bob], /Call ended · \d+:\d\d/);
       await item(alice, 'Video call ended').waitFor(WAIT);
       await bob.getByRole('navigation', { name: 'Rooms' }).getByText('Call room').click();
       await item(bob, 'Video call ended').waitFor(WAIT);
@@ -94,18 +94,17 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await mediaFlows(alice, { audio: true });
       assert.equal((await inbound(alice)).frames, 0, 'no video in a voice call');
       await button(bob, 'Camera').click();
-      assert.equal(await button(bob, 'Camera').getAttribute('aria-pressed'), 'true');
+      await pressed(bob, 'Camera');
       await mediaFlows(alice, { video: true, audio: true });
       await button(alice, 'Hang up').click();
-      await ended(bob, /Call ended/);
-      await ended(alice, /Call ended/);
+      await ended([alice, bob], /Call ended/);
     });
 
     await step('decline', async () => {
       await alice.getByRole('button', { name: 'Voice call' }).click();
       await button(bob, 'Decline').waitFor(WAIT);
       await button(bob, 'Decline').click();
-      await ended(alice, 'Call declined');
+      await Promise.all([ended([alice], 'Call declined'), ended([bob], 'You declined the call')]);
       await item(alice, 'Call declined').waitFor(WAIT);
       await item(bob, 'You declined the call').waitFor(WAIT);
     });
@@ -120,7 +119,7 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
         offer: { type: 'offer', sdp: await offerSdp(alice) },
       });
       await status(bob).filter({ hasText: 'alice is calling you' }).waitFor(WAIT);
-      await ended(bob, 'Missed call');
+      await ended([bob], 'Missed call');
       // The caller's client gives up too, as clients do when their invite expires.
       await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.call.hangup/${callId}-h`, {
         call_id: callId, party_id: 'OTHERDEVICE', version: '1', reason: 'invite_timeout',
@@ -141,7 +140,7 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
         assert.equal(await openPeerConnections(page), 1, 'one peer connection left');
       }
       await button(alice, 'Hang up').click();
-      await ended(bob, /Call ended/);
+      await ended([alice, bob], /Call ended/);
     });
 
     await step('relay-only through the embedded TURN relay', async () => {
@@ -156,7 +155,7 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await mediaFlows(bob, { video: true, audio: true });
       assert.equal(await selectedCandidateType(alice), 'relay');
       await button(alice, 'Hang up').click();
-      await ended(bob, /Call ended/);
+      await ended([alice, bob], /Call ended/);
     });
   } catch (error) {
     await saveArtifacts('weft-calls', pages, server);
@@ -208,7 +207,7 @@ test('relay-only calls through an external coturn', { timeout: 180_000 }, async 
         await coturn.waitForLog(new RegExp(`user <\\d+:@${user}:[^>]*>: incoming packet ALLOCATE processed, success`));
       }
       await button(alice, 'Hang up').click();
-      await ended(bob, /Call ended/);
+      await ended([alice, bob], /Call ended/);
     });
   } catch (error) {
     await saveArtifacts('weft-calls-coturn', pages, server);

@@ -2,7 +2,7 @@
 //! the first time a call is placed or an invite may ring, and shows its screen above
 //! everything, whichever room is open.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, task::spawn_local};
 
 use crate::{calls, handle::ClientHandle, reactive::dyn_show};
 
@@ -10,22 +10,23 @@ use crate::{calls, handle::ClientHandle, reactive::dyn_show};
 #[component]
 pub fn CallHost() -> impl IntoView {
     let handle = ClientHandle::expect();
-    // Once loaded, the manager stays for the session (it owns the call in progress).
-    let loaded = RwSignal::new(false);
+    // The manager's view once its module has loaded; it stays for the session (it owns
+    // the call in progress). Not `<Suspense>`: that alone would add 7 KB to the first load.
+    let view = StoredValue::new_local(None::<AnyView>);
+    let ready = RwSignal::new(false);
+    let loading = StoredValue::new(false);
     Effect::new(move |_| {
-        if !loaded.get_untracked() && handle.calls_needed() {
-            loaded.set(true);
+        if handle.calls_needed() && !loading.get_value() {
+            loading.set_value(true);
+            spawn_local(async move {
+                let loaded = calls::load(handle).await;
+                view.set_value(Some(loaded));
+                ready.set(true);
+            });
         }
     });
     dyn_show(
-        move || loaded.get(),
-        move || {
-            view! {
-                <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move { calls::load(handle).await })}
-                </Suspense>
-            }
-            .into_any()
-        },
+        move || ready.get(),
+        move || view.try_update_value(Option::take).flatten().unwrap_or_else(|| ().into_any()),
     )
 }
