@@ -8,7 +8,7 @@ import { saveArtifacts, startServer } from '../e2e/harness.mjs';
 import { WAIT, step } from '../e2e/steps.mjs';
 import {
   checkNetns, createDm, expectMediaFlowing, installPeerConnectionProbe, launchCallBrowser, mediaFlows,
-  openJsSdkPeer, register, servePage,
+  openJsSdkPeer, openPeerConnections, register, servePage,
 } from './harness.mjs';
 
 checkNetns();
@@ -62,6 +62,21 @@ test('Weft and matrix-js-sdk call each other', { timeout: 240_000 }, async () =>
       await expectMediaFlowing(element);
       await element.hangup();
       await status(weft).filter({ hasText: /Call ended/ }).waitFor(WAIT);
+    });
+
+    await step('both call at once: one call connects (js-sdk sets no invitee, so its call wins)', async () => {
+      const [, placed] = await Promise.all([
+        weft.getByRole('button', { name: 'Video call' }).click(),
+        element.place(roomId, { video: true }),
+      ]);
+      await status(weft).filter({ hasText: /^\d+:\d\d$/ }).waitFor(WAIT);
+      await element.waitState(['connected'], { callId: placed.callId });
+      await mediaFlows(weft, { video: true, audio: true });
+      await expectMediaFlowing(element, { callId: placed.callId });
+      assert.equal(await openPeerConnections(weft), 1, 'Weft kept one call');
+      await element.hangup({ callId: placed.callId });
+      await status(weft).filter({ hasText: /Call ended/ }).waitFor(WAIT);
+      await callRegion(weft).waitFor({ state: 'hidden', ...WAIT });
     });
 
     await step('js-sdk calls, Weft declines', async () => {
