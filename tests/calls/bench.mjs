@@ -108,10 +108,36 @@ async function weftUiRow({ browser, server, tag }) {
   }
   const [caller, callee] = pages.map((p) => p.page);
   const callRegion = (page) => page.getByRole('region', { name: 'Call' });
+  // The callee answers inside the page the moment "Accept with video" appears, as the
+  // js-sdk row's auto-answer does; the caller notes when its screen first shows the timer.
+  const watch = (page, what) => page.evaluate((what) => {
+    const now = () => performance.timeOrigin + performance.now();
+    window.__bench = {};
+    const observer = new MutationObserver(() => {
+      const region = document.querySelector('section.call');
+      if (!region) return;
+      if (what === 'answer' && !window.__bench.ringing) {
+        const accept = [...region.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Accept with video');
+        if (accept) {
+          window.__bench.ringing = now();
+          accept.click();
+          observer.disconnect();
+        }
+      }
+      if (what === 'connected' && /^\d+:\d\d$/.test(region.querySelector('[role=status]')?.textContent ?? '')) {
+        window.__bench.connected = now();
+        observer.disconnect();
+      }
+    });
+    observer.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  }, what);
+  const noted = (page, what) => page.evaluate((what) => window.__bench?.[what] ?? NaN, what);
   return {
     name: 'Weft client',
-    oneCall() {
-      return timeCall({
+    async oneCall() {
+      await watch(callee, 'answer');
+      await watch(caller, 'connected');
+      const result = await timeCall({
         callerPage: caller,
         calleePage: callee,
         // The clock is read and the button clicked in one task: Playwright's click()
@@ -121,7 +147,6 @@ async function weftUiRow({ browser, server, tag }) {
           [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Video call').click();
           return t;
         }),
-        answerWhenRinging: () => callRegion(callee).getByRole('button', { name: 'Accept with video' }).click({ timeout: 20_000 }),
         hangup: async () => {
           await callRegion(caller).getByRole('button', { name: 'Hang up' }).click();
           for (const page of [caller, callee]) {
@@ -129,6 +154,9 @@ async function weftUiRow({ browser, server, tag }) {
           }
         },
       });
+      result.ringing = (await noted(callee, 'ringing')) - result.t0;
+      result.connected = (await noted(caller, 'connected')) - result.t0;
+      return result;
     },
     async close() {
       for (const { context } of pages) await context.close();
