@@ -102,6 +102,8 @@ enum Input {
     Peer(u64, PeerEvent),
     /// Sending this call's events failed for good.
     SendFailed(u64),
+    /// The session ended.
+    SignedOut,
 }
 
 /// The call in progress.
@@ -146,8 +148,21 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// Starts handling call events and call buttons for the session.
-    pub fn start(handle: ClientHandle) -> StoredValue<Self, LocalStorage> {
+    /// The page's call manager, started on first use: one per page, so signing out and
+    /// in again (which mounts the call screen anew) never runs two.
+    pub fn get(handle: ClientHandle) -> StoredValue<Self, LocalStorage> {
+        thread_local! {
+            static MANAGER: Cell<Option<StoredValue<Manager, LocalStorage>>> = const { Cell::new(None) };
+        }
+        MANAGER.with(|cell| {
+            let manager = cell.get().unwrap_or_else(|| Self::start(handle));
+            cell.set(Some(manager));
+            manager
+        })
+    }
+
+    /// Starts handling call events and call buttons.
+    fn start(handle: ClientHandle) -> StoredValue<Self, LocalStorage> {
         let manager = Self {
             handle,
             queue: Rc::default(),
@@ -169,6 +184,13 @@ impl Manager {
         Effect::new(move |_| {
             handle.track_call_intent();
             stored.with_value(|m| m.post(Input::Intent));
+        });
+        // Signing out ends the call here at once (camera off); the other side sees the
+        // connection go and hangs up.
+        Effect::new(move |_| {
+            if !handle.is_signed_in() {
+                stored.with_value(|m| m.post(Input::SignedOut));
+            }
         });
         stored
     }
@@ -216,9 +238,28 @@ impl Manager {
         let now = now_ms();
         match input {
             Input::Signals => {
-                for signal in self.handle.take_call_signals() {
+                let signals = self.handle.take_call_signals();
+                // An invite answered, declined or hung up within the same batch (an
+                // initial sync after a call) must not ring, even for a moment.
+                let settled: Vec<String> = signals
+                    .iter()
+                    .filter(|s| matches!(s.event_type.as_str(), "m.call.answer" | "m.call.hangup" | "m.call.reject"))
+                    .filter_map(|s| call_id(s))
+                    .collect();
+                for signal in signals {
+                    if signal.event_type == "m.call.invite" && call_id(&signal).is_some_and(|id| settled.contains(&id)) {
+                        continue;
+                    }
                     self.on_signal(inner, signal).await;
                 }
+            }
+            Input::SignedOut => {
+                inner.active = None;
+                inner.turn = None;
+                self.local.set_value(None);
+                self.remote.set_value(None);
+                self.screen.set(None);
+                self.handle.set_active_call(None);
             }
             Input::Intent => {
                 if let Some(intent) = self.handle.take_call_intent() {
@@ -725,6 +766,11 @@ fn ended_text(reason: &EndReason, lasted_ms: Option<u64>, outgoing: bool) -> Str
         }
         (EndReason::Hangup(_), None) => "Call ended".to_owned(),
     }
+}
+
+/// The `call_id` of a call event.
+fn call_id(signal: &CallSignal) -> Option<String> {
+    serde_json::from_str::<call::CallCommon>(signal.content.get()).ok().map(|c| c.call_id)
 }
 
 fn now_ms() -> u64 {
