@@ -111,13 +111,16 @@ pub fn remaining(lifetime: Duration, age_at_receipt: Duration, since_receipt: Du
     lifetime.saturating_sub(age_at_receipt + since_receipt)
 }
 
-/// Whether an invite should ring for `own`: addressed to us (or to anyone, as Element's
-/// invites are), from someone else or another of our devices, not in a public room, and
-/// valid long enough to be answered.
+/// Whether an invite should ring for `own`: addressed to us, or to anyone (as Element's
+/// invites are) when someone else placed it — our own calls from another device ring
+/// here only if they name us as the invitee (calling ourselves) — not in a public room,
+/// and valid long enough to be answered.
 pub fn should_ring(invite: &CallInvite, sender: &UserId, own: &UserId, own_party: &str, left: Duration, public_room: bool) -> bool {
-    let for_us = invite.invitee.as_deref().is_none_or(|invitee| invitee == own);
-    let from_elsewhere = sender != own || invite.common.party() != Some(own_party);
-    for_us && from_elsewhere && !public_room && left > RING_GRACE
+    let for_us = match invite.invitee.as_deref() {
+        Some(invitee) => invitee == own && (sender != own || invite.common.party() != Some(own_party)),
+        None => sender != own,
+    };
+    for_us && !public_room && left > RING_GRACE
 }
 
 /// What to do when an invite from the other side arrives while we are calling them in the
@@ -200,6 +203,10 @@ mod tests {
         let to_self = invite("c", Some("@bob:hs"), json!("1"));
         assert!(!should_ring(&to_self, &bob, &bob, "PARTY", left, false));
         assert!(should_ring(&to_self, &bob, &bob, "OTHER", left, false));
+        // Our own invite to anyone (Element on our phone calling the room) is for the
+        // others: it never rings on our other devices.
+        let ours_to_anyone = invite("c", None, json!("1"));
+        assert!(!should_ring(&ours_to_anyone, &bob, &bob, "OTHER", left, false));
     }
 
     #[test]

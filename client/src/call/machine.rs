@@ -150,7 +150,7 @@ impl Call {
             state: State::Ringing,
             peer: Some((sender.to_owned(), invite.common.party().map(ToOwned::to_owned))),
             v0_peer: invite.common.is_v0(),
-            expires_at: Some(now_ms + left.as_millis() as u64),
+            expires_at: Some(now_ms.saturating_add(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))),
             pending_local: Vec::new(),
             // Nothing is sent while ringing; answering schedules the first batch.
             flush_at: None,
@@ -398,6 +398,16 @@ impl Call {
             ("m.call.answer" | "m.call.reject", State::Ringing) if sender == self.own => {
                 self.end(EndReason::AnsweredElsewhere, Vec::new())
             }
+            // The caller chose someone else's answer (another member, in an invite to
+            // anyone) while we ring.
+            ("m.call.select_answer", State::Ringing) if self.is_peer(sender, &common) => {
+                match serde_json::from_value::<CallSelectAnswer>(content.clone()) {
+                    Ok(select) if answered_elsewhere(&select, &self.party_id) => {
+                        self.end(EndReason::AnsweredElsewhere, Vec::new())
+                    }
+                    _ => Vec::new(),
+                }
+            }
             ("m.call.select_answer", State::Connecting | State::Connected) => {
                 match serde_json::from_value::<CallSelectAnswer>(content.clone()) {
                     Ok(select) if answered_elsewhere(&select, &self.party_id) => {
@@ -617,6 +627,18 @@ mod tests {
         let select = json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1", "selected_party_id": "BOBLAPTOP"});
         assert!(sent(&call.receive("m.call.select_answer", &user("@alice:hs"), &select)).is_empty());
         assert_eq!(call.state(), &State::Ended(EndReason::AnsweredElsewhere));
+
+        // Someone else in the room answered an invite to anyone; the caller chose them.
+        let mut call = ringing(json!("1"));
+        let select = json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1", "selected_party_id": "CAROLDEV"});
+        let out = call.receive("m.call.select_answer", &user("@alice:hs"), &select);
+        assert!(sent(&out).is_empty());
+        assert!(out.contains(&Output::Ring(false)));
+        assert_eq!(call.state(), &State::Ended(EndReason::AnsweredElsewhere));
+        // A third party cannot stop it.
+        let mut call = ringing(json!("1"));
+        assert!(call.receive("m.call.select_answer", &user("@mallory:hs"), &select).is_empty());
+        assert_eq!(call.state(), &State::Ringing);
 
         // The caller gives up while we ring.
         let mut call = ringing(json!("1"));
