@@ -38,6 +38,6 @@ impl From<leptos::wasm_split::SplitLoaderError> for ChunkError {
 
 #[leptos::wasm_split::wasm_split(calls, wasm_split_path = ::leptos::wasm_split, fallible)]
 fn entry(handle: ClientHandle) -> Result<AnyView, ChunkError> {
-    let manager = manager::Manager::get(handle);
+    let manager = manager::Manager::start(handle);
     Ok(view! { <call_screen::CallScreen manager /> }.into_any())
 }

@@ -175,6 +175,13 @@ impl Call {
         self.peer.as_ref().map(|(user, _)| user)
     }
 
+    /// Whether [`Self::negotiate_offer`] would send an offer now: the call is answered and
+    /// the peer speaks version 1. (Check before creating an offer, which would otherwise
+    /// leave the connection waiting for an answer that never comes.)
+    pub fn can_renegotiate(&self) -> bool {
+        !self.v0_peer && matches!(self.state, State::Connecting | State::Connected)
+    }
+
     /// We placed this call.
     pub fn outgoing(&self) -> bool {
         self.outgoing
@@ -253,7 +260,7 @@ impl Call {
     /// WebRTC needs to renegotiate (video added, hold, ICE restart): sends the new offer.
     /// Version 0 peers cannot renegotiate, so nothing is sent to them.
     pub fn negotiate_offer(&mut self, offer_sdp: String, stream_metadata: Option<Value>) -> Vec<Output> {
-        if self.v0_peer || !matches!(self.state, State::Connecting | State::Connected) {
+        if !self.can_renegotiate() {
             return Vec::new();
         }
         self.making_offer = true;

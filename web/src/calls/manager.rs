@@ -41,7 +41,7 @@ const SETTLE_MS: u32 = 200;
 const TICK: Duration = Duration::from_millis(100);
 /// How long the end of a call stays on screen.
 const ENDED_SHOWN: Duration = Duration::from_secs(4);
-/// Sending a call event is retried this often (500 ms, 1 s, 2 s, ...), as matrix-js-sdk does.
+/// Sending a call event is tried this often, with back-off between tries, as matrix-js-sdk does.
 const SEND_TRIES: u32 = 5;
 
 /// Where the call is, as the screen shows it.
@@ -102,8 +102,6 @@ enum Input {
     Peer(u64, PeerEvent),
     /// Sending this call's events failed for good.
     SendFailed(u64),
-    /// The session ended.
-    SignedOut,
 }
 
 /// The call in progress.
@@ -119,6 +117,11 @@ struct Active {
     connected_at: Option<u64>,
     /// ICE is connected (false while it recovers from a lost connection).
     ice_ok: bool,
+    /// The other side's streams, and what its `sdp_stream_metadata` says they are.
+    remote_streams: Vec<MediaStream>,
+    remote_meta: Option<Value>,
+    /// The offer we answer has video (else answering with video needs a renegotiation).
+    offer_video: bool,
 }
 
 /// The manager's own state, only touched while handling an input.
@@ -139,6 +142,10 @@ pub struct Manager {
     outbox: Rc<RefCell<VecDeque<(u64, OwnedRoomId, &'static str, Value)>>>,
     sending: Rc<Cell<bool>>,
     ticking: Rc<Cell<bool>>,
+    /// A tick waits in the queue (so a slow input never piles ticks up).
+    tick_queued: Rc<Cell<bool>>,
+    /// The session ended: tasks still running stop.
+    closed: Rc<Cell<bool>>,
     /// What the screen shows; `None` when there is no call.
     pub screen: RwSignal<Option<Screen>>,
     /// The media elements' streams: (ours, theirs), bumped in `streams`.
@@ -148,21 +155,9 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// The page's call manager, started on first use: one per page, so signing out and
-    /// in again (which mounts the call screen anew) never runs two.
-    pub fn get(handle: ClientHandle) -> StoredValue<Self, LocalStorage> {
-        thread_local! {
-            static MANAGER: Cell<Option<StoredValue<Manager, LocalStorage>>> = const { Cell::new(None) };
-        }
-        MANAGER.with(|cell| {
-            let manager = cell.get().unwrap_or_else(|| Self::start(handle));
-            cell.set(Some(manager));
-            manager
-        })
-    }
-
-    /// Starts handling call events and call buttons.
-    fn start(handle: ClientHandle) -> StoredValue<Self, LocalStorage> {
+    /// Starts handling call events and call buttons, for as long as the current reactive
+    /// owner (the signed-in layout) lives: signing out ends a call at once (camera off).
+    pub fn start(handle: ClientHandle) -> StoredValue<Self, LocalStorage> {
         let manager = Self {
             handle,
             queue: Rc::default(),
@@ -171,6 +166,8 @@ impl Manager {
             outbox: Rc::default(),
             sending: Rc::default(),
             ticking: Rc::default(),
+            tick_queued: Rc::default(),
+            closed: Rc::default(),
             screen: RwSignal::new(None),
             local: StoredValue::new_local(None),
             remote: StoredValue::new_local(None),
@@ -185,12 +182,18 @@ impl Manager {
             handle.track_call_intent();
             stored.with_value(|m| m.post(Input::Intent));
         });
-        // Signing out ends the call here at once (camera off); the other side sees the
-        // connection go and hangs up.
-        Effect::new(move |_| {
-            if !handle.is_signed_in() {
-                stored.with_value(|m| m.post(Input::SignedOut));
-            }
+        // Signed out: drop the call (peer connection, camera, ringtone) and queued events;
+        // the other side sees the connection go. Tasks still running stop at `closed`.
+        // (Cleanups run before the owner drops its values, so `stored` is still there.)
+        on_cleanup(move || {
+            stored.try_with_value(|m| {
+                m.closed.set(true);
+                m.outbox.borrow_mut().clear();
+                if let Some(inner) = m.inner.borrow_mut().as_mut() {
+                    inner.active = None;
+                }
+            });
+            handle.set_active_call(None);
         });
         stored
     }
@@ -225,9 +228,16 @@ impl Manager {
             loop {
                 let next = manager.queue.borrow_mut().pop_front();
                 let Some(input) = next else { break };
+                if manager.closed.get() {
+                    manager.queue.borrow_mut().clear();
+                    break;
+                }
                 // Taken out while handling, so no borrow is held across an await.
                 let Some(mut inner) = manager.inner.borrow_mut().take() else { break };
                 manager.handle_input(&mut inner, input).await;
+                if manager.closed.get() {
+                    inner.active = None;
+                }
                 manager.inner.borrow_mut().replace(inner);
             }
             manager.busy.set(false);
@@ -252,14 +262,6 @@ impl Manager {
                     }
                     self.on_signal(inner, signal).await;
                 }
-            }
-            Input::SignedOut => {
-                inner.active = None;
-                inner.turn = None;
-                self.local.set_value(None);
-                self.remote.set_value(None);
-                self.screen.set(None);
-                self.handle.set_active_call(None);
             }
             Input::Intent => {
                 if let Some(intent) = self.handle.take_call_intent() {
@@ -298,6 +300,7 @@ impl Manager {
             }
             Input::ToggleCamera => self.camera_on_off(inner).await,
             Input::Tick => {
+                self.tick_queued.set(false);
                 if let Some(active) = inner.active.as_mut() {
                     let outputs = active.call.tick(now);
                     self.run(inner, outputs).await;
@@ -320,14 +323,10 @@ impl Manager {
                         active.call.ice_state(&state, now)
                     }
                     PeerEvent::RemoteStream(stream) => {
-                        let video = stream.get_video_tracks().length() > 0;
-                        self.screen.update(|s| {
-                            if let Some(s) = s {
-                                s.remote_video = video;
-                            }
-                        });
-                        self.remote.set_value(Some(stream));
-                        self.streams.update(|n| *n += 1);
+                        if !active.remote_streams.iter().any(|s| s.id() == stream.id()) {
+                            active.remote_streams.push(stream);
+                        }
+                        self.show_remote(active);
                         Vec::new()
                     }
                 };
@@ -362,9 +361,10 @@ impl Manager {
         if signal.event_type == "m.call.answer"
             && state_before == State::Inviting
             && *active.call.state() == State::Connecting
-            && let Some(meta) = content.get("sdp_stream_metadata")
+            && let Some(meta) = stream_metadata(&content)
         {
-            self.remote_streams(meta);
+            active.remote_meta = Some(meta.clone());
+            self.show_remote(active);
         }
         self.run(inner, outputs).await;
     }
@@ -401,6 +401,8 @@ impl Manager {
                     self.run(inner, sends).await;
                     inner.active = None;
                     if let Some(mut next) = self.new_active(inner, signal.room_id, theirs).await {
+                        next.offer_video = content.pointer("/offer/sdp").and_then(Value::as_str).is_some_and(|sdp| sdp.contains("m=video"));
+                        next.remote_meta = stream_metadata(&content).cloned();
                         next.media = media;
                         if let Some(media) = &next.media {
                             next.peer.add_media(media);
@@ -416,10 +418,11 @@ impl Manager {
         let video = content.pointer("/offer/sdp").and_then(Value::as_str).is_some_and(|sdp| sdp.contains("m=video"));
         let Some(active) = self.new_active(inner, signal.room_id.clone(), call).await else { return };
         inner.active = Some(active);
-        self.show(inner, Phase::Incoming { video }, false);
-        if let Some(meta) = content.get("sdp_stream_metadata") {
-            self.remote_streams(meta);
+        if let Some(active) = inner.active.as_mut() {
+            active.offer_video = video;
+            active.remote_meta = stream_metadata(&content).cloned();
         }
+        self.show(inner, Phase::Incoming { video }, false);
         self.run(inner, outputs).await;
     }
 
@@ -433,7 +436,19 @@ impl Manager {
         match peer {
             Ok(peer) => {
                 self.start_ticking();
-                Some(Active { number, room_id, call, peer, media: None, ring: None, connected_at: None, ice_ok: false })
+                Some(Active {
+                    number,
+                    room_id,
+                    call,
+                    peer,
+                    media: None,
+                    ring: None,
+                    connected_at: None,
+                    ice_ok: false,
+                    remote_streams: Vec::new(),
+                    remote_meta: None,
+                    offer_video: false,
+                })
             }
             Err(error) => {
                 self.ended(room_id, error);
@@ -442,13 +457,21 @@ impl Manager {
         }
     }
 
-    /// TURN credentials, fetched again when they near expiry.
+    /// TURN credentials for a new call, fetched again once half their lifetime is gone:
+    /// relays check them again on every allocation refresh, so a call started with
+    /// almost-expired credentials would drop minutes later.
     async fn turn(&self, inner: &mut Inner) -> TurnServers {
         let now = now_ms();
-        if let Some((servers, fetched)) = &inner.turn
-            && now < fetched + servers.refresh_after().as_millis() as u64
-        {
-            return servers.clone();
+        if let Some((servers, fetched)) = &inner.turn {
+            let fresh_for = if servers.is_empty() {
+                // No TURN here: ask again now and then, not for every call.
+                call::turn::MIN_REFRESH
+            } else {
+                servers.refresh_after().min(Duration::from_secs(servers.ttl / 2))
+            };
+            if now < fetched + fresh_for.as_millis() as u64 {
+                return servers.clone();
+            }
         }
         let servers = self.handle.turn_servers().await;
         inner.turn = Some((servers.clone(), now));
@@ -520,13 +543,19 @@ impl Manager {
         };
         active.peer.settle(SETTLE_MS).await;
         let sdp = active.peer.local_sdp().unwrap_or(answer);
-        let outputs = active.call.answer(sdp, now);
+        let mut outputs = active.call.answer(sdp, now);
+        outputs.extend(video_after_answer(active).await);
         self.run(inner, outputs).await;
     }
 
     async fn camera_on_off(&self, inner: &mut Inner) {
         let Some(active) = inner.active.as_mut() else { return };
         let Some(media) = &active.media else { return };
+        // Adding the camera needs a renegotiation: not before the call is answered, and
+        // never with a version 0 peer.
+        if !media.has_video() && !active.call.can_renegotiate() {
+            return;
+        }
         if media.has_video() {
             media.set_enabled("video", !media.is_enabled("video"));
             let outputs = active.call.streams_changed(metadata(media));
@@ -574,7 +603,10 @@ impl Manager {
                         pending.extend(active.call.negotiate_answer(answer, meta));
                     }
                 }
-                Output::RemoteStreams(meta) => self.remote_streams(&meta),
+                Output::RemoteStreams(meta) => {
+                    active.remote_meta = Some(meta);
+                    self.show_remote(active);
+                }
                 Output::AutoAnswer => {
                     // Glare: answer at once with the media our own call had.
                     self.local.set_value(active.media.as_ref().map(LocalMedia::stream));
@@ -584,6 +616,7 @@ impl Manager {
                             active.peer.settle(SETTLE_MS).await;
                             let sdp = active.peer.local_sdp().unwrap_or(answer);
                             pending.extend(active.call.answer(sdp, now_ms()));
+                            pending.extend(video_after_answer(active).await);
                         }
                         Err(_) => pending.extend(active.call.hang_up("unknown_error")),
                     }
@@ -602,18 +635,33 @@ impl Manager {
         }
     }
 
-    /// The other side's mute state, from its `sdp_stream_metadata`.
-    fn remote_streams(&self, meta: &Value) {
-        let (audio_muted, video_muted) = remote_mute(meta);
+    /// Shows the other side's camera-and-microphone stream: the one its metadata calls
+    /// `m.usermedia` (a screen share arrives as a second stream and must not replace it),
+    /// or the first one from peers that send no metadata; and its mute state.
+    fn show_remote(&self, active: &Active) {
+        let usermedia = match &active.remote_meta {
+            Some(meta) => active.remote_streams.iter().find(|s| meta[s.id()]["purpose"] == "m.usermedia"),
+            None => active.remote_streams.first(),
+        };
+        let (audio_muted, video_muted) = active.remote_meta.as_ref().map(remote_mute).unwrap_or_default();
+        let video = usermedia.is_some_and(|s| s.get_video_tracks().length() > 0);
+        let changed = self.remote.with_value(|shown| shown.as_ref().map(MediaStream::id) != usermedia.map(MediaStream::id));
+        if changed {
+            self.remote.set_value(usermedia.cloned());
+            self.streams.update(|n| *n += 1);
+        }
         self.screen.update(|s| {
             if let Some(s) = s {
+                s.remote_video = video;
                 s.remote_muted = audio_muted;
                 s.remote_camera_off = video_muted;
             }
         });
     }
 
-    /// Queues a call event; a single task sends them in order, retrying with back-off.
+    /// Queues a call event; a single task sends them in order, retrying with back-off
+    /// (1 s, 2 s, 4 s, 8 s) under the same transaction ID, so a retry whose first try
+    /// did arrive is not sent twice. Only a lost invite or answer ends the call.
     fn send(&self, number: u64, room_id: OwnedRoomId, event_type: &'static str, content: Value) {
         self.outbox.borrow_mut().push_back((number, room_id, event_type, content));
         if self.sending.replace(true) {
@@ -624,11 +672,16 @@ impl Manager {
             loop {
                 let next = manager.outbox.borrow_mut().pop_front();
                 let Some((number, room_id, event_type, content)) = next else { break };
+                let txn_id = clock::new_txn_id();
                 let mut tries = 0;
-                while let Err(_) = manager.handle.send_call_event(&room_id, event_type, &content).await {
+                while !manager.closed.get()
+                    && manager.handle.send_call_event(&room_id, event_type, &content, &txn_id).await.is_err()
+                {
                     tries += 1;
                     if tries == SEND_TRIES {
-                        manager.post(Input::SendFailed(number));
+                        if matches!(event_type, "m.call.invite" | "m.call.answer") {
+                            manager.post(Input::SendFailed(number));
+                        }
                         break;
                     }
                     sleep(Duration::from_millis(500 << tries)).await;
@@ -653,7 +706,13 @@ impl Manager {
             }
             State::Ended(reason) => {
                 let lasted = active.connected_at.map(|at| now.saturating_sub(at));
-                let text = ended_text(reason, lasted, active.call.outgoing());
+                let ringing = self.screen.with_untracked(|s| s.as_ref().is_some_and(|s| matches!(s.phase, Phase::Incoming { .. })));
+                let text = if ringing && matches!(reason, EndReason::Hangup(_)) {
+                    // The caller gave up (or the invite ran out) before we answered.
+                    "Missed call".to_owned()
+                } else {
+                    ended_text(reason, lasted, active.call.outgoing())
+                };
                 return self.finish(inner, Some(text));
             }
         };
@@ -701,9 +760,9 @@ impl Manager {
         let screen = self.screen;
         spawn_local(async move {
             sleep(ENDED_SHOWN).await;
-            // Only if no new call took the screen meanwhile.
-            if screen.with_untracked(|s| s.as_ref().is_some_and(|s| s.phase == Phase::Ended(text.clone()))) {
-                screen.set(None);
+            // Only if no new call took the screen meanwhile (and it still exists).
+            if screen.try_with_untracked(|s| s.as_ref().is_some_and(|s| s.phase == Phase::Ended(text.clone()))) == Some(true) {
+                screen.try_set(None);
             }
         });
     }
@@ -719,13 +778,29 @@ impl Manager {
                 sleep(TICK).await;
                 let idle = manager.inner.borrow().as_ref().is_some_and(|i| i.active.is_none())
                     && manager.queue.borrow().is_empty();
-                if idle {
+                if idle || manager.closed.get() {
                     break;
                 }
-                manager.post(Input::Tick);
+                if !manager.tick_queued.replace(true) {
+                    manager.post(Input::Tick);
+                }
             }
             manager.ticking.set(false);
         });
+    }
+}
+
+/// Answering a voice offer with the camera on: the answer can only carry audio, so the
+/// video goes in a renegotiation right after it.
+async fn video_after_answer(active: &mut Active) -> Vec<Output> {
+    let Some(media) = &active.media else { return Vec::new() };
+    if active.offer_video || !media.has_video() || !active.call.can_renegotiate() {
+        return Vec::new();
+    }
+    let meta = metadata(media);
+    match active.peer.offer(false).await {
+        Ok(offer) => active.call.negotiate_offer(offer, Some(meta)),
+        Err(_) => Vec::new(),
     }
 }
 
@@ -771,6 +846,12 @@ fn ended_text(reason: &EndReason, lasted_ms: Option<u64>, outgoing: bool) -> Str
 /// The `call_id` of a call event.
 fn call_id(signal: &CallSignal) -> Option<String> {
     serde_json::from_str::<call::CallCommon>(signal.content.get()).ok().map(|c| c.call_id)
+}
+
+/// `sdp_stream_metadata` of an invite, answer or negotiation (older Element versions
+/// send it under the MSC3077 name).
+fn stream_metadata(content: &Value) -> Option<&Value> {
+    content.get("sdp_stream_metadata").or_else(|| content.get("org.matrix.msc3077.sdp_stream_metadata"))
 }
 
 fn now_ms() -> u64 {

@@ -5,12 +5,18 @@
 //! says when the call manager is needed: a call button was pressed or an invite that may
 //! ring arrived. Everything else about calls lives in the calls chunk.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, task::spawn_local};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use weft_client::call::{CallSignal, turn::{self, TurnServers}};
 
-use super::{ClientHandle, as_borrowed};
-use crate::{error::ActionError, platform::clock};
+use super::{ClientHandle, as_borrowed, send};
+use crate::{
+    error::ActionError,
+    platform::{net::Abort, timer::sleep},
+};
+
+/// How long a call waits for the homeserver's TURN servers.
+const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// A call the user asked to place.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,28 +125,37 @@ impl ClientHandle {
         self.with_engine(|engine| engine.room(room_id)?.call_peer(engine.user_id())).ok().flatten()
     }
 
-    /// Sends one call event (`m.call.*`) to `room_id`.
+    /// Sends one call event (`m.call.*`) to `room_id`; retries reuse `txn_id`.
     pub(crate) async fn send_call_event(
         &self,
         room_id: &RoomId,
         event_type: &str,
         content: &serde_json::Value,
+        txn_id: &ruma::OwnedTransactionId,
     ) -> Result<(), ActionError> {
-        let txn_id = clock::new_txn_id();
-        let request = self.with_engine(|engine| engine.call_event_request(room_id, event_type, content, &txn_id))?;
+        let request = self.with_engine(|engine| engine.call_event_request(room_id, event_type, content, txn_id))?;
         let request = self.check(Ok(request))?;
         let response = self.send(request).await?;
         self.check(Ok(weft_client::requests::parse_send(as_borrowed(&response))))?;
         Ok(())
     }
 
-    /// The homeserver's TURN servers (empty when it has none or cannot say).
+    /// The homeserver's TURN servers (empty when it has none or cannot say within a few
+    /// seconds: a call must not wait on them for long).
     pub(crate) async fn turn_servers(&self) -> TurnServers {
-        let Ok(request) = self.with_engine(|engine| turn::turn_server_request(engine.session())) else {
+        let Ok((request, homeserver)) =
+            self.with_engine(|engine| (turn::turn_server_request(engine.session()), engine.session().homeserver.clone()))
+        else {
             return TurnServers::default();
         };
         let Ok(request) = request else { return TurnServers::default() };
-        match self.send(request).await {
+        let abort = Abort::new();
+        let token = abort.token();
+        spawn_local(async move {
+            sleep(TURN_TIMEOUT).await;
+            drop(abort);
+        });
+        match send(&homeserver, request, Some(&token)).await {
             Ok(response) => turn::parse_turn_server(as_borrowed(&response)).unwrap_or_default(),
             Err(_) => TurnServers::default(),
         }
