@@ -902,5 +902,18 @@ mod tests {
         // A third member: no 1:1 calls here any more.
         apply(&mut engine, sync("s5", json!([member("$mc", "@carol:hs", "join", None, 200)])));
         assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()), None);
+        // The server's count wins over the members lazy loading happened to send.
+        let counted = |batch: &str, count: u64| {
+            json!({"next_batch": batch, "rooms": {"join": {"!lobby:hs": {"summary": {"m.joined_member_count": count}}}}})
+        };
+        apply(&mut engine, counted("s6", 2));
+        assert!(engine.room(lobby).unwrap().call_peer(engine.user_id()).is_some());
+        apply(&mut engine, counted("s7", 9));
+        assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()), None);
+        // Encrypted rooms: no calls until call events can be encrypted.
+        apply(&mut engine, counted("s8", 2));
+        apply(&mut engine, sync("s9", json!([{"type": "m.room.encryption", "event_id": "$enc", "sender": "@alice:hs",
+            "state_key": "", "origin_server_ts": 300, "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])));
+        assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()), None);
     }
 }

@@ -62,6 +62,10 @@ pub struct Room {
     creators: Vec<OwnedUserId>,
     /// `join_rule` is `public`.
     public: bool,
+    /// `m.room.encryption` is set.
+    encrypted: bool,
+    /// The server's count of joined members, when it sent one.
+    joined_members: Option<u64>,
 }
 
 impl Room {
@@ -87,6 +91,8 @@ impl Room {
             power_levels: PowerLevelsContent::default(),
             creators: Vec::new(),
             public: false,
+            encrypted: false,
+            joined_members: None,
         }
     }
 
@@ -198,6 +204,9 @@ impl Room {
     pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, calls: &mut Vec<CallSignal>) {
         if let Some(heroes) = &update.summary.heroes {
             self.heroes = heroes.clone();
+        }
+        if let Some(count) = update.summary.joined_member_count {
+            self.joined_members = Some(count);
         }
         if update.timeline.limited && self.loaded {
             // Events between our last sync and this one are missing. Rather than show a
@@ -419,15 +428,20 @@ impl Room {
     }
 
     /// The person a 1:1 call here would be with: the other member of a room with exactly
-    /// two joined members (as Element offers calls).
+    /// two joined members (as Element offers calls; the server's count, since lazy loading
+    /// sends only some members). None in public rooms, where invites do not ring, and in
+    /// encrypted rooms, whose call events would have to be encrypted.
     pub fn call_peer(&self, own: &UserId) -> Option<OwnedUserId> {
-        if self.joined_count() != 2 {
+        let joined = self.joined_members.unwrap_or(self.joined_count() as u64);
+        if joined != 2 || self.public || self.encrypted {
             return None;
         }
         self.members
             .iter()
             .find(|(user, m)| m.membership == MembershipState::Join && user.as_str() != own.as_str())
-            .map(|(user, _)| user.clone())
+            .map(|(user, _)| user)
+            .or_else(|| self.heroes.iter().find(|user| user.as_str() != own.as_str()))
+            .cloned()
     }
 
     /// Anyone may join (`join_rule: public`): invites here never ring, since anyone could
@@ -478,6 +492,7 @@ impl Room {
             "m.room.power_levels" => {
                 self.power_levels = event.content().unwrap_or_default();
             }
+            "m.room.encryption" => self.encrypted = true,
             "m.room.join_rules" => {
                 self.public = event.content::<JoinRulesContent>().is_some_and(|c| c.join_rule == "public");
             }

@@ -90,6 +90,9 @@ pub struct RoomSummary {
     /// Members to name the room after; only sent when they changed.
     #[serde(rename = "m.heroes")]
     pub heroes: Option<Vec<OwnedUserId>>,
+    /// Joined members, counted by the server (lazy loading sends us only some of them).
+    #[serde(rename = "m.joined_member_count")]
+    pub joined_member_count: Option<u64>,
 }
 
 /// A room's new timeline events.
