@@ -13,6 +13,14 @@ import {
 
 checkNetns();
 
+/** The room's latest events, newest first. */
+async function roomEvents(base, account, roomId) {
+  const res = await fetch(`${base}/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`, {
+    headers: { authorization: `Bearer ${account.accessToken}` },
+  });
+  return (await res.json()).chunk;
+}
+
 const callRegion = (page) => page.getByRole('region', { name: 'Call' });
 const status = (page) => callRegion(page).getByRole('status');
 const button = (page, name) => callRegion(page).getByRole('button', { name, exact: true });
@@ -74,16 +82,22 @@ test('Weft and matrix-js-sdk call each other', { timeout: 240_000 }, async () =>
       await mediaFlows(weft, { video: true, audio: true });
       await expectMediaFlowing(element, { callId: placed.callId });
       assert.equal(await openPeerConnections(weft), 1, 'Weft kept one call');
+      // Weft gave way: its own invite was hung up as replaced, and it answered js-sdk's.
+      const events = await roomEvents(server.base, bob, roomId);
+      assert.ok(events.some((e) => e.type === 'm.call.hangup' && e.sender === alice.userId && e.content.reason === 'replaced'), 'Weft replaced its call');
+      assert.ok(events.some((e) => e.type === 'm.call.answer' && e.sender === alice.userId && e.content.call_id === placed.callId), 'Weft answered js-sdk');
       await element.hangup({ callId: placed.callId });
       await status(weft).filter({ hasText: /Call ended/ }).waitFor(WAIT);
       await callRegion(weft).waitFor({ state: 'hidden', ...WAIT });
     });
 
     await step('js-sdk calls, Weft declines', async () => {
-      await element.place(roomId, { video: false });
+      const { callId } = await element.place(roomId, { video: false });
       await button(weft, 'Decline').click();
-      await element.waitState(['ended']);
-      assert.equal((await element.state()).hangupReason, 'user_hangup');
+      await element.waitState(['ended'], { callId });
+      // Declined with m.call.reject (js-sdk reports any end as user_hangup).
+      const events = await roomEvents(server.base, bob, roomId);
+      assert.ok(events.some((e) => e.type === 'm.call.reject' && e.sender === alice.userId && e.content.call_id === callId), 'Weft sent m.call.reject');
     });
   } catch (error) {
     if (element) console.error(element.console().slice(-4000));

@@ -119,6 +119,8 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
         offer: { type: 'offer', sdp: await offerSdp(alice) },
       });
       await status(bob).filter({ hasText: 'alice is calling you' }).waitFor(WAIT);
+      // An invite to anyone from alice's account is for the others: her own page stays quiet.
+      assert.equal(await callRegion(alice).isVisible(), false, "alice's own invite rang for her");
       await ended([bob], 'Missed call');
       // The caller's client gives up too, as clients do when their invite expires.
       await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.call.hangup/${callId}-h`, {
@@ -139,6 +141,14 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       for (const page of [alice, bob]) {
         assert.equal(await openPeerConnections(page), 1, 'one peer connection left');
       }
+      // Glare was resolved, not dodged: one of the two invites was hung up as replaced.
+      const s = await session(alice);
+      const roomId = await alice.evaluate(() => localStorage.getItem('weft.selected_room'));
+      const { chunk } = await api(s, 'GET', `/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=30`);
+      const invites = chunk.filter((e) => e.type === 'm.call.invite').slice(0, 2);
+      const replaced = chunk.filter((e) => e.type === 'm.call.hangup' && e.content.reason === 'replaced');
+      assert.equal(new Set(invites.map((e) => e.sender)).size, 2, 'both placed a call');
+      assert.equal(replaced.length, 1, 'exactly one call was replaced');
       await button(alice, 'Hang up').click();
       await ended([alice, bob], /Call ended/);
     });
