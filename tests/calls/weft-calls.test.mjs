@@ -100,6 +100,16 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await ended([alice, bob], /Call ended/);
     });
 
+    await step('a voice call accepted with video: the caller gets the video', async () => {
+      await bob.getByRole('button', { name: 'Voice call' }).click();
+      await button(alice, 'Accept with video').click();
+      await connected(alice);
+      await connected(bob);
+      await mediaFlows(bob, { video: true, audio: true });
+      await button(bob, 'Hang up').click();
+      await ended([alice, bob], /Call ended/);
+    });
+
     await step('decline', async () => {
       await alice.getByRole('button', { name: 'Voice call' }).click();
       await button(bob, 'Decline').waitFor(WAIT);
@@ -166,6 +176,18 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       assert.equal(await selectedCandidateType(alice), 'relay');
       await button(alice, 'Hang up').click();
       await ended([alice, bob], /Call ended/);
+    });
+
+    await step('signing out ends a call at once', async () => {
+      await bob.getByRole('button', { name: 'Video call' }).click();
+      await button(alice, 'Accept with video').click();
+      await connected(alice);
+      await alice.getByRole('button', { name: /@alice:/ }).click();
+      await alice.getByRole('button', { name: 'Sign out' }).click();
+      await alice.getByRole('button', { name: 'Sign in' }).waitFor(WAIT);
+      // Her peer connection (and with it camera and microphone) is gone.
+      await alice.waitForFunction(() => window.__weftPcs.every(({ pc }) => pc.signalingState === 'closed'), null, WAIT);
+      await button(bob, 'Hang up').click();
     });
   } catch (error) {
     await saveArtifacts('weft-calls', pages, server);
