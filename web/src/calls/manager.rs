@@ -146,6 +146,8 @@ pub struct Manager {
     tick_queued: Rc<Cell<bool>>,
     /// The session ended: tasks still running stop.
     closed: Rc<Cell<bool>>,
+    /// "Hang up" was pressed (a call being placed stops before its invite goes out).
+    cancelled: Rc<Cell<bool>>,
     /// What the screen shows; `None` when there is no call.
     pub screen: RwSignal<Option<Screen>>,
     /// The media elements' streams: (ours, theirs), bumped in `streams`.
@@ -168,6 +170,7 @@ impl Manager {
             ticking: Rc::default(),
             tick_queued: Rc::default(),
             closed: Rc::default(),
+            cancelled: Rc::default(),
             screen: RwSignal::new(None),
             local: StoredValue::new_local(None),
             remote: StoredValue::new_local(None),
@@ -207,6 +210,9 @@ impl Manager {
     }
 
     pub fn hang_up(&self) {
+        // Seen at once by a call still being placed (waiting for the camera), which the
+        // queue would otherwise only reach after the invite went out.
+        self.cancelled.set(true);
         self.post(Input::HangUp);
     }
 
@@ -487,10 +493,14 @@ impl Manager {
         let name = self.handle.member_name_of(&room_id, &invitee);
         self.screen.set(Some(Screen::new(room_id.clone(), name, Phase::Outgoing, video)));
         self.handle.set_active_call(Some(room_id.clone()));
+        self.cancelled.set(false);
         let media = match LocalMedia::open(video).await {
             Ok(media) => media,
             Err(error) => return self.ended(room_id, error),
         };
+        if self.cancelled.get() {
+            return self.ended(room_id, "Call cancelled".to_owned());
+        }
         let now = now_ms();
         // Element's call IDs: the time and a random part.
         let call_id = format!("{now}{}", random_suffix());
@@ -502,6 +512,9 @@ impl Manager {
             Err(error) => return self.ended(room_id, error.to_owned()),
         };
         active.peer.settle(SETTLE_MS).await;
+        if self.cancelled.get() {
+            return self.ended(room_id, "Call cancelled".to_owned());
+        }
         let sdp = active.peer.local_sdp().unwrap_or(offer);
         let (call, outputs) = Call::place(call_id, party, own, invitee, sdp, now_ms());
         active.call = call;
