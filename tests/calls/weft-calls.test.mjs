@@ -77,6 +77,19 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await callRegion(bob).getByText('alice is muted').waitFor({ state: 'hidden', ...WAIT });
     });
 
+    await step('devices: switching the microphone in a call keeps the audio flowing', async () => {
+      await button(alice, 'Devices').click();
+      const mic = callRegion(alice).getByRole('combobox', { name: 'Microphone' });
+      await mic.locator('option').first().waitFor({ state: 'attached', ...WAIT });
+      const options = await mic.locator('option').evaluateAll((os) => os.map((o) => o.value));
+      const chosen = options[options.length - 1];
+      await mic.selectOption(chosen);
+      await alice.waitForFunction((id) => localStorage.getItem('weft.calls.audio_device') === id, chosen, WAIT);
+      await mediaFlows(bob, { audio: true });
+      assert.ok(await callRegion(alice).getByRole('combobox', { name: 'Camera' }).isVisible());
+      await button(alice, 'Devices').click();
+    });
+
     await step('hang up ends the call on both sides; the timeline keeps it', async () => {
       await button(bob, 'Hang up').click();
       await ended([alice, bob], /Call ended · \d+:\d\d/);

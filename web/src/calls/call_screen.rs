@@ -1,14 +1,14 @@
 //! The call screen, above everything: an incoming call with "Accept", "Accept with
 //! video" and "Decline"; an outgoing call while it rings; the call itself with the other
-//! side's video, our preview, the timer and connection state, "Mute", "Camera" and
-//! "Hang up"; and for a moment, how it ended.
+//! side's video, our preview, the timer and connection state, "Mute", "Camera",
+//! "Devices" (which microphone and camera) and "Hang up"; and for a moment, how it ended.
 
 use leptos::{html, prelude::*};
 
 use super::manager::{Manager, Phase};
 use crate::{
-    platform::{clock, webrtc},
-    reactive::{dyn_text, dyn_view},
+    platform::{clock, storage, webrtc},
+    reactive::{dyn_show, dyn_text, dyn_view},
 };
 
 #[component]
@@ -116,6 +116,7 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
                         <button aria-pressed=move || flag(|s| s.camera)().to_string() on:click=act(Manager::toggle_camera)>
                             "Camera"
                         </button>
+                        <DevicesButton manager />
                         <button class="hang-up" on:click=act(Manager::hang_up)>"Hang up"</button>
                     </div>
                 }
@@ -123,5 +124,47 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
                 _ => ().into_any(),
             })}
         </section>
+    }
+}
+
+/// "Devices": which microphone and camera calls use, switched in the call at once.
+#[component]
+fn DevicesButton(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let lists = RwSignal::new_local((Vec::<webrtc::Device>::new(), Vec::<webrtc::Device>::new()));
+    let toggle = move |_| {
+        let opening = !open.get_untracked();
+        open.set(opening);
+        if opening {
+            leptos::task::spawn_local(async move {
+                let found = (webrtc::devices("audioinput").await, webrtc::devices("videoinput").await);
+                lists.try_set(found);
+            });
+        }
+    };
+    let picker = move |label: &'static str, kind: &'static str, pick: fn(&(Vec<webrtc::Device>, Vec<webrtc::Device>)) -> Vec<webrtc::Device>| {
+        let chosen = storage::call_device(kind).unwrap_or_default();
+        view! {
+            <label class="call-device">
+                {label}
+                <select on:change=move |ev| manager.with_value(|m| m.switch_device(kind, event_target_value(&ev)))>
+                    {move || {
+                        lists.with(pick).into_iter().map(|d| {
+                            let selected = d.id == chosen;
+                            view! { <option value=d.id selected=selected>{d.label}</option> }
+                        }).collect::<Vec<_>>()
+                    }}
+                </select>
+            </label>
+        }
+    };
+    view! {
+        <button aria-expanded=move || open.get().to_string() on:click=toggle>"Devices"</button>
+        {dyn_show(move || open.get(), move || view! {
+            <div class="call-devices" role="group" aria-label="Devices">
+                {picker("Microphone", "audio", |l| l.0.clone())}
+                {picker("Camera", "video", |l| l.1.clone())}
+            </div>
+        }.into_any())}
     }
 }

@@ -97,6 +97,7 @@ enum Input {
     HangUp,
     ToggleMute,
     ToggleCamera,
+    SwitchDevice { kind: &'static str, id: String },
     Tick,
     /// A report of the peer connection of call number `.0`.
     Peer(u64, PeerEvent),
@@ -224,6 +225,12 @@ impl Manager {
         self.post(Input::ToggleCamera);
     }
 
+    /// Uses microphone (`"audio"`) or camera (`"video"`) `id` from now on, in this call too.
+    pub fn switch_device(&self, kind: &'static str, id: String) {
+        storage::set_call_device(kind, &id);
+        self.post(Input::SwitchDevice { kind, id });
+    }
+
     fn post(&self, input: Input) {
         self.queue.borrow_mut().push_back(input);
         if self.busy.replace(true) {
@@ -305,6 +312,16 @@ impl Manager {
                 }
             }
             Input::ToggleCamera => self.camera_on_off(inner).await,
+            Input::SwitchDevice { kind, id } => {
+                if let Some(active) = inner.active.as_mut()
+                    && let Some(media) = &active.media
+                    && (kind == "audio" || media.has_video())
+                    && let Ok(track) = media.switch(kind, &id).await
+                {
+                    active.peer.replace_track(&track).await;
+                    self.streams.update(|n| *n += 1);
+                }
+            }
             Input::Tick => {
                 self.tick_queued.set(false);
                 if let Some(active) = inner.active.as_mut() {
@@ -494,7 +511,7 @@ impl Manager {
         self.screen.set(Some(Screen::new(room_id.clone(), name, Phase::Outgoing, video)));
         self.handle.set_active_call(Some(room_id.clone()));
         self.cancelled.set(false);
-        let media = match LocalMedia::open(video).await {
+        let media = match LocalMedia::open(video, storage::call_device("audio").as_deref(), storage::call_device("video").as_deref()).await {
             Ok(media) => media,
             Err(error) => return self.ended(room_id, error),
         };
@@ -528,7 +545,7 @@ impl Manager {
     async fn accept_call(&self, inner: &mut Inner, video: bool, now: u64) {
         let Some(active) = inner.active.as_mut().filter(|a| *a.call.state() == State::Ringing) else { return };
         active.ring = None;
-        let media = match LocalMedia::open(video).await {
+        let media = match LocalMedia::open(video, storage::call_device("audio").as_deref(), storage::call_device("video").as_deref()).await {
             Ok(media) => media,
             Err(error) => {
                 let outputs = active.call.hang_up("user_media_failed");
@@ -575,7 +592,7 @@ impl Manager {
             return self.run(inner, outputs).await;
         }
         // A voice call turns into a video call: add the camera and renegotiate.
-        let track = match media.add_camera().await {
+        let track = match media.add_camera(storage::call_device("video").as_deref()).await {
             Ok(track) => track,
             Err(_) => return,
         };

@@ -83,3 +83,15 @@ pub fn set_relay_only(on: bool) {
         let _ = if on { storage.set_item(RELAY_KEY, "on") } else { storage.remove_item(RELAY_KEY) };
     }
 }
+
+/// The microphone (`"audio"`) or camera (`"video"`) chosen for calls on this device.
+pub fn call_device(kind: &str) -> Option<String> {
+    local_storage()?.get_item(&format!("weft.calls.{kind}_device")).ok().flatten()
+}
+
+/// Records the device chosen for calls.
+pub fn set_call_device(kind: &str, id: &str) {
+    if let Some(storage) = local_storage() {
+        let _ = storage.set_item(&format!("weft.calls.{kind}_device"), id);
+    }
+}

@@ -29,16 +29,56 @@ pub enum PeerEvent {
 /// The camera and microphone, stopped when dropped.
 pub struct LocalMedia(MediaStream);
 
-async fn user_media(audio: bool, video: bool) -> Result<MediaStream, String> {
-    let devices = web_sys::window()
+/// A camera or microphone the browser offers (`MediaDeviceInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub id: String,
+    pub label: String,
+}
+
+/// The browser's cameras (`"videoinput"`) or microphones (`"audioinput"`). Labels are
+/// empty until the page was allowed to use one, so unnamed ones get a number.
+pub async fn devices(kind: &str) -> Vec<Device> {
+    let Some(devices) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) else { return Vec::new() };
+    let Ok(promise) = devices.enumerate_devices() else { return Vec::new() };
+    let Ok(list) = JsFuture::from(promise).await else { return Vec::new() };
+    let list: Array = list.unchecked_into();
+    list.iter()
+        .filter(|d| string_field(d, "kind") == kind)
+        .enumerate()
+        .map(|(n, d)| {
+            let label = string_field(&d, "label");
+            Device { id: string_field(&d, "deviceId"), label: if label.is_empty() { format!("Device {}", n + 1) } else { label } }
+        })
+        .collect()
+}
+
+/// `true`, or `{deviceId: {ideal: id}}` for a chosen device (ideal: a device that has
+/// gone away falls back to another rather than failing the call).
+fn constraint(wanted: bool, device: Option<&str>) -> JsValue {
+    match (wanted, device) {
+        (false, _) => JsValue::FALSE,
+        (true, None) => JsValue::TRUE,
+        (true, Some(id)) => {
+            let ideal = Object::new();
+            let _ = Reflect::set(&ideal, &"ideal".into(), &id.into());
+            let constraint = Object::new();
+            let _ = Reflect::set(&constraint, &"deviceId".into(), &ideal);
+            constraint.into()
+        }
+    }
+}
+
+async fn user_media(audio: bool, video: bool, devices: [Option<&str>; 2]) -> Result<MediaStream, String> {
+    let media_devices = web_sys::window()
         .ok_or("no window")?
         .navigator()
         .media_devices()
         .map_err(|_| "This browser cannot use a camera or microphone")?;
     let constraints = MediaStreamConstraints::new();
-    constraints.set_audio(&JsValue::from_bool(audio));
-    constraints.set_video(&JsValue::from_bool(video));
-    let promise = devices
+    constraints.set_audio(&constraint(audio, devices[0]));
+    constraints.set_video(&constraint(video, devices[1]));
+    let promise = media_devices
         .get_user_media_with_constraints(&constraints)
         .map_err(|_| "The browser refused the camera or microphone")?;
     let stream = JsFuture::from(promise).await.map_err(|_| {
@@ -48,19 +88,39 @@ async fn user_media(audio: bool, video: bool) -> Result<MediaStream, String> {
 }
 
 impl LocalMedia {
-    /// Asks for the microphone, and the camera when `video`.
-    pub async fn open(video: bool) -> Result<Self, String> {
-        user_media(true, video).await.map(Self)
+    /// Asks for the microphone, and the camera when `video`: the chosen ones (device IDs
+    /// of [`devices`]), or the browser's default.
+    pub async fn open(video: bool, microphone: Option<&str>, camera: Option<&str>) -> Result<Self, String> {
+        user_media(true, video, [microphone, camera]).await.map(Self)
     }
 
     /// Adds the camera to a voice call's media; returns the new track.
-    pub async fn add_camera(&self) -> Result<MediaStreamTrack, String> {
-        let camera = user_media(false, true).await?;
+    pub async fn add_camera(&self, camera: Option<&str>) -> Result<MediaStreamTrack, String> {
+        let camera = user_media(false, true, [None, camera]).await?;
         let track = camera
             .get_video_tracks()
             .get(0)
             .dyn_into::<MediaStreamTrack>()
             .map_err(|_| "No camera found")?;
+        self.0.add_track(&track);
+        Ok(track)
+    }
+
+    /// Swaps the microphone (`"audio"`) or camera (`"video"`) for the device `id`;
+    /// returns the new track (for [`Peer::replace_track`]); the old one stops.
+    pub async fn switch(&self, kind: &str, id: &str) -> Result<MediaStreamTrack, String> {
+        let audio = kind == "audio";
+        let stream = user_media(audio, !audio, [audio.then_some(id), (!audio).then_some(id)]).await?;
+        let track = stream
+            .get_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+            .map_err(|_| "That device gave no media")?;
+        for old in self.tracks(kind) {
+            track.set_enabled(old.enabled());
+            old.stop();
+            self.0.remove_track(&old);
+        }
         self.0.add_track(&track);
         Ok(track)
     }
@@ -210,6 +270,15 @@ impl Peer {
     /// Sends one more track of `media` (the camera added to a voice call).
     pub fn add_track(&self, track: &MediaStreamTrack, media: &LocalMedia) {
         self.pc.add_track_0(track, &media.0);
+    }
+
+    /// Sends `track` instead of the current track of its kind, without renegotiating.
+    pub async fn replace_track(&self, track: &MediaStreamTrack) {
+        for sender in self.pc.get_senders().iter().filter_map(|s| s.dyn_into::<web_sys::RtcRtpSender>().ok()) {
+            if sender.track().is_some_and(|t| t.kind() == track.kind()) {
+                let _ = JsFuture::from(sender.replace_track(Some(track))).await;
+            }
+        }
     }
 
     /// Our current session description, with the candidates gathered so far.
