@@ -149,8 +149,13 @@ async function weftUiRow({ browser, server, tag }) {
         }),
         hangup: async () => {
           await callRegion(caller).getByRole('button', { name: 'Hang up' }).click();
-          for (const page of [caller, callee]) {
-            await callRegion(page).getByRole('status').filter({ hasText: /Call ended/ }).waitFor({ timeout: 10_000 });
+          for (const [who, page] of [['caller', caller], ['callee', callee]]) {
+            try {
+              await callRegion(page).getByRole('status').filter({ hasText: /Call ended/ }).waitFor({ timeout: 10_000 });
+            } catch (error) {
+              const shown = await page.evaluate(() => document.querySelector('section.call')?.innerText);
+              throw new Error(`${who} did not show the end of the call; it shows: ${JSON.stringify(shown)}`, { cause: error });
+            }
           }
         },
       });
