@@ -90,6 +90,18 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await button(alice, 'Devices').click();
     });
 
+    await step('hold and resume', async () => {
+      await button(alice, 'Hold').click();
+      await pressed(alice, 'Hold');
+      await status(alice).filter({ hasText: 'On hold' }).waitFor(WAIT);
+      await status(bob).filter({ hasText: 'alice put the call on hold' }).waitFor(WAIT);
+      await button(alice, 'Hold').click();
+      await connected(alice);
+      await connected(bob);
+      await mediaFlows(bob, { video: true, audio: true });
+      await mediaFlows(alice, { video: true, audio: true });
+    });
+
     await step('hang up ends the call on both sides; the timeline keeps it', async () => {
       await button(bob, 'Hang up').click();
       await ended([alice, bob], /Call ended · \d+:\d\d/);

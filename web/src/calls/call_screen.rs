@@ -58,6 +58,8 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
         Some(Phase::Outgoing) => format!("Calling {}…", peer_name()),
         Some(Phase::Connecting { reconnecting: false }) => "Connecting…".to_owned(),
         Some(Phase::Connecting { reconnecting: true }) => "Reconnecting…".to_owned(),
+        Some(Phase::Connected { .. }) if flag(|s| s.on_hold)() => "On hold".to_owned(),
+        Some(Phase::Connected { .. }) if flag(|s| s.remote_hold)() => format!("{} put the call on hold", peer_name()),
         Some(Phase::Connected { since }) => {
             weft_client::media::format_duration(now.get().saturating_sub(since))
         }
@@ -115,6 +117,9 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
                         </button>
                         <button aria-pressed=move || flag(|s| s.camera)().to_string() on:click=act(Manager::toggle_camera)>
                             "Camera"
+                        </button>
+                        <button aria-pressed=move || flag(|s| s.on_hold)().to_string() on:click=act(Manager::toggle_hold)>
+                            "Hold"
                         </button>
                         <DevicesButton manager />
                         <button class="hang-up" on:click=act(Manager::hang_up)>"Hang up"</button>

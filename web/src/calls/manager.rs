@@ -73,11 +73,25 @@ pub struct Screen {
     /// ... unless they turned their camera off.
     pub remote_camera_off: bool,
     pub remote_muted: bool,
+    /// We put the call on hold / they did.
+    pub on_hold: bool,
+    pub remote_hold: bool,
 }
 
 impl Screen {
     fn new(room_id: OwnedRoomId, peer_name: String, phase: Phase, camera: bool) -> Self {
-        Self { room_id, peer_name, phase, camera, muted: false, remote_video: false, remote_camera_off: false, remote_muted: false }
+        Self {
+            room_id,
+            peer_name,
+            phase,
+            camera,
+            muted: false,
+            remote_video: false,
+            remote_camera_off: false,
+            remote_muted: false,
+            on_hold: false,
+            remote_hold: false,
+        }
     }
 
     /// Whether the other side's video is worth showing.
@@ -97,6 +111,7 @@ enum Input {
     HangUp,
     ToggleMute,
     ToggleCamera,
+    ToggleHold,
     SwitchDevice { kind: &'static str, id: String },
     Tick,
     /// A report of the peer connection of call number `.0`.
@@ -123,6 +138,8 @@ struct Active {
     remote_meta: Option<Value>,
     /// The offer we answer has video (else answering with video needs a renegotiation).
     offer_video: bool,
+    /// On hold by us: what microphone and camera were (on) before, restored on resume.
+    hold: Option<(bool, bool)>,
 }
 
 /// The manager's own state, only touched while handling an input.
@@ -225,6 +242,10 @@ impl Manager {
         self.post(Input::ToggleCamera);
     }
 
+    pub fn toggle_hold(&self) {
+        self.post(Input::ToggleHold);
+    }
+
     /// Uses microphone (`"audio"`) or camera (`"video"`) `id` from now on, in this call too.
     pub fn switch_device(&self, kind: &'static str, id: String) {
         storage::set_call_device(kind, &id);
@@ -312,6 +333,33 @@ impl Manager {
                 }
             }
             Input::ToggleCamera => self.camera_on_off(inner).await,
+            Input::ToggleHold => {
+                if let Some(active) = inner.active.as_mut()
+                    && active.call.can_renegotiate()
+                    && let Some(media) = &active.media
+                {
+                    // While on hold we send nothing either; resuming restores mute state.
+                    active.hold = match active.hold.take() {
+                        Some((audio, video)) => {
+                            media.set_enabled("audio", audio);
+                            media.set_enabled("video", video);
+                            None
+                        }
+                        None => {
+                            let before = (media.is_enabled("audio"), media.is_enabled("video"));
+                            media.set_enabled("audio", false);
+                            media.set_enabled("video", false);
+                            Some(before)
+                        }
+                    };
+                    active.peer.set_hold(active.hold.is_some());
+                    let meta = metadata(media);
+                    if let Ok(offer) = active.peer.offer(false).await {
+                        let outputs = active.call.negotiate_offer(offer, Some(meta));
+                        self.run(inner, outputs).await;
+                    }
+                }
+            }
             Input::SwitchDevice { kind, id } => {
                 if let Some(active) = inner.active.as_mut()
                     && let Some(media) = &active.media
@@ -471,6 +519,7 @@ impl Manager {
                     remote_streams: Vec::new(),
                     remote_meta: None,
                     offer_video: false,
+                    hold: None,
                 })
             }
             Err(error) => {
@@ -632,6 +681,12 @@ impl Manager {
                         let meta = active.media.as_ref().map(metadata);
                         pending.extend(active.call.negotiate_answer(answer, meta));
                     }
+                    let held = active.peer.held();
+                    self.screen.update(|s| {
+                        if let Some(s) = s {
+                            s.remote_hold = held;
+                        }
+                    });
                 }
                 Output::RemoteStreams(meta) => {
                     active.remote_meta = Some(meta);
@@ -748,9 +803,12 @@ impl Manager {
         };
         let Some(mut next) = self.screen.get_untracked() else { return };
         next.phase = phase;
+        next.on_hold = active.hold.is_some();
         if let Some(media) = &active.media {
-            next.camera = media.has_video() && media.is_enabled("video");
-            next.muted = !media.is_enabled("audio");
+            // On hold the tracks are off, but the buttons show what resuming brings back.
+            let (audio, video) = active.hold.unwrap_or((media.is_enabled("audio"), media.is_enabled("video")));
+            next.camera = media.has_video() && video;
+            next.muted = !audio;
         }
         // Ticks come ten times a second; the screen changes far less often.
         if self.screen.with_untracked(|s| s.as_ref() != Some(&next)) {

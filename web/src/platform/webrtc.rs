@@ -281,6 +281,23 @@ impl Peer {
         }
     }
 
+    /// Puts the call on hold (we keep sending, stop receiving: `sendonly`) or resumes it
+    /// (`sendrecv`); a renegotiation follows.
+    pub fn set_hold(&self, hold: bool) {
+        let direction = if hold { "sendonly" } else { "sendrecv" };
+        for transceiver in self.pc.get_transceivers().iter() {
+            let _ = Reflect::set(&transceiver, &"direction".into(), &direction.into());
+        }
+    }
+
+    /// Whether the other side put us on hold: it stopped receiving from us, so every
+    /// transceiver now only receives (`recvonly`) or is `inactive`.
+    pub fn held(&self) -> bool {
+        let directions: Vec<String> =
+            self.pc.get_transceivers().iter().map(|t| string_field(&t, "currentDirection")).collect();
+        !directions.is_empty() && directions.iter().all(|d| d == "inactive" || d == "recvonly")
+    }
+
     /// Our current session description, with the candidates gathered so far.
     pub fn local_sdp(&self) -> Option<String> {
         self.pc.local_description().map(|d| d.sdp())
