@@ -90,6 +90,22 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await button(alice, 'Devices').click();
     });
 
+    await step('camera off stops the camera; on again, the video comes back', async () => {
+      await button(alice, 'Camera').click();
+      await callRegion(alice).locator('button[aria-pressed="false"]', { hasText: 'Camera' }).waitFor(WAIT);
+      // Really off (the camera light goes out), not just a disabled track.
+      await alice.waitForFunction(() => {
+        const { pc } = window.__weftPcs.filter(({ pc }) => pc.signalingState !== 'closed').at(-1);
+        const video = pc.getSenders().filter((s) => s.track?.kind === 'video');
+        return video.length > 0 && video.every((s) => s.track.readyState === 'ended');
+      }, null, WAIT);
+      await callRegion(bob).getByLabel("alice's video").waitFor({ state: 'hidden', ...WAIT });
+      await button(alice, 'Camera').click();
+      await pressed(alice, 'Camera');
+      await callRegion(bob).getByLabel("alice's video").waitFor(WAIT);
+      await mediaFlows(bob, { video: true, audio: true });
+    });
+
     await step('hold and resume', async () => {
       await button(alice, 'Hold').click();
       await pressed(alice, 'Hold');

@@ -364,10 +364,12 @@ impl Manager {
                 if let Some(active) = inner.active.as_mut()
                     && let Some(media) = &active.media
                     && (kind == "audio" || media.has_video())
-                    && let Ok(track) = media.switch(kind, &id).await
+                    && let Ok(track) = media.switch(kind, Some(&id)).await
                 {
                     active.peer.replace_track(&track).await;
                     self.streams.update(|n| *n += 1);
+                    let outputs = active.call.streams_changed(metadata(media));
+                    self.run(inner, outputs).await;
                 }
             }
             Input::Tick => {
@@ -636,7 +638,12 @@ impl Manager {
             return;
         }
         if media.has_video() {
-            media.set_enabled("video", !media.is_enabled("video"));
+            if media.is_enabled("video") {
+                media.stop_camera();
+            } else if let Ok(track) = media.switch("video", storage::call_device("video").as_deref()).await {
+                active.peer.replace_track(&track).await;
+                self.streams.update(|n| *n += 1);
+            }
             let outputs = active.call.streams_changed(metadata(media));
             return self.run(inner, outputs).await;
         }

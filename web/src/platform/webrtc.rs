@@ -108,16 +108,17 @@ impl LocalMedia {
 
     /// Swaps the microphone (`"audio"`) or camera (`"video"`) for the device `id`;
     /// returns the new track (for [`Peer::replace_track`]); the old one stops.
-    pub async fn switch(&self, kind: &str, id: &str) -> Result<MediaStreamTrack, String> {
+    pub async fn switch(&self, kind: &str, id: Option<&str>) -> Result<MediaStreamTrack, String> {
         let audio = kind == "audio";
-        let stream = user_media(audio, !audio, [audio.then_some(id), (!audio).then_some(id)]).await?;
+        let stream = user_media(audio, !audio, [id.filter(|_| audio), id.filter(|_| !audio)]).await?;
         let track = stream
             .get_tracks()
             .get(0)
             .dyn_into::<MediaStreamTrack>()
             .map_err(|_| "That device gave no media")?;
         for old in self.tracks(kind) {
-            track.set_enabled(old.enabled());
+            // A camera turned off (stopped) comes back on.
+            track.set_enabled(old.enabled() || !is_live(&old));
             old.stop();
             self.0.remove_track(&old);
         }
@@ -157,8 +158,21 @@ impl LocalMedia {
 
     /// Whether the microphone (`"audio"`) or camera (`"video"`) is on.
     pub fn is_enabled(&self, kind: &str) -> bool {
-        self.tracks(kind).iter().any(MediaStreamTrack::enabled)
+        self.tracks(kind).iter().any(|t| t.enabled() && is_live(t))
     }
+
+    /// Turns the camera off for real (its light goes out): the track stops, and the
+    /// peer connection sends nothing for it. [`Self::switch`] turns it on again.
+    pub fn stop_camera(&self) {
+        for track in self.tracks("video") {
+            track.set_enabled(false);
+            track.stop();
+        }
+    }
+}
+
+fn is_live(track: &MediaStreamTrack) -> bool {
+    string_field(track, "readyState") == "live"
 }
 
 impl Drop for LocalMedia {
