@@ -205,8 +205,26 @@ impl Manager {
         });
         // Signed out: drop the call (peer connection, camera, ringtone) and queued events;
         // the other side sees the connection go. Tasks still running stop at `closed`.
+        // Signing out hangs up first, while the session still works.
+        let inner = stored.with_value(|m| m.inner.clone());
+        handle.set_hang_up_hook(Some(Rc::new(move || {
+            let mut inner = inner.borrow_mut();
+            let active = inner.as_mut()?.active.as_mut()?;
+            // A call only ringing here goes on ringing on our other devices.
+            if *active.call.state() == State::Ringing {
+                return None;
+            }
+            let room_id = active.room_id.clone();
+            active.call.hang_up("user_hangup").into_iter().find_map(|output| match output {
+                Output::Send { event_type: "m.call.hangup", content } => {
+                    handle.call_event_request(&room_id, "m.call.hangup", &content)
+                }
+                _ => None,
+            })
+        })));
         // (Cleanups run before the owner drops its values, so `stored` is still there.)
         on_cleanup(move || {
+            handle.set_hang_up_hook(None);
             stored.try_with_value(|m| {
                 m.closed.set(true);
                 m.outbox.borrow_mut().clear();

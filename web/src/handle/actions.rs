@@ -85,11 +85,16 @@ impl ClientHandle {
 
     /// Ends the session on the server and forgets it locally.
     pub async fn sign_out(&self) {
+        let hang_up = self.hang_up_request();
         let request = self.with_engine(Engine::logout_request);
         let homeserver = self.with_engine(|engine| engine.session().homeserver.clone());
         self.end_session(None);
         // Local data is gone either way; the server deletes the device if it hears us.
         if let (Ok(Ok(request)), Ok(homeserver)) = (request, homeserver) {
+            // A call in progress ends for the other side too, while the token still works.
+            if let Some(hang_up) = hang_up {
+                let _ = send(&homeserver, hang_up, None).await;
+            }
             let _ = send(&homeserver, request, None).await;
         }
     }

@@ -34,11 +34,23 @@ pub(crate) struct CallDesk {
     pub intent: RwSignal<Option<CallIntent>>,
     /// The room of the call in progress (or ringing), if any: call buttons are off then.
     pub active: RwSignal<Option<OwnedRoomId>>,
+    /// Set by the call manager: ends the call in progress and gives the hangup request
+    /// (signing out sends it while the session still works).
+    pub hang_up: StoredValue<Option<HangUpHook>, LocalStorage>,
 }
+
+/// Ends the call in progress, returning the `m.call.hangup` request for it. (Built in the
+/// calls chunk, so none of it weighs on the first load.)
+pub(crate) type HangUpHook = std::rc::Rc<dyn Fn() -> Option<weft_client::HttpRequest>>;
 
 impl CallDesk {
     pub fn new() -> Self {
-        Self { wake: RwSignal::new(0), intent: RwSignal::new(None), active: RwSignal::new(None) }
+        Self {
+            wake: RwSignal::new(0),
+            intent: RwSignal::new(None),
+            active: RwSignal::new(None),
+            hang_up: StoredValue::new_local(None),
+        }
     }
 }
 
@@ -98,6 +110,22 @@ impl ClientHandle {
 
     pub(crate) fn track_call_intent(&self) {
         self.calls.intent.track();
+    }
+
+    pub(crate) fn set_hang_up_hook(&self, hook: Option<HangUpHook>) {
+        self.calls.hang_up.set_value(hook);
+    }
+
+    /// Ends the call in progress (if any) and returns the request that tells the other
+    /// side, to send before the session ends.
+    pub(crate) fn hang_up_request(&self) -> Option<weft_client::HttpRequest> {
+        self.calls.hang_up.with_value(|hook| hook.as_ref().and_then(|hook| hook()))
+    }
+
+    /// A call event request, for the hang-up hook.
+    pub(crate) fn call_event_request(&self, room_id: &RoomId, event_type: &str, content: &serde_json::Value) -> Option<weft_client::HttpRequest> {
+        let txn_id = crate::platform::clock::new_txn_id();
+        self.with_engine(|engine| engine.call_event_request(room_id, event_type, content, &txn_id)).ok()?.ok()
     }
 
     pub(crate) fn set_active_call(&self, room_id: Option<OwnedRoomId>) {
