@@ -166,6 +166,8 @@ pub struct Manager {
     closed: Rc<Cell<bool>>,
     /// "Hang up" was pressed (a call being placed stops before its invite goes out).
     cancelled: Rc<Cell<bool>>,
+    /// Counts the ends of calls shown, so each is cleared by its own timer only.
+    endings: Rc<Cell<u64>>,
     /// What the screen shows; `None` when there is no call.
     pub screen: RwSignal<Option<Screen>>,
     /// The media elements' streams: (ours, theirs), bumped in `streams`.
@@ -189,6 +191,7 @@ impl Manager {
             tick_queued: Rc::default(),
             closed: Rc::default(),
             cancelled: Rc::default(),
+            endings: Rc::default(),
             screen: RwSignal::new(None),
             local: StoredValue::new_local(None),
             remote: StoredValue::new_local(None),
@@ -869,12 +872,17 @@ impl Manager {
     fn ended(&self, room_id: OwnedRoomId, text: String) {
         self.handle.set_active_call(None);
         let peer_name = self.screen.with_untracked(|s| s.as_ref().map(|s| s.peer_name.clone())).unwrap_or_default();
-        self.screen.set(Some(Screen::new(room_id, peer_name, Phase::Ended(text.clone()), false)));
-        let screen = self.screen;
+        self.screen.set(Some(Screen::new(room_id, peer_name, Phase::Ended(text), false)));
+        // Numbered: the timer of an earlier end must not clear this one, even when both
+        // say the same ("Call ended · 0:01").
+        let number = self.endings.get() + 1;
+        self.endings.set(number);
+        let (screen, endings) = (self.screen, self.endings.clone());
         spawn_local(async move {
             sleep(ENDED_SHOWN).await;
             // Only if no new call took the screen meanwhile (and it still exists).
-            if screen.try_with_untracked(|s| s.as_ref().is_some_and(|s| s.phase == Phase::Ended(text.clone()))) == Some(true) {
+            let still_this_end = screen.try_with_untracked(|s| s.as_ref().is_some_and(|s| matches!(s.phase, Phase::Ended(_))));
+            if endings.get() == number && still_this_end == Some(true) {
                 screen.try_set(None);
             }
         });
