@@ -85,10 +85,15 @@ setup_chromium() {
     return
   fi
   step "Installing Debian's Chromium for the browser tests (apt)"
+  apt_install chromium
+}
+
+# Installs Debian packages (as root, or through sudo).
+apt_install() {
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$@"
 }
 
 # Debian's coturn: the external TURN relay the call tests run next to weft's own.
@@ -98,10 +103,7 @@ setup_coturn() {
     return
   fi
   step "Installing Debian's coturn for the call tests (apt)"
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q coturn
+  apt_install coturn
 }
 
 # Synapse (PyPI) for the browser tests that run our client against it; the

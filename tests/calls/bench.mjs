@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { startServer } from '../e2e/harness.mjs';
 import {
-  checkNetns, coturnConfig, createDm, embeddedTurnConfig, installPeerConnectionProbe, launchCallBrowser, openJsSdkPeer, register,
+  callRegion, checkNetns, coturnConfig, createDm, embeddedTurnConfig, installPeerConnectionProbe, launchCallBrowser, openJsSdkPeer, register,
   servePage, startCoturn, waitForInboundMedia,
 } from './harness.mjs';
 
@@ -107,7 +107,6 @@ async function weftUiRow({ browser, server, tag }) {
     pages.push({ context, page });
   }
   const [caller, callee] = pages.map((p) => p.page);
-  const callRegion = (page) => page.getByRole('region', { name: 'Call' });
   // The callee answers inside the page the moment "Accept with video" appears, as the
   // js-sdk row's auto-answer does; the caller notes when its screen first shows the timer.
   const watch = (page, what) => page.evaluate((what) => {

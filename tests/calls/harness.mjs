@@ -40,17 +40,6 @@ export async function launchCallBrowser(extraArgs = []) {
   return launchBrowser([...CALL_ARGS, ...extraArgs]);
 }
 
-export function freeTcpPort() {
-  return new Promise((ok, fail) => {
-    const srv = createTcpServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
 export function freeUdpPort() {
   return new Promise((ok, fail) => {
     const sock = createSocket('udp4');
@@ -384,6 +373,13 @@ export async function embeddedTurnConfig({ secret = 's3cret', relayPorts = relay
 export function coturnConfig(coturn, secret) {
   return ['[turn]', `uris = ["${coturn.uri}"]`, `shared_secret = "${secret}"`, ''].join('\n');
 }
+
+// ---------------------------------------------------------------------------------
+// Weft's call screen, by its accessible names
+
+export const callRegion = (page) => page.getByRole('region', { name: 'Call' });
+export const callStatus = (page) => callRegion(page).getByRole('status');
+export const callButton = (page, name) => callRegion(page).getByRole('button', { name, exact: true });
 
 // ---------------------------------------------------------------------------------
 // Reading a page's current call (any client), for step-by-step call tests

@@ -9,6 +9,7 @@ import { WAIT, step } from '../e2e/steps.mjs';
 import {
   checkNetns, createDm, expectMediaFlowing, installPeerConnectionProbe, launchCallBrowser, mediaFlows,
   openJsSdkPeer, openPeerConnections, register, servePage,
+  callRegion, callStatus as status, callButton as button,
 } from './harness.mjs';
 
 checkNetns();
@@ -21,9 +22,6 @@ async function roomEvents(base, account, roomId) {
   return (await res.json()).chunk;
 }
 
-const callRegion = (page) => page.getByRole('region', { name: 'Call' });
-const status = (page) => callRegion(page).getByRole('status');
-const button = (page, name) => callRegion(page).getByRole('button', { name, exact: true });
 
 test('Weft and matrix-js-sdk call each other', { timeout: 240_000 }, async () => {
   const server = await startServer();

@@ -5,12 +5,12 @@
 import { test } from 'node:test';
 import { saveArtifacts, startServer, startSynapse } from '../e2e/harness.mjs';
 import { WAIT, item, meet, step } from '../e2e/steps.mjs';
-import { checkNetns, installPeerConnectionProbe, launchCallBrowser, mediaFlows } from './harness.mjs';
+import {
+  callRegion, callStatus as status, checkNetns, installPeerConnectionProbe, launchCallBrowser, mediaFlows,
+} from './harness.mjs';
 
 checkNetns();
 
-const callRegion = (page) => page.getByRole('region', { name: 'Call' });
-const status = (page) => callRegion(page).getByRole('status');
 
 test('a Weft video call through Synapse', { timeout: 180_000 }, async () => {
   const client = await startServer();

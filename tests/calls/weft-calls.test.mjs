@@ -12,13 +12,11 @@ import { WAIT, api, item, meet, session, step } from '../e2e/steps.mjs';
 import {
   checkNetns, coturnConfig, embeddedTurnConfig, inbound, installPeerConnectionProbe, launchCallBrowser,
   mediaFlows, openPeerConnections, selectedCandidateType, startCoturn,
+  callRegion, callStatus as status, callButton as button,
 } from './harness.mjs';
 
 checkNetns();
 
-const callRegion = (page) => page.getByRole('region', { name: 'Call' });
-const status = (page) => callRegion(page).getByRole('status');
-const button = (page, name) => callRegion(page).getByRole('button', { name, exact: true });
 const TIMER = /^\d+:\d\d$/;
 const pressed = (page, name) => callRegion(page).locator('button[aria-pressed="true"]', { hasText: name }).waitFor(WAIT);
 

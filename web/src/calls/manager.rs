@@ -579,7 +579,7 @@ impl Manager {
             self.ended(room_id, "Calls need a room with exactly one other person".to_owned());
             return;
         };
-        let name = self.handle.member_name_of(&room_id, &invitee);
+        let name = self.handle.member_name_untracked(&room_id, &invitee);
         self.screen.set(Some(Screen::new(room_id.clone(), name, Phase::Outgoing, video)));
         self.handle.set_active_call(Some(room_id.clone()));
         self.cancelled.set(false);
@@ -849,7 +849,7 @@ impl Manager {
         let Some(active) = &inner.active else { return };
         let peer = active.call.peer_user().cloned();
         let peer_name = peer
-            .map(|user| self.handle.member_name_of(&active.room_id, &user))
+            .map(|user| self.handle.member_name_untracked(&active.room_id, &user))
             .unwrap_or_default();
         self.handle.set_active_call(Some(active.room_id.clone()));
         self.screen.set(Some(Screen::new(active.room_id.clone(), peer_name, phase, camera)));

@@ -6,7 +6,7 @@
 //! ring arrived. Everything else about calls lives in the calls chunk.
 
 use leptos::{prelude::*, task::spawn_local};
-use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use weft_client::call::{CallSignal, turn::{self, TurnServers}};
 
 use super::{ClientHandle, as_borrowed, send};
@@ -142,10 +142,6 @@ impl ClientHandle {
     /// Whether invites in `room_id` may ring (not a public room, still joined).
     pub(crate) fn may_ring_in(&self, room_id: &RoomId) -> bool {
         self.with_engine(|engine| engine.room(room_id).is_some_and(|room| !room.is_public())).unwrap_or(false)
-    }
-
-    pub(crate) fn member_name_of(&self, room_id: &RoomId, user: &UserId) -> String {
-        self.member_name_untracked(room_id, user)
     }
 
     /// The peer of a DM, read once.
