@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
 use crate::{
-    error::{Error, Result},
+    error::Result,
     service::{Services, pdu::Pdu, rooms::EventSpec},
 };
 
@@ -50,16 +50,12 @@ pub async fn set(
 ) -> Result<RumaResponse<send_state_event::v3::Response>> {
     let who = req.requester()?;
     let body = &req.body;
-    let event_type = body.event_type.to_string();
-    if event_type == "m.room.create" {
-        return Err(Error::forbidden("The create event cannot be replaced"));
-    }
     let spec = EventSpec {
-        kind: event_type.into(),
+        kind: body.event_type.to_string().into(),
         state_key: Some(body.state_key.clone()),
         content: body.body.json().to_owned(),
     };
-    let event_id = services.append(&body.room_id, &who.user_id, spec, None).await?;
+    let event_id = services.send_state(&body.room_id, &who.user_id, spec).await?;
     Ok(send_state_event::v3::Response::new(event_id).into())
 }
 

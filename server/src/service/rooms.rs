@@ -7,7 +7,7 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 use ruma::{
-    OwnedEventId, OwnedRoomId, RoomId, RoomVersionId, UserId,
+    OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId,
     api::client::room::{Visibility, create_room::v3 as create_room},
     events::{StateEventType, TimelineEventType},
     state_res,
@@ -24,6 +24,9 @@ use crate::{
     error::{Error, ErrorKind, Result},
     storage::NewEvent,
 };
+
+/// The member-event field naming who authorised a restricted join.
+const AUTHORISER_KEY: &str = "join_authorised_via_users_server";
 
 /// Room versions this server can create and serve.
 pub const SUPPORTED_ROOM_VERSIONS: [RoomVersionId; 2] = [RoomVersionId::V10, RoomVersionId::V11];
@@ -396,9 +399,97 @@ impl Services {
         if self.storage().room_version(room_id.as_str())?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
-        let content = self.member_content(user, "join", None)?;
+        let mut content = self.member_content(user, "join", None)?;
+        if let Some(authoriser) = self.restricted_join_authoriser(room_id, user)? {
+            content[AUTHORISER_KEY] = json!(authoriser);
+        }
         self.append(room_id, user, EventSpec::state("m.room.member", user.as_str(), content)?, None)
             .await
+    }
+
+    /// `PUT /rooms/{roomId}/state/{eventType}/{stateKey}`: a state event a
+    /// client wrote itself. A join's authoriser for a restricted room is
+    /// the server's to choose, never the client's: the auth rules trust
+    /// `join_authorised_via_users_server`, so a client naming any member
+    /// there would walk past the room's `allow` list.
+    pub async fn send_state(&self, room_id: &RoomId, sender: &UserId, mut spec: EventSpec) -> Result<OwnedEventId> {
+        if spec.kind == TimelineEventType::RoomCreate {
+            return Err(Error::forbidden("The create event cannot be replaced"));
+        }
+        if spec.kind == TimelineEventType::RoomMember && !self.is_joined(room_id, sender)? {
+            let mut content: Value = serde_json::from_str(spec.content.get())?;
+            if content.get(AUTHORISER_KEY).is_some() {
+                return Err(Error::forbidden(
+                    "join_authorised_via_users_server is set by the server; join with /join instead",
+                ));
+            }
+            let own_join = spec.state_key.as_deref() == Some(sender.as_str())
+                && content.get("membership").and_then(Value::as_str) == Some("join");
+            if own_join && let Some(authoriser) = self.restricted_join_authoriser(room_id, sender)? {
+                content[AUTHORISER_KEY] = json!(authoriser);
+                spec.content = serde_json::value::to_raw_value(&content)?;
+            }
+        }
+        self.append(room_id, sender, spec, None).await
+    }
+
+    /// For a join to a `restricted` (or `knock_restricted`) room by someone
+    /// neither joined nor invited: checks the room's `allow` list (membership
+    /// of an allowed room) and picks the local member who authorises the
+    /// join, the one with the highest power level that may invite, as
+    /// Synapse does. `None` when the room is not restricted or the join
+    /// needs no authoriser; `M_FORBIDDEN` when the user does not qualify.
+    fn restricted_join_authoriser(&self, room_id: &RoomId, user: &UserId) -> Result<Option<OwnedUserId>> {
+        #[derive(serde::Deserialize)]
+        struct JoinRules {
+            join_rule: String,
+            #[serde(default)]
+            allow: Vec<Value>,
+        }
+        let Some(event) = self.storage().current_state_event(room_id.as_str(), "m.room.join_rules", "")? else {
+            return Ok(None);
+        };
+        let Ok(rules) = Pdu::from_stored(&event)?.content_as::<JoinRules>() else {
+            return Ok(None);
+        };
+        if !matches!(rules.join_rule.as_str(), "restricted" | "knock_restricted") {
+            return Ok(None);
+        }
+        let membership = self.storage().memberships_of(user.as_str())?.into_iter().find(|r| r.room_id == room_id);
+        if membership.is_some_and(|r| matches!(r.membership.as_str(), "join" | "invite")) {
+            return Ok(None);
+        }
+        let mut qualifies = false;
+        for rule in &rules.allow {
+            if rule.get("type").and_then(Value::as_str) != Some("m.room_membership") {
+                continue;
+            }
+            let Some(allowed) = rule.get("room_id").and_then(Value::as_str).and_then(|r| RoomId::parse(r).ok()) else {
+                continue;
+            };
+            if self.is_joined(&allowed, user)? {
+                qualifies = true;
+                break;
+            }
+        }
+        if !qualifies {
+            return Err(Error::forbidden(
+                "This room is only for members of certain other rooms; join one of them or ask for an invite",
+            ));
+        }
+        let power = self.power_levels(room_id)?;
+        let needed = level(&power, "invite", 0);
+        let server = &self.config().server_name;
+        let authoriser = self
+            .storage()
+            .joined_members(room_id.as_str())?
+            .into_iter()
+            .filter(|m| m.server_name() == server && user_level(&power, m) >= needed)
+            .max_by(|a, b| user_level(&power, a).cmp(&user_level(&power, b)).then_with(|| b.cmp(a)));
+        match authoriser {
+            Some(a) => Ok(Some(a)),
+            None => Err(Error::forbidden("No member of this server can let you in; ask for an invite")),
+        }
     }
 
     /// Leaves a room, or rejects an invite.

@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use super::{
     Services,
     accounts::Requester,
+    history::Direction,
     keys::{TO_DEVICE_LIMIT, to_device_event},
 };
 use crate::{
@@ -234,7 +235,7 @@ impl Services {
                     response.rooms.invite.insert(row.room_id.clone(), self.invited_room(&row)?);
                 }
                 "leave" | "ban" if changed && (since.is_some() || params.include_leave) => {
-                    let room = self.left_room(who, &row, since.unwrap_or(0), params)?;
+                    let room = self.left_room(who, &row, since.unwrap_or(0), initial, params)?;
                     response.rooms.leave.insert(row.room_id.clone(), room);
                 }
                 _ => {}
@@ -302,65 +303,28 @@ impl Services {
         extras: RoomExtras,
     ) -> Result<Option<JoinedRoom>> {
         let after = since.unwrap_or(0);
-        // Newest first until the filter has let `limit + 1` through (one
-        // more than shown tells whether the timeline is limited).
-        let limit = params.timeline_limit;
-        let mut events = Vec::new();
-        let mut cursor = upto;
-        loop {
-            let batch = self.storage().room_events_desc(room_id.as_str(), after, cursor, limit + 1)?;
-            let exhausted = batch.len() <= limit;
-            for event in batch {
-                cursor = event.stream - 1;
-                if params.timeline_filter.matches_stored(&event) {
-                    events.push(event);
-                    if events.len() > limit {
-                        break;
-                    }
-                }
-            }
-            if exhausted || events.len() > limit {
-                break;
-            }
+        let nothing_else = extras.account_data.is_empty() && extras.ephemeral.is_empty();
+        if since.is_some() && nothing_else && self.storage().room_events_desc(room_id.as_str(), after, upto, 1)?.is_empty() {
+            return Ok(None);
         }
+        // Newest first until the filter and history visibility have let
+        // `limit + 1` through (one more than shown tells whether the
+        // timeline is limited).
+        let limit = params.timeline_limit;
+        let view = self.read_view(room_id, &who.user_id, upto, true)?;
+        let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
+        let mut events = self.visible_events(&view, room_id, after, upto, Direction::Backward, limit + 1, keep)?.events;
         let limited = events.len() > limit;
         events.truncate(limit);
         events.reverse();
-        if since.is_some() && events.is_empty() && extras.account_data.is_empty() && extras.ephemeral.is_empty() {
+        if since.is_some() && events.is_empty() && nothing_else {
             return Ok(None);
         }
         let timeline_start = events.first().map_or(upto + 1, |e| e.stream);
-
         // Full state for a new room or after a gap; otherwise only what lazy
         // loading needs (members of the timeline's senders).
         let full = since.is_none() || limited;
-        let senders: BTreeSet<OwnedUserId> = events.iter().filter_map(sender_of).collect();
-        let mut state = Vec::new();
-        if full {
-            for event in self.state_before(room_id, timeline_start)? {
-                if !params.state_filter.matches_stored(&event) {
-                    continue;
-                }
-                if params.lazy_load_members && is_member_event(&event) {
-                    let key = state_key_of(&event).unwrap_or_default();
-                    if key != who.user_id.as_str() && !senders.iter().any(|s| s.as_str() == key) {
-                        continue;
-                    }
-                }
-                state.push(event);
-            }
-        } else if params.lazy_load_members {
-            let in_timeline: BTreeSet<String> =
-                events.iter().filter(|e| is_member_event(e)).filter_map(state_key_of).collect();
-            for sender in &senders {
-                if in_timeline.contains(sender.as_str()) {
-                    continue;
-                }
-                if let Some(e) = self.state_event_at(room_id, "m.room.member", sender.as_str(), timeline_start - 1)? {
-                    state.push(e);
-                }
-            }
-        }
+        let state = self.sync_state(who, room_id, &events, timeline_start, full, params)?;
 
         let mut room = JoinedRoom::new();
         room.account_data.events = extras.account_data;
@@ -419,16 +383,68 @@ impl Services {
         Ok(room)
     }
 
-    fn left_room(&self, who: &Requester, row: &MembershipRow, since: i64, params: &SyncParams) -> Result<LeftRoom> {
+    /// A room the user left (or was kicked or banned from, or whose invite
+    /// or knock ended): its timeline up to the leave, as history visibility
+    /// lets them see it, and its state only if they were ever a member.
+    fn left_room(&self, who: &Requester, row: &MembershipRow, since: i64, initial: bool, params: &SyncParams) -> Result<LeftRoom> {
+        let limit = params.timeline_limit;
+        let view = self.read_view(&row.room_id, &who.user_id, row.stream, false)?;
+        let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
         let mut events =
-            self.storage().room_events_desc(row.room_id.as_str(), since, row.stream, params.timeline_limit + 1)?;
-        let limited = events.len() > params.timeline_limit;
-        events.truncate(params.timeline_limit);
+            self.visible_events(&view, &row.room_id, since, row.stream, Direction::Backward, limit + 1, keep)?.events;
+        let limited = events.len() > limit;
+        events.truncate(limit);
         events.reverse();
-        let start = events.first().map_or(row.stream, |e| e.stream);
+        let start = events.first().map_or(row.stream + 1, |e| e.stream);
         let mut room = LeftRoom::new();
+        if view.was_ever_joined() {
+            let state = self.sync_state(who, &row.room_id, &events, start, initial || limited, params)?;
+            room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
+        }
         room.timeline = self.timeline(who, events, limited, start)?;
         Ok(room)
+    }
+
+    /// The `state` of a room in a sync response: all of it before the
+    /// timeline (`full`, for a new room or after a gap), else what lazy
+    /// loading needs (the members of the timeline's senders).
+    fn sync_state(
+        &self,
+        who: &Requester,
+        room_id: &RoomId,
+        events: &[StoredEvent],
+        timeline_start: i64,
+        full: bool,
+        params: &SyncParams,
+    ) -> Result<Vec<StoredEvent>> {
+        let senders: BTreeSet<OwnedUserId> = events.iter().filter_map(sender_of).collect();
+        let mut state = Vec::new();
+        if full {
+            for event in self.state_before(room_id, timeline_start)? {
+                if !params.state_filter.matches_stored(&event) {
+                    continue;
+                }
+                if params.lazy_load_members && is_member_event(&event) {
+                    let key = state_key_of(&event).unwrap_or_default();
+                    if key != who.user_id.as_str() && !senders.iter().any(|s| s.as_str() == key) {
+                        continue;
+                    }
+                }
+                state.push(event);
+            }
+        } else if params.lazy_load_members {
+            let in_timeline: BTreeSet<String> =
+                events.iter().filter(|e| is_member_event(e)).filter_map(state_key_of).collect();
+            for sender in &senders {
+                if in_timeline.contains(sender.as_str()) {
+                    continue;
+                }
+                if let Some(e) = self.state_event_at(room_id, "m.room.member", sender.as_str(), timeline_start - 1)? {
+                    state.push(e);
+                }
+            }
+        }
+        Ok(state)
     }
 }
 

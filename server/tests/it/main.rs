@@ -16,3 +16,5 @@ mod http_conventions;
 mod startup;
 mod config_file;
 mod voip;
+mod history_leaks;
+mod restricted_joins;
