@@ -131,7 +131,12 @@ pub struct Config {
     pub rate_limits: bool,
     /// TURN relays offered to clients, if any.
     pub turn: Option<TurnConfig>,
+    /// Most to-device messages waiting for one device; more are dropped until it syncs.
+    pub to_device_queue_limit: usize,
 }
+
+/// The default cap on one device's queue of undelivered to-device messages.
+pub const DEFAULT_TO_DEVICE_QUEUE_LIMIT: usize = 10_000;
 
 /// The default upload limit: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 100 * 1024 * 1024;
@@ -260,6 +265,7 @@ impl Config {
         Ok(Self {
             turn,
             max_upload_size,
+            to_device_queue_limit: DEFAULT_TO_DEVICE_QUEUE_LIMIT,
             rate_limits: o.rate_limits.or(file.rate_limits).unwrap_or(true),
             listen,
             data_dir,

@@ -14,6 +14,7 @@ pub mod notifier;
 pub mod pdu;
 pub mod presence;
 pub mod ratelimit;
+mod rehearsal;
 pub mod profile;
 pub mod room_cache;
 pub mod rooms;

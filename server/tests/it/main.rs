@@ -16,3 +16,4 @@ mod http_conventions;
 mod startup;
 mod config_file;
 mod voip;
+mod attacks;
