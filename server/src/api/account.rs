@@ -142,7 +142,7 @@ pub async fn login(
         services.waste_password_check(password.password.clone()).await?;
         return Err(Error::forbidden("Invalid username or password"));
     };
-    services.check_password(&user_id, password.password.clone()).await?;
+    services.check_password_limited(&user_id, password.password.clone()).await?;
     let session = services.new_device_session(
         &user_id,
         body.device_id.clone(),

@@ -232,3 +232,126 @@ async fn a_room_cannot_claim_another_rooms_alias_as_its_canonical_alias() {
     let (_, canonical) = s.call(Method::GET, &format!("/_matrix/client/v3/rooms/{}/state/m.room.canonical_alias", enc(&lobby)), Some(&alice), None).await;
     assert_eq!(canonical["alias"], "#lobby:localhost");
 }
+
+/// Sends `request` until it is answered 429; returns how many got through first.
+async fn until_limited(s: &TestServer, token: &str, max: usize, mut request: impl FnMut(usize) -> (Method, String, Value)) -> usize {
+    for i in 0..max {
+        let (method, path, body) = request(i);
+        let (status, res) = s.call(method, &path, Some(token), Some(body)).await;
+        if status == 429 {
+            assert_eq!(res["errcode"], "M_LIMIT_EXCEEDED", "{path}: {res}");
+            assert!(res["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{path}: {res}");
+            return i;
+        }
+        assert!(status < 500, "{path}: {status} {res}");
+    }
+    panic!("{max} requests and never rate limited: {:?}", request(max).1);
+}
+
+#[tokio::test]
+async fn one_user_cannot_flood_any_kind_of_write() {
+    let s = TestServer::start_rate_limited().await;
+    let alice = s.register("alice").await;
+    let room = s.create_room(&alice, json!({"preset": "public_chat"})).await;
+    let r = enc(&room);
+    let (_, sent) = s.send_text(&alice, &room, "t0", "hello").await;
+    let event = sent["event_id"].as_str().unwrap().to_owned();
+    let e = enc(&event);
+    let writes: Vec<(&str, Box<dyn FnMut(usize) -> (Method, String, Value)>)> = vec![
+        ("state events", Box::new(|i| (Method::PUT, format!("/_matrix/client/v3/rooms/{r}/state/m.room.topic"), json!({"topic": format!("t{i}")})))),
+        ("redactions", Box::new(|i| (Method::PUT, format!("/_matrix/client/v3/rooms/{r}/redact/{e}/r{i}"), json!({})))),
+        ("invites", Box::new(|i| (Method::POST, format!("/_matrix/client/v3/rooms/{r}/invite"), json!({"user_id": format!("@nobody{i}:localhost")})))),
+        ("joins", Box::new(|_| (Method::POST, format!("/_matrix/client/v3/rooms/{r}/join"), json!({})))),
+        ("to-device", Box::new(|i| (Method::PUT, format!("/_matrix/client/v3/sendToDevice/m.x/d{i}"), json!({"messages": {}})))),
+        ("profile", Box::new(|i| (Method::PUT, "/_matrix/client/v3/profile/@alice:localhost/displayname".to_owned(), json!({"displayname": format!("a{i}")})))),
+        ("typing", Box::new(|i| (Method::PUT, format!("/_matrix/client/v3/rooms/{r}/typing/@alice:localhost"), json!({"typing": i % 2 == 0, "timeout": 1000})))),
+        ("receipts", Box::new(|_| (Method::POST, format!("/_matrix/client/v3/rooms/{r}/receipt/m.read/{e}"), json!({})))),
+        ("key uploads", Box::new(|i| (Method::POST, "/_matrix/client/v3/keys/upload".to_owned(), json!({"one_time_keys": {format!("signed_curve25519:K{i}"): {"key": "k"}}})))),
+    ];
+    for (what, request) in writes {
+        let allowed = until_limited(&s, &alice, 300, request).await;
+        eprintln!("{what}: limited after {allowed}");
+    }
+    // Media uploads are raw bodies, not JSON.
+    let mut limited = false;
+    for _ in 0..300 {
+        let res = s.http().post(s.url("/_matrix/media/v3/upload")).bearer_auth(&alice).body("x").send().await.unwrap();
+        if res.status() == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "media uploads are limited");
+}
+
+#[tokio::test]
+async fn a_stolen_token_cannot_brute_force_the_password_through_user_interactive_auth() {
+    let s = TestServer::start_rate_limited().await;
+    let token = s.register("alice").await;
+    let path = "/_matrix/client/v3/account/password";
+    let attempt = |password: &str, session: &Value| {
+        json!({"new_password": "owned", "auth": {
+            "type": "m.login.password", "session": session,
+            "identifier": {"type": "m.id.user", "user": "alice"}, "password": password,
+        }})
+    };
+    let (_, challenge) = s.call(Method::POST, path, Some(&token), Some(json!({"new_password": "owned"}))).await;
+    let mut session = challenge["session"].clone();
+    let mut limited = None;
+    for i in 0..20 {
+        let (status, res) = s.call(Method::POST, path, Some(&token), Some(attempt(&format!("guess{i}"), &session))).await;
+        if status == 429 {
+            limited = Some(i);
+            break;
+        }
+        assert_eq!(status, 401, "{res}");
+        session = res["session"].clone();
+    }
+    let limited = limited.expect("password guesses through UIA are rate limited");
+    assert!(limited <= 5, "limited only after {limited} guesses");
+    // While limited, not even the right password is checked.
+    let (status, res) = s.call(Method::POST, path, Some(&token), Some(attempt("secret-password", &session))).await;
+    assert_eq!((status, res["errcode"].as_str()), (429, Some("M_LIMIT_EXCEEDED")), "{res}");
+    // Nor through login with a fresh address.
+    let body = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "alice"}, "password": "guess-again"});
+    let (status, _) = s.call(Method::POST, "/_matrix/client/v3/login", None, Some(body)).await;
+    assert_eq!(status, 429, "failed guesses count per account, whatever the endpoint");
+}
+
+async fn registrations_until_limited(s: &TestServer, forwarded_for: impl Fn(usize) -> String) -> Option<usize> {
+    for i in 0..15 {
+        let res = s
+            .http()
+            .post(s.url("/_matrix/client/v3/register"))
+            .header("x-forwarded-for", forwarded_for(i))
+            .json(&json!({"username": format!("user{i}"), "password": "secret-password"}))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 429 {
+            return Some(i);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_forged_x_forwarded_for_does_not_dodge_per_address_limits() {
+    // No trusted proxies (the default): the header is ignored, even from loopback.
+    let s = TestServer::start_rate_limited().await;
+    let limited = registrations_until_limited(&s, |i| format!("203.0.113.{i}")).await;
+    assert_eq!(limited, Some(10), "a new X-Forwarded-For per request must not make a new bucket");
+}
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = weft_server::config::FileConfig { trusted_proxies: vec!["127.0.0.0/8".into()], ..Default::default() };
+    let mut config = crate::harness::test_config_with(dir.path(), weft_server::config::Registration::Open, file);
+    config.rate_limits = true;
+    let s = TestServer::start_config(dir, config).await;
+    // Behind the proxy, each client has its own bucket ...
+    assert_eq!(registrations_until_limited(&s, |i| format!("198.51.100.7, 203.0.113.{i}")).await, None);
+    // ... and one client is limited whatever it puts in front of the proxy's entry.
+    assert_eq!(registrations_until_limited(&s, |i| format!("10.0.0.{i}, 203.0.113.99")).await, Some(10));
+}

@@ -22,6 +22,11 @@ impl Drop for TestServer {
 }
 
 pub fn test_config(dir: &std::path::Path, registration: Registration) -> Config {
+    test_config_with(dir, registration, FileConfig::default())
+}
+
+/// A test configuration over settings of the configuration file.
+pub fn test_config_with(dir: &std::path::Path, registration: Registration, file: FileConfig) -> Config {
     let overrides = Overrides {
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.join("data")),
@@ -33,7 +38,7 @@ pub fn test_config(dir: &std::path::Path, registration: Registration) -> Config 
         rate_limits: Some(false),
         turn_relay: Some(false),
     };
-    Config::merge(FileConfig::default(), overrides).unwrap()
+    Config::merge(file, overrides).unwrap()
 }
 
 impl TestServer {
