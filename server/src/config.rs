@@ -38,10 +38,13 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// Largest upload, in bytes.
     pub max_upload_size: Option<u64>,
-    /// Rate limits on login, registration, sending and room creation (default on).
+    /// Rate limits on login, registration, every write and wrong passwords (default on).
     pub rate_limits: Option<bool>,
     /// TURN servers for calls.
     pub turn: Option<TurnFileConfig>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[turn]`: where clients find TURN relays and the secret shared with them.
@@ -131,7 +134,58 @@ pub struct Config {
     pub rate_limits: bool,
     /// TURN relays offered to clients, if any.
     pub turn: Option<TurnConfig>,
+    /// Most to-device messages waiting for one device; more are dropped until it syncs.
+    pub to_device_queue_limit: usize,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies); nobody's by default.
+    pub trusted_proxies: Vec<IpRange>,
 }
+
+/// An address or CIDR range, as `trusted_proxies` lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        // An IPv4 client seen over IPv6 (::ffff:a.b.c.d) is the IPv4 client.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let bits = |ip: std::net::IpAddr| -> (u128, u8) {
+            match ip {
+                std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32),
+                std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
+            }
+        };
+        let ((net, width), (candidate, candidate_width)) = (bits(self.addr), bits(ip));
+        if width != candidate_width {
+            return false;
+        }
+        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+        net & mask == candidate & mask
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (addr, prefix) = text.split_once('/').map_or((text, None), |(a, p)| (a, Some(p)));
+        let addr: std::net::IpAddr = addr.trim().parse().map_err(|_| format!("`{text}` is not an address or CIDR range"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{text}` has a bad prefix length"))?,
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+/// The default cap on one device's queue of undelivered to-device messages.
+pub const DEFAULT_TO_DEVICE_QUEUE_LIMIT: usize = 10_000;
 
 /// The default upload limit: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 100 * 1024 * 1024;
@@ -257,9 +311,17 @@ impl Config {
             }
         };
 
+        let trusted_proxies = file
+            .trusted_proxies
+            .iter()
+            .map(|text| text.parse::<IpRange>().map_err(|problem| err("trusted_proxies", problem)))
+            .collect::<Result<Vec<_>, _>>()?;
+
         Ok(Self {
+            trusted_proxies,
             turn,
             max_upload_size,
+            to_device_queue_limit: DEFAULT_TO_DEVICE_QUEUE_LIMIT,
             rate_limits: o.rate_limits.or(file.rate_limits).unwrap_or(true),
             listen,
             data_dir,
@@ -345,6 +407,17 @@ mod tests {
         let file: FileConfig = toml::from_str("listen = \"127.0.0.1:1\"").unwrap();
         let o = Overrides { listen: Some("127.0.0.1:2".into()), ..Default::default() };
         assert_eq!(Config::merge(file, o).unwrap().listen.port(), 2);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let c = parse("trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]").unwrap();
+        let trusted = |ip: &str| c.trusted_proxies.iter().any(|r| r.contains(ip.parse().unwrap()));
+        assert!(trusted("127.0.0.1") && trusted("10.200.1.2") && trusted("fd12::1") && trusted("::ffff:10.0.0.1"));
+        assert!(!trusted("127.0.0.2") && !trusted("11.0.0.1") && !trusted("::1"));
+        assert!(parse("").unwrap().trusted_proxies.is_empty(), "nobody is trusted by default");
+        assert_eq!(parse("trusted_proxies = [\"nginx\"]").unwrap_err().key, "trusted_proxies");
+        assert_eq!(parse("trusted_proxies = [\"10.0.0.0/33\"]").unwrap_err().key, "trusted_proxies");
     }
 
     #[test]

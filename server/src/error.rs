@@ -32,6 +32,7 @@ pub enum ErrorKind {
     UserDeactivated,
     CannotOverwriteMedia,
     NotYetUploaded,
+    BadAlias,
 }
 
 impl ErrorKind {
@@ -58,6 +59,7 @@ impl ErrorKind {
             Self::UserDeactivated => "M_USER_DEACTIVATED",
             Self::CannotOverwriteMedia => "M_CANNOT_OVERWRITE_MEDIA",
             Self::NotYetUploaded => "M_NOT_YET_UPLOADED",
+            Self::BadAlias => "M_BAD_ALIAS",
         }
     }
 
@@ -81,6 +83,7 @@ impl ErrorKind {
             | Self::InvalidParam
             | Self::MissingParam
             | Self::RoomInUse
+            | Self::BadAlias
             | Self::UnsupportedRoomVersion => StatusCode::BAD_REQUEST,
         }
     }

@@ -32,17 +32,25 @@ pub enum StartError {
 
 /// Opens the data folder (creating it on first start) and the database.
 ///
-/// If this start created the folder and then failed, the folder is removed
-/// again, so a failed first start leaves nothing half-written behind.
+/// If this start created the folder (and any missing parents) and then failed,
+/// what it created is removed again, so a failed first start leaves nothing
+/// half-written behind.
 pub fn open_services(config: &Config) -> Result<Services, StartError> {
     let dir = &config.data_dir;
     let data_err = |problem: String| StartError::DataDir { path: dir.display().to_string(), problem };
     let created = match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => false,
+        Ok(meta) if meta.is_dir() => None,
         Ok(_) => return Err(data_err("exists but is not a directory".into())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // The outermost folder that does not exist yet: removing it removes all we made.
+            let outermost = dir
+                .ancestors()
+                .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+                .last()
+                .unwrap_or(dir)
+                .to_path_buf();
             std::fs::create_dir_all(dir).map_err(|e| data_err(format!("cannot create it: {e}")))?;
-            true
+            Some(outermost)
         }
         Err(e) => return Err(data_err(format!("cannot access it: {e}"))),
     };
@@ -51,8 +59,10 @@ pub fn open_services(config: &Config) -> Result<Services, StartError> {
             .map_err(|e| StartError::Database(e.to_string()))?;
         Services::new(config.clone(), Arc::new(storage)).map_err(|e| StartError::Database(e.to_string()))
     });
-    if result.is_err() && created {
-        let _ = std::fs::remove_dir_all(dir);
+    if result.is_err()
+        && let Some(created) = created
+    {
+        let _ = std::fs::remove_dir_all(created);
     }
     result
 }

@@ -192,7 +192,7 @@ async fn shutdown_signal() {
 
 async fn add_user(config: Config, name: String, password: Option<String>, admin: bool) -> Result<(), String> {
     let services = weft_server::open_services(&config).map_err(|e| e.to_string())?;
-    let user_id = services.user_id_for(&name).map_err(|e| e.to_string())?;
+    let user_id = services.new_user_id_for(&name).map_err(|e| e.to_string())?;
     let (password, generated) = match password {
         Some(p) if !p.is_empty() => (p, false),
         Some(_) => return Err("--password must not be empty".into()),

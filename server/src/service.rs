@@ -14,6 +14,7 @@ pub mod notifier;
 pub mod pdu;
 pub mod presence;
 pub mod ratelimit;
+mod rehearsal;
 pub mod profile;
 pub mod room_cache;
 pub mod rooms;
@@ -49,6 +50,8 @@ struct Inner {
     durability: Arc<durability::Durability>,
     unread: unread::UnreadCache,
     rate_limiter: ratelimit::RateLimiter,
+    /// Bounds how many images are decoded for thumbnails at once (memory, not CPU).
+    thumbnail_decodes: tokio::sync::Semaphore,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
     event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
@@ -89,6 +92,7 @@ impl Services {
                 durability,
                 unread: unread::UnreadCache::default(),
                 rate_limiter: ratelimit::RateLimiter::default(),
+                thumbnail_decodes: tokio::sync::Semaphore::new(thumbnail::CONCURRENT_DECODES),
                 event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
                 push_epoch: Default::default(),
             }),
@@ -118,6 +122,10 @@ impl Services {
 
     fn inner_rate_limiter(&self) -> &ratelimit::RateLimiter {
         &self.inner.rate_limiter
+    }
+
+    fn thumbnail_decodes(&self) -> &tokio::sync::Semaphore {
+        &self.inner.thumbnail_decodes
     }
 
     fn inner_typing(&self) -> &ephemeral::Typing {

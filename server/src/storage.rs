@@ -229,8 +229,10 @@ pub trait Storage: Send + Sync + 'static {
     fn add_foreign_signature(&self, target_user: &str, key_id: &str, signer: &str, signature_json: &str) -> Result<()>;
     /// Signatures `signer` made on `target_user`'s keys: `(key_id, signatures_json)`.
     fn foreign_signatures(&self, target_user: &str, signer: &str) -> Result<Vec<(String, String)>>;
-    /// Queues a to-device message at `stream`.
-    fn queue_to_device(&self, user_id: &str, device_id: &str, sender: &str, event_type: &str, content: &str, stream: i64) -> Result<()>;
+    /// Queues a to-device message at `stream`, only if the device exists and has fewer
+    /// than `limit` messages waiting; `Ok(false)` when it was dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn queue_to_device(&self, user_id: &str, device_id: &str, sender: &str, event_type: &str, content: &str, stream: i64, limit: usize) -> Result<bool>;
     /// Pending messages up to `until`, oldest first, at most `limit`.
     fn to_device_messages(&self, user_id: &str, device_id: &str, until: i64, limit: usize) -> Result<Vec<ToDeviceRow>>;
     /// Deletes messages the device acknowledged (stream ≤ `upto`).

@@ -8,8 +8,9 @@
 //! server must not become a way into the server's own network.
 
 use std::{
+    collections::HashMap,
     net::{IpAddr, SocketAddr},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -27,22 +28,67 @@ use webrtc_util::{Conn, vnet::net::Net};
 
 use crate::{config::RelayConfig, service::voip::turn_password};
 
+/// Live allocations one user may hold at once (coturn's `user-quota`; a call needs one or two).
+pub const ALLOCATIONS_PER_USER: usize = 12;
+
+/// Live allocations per user (the user part of `expiry:user`, so fresh credentials do
+/// not make a fresh quota).
+///
+/// The `turn` crate does not tell the relay allocator who asked. It handles one request
+/// at a time per listener (we have one) and authenticates an Allocate request just before
+/// allocating its relay, so the user authenticated last is the one allocating.
+#[derive(Default)]
+struct Quota {
+    state: Mutex<QuotaState>,
+}
+
+#[derive(Default)]
+struct QuotaState {
+    last_user: Option<String>,
+    live: HashMap<String, usize>,
+}
+
+impl Quota {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QuotaState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One live allocation counted against its user; dropping it gives it back.
+struct QuotaGuard {
+    quota: Arc<Quota>,
+    user: String,
+}
+
+impl Drop for QuotaGuard {
+    fn drop(&mut self) {
+        let mut state = self.quota.lock();
+        if let Some(live) = state.live.get_mut(&self.user) {
+            *live = live.saturating_sub(1);
+            if *live == 0 {
+                state.live.remove(&self.user);
+            }
+        }
+    }
+}
+
 /// Checks `expiry:user` usernames against the shared secret.
 struct SecretAuth {
     secret: String,
+    quota: Arc<Quota>,
 }
 
 impl AuthHandler for SecretAuth {
     fn auth_handle(&self, username: &str, realm: &str, _src: SocketAddr) -> Result<Vec<u8>, turn::Error> {
-        let expiry = username
-            .split_once(':')
-            .map_or(username, |(expiry, _)| expiry)
+        let (expiry, user) = username.split_once(':').unwrap_or((username, ""));
+        let expiry = expiry
             .parse::<u64>()
             .map_err(|_| turn::Error::Other("username is not `expiry:user`".into()))?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         if expiry < now {
             return Err(turn::Error::Other("expired credentials".into()));
         }
+        self.quota.lock().last_user = Some(user.to_owned());
         Ok(generate_auth_key(username, realm, &turn_password(&self.secret, username)))
     }
 }
@@ -79,6 +125,8 @@ pub fn is_public(ip: IpAddr) -> bool {
 struct PeerFilter {
     inner: Arc<dyn Conn + Send + Sync>,
     allow_private: bool,
+    /// Released when the allocation closes (or, failing that, when it is dropped).
+    quota: Mutex<Option<QuotaGuard>>,
 }
 
 impl PeerFilter {
@@ -127,6 +175,7 @@ impl Conn for PeerFilter {
     }
 
     async fn close(&self) -> webrtc_util::Result<()> {
+        drop(self.quota.lock().unwrap_or_else(|p| p.into_inner()).take());
         self.inner.close().await
     }
 
@@ -139,6 +188,7 @@ impl Conn for PeerFilter {
 struct FilteredRelays {
     ranges: RelayAddressGeneratorRanges,
     allow_private: bool,
+    quota: Arc<Quota>,
 }
 
 #[async_trait]
@@ -148,8 +198,15 @@ impl RelayAddressGenerator for FilteredRelays {
     }
 
     async fn allocate_conn(&self, use_ipv4: bool, requested_port: u16) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
+        let user = self.quota.lock().last_user.clone().unwrap_or_default();
+        if self.quota.lock().live.get(&user).copied().unwrap_or(0) >= ALLOCATIONS_PER_USER {
+            tracing::info!(%user, "TURN allocation refused: the user's quota is used up");
+            return Err(turn::Error::Other("allocation quota reached".into()));
+        }
         let (conn, addr) = self.ranges.allocate_conn(use_ipv4, requested_port).await?;
-        Ok((Arc::new(PeerFilter { inner: conn, allow_private: self.allow_private }), addr))
+        *self.quota.lock().live.entry(user.clone()).or_default() += 1;
+        let guard = QuotaGuard { quota: self.quota.clone(), user };
+        Ok((Arc::new(PeerFilter { inner: conn, allow_private: self.allow_private, quota: Mutex::new(Some(guard)) }), addr))
     }
 }
 
@@ -164,6 +221,7 @@ impl Relay {
     pub async fn start(config: &RelayConfig, secret: &str, realm: &str) -> std::io::Result<Self> {
         let socket = UdpSocket::bind(config.listen).await?;
         let addr = socket.local_addr()?;
+        let quota = Arc::new(Quota::default());
         let relays = FilteredRelays {
             ranges: RelayAddressGeneratorRanges {
                 relay_address: config.external_ip.unwrap_or(addr.ip()),
@@ -174,11 +232,12 @@ impl Relay {
                 net: Arc::new(Net::new(None)),
             },
             allow_private: config.allow_private_peers,
+            quota: quota.clone(),
         };
         let server = Server::new(ServerConfig {
             conn_configs: vec![ConnConfig { conn: Arc::new(socket), relay_addr_generator: Box::new(relays) }],
             realm: realm.to_owned(),
-            auth_handler: Arc::new(SecretAuth { secret: secret.to_owned() }),
+            auth_handler: Arc::new(SecretAuth { secret: secret.to_owned(), quota }),
             channel_bind_timeout: std::time::Duration::from_secs(0),
             alloc_close_notify: None,
         })

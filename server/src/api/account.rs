@@ -37,8 +37,8 @@ pub async fn register(
 
     // Validate the name before the auth dance, so the client learns early.
     let user_id = match &body.username {
-        Some(name) => services.user_id_for(name)?,
-        None => services.user_id_for(&random_localpart())?,
+        Some(name) => services.new_user_id_for(name)?,
+        None => services.new_user_id_for(&random_localpart())?,
     };
     if services.storage().user(user_id.as_str())?.is_some() {
         return Err(Error::new(ErrorKind::UserInUse, "That user ID is already taken"));
@@ -138,8 +138,11 @@ pub async fn login(
         (None, Some(user)) => user.clone(),
         _ => return Err(Error::forbidden("Only user identifiers (m.id.user) are supported")),
     };
-    let user_id = services.user_id_for(&name).map_err(|_| Error::forbidden("Invalid username or password"))?;
-    services.check_password(&user_id, password.password.clone()).await?;
+    let Ok(user_id) = services.user_id_for(&name) else {
+        services.waste_password_check(password.password.clone()).await?;
+        return Err(Error::forbidden("Invalid username or password"));
+    };
+    services.check_password_limited(&user_id, password.password.clone()).await?;
     let session = services.new_device_session(
         &user_id,
         body.device_id.clone(),
@@ -180,7 +183,7 @@ pub async fn username_available(
     State(services): State<Services>,
     Ruma { body, .. }: Ruma<get_username_availability::v3::Request>,
 ) -> Result<RumaResponse<get_username_availability::v3::Response>> {
-    let user_id = services.user_id_for(&body.username)?;
+    let user_id = services.new_user_id_for(&body.username)?;
     if services.storage().user(user_id.as_str())?.is_some() {
         return Err(Error::new(ErrorKind::UserInUse, "That user ID is already taken"));
     }

@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::ruma_wrapper::bearer_token_from;
 use crate::{
     error::{Error, ErrorKind, Result},
-    service::{Services, accounts::Requester, media::MediaFile, thumbnail::Method},
+    service::{Services, accounts::Requester, media::MediaFile, ratelimit::Action, thumbnail::Method},
 };
 
 /// Sandbox for anything a browser might render from our origin.
@@ -62,6 +62,7 @@ fn clean_filename(name: Option<String>) -> Option<String> {
 /// `POST /_matrix/media/v3/upload`.
 pub async fn upload(State(services): State<Services>, uri: Uri, headers: HeaderMap, body: Body) -> Result<Response> {
     let who = requester(&services, &headers)?;
+    services.rate_limit(Action::MediaUpload, who.user_id.as_str())?;
     check_declared_length(&services, &headers)?;
     let filename = clean_filename(query_param(&uri, "filename"));
     let mxc = services.upload(&who, content_type(&headers), filename.as_deref(), body).await?;
@@ -71,6 +72,7 @@ pub async fn upload(State(services): State<Services>, uri: Uri, headers: HeaderM
 /// `POST /_matrix/media/v1/create`.
 pub async fn create(State(services): State<Services>, headers: HeaderMap) -> Result<Response> {
     let who = requester(&services, &headers)?;
+    services.rate_limit(Action::MediaUpload, who.user_id.as_str())?;
     let (mxc, expires) = services.create_pending(&who)?;
     Ok(Json(json!({ "content_uri": mxc, "unused_expires_at": expires })).into_response())
 }
@@ -84,6 +86,7 @@ pub async fn upload_to(
     body: Body,
 ) -> Result<Response> {
     let who = requester(&services, &headers)?;
+    services.rate_limit(Action::MediaUpload, who.user_id.as_str())?;
     check_declared_length(&services, &headers)?;
     let filename = clean_filename(query_param(&uri, "filename"));
     services

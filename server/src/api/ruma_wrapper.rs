@@ -24,8 +24,9 @@ use ruma::api::{
 };
 
 use crate::{
+    config::IpRange,
     error::{Error, ErrorKind},
-    service::{Services, accounts::Requester},
+    service::{Services, accounts::Requester, ratelimit::Action},
 };
 
 /// Largest JSON request body we read (events are capped at 64 KiB anyway).
@@ -108,7 +109,7 @@ where
 
     async fn from_request(req: Request, services: &Services) -> Result<Self, Error> {
         let (mut parts, body) = req.into_parts();
-        let client_ip = client_ip(&parts);
+        let client_ip = client_ip(&parts, &services.config().trusted_proxies);
         let path = RawPathParams::from_request_parts(&mut parts, services)
             .await
             .map_err(|e| Error::invalid_param(e.body_text()))?;
@@ -129,6 +130,15 @@ where
             }
             (_, Some(token)) => Some(services.authenticate(token)?),
         };
+        // Writes registered with `ruma_route_limited` take a token from the user's bucket.
+        if let Some(RouteLimit(action)) = parts.extensions.get::<RouteLimit>().copied() {
+            let key = match (&requester, client_ip) {
+                (Some(who), _) => who.user_id.to_string(),
+                (None, Some(ip)) => ip.to_string(),
+                (None, None) => "unknown".to_owned(),
+            };
+            services.rate_limit(action, &key)?;
+        }
 
         if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
             return Err(Error::new(ErrorKind::NotJson, "Request body is not valid JSON"));
@@ -150,21 +160,40 @@ where
     }
 }
 
-/// The client's IP address. A local reverse proxy (a loopback peer) is trusted to name
-/// the real client in `X-Forwarded-For`; anyone else could forge it.
-pub fn client_ip(parts: &http::request::Parts) -> Option<std::net::IpAddr> {
+/// The client's IP address. Only a peer listed in `trusted_proxies` (a reverse proxy) is
+/// believed when it names the client in `X-Forwarded-For`; anyone else, loopback included,
+/// could forge the header to get a fresh rate-limit bucket per request. The list is read
+/// from the right, past further trusted proxies, to the first address none of ours added.
+pub fn client_ip(parts: &http::request::Parts, trusted: &[IpRange]) -> Option<std::net::IpAddr> {
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip())?;
-    if peer.is_loopback()
-        && let Some(forwarded) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
-        && let Some(Ok(ip)) = forwarded.rsplit(',').next().map(|ip| ip.trim().parse())
-    {
-        return Some(ip);
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|range| range.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
     }
-    Some(peer)
+    let mut client = peer;
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for entry in forwarded.iter().rev() {
+        let Ok(ip) = entry.trim().parse::<std::net::IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    Some(client)
 }
+
+/// The rate limit a route's requests are subject to (see `ruma_route_limited`).
+#[derive(Clone, Copy)]
+struct RouteLimit(Action);
 
 /// A ruma response, serialised for axum.
 pub struct RumaResponse<T>(pub T);
@@ -191,25 +220,58 @@ pub trait RumaRouter {
         T: IncomingRequest + Metadata,
         H: Handler<X, Services>,
         X: 'static;
+
+    /// Like `ruma_route`, for a write: each request first takes a token from the
+    /// requester's bucket for `action` (429 `M_LIMIT_EXCEEDED` when it is empty).
+    fn ruma_route_limited<T, H, X>(self, action: Action, handler: H) -> Self
+    where
+        T: IncomingRequest + Metadata,
+        H: Handler<X, Services>,
+        X: 'static;
 }
 
 impl RumaRouter for Router<Services> {
-    fn ruma_route<T, H, X>(mut self, handler: H) -> Self
+    fn ruma_route<T, H, X>(self, handler: H) -> Self
     where
         T: IncomingRequest + Metadata,
         H: Handler<X, Services>,
         X: 'static,
     {
-        let method = MethodFilter::try_from(T::METHOD).expect("ruma endpoints use standard methods");
-        for path in T::PATH_BUILDER.all_paths() {
-            self = self.route(path, on(method, handler.clone()));
-            // The router cannot match an empty segment, so an empty state key
-            // gets its own routes (with and without the trailing slash).
-            if let Some(prefix) = path.strip_suffix("/{state_key}") {
-                self = self.route(prefix, on(method, handler.clone()));
-                self = self.route(&format!("{prefix}/"), on(method, handler.clone()));
-            }
-        }
-        self
+        route::<T, H, X>(self, None, handler)
     }
+
+    fn ruma_route_limited<T, H, X>(self, action: Action, handler: H) -> Self
+    where
+        T: IncomingRequest + Metadata,
+        H: Handler<X, Services>,
+        X: 'static,
+    {
+        route::<T, H, X>(self, Some(action), handler)
+    }
+}
+
+fn route<T, H, X>(mut router: Router<Services>, limit: Option<Action>, handler: H) -> Router<Services>
+where
+    T: IncomingRequest + Metadata,
+    H: Handler<X, Services>,
+    X: 'static,
+{
+    let method = MethodFilter::try_from(T::METHOD).expect("ruma endpoints use standard methods");
+    let endpoint = || {
+        let endpoint = on(method, handler.clone());
+        match limit {
+            Some(action) => endpoint.layer(axum::Extension(RouteLimit(action))),
+            None => endpoint,
+        }
+    };
+    for path in T::PATH_BUILDER.all_paths() {
+        router = router.route(path, endpoint());
+        // The router cannot match an empty segment, so an empty state key
+        // gets its own routes (with and without the trailing slash).
+        if let Some(prefix) = path.strip_suffix("/{state_key}") {
+            router = router.route(prefix, endpoint());
+            router = router.route(&format!("{prefix}/"), endpoint());
+        }
+    }
+    router
 }

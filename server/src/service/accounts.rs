@@ -47,6 +47,17 @@ pub fn hash_password(password: &str) -> Result<String> {
     Ok(Argon2::default().hash_password(password.as_bytes(), &salt).map_err(Error::internal)?.to_string())
 }
 
+/// A hash of a random password with the same parameters as real ones, made once, for
+/// checks against accounts that have no hash.
+fn dummy_hash() -> Result<String> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(hash) = DUMMY.get() {
+        return Ok(hash.clone());
+    }
+    let hash = hash_password(&Alphanumeric.sample_string(&mut rand::rng(), 32))?;
+    Ok(DUMMY.get_or_init(|| hash).clone())
+}
+
 fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -91,6 +102,15 @@ impl Services {
         Ok(user_id)
     }
 
+    /// The user ID a new account would get: like [`Self::user_id_for`], but a full user ID
+    /// must also follow the localpart grammar for new users (`@Eve!X:server` is refused,
+    /// not turned into `@eve!x`).
+    pub fn new_user_id_for(&self, name: &str) -> Result<OwnedUserId> {
+        let user_id = self.user_id_for(name)?;
+        validate_localpart(user_id.localpart())?;
+        Ok(user_id)
+    }
+
     /// Creates an account. `Ok(false)` if the name is taken.
     pub async fn create_account(
         &self,
@@ -113,16 +133,34 @@ impl Services {
         self.storage().create_user(&row)
     }
 
-    /// Checks a password; the error is the same for unknown users and wrong
-    /// passwords so it does not reveal which accounts exist.
+    /// Checks a password; the error and the time taken are the same for unknown users
+    /// (and accounts without a password) as for wrong passwords, so neither reveals which
+    /// accounts exist: without a hash of its own, the password is checked against a dummy.
     pub async fn check_password(&self, user_id: &UserId, password: String) -> Result<()> {
         let wrong = || Error::forbidden("Invalid username or password");
-        let user = self.storage().user(user_id.as_str())?.ok_or_else(wrong)?;
-        if user.deactivated {
-            return Err(Error::new(ErrorKind::UserDeactivated, "This account has been deactivated"));
+        let user = self.storage().user(user_id.as_str())?;
+        let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        let has_hash = hash.is_some();
+        let hash = match hash {
+            Some(hash) => hash,
+            None => dummy_hash()?,
+        };
+        let matches = blocking(move || verify_password(&password, &hash)).await?;
+        match user {
+            Some(user) if user.deactivated => {
+                Err(Error::new(ErrorKind::UserDeactivated, "This account has been deactivated"))
+            }
+            Some(_) if matches && has_hash => Ok(()),
+            _ => Err(wrong()),
         }
-        let hash = user.password_hash.ok_or_else(wrong)?;
-        if blocking(move || verify_password(&password, &hash)).await? { Ok(()) } else { Err(wrong()) }
+    }
+
+    /// Spends the time of one password check, for a login that failed before reaching
+    /// one (a name that is not a user ID of this server), so it answers no faster.
+    pub async fn waste_password_check(&self, password: String) -> Result<()> {
+        let hash = dummy_hash()?;
+        blocking(move || verify_password(&password, &hash)).await?;
+        Ok(())
     }
 
     /// Creates (or takes over) a device and issues it a fresh access token.

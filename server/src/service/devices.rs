@@ -39,7 +39,8 @@ impl Services {
         {
             return Err(challenge(Some("You can only confirm with your own password")));
         }
-        match self.check_password(user_id, password.password.clone()).await {
+        match self.check_password_limited(user_id, password.password.clone()).await {
+            Err(limited @ Error::RateLimited { .. }) => Err(limited),
             Ok(()) => {
                 if let Some(session) = &password.session {
                     self.uia().finish(session);

@@ -41,6 +41,34 @@ impl Services {
         Ok(())
     }
 
+    /// An `m.room.canonical_alias` content may only name aliases that point to its room
+    /// (`pending`: one about to, during createRoom); otherwise anyone could list their
+    /// room under someone else's alias. Aliases on other servers cannot be checked without
+    /// federation, so they are refused too.
+    pub fn check_canonical_alias(&self, room_id: &RoomId, content: &serde_json::value::RawValue, pending: Option<&RoomAliasId>) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Content {
+            alias: Option<String>,
+            #[serde(default)]
+            alt_aliases: Vec<String>,
+        }
+        let content: Content = serde_json::from_str(content.get())
+            .map_err(|e| Error::invalid_param(format!("Invalid m.room.canonical_alias content: {e}")))?;
+        for alias in content.alias.iter().chain(&content.alt_aliases) {
+            let alias = <&RoomAliasId>::try_from(alias.as_str())
+                .map_err(|e| Error::invalid_param(format!("`{alias}` is not a room alias: {e}")))?;
+            if pending == Some(alias) {
+                continue;
+            }
+            let points_here = alias.server_name() == self.config().server_name
+                && self.storage().alias(alias.as_str())?.is_some_and(|(target, _)| target == room_id);
+            if !points_here {
+                return Err(Error::new(ErrorKind::BadAlias, format!("{alias} does not point to this room")));
+            }
+        }
+        Ok(())
+    }
+
     /// `GET /directory/room/{alias}`.
     pub fn resolve_alias(&self, alias: &RoomAliasId) -> Result<OwnedRoomId> {
         match self.storage().alias(alias.as_str())? {

@@ -142,7 +142,9 @@ impl Services {
 
     /// `PUT /sendToDevice/{type}/{txnId}`: queues one message per target
     /// device (`*` = all of the user's devices). Repeating a transaction does
-    /// nothing.
+    /// nothing. Messages for devices that do not exist are dropped (a device created
+    /// later under that ID must not find them waiting), and so are messages beyond the
+    /// device's queue limit, until it syncs.
     pub fn send_to_device(
         &self,
         sender: &UserId,
@@ -165,14 +167,18 @@ impl Services {
             };
             for target in targets {
                 let reservation = self.notifier().reserve();
-                self.storage().queue_to_device(
+                let queued = self.storage().queue_to_device(
                     user.as_str(),
                     target.as_str(),
                     sender.as_str(),
                     event_type,
                     content.get(),
                     reservation.position(),
+                    self.config().to_device_queue_limit,
                 )?;
+                if !queued {
+                    tracing::debug!(%sender, %user, "to-device message dropped: no such device or its queue is full");
+                }
             }
         }
         Ok(())
@@ -228,7 +234,8 @@ fn key_ids(json: &Value) -> Vec<String> {
 
 impl Services {
     /// `POST /keys/device_signing/upload`. Setting keys the first time needs
-    /// no re-authentication; replacing an existing master key does.
+    /// no re-authentication; replacing any existing one (master, self-signing or
+    /// user-signing) does: whoever holds them can vouch for devices.
     pub async fn upload_cross_signing(
         &self,
         user: &UserId,
@@ -236,13 +243,14 @@ impl Services {
         keys: [(&str, Option<&RawValue>); 3],
     ) -> Result<()> {
         let existing = self.storage().cross_signing_keys(user.as_str())?;
-        let existing_master = existing.iter().find(|(t, _)| t == "master").map(|(_, j)| j.clone());
-        if let (Some(old), Some(new)) = (&existing_master, keys[0].1) {
-            let same = serde_json::from_str::<Value>(old).ok().map(|v| key_ids(&v))
-                == serde_json::from_str::<Value>(new.get()).ok().map(|v| key_ids(&v));
-            if !same {
-                self.require_password(user, auth).await?;
-            }
+        let replaces = keys.iter().any(|(key_type, new)| {
+            let Some(new) = new else { return false };
+            let Some((_, old)) = existing.iter().find(|(t, _)| t == key_type) else { return false };
+            serde_json::from_str::<Value>(old).ok().map(|v| key_ids(&v))
+                != serde_json::from_str::<Value>(new.get()).ok().map(|v| key_ids(&v))
+        });
+        if replaces {
+            self.require_password(user, auth).await?;
         }
         for (key_type, json) in keys {
             let Some(json) = json else { continue };

@@ -2,8 +2,10 @@
 //!
 //! A bucket holds up to `burst` tokens and refills at `per_second`; each request takes one.
 //! An empty bucket answers 429 `M_LIMIT_EXCEEDED` with the time until the next token. The
-//! rates are Synapse-like for login and registration (which guard passwords and accounts)
-//! and generous for sending, where a chat must not stall a person typing fast.
+//! rates are Synapse-like for login, registration, joins and password guesses (which guard
+//! passwords, accounts and other servers' rooms) and generous for sending, typing and
+//! receipts, where a chat must not stall a person typing fast. Every write a client can
+//! make has a bucket.
 
 use std::{
     collections::HashMap,
@@ -25,6 +27,32 @@ pub enum Action {
     Send,
     /// `POST /createRoom`, per user.
     CreateRoom,
+    /// State events, leaving, kicks, bans (`PUT /state`, `/leave`, `/kick`, ...), per user.
+    State,
+    /// Redactions, per user.
+    Redact,
+    /// Invites sent, per user.
+    Invite,
+    /// Joins (by room ID or alias), per user.
+    Join,
+    /// `PUT /sendToDevice`, per user.
+    ToDevice,
+    /// Media uploads (`/upload`, `/create`), per user.
+    MediaUpload,
+    /// Display name and avatar changes (each rewrites a member event in every room), per user.
+    Profile,
+    /// Typing notices, per user.
+    Typing,
+    /// Read receipts and read markers, per user.
+    Receipt,
+    /// Key uploads: device, one-time, fallback and cross-signing keys and signatures, per user.
+    KeyUpload,
+    /// Other writes: account data, push rules, filters, presence, devices, aliases, the
+    /// room directory, forgetting rooms; per user.
+    OtherWrite,
+    /// Wrong passwords, per account, at login and in user-interactive auth (a stolen token
+    /// must not allow guessing the password). Taken only by failures.
+    PasswordFailure,
 }
 
 impl Action {
@@ -35,6 +63,18 @@ impl Action {
             Self::Register => (0.2, 10.0),
             Self::Send => (10.0, 50.0),
             Self::CreateRoom => (1.0, 10.0),
+            Self::State => (1.0, 30.0),
+            Self::Redact => (1.0, 30.0),
+            Self::Invite => (0.3, 10.0),
+            Self::Join => (0.1, 10.0),
+            Self::ToDevice => (20.0, 100.0),
+            Self::MediaUpload => (2.0, 30.0),
+            Self::Profile => (0.2, 10.0),
+            Self::Typing => (2.0, 20.0),
+            Self::Receipt => (5.0, 50.0),
+            Self::KeyUpload => (2.0, 30.0),
+            Self::OtherWrite => (5.0, 50.0),
+            Self::PasswordFailure => (0.17, 3.0),
         }
     }
 }
@@ -55,6 +95,15 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// Takes a token for `action` by `key`, or says how long to wait (ms).
     fn take(&self, action: Action, key: &str, now: Instant) -> std::result::Result<(), u64> {
+        self.update(action, key, now, true)
+    }
+
+    /// Like `take`, but only looks: whether a token is there.
+    fn peek(&self, action: Action, key: &str, now: Instant) -> std::result::Result<(), u64> {
+        self.update(action, key, now, false)
+    }
+
+    fn update(&self, action: Action, key: &str, now: Instant, take: bool) -> std::result::Result<(), u64> {
         let (per_second, burst) = action.rate();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= PRUNE_AT {
@@ -70,7 +119,9 @@ impl RateLimiter {
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
         bucket.updated = now;
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+            if take {
+                bucket.tokens -= 1.0;
+            }
             Ok(())
         } else {
             let wait = (1.0 - bucket.tokens) / per_second;
@@ -88,6 +139,27 @@ impl Services {
         self.inner_rate_limiter()
             .take(action, key, Instant::now())
             .map_err(|retry_after_ms| Error::RateLimited { retry_after_ms })
+    }
+
+    /// Fails with 429 when `key` has no allowance left for `action`, without using any.
+    pub fn rate_limit_check(&self, action: Action, key: &str) -> Result<()> {
+        if !self.config().rate_limits {
+            return Ok(());
+        }
+        self.inner_rate_limiter()
+            .peek(action, key, Instant::now())
+            .map_err(|retry_after_ms| Error::RateLimited { retry_after_ms })
+    }
+
+    /// Checks a password for `user_id` under the per-account limit on wrong guesses: none
+    /// is checked while the account's allowance is used up, and each wrong one uses some.
+    pub async fn check_password_limited(&self, user_id: &ruma::UserId, password: String) -> Result<()> {
+        self.rate_limit_check(Action::PasswordFailure, user_id.as_str())?;
+        let outcome = self.check_password(user_id, password).await;
+        if outcome.is_err() && self.config().rate_limits {
+            let _ = self.inner_rate_limiter().take(Action::PasswordFailure, user_id.as_str(), Instant::now());
+        }
+        outcome
     }
 }
 

@@ -72,6 +72,9 @@ impl Services {
         spec: EventSpec,
         txn: Option<Txn<'_>>,
     ) -> Result<OwnedEventId> {
+        if spec.kind == TimelineEventType::RoomCanonicalAlias && spec.state_key.is_some() {
+            self.check_canonical_alias(room_id, &spec.content, None)?;
+        }
         let mut _guard = self.event_lock().lock().await;
         let storage = self.storage();
 
@@ -232,10 +235,15 @@ impl Services {
             None => None,
         };
         let creator_id = &creator.user_id;
+        // Invitees are checked before anything is stored, like everything else below:
+        // a createRoom that fails leaves no half-built room behind.
+        for invitee in &req.invite {
+            self.check_invitee(invitee)?;
+        }
         let room_id = loop {
             let id = format!("!{}:{server}", Alphanumeric.sample_string(&mut rand::rng(), 18));
             let id = OwnedRoomId::try_from(id).map_err(Error::internal)?;
-            if self.storage().create_room(id.as_str(), &version, creator_id.as_str())? {
+            if self.storage().room_version(id.as_str())?.is_none() {
                 break id;
             }
         };
@@ -315,11 +323,8 @@ impl Services {
         }
         events.push(EventSpec::state("m.room.power_levels", "", power_levels)?);
 
-        // 4. The canonical alias.
+        // 4. The canonical alias (claimed once everything has been checked).
         if let Some(alias) = &alias {
-            if !self.storage().create_alias(alias.as_str(), room_id.as_str(), creator_id.as_str())? {
-                return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
-            }
             events.push(EventSpec::state("m.room.canonical_alias", "", json!({ "alias": alias }))?);
         }
 
@@ -358,6 +363,29 @@ impl Services {
             )?);
         }
 
+        // A dry run of every event, invites included, before anything is stored.
+        let invites = req
+            .invite
+            .iter()
+            .map(|invitee| {
+                let content = self.member_content(invitee, "invite", req.is_direct.then_some(("is_direct", json!(true))))?;
+                EventSpec::state("m.room.member", invitee.as_str(), content)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rehearsal: Vec<_> = events.iter().chain(&invites).map(|spec| (creator_id, spec)).collect();
+        self.rehearse_new_room(&room_id, &version, alias.as_deref(), &rehearsal)?;
+
+        if let Some(alias) = &alias
+            && !self.storage().create_alias(alias.as_str(), room_id.as_str(), creator_id.as_str())?
+        {
+            return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
+        }
+        if !self.storage().create_room(room_id.as_str(), &version, creator_id.as_str())? {
+            if let Some(alias) = &alias {
+                self.storage().delete_alias(alias.as_str())?;
+            }
+            return Err(Error::internal("a new room ID was taken meanwhile"));
+        }
         for spec in events {
             self.append(&room_id, creator_id, spec, None).await?;
         }
@@ -642,5 +670,20 @@ impl Services {
             Some(_) => self.storage().forget_room(room_id.as_str(), user.as_str()),
             None => Ok(()),
         }
+    }
+}
+
+impl Services {
+    /// Only existing users of this server can be invited (what `invite` checks first).
+    fn check_invitee(&self, target: &UserId) -> Result<()> {
+        if target.server_name() != self.config().server_name {
+            return Err(Error::forbidden(
+                "This server does not federate yet; only local users can be invited",
+            ));
+        }
+        if self.storage().user(target.as_str())?.is_none() {
+            return Err(Error::not_found(format!("Unknown user {target}")));
+        }
+        Ok(())
     }
 }

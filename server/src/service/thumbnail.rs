@@ -2,12 +2,16 @@
 //!
 //! Requested sizes are rounded up to the spec's recommended set (32×32 and 96×96 crops,
 //! 320×240, 640×480 and 800×600 scales), so each image has at most five thumbnails and
-//! arbitrary sizes cannot fill the disk. Decoding runs on the blocking pool with size and
-//! allocation limits against decompression bombs; images are never upscaled.
+//! arbitrary sizes cannot fill the disk. Decoding runs on the blocking pool with limits
+//! against decompression bombs: the pixel count is read from the header and checked before
+//! anything is decoded, the decoder's allocations are capped, and at most
+//! [`CONCURRENT_DECODES`] images are decoded at once, so thumbnails need at most about
+//! `CONCURRENT_DECODES × MAX_DECODE_ALLOC` of memory however many are asked for. Images are
+//! never upscaled.
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits, imageops::FilterType};
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
 use super::{Services, media::MediaFile};
 use crate::{
@@ -18,7 +22,13 @@ use crate::{
 /// Originals larger than this are not decoded.
 const MAX_SOURCE_BYTES: u64 = 50 * 1024 * 1024;
 const MAX_DIMENSION: u32 = 16_384;
-const MAX_DECODE_ALLOC: u64 = 512 * 1024 * 1024;
+/// Larger images are not thumbnailed (Synapse's `max_image_pixels` default).
+const MAX_PIXELS: u64 = 32_000_000;
+/// The decoded image's buffer: 32 megapixels at 4 bytes each, plus room.
+const MAX_DECODE_ALLOC: u64 = 160 * 1024 * 1024;
+/// Images decoded at the same time; more requests wait their turn. One: a second would
+/// double the worst case (two 32-megapixel images are ~250 MiB decoded).
+pub const CONCURRENT_DECODES: usize = 1;
 
 /// `crop` fills the box exactly; `scale` fits inside it keeping the aspect ratio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +107,11 @@ impl Services {
             return Ok(self.thumbnail_file(row));
         }
 
+        let _permit = self.thumbnail_decodes().acquire().await.map_err(Error::internal)?;
+        // Made by another request while this one waited?
+        if let Some(row) = self.storage().thumbnail(media_id, tw, th, method.as_str())? {
+            return Ok(self.thumbnail_file(row));
+        }
         let path = original.path.clone();
         let made = tokio::task::spawn_blocking(move || render(&path, format, tw, th, method))
             .await
@@ -135,22 +150,43 @@ impl Services {
 /// Decodes and resizes; `None` when the image is already within the box.
 fn render(path: &std::path::Path, format: ImageFormat, tw: u32, th: u32, method: Method) -> Result<Option<(Vec<u8>, &'static str)>> {
     let bytes = std::fs::read(path).map_err(|e| Error::internal(format!("reading media: {e}")))?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_DIMENSION);
-    limits.max_image_height = Some(MAX_DIMENSION);
-    limits.max_alloc = Some(MAX_DECODE_ALLOC);
-    reader.limits(limits);
-    let image = reader.decode().map_err(|e| {
+    let unreadable = |e: image::ImageError| {
         Error::with_status(ErrorKind::Unknown, http::StatusCode::BAD_REQUEST, format!("Cannot read this image: {e}"))
-    })?;
+    };
+    let reader = |bytes: &[u8]| {
+        let mut reader = ImageReader::with_format(Cursor::new(bytes.to_vec()), format);
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(MAX_DIMENSION);
+        limits.max_image_height = Some(MAX_DIMENSION);
+        limits.max_alloc = Some(MAX_DECODE_ALLOC);
+        reader.limits(limits);
+        reader
+    };
+    // The header alone says how large the decoded image would be.
+    let (width, height) = reader(&bytes).into_dimensions().map_err(unreadable)?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(Error::new(ErrorKind::TooLarge, "The image has too many pixels to thumbnail"));
+    }
+    let image = reader(&bytes).decode().map_err(unreadable)?;
+    drop(bytes);
     if image.width() <= tw && image.height() <= th {
         return Ok(None);
     }
+    // `thumbnail` averages areas in integers: no full-size float copy of the image, which
+    // `resize` would make.
     let resized = match method {
-        Method::Scale => image.resize(tw, th, FilterType::Triangle),
-        // Never upscale: a side shorter than the box stays as it is.
-        Method::Crop => image.resize_to_fill(tw.min(image.width()), th.min(image.height()), FilterType::Triangle),
+        Method::Scale => image.thumbnail(tw, th),
+        Method::Crop => {
+            // Never upscale: a side shorter than the box stays as it is.
+            let (bw, bh) = (tw.min(image.width()), th.min(image.height()));
+            // Scale to cover the box, then cut the middle out.
+            let scale = f64::max(f64::from(bw) / f64::from(image.width()), f64::from(bh) / f64::from(image.height()));
+            let cw = ((f64::from(image.width()) * scale).ceil() as u32).clamp(bw, image.width());
+            let ch = ((f64::from(image.height()) * scale).ceil() as u32).clamp(bh, image.height());
+            let covered = image.thumbnail_exact(cw, ch);
+            drop(image);
+            covered.crop_imm((cw - bw) / 2, (ch - bh) / 2, bw, bh)
+        }
     };
     let mut out = Cursor::new(Vec::new());
     let content_type = if format == ImageFormat::Jpeg {

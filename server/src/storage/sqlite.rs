@@ -1094,13 +1094,18 @@ impl Storage for SqliteStorage {
         event_type: &str,
         content: &str,
         stream: i64,
-    ) -> Result<()> {
-        self.conn().execute_cached(
+        limit: usize,
+    ) -> Result<bool> {
+        // One statement on the one writer connection: the checks and the insert cannot
+        // interleave with another sender's.
+        let inserted = self.conn().execute_cached(
             "INSERT INTO to_device (user_id, device_id, stream, sender, event_type, content)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![user_id, device_id, stream, sender, event_type, content],
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6
+             WHERE EXISTS (SELECT 1 FROM devices WHERE user_id = ?1 AND device_id = ?2)
+               AND (SELECT COUNT(*) FROM to_device WHERE user_id = ?1 AND device_id = ?2) < ?7",
+            params![user_id, device_id, stream, sender, event_type, content, limit as i64],
         )?;
-        Ok(())
+        Ok(inserted == 1)
     }
 
     fn to_device_messages(&self, user_id: &str, device_id: &str, until: i64, limit: usize) -> Result<Vec<ToDeviceRow>> {

@@ -22,6 +22,11 @@ impl Drop for TestServer {
 }
 
 pub fn test_config(dir: &std::path::Path, registration: Registration) -> Config {
+    test_config_with(dir, registration, FileConfig::default())
+}
+
+/// A test configuration over settings of the configuration file.
+pub fn test_config_with(dir: &std::path::Path, registration: Registration, file: FileConfig) -> Config {
     let overrides = Overrides {
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.join("data")),
@@ -33,7 +38,7 @@ pub fn test_config(dir: &std::path::Path, registration: Registration) -> Config 
         rate_limits: Some(false),
         turn_relay: Some(false),
     };
-    Config::merge(FileConfig::default(), overrides).unwrap()
+    Config::merge(file, overrides).unwrap()
 }
 
 impl TestServer {
@@ -77,7 +82,7 @@ impl TestServer {
         Self::start_config(dir, config).await
     }
 
-    async fn start_config(dir: tempfile::TempDir, config: weft_server::config::Config) -> Self {
+    pub async fn start_config(dir: tempfile::TempDir, config: weft_server::config::Config) -> Self {
         let services = weft_server::open_services(&config).unwrap();
         let listener = weft_server::bind(&config).await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();

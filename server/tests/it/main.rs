@@ -18,3 +18,4 @@ mod config_file;
 mod voip;
 mod history_leaks;
 mod restricted_joins;
+mod attacks;

@@ -323,3 +323,101 @@ async fn thumbnails_scale_crop_never_upscale_and_refuse_non_images() {
     assert_eq!(res.status(), 400);
     assert_eq!(res.json::<Value>().await.unwrap()["errcode"], "M_MISSING_PARAM");
 }
+
+/// A PNG of `width`×`height` pixels at one bit per pixel, all zero: a few KiB per
+/// hundred megapixels, as a decompression bomb would be. `palette` makes it indexed
+/// colour (decoded as RGB, three bytes a pixel) instead of greyscale (one byte a pixel).
+fn one_bit_png(width: u32, height: u32, palette: bool, seed: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_depth(png::BitDepth::One);
+    if palette {
+        encoder.set_color(png::ColorType::Indexed);
+        encoder.set_palette(vec![seed, 0, 0, 0, 0, seed]);
+    } else {
+        encoder.set_color(png::ColorType::Grayscale);
+    }
+    encoder.set_compression(png::Compression::High);
+    let mut writer = encoder.write_header().unwrap();
+    let mut data = vec![0u8; width.div_ceil(8) as usize * height as usize];
+    data[0] = seed; // Distinct files.
+    writer.write_image_data(&data).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thumbnail_bombs_requested_at_once_cannot_exhaust_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::crash::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = crate::crash::start(&dir.path().join("data"), port).await;
+    let pid = child.id();
+    let http = reqwest::Client::new();
+    let register = serde_json::json!({"username": "alice", "password": "pw"});
+    let (_, challenge) = crate::crash::post(&http, format!("{base}/_matrix/client/v3/register"), None, register.clone()).await;
+    let mut register = register;
+    register["auth"] = serde_json::json!({"type": "m.login.dummy", "session": challenge["session"]});
+    let (_, account) = crate::crash::post(&http, format!("{base}/_matrix/client/v3/register"), None, register).await;
+    let token = account["access_token"].as_str().unwrap().to_owned();
+
+    let upload = |bytes: Vec<u8>| {
+        let req = http.post(format!("{base}{UPLOAD}")).bearer_auth(&token).header(header::CONTENT_TYPE, "image/png").body(bytes);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()["content_uri"].as_str().unwrap().strip_prefix("mxc://").unwrap().to_owned()
+        }
+    };
+    // Four 16,000 × 16,000 bombs (256 MiB each decoded), and four images just under
+    // 32 megapixels (94 MiB each decoded), which a server may well decode.
+    let mut bombs = Vec::new();
+    let mut large = Vec::new();
+    for seed in 1..=4u8 {
+        let bomb = one_bit_png(16_000, 16_000, false, seed);
+        assert!(bomb.len() < 256 * 1024, "{} bytes", bomb.len());
+        bombs.push(upload(bomb).await);
+        large.push(upload(one_bit_png(5_600, 5_600, true, seed)).await);
+    }
+    // Twenty requests at once for each set: every image in all five thumbnail sizes.
+    let sizes = ["32&height=32&method=crop", "96&height=96&method=crop", "320&height=240&method=scale", "640&height=480&method=scale", "800&height=600&method=scale"];
+    let burst = |ids: &Vec<String>| {
+        let requests: Vec<_> = ids
+            .iter()
+            .flat_map(|id| sizes.iter().map(move |size| (id.clone(), *size)))
+            .map(|(id, size)| {
+                let req = http.get(format!("{base}/_matrix/client/v1/media/thumbnail/{id}?width={size}")).bearer_auth(&token);
+                async move {
+                    let res = req.send().await.unwrap();
+                    let status = res.status().as_u16();
+                    (status, res.bytes().await.unwrap())
+                }
+            })
+            .collect();
+        futures_util::future::join_all(requests)
+    };
+
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let before = proc_kb(pid, "VmRSS");
+    let started = std::time::Instant::now();
+    let bomb_answers = burst(&bombs).await;
+    let peak_bombs = proc_kb(pid, "VmHWM");
+    let large_answers = burst(&large).await;
+    let peak = proc_kb(pid, "VmHWM");
+    eprintln!(
+        "thumbnails: RSS {before} kB before, peak {peak_bombs} kB after the bombs, {peak} kB after the large images ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(peak.saturating_sub(before) < 300 * 1024, "20 thumbnails at once grew RSS by {} MiB", (peak - before) / 1024);
+    for (status, body) in &bomb_answers {
+        assert_eq!(*status, 413, "a 256-megapixel image is refused: {}", String::from_utf8_lossy(body));
+        assert_eq!(serde_json::from_slice::<Value>(body).unwrap()["errcode"], "M_TOO_LARGE");
+    }
+    for (status, body) in &large_answers {
+        assert_eq!(*status, 200, "{}", String::from_utf8_lossy(body));
+        let image = image::load_from_memory(body).unwrap();
+        assert!(image.width() <= 800 && image.height() <= 600);
+    }
+}

@@ -28,12 +28,17 @@ fn failed_first_start_leaves_nothing_behind() {
     // The pre-existing folder and file are the user's; they stay as they were.
     assert_eq!(std::fs::read(data.join(weft_server::DATABASE_FILE)).unwrap(), b"this is not a database");
 
-    // A folder we create for a start that then fails is removed again.
+    // A folder we create for a start that then fails is removed again, with every parent
+    // folder the start created for it. The folders can be made and written, but SQLite
+    // cannot open a database under a path over 512 bytes, so the start fails only after
+    // creating them.
     let fresh = dir.path().join("fresh");
     let mut config = test_config(dir.path(), Registration::Open);
-    config.data_dir = fresh.join("nested");
-    std::fs::write(dir.path().join("fresh"), b"file in the way").unwrap();
-    assert!(weft_server::open_services(&config).is_err());
+    config.data_dir = fresh.join("a".repeat(200)).join("b".repeat(200)).join("c".repeat(200));
+    let err = weft_server::open_services(&config).err().expect("must fail").to_string();
+    assert!(err.contains("database"), "{err}");
+    assert!(!fresh.exists(), "the folders this start created are gone");
+    assert!(dir.path().exists() && data.exists(), "folders it did not create stay");
 }
 
 #[test]

@@ -87,8 +87,12 @@ mod relay {
     }
 
     async fn client(relay: &Relay, password: Option<String>) -> Client {
+        client_of(relay, "@alice:localhost", password).await
+    }
+
+    async fn client_of(relay: &Relay, user: &str, password: Option<String>) -> Client {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let username = format!("{}:@alice:localhost", now + 600);
+        let username = format!("{}:{user}", now + 600);
         let password = password.unwrap_or_else(|| turn_password("s3cret", &username));
         let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let client = Client::new(ClientConfig {
@@ -144,6 +148,45 @@ mod relay {
         let got = tokio::time::timeout(Duration::from_millis(700), peer.recv_from(&mut buf)).await;
         assert!(got.is_err(), "nothing is relayed to a loopback peer by default");
         client.close().await.unwrap();
+        relay.close().await;
+    }
+
+    #[tokio::test]
+    async fn one_user_cannot_hoard_relay_allocations() {
+        let relay = relay(true).await;
+        let mut clients = Vec::new();
+        let mut allocations = Vec::new();
+        let mut refused = 0;
+        // Each client is a fresh UDP socket (a fresh 5-tuple) with fresh credentials of the
+        // same user, as a script hoarding relay ports would use.
+        for _ in 0..20 {
+            let client = client(&relay, None).await;
+            match client.allocate().await {
+                Ok(allocation) => allocations.push(allocation),
+                Err(_) => refused += 1,
+            }
+            clients.push(client);
+        }
+        assert_eq!(allocations.len(), weft_server::turn_relay::ALLOCATIONS_PER_USER, "{refused} refused");
+        // Another user is not affected.
+        let bob = client_of(&relay, "@bob:localhost", None).await;
+        assert!(bob.allocate().await.is_ok(), "bob still gets a relay");
+        // Closing allocations gives the quota back.
+        allocations.remove(0).close().await.unwrap();
+        let mut again = None;
+        for _ in 0..50 {
+            let client = client(&relay, None).await;
+            if client.allocate().await.is_ok() {
+                again = Some(client);
+                break;
+            }
+            client.close().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(again.is_some(), "a freed allocation can be used again");
+        for client in clients.into_iter().chain(again).chain([bob]) {
+            client.close().await.unwrap();
+        }
         relay.close().await;
     }
 }
