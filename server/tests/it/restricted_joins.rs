@@ -98,3 +98,24 @@ async fn members_of_an_allowed_room_join_a_restricted_room_authorised_by_a_local
         assert_eq!(member["join_authorised_via_users_server"], "@alice:localhost", "{member}");
     }
 }
+
+#[tokio::test]
+async fn a_qualifying_join_written_as_a_member_event_gets_the_servers_authoriser() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let bob = s.register("bob").await;
+    let (parent, room) = restricted_setup(&s, &alice, "restricted").await;
+    let (status, body) = post(&s, &bob, &format!("/_matrix/client/v3/rooms/{}/join", enc(&parent))).await;
+    assert_eq!(status, 200, "{body}");
+
+    let path = format!("/_matrix/client/v3/rooms/{}/state/m.room.member/{}", enc(&room), enc("@bob:localhost"));
+    let (status, body) = s.call(Method::PUT, &path, Some(&bob), Some(json!({ "membership": "join" }))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, member) = s.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(member["join_authorised_via_users_server"], "@alice:localhost", "{member}");
+    // Once joined, a profile change that repeats the field (as Element's
+    // per-room nick does) is no join and passes.
+    let again = json!({ "membership": "join", "displayname": "Bob here", "join_authorised_via_users_server": "@alice:localhost" });
+    let (status, body) = s.call(Method::PUT, &path, Some(&bob), Some(again)).await;
+    assert_eq!(status, 200, "{body}");
+}
