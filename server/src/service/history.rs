@@ -58,20 +58,23 @@ impl Visibility {
 
 /// What one user may read of one room, worked out once per request: their
 /// read horizon, and the room's history-visibility changes and the user's
-/// membership changes, each as `(from stream position, value)` in order.
+/// membership changes, each as `(stream position, value)` in order.
 ///
 /// Every read of room history (`/sync` timelines joined and left,
 /// `/messages`, `/context`, `/relations`, single events, state) goes through
 /// [`Services::visible_events`] or [`ReadView::can_see`], so one set of rules
-/// decides what anybody sees.
+/// decides what anybody sees. Visibility only changes where one of those
+/// changes happened, so the view turns them into the stream ranges the user
+/// may read, and reads touch no hidden event at all.
 pub(crate) struct ReadView {
-    user: OwnedUserId,
     /// The last stream position the user may read: their leave if they left.
     pub horizon: i64,
     /// Joined at the horizon (`shared` history is visible to members).
     pub joined_now: bool,
     visibility: Vec<(i64, Visibility)>,
     membership: Vec<(i64, String)>,
+    /// Readable stream ranges `[from, to]`, in order, disjoint and not adjacent.
+    ranges: Vec<(i64, i64)>,
 }
 
 #[derive(serde::Deserialize)]
@@ -84,19 +87,26 @@ struct MembershipContent {
     membership: String,
 }
 
-#[derive(serde::Deserialize)]
-struct StateHead<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    #[serde(default, borrow)]
-    state_key: Option<std::borrow::Cow<'a, str>>,
+/// The setting or membership in force at stream position `at`.
+fn in_force<T: Clone>(changes: &[(i64, T)], at: i64) -> Option<T> {
+    let after = changes.partition_point(|(pos, _)| *pos <= at);
+    after.checked_sub(1).map(|i| changes[i].1.clone())
 }
 
 impl ReadView {
-    /// The setting or membership in force at stream position `at`.
-    fn at<T: Clone>(changes: &[(i64, T)], at: i64) -> Option<T> {
-        let after = changes.partition_point(|(pos, _)| *pos <= at);
-        after.checked_sub(1).map(|i| changes[i].1.clone())
+    fn new(horizon: i64, joined_now: bool, visibility: Vec<(i64, Visibility)>, membership: Vec<(i64, String)>) -> Self {
+        let mut view = Self { horizon, joined_now, visibility, membership, ranges: Vec::new() };
+        view.ranges = view.compute_ranges();
+        view
+    }
+
+    fn allows(&self, visibility: Visibility, then: Option<&str>) -> bool {
+        match visibility {
+            Visibility::WorldReadable => true,
+            Visibility::Invited => matches!(then, Some("join" | "invite")),
+            Visibility::Joined => then == Some("join"),
+            Visibility::Shared => self.joined_now || then == Some("join"),
+        }
     }
 
     /// Whether the user may see what the room held at stream position `at`,
@@ -105,51 +115,71 @@ impl ReadView {
         if at > self.horizon {
             return false;
         }
-        let visibility = Self::at(&self.visibility, at).unwrap_or(Visibility::Shared);
-        let then = Self::at(&self.membership, at);
-        match visibility {
-            Visibility::WorldReadable => true,
-            Visibility::Invited => matches!(then.as_deref(), Some("join" | "invite")),
-            Visibility::Joined => then.as_deref() == Some("join"),
-            Visibility::Shared => self.joined_now || then.as_deref() == Some("join"),
-        }
+        let visibility = in_force(&self.visibility, at).unwrap_or(Visibility::Shared);
+        self.allows(visibility, in_force(&self.membership, at).as_deref())
     }
 
-    /// Whether the user may see this event. Their own membership events
-    /// (an invite they declined, a knock they withdrew, their leave) are
-    /// always theirs to see, as in Synapse.
-    pub fn can_see(&self, event: &StoredEvent) -> bool {
-        if event.stream > self.horizon {
-            return false;
-        }
-        self.can_see_at(event.stream) || self.is_own_membership(event)
-    }
-
-    /// Whether the user was ever joined, up to the horizon.
-    pub fn was_ever_joined(&self) -> bool {
-        self.membership.iter().any(|(pos, m)| *pos <= self.horizon && m == "join")
-    }
-
-    fn is_own_membership(&self, event: &StoredEvent) -> bool {
-        serde_json::from_str::<StateHead<'_>>(&event.pdu_json)
-            .is_ok_and(|h| h.kind == "m.room.member" && h.state_key.as_deref() == Some(self.user.as_str()))
-    }
-
-    /// The earliest stream position the user could see anything at: nothing
-    /// before it needs reading (a new member of a `joined` room with a long
-    /// past costs one short read, not a scan of the past).
-    fn floor(&self) -> i64 {
-        let mut floor = self.membership.first().map_or(i64::MAX, |(pos, _)| *pos);
-        // Before the first setting the room is `shared`.
-        let mut intervals = vec![(0, Visibility::Shared)];
-        intervals.extend(self.visibility.iter().copied());
-        for (pos, visibility) in intervals {
-            if visibility == Visibility::WorldReadable || (visibility == Visibility::Shared && self.joined_now) {
-                floor = floor.min(pos);
-                break;
+    /// Single events visible although their stretch may not be: the user's
+    /// own membership events (an invite they declined, a knock they
+    /// withdrew, their leave; as in Synapse), and a history-visibility change
+    /// that the setting before it let the user see (the spec: the old or the
+    /// new setting).
+    fn visible_points(&self) -> Vec<i64> {
+        let mut points: Vec<i64> = self.membership.iter().map(|(pos, _)| *pos).collect();
+        for (i, (pos, _)) in self.visibility.iter().enumerate() {
+            let before = i.checked_sub(1).map_or(Visibility::Shared, |j| self.visibility[j].1);
+            if self.allows(before, in_force(&self.membership, *pos).as_deref()) {
+                points.push(*pos);
             }
         }
-        floor
+        points
+    }
+
+    fn compute_ranges(&self) -> Vec<(i64, i64)> {
+        let mut cuts: Vec<i64> = std::iter::once(0)
+            .chain(self.visibility.iter().map(|(pos, _)| *pos))
+            .chain(self.membership.iter().map(|(pos, _)| *pos))
+            .filter(|pos| *pos <= self.horizon)
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut ranges = Vec::new();
+        for (i, start) in cuts.iter().enumerate() {
+            let end = cuts.get(i + 1).map_or(self.horizon, |next| next - 1);
+            if start <= &end && self.can_see_at(*start) {
+                ranges.push((*start, end));
+            }
+        }
+        ranges.extend(self.visible_points().into_iter().filter(|p| *p <= self.horizon).map(|p| (p, p)));
+        ranges.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+        for (from, to) in ranges {
+            match merged.last_mut() {
+                Some(last) if from <= last.1 + 1 => last.1 = last.1.max(to),
+                _ => merged.push((from, to)),
+            }
+        }
+        merged
+    }
+
+    /// Whether the user may see this event.
+    pub fn can_see(&self, event: &StoredEvent) -> bool {
+        let at = event.stream;
+        let i = self.ranges.partition_point(|(from, _)| *from <= at);
+        i.checked_sub(1).is_some_and(|i| at <= self.ranges[i].1)
+    }
+
+    /// Whether the user's membership changed to its last value from `join`:
+    /// they left, were kicked or banned while in the room (not a declined
+    /// invite or a withdrawn knock, even by someone who was once a member).
+    pub fn left_from_join(&self) -> bool {
+        let upto = self.membership.partition_point(|(pos, _)| *pos <= self.horizon);
+        upto >= 2 && self.membership[upto - 2].1 == "join"
+    }
+
+    /// Whether the user never had any membership in the room.
+    pub fn never_member(&self) -> bool {
+        self.membership.is_empty()
     }
 }
 
@@ -157,9 +187,11 @@ impl ReadView {
 /// whether the range holds nothing more.
 pub(crate) struct Scan {
     pub events: Vec<StoredEvent>,
-    /// Backward: the position below the last event examined; forward: that event's position.
+    /// Backward: the position below the last event read; forward: that event's position.
     pub cursor: i64,
     pub exhausted: bool,
+    /// The read stopped at hidden history (`contiguous` reads only).
+    pub gap: bool,
 }
 
 impl Services {
@@ -179,8 +211,7 @@ impl Services {
         Ok(out)
     }
 
-    /// What `user` may read of the room up to `horizon`.
-    pub(crate) fn read_view(&self, room_id: &RoomId, user: &UserId, horizon: i64, joined_now: bool) -> Result<ReadView> {
+    fn read_changes(&self, room_id: &RoomId, user: &UserId) -> Result<(Vec<(i64, Visibility)>, Vec<(i64, String)>)> {
         let mut visibility = Vec::new();
         for event in self.state_history(room_id, "m.room.history_visibility", "")? {
             let setting = Pdu::from_stored(&event)?.content_as::<VisibilityContent>().map(|c| c.history_visibility);
@@ -192,12 +223,41 @@ impl Services {
             let m = Pdu::from_stored(&event)?.content_as::<MembershipContent>().map(|c| c.membership);
             membership.push((event.stream, m.unwrap_or_else(|_| "leave".to_owned())));
         }
-        Ok(ReadView { user: user.to_owned(), horizon, joined_now, visibility, membership })
+        Ok((visibility, membership))
+    }
+
+    /// What `user` may read of the room up to `horizon` (sync, which knows
+    /// the membership at its own snapshot).
+    pub(crate) fn read_view(&self, room_id: &RoomId, user: &UserId, horizon: i64, joined_now: bool) -> Result<ReadView> {
+        let (visibility, membership) = self.read_changes(room_id, user)?;
+        Ok(ReadView::new(horizon, joined_now, visibility, membership))
+    }
+
+    /// What the user may read of the room now: everything if joined, up to
+    /// their last membership change otherwise (their leave; also after they
+    /// forgot the room), nothing of their own if never a member (unless
+    /// the room is world-readable).
+    fn current_read_view(&self, room_id: &RoomId, user: &UserId) -> Result<ReadView> {
+        if self.storage().room_version(room_id.as_str())?.is_none() {
+            return Err(Error::not_found("Unknown room"));
+        }
+        let position = self.notifier().position();
+        let (visibility, membership) = self.read_changes(room_id, user)?;
+        let (horizon, joined_now) = match membership.last() {
+            Some((_, m)) if m == "join" => (position, true),
+            Some((pos, _)) => (*pos, false),
+            None => (position, false),
+        };
+        Ok(ReadView::new(horizon, joined_now, visibility, membership))
     }
 
     /// Reads up to `limit` events that the view lets its user see and `keep`
     /// accepts, with `after < stream <= until`, newest first (backward) or
-    /// oldest first (forward). The one path every history read takes.
+    /// oldest first (forward), reading only the ranges the user may see. The
+    /// one path every history read takes. `contiguous` stops at the first
+    /// hidden stretch (a sync timeline has no holes: what is before a hole
+    /// is history to page back through, and its state changes belong in the
+    /// room's `state`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn visible_events(
         &self,
@@ -207,65 +267,74 @@ impl Services {
         until: i64,
         dir: Direction,
         limit: usize,
+        contiguous: bool,
         mut keep: impl FnMut(&StoredEvent) -> bool,
     ) -> Result<Scan> {
-        let after = after.max(view.floor().saturating_sub(1));
         let until = until.min(view.horizon);
-        let batch_size = limit.max(10);
+        let mut ranges: Vec<(i64, i64)> = view
+            .ranges
+            .iter()
+            .map(|(from, to)| ((*from).max(after + 1), (*to).min(until)))
+            .filter(|(from, to)| from <= to)
+            .collect();
+        if dir == Direction::Backward {
+            ranges.reverse();
+        }
+        let batch_size = limit.clamp(10, 1000);
         let mut cursor = match dir {
             Direction::Backward => until,
             Direction::Forward => after,
         };
         let mut events = Vec::new();
-        let mut exhausted = after >= until;
-        while events.len() < limit && !exhausted {
-            let batch = match dir {
-                Direction::Backward => self.storage().room_events_desc(room_id.as_str(), after, cursor, batch_size)?,
-                Direction::Forward => self.storage().room_events_asc(room_id.as_str(), cursor, until, batch_size)?,
+        let mut gap = false;
+        for (i, (from, to)) in ranges.iter().copied().enumerate() {
+            let hidden_between = match dir {
+                Direction::Backward => to < cursor,
+                Direction::Forward => from > cursor + 1,
             };
-            exhausted = batch.len() < batch_size;
-            let total = batch.len();
-            for (i, event) in batch.into_iter().enumerate() {
-                cursor = match dir {
-                    Direction::Backward => event.stream - 1,
-                    Direction::Forward => event.stream,
+            if contiguous && hidden_between && (i > 0 || !events.is_empty()) {
+                gap = true;
+                break;
+            }
+            // Read this range in batches.
+            let mut low = from - 1; // exclusive
+            let mut high = to; // inclusive
+            loop {
+                let batch = match dir {
+                    Direction::Backward => self.storage().room_events_desc(room_id.as_str(), low, high, batch_size)?,
+                    Direction::Forward => self.storage().room_events_asc(room_id.as_str(), low, high, batch_size)?,
                 };
-                if keep(&event) && view.can_see(&event) {
-                    events.push(event);
-                    if events.len() == limit {
-                        exhausted &= i + 1 == total;
-                        break;
+                let short = batch.len() < batch_size;
+                for event in batch {
+                    match dir {
+                        Direction::Backward => high = event.stream - 1,
+                        Direction::Forward => low = event.stream,
+                    }
+                    cursor = match dir {
+                        Direction::Backward => event.stream - 1,
+                        Direction::Forward => event.stream,
+                    };
+                    if keep(&event) {
+                        events.push(event);
+                        if events.len() == limit {
+                            return Ok(Scan { events, cursor, exhausted: false, gap });
+                        }
                     }
                 }
+                if short {
+                    break;
+                }
             }
+            cursor = match dir {
+                Direction::Backward => from - 1,
+                Direction::Forward => to,
+            };
         }
-        Ok(Scan { events, cursor, exhausted })
-    }
-
-    /// The user's current membership row in a room.
-    fn current_membership(&self, room_id: &RoomId, user: &UserId) -> Result<Option<(String, i64)>> {
-        Ok(self
-            .storage()
-            .memberships_of(user.as_str())?
-            .into_iter()
-            .find(|row| row.room_id == room_id)
-            .map(|row| (row.membership, row.stream)))
-    }
-
-    /// What the user may read of the room now: everything if joined, up to
-    /// their leave if they left, nothing of their own otherwise (unless the
-    /// room is world-readable).
-    fn current_read_view(&self, room_id: &RoomId, user: &UserId) -> Result<ReadView> {
-        if self.storage().room_version(room_id.as_str())?.is_none() {
-            return Err(Error::not_found("Unknown room"));
+        // The hidden stretch below the lowest readable range also counts.
+        if contiguous && !gap && dir == Direction::Backward {
+            gap = ranges.last().is_some_and(|(from, _)| *from > after + 1) || (ranges.is_empty() && after < until);
         }
-        let position = self.notifier().position();
-        let (horizon, joined_now) = match self.current_membership(room_id, user)? {
-            Some((m, _)) if m == "join" => (position, true),
-            Some((_, stream)) => (stream, false),
-            None => (position, false),
-        };
-        self.read_view(room_id, user, horizon, joined_now)
+        Ok(Scan { events, cursor, exhausted: !gap, gap })
     }
 
     /// `GET /rooms/{roomId}/messages`.
@@ -284,16 +353,16 @@ impl Services {
         let (start, scan) = match dir {
             Direction::Backward => {
                 let from = from.unwrap_or(horizon).min(horizon);
-                (from, self.visible_events(&view, room_id, to.unwrap_or(0), from, dir, limit, |_| true)?)
+                (from, self.visible_events(&view, room_id, to.unwrap_or(0), from, dir, limit, false, |_| true)?)
             }
             Direction::Forward => {
                 let from = from.unwrap_or(0);
                 let until = to.map_or(horizon, |t| t.min(horizon));
-                (from, self.visible_events(&view, room_id, from, until, dir, limit, |_| true)?)
+                (from, self.visible_events(&view, room_id, from, until, dir, limit, false, |_| true)?)
             }
         };
-        let Scan { events, cursor, exhausted } = scan;
-        if events.is_empty() && !view.joined_now && self.current_membership(room_id, user)?.is_none() {
+        let Scan { events, cursor, exhausted, .. } = scan;
+        if events.is_empty() && view.never_member() {
             // Nothing visible and never a member: do not confirm what the room holds.
             if !view.can_see_at(horizon) {
                 return Err(Error::forbidden("You are not allowed to read this room"));
@@ -438,5 +507,35 @@ impl Services {
             None
         };
         Ok((events, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ReadView, Visibility};
+
+    fn view(horizon: i64, joined_now: bool, visibility: &[(i64, Visibility)], membership: &[(i64, &str)]) -> ReadView {
+        let membership = membership.iter().map(|(p, m)| (*p, (*m).to_owned())).collect();
+        ReadView::new(horizon, joined_now, visibility.to_vec(), membership)
+    }
+
+    #[test]
+    fn a_joined_room_is_readable_only_while_joined_plus_own_membership_events() {
+        // `joined` from 5; invited at 8, joined at 10, left at 20, invited at 30, declined at 31.
+        let v = view(31, false, &[(5, Visibility::Joined)], &[(8, "invite"), (10, "join"), (20, "leave"), (30, "invite"), (31, "leave")]);
+        assert_eq!(v.ranges, vec![(8, 8), (10, 20), (30, 31)]);
+        assert!(!v.left_from_join(), "the last leave ended an invite");
+        let left = view(20, false, &[(5, Visibility::Joined)], &[(10, "join"), (20, "leave")]);
+        assert!(left.left_from_join());
+    }
+
+    #[test]
+    fn a_visibility_change_is_visible_by_its_old_or_new_setting() {
+        // Shared until 5, then `joined`; the member joined at 10 and is joined now.
+        let v = view(50, true, &[(3, Visibility::Shared), (5, Visibility::Joined)], &[(10, "join")]);
+        assert_eq!(v.ranges, vec![(0, 5), (10, 50)]);
+        // `invited` until 7, then `world_readable`: readable from 7 on by anyone.
+        let outsider = view(50, false, &[(2, Visibility::Invited), (7, Visibility::WorldReadable)], &[]);
+        assert_eq!(outsider.ranges, vec![(7, 50)]);
     }
 }

@@ -444,8 +444,19 @@ impl Services {
         if spec.kind == TimelineEventType::RoomCreate {
             return Err(Error::forbidden("The create event cannot be replaced"));
         }
-        if spec.kind == TimelineEventType::RoomMember && !self.is_joined(room_id, sender)? {
-            let mut content: Value = serde_json::from_str(spec.content.get())?;
+        if spec.kind != TimelineEventType::RoomMember {
+            return self.append(room_id, sender, spec, None).await;
+        }
+        let mut content: Value = serde_json::from_str(spec.content.get())?;
+        if self.is_joined(room_id, sender)? {
+            // A member's profile change may repeat the field (Element copies
+            // the old content); it means nothing there, and dropping it
+            // means a kick landing before this append cannot turn the event
+            // into a join that names its own authoriser.
+            if content.as_object_mut().and_then(|c| c.remove(AUTHORISER_KEY)).is_some() {
+                spec.content = serde_json::value::to_raw_value(&content)?;
+            }
+        } else {
             if content.get(AUTHORISER_KEY).is_some() {
                 return Err(Error::forbidden(
                     "join_authorised_via_users_server is set by the server; join with /join instead",

@@ -313,8 +313,9 @@ impl Services {
         let limit = params.timeline_limit;
         let view = self.read_view(room_id, &who.user_id, upto, true)?;
         let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
-        let mut events = self.visible_events(&view, room_id, after, upto, Direction::Backward, limit + 1, keep)?.events;
-        let limited = events.len() > limit;
+        let scan = self.visible_events(&view, room_id, after, upto, Direction::Backward, limit + 1, true, keep)?;
+        let mut events = scan.events;
+        let limited = events.len() > limit || scan.gap;
         events.truncate(limit);
         events.reverse();
         if since.is_some() && events.is_empty() && nothing_else {
@@ -385,19 +386,20 @@ impl Services {
 
     /// A room the user left (or was kicked or banned from, or whose invite
     /// or knock ended): its timeline up to the leave, as history visibility
-    /// lets them see it, and its state only if they were ever a member.
+    /// lets them see it, and its state only if they left from inside the
+    /// room (a declined invite or a withdrawn knock shows nothing of it).
     fn left_room(&self, who: &Requester, row: &MembershipRow, since: i64, initial: bool, params: &SyncParams) -> Result<LeftRoom> {
         let limit = params.timeline_limit;
         let view = self.read_view(&row.room_id, &who.user_id, row.stream, false)?;
         let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
-        let mut events =
-            self.visible_events(&view, &row.room_id, since, row.stream, Direction::Backward, limit + 1, keep)?.events;
-        let limited = events.len() > limit;
+        let scan = self.visible_events(&view, &row.room_id, since, row.stream, Direction::Backward, limit + 1, true, keep)?;
+        let mut events = scan.events;
+        let limited = events.len() > limit || scan.gap;
         events.truncate(limit);
         events.reverse();
         let start = events.first().map_or(row.stream + 1, |e| e.stream);
         let mut room = LeftRoom::new();
-        if view.was_ever_joined() {
+        if view.left_from_join() {
             let state = self.sync_state(who, &row.room_id, &events, start, initial || limited, params)?;
             room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
         }

@@ -80,9 +80,97 @@ async fn joining_a_joined_visibility_room_does_not_reveal_earlier_history_in_ini
 
     let sync = s.sync(&eve, None, 0).await;
     assert_eq!(bodies_in(&sync, "join", &room), vec!["after eve joined"]);
-    // What was sent while the room was `shared` (its creation) stays visible.
-    let timeline = sync["rooms"]["join"][&room]["timeline"]["events"].as_array().unwrap();
-    assert_eq!(timeline[0]["type"], "m.room.create");
+    // The timeline has no holes: it starts at her join, and what came
+    // before (the room's creation, visible as it was `shared` then) is
+    // history to page back to.
+    let entry = &sync["rooms"]["join"][&room];
+    assert_eq!(entry["timeline"]["events"][0]["state_key"], "@eve:localhost", "{entry}");
+    assert_eq!(entry["timeline"]["limited"], true);
+    let prev_batch = entry["timeline"]["prev_batch"].as_str().unwrap();
+    let path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100&from={prev_batch}", enc(&room));
+    let (status, page) = s.call(Method::GET, &path, Some(&eve), None).await;
+    assert_eq!(status, 200, "{page}");
+    let chunk = page["chunk"].as_array().unwrap();
+    assert_eq!(chunk.last().unwrap()["type"], "m.room.create");
+    assert!(chunk.iter().all(|e| e["content"]["body"] != "secret before eve"), "{page}");
+}
+
+#[tokio::test]
+async fn state_changed_while_history_was_hidden_still_reaches_a_new_member() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let eve = s.register("eve").await;
+    let room = joined_only_room(&s, &alice).await;
+    // Encryption and a new name arrive while eve cannot see the history.
+    for (kind, content) in [
+        ("m.room.encryption", json!({ "algorithm": "m.megolm.v1.aes-sha2" })),
+        ("m.room.name", json!({ "name": "Renamed in private" })),
+    ] {
+        let path = format!("/_matrix/client/v3/rooms/{}/state/{kind}/", enc(&room));
+        assert_eq!(s.call(Method::PUT, &path, Some(&alice), Some(content)).await.0, 200);
+    }
+    let before = s.sync(&eve, None, 0).await;
+    let since = before["next_batch"].as_str().unwrap().to_owned();
+    join(&s, &eve, &room).await;
+
+    for sync in [s.sync(&eve, None, 0).await, s.sync(&eve, Some(&since), 0).await] {
+        let entry = &sync["rooms"]["join"][&room];
+        let mut all: Vec<Value> = entry["state"]["events"].as_array().cloned().unwrap_or_default();
+        all.extend(entry["timeline"]["events"].as_array().cloned().unwrap_or_default());
+        assert!(all.iter().any(|e| e["type"] == "m.room.encryption"), "{entry}");
+        assert!(all.iter().any(|e| e["type"] == "m.room.name" && e["content"]["name"] == "Renamed in private"), "{entry}");
+        assert!(all.iter().any(|e| e["type"] == "m.room.history_visibility" && e["content"]["history_visibility"] == "joined"));
+        assert!(!bodies_in(&sync, "join", &room).contains(&"secret before eve".to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn forgetting_a_room_does_not_widen_what_messages_shows() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let eve = s.register("eve").await;
+    let room = s.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    join(&s, &eve, &room).await;
+    s.send_text(&alice, &room, "t1", "while eve was in").await;
+    leave(&s, &eve, &room).await;
+    let (status, _) = s.call(Method::POST, &format!("/_matrix/client/v3/rooms/{}/forget", enc(&room)), Some(&eve), Some(json!({}))).await;
+    assert_eq!(status, 200);
+    s.send_text(&alice, &room, "t2", "after eve left").await;
+    let member = format!("/_matrix/client/v3/rooms/{}/state/m.room.member/{}", enc(&room), enc("@alice:localhost"));
+    let renamed = json!({ "membership": "join", "displayname": "Alice after eve left" });
+    assert_eq!(s.call(Method::PUT, &member, Some(&alice), Some(renamed)).await.0, 200);
+
+    let messages = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=50", enc(&room));
+    let (status, page) = s.call(Method::GET, &messages, Some(&eve), None).await;
+    assert_eq!(status, 200, "{page}");
+    let chunk = page["chunk"].as_array().unwrap();
+    assert!(chunk.iter().all(|e| e["content"]["body"] != "after eve left"), "{page}");
+    assert!(chunk.iter().any(|e| e["content"]["body"] == "while eve was in"), "{page}");
+    for e in page["state"].as_array().into_iter().flatten() {
+        assert_ne!(e["content"]["displayname"], "Alice after eve left", "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_former_member_declining_a_new_invite_learns_nothing_of_the_room_since() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let eve = s.register("eve").await;
+    let room = s.create_room(&alice, json!({ "preset": "private_chat" })).await;
+    invite(&s, &alice, &room, "@eve:localhost").await;
+    join(&s, &eve, &room).await;
+    leave(&s, &eve, &room).await;
+    let topic = format!("/_matrix/client/v3/rooms/{}/state/m.room.topic/", enc(&room));
+    assert_eq!(s.call(Method::PUT, &topic, Some(&alice), Some(json!({ "topic": "secret plans" }))).await.0, 200);
+    s.send_text(&alice, &room, "t1", "said after eve left").await;
+    invite(&s, &alice, &room, "@eve:localhost").await;
+    leave(&s, &eve, &room).await;
+
+    let filter = json!({ "room": { "include_leave": true, "timeline": { "limit": 1 } } });
+    let sync = sync_filtered(&s, &eve, None, &filter).await;
+    let entry = &sync["rooms"]["leave"][&room];
+    assert!(!entry.to_string().contains("secret plans"), "{entry}");
+    assert!(!entry.to_string().contains("said after eve left"), "{entry}");
 }
 
 #[tokio::test]

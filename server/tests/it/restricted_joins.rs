@@ -114,8 +114,10 @@ async fn a_qualifying_join_written_as_a_member_event_gets_the_servers_authoriser
     let (_, member) = s.call(Method::GET, &path, Some(&alice), None).await;
     assert_eq!(member["join_authorised_via_users_server"], "@alice:localhost", "{member}");
     // Once joined, a profile change that repeats the field (as Element's
-    // per-room nick does) is no join and passes.
+    // per-room nick does) is no join and passes, without the field.
     let again = json!({ "membership": "join", "displayname": "Bob here", "join_authorised_via_users_server": "@alice:localhost" });
     let (status, body) = s.call(Method::PUT, &path, Some(&bob), Some(again)).await;
     assert_eq!(status, 200, "{body}");
+    let (_, member) = s.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!((member["displayname"].as_str(), member.get("join_authorised_via_users_server")), (Some("Bob here"), None));
 }
