@@ -432,8 +432,14 @@ impl Room {
     /// sends only some members). None in public rooms, where invites do not ring, and in
     /// encrypted rooms, whose call events would have to be encrypted.
     pub fn call_peer(&self, own: &UserId) -> Option<OwnedUserId> {
+        self.one_to_one_peer(own).filter(|_| !self.encrypted)
+    }
+
+    /// The other member of a room with exactly two joined members that is not public,
+    /// encrypted or not: where the call buttons show (disabled while encrypted).
+    pub fn one_to_one_peer(&self, own: &UserId) -> Option<OwnedUserId> {
         let joined = self.joined_members.unwrap_or(self.joined_count() as u64);
-        if joined != 2 || self.public || self.encrypted {
+        if joined != 2 || self.public {
             return None;
         }
         self.members
@@ -442,6 +448,12 @@ impl Room {
             .map(|(user, _)| user)
             .or_else(|| self.heroes.iter().find(|user| user.as_str() != own.as_str()))
             .cloned()
+    }
+
+    /// `m.room.encryption` is set: nothing but redactions, typing notices and receipts
+    /// may be sent here until Weft encrypts.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
     }
 
     /// Anyone may join (`join_rule: public`): invites here never ring, since anyone could
