@@ -7,7 +7,7 @@
 
 use leptos::{prelude::*, task::spawn_local};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId};
-use weft_client::call::{CallSignal, turn::{self, TurnServers}};
+use weft_client::call::{ActiveCall, CallButton, CallSignal, turn::{self, TurnServers}};
 
 use super::{ClientHandle, as_borrowed, send};
 use crate::{
@@ -32,8 +32,9 @@ pub(crate) struct CallDesk {
     pub wake: RwSignal<u64>,
     /// A call button was pressed; the manager takes it.
     pub intent: RwSignal<Option<CallIntent>>,
-    /// The room of the call in progress (or ringing), if any: call buttons are off then.
-    pub active: RwSignal<Option<OwnedRoomId>>,
+    /// The call in progress (or ringing), if any: call buttons are off then, except that
+    /// those for the person ringing us answer them.
+    pub active: RwSignal<Option<ActiveCall>>,
     /// Set by the call manager: ends the call in progress and gives the hangup request
     /// (signing out sends it while the session still works).
     pub hang_up: StoredValue<Option<HangUpHook>, LocalStorage>,
@@ -55,22 +56,25 @@ impl CallDesk {
 }
 
 impl ClientHandle {
-    /// Who a call in `room_id` would be with (rooms with exactly two joined members).
-    pub fn call_peer(&self, room_id: &RoomId) -> Option<OwnedUserId> {
+    /// Who a call in `room_id` would be with (rooms with exactly two joined members, not
+    /// public), and whether the room is encrypted (then the buttons show, disabled).
+    pub fn call_peer(&self, room_id: &RoomId) -> Option<(OwnedUserId, bool)> {
         self.engine.with(|engine| {
             let engine = engine.as_ref()?;
-            engine.room(room_id)?.call_peer(engine.user_id())
+            let room = engine.room(room_id)?;
+            Some((room.one_to_one_peer(engine.user_id())?, room.is_encrypted()))
         })
+    }
+
+    /// What the call buttons of `room_id` do, calling `peer`: place a call, answer theirs,
+    /// or nothing while another call is in progress.
+    pub fn call_button(&self, room_id: &RoomId, peer: &ruma::UserId) -> CallButton {
+        self.calls.active.with(|active| weft_client::call::call_button(active.as_ref(), room_id, peer))
     }
 
     /// Asks the call manager (loading it first) to call the other member of `room_id`.
     pub fn start_call(&self, room_id: OwnedRoomId, video: bool) {
         self.calls.intent.set(Some(CallIntent { room_id, video }));
-    }
-
-    /// The room with a call in progress, if any.
-    pub fn active_call(&self) -> Option<OwnedRoomId> {
-        self.calls.active.get()
     }
 
     /// Whether the call manager must run: a call was asked for, or an invite may ring.
@@ -128,9 +132,9 @@ impl ClientHandle {
         self.with_engine(|engine| engine.call_event_request(room_id, event_type, content, &txn_id)).ok()?.ok()
     }
 
-    pub(crate) fn set_active_call(&self, room_id: Option<OwnedRoomId>) {
-        if self.calls.active.get_untracked() != room_id {
-            self.calls.active.set(room_id);
+    pub(crate) fn set_active_call(&self, active: Option<ActiveCall>) {
+        if self.calls.active.with_untracked(|current| *current != active) {
+            self.calls.active.set(active);
         }
     }
 
