@@ -30,6 +30,8 @@ pub struct Member {
     pub membership: MembershipState,
     /// `mxc://` URI of their avatar, if set.
     pub avatar_url: Option<String>,
+    /// The member event this came from.
+    pub(crate) event_id: Option<OwnedEventId>,
 }
 
 /// A room we are joined to.
@@ -66,6 +68,10 @@ pub struct Room {
     encrypted: bool,
     /// The server's count of joined members, when it sent one.
     joined_members: Option<u64>,
+    /// State events we know were replaced by newer ones we applied (from the timeline's
+    /// order and `unsigned.replaces_state`): a later `state` section or member list that
+    /// still carries one of them must not undo the newer state.
+    superseded: std::collections::BTreeSet<OwnedEventId>,
 }
 
 impl Room {
@@ -93,6 +99,7 @@ impl Room {
             public: false,
             encrypted: false,
             joined_members: None,
+            superseded: std::collections::BTreeSet::new(),
         }
     }
 
@@ -224,7 +231,7 @@ impl Room {
             // it early would lose the "before" that the timeline item describes.
             let in_timeline = event.event_id.is_some()
                 && timeline.iter().any(|t| t.event_id == event.event_id);
-            if !in_timeline {
+            if !in_timeline && !self.is_superseded(&event) {
                 self.apply_state(&event);
             }
         }
@@ -260,6 +267,10 @@ impl Room {
         }
         let incoming = classify(self, event, event_id.clone(), ts);
         if event.is_state() {
+            // The timeline is in order: whatever this replaces is older.
+            if let Some(previous) = self.member_event_id(event) {
+                self.superseded.insert(previous);
+            }
             self.apply_state(event);
         }
         if matches!(incoming, Incoming::Item(_)) {
@@ -470,10 +481,28 @@ impl Room {
             .count()
     }
 
+    /// A state event we already replaced with a newer one.
+    fn is_superseded(&self, event: &Event) -> bool {
+        event.event_id.as_ref().is_some_and(|id| self.superseded.contains(id))
+    }
+
+    /// The event ID of the member event we hold for the member `event` is about (if it is
+    /// one), unless it is `event` itself.
+    fn member_event_id(&self, event: &Event) -> Option<OwnedEventId> {
+        if event.kind != "m.room.member" {
+            return None;
+        }
+        let user = UserId::parse(event.state_key.as_deref()?).ok()?;
+        self.members.get(&user)?.event_id.clone().filter(|id| Some(id) != event.event_id.as_ref())
+    }
+
     fn apply_state(&mut self, event: &Event) {
         let Some(state_key) = event.state_key.as_deref() else {
             return;
         };
+        if let Some(replaced) = &event.unsigned.replaces_state {
+            self.superseded.insert(replaced.clone());
+        }
         match event.kind.as_str() {
             "m.room.name" => {
                 self.name = event.content::<NameContent>().map(|content| content.name);
@@ -519,6 +548,7 @@ impl Room {
                     display_name: content.displayname,
                     membership: content.membership,
                     avatar_url: content.avatar_url,
+                    event_id: event.event_id.clone(),
                 };
                 self.members.insert(user_id, member);
             }
@@ -526,7 +556,16 @@ impl Room {
         }
     }
 
-    /// Applies a member event from `/members`, unless sync already told us something newer.
+    /// Applies a member event from `/members` (the current state when the server answered),
+    /// also for someone already listed, unless sync has since brought something newer.
+    pub(crate) fn apply_listed_member(&mut self, event: &Event) {
+        if event.kind == "m.room.member" && !self.is_superseded(event) {
+            self.apply_state(event);
+        }
+    }
+
+    /// Applies a member event of an older page of history for someone we know nothing of
+    /// yet; what we know of anyone else is newer.
     pub(crate) fn apply_member_if_newer(&mut self, event: &Event) {
         let known = event
             .state_key

@@ -617,7 +617,7 @@ mod tests {
         refused(engine.send_message(&room(), reply, "t3".into(), ts(5)));
         let edit = Draft { text: "fixed".into(), reply_to: None, edit_of: Some(one.clone()) };
         refused(engine.send_message(&room(), edit, "t4".into(), ts(5)));
-        let draft = crate::MediaDraft {
+        let draft = MediaDraft {
             kind: crate::MediaKind::File,
             url: crate::Mxc::parse("mxc://hs/doc").unwrap(),
             filename: "plans.pdf".into(),
@@ -645,6 +645,58 @@ mod tests {
         engine.typing_request(&room(), true).unwrap();
         timeline(&mut engine, vec![text("$2", "@alice:hs", "two", 6)]);
         assert!(engine.read_receipt_request(&room()).is_some());
+    }
+
+    fn avatar_of(engine: &Engine, user: &str) -> Option<String> {
+        let user: &ruma::UserId = user.try_into().unwrap();
+        engine.room(&room()).unwrap().member(user).and_then(|m| m.avatar_url.clone())
+    }
+
+    fn pictured(id: &str, user: &str, url: &str, replaces: Option<&str>) -> Value {
+        let mut event = json!({"type": "m.room.member", "event_id": id, "sender": user, "state_key": user,
+            "origin_server_ts": 10, "content": {"membership": "join", "displayname": "Alice", "avatar_url": url}});
+        if let Some(replaces) = replaces {
+            event["unsigned"] = json!({"replaces_state": replaces});
+        }
+        event
+    }
+
+    #[test]
+    fn an_older_member_event_in_state_does_not_undo_a_newer_one() {
+        // Alice's avatar arrives in the timeline; a later sync lists in `state` the member
+        // event before it (Synapse does, as the state at the start of a timeline whose
+        // first event was created beside the profile update).
+        let mut engine = engine();
+        timeline(&mut engine, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", None)]);
+        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+            "state": {"events": [member("@alice:hs", "Alice")]},
+            "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}));
+        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+
+        // The same when we only know the older event from `replaces_state`.
+        let mut engine = super::tests::engine();
+        timeline(&mut engine, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", Some("$old"))]);
+        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+            "state": {"events": [json!({"type": "m.room.member", "event_id": "$old", "sender": "@alice:hs",
+                "state_key": "@alice:hs", "origin_server_ts": 1, "content": {"membership": "join"}})]},
+            "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}));
+        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+    }
+
+    #[test]
+    fn the_member_list_brings_later_member_events_for_people_already_listed() {
+        let mut engine = engine();
+        let members = |events: Vec<Value>| ok(json!({"chunk": events}));
+        // Sync missed alice's new avatar (a gap, say): the full member list has it.
+        let list = members(vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", Some("$m@alice:hs")), member("@bob:hs", "Bob")]);
+        engine.handle_members_response(&room(), http::Response::builder().status(200).body(&list[..]).unwrap()).unwrap();
+        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+
+        // A list computed before a change sync has since brought does not undo it.
+        timeline(&mut engine, vec![pictured("$pic2", "@alice:hs", "mxc://hs/alice2", Some("$pic"))]);
+        engine.handle_members_response(&room(), http::Response::builder().status(200).body(&list[..]).unwrap()).unwrap();
+        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice2"));
     }
 
     #[test]
