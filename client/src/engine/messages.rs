@@ -666,22 +666,22 @@ mod tests {
         // Alice's avatar arrives in the timeline; a later sync lists in `state` the member
         // event before it (Synapse does, as the state at the start of a timeline whose
         // first event was created beside the profile update).
-        let mut engine = engine();
-        timeline(&mut engine, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", None)]);
-        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
-        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+        let mut timeline_first = engine();
+        timeline(&mut timeline_first, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", None)]);
+        assert_eq!(avatar_of(&timeline_first, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+        sync(&mut timeline_first, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
             "state": {"events": [member("@alice:hs", "Alice")]},
             "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}));
-        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+        assert_eq!(avatar_of(&timeline_first, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
 
         // The same when we only know the older event from `replaces_state`.
-        let mut engine = super::tests::engine();
-        timeline(&mut engine, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", Some("$old"))]);
-        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+        let mut fresh = engine();
+        timeline(&mut fresh, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", Some("$old"))]);
+        sync(&mut fresh, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
             "state": {"events": [json!({"type": "m.room.member", "event_id": "$old", "sender": "@alice:hs",
                 "state_key": "@alice:hs", "origin_server_ts": 1, "content": {"membership": "join"}})]},
             "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}));
-        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+        assert_eq!(avatar_of(&fresh, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
     }
 
     #[test]
