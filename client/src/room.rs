@@ -71,7 +71,38 @@ pub struct Room {
     /// State events we know were replaced by newer ones we applied (from the timeline's
     /// order and `unsigned.replaces_state`): a later `state` section or member list that
     /// still carries one of them must not undo the newer state.
-    superseded: std::collections::BTreeSet<OwnedEventId>,
+    superseded: Superseded,
+}
+
+/// The event IDs of state events known to be replaced, the newest [`Superseded::CAP`]
+/// of them: a server repeats an old state event only shortly after replacing it (a sync's
+/// `state` section, a `/members` answer in flight), so older ones are let go rather than
+/// kept for the whole session.
+#[derive(Clone, Debug, Default)]
+struct Superseded {
+    ids: std::collections::HashSet<OwnedEventId>,
+    order: std::collections::VecDeque<OwnedEventId>,
+}
+
+impl Superseded {
+    const CAP: usize = 512;
+
+    fn insert(&mut self, id: OwnedEventId) {
+        if self.ids.contains(&id) {
+            return;
+        }
+        if self.order.len() == Self::CAP
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        self.ids.insert(id.clone());
+        self.order.push_back(id);
+    }
+
+    fn contains(&self, id: &OwnedEventId) -> bool {
+        self.ids.contains(id)
+    }
 }
 
 impl Room {
@@ -99,7 +130,7 @@ impl Room {
             public: false,
             encrypted: false,
             joined_members: None,
-            superseded: std::collections::BTreeSet::new(),
+            superseded: Superseded::default(),
         }
     }
 
@@ -616,5 +647,19 @@ mod tests {
             join_names(names(&["a", "b", "c", "d", "e"])),
             "a, b, c, d and 1 other"
         );
+    }
+
+    #[test]
+    fn superseded_state_ids_are_bounded_keeping_the_newest() {
+        let id = |n: usize| -> OwnedEventId { format!("$e{n}").try_into().unwrap() };
+        let mut superseded = Superseded::default();
+        for n in 0..Superseded::CAP * 3 {
+            superseded.insert(id(n));
+            superseded.insert(id(n)); // a repeat takes no second place
+        }
+        assert_eq!(superseded.ids.len(), Superseded::CAP);
+        assert_eq!(superseded.order.len(), Superseded::CAP);
+        assert!(!superseded.contains(&id(Superseded::CAP * 2 - 1)));
+        assert!((Superseded::CAP * 2..Superseded::CAP * 3).all(|n| superseded.contains(&id(n))));
     }
 }
