@@ -62,7 +62,7 @@ pub fn FileButton(
             class=class
             aria-label=label
             title=label
-            disabled=move || disabled.get()
+            disabled=disabled
             on:click=move |_| if let Some(input) = input.get_untracked() { document::click(&input) }
         >
             {children()}

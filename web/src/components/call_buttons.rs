@@ -4,7 +4,6 @@
 
 use leptos::prelude::*;
 use ruma::OwnedRoomId;
-use weft_client::call::CallButton;
 
 use crate::{handle::ClientHandle, reactive::dyn_view};
 
@@ -12,22 +11,22 @@ use crate::{handle::ClientHandle, reactive::dyn_view};
 #[component]
 pub fn CallButtons(room_id: OwnedRoomId) -> impl IntoView {
     let handle = ClientHandle::expect();
-    let peer = Memo::new({
+    let shown = Memo::new({
         let room_id = room_id.clone();
-        move |_| handle.call_peer(&room_id)
+        move |_| handle.has_call_buttons(&room_id)
     });
     dyn_view(move || {
-        let Some((user, encrypted)) = peer.get() else {
+        if !shown.get() {
             return ().into_any();
-        };
-        let off = {
+        }
+        let off = Signal::derive({
             let room_id = room_id.clone();
-            move || encrypted || handle.call_button(&room_id, &user) == CallButton::Busy
-        };
+            move || handle.call_buttons_off(&room_id)
+        });
         let (voice_room, video_room) = (room_id.clone(), room_id.clone());
         view! {
             <div class="call-buttons">
-                <button disabled=off.clone() on:click=move |_| handle.start_call(voice_room.clone(), false)>"Voice call"</button>
+                <button disabled=off on:click=move |_| handle.start_call(voice_room.clone(), false)>"Voice call"</button>
                 <button disabled=off on:click=move |_| handle.start_call(video_room.clone(), true)>"Video call"</button>
             </div>
         }

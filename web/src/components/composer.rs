@@ -31,8 +31,9 @@ pub fn Composer(
     room_id: OwnedRoomId,
     mode: RwSignal<ComposerMode>,
     pending: Pending,
-    /// False in an encrypted room: the box, "Attach file" and "Send" are off.
-    can_send: Signal<bool>,
+    /// The room is encrypted: the box, "Attach file" and "Send" are off (until Weft
+    /// encrypts).
+    encrypted: Signal<bool>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
     let text = RwSignal::new(String::new());
@@ -53,7 +54,7 @@ pub fn Composer(
         let room_id = room_id.clone();
         move || {
             let body = text.get_untracked();
-            if body.trim().is_empty() || !can_send.get_untracked() {
+            if body.trim().is_empty() || encrypted.get_untracked() {
                 return;
             }
             let draft = match mode.get_untracked() {
@@ -158,17 +159,17 @@ pub fn Composer(
                     on:keydown=on_keydown
                     on:input=on_input
                     on:blur=on_blur
-                    disabled=move || !can_send.get()
+                    disabled=encrypted
                     on:paste=move |ev| {
                         let files = files::from_paste(&ev);
-                        if !files.is_empty() && can_send.get_untracked() {
+                        if !files.is_empty() && !encrypted.get_untracked() {
                             ev.prevent_default();
                             add(pending, files);
                         }
                     }
                 ></textarea>
-                <AttachButton pending disabled=Signal::derive(move || !can_send.get()) />
-                <button type="submit" class="primary" disabled=move || !can_send.get()>"Send"</button>
+                <AttachButton pending disabled=encrypted />
+                <button type="submit" class="primary" disabled=encrypted>"Send"</button>
             </div>
         </form>
     }

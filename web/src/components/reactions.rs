@@ -15,8 +15,8 @@ pub fn Reactions(
     room_id: OwnedRoomId,
     event_id: OwnedEventId,
     reactions: Vec<Reaction>,
-    /// False in an encrypted room: the pills only show.
-    can_send: Signal<bool>,
+    /// The room is encrypted: the pills only show.
+    encrypted: Signal<bool>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
     reactions
@@ -36,7 +36,7 @@ pub fn Reactions(
                     class:own=reaction.own
                     title=title
                     aria-pressed=if reaction.own { "true" } else { "false" }
-                    disabled=move || !can_send.get()
+                    disabled=encrypted
                     on:click=move |_| handle.toggle_reaction(room_id.clone(), event_id.clone(), key.clone())
                 >
                     {label}

@@ -51,7 +51,6 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let can_redact_others = field(|r| r.can_redact_others);
     // Until Weft encrypts: no messages, files, reactions or calls in an encrypted room.
     let encrypted = field(|r| r.encrypted);
-    let can_send = Signal::derive(move || !encrypted.get());
     let mode = RwSignal::new(ComposerMode::Message);
     let settings_open = RwSignal::new(false);
     let pending: Pending = RwSignal::new_local(Vec::new());
@@ -87,7 +86,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                 on:drop=move |ev| {
                     if files::drag_has_files(&ev) {
                         ev.prevent_default();
-                        if can_send.get_untracked() {
+                        if !encrypted.get_untracked() {
                             add(pending, files::from_drop(&ev));
                         }
                     }
@@ -133,7 +132,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     reached_start
                     typing
                     can_redact_others
-                    can_send
+                    encrypted
                     mode
                 />
                 <Uploads room_id=Some(room_id.clone()) />
@@ -144,7 +143,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                         <p class="hint encrypted-note" role="status">"Weft can't send encrypted messages yet"</p>
                     }.into_any(),
                 )}
-                <Composer room_id=room_id.clone() mode pending can_send />
+                <Composer room_id=room_id.clone() mode pending encrypted />
             </section>
         }
         .into_any()

@@ -32,9 +32,12 @@ pub(crate) struct CallDesk {
     pub wake: RwSignal<u64>,
     /// A call button was pressed; the manager takes it.
     pub intent: RwSignal<Option<CallIntent>>,
-    /// The call in progress (or ringing), if any: call buttons are off then, except that
-    /// those for the person ringing us answer them.
-    pub active: RwSignal<Option<ActiveCall>>,
+    /// The room of the call in progress (or ringing), if any: call buttons are off then,
+    /// except that those for the person ringing us answer them.
+    pub active: RwSignal<Option<OwnedRoomId>>,
+    /// Who calls us while that call rings unanswered. (Two signals of types used elsewhere
+    /// rather than one of [`ActiveCall`]: each new signal type costs first-load bytes.)
+    pub ringing_from: RwSignal<Option<OwnedUserId>>,
     /// Set by the call manager: ends the call in progress and gives the hangup request
     /// (signing out sends it while the session still works).
     pub hang_up: StoredValue<Option<HangUpHook>, LocalStorage>,
@@ -50,26 +53,34 @@ impl CallDesk {
             wake: RwSignal::new(0),
             intent: RwSignal::new(None),
             active: RwSignal::new(None),
+            ringing_from: RwSignal::new(None),
             hang_up: StoredValue::new_local(None),
         }
     }
 }
 
 impl ClientHandle {
-    /// Who a call in `room_id` would be with (rooms with exactly two joined members, not
-    /// public), and whether the room is encrypted (then the buttons show, disabled).
-    pub fn call_peer(&self, room_id: &RoomId) -> Option<(OwnedUserId, bool)> {
+    /// Whether `room_id` shows call buttons: exactly two joined members, not public
+    /// (encrypted or not; see [`Self::call_buttons_off`]).
+    pub fn has_call_buttons(&self, room_id: &RoomId) -> bool {
         self.engine.with(|engine| {
-            let engine = engine.as_ref()?;
-            let room = engine.room(room_id)?;
-            Some((room.one_to_one_peer(engine.user_id())?, room.is_encrypted()))
+            engine.as_ref().and_then(|e| e.room(room_id)?.one_to_one_peer(e.user_id())).is_some()
         })
     }
 
-    /// What the call buttons of `room_id` do, calling `peer`: place a call, answer theirs,
-    /// or nothing while another call is in progress.
-    pub fn call_button(&self, room_id: &RoomId, peer: &ruma::UserId) -> CallButton {
-        self.calls.active.with(|active| weft_client::call::call_button(active.as_ref(), room_id, peer))
+    /// Whether the call buttons of `room_id` are off: the room is encrypted, or another
+    /// call is in progress. While the other member's call rings they answer it.
+    pub fn call_buttons_off(&self, room_id: &RoomId) -> bool {
+        let peer = self.engine.with(|engine| {
+            let engine = engine.as_ref()?;
+            let room = engine.room(room_id)?;
+            Some((room.one_to_one_peer(engine.user_id())?, room.is_encrypted()))
+        });
+        let Some((peer, false)) = peer else {
+            return true;
+        };
+        let active = self.calls.active.get().map(|room_id| ActiveCall { room_id, ringing_from: self.calls.ringing_from.get() });
+        weft_client::call::call_button(active.as_ref(), room_id, &peer) == CallButton::Busy
     }
 
     /// Asks the call manager (loading it first) to call the other member of `room_id`.
@@ -133,8 +144,12 @@ impl ClientHandle {
     }
 
     pub(crate) fn set_active_call(&self, active: Option<ActiveCall>) {
-        if self.calls.active.with_untracked(|current| *current != active) {
-            self.calls.active.set(active);
+        let (room_id, ringing_from) = active.map_or((None, None), |a| (Some(a.room_id), a.ringing_from));
+        if self.calls.active.get_untracked() != room_id {
+            self.calls.active.set(room_id);
+        }
+        if self.calls.ringing_from.get_untracked() != ringing_from {
+            self.calls.ringing_from.set(ringing_from);
         }
     }
 
