@@ -4,11 +4,14 @@
 // "Weft can't send encrypted messages yet", finds the message box, "Attach file", "Send",
 // reactions, "Reply" and the call buttons disabled, and neither dropping a file nor the
 // keyboard gets anything out: the room's history holds no event from alice but her joins.
+// Then the engine's own refusal, which the disabled controls hide: a message that failed
+// to send before its room was encrypted offers "Retry", and retrying it afterwards must
+// not send it in the clear.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, saveArtifacts, startServer } from './harness.mjs';
-import { WAIT, item, register, step } from './steps.mjs';
+import { WAIT, item, register, send, step } from './steps.mjs';
 
 async function api(base, token, method, path, body) {
   const res = await fetch(`${base}/_matrix/client/v3${path}`, {
@@ -101,6 +104,30 @@ test('an encrypted room: Weft says it cannot send there, and sends nothing', { t
       const hers = chunk.filter((e) => e.sender === '@alice:localhost');
       assert.ok(hers.length >= 1, 'her join is there');
       assert.deepEqual(hers.filter((e) => e.type !== 'm.room.member'), []);
+    });
+
+    await step('a message that failed before the room was encrypted is not retried in the clear', async () => {
+      const { room_id: later } = await api(server.base, bob, 'POST', '/createRoom', {
+        preset: 'trusted_private_chat', is_direct: true, invite: ['@alice:localhost'], name: 'Encrypted later',
+      });
+      await alice.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: 'Join', exact: true }).click();
+      await alice.getByRole('heading', { name: 'Encrypted later' }).waitFor(WAIT);
+      // The network drops alice's message: it stays, "Not sent", with "Retry".
+      const sends = '**/send/m.room.message/**';
+      await alice.route(sends, (route) => route.abort());
+      await send(alice, 'written before encryption');
+      await item(alice, 'written before encryption').getByRole('button', { name: 'Retry' }).waitFor(WAIT);
+      await alice.unroute(sends);
+      // bob turns encryption on; alice's room view says so.
+      await api(server.base, bob, 'PUT', `/rooms/${encodeURIComponent(later)}/state/m.room.encryption/`,
+        { algorithm: 'm.megolm.v1.aes-sha2' });
+      await alice.getByRole('status').filter({ hasText: "Weft can't send encrypted messages yet" }).waitFor(WAIT);
+      await item(alice, 'written before encryption').getByRole('button', { name: 'Retry' }).click();
+      await alice.waitForTimeout(1500);
+      const { chunk } = await api(server.base, bob, 'GET', `/rooms/${encodeURIComponent(later)}/messages?dir=b&limit=100`);
+      assert.deepEqual(chunk.filter((e) => e.sender === '@alice:localhost' && e.type !== 'm.room.member'), [],
+        'nothing from alice but her membership');
+      await item(alice, 'written before encryption').getByText('Not sent').waitFor(WAIT);
     });
   } catch (error) {
     await saveArtifacts('encrypted', pages, server);
