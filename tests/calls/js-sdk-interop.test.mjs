@@ -24,11 +24,17 @@ async function roomEvents(base, account, roomId) {
   return (await res.json()).chunk;
 }
 
-/** Polls the room until an event matching `match` is there; returns it. */
-async function waitForEvent(base, account, roomId, match, timeoutMs = WAIT.timeout) {
+/** The IDs of the room's latest events, to tell later events from them. */
+async function eventIds(base, account, roomId) {
+  return new Set((await roomEvents(base, account, roomId)).map((e) => e.event_id));
+}
+
+/** Polls the room until an event matching `match` that is not in `earlier` (a set of event
+ * IDs) is there; returns it. Earlier steps' call events must never count. */
+async function waitForEvent(base, account, roomId, earlier, match, timeoutMs = WAIT.timeout) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = (await roomEvents(base, account, roomId)).find(match);
+    const found = (await roomEvents(base, account, roomId)).find((e) => !earlier.has(e.event_id) && match(e));
     if (found) return found;
     if (Date.now() > deadline) throw new Error(`no such event in ${roomId}: ${match}`);
     await new Promise((ok) => setTimeout(ok, 100));
@@ -117,17 +123,18 @@ test('Weft and matrix-js-sdk call each other', { timeout: 240_000 }, async () =>
     await step('both call at once: both invites out before either sees the other; one call connects (js-sdk sets no invitee, so its call wins)', async () => {
       // Real glare, every time: js-sdk's sync is held while both invites go out, so neither
       // side has seen the other's when it places its own.
+      const earlier = await eventIds(server.base, bob, roomId);
       const resume = await holdSync(element.page, () => wakeSync(server.base, bob));
       await weft.getByRole('button', { name: 'Video call' }).click();
-      const weftInvite = await waitForEvent(server.base, bob, roomId,
+      const weftInvite = await waitForEvent(server.base, bob, roomId, earlier,
         (e) => e.type === 'm.call.invite' && e.sender === alice.userId);
       const placed = await element.place(roomId, { video: true });
-      await waitForEvent(server.base, bob, roomId,
+      await waitForEvent(server.base, bob, roomId, earlier,
         (e) => e.type === 'm.call.invite' && e.sender === bob.userId && e.content.call_id === placed.callId);
       // Weft gave way: its own invite hung up as replaced, and js-sdk's answered.
-      await waitForEvent(server.base, bob, roomId, (e) => e.type === 'm.call.hangup' && e.sender === alice.userId
+      await waitForEvent(server.base, bob, roomId, earlier, (e) => e.type === 'm.call.hangup' && e.sender === alice.userId
         && e.content.call_id === weftInvite.content.call_id && e.content.reason === 'replaced');
-      await waitForEvent(server.base, bob, roomId, (e) => e.type === 'm.call.answer' && e.sender === alice.userId
+      await waitForEvent(server.base, bob, roomId, earlier, (e) => e.type === 'm.call.answer' && e.sender === alice.userId
         && e.content.call_id === placed.callId);
       await resume();
       await status(weft).filter({ hasText: /^\d+:\d\d$/ }).waitFor(WAIT);
