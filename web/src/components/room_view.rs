@@ -11,7 +11,7 @@ use crate::{
         composer::{Composer, ComposerMode},
         uploads::Uploads,
         invite_form::InviteForm,
-        room_settings::RoomSettings,
+        room_settings::settings_panel,
         timeline::Timeline,
     },
     handle::ClientHandle,
@@ -122,7 +122,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     let room_id = room_id.clone();
                     dyn_show(
                         move || settings_open.get(),
-                        move || view! { <RoomSettings room_id=room_id.clone() snapshot /> }.into_any(),
+                        move || settings_panel(room_id.clone(), snapshot),
                     )
                 }
                 <Timeline
