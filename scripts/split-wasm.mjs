@@ -277,11 +277,13 @@ async function main() {
     if (!loader.includes(toGlue)) fail(`__wasm_split.js does not import ./${name}.js as expected.`);
     loader = await minify(loader.replace(toGlue, `from "./${base}.js"`));
     loaderName = `__wasm_split-${hash16(loader)}.js`;
-    // Only the import specifier changes: the imports-object key "./__wasm_split.js" is the
-    // module name in the wasm's import section and must stay.
-    const importRe = /(import \* as [\w$]+ from )(["'])\.\/__wasm_split\.js\2/;
+    // Only the import specifiers change: the imports-object key "./__wasm_split.js" is the
+    // module name in the wasm's import section and must stay. wasm-bindgen writes one import
+    // per split module (the same file each time): every one is renamed.
+    const importRe = /(import \* as [\w$]+ from )(["'])\.\/__wasm_split\.js\2/g;
     if (!importRe.test(glue)) fail(`the wasm-bindgen glue does not import ./__wasm_split.js as expected.`);
     glue = glue.replace(importRe, `$1"./${loaderName}"`);
+    if (/from\s*(["'])\.\/__wasm_split\.js\1/.test(glue)) fail('the wasm-bindgen glue still imports ./__wasm_split.js after renaming it.');
     outputs.set(loaderName, loader);
   }
   glue = await minify(glue);

@@ -12,7 +12,7 @@ pub mod turn;
 
 pub use machine::{Call, EndReason, GlareOutcome, INVITE_LIFETIME, Output, State, handle_glare};
 
-use ruma::{OwnedRoomId, OwnedUserId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -133,6 +133,35 @@ pub enum Glare {
     KeepOurs,
 }
 
+/// The call in progress (or ringing), as the call buttons see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveCall {
+    pub room_id: OwnedRoomId,
+    /// Who calls us, while the call rings unanswered.
+    pub ringing_from: Option<OwnedUserId>,
+}
+
+/// What pressing "Voice call" or "Video call" in a room does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallButton {
+    /// Call the other member.
+    Place,
+    /// That person's call is ringing here: answer it (as Element does), rather than place
+    /// a second call or do nothing.
+    Answer,
+    /// Another call is in progress (or ours is being placed): the buttons are off.
+    Busy,
+}
+
+/// The call buttons' rule, for the room whose other member is `peer`.
+pub fn call_button(active: Option<&ActiveCall>, room_id: &RoomId, peer: &UserId) -> CallButton {
+    match active {
+        None => CallButton::Place,
+        Some(call) if call.room_id == room_id && call.ringing_from.as_deref() == Some(peer) => CallButton::Answer,
+        Some(_) => CallButton::Busy,
+    }
+}
+
 /// The spec's rule: the call with the lexicographically smaller `call_id` survives; a
 /// call not yet sent always yields. One exception for Element, which never sets `invitee`
 /// and so never resolves glare itself (it would never ring for ours): an incoming invite
@@ -162,6 +191,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn call_buttons_place_answer_or_wait() {
+        let dm: OwnedRoomId = "!dm:hs".try_into().unwrap();
+        let other: OwnedRoomId = "!other:hs".try_into().unwrap();
+        let (alice, carol): (OwnedUserId, OwnedUserId) = ("@alice:hs".try_into().unwrap(), "@carol:hs".try_into().unwrap());
+        assert_eq!(call_button(None, &dm, &alice), CallButton::Place);
+        let ringing = ActiveCall { room_id: dm.clone(), ringing_from: Some(alice.clone()) };
+        assert_eq!(call_button(Some(&ringing), &dm, &alice), CallButton::Answer);
+        // Someone else ringing, or a ringing call in another room: not ours to answer here.
+        assert_eq!(call_button(Some(&ringing), &other, &carol), CallButton::Busy);
+        assert_eq!(call_button(Some(&ringing), &dm, &carol), CallButton::Busy);
+        // A call in progress (answered, or ours being placed) keeps the buttons off.
+        let talking = ActiveCall { room_id: dm.clone(), ringing_from: None };
+        assert_eq!(call_button(Some(&talking), &dm, &alice), CallButton::Busy);
+    }
 
     fn invite(call_id: &str, invitee: Option<&str>, version: serde_json::Value) -> CallInvite {
         serde_json::from_value(json!({"call_id": call_id, "party_id": "PARTY", "version": version,

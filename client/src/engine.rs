@@ -177,7 +177,8 @@ impl Engine {
     }
 
     /// `PUT /rooms/{roomId}/send/{type}/{txnId}` for a call event (`m.call.*`): sent at
-    /// once, without local echo or outbox; the call machine decides about retries.
+    /// once, without local echo or outbox; the call machine decides about retries. Refused
+    /// in an encrypted room (see [`Self::check_plaintext_allowed`]).
     pub fn call_event_request(
         &self,
         room_id: &RoomId,
@@ -185,6 +186,7 @@ impl Engine {
         content: &serde_json::Value,
         txn_id: &OwnedTransactionId,
     ) -> Result<HttpRequest, ApiError> {
+        self.check_plaintext_allowed(room_id)?;
         requests::send_request(&self.session, room_id, event_type, txn_id, content)
     }
 
@@ -915,5 +917,8 @@ mod tests {
         apply(&mut engine, sync("s9", json!([{"type": "m.room.encryption", "event_id": "$enc", "sender": "@alice:hs",
             "state_key": "", "origin_server_ts": 300, "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])));
         assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()), None);
+        // The buttons still show there, disabled, saying why.
+        assert!(engine.room(lobby).unwrap().one_to_one_peer(engine.user_id()).is_some());
+        assert!(engine.room(lobby).unwrap().is_encrypted());
     }
 }

@@ -54,6 +54,10 @@ pub enum ApiError {
     /// The request could not be built (for example an invalid homeserver URL).
     #[error("Could not build the request: {0}")]
     InvalidRequest(String),
+    /// The room is encrypted and what was asked would go out in the clear: messages,
+    /// edits, replies, reactions, media and call events are refused until Weft has E2EE.
+    #[error("Weft can't send encrypted messages yet")]
+    EncryptedRoom,
 }
 
 impl ApiError {

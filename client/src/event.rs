@@ -31,6 +31,8 @@ pub(crate) struct Unsigned {
     pub redacted_because: Option<Box<RawValue>>,
     /// Milliseconds since the event was sent, by the server's clock (immune to our skew).
     pub age: Option<i64>,
+    /// The state event this one replaced.
+    pub replaces_state: Option<OwnedEventId>,
 }
 
 /// `serde_json::from_str`, but through the byte-slice reader that response parsing

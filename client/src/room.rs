@@ -30,6 +30,8 @@ pub struct Member {
     pub membership: MembershipState,
     /// `mxc://` URI of their avatar, if set.
     pub avatar_url: Option<String>,
+    /// The member event this came from.
+    pub(crate) event_id: Option<OwnedEventId>,
 }
 
 /// A room we are joined to.
@@ -66,6 +68,41 @@ pub struct Room {
     encrypted: bool,
     /// The server's count of joined members, when it sent one.
     joined_members: Option<u64>,
+    /// State events we know were replaced by newer ones we applied (from the timeline's
+    /// order and `unsigned.replaces_state`): a later `state` section or member list that
+    /// still carries one of them must not undo the newer state.
+    superseded: Superseded,
+}
+
+/// The event IDs of state events known to be replaced, the newest [`Superseded::CAP`]
+/// of them: a server repeats an old state event only shortly after replacing it (a sync's
+/// `state` section, a `/members` answer in flight), so older ones are let go rather than
+/// kept for the whole session.
+#[derive(Clone, Debug, Default)]
+struct Superseded {
+    ids: std::collections::HashSet<OwnedEventId>,
+    order: std::collections::VecDeque<OwnedEventId>,
+}
+
+impl Superseded {
+    const CAP: usize = 512;
+
+    fn insert(&mut self, id: OwnedEventId) {
+        if self.ids.contains(&id) {
+            return;
+        }
+        if self.order.len() == Self::CAP
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        self.ids.insert(id.clone());
+        self.order.push_back(id);
+    }
+
+    fn contains(&self, id: &OwnedEventId) -> bool {
+        self.ids.contains(id)
+    }
 }
 
 impl Room {
@@ -93,6 +130,7 @@ impl Room {
             public: false,
             encrypted: false,
             joined_members: None,
+            superseded: Superseded::default(),
         }
     }
 
@@ -224,7 +262,7 @@ impl Room {
             // it early would lose the "before" that the timeline item describes.
             let in_timeline = event.event_id.is_some()
                 && timeline.iter().any(|t| t.event_id == event.event_id);
-            if !in_timeline {
+            if !in_timeline && !self.is_superseded(&event) {
                 self.apply_state(&event);
             }
         }
@@ -260,6 +298,10 @@ impl Room {
         }
         let incoming = classify(self, event, event_id.clone(), ts);
         if event.is_state() {
+            // The timeline is in order: whatever this replaces is older.
+            if let Some(previous) = self.member_event_id(event) {
+                self.superseded.insert(previous);
+            }
             self.apply_state(event);
         }
         if matches!(incoming, Incoming::Item(_)) {
@@ -432,8 +474,14 @@ impl Room {
     /// sends only some members). None in public rooms, where invites do not ring, and in
     /// encrypted rooms, whose call events would have to be encrypted.
     pub fn call_peer(&self, own: &UserId) -> Option<OwnedUserId> {
+        self.one_to_one_peer(own).filter(|_| !self.encrypted)
+    }
+
+    /// The other member of a room with exactly two joined members that is not public,
+    /// encrypted or not: where the call buttons show (disabled while encrypted).
+    pub fn one_to_one_peer(&self, own: &UserId) -> Option<OwnedUserId> {
         let joined = self.joined_members.unwrap_or(self.joined_count() as u64);
-        if joined != 2 || self.public || self.encrypted {
+        if joined != 2 || self.public {
             return None;
         }
         self.members
@@ -442,6 +490,12 @@ impl Room {
             .map(|(user, _)| user)
             .or_else(|| self.heroes.iter().find(|user| user.as_str() != own.as_str()))
             .cloned()
+    }
+
+    /// `m.room.encryption` is set: nothing but redactions, typing notices and receipts
+    /// may be sent here until Weft encrypts.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
     }
 
     /// Anyone may join (`join_rule: public`): invites here never ring, since anyone could
@@ -458,10 +512,28 @@ impl Room {
             .count()
     }
 
+    /// A state event we already replaced with a newer one.
+    fn is_superseded(&self, event: &Event) -> bool {
+        event.event_id.as_ref().is_some_and(|id| self.superseded.contains(id))
+    }
+
+    /// The event ID of the member event we hold for the member `event` is about (if it is
+    /// one), unless it is `event` itself.
+    fn member_event_id(&self, event: &Event) -> Option<OwnedEventId> {
+        if event.kind != "m.room.member" {
+            return None;
+        }
+        let user = UserId::parse(event.state_key.as_deref()?).ok()?;
+        self.members.get(&user)?.event_id.clone().filter(|id| Some(id) != event.event_id.as_ref())
+    }
+
     fn apply_state(&mut self, event: &Event) {
         let Some(state_key) = event.state_key.as_deref() else {
             return;
         };
+        if let Some(replaced) = &event.unsigned.replaces_state {
+            self.superseded.insert(replaced.clone());
+        }
         match event.kind.as_str() {
             "m.room.name" => {
                 self.name = event.content::<NameContent>().map(|content| content.name);
@@ -507,6 +579,7 @@ impl Room {
                     display_name: content.displayname,
                     membership: content.membership,
                     avatar_url: content.avatar_url,
+                    event_id: event.event_id.clone(),
                 };
                 self.members.insert(user_id, member);
             }
@@ -514,7 +587,16 @@ impl Room {
         }
     }
 
-    /// Applies a member event from `/members`, unless sync already told us something newer.
+    /// Applies a member event from `/members` (the current state when the server answered),
+    /// also for someone already listed, unless sync has since brought something newer.
+    pub(crate) fn apply_listed_member(&mut self, event: &Event) {
+        if event.kind == "m.room.member" && !self.is_superseded(event) {
+            self.apply_state(event);
+        }
+    }
+
+    /// Applies a member event of an older page of history for someone we know nothing of
+    /// yet; what we know of anyone else is newer.
     pub(crate) fn apply_member_if_newer(&mut self, event: &Event) {
         let known = event
             .state_key
@@ -565,5 +647,19 @@ mod tests {
             join_names(names(&["a", "b", "c", "d", "e"])),
             "a, b, c, d and 1 other"
         );
+    }
+
+    #[test]
+    fn superseded_state_ids_are_bounded_keeping_the_newest() {
+        let id = |n: usize| -> OwnedEventId { format!("$e{n}").try_into().unwrap() };
+        let mut superseded = Superseded::default();
+        for n in 0..Superseded::CAP * 3 {
+            superseded.insert(id(n));
+            superseded.insert(id(n)); // a repeat takes no second place
+        }
+        assert_eq!(superseded.ids.len(), Superseded::CAP);
+        assert_eq!(superseded.order.len(), Superseded::CAP);
+        assert!(!superseded.contains(&id(Superseded::CAP * 2 - 1)));
+        assert!((Superseded::CAP * 2..Superseded::CAP * 3).all(|n| superseded.contains(&id(n))));
     }
 }

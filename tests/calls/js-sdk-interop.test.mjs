@@ -1,6 +1,8 @@
 // Weft's calls against matrix-js-sdk's MatrixCall (Element Web's implementation, from
-// npm, bundled for the browser): Weft calls it, and it calls Weft; both connect with
-// media both ways and hang up cleanly. Run through tests/calls/netns.
+// npm, bundled for the browser): Weft calls it, and it calls Weft; both call at once (real
+// glare, with js-sdk's sync held so that neither has seen the other's invite); js-sdk calls
+// first and Weft's "Video call" answers it; both connect with media both ways and hang up
+// cleanly. Run through tests/calls/netns.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +24,54 @@ async function roomEvents(base, account, roomId) {
   return (await res.json()).chunk;
 }
 
+/** The IDs of the room's latest events, to tell later events from them. */
+async function eventIds(base, account, roomId) {
+  return new Set((await roomEvents(base, account, roomId)).map((e) => e.event_id));
+}
+
+/** Polls the room until an event matching `match` that is not in `earlier` (a set of event
+ * IDs) is there; returns it. Earlier steps' call events must never count. */
+async function waitForEvent(base, account, roomId, earlier, match, timeoutMs = WAIT.timeout) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = (await roomEvents(base, account, roomId)).find((e) => !earlier.has(e.event_id) && match(e));
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`no such event in ${roomId}: ${match}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
+
+/** Wakes `account`'s long-poll (an account data change is in its next sync). */
+async function wakeSync(base, account) {
+  const res = await fetch(`${base}/_matrix/client/v3/user/${encodeURIComponent(account.userId)}/account_data/org.weft.test.wake`, {
+    method: 'PUT', headers: { authorization: `Bearer ${account.accessToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ at: Date.now() }),
+  });
+  assert.equal(res.status, 200);
+}
+
+/** Holds `page`'s /sync requests until the returned function is called. The long-poll
+ * already in flight is woken with `wake` first, so once this resolves nothing reaches the
+ * page's sync until it is resumed. */
+async function holdSync(page, wake) {
+  const held = [];
+  let holding = true;
+  let onHeld;
+  const firstHeld = new Promise((ok) => { onHeld = ok; });
+  const pattern = (url) => url.pathname.endsWith('/_matrix/client/v3/sync');
+  await page.route(pattern, (route) => {
+    if (!holding) return route.continue();
+    held.push(route);
+    onHeld();
+  });
+  await wake();
+  await firstHeld;
+  return async () => {
+    holding = false;
+    await page.unroute(pattern);
+    for (const route of held.splice(0)) await route.continue().catch(() => { /* page moved on */ });
+  };
+}
 
 test('Weft and matrix-js-sdk call each other', { timeout: 240_000 }, async () => {
   const server = await startServer();
@@ -70,19 +120,49 @@ test('Weft and matrix-js-sdk call each other', { timeout: 240_000 }, async () =>
       await status(weft).filter({ hasText: /Call ended/ }).waitFor(WAIT);
     });
 
-    await step('both call at once: one call connects (js-sdk sets no invitee, so its call wins)', async () => {
-      const [, placed] = await Promise.all([
-        weft.getByRole('button', { name: 'Video call' }).click(),
-        element.place(roomId, { video: true }),
-      ]);
+    await step('both call at once: both invites out before either sees the other; one call connects (js-sdk sets no invitee, so its call wins)', async () => {
+      // Real glare, every time: js-sdk's sync is held while both invites go out, so neither
+      // side has seen the other's when it places its own.
+      const earlier = await eventIds(server.base, bob, roomId);
+      const resume = await holdSync(element.page, () => wakeSync(server.base, bob));
+      await weft.getByRole('button', { name: 'Video call' }).click();
+      const weftInvite = await waitForEvent(server.base, bob, roomId, earlier,
+        (e) => e.type === 'm.call.invite' && e.sender === alice.userId);
+      const placed = await element.place(roomId, { video: true });
+      await waitForEvent(server.base, bob, roomId, earlier,
+        (e) => e.type === 'm.call.invite' && e.sender === bob.userId && e.content.call_id === placed.callId);
+      // Weft gave way: its own invite hung up as replaced, and js-sdk's answered.
+      await waitForEvent(server.base, bob, roomId, earlier, (e) => e.type === 'm.call.hangup' && e.sender === alice.userId
+        && e.content.call_id === weftInvite.content.call_id && e.content.reason === 'replaced');
+      await waitForEvent(server.base, bob, roomId, earlier, (e) => e.type === 'm.call.answer' && e.sender === alice.userId
+        && e.content.call_id === placed.callId);
+      await resume();
       await status(weft).filter({ hasText: /^\d+:\d\d$/ }).waitFor(WAIT);
       await element.waitState(['connected'], { callId: placed.callId });
       await mediaFlows(weft, { video: true, audio: true });
       await expectMediaFlowing(element, { callId: placed.callId });
       assert.equal(await openPeerConnections(weft), 1, 'Weft kept one call');
-      // Weft gave way: its own invite was hung up as replaced, and it answered js-sdk's.
+      await element.hangup({ callId: placed.callId });
+      await status(weft).filter({ hasText: /Call ended/ }).waitFor(WAIT);
+      await callRegion(weft).waitFor({ state: 'hidden', ...WAIT });
+    });
+
+    await step('js-sdk calls first: pressing "Video call" while it rings answers it', async () => {
+      const placed = await element.place(roomId, { video: true });
+      await status(weft).filter({ hasText: 'bob is video calling you' }).waitFor(WAIT);
+      const call = weft.getByRole('button', { name: 'Video call', exact: true });
+      assert.ok(await call.isEnabled(), 'the call button answers a ringing call from that person');
+      await call.click();
+      await status(weft).filter({ hasText: /^\d+:\d\d$/ }).waitFor(WAIT);
+      await element.waitState(['connected'], { callId: placed.callId });
+      await mediaFlows(weft, { video: true, audio: true });
+      await expectMediaFlowing(element, { callId: placed.callId });
+      assert.equal(await openPeerConnections(weft), 1, 'one call');
+      // Answered, not a second call: no invite from Weft after js-sdk's.
       const events = await roomEvents(server.base, bob, roomId);
-      assert.ok(events.some((e) => e.type === 'm.call.hangup' && e.sender === alice.userId && e.content.reason === 'replaced'), 'Weft replaced its call');
+      const theirs = events.findIndex((e) => e.type === 'm.call.invite' && e.content.call_id === placed.callId);
+      assert.ok(theirs >= 0);
+      assert.deepEqual(events.slice(0, theirs).filter((e) => e.type === 'm.call.invite'), [], 'Weft placed no call of its own');
       assert.ok(events.some((e) => e.type === 'm.call.answer' && e.sender === alice.userId && e.content.call_id === placed.callId), 'Weft answered js-sdk');
       await element.hangup({ callId: placed.callId });
       await status(weft).filter({ hasText: /Call ended/ }).waitFor(WAIT);

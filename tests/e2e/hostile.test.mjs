@@ -130,7 +130,6 @@ async function checkPage(page) {
 }
 
 test(`${PAYLOADS.length} hostile payloads: none executes, none breaks the layout`, async () => {
-  assert.ok(PAYLOADS.length >= 50);
   const server = await startServer();
   const { browser, close } = await launchBrowser();
   const pages = {};
@@ -145,6 +144,10 @@ test(`${PAYLOADS.length} hostile payloads: none executes, none breaks the layout
         { msgtype: 'm.text', body: `payload ${i + 1}`, format: 'org.matrix.custom.html', formatted_body: html });
       assert.equal(status, 200);
     }
+    // Every payload is stored as sent (none refused or altered on the way in).
+    const [, history] = await api(server.base, attacker, 'GET', `/rooms/${room}/messages?dir=b&limit=1000`);
+    const stored = history.chunk.filter((e) => e.type === 'm.room.message').reverse();
+    assert.deepEqual(stored.map((e) => e.content.formatted_body), PAYLOADS);
 
     const page = pages.alice = await (await browser.newContext()).newPage();
     const dialogs = [];
@@ -162,6 +165,8 @@ test(`${PAYLOADS.length} hostile payloads: none executes, none breaks the layout
     }
     await start.waitFor(WAIT);
     await timeline.getByText('rel opener').waitFor(WAIT);
+    // Each payload is its own message: none swallowed its neighbours or vanished.
+    assert.equal(await timeline.locator('li.item.message').count(), PAYLOADS.length);
 
     // Give handlers every chance: hover, focus and click what is there.
     for (const text of ['hover me', 'spoiler', 'custom', 'named anchor']) {

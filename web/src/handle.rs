@@ -62,6 +62,9 @@ pub struct RoomSnapshot {
     pub can_kick: bool,
     /// Our power level.
     pub own_power: i64,
+    /// `m.room.encryption` is set: Weft sends nothing here but deletions, typing and
+    /// receipts until it encrypts.
+    pub encrypted: bool,
 }
 
 /// One row of the member list.
@@ -196,6 +199,7 @@ impl ClientHandle {
                 can_edit_topic: room.can_set_state(own, "m.room.topic"),
                 can_kick: room.can_kick(own),
                 own_power: room.power_level(own),
+                encrypted: room.is_encrypted(),
             })
         })
     }

@@ -175,6 +175,17 @@ impl Call {
         self.peer.as_ref().map(|(user, _)| user)
     }
 
+    /// Who is calling us while this call rings unanswered (`None` once answered, and for
+    /// calls we placed).
+    pub fn ringing_from(&self) -> Option<&OwnedUserId> {
+        if self.state == State::Ringing && !self.outgoing { self.peer_user() } else { None }
+    }
+
+    /// The call as the call buttons see it (see [`super::call_button`]).
+    pub fn as_active(&self, room_id: ruma::OwnedRoomId) -> super::ActiveCall {
+        super::ActiveCall { room_id, ringing_from: self.ringing_from().cloned() }
+    }
+
     /// Whether [`Self::negotiate_offer`] would send an offer now: the call is answered and
     /// the peer speaks version 1. (Check before creating an offer, which would otherwise
     /// leave the connection waiting for an answer that never comes.)
@@ -617,6 +628,25 @@ mod tests {
         assert_eq!(sent(&call.reject()), ["m.call.reject"]);
         let mut call = ringing(json!(0));
         assert_eq!(sent(&call.reject()), ["m.call.hangup"]);
+    }
+
+    #[test]
+    fn a_call_button_pressed_while_that_person_rings_answers_them() {
+        let room: ruma::OwnedRoomId = "!dm:hs".try_into().unwrap();
+        let alice = user("@alice:hs");
+        // Alice's call rings for bob: "Voice call" / "Video call" with alice answer it.
+        let mut call = ringing(json!("1"));
+        assert_eq!(call.ringing_from(), Some(&alice));
+        let active = call.as_active(room.clone());
+        assert_eq!(super::super::call_button(Some(&active), &room, &alice), super::super::CallButton::Answer);
+        // Once answered it no longer rings: the buttons are busy.
+        call.answer("a".into(), 0);
+        assert_eq!(call.ringing_from(), None);
+        let active = call.as_active(room.clone());
+        assert_eq!(super::super::call_button(Some(&active), &room, &alice), super::super::CallButton::Busy);
+        // Our own call never counts as ringing, even before anyone answers.
+        let (ours, _) = placed();
+        assert_eq!(ours.ringing_from(), None);
     }
 
     #[test]

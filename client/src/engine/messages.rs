@@ -57,6 +57,8 @@ impl Engine {
         txn_id: OwnedTransactionId,
         now: MilliSecondsSinceUnixEpoch,
     ) -> Result<HttpRequest, ApiError> {
+        // Refused before anything shows: no echo of a message that will never go out.
+        self.check_plaintext_allowed(room_id)?;
         let own = self.session.user_id.clone();
         let (kind, text) = match draft.text.strip_prefix("/me ") {
             Some(action) => (ItemKind::Emote, action.to_owned()),
@@ -114,6 +116,7 @@ impl Engine {
         txn_id: OwnedTransactionId,
         now: MilliSecondsSinceUnixEpoch,
     ) -> Result<HttpRequest, ApiError> {
+        self.check_plaintext_allowed(room_id)?;
         let own = self.session.user_id.clone();
         let content = MessageOut::media(draft);
         let room = self.room_mut(room_id)?;
@@ -132,6 +135,7 @@ impl Engine {
         txn_id: OwnedTransactionId,
         content: MessageOut,
     ) -> Result<HttpRequest, ApiError> {
+        self.check_plaintext_allowed(room_id)?;
         let request = requests::send_request(&self.session, room_id, "m.room.message", &txn_id, &content)?;
         self.outbox.insert(txn_id, content);
         Ok(request)
@@ -144,6 +148,7 @@ impl Engine {
         room_id: &RoomId,
         txn_id: &OwnedTransactionId,
     ) -> Result<HttpRequest, ApiError> {
+        self.check_plaintext_allowed(room_id)?;
         let content = self
             .outbox
             .get(txn_id)
@@ -191,6 +196,7 @@ impl Engine {
         key: String,
         txn_id: OwnedTransactionId,
     ) -> Result<HttpRequest, ApiError> {
+        self.check_plaintext_allowed(room_id)?;
         let request = messaging::reaction_request(
             &self.session,
             room_id,
@@ -231,6 +237,24 @@ impl Engine {
                 Err(error)
             }
         }
+    }
+
+    /// Refuses, in a room with `m.room.encryption`, anything that would go out in the clear
+    /// there (messages, edits, replies, reactions, media and their files, call events): until
+    /// Weft encrypts, it sends nothing such in an encrypted room. Redactions, typing notices
+    /// and receipts are never encrypted and stay allowed.
+    pub fn check_plaintext_allowed(&self, room_id: &RoomId) -> Result<(), ApiError> {
+        match self.rooms.get(room_id) {
+            Some(room) if room.is_encrypted() => Err(ApiError::EncryptedRoom),
+            _ => Ok(()),
+        }
+    }
+
+    /// The upload of a file (or its thumbnail) for a media message to `room_id`; refused in
+    /// an encrypted room, where the file itself would have to be encrypted.
+    pub fn message_upload_request(&self, room_id: &RoomId, mimetype: &str, filename: &str) -> Result<HttpRequest, ApiError> {
+        self.check_plaintext_allowed(room_id)?;
+        crate::media::upload_request(&self.session, mimetype, filename)
     }
 
     /// Deletes an event (a message, or our reaction), shown at once.
@@ -562,6 +586,117 @@ mod tests {
         assert_eq!(r.power_level("@carol:hs".try_into().unwrap()), i64::MAX);
         assert!(r.can_set_state(alice, "m.room.name"));
         assert_eq!(r.power_level(bob), 50);
+    }
+
+    fn encrypt_room(engine: &mut Engine) {
+        timeline(engine, vec![json!({"type": "m.room.encryption", "event_id": "$enc", "sender": "@alice:hs",
+            "state_key": "", "origin_server_ts": 3, "content": {"algorithm": "m.megolm.v1.aes-sha2"}})]);
+    }
+
+    #[track_caller]
+    fn refused(result: Result<HttpRequest, ApiError>) {
+        match result {
+            Ok(request) => panic!("built a plaintext request in an encrypted room: {} {}", request.method(), request.uri()),
+            Err(error) => assert_eq!(error.to_string(), "Weft can't send encrypted messages yet"),
+        }
+    }
+
+    #[test]
+    fn nothing_goes_out_in_the_clear_in_an_encrypted_room() {
+        let mut engine = engine();
+        // A message queued before the room was encrypted must not be retried in the clear.
+        engine.send_message(&room(), Draft { text: "early".into(), ..Draft::default() }, "t0".into(), ts(2)).unwrap();
+        engine.mark_send_failed(&room(), &"t0".into());
+        encrypt_room(&mut engine);
+        let before = items(&engine);
+        let one: OwnedEventId = "$1".try_into().unwrap();
+
+        refused(engine.send_message(&room(), Draft { text: "secret".into(), ..Draft::default() }, "t1".into(), ts(5)));
+        refused(engine.send_message(&room(), Draft { text: "/me whispers".into(), ..Draft::default() }, "t2".into(), ts(5)));
+        let reply = Draft { text: "re".into(), reply_to: Some(one.clone()), edit_of: None };
+        refused(engine.send_message(&room(), reply, "t3".into(), ts(5)));
+        let edit = Draft { text: "fixed".into(), reply_to: None, edit_of: Some(one.clone()) };
+        refused(engine.send_message(&room(), edit, "t4".into(), ts(5)));
+        let draft = MediaDraft {
+            kind: crate::MediaKind::File,
+            url: crate::Mxc::parse("mxc://hs/doc").unwrap(),
+            filename: "plans.pdf".into(),
+            caption: None,
+            mimetype: "application/pdf".into(),
+            size: 1,
+            width: None,
+            height: None,
+            duration_ms: None,
+            thumbnail: None,
+            blurhash: None,
+        };
+        refused(engine.send_media(&room(), &draft, "t5".into(), ts(5)));
+        refused(engine.message_upload_request(&room(), "application/pdf", "plans.pdf"));
+        refused(engine.react(&room(), one.clone(), "👍".into(), "t6".into()));
+        refused(engine.retry_send(&room(), &"t0".into()));
+        for event_type in ["m.call.invite", "m.call.answer", "m.call.candidates", "m.call.hangup"] {
+            refused(engine.call_event_request(&room(), event_type, &json!({"call_id": "c", "version": "1"}), &"t7".into()));
+        }
+        // Nothing was shown as if it had been sent: no echo, no edit, no reaction.
+        assert_eq!(items(&engine), before);
+
+        // Never encrypted, so still allowed: deleting, typing, read receipts.
+        engine.redact(&room(), one, "t8".into()).unwrap();
+        engine.typing_request(&room(), true).unwrap();
+        timeline(&mut engine, vec![text("$2", "@alice:hs", "two", 6)]);
+        assert!(engine.read_receipt_request(&room()).is_some());
+    }
+
+    fn avatar_of(engine: &Engine, user: &str) -> Option<String> {
+        let user: &ruma::UserId = user.try_into().unwrap();
+        engine.room(&room()).unwrap().member(user).and_then(|m| m.avatar_url.clone())
+    }
+
+    fn pictured(id: &str, user: &str, url: &str, replaces: Option<&str>) -> Value {
+        let mut event = json!({"type": "m.room.member", "event_id": id, "sender": user, "state_key": user,
+            "origin_server_ts": 10, "content": {"membership": "join", "displayname": "Alice", "avatar_url": url}});
+        if let Some(replaces) = replaces {
+            event["unsigned"] = json!({"replaces_state": replaces});
+        }
+        event
+    }
+
+    #[test]
+    fn an_older_member_event_in_state_does_not_undo_a_newer_one() {
+        // Alice's avatar arrives in the timeline; a later sync lists in `state` the member
+        // event before it (Synapse does, as the state at the start of a timeline whose
+        // first event was created beside the profile update).
+        let mut timeline_first = engine();
+        timeline(&mut timeline_first, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", None)]);
+        assert_eq!(avatar_of(&timeline_first, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+        sync(&mut timeline_first, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+            "state": {"events": [member("@alice:hs", "Alice")]},
+            "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}));
+        assert_eq!(avatar_of(&timeline_first, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+
+        // The same when we only know the older event from `replaces_state`.
+        let mut fresh = engine();
+        timeline(&mut fresh, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", Some("$old"))]);
+        sync(&mut fresh, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+            "state": {"events": [json!({"type": "m.room.member", "event_id": "$old", "sender": "@alice:hs",
+                "state_key": "@alice:hs", "origin_server_ts": 1, "content": {"membership": "join"}})]},
+            "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}));
+        assert_eq!(avatar_of(&fresh, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+    }
+
+    #[test]
+    fn the_member_list_brings_later_member_events_for_people_already_listed() {
+        let mut engine = engine();
+        let members = |events: Vec<Value>| ok(json!({"chunk": events}));
+        // Sync missed alice's new avatar (a gap, say): the full member list has it.
+        let list = members(vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", Some("$m@alice:hs")), member("@bob:hs", "Bob")]);
+        engine.handle_members_response(&room(), http::Response::builder().status(200).body(&list[..]).unwrap()).unwrap();
+        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+
+        // A list computed before a change sync has since brought does not undo it.
+        timeline(&mut engine, vec![pictured("$pic2", "@alice:hs", "mxc://hs/alice2", Some("$pic"))]);
+        engine.handle_members_response(&room(), http::Response::builder().status(200).body(&list[..]).unwrap()).unwrap();
+        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice2"));
     }
 
     #[test]

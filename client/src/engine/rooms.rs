@@ -110,7 +110,7 @@ impl Engine {
         let page = people::parse_members(response)?;
         let room = self.room_mut(room_id)?;
         for event in page.chunk.iter().filter_map(|raw| Event::parse(raw)) {
-            room.apply_member_if_newer(&event);
+            room.apply_listed_member(&event);
         }
         Ok(())
     }

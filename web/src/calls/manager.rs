@@ -19,7 +19,7 @@ use ruma::OwnedRoomId;
 use serde_json::{Value, json};
 use web_sys::MediaStream;
 use weft_client::call::{
-    self, Call, CallInvite, CallSignal, EndReason, GlareOutcome, Output, State,
+    self, Call, CallButton, CallInvite, CallSignal, EndReason, GlareOutcome, Output, State,
     turn::TurnServers,
 };
 
@@ -293,6 +293,10 @@ impl Manager {
                 if manager.closed.get() {
                     inner.active = None;
                 }
+                // The call buttons follow the call: answering, or ending, turns them off.
+                if let Some(active) = &inner.active {
+                    manager.handle.set_active_call(Some(active.call.as_active(active.room_id.clone())));
+                }
                 manager.inner.borrow_mut().replace(inner);
             }
             manager.busy.set(false);
@@ -320,14 +324,18 @@ impl Manager {
             }
             Input::Intent => {
                 if let Some(intent) = self.handle.take_call_intent() {
-                    let ringing_here = inner.active.as_ref().is_some_and(|a| {
-                        a.room_id == intent.room_id && *a.call.state() == State::Ringing
-                    });
-                    if ringing_here {
+                    let active = inner.active.as_ref().map(|a| a.call.as_active(a.room_id.clone()));
+                    let action = match self.handle.call_peer_untracked(&intent.room_id) {
+                        Some(peer) => call::call_button(active.as_ref(), &intent.room_id, &peer),
+                        // `place` says why there is no call to place here.
+                        None if active.is_none() => CallButton::Place,
+                        None => CallButton::Busy,
+                    };
+                    match action {
                         // Calling someone who is calling us answers them (as Element does).
-                        self.accept_call(inner, intent.video, now).await;
-                    } else if inner.active.is_none() {
-                        self.place(inner, intent.room_id, intent.video).await;
+                        CallButton::Answer => self.accept_call(inner, intent.video, now).await,
+                        CallButton::Place => self.place(inner, intent.room_id, intent.video).await,
+                        CallButton::Busy => {}
                     }
                 }
             }
@@ -581,7 +589,7 @@ impl Manager {
         };
         let name = self.handle.member_name_untracked(&room_id, &invitee);
         self.screen.set(Some(Screen::new(room_id.clone(), name, Phase::Outgoing, video)));
-        self.handle.set_active_call(Some(room_id.clone()));
+        self.handle.set_active_call(Some(call::ActiveCall { room_id: room_id.clone(), ringing_from: None }));
         self.cancelled.set(false);
         let media = match LocalMedia::open(video, storage::call_device("audio").as_deref(), storage::call_device("video").as_deref()).await {
             Ok(media) => media,
@@ -851,7 +859,7 @@ impl Manager {
         let peer_name = peer
             .map(|user| self.handle.member_name_untracked(&active.room_id, &user))
             .unwrap_or_default();
-        self.handle.set_active_call(Some(active.room_id.clone()));
+        self.handle.set_active_call(Some(active.call.as_active(active.room_id.clone())));
         self.screen.set(Some(Screen::new(active.room_id.clone(), peer_name, phase, camera)));
     }
 

@@ -27,9 +27,9 @@ pub fn add(pending: Pending, files: Vec<LocalFile>) {
 
 /// The paperclip button: chosen files go to the preview.
 #[component]
-pub fn AttachButton(pending: Pending) -> impl IntoView {
+pub fn AttachButton(pending: Pending, disabled: Signal<bool>) -> impl IntoView {
     view! {
-        <FileButton label="Attach file" class="attach" multiple=true on_files=Callback::new(move |files| add(pending, files))>
+        <FileButton label="Attach file" class="attach" multiple=true disabled on_files=Callback::new(move |files| add(pending, files))>
             "📎"
         </FileButton>
     }
@@ -41,6 +41,7 @@ pub fn FileButton(
     label: &'static str,
     class: &'static str,
     #[prop(optional)] multiple: bool,
+    #[prop(optional, into)] disabled: Signal<bool>,
     on_files: Callback<Vec<LocalFile>>,
     children: Children,
 ) -> impl IntoView {
@@ -61,6 +62,7 @@ pub fn FileButton(
             class=class
             aria-label=label
             title=label
+            disabled=disabled
             on:click=move |_| if let Some(input) = input.get_untracked() { document::click(&input) }
         >
             {children()}

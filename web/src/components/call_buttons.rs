@@ -1,4 +1,6 @@
-//! "Voice call" and "Video call" in the header of a room with one other member.
+//! "Voice call" and "Video call" in the header of a room with one other member: they call
+//! that person, answer their call while it rings here, and are off during another call and
+//! in encrypted rooms (call events would have to be encrypted).
 
 use leptos::prelude::*;
 use ruma::OwnedRoomId;
@@ -9,20 +11,23 @@ use crate::{handle::ClientHandle, reactive::dyn_view};
 #[component]
 pub fn CallButtons(room_id: OwnedRoomId) -> impl IntoView {
     let handle = ClientHandle::expect();
-    let can_call = Memo::new({
+    let shown = Memo::new({
         let room_id = room_id.clone();
-        move |_| handle.call_peer(&room_id).is_some()
+        move |_| handle.has_call_buttons(&room_id)
     });
-    let busy = move || handle.active_call().is_some();
     dyn_view(move || {
-        if !can_call.get() {
+        if !shown.get() {
             return ().into_any();
         }
+        let off = Signal::derive({
+            let room_id = room_id.clone();
+            move || handle.call_buttons_off(&room_id)
+        });
         let (voice_room, video_room) = (room_id.clone(), room_id.clone());
         view! {
             <div class="call-buttons">
-                <button disabled=busy on:click=move |_| handle.start_call(voice_room.clone(), false)>"Voice call"</button>
-                <button disabled=busy on:click=move |_| handle.start_call(video_room.clone(), true)>"Video call"</button>
+                <button disabled=off on:click=move |_| handle.start_call(voice_room.clone(), false)>"Voice call"</button>
+                <button disabled=off on:click=move |_| handle.start_call(video_room.clone(), true)>"Video call"</button>
             </div>
         }
         .into_any()

@@ -27,7 +27,14 @@ pub enum ComposerMode {
 
 /// Text area "Message" and a "Send" button, with a banner while replying or editing.
 #[component]
-pub fn Composer(room_id: OwnedRoomId, mode: RwSignal<ComposerMode>, pending: Pending) -> impl IntoView {
+pub fn Composer(
+    room_id: OwnedRoomId,
+    mode: RwSignal<ComposerMode>,
+    pending: Pending,
+    /// The room is encrypted: the box, "Attach file" and "Send" are off (until Weft
+    /// encrypts).
+    encrypted: Signal<bool>,
+) -> impl IntoView {
     let handle = ClientHandle::expect();
     let text = RwSignal::new(String::new());
     let textarea = NodeRef::<html::Textarea>::new();
@@ -47,7 +54,7 @@ pub fn Composer(room_id: OwnedRoomId, mode: RwSignal<ComposerMode>, pending: Pen
         let room_id = room_id.clone();
         move || {
             let body = text.get_untracked();
-            if body.trim().is_empty() {
+            if body.trim().is_empty() || encrypted.get_untracked() {
                 return;
             }
             let draft = match mode.get_untracked() {
@@ -152,16 +159,17 @@ pub fn Composer(room_id: OwnedRoomId, mode: RwSignal<ComposerMode>, pending: Pen
                     on:keydown=on_keydown
                     on:input=on_input
                     on:blur=on_blur
+                    disabled=encrypted
                     on:paste=move |ev| {
                         let files = files::from_paste(&ev);
-                        if !files.is_empty() {
+                        if !files.is_empty() && !encrypted.get_untracked() {
                             ev.prevent_default();
                             add(pending, files);
                         }
                     }
                 ></textarea>
-                <AttachButton pending />
-                <button type="submit" class="primary">"Send"</button>
+                <AttachButton pending disabled=encrypted />
+                <button type="submit" class="primary" disabled=encrypted>"Send"</button>
             </div>
         </form>
     }

@@ -1,15 +1,48 @@
 //! The room panel behind "Room settings": name and topic (editable by those allowed),
 //! the member list with power levels and "Remove", and "Leave room".
+//!
+//! The panel is a separate wasm chunk (like calls): only [`settings_panel`] is reachable
+//! from the main module, and the browser fetches the rest the first time the panel opens.
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*, task::{spawn_local, spawn_local_scoped}};
 use ruma::OwnedRoomId;
 
 use crate::{
     components::{attach::FileButton, avatar::Avatar},
     platform::files::LocalFile,
     handle::{ClientHandle, RoomSnapshot},
-    reactive::{dyn_view, status_line},
+    calls::ChunkError,
+    reactive::{dyn_show, dyn_view, status_line},
 };
+
+/// The panel, its chunk fetched first. A chunk that cannot be fetched (offline, a deploy
+/// replaced it) shows an error instead of a broken panel.
+pub fn settings_panel(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) -> AnyView {
+    // Not `<Suspense>`, which would cost more first-load bytes than the chunk saves.
+    let view = StoredValue::new_local(None::<AnyView>);
+    let ready = RwSignal::new(false);
+    spawn_local_scoped(async move {
+        let loaded = match panel(room_id, snapshot).await {
+            Ok(view) => view,
+            Err(ChunkError) => view! {
+                <p class="error" role="alert">"Room settings could not be loaded. Check your connection and reload the page."</p>
+            }
+            .into_any(),
+        };
+        view.set_value(Some(loaded));
+        ready.set(true);
+    });
+    dyn_show(
+        move || ready.get(),
+        move || view.try_update_value(Option::take).flatten().unwrap_or_else(|| ().into_any()),
+    )
+    .into_any()
+}
+
+#[leptos::wasm_split::wasm_split(settings, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn panel(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) -> Result<AnyView, ChunkError> {
+    Ok(view! { <RoomSettings room_id snapshot /> }.into_any())
+}
 
 fn role(power: i64) -> Option<&'static str> {
     match power {

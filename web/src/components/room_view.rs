@@ -11,7 +11,7 @@ use crate::{
         composer::{Composer, ComposerMode},
         uploads::Uploads,
         invite_form::InviteForm,
-        room_settings::RoomSettings,
+        room_settings::settings_panel,
         timeline::Timeline,
     },
     handle::ClientHandle,
@@ -49,6 +49,8 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let loaded = field(|r| r.loaded);
     let reached_start = field(|r| r.reached_start);
     let can_redact_others = field(|r| r.can_redact_others);
+    // Until Weft encrypts: no messages, files, reactions or calls in an encrypted room.
+    let encrypted = field(|r| r.encrypted);
     let mode = RwSignal::new(ComposerMode::Message);
     let settings_open = RwSignal::new(false);
     let pending: Pending = RwSignal::new_local(Vec::new());
@@ -84,7 +86,9 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                 on:drop=move |ev| {
                     if files::drag_has_files(&ev) {
                         ev.prevent_default();
-                        add(pending, files::from_drop(&ev));
+                        if !encrypted.get_untracked() {
+                            add(pending, files::from_drop(&ev));
+                        }
                     }
                 }
             >
@@ -118,7 +122,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     let room_id = room_id.clone();
                     dyn_show(
                         move || settings_open.get(),
-                        move || view! { <RoomSettings room_id=room_id.clone() snapshot /> }.into_any(),
+                        move || settings_panel(room_id.clone(), snapshot),
                     )
                 }
                 <Timeline
@@ -128,11 +132,18 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     reached_start
                     typing
                     can_redact_others
+                    encrypted
                     mode
                 />
                 <Uploads room_id=Some(room_id.clone()) />
                 <SendFiles room_id=room_id.clone() pending />
-                <Composer room_id=room_id.clone() mode pending />
+                {dyn_show(
+                    move || encrypted.get(),
+                    || view! {
+                        <p class="hint encrypted-note" role="status">"Weft can't send encrypted messages yet"</p>
+                    }.into_any(),
+                )}
+                <Composer room_id=room_id.clone() mode pending encrypted />
             </section>
         }
         .into_any()

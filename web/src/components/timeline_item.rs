@@ -28,6 +28,8 @@ pub fn Item(
     header: bool,
     mode: RwSignal<ComposerMode>,
     can_redact_others: Signal<bool>,
+    /// The room is encrypted: "React", "Reply", "Edit" and the reactions are off.
+    encrypted: Signal<bool>,
     /// Who has read up to here (apart from `item`, so that it can change in place).
     read_by: Signal<Vec<OwnedUserId>>,
 ) -> impl IntoView {
@@ -116,12 +118,12 @@ pub fn Item(
         let (delete_room, delete_event) = (room_id.clone(), event_id.clone());
         view! {
             <div class="item-actions" role="toolbar" aria-label="Message actions">
-                <button class="small" on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
-                <button class="small" on:click=move |_| mode.set(ComposerMode::Reply(reply_item.clone()))>
+                <button class="small" disabled=encrypted on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
+                <button class="small" disabled=encrypted on:click=move |_| mode.set(ComposerMode::Reply(reply_item.clone()))>
                     "Reply"
                 </button>
                 {own.then(|| view! {
-                    <button class="small" on:click=move |_| mode.set(ComposerMode::Edit(edit_item.clone()))>
+                    <button class="small" disabled=encrypted on:click=move |_| mode.set(ComposerMode::Edit(edit_item.clone()))>
                         "Edit"
                     </button>
                 })}
@@ -134,7 +136,7 @@ pub fn Item(
                     </button>
                 })}
             </div>
-            {dyn_show(move || picking.get(), move || view! {
+            {dyn_show(move || picking.get() && !encrypted.get(), move || view! {
                 <ReactionPicker
                     room_id=picker_room.clone()
                     event_id=event_id.clone()
@@ -147,7 +149,7 @@ pub fn Item(
     let reactions = match (&item.event_id, item.reactions.is_empty()) {
         (Some(event_id), false) => Some(view! {
             <div class="reactions">
-                <Reactions room_id=room_id.clone() event_id=event_id.clone() reactions=item.reactions.clone() />
+                <Reactions room_id=room_id.clone() event_id=event_id.clone() reactions=item.reactions.clone() encrypted />
             </div>
         }),
         _ => None,

@@ -7,7 +7,7 @@
 
 use leptos::{prelude::*, task::spawn_local};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId};
-use weft_client::call::{CallSignal, turn::{self, TurnServers}};
+use weft_client::call::{ActiveCall, CallButton, CallSignal, turn::{self, TurnServers}};
 
 use super::{ClientHandle, as_borrowed, send};
 use crate::{
@@ -32,8 +32,12 @@ pub(crate) struct CallDesk {
     pub wake: RwSignal<u64>,
     /// A call button was pressed; the manager takes it.
     pub intent: RwSignal<Option<CallIntent>>,
-    /// The room of the call in progress (or ringing), if any: call buttons are off then.
+    /// The room of the call in progress (or ringing), if any: call buttons are off then,
+    /// except that those for the person ringing us answer them.
     pub active: RwSignal<Option<OwnedRoomId>>,
+    /// Who calls us while that call rings unanswered. (Two signals of types used elsewhere
+    /// rather than one of [`ActiveCall`]: each new signal type costs first-load bytes.)
+    pub ringing_from: RwSignal<Option<OwnedUserId>>,
     /// Set by the call manager: ends the call in progress and gives the hangup request
     /// (signing out sends it while the session still works).
     pub hang_up: StoredValue<Option<HangUpHook>, LocalStorage>,
@@ -49,28 +53,39 @@ impl CallDesk {
             wake: RwSignal::new(0),
             intent: RwSignal::new(None),
             active: RwSignal::new(None),
+            ringing_from: RwSignal::new(None),
             hang_up: StoredValue::new_local(None),
         }
     }
 }
 
 impl ClientHandle {
-    /// Who a call in `room_id` would be with (rooms with exactly two joined members).
-    pub fn call_peer(&self, room_id: &RoomId) -> Option<OwnedUserId> {
+    /// Whether `room_id` shows call buttons: exactly two joined members, not public
+    /// (encrypted or not; see [`Self::call_buttons_off`]).
+    pub fn has_call_buttons(&self, room_id: &RoomId) -> bool {
         self.engine.with(|engine| {
-            let engine = engine.as_ref()?;
-            engine.room(room_id)?.call_peer(engine.user_id())
+            engine.as_ref().and_then(|e| e.room(room_id)?.one_to_one_peer(e.user_id())).is_some()
         })
+    }
+
+    /// Whether the call buttons of `room_id` are off: the room is encrypted, or another
+    /// call is in progress. While the other member's call rings they answer it.
+    pub fn call_buttons_off(&self, room_id: &RoomId) -> bool {
+        let peer = self.engine.with(|engine| {
+            let engine = engine.as_ref()?;
+            let room = engine.room(room_id)?;
+            Some((room.one_to_one_peer(engine.user_id())?, room.is_encrypted()))
+        });
+        let Some((peer, false)) = peer else {
+            return true;
+        };
+        let active = self.calls.active.get().map(|room_id| ActiveCall { room_id, ringing_from: self.calls.ringing_from.get() });
+        weft_client::call::call_button(active.as_ref(), room_id, &peer) == CallButton::Busy
     }
 
     /// Asks the call manager (loading it first) to call the other member of `room_id`.
     pub fn start_call(&self, room_id: OwnedRoomId, video: bool) {
         self.calls.intent.set(Some(CallIntent { room_id, video }));
-    }
-
-    /// The room with a call in progress, if any.
-    pub fn active_call(&self) -> Option<OwnedRoomId> {
-        self.calls.active.get()
     }
 
     /// Whether the call manager must run: a call was asked for, or an invite may ring.
@@ -128,9 +143,13 @@ impl ClientHandle {
         self.with_engine(|engine| engine.call_event_request(room_id, event_type, content, &txn_id)).ok()?.ok()
     }
 
-    pub(crate) fn set_active_call(&self, room_id: Option<OwnedRoomId>) {
+    pub(crate) fn set_active_call(&self, active: Option<ActiveCall>) {
+        let (room_id, ringing_from) = active.map_or((None, None), |a| (Some(a.room_id), a.ringing_from));
         if self.calls.active.get_untracked() != room_id {
             self.calls.active.set(room_id);
+        }
+        if self.calls.ringing_from.get_untracked() != ringing_from {
+            self.calls.ringing_from.set(ringing_from);
         }
     }
 

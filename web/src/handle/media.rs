@@ -205,7 +205,7 @@ impl ClientHandle {
             let worth = kind != MediaKind::Image
                 || media::thumbnail_worth_uploading(&mimetype, file.size(), thumb.file.size());
             if worth {
-                let url = self.upload(id, &thumb.file, |_| {}).await?;
+                let url = self.upload(id, entry.room_id.as_deref(), &thumb.file, |_| {}).await?;
                 thumbnail = Some(ThumbnailDraft {
                     url,
                     mimetype: thumb.file.mimetype(),
@@ -215,7 +215,7 @@ impl ClientHandle {
                 });
             }
         }
-        let url = self.upload(id, &file, entry.show_progress()).await?;
+        let url = self.upload(id, entry.room_id.as_deref(), &file, entry.show_progress()).await?;
         let draft = MediaDraft {
             kind,
             url,
@@ -246,7 +246,7 @@ impl ClientHandle {
         if MediaKind::for_mimetype(&file.mimetype()) != MediaKind::Image {
             return Err(Failure::Failed("Pick a PNG, JPEG, GIF or WebP image".into()));
         }
-        let url = self.upload(id, &file, entry.show_progress()).await?;
+        let url = self.upload(id, None, &file, entry.show_progress()).await?;
         let request = self
             .with_engine(|engine| match &entry.room_id {
                 Some(room_id) => engine.set_room_avatar_request(room_id, &url),
@@ -262,14 +262,20 @@ impl ClientHandle {
     }
 
     /// Uploads one file of job `id`; the job keeps the request so that cancelling aborts it.
+    /// A file for a message to `room` is refused in an encrypted room (it would be stored
+    /// unencrypted).
     async fn upload(
         &self,
         id: u64,
+        room: Option<&RoomId>,
         file: &LocalFile,
         on_progress: impl FnMut(f64) + 'static,
     ) -> Result<Mxc, Failure> {
         let request = self
-            .with_engine(|engine| media::upload_request(engine.session(), &file.mimetype(), file.name()))
+            .with_engine(|engine| match room {
+                Some(room) => engine.message_upload_request(room, &file.mimetype(), file.name()),
+                None => media::upload_request(engine.session(), &file.mimetype(), file.name()),
+            })
             .map_err(Failure::of)?
             .map_err(Failure::of)?;
         let upload = Upload::start(&request, file, on_progress)
