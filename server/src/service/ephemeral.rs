@@ -127,10 +127,24 @@ impl Services {
 
     /// The room's `m.receipt` event for receipts changed in `(after, until]`;
     /// private receipts only for their owner.
-    pub fn receipt_event(&self, room_id: &RoomId, viewer: &UserId, after: Option<i64>, until: i64) -> Result<Option<Value>> {
+    ///
+    /// `visible` says whether the viewer may see the event a receipt names:
+    /// a new member of a `joined` room learns nothing of the hidden past
+    /// through who read which event when.
+    pub fn receipt_event(
+        &self,
+        room_id: &RoomId,
+        viewer: &UserId,
+        after: Option<i64>,
+        until: i64,
+        mut visible: impl FnMut(&EventId) -> Result<bool>,
+    ) -> Result<Option<Value>> {
         let mut content = serde_json::Map::new();
         for r in self.storage().receipt_changes(room_id.as_str(), after, until)? {
             if r.receipt_type == "m.read.private" && r.user_id != viewer {
+                continue;
+            }
+            if !visible(&r.event_id)? {
                 continue;
             }
             let mut receipt = json!({ "ts": r.ts });

@@ -169,6 +169,12 @@ impl ReadView {
         i.checked_sub(1).is_some_and(|i| at <= self.ranges[i].1)
     }
 
+    /// Whether the user may read the room's whole history up to the horizon
+    /// (the common case: a member of a `shared` room).
+    pub fn reads_everything(&self) -> bool {
+        matches!(self.ranges.as_slice(), [(from, to)] if *from <= 1 && *to >= self.horizon)
+    }
+
     /// Whether the user's membership changed to its last value from `join`:
     /// they left, were kicked or banned while in the room (not a declined
     /// invite or a withdrawn knock, even by someone who was once a member).

@@ -223,7 +223,18 @@ impl Services {
                     if let Some(typing) = self.typing_event(&row.room_id, from, upto) {
                         ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&typing)?));
                     }
-                    if let Some(receipts) = self.receipt_event(&row.room_id, &who.user_id, from, upto)? {
+                    let mut view = None;
+                    let visible = |event_id: &ruma::EventId| -> Result<bool> {
+                        if view.is_none() {
+                            view = Some(self.read_view(&row.room_id, &who.user_id, upto, true)?);
+                        }
+                        let view = view.as_ref().expect("just set");
+                        if view.reads_everything() {
+                            return Ok(true);
+                        }
+                        Ok(self.storage().event(event_id.as_str())?.is_some_and(|e| e.room_id == row.room_id && view.can_see(&e)))
+                    };
+                    if let Some(receipts) = self.receipt_event(&row.room_id, &who.user_id, from, upto, visible)? {
                         ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&receipts)?));
                     }
                     let extras = RoomExtras { account_data, ephemeral };

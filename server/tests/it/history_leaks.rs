@@ -305,3 +305,32 @@ async fn messages_after_leaving_shows_members_as_they_were_at_the_leave() {
         assert_ne!(e["content"]["displayname"], "Alice after eve left", "a member event from after eve left: {e}");
     }
 }
+
+#[tokio::test]
+async fn receipts_do_not_name_events_a_new_member_cannot_see() {
+    let s = TestServer::start().await;
+    let alice = s.register("alice").await;
+    let bob = s.register("bob").await;
+    let eve = s.register("eve").await;
+    let room = s.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    join(&s, &bob, &room).await;
+    set_visibility(&s, &alice, &room, "joined").await;
+    let (_, sent) = s.send_text(&alice, &room, "secret", "secret before eve").await;
+    let secret = sent["event_id"].as_str().unwrap().to_owned();
+    let receipt = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(&secret));
+    assert_eq!(s.call(Method::POST, &receipt, Some(&bob), Some(json!({}))).await.0, 200);
+    join(&s, &eve, &room).await;
+
+    let sync = s.sync(&eve, None, 0).await;
+    let entry = &sync["rooms"]["join"][&room];
+    assert!(entry.is_object(), "{sync}");
+    assert!(!entry["ephemeral"].to_string().contains(&secret), "{}", entry["ephemeral"]);
+
+    // Receipts on what eve may see still reach her.
+    let (_, sent) = s.send_text(&alice, &room, "after", "after eve joined").await;
+    let after = sent["event_id"].as_str().unwrap().to_owned();
+    let receipt = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(&after));
+    assert_eq!(s.call(Method::POST, &receipt, Some(&bob), Some(json!({}))).await.0, 200);
+    let sync = s.sync(&eve, None, 0).await;
+    assert!(sync["rooms"]["join"][&room]["ephemeral"].to_string().contains(&after));
+}
