@@ -68,8 +68,15 @@ test('matrix-js-sdk media: it uploads and we show; we upload and it downloads th
       await bob.getByRole('dialog', { name: 'Send files' }).getByRole('button', { name: 'Send' }).click();
       await item(bob, 'report.bin').getByRole('button', { name: 'Download report.bin' }).waitFor(WAIT);
 
-      const { chunk } = await carol.createMessagesRequest(roomId, null, 10, sdk.Direction.Backward);
-      const event = chunk.find((e) => e.type === 'm.room.message' && e.content.msgtype === 'm.file');
+      // Our client shows the file card from its local echo, before its PUT has
+      // returned; the event reaches the other client once the server has it.
+      const deadline = Date.now() + WAIT.timeout;
+      let event;
+      while (!event && Date.now() < deadline) {
+        const { chunk } = await carol.createMessagesRequest(roomId, null, 10, sdk.Direction.Backward);
+        event = chunk.find((e) => e.type === 'm.room.message' && e.content.msgtype === 'm.file');
+        if (!event) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       assert.ok(event, 'the m.file event reached the other client');
       assert.equal(event.content.body, 'report.bin');
       assert.equal(event.content.info.size, bytes.length);
