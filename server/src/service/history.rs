@@ -312,14 +312,14 @@ impl Services {
                 };
                 let short = batch.len() < batch_size;
                 for event in batch {
-                    match dir {
-                        Direction::Backward => high = event.stream - 1,
-                        Direction::Forward => low = event.stream,
-                    }
                     cursor = match dir {
                         Direction::Backward => event.stream - 1,
                         Direction::Forward => event.stream,
                     };
+                    match dir {
+                        Direction::Backward => high = cursor,
+                        Direction::Forward => low = cursor,
+                    }
                     if keep(&event) {
                         events.push(event);
                         if events.len() == limit {

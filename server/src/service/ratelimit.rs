@@ -98,11 +98,7 @@ impl RateLimiter {
         self.update(action, key, now, true)
     }
 
-    /// Like `take`, but only looks: whether a token is there.
-    fn peek(&self, action: Action, key: &str, now: Instant) -> std::result::Result<(), u64> {
-        self.update(action, key, now, false)
-    }
-
+    /// Refills `key`'s bucket for `action`; with `take`, uses a token if one is there.
     fn update(&self, action: Action, key: &str, now: Instant, take: bool) -> std::result::Result<(), u64> {
         let (per_second, burst) = action.rate();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -133,21 +129,20 @@ impl RateLimiter {
 impl Services {
     /// Fails with 429 when `key` has used up its allowance for `action`.
     pub fn rate_limit(&self, action: Action, key: &str) -> Result<()> {
-        if !self.config().rate_limits {
-            return Ok(());
-        }
-        self.inner_rate_limiter()
-            .take(action, key, Instant::now())
-            .map_err(|retry_after_ms| Error::RateLimited { retry_after_ms })
+        self.limited(action, key, true)
     }
 
     /// Fails with 429 when `key` has no allowance left for `action`, without using any.
     pub fn rate_limit_check(&self, action: Action, key: &str) -> Result<()> {
+        self.limited(action, key, false)
+    }
+
+    fn limited(&self, action: Action, key: &str, take: bool) -> Result<()> {
         if !self.config().rate_limits {
             return Ok(());
         }
         self.inner_rate_limiter()
-            .peek(action, key, Instant::now())
+            .update(action, key, Instant::now(), take)
             .map_err(|retry_after_ms| Error::RateLimited { retry_after_ms })
     }
 

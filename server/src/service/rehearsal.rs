@@ -15,7 +15,7 @@ use ruma::{
 use super::{
     Services, now,
     pdu::{Pdu, PduTemplate, build_signed},
-    rooms::EventSpec,
+    rooms::{EventSpec, auth_events_for, auth_failed},
 };
 use crate::error::{Error, Result};
 
@@ -37,18 +37,7 @@ impl Services {
             if spec.kind == TimelineEventType::RoomCanonicalAlias && spec.state_key.is_some() {
                 self.check_canonical_alias(room_id, &spec.content, alias)?;
             }
-            let auth_types = state_res::auth_types_for_event(
-                &spec.kind,
-                sender,
-                spec.state_key.as_deref(),
-                &spec.content,
-                &rules.authorization,
-            )
-            .map_err(|e| Error::bad_json(format!("Invalid event: {e}")))?;
-            let auth_events = auth_types
-                .iter()
-                .filter_map(|(t, k)| state.get(&(t.to_string(), k.clone())).cloned())
-                .collect();
+            let auth_events = auth_events_for(spec, sender, &rules, &state)?;
             let (event_id, _, pdu) = build_signed(
                 PduTemplate {
                     room_id,
@@ -66,12 +55,11 @@ impl Services {
                 &rules,
             )?;
             let load = |id: &EventId| pdus.get(id).cloned();
-            let refused = |reason: String| Error::forbidden(format!("Not allowed: {reason}"));
-            state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, load).map_err(refused)?;
+            state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, load).map_err(auth_failed)?;
             state_res::check_state_dependent_auth_rules(&rules.authorization, &pdu, |t: &StateEventType, k: &str| {
                 state.get(&(t.to_string(), k.to_owned())).and_then(|id| load(id))
             })
-            .map_err(refused)?;
+            .map_err(auth_failed)?;
             if let Some(state_key) = &spec.state_key {
                 state.insert((spec.kind.to_string(), state_key.clone()), event_id.clone());
             }

@@ -5,6 +5,8 @@
 //! prev/auth events, builds and signs the PDU, checks the auth rules against
 //! current state (ruma-state-res), stores it and wakes waiting syncs.
 
+use std::collections::HashMap;
+
 use rand::distr::{Alphanumeric, SampleString};
 use ruma::{
     OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId,
@@ -58,8 +60,27 @@ pub struct Txn<'a> {
     pub scope: String,
 }
 
-fn auth_failed(reason: String) -> Error {
+pub(super) fn auth_failed(reason: String) -> Error {
     Error::forbidden(format!("Not allowed: {reason}"))
+}
+
+/// The auth events a new event names: those of the types the room version's
+/// rules ask for, from `state`.
+pub(super) fn auth_events_for(
+    spec: &EventSpec,
+    sender: &UserId,
+    rules: &ruma::room_version_rules::RoomVersionRules,
+    state: &HashMap<(String, String), OwnedEventId>,
+) -> Result<Vec<OwnedEventId>> {
+    let auth_types = state_res::auth_types_for_event(
+        &spec.kind,
+        sender,
+        spec.state_key.as_deref(),
+        &spec.content,
+        &rules.authorization,
+    )
+    .map_err(|e| Error::bad_json(format!("Invalid event: {e}")))?;
+    Ok(auth_types.iter().filter_map(|(t, k)| state.get(&(t.to_string(), k.clone())).cloned()).collect())
 }
 
 impl Services {
@@ -101,18 +122,7 @@ impl Services {
         let cached = _guard.room(room_id, storage)?;
         let state = &cached.state;
 
-        let auth_types = state_res::auth_types_for_event(
-            &spec.kind,
-            sender,
-            spec.state_key.as_deref(),
-            &spec.content,
-            &rules.authorization,
-        )
-        .map_err(|e| Error::bad_json(format!("Invalid event: {e}")))?;
-        let auth_events: Vec<OwnedEventId> = auth_types
-            .iter()
-            .filter_map(|(t, k)| state.get(&(t.to_string(), k.clone())).cloned())
-            .collect();
+        let auth_events = auth_events_for(&spec, sender, &rules, state)?;
 
         let redacts = if spec.kind == TimelineEventType::RoomRedaction {
             Some(self.check_redaction(room_id, sender, &spec.content)?)

@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use super::{
     Services,
     accounts::Requester,
-    history::Direction,
+    history::{Direction, ReadView},
     keys::{TO_DEVICE_LIMIT, to_device_event},
 };
 use crate::{
@@ -223,12 +223,10 @@ impl Services {
                     if let Some(typing) = self.typing_event(&row.room_id, from, upto) {
                         ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&typing)?));
                     }
+                    // Built at most once per room, and only if receipts or the timeline need it.
                     let mut view = None;
                     let visible = |event_id: &ruma::EventId| -> Result<bool> {
-                        if view.is_none() {
-                            view = Some(self.read_view(&row.room_id, &who.user_id, upto, true)?);
-                        }
-                        let view = view.as_ref().expect("just set");
+                        let view = self.joined_view(&mut view, &row.room_id, &who.user_id, upto)?;
                         if view.reads_everything() {
                             return Ok(true);
                         }
@@ -238,7 +236,7 @@ impl Services {
                         ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&receipts)?));
                     }
                     let extras = RoomExtras { account_data, ephemeral };
-                    if let Some(room) = self.joined_room(who, &row.room_id, from, upto, params, extras)? {
+                    if let Some(room) = self.joined_room(who, &row.room_id, from, upto, params, extras, &mut view)? {
                         response.rooms.join.insert(row.room_id.clone(), room);
                     }
                 }
@@ -304,6 +302,21 @@ impl Services {
         Ok(out)
     }
 
+    /// What a joined user may read of a room up to `upto`, built into `slot` on first use.
+    fn joined_view<'a>(
+        &self,
+        slot: &'a mut Option<ReadView>,
+        room_id: &RoomId,
+        user: &UserId,
+        upto: i64,
+    ) -> Result<&'a ReadView> {
+        if slot.is_none() {
+            *slot = Some(self.read_view(room_id, user, upto, true)?);
+        }
+        Ok(slot.as_ref().expect("just built"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn joined_room(
         &self,
         who: &Requester,
@@ -312,6 +325,7 @@ impl Services {
         upto: i64,
         params: &SyncParams,
         extras: RoomExtras,
+        view: &mut Option<ReadView>,
     ) -> Result<Option<JoinedRoom>> {
         let after = since.unwrap_or(0);
         let nothing_else = extras.account_data.is_empty() && extras.ephemeral.is_empty();
@@ -322,9 +336,9 @@ impl Services {
         // `limit + 1` through (one more than shown tells whether the
         // timeline is limited).
         let limit = params.timeline_limit;
-        let view = self.read_view(room_id, &who.user_id, upto, true)?;
+        let view = self.joined_view(view, room_id, &who.user_id, upto)?;
         let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
-        let scan = self.visible_events(&view, room_id, after, upto, Direction::Backward, limit + 1, true, keep)?;
+        let scan = self.visible_events(view, room_id, after, upto, Direction::Backward, limit + 1, true, keep)?;
         let mut events = scan.events;
         let limited = events.len() > limit || scan.gap;
         events.truncate(limit);

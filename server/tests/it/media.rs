@@ -192,15 +192,12 @@ fn proc_kb(pid: u32, field: &str) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_100_mb_upload_keeps_server_memory_flat() {
-    const CHUNK: usize = 1 << 20;
-    const CHUNKS: usize = 100;
-    let dir = tempfile::tempdir().unwrap();
+/// Runs the `weft` binary (so `/proc` shows its memory alone) on a free port
+/// with an account `alice`; returns the process, its base URL and her token.
+async fn weft_process_with_account(dir: &tempfile::TempDir) -> (std::process::Child, String, String) {
     let port = crate::crash::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = crate::crash::start(&dir.path().join("data"), port).await;
-    let pid = child.id();
+    let child = crate::crash::start(&dir.path().join("data"), port).await;
     let http = reqwest::Client::new();
     let register = serde_json::json!({"username": "alice", "password": "pw"});
     let (_, challenge) = crate::crash::post(&http, format!("{base}/_matrix/client/v3/register"), None, register.clone()).await;
@@ -208,6 +205,17 @@ async fn a_100_mb_upload_keeps_server_memory_flat() {
     register["auth"] = serde_json::json!({"type": "m.login.dummy", "session": challenge["session"]});
     let (_, account) = crate::crash::post(&http, format!("{base}/_matrix/client/v3/register"), None, register).await;
     let token = account["access_token"].as_str().unwrap().to_owned();
+    (child, base, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mb_upload_keeps_server_memory_flat() {
+    const CHUNK: usize = 1 << 20;
+    const CHUNKS: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, token) = weft_process_with_account(&dir).await;
+    let pid = child.id();
+    let http = reqwest::Client::new();
 
     // Peak RSS from here on: writing 5 to clear_refs resets VmHWM to the current RSS.
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
@@ -349,17 +357,9 @@ fn one_bit_png(width: u32, height: u32, palette: bool, seed: u8) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thumbnail_bombs_requested_at_once_cannot_exhaust_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let port = crate::crash::free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = crate::crash::start(&dir.path().join("data"), port).await;
+    let (mut child, base, token) = weft_process_with_account(&dir).await;
     let pid = child.id();
     let http = reqwest::Client::new();
-    let register = serde_json::json!({"username": "alice", "password": "pw"});
-    let (_, challenge) = crate::crash::post(&http, format!("{base}/_matrix/client/v3/register"), None, register.clone()).await;
-    let mut register = register;
-    register["auth"] = serde_json::json!({"type": "m.login.dummy", "session": challenge["session"]});
-    let (_, account) = crate::crash::post(&http, format!("{base}/_matrix/client/v3/register"), None, register).await;
-    let token = account["access_token"].as_str().unwrap().to_owned();
 
     let upload = |bytes: Vec<u8>| {
         let req = http.post(format!("{base}{UPLOAD}")).bearer_auth(&token).header(header::CONTENT_TYPE, "image/png").body(bytes);
