@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod call;
+pub mod crypto;
 pub mod backoff;
 pub mod blurhash;
 mod content;

@@ -1,0 +1,7 @@
+//! End-to-end encryption (Olm/Megolm) on vodozemac, without I/O.
+//!
+//! Everything here is deterministic given its inputs and the random keys vodozemac makes, so
+//! the whole protocol — signing, sessions, sharing policy, verification, backup — is tested
+//! on the host. See `../shared/spec/e2ee.md` for the rules these modules follow.
+
+pub mod canonical;
