@@ -1,14 +1,18 @@
 //! Everything that touches the browser. Nothing outside this module uses `web-sys` or `js-sys`.
 
 pub mod clock;
+pub mod crypto_store;
 pub mod document;
 pub mod files;
 pub mod html;
+pub mod idb;
 pub mod location;
+pub mod locks;
 pub mod net;
 pub mod notify;
 pub mod panic;
 pub mod probe;
+pub mod seal;
 pub mod sound;
 pub mod storage;
 pub mod timer;

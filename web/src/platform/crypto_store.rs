@@ -1,0 +1,70 @@
+//! The device's crypto store: the engine's E2EE state, sealed, in the device's IndexedDB.
+//!
+//! The engine serialises its whole crypto state (vodozemac pickles of the account and the
+//! Olm and Megolm sessions, the device cache, the replay table); this module seals it with
+//! [`Sealer`] and writes it in one transaction, so a reload never sees half a ratchet step.
+
+use js_sys::Uint8Array;
+use wasm_bindgen::JsValue;
+
+use super::{
+    idb::{self, CRYPTO, Database, IdbError},
+    locks::{self, LockGuard},
+    seal::Sealer,
+};
+
+/// The single record holding the sealed state.
+const STATE_KEY: &str = "state";
+/// The sealing key's name in the key store.
+const SEAL_KEY: &str = "crypto";
+
+/// An open crypto store, owned by this tab for as long as it lives.
+pub struct CryptoStore {
+    db: Database,
+    sealer: Sealer,
+    _lock: LockGuard,
+}
+
+/// The lock that makes one tab the owner of a device's store.
+fn lock_name(user_id: &str, device_id: &str) -> String {
+    format!("weft-crypto:{user_id}:{device_id}")
+}
+
+impl CryptoStore {
+    /// Whether another tab owns this device's store right now.
+    pub async fn in_use_elsewhere(user_id: &str, device_id: &str) -> bool {
+        !locks::is_free(&lock_name(user_id, device_id)).await
+    }
+
+    /// Waits until this tab owns the device's store, then opens it.
+    pub async fn open(user_id: &str, device_id: &str) -> Result<Self, IdbError> {
+        let lock = locks::acquire(&lock_name(user_id, device_id)).await;
+        let db = Database::open(&idb::database_name(user_id, device_id)).await?;
+        let sealer = Sealer::load_or_create(&db, SEAL_KEY).await?;
+        Ok(Self { db, sealer, _lock: lock })
+    }
+
+    /// The stored state, if any. A record that cannot be unsealed is an error; the caller
+    /// decides whether to start over.
+    pub async fn load(&self) -> Result<Option<String>, IdbError> {
+        let Some(sealed) = self.db.get(CRYPTO, STATE_KEY).await? else {
+            return Ok(None);
+        };
+        let bytes = self.sealer.unseal(&sealed).await?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| IdbError("the stored state is not text".into()))
+    }
+
+    /// Seals and commits `state`; returns once the browser has committed the transaction.
+    pub async fn save(&self, state: &str) -> Result<(), IdbError> {
+        let sealed: Uint8Array = self.sealer.seal(state.as_bytes()).await?;
+        self.db.put(CRYPTO, STATE_KEY, &JsValue::from(sealed)).await
+    }
+
+    /// Deletes a device's whole database (sign-out), closing this store first if open.
+    pub async fn delete(store: Option<Self>, user_id: &str, device_id: &str) -> Result<(), IdbError> {
+        drop(store);
+        idb::delete_database(&idb::database_name(user_id, device_id)).await
+    }
+}

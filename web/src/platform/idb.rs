@@ -1,0 +1,152 @@
+//! A small async layer over IndexedDB: one database per signed-in device, a few object
+//! stores of keyed values, and deleting it all at sign-out.
+//!
+//! The E2EE crypto store lives here now; the stored engine state of issue 14 will share the
+//! same database (one more object store), so that sign-out deletes both in one step.
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
+
+/// Bumped when object stores are added; the upgrade creates the missing ones.
+const VERSION: u32 = 1;
+
+/// Object stores of the per-device database.
+pub const STORES: &[&str] = &[CRYPTO, KEYS];
+/// The sealed crypto state.
+pub const CRYPTO: &str = "crypto";
+/// WebCrypto keys (non-extractable `CryptoKey` objects, stored as the browser clones them).
+pub const KEYS: &str = "keys";
+
+/// IndexedDB failed or is missing (private windows in some browsers, quota).
+#[derive(Debug, Clone)]
+pub struct IdbError(pub String);
+
+impl std::fmt::Display for IdbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the browser's storage failed: {}", self.0)
+    }
+}
+
+impl From<JsValue> for IdbError {
+    fn from(value: JsValue) -> Self {
+        let message = value
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| value.as_string())
+            .unwrap_or_else(|| format!("{value:?}"));
+        Self(message)
+    }
+}
+
+fn factory() -> Result<IdbFactory, IdbError> {
+    web_sys::window()
+        .ok_or_else(|| IdbError("no window".into()))?
+        .indexed_db()?
+        .ok_or_else(|| IdbError("IndexedDB is not available".into()))
+}
+
+/// Waits for a request's `success` (resolving to its result) or `error`.
+async fn finish(request: &IdbRequest) -> Result<JsValue, IdbError> {
+    // The promise's own resolve/reject functions are the handlers: no Rust closure to own.
+    let promise = Promise::new(&mut |resolve: Function, reject: Function| {
+        request.set_onsuccess(Some(&resolve));
+        request.set_onerror(Some(&reject));
+    });
+    let outcome = JsFuture::from(promise).await;
+    request.set_onsuccess(None);
+    request.set_onerror(None);
+    match outcome {
+        Ok(_) => Ok(request.result()?),
+        Err(_) => Err(request
+            .error()
+            .ok()
+            .flatten()
+            .map_or_else(|| IdbError("request failed".into()), |e| IdbError(e.message()))),
+    }
+}
+
+/// The database name for a device: one database per (user, device), so two accounts in one
+/// browser never share keys.
+pub fn database_name(user_id: &str, device_id: &str) -> String {
+    format!("weft:{user_id}:{device_id}")
+}
+
+/// An open per-device database.
+pub struct Database {
+    db: IdbDatabase,
+}
+
+impl Database {
+    /// Opens (creating or upgrading) the database `name`.
+    pub async fn open(name: &str) -> Result<Self, IdbError> {
+        let request: IdbOpenDbRequest = factory()?.open_with_u32(name, VERSION)?;
+        // Runs inside the version-change transaction; owned here until `open` finishes.
+        let on_upgrade = Closure::<dyn FnMut(web_sys::Event)>::new({
+            let request = request.clone();
+            move |_| {
+                let Ok(result) = request.result() else { return };
+                let db: IdbDatabase = result.unchecked_into();
+                let existing = db.object_store_names();
+                for store in STORES {
+                    if !existing.contains(store) {
+                        let _ = db.create_object_store(store);
+                    }
+                }
+            }
+        });
+        request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+        let result = finish(&request).await;
+        request.set_onupgradeneeded(None);
+        drop(on_upgrade);
+        Ok(Self { db: result?.unchecked_into() })
+    }
+
+    /// The value under `key` in `store`, if any.
+    pub async fn get(&self, store: &str, key: &str) -> Result<Option<JsValue>, IdbError> {
+        let transaction = self.db.transaction_with_str(store)?;
+        let request = transaction.object_store(store)?.get(&JsValue::from_str(key))?;
+        let value = finish(&request).await?;
+        Ok((!value.is_undefined()).then_some(value))
+    }
+
+    /// Stores `value` under `key`, returning once the transaction is committed (durably, as
+    /// far as the browser promises), so the caller may then act on it being saved.
+    pub async fn put(&self, store: &str, key: &str, value: &JsValue) -> Result<(), IdbError> {
+        let transaction = self
+            .db
+            .transaction_with_str_and_mode(store, IdbTransactionMode::Readwrite)?;
+        transaction
+            .object_store(store)?
+            .put_with_key(value, &JsValue::from_str(key))?;
+        let promise = Promise::new(&mut |resolve: Function, reject: Function| {
+            transaction.set_oncomplete(Some(&resolve));
+            transaction.set_onerror(Some(&reject));
+            transaction.set_onabort(Some(&reject));
+        });
+        let outcome = JsFuture::from(promise).await;
+        transaction.set_oncomplete(None);
+        transaction.set_onerror(None);
+        transaction.set_onabort(None);
+        outcome.map(drop).map_err(|_| {
+            transaction
+                .error()
+                .map_or_else(|| IdbError("the write was aborted".into()), |e| IdbError(e.message()))
+        })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // Closing lets a pending delete (sign-out in another tab) go ahead.
+        self.db.close();
+    }
+}
+
+/// Deletes the database `name` and everything in it. Waits while another tab still has it
+/// open only as long as the browser blocks it; the delete then completes when they close.
+pub async fn delete_database(name: &str) -> Result<(), IdbError> {
+    let request = factory()?.delete_database(name)?;
+    finish(&request).await.map(drop)
+}
