@@ -17,9 +17,20 @@ use crate::{
 pub fn App() -> impl IntoView {
     let handle = ClientHandle::provide();
     let signed_in = Memo::new(move |_| handle.is_signed_in());
+    let starting = Memo::new(move |_| handle.is_starting());
     dyn_view(move || {
         if signed_in.get() {
             view! { <Chat /> }.into_any()
+        } else if starting.get() {
+            // Opening this device's crypto store; says so if another tab holds it.
+            view! {
+                <main class="login">
+                    <p class="card login-card" role="status">
+                        {move || handle.notice().unwrap_or_else(|| "Opening Weft…".to_owned())}
+                    </p>
+                </main>
+            }
+            .into_any()
         } else {
             view! { <Login /> }.into_any()
         }

@@ -16,6 +16,8 @@ pub enum ActionError {
     Api(ApiError),
     /// The user is no longer signed in.
     SignedOut,
+    /// The browser's storage failed (the crypto store could not be written).
+    Storage(String),
 }
 
 impl fmt::Display for ActionError {
@@ -24,6 +26,7 @@ impl fmt::Display for ActionError {
             Self::Network { homeserver } => write!(f, "Can't reach the homeserver at {homeserver}"),
             Self::Api(error) => write!(f, "{error}"),
             Self::SignedOut => f.write_str("You are signed out"),
+            Self::Storage(error) => write!(f, "Weft could not save to this browser's storage: {error}"),
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::{
 
 mod actions;
 mod calls;
+mod crypto;
 mod media;
 mod messages;
 mod notifications;
@@ -87,6 +88,8 @@ struct SyncTask {
 pub struct ClientHandle {
     engine: RwSignal<Option<Engine>>,
     connection: RwSignal<Connection>,
+    /// A session is starting: waiting for this device's crypto store.
+    starting: RwSignal<bool>,
     selected: RwSignal<Option<OwnedRoomId>>,
     notice: RwSignal<Option<String>>,
     sync_task: StoredValue<Option<SyncTask>, LocalStorage>,
@@ -105,6 +108,8 @@ pub struct ClientHandle {
     media: StoredValue<media::MediaState, LocalStorage>,
     /// Call requests and events for the lazily loaded call manager.
     calls: CallDesk,
+    /// The device's crypto store and the order of writes to it.
+    crypto: StoredValue<crypto::CryptoDesk, LocalStorage>,
 }
 
 impl ClientHandle {
@@ -113,6 +118,7 @@ impl ClientHandle {
         let handle = Self {
             engine: RwSignal::new(None),
             connection: RwSignal::new(Connection::Connecting),
+            starting: RwSignal::new(false),
             selected: RwSignal::new(None),
             notice: RwSignal::new(None),
             sync_task: StoredValue::new_local(None),
@@ -124,6 +130,7 @@ impl ClientHandle {
             upload_limit: RwSignal::new(None),
             media: StoredValue::new_local(media::MediaState::default()),
             calls: CallDesk::new(),
+            crypto: StoredValue::new_local(crypto::CryptoDesk::default()),
         };
         provide_context(handle);
         if let Some(session) = storage::load_session() {
@@ -265,6 +272,11 @@ impl ClientHandle {
         self.selected.set(room_id);
     }
 
+    /// A message about the session, e.g. that another tab holds it while it starts.
+    pub fn notice(&self) -> Option<String> {
+        self.notice.get()
+    }
+
     /// A message for the sign-in screen, e.g. why the session ended; read once on mount.
     pub fn notice_untracked(&self) -> Option<String> {
         self.notice.get_untracked()
@@ -272,6 +284,9 @@ impl ClientHandle {
 
     // Session lifetime, also used by the sync loop.
 
+    /// Starts `session`: opens the device's crypto store (once this tab owns it), builds the
+    /// engine from it and starts syncing. Returns at once; the start finishes in the
+    /// background unless another session starts or this one ends meanwhile.
     pub(crate) fn start_session(&self, session: Session) {
         storage::save_session(&session);
         self.stop_sync();
@@ -279,18 +294,50 @@ impl ClientHandle {
         self.selected.set(None);
         self.connection.set(Connection::Connecting);
         self.clear_media();
-        self.engine.set(Some(Engine::new(session)));
-        sync_loop::start(*self);
-        self.fetch_upload_limit();
+        self.set_crypto_store(None);
+        self.starting.set(true);
+        let generation = self.generation.get_value();
+        let handle = *self;
+        leptos::task::spawn_local(async move {
+            let opened = handle.open_engine(session).await;
+            if !handle.is_current(generation) {
+                return;
+            }
+            handle.starting.set(false);
+            match opened {
+                Ok((engine, store)) => {
+                    handle.notice.set(None);
+                    handle.set_crypto_store(Some(store));
+                    handle.engine.set(Some(engine));
+                    sync_loop::start(handle);
+                    handle.fetch_upload_limit();
+                    handle.pump_crypto();
+                }
+                Err(notice) => handle.end_session(Some(notice)),
+            }
+        });
     }
 
-    /// Forgets the session locally; `notice` explains why on the sign-in screen.
+    /// Whether a session is starting (waiting for the crypto store).
+    pub fn is_starting(&self) -> bool {
+        self.starting.get()
+    }
+
+    /// Forgets the session locally, with this device's crypto store; `notice` explains why
+    /// on the sign-in screen.
     pub(crate) fn end_session(&self, notice: Option<String>) {
+        let device = self.with_engine(|engine| {
+            (engine.user_id().to_string(), engine.session().device_id.to_string())
+        });
         self.stop_sync();
         storage::clear_session();
         self.selected.set(None);
         self.engine.set(None);
+        self.starting.set(false);
         self.clear_media();
+        if let Ok((user, device)) = device {
+            self.delete_crypto_store(user, device);
+        }
         self.notice.set(notice);
     }
 
@@ -324,6 +371,18 @@ impl ClientHandle {
     pub(crate) fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> Result<T, ActionError> {
         self.engine
             .try_with_untracked(|engine| engine.as_ref().map(f))
+            .flatten()
+            .ok_or(ActionError::SignedOut)
+    }
+
+    /// Runs `f` on the engine without notifying views, for changes no view shows (the
+    /// crypto state taken for storing).
+    pub(crate) fn update_engine_quietly<T>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> T,
+    ) -> Result<T, ActionError> {
+        self.engine
+            .try_update_untracked(|engine| engine.as_mut().map(f))
             .flatten()
             .ok_or(ActionError::SignedOut)
     }

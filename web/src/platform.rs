@@ -17,4 +17,5 @@ pub mod sound;
 pub mod storage;
 pub mod timer;
 pub mod upload;
+pub mod wake;
 pub mod webrtc;

@@ -18,6 +18,16 @@ pub fn start(handle: ClientHandle) {
     spawn_local(async move {
         let mut backoff = Backoff::new();
         while handle.is_current(generation) {
+            // The last sync's to-device messages are acknowledged by this request: their
+            // keys must be on disk first.
+            if let Err(error) = handle.persist_crypto().await {
+                if error == ActionError::SignedOut || !handle.is_current(generation) {
+                    return;
+                }
+                handle.set_connection(Connection::Offline);
+                sleep(backoff.next_delay()).await;
+                continue;
+            }
             let Ok((request, homeserver)) = handle
                 .with_engine(|engine| (engine.sync_request(), engine.session().homeserver.clone()))
             else {
@@ -39,6 +49,7 @@ pub fn start(handle: ClientHandle) {
             });
             let delay = match outcome {
                 Ok(()) => {
+                    handle.pump_crypto();
                     handle.notify_new_messages();
                     handle.wake_calls();
                     backoff.reset();

@@ -54,7 +54,7 @@ pub async fn is_free(name: &str) -> bool {
 /// Waits until this tab holds the exclusive lock `name`. Browsers without Web Locks get a
 /// guard at once (nothing to coordinate with).
 pub async fn acquire(name: &str) -> LockGuard {
-    let (granted_tx, granted_rx) = futures_channel();
+    let (granted_tx, granted_rx) = oneshot();
     let mut granted_tx = Some(granted_tx);
     // Called once the lock is granted; the lock is held until the promise it returns
     // settles, which is when the guard calls the promise's resolve function.
@@ -74,8 +74,8 @@ pub async fn acquire(name: &str) -> LockGuard {
     LockGuard { release, _granted: granted }
 }
 
-/// A one-shot channel made of a promise and its resolve function.
-fn futures_channel() -> (Function, Promise) {
+/// A one-shot channel made of a promise and its resolve function (which takes the value).
+fn oneshot() -> (Function, Promise) {
     let mut resolve_fn = None;
     let promise = Promise::new(&mut |resolve: Function, _reject: Function| resolve_fn = Some(resolve));
     (resolve_fn.expect("the Promise executor runs synchronously"), promise)
