@@ -83,7 +83,28 @@ pub struct NewRoom {
     pub direct_with: Option<OwnedUserId>,
     /// Local part of an address for the room (`#alias:server`), usually for public rooms.
     pub alias: String,
+    /// End-to-end encrypted from the start (`m.room.encryption` in the initial state, as
+    /// Element creates DMs), so that not even the first message goes out in the clear.
+    pub encrypted: bool,
 }
+
+/// An initial state event of a new room.
+#[derive(Serialize)]
+struct InitialState<C> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    state_key: &'static str,
+    content: C,
+}
+
+/// `m.room.encryption` content: Megolm with the spec's default rotation.
+#[derive(Serialize)]
+pub(crate) struct EncryptionContent {
+    pub algorithm: &'static str,
+}
+
+/// The only room encryption algorithm.
+pub(crate) const MEGOLM: &str = "m.megolm.v1.aes-sha2";
 
 #[derive(Serialize)]
 struct CreateRoomBody<'a> {
@@ -99,6 +120,8 @@ struct CreateRoomBody<'a> {
     is_direct: bool,
     #[serde(skip_serializing_if = "str::is_empty")]
     room_alias_name: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    initial_state: &'a [InitialState<EncryptionContent>],
 }
 
 /// `POST /_matrix/client/v3/createRoom`.
@@ -116,6 +139,15 @@ pub fn create_room_request(session: &Session, room: &NewRoom) -> Result<HttpRequ
         invite: &invite,
         is_direct: room.direct_with.is_some(),
         room_alias_name: room.alias.trim().trim_start_matches('#'),
+        initial_state: if room.encrypted {
+            &[InitialState {
+                kind: "m.room.encryption",
+                state_key: "",
+                content: EncryptionContent { algorithm: MEGOLM },
+            }]
+        } else {
+            &[]
+        },
     };
     endpoint::request::<create_room::v3::Request>(target(session), &[], &[], json(&body)?)
 }
@@ -249,6 +281,19 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(body["preset"], "private_chat");
         assert_eq!(body["name"], "Lobby");
+        assert!(body.get("initial_state").is_none());
+    }
+
+    #[test]
+    fn an_encrypted_room_is_encrypted_from_its_first_event() {
+        let room = NewRoom { encrypted: true, ..NewRoom::default() };
+        let request = create_room_request(&session(), &room).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+        assert_eq!(
+            body["initial_state"],
+            serde_json::json!([{"type": "m.room.encryption", "state_key": "",
+                                "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub fn NewRoom() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let topic = RwSignal::new(String::new());
     let public = RwSignal::new(false);
+    // On by default for private rooms, off for public ones (as Element does: anyone can
+    // join a public room, so encrypting it protects little and costs history).
+    let encrypted = RwSignal::new(true);
     let alias = RwSignal::new(String::new());
     let target = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
@@ -44,6 +47,7 @@ pub fn NewRoom() -> impl IntoView {
                         field.set(String::new());
                     }
                     public.set(false);
+                    encrypted.set(true);
                     form.set(Form::Closed);
                 }
                 Err(failure) => error.set(Some(failure.to_string())),
@@ -66,6 +70,7 @@ pub fn NewRoom() -> impl IntoView {
                     } else {
                         String::new()
                     },
+                    encrypted: encrypted.get_untracked(),
                     ..NewRoomSpec::default()
                 };
                 run(Box::pin(
@@ -114,8 +119,20 @@ pub fn NewRoom() -> impl IntoView {
                         <label for="new-room-topic">"Topic"</label>
                         <input id="new-room-topic" type="text" autocomplete="off" bind:value=topic />
                         <label class="check">
-                            <input type="checkbox" bind:checked=public />
+                            <input
+                                type="checkbox"
+                                prop:checked=public
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    public.set(on);
+                                    encrypted.set(!on);
+                                }
+                            />
                             "Public (anyone can find and join)"
+                        </label>
+                        <label class="check">
+                            <input type="checkbox" bind:checked=encrypted />
+                            "Encrypted"
                         </label>
                         {dyn_show(move || public.get(), move || view! {
                             <label for="new-room-alias">"Address"</label>

@@ -33,8 +33,10 @@ impl ClientHandle {
             self.select(Some(room_id));
             return Ok(());
         }
+        // Encrypted from the first event, as Element makes every DM.
         self.create_room(NewRoom {
             direct_with: Some(user),
+            encrypted: true,
             ..NewRoom::default()
         })
         .await
