@@ -5,3 +5,5 @@
 //! on the host. See `../shared/spec/e2ee.md` for the rules these modules follow.
 
 pub mod canonical;
+pub mod recovery;
+pub mod secret_storage;
