@@ -7,3 +7,4 @@
 pub mod canonical;
 pub mod recovery;
 pub mod secret_storage;
+pub mod cross_signing;
