@@ -8,3 +8,4 @@ pub mod canonical;
 pub mod recovery;
 pub mod secret_storage;
 pub mod cross_signing;
+pub mod backup;

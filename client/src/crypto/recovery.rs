@@ -201,6 +201,23 @@ mod tests {
     }
 
     #[test]
+    fn a_second_known_recovery_key_decodes() {
+        // matrix-rust-sdk's backup tests: this key is RFC 7748's example private key.
+        let expected = [
+            0x77, 0x07, 0x6D, 0x0A, 0x73, 0x18, 0xA5, 0x7D, 0x3C, 0x16, 0xC1, 0x72, 0x51, 0xB2,
+            0x66, 0x45, 0xDF, 0x4C, 0x2F, 0x87, 0xEB, 0xC0, 0x99, 0x2A, 0xB1, 0x77, 0xFB, 0xA5,
+            0x1D, 0xB9, 0x2C, 0x2A,
+        ];
+        let text = "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d";
+        assert_eq!(decode_recovery_key(text), Ok(expected));
+        assert_eq!(encode_recovery_key(&expected), text);
+        assert_eq!(
+            decode_recovery_key("EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4e"),
+            Err(RecoveryKeyError::Parity)
+        );
+    }
+
+    #[test]
     fn every_key_round_trips() {
         for seed in 0..=255u8 {
             let key: [u8; 32] =
