@@ -9,3 +9,5 @@ pub mod recovery;
 pub mod secret_storage;
 pub mod cross_signing;
 pub mod backup;
+pub mod sas;
+pub mod sas_emoji;
