@@ -11,3 +11,4 @@ pub mod cross_signing;
 pub mod backup;
 pub mod sas;
 pub mod sas_emoji;
+pub mod attachment;
