@@ -716,4 +716,117 @@ mod tests {
             value
         );
     }
+
+    /// `/keys/query` data from matrix-rust-sdk's test sets (made by its crypto crate): our
+    /// identity `@me` has user-signed Dan's master key; Dan's device JHPUERYQUW is
+    /// cross-signed, FRGNMZVOKA is not.
+    #[test]
+    fn chains_in_real_keys_query_data() {
+        let key = |user: &str, usage: &str, public: &str, signer: &[(&str, &str, &str)]| {
+            let mut signatures = Map::new();
+            for (u, k, sig) in signer {
+                signatures
+                    .entry(*u)
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(format!("ed25519:{k}"), json!(sig));
+            }
+            CrossSigningKey::from_value(json!({
+                "user_id": user, "usage": [usage],
+                "keys": {format!("ed25519:{public}"): public},
+                "signatures": signatures,
+            }))
+            .unwrap()
+        };
+        let me_msk_pub = "KOS8zz9SJnMOxpfPOx9LO2+abuEcnZP/lxDo5RsXao4";
+        let me_usk_pub = "mvzOc2EuHoVfZTk1hX3y0hyjUs4MrfPv2V/PUFzMQJY";
+        let dan_msk_pub = "ZzirLovLjBbJ9KkCl/w1+WevTSQdn0ngS4xl36bAuZo";
+        let dan_ssk_pub = "FZSpCr3lGMCfjgRtlLxxHkGJ8dMw5YSYvSYaf7bJ2QA";
+        let me_msk = key(
+            "@me:localhost",
+            "master",
+            me_msk_pub,
+            &[(
+                "@me:localhost",
+                me_msk_pub,
+                "5G9+Ns28rzNd+2DvP73Y0orr8sxduRQcrJj0YB7ZygH7oeXshvGLeQn6mcNs7q7ZrMR5bYlXxopufKSWWoKpCg",
+            )],
+        );
+        let me_usk = key(
+            "@me:localhost",
+            "user_signing",
+            me_usk_pub,
+            &[(
+                "@me:localhost",
+                me_msk_pub,
+                "Cv56vTHAzRkvdcELleOlhECZQP0pXcikCdEZrnXbkjXQ/k0ZvVOJ1beG/SiH8xc6zh1bCIMYv96C9p8o+7VZCQ",
+            )],
+        );
+        let dan_msk = key(
+            "@dan:localhost",
+            "master",
+            dan_msk_pub,
+            &[
+                (
+                    "@dan:localhost",
+                    dan_msk_pub,
+                    "WiSxmg/RpT8BTHcLvNS7vgKyonsRpX/K6E9EzEfLpNOxXfisPClbpuVtxEb3te/Cx/1UKaio1MJcDxqKFMVmDw",
+                ),
+                (
+                    "@me:localhost",
+                    me_usk_pub,
+                    "lSa34sDcviLPgk8yECGxwdSt2074sf2R8uSmxpTuK5NBqv9dpu0NwTJkO4PLohQTvleIYZSH+uXc3mPZpFy8DQ",
+                ),
+            ],
+        );
+        let dan_ssk = key(
+            "@dan:localhost",
+            "self_signing",
+            dan_ssk_pub,
+            &[(
+                "@dan:localhost",
+                dan_msk_pub,
+                "ZKjShHHjXbnkhAUk6P2c03FsUr4wB+3xH7llKV/7QD5wuOapgM7OucABCixivA6xiUVWPGjzZ76y6DFG6YloAA",
+            )],
+        );
+        let device = |id: &str, curve: &str, ed: &str, sigs: Value| {
+            json!({
+                "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+                "device_id": id,
+                "keys": {format!("curve25519:{id}"): curve, format!("ed25519:{id}"): ed},
+                "signatures": {"@dan:localhost": sigs},
+                "user_id": "@dan:localhost",
+            })
+        };
+        let signed = device(
+            "JHPUERYQUW",
+            "PBo2nKbink/HxgzMrBftGPogsD0d47LlIMsViTpCRn4",
+            "+qMutlCB/eWCbI3bIskWhjYVGrRX8hF+F48sNsmg1YE",
+            json!({
+                format!("ed25519:{dan_ssk_pub}"): "msmrAwToOpBmSLeWyThuV7vS7fXGB291C3KUrM+2a0L6CS6pqpK12nBZG/dLeDzVSAamyWjB3OuwhTl0kE7UCA",
+                "ed25519:JHPUERYQUW": "I9mcfT2BIwbWfga1P85rdbhEDh5qc/3pLgY8jsqlzXbjl4AfHKBZUvcgQ54kKFOf/jK9pTK2Ed35cDQ1QZ44Cw",
+            }),
+        );
+        let unsigned = device(
+            "FRGNMZVOKA",
+            "Hc/BC/xyQIEnScyZkEk+ilDMfOARxHMFoEcggPqqRw4",
+            "xp/IW9Sh8Jw/buUYlARWD20EV2TdUG/SZ+Pa4iEtcew",
+            json!({"ed25519:FRGNMZVOKA": "G6f8s4a3rXOnODPdSQTUOjJ0YtxlxwDSTPNkzbAMHEwdmnmUuFhTdEYNP/dzDDGd8kViWpMteaPqvlAKIlvlBg"}),
+        );
+
+        verify_user_signing_key(&me_msk, &me_usk).unwrap();
+        verify_user_signed(&dan_msk, &me_usk, &me_msk).unwrap();
+        verify_device_chain(&signed, &dan_ssk, &dan_msk).unwrap();
+        assert!(matches!(
+            verify_device_chain(&unsigned, &dan_ssk, &dan_msk),
+            Err(CrossSigningError::Signature(SignatureError::Missing { .. }))
+        ));
+        // Dan's SSK is not Dan's USK, and our identity is not Dan's.
+        assert!(verify_user_signing_key(&dan_msk, &dan_ssk).is_err());
+        assert_eq!(
+            verify_self_signing_key(&me_msk, &dan_ssk),
+            Err(CrossSigningError::UserMismatch)
+        );
+    }
 }
