@@ -865,12 +865,25 @@ impl Verification {
                     .get("reason")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
+                // A device declining our to-device request before any device took it up:
+                // the spec has us tell all of that user's devices, so that their prompts go.
+                let declined = self.we_requested
+                    && self.their_device.is_none()
+                    && matches!(self.flow, Flow::ToDevice { .. });
+                let out = if declined {
+                    self.to_all(
+                        event_type::CANCEL,
+                        json!({"code": "m.user", "reason": CancelCode::User.reason()}),
+                    )
+                } else {
+                    Vec::new()
+                };
                 self.state = State::Cancelled {
                     code: CancelCode::parse(code),
                     reason: reason.to_owned(),
                     by_us: false,
                 };
-                Vec::new()
+                out
             }
             event_type::READY => self.on_ready(content),
             event_type::START => self.on_start(content),
@@ -985,7 +998,6 @@ impl Verification {
     fn on_accept(&mut self, content: &Value) -> Vec<Outgoing> {
         let State::WeStarted { sas, start } = std::mem::replace(&mut self.state, State::Requested)
         else {
-            // Restore what was there: `replace` took it.
             return self.restore_and_cancel();
         };
         let field = |name: &str| content.get(name).and_then(Value::as_str);
@@ -1014,8 +1026,8 @@ impl Verification {
     }
 
     fn restore_and_cancel(&mut self) -> Vec<Outgoing> {
-        // Only reached when the state was not the expected one; `mem::replace` put a
-        // placeholder there, and cancelling overwrites it.
+        // Reached when a message does not fit the state, after `mem::replace` took the
+        // state out: cancelling replaces the placeholder, so nothing needs restoring.
         self.state = State::Ready;
         self.cancel_with(CancelCode::UnexpectedMessage)
     }
@@ -1085,6 +1097,10 @@ impl Verification {
     }
 
     fn on_mac(&mut self, content: &Value) -> Vec<Outgoing> {
+        if matches!(self.state, State::WaitingForDone { .. }) {
+            // A repeated MAC after we verified theirs changes nothing.
+            return Vec::new();
+        }
         match std::mem::replace(&mut self.state, State::Requested) {
             State::Keys {
                 shown,
@@ -1520,6 +1536,26 @@ mod tests {
             a.verified().unwrap().device.as_ref().unwrap().0.as_str(),
             "BBBB"
         );
+    }
+
+    #[test]
+    fn a_declined_to_device_request_is_withdrawn_from_every_device() {
+        let alice = side("@alice:example.org", "ALICE");
+        let bob = side("@bob:example.org", "BOB");
+        let (mut a, requests) = Verification::request_to_device(
+            alice.own.clone(),
+            peer_of(&bob, &["BOB2"]),
+            "t".into(),
+            0,
+        );
+        assert_eq!(requests.len(), 2);
+        let decline = json!({"transaction_id": "t", "code": "m.user", "reason": "no"});
+        let out = a.receive(&bob.own.user_id, event_type::CANCEL, &decline);
+        let mut to: Vec<_> = out.iter().map(|o| o.to_device.clone().unwrap()).collect();
+        to.sort();
+        assert_eq!(to, [owned_device_id!("BOB"), owned_device_id!("BOB2")]);
+        assert!(out.iter().all(|o| o.content["code"] == "m.user"));
+        assert!(matches!(a.phase(), Phase::Cancelled { by_us: false, .. }));
     }
 
     #[test]
