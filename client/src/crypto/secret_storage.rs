@@ -507,4 +507,81 @@ mod tests {
         assert_eq!(new_key_id().len(), 32);
         assert_eq!(key_event_type("abc"), "m.secret_storage.key.abc");
     }
+
+    /// Secret storage as another client (mautrix-python's tests) wrote it: a key made from
+    /// a passphrase, its recovery key, and the cross-signing master key stored under it.
+    #[test]
+    fn reads_another_clients_secret_storage() {
+        let key1 = description(serde_json::json!({
+            "algorithm": "m.secret_storage.v1.aes-hmac-sha2",
+            "passphrase": {"algorithm": "m.pbkdf2", "iterations": 500000,
+                           "salt": "y863BOoqOadgDp8S3FtHXikDJEalsQ7d"},
+            "iv": "xxkTK0L4UzxgAFkQ6XPwsw",
+            "mac": "MEhooO0ZhFJNxUhvRMSxBnJfL20wkLgle3ocY0ee/eA"
+        }));
+        let key1_id = "gEJqbfSEMnP5JXXcukpXEX1l0aI3MDs0";
+        let recovery = "EsTE s92N EtaX s2h6 VQYF 9Kao tHYL mkyL GKMh isZb KJ4E tvoC";
+        let key = SecretStorageKey::from_recovery_key(recovery).unwrap();
+        key1.check(&key).unwrap();
+        // The passphrase gives the same key.
+        let from_passphrase =
+            SecretStorageKey::from_passphrase("correct horse battery staple", &key1).unwrap();
+        assert_eq!(from_passphrase, key);
+        assert_eq!(key.to_recovery_key(), recovery);
+
+        let master: SecretContent = serde_json::from_value(serde_json::json!({
+            "encrypted": {key1_id: {
+                "iv": "BpKP9nQJTE9jrsAssoxPqQ==",
+                "ciphertext": "fNRiiiidezjerTgV+G6pUtmeF3izzj5re/mVvY0hO2kM6kYGrxLuIu2ej80=",
+                "mac": "/gWGDGMyOLmbJp+aoSLh5JxCs0AdS6nAhjzpe+9G2Q0="
+            }}
+        }))
+        .unwrap();
+        let secret = key
+            .decrypt_secret(key1_id, MASTER_KEY_SECRET, &master)
+            .unwrap();
+        // That client stores the private key as padded base64; the bytes are its vector's.
+        assert_eq!(secret, "aPl/0ZIu7Pa4K7iQ0k0GUphOeh1wO56Ge3669/65W28=");
+        assert_eq!(
+            base64_decode(&secret).unwrap()[..4],
+            [0x68, 0xF9, 0x7F, 0xD1]
+        );
+        assert_eq!(
+            key.decrypt_secret(key1_id, SELF_SIGNING_KEY_SECRET, &master),
+            Err(SecretStorageError::BadMac)
+        );
+
+        // Their second key checks out with its recovery key but cannot open the secret.
+        let key2 = description(serde_json::json!({
+            "algorithm": "m.secret_storage.v1.aes-hmac-sha2",
+            "iv": "O0BOvTqiIAYjC+RMcyHfWw==",
+            "mac": "7k6OruQlWg0UmQjxGZ0ad4Q6DdwkgnoI7G6X3IjBYtI="
+        }));
+        let other = SecretStorageKey::from_recovery_key(
+            "EsUC xSxt XJgQ dz19 8WBZ rHdE GZo7 ybsn EFmG Y5HY MDAG GNWe",
+        )
+        .unwrap();
+        key2.check(&other).unwrap();
+        assert_eq!(key1.check(&other), Err(SecretStorageError::BadMac));
+        assert_eq!(
+            other.decrypt_secret(key1_id, MASTER_KEY_SECRET, &master),
+            Err(SecretStorageError::BadMac)
+        );
+        let broken_iv = KeyDescription {
+            iv: Some("O0BOvTqiIAYjC+RMcyHfWwMeowMeowMeow".into()),
+            ..key2.clone()
+        };
+        assert_eq!(
+            broken_iv.check(&other),
+            Err(SecretStorageError::Malformed("iv"))
+        );
+        let broken_mac = KeyDescription {
+            mac: Some("7k6OruQlWg0UmQjxGZ0ad4Q6DdwkgnoI7G6X3IjBYtIMeowMeowMeow".into()),
+            ..key2
+        };
+        assert_eq!(
+            broken_mac.check(&other),
+            Err(SecretStorageError::Malformed("mac"))
+        );
+    }
 }
