@@ -4,4 +4,11 @@
 //! the whole protocol — signing, sessions, sharing policy, verification, backup — is tested
 //! on the host. See `../shared/spec/e2ee.md` for the rules these modules follow.
 
+pub mod attachment;
+pub mod backup;
 pub mod canonical;
+pub mod cross_signing;
+pub mod recovery;
+pub mod sas;
+pub mod sas_emoji;
+pub mod secret_storage;
