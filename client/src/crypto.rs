@@ -5,3 +5,12 @@
 //! on the host. See `../shared/spec/e2ee.md` for the rules these modules follow.
 
 pub mod canonical;
+pub mod devices;
+#[cfg(test)]
+pub(crate) mod fake_server;
+pub mod machine;
+
+pub use machine::{
+    Decrypted, KeyShare, Machine, OutgoingRequest, RequestId, RoomKeySettings, SyncChanges, ToDeviceEvent, UtdReason,
+    WithheldCode,
+};
