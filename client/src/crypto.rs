@@ -11,6 +11,6 @@ pub(crate) mod fake_server;
 pub mod machine;
 
 pub use machine::{
-    Decrypted, KeyShare, Machine, OutgoingRequest, RequestId, RoomKeySettings, SyncChanges, ToDeviceEvent, UtdReason,
+    Decrypted, EncryptError, KeyShare, Machine, OutgoingRequest, RequestId, RoomKeySettings, SyncChanges, ToDeviceEvent, UtdReason,
     WithheldCode,
 };

@@ -24,8 +24,10 @@ pub(crate) struct FakeServer {
     /// Devices not to cross-sign although their user has an identity.
     pub unsigned_devices: Vec<(String, String)>,
     to_device: BTreeMap<(String, String), Vec<Value>>,
-    /// Room events sent, in order: (room, type, content, txn).
-    pub room_events: Vec<(String, String, Value, String)>,
+    /// Room events sent, in order, as sync would show them (plus `room_id` and `txn_id`).
+    pub room_events: Vec<Value>,
+    /// Answer room sends with this status instead (once), to test failures.
+    pub fail_next_send: Option<u16>,
     /// `/members` answers by room.
     pub members: BTreeMap<String, Vec<Value>>,
     /// Requests seen, by path, for assertions.
@@ -142,11 +144,14 @@ impl FakeServer {
         if let Some(rest) = path.split("/rooms/").nth(1)
             && rest.contains("/send/")
         {
+            if let Some(status) = self.fail_next_send.take() {
+                return (status, br#"{"errcode":"M_UNKNOWN","error":"try later"}"#.to_vec());
+            }
             let parts: Vec<&str> = rest.split('/').collect();
             let room = parts[0].replace("%21", "!").replace("%3A", ":");
-            let txn = parts[3].to_owned();
             let event_id = format!("$ev{}", self.room_events.len());
-            self.room_events.push((room, parts[2].to_owned(), body, txn));
+            self.room_events.push(json!({"room_id": room, "type": parts[2], "content": body, "event_id": event_id,
+                "sender": session.user_id, "origin_server_ts": 100 + self.room_events.len(), "txn_id": parts[3]}));
             return reply(json!({"event_id": event_id}));
         }
         (404, br#"{"errcode":"M_UNRECOGNIZED","error":"unknown"}"#.to_vec())

@@ -517,6 +517,16 @@ impl Machine {
         &self.user_id
     }
 
+    /// Our device.
+    pub fn device_id(&self) -> &ruma::DeviceId {
+        &self.device_id
+    }
+
+    /// The last time the caller told us (ms since the epoch).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
     /// Our device's ed25519 key (unpadded base64).
     pub fn ed25519_key(&self) -> String {
         self.account.ed25519_key().to_base64()
