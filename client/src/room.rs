@@ -292,6 +292,7 @@ impl Room {
             // Events between our last sync and this one are missing. Rather than show a
             // timeline with a hole, start over from here; scrolling up fills it again.
             self.timeline.clear_remote();
+            self.undecrypted.clear();
             self.reached_start = false;
         }
         if !self.loaded || update.timeline.limited {

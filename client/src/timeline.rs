@@ -548,6 +548,13 @@ impl Timeline {
     }
 
     /// Sets the send state of a local echo, e.g. `Failed` after an error.
+    /// Notes on a local echo that it goes out encrypted.
+    pub(crate) fn mark_local_encrypted(&mut self, txn_id: &OwnedTransactionId) {
+        if let Some(item) = self.local_mut(txn_id) {
+            item.encrypted = true;
+        }
+    }
+
     pub(crate) fn set_send_state(&mut self, txn_id: &OwnedTransactionId, state: SendState) {
         if let Some(item) = self.local_mut(txn_id) {
             item.send_state = state;

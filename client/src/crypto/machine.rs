@@ -1075,6 +1075,12 @@ impl Machine {
             if device.curve25519 != sender_key || device.ed25519 != plaintext.keys.ed25519 {
                 return false;
             }
+            // A device ID we know with another signing key is not this device.
+            if let Some(known) = self.users.get(sender).and_then(|u| u.devices.get(&device.device_id))
+                && known.ed25519 != device.ed25519
+            {
+                return false;
+            }
         } else if self.users.get(sender).and_then(|u| u.by_curve_key(sender_key)).is_none()
             && self.tracked.contains(sender)
         {
@@ -1616,6 +1622,14 @@ mod tests {
         assert!(sync(&mut server, &mut carol).room_keys.is_empty());
         let changes = sync(&mut server, &mut bob);
         assert!(changes.room_keys.iter().any(|(_, s)| *s == session_of(&third)));
+
+        // A change of history visibility rotates it.
+        let joined_only = RoomKeySettings { history_visibility: "joined".into(), ..settings.clone() };
+        let before = session_of(&alice.machine.encrypt_room_event(room, "m.room.message", &json!({})).unwrap());
+        share(&mut server, &mut alice, room, &["@bob:hs"], &joined_only, 10);
+        let after = session_of(&alice.machine.encrypt_room_event(room, "m.room.message", &json!({})).unwrap());
+        assert_ne!(before, after);
+        share(&mut server, &mut alice, room, &["@bob:hs"], &settings, 10);
 
         // A week later the key is rotated too.
         let week = settings.rotation_period_ms;

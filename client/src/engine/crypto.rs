@@ -28,6 +28,9 @@ const STORE_VERSION: u32 = 1;
 /// What a send action gives the caller.
 #[derive(Debug)]
 #[must_use]
+// Boxing the request would cost every caller an indirection for no gain: the value lives
+// only until the caller matches on it.
+#[allow(clippy::large_enum_variant)]
 pub enum Outgoing {
     /// Send this request now and hand its response to the action's response handler.
     Now(HttpRequest),
@@ -182,6 +185,11 @@ impl Engine {
         content: Value,
         kind: SendKind,
     ) -> Outgoing {
+        if kind == SendKind::Message
+            && let Some(room) = self.rooms.get_mut(room_id)
+        {
+            room.timeline_mut().mark_local_encrypted(&txn_id);
+        }
         self.queue.sends.push(QueuedSend {
             room_id: room_id.to_owned(),
             txn_id,
@@ -643,6 +651,43 @@ mod tests {
         assert!(query.contains("from=s1") && query.contains("to=s9"), "{query}");
         // And it sends under the same identity: no new device keys.
         assert!(!requests.iter().any(|r| r.request.uri().path().ends_with("/keys/upload")));
+    }
+
+    #[test]
+    fn the_room_settings_decide_rotation_and_recipients() {
+        let mut server = FakeServer::default();
+        let (mut alice, _bob) = setup(&mut server);
+        let invite = json!({"type": "m.room.member", "event_id": "$ic", "sender": "@alice:hs", "state_key": "@carol:hs",
+                            "origin_server_ts": 3, "content": {"membership": "invite"}});
+        sync(&mut server, &mut alice, "s2", vec![], vec![invite], false);
+        let recipients = |engine: &Engine| engine.room(&room()).unwrap().key_recipients();
+        assert!(recipients(&alice).contains(ruma::user_id!("@carol:hs")), "invited members get the key");
+        let settings = vec![
+            json!({"type": "m.room.history_visibility", "event_id": "$hv", "sender": "@alice:hs", "state_key": "",
+                   "origin_server_ts": 4, "content": {"history_visibility": "joined"}}),
+            // A later m.room.encryption cannot change the settings.
+            json!({"type": "m.room.encryption", "event_id": "$enc2", "sender": "@alice:hs", "state_key": "",
+                   "origin_server_ts": 5, "content": {"algorithm": "m.megolm.v1.aes-sha2", "rotation_period_msgs": 1000}}),
+        ];
+        sync(&mut server, &mut alice, "s3", vec![], settings, false);
+        assert!(!recipients(&alice).contains(ruma::user_id!("@carol:hs")), "not while history is for joined members");
+        assert_eq!(alice.room(&room()).unwrap().key_settings().rotation_period_msgs, 100);
+
+        // A room that rotates every two messages.
+        let mut server = FakeServer::default();
+        server.cross_sign("@alice:hs");
+        server.members.insert("!r:hs".into(), vec![member("@alice:hs")]);
+        let mut alice = Engine::new(session("@alice:hs", "ALICE"));
+        let mut state = room_state();
+        state[3]["content"]["rotation_period_msgs"] = json!(2);
+        sync(&mut server, &mut alice, "s1", state, vec![], false);
+        for n in 0..3 {
+            say(&mut alice, "x", &format!("t{n}"));
+            drive(&mut server, &mut [&mut alice]);
+        }
+        let sessions: Vec<Value> = server.room_events.iter().map(|e| e["content"]["session_id"].clone()).collect();
+        assert_eq!(sessions[0], sessions[1]);
+        assert_ne!(sessions[1], sessions[2]);
     }
 
     #[test]
