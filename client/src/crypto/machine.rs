@@ -595,8 +595,26 @@ impl Machine {
         self.tracked.contains(user)
     }
 
-    /// Our signed device keys.
-    fn device_keys(&self) -> Value {
+    /// Our device keys as the server lists them, with the signatures others added (our
+    /// self-signing key's), else as we signed them: sent as `sender_device_keys`, so a
+    /// receiver that doesn't know our device yet can still see it is cross-signed.
+    fn sender_device_keys(&self) -> Value {
+        let own = self.users.get(&self.user_id).and_then(|u| u.devices.get(&self.device_id));
+        match own {
+            Some(device) if device.ed25519 == self.ed25519_key() && device.curve25519 == self.curve25519_key() => {
+                let mut keys = device.keys.clone();
+                if let Value::Object(map) = &mut keys {
+                    map.remove("unsigned");
+                }
+                keys
+            }
+            _ => self.device_keys(),
+        }
+    }
+
+    /// Our device keys, signed by our device (what `/keys/upload` sends), for whoever must
+    /// sign them further (cross-signing).
+    pub fn device_keys(&self) -> Value {
         let keys = self.account.identity_keys();
         let device = self.device_id.as_str();
         let mut value = json!({
@@ -609,7 +627,8 @@ impl Machine {
         value
     }
 
-    fn sign(&self, value: &mut Value) {
+    /// Signs `value` with our device's ed25519 key (e.g. our master key, after a bootstrap).
+    pub fn sign(&self, value: &mut Value) {
         // Our own objects are always canonical-encodable.
         let _ = sign_json(value, self.user_id.as_str(), &format!("ed25519:{}", self.device_id), |m| {
             self.account.sign(m)
@@ -905,7 +924,7 @@ impl Machine {
             "sender": self.user_id, "recipient": device.user_id,
             "recipient_keys": {"ed25519": device.ed25519},
             "keys": {"ed25519": self.ed25519_key()},
-            "sender_device_keys": self.device_keys(),
+            "sender_device_keys": self.sender_device_keys(),
         });
         let session = self.sessions.get_mut(&device.curve25519)?.iter_mut().max_by_key(|s| s.last_use)?;
         let message = session.session.encrypt(plaintext.to_string()).ok()?;
@@ -1516,6 +1535,10 @@ mod tests {
         let settings = RoomKeySettings::default();
         share(&mut server, &mut alice, room, &["@alice:hs", "@bob:hs"], &settings, 1000);
         assert!(server.paths.iter().any(|p| p.ends_with("/keys/claim")));
+        // Our keys travel with the self-signing key's signature the server holds.
+        let sent_keys = alice.machine.sender_device_keys();
+        assert_eq!(sent_keys["signatures"]["@alice:hs"].as_object().unwrap().len(), 2);
+        assert!(Device::from_keys(&alice.session.user_id, "ALICE", &sent_keys).is_ok());
         let content = json!({"msgtype": "m.text", "body": "hi",
                              "m.relates_to": {"m.in_reply_to": {"event_id": "$x"}}});
         let encrypted = alice.machine.encrypt_room_event(room, "m.room.message", &content).unwrap();

@@ -158,6 +158,10 @@ impl Engine {
     /// After a sync's rooms are applied: track the members of encrypted rooms, retry the
     /// events whose keys arrived, and after a restore ask which device lists changed.
     pub(super) fn after_sync_crypto(&mut self, changes: &SyncChanges, next_batch: &str) {
+        // Rooms we left take their queued events and loaded member lists with them.
+        let rooms = &self.rooms;
+        self.queue.sends.retain(|send| rooms.contains_key(&send.room_id));
+        self.queue.members_loaded.retain(|room_id| rooms.contains_key(room_id));
         for room in self.rooms.values().filter(|room| room.is_encrypted()) {
             let members = room.key_recipients();
             self.crypto.update_tracked_users(members.iter().map(|u| u.as_ref()));
@@ -630,6 +634,9 @@ mod tests {
         let (mut alice, mut bob) = setup(&mut server);
         say(&mut alice, "before the restart", "t1");
         drive(&mut server, &mut [&mut alice]);
+        // Alice reads her message once: its index is in the replay table that is stored.
+        let events = sent(&server, 0);
+        sync(&mut server, &mut alice, "s1b", vec![], events, true);
         let stored = alice.crypto_changes().expect("changed");
         assert!(alice.crypto_changes().is_none(), "nothing new since");
         assert!(!stored.contains("before the restart"));
@@ -644,11 +651,16 @@ mod tests {
         sync(&mut server, &mut restored, "s9", room_state(), events, true);
         assert_eq!(item(&restored, "$ev0").body, "before the restart");
         assert_eq!(item(&restored, "$ev1").body, "welcome back");
+        // The replay table came back too: the same ciphertext under another event ID is refused.
+        let mut replayed = server.room_events[0].clone();
+        replayed["event_id"] = json!("$replayed");
+        sync(&mut server, &mut restored, "s10", vec![], vec![replayed], false);
+        assert_eq!(item(&restored, "$replayed").utd, Some(UtdReason::Invalid));
         // It asks which device lists changed while it was away.
         let requests = restored.outgoing_requests();
         let changes = requests.iter().find(|r| r.request.uri().path().ends_with("/keys/changes")).unwrap();
         let query = changes.request.uri().query().unwrap();
-        assert!(query.contains("from=s1") && query.contains("to=s9"), "{query}");
+        assert!(query.contains("from=s1b") && query.contains("to=s9"), "{query}");
         // And it sends under the same identity: no new device keys.
         assert!(!requests.iter().any(|r| r.request.uri().path().ends_with("/keys/upload")));
     }
