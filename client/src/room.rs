@@ -300,6 +300,18 @@ impl Room {
         }
         let timeline: Vec<Event> =
             update.timeline.events.iter().filter_map(|raw| Event::parse(raw)).collect();
+        if update.timeline.limited && self.encrypted {
+            // Someone may have left and come back in the gap: what they missed must stay
+            // unreadable to them, so the room key is replaced (e2ee.md §5, v1.19).
+            let parsed_state: Vec<Event> = update.state.events.iter().filter_map(|raw| Event::parse(raw)).collect();
+            let not_joined = parsed_state.iter().chain(&timeline).any(|event| {
+                event.kind == "m.room.member"
+                    && event.content::<MemberContent>().is_some_and(|c| c.membership != MembershipState::Join)
+            });
+            if not_joined {
+                crypto.discard_room_key(&self.room_id);
+            }
+        }
         for event in update.state.events.iter().filter_map(|raw| Event::parse(raw)) {
             // Some servers also list in `state` an event that is in the timeline; applying
             // it early would lose the "before" that the timeline item describes.

@@ -703,6 +703,38 @@ mod tests {
     }
 
     #[test]
+    fn a_limited_sync_with_a_departure_replaces_the_room_key() {
+        let mut server = FakeServer::default();
+        let (mut alice, _bob) = setup(&mut server);
+        let session_ids = |server: &FakeServer| -> Vec<Value> {
+            server.room_events.iter().map(|e| e["content"]["session_id"].clone()).collect()
+        };
+        say(&mut alice, "one", "t1");
+        drive(&mut server, &mut [&mut alice]);
+        // An ordinary sync with a join changes nothing.
+        let joined = json!({"type": "m.room.member", "event_id": "$jc", "sender": "@carol:hs", "state_key": "@carol:hs",
+                            "origin_server_ts": 3, "content": {"membership": "join"}});
+        let body = json!({"next_batch": "s2", "rooms": {"join": {"!r:hs": {"timeline": {"events": [joined], "limited": true}}}}});
+        let bytes = serde_json::to_vec(&body).unwrap();
+        alice.handle_sync_response(http::Response::builder().status(200).body(&bytes[..]).unwrap()).unwrap();
+        say(&mut alice, "two", "t2");
+        drive(&mut server, &mut [&mut alice]);
+        let left = json!({"type": "m.room.member", "event_id": "$lc", "sender": "@carol:hs", "state_key": "@carol:hs",
+                          "origin_server_ts": 4, "content": {"membership": "leave"}});
+        let rejoined = json!({"type": "m.room.member", "event_id": "$jc2", "sender": "@carol:hs", "state_key": "@carol:hs",
+                              "origin_server_ts": 5, "content": {"membership": "join"}});
+        let body = json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+            "state": {"events": [left]}, "timeline": {"events": [rejoined], "limited": true}}}}});
+        let bytes = serde_json::to_vec(&body).unwrap();
+        alice.handle_sync_response(http::Response::builder().status(200).body(&bytes[..]).unwrap()).unwrap();
+        say(&mut alice, "three", "t3");
+        drive(&mut server, &mut [&mut alice]);
+        let ids = session_ids(&server);
+        assert_eq!(ids[0], ids[1]);
+        assert_ne!(ids[1], ids[2]);
+    }
+
+    #[test]
     fn a_corrupt_or_foreign_store_is_an_error() {
         let alice = session("@alice:hs", "ALICE");
         assert!(matches!(Engine::with_crypto(alice.clone(), Some("{not json")), Err(ApiError::CryptoStore(_))));
