@@ -106,6 +106,9 @@ impl FakeServer {
             }
             return reply(json!({"device_keys": device_keys, "master_keys": master_keys, "self_signing_keys": self_signing_keys}));
         }
+        if path.ends_with("/keys/changes") {
+            return reply(json!({"changed": [], "left": []}));
+        }
         if path.ends_with("/keys/claim") {
             let mut answer = serde_json::Map::new();
             for (user, devices) in body["one_time_keys"].as_object().unwrap() {

@@ -348,9 +348,10 @@ pub struct Machine {
     clock: u64,
     /// After a restore: ask `/keys/changes` from this token at the next sync.
     changes_from: Option<String>,
-    /// A request kind failed with an error: wait for the next sync before asking again.
+    /// Request kinds (upload, query, claim) that failed with an error: they wait for the
+    /// next sync before asking again, rather than hammer the server.
     #[serde(skip)]
-    paused: bool,
+    paused: BTreeSet<&'static str>,
     /// Rooms whose key sharing failed: their queued events fail.
     #[serde(skip)]
     share_failed: BTreeSet<OwnedRoomId>,
@@ -503,7 +504,7 @@ impl Machine {
             counter: 0,
             clock: 0,
             changes_from: None,
-            paused: false,
+            paused: BTreeSet::new(),
             share_failed: BTreeSet::new(),
             now: 0,
             dirty: true,
@@ -645,7 +646,7 @@ impl Machine {
             }
         };
         let busy = |machine: &Self, f: fn(&InFlight) -> bool| machine.in_flight.values().any(f);
-        if !self.paused && !busy(self, |r| matches!(r, InFlight::Upload))
+        if !self.paused.contains("upload") && !busy(self, |r| matches!(r, InFlight::Upload))
             && let Some(body) = self.upload_body()
         {
             let id = self.next_id("upload");
@@ -655,7 +656,7 @@ impl Machine {
             self.in_flight.insert(id.clone(), InFlight::Upload);
             push(&mut out, id, request);
         }
-        if !self.paused {
+        if !self.paused.contains("query") {
             let querying: BTreeSet<OwnedUserId> = self
                 .in_flight
                 .values()
@@ -683,7 +684,7 @@ impl Machine {
                 push(&mut out, id, request);
             }
         }
-        if !self.paused && !busy(self, |r| matches!(r, InFlight::Claim { .. })) && !self.claim_wanted.is_empty() {
+        if !self.paused.contains("claim") && !busy(self, |r| matches!(r, InFlight::Claim { .. })) && !self.claim_wanted.is_empty() {
             let devices = std::mem::take(&mut self.claim_wanted);
             let body = json!({
                 "one_time_keys": devices.iter().map(|(user, devices)| {
@@ -789,9 +790,14 @@ impl Machine {
             }
             return Ok(true);
         };
-        let failed = response.status().as_u16() >= 400;
-        if failed {
-            self.paused = true;
+        if response.status().as_u16() >= 400 {
+            let kind = match in_flight {
+                InFlight::Upload => "upload",
+                InFlight::Query { .. } => "query",
+                InFlight::Claim { .. } => "claim",
+                InFlight::Changes | InFlight::ToDevice(_) => "",
+            };
+            self.paused.insert(kind);
         }
         match in_flight {
             InFlight::Upload => {
@@ -962,7 +968,7 @@ impl Machine {
         unused_fallback_key_types: Option<&[String]>,
     ) -> SyncChanges {
         self.dirty = true;
-        self.paused = false;
+        self.paused.clear();
         let mut changes = SyncChanges::default();
         for raw in to_device {
             let Ok(event) = serde_json::from_str::<ToDeviceShape>(raw.get()) else { continue };
@@ -1490,6 +1496,60 @@ mod tests {
 
     fn event_id(n: usize) -> OwnedEventId {
         format!("$e{n}").try_into().unwrap()
+    }
+
+    /// Every request the machine makes reads as a homeserver (ruma's server side) reads it.
+    #[test]
+    fn requests_parse_as_a_homeserver_reads_them() {
+        use ruma::api::IncomingRequestExt as _;
+        let mut server = FakeServer::default();
+        let (mut alice, mut bob) = alice_and_bob(&mut server);
+        server.unsigned_devices.push(("@carol:hs".into(), "CAROL".into()));
+        server.cross_sign("@carol:hs");
+        let mut carol = peer("@carol:hs", "CAROL");
+        pump(&mut server, &mut [&mut carol]);
+        let mut seen = BTreeSet::new();
+        let room = room_id!("!r:hs");
+        alice.machine.receive_sync(&[], &[owned_user("@bob:hs")], &[], Some(&BTreeMap::new()), Some(&[]));
+        for _ in 0..10 {
+            alice.machine.share_room_key(room, &members(&["@bob:hs", "@carol:hs"]), &RoomKeySettings::default(), 0);
+            let mut requests = alice.machine.outgoing_requests(&alice.session);
+            if let Some(changes) = alice.machine.changes_request(&alice.session, "s1", "s2") {
+                requests.push(changes);
+            }
+            if requests.is_empty() {
+                break;
+            }
+            for request in requests {
+                let path = request.request.uri().path().to_owned();
+                let mut http = http::Request::new(request.request.body().as_slice());
+                *http.method_mut() = request.request.method().clone();
+                *http.uri_mut() = request.request.uri().clone();
+                *http.headers_mut() = request.request.headers().clone();
+                let ok = if path.ends_with("/keys/upload") {
+                    upload_keys::v3::Request::try_from_http_request(http, &[] as &[&str]).is_ok()
+                } else if path.ends_with("/keys/query") {
+                    get_keys::v3::Request::try_from_http_request(http, &[] as &[&str]).is_ok()
+                } else if path.ends_with("/keys/claim") {
+                    claim_keys::v3::Request::try_from_http_request(http, &[] as &[&str]).is_ok()
+                } else if path.ends_with("/keys/changes") {
+                    get_key_changes::v3::Request::try_from_http_request(http, &[] as &[&str]).is_ok()
+                } else if let Some(rest) = path.split("/sendToDevice/").nth(1) {
+                    let args: Vec<&str> = rest.split('/').collect();
+                    let parsed = send_event_to_device::v3::Request::try_from_http_request(http, &args);
+                    parsed.is_ok_and(|r| !r.messages.is_empty())
+                } else {
+                    false
+                };
+                assert!(ok, "{path}: {}", String::from_utf8_lossy(request.request.body()));
+                seen.insert(path.rsplit("/v3/").next().unwrap().split('/').next().unwrap().to_owned());
+                let (status, body) = server.handle(&alice.session, &request.request);
+                let response = http::Response::builder().status(status).body(&body[..]).unwrap();
+                let _ = alice.machine.mark_request_sent(&request.id, Some(response));
+            }
+        }
+        assert_eq!(seen, ["keys", "sendToDevice"].into_iter().map(String::from).collect());
+        let _ = &mut bob;
     }
 
     #[test]
