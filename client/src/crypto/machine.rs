@@ -35,6 +35,7 @@ use super::{
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
     endpoint::{self, json as json_body},
+    event::parse_json,
     requests::target,
     sync::RawEvent,
 };
@@ -971,7 +972,7 @@ impl Machine {
         self.paused.clear();
         let mut changes = SyncChanges::default();
         for raw in to_device {
-            let Ok(event) = serde_json::from_str::<ToDeviceShape>(raw.get()) else { continue };
+            let Ok(event) = parse_json::<ToDeviceShape>(raw.get()) else { continue };
             self.receive_to_device(event, &mut changes);
         }
         self.apply_device_list_changes(changed, left);
@@ -1345,7 +1346,7 @@ impl Machine {
 
     /// The session a Megolm event was encrypted with, if it names one.
     pub fn session_id_of(content: &str) -> Option<String> {
-        serde_json::from_str::<MegolmContent>(content).ok()?.session_id
+        parse_json::<MegolmContent>(content).ok()?.session_id
     }
 
     /// Decrypts a room event (content of an `m.room.encrypted` event) and checks it: the
@@ -1359,7 +1360,7 @@ impl Machine {
         origin_server_ts: u64,
         content: &str,
     ) -> Result<Decrypted, UtdReason> {
-        let content: MegolmContent = serde_json::from_str(content).map_err(|_| UtdReason::Invalid)?;
+        let content: MegolmContent = parse_json(content).map_err(|_| UtdReason::Invalid)?;
         let clear_relation = content.relates_to;
         let (MEGOLM_ALGORITHM, Some(session_id), Some(ciphertext)) =
             (content.algorithm.as_str(), content.session_id, content.ciphertext)
@@ -1585,6 +1586,27 @@ mod tests {
         assert_eq!(body["one_time_keys"].as_object().unwrap().len(), 30);
         assert!(body.get("device_keys").is_none());
         assert_eq!(body["fallback_keys"].as_object().unwrap().len(), 1);
+
+        // Refused: no new upload until the next sync, and queries still go out meanwhile.
+        let refused = http::Response::builder().status(400).body(&br#"{"errcode":"M_INVALID_PARAM","error":"x"}"#[..]).unwrap();
+        assert!(alice.machine.mark_request_sent(&top_up.id, Some(refused)).is_err());
+        alice.machine.update_tracked_users([ruma::user_id!("@bob:hs")]);
+        let paths: Vec<String> = alice.machine.outgoing_requests(&alice.session).iter().map(|r| r.request.uri().path().to_owned()).collect();
+        assert!(paths.iter().all(|p| !p.ends_with("/keys/upload")), "{paths:?}");
+        assert!(paths.iter().any(|p| p.ends_with("/keys/query")), "{paths:?}");
+        alice.machine.receive_sync(&[], &[], &[], Some(&counts), None);
+        assert!(alice.machine.outgoing_requests(&alice.session).iter().any(|r| r.request.uri().path().ends_with("/keys/upload")));
+    }
+
+    #[test]
+    fn other_to_device_events_are_handed_on() {
+        let mut alice = peer("@alice:hs", "ALICE");
+        let request = json!({"sender": "@bob:hs", "type": "m.key.verification.request",
+                             "content": {"from_device": "BOB", "methods": ["m.sas.v1"], "transaction_id": "t", "timestamp": 1}});
+        let changes = alice.machine.receive_sync(&[serde_json::value::to_raw_value(&request).unwrap()], &[], &[], None, None);
+        assert_eq!(changes.events.len(), 1);
+        assert_eq!(changes.events[0].event_type, "m.key.verification.request");
+        assert_eq!(changes.events[0].sender_key, None, "not encrypted");
     }
 
     #[test]

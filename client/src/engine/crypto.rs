@@ -18,6 +18,7 @@ use super::Engine;
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
     crypto::{EncryptError, KeyShare, Machine, OutgoingRequest, RequestId, SyncChanges},
+    event::parse_json,
     people, requests,
     timeline::SendState,
 };
@@ -120,11 +121,11 @@ impl Engine {
         let mut engine = Self::new(session);
         let Some(stored) = stored else { return Ok(engine) };
         let bad = |why: String| ApiError::CryptoStore(why);
-        let version: StoredVersion = serde_json::from_str(stored).map_err(|e| bad(e.to_string()))?;
+        let version: StoredVersion = parse_json(stored).map_err(|e| bad(e.to_string()))?;
         if version.version != STORE_VERSION {
             return Err(bad(format!("version {} is not {STORE_VERSION}", version.version)));
         }
-        let stored: Stored = serde_json::from_str(stored).map_err(|e| bad(e.to_string()))?;
+        let stored: Stored = parse_json(stored).map_err(|e| bad(e.to_string()))?;
         if stored.machine.user_id() != engine.session.user_id || stored.machine.device_id() != engine.session.device_id {
             return Err(bad("it belongs to another device".into()));
         }
