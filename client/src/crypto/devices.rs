@@ -112,6 +112,9 @@ pub struct UserDevices {
     pub(crate) master: Option<Value>,
     /// The self-signing key object, kept only if the master key signs it.
     pub(crate) self_signing: Option<Value>,
+    /// The master key changed since we first saw one (the UI should warn: e2ee.md §8).
+    #[serde(default)]
+    pub master_key_changed: bool,
 }
 
 /// A cross-signing key object's single ed25519 key, if it has the usage and owner we want.
@@ -146,6 +149,10 @@ impl UserDevices {
             }
             _ => None,
         };
+        let key = |m: &Option<Value>| m.as_ref().and_then(|m| cross_signing_key(m, user_id, "master")).map(|(id, _)| id);
+        if self.master.is_some() && key(&self.master) != key(&master) {
+            self.master_key_changed = true;
+        }
         self.master = master;
         self.self_signing = self_signing;
         self.recheck(user_id);
@@ -247,7 +254,14 @@ mod tests {
         devices.set_cross_signing(user, Some(master.clone()), Some(self_signing.clone()));
         assert!(!devices.devices.values().next().unwrap().cross_signed);
         sign_json(&mut self_signing, "@a:hs", &msk_id, |m| msk.sign(m)).unwrap();
-        devices.set_cross_signing(user, Some(master), Some(self_signing));
+        devices.set_cross_signing(user, Some(master), Some(self_signing.clone()));
         assert!(devices.devices.values().next().unwrap().cross_signed);
+        assert!(!devices.master_key_changed);
+
+        // A new master key: the old chain no longer holds, and the change is noted.
+        let other = Ed25519Keypair::new();
+        devices.set_cross_signing(user, Some(key_object("@a:hs", "master", &other)), Some(self_signing));
+        assert!(!devices.devices.values().next().unwrap().cross_signed);
+        assert!(devices.master_key_changed);
     }
 }
