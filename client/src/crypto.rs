@@ -8,7 +8,16 @@ pub mod attachment;
 pub mod backup;
 pub mod canonical;
 pub mod cross_signing;
+pub mod devices;
+#[cfg(test)]
+pub(crate) mod fake_server;
+pub mod machine;
 pub mod recovery;
 pub mod sas;
 pub mod sas_emoji;
 pub mod secret_storage;
+
+pub use machine::{
+    Decrypted, EncryptError, KeyShare, Machine, OutgoingRequest, RequestId, RoomKeySettings, SyncChanges, ToDeviceEvent, UtdReason,
+    WithheldCode,
+};

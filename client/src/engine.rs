@@ -15,15 +15,19 @@ use crate::{
     ApiError, HttpRequest, HttpResponse, Room, Session,
     call::CallSignal,
     content::DirectContent,
+    crypto::{Machine, ToDeviceEvent},
     event::Event,
     invite::{Invite, InviteEntry},
     requests,
     sync::SyncResponse,
 };
 
+mod crypto;
 mod messages;
 mod rooms;
 
+pub use crate::crypto::{OutgoingRequest, RequestId};
+pub use crypto::Outgoing;
 pub use messages::{Draft, TYPING_TIMEOUT};
 
 /// Call events kept for a call manager that is not running (see [`Engine::call_waiting`]).
@@ -65,12 +69,22 @@ pub struct Engine {
     outbox: BTreeMap<OwnedTransactionId, crate::messaging::MessageOut>,
     /// Call events from sync not yet taken by the call manager (the newest few hundred).
     calls: Vec<CallSignal>,
+    /// End-to-end encryption: our device's keys and sessions.
+    crypto: Machine,
+    /// To-device events the crypto machine did not consume (verification, secrets).
+    to_device: Vec<ToDeviceEvent>,
+    /// The send queue and requests of encrypted rooms.
+    queue: crypto::Queue,
 }
 
 impl Engine {
-    /// Starts with no rooms; the first [`Self::sync_request`] is an initial sync.
+    /// Starts with no rooms and a new device identity (Olm account); the first
+    /// [`Self::sync_request`] is an initial sync.
     pub fn new(session: Session) -> Self {
         Self {
+            crypto: Machine::new(session.user_id.clone(), session.device_id.clone()),
+            to_device: Vec::new(),
+            queue: crypto::Queue::default(),
             session,
             next_batch: None,
             rooms: BTreeMap::new(),
@@ -114,9 +128,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Applies a parsed `/sync` response.
+    /// Applies a parsed `/sync` response. To-device events go to the crypto machine first,
+    /// so room keys they carry are there when the timelines are decrypted.
     pub fn apply_sync(&mut self, sync: SyncResponse) {
         self.syncs += 1;
+        let crypto_changes = self.crypto.receive_sync(
+            &sync.to_device.events,
+            &sync.device_lists.changed,
+            &sync.device_lists.left,
+            sync.device_one_time_keys_count.as_ref(),
+            sync.device_unused_fallback_key_types.as_deref(),
+        );
+        self.to_device.extend(crypto_changes.events.iter().cloned());
         for (kind, content) in sync
             .account_data
             .events
@@ -140,7 +163,7 @@ impl Engine {
             self.rooms
                 .entry(room_id.clone())
                 .or_insert_with(|| Room::new(room_id.clone()))
-                .apply_sync(update, &mut self.calls);
+                .apply_sync(update, &mut self.calls, &mut self.crypto);
         }
         for (room_id, update) in &sync.rooms.invite {
             // A sync computed before our join may still list the invite.
@@ -158,7 +181,13 @@ impl Engine {
         if self.calls.len() > MAX_CALL_SIGNALS {
             self.calls.drain(..self.calls.len() - MAX_CALL_SIGNALS);
         }
+        self.after_sync_crypto(&crypto_changes, &sync.next_batch);
         self.next_batch = Some(sync.next_batch);
+    }
+
+    /// To-device events for other parts of the client (verification, secret sharing).
+    pub fn take_to_device_events(&mut self) -> Vec<ToDeviceEvent> {
+        std::mem::take(&mut self.to_device)
     }
 
     /// Whether sync brought an invite that may ring: the browser loads the call manager.
@@ -177,17 +206,23 @@ impl Engine {
     }
 
     /// `PUT /rooms/{roomId}/send/{type}/{txnId}` for a call event (`m.call.*`): sent at
-    /// once, without local echo or outbox; the call machine decides about retries. Refused
-    /// in an encrypted room (see [`Self::check_plaintext_allowed`]).
+    /// once, without local echo or outbox; the call machine decides about retries. In an
+    /// encrypted room it is queued for encryption ([`Outgoing::Queued`]) and the engine
+    /// sends it (retrying network errors) through [`Self::outgoing_requests`].
     pub fn call_event_request(
-        &self,
+        &mut self,
         room_id: &RoomId,
         event_type: &str,
         content: &serde_json::Value,
         txn_id: &OwnedTransactionId,
-    ) -> Result<HttpRequest, ApiError> {
-        self.check_plaintext_allowed(room_id)?;
-        requests::send_request(&self.session, room_id, event_type, txn_id, content)
+    ) -> Result<Outgoing, ApiError> {
+        if self.is_encrypted(room_id) {
+            if self.is_queued(txn_id) {
+                return Ok(Outgoing::Queued);
+            }
+            return Ok(self.queue_encrypted(room_id, txn_id.clone(), event_type, content.clone(), crypto::SendKind::Call));
+        }
+        requests::send_request(&self.session, room_id, event_type, txn_id, content).map(Outgoing::Now)
     }
 
     /// Joined rooms, most recently active first.
@@ -415,7 +450,7 @@ mod tests {
                 "Alice changed the room name to Lobby",
                 "Bob joined the room",
                 "hello",
-                "Encrypted message"
+                "This message could not be decrypted"
             ]
         );
         let room = engine.room(&room_id).unwrap();
@@ -554,6 +589,8 @@ mod tests {
         let txn: OwnedTransactionId = "txn1".into();
         let request = engine
             .send_message(&room_id, Draft { text: "hi there".into(), ..Draft::default() }, txn.clone(), ts(100))
+            .unwrap()
+            .now()
             .unwrap();
         assert!(request.uri().path().ends_with("/send/m.room.message/txn1"));
         let last = engine
@@ -607,7 +644,7 @@ mod tests {
         apply(&mut engine, lobby_initial_sync());
         let room_id = owned_room_id!("!lobby:hs");
         let txn: OwnedTransactionId = "txn2".into();
-        engine
+        let _ = engine
             .send_message(&room_id, Draft { text: "oops".into(), ..Draft::default() }, txn.clone(), ts(100))
             .unwrap();
         let error = br#"{"errcode":"M_UNKNOWN","error":"boom"}"#;
@@ -629,7 +666,7 @@ mod tests {
         };
         assert_eq!(state(&engine), SendState::Failed);
 
-        let retry = engine.retry_send(&room_id, &txn).unwrap();
+        let retry = engine.retry_send(&room_id, &txn).unwrap().now().unwrap();
         assert!(retry.uri().path().ends_with("/txn2"));
         assert_eq!(state(&engine), SendState::Pending);
     }
@@ -662,7 +699,7 @@ mod tests {
         );
         assert_eq!(order(&engine), ["!a:hs", "!b:hs", "!c:hs"]);
 
-        engine
+        let _ = engine
             .send_message(&owned_room_id!("!c:hs"), Draft { text: "mine".into(), ..Draft::default() }, "t".into(), ts(40))
             .unwrap();
         assert_eq!(order(&engine)[0], "!c:hs");
@@ -775,7 +812,7 @@ mod tests {
             blurhash: None,
         };
         let txn = OwnedTransactionId::from("t-media");
-        let request = engine.send_media(lobby, &draft, txn.clone(), MilliSecondsSinceUnixEpoch(11u32.into())).unwrap();
+        let request = engine.send_media(lobby, &draft, txn.clone(), MilliSecondsSinceUnixEpoch(11u32.into())).unwrap().now().unwrap();
         let sent: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(
             sent,
@@ -788,7 +825,7 @@ mod tests {
         assert_eq!(echo.media.as_ref().unwrap().caption.as_deref(), Some("the report"));
         // A failed send can be retried with the same content.
         engine.mark_send_failed(lobby, &txn);
-        let retry = engine.retry_send(lobby, &txn).unwrap();
+        let retry = engine.retry_send(lobby, &txn).unwrap().now().unwrap();
         assert_eq!(retry.body(), request.body());
     }
 
@@ -912,13 +949,11 @@ mod tests {
         assert!(engine.room(lobby).unwrap().call_peer(engine.user_id()).is_some());
         apply(&mut engine, counted("s7", 9));
         assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()), None);
-        // Encrypted rooms: no calls until call events can be encrypted.
+        // Encrypted rooms have calls too: their events are encrypted.
         apply(&mut engine, counted("s8", 2));
         apply(&mut engine, sync("s9", json!([{"type": "m.room.encryption", "event_id": "$enc", "sender": "@alice:hs",
             "state_key": "", "origin_server_ts": 300, "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])));
-        assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()), None);
-        // The buttons still show there, disabled, saying why.
-        assert!(engine.room(lobby).unwrap().one_to_one_peer(engine.user_id()).is_some());
+        assert!(engine.room(lobby).unwrap().call_peer(engine.user_id()).is_some());
         assert!(engine.room(lobby).unwrap().is_encrypted());
     }
 }

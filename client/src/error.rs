@@ -54,10 +54,14 @@ pub enum ApiError {
     /// The request could not be built (for example an invalid homeserver URL).
     #[error("Could not build the request: {0}")]
     InvalidRequest(String),
-    /// The room is encrypted and what was asked would go out in the clear: messages,
-    /// edits, replies, reactions, media and call events are refused until Weft has E2EE.
-    #[error("Weft can't send encrypted messages yet")]
+    /// The room is encrypted and what was asked would go out in the clear: a file upload
+    /// (events are encrypted; attachments are not yet).
+    #[error("Weft can't send encrypted files yet")]
     EncryptedRoom,
+    /// The stored encryption state could not be read (corrupt, another version, another
+    /// device).
+    #[error("The saved encryption keys could not be read ({0})")]
+    CryptoStore(String),
 }
 
 impl ApiError {

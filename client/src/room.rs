@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use std::collections::BTreeSet;
+
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedUserId, UserId,
+    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedTransactionId, OwnedUserId, UserId,
     events::room::member::MembershipState,
 };
+use serde_json::value::RawValue;
 
 use crate::{
     content::{
@@ -13,12 +16,40 @@ use crate::{
         TopicContent, TypingContent,
     },
     call::CallSignal,
+    crypto::{Decrypted, Machine, RoomKeySettings, UtdReason},
     describe::classify,
     media::Mxc,
-    event::Event,
+    event::{Event, Unsigned},
     sync::{JoinedRoom, UnreadNotifications},
-    timeline::{Incoming, Timeline, TimelineItem},
+    timeline::{Incoming, ItemKind, Timeline, TimelineItem},
 };
+
+/// `m.room.encryption`'s rotation settings.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
+struct EncryptionContent {
+    rotation_period_ms: Option<u64>,
+    rotation_period_msgs: Option<u64>,
+}
+
+/// `m.room.history_visibility`.
+#[derive(serde::Deserialize)]
+struct HistoryVisibilityContent {
+    history_visibility: String,
+}
+
+/// An encrypted event we could not decrypt yet, kept to try again when its key arrives.
+#[derive(Clone, Debug)]
+struct Undecrypted {
+    event_id: OwnedEventId,
+    sender: OwnedUserId,
+    ts: MilliSecondsSinceUnixEpoch,
+    session_id: Option<String>,
+    content: Box<RawValue>,
+    txn_id: Option<OwnedTransactionId>,
+}
+
+/// Undecryptable events kept per room for a later key; the oldest are let go beyond this.
+const MAX_UNDECRYPTED: usize = 1000;
 
 /// What we know about one member of a room.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +97,13 @@ pub struct Room {
     public: bool,
     /// `m.room.encryption` is set.
     encrypted: bool,
+    /// Its rotation settings (the first `m.room.encryption` counts: encryption cannot be
+    /// turned off or weakened later).
+    encryption: Option<EncryptionContent>,
+    /// `m.room.history_visibility` (`shared` when unset).
+    history_visibility: Option<String>,
+    /// Encrypted events waiting for their key.
+    undecrypted: Vec<Undecrypted>,
     /// The server's count of joined members, when it sent one.
     joined_members: Option<u64>,
     /// State events we know were replaced by newer ones we applied (from the timeline's
@@ -129,6 +167,9 @@ impl Room {
             creators: Vec::new(),
             public: false,
             encrypted: false,
+            encryption: None,
+            history_visibility: None,
+            undecrypted: Vec::new(),
             joined_members: None,
             superseded: Superseded::default(),
         }
@@ -239,7 +280,8 @@ impl Room {
 
     /// Applies one room section of a sync response.
     /// New `m.call.*` events are added to `calls` for the call manager.
-    pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, calls: &mut Vec<CallSignal>) {
+    /// Encrypted events are decrypted with `crypto` as they arrive.
+    pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, calls: &mut Vec<CallSignal>, crypto: &mut Machine) {
         if let Some(heroes) = &update.summary.heroes {
             self.heroes = heroes.clone();
         }
@@ -250,6 +292,7 @@ impl Room {
             // Events between our last sync and this one are missing. Rather than show a
             // timeline with a hole, start over from here; scrolling up fills it again.
             self.timeline.clear_remote();
+            self.undecrypted.clear();
             self.reached_start = false;
         }
         if !self.loaded || update.timeline.limited {
@@ -257,6 +300,18 @@ impl Room {
         }
         let timeline: Vec<Event> =
             update.timeline.events.iter().filter_map(|raw| Event::parse(raw)).collect();
+        if update.timeline.limited && self.encrypted {
+            // Someone may have left and come back in the gap: what they missed must stay
+            // unreadable to them, so the room key is replaced (e2ee.md §5, v1.19).
+            let parsed_state: Vec<Event> = update.state.events.iter().filter_map(|raw| Event::parse(raw)).collect();
+            let not_joined = parsed_state.iter().chain(&timeline).any(|event| {
+                event.kind == "m.room.member"
+                    && event.content::<MemberContent>().is_some_and(|c| c.membership != MembershipState::Join)
+            });
+            if not_joined {
+                crypto.discard_room_key(&self.room_id);
+            }
+        }
         for event in update.state.events.iter().filter_map(|raw| Event::parse(raw)) {
             // Some servers also list in `state` an event that is in the timeline; applying
             // it early would lose the "before" that the timeline item describes.
@@ -267,12 +322,15 @@ impl Room {
             }
         }
         for event in &timeline {
-            if self.apply_timeline_event(event) && event.kind.starts_with("m.call.") {
+            // Call events may come encrypted: what counts is the decrypted type.
+            if let Some((kind, content)) = self.apply_timeline_event(event, crypto)
+                && kind.starts_with("m.call.")
+            {
                 calls.push(CallSignal {
                     room_id: self.room_id.clone(),
                     sender: event.sender.clone(),
-                    event_type: event.kind.clone(),
-                    content: event.content.clone(),
+                    event_type: kind,
+                    content,
                     age_ms: event.unsigned.age.and_then(|age| u64::try_from(age).ok()),
                 });
             }
@@ -286,17 +344,17 @@ impl Room {
         self.loaded = true;
     }
 
-    /// Whether the event was new.
-    fn apply_timeline_event(&mut self, event: &Event) -> bool {
+    /// The type and content of the event (decrypted) if it was new.
+    fn apply_timeline_event(&mut self, event: &Event, crypto: &mut Machine) -> Option<(String, Box<RawValue>)> {
         let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
-            return false;
+            return None;
         };
         // A repeated event must not re-apply its state either: newer state may have
         // superseded it meanwhile.
         if self.timeline.contains(event_id) {
-            return false;
+            return None;
         }
-        let incoming = classify(self, event, event_id.clone(), ts);
+        let (incoming, kind, content) = self.classify_maybe_encrypted(event, event_id, ts, crypto);
         if event.is_state() {
             // The timeline is in order: whatever this replaces is older.
             if let Some(previous) = self.member_event_id(event) {
@@ -308,10 +366,122 @@ impl Room {
             self.bump_activity(ts);
         }
         self.timeline.push_back(incoming);
-        true
+        Some((kind, content))
     }
 
-    fn apply_ephemeral(&mut self, kind: &str, content: &serde_json::value::RawValue) {
+    /// Classifies an event, decrypting it first if it is `m.room.encrypted`; also returns
+    /// the type and content it really has. One we cannot decrypt becomes an
+    /// [`ItemKind::Encrypted`] item and waits for its key.
+    fn classify_maybe_encrypted(
+        &mut self,
+        event: &Event,
+        event_id: &OwnedEventId,
+        ts: MilliSecondsSinceUnixEpoch,
+        crypto: &mut Machine,
+    ) -> (Incoming, String, Box<RawValue>) {
+        if event.kind != "m.room.encrypted" || event.is_state() {
+            return (classify(self, event, event_id.clone(), ts), event.kind.clone(), event.content.clone());
+        }
+        let result = crypto.decrypt_room_event(&self.room_id, &event.sender, event_id, ts.get().into(), event.content.get());
+        match result {
+            Ok(decrypted) => {
+                let plain = decrypted_event(event, &decrypted);
+                let incoming = mark_encrypted(classify(self, &plain, event_id.clone(), ts), &decrypted);
+                (incoming, plain.kind, plain.content)
+            }
+            Err(reason) => {
+                let incoming = self.undecryptable(event, event_id, ts, reason);
+                (incoming, event.kind.clone(), event.content.clone())
+            }
+        }
+    }
+
+    /// The placeholder item for an event we cannot decrypt, remembered for a retry.
+    fn undecryptable(&mut self, event: &Event, event_id: &OwnedEventId, ts: MilliSecondsSinceUnixEpoch, reason: UtdReason) -> Incoming {
+        let redacted = event.unsigned.redacted_because.is_some();
+        let (kind, body) = if redacted {
+            (ItemKind::Redacted, "Message deleted".to_owned())
+        } else {
+            (ItemKind::Encrypted, reason.describe().to_owned())
+        };
+        let mut item = TimelineItem::new(event.sender.clone(), self.member_name(&event.sender), kind, body, ts);
+        item.event_id = Some(event_id.clone());
+        item.txn_id = event.unsigned.transaction_id.clone();
+        item.sender_avatar = self.member_avatar(&event.sender);
+        item.encrypted = true;
+        if !redacted {
+            item.utd = Some(reason);
+            if self.undecrypted.len() == MAX_UNDECRYPTED {
+                self.undecrypted.remove(0);
+            }
+            self.undecrypted.push(Undecrypted {
+                event_id: event_id.clone(),
+                sender: event.sender.clone(),
+                ts,
+                session_id: Machine::session_id_of(event.content.get()),
+                content: event.content.clone(),
+                txn_id: event.unsigned.transaction_id.clone(),
+            });
+        }
+        Incoming::Item(item)
+    }
+
+    /// Tries again the events waiting for one of `sessions`' keys; those that decrypt take
+    /// their real place in the timeline, the others get their (maybe withheld) reason.
+    pub(crate) fn retry_decryption(&mut self, sessions: &BTreeSet<String>, crypto: &mut Machine) {
+        let waiting = std::mem::take(&mut self.undecrypted);
+        for utd in waiting {
+            if !utd.session_id.as_ref().is_some_and(|id| sessions.contains(id)) {
+                self.undecrypted.push(utd);
+                continue;
+            }
+            let event = Event {
+                kind: "m.room.encrypted".to_owned(),
+                sender: utd.sender.clone(),
+                event_id: Some(utd.event_id.clone()),
+                origin_server_ts: Some(utd.ts),
+                state_key: None,
+                content: utd.content.clone(),
+                redacts: None,
+                unsigned: Unsigned { transaction_id: utd.txn_id.clone(), ..Unsigned::default() },
+            };
+            match crypto.decrypt_room_event(&self.room_id, &utd.sender, &utd.event_id, utd.ts.get().into(), utd.content.get()) {
+                Ok(decrypted) => {
+                    let plain = decrypted_event(&event, &decrypted);
+                    let incoming = mark_encrypted(classify(self, &plain, utd.event_id.clone(), utd.ts), &decrypted);
+                    self.timeline.replace(&utd.event_id, incoming);
+                }
+                Err(reason) => {
+                    self.timeline.set_utd(&utd.event_id, reason);
+                    self.undecrypted.push(utd);
+                }
+            }
+        }
+    }
+
+    /// Who must get this room's key: joined members, and invited ones unless history is
+    /// only for joined members. Complete only once the full member list is loaded.
+    pub fn key_recipients(&self) -> BTreeSet<OwnedUserId> {
+        let invited_too = self.history_visibility.as_deref() != Some("joined");
+        self.members
+            .iter()
+            .filter(|(_, m)| m.membership == MembershipState::Join || (invited_too && m.membership == MembershipState::Invite))
+            .map(|(user, _)| user.clone())
+            .collect()
+    }
+
+    /// The sharing settings of this (encrypted) room.
+    pub fn key_settings(&self) -> RoomKeySettings {
+        let defaults = RoomKeySettings::default();
+        let encryption = self.encryption.unwrap_or_default();
+        RoomKeySettings {
+            rotation_period_ms: encryption.rotation_period_ms.unwrap_or(defaults.rotation_period_ms),
+            rotation_period_msgs: encryption.rotation_period_msgs.unwrap_or(defaults.rotation_period_msgs),
+            history_visibility: self.history_visibility.clone().unwrap_or(defaults.history_visibility),
+        }
+    }
+
+    fn apply_ephemeral(&mut self, kind: &str, content: &RawValue) {
         match kind {
             "m.typing" => {
                 if let Ok(typing) = crate::event::parse_json::<TypingContent>(content.get()) {
@@ -339,7 +509,7 @@ impl Room {
 
     /// Adds a page of older events from `/messages` (given newest first, as the server
     /// sends them) and remembers where the next page starts.
-    pub(crate) fn apply_back_page(&mut self, page: crate::messaging::MessagesPage) {
+    pub(crate) fn apply_back_page(&mut self, page: crate::messaging::MessagesPage, crypto: &mut Machine) {
         for event in page.state.iter().filter_map(|raw| Event::parse(raw)) {
             // Members of old messages that lazy loading had not sent yet; never overwrite
             // what we know of their current state.
@@ -355,7 +525,7 @@ impl Room {
             if self.timeline.contains(event_id) {
                 continue;
             }
-            batch.push(classify(self, &event, event_id.clone(), ts));
+            batch.push(self.classify_maybe_encrypted(&event, event_id, ts, crypto).0);
         }
         self.timeline.push_front(batch);
         self.reached_start = page.end.is_none() || page.chunk.is_empty();
@@ -471,10 +641,10 @@ impl Room {
 
     /// The person a 1:1 call here would be with: the other member of a room with exactly
     /// two joined members (as Element offers calls; the server's count, since lazy loading
-    /// sends only some members). None in public rooms, where invites do not ring, and in
-    /// encrypted rooms, whose call events would have to be encrypted.
+    /// sends only some members). None in public rooms, where invites do not ring. In
+    /// encrypted rooms the call events are encrypted.
     pub fn call_peer(&self, own: &UserId) -> Option<OwnedUserId> {
-        self.one_to_one_peer(own).filter(|_| !self.encrypted)
+        self.one_to_one_peer(own)
     }
 
     /// The other member of a room with exactly two joined members that is not public,
@@ -492,8 +662,8 @@ impl Room {
             .cloned()
     }
 
-    /// `m.room.encryption` is set: nothing but redactions, typing notices and receipts
-    /// may be sent here until Weft encrypts.
+    /// `m.room.encryption` is set: events sent here are encrypted (redactions, typing
+    /// notices and receipts excepted).
     pub fn is_encrypted(&self) -> bool {
         self.encrypted
     }
@@ -564,7 +734,17 @@ impl Room {
             "m.room.power_levels" => {
                 self.power_levels = event.content().unwrap_or_default();
             }
-            "m.room.encryption" => self.encrypted = true,
+            "m.room.encryption" => {
+                self.encrypted = true;
+                if self.encryption.is_none() {
+                    self.encryption = Some(event.content().unwrap_or_default());
+                }
+            }
+            "m.room.history_visibility" => {
+                if let Some(content) = event.content::<HistoryVisibilityContent>() {
+                    self.history_visibility = Some(content.history_visibility);
+                }
+            }
             "m.room.join_rules" => {
                 self.public = event.content::<JoinRulesContent>().is_some_and(|c| c.join_rule == "public");
             }
@@ -615,6 +795,36 @@ impl Room {
     pub(crate) fn bump_activity(&mut self, ts: MilliSecondsSinceUnixEpoch) {
         self.last_activity = self.last_activity.max(Some(ts));
     }
+}
+
+/// The event as it really is, after decryption.
+fn decrypted_event(event: &Event, decrypted: &Decrypted) -> Event {
+    let content = serde_json::value::to_raw_value(&decrypted.content)
+        .unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).expect("valid JSON"));
+    Event {
+        kind: decrypted.event_type.clone(),
+        sender: event.sender.clone(),
+        event_id: event.event_id.clone(),
+        origin_server_ts: event.origin_server_ts,
+        state_key: None,
+        content,
+        redacts: None,
+        unsigned: Unsigned {
+            transaction_id: event.unsigned.transaction_id.clone(),
+            redacted_because: event.unsigned.redacted_because.clone(),
+            age: event.unsigned.age,
+            ..Unsigned::default()
+        },
+    }
+}
+
+/// Notes on the item that it came encrypted, and from what kind of device.
+fn mark_encrypted(mut incoming: Incoming, decrypted: &Decrypted) -> Incoming {
+    if let Incoming::Item(item) | Incoming::Call { shown: Some(item), .. } = &mut incoming {
+        item.encrypted = true;
+        item.sender_cross_signed = decrypted.cross_signed;
+    }
+    incoming
 }
 
 /// "A", "A and B", "A, B and C", "A, B, C, D and 2 others".

@@ -27,6 +27,28 @@ pub struct SyncResponse {
     /// Global account data that changed (e.g. `m.direct`).
     #[serde(default)]
     pub account_data: Events,
+    /// To-device messages for this device (room keys over Olm, withheld notices, …).
+    #[serde(default)]
+    pub to_device: Events,
+    /// Users whose devices changed, or with whom we no longer share a room.
+    #[serde(default)]
+    pub device_lists: DeviceLists,
+    /// How many of our one-time keys the server still holds, by algorithm.
+    pub device_one_time_keys_count: Option<BTreeMap<String, u64>>,
+    /// The algorithms of our fallback keys that are still unused.
+    pub device_unused_fallback_key_types: Option<Vec<String>>,
+}
+
+/// `device_lists` of a sync response.
+#[derive(Debug, Default, Deserialize)]
+#[non_exhaustive]
+pub struct DeviceLists {
+    /// Users whose device list (or cross-signing keys) changed.
+    #[serde(default)]
+    pub changed: Vec<OwnedUserId>,
+    /// Users we no longer share an encrypted room with.
+    #[serde(default)]
+    pub left: Vec<OwnedUserId>,
 }
 
 impl SyncResponse {
@@ -158,6 +180,18 @@ mod tests {
         assert_eq!(room.summary.heroes.as_deref().unwrap().len(), 1);
         assert_eq!(full.rooms.invite.len(), 1);
         assert_eq!(full.rooms.leave.len(), 1);
+
+        let e2ee: SyncResponse = serde_json::from_str(
+            r#"{"next_batch":"s3","to_device":{"events":[{"type":"m.dummy","sender":"@a:hs","content":{}}]},
+                "device_lists":{"changed":["@a:hs"],"left":["@b:hs"]},
+                "device_one_time_keys_count":{"signed_curve25519":12},
+                "device_unused_fallback_key_types":["signed_curve25519"]}"#,
+        )
+        .unwrap();
+        assert_eq!(e2ee.to_device.events.len(), 1);
+        assert_eq!((e2ee.device_lists.changed.len(), e2ee.device_lists.left.len()), (1, 1));
+        assert_eq!(e2ee.device_one_time_keys_count.unwrap()["signed_curve25519"], 12);
+        assert_eq!(e2ee.device_unused_fallback_key_types.unwrap(), ["signed_curve25519"]);
     }
 
     #[test]

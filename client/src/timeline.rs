@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+pub use crate::crypto::{UtdReason, WithheldCode};
 use crate::media::{Media, Mxc, format_duration};
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId, UserId};
 
@@ -35,7 +36,8 @@ pub enum ItemKind {
     Notice,
     /// A membership or room-setting change described in words, e.g. "alice joined the room".
     State,
-    /// An `m.room.encrypted` event we cannot decrypt (yet).
+    /// An `m.room.encrypted` event we cannot decrypt (yet); [`TimelineItem::utd`] says why.
+    /// It turns into what it really is, in place, when its key arrives.
     Encrypted,
     /// A message that was deleted.
     Redacted,
@@ -95,6 +97,12 @@ pub struct TimelineItem {
     pub sender_avatar: Option<Mxc>,
     /// For a call's line in the history: the call, whose later events change `body`.
     pub call_id: Option<String>,
+    /// It came encrypted (sent or received through Megolm).
+    pub encrypted: bool,
+    /// Encrypted, and the sending device is cross-signed by its owner (for shields).
+    pub sender_cross_signed: bool,
+    /// Why an [`ItemKind::Encrypted`] item could not be decrypted.
+    pub utd: Option<UtdReason>,
 }
 
 impl TimelineItem {
@@ -124,6 +132,9 @@ impl TimelineItem {
             media: None,
             sender_avatar: None,
             call_id: None,
+            encrypted: false,
+            sender_cross_signed: false,
+            utd: None,
         }
     }
 
@@ -363,6 +374,55 @@ impl Timeline {
     }
 
     /// Forgets the server's items (after a gap), keeping local echoes and relations.
+    /// Puts what an undecryptable event turned out to be in its place (its key arrived):
+    /// an item replaces the placeholder; a relation (edit, reaction, redaction) takes the
+    /// placeholder away and applies.
+    pub(crate) fn replace(&mut self, event_id: &OwnedEventId, incoming: Incoming) {
+        let Some(pos) = self.remote.iter().position(|item| item.event_id.as_ref() == Some(event_id)) else { return };
+        let remove = |timeline: &mut Self| {
+            timeline.remote.remove(pos);
+            if let Some(anchor) = pos.checked_sub(1).and_then(|before| timeline.remote[before].event_id.clone()) {
+                timeline.anchors.insert(event_id.clone(), anchor);
+            }
+        };
+        match incoming {
+            Incoming::Item(item) => {
+                self.local.retain(|local| item.txn_id.is_none() || local.txn_id != item.txn_id);
+                self.remote[pos] = item;
+            }
+            Incoming::Call { call_id, sender, update, shown, .. } => {
+                self.calls.entry(call_id).or_default().apply(sender, update);
+                match shown {
+                    Some(item) => self.remote[pos] = item,
+                    None => remove(self),
+                }
+            }
+            Incoming::Edit { target, edit, .. } => {
+                remove(self);
+                self.add_edit(target, edit);
+            }
+            Incoming::Reaction(entry) => {
+                remove(self);
+                self.add_reaction(entry);
+            }
+            Incoming::Redaction { target, .. } => {
+                remove(self);
+                self.redact(target);
+            }
+            Incoming::Hidden(_) => remove(self),
+        }
+    }
+
+    /// Updates why an undecryptable item is undecryptable (a withheld notice came).
+    pub(crate) fn set_utd(&mut self, event_id: &OwnedEventId, reason: UtdReason) {
+        if let Some(item) = self.remote.iter_mut().find(|item| item.event_id.as_ref() == Some(event_id))
+            && item.kind == ItemKind::Encrypted
+        {
+            item.utd = Some(reason);
+            item.body = reason.describe().to_owned();
+        }
+    }
+
     pub(crate) fn clear_remote(&mut self) {
         self.remote.clear();
         self.seen.clear();
@@ -488,6 +548,13 @@ impl Timeline {
     }
 
     /// Sets the send state of a local echo, e.g. `Failed` after an error.
+    /// Notes on a local echo that it goes out encrypted.
+    pub(crate) fn mark_local_encrypted(&mut self, txn_id: &OwnedTransactionId) {
+        if let Some(item) = self.local_mut(txn_id) {
+            item.encrypted = true;
+        }
+    }
+
     pub(crate) fn set_send_state(&mut self, txn_id: &OwnedTransactionId, state: SendState) {
         if let Some(item) = self.local_mut(txn_id) {
             item.send_state = state;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId, RoomId};
 
-use super::Engine;
+use super::{Engine, Outgoing, crypto::SendKind};
 use crate::{
     ApiError, HttpRequest, HttpResponse,
     Room, markdown,
@@ -48,17 +48,16 @@ pub const TYPING_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Engine {
     /// Adds the local echo of a message (or applies an edit) and returns the request that
-    /// sends it. `txn_id` must be unique per message; reuse it only through
-    /// [`Self::retry_send`].
+    /// sends it, or [`Outgoing::Queued`] in an encrypted room. `txn_id` must be unique per
+    /// message; reuse it only through [`Self::retry_send`].
     pub fn send_message(
         &mut self,
         room_id: &RoomId,
         draft: Draft,
         txn_id: OwnedTransactionId,
         now: MilliSecondsSinceUnixEpoch,
-    ) -> Result<HttpRequest, ApiError> {
-        // Refused before anything shows: no echo of a message that will never go out.
-        self.check_plaintext_allowed(room_id)?;
+    ) -> Result<Outgoing, ApiError> {
+        self.set_now(now);
         let own = self.session.user_id.clone();
         let (kind, text) = match draft.text.strip_prefix("/me ") {
             Some(action) => (ItemKind::Emote, action.to_owned()),
@@ -108,15 +107,15 @@ impl Engine {
     }
 
     /// Adds the local echo of a media message whose file is uploaded, and returns the request
-    /// that sends it.
+    /// that sends it (or [`Outgoing::Queued`] in an encrypted room).
     pub fn send_media(
         &mut self,
         room_id: &RoomId,
         draft: &MediaDraft,
         txn_id: OwnedTransactionId,
         now: MilliSecondsSinceUnixEpoch,
-    ) -> Result<HttpRequest, ApiError> {
-        self.check_plaintext_allowed(room_id)?;
+    ) -> Result<Outgoing, ApiError> {
+        self.set_now(now);
         let own = self.session.user_id.clone();
         let content = MessageOut::media(draft);
         let room = self.room_mut(room_id)?;
@@ -128,36 +127,55 @@ impl Engine {
     }
 
     /// The request for an `m.room.message`, kept in the outbox until it is confirmed so that
-    /// [`Self::retry_send`] can send the same content again.
+    /// [`Self::retry_send`] can send the same content again; queued for encryption in an
+    /// encrypted room.
     fn queue_message(
         &mut self,
         room_id: &RoomId,
         txn_id: OwnedTransactionId,
         content: MessageOut,
-    ) -> Result<HttpRequest, ApiError> {
-        self.check_plaintext_allowed(room_id)?;
+    ) -> Result<Outgoing, ApiError> {
+        if self.is_encrypted(room_id) {
+            let content = serde_json::to_value(&content).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+            return Ok(self.queue_encrypted(room_id, txn_id, "m.room.message", content, SendKind::Message));
+        }
         let request = requests::send_request(&self.session, room_id, "m.room.message", &txn_id, &content)?;
         self.outbox.insert(txn_id, content);
-        Ok(request)
+        Ok(Outgoing::Now(request))
+    }
+
+    /// Whether events to `room_id` must be encrypted.
+    pub(crate) fn is_encrypted(&self, room_id: &RoomId) -> bool {
+        self.rooms.get(room_id).is_some_and(Room::is_encrypted)
     }
 
     /// Marks a failed local echo as pending again and rebuilds its request, with the same
-    /// transaction ID so the server can tell a retry from a new message.
+    /// transaction ID so the server can tell a retry from a new message. In an encrypted
+    /// room the same ciphertext is queued again.
     pub fn retry_send(
         &mut self,
         room_id: &RoomId,
         txn_id: &OwnedTransactionId,
-    ) -> Result<HttpRequest, ApiError> {
-        self.check_plaintext_allowed(room_id)?;
+    ) -> Result<Outgoing, ApiError> {
+        if self.retry_queued(txn_id) {
+            self.room_mut(room_id)?.timeline_mut().set_send_state(txn_id, SendState::Pending);
+            return Ok(Outgoing::Queued);
+        }
         let content = self
             .outbox
             .get(txn_id)
             .cloned()
             .ok_or_else(|| ApiError::InvalidRequest("that message was already sent".into()))?;
+        if self.is_encrypted(room_id) {
+            // Tried in the clear before the room was encrypted: now it goes encrypted.
+            self.outbox.remove(txn_id);
+            self.room_mut(room_id)?.timeline_mut().set_send_state(txn_id, SendState::Pending);
+            return self.queue_message(room_id, txn_id.clone(), content);
+        }
         self.room_mut(room_id)?
             .timeline_mut()
             .set_send_state(txn_id, SendState::Pending);
-        requests::send_request(&self.session, room_id, "m.room.message", txn_id, &content)
+        requests::send_request(&self.session, room_id, "m.room.message", txn_id, &content).map(Outgoing::Now)
     }
 
     /// Records the send response for the message `txn_id`.
@@ -188,22 +206,28 @@ impl Engine {
         }
     }
 
-    /// Adds our reaction `key` to `target` (shown at once) and returns its request.
+    /// Adds our reaction `key` to `target` (shown at once) and returns its request (or
+    /// [`Outgoing::Queued`] in an encrypted room, its response then going to
+    /// [`Self::mark_request_sent`]).
     pub fn react(
         &mut self,
         room_id: &RoomId,
         target: OwnedEventId,
         key: String,
         txn_id: OwnedTransactionId,
-    ) -> Result<HttpRequest, ApiError> {
-        self.check_plaintext_allowed(room_id)?;
-        let request = messaging::reaction_request(
-            &self.session,
-            room_id,
-            txn_id.clone(),
-            target.clone(),
-            key.clone(),
-        )?;
+    ) -> Result<Outgoing, ApiError> {
+        let request = if self.is_encrypted(room_id) {
+            let content = serde_json::json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}});
+            self.queue_encrypted(room_id, txn_id.clone(), "m.reaction", content, SendKind::Reaction)
+        } else {
+            Outgoing::Now(messaging::reaction_request(
+                &self.session,
+                room_id,
+                txn_id.clone(),
+                target.clone(),
+                key.clone(),
+            )?)
+        };
         let sender = self.session.user_id.clone();
         self.room_mut(room_id)?.timeline_mut().add_reaction(ReactionEntry {
             target,
@@ -239,10 +263,9 @@ impl Engine {
         }
     }
 
-    /// Refuses, in a room with `m.room.encryption`, anything that would go out in the clear
-    /// there (messages, edits, replies, reactions, media and their files, call events): until
-    /// Weft encrypts, it sends nothing such in an encrypted room. Redactions, typing notices
-    /// and receipts are never encrypted and stay allowed.
+    /// Refuses, in a room with `m.room.encryption`, what would go out in the clear there:
+    /// events are encrypted, but file uploads are not yet. Redactions, typing notices and
+    /// receipts are never encrypted and stay allowed.
     pub fn check_plaintext_allowed(&self, room_id: &RoomId) -> Result<(), ApiError> {
         match self.rooms.get(room_id) {
             Some(room) if room.is_encrypted() => Err(ApiError::EncryptedRoom),
@@ -251,7 +274,7 @@ impl Engine {
     }
 
     /// The upload of a file (or its thumbnail) for a media message to `room_id`; refused in
-    /// an encrypted room, where the file itself would have to be encrypted.
+    /// an encrypted room, where the file itself would have to be encrypted (not done yet).
     pub fn message_upload_request(&self, room_id: &RoomId, mimetype: &str, filename: &str) -> Result<HttpRequest, ApiError> {
         self.check_plaintext_allowed(room_id)?;
         crate::media::upload_request(&self.session, mimetype, filename)
@@ -319,7 +342,8 @@ impl Engine {
         response: HttpResponse<'_>,
     ) -> Result<(), ApiError> {
         let page = messaging::parse_messages(response)?;
-        self.room_mut(room_id)?.apply_back_page(page);
+        let room = self.rooms.get_mut(room_id).ok_or_else(|| ApiError::InvalidRequest(format!("not joined to {room_id}")))?;
+        room.apply_back_page(page, &mut self.crypto);
         Ok(())
     }
 }
@@ -387,7 +411,7 @@ mod tests {
     fn markdown_reply_and_mentions_go_out_with_the_message() {
         let mut engine = engine();
         let draft = Draft { text: "**yes**".into(), reply_to: Some("$1".try_into().unwrap()), edit_of: None };
-        let request = engine.send_message(&room(), draft, "t1".into(), ts(5)).unwrap();
+        let request = engine.send_message(&room(), draft, "t1".into(), ts(5)).unwrap().now().unwrap();
         let body: Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(body["body"], "**yes**");
         assert_eq!(body["format"], "org.matrix.custom.html");
@@ -415,13 +439,13 @@ mod tests {
         assert!(shown[0].edited);
 
         // Our own edit: shown at once, sent as m.replace with m.new_content.
-        engine.send_message(&room(), Draft { text: "mine".into(), ..Draft::default() }, "t1".into(), ts(4)).unwrap();
+        let _ = engine.send_message(&room(), Draft { text: "mine".into(), ..Draft::default() }, "t1".into(), ts(4)).unwrap();
         let body = ok(json!({"event_id": "$mine"}));
         engine
             .handle_send_response(&room(), &"t1".into(), http::Response::builder().status(200).body(&body[..]).unwrap())
             .unwrap();
         let draft = Draft { text: "mine, fixed".into(), edit_of: Some("$mine".try_into().unwrap()), reply_to: None };
-        let request = engine.send_message(&room(), draft, "t2".into(), ts(6)).unwrap();
+        let request = engine.send_message(&room(), draft, "t2".into(), ts(6)).unwrap().now().unwrap();
         let sent: Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(sent["body"], "* mine, fixed");
         assert_eq!(sent["m.new_content"]["body"], "mine, fixed");
@@ -446,7 +470,7 @@ mod tests {
         assert!(!reactions[0].own);
 
         // Ours shows at once, and its event ID arrives with the response.
-        engine.react(&room(), "$1".try_into().unwrap(), "👍".into(), "t1".into()).unwrap();
+        let _ = engine.react(&room(), "$1".try_into().unwrap(), "👍".into(), "t1".into()).unwrap();
         let thumbs = items(&engine)[0].reactions[0].clone();
         assert_eq!((thumbs.senders.len(), thumbs.own, thumbs.own_event.is_none()), (3, true, true));
         let body = ok(json!({"event_id": "$mine"}));
@@ -594,29 +618,29 @@ mod tests {
     }
 
     #[track_caller]
-    fn refused(result: Result<HttpRequest, ApiError>) {
+    fn queued(result: Result<Outgoing, ApiError>) {
         match result {
-            Ok(request) => panic!("built a plaintext request in an encrypted room: {} {}", request.method(), request.uri()),
-            Err(error) => assert_eq!(error.to_string(), "Weft can't send encrypted messages yet"),
+            Ok(Outgoing::Now(request)) => panic!("built a plaintext request in an encrypted room: {} {}", request.method(), request.uri()),
+            Ok(Outgoing::Queued) => {}
+            Err(error) => panic!("refused: {error}"),
         }
     }
 
     #[test]
     fn nothing_goes_out_in_the_clear_in_an_encrypted_room() {
         let mut engine = engine();
-        // A message queued before the room was encrypted must not be retried in the clear.
-        engine.send_message(&room(), Draft { text: "early".into(), ..Draft::default() }, "t0".into(), ts(2)).unwrap();
+        // A message sent before the room was encrypted must not be retried in the clear.
+        let _ = engine.send_message(&room(), Draft { text: "early".into(), ..Draft::default() }, "t0".into(), ts(2)).unwrap();
         engine.mark_send_failed(&room(), &"t0".into());
         encrypt_room(&mut engine);
-        let before = items(&engine);
         let one: OwnedEventId = "$1".try_into().unwrap();
 
-        refused(engine.send_message(&room(), Draft { text: "secret".into(), ..Draft::default() }, "t1".into(), ts(5)));
-        refused(engine.send_message(&room(), Draft { text: "/me whispers".into(), ..Draft::default() }, "t2".into(), ts(5)));
+        queued(engine.send_message(&room(), Draft { text: "secret".into(), ..Draft::default() }, "t1".into(), ts(5)));
+        queued(engine.send_message(&room(), Draft { text: "/me whispers".into(), ..Draft::default() }, "t2".into(), ts(5)));
         let reply = Draft { text: "re".into(), reply_to: Some(one.clone()), edit_of: None };
-        refused(engine.send_message(&room(), reply, "t3".into(), ts(5)));
+        queued(engine.send_message(&room(), reply, "t3".into(), ts(5)));
         let edit = Draft { text: "fixed".into(), reply_to: None, edit_of: Some(one.clone()) };
-        refused(engine.send_message(&room(), edit, "t4".into(), ts(5)));
+        queued(engine.send_message(&room(), edit, "t4".into(), ts(5)));
         let draft = MediaDraft {
             kind: crate::MediaKind::File,
             url: crate::Mxc::parse("mxc://hs/doc").unwrap(),
@@ -630,15 +654,19 @@ mod tests {
             thumbnail: None,
             blurhash: None,
         };
-        refused(engine.send_media(&room(), &draft, "t5".into(), ts(5)));
-        refused(engine.message_upload_request(&room(), "application/pdf", "plans.pdf"));
-        refused(engine.react(&room(), one.clone(), "👍".into(), "t6".into()));
-        refused(engine.retry_send(&room(), &"t0".into()));
+        queued(engine.send_media(&room(), &draft, "t5".into(), ts(5)));
+        // Files are not encrypted yet: their upload is refused.
+        assert_eq!(engine.message_upload_request(&room(), "application/pdf", "plans.pdf").unwrap_err(), ApiError::EncryptedRoom);
+        queued(engine.react(&room(), one.clone(), "👍".into(), "t6".into()));
+        queued(engine.retry_send(&room(), &"t0".into()));
         for event_type in ["m.call.invite", "m.call.answer", "m.call.candidates", "m.call.hangup"] {
-            refused(engine.call_event_request(&room(), event_type, &json!({"call_id": "c", "version": "1"}), &"t7".into()));
+            queued(engine.call_event_request(&room(), event_type, &json!({"call_id": "c", "version": "1"}), &format!("t7{event_type}").into()));
         }
-        // Nothing was shown as if it had been sent: no echo, no edit, no reaction.
-        assert_eq!(items(&engine), before);
+        // Whatever goes out now is a member list or a key request, never an event in the clear.
+        for request in engine.outgoing_requests() {
+            let path = request.request.uri().path().to_owned();
+            assert!(!path.contains("/send/m.room.message") && !path.contains("/send/m.reaction") && !path.contains("/send/m.call"), "{path}");
+        }
 
         // Never encrypted, so still allowed: deleting, typing, read receipts.
         engine.redact(&room(), one, "t8".into()).unwrap();

@@ -140,7 +140,7 @@ impl ClientHandle {
     /// A call event request, for the hang-up hook.
     pub(crate) fn call_event_request(&self, room_id: &RoomId, event_type: &str, content: &serde_json::Value) -> Option<weft_client::HttpRequest> {
         let txn_id = crate::platform::clock::new_txn_id();
-        self.with_engine(|engine| engine.call_event_request(room_id, event_type, content, &txn_id)).ok()?.ok()
+        self.update_engine(|engine| engine.call_event_request(room_id, event_type, content, &txn_id)).ok()?.ok()?.now()
     }
 
     pub(crate) fn set_active_call(&self, active: Option<ActiveCall>) {
@@ -176,8 +176,9 @@ impl ClientHandle {
         content: &serde_json::Value,
         txn_id: &ruma::OwnedTransactionId,
     ) -> Result<(), ActionError> {
-        let request = self.with_engine(|engine| engine.call_event_request(room_id, event_type, content, txn_id))?;
-        let request = self.check(Ok(request))?;
+        let request = self.update_engine(|engine| engine.call_event_request(room_id, event_type, content, txn_id))?;
+        // Encrypted room: queued, the engine's outgoing requests send it.
+        let weft_client::engine::Outgoing::Now(request) = self.check(Ok(request))? else { return Ok(()) };
         let response = self.send(request).await?;
         self.check(Ok(weft_client::requests::parse_send(as_borrowed(&response))))?;
         Ok(())

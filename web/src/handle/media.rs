@@ -238,7 +238,9 @@ impl ClientHandle {
             .map_err(Failure::of)?
             .map_err(Failure::of)?;
         self.cancel_upload(id);
-        self.spawn_send(room_id, txn_id, request);
+        if let weft_client::engine::Outgoing::Now(request) = request {
+            self.spawn_send(room_id, txn_id, request);
+        }
         Ok(())
     }
 

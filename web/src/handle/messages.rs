@@ -5,7 +5,7 @@
 
 use leptos::{prelude::*, task::spawn_local};
 use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId};
-use weft_client::{Draft, HttpRequest};
+use weft_client::{Draft, HttpRequest, engine::Outgoing};
 
 use super::{ClientHandle, as_borrowed};
 use crate::platform::clock;
@@ -22,14 +22,15 @@ impl ClientHandle {
         let now = clock::now();
         let request =
             self.update_engine(|engine| engine.send_message(&room_id, draft, txn_id.clone(), now));
-        if let Ok(Ok(request)) = request {
+        // `Queued` (encrypted room): the engine's outgoing requests carry it.
+        if let Ok(Ok(Outgoing::Now(request))) = request {
             self.spawn_send(room_id, txn_id, request);
         }
     }
 
     /// Sends a failed message again, with its original transaction ID.
     pub fn retry(&self, room_id: OwnedRoomId, txn_id: OwnedTransactionId) {
-        if let Ok(Ok(request)) = self.update_engine(|engine| engine.retry_send(&room_id, &txn_id)) {
+        if let Ok(Ok(Outgoing::Now(request))) = self.update_engine(|engine| engine.retry_send(&room_id, &txn_id)) {
             self.spawn_send(room_id, txn_id, request);
         }
     }
@@ -54,7 +55,7 @@ impl ClientHandle {
                 let request = self.update_engine(|engine| {
                     engine.react(&room_id, target.clone(), key.clone(), txn_id.clone())
                 });
-                if let Ok(Ok(request)) = request {
+                if let Ok(Ok(Outgoing::Now(request))) = request {
                     let handle = *self;
                     spawn_local(async move {
                         let response = handle.send(request).await.ok();
