@@ -28,8 +28,13 @@ pub fn start(handle: ClientHandle) {
                 sleep(backoff.next_delay()).await;
                 continue;
             }
-            let Ok((request, homeserver)) = handle
-                .with_engine(|engine| (engine.sync_request(), engine.session().homeserver.clone()))
+            // The engine has no clock; crypto rate limits (one unwedging per device an hour)
+            // and rotation by age read this.
+            let now = crate::platform::clock::now();
+            let Ok((request, homeserver)) = handle.update_engine_quietly(|engine| {
+                engine.set_now(now);
+                (engine.sync_request(), engine.session().homeserver.clone())
+            })
             else {
                 return;
             };

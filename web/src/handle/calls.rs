@@ -178,7 +178,10 @@ impl ClientHandle {
     ) -> Result<(), ActionError> {
         let request = self.update_engine(|engine| engine.call_event_request(room_id, event_type, content, txn_id))?;
         // Encrypted room: queued, the engine's outgoing requests send it.
-        let weft_client::engine::Outgoing::Now(request) = self.check(Ok(request))? else { return Ok(()) };
+        let weft_client::engine::Outgoing::Now(request) = self.check(Ok(request))? else {
+            self.pump_crypto();
+            return Ok(());
+        };
         let response = self.send(request).await?;
         self.check(Ok(weft_client::requests::parse_send(as_borrowed(&response))))?;
         Ok(())

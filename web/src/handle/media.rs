@@ -238,8 +238,9 @@ impl ClientHandle {
             .map_err(Failure::of)?
             .map_err(Failure::of)?;
         self.cancel_upload(id);
-        if let weft_client::engine::Outgoing::Now(request) = request {
-            self.spawn_send(room_id, txn_id, request);
+        match request {
+            weft_client::engine::Outgoing::Now(request) => self.spawn_send(room_id, txn_id, request),
+            weft_client::engine::Outgoing::Queued => self.pump_crypto(),
         }
         Ok(())
     }

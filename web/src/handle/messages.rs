@@ -22,16 +22,20 @@ impl ClientHandle {
         let now = clock::now();
         let request =
             self.update_engine(|engine| engine.send_message(&room_id, draft, txn_id.clone(), now));
-        // `Queued` (encrypted room): the engine's outgoing requests carry it.
-        if let Ok(Ok(Outgoing::Now(request))) = request {
-            self.spawn_send(room_id, txn_id, request);
+        match request {
+            Ok(Ok(Outgoing::Now(request))) => self.spawn_send(room_id, txn_id, request),
+            // Encrypted room: the engine's outgoing requests carry it, once the key is shared.
+            Ok(Ok(Outgoing::Queued)) => self.pump_crypto(),
+            _ => {}
         }
     }
 
     /// Sends a failed message again, with its original transaction ID.
     pub fn retry(&self, room_id: OwnedRoomId, txn_id: OwnedTransactionId) {
-        if let Ok(Ok(Outgoing::Now(request))) = self.update_engine(|engine| engine.retry_send(&room_id, &txn_id)) {
-            self.spawn_send(room_id, txn_id, request);
+        match self.update_engine(|engine| engine.retry_send(&room_id, &txn_id)) {
+            Ok(Ok(Outgoing::Now(request))) => self.spawn_send(room_id, txn_id, request),
+            Ok(Ok(Outgoing::Queued)) => self.pump_crypto(),
+            _ => {}
         }
     }
 
@@ -55,7 +59,9 @@ impl ClientHandle {
                 let request = self.update_engine(|engine| {
                     engine.react(&room_id, target.clone(), key.clone(), txn_id.clone())
                 });
-                if let Ok(Ok(Outgoing::Now(request))) = request {
+                if let Ok(Ok(Outgoing::Queued)) = request {
+                    self.pump_crypto();
+                } else if let Ok(Ok(Outgoing::Now(request))) = request {
                     let handle = *self;
                     spawn_local(async move {
                         let response = handle.send(request).await.ok();
