@@ -1,6 +1,5 @@
 //! "Voice call" and "Video call" in the header of a room with one other member: they call
-//! that person, answer their call while it rings here, and are off during another call and
-//! in encrypted rooms (call events would have to be encrypted).
+//! that person, answer their call while it rings here, and are off during another call.
 
 use leptos::prelude::*;
 use ruma::OwnedRoomId;

@@ -31,9 +31,9 @@ pub fn Composer(
     room_id: OwnedRoomId,
     mode: RwSignal<ComposerMode>,
     pending: Pending,
-    /// The room is encrypted: the box, "Attach file" and "Send" are off (until Weft
-    /// encrypts).
-    encrypted: Signal<bool>,
+    /// Files can't be sent here: "Attach file", drops and pastes are off (an encrypted
+    /// room, until Weft encrypts attachments).
+    files_blocked: Signal<bool>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
     let text = RwSignal::new(String::new());
@@ -54,7 +54,7 @@ pub fn Composer(
         let room_id = room_id.clone();
         move || {
             let body = text.get_untracked();
-            if body.trim().is_empty() || encrypted.get_untracked() {
+            if body.trim().is_empty() {
                 return;
             }
             let draft = match mode.get_untracked() {
@@ -159,17 +159,16 @@ pub fn Composer(
                     on:keydown=on_keydown
                     on:input=on_input
                     on:blur=on_blur
-                    disabled=encrypted
                     on:paste=move |ev| {
                         let files = files::from_paste(&ev);
-                        if !files.is_empty() && !encrypted.get_untracked() {
+                        if !files.is_empty() && !files_blocked.get_untracked() {
                             ev.prevent_default();
                             add(pending, files);
                         }
                     }
                 ></textarea>
-                <AttachButton pending disabled=encrypted />
-                <button type="submit" class="primary" disabled=encrypted>"Send"</button>
+                <AttachButton pending disabled=files_blocked />
+                <button type="submit" class="primary">"Send"</button>
             </div>
         </form>
     }

@@ -15,8 +15,6 @@ pub fn Reactions(
     room_id: OwnedRoomId,
     event_id: OwnedEventId,
     reactions: Vec<Reaction>,
-    /// The room is encrypted: the pills only show.
-    encrypted: Signal<bool>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
     reactions
@@ -36,7 +34,6 @@ pub fn Reactions(
                     class:own=reaction.own
                     title=title
                     aria-pressed=if reaction.own { "true" } else { "false" }
-                    disabled=encrypted
                     on:click=move |_| handle.toggle_reaction(room_id.clone(), event_id.clone(), key.clone())
                 >
                     {label}

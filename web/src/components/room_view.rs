@@ -49,7 +49,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let loaded = field(|r| r.loaded);
     let reached_start = field(|r| r.reached_start);
     let can_redact_others = field(|r| r.can_redact_others);
-    // Until Weft encrypts: no messages, files, reactions or calls in an encrypted room.
+    // Until Weft encrypts attachments: no files in an encrypted room.
     let encrypted = field(|r| r.encrypted);
     let mode = RwSignal::new(ComposerMode::Message);
     let settings_open = RwSignal::new(false);
@@ -105,7 +105,15 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                         })
                     }
                     <div class="room-title">
-                        <h2>{dyn_text(move || name().unwrap_or_default())}</h2>
+                        <h2>
+                            {dyn_text(move || name().unwrap_or_default())}
+                            {dyn_show(move || encrypted.get(), || view! {
+                                <svg class="room-lock" role="img" aria-label="Encrypted" viewBox="0 0 16 16" width="14" height="14">
+                                    <title>"Encrypted"</title>
+                                    <path fill="currentColor" d="M5 7V5a3 3 0 0 1 6 0v2h1a1 1 0 0 1 1 1v6a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1zm1.5 0h3V5a1.5 1.5 0 0 0-3 0z"/>
+                                </svg>
+                            }.into_any())}
+                        </h2>
                         {dyn_view(move || topic().map(|topic| view! { <p class="topic">{topic}</p> }).into_any())}
                     </div>
                     <CallButtons room_id=room_id.clone() />
@@ -132,7 +140,6 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     reached_start
                     typing
                     can_redact_others
-                    encrypted
                     mode
                 />
                 <Uploads room_id=Some(room_id.clone()) />
@@ -140,10 +147,10 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                 {dyn_show(
                     move || encrypted.get(),
                     || view! {
-                        <p class="hint encrypted-note" role="status">"Weft can't send encrypted messages yet"</p>
+                        <p class="hint encrypted-note" role="status">"Weft can't send encrypted files yet"</p>
                     }.into_any(),
                 )}
-                <Composer room_id=room_id.clone() mode pending encrypted />
+                <Composer room_id=room_id.clone() mode pending files_blocked=encrypted />
             </section>
         }
         .into_any()

@@ -78,8 +78,6 @@ pub fn Timeline(
     reached_start: Signal<bool>,
     typing: Signal<Vec<String>>,
     can_redact_others: Signal<bool>,
-    /// The room is encrypted: no reactions, replies or edits.
-    encrypted: Signal<bool>,
     mode: RwSignal<ComposerMode>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
@@ -147,7 +145,7 @@ pub fn Timeline(
                             });
                             view! {
                                 {row.day.map(|day| view! { <li class="day" role="separator">{day}</li> })}
-                                <Item room_id item=row.item header=row.header mode can_redact_others encrypted read_by />
+                                <Item room_id item=row.item header=row.header mode can_redact_others read_by />
                             }
                         }
                     />

@@ -28,8 +28,6 @@ pub fn Item(
     header: bool,
     mode: RwSignal<ComposerMode>,
     can_redact_others: Signal<bool>,
-    /// The room is encrypted: "React", "Reply", "Edit" and the reactions are off.
-    encrypted: Signal<bool>,
     /// Who has read up to here (apart from `item`, so that it can change in place).
     read_by: Signal<Vec<OwnedUserId>>,
 ) -> impl IntoView {
@@ -118,12 +116,12 @@ pub fn Item(
         let (delete_room, delete_event) = (room_id.clone(), event_id.clone());
         view! {
             <div class="item-actions" role="toolbar" aria-label="Message actions">
-                <button class="small" disabled=encrypted on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
-                <button class="small" disabled=encrypted on:click=move |_| mode.set(ComposerMode::Reply(reply_item.clone()))>
+                <button class="small" on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
+                <button class="small" on:click=move |_| mode.set(ComposerMode::Reply(reply_item.clone()))>
                     "Reply"
                 </button>
                 {own.then(|| view! {
-                    <button class="small" disabled=encrypted on:click=move |_| mode.set(ComposerMode::Edit(edit_item.clone()))>
+                    <button class="small" on:click=move |_| mode.set(ComposerMode::Edit(edit_item.clone()))>
                         "Edit"
                     </button>
                 })}
@@ -136,7 +134,7 @@ pub fn Item(
                     </button>
                 })}
             </div>
-            {dyn_show(move || picking.get() && !encrypted.get(), move || view! {
+            {dyn_show(move || picking.get(), move || view! {
                 <ReactionPicker
                     room_id=picker_room.clone()
                     event_id=event_id.clone()
@@ -149,7 +147,7 @@ pub fn Item(
     let reactions = match (&item.event_id, item.reactions.is_empty()) {
         (Some(event_id), false) => Some(view! {
             <div class="reactions">
-                <Reactions room_id=room_id.clone() event_id=event_id.clone() reactions=item.reactions.clone() encrypted />
+                <Reactions room_id=room_id.clone() event_id=event_id.clone() reactions=item.reactions.clone() />
             </div>
         }),
         _ => None,
@@ -172,10 +170,17 @@ pub fn Item(
             <div class="content">
                 {reply}
                 {(item.kind == ItemKind::Emote).then(|| view! { <span class="emote-sender">{format!("* {} ", item.sender_name)}</span> })}
-                {match item.media.clone() {
-                    Some(media) => view! { <MediaView media /> }.into_any(),
-                    None => view! { <MessageBody body=item.body.clone() html=item.html.clone() /> }.into_any(),
+                {match (item.media.clone(), item.kind) {
+                    (Some(media), _) => view! { <MediaView media /> }.into_any(),
+                    // Kept in place: re-classified when its key arrives.
+                    (None, ItemKind::Encrypted) => view! {
+                        <p class="utd">"Unable to decrypt: " <span class="utd-reason">{item.body.clone()}</span></p>
+                    }.into_any(),
+                    (None, _) => view! { <MessageBody body=item.body.clone() html=item.html.clone() /> }.into_any(),
                 }}
+                {(item.encrypted && !item.sender_cross_signed && item.kind != ItemKind::Encrypted).then(|| view! {
+                    <span class="shield warning" role="img" aria-label="Encrypted by a device not verified by its owner" title="Encrypted by a device not verified by its owner">"!"</span>
+                })}
                 {item.edited.then(|| view! { <span class="edited">"(edited)"</span> })}
                 {(!header).then(|| view! { <time class="time hover-time">{time}</time> })}
                 {status}

@@ -60,23 +60,23 @@ impl CallDesk {
 }
 
 impl ClientHandle {
-    /// Whether `room_id` shows call buttons: exactly two joined members, not public
-    /// (encrypted or not; see [`Self::call_buttons_off`]).
+    /// Whether `room_id` shows call buttons: exactly two joined members, not public.
     pub fn has_call_buttons(&self, room_id: &RoomId) -> bool {
         self.engine.with(|engine| {
             engine.as_ref().and_then(|e| e.room(room_id)?.one_to_one_peer(e.user_id())).is_some()
         })
     }
 
-    /// Whether the call buttons of `room_id` are off: the room is encrypted, or another
-    /// call is in progress. While the other member's call rings they answer it.
+    /// Whether the call buttons of `room_id` are off: another call is in progress. While
+    /// the other member's call rings they answer it. (In encrypted rooms the call events
+    /// are encrypted like any other.)
     pub fn call_buttons_off(&self, room_id: &RoomId) -> bool {
         let peer = self.engine.with(|engine| {
             let engine = engine.as_ref()?;
             let room = engine.room(room_id)?;
-            Some((room.one_to_one_peer(engine.user_id())?, room.is_encrypted()))
+            room.one_to_one_peer(engine.user_id())
         });
-        let Some((peer, false)) = peer else {
+        let Some(peer) = peer else {
             return true;
         };
         let active = self.calls.active.get().map(|room_id| ActiveCall { room_id, ringing_from: self.calls.ringing_from.get() });
