@@ -1,0 +1,69 @@
+//! Device-list changes: whose device keys a user should fetch again (`changed`)
+//! and whose they can stop tracking (`left`), for `/sync` and `/keys/changes`.
+//!
+//! A user tracks the devices of everyone they share a room with. Besides key
+//! changes (device added, removed, keys or cross-signing keys uploaded), sharing
+//! a room for the first time is a change too: the user may never have fetched
+//! that person's keys. Sharing no room any more puts them in `left`.
+
+use std::collections::BTreeSet;
+
+use ruma::{OwnedUserId, UserId};
+
+use crate::{error::Result, service::Services};
+
+/// The `device_lists` of a sync, or the answer of `/keys/changes`.
+#[derive(Debug, Default)]
+pub struct DeviceListUpdates {
+    pub changed: Vec<OwnedUserId>,
+    pub left: Vec<OwnedUserId>,
+}
+
+impl Services {
+    /// Device-list updates `user` should hear of in `(after, until]`.
+    pub fn device_list_updates(&self, user: &UserId, after: i64, until: i64) -> Result<DeviceListUpdates> {
+        let sharing = self.users_sharing_rooms(user)?;
+        let mut changed: BTreeSet<OwnedUserId> = self.storage().device_list_changes(after, until)?.into_iter().collect();
+        let mut maybe_left = BTreeSet::new();
+        for row in self.storage().memberships_of(user.as_str())? {
+            if row.stream > until {
+                continue; // After this window; the next one reports it.
+            }
+            let joined_now = row.membership == "join";
+            let joined_before = if row.stream <= after {
+                joined_now // Unchanged since before the window.
+            } else {
+                self.was_joined_at(user, &row.room_id, Some(after))?
+            };
+            let room = row.room_id.as_str();
+            match (joined_before, joined_now) {
+                // Others joined or left a room the user stays in. A join event of
+                // someone already there (a profile change) is no news.
+                (true, true) => {
+                    for (member, membership) in self.storage().member_changes(room, after, until)? {
+                        if member == user {
+                            continue;
+                        }
+                        if membership != "join" {
+                            maybe_left.insert(member);
+                        } else if !self.was_joined_at(&member, &row.room_id, Some(after))? {
+                            changed.insert(member);
+                        }
+                    }
+                }
+                // The user joined: everybody there is new to them.
+                (false, true) => {
+                    changed.extend(self.storage().joined_members(room)?.into_iter().filter(|m| m != user));
+                }
+                // The user left: whoever was there may be gone from their rooms.
+                (true, false) => {
+                    maybe_left.extend(self.storage().joined_members(room)?);
+                    maybe_left.extend(self.storage().member_changes(room, after, until)?.into_iter().map(|(m, _)| m));
+                }
+                (false, false) => {}
+            }
+        }
+        let left: Vec<OwnedUserId> = maybe_left.into_iter().filter(|u| u != user && !sharing.contains(u)).collect();
+        Ok(DeviceListUpdates { changed: changed.into_iter().filter(|u| sharing.contains(u)).collect(), left })
+    }
+}
