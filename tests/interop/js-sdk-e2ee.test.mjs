@@ -75,6 +75,9 @@ test('matrix-js-sdk crypto: cross-signing, encrypted messages both ways, key bac
     assert.ok(await alice.getCrypto().isCrossSigningReady());
     const own = await alice.getCrypto().getDeviceVerificationStatus(alice.getUserId(), alice.getDeviceId());
     assert.ok(own?.signedByOwner, 'the device signature by the self-signing key went through /keys/signatures/upload');
+    // So did the device's signature on the master key (checked by the server, kept with the key).
+    const ownKeys = await alice.http.authedRequest('POST', '/keys/query', undefined, { device_keys: { [alice.getUserId()]: [] } });
+    assert.ok(ownKeys.master_keys[alice.getUserId()].signatures[alice.getUserId()][`ed25519:${alice.getDeviceId()}`], JSON.stringify(ownKeys));
 
     const { room_id: roomId } = await alice.createRoom({
       name: 'Secret', invite: [bob.getUserId()],
