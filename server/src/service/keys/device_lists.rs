@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use ruma::{OwnedUserId, UserId};
+use ruma::{OwnedUserId, RoomId, UserId};
 
 use crate::{error::Result, service::Services};
 
@@ -38,7 +38,7 @@ impl Services {
             match (joined_before, joined_now) {
                 // Others joined or left a room the user stays in.
                 (true, true) => {
-                    let (joined, parted) = self.member_moves(room, user, after, until)?;
+                    let (joined, parted) = self.member_moves(&row.room_id, user, after, until)?;
                     changed.extend(joined);
                     maybe_left.extend(parted);
                 }
@@ -48,7 +48,7 @@ impl Services {
                 }
                 // The user left: whoever was there may be gone from their rooms.
                 (true, false) => {
-                    let (joined, parted) = self.member_moves(room, user, after, until)?;
+                    let (joined, parted) = self.member_moves(&row.room_id, user, after, until)?;
                     maybe_left.extend(self.storage().joined_members(room)?);
                     maybe_left.extend(joined.into_iter().chain(parted));
                 }
@@ -68,22 +68,21 @@ impl Services {
     /// after being there.
     fn member_moves(
         &self,
-        room: &str,
+        room_id: &RoomId,
         user: &UserId,
         after: i64,
         until: i64,
     ) -> Result<(BTreeSet<OwnedUserId>, BTreeSet<OwnedUserId>)> {
-        let room_id: ruma::OwnedRoomId = room.try_into().map_err(crate::error::Error::internal)?;
         let (mut joined, mut parted) = (BTreeSet::new(), BTreeSet::new());
         let mut was_there = std::collections::BTreeMap::new();
-        for (member, membership) in self.storage().member_changes(room, after, until)? {
+        for (member, membership) in self.storage().member_changes(room_id.as_str(), after, until)? {
             if member == user {
                 continue;
             }
             let there = match was_there.get(&member) {
                 Some(there) => *there,
                 None => {
-                    let there = self.was_joined_at(&member, &room_id, Some(after))?;
+                    let there = self.was_joined_at(&member, room_id, Some(after))?;
                     was_there.insert(member.clone(), there);
                     there
                 }
