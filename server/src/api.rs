@@ -6,6 +6,7 @@ pub mod account_data;
 pub mod device;
 pub mod directory;
 pub mod ephemeral;
+pub mod key_backup;
 pub mod keys;
 pub mod media;
 pub mod message;
@@ -30,6 +31,12 @@ use http::{HeaderValue, Method, StatusCode, header};
 use ruma::api::client::{
     account::{change_password, deactivate, get_username_availability, register, whoami},
     alias::{create_alias, delete_alias, get_alias},
+    backup::{
+        add_backup_keys, add_backup_keys_for_room, add_backup_keys_for_session, create_backup_version, delete_backup_keys,
+        delete_backup_keys_for_room, delete_backup_keys_for_session, delete_backup_version, get_backup_info,
+        get_backup_keys, get_backup_keys_for_room, get_backup_keys_for_session, get_latest_backup_info,
+        update_backup_version,
+    },
     context::get_context,
     config::{get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data},
     device::{delete_device, delete_devices, get_device, get_devices, update_device},
@@ -126,6 +133,23 @@ pub fn router(services: Services) -> Router {
         .ruma_route_limited::<send_event_to_device::v3::Request, _, _>(Action::ToDevice, keys::send_to_device)
         .ruma_route_limited::<upload_signing_keys::v3::Request, _, _>(Action::KeyUpload, keys::upload_signing_keys)
         .ruma_route_limited::<upload_signatures::v3::Request, _, _>(Action::KeyUpload, keys::upload_signatures)
+        .ruma_route_limited::<create_backup_version::v3::Request, _, _>(Action::KeyUpload, key_backup::create_version)
+        .ruma_route::<get_latest_backup_info::v3::Request, _, _>(key_backup::latest_version)
+        .ruma_route::<get_backup_info::v3::Request, _, _>(key_backup::version)
+        .ruma_route_limited::<update_backup_version::v3::Request, _, _>(Action::KeyUpload, key_backup::update_version)
+        .ruma_route_limited::<delete_backup_version::v3::Request, _, _>(Action::KeyUpload, key_backup::delete_version)
+        .ruma_route_limited::<add_backup_keys::v3::Request, _, _>(Action::KeyUpload, key_backup::put_keys)
+        .ruma_route_limited::<add_backup_keys_for_room::v3::Request, _, _>(Action::KeyUpload, key_backup::put_room_keys)
+        .ruma_route_limited::<add_backup_keys_for_session::v3::Request, _, _>(Action::KeyUpload, key_backup::put_session_key)
+        .ruma_route::<get_backup_keys::v3::Request, _, _>(key_backup::get_keys)
+        .ruma_route::<get_backup_keys_for_room::v3::Request, _, _>(key_backup::get_room_keys)
+        .ruma_route::<get_backup_keys_for_session::v3::Request, _, _>(key_backup::get_session_key)
+        .ruma_route_limited::<delete_backup_keys::v3::Request, _, _>(Action::KeyUpload, key_backup::delete_keys)
+        .ruma_route_limited::<delete_backup_keys_for_room::v3::Request, _, _>(Action::KeyUpload, key_backup::delete_room_keys)
+        .ruma_route_limited::<delete_backup_keys_for_session::v3::Request, _, _>(
+            Action::KeyUpload,
+            key_backup::delete_session_key,
+        )
         .ruma_route_limited::<create_alias::v3::Request, _, _>(Action::OtherWrite, directory::set_alias)
         .ruma_route::<get_alias::v3::Request, _, _>(directory::get_alias)
         .ruma_route_limited::<delete_alias::v3::Request, _, _>(Action::OtherWrite, directory::delete_alias)

@@ -33,6 +33,7 @@ pub enum ErrorKind {
     CannotOverwriteMedia,
     NotYetUploaded,
     BadAlias,
+    InvalidSignature,
 }
 
 impl ErrorKind {
@@ -60,6 +61,7 @@ impl ErrorKind {
             Self::CannotOverwriteMedia => "M_CANNOT_OVERWRITE_MEDIA",
             Self::NotYetUploaded => "M_NOT_YET_UPLOADED",
             Self::BadAlias => "M_BAD_ALIAS",
+            Self::InvalidSignature => "M_INVALID_SIGNATURE",
         }
     }
 
@@ -84,6 +86,7 @@ impl ErrorKind {
             | Self::MissingParam
             | Self::RoomInUse
             | Self::BadAlias
+            | Self::InvalidSignature
             | Self::UnsupportedRoomVersion => StatusCode::BAD_REQUEST,
         }
     }
@@ -98,6 +101,10 @@ pub enum Error {
     /// Too many requests: 429 `M_LIMIT_EXCEEDED` with when to try again.
     #[error("rate limited for {retry_after_ms} ms")]
     RateLimited { retry_after_ms: u64 },
+    /// A key-backup write to a version that is not the newest: 403
+    /// `M_WRONG_ROOM_KEYS_VERSION` naming the newest.
+    #[error("backup version {current_version} is the current one")]
+    WrongRoomKeysVersion { current_version: String },
     /// User-interactive authentication is needed (401 with flows and session).
     #[error("user-interactive authentication required")]
     Uiaa(Box<UiaaInfo>),
@@ -175,6 +182,14 @@ impl IntoResponse for Error {
                     response.headers_mut().insert(http::header::RETRY_AFTER, value);
                 }
                 response
+            }
+            Self::WrongRoomKeysVersion { current_version } => {
+                let body = json!({
+                    "errcode": "M_WRONG_ROOM_KEYS_VERSION",
+                    "error": "Wrong backup version",
+                    "current_version": current_version,
+                });
+                (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
             }
             Self::Uiaa(info) => (StatusCode::UNAUTHORIZED, axum::Json(*info)).into_response(),
             Self::Internal(detail) => {

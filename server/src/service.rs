@@ -8,6 +8,7 @@ pub mod directory;
 pub mod durability;
 pub mod ephemeral;
 pub mod history;
+pub mod key_backup;
 pub mod keys;
 pub mod media;
 pub mod notifier;

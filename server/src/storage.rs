@@ -205,16 +205,25 @@ pub trait Storage: Send + Sync + 'static {
     fn set_device_keys(&self, user_id: &str, device_id: &str, keys_json: &str, stream: i64) -> Result<()>;
     /// Device keys of a user: `(device_id, keys_json)`.
     fn device_keys(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, String)>>;
-    /// Adds one-time keys (`(key_id, algorithm, key_json)`); existing IDs are kept.
-    fn add_one_time_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()>;
-    /// Replaces the fallback key of each algorithm given.
+    /// Adds one-time keys (`(key_id, algorithm, key_json)`) in the given order, after
+    /// every key the device uploaded before. An ID already stored is kept when
+    /// `same(stored_json, new_json)`; otherwise nothing is written and that ID is returned.
+    fn add_one_time_keys(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        keys: &[(String, String, String)],
+        same: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<Option<String>>;
+    /// Replaces the fallback key of each algorithm given; a new key is unused (the
+    /// same key uploaded again keeps its mark).
     fn set_fallback_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()>;
     /// Unclaimed one-time keys per algorithm.
     fn one_time_key_counts(&self, user_id: &str, device_id: &str) -> Result<Vec<(String, i64)>>;
     /// Algorithms with an unused fallback key.
     fn unused_fallback_algorithms(&self, user_id: &str, device_id: &str) -> Result<Vec<String>>;
-    /// Claims (removes) one one-time key of the algorithm, else marks the
-    /// fallback key used and returns it: `(key_id, key_json)`.
+    /// Claims (removes) the oldest uploaded one-time key of the algorithm, else
+    /// marks the fallback key used and returns it: `(key_id, key_json)`.
     fn claim_key(&self, user_id: &str, device_id: &str, algorithm: &str) -> Result<Option<(String, String)>>;
     /// Users whose device lists changed in `(after, until]`.
     fn device_list_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>>;
@@ -229,6 +238,9 @@ pub trait Storage: Send + Sync + 'static {
     fn add_foreign_signature(&self, target_user: &str, key_id: &str, signer: &str, signature_json: &str) -> Result<()>;
     /// Signatures `signer` made on `target_user`'s keys: `(key_id, signatures_json)`.
     fn foreign_signatures(&self, target_user: &str, signer: &str) -> Result<Vec<(String, String)>>;
+    /// `m.room.member` changes of a room in `(after, until]`, oldest first:
+    /// `(state_key user, membership)`.
+    fn member_changes(&self, room_id: &str, after: i64, until: i64) -> Result<Vec<(OwnedUserId, String)>>;
     /// Queues a to-device message at `stream`, only if the device exists and has fewer
     /// than `limit` messages waiting; `Ok(false)` when it was dropped.
     #[allow(clippy::too_many_arguments)]
@@ -239,6 +251,38 @@ pub trait Storage: Send + Sync + 'static {
     fn ack_to_device(&self, user_id: &str, device_id: &str, upto: i64) -> Result<()>;
     /// Whether a transaction scope was used by the device; marks it used.
     fn use_txn_scope(&self, user_id: &str, device_id: &str, scope: &str) -> Result<bool>;
+
+    // --- server-side key backups ---
+    /// Creates a backup version (one above every version the user ever had) and returns it.
+    fn create_backup_version(&self, user_id: &str, algorithm: &str, auth_data: &str) -> Result<i64>;
+    /// A backup version that was not deleted; `None` asks for the newest.
+    fn backup_version(&self, user_id: &str, version: Option<i64>) -> Result<Option<BackupVersionRow>>;
+    /// Replaces a live version's `auth_data`; `false` if there is no such version.
+    fn update_backup_auth_data(&self, user_id: &str, version: i64, auth_data: &str) -> Result<bool>;
+    /// Deletes a version and its keys; `false` if there is no such version.
+    fn delete_backup_version(&self, user_id: &str, version: i64) -> Result<bool>;
+    /// Stores keys in the newest version, which must be `version`. A key already stored
+    /// for its session is replaced only when `better(new, stored)`; the etag moves when
+    /// anything changed. All in one transaction, so the version cannot change midway.
+    fn put_backup_keys(
+        &self,
+        user_id: &str,
+        version: i64,
+        keys: &[BackupKeyRow],
+        better: &dyn Fn(&BackupKeyRow, &BackupKeyRow) -> bool,
+    ) -> Result<BackupWrite>;
+    /// Keys of a live version, all or of one room or one session.
+    fn backup_keys(&self, user_id: &str, version: i64, room_id: Option<&str>, session_id: Option<&str>)
+    -> Result<Vec<BackupKeyRow>>;
+    /// Deletes keys of a live version (all, one room's or one session's); `None` if there
+    /// is no such version, else its `(count, etag)` afterwards.
+    fn delete_backup_keys(
+        &self,
+        user_id: &str,
+        version: i64,
+        room_id: Option<&str>,
+        session_id: Option<&str>,
+    ) -> Result<Option<(i64, i64)>>;
 
     // --- presence ---
     /// Stores a user's presence at `stream`.
@@ -330,4 +374,40 @@ pub struct PresenceRow {
 pub enum ProfileField {
     DisplayName,
     AvatarUrl,
+}
+
+/// A live key-backup version.
+#[derive(Clone, Debug)]
+pub struct BackupVersionRow {
+    pub version: i64,
+    pub algorithm: String,
+    /// The `auth_data` object as uploaded.
+    pub auth_data: String,
+    /// Moves whenever the version's keys change.
+    pub etag: i64,
+    /// Keys stored in the version.
+    pub count: i64,
+}
+
+/// One backed-up Megolm session key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupKeyRow {
+    pub room_id: OwnedRoomId,
+    pub session_id: String,
+    pub first_message_index: i64,
+    pub forwarded_count: i64,
+    pub is_verified: bool,
+    /// The encrypted `session_data` object as uploaded.
+    pub session_data: String,
+}
+
+/// What became of a backup write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackupWrite {
+    /// Written: the version's `(count, etag)` afterwards.
+    Done { count: i64, etag: i64 },
+    /// The version exists but is not the newest (which is given).
+    NotCurrent { current: i64 },
+    /// No such live version.
+    UnknownVersion,
 }

@@ -46,20 +46,17 @@ pub async fn query(
     req: Ruma<get_keys::v3::Request>,
 ) -> Result<RumaResponse<get_keys::v3::Response>> {
     let who = req.requester()?;
+    let found = services.query_keys(&who.user_id, &req.body.device_keys)?;
     let mut response = get_keys::v3::Response::new();
-    for (user, devices) in services.query_keys(&req.body.device_keys)? {
-        let cross = services.cross_signing_for(&user, &who.user_id)?;
-        if let Some(key) = cross.master {
-            response.master_keys.insert(user.clone(), Raw::from_json(key));
-        }
-        if let Some(key) = cross.self_signing {
-            response.self_signing_keys.insert(user.clone(), Raw::from_json(key));
-        }
-        if let Some(key) = cross.user_signing {
-            response.user_signing_keys.insert(user.clone(), Raw::from_json(key));
-        }
-        response.device_keys.insert(user, devices.into_iter().map(|(d, json)| (d, Raw::from_json(json))).collect());
-    }
+    response.device_keys = found
+        .device_keys
+        .into_iter()
+        .map(|(user, devices)| (user, devices.into_iter().map(|(d, json)| (d, Raw::from_json(json))).collect()))
+        .collect();
+    let raw = |keys: BTreeMap<_, Box<serde_json::value::RawValue>>| keys.into_iter().map(|(u, k)| (u, Raw::from_json(k))).collect();
+    response.master_keys = raw(found.master_keys);
+    response.self_signing_keys = raw(found.self_signing_keys);
+    response.user_signing_keys = raw(found.user_signing_keys);
     Ok(response.into())
 }
 
@@ -100,8 +97,8 @@ pub async fn changes(
     let who = req.requester()?;
     let from = parse_token(&req.body.from)?;
     let to = parse_token(&req.body.to)?;
-    let changed = services.device_list_changes_for(&who.user_id, from, to)?;
-    Ok(get_key_changes::v3::Response::new(changed, Vec::new()).into())
+    let updates = services.device_list_updates(&who.user_id, from, to)?;
+    Ok(get_key_changes::v3::Response::new(updates.changed, updates.left).into())
 }
 
 /// # `PUT /_matrix/client/v3/sendToDevice/{eventType}/{txnId}`
@@ -132,12 +129,15 @@ pub async fn upload_signing_keys(
 ) -> Result<RumaResponse<upload_signing_keys::v3::Response>> {
     let who = req.requester()?;
     let b = &req.body;
-    let keys = [
-        ("master", b.master_key.as_ref().map(|k| k.json())),
-        ("self_signing", b.self_signing_key.as_ref().map(|k| k.json())),
-        ("user_signing", b.user_signing_key.as_ref().map(|k| k.json())),
-    ];
-    services.upload_cross_signing(&who.user_id, b.auth.as_ref(), keys).await?;
+    services
+        .upload_cross_signing(
+            &who.user_id,
+            b.auth.as_ref(),
+            b.master_key.as_ref().map(|k| k.json()),
+            b.self_signing_key.as_ref().map(|k| k.json()),
+            b.user_signing_key.as_ref().map(|k| k.json()),
+        )
+        .await?;
     Ok(upload_signing_keys::v3::Response::new().into())
 }
 
@@ -157,10 +157,9 @@ pub async fn upload_signatures(
     let mut response = upload_signatures::v3::Response::new();
     for (user, keys) in failures {
         let entry = response.failures.entry(user).or_default();
-        for (key_id, reason) in keys {
-            if let Ok(failure) = serde_json::from_value(serde_json::json!({"errcode": "M_INVALID_SIGNATURE", "error": reason})) {
-                entry.insert(key_id, failure);
-            }
+        for (key_id, (kind, reason)) in keys {
+            let failure = serde_json::from_value(serde_json::json!({"errcode": kind.code(), "error": reason}))?;
+            entry.insert(key_id, failure);
         }
     }
     Ok(response.into())

@@ -194,14 +194,16 @@ impl Services {
         }
     }
 
-    /// Ends a device's session (its token stops working).
+    /// Ends a device's session (its token stops working); the device and its keys go.
     pub fn logout(&self, who: &Requester) -> Result<()> {
-        self.storage().delete_device(who.user_id.as_str(), who.device_id.as_str())
+        self.delete_devices(&who.user_id, std::slice::from_ref(&who.device_id))
     }
 
-    /// Ends every session of the user.
+    /// Ends every session of the user; the devices and their keys go.
     pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
-        self.storage().delete_all_devices(user_id.as_str())
+        self.storage().delete_all_devices(user_id.as_str())?;
+        // Others must stop encrypting for the deleted devices.
+        self.device_list_changed(user_id)
     }
 
     /// The display name and avatar of one of our users.

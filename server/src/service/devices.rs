@@ -70,8 +70,7 @@ impl Services {
         }
         if !devices.is_empty() {
             // Others must stop encrypting for the deleted devices.
-            let reservation = self.notifier().reserve();
-            self.storage().record_device_list_change(user_id.as_str(), reservation.position())?;
+            self.device_list_changed(user_id)?;
         }
         Ok(())
     }
@@ -111,6 +110,7 @@ impl Services {
                 tracing::warn!(room_id = %row.room_id, error = %e, "could not leave on deactivation");
             }
         }
-        self.storage().deactivate_user(user_id.as_str())
+        self.storage().deactivate_user(user_id.as_str())?;
+        self.device_list_changed(user_id)
     }
 }

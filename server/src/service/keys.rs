@@ -1,17 +1,23 @@
 //! The end-to-end encryption relay: device keys, one-time and fallback
-//! keys, key queries and claims, device-list changes and to-device messages.
+//! keys, key queries and claims, and to-device messages. Cross-signing keys
+//! and signatures are in [`signing`], device-list changes in [`device_lists`].
 //!
 //! The server never sees plaintext; it stores and forwards what clients
-//! upload, checking only that keys belong to the uploading device.
+//! upload, checking that keys belong to the uploading device and, where a
+//! signature is what makes a key trusted (cross-signing), that it verifies.
+
+mod device_lists;
+mod signing;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
-use serde_json::{Value, value::RawValue};
+use serde_json::{Map, Value, value::RawValue};
 
+pub use self::{device_lists::DeviceListUpdates, signing::SignatureFailures};
 use super::Services;
 use crate::{
-    error::{Error, Result},
+    error::{Error, ErrorKind, Result},
     storage::ToDeviceRow,
 };
 
@@ -29,38 +35,137 @@ pub struct KeyUpload<'a> {
     pub fallback_keys: Vec<(String, String)>,
 }
 
-fn split_key_id(key_id: &str) -> Result<(String, String, String)> {
+/// What `/keys/query` answers: keys by user, as the requester may see them.
+#[derive(Default)]
+pub struct KeyQuery {
+    pub device_keys: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Box<RawValue>>>,
+    pub master_keys: BTreeMap<OwnedUserId, Box<RawValue>>,
+    pub self_signing_keys: BTreeMap<OwnedUserId, Box<RawValue>>,
+    /// Only the requester's own.
+    pub user_signing_keys: BTreeMap<OwnedUserId, Box<RawValue>>,
+}
+
+/// The shape every device-keys object must have (the spec's `DeviceKeys`); the
+/// object itself is stored as uploaded, since its signatures cover unknown fields too.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // Fields are read by serde's checks, not by us.
+struct DeviceKeysShape {
+    user_id: OwnedUserId,
+    device_id: OwnedDeviceId,
+    algorithms: Vec<String>,
+    keys: BTreeMap<String, String>,
+    signatures: BTreeMap<OwnedUserId, BTreeMap<String, String>>,
+}
+
+fn algorithm_of(key_id: &str) -> Result<String> {
     match key_id.split_once(':') {
-        Some((algorithm, _)) if !algorithm.is_empty() => Ok((key_id.to_owned(), algorithm.to_owned(), String::new())),
-        _ => Err(Error::invalid_param(format!("Key ID `{key_id}` is not `algorithm:id`"))),
+        Some((algorithm, id)) if !algorithm.is_empty() && !id.is_empty() => Ok(algorithm.to_owned()),
+        _ => Err(Error::bad_json(format!("Key ID `{key_id}` is not `algorithm:id`"))),
+    }
+}
+
+/// `value` without its `signatures` and `unsigned`: the part a signature covers.
+pub(crate) fn signed_part(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "signatures" && k.as_str() != "unsigned")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Two uploads of one one-time key are the same key when they differ at most in
+/// their signatures (a client may sign again when it retries an upload).
+fn same_one_time_key(stored: &str, new: &str) -> bool {
+    match (serde_json::from_str::<Value>(stored), serde_json::from_str::<Value>(new)) {
+        (Ok(stored), Ok(new)) => signed_part(&stored) == signed_part(&new),
+        _ => false,
+    }
+}
+
+/// Keeps only `owner`'s signatures and drops `unsigned`: signatures by other users
+/// reach a key only through `/keys/signatures/upload`, where they are checked.
+fn own_signatures_only(value: &mut Value, owner: &UserId) {
+    if let Some(map) = value.as_object_mut() {
+        map.remove("unsigned");
+        if let Some(Value::Object(signatures)) = map.get_mut("signatures") {
+            signatures.retain(|signer, _| signer == owner.as_str());
+        }
     }
 }
 
 impl Services {
     /// `POST /keys/upload`; returns the remaining one-time key counts.
+    ///
+    /// Device keys must be the uploading device's (400 `M_BAD_JSON` otherwise, as
+    /// Synapse answers). Their self-signature is not checked, as Synapse does not:
+    /// every client checks it before trusting a device, and a server check would
+    /// add nothing a malicious server could not skip.
     pub fn upload_keys(&self, user: &UserId, device: &DeviceId, upload: KeyUpload<'_>) -> Result<BTreeMap<String, u64>> {
-        if let Some(keys) = upload.device_keys {
-            #[derive(serde::Deserialize)]
-            struct Owner {
-                user_id: OwnedUserId,
-                device_id: OwnedDeviceId,
+        let device_keys = match upload.device_keys {
+            Some(keys) => {
+                let shape: DeviceKeysShape =
+                    serde_json::from_str(keys.get()).map_err(|e| Error::bad_json(format!("device_keys: {e}")))?;
+                if shape.user_id != user {
+                    return Err(Error::bad_json("device_keys.user_id is not the uploading user"));
+                }
+                if shape.device_id != device {
+                    return Err(Error::bad_json("device_keys.device_id is not the uploading device"));
+                }
+                let mut value: Value = serde_json::from_str(keys.get())?;
+                own_signatures_only(&mut value, user);
+                Some(value)
             }
-            let owner: Owner =
-                serde_json::from_str(keys.get()).map_err(|e| Error::bad_json(format!("device_keys: {e}")))?;
-            if owner.user_id != user || owner.device_id != device {
-                return Err(Error::bad_json("device_keys must be for the uploading user and device"));
-            }
-            let reservation = self.notifier().reserve();
-            self.storage().set_device_keys(user.as_str(), device.as_str(), keys.get(), reservation.position())?;
-        }
-        let rows = |keys: Vec<(String, String)>| -> Result<Vec<(String, String, String)>> {
-            keys.into_iter()
-                .map(|(id, json)| split_key_id(&id).map(|(id, alg, _)| (id, alg, json)))
-                .collect()
+            None => None,
         };
-        self.storage().add_one_time_keys(user.as_str(), device.as_str(), &rows(upload.one_time_keys)?)?;
-        self.storage().set_fallback_keys(user.as_str(), device.as_str(), &rows(upload.fallback_keys)?)?;
+        let rows = |keys: Vec<(String, String)>| -> Result<Vec<(String, String, String)>> {
+            keys.into_iter().map(|(id, json)| algorithm_of(&id).map(|alg| (id, alg, json))).collect()
+        };
+        let one_time = rows(upload.one_time_keys)?;
+        let fallback = rows(upload.fallback_keys)?;
+        // One-time keys first: a conflict refuses the whole upload before anything is written.
+        if let Some(key_id) =
+            self.storage().add_one_time_keys(user.as_str(), device.as_str(), &one_time, &same_one_time_key)?
+        {
+            // Synapse's answer, which clients recognise: 400 with M_UNKNOWN.
+            return Err(Error::with_status(
+                ErrorKind::Unknown,
+                http::StatusCode::BAD_REQUEST,
+                format!("One time key {key_id} already exists with different content"),
+            ));
+        }
+        if let Some(value) = device_keys {
+            self.store_device_keys(user, device, value)?;
+        }
+        self.storage().set_fallback_keys(user.as_str(), device.as_str(), &fallback)?;
         self.one_time_key_counts(user, device)
+    }
+
+    /// Stores a device's keys; only a real change is a device-list change. When the
+    /// keys themselves are unchanged, signatures already accepted (the self-signing
+    /// key's) are kept: clients re-upload their device keys without them.
+    fn store_device_keys(&self, user: &UserId, device: &DeviceId, mut value: Value) -> Result<()> {
+        let stored = self
+            .storage()
+            .device_keys(user.as_str())?
+            .into_iter()
+            .find(|(d, _)| d == device)
+            .and_then(|(_, json)| serde_json::from_str::<Value>(&json).ok());
+        if let Some(stored) = stored
+            && signed_part(&stored) == signed_part(&value)
+        {
+            if let Some(signatures) = stored.get("signatures") {
+                signing::merge_signatures(&mut value, signatures);
+            }
+            if value == stored {
+                return Ok(());
+            }
+        }
+        let reservation = self.notifier().reserve();
+        self.storage().set_device_keys(user.as_str(), device.as_str(), &value.to_string(), reservation.position())
     }
 
     pub fn one_time_key_counts(&self, user: &UserId, device: &DeviceId) -> Result<BTreeMap<String, u64>> {
@@ -76,34 +181,48 @@ impl Services {
         self.storage().unused_fallback_algorithms(user.as_str(), device.as_str())
     }
 
-    /// `POST /keys/query`: device keys of local users (an empty device list
-    /// means all devices). Remote users would need federation.
-    pub fn query_keys(
-        &self,
-        requested: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
-    ) -> Result<BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Box<RawValue>>>> {
-        let mut out = BTreeMap::new();
+    /// `POST /keys/query`: device keys of local users (an empty device list means
+    /// all devices) with their display names, and cross-signing keys as `viewer`
+    /// may see them. Remote users would need federation.
+    pub fn query_keys(&self, viewer: &UserId, requested: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>) -> Result<KeyQuery> {
+        let mut out = KeyQuery::default();
         for (user, devices) in requested {
             if user.server_name() != self.config().server_name {
                 continue;
             }
+            let names: BTreeMap<OwnedDeviceId, Option<String>> =
+                self.devices(user)?.into_iter().map(|(id, name, _)| (id, name)).collect();
             let mut found = BTreeMap::new();
             for (device, json) in self.storage().device_keys(user.as_str())? {
-                if devices.is_empty() || devices.contains(&device) {
-                    found.insert(device, RawValue::from_string(json)?);
+                if !devices.is_empty() && !devices.contains(&device) {
+                    continue;
                 }
+                let mut value: Value = serde_json::from_str(&json)?;
+                if let (Some(Some(name)), Some(map)) = (names.get(&device), value.as_object_mut()) {
+                    let mut unsigned = Map::new();
+                    unsigned.insert("device_display_name".into(), Value::String(name.clone()));
+                    map.insert("unsigned".into(), Value::Object(unsigned));
+                }
+                found.insert(device, serde_json::value::to_raw_value(&value)?);
             }
-            out.insert(user.clone(), found);
+            out.device_keys.insert(user.clone(), found);
+            let cross = self.cross_signing_for(user, viewer)?;
+            if let Some(key) = cross.master {
+                out.master_keys.insert(user.clone(), key);
+            }
+            if let Some(key) = cross.self_signing {
+                out.self_signing_keys.insert(user.clone(), key);
+            }
+            if let Some(key) = cross.user_signing {
+                out.user_signing_keys.insert(user.clone(), key);
+            }
         }
         Ok(out)
     }
 
-    /// `POST /keys/claim`: one key per requested device, one-time first,
-    /// then the fallback key.
-    pub fn claim_keys(
-        &self,
-        requested: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>,
-    ) -> Result<ClaimedKeys> {
+    /// `POST /keys/claim`: one key per requested device: the oldest uploaded
+    /// one-time key (each handed out once), else the fallback key.
+    pub fn claim_keys(&self, requested: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>) -> Result<ClaimedKeys> {
         let mut out = BTreeMap::new();
         for (user, devices) in requested {
             let mut per_device = BTreeMap::new();
@@ -130,14 +249,11 @@ impl Services {
         Ok(users)
     }
 
-    /// Device-list changes `user` should hear of in `(after, until]`.
-    pub fn device_list_changes_for(&self, user: &UserId, after: i64, until: i64) -> Result<Vec<OwnedUserId>> {
-        let changed = self.storage().device_list_changes(after, until)?;
-        if changed.is_empty() {
-            return Ok(changed);
-        }
-        let visible = self.users_sharing_rooms(user)?;
-        Ok(changed.into_iter().filter(|u| visible.contains(u)).collect())
+    /// Records that `user`'s devices or keys changed (a device was added or
+    /// removed), so everyone sharing a room with them refreshes their keys.
+    pub fn device_list_changed(&self, user: &UserId) -> Result<()> {
+        let reservation = self.notifier().reserve();
+        self.storage().record_device_list_change(user.as_str(), reservation.position())
     }
 
     /// `PUT /sendToDevice/{type}/{txnId}`: queues one message per target
@@ -201,155 +317,4 @@ pub fn to_device_event(row: &ToDeviceRow) -> Result<Value> {
         "type": row.event_type,
         "content": RawValue::from_string(row.content.clone())?,
     }))
-}
-
-/// The cross-signing keys a user may see of another user.
-#[derive(Default)]
-pub struct CrossSigning {
-    pub master: Option<Box<RawValue>>,
-    pub self_signing: Option<Box<RawValue>>,
-    pub user_signing: Option<Box<RawValue>>,
-}
-
-fn merge_signatures(target: &mut Value, signatures: &Value) {
-    if let (Some(into), Some(from)) = (target.get_mut("signatures"), signatures.as_object()) {
-        for (signer, sigs) in from {
-            let entry = &mut into[signer];
-            if !entry.is_object() {
-                *entry = serde_json::json!({});
-            }
-            if let (Some(entry), Some(sigs)) = (entry.as_object_mut(), sigs.as_object()) {
-                entry.extend(sigs.clone());
-            }
-        }
-    } else if let Some(obj) = target.as_object_mut() {
-        obj.insert("signatures".into(), signatures.clone());
-    }
-}
-
-/// The public key part of a cross-signing key (its key ID is `ed25519:<key>`).
-fn key_ids(json: &Value) -> Vec<String> {
-    json.get("keys").and_then(Value::as_object).map(|k| k.keys().cloned().collect()).unwrap_or_default()
-}
-
-impl Services {
-    /// `POST /keys/device_signing/upload`. Setting keys the first time needs
-    /// no re-authentication; replacing any existing one (master, self-signing or
-    /// user-signing) does: whoever holds them can vouch for devices.
-    pub async fn upload_cross_signing(
-        &self,
-        user: &UserId,
-        auth: Option<&ruma::api::client::uiaa::AuthData>,
-        keys: [(&str, Option<&RawValue>); 3],
-    ) -> Result<()> {
-        let existing = self.storage().cross_signing_keys(user.as_str())?;
-        let replaces = keys.iter().any(|(key_type, new)| {
-            let Some(new) = new else { return false };
-            let Some((_, old)) = existing.iter().find(|(t, _)| t == key_type) else { return false };
-            serde_json::from_str::<Value>(old).ok().map(|v| key_ids(&v))
-                != serde_json::from_str::<Value>(new.get()).ok().map(|v| key_ids(&v))
-        });
-        if replaces {
-            self.require_password(user, auth).await?;
-        }
-        for (key_type, json) in keys {
-            let Some(json) = json else { continue };
-            let value: Value = serde_json::from_str(json.get()).map_err(|e| Error::bad_json(format!("{key_type}: {e}")))?;
-            if value.get("user_id").and_then(Value::as_str) != Some(user.as_str()) {
-                return Err(Error::bad_json(format!("{key_type} must be for the uploading user")));
-            }
-            if key_ids(&value).len() != 1 {
-                return Err(Error::bad_json(format!("{key_type} must hold exactly one key")));
-            }
-            let reservation = self.notifier().reserve();
-            self.storage().set_cross_signing_key(user.as_str(), key_type, json.get(), reservation.position())?;
-        }
-        Ok(())
-    }
-
-    /// `POST /keys/signatures/upload`: signatures on one's own devices and
-    /// keys become part of them; signatures on others' master keys are kept
-    /// for the signer only. Returns failures by user and key ID.
-    pub fn upload_signatures(
-        &self,
-        signer: &UserId,
-        signed: Vec<(OwnedUserId, String, Box<RawValue>)>,
-    ) -> Result<BTreeMap<OwnedUserId, BTreeMap<String, String>>> {
-        let mut failures: BTreeMap<OwnedUserId, BTreeMap<String, String>> = BTreeMap::new();
-        for (user, key_id, object) in signed {
-            let object: Value = serde_json::from_str(object.get())?;
-            let Some(signatures) = object.get("signatures").cloned() else {
-                failures.entry(user).or_default().insert(key_id, "No signatures".into());
-                continue;
-            };
-            let outcome = if user == signer {
-                self.merge_own_signature(&user, &key_id, &signatures)
-            } else {
-                let is_master = self
-                    .storage()
-                    .cross_signing_keys(user.as_str())?
-                    .into_iter()
-                    .any(|(t, j)| t == "master" && serde_json::from_str::<Value>(&j).is_ok_and(|v| key_ids(&v).iter().any(|k| k.ends_with(&key_id))));
-                if is_master {
-                    self.storage().add_foreign_signature(user.as_str(), &key_id, signer.as_str(), &signatures.to_string())?;
-                    let reservation = self.notifier().reserve();
-                    self.storage().record_device_list_change(user.as_str(), reservation.position())?;
-                    Ok(())
-                } else {
-                    Err("Only another user's master key can be signed".to_owned())
-                }
-            };
-            if let Err(reason) = outcome {
-                failures.entry(user).or_default().insert(key_id, reason);
-            }
-        }
-        Ok(failures)
-    }
-
-    fn merge_own_signature(&self, user: &UserId, key_id: &str, signatures: &Value) -> std::result::Result<(), String> {
-        let fail = |e: Error| e.to_string();
-        let devices = self.storage().device_keys(user.as_str()).map_err(fail)?;
-        if let Some((device, json)) = devices.into_iter().find(|(d, _)| d.as_str() == key_id) {
-            let mut value: Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
-            merge_signatures(&mut value, signatures);
-            let reservation = self.notifier().reserve();
-            return self
-                .storage()
-                .set_device_keys(user.as_str(), device.as_str(), &value.to_string(), reservation.position())
-                .map_err(fail);
-        }
-        for (key_type, json) in self.storage().cross_signing_keys(user.as_str()).map_err(fail)? {
-            let mut value: Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
-            if key_ids(&value).iter().any(|k| k.ends_with(key_id)) {
-                merge_signatures(&mut value, signatures);
-                let reservation = self.notifier().reserve();
-                return self
-                    .storage()
-                    .set_cross_signing_key(user.as_str(), &key_type, &value.to_string(), reservation.position())
-                    .map_err(fail);
-            }
-        }
-        Err(format!("No key {key_id} of {user}"))
-    }
-
-    /// Cross-signing keys of `user` as `viewer` may see them.
-    pub fn cross_signing_for(&self, user: &UserId, viewer: &UserId) -> Result<CrossSigning> {
-        let mut out = CrossSigning::default();
-        for (key_type, json) in self.storage().cross_signing_keys(user.as_str())? {
-            let mut value: Value = serde_json::from_str(&json)?;
-            if key_type == "master" && user != viewer {
-                for (_, sigs) in self.storage().foreign_signatures(user.as_str(), viewer.as_str())? {
-                    merge_signatures(&mut value, &serde_json::from_str(&sigs)?);
-                }
-            }
-            let raw = serde_json::value::to_raw_value(&value)?;
-            match key_type.as_str() {
-                "master" => out.master = Some(raw),
-                "self_signing" => out.self_signing = Some(raw),
-                "user_signing" if user == viewer => out.user_signing = Some(raw),
-                _ => {}
-            }
-        }
-        Ok(out)
-    }
 }

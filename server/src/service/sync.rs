@@ -175,7 +175,9 @@ impl Services {
             response.to_device.events.push(Raw::from_json(serde_json::value::to_raw_value(&to_device_event(message)?)?));
         }
         if let Some(since) = since {
-            response.device_lists.changed = self.device_list_changes_for(&who.user_id, since, upto)?;
+            let updates = self.device_list_updates(&who.user_id, since, upto)?;
+            response.device_lists.changed = updates.changed;
+            response.device_lists.left = updates.left;
         }
         for (algorithm, count) in self.one_time_key_counts(&who.user_id, &who.device_id)? {
             response.device_one_time_keys_count.insert(algorithm.as_str().into(), UInt::new_saturating(count));
@@ -260,7 +262,7 @@ impl Services {
     }
 
     /// Whether the user's membership was `join` at stream position `at`.
-    fn was_joined_at(&self, user: &UserId, room_id: &RoomId, at: Option<i64>) -> Result<bool> {
+    pub(crate) fn was_joined_at(&self, user: &UserId, room_id: &RoomId, at: Option<i64>) -> Result<bool> {
         let Some(at) = at else { return Ok(false) };
         let event = self.state_event_at(room_id, "m.room.member", user.as_str(), at)?;
         Ok(match event {
@@ -542,6 +544,7 @@ fn has_updates(response: &Response) -> bool {
         || !response.to_device.events.is_empty()
         || !response.presence.events.is_empty()
         || !response.device_lists.changed.is_empty()
+        || !response.device_lists.left.is_empty()
 }
 
 /// An account data event as sync shows it: `{type, content}`.

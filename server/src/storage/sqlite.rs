@@ -10,15 +10,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId};
 
 use super::{
-    AccountDataRow, MediaRow, MembershipRow, ThumbnailRow, NewEvent, PresenceRow, ProfileField, ReceiptRow, Storage, StoredEvent,
+    AccountDataRow, BackupKeyRow, BackupVersionRow, BackupWrite, MediaRow, MembershipRow, ThumbnailRow, NewEvent, PresenceRow, ProfileField, ReceiptRow, Storage, StoredEvent,
     ToDeviceRow, UserRow,
 };
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: [&str; 12] = [
+const MIGRATIONS: [&str; 13] = [
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10,
-    SCHEMA_V11, SCHEMA_V12,
+    SCHEMA_V11, SCHEMA_V12, SCHEMA_V13,
 ];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -37,6 +37,36 @@ CREATE TABLE filters (
     filter_id INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id TEXT NOT NULL,
     filter_json TEXT NOT NULL
+);
+"#;
+
+/// One-time keys remember their upload order (claims hand out the oldest first; key IDs
+/// are base64 and do not sort by age). Server-side key backups: versions per user
+/// (numbers never reused; deleted ones stay as tombstones) and the keys of each.
+const SCHEMA_V13: &str = r#"
+ALTER TABLE one_time_keys ADD COLUMN upload_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE one_time_keys SET upload_seq = rowid;
+DROP INDEX one_time_keys_algorithm;
+CREATE INDEX one_time_keys_age ON one_time_keys (user_id, device_id, algorithm, upload_seq);
+CREATE TABLE backup_versions (
+    user_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    algorithm TEXT NOT NULL,
+    auth_data TEXT NOT NULL,
+    etag INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, version)
+);
+CREATE TABLE backup_keys (
+    user_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    room_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    first_message_index INTEGER NOT NULL,
+    forwarded_count INTEGER NOT NULL,
+    is_verified INTEGER NOT NULL,
+    session_data TEXT NOT NULL,
+    PRIMARY KEY (user_id, version, room_id, session_id)
 );
 "#;
 
@@ -358,6 +388,16 @@ fn now_ms() -> i64 {
 
 fn parse_id<T: TryFrom<String>>(s: String) -> rusqlite::Result<T> {
     T::try_from(s).map_err(|_| rusqlite::Error::InvalidQuery)
+}
+
+/// The number of keys in a backup version and its etag.
+fn backup_count_etag(conn: &Connection, user_id: &str, version: i64) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row_cached(
+        "SELECT (SELECT COUNT(*) FROM backup_keys WHERE user_id = ?1 AND version = ?2), etag
+         FROM backup_versions WHERE user_id = ?1 AND version = ?2",
+        params![user_id, version],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Tables holding per-device data, emptied when a device goes.
@@ -980,18 +1020,44 @@ impl Storage for SqliteStorage {
         Ok(rows)
     }
 
-    fn add_one_time_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()> {
+    fn add_one_time_keys(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        keys: &[(String, String, String)],
+        same: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<Option<String>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let mut seq: i64 = tx.query_row_cached(
+            "SELECT COALESCE(MAX(upload_seq), 0) FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2",
+            [user_id, device_id],
+            |r| r.get(0),
+        )?;
         for (key_id, algorithm, json) in keys {
-            tx.execute_cached(
-                "INSERT OR IGNORE INTO one_time_keys (user_id, device_id, key_id, algorithm, key_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![user_id, device_id, key_id, algorithm, json],
-            )?;
+            let stored: Option<String> = tx
+                .query_row_cached(
+                    "SELECT key_json FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2 AND key_id = ?3",
+                    [user_id, device_id, key_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match stored {
+                // Dropping the transaction rolls back the keys added before this one.
+                Some(stored) if !same(&stored, json) => return Ok(Some(key_id.clone())),
+                Some(_) => {}
+                None => {
+                    seq += 1;
+                    tx.execute_cached(
+                        "INSERT INTO one_time_keys (user_id, device_id, key_id, algorithm, key_json, upload_seq)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![user_id, device_id, key_id, algorithm, json, seq],
+                    )?;
+                }
+            }
         }
         tx.commit()?;
-        Ok(())
+        Ok(None)
     }
 
     fn set_fallback_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()> {
@@ -1002,7 +1068,9 @@ impl Storage for SqliteStorage {
                 "INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)
                  VALUES (?1, ?2, ?3, ?4, ?5, 0)
                  ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET
-                   key_id = excluded.key_id, key_json = excluded.key_json, used = 0",
+                   used = CASE WHEN fallback_keys.key_id = excluded.key_id AND fallback_keys.key_json = excluded.key_json
+                               THEN fallback_keys.used ELSE 0 END,
+                   key_id = excluded.key_id, key_json = excluded.key_json",
                 params![user_id, device_id, algorithm, key_id, json],
             )?;
         }
@@ -1036,7 +1104,7 @@ impl Storage for SqliteStorage {
         let one_time: Option<(String, String)> = tx
             .query_row_cached(
                 "SELECT key_id, key_json FROM one_time_keys
-                 WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3 ORDER BY key_id LIMIT 1",
+                 WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3 ORDER BY upload_seq LIMIT 1",
                 params![user_id, device_id, algorithm],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -1084,6 +1152,21 @@ impl Storage for SqliteStorage {
         self.conn()
             .execute_cached("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
         Ok(())
+    }
+
+    fn member_changes(&self, room_id: &str, after: i64, until: i64) -> Result<Vec<(OwnedUserId, String)>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT state_key, json_extract(pdu_json, '$.content.membership') FROM events
+             WHERE room_id = ?1 AND stream > ?2 AND stream <= ?3 AND event_type = 'm.room.member'
+             ORDER BY stream",
+        )?;
+        let rows = stmt
+            .query_map(params![room_id, after, until], |r| {
+                Ok((parse_id(r.get(0)?)?, r.get::<_, Option<String>>(1)?.unwrap_or_default()))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     fn queue_to_device(
@@ -1174,6 +1257,223 @@ impl Storage for SqliteStorage {
         )?;
         let rows = stmt.query_map([target_user, signer], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    fn create_backup_version(&self, user_id: &str, algorithm: &str, auth_data: &str) -> Result<i64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let version: i64 = tx.query_row_cached(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM backup_versions WHERE user_id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )?;
+        tx.execute_cached(
+            "INSERT INTO backup_versions (user_id, version, algorithm, auth_data) VALUES (?1, ?2, ?3, ?4)",
+            params![user_id, version, algorithm, auth_data],
+        )?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    fn backup_version(&self, user_id: &str, version: Option<i64>) -> Result<Option<BackupVersionRow>> {
+        let conn = self.read();
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok(BackupVersionRow {
+                version: r.get(0)?,
+                algorithm: r.get(1)?,
+                auth_data: r.get(2)?,
+                etag: r.get(3)?,
+                count: r.get(4)?,
+            })
+        };
+        let columns = "version, algorithm, auth_data, etag,
+             (SELECT COUNT(*) FROM backup_keys k WHERE k.user_id = v.user_id AND k.version = v.version)";
+        let found = match version {
+            Some(version) => conn
+                .query_row_cached(
+                    &format!("SELECT {columns} FROM backup_versions v WHERE user_id = ?1 AND version = ?2 AND deleted = 0"),
+                    params![user_id, version],
+                    row,
+                )
+                .optional()?,
+            None => conn
+                .query_row_cached(
+                    &format!(
+                        "SELECT {columns} FROM backup_versions v WHERE user_id = ?1 AND deleted = 0
+                         ORDER BY version DESC LIMIT 1"
+                    ),
+                    [user_id],
+                    row,
+                )
+                .optional()?,
+        };
+        Ok(found)
+    }
+
+    fn update_backup_auth_data(&self, user_id: &str, version: i64, auth_data: &str) -> Result<bool> {
+        let n = self.conn().execute_cached(
+            "UPDATE backup_versions SET auth_data = ?3 WHERE user_id = ?1 AND version = ?2 AND deleted = 0",
+            params![user_id, version, auth_data],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn delete_backup_version(&self, user_id: &str, version: i64) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute_cached(
+            "UPDATE backup_versions SET deleted = 1 WHERE user_id = ?1 AND version = ?2 AND deleted = 0",
+            params![user_id, version],
+        )?;
+        tx.execute_cached("DELETE FROM backup_keys WHERE user_id = ?1 AND version = ?2", params![user_id, version])?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn put_backup_keys(
+        &self,
+        user_id: &str,
+        version: i64,
+        keys: &[BackupKeyRow],
+        better: &dyn Fn(&BackupKeyRow, &BackupKeyRow) -> bool,
+    ) -> Result<BackupWrite> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current: Option<i64> = tx.query_row_cached(
+            "SELECT MAX(version) FROM backup_versions WHERE user_id = ?1 AND deleted = 0",
+            [user_id],
+            |r| r.get(0),
+        )?;
+        match current {
+            Some(current) if current == version => {}
+            Some(current) => {
+                let exists = tx
+                    .query_row_cached(
+                        "SELECT 1 FROM backup_versions WHERE user_id = ?1 AND version = ?2 AND deleted = 0",
+                        params![user_id, version],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                return Ok(if exists { BackupWrite::NotCurrent { current } } else { BackupWrite::UnknownVersion });
+            }
+            None => return Ok(BackupWrite::UnknownVersion),
+        }
+        let mut changed = false;
+        for key in keys {
+            let stored = tx
+                .query_row_cached(
+                    "SELECT first_message_index, forwarded_count, is_verified, session_data FROM backup_keys
+                     WHERE user_id = ?1 AND version = ?2 AND room_id = ?3 AND session_id = ?4",
+                    params![user_id, version, key.room_id.as_str(), key.session_id],
+                    |r| {
+                        Ok(BackupKeyRow {
+                            room_id: key.room_id.clone(),
+                            session_id: key.session_id.clone(),
+                            first_message_index: r.get(0)?,
+                            forwarded_count: r.get(1)?,
+                            is_verified: r.get(2)?,
+                            session_data: r.get(3)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if stored.as_ref().is_some_and(|stored| !better(key, stored)) {
+                continue;
+            }
+            tx.execute_cached(
+                "INSERT INTO backup_keys
+                   (user_id, version, room_id, session_id, first_message_index, forwarded_count, is_verified, session_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (user_id, version, room_id, session_id) DO UPDATE SET
+                   first_message_index = excluded.first_message_index, forwarded_count = excluded.forwarded_count,
+                   is_verified = excluded.is_verified, session_data = excluded.session_data",
+                params![
+                    user_id,
+                    version,
+                    key.room_id.as_str(),
+                    key.session_id,
+                    key.first_message_index,
+                    key.forwarded_count,
+                    key.is_verified,
+                    key.session_data
+                ],
+            )?;
+            changed = true;
+        }
+        if changed {
+            tx.execute_cached(
+                "UPDATE backup_versions SET etag = etag + 1 WHERE user_id = ?1 AND version = ?2",
+                params![user_id, version],
+            )?;
+        }
+        let (count, etag) = backup_count_etag(&tx, user_id, version)?;
+        tx.commit()?;
+        Ok(BackupWrite::Done { count, etag })
+    }
+
+    fn backup_keys(
+        &self,
+        user_id: &str,
+        version: i64,
+        room_id: Option<&str>,
+        session_id: Option<&str>,
+    ) -> Result<Vec<BackupKeyRow>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT room_id, session_id, first_message_index, forwarded_count, is_verified, session_data FROM backup_keys
+             WHERE user_id = ?1 AND version = ?2 AND (?3 IS NULL OR room_id = ?3) AND (?4 IS NULL OR session_id = ?4)
+               AND EXISTS (SELECT 1 FROM backup_versions v WHERE v.user_id = ?1 AND v.version = ?2 AND v.deleted = 0)",
+        )?;
+        let rows = stmt
+            .query_map(params![user_id, version, room_id, session_id], |r| {
+                Ok(BackupKeyRow {
+                    room_id: parse_id(r.get(0)?)?,
+                    session_id: r.get(1)?,
+                    first_message_index: r.get(2)?,
+                    forwarded_count: r.get(3)?,
+                    is_verified: r.get(4)?,
+                    session_data: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn delete_backup_keys(
+        &self,
+        user_id: &str,
+        version: i64,
+        room_id: Option<&str>,
+        session_id: Option<&str>,
+    ) -> Result<Option<(i64, i64)>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let live = tx
+            .query_row_cached(
+                "SELECT 1 FROM backup_versions WHERE user_id = ?1 AND version = ?2 AND deleted = 0",
+                params![user_id, version],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !live {
+            return Ok(None);
+        }
+        let n = tx.execute_cached(
+            "DELETE FROM backup_keys WHERE user_id = ?1 AND version = ?2
+               AND (?3 IS NULL OR room_id = ?3) AND (?4 IS NULL OR session_id = ?4)",
+            params![user_id, version, room_id, session_id],
+        )?;
+        if n > 0 {
+            tx.execute_cached(
+                "UPDATE backup_versions SET etag = etag + 1 WHERE user_id = ?1 AND version = ?2",
+                params![user_id, version],
+            )?;
+        }
+        let counts = backup_count_etag(&tx, user_id, version)?;
+        tx.commit()?;
+        Ok(Some(counts))
     }
 
     fn create_alias(&self, alias: &str, room_id: &str, creator: &str) -> Result<bool> {

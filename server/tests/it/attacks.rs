@@ -20,29 +20,25 @@ async fn login_device(s: &TestServer, user: &str) -> (String, String) {
     (res["access_token"].as_str().unwrap().to_owned(), res["device_id"].as_str().unwrap().to_owned())
 }
 
-fn cross_key(user: &str, usage: &str, key: &str) -> Value {
-    json!({"user_id": user, "usage": [usage], "keys": {format!("ed25519:{key}"): key}, "signatures": {}})
-}
-
 const SIGNING_UPLOAD: &str = "/_matrix/client/v3/keys/device_signing/upload";
 
 #[tokio::test]
 async fn a_stolen_token_cannot_replace_the_self_signing_or_user_signing_key() {
     let s = TestServer::start().await;
     let alice = s.register("alice").await;
-    let first = json!({
-        "master_key": cross_key("@alice:localhost", "master", "MASTER"),
-        "self_signing_key": cross_key("@alice:localhost", "self_signing", "SELF"),
-        "user_signing_key": cross_key("@alice:localhost", "user_signing", "USER"),
-    });
+    // Real keys: the server checks that the master key signed the others.
+    let cross = crate::keys::CrossSigning::new("@alice:localhost");
+    let first = cross.upload_body();
     let (status, body) = s.call(Method::POST, SIGNING_UPLOAD, Some(&alice), Some(first.clone())).await;
     assert_eq!(status, 200, "{body}");
     // Uploading the same keys again is harmless and needs no password.
     let (status, body) = s.call(Method::POST, SIGNING_UPLOAD, Some(&alice), Some(first)).await;
     assert_eq!(status, 200, "{body}");
 
-    for (field, usage) in [("self_signing_key", "self_signing"), ("user_signing_key", "user_signing")] {
-        let replace = json!({ field: cross_key("@alice:localhost", usage, "EVIL") });
+    let mut evil = crate::keys::CrossSigning::new("@alice:localhost");
+    evil.master = cross.master.clone();
+    for (field, key) in [("self_signing_key", evil.self_signing_key()), ("user_signing_key", evil.user_signing_key())] {
+        let replace = json!({ field: key });
         let (status, body) = s.call(Method::POST, SIGNING_UPLOAD, Some(&alice), Some(replace.clone())).await;
         assert_eq!(status, 401, "replacing {field} needs the password: {body}");
         assert!(body["flows"].is_array(), "{body}");
@@ -56,7 +52,8 @@ async fn a_stolen_token_cannot_replace_the_self_signing_or_user_signing_key() {
         assert_eq!(status, 200, "{body}");
     }
     let (_, keys) = s.call(Method::POST, "/_matrix/client/v3/keys/query", Some(&alice), Some(json!({"device_keys": {"@alice:localhost": []}}))).await;
-    assert!(keys["self_signing_keys"]["@alice:localhost"]["keys"]["ed25519:EVIL"].is_string(), "{keys}");
+    let evil_key = format!("ed25519:{}", crate::keys::public(&evil.self_signing));
+    assert!(keys["self_signing_keys"]["@alice:localhost"]["keys"][evil_key].is_string(), "{keys}");
 }
 
 /// How long a failing login takes, in milliseconds.

@@ -9,6 +9,7 @@ mod account_data;
 mod ephemeral;
 mod moderation;
 mod keys;
+mod key_backup;
 mod media;
 mod directory;
 mod crash;
