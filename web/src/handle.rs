@@ -134,7 +134,7 @@ impl ClientHandle {
         };
         provide_context(handle);
         if let Some(session) = storage::load_session() {
-            handle.start_session(session);
+            handle.start_session(session, None);
             let selected = storage::load_selected().and_then(|id| OwnedRoomId::try_from(id).ok());
             handle.selected.set(selected);
         }
@@ -287,7 +287,10 @@ impl ClientHandle {
     /// Starts `session`: opens the device's crypto store (once this tab owns it), builds the
     /// engine from it and starts syncing. Returns at once; the start finishes in the
     /// background unless another session starts or this one ends meanwhile.
-    pub(crate) fn start_session(&self, session: Session) {
+    ///
+    /// `password` (a fresh sign-in) lets the engine set up cross-signing when the account
+    /// has none; it lives only in the engine's memory until used.
+    pub(crate) fn start_session(&self, session: Session, password: Option<String>) {
         storage::save_session(&session);
         self.stop_sync();
         self.notice.set(None);
@@ -305,7 +308,10 @@ impl ClientHandle {
             }
             handle.starting.set(false);
             match opened {
-                Ok((engine, store)) => {
+                Ok((mut engine, store)) => {
+                    if let Some(password) = password {
+                        engine.set_sign_in_password(password);
+                    }
                     handle.notice.set(None);
                     handle.set_crypto_store(Some(store));
                     handle.engine.set(Some(engine));

@@ -24,7 +24,8 @@ impl ClientHandle {
         let request = auth::login_request(homeserver, username, password)?;
         let response = send(homeserver, request, None).await?;
         let session = auth::parse_login(homeserver, as_borrowed(&response))?;
-        self.start_session(session);
+        // The password sets up cross-signing if this account has none yet.
+        self.start_session(session, Some(password.to_owned()));
         Ok(())
     }
 
@@ -62,7 +63,7 @@ impl ClientHandle {
             match registration.handle_response(as_borrowed(&response))? {
                 RegistrationStep::Continue(next) => request = next,
                 RegistrationStep::Done(session) => {
-                    self.start_session(session);
+                    self.start_session(session, Some(password.to_owned()));
                     return Ok(());
                 }
                 _ => return Err(ApiError::UnsupportedAuthFlow.into()),
