@@ -796,7 +796,7 @@ mod tests {
     #[test]
     fn a_second_device_does_not_replace_the_identity() {
         let mut server = FakeServer::default();
-        let _first = bootstrapped(&mut server, "@alice:hs", "ALICE");
+        let mut first = bootstrapped(&mut server, "@alice:hs", "ALICE");
         let master = server.master_key("@alice:hs").unwrap().clone();
         let mut second = Client::new("@alice:hs", "ALICE2");
         drive(&mut server, &mut [&mut second.engine]);
@@ -805,6 +805,20 @@ mod tests {
         assert_eq!(server.master_key("@alice:hs").unwrap()["keys"], master["keys"]);
         assert_eq!(server.paths.iter().filter(|p| p.ends_with("/device_signing/upload")).count(), 1);
         assert!(matches!(second.engine.set_up_recovery(), Err(TrustError::NotVerified)));
+
+        // The first device does not hand its secrets to a device it hasn't verified.
+        first.sync(&mut server, &[], None);
+        drive(&mut server, &mut [&mut first.engine]);
+        assert!(first.engine.crypto.device(first.engine.user_id(), "ALICE2".into()).is_some(), "it knows the device");
+        let request = json!({"sender": "@alice:hs", "type": "m.secret.request", "content": {
+            "name": "m.cross_signing.self_signing", "action": "request", "requesting_device_id": "ALICE2", "request_id": "r1"}});
+        let body = json!({"next_batch": "s9", "to_device": {"events": [request]}, "device_lists": {"changed": ["@alice:hs"]}});
+        let bytes = serde_json::to_vec(&body).unwrap();
+        first.engine.handle_sync_response(http::Response::builder().status(200).body(&bytes[..]).unwrap()).unwrap();
+        drive(&mut server, &mut [&mut first.engine]);
+        assert!(first.engine.crypto.device(first.engine.user_id(), "ALICE2".into()).is_some(), "it knows the device");
+        assert!(!server.paths.iter().any(|p| p.contains("/sendToDevice/m.room.encrypted/")), "no secret sent");
+        assert!(first.engine.take_to_device_events().is_empty(), "the request was handled, not handed on");
     }
 
     fn say(engine: &mut Engine, room: &str, text: &str, txn: &str) {

@@ -307,7 +307,7 @@ impl Engine {
         let mut rest = Vec::new();
         for event in events {
             if event.event_type.starts_with("m.key.verification.") {
-                self.receive_verification(None, &event.sender, &event.event_type, &event.content, None);
+                self.receive_verification(None, &event.sender, &event.event_type, &event.content);
             } else if event.event_type == "m.secret.request" {
                 self.receive_secret_request(&event);
             } else if event.event_type == "m.secret.send" {
@@ -356,11 +356,10 @@ impl Engine {
                             &event.sender,
                             event_type::REQUEST,
                             &content,
-                            None,
                         );
                     }
                 } else if kind.starts_with("m.key.verification.") {
-                    self.receive_verification(Some((room_id, event_id, 0)), &event.sender, &kind, &content, None);
+                    self.receive_verification(Some((room_id, event_id, 0)), &event.sender, &kind, &content);
                 }
             }
         }
@@ -373,7 +372,6 @@ impl Engine {
         sender: &UserId,
         kind: &str,
         content: &Value,
-        _unused: Option<()>,
     ) {
         let now = self.crypto.now();
         if kind == event_type::REQUEST {
