@@ -956,8 +956,12 @@ mod tests {
         first.engine.set_up_recovery().unwrap();
         drive(&mut server, &mut [&mut first.engine]);
 
+        // The request reaches the first device in the same sync as the news of the new
+        // device: it fetches the device's keys before taking the request up.
         let mut second = Client::new("@alice:hs", "ALICE2");
-        run_until(&mut server, &mut [&mut first, &mut second], &rooms, &[], |_| true);
+        drive(&mut server, &mut [&mut second.engine]);
+        second.sync(&mut server, &rooms, None);
+        assert!(first.engine.crypto.device(first.engine.user_id(), "ALICE2".into()).is_none());
         assert_eq!(second.engine.security().cross_signing, CrossSigningStatus::NeedsVerification);
         let id = second.engine.start_verification(ruma::user_id!("@alice:hs")).unwrap();
         run_until(&mut server, &mut [&mut first, &mut second], &rooms, &[], |c| phase(c[0]).is_some());

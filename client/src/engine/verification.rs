@@ -80,6 +80,9 @@ pub(crate) struct Verifications {
     verified_devices: BTreeMap<OwnedDeviceId, String>,
     /// Our `m.secret.request`s: request ID → secret name.
     secret_requests: BTreeMap<String, String>,
+    /// To-device requests from a device we don't know yet, until its keys are fetched: the
+    /// flow checks the MAC against the keys it starts with.
+    held: Vec<(OwnedUserId, Value)>,
     counter: u64,
 }
 
@@ -384,8 +387,20 @@ impl Engine {
                     (Flow::ToDevice { transaction_id: txn.to_owned() }, ts, None)
                 }
             };
-            if sender == self.session.user_id && room.is_none() && content.get("from_device").and_then(Value::as_str) == Some(self.session.device_id.as_str()) {
-                return;
+            if room.is_none() {
+                let Some(from) = content.get("from_device").and_then(Value::as_str) else { return };
+                if sender == self.session.user_id && from == self.session.device_id.as_str() {
+                    return;
+                }
+                if self.crypto.device(sender, from.into()).is_none() {
+                    // A device that just appeared (its device-list change may come in the
+                    // same sync): fetch its keys first.
+                    if !self.crypto.is_outdated(sender) {
+                        self.crypto.refresh_user(sender);
+                    }
+                    self.verifications.held.push((sender.to_owned(), content.clone()));
+                    return;
+                }
             }
             let id = flow_id.id().to_owned();
             if self.verifications.entries.iter().any(|e| e.flow.as_ref().is_some_and(|f| f.flow().id() == id)) {
@@ -427,6 +442,15 @@ impl Engine {
 
     /// Times flows out (called with every request round).
     pub(super) fn verification_tick(&mut self) {
+        for (sender, content) in std::mem::take(&mut self.verifications.held) {
+            let from = content.get("from_device").and_then(Value::as_str).unwrap_or_default();
+            if self.crypto.device(&sender, from.into()).is_some() {
+                self.receive_verification(None, &sender, event_type::REQUEST, &content);
+            } else if self.crypto.is_outdated(&sender) {
+                self.verifications.held.push((sender, content));
+            }
+            // Else the keys came and the device is not among them: dropped.
+        }
         let now = self.crypto.now();
         let mut all = Vec::new();
         for entry in &mut self.verifications.entries {
