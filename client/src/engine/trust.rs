@@ -964,6 +964,9 @@ mod tests {
         assert!(first.engine.crypto.device(first.engine.user_id(), "ALICE2".into()).is_none());
         assert_eq!(second.engine.security().cross_signing, CrossSigningStatus::NeedsVerification);
         let id = second.engine.start_verification(ruma::user_id!("@alice:hs")).unwrap();
+        drive(&mut server, &mut [&mut second.engine]);
+        first.sync(&mut server, &rooms, None);
+        assert!(first.engine.verifications().is_empty(), "held until the device's keys are known");
         run_until(&mut server, &mut [&mut first, &mut second], &rooms, &[], |c| phase(c[0]).is_some());
         let theirs = first.engine.verifications()[0].id.clone();
         first.engine.accept_verification(&theirs).unwrap();
