@@ -375,6 +375,9 @@ pub struct Machine {
     /// never stored).
     #[serde(skip)]
     olm_pending: Vec<trust_ext::PendingOlm>,
+    /// Our user-signing key object as `/keys/query` gave it (only ours is ever given).
+    #[serde(default)]
+    own_user_signing: Option<Value>,
     #[serde(skip)]
     dirty: bool,
 }
@@ -468,6 +471,8 @@ struct QueryResponse {
     master_keys: BTreeMap<OwnedUserId, Value>,
     #[serde(default)]
     self_signing_keys: BTreeMap<OwnedUserId, Value>,
+    #[serde(default)]
+    user_signing_keys: BTreeMap<OwnedUserId, Value>,
 }
 
 #[derive(Deserialize)]
@@ -525,6 +530,7 @@ impl Machine {
             share_failed: BTreeSet::new(),
             now: 0,
             olm_pending: Vec::new(),
+            own_user_signing: None,
             dirty: true,
         };
         machine.update_tracked_users([user_id.as_ref()]);
@@ -881,6 +887,9 @@ impl Machine {
                 entry.set_devices(&user, &listed);
             }
             entry.set_cross_signing(&user, response.master_keys.remove(&user), response.self_signing_keys.remove(&user));
+            if user == self.user_id {
+                self.own_user_signing = response.user_signing_keys.remove(&user);
+            }
             // They may have uploaded keys since a claim failed.
             self.no_olm.remove(&user);
             if self.outdated.get(&user) == Some(&generation) {

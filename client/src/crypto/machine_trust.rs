@@ -13,7 +13,7 @@ use vodozemac::megolm::{self, ExportedSessionKey, InboundGroupSession};
 use super::{Inbound, Machine, Purpose, ToDevice, contains_device, insert_device};
 use crate::crypto::{
     backup::{BackedUpSessionData, MEGOLM_ALGORITHM},
-    cross_signing::CrossSigningKey,
+    cross_signing::{CrossSigningKey, verify_user_signing_key},
     devices::Device,
 };
 
@@ -76,6 +76,14 @@ impl Machine {
     pub fn self_signing_key(&self, user: &UserId) -> Option<CrossSigningKey> {
         let value = self.users.get(user)?.self_signing.clone()?;
         CrossSigningKey::from_value(value).ok()
+    }
+
+    /// Our user-signing key as published, if our published master key signs it.
+    pub fn own_user_signing_key(&self) -> Option<CrossSigningKey> {
+        let usk = CrossSigningKey::from_value(self.own_user_signing.clone()?).ok()?;
+        let master = self.master_key(&self.user_id)?;
+        verify_user_signing_key(&master, &usk).ok()?;
+        Some(usk)
     }
 
     /// One of `user`'s devices.

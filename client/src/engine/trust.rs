@@ -580,11 +580,8 @@ impl Engine {
             keys.import(KeyUsage::SelfSigning, secret, &ssk).map_err(|e| TrustError::Mismatch(e.to_string()))?;
         }
         if let Some(secret) = secrets.get(KeyUsage::UserSigning.secret_name()) {
-            // `/keys/query` gave us no user-signing key object to check against here: the key
-            // is taken only if the master key we hold (or trust) is the published one.
-            let usk = crate::crypto::cross_signing::SigningKey::from_base64(secret)
-                .map_err(|e| TrustError::Mismatch(e.to_string()))?;
-            keys.user_signing = Some(usk);
+            let usk = self.crypto.own_user_signing_key().ok_or(TrustError::Mismatch("no user-signing key".into()))?;
+            keys.import(KeyUsage::UserSigning, secret, &usk).map_err(|e| TrustError::Mismatch(e.to_string()))?;
         }
         let master_public = master.public_key().map_err(|e| TrustError::Mismatch(e.to_string()))?.to_base64();
         if keys.master.is_none() && self.trust.trusted_master.as_deref() != Some(&master_public) {
@@ -888,6 +885,27 @@ mod tests {
         say(&mut alice.engine, "!r2:hs", "more", "t4");
         drive(&mut server, &mut [&mut alice.engine]);
         assert_eq!(alice.engine.security().backup, BackupStatus::Failed);
+    }
+
+    #[test]
+    fn recovered_secrets_must_match_the_published_keys() {
+        let mut server = FakeServer::default();
+        let mut alice = bootstrapped(&mut server, "@alice:hs", "ALICE");
+        let recovery_key = alice.engine.set_up_recovery().unwrap();
+        drive(&mut server, &mut [&mut alice.engine]);
+        // Someone with the recovery key put another user-signing key in secret storage.
+        let key = SecretStorageKey::from_recovery_key(&recovery_key).unwrap();
+        let key_id = server.account_data["@alice:hs"][DEFAULT_KEY_EVENT_TYPE]["key"].as_str().unwrap().to_owned();
+        let forged = crate::crypto::cross_signing::SigningKey::generate().to_base64();
+        let name = KeyUsage::UserSigning.secret_name();
+        let content = SecretContent { encrypted: BTreeMap::from([(key_id, key.encrypt(name, &forged))]) };
+        server.account_data.get_mut("@alice:hs").unwrap().insert(name.to_owned(), json!(content));
+        let mut second = Client::new("@alice:hs", "ALICE2");
+        drive(&mut server, &mut [&mut second.engine]);
+        second.sync(&mut server, &[], None);
+        assert!(matches!(second.engine.recover(&recovery_key), Err(TrustError::Mismatch(_))));
+        assert!(second.engine.trust.keys.master.is_none(), "nothing taken");
+        assert_eq!(second.engine.security().cross_signing, CrossSigningStatus::NeedsVerification);
     }
 
     fn run_until(server: &mut FakeServer, clients: &mut [&mut Client], rooms: &[(&str, Vec<Value>)], direct: &[Value], done: impl Fn(&[&mut Client]) -> bool) {
