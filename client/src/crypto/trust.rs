@@ -61,6 +61,20 @@ mod backup_key {
     }
 }
 
+mod opt_backup_key {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(key: &Option<BackupDecryptionKey>, s: S) -> Result<S::Ok, S::Error> {
+        key.as_ref().map(BackupDecryptionKey::to_base64).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BackupDecryptionKey>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| BackupDecryptionKey::from_base64(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// The password of a fresh sign-in, for the one user-interactive auth cross-signing needs.
 /// Held in memory only.
 #[derive(Clone, Default)]
@@ -91,6 +105,9 @@ pub struct TrustState {
     /// The backup we upload to.
     #[serde(default)]
     pub backup: Option<BackupSlot>,
+    /// The key of a backup version being created (kept so a reload can finish the job).
+    #[serde(default, with = "opt_backup_key")]
+    pub new_backup_key: Option<BackupDecryptionKey>,
     /// Other users we verified, with the master key we verified.
     #[serde(default)]
     pub verified_users: BTreeMap<OwnedUserId, String>,

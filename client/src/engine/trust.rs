@@ -79,6 +79,8 @@ pub(crate) enum TrustRequest {
     AccountData,
     CreateBackup(BackupDecryptionKey),
     BackupInfo(BackupDecryptionKey),
+    /// After a reload while creating a version: is it there (else create it)?
+    ResumeBackup(BackupDecryptionKey),
     BackupUpload(Vec<(OwnedRoomId, String)>),
     BackupDownload,
     /// An in-room verification event sent in the clear, by transaction ID.
@@ -390,6 +392,7 @@ impl Engine {
             TrustRequest::CreateBackup(key) => match endpoint::parse::<CreatedVersion>(response) {
                 Ok(created) => {
                     self.trust.backup = Some(BackupSlot { version: created.version, key, failed: false });
+                    self.trust.new_backup_key = None;
                     self.crypto.reset_backed_up();
                     Ok(())
                 }
@@ -414,6 +417,21 @@ impl Engine {
                     Err(error)
                 }
             },
+            TrustRequest::ResumeBackup(key) => {
+                let status = response.status().as_u16();
+                match endpoint::parse::<BackupVersion>(response) {
+                    Ok(info) if key.matches(&info) && info.version.is_some() => {
+                        let version = info.version.unwrap_or_default();
+                        self.trust.backup = Some(BackupSlot { version, key, failed: false });
+                        self.trust.new_backup_key = None;
+                        self.crypto.reset_backed_up();
+                        Ok(())
+                    }
+                    Ok(_) => self.create_backup(key).map_err(|e| ApiError::InvalidRequest(e.to_string())),
+                    Err(_) if status == 404 => self.create_backup(key).map_err(|e| ApiError::InvalidRequest(e.to_string())),
+                    Err(error) => Err(error),
+                }
+            }
             TrustRequest::BackupUpload(sessions) => {
                 let result = endpoint::parse_empty(response);
                 match &result {
@@ -448,6 +466,14 @@ impl Engine {
 
     /// Uploads the room keys not yet in the backup, a batch at a time.
     fn backup_step(&mut self) {
+        if let Some(key) = self.trust.new_backup_key.clone()
+            && !self.busy(|r| matches!(r, TrustRequest::CreateBackup(_) | TrustRequest::ResumeBackup(_)))
+        {
+            // Reloaded while a version was being created: it may exist already.
+            let request =
+                endpoint::request::<get_latest_backup_info::v3::Request>(target(&self.session), &[], &[], None);
+            self.trust_request(TrustRequest::ResumeBackup(key), request);
+        }
         let Some(slot) = &self.trust.backup else { return };
         if slot.failed || self.busy(|r| matches!(r, TrustRequest::BackupUpload(_) | TrustRequest::BackupDownload)) {
             return;
@@ -519,19 +545,8 @@ impl Engine {
             self.trust.account_data.insert(event_type, content);
             self.trust_request(TrustRequest::AccountData, request);
         }
-        let mut auth_data = AuthData::new(backup_key.public_key());
-        let device_key_id = format!("ed25519:{}", self.session.device_id);
-        let signed = auth_data.sign_with(&own, &device_key_id, |m| self.crypto.sign_bytes(m)).is_ok()
-            && self.trust.keys.master.as_ref().is_some_and(|master| {
-                auth_data.sign_with(&own, &master.key_id(), |m| master.sign(m)).is_ok()
-            });
-        if !signed {
-            return Err(TrustError::NotVerified);
-        }
-        let request = json_body(&BackupVersion::new(auth_data)).and_then(|body| {
-            endpoint::request::<create_backup_version::v3::Request>(target(&self.session), &[], &[], body)
-        });
-        self.trust_request(TrustRequest::CreateBackup(backup_key), request);
+        self.trust.new_backup_key = Some(backup_key.clone());
+        self.create_backup(backup_key)?;
         self.trust.last_error = None;
         self.trust.dirty = true;
         Ok(key.to_recovery_key())
@@ -598,6 +613,26 @@ impl Engine {
         Ok(())
     }
 
+    /// `POST /room_keys/version` for `key`, with `auth_data` signed by this device and our
+    /// master key.
+    fn create_backup(&mut self, key: BackupDecryptionKey) -> Result<(), TrustError> {
+        let own = self.session.user_id.clone();
+        let mut auth_data = AuthData::new(key.public_key());
+        let device_key_id = format!("ed25519:{}", self.session.device_id);
+        let signed = auth_data.sign_with(&own, &device_key_id, |m| self.crypto.sign_bytes(m)).is_ok()
+            && self.trust.keys.master.as_ref().is_some_and(|master| {
+                auth_data.sign_with(&own, &master.key_id(), |m| master.sign(m)).is_ok()
+            });
+        if !signed {
+            return Err(TrustError::NotVerified);
+        }
+        let request = json_body(&BackupVersion::new(auth_data)).and_then(|body| {
+            endpoint::request::<create_backup_version::v3::Request>(target(&self.session), &[], &[], body)
+        });
+        self.trust_request(TrustRequest::CreateBackup(key), request);
+        Ok(())
+    }
+
     pub(super) fn request_backup_info(&mut self, key: BackupDecryptionKey) {
         let request =
             endpoint::request::<get_latest_backup_info::v3::Request>(target(&self.session), &[], &[], None);
@@ -643,9 +678,19 @@ impl Engine {
         if self.trust.verified_with(user, &public.to_base64()) {
             return true;
         }
-        self.trust.keys.user_signing.as_ref().is_some_and(|usk| {
-            crate::crypto::canonical::verify_json(&master.to_value(), self.session.user_id.as_str(), &usk.key_id(), &usk.public_key())
-                .is_ok()
+        // Signed by our user-signing key: the one we hold, or the published one under the
+        // master key we trust.
+        let own = &self.session.user_id;
+        let usk = match &self.trust.keys.user_signing {
+            Some(usk) => Some((usk.key_id(), usk.public_key())),
+            None if self.published_master(own).is_some() && self.published_master(own) == self.trust.trusted_master => self
+                .crypto
+                .own_user_signing_key()
+                .and_then(|usk| Some((usk.key_id().ok()?, usk.public_key().ok()?))),
+            None => None,
+        };
+        usk.is_some_and(|(key_id, key)| {
+            crate::crypto::canonical::verify_json(&master.to_value(), own.as_str(), &key_id, &key).is_ok()
         })
     }
 }
@@ -908,6 +953,23 @@ mod tests {
         assert_eq!(second.engine.security().cross_signing, CrossSigningStatus::NeedsVerification);
     }
 
+    #[test]
+    fn a_reload_while_the_backup_is_created_finds_it() {
+        let mut server = FakeServer::default();
+        let mut alice = bootstrapped(&mut server, "@alice:hs", "ALICE");
+        alice.engine.set_up_recovery().unwrap();
+        // Everything goes out, but the app is closed before any answer is read.
+        for request in alice.engine.outgoing_requests() {
+            server.handle(alice.engine.session(), &request.request);
+        }
+        let stored = alice.engine.crypto_changes().unwrap();
+        let mut restored = Engine::with_crypto(session("@alice:hs", "ALICE"), Some(&stored)).unwrap();
+        drive(&mut server, &mut [&mut restored]);
+        assert_eq!(server.backup_versions.len(), 1, "no second version");
+        assert_eq!(restored.trust.backup.as_ref().map(|b| b.version.as_str()), Some("1"));
+        assert_eq!(restored.security().backup, BackupStatus::UpToDate);
+    }
+
     fn run_until(server: &mut FakeServer, clients: &mut [&mut Client], rooms: &[(&str, Vec<Value>)], direct: &[Value], done: impl Fn(&[&mut Client]) -> bool) {
         for _ in 0..20 {
             for (i, client) in clients.iter_mut().enumerate() {
@@ -958,6 +1020,13 @@ mod tests {
         assert!(bob.engine.is_user_verified(ruma::user_id!("@alice:hs")));
         let bob_master = server.master_key("@bob:hs").unwrap();
         assert!(bob_master["signatures"]["@alice:hs"].as_object().is_some_and(|s| !s.is_empty()), "signed with Alice's USK");
+        // The signature alone (as a restored device sees it) says Bob is verified.
+        alice.engine.trust.verified_users.clear();
+        assert!(alice.engine.is_user_verified(ruma::user_id!("@bob:hs")));
+        alice.engine.trust.keys.user_signing = None;
+        assert!(alice.engine.is_user_verified(ruma::user_id!("@bob:hs")), "through the published user-signing key");
+        alice.engine.trust.trusted_master = None;
+        assert!(!alice.engine.is_user_verified(ruma::user_id!("@bob:hs")), "not without trusting our own master key");
         alice.engine.cancel_verification(&ours.id).unwrap();
         assert!(alice.engine.verifications().is_empty(), "dismissed");
     }
