@@ -74,7 +74,8 @@ pub enum TrustError {
 /// What a trust request was for, for its response.
 #[derive(Debug)]
 pub(crate) enum TrustRequest {
-    SigningKeys,
+    /// `/keys/device_signing/upload`, with the password or without.
+    SigningKeys { with_auth: bool },
     Signatures,
     AccountData,
     CreateBackup(BackupDecryptionKey),
@@ -217,7 +218,7 @@ impl Engine {
 
     fn bootstrap_step(&mut self) {
         if !self.crypto.own_identity_known()
-            || self.busy(|r| matches!(r, TrustRequest::SigningKeys | TrustRequest::Signatures))
+            || self.busy(|r| matches!(r, TrustRequest::SigningKeys { .. } | TrustRequest::Signatures))
         {
             return;
         }
@@ -259,9 +260,13 @@ impl Engine {
                     }
                 };
                 let mut body = serde_json::to_value(body).unwrap_or(Value::Null);
+                // The password is kept until the server took it or refused it: a lost
+                // response must not cost the user's one chance.
+                let mut with_auth = false;
                 if let Some(session) = &self.trust.uia_session
-                    && let Some(Password(password)) = self.trust.password.take()
+                    && let Some(Password(password)) = &self.trust.password
                 {
+                    with_auth = true;
                     body["auth"] = json!({
                         "type": "m.login.password", "session": session, "password": password,
                         "identifier": {"type": "m.id.user", "user": own},
@@ -270,7 +275,7 @@ impl Engine {
                 let request = json_body(&body).and_then(|body| {
                     endpoint::request::<upload_signing_keys::v3::Request>(target(&self.session), &[], &[], body)
                 });
-                self.trust_request(TrustRequest::SigningKeys, request);
+                self.trust_request(TrustRequest::SigningKeys { with_auth }, request);
             }
             Step::SignDevice => {
                 let request = self.device_signatures(&own).and_then(|body| {
@@ -329,13 +334,15 @@ impl Engine {
         let own = self.session.user_id.clone();
         let status = response.status().as_u16();
         let result = match what {
-            TrustRequest::SigningKeys => {
+            TrustRequest::SigningKeys { with_auth } => {
                 if status == 401 {
                     let challenge: Option<UiaChallenge> = serde_json::from_slice(response.body()).ok();
                     let password_flow = challenge
                         .as_ref()
                         .is_some_and(|c| c.flows.iter().any(|f| f.stages.iter().any(|s| s == "m.login.password")));
-                    let wrong = challenge.as_ref().and_then(|c| c.errcode.as_deref()) == Some("M_FORBIDDEN");
+                    // A refusal of the password we sent (servers say M_FORBIDDEN; any 401 to
+                    // an authenticated attempt counts, so we never loop).
+                    let wrong = with_auth || challenge.as_ref().and_then(|c| c.errcode.as_deref()) == Some("M_FORBIDDEN");
                     self.trust.uia_session = challenge.and_then(|c| c.session);
                     if !password_flow {
                         self.trust.last_error = Some("The homeserver asks for a sign-in step Weft can't do".into());
@@ -828,6 +835,12 @@ mod tests {
         assert_eq!(alice.engine.security().cross_signing, CrossSigningStatus::NeedsPassword);
         assert_eq!(alice.engine.security().last_error.as_deref(), Some("Wrong password"));
         alice.engine.set_sign_in_password("secret-pw".into());
+        // The first try with it gets no answer (network): the password is not lost.
+        for request in alice.engine.outgoing_requests() {
+            assert!(request.request.uri().path().ends_with("/device_signing/upload"));
+            assert!(String::from_utf8_lossy(request.request.body()).contains("secret-pw"));
+            alice.engine.mark_request_sent(&request.id, None).unwrap();
+        }
         drive(&mut server, &mut [&mut alice.engine]);
         assert_eq!(alice.engine.security().cross_signing, CrossSigningStatus::Ready);
         assert!(alice.engine.trust.password.is_none(), "dropped once used");
