@@ -324,12 +324,15 @@ impl Engine {
     }
 
     /// Verification events in the timelines of the last sync: plain ones, and encrypted ones
-    /// in direct chats or rooms with a flow under way (decrypted again here; the timeline
-    /// decrypted them already).
+    /// in direct chats (or rooms of two) or rooms with a flow under way, decrypted again here
+    /// (the timeline decrypted them already; limiting this to direct chats keeps the cost
+    /// down, and verification requests only come in those).
     pub(super) fn route_room_events(&mut self, join: &BTreeMap<OwnedRoomId, JoinedRoom>) {
         for (room_id, update) in join {
             let active = self.verifications.entries.iter().any(|e| e.room_id.as_ref() == Some(room_id));
-            let direct = self.is_direct(room_id);
+            // A room of two is a direct chat even when `m.direct` doesn't say so (the
+            // other side's client may not have marked it).
+            let direct = self.is_direct(room_id) || self.rooms.get(room_id).is_some_and(|r| r.key_recipients().len() <= 2);
             for event in update.timeline.events.iter().filter_map(|raw| Event::parse(raw)) {
                 let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else { continue };
                 let (kind, content) = if event.kind == "m.room.encrypted" {
