@@ -32,6 +32,10 @@ pub use crate::crypto::{OutgoingRequest, RequestId};
 pub use crypto::Outgoing;
 pub use trust::TrustError;
 pub use verification::VerificationView;
+pub use crate::crypto::{
+    sas::{CancelCode, Phase as VerificationPhase, SasEmoji},
+    trust::{BackupStatus, CrossSigningStatus, RecoveryStatus, SecurityState},
+};
 pub use messages::{Draft, TYPING_TIMEOUT};
 
 /// Call events kept for a call manager that is not running (see [`Engine::call_waiting`]).
