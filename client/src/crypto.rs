@@ -16,6 +16,7 @@ pub mod recovery;
 pub mod sas;
 pub mod sas_emoji;
 pub mod secret_storage;
+pub mod trust;
 
 pub use machine::{
     Decrypted, EncryptError, KeyShare, Machine, OutgoingRequest, RequestId, RoomKeySettings, SyncChanges, ToDeviceEvent, UtdReason,

@@ -23,11 +23,19 @@ use crate::{
 };
 
 mod crypto;
+mod trust;
+mod verification;
 mod messages;
 mod rooms;
 
 pub use crate::crypto::{OutgoingRequest, RequestId};
 pub use crypto::Outgoing;
+pub use trust::TrustError;
+pub use verification::VerificationView;
+pub use crate::crypto::{
+    sas::{CancelCode, Phase as VerificationPhase, SasEmoji},
+    trust::{BackupStatus, CrossSigningStatus, RecoveryStatus, SecurityState},
+};
 pub use messages::{Draft, TYPING_TIMEOUT};
 
 /// Call events kept for a call manager that is not running (see [`Engine::call_waiting`]).
@@ -75,6 +83,12 @@ pub struct Engine {
     to_device: Vec<ToDeviceEvent>,
     /// The send queue and requests of encrypted rooms.
     queue: crypto::Queue,
+    /// Cross-signing keys, recovery and backup (stored with the crypto state).
+    trust: crate::crypto::trust::TrustState,
+    /// The trust layer's requests in flight.
+    trust_flight: trust::TrustFlight,
+    /// Verifications and secret requests under way.
+    verifications: verification::Verifications,
 }
 
 impl Engine {
@@ -85,6 +99,9 @@ impl Engine {
             crypto: Machine::new(session.user_id.clone(), session.device_id.clone()),
             to_device: Vec::new(),
             queue: crypto::Queue::default(),
+            trust: Default::default(),
+            trust_flight: Default::default(),
+            verifications: Default::default(),
             session,
             next_batch: None,
             rooms: BTreeMap::new(),
@@ -150,6 +167,8 @@ impl Engine {
                 && let Ok(direct) = crate::event::parse_json::<DirectContent>(content.get())
             {
                 self.direct = direct;
+            } else {
+                self.trust_account_data(&kind, &content);
             }
         }
         // Leave first, then join, then invite: within one batch a room can be left and
@@ -182,6 +201,7 @@ impl Engine {
             self.calls.drain(..self.calls.len() - MAX_CALL_SIGNALS);
         }
         self.after_sync_crypto(&crypto_changes, &sync.next_batch);
+        self.route_room_events(&sync.rooms.join);
         self.next_batch = Some(sync.next_batch);
     }
 

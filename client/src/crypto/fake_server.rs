@@ -32,6 +32,17 @@ pub(crate) struct FakeServer {
     pub members: BTreeMap<String, Vec<Value>>,
     /// Requests seen, by path, for assertions.
     pub paths: Vec<String>,
+    /// Cross-signing keys users uploaded: master, self-signing, user-signing.
+    uploaded: BTreeMap<String, [Value; 3]>,
+    /// Account passwords for user-interactive auth; a user listed here must authenticate
+    /// even for a first cross-signing upload (as servers without MSC3967 do).
+    pub passwords: BTreeMap<String, String>,
+    /// Global account data by user and type.
+    pub account_data: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Key backup versions (`auth_data` with `algorithm`), the last current, and their keys.
+    pub backup_versions: Vec<Value>,
+    /// Backed-up keys of the current version: room → session → data.
+    pub backup_keys: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 fn key_object(user: &str, usage: &str, key: &Ed25519Keypair) -> Value {
@@ -46,6 +57,9 @@ impl FakeServer {
     }
 
     fn cross_signing_keys(&self, user: &str) -> Option<(Value, Value)> {
+        if let Some([master, ssk, _]) = self.uploaded.get(user) {
+            return Some((master.clone(), ssk.clone()));
+        }
         let identity = self.identities.get(user)?;
         let master = key_object(user, "master", &identity.master);
         let mut ssk = key_object(user, "self_signing", &identity.self_signing);
@@ -64,11 +78,131 @@ impl FakeServer {
             .collect()
     }
 
+    /// The account data a sync would show `user` (all of it).
+    pub fn account_data_events(&self, user: &str) -> Vec<Value> {
+        self.account_data
+            .get(user)
+            .into_iter()
+            .flatten()
+            .map(|(event_type, content)| json!({"type": event_type, "content": content}))
+            .collect()
+    }
+
+    /// The stored device keys of one device.
+    pub fn device(&self, user: &str, device: &str) -> Option<&Value> {
+        self.device_keys.get(user)?.get(device)
+    }
+
+    /// The uploaded master key of `user`.
+    pub fn master_key(&self, user: &str) -> Option<&Value> {
+        self.uploaded.get(user).map(|keys| &keys[0])
+    }
+
+    fn merge_signatures(target: &mut Value, signed: &Value) {
+        for (signer, sigs) in signed["signatures"].as_object().into_iter().flatten() {
+            for (key_id, sig) in sigs.as_object().into_iter().flatten() {
+                target["signatures"][signer][key_id] = sig.clone();
+            }
+        }
+    }
+
+    fn handle_trust(&mut self, session: &Session, request: &HttpRequest, path: &str, body: &Value) -> Option<(u16, Vec<u8>)> {
+        let user = session.user_id.to_string();
+        let reply = |value: Value| Some((200, serde_json::to_vec(&value).unwrap()));
+        let fail = |status: u16, errcode: &str| Some((status, serde_json::to_vec(&json!({"errcode": errcode, "error": "no"})).unwrap()));
+        let query = request.uri().query().unwrap_or_default().to_owned();
+        if path.ends_with("/keys/device_signing/upload") {
+            let replacing = self.uploaded.get(&user).is_some_and(|k| k[0]["keys"] != body["master_key"]["keys"]);
+            let needs_auth = replacing || self.passwords.contains_key(&user);
+            if needs_auth {
+                let auth = &body["auth"];
+                let right = auth["type"] == "m.login.password"
+                    && auth["session"] == "uia-1"
+                    && auth["identifier"]["user"].as_str().is_some_and(|u| u == user)
+                    && self.passwords.get(&user).is_some_and(|p| auth["password"] == p.as_str());
+                if !right {
+                    let mut challenge = json!({"session": "uia-1", "flows": [{"stages": ["m.login.password"]}], "params": {}});
+                    if !auth.is_null() {
+                        challenge["errcode"] = json!("M_FORBIDDEN");
+                    }
+                    return Some((401, serde_json::to_vec(&challenge).unwrap()));
+                }
+            }
+            self.uploaded.insert(user, [body["master_key"].clone(), body["self_signing_key"].clone(), body["user_signing_key"].clone()]);
+            return reply(json!({}));
+        }
+        if path.ends_with("/keys/signatures/upload") {
+            let mut failures = serde_json::Map::new();
+            for (target_user, keys) in body.as_object().unwrap() {
+                for (key_id, signed) in keys.as_object().unwrap() {
+                    if let Some(device) = self.device_keys.get_mut(target_user).and_then(|d| d.get_mut(key_id)) {
+                        Self::merge_signatures(device, signed);
+                    } else if let Some(keys) = self.uploaded.get_mut(target_user)
+                        && keys[0]["keys"].as_object().unwrap().values().any(|k| k == key_id)
+                    {
+                        Self::merge_signatures(&mut keys[0], signed);
+                    } else {
+                        failures.insert(format!("{target_user}/{key_id}"), json!({"errcode": "M_NOT_FOUND"}));
+                    }
+                }
+            }
+            return reply(json!({"failures": failures}));
+        }
+        if let Some(rest) = path.split("/account_data/").nth(1)
+            && path.contains("/user/")
+        {
+            self.account_data.entry(user).or_default().insert(rest.to_owned(), body.clone());
+            return reply(json!({}));
+        }
+        if path.ends_with("/room_keys/version") {
+            if request.method() == http::Method::POST {
+                let mut version = body.clone();
+                version["version"] = json!((self.backup_versions.len() + 1).to_string());
+                self.backup_versions.push(version.clone());
+                self.backup_keys.clear();
+                return reply(json!({"version": version["version"]}));
+            }
+            return match self.backup_versions.last() {
+                Some(version) => {
+                    let mut version = version.clone();
+                    version["count"] = json!(self.backup_keys.values().map(|s| s.len()).sum::<usize>());
+                    version["etag"] = json!("1");
+                    reply(version)
+                }
+                None => fail(404, "M_NOT_FOUND"),
+            };
+        }
+        if path.ends_with("/room_keys/keys") {
+            let current = self.backup_versions.last().map(|v| v["version"].as_str().unwrap().to_owned());
+            if current.is_none_or(|c| query != format!("version={c}")) {
+                return fail(403, "M_WRONG_ROOM_KEYS_VERSION");
+            }
+            if request.method() == http::Method::GET {
+                let rooms: serde_json::Map<String, Value> = self
+                    .backup_keys
+                    .iter()
+                    .map(|(room, sessions)| (room.clone(), json!({"sessions": sessions})))
+                    .collect();
+                return reply(json!({"rooms": rooms}));
+            }
+            for (room, sessions) in body["rooms"].as_object().unwrap() {
+                for (session, data) in sessions["sessions"].as_object().unwrap() {
+                    self.backup_keys.entry(room.clone()).or_default().insert(session.clone(), data.clone());
+                }
+            }
+            return reply(json!({"etag": "2", "count": 1}));
+        }
+        None
+    }
+
     /// Answers a request sent by `session` with a status and a JSON body.
     pub fn handle(&mut self, session: &Session, request: &HttpRequest) -> (u16, Vec<u8>) {
         let path = request.uri().path().to_owned();
         self.paths.push(path.clone());
         let body: Value = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
+        if let Some(answer) = self.handle_trust(session, request, &path, &body) {
+            return answer;
+        }
         let user = session.user_id.to_string();
         let device = session.device_id.to_string();
         let reply = |value: Value| (200, serde_json::to_vec(&value).unwrap());
@@ -96,6 +230,10 @@ impl FakeServer {
             let mut device_keys = serde_json::Map::new();
             let mut master_keys = serde_json::Map::new();
             let mut self_signing_keys = serde_json::Map::new();
+            let mut user_signing_keys = serde_json::Map::new();
+            if let Some(keys) = self.uploaded.get(&user) {
+                user_signing_keys.insert(user.clone(), keys[2].clone());
+            }
             for user in body["device_keys"].as_object().unwrap().keys() {
                 let devices = self.device_keys.get(user).cloned().unwrap_or_default();
                 device_keys.insert(user.clone(), json!(devices));
@@ -104,7 +242,8 @@ impl FakeServer {
                     self_signing_keys.insert(user.clone(), ssk);
                 }
             }
-            return reply(json!({"device_keys": device_keys, "master_keys": master_keys, "self_signing_keys": self_signing_keys}));
+            return reply(json!({"device_keys": device_keys, "master_keys": master_keys, "self_signing_keys": self_signing_keys,
+                                "user_signing_keys": user_signing_keys}));
         }
         if path.ends_with("/keys/changes") {
             return reply(json!({"changed": [], "left": []}));

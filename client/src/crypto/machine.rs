@@ -32,6 +32,10 @@ use super::{
     canonical::{sign_json, verify_json},
     devices::{Device, MEGOLM_ALGORITHM, OLM_ALGORITHM, UserDevices},
 };
+#[path = "machine_trust.rs"]
+mod trust_ext;
+pub use trust_ext::BackupSession;
+
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
     endpoint::{self, json as json_body},
@@ -276,6 +280,12 @@ struct Inbound {
     sender_key: String,
     /// The ed25519 key the sharing device claimed in the Olm plaintext.
     ed25519: String,
+    /// In the current key backup version (a new copy starts out not backed up).
+    #[serde(default)]
+    backed_up: bool,
+    /// Imported from a backup: the sender is only claimed, nobody vouched for it over Olm.
+    #[serde(default)]
+    untrusted: bool,
 }
 
 /// What a to-device request carries, for its response.
@@ -284,6 +294,8 @@ enum Purpose {
     RoomKey { room_id: OwnedRoomId, session_id: String },
     Withheld,
     Dummy,
+    /// Verification and secret-sharing messages (see `trust_ext`).
+    Other,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -359,6 +371,13 @@ pub struct Machine {
     /// The last time the caller told us, in ms since the epoch.
     #[serde(default)]
     now: u64,
+    /// Olm-encrypted to-device events waiting for a session with their device (secrets:
+    /// never stored).
+    #[serde(skip)]
+    olm_pending: Vec<trust_ext::PendingOlm>,
+    /// Our user-signing key object as `/keys/query` gave it (only ours is ever given).
+    #[serde(default)]
+    own_user_signing: Option<Value>,
     #[serde(skip)]
     dirty: bool,
 }
@@ -452,6 +471,8 @@ struct QueryResponse {
     master_keys: BTreeMap<OwnedUserId, Value>,
     #[serde(default)]
     self_signing_keys: BTreeMap<OwnedUserId, Value>,
+    #[serde(default)]
+    user_signing_keys: BTreeMap<OwnedUserId, Value>,
 }
 
 #[derive(Deserialize)]
@@ -508,6 +529,8 @@ impl Machine {
             paused: BTreeSet::new(),
             share_failed: BTreeSet::new(),
             now: 0,
+            olm_pending: Vec::new(),
+            own_user_signing: None,
             dirty: true,
         };
         machine.update_tracked_users([user_id.as_ref()]);
@@ -640,6 +663,7 @@ impl Machine {
     /// Everything that must be sent now. Each request is handed out once until it is marked
     /// with [`Self::mark_request_sent`].
     pub fn outgoing_requests(&mut self, session: &Session) -> Vec<OutgoingRequest> {
+        self.flush_olm_pending();
         let mut out = Vec::new();
         let push = |out: &mut Vec<OutgoingRequest>, id: RequestId, request: Result<HttpRequest, ApiError>| {
             if let Ok(request) = request {
@@ -863,6 +887,9 @@ impl Machine {
                 entry.set_devices(&user, &listed);
             }
             entry.set_cross_signing(&user, response.master_keys.remove(&user), response.self_signing_keys.remove(&user));
+            if user == self.user_id {
+                self.own_user_signing = response.user_signing_keys.remove(&user);
+            }
             // They may have uploaded keys since a claim failed.
             self.no_olm.remove(&user);
             if self.outdated.get(&user) == Some(&generation) {
@@ -1159,6 +1186,8 @@ impl Machine {
                     sender: sender.to_owned(),
                     sender_key: sender_key.to_owned(),
                     ed25519: plaintext.keys.ed25519,
+                    backed_up: false,
+                    untrusted: false,
                 });
                 if let Some(withheld) = self.withheld.get_mut(&content.room_id) {
                     withheld.remove(&content.session_id);
@@ -1297,6 +1326,8 @@ impl Machine {
             sender: self.user_id.clone(),
             sender_key,
             ed25519,
+            backed_up: false,
+            untrusted: false,
         });
         self.outbound.insert(room_id.to_owned(), Outbound {
             session,
@@ -1379,10 +1410,12 @@ impl Machine {
             megolm::DecryptionError::UnknownMessageIndex(..) => UtdReason::WaitingForKey,
             _ => UtdReason::Invalid,
         })?;
-        if inbound.sender != sender {
+        // A key from a backup names no sharing user; the device lookup below still binds
+        // its sender key to the event's sender.
+        if inbound.sender != sender && !inbound.untrusted {
             return Err(UtdReason::Invalid);
         }
-        let (sender_key, ed25519) = (inbound.sender_key.clone(), inbound.ed25519.clone());
+        let (sender_key, ed25519, untrusted) = (inbound.sender_key.clone(), inbound.ed25519.clone(), inbound.untrusted);
         let plaintext: MegolmPlaintext = serde_json::from_slice(&decrypted.plaintext).map_err(|_| UtdReason::Invalid)?;
         if plaintext.room_id != room_id {
             return Err(UtdReason::Invalid);
@@ -1410,7 +1443,7 @@ impl Machine {
             event_type: plaintext.event_type,
             content,
             sender_device: device.map(|d| d.device_id.clone()),
-            cross_signed: device.is_some_and(|d| d.cross_signed),
+            cross_signed: !untrusted && device.is_some_and(|d| d.cross_signed),
         })
     }
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::Engine;
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
-    crypto::{EncryptError, KeyShare, Machine, OutgoingRequest, RequestId, SyncChanges},
+    crypto::{EncryptError, KeyShare, Machine, OutgoingRequest, RequestId, SyncChanges, trust::TrustState},
     event::parse_json,
     people, requests,
     timeline::SendState,
@@ -60,6 +60,8 @@ pub(crate) enum SendKind {
     Reaction,
     /// A call event: no echo.
     Call,
+    /// An in-room verification event: no echo; its event ID goes to the verification.
+    Verification,
 }
 
 #[derive(Debug)]
@@ -100,6 +102,7 @@ struct StoredRef<'a> {
     version: u32,
     sync_token: Option<&'a str>,
     machine: &'a Machine,
+    trust: &'a TrustState,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +114,8 @@ struct StoredVersion {
 struct Stored {
     sync_token: Option<String>,
     machine: Machine,
+    #[serde(default)]
+    trust: TrustState,
 }
 
 impl Engine {
@@ -130,6 +135,7 @@ impl Engine {
             return Err(bad("it belongs to another device".into()));
         }
         engine.crypto = stored.machine;
+        engine.trust = stored.trust;
         engine.crypto.restored(stored.sync_token);
         Ok(engine)
     }
@@ -138,10 +144,16 @@ impl Engine {
     /// before the next `/sync` and before any request from [`Self::outgoing_requests`] goes
     /// out, and pass it to [`Self::with_crypto`] at the next start.
     pub fn crypto_changes(&mut self) -> Option<String> {
-        if !self.crypto.take_dirty() {
+        let trust_dirty = std::mem::take(&mut self.trust.dirty);
+        if !self.crypto.take_dirty() && !trust_dirty {
             return None;
         }
-        let stored = StoredRef { version: STORE_VERSION, sync_token: self.next_batch.as_deref(), machine: &self.crypto };
+        let stored = StoredRef {
+            version: STORE_VERSION,
+            sync_token: self.next_batch.as_deref(),
+            machine: &self.crypto,
+            trust: &self.trust,
+        };
         serde_json::to_string(&stored).ok()
     }
 
@@ -179,6 +191,7 @@ impl Engine {
         if let Some(request) = self.crypto.changes_since_restore(&self.session, next_batch) {
             self.queue.ready.push(request);
         }
+        self.route_to_device();
     }
 
     /// Queues an event for an encrypted room.
@@ -243,6 +256,7 @@ impl Engine {
         for room_id in rooms {
             self.prepare_room(&room_id, &mut out);
         }
+        self.trust_outgoing(&mut out);
         out.extend(self.crypto.outgoing_requests(&self.session));
         self.fail_unshared();
         let ready: Vec<usize> = (0..self.queue.sends.len())
@@ -333,6 +347,10 @@ impl Engine {
                 self.queue.sends.retain(|s| s.txn_id != *txn_id);
             }
             SendKind::Call => self.queue.sends.retain(|s| s.txn_id != *txn_id),
+            SendKind::Verification => {
+                self.queue.sends.retain(|s| s.txn_id != *txn_id);
+                self.verification_sent(txn_id, None);
+            }
         }
     }
 
@@ -347,6 +365,11 @@ impl Engine {
         if self.crypto.mark_request_sent(id, parsed)? {
             self.fail_unshared();
             return Ok(());
+        }
+        if let Some(result) = self.trust_mark(id, response.as_ref().map(|r| {
+            http::Response::builder().status(r.status()).body(*r.body()).expect("same parts")
+        })) {
+            return result;
         }
         let Some(pending) = self.queue.in_flight.remove(id) else {
             return Err(ApiError::InvalidRequest(format!("unknown request {id}")));
@@ -375,7 +398,11 @@ impl Engine {
                                 SendKind::Message => room.timeline_mut().mark_sent(&txn_id, event_id.clone()),
                                 SendKind::Reaction => room.timeline_mut().reaction_sent(&txn_id, event_id.clone()),
                                 SendKind::Call => {}
+                                SendKind::Verification => {}
                             }
+                        }
+                        if kind == SendKind::Verification {
+                            self.verification_sent(&txn_id, Some(event_id.clone()));
                         }
                     }
                     Err(_) => {
