@@ -23,12 +23,15 @@ use crate::{
 };
 
 mod crypto;
+mod driver;
 mod trust;
 mod verification;
 mod messages;
 mod rooms;
 
 pub use crate::crypto::{OutgoingRequest, RequestId};
+pub use driver::{CryptoDriver, FullCrypto, VerificationAction};
+pub(crate) use driver::Decryptor;
 pub use crypto::Outgoing;
 pub use trust::TrustError;
 pub use verification::VerificationView;
@@ -79,6 +82,8 @@ pub struct Engine {
     calls: Vec<CallSignal>,
     /// End-to-end encryption: our device's keys and sessions.
     crypto: Machine,
+    /// The code that works on `crypto` (see [`driver`]).
+    driver: &'static dyn CryptoDriver,
     /// To-device events the crypto machine did not consume (verification, secrets).
     to_device: Vec<ToDeviceEvent>,
     /// The send queue and requests of encrypted rooms.
@@ -95,8 +100,15 @@ impl Engine {
     /// Starts with no rooms and a new device identity (Olm account); the first
     /// [`Self::sync_request`] is an initial sync.
     pub fn new(session: Session) -> Self {
+        Self::with_driver(session, &FullCrypto)
+    }
+
+    /// [`Self::new`] with the crypto code reached through `driver` (the web app loads it
+    /// lazily and hands it over).
+    pub fn with_driver(session: Session, driver: &'static dyn CryptoDriver) -> Self {
         Self {
-            crypto: Machine::new(session.user_id.clone(), session.device_id.clone()),
+            crypto: driver.new_machine(&session),
+            driver,
             to_device: Vec::new(),
             queue: crypto::Queue::default(),
             trust: Default::default(),
@@ -149,13 +161,8 @@ impl Engine {
     /// so room keys they carry are there when the timelines are decrypted.
     pub fn apply_sync(&mut self, sync: SyncResponse) {
         self.syncs += 1;
-        let crypto_changes = self.crypto.receive_sync(
-            &sync.to_device.events,
-            &sync.device_lists.changed,
-            &sync.device_lists.left,
-            sync.device_one_time_keys_count.as_ref(),
-            sync.device_unused_fallback_key_types.as_deref(),
-        );
+        let driver = self.driver;
+        let crypto_changes = driver.receive_sync(self, &sync);
         self.to_device.extend(crypto_changes.events.iter().cloned());
         for (kind, content) in sync
             .account_data
@@ -168,7 +175,7 @@ impl Engine {
             {
                 self.direct = direct;
             } else {
-                self.trust_account_data(&kind, &content);
+                driver.account_data(self, &kind, &content);
             }
         }
         // Leave first, then join, then invite: within one batch a room can be left and
@@ -182,7 +189,11 @@ impl Engine {
             self.rooms
                 .entry(room_id.clone())
                 .or_insert_with(|| Room::new(room_id.clone()))
-                .apply_sync(update, &mut self.calls, &mut self.crypto);
+                .apply_sync(
+                    update,
+                    &mut self.calls,
+                    &mut Decryptor { driver, machine: &mut self.crypto },
+                );
         }
         for (room_id, update) in &sync.rooms.invite {
             // A sync computed before our join may still list the invite.
@@ -200,8 +211,7 @@ impl Engine {
         if self.calls.len() > MAX_CALL_SIGNALS {
             self.calls.drain(..self.calls.len() - MAX_CALL_SIGNALS);
         }
-        self.after_sync_crypto(&crypto_changes, &sync.next_batch);
-        self.route_room_events(&sync.rooms.join);
+        driver.after_sync(self, &crypto_changes, &sync.next_batch, &sync.rooms.join);
         self.next_batch = Some(sync.next_batch);
     }
 

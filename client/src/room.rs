@@ -17,6 +17,7 @@ use crate::{
     },
     call::CallSignal,
     crypto::{Decrypted, Machine, RoomKeySettings, UtdReason},
+    engine::Decryptor,
     describe::classify,
     media::Mxc,
     event::{Event, Unsigned},
@@ -281,7 +282,7 @@ impl Room {
     /// Applies one room section of a sync response.
     /// New `m.call.*` events are added to `calls` for the call manager.
     /// Encrypted events are decrypted with `crypto` as they arrive.
-    pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, calls: &mut Vec<CallSignal>, crypto: &mut Machine) {
+    pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, calls: &mut Vec<CallSignal>, crypto: &mut Decryptor<'_>) {
         if let Some(heroes) = &update.summary.heroes {
             self.heroes = heroes.clone();
         }
@@ -345,7 +346,7 @@ impl Room {
     }
 
     /// The type and content of the event (decrypted) if it was new.
-    fn apply_timeline_event(&mut self, event: &Event, crypto: &mut Machine) -> Option<(String, Box<RawValue>)> {
+    fn apply_timeline_event(&mut self, event: &Event, crypto: &mut Decryptor<'_>) -> Option<(String, Box<RawValue>)> {
         let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
             return None;
         };
@@ -377,12 +378,12 @@ impl Room {
         event: &Event,
         event_id: &OwnedEventId,
         ts: MilliSecondsSinceUnixEpoch,
-        crypto: &mut Machine,
+        crypto: &mut Decryptor<'_>,
     ) -> (Incoming, String, Box<RawValue>) {
         if event.kind != "m.room.encrypted" || event.is_state() {
             return (classify(self, event, event_id.clone(), ts), event.kind.clone(), event.content.clone());
         }
-        let result = crypto.decrypt_room_event(&self.room_id, &event.sender, event_id, ts.get().into(), event.content.get());
+        let result = crypto.decrypt(&self.room_id, &event.sender, event_id, ts.get().into(), event.content.get());
         match result {
             Ok(decrypted) => {
                 let plain = decrypted_event(event, &decrypted);
@@ -428,7 +429,7 @@ impl Room {
 
     /// Tries again the events waiting for one of `sessions`' keys; those that decrypt take
     /// their real place in the timeline, the others get their (maybe withheld) reason.
-    pub(crate) fn retry_decryption(&mut self, sessions: &BTreeSet<String>, crypto: &mut Machine) {
+    pub(crate) fn retry_decryption(&mut self, sessions: &BTreeSet<String>, crypto: &mut Decryptor<'_>) {
         let waiting = std::mem::take(&mut self.undecrypted);
         for utd in waiting {
             if !utd.session_id.as_ref().is_some_and(|id| sessions.contains(id)) {
@@ -445,7 +446,7 @@ impl Room {
                 redacts: None,
                 unsigned: Unsigned { transaction_id: utd.txn_id.clone(), ..Unsigned::default() },
             };
-            match crypto.decrypt_room_event(&self.room_id, &utd.sender, &utd.event_id, utd.ts.get().into(), utd.content.get()) {
+            match crypto.decrypt(&self.room_id, &utd.sender, &utd.event_id, utd.ts.get().into(), utd.content.get()) {
                 Ok(decrypted) => {
                     let plain = decrypted_event(&event, &decrypted);
                     let incoming = mark_encrypted(classify(self, &plain, utd.event_id.clone(), utd.ts), &decrypted);
@@ -509,7 +510,7 @@ impl Room {
 
     /// Adds a page of older events from `/messages` (given newest first, as the server
     /// sends them) and remembers where the next page starts.
-    pub(crate) fn apply_back_page(&mut self, page: crate::messaging::MessagesPage, crypto: &mut Machine) {
+    pub(crate) fn apply_back_page(&mut self, page: crate::messaging::MessagesPage, crypto: &mut Decryptor<'_>) {
         for event in page.state.iter().filter_map(|raw| Event::parse(raw)) {
             // Members of old messages that lazy loading had not sent yet; never overwrite
             // what we know of their current state.

@@ -3,7 +3,8 @@
 // chat with alice (encrypted from its first event, as Element makes DMs), and they talk:
 // messages both ways, a reply, an edit and a reaction, all readable in the browsers and
 // only ciphertext on the server. After a reload alice still reads the history and sends;
-// signing out deletes her crypto store from the browser.
+// a message that failed to send before its room turned encrypted goes out encrypted when
+// retried, never in the clear; signing out deletes her crypto store from the browser.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,7 +61,7 @@ async function scenario(homeserverKind) {
       await alice.getByRole('textbox', { name: 'Message' }).press('Enter');
       await item(bob, 'secret answer, edited').filter({ hasText: '(edited)' }).waitFor(WAIT);
       await action(bob, 'a secret reply', 'React');
-      await bob.getByRole('button', { name: '👍', exact: true }).click();
+      await bob.getByRole('button', { name: 'React with 👍' }).click();
       await item(alice, 'a secret reply').getByRole('button', { name: '👍 1' }).waitFor(WAIT);
     });
 
@@ -86,10 +87,34 @@ async function scenario(homeserverKind) {
       await seen(bob, 'after the reload');
     });
 
+    await step('a message that failed before its room was encrypted is retried encrypted', async () => {
+      const s = await session(bob);
+      const { room_id: later } = await api(s, 'POST', '/createRoom', {
+        preset: 'trusted_private_chat', is_direct: true, invite: [`@alice:${homeserver.serverName}`], name: 'Encrypted later',
+      });
+      await alice.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: 'Join', exact: true }).click();
+      await alice.getByRole('heading', { name: 'Encrypted later' }).waitFor(WAIT);
+      await bob.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: /Encrypted later/ }).click();
+      // The network drops alice's message: it stays, "Not sent", with "Retry".
+      const sends = '**/send/m.room.message/**';
+      await alice.route(sends, (route) => route.abort());
+      await send(alice, 'written before encryption');
+      await item(alice, 'written before encryption').getByRole('button', { name: 'Retry' }).waitFor(WAIT);
+      await alice.unroute(sends);
+      await api(s, 'PUT', `/rooms/${encodeURIComponent(later)}/state/m.room.encryption/`, { algorithm: 'm.megolm.v1.aes-sha2' });
+      await alice.getByRole('img', { name: 'Encrypted' }).waitFor(WAIT);
+      await item(alice, 'written before encryption').getByRole('button', { name: 'Retry' }).click();
+      await seen(bob, 'written before encryption');
+      const { chunk } = await api(s, 'GET', `/rooms/${encodeURIComponent(later)}/messages?dir=b&limit=100`);
+      const hers = chunk.filter((e) => e.sender.startsWith('@alice:') && e.type !== 'm.room.member');
+      assert.deepEqual(hers.map((e) => e.type), ['m.room.encrypted'], 'her message went out once, encrypted');
+      assert.ok(!JSON.stringify(hers).includes('written before'), 'no plaintext');
+    });
+
     await step('signing out deletes her crypto store', async () => {
       const s = await session(alice);
       assert.ok((await databases(alice)).some((name) => name.includes(s.device_id)), 'the store exists');
-      await alice.getByRole('button', { name: 'Account' }).click();
+      await alice.getByRole('button', { name: new RegExp('@alice:') }).click();
       await alice.getByRole('button', { name: 'Sign out' }).click();
       await alice.getByRole('button', { name: 'Sign in' }).waitFor(WAIT);
       for (let i = 0; i < 50 && (await databases(alice)).some((name) => name.includes(s.device_id)); i++) {

@@ -123,8 +123,24 @@ impl Engine {
     /// new device identity when there is none. A store that does not read, is of another
     /// version or belongs to another device is an error: the caller decides (sign out).
     pub fn with_crypto(session: Session, stored: Option<&str>) -> Result<Self, ApiError> {
-        let mut engine = Self::new(session);
-        let Some(stored) = stored else { return Ok(engine) };
+        Self::with_crypto_driver(session, &super::FullCrypto, stored)
+    }
+
+    /// [`Self::with_crypto`] with the crypto code reached through `driver`.
+    pub fn with_crypto_driver(
+        session: Session,
+        driver: &'static dyn super::CryptoDriver,
+        stored: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let mut engine = Self::with_driver(session, driver);
+        if let Some(stored) = stored {
+            driver.restore(&mut engine, stored)?;
+        }
+        Ok(engine)
+    }
+
+    pub(super) fn restore_impl(&mut self, stored: &str) -> Result<(), ApiError> {
+        let engine = self;
         let bad = |why: String| ApiError::CryptoStore(why);
         let version: StoredVersion = parse_json(stored).map_err(|e| bad(e.to_string()))?;
         if version.version != STORE_VERSION {
@@ -137,13 +153,17 @@ impl Engine {
         engine.crypto = stored.machine;
         engine.trust = stored.trust;
         engine.crypto.restored(stored.sync_token);
-        Ok(engine)
+        Ok(())
     }
 
     /// The whole crypto state as JSON if it changed since the last call: store it (encrypted)
     /// before the next `/sync` and before any request from [`Self::outgoing_requests`] goes
     /// out, and pass it to [`Self::with_crypto`] at the next start.
     pub fn crypto_changes(&mut self) -> Option<String> {
+        self.driver.crypto_changes(self)
+    }
+
+    pub(super) fn crypto_changes_impl(&mut self) -> Option<String> {
         let trust_dirty = std::mem::take(&mut self.trust.dirty);
         if !self.crypto.take_dirty() && !trust_dirty {
             return None;
@@ -185,7 +205,7 @@ impl Engine {
         }
         for (room_id, sessions) in sessions {
             if let Some(room) = self.rooms.get_mut(room_id) {
-                room.retry_decryption(&sessions, &mut self.crypto);
+                room.retry_decryption(&sessions, &mut super::Decryptor { driver: self.driver, machine: &mut self.crypto });
             }
         }
         if let Some(request) = self.crypto.changes_since_restore(&self.session, next_batch) {
@@ -245,6 +265,10 @@ impl Engine {
     /// rooms we send to, and encrypted room events. Each is handed out once until marked
     /// with [`Self::mark_request_sent`]. Store [`Self::crypto_changes`] before sending them.
     pub fn outgoing_requests(&mut self) -> Vec<OutgoingRequest> {
+        self.driver.outgoing_requests(self)
+    }
+
+    pub(super) fn outgoing_requests_impl(&mut self) -> Vec<OutgoingRequest> {
         let mut out = std::mem::take(&mut self.queue.ready);
         let rooms: BTreeSet<OwnedRoomId> = self
             .queue
@@ -359,6 +383,14 @@ impl Engine {
     /// and body. For an encrypted room event this does what the send response handlers do
     /// for plain ones (the item is sent, or failed and can be retried).
     pub fn mark_request_sent(&mut self, id: &RequestId, response: Option<HttpResponse<'_>>) -> Result<(), ApiError> {
+        self.driver.mark_request_sent(self, id, response)
+    }
+
+    pub(super) fn mark_request_sent_impl(
+        &mut self,
+        id: &RequestId,
+        response: Option<HttpResponse<'_>>,
+    ) -> Result<(), ApiError> {
         let parsed = response.as_ref().map(|r| {
             http::Response::builder().status(r.status()).body(*r.body()).expect("same parts")
         });

@@ -343,7 +343,7 @@ impl Engine {
     ) -> Result<(), ApiError> {
         let page = messaging::parse_messages(response)?;
         let room = self.rooms.get_mut(room_id).ok_or_else(|| ApiError::InvalidRequest(format!("not joined to {room_id}")))?;
-        room.apply_back_page(page, &mut self.crypto);
+        room.apply_back_page(page, &mut super::Decryptor { driver: self.driver, machine: &mut self.crypto });
         Ok(())
     }
 }

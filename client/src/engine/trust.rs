@@ -139,6 +139,10 @@ impl Engine {
 
     /// This device's cross-signing, recovery and backup state.
     pub fn security(&self) -> SecurityState {
+        self.driver.security(self)
+    }
+
+    pub(super) fn security_impl(&self) -> SecurityState {
         let own = &self.session.user_id;
         let published = self.published_master(own);
         let trusted = published.is_some() && published == self.trust.trusted_master;
@@ -518,6 +522,10 @@ impl Engine {
     /// Returns the recovery key to show once (groups of four characters). Needs the three
     /// cross-signing private keys (a bootstrapped, recovered or verified-and-shared device).
     pub fn set_up_recovery(&mut self) -> Result<String, TrustError> {
+        self.driver.set_up_recovery(self)
+    }
+
+    pub(super) fn set_up_recovery_impl(&mut self) -> Result<String, TrustError> {
         let own = self.session.user_id.clone();
         let keys = &self.trust.keys;
         if keys.master.is_none() || keys.self_signing.is_none() || keys.user_signing.is_none() {
@@ -564,6 +572,10 @@ impl Engine {
     /// backup key is checked against the current backup, whose keys are then downloaded and
     /// the waiting messages decrypted. Pump the crypto requests after.
     pub fn recover(&mut self, recovery_key: &str) -> Result<(), TrustError> {
+        self.driver.recover(self, recovery_key)
+    }
+
+    pub(super) fn recover_impl(&mut self, recovery_key: &str) -> Result<(), TrustError> {
         let (key_id, description) = self.default_key_description().ok_or(TrustError::NoRecovery)?;
         let key = SecretStorageKey::from_recovery_key(recovery_key).map_err(|_| TrustError::WrongRecoveryKey)?;
         description.check(&key).map_err(|_| TrustError::WrongRecoveryKey)?;
@@ -669,7 +681,7 @@ impl Engine {
         }
         for (room_id, sessions) in imported {
             if let Some(room) = self.rooms.get_mut(&room_id) {
-                room.retry_decryption(&sessions, &mut self.crypto);
+                room.retry_decryption(&sessions, &mut super::Decryptor { driver: self.driver, machine: &mut self.crypto });
             }
         }
     }
@@ -677,6 +689,10 @@ impl Engine {
     /// Whether we verified `user` (their current master key is the one we verified, or our
     /// user-signing key signed it); for our own user, whether this device is verified.
     pub fn is_user_verified(&self, user: &UserId) -> bool {
+        self.driver.is_user_verified(self, user)
+    }
+
+    pub(super) fn is_user_verified_impl(&self, user: &UserId) -> bool {
         if *user == self.session.user_id {
             return self.security().this_device_verified;
         }

@@ -123,6 +123,10 @@ impl Engine {
     /// The verifications under way (and finished ones until dismissed with
     /// [`Self::cancel_verification`]).
     pub fn verifications(&self) -> Vec<VerificationView> {
+        self.driver.verifications(self)
+    }
+
+    pub(super) fn verifications_impl(&self) -> Vec<VerificationView> {
         self.verifications
             .entries
             .iter()
@@ -145,6 +149,10 @@ impl Engine {
     /// Asks `user` to verify: our other devices over to-device messages when `user` is us,
     /// else in our direct chat with them (encrypted if it is). Returns the verification's ID.
     pub fn start_verification(&mut self, user: &UserId) -> Result<String, TrustError> {
+        self.driver.verification(self, super::VerificationAction::Start(user))
+    }
+
+    pub(super) fn start_verification_impl(&mut self, user: &UserId) -> Result<String, TrustError> {
         let own = self.own_keys().ok_or(TrustError::NotVerified)?;
         let now = self.crypto.now();
         if *user == self.session.user_id {
@@ -183,6 +191,10 @@ impl Engine {
     /// Our user accepts the other side's request (sends `ready`), or starts the emoji
     /// comparison when both are ready.
     pub fn accept_verification(&mut self, id: &str) -> Result<(), TrustError> {
+        self.driver.verification(self, super::VerificationAction::Accept(id)).map(drop)
+    }
+
+    pub(super) fn accept_verification_impl(&mut self, id: &str) -> Result<(), TrustError> {
         self.with_flow(id, |flow| match flow.phase() {
             Phase::Ready => flow.start_sas(),
             _ => flow.accept(),
@@ -191,16 +203,28 @@ impl Engine {
 
     /// Our user says the emoji match.
     pub fn confirm_verification(&mut self, id: &str) -> Result<(), TrustError> {
+        self.driver.verification(self, super::VerificationAction::Confirm(id)).map(drop)
+    }
+
+    pub(super) fn confirm_verification_impl(&mut self, id: &str) -> Result<(), TrustError> {
         self.with_flow(id, Verification::confirm)
     }
 
     /// Our user says the emoji differ (cancels with `m.mismatched_sas`).
     pub fn mismatch_verification(&mut self, id: &str) -> Result<(), TrustError> {
+        self.driver.verification(self, super::VerificationAction::Mismatch(id)).map(drop)
+    }
+
+    pub(super) fn mismatch_verification_impl(&mut self, id: &str) -> Result<(), TrustError> {
         self.with_flow(id, Verification::mismatch)
     }
 
     /// Cancels (or declines) a verification; a finished one is dismissed.
     pub fn cancel_verification(&mut self, id: &str) -> Result<(), TrustError> {
+        self.driver.verification(self, super::VerificationAction::Cancel(id)).map(drop)
+    }
+
+    pub(super) fn cancel_verification_impl(&mut self, id: &str) -> Result<(), TrustError> {
         let index = self.verifications.entries.iter().position(|e| e.id == id).ok_or(TrustError::UnknownVerification)?;
         let finished = self.verifications.entries[index]
             .flow

@@ -14,10 +14,14 @@
 use std::rc::Rc;
 
 use leptos::{prelude::*, task::spawn_local};
-use weft_client::{Backoff, Engine, engine::OutgoingRequest};
+use weft_client::{
+    Backoff, Engine,
+    engine::{CryptoDriver, FullCrypto, OutgoingRequest},
+};
 
 use super::{ClientHandle, as_borrowed};
 use crate::{
+    calls::ChunkError,
     error::ActionError,
     platform::{crypto_store::CryptoStore, timer::sleep, wake},
 };
@@ -59,7 +63,10 @@ impl ClientHandle {
             .load()
             .await
             .map_err(|e| format!("This device's encryption keys can't be read ({e}). Sign in again."))?;
-        let engine = Engine::with_crypto(session, stored.as_deref()).map_err(|e| {
+        let driver = crypto_driver().await.map_err(|ChunkError| {
+            "Encryption could not be loaded. Check your connection and reload the page.".to_owned()
+        })?;
+        let engine = Engine::with_crypto_driver(session, driver, stored.as_deref()).map_err(|e| {
             format!("This device's encryption keys can't be read ({e}). Sign in again.")
         })?;
         Ok((engine, store))
@@ -196,4 +203,11 @@ impl ClientHandle {
             });
         }
     }
+}
+
+/// The engine's crypto code (vodozemac, the crypto machine, trust, verification): a wasm
+/// chunk of its own, fetched when a session starts, so the sign-in page loads without it.
+#[leptos::wasm_split::wasm_split(crypto, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn crypto_driver() -> Result<&'static dyn CryptoDriver, ChunkError> {
+    Ok(&FullCrypto)
 }
