@@ -995,7 +995,13 @@ impl Machine {
         one_time_key_counts: Option<&BTreeMap<String, u64>>,
         unused_fallback_key_types: Option<&[String]>,
     ) -> SyncChanges {
-        self.dirty = true;
+        // Only what changes the state makes it worth storing again: a quiet sync must not
+        // rewrite the whole store. (The stored sync token may lag; `/keys/changes` from an
+        // older token only reports more.)
+        if !to_device.is_empty() || !changed.is_empty() || !left.is_empty() {
+            self.dirty = true;
+        }
+        let before = (self.server_otk_count, self.fallback_wanted);
         self.paused.clear();
         let mut changes = SyncChanges::default();
         for raw in to_device {
@@ -1020,6 +1026,9 @@ impl Machine {
             {
                 self.fallback_wanted = true;
             }
+        }
+        if (self.server_otk_count, self.fallback_wanted) != before {
+            self.dirty = true;
         }
         changes
     }
@@ -1584,6 +1593,28 @@ mod tests {
         }
         assert_eq!(seen, ["keys", "sendToDevice"].into_iter().map(String::from).collect());
         let _ = &mut bob;
+    }
+
+    #[test]
+    fn a_quiet_sync_leaves_the_store_alone() {
+        let mut server = FakeServer::default();
+        let mut alice = peer("@alice:hs", "ALICE");
+        for request in alice.machine.outgoing_requests(&alice.session) {
+            let (status, response) = server.handle(&alice.session, &request.request);
+            let response = http::Response::builder().status(status).body(&response[..]).unwrap();
+            alice.machine.mark_request_sent(&request.id, Some(response)).unwrap();
+        }
+        let counts = BTreeMap::from([("signed_curve25519".to_owned(), 50)]);
+        let fallback = ["signed_curve25519".to_owned()];
+        alice.machine.receive_sync(&[], &[], &[], Some(&counts), Some(&fallback));
+        alice.machine.take_dirty();
+        // The same counts again and nothing else: nothing worth writing.
+        alice.machine.receive_sync(&[], &[], &[], Some(&counts), Some(&fallback));
+        assert!(!alice.machine.take_dirty());
+        // A changed count is.
+        let fewer = BTreeMap::from([("signed_curve25519".to_owned(), 49)]);
+        alice.machine.receive_sync(&[], &[], &[], Some(&fewer), Some(&fallback));
+        assert!(alice.machine.take_dirty());
     }
 
     #[test]
