@@ -116,10 +116,13 @@ impl Fetch {
             },
             None => Self::Preview(media.source.clone()),
         };
+        if media.source_file.is_none() {
+            return (Self::Thumbnail(media.source.clone(), width, height), Some(whole));
+        }
+        // The server can't thumbnail ciphertext: the sender's thumbnail, else the file.
         match Self::poster(media, width, height) {
-            Some(thumbnail) if media.source_file.is_some() => (thumbnail, Some(whole)),
-            _ if media.source_file.is_some() => (whole, None),
-            _ => (Self::Thumbnail(media.source.clone(), width, height), Some(whole)),
+            Some(thumbnail) => (thumbnail, Some(whole)),
+            None => (whole, None),
         }
     }
 
