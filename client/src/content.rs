@@ -21,9 +21,11 @@ pub(crate) struct MessageContent {
     pub new_content: Option<NewContent>,
     #[serde(rename = "m.mentions")]
     pub mentions: Option<Mentions>,
-    /// Media messages: the `mxc://` URI, the file name when `body` is a caption, and `info`
+    /// Media messages: the `mxc://` URI (or for an encrypted file `file`), the file name when `body` is a caption, and `info`
     /// (kept raw so that odd details cannot cost the message; see `media::Media`).
     pub url: Option<String>,
+    /// An encrypted file (`EncryptedFile`) in place of `url`; raw like `info`.
+    pub file: Option<Box<serde_json::value::RawValue>>,
     pub filename: Option<String>,
     pub info: Option<Box<serde_json::value::RawValue>>,
 }

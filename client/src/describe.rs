@@ -150,6 +150,7 @@ fn classify_message(
         content.msgtype.as_deref(),
         &shown.body,
         content.url.as_deref(),
+        content.file.as_deref(),
         content.filename.as_deref(),
         content.info.as_deref(),
     );

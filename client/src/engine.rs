@@ -831,6 +831,7 @@ mod tests {
         let draft = crate::MediaDraft {
             kind: crate::MediaKind::File,
             url: crate::Mxc::parse("mxc://hs/doc").unwrap(),
+            encryption: None,
             filename: "q3.pdf".into(),
             caption: Some("the report".into()),
             mimetype: "application/pdf".into(),

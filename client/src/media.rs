@@ -5,8 +5,15 @@
 //! downloads use the authenticated `/_matrix/client/v1/media` endpoints, so the browser layer
 //! fetches with the access token — no service worker), and the words the UI shows for sizes,
 //! durations and limits.
+//!
+//! In an encrypted room the file (and its thumbnail) is encrypted before upload and the
+//! event carries `file` / `info.thumbnail_file` (an [`EncryptedFile`]) instead of `url` /
+//! `info.thumbnail_url`; [`Media`] and [`MediaDraft`] keep the keys beside the location.
 
-use std::fmt;
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+};
 
 use ruma::{
     ServerName,
@@ -20,6 +27,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
+    crypto::attachment::{EncryptedFile, EncryptionInfo},
     endpoint::{self, parse},
     requests::target,
 };
@@ -96,10 +104,13 @@ impl MediaKind {
 }
 
 /// The media of a received (or locally echoed) message.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Media {
     pub kind: MediaKind,
     pub source: Mxc,
+    /// How to decrypt `source`, for a file sent to an encrypted room (`content.file`): the
+    /// download is then ciphertext, and no server thumbnail of it exists.
+    pub source_file: Option<EncryptionInfo>,
     /// The file's name (the event's `body` unless a `filename` says otherwise).
     pub filename: String,
     /// Text sent with the file (MSC2530: `body` when it differs from `filename`).
@@ -110,7 +121,46 @@ pub struct Media {
     pub height: Option<u32>,
     pub duration_ms: Option<u64>,
     pub thumbnail: Option<Mxc>,
+    /// How to decrypt `thumbnail` (`info.thumbnail_file`).
+    pub thumbnail_file: Option<EncryptionInfo>,
     pub blurhash: Option<String>,
+}
+
+// By hand because `EncryptionInfo` has no `Hash` (timeline items are hashed): the keys are
+// left out, which keeps equal values hashing equal.
+impl Hash for Media {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let Self {
+            kind,
+            source,
+            source_file: _,
+            filename,
+            caption,
+            mimetype,
+            size,
+            width,
+            height,
+            duration_ms,
+            thumbnail,
+            thumbnail_file: _,
+            blurhash,
+        } = self;
+        (kind, source, filename, caption, mimetype, size).hash(state);
+        (width, height, duration_ms, thumbnail, blurhash).hash(state);
+    }
+}
+
+impl Media {
+    /// Whether the file is encrypted (so the server can't make thumbnails of it).
+    pub fn is_encrypted(&self) -> bool {
+        self.source_file.is_some()
+    }
+}
+
+/// An encrypted file's location and keys, if `raw` is a well-formed `EncryptedFile`.
+fn encrypted_file(raw: &RawValue) -> Option<(Mxc, EncryptionInfo)> {
+    let file: EncryptedFile = crate::event::parse_json(raw.get()).ok()?;
+    Some((Mxc::parse(file.url.as_str())?, file.info))
 }
 
 /// `info` of a media message. Parsed apart from the event (see [`Media::from_content`]) so
@@ -123,21 +173,28 @@ struct InfoIn {
     h: Option<u32>,
     duration: Option<u64>,
     thumbnail_url: Option<String>,
+    /// Raw, so that a thumbnail we can't decrypt costs only the thumbnail.
+    thumbnail_file: Option<Box<RawValue>>,
     #[serde(rename = "xyz.amorgan.blurhash")]
     blurhash: Option<String>,
 }
 
 impl Media {
-    /// The media of an `m.room.message`, if it is a media message with a valid `url`.
+    /// The media of an `m.room.message`, if it is a media message with a valid `url`, or
+    /// (encrypted) a well-formed `file`, which wins when both are present.
     pub(crate) fn from_content(
         msgtype: Option<&str>,
         body: &str,
         url: Option<&str>,
+        file: Option<&RawValue>,
         filename: Option<&str>,
         info: Option<&RawValue>,
     ) -> Option<Self> {
         let kind = MediaKind::from_msgtype(msgtype?)?;
-        let source = Mxc::parse(url?)?;
+        let (source, source_file) = match file.and_then(encrypted_file) {
+            Some((mxc, keys)) => (mxc, Some(keys)),
+            None => (Mxc::parse(url?)?, None),
+        };
         let info: InfoIn = info
             .and_then(|raw| crate::event::parse_json(raw.get()).ok())
             .unwrap_or_default();
@@ -147,9 +204,17 @@ impl Media {
             }
             _ => (body.to_owned(), None),
         };
+        let (thumbnail, thumbnail_file) = match info.thumbnail_file.as_deref().and_then(encrypted_file) {
+            Some((mxc, keys)) => (Some(mxc), Some(keys)),
+            // An encrypted file's thumbnail must be encrypted too: a plaintext one beside it
+            // would be a server-readable copy no honest client makes.
+            None if source_file.is_some() => (None, None),
+            None => (info.thumbnail_url.as_deref().and_then(Mxc::parse), None),
+        };
         Some(Self {
             kind,
             source,
+            source_file,
             filename,
             caption,
             mimetype: info.mimetype,
@@ -157,16 +222,21 @@ impl Media {
             width: info.w.filter(|w| *w > 0),
             height: info.h.filter(|h| *h > 0),
             duration_ms: info.duration,
-            thumbnail: info.thumbnail_url.as_deref().and_then(Mxc::parse),
+            thumbnail,
+            thumbnail_file,
             blurhash: info.blurhash.filter(|hash| hash.len() <= 200),
         })
     }
 }
 
-/// An uploaded thumbnail, for `info.thumbnail_url` and `info.thumbnail_info`.
+/// An uploaded thumbnail, for `info.thumbnail_url` (or `info.thumbnail_file`) and
+/// `info.thumbnail_info`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThumbnailDraft {
     pub url: Mxc,
+    /// The keys, when `url` holds the thumbnail encrypted.
+    pub encryption: Option<EncryptionInfo>,
+    /// The thumbnail's own type and size (of the plaintext, not the upload).
     pub mimetype: String,
     pub size: u64,
     pub width: u32,
@@ -178,6 +248,9 @@ pub struct ThumbnailDraft {
 pub struct MediaDraft {
     pub kind: MediaKind,
     pub url: Mxc,
+    /// The keys, when `url` holds the file encrypted (for an encrypted room); `mimetype`
+    /// and `size` stay those of the plaintext.
+    pub encryption: Option<EncryptionInfo>,
     pub filename: String,
     pub caption: Option<String>,
     pub mimetype: String,
@@ -195,6 +268,7 @@ impl MediaDraft {
         Media {
             kind: self.kind,
             source: self.url.clone(),
+            source_file: self.encryption.clone(),
             filename: self.filename.clone(),
             caption: self.caption.clone(),
             mimetype: Some(self.mimetype.clone()),
@@ -203,8 +277,19 @@ impl MediaDraft {
             height: self.height,
             duration_ms: self.duration_ms,
             thumbnail: self.thumbnail.as_ref().map(|t| t.url.clone()),
+            thumbnail_file: self.thumbnail.as_ref().and_then(|t| t.encryption.clone()),
             blurhash: self.blurhash.clone(),
         }
+    }
+
+    /// `content.file`, for an encrypted file (which then has no `url`).
+    pub(crate) fn file(&self) -> Option<EncryptedFile> {
+        Some(self.encryption.clone()?.into_file(self.url.to_string().into()))
+    }
+
+    /// `content.url`, for a file in the clear.
+    pub(crate) fn plain_url(&self) -> Option<String> {
+        self.encryption.is_none().then(|| self.url.to_string())
     }
 
     /// The `info` object of the event.
@@ -215,7 +300,15 @@ impl MediaDraft {
             w: self.width,
             h: self.height,
             duration: self.duration_ms,
-            thumbnail_url: self.thumbnail.as_ref().map(|t| t.url.to_string()),
+            thumbnail_url: self
+                .thumbnail
+                .as_ref()
+                .filter(|t| t.encryption.is_none())
+                .map(|t| t.url.to_string()),
+            thumbnail_file: self
+                .thumbnail
+                .as_ref()
+                .and_then(|t| Some(t.encryption.clone()?.into_file(t.url.to_string().into()))),
             thumbnail_info: self.thumbnail.as_ref().map(|t| ThumbnailInfoOut {
                 mimetype: t.mimetype.clone(),
                 size: t.size,
@@ -241,6 +334,8 @@ pub(crate) struct InfoOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     thumbnail_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    thumbnail_file: Option<EncryptedFile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     thumbnail_info: Option<ThumbnailInfoOut>,
     #[serde(rename = "xyz.amorgan.blurhash", skip_serializing_if = "Option::is_none")]
     blurhash: Option<String>,
@@ -261,11 +356,21 @@ pub fn upload_request(
     mimetype: &str,
     filename: &str,
 ) -> Result<HttpRequest, ApiError> {
-    let url = endpoint::url::<create_content::v3::Request>(
-        &session.homeserver,
-        &[],
-        &[("filename", filename)],
-    )?;
+    upload_request_with(session, mimetype, &[("filename", filename)])
+}
+
+/// The upload of an encrypted file's ciphertext: `application/octet-stream` and no file
+/// name, so the server learns neither (as Element does).
+pub fn encrypted_upload_request(session: &Session) -> Result<HttpRequest, ApiError> {
+    upload_request_with(session, "application/octet-stream", &[])
+}
+
+fn upload_request_with(
+    session: &Session,
+    mimetype: &str,
+    query: &[(&str, &str)],
+) -> Result<HttpRequest, ApiError> {
+    let url = endpoint::url::<create_content::v3::Request>(&session.homeserver, &[], query)?;
     let mimetype = if mimetype.is_empty() { "application/octet-stream" } else { mimetype };
     http::Request::builder()
         .method(http::Method::POST)
@@ -425,7 +530,7 @@ mod tests {
     fn media_messages_read_info_and_captions() {
         let info = raw(r#"{"mimetype":"image/png","size":1234,"w":640,"h":480,
             "thumbnail_url":"mxc://hs/thumb","xyz.amorgan.blurhash":"LEHV6nWB2yk8pyo0adR*.7kCMdnj"}"#);
-        let media = Media::from_content(Some("m.image"), "cat.png", Some("mxc://hs/abc"), None, Some(&info)).unwrap();
+        let media = Media::from_content(Some("m.image"), "cat.png", Some("mxc://hs/abc"), None, None, Some(&info)).unwrap();
         assert_eq!(media.kind, MediaKind::Image);
         assert_eq!(media.filename, "cat.png");
         assert_eq!(media.caption, None);
@@ -433,9 +538,9 @@ mod tests {
         assert_eq!(media.thumbnail, Mxc::parse("mxc://hs/thumb"));
         assert!(media.blurhash.is_some());
 
-        let captioned = Media::from_content(Some("m.file"), "the report", Some("mxc://hs/abc"), Some("q3.pdf"), None).unwrap();
+        let captioned = Media::from_content(Some("m.file"), "the report", Some("mxc://hs/abc"), None, Some("q3.pdf"), None).unwrap();
         assert_eq!((captioned.filename.as_str(), captioned.caption.as_deref()), ("q3.pdf", Some("the report")));
-        let same = Media::from_content(Some("m.file"), "q3.pdf", Some("mxc://hs/abc"), Some("q3.pdf"), None).unwrap();
+        let same = Media::from_content(Some("m.file"), "q3.pdf", Some("mxc://hs/abc"), None, Some("q3.pdf"), None).unwrap();
         assert_eq!(same.caption, None);
     }
 
@@ -443,11 +548,11 @@ mod tests {
     fn odd_media_messages_degrade_instead_of_failing() {
         // A string where a number belongs costs the details, not the message.
         let info = raw(r#"{"mimetype":"video/mp4","size":"big","duration":5000}"#);
-        let media = Media::from_content(Some("m.video"), "clip.mp4", Some("mxc://hs/v"), None, Some(&info)).unwrap();
+        let media = Media::from_content(Some("m.video"), "clip.mp4", Some("mxc://hs/v"), None, None, Some(&info)).unwrap();
         assert_eq!((media.size, media.duration_ms), (None, None));
-        assert_eq!(Media::from_content(Some("m.image"), "x", Some("https://evil/x.png"), None, None), None);
-        assert_eq!(Media::from_content(Some("m.image"), "x", None, None, None), None);
-        assert_eq!(Media::from_content(Some("m.text"), "x", Some("mxc://hs/a"), None, None), None);
+        assert_eq!(Media::from_content(Some("m.image"), "x", Some("https://evil/x.png"), None, None, None), None);
+        assert_eq!(Media::from_content(Some("m.image"), "x", None, None, None, None), None);
+        assert_eq!(Media::from_content(Some("m.text"), "x", Some("mxc://hs/a"), None, None, None), None);
     }
 
     #[test]
@@ -455,6 +560,7 @@ mod tests {
         let draft = MediaDraft {
             kind: MediaKind::Image,
             url: Mxc::parse("mxc://hs/full").unwrap(),
+            encryption: None,
             filename: "big.png".into(),
             caption: None,
             mimetype: "image/png".into(),
@@ -464,6 +570,7 @@ mod tests {
             duration_ms: None,
             thumbnail: Some(ThumbnailDraft {
                 url: Mxc::parse("mxc://hs/thumb").unwrap(),
+                encryption: None,
                 mimetype: "image/png".into(),
                 size: 90_000,
                 width: 800,
@@ -479,6 +586,97 @@ mod tests {
                 "thumbnail_info": {"mimetype": "image/png", "size": 90_000, "w": 800, "h": 600},
                 "xyz.amorgan.blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj"})
         );
+    }
+
+    /// `file` (and `info.thumbnail_file`) as Element sends them: an `EncryptedFile`.
+    fn element_file(url: &str, k: &str) -> String {
+        format!(
+            r#"{{"url":"{url}","v":"v2","iv":"w+sE15fzSc0AAAAAAAAAAA",
+            "key":{{"alg":"A256CTR","ext":true,"k":"{k}","key_ops":["encrypt","decrypt"],"kty":"oct"}},
+            "hashes":{{"sha256":"fdSLu/YkRx3Wyh3KQabP3rd6+SFiKg5lsJZQHtkSAYA"}}}}"#
+        )
+    }
+
+    #[test]
+    fn encrypted_media_keeps_its_keys() {
+        let file = raw(&element_file("mxc://example.org/FHyPlCeYUSFFxlgbQYZmoEoe", "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0"));
+        let info = raw(&format!(
+            r#"{{"mimetype":"image/jpeg","size":31037,"w":394,"h":398,"xyz.amorgan.blurhash":"LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+            "thumbnail_info":{{"mimetype":"image/jpeg","size":1000,"w":100,"h":100}},"thumbnail_file":{}}}"#,
+            element_file("mxc://example.org/thumb", "c2VjcmV0LXRodW1ibmFpbC1rZXktMzItYnl0ZXMhIQ")
+        ));
+        let media = Media::from_content(Some("m.image"), "cat.jpg", None, Some(&file), None, Some(&info)).unwrap();
+        assert!(media.is_encrypted());
+        assert_eq!(media.source, Mxc::parse("mxc://example.org/FHyPlCeYUSFFxlgbQYZmoEoe").unwrap());
+        let keys = media.source_file.as_ref().unwrap();
+        assert_eq!(keys.key.k, "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0");
+        assert_eq!(keys.iv_bytes().unwrap()[8..], [0; 8]);
+        assert!(keys.key_bytes().is_ok() && keys.sha256().is_ok());
+        assert_eq!(media.thumbnail, Mxc::parse("mxc://example.org/thumb"));
+        assert_eq!(media.thumbnail_file.as_ref().unwrap().key.k, "c2VjcmV0LXRodW1ibmFpbC1rZXktMzItYnl0ZXMhIQ");
+        assert_eq!((media.width, media.size, media.mimetype.as_deref()), (Some(394), Some(31037), Some("image/jpeg")));
+        assert!(media.blurhash.is_some());
+
+        // A plaintext thumbnail beside an encrypted file is not used; a broken
+        // `thumbnail_file` costs only the thumbnail.
+        for info in [r#"{"thumbnail_url":"mxc://hs/plain"}"#, r#"{"thumbnail_file":{"url":"mxc://hs/t"},"size":5}"#] {
+            let media = Media::from_content(Some("m.image"), "x", None, Some(&file), None, Some(&raw(info))).unwrap();
+            assert_eq!((media.thumbnail, media.thumbnail_file), (None, None), "{info}");
+        }
+        // A `file` with a bad URI is no media at all, unless a `url` is there too.
+        let bad = raw(&element_file("https://evil/x", "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0"));
+        assert_eq!(Media::from_content(Some("m.image"), "x", None, Some(&bad), None, None), None);
+        let plain = Media::from_content(Some("m.image"), "x", Some("mxc://hs/p"), Some(&bad), None, None).unwrap();
+        assert!(!plain.is_encrypted());
+    }
+
+    #[test]
+    fn encrypted_drafts_send_file_and_thumbnail_file() {
+        let (_, keys) = crate::crypto::attachment::encrypt(b"the image");
+        let (_, thumb_keys) = crate::crypto::attachment::encrypt(b"the thumbnail");
+        let draft = MediaDraft {
+            kind: MediaKind::Image,
+            url: Mxc::parse("mxc://hs/full").unwrap(),
+            encryption: Some(keys.clone()),
+            filename: "big.png".into(),
+            caption: Some("look".into()),
+            mimetype: "image/png".into(),
+            size: 5_000_000,
+            width: Some(4000),
+            height: Some(3000),
+            duration_ms: None,
+            thumbnail: Some(ThumbnailDraft {
+                url: Mxc::parse("mxc://hs/thumb").unwrap(),
+                encryption: Some(thumb_keys.clone()),
+                mimetype: "image/jpeg".into(),
+                size: 90_000,
+                width: 800,
+                height: 600,
+            }),
+            blurhash: Some("LEHV6nWB2yk8pyo0adR*.7kCMdnj".into()),
+        };
+        let content = serde_json::to_value(crate::messaging::MessageOut::media(&draft)).unwrap();
+        let file = |url: &str, keys: &EncryptionInfo| {
+            serde_json::json!({"url": url, "key": {"kty": "oct", "key_ops": ["encrypt", "decrypt"], "alg": "A256CTR",
+                "k": keys.key.k, "ext": true}, "iv": keys.iv, "hashes": {"sha256": keys.hashes["sha256"]}, "v": "v2"})
+        };
+        assert_eq!(
+            content,
+            serde_json::json!({"msgtype": "m.image", "body": "look", "filename": "big.png", "m.mentions": {},
+                "file": file("mxc://hs/full", &keys),
+                "info": {"mimetype": "image/png", "size": 5_000_000, "w": 4000, "h": 3000,
+                    "thumbnail_file": file("mxc://hs/thumb", &thumb_keys),
+                    "thumbnail_info": {"mimetype": "image/jpeg", "size": 90_000, "w": 800, "h": 600},
+                    "xyz.amorgan.blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj"}})
+        );
+        // What we send reads back as the same media (the local echo and other devices agree).
+        let parsed: crate::content::MessageContent = serde_json::from_value(content).unwrap();
+        let media = Media::from_content(
+            parsed.msgtype.as_deref(), "look", parsed.url.as_deref(), parsed.file.as_deref(),
+            parsed.filename.as_deref(), parsed.info.as_deref(),
+        )
+        .unwrap();
+        assert_eq!(media, draft.to_media());
     }
 
     #[test]
@@ -502,6 +700,9 @@ mod tests {
         assert_eq!(upload.uri(), "http://hs/_matrix/media/v3/upload?filename=my%20cat.png");
         assert_eq!(upload.headers()["content-type"], "image/png");
         assert!(upload.body().is_empty());
+        let encrypted = encrypted_upload_request(&session).unwrap();
+        assert_eq!(encrypted.uri(), "http://hs/_matrix/media/v3/upload");
+        assert_eq!(encrypted.headers()["content-type"], "application/octet-stream");
         assert_eq!(config_request(&session).unwrap().uri(), "http://hs/_matrix/client/v1/media/config");
         let response = |body: &'static str| http::Response::builder().status(200).body(body.as_bytes()).unwrap();
         assert_eq!(parse_upload(response(r#"{"content_uri":"mxc://hs/xyz"}"#)).unwrap(), Mxc::parse("mxc://hs/xyz").unwrap());

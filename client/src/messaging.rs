@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
     endpoint::{self, json},
+    crypto::attachment::EncryptedFile,
     media::{InfoOut, MediaDraft},
     requests::{self, target},
     sync::RawEvent,
@@ -40,6 +41,9 @@ pub(crate) struct MessageOut {
     pub mentions: Option<MentionsOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// An encrypted file: its location and keys, in place of `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<EncryptedFile>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,18 +63,21 @@ impl MessageOut {
             new_content: None,
             mentions: Some(MentionsOut::default()),
             url: None,
+            file: None,
             filename: None,
             info: None,
         }
     }
 
     /// A media message: the caption (or else the file name) is the `body`, and `filename`
-    /// is always set, so clients that know MSC2530 tell the two apart.
+    /// is always set, so clients that know MSC2530 tell the two apart. An encrypted file
+    /// goes in `file` (and its thumbnail in `info.thumbnail_file`), never in `url`.
     pub fn media(draft: &MediaDraft) -> Self {
         let body = draft.caption.clone().unwrap_or_else(|| draft.filename.clone());
         Self {
             msgtype: draft.kind.msgtype(),
-            url: Some(draft.url.to_string()),
+            url: draft.plain_url(),
+            file: draft.file(),
             filename: Some(draft.filename.clone()),
             info: Some(draft.info()),
             ..Self::text(body, None)

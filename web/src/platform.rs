@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod crypto_store;
 pub mod document;
+pub mod file_crypto;
 pub mod files;
 pub mod html;
 pub mod idb;

@@ -116,6 +116,14 @@ impl Engine {
         now: MilliSecondsSinceUnixEpoch,
     ) -> Result<Outgoing, ApiError> {
         self.set_now(now);
+        // A file in the clear must not be linked from an encrypted room: its upload was
+        // readable by the server. (Encrypted drafts go through the encrypted send path in
+        // `queue_message` like any message.)
+        let unencrypted = draft.encryption.is_none()
+            || draft.thumbnail.as_ref().is_some_and(|t| t.encryption.is_none());
+        if unencrypted && self.is_encrypted(room_id) {
+            return Err(ApiError::InvalidRequest("a file for an encrypted room must be encrypted".into()));
+        }
         let own = self.session.user_id.clone();
         let content = MessageOut::media(draft);
         let room = self.room_mut(room_id)?;
@@ -273,11 +281,27 @@ impl Engine {
         }
     }
 
-    /// The upload of a file (or its thumbnail) for a media message to `room_id`; refused in
-    /// an encrypted room, where the file itself would have to be encrypted (not done yet).
-    pub fn message_upload_request(&self, room_id: &RoomId, mimetype: &str, filename: &str) -> Result<HttpRequest, ApiError> {
+    /// The upload of a file (or its thumbnail) for a media message to `room_id`. In an
+    /// encrypted room the caller must have encrypted it (`encrypted`): the ciphertext goes
+    /// up as `application/octet-stream` without its name, and a file in the clear is
+    /// refused, since the server would keep a readable copy.
+    pub fn message_upload_request(
+        &self,
+        room_id: &RoomId,
+        mimetype: &str,
+        filename: &str,
+        encrypted: bool,
+    ) -> Result<HttpRequest, ApiError> {
+        if encrypted {
+            return crate::media::encrypted_upload_request(&self.session);
+        }
         self.check_plaintext_allowed(room_id)?;
         crate::media::upload_request(&self.session, mimetype, filename)
+    }
+
+    /// Whether files sent to `room_id` must be encrypted before upload.
+    pub fn files_need_encryption(&self, room_id: &RoomId) -> bool {
+        self.is_encrypted(room_id)
     }
 
     /// Deletes an event (a message, or our reaction), shown at once.
@@ -641,9 +665,10 @@ mod tests {
         queued(engine.send_message(&room(), reply, "t3".into(), ts(5)));
         let edit = Draft { text: "fixed".into(), reply_to: None, edit_of: Some(one.clone()) };
         queued(engine.send_message(&room(), edit, "t4".into(), ts(5)));
-        let draft = MediaDraft {
+        let mut draft = MediaDraft {
             kind: crate::MediaKind::File,
             url: crate::Mxc::parse("mxc://hs/doc").unwrap(),
+            encryption: None,
             filename: "plans.pdf".into(),
             caption: None,
             mimetype: "application/pdf".into(),
@@ -654,9 +679,21 @@ mod tests {
             thumbnail: None,
             blurhash: None,
         };
+        // A file uploaded in the clear is refused, before its upload and at sending.
+        assert!(engine.files_need_encryption(&room()));
+        assert_eq!(
+            engine.message_upload_request(&room(), "application/pdf", "plans.pdf", false).unwrap_err(),
+            ApiError::EncryptedRoom
+        );
+        assert!(engine.send_media(&room(), &draft, "t5".into(), ts(5)).is_err());
+        // Encrypted, its ciphertext goes up nameless and the message goes out encrypted.
+        let upload = engine.message_upload_request(&room(), "application/pdf", "plans.pdf", true).unwrap();
+        assert_eq!(upload.headers()["content-type"], "application/octet-stream");
+        assert!(!upload.uri().to_string().contains("plans"));
+        draft.encryption = Some(crate::crypto::attachment::encrypt(b"%PDF").1);
         queued(engine.send_media(&room(), &draft, "t5".into(), ts(5)));
-        // Files are not encrypted yet: their upload is refused.
-        assert_eq!(engine.message_upload_request(&room(), "application/pdf", "plans.pdf").unwrap_err(), ApiError::EncryptedRoom);
+        let echo = engine.room(&room()).unwrap().timeline().items().iter().rev().find_map(|i| i.media.clone()).unwrap();
+        assert_eq!(echo.source_file, draft.encryption);
         queued(engine.react(&room(), one.clone(), "👍".into(), "t6".into()));
         queued(engine.retry_send(&room(), &"t0".into()));
         for event_type in ["m.call.invite", "m.call.answer", "m.call.candidates", "m.call.hangup"] {

@@ -27,9 +27,9 @@ pub fn add(pending: Pending, files: Vec<LocalFile>) {
 
 /// The paperclip button: chosen files go to the preview.
 #[component]
-pub fn AttachButton(pending: Pending, disabled: Signal<bool>) -> impl IntoView {
+pub fn AttachButton(pending: Pending) -> impl IntoView {
     view! {
-        <FileButton label="Attach file" class="attach" multiple=true disabled on_files=Callback::new(move |files| add(pending, files))>
+        <FileButton label="Attach file" class="attach" multiple=true on_files=Callback::new(move |files| add(pending, files))>
             "📎"
         </FileButton>
     }

@@ -31,9 +31,6 @@ pub fn Composer(
     room_id: OwnedRoomId,
     mode: RwSignal<ComposerMode>,
     pending: Pending,
-    /// Files can't be sent here: "Attach file", drops and pastes are off (an encrypted
-    /// room, until Weft encrypts attachments).
-    files_blocked: Signal<bool>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
     let text = RwSignal::new(String::new());
@@ -161,13 +158,13 @@ pub fn Composer(
                     on:blur=on_blur
                     on:paste=move |ev| {
                         let files = files::from_paste(&ev);
-                        if !files.is_empty() && !files_blocked.get_untracked() {
+                        if !files.is_empty() {
                             ev.prevent_default();
                             add(pending, files);
                         }
                     }
                 ></textarea>
-                <AttachButton pending disabled=files_blocked />
+                <AttachButton pending />
                 <button type="submit" class="primary">"Send"</button>
             </div>
         </form>

@@ -1,7 +1,9 @@
 //! A media message in the timeline: an image (blurhash while loading, click for the full
 //! view), a video or audio player (loaded when played), or a file card with a download
 //! button. Media is fetched with the access token and shown from blob URLs, which are
-//! revoked once neither the page nor the handle's small cache holds them.
+//! revoked once neither the page nor the handle's small cache holds them; encrypted media
+//! (an encrypted room's) is decrypted first, and a file that fails its checks says "This
+//! file could not be decrypted" in its place.
 
 use std::{rc::Rc, sync::Arc};
 
@@ -61,12 +63,12 @@ pub fn MediaView(media: Media) -> impl IntoView {
     // Set through the CSSOM (`style:`), which the page's CSP allows; a `style` attribute
     // would be blocked by `style-src 'self'`.
     let (width, ratio) = (format!("{w}px"), format!("{w}/{h}"));
-    let source = media.source.clone();
     let name = media.filename.clone();
 
     let body = match media.kind {
         MediaKind::Image => {
-            load(handle, Fetch::Thumbnail(source.clone(), 800, 600), Some(Fetch::Preview(source)), state, keep);
+            let (shown, fallback) = Fetch::preview(&media, 800, 600);
+            load(handle, shown, fallback, state, keep);
             let open = RwSignal::new(false);
             let full = media.clone();
             view! {
@@ -87,9 +89,10 @@ pub fn MediaView(media: Media) -> impl IntoView {
         MediaKind::Video | MediaKind::Audio => {
             let video = media.kind == MediaKind::Video;
             let poster: State = RwSignal::new(None);
-            if let (true, Some(thumb)) = (video, media.thumbnail.clone()) {
-                load(handle, Fetch::Thumbnail(thumb, 800, 600), None, poster, StoredValue::new_local(None));
+            if let (true, Some(thumb)) = (video, Fetch::poster(&media, 800, 600)) {
+                load(handle, thumb, None, poster, StoredValue::new_local(None));
             }
+            let full = Fetch::full(&media);
             let label = if video { "Play video" } else { "Play audio" };
             view! {
                 <div class="media-box" class:audio=!video style:width=video.then_some(width) style:aspect-ratio=video.then_some(ratio)
@@ -102,9 +105,9 @@ pub fn MediaView(media: Media) -> impl IntoView {
                         (None, _) => ().into_any(),
                     })}
                     {dyn_show(move || state.with(Option::is_none), move || {
-                        let source = source.clone();
+                        let full = full.clone();
                         view! {
-                            <button class="play" on:click=move |_| load(handle, Fetch::Full(source.clone()), None, state, keep)>
+                            <button class="play" on:click=move |_| load(handle, full.clone(), None, state, keep)>
                                 {label}
                             </button>
                         }
@@ -120,10 +123,11 @@ pub fn MediaView(media: Media) -> impl IntoView {
         }
         MediaKind::File => {
             let size = media.size.map(format_size).unwrap_or_default();
+            let full = Fetch::full(&media);
             let save = move |_| {
-                let (source, name) = (source.clone(), name.clone());
+                let (full, name) = (full.clone(), name.clone());
                 spawn_local(async move {
-                    match handle.media(Fetch::Full(source)).await {
+                    match handle.media(full).await {
                         Ok(url) => {
                             url.save_as(&name);
                             keep.set_value(Some(url));
@@ -158,7 +162,7 @@ fn full_view(media: Arc<Media>, open: RwSignal<bool>) -> impl IntoView {
     let handle = ClientHandle::expect();
     let state: State = RwSignal::new(None);
     let keep: Keep = StoredValue::new_local(None);
-    load(handle, Fetch::Full(media.source.clone()), None, state, keep);
+    load(handle, Fetch::full(&media), None, state, keep);
     let close = NodeRef::<html::Button>::new();
     close.on_load(|button| document::focus(&button));
     let name = media.filename.clone();

@@ -49,7 +49,6 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let loaded = field(|r| r.loaded);
     let reached_start = field(|r| r.reached_start);
     let can_redact_others = field(|r| r.can_redact_others);
-    // Until Weft encrypts attachments: no files in an encrypted room.
     let encrypted = field(|r| r.encrypted);
     let mode = RwSignal::new(ComposerMode::Message);
     let settings_open = RwSignal::new(false);
@@ -86,9 +85,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                 on:drop=move |ev| {
                     if files::drag_has_files(&ev) {
                         ev.prevent_default();
-                        if !encrypted.get_untracked() {
-                            add(pending, files::from_drop(&ev));
-                        }
+                        add(pending, files::from_drop(&ev));
                     }
                 }
             >
@@ -144,13 +141,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                 />
                 <Uploads room_id=Some(room_id.clone()) />
                 <SendFiles room_id=room_id.clone() pending />
-                {dyn_show(
-                    move || encrypted.get(),
-                    || view! {
-                        <p class="hint encrypted-note" role="status">"Weft can't send encrypted files yet"</p>
-                    }.into_any(),
-                )}
-                <Composer room_id=room_id.clone() mode pending files_blocked=encrypted />
+                <Composer room_id=room_id.clone() mode pending />
             </section>
         }
         .into_any()

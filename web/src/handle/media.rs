@@ -1,18 +1,22 @@
 //! Media: uploads (probe the file, upload a thumbnail and then the file with progress, send
-//! the message; cancel and retry) and fetching media for display as blob URLs.
+//! the message; cancel and retry) and fetching media for display as blob URLs. In an
+//! encrypted room files and thumbnails are encrypted in the browser before upload, and
+//! encrypted media is decrypted after download (`platform::file_crypto`).
 
 use std::{collections::HashMap, rc::Rc};
 
 use leptos::{prelude::*, task::spawn_local};
 use ruma::{OwnedRoomId, RoomId};
 use weft_client::{
-    ApiError, MediaDraft, MediaKind, Mxc,
+    ApiError, Media, MediaDraft, MediaKind, Mxc,
+    crypto::attachment::EncryptionInfo,
     media::{self, ThumbnailDraft},
 };
 
 use super::{ClientHandle, as_borrowed};
 use crate::platform::{
     clock,
+    file_crypto::{self, FetchFailure},
     files::{LocalFile, ObjectUrl},
     net,
     probe::{self, Facts},
@@ -74,6 +78,64 @@ pub enum Fetch {
     /// larger than [`PREVIEW_MAX_BYTES`], so a sender cannot make every viewer download
     /// something huge by merely posting it.
     Preview(Mxc),
+    /// An encrypted file (or thumbnail), whole: downloaded, checked against its hash and
+    /// decrypted here; shown typed `mimetype`. The server can't make thumbnails of it.
+    Decrypted {
+        mxc: Mxc,
+        keys: EncryptionInfo,
+        mimetype: Option<String>,
+        /// Like [`Fetch::Preview`]: refused above [`PREVIEW_MAX_BYTES`].
+        preview: bool,
+    },
+}
+
+impl Fetch {
+    /// The whole file of `media` (play, download, full view).
+    pub fn full(media: &Media) -> Self {
+        match &media.source_file {
+            Some(keys) => Self::Decrypted {
+                mxc: media.source.clone(),
+                keys: keys.clone(),
+                mimetype: media.mimetype.clone(),
+                preview: false,
+            },
+            None => Self::Full(media.source.clone()),
+        }
+    }
+
+    /// What shows `media` in a box of `width` × `height`: a thumbnail (the server's, or for
+    /// encrypted media the sender's `thumbnail_file`), and what to try if it fails: the
+    /// file itself, size-limited.
+    pub fn preview(media: &Media, width: u32, height: u32) -> (Self, Option<Self>) {
+        let whole = match &media.source_file {
+            Some(keys) => Self::Decrypted {
+                mxc: media.source.clone(),
+                keys: keys.clone(),
+                mimetype: media.mimetype.clone(),
+                preview: true,
+            },
+            None => Self::Preview(media.source.clone()),
+        };
+        if media.source_file.is_none() {
+            return (Self::Thumbnail(media.source.clone(), width, height), Some(whole));
+        }
+        // The server can't thumbnail ciphertext: the sender's thumbnail, else the file.
+        match Self::poster(media, width, height) {
+            Some(thumbnail) => (thumbnail, Some(whole)),
+            None => (whole, None),
+        }
+    }
+
+    /// The sender's thumbnail of `media` (a video's poster), if it has one.
+    pub fn poster(media: &Media, width: u32, height: u32) -> Option<Self> {
+        let thumbnail = media.thumbnail.clone()?;
+        Some(match (&media.source_file, &media.thumbnail_file) {
+            (_, Some(keys)) => Self::Decrypted { mxc: thumbnail, keys: keys.clone(), mimetype: None, preview: true },
+            // Encrypted media never names a thumbnail in the clear (see `Media`).
+            (Some(_), None) => return None,
+            (None, None) => Self::Thumbnail(thumbnail, width, height),
+        })
+    }
 }
 
 /// The largest file fetched without anyone asking for it.
@@ -205,9 +267,10 @@ impl ClientHandle {
             let worth = kind != MediaKind::Image
                 || media::thumbnail_worth_uploading(&mimetype, file.size(), thumb.file.size());
             if worth {
-                let url = self.upload(id, entry.room_id.as_deref(), &thumb.file, |_| {}).await?;
+                let (url, encryption) = self.upload(id, entry.room_id.as_deref(), &thumb.file, |_| {}).await?;
                 thumbnail = Some(ThumbnailDraft {
                     url,
+                    encryption,
                     mimetype: thumb.file.mimetype(),
                     size: thumb.file.size(),
                     width: thumb.width,
@@ -215,10 +278,11 @@ impl ClientHandle {
                 });
             }
         }
-        let url = self.upload(id, entry.room_id.as_deref(), &file, entry.show_progress()).await?;
+        let (url, encryption) = self.upload(id, entry.room_id.as_deref(), &file, entry.show_progress()).await?;
         let draft = MediaDraft {
             kind,
             url,
+            encryption,
             filename: file.name().to_owned(),
             caption,
             mimetype: if mimetype.is_empty() { "application/octet-stream".into() } else { mimetype },
@@ -249,7 +313,7 @@ impl ClientHandle {
         if MediaKind::for_mimetype(&file.mimetype()) != MediaKind::Image {
             return Err(Failure::Failed("Pick a PNG, JPEG, GIF or WebP image".into()));
         }
-        let url = self.upload(id, None, &file, entry.show_progress()).await?;
+        let (url, _) = self.upload(id, None, &file, entry.show_progress()).await?;
         let request = self
             .with_engine(|engine| match &entry.room_id {
                 Some(room_id) => engine.set_room_avatar_request(room_id, &url),
@@ -265,23 +329,34 @@ impl ClientHandle {
     }
 
     /// Uploads one file of job `id`; the job keeps the request so that cancelling aborts it.
-    /// A file for a message to `room` is refused in an encrypted room (it would be stored
-    /// unencrypted).
+    /// A file for a message to an encrypted `room` is encrypted first (each file with its
+    /// own key) and its keys returned with the location.
     async fn upload(
         &self,
         id: u64,
         room: Option<&RoomId>,
         file: &LocalFile,
         on_progress: impl FnMut(f64) + 'static,
-    ) -> Result<Mxc, Failure> {
+    ) -> Result<(Mxc, Option<EncryptionInfo>), Failure> {
+        let encrypt = room.is_some_and(|room| {
+            self.with_engine(|engine| engine.files_need_encryption(room)).unwrap_or(true)
+        });
+        let (file, keys) = if encrypt {
+            let (ciphertext, keys) = file_crypto::encrypt(file)
+                .await
+                .map_err(|_| Failure::Failed("The browser could not encrypt the file".into()))?;
+            (ciphertext, Some(keys))
+        } else {
+            (file.clone(), None)
+        };
         let request = self
             .with_engine(|engine| match room {
-                Some(room) => engine.message_upload_request(room, &file.mimetype(), file.name()),
+                Some(room) => engine.message_upload_request(room, &file.mimetype(), file.name(), keys.is_some()),
                 None => media::upload_request(engine.session(), &file.mimetype(), file.name()),
             })
             .map_err(Failure::of)?
             .map_err(Failure::of)?;
-        let upload = Upload::start(&request, file, on_progress)
+        let upload = Upload::start(&request, &file, on_progress)
             .map_err(|_| Failure::Failed("The browser refused to send the file".into()))?;
         let outcome = upload.outcome();
         let started = self.media.try_update_value(|state| {
@@ -300,24 +375,32 @@ impl ClientHandle {
         let homeserver = self.with_engine(|engine| engine.session().homeserver.clone()).unwrap_or_default();
         let response = response
             .map_err(|_| Failure::Failed(format!("The upload failed: could not reach {homeserver}")))?;
-        media::parse_upload(as_borrowed(&response)).map_err(|error| {
+        let url = media::parse_upload(as_borrowed(&response)).map_err(|error| {
             Failure::Failed(match error {
                 ApiError::Server { message, .. } if !message.is_empty() => format!("The upload failed: {message}"),
                 other => format!("The upload failed: {other}"),
             })
-        })
+        })?;
+        Ok((url, keys))
     }
 
     /// A blob URL for media, downloaded with the access token (or from the cache).
     pub async fn media(&self, fetch: Fetch) -> Result<Rc<ObjectUrl>, String> {
         let request = self
-            .with_engine(|engine| match fetch.clone() {
-                Fetch::Thumbnail(mxc, w, h) => media::thumbnail_request(engine.session(), &mxc, w, h),
-                Fetch::Full(mxc) | Fetch::Preview(mxc) => media::download_request(engine.session(), &mxc),
+            .with_engine(|engine| match &fetch {
+                Fetch::Thumbnail(mxc, w, h) => media::thumbnail_request(engine.session(), mxc, *w, *h),
+                Fetch::Full(mxc) | Fetch::Preview(mxc) | Fetch::Decrypted { mxc, .. } => {
+                    media::download_request(engine.session(), mxc)
+                }
             })
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let key = request.uri().to_string();
+        let mut key = request.uri().to_string();
+        if let Fetch::Decrypted { keys, .. } = &fetch {
+            // Cached per key as well as location: another event naming the same upload with
+            // other keys must not be shown what this one decrypted.
+            key = format!("{key}#{}:{}:{:?}", keys.key.k, keys.iv, keys.hashes);
+        }
         let cached = self.media.try_update_value(|state| {
             let at = state.cache.iter().position(|(k, _)| *k == key)?;
             let hit = state.cache.remove(at);
@@ -327,12 +410,19 @@ impl ClientHandle {
         if let Some(Some(url)) = cached {
             return Ok(url);
         }
-        let limit = matches!(fetch, Fetch::Preview(_)).then_some(PREVIEW_MAX_BYTES);
-        let url = Rc::new(net::fetch_object_url(request, limit).await.map_err(|status| match status {
-            0 => "Could not load this file".to_owned(),
-            413 => "Too large to preview".to_owned(),
-            404 => "This file is no longer available".to_owned(),
-            status => format!("Could not load this file (HTTP {status})"),
+        let limit = matches!(fetch, Fetch::Preview(_) | Fetch::Decrypted { preview: true, .. }).then_some(PREVIEW_MAX_BYTES);
+        let url = match &fetch {
+            Fetch::Decrypted { keys, mimetype, .. } => {
+                file_crypto::fetch_decrypted(request, keys, mimetype.as_deref(), limit).await
+            }
+            _ => net::fetch_object_url(request, limit).await.map_err(FetchFailure::Status),
+        };
+        let url = Rc::new(url.map_err(|failure| match failure {
+            FetchFailure::Undecryptable => "This file could not be decrypted".to_owned(),
+            FetchFailure::Status(0) => "Could not load this file".to_owned(),
+            FetchFailure::Status(413) => "Too large to preview".to_owned(),
+            FetchFailure::Status(404) => "This file is no longer available".to_owned(),
+            FetchFailure::Status(status) => format!("Could not load this file (HTTP {status})"),
         })?);
         if url.size() > CACHED_MAX_BYTES {
             return Ok(url);
