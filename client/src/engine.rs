@@ -255,6 +255,27 @@ impl Engine {
         requests::send_request(&self.session, room_id, event_type, txn_id, content).map(Outgoing::Now)
     }
 
+    /// A call event to send right now, without the queue: the hang-up sent while signing
+    /// out, when there is no time to share a key. In an encrypted room it is encrypted with
+    /// the room key already shared with the call's peer; with none it cannot go out
+    /// (`Err`), never in the clear.
+    pub fn last_call_event_request(
+        &mut self,
+        room_id: &RoomId,
+        event_type: &str,
+        content: &serde_json::Value,
+        txn_id: &OwnedTransactionId,
+    ) -> Result<HttpRequest, ApiError> {
+        if !self.is_encrypted(room_id) {
+            return requests::send_request(&self.session, room_id, event_type, txn_id, content);
+        }
+        let driver = self.driver;
+        let encrypted = driver
+            .encrypt_now(self, room_id, event_type, content)
+            .ok_or_else(|| ApiError::InvalidRequest("no room key is shared yet".into()))?;
+        requests::send_request(&self.session, room_id, "m.room.encrypted", txn_id, &encrypted)
+    }
+
     /// Joined rooms, most recently active first.
     pub fn room_list(&self) -> Vec<RoomEntry> {
         let mut rooms: Vec<_> = self.rooms.values().collect();

@@ -49,9 +49,11 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await bob.getByRole('heading', { name: 'Elsewhere' }).waitFor(WAIT);
       // No call buttons in a room with one member.
       assert.equal(await bob.getByRole('button', { name: 'Video call' }).count(), 0);
-      // The calls module is not part of the first load.
+      // The calls module is not part of the first load (the crypto chunk is: it is
+      // fetched when the session starts).
       const scripts = await alice.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
-      assert.ok(!scripts.some((name) => /split_|chunk_/.test(name)), `calls chunk loaded early: ${scripts}`);
+      assert.ok(!scripts.some((name) => /split_calls/.test(name)), `calls chunk loaded early: ${scripts}`);
+      assert.ok(scripts.some((name) => /split_crypto/.test(name)), `crypto chunk loaded at sign-in: ${scripts}`);
     });
 
     await step('video call: rings anywhere, connects, media flows both ways', async () => {

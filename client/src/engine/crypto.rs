@@ -664,6 +664,27 @@ mod tests {
     }
 
     #[test]
+    fn the_sign_out_hang_up_goes_out_at_once_with_the_shared_key() {
+        let mut server = FakeServer::default();
+        let (mut alice, mut bob) = setup(&mut server);
+        let hangup = json!({"call_id": "c1", "party_id": "p", "version": "1", "reason": "user_hangup"});
+        // No key shared yet: nothing can go out at once, and nothing in the clear.
+        assert!(alice.last_call_event_request(&room(), "m.call.hangup", &hangup, &"h0".into()).is_err());
+        say(&mut alice, "hello", "t1");
+        drive(&mut server, &mut [&mut alice]);
+        let events = sent(&server, 0);
+        sync(&mut server, &mut bob, "s2", vec![], events, true);
+        let request = alice.last_call_event_request(&room(), "m.call.hangup", &hangup, &"h1".into()).unwrap();
+        assert!(request.uri().path().contains("/send/m.room.encrypted/h1"), "{}", request.uri());
+        let content: Value = serde_json::from_slice(request.body()).unwrap();
+        let event = json!({"type": "m.room.encrypted", "sender": "@alice:hs", "event_id": "$hangup",
+                           "origin_server_ts": 5, "content": content});
+        sync(&mut server, &mut bob, "s3", vec![], vec![event], false);
+        let signals = bob.take_call_signals();
+        assert_eq!(signals.last().map(|s| s.event_type.as_str()), Some("m.call.hangup"));
+    }
+
+    #[test]
     fn encrypted_reactions_and_call_events_come_back_decrypted() {
         let mut server = FakeServer::default();
         let (mut alice, mut bob) = setup(&mut server);

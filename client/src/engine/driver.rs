@@ -64,6 +64,14 @@ pub trait CryptoDriver: Sync + std::fmt::Debug {
         origin_server_ts: u64,
         content: &str,
     ) -> Result<Decrypted, UtdReason>;
+    /// Encrypts with the room key already shared, if there is one still usable.
+    fn encrypt_now(
+        &self,
+        engine: &mut Engine,
+        room_id: &RoomId,
+        event_type: &str,
+        content: &serde_json::Value,
+    ) -> Option<serde_json::Value>;
     /// Forgets a room's outbound key, so the next event shares a new one.
     fn discard_room_key(&self, machine: &mut Machine, room_id: &RoomId);
     /// See [`Engine::outgoing_requests`].
@@ -145,6 +153,16 @@ impl CryptoDriver for FullCrypto {
 
     fn discard_room_key(&self, machine: &mut Machine, room_id: &RoomId) {
         machine.discard_room_key(room_id);
+    }
+
+    fn encrypt_now(
+        &self,
+        engine: &mut Engine,
+        room_id: &RoomId,
+        event_type: &str,
+        content: &serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        engine.crypto.encrypt_room_event(room_id, event_type, content).ok()
     }
 
     fn outgoing_requests(&self, engine: &mut Engine) -> Vec<OutgoingRequest> {

@@ -137,10 +137,11 @@ impl ClientHandle {
         self.calls.hang_up.with_value(|hook| hook.as_ref().and_then(|hook| hook()))
     }
 
-    /// A call event request, for the hang-up hook.
+    /// A call event request to send at once, for the hang-up hook (signing out): in an
+    /// encrypted room it uses the room key already shared.
     pub(crate) fn call_event_request(&self, room_id: &RoomId, event_type: &str, content: &serde_json::Value) -> Option<weft_client::HttpRequest> {
         let txn_id = crate::platform::clock::new_txn_id();
-        self.update_engine(|engine| engine.call_event_request(room_id, event_type, content, &txn_id)).ok()?.ok()?.now()
+        self.update_engine(|engine| engine.last_call_event_request(room_id, event_type, content, &txn_id)).ok()?.ok()
     }
 
     pub(crate) fn set_active_call(&self, active: Option<ActiveCall>) {
