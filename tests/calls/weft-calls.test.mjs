@@ -41,7 +41,9 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
     const bob = pages.bob = await contexts[1].newPage();
 
     await step('alice and bob share a room; bob looks at another room', async () => {
-      await meet(alice, bob, server, server, 'Call room');
+      // In the clear, so the test can read the call events on the server (glare below);
+      // the encrypted DM further down does the same calls encrypted.
+      await meet(alice, bob, server, server, 'Call room', { encrypted: false });
       // A second room for bob: ringing must show whichever room is open.
       await bob.getByRole('button', { name: 'New room' }).click();
       await bob.getByRole('textbox', { name: 'Room name' }).fill('Elsewhere');
@@ -219,7 +221,36 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await ended([alice, bob], /Call ended/);
     });
 
-    await step('signing out ends a call at once, for the other side too', async () => {
+    await step('a video call in an encrypted DM: media both ways, only ciphertext on the server', async () => {
+      await alice.getByRole('button', { name: /@alice:/ }).click();
+      await alice.getByRole('checkbox', { name: /Relay calls through the server/ }).uncheck();
+      await alice.getByRole('button', { name: /@alice:/ }).click();
+      await bob.getByRole('button', { name: 'Start chat' }).click();
+      await bob.getByRole('textbox', { name: 'User ID' }).fill('@alice:localhost');
+      await bob.getByRole('button', { name: 'Start', exact: true }).click();
+      await bob.getByRole('img', { name: 'Encrypted' }).waitFor(WAIT);
+      await alice.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: 'Join', exact: true }).click();
+      await alice.getByRole('img', { name: 'Encrypted' }).waitFor(WAIT);
+      await bob.getByRole('textbox', { name: 'Message' }).fill('call me');
+      await bob.getByRole('textbox', { name: 'Message' }).press('Enter');
+      await item(alice, 'call me').waitFor(WAIT);
+      await alice.getByRole('button', { name: 'Video call' }).click();
+      await button(bob, 'Accept with video').click();
+      await connected(alice);
+      await connected(bob);
+      await mediaFlows(alice, { video: true, audio: true });
+      await mediaFlows(bob, { video: true, audio: true });
+      await button(alice, 'Hang up').click();
+      await ended([alice, bob], /Call ended/);
+      const s = await session(alice);
+      const roomId = await alice.evaluate(() => localStorage.getItem('weft.selected_room'));
+      const { chunk } = await api(s, 'GET', `/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`);
+      const sent = chunk.filter((e) => e.state_key === undefined);
+      assert.ok(sent.length >= 4, `invite, answer, candidates, hangup are there (${sent.length})`);
+      assert.deepEqual([...new Set(sent.map((e) => e.type))], ['m.room.encrypted'], 'every call event is encrypted');
+    });
+
+    await step('signing out ends a call at once, for the other side too (encrypted DM)', async () => {
       await bob.getByRole('button', { name: 'Video call' }).click();
       await button(alice, 'Accept with video').click();
       await connected(alice);

@@ -59,12 +59,14 @@ export async function step(name, fn) {
   console.log(`  ✓ ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
-/** alice and bob sign up, alice creates room `name` and invites bob, bob joins. */
-export async function meet(alice, bob, client, homeserver, name) {
+/** alice and bob sign up, alice creates room `name` (encrypted, the default, unless
+ *  `encrypted: false`) and invites bob, bob joins. */
+export async function meet(alice, bob, client, homeserver, name, { encrypted = true } = {}) {
   await register(alice, client, homeserver.base, 'alice');
   await register(bob, client, homeserver.base, 'bob');
   await alice.getByRole('button', { name: 'New room' }).click();
   await alice.getByRole('textbox', { name: 'Room name' }).fill(name);
+  await alice.getByRole('checkbox', { name: 'Encrypted' }).setChecked(encrypted);
   await alice.getByRole('button', { name: 'Create', exact: true }).click();
   await alice.getByRole('textbox', { name: 'Invite user' }).fill(`@bob:${homeserver.serverName}`);
   await alice.getByRole('button', { name: 'Invite', exact: true }).click();
