@@ -62,6 +62,22 @@ function decrypts(client, roomId, sender, body) {
   });
 }
 
+/** Runs SAS on both sides of a ready verification request, confirming when the emoji match. */
+async function sas(request, other) {
+  const mine = await request.startVerification('m.sas.v1');
+  const theirs = await until('the other side\'s verifier', () => other.verifier);
+  const shown = [];
+  for (const verifier of [mine, theirs]) {
+    verifier.on(VerifierEvent.ShowSas, (callbacks) => {
+      shown.push(callbacks.sas.emoji.map((e) => e[1]).join(' '));
+      callbacks.confirm();
+    });
+  }
+  await Promise.all([mine.verify(), theirs.verify()]);
+  assert.equal(shown.length, 2);
+  assert.equal(shown[0], shown[1], 'both sides show the same emoji');
+}
+
 test('matrix-js-sdk crypto: SAS between own devices (to-device) and between users (in a DM)', async () => {
   const server = await startServer();
   const clients = [];
