@@ -54,9 +54,9 @@ pub enum ApiError {
     /// The request could not be built (for example an invalid homeserver URL).
     #[error("Could not build the request: {0}")]
     InvalidRequest(String),
-    /// The room is encrypted and what was asked would go out in the clear: a file upload
-    /// (events are encrypted; attachments are not yet).
-    #[error("Weft can't send encrypted files yet")]
+    /// The room is encrypted and what was asked would go out in the clear (a file that
+    /// was not encrypted before its upload).
+    #[error("Files for an encrypted room must be encrypted before they are sent")]
     EncryptedRoom,
     /// The stored encryption state could not be read (corrupt, another version, another
     /// device).

@@ -272,8 +272,9 @@ impl Engine {
     }
 
     /// Refuses, in a room with `m.room.encryption`, what would go out in the clear there:
-    /// events are encrypted, but file uploads are not yet. Redactions, typing notices and
-    /// receipts are never encrypted and stay allowed.
+    /// an upload of a file that was not encrypted first (events go through the encrypted
+    /// queue instead). Redactions, typing notices and receipts are never encrypted and
+    /// stay allowed.
     pub fn check_plaintext_allowed(&self, room_id: &RoomId) -> Result<(), ApiError> {
         match self.rooms.get(room_id) {
             Some(room) if room.is_encrypted() => Err(ApiError::EncryptedRoom),
