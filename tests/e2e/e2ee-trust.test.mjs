@@ -79,6 +79,8 @@ async function scenario(homeserverKind) {
       // The key of bob's message went up before the new device asks for it.
       await security.getByText('Key backup is up to date').waitFor(WAIT);
       assert.equal(await security.getByRole('button', { name: 'Set up recovery' }).count(), 0, 'offered once');
+      await alice.getByRole('button', { name: /^@alice:/ }).click();
+      await security.waitFor({ state: 'detached', ...WAIT });
     });
 
     const alice2 = pages.alice2 = await (await browser.newContext()).newPage();

@@ -80,7 +80,7 @@ pub struct MemberEntry {
     pub power: i64,
     pub invited: bool,
     pub avatar: Option<weft_client::Mxc>,
-    /// We verified them (for ourselves: this device is verified).
+    /// We verified them (never set for ourselves).
     pub verified: bool,
 }
 
@@ -452,7 +452,7 @@ fn members(engine: &Engine, room: &weft_client::Room) -> Vec<MemberEntry> {
             power: room.power_level(user_id),
             invited: m.membership == MembershipState::Invite,
             avatar: room.member_avatar(user_id),
-            verified: engine.is_user_verified(user_id),
+            verified: user_id != engine.user_id() && engine.is_user_verified(user_id),
         })
         .collect();
     members.sort_by(|a, b| b.power.cmp(&a.power).then_with(|| a.name.cmp(&b.name)));
