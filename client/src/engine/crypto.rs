@@ -283,10 +283,15 @@ impl Engine {
         self.trust_outgoing(&mut out);
         out.extend(self.crypto.outgoing_requests(&self.session));
         self.fail_unshared();
+        // One send in flight per room, in queue order: the server orders a room's events
+        // as they arrive, and the receiver reads them in that order (a verification's
+        // `done` must not overtake its `mac`, nor a message the one before it).
+        // Only each room's first send that has not failed may go.
+        let mut first = BTreeSet::new();
         let ready: Vec<usize> = (0..self.queue.sends.len())
             .filter(|&i| {
                 let send = &self.queue.sends[i];
-                send.encrypted.is_some() && !send.in_flight && !send.failed
+                !send.failed && first.insert(send.room_id.clone()) && send.encrypted.is_some() && !send.in_flight
             })
             .collect();
         for i in ready {
