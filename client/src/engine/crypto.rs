@@ -669,6 +669,29 @@ mod tests {
     }
 
     #[test]
+    fn a_rooms_encrypted_sends_go_out_one_at_a_time_in_order() {
+        let mut server = FakeServer::default();
+        let (mut alice, _bob) = setup(&mut server);
+        for (text, txn) in [("one", "o1"), ("two", "o2"), ("three", "o3")] {
+            say(&mut alice, text, txn);
+        }
+        let mut order = Vec::new();
+        for _ in 0..20 {
+            let requests = alice.outgoing_requests();
+            let sends: Vec<_> =
+                requests.iter().filter(|r| r.request.uri().path().contains("/send/m.room.encrypted/")).collect();
+            assert!(sends.len() <= 1, "one send at a time in a room, not {}", sends.len());
+            order.extend(sends.iter().map(|r| r.request.uri().path().rsplit('/').next().unwrap().to_owned()));
+            for request in requests {
+                let (status, body) = server.handle(alice.session(), &request.request);
+                let response = http::Response::builder().status(status).body(&body[..]).unwrap();
+                let _ = alice.mark_request_sent(&request.id, Some(response));
+            }
+        }
+        assert_eq!(order, ["o1", "o2", "o3"]);
+    }
+
+    #[test]
     fn the_sign_out_hang_up_goes_out_at_once_with_the_shared_key() {
         let mut server = FakeServer::default();
         let (mut alice, mut bob) = setup(&mut server);
