@@ -3,6 +3,7 @@
 // unverified, is verified with the key, and reads a message sent before it existed (from
 // the key backup) and one sent after. Then bob verifies alice by comparing emoji in their
 // DM: both see the same seven, both say they match, and each shows the other "Verified".
+// Last, alice turns on encryption in a room made without it, from its settings.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,6 +137,27 @@ async function scenario(homeserverKind) {
       assert.equal(await members(bob).getByRole('button', { name: 'Verify alice' }).count(), 0);
       await alice.getByRole('button', { name: 'Room settings' }).click();
       await members(alice).getByRole('listitem').filter({ hasText: 'bob' }).getByRole('img', { name: 'Verified' }).waitFor(WAIT);
+    });
+
+    await step('room settings turn encryption on for good', async () => {
+      await alice.getByRole('button', { name: 'Room settings' }).click();
+      await alice.getByRole('region', { name: 'Room settings' }).waitFor({ state: 'detached', ...WAIT });
+      await alice.getByRole('button', { name: 'New room' }).click();
+      await alice.getByRole('textbox', { name: 'Room name' }).fill('Plain at first');
+      await alice.getByRole('checkbox', { name: 'Encrypted' }).setChecked(false);
+      await alice.getByRole('button', { name: 'Create', exact: true }).click();
+      await alice.getByRole('heading', { name: 'Plain at first' }).waitFor(WAIT);
+      assert.equal(await alice.getByRole('img', { name: 'Encrypted' }).count(), 0, 'not encrypted yet');
+      await alice.getByRole('button', { name: 'Room settings' }).click();
+      const settings = alice.getByRole('region', { name: 'Room settings' });
+      const box = settings.getByRole('checkbox', { name: 'Encrypted' });
+      await settings.getByText("Once on, encryption can't be turned off").waitFor(WAIT);
+      assert.equal(await box.isChecked(), false);
+      await box.check();
+      await alice.getByRole('img', { name: 'Encrypted' }).waitFor(WAIT);
+      assert.equal(await box.isChecked(), true);
+      assert.equal(await box.isDisabled(), true, 'no way back');
+      await settings.getByText("Once on, encryption can't be turned off").waitFor({ state: 'detached', ...WAIT });
     });
   } catch (error) {
     await saveArtifacts(`e2ee-trust-${homeserverKind}`, pages, homeserver);
