@@ -1,8 +1,9 @@
 // Trust between Weft browsers: recovery and emoji verification, through the screens.
 // alice sets up recovery and reads her recovery key; a new device of hers signs in
 // unverified, is verified with the key, and reads a message sent before it existed (from
-// the key backup) and one sent after. Then bob verifies alice by comparing emoji in their
-// DM: both see the same seven, both say they match, and each shows the other "Verified".
+// the key backup) and one sent after; a third one is verified by comparing emoji with her
+// first. Then bob verifies alice by comparing emoji in their DM: both see the same seven,
+// both say they match, and each shows the other "Verified".
 // Last, alice turns on encryption in a room made without it, from its settings.
 
 import { test } from 'node:test';
@@ -111,6 +112,33 @@ async function scenario(homeserverKind) {
 
     await alice2.context().close();
     delete pages.alice2;
+    const alice3 = pages.alice3 = await (await browser.newContext()).newPage();
+
+    await step('a third device of alice is verified with her first by comparing emoji', async () => {
+      await signIn(alice3, client, homeserver.base, 'alice');
+      const security = await openSecurity(alice3, 'alice');
+      await security.getByText('This device is not verified').waitFor(WAIT);
+      await security.getByRole('button', { name: 'Verify with another device' }).click();
+      const request = alice.getByRole('alert', { name: 'Your other device wants to verify' });
+      await request.waitFor(WAIT);
+      await request.getByRole('button', { name: 'Accept' }).click();
+      const [first, third] = await Promise.all([emojiNames(alice), emojiNames(alice3)]);
+      assert.deepEqual(first, third, 'the same emoji on both screens');
+      for (const page of [alice3, alice]) {
+        await page.getByRole('dialog', { name: 'Verification' }).getByRole('button', { name: 'They match' }).click();
+      }
+      for (const page of [alice3, alice]) {
+        const dialog = page.getByRole('dialog', { name: 'Verification' });
+        await dialog.getByText('Verified', { exact: true }).waitFor(WAIT);
+        await dialog.getByRole('button', { name: 'Close' }).click();
+        await dialog.waitFor({ state: 'detached', ...WAIT });
+      }
+      // Signed by the first device, and trusting the master key the emoji proved.
+      await security.getByText('Cross-signing is ready and this device is verified').waitFor(WAIT);
+    });
+
+    await alice3.context().close();
+    delete pages.alice3;
 
     await step('bob verifies alice by comparing emoji', async () => {
       await bob.getByRole('button', { name: 'Room settings' }).click();
