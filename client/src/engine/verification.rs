@@ -249,16 +249,16 @@ impl Engine {
 
     /// Sends a flow's messages: to-device, or as events in its room.
     fn dispatch(&mut self, room_id: Option<&RoomId>, peer: &UserId, out: Vec<sas::Outgoing>) {
-        let mut by_type: BTreeMap<&str, BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>>> = BTreeMap::new();
+        // One request per run of the same type, in the flow's order (`mac` before `done`).
+        let mut by_type: Vec<(&str, BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>>)> = Vec::new();
         for message in out {
             match (&message.to_device, room_id) {
                 (Some(device), _) => {
-                    by_type
-                        .entry(message.event_type)
-                        .or_default()
-                        .entry(peer.to_owned())
-                        .or_default()
-                        .insert(device.clone(), message.content);
+                    if by_type.last().is_none_or(|(kind, _)| *kind != message.event_type) {
+                        by_type.push((message.event_type, BTreeMap::new()));
+                    }
+                    let (_, messages) = by_type.last_mut().expect("pushed above");
+                    messages.entry(peer.to_owned()).or_default().insert(device.clone(), message.content);
                 }
                 (None, Some(room_id)) => {
                     let txn_id = self.next_flow_id();
