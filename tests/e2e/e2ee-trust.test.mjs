@@ -2,7 +2,7 @@
 // alice sets up recovery and reads her recovery key; a new device of hers signs in
 // unverified, is verified with the key, and reads a message sent before it existed (from
 // the key backup) and one sent after; a third one is verified by comparing emoji with her
-// first. Then bob verifies alice by comparing emoji in their DM: both see the same seven,
+// first and reads the old message too (the first sends it the backup key). Then bob verifies alice by comparing emoji in their DM: both see the same seven,
 // both say they match, and each shows the other "Verified".
 // Last, alice turns on encryption in a room made without it, from its settings.
 
@@ -135,6 +135,9 @@ async function scenario(homeserverKind) {
       }
       // Signed by the first device, and trusting the master key the emoji proved.
       await security.getByText('Cross-signing is ready and this device is verified').waitFor(WAIT);
+      // The first device sends it the backup key, and the old message comes from the backup.
+      await alice3.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: /bob/ }).click();
+      await seen(alice3, 'sent before the new device');
     });
 
     await alice3.context().close();
