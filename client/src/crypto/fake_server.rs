@@ -70,7 +70,7 @@ impl FakeServer {
 
     /// The to-device events queued for a device, to reorder them as a network may.
     #[cfg(test)]
-    pub fn to_device_queue(&mut self, session: &Session) -> &mut Vec<Value> {
+    pub fn queued_to_device(&mut self, session: &Session) -> &mut Vec<Value> {
         self.to_device.entry((session.user_id.to_string(), session.device_id.to_string())).or_default()
     }
 

@@ -1128,7 +1128,7 @@ mod tests {
         second.sync(&mut server, &rooms, None);
         second.engine.confirm_verification(&id).unwrap();
         drive(&mut server, &mut [&mut second.engine]);
-        let queue = server.to_device_queue(first.engine.session());
+        let queue = server.queued_to_device(first.engine.session());
         let at = queue.iter().position(|e| e["type"] == "m.key.verification.done").expect("the second's done");
         let held = queue.remove(at);
         first.sync(&mut server, &rooms, None);
@@ -1137,7 +1137,7 @@ mod tests {
         drive(&mut server, &mut [&mut second.engine]);
         assert_eq!(phase(&second), Some(Phase::Done));
         assert_eq!(phase(&first), Some(Phase::Confirmed), "waiting for the second's done");
-        let queue = server.to_device_queue(first.engine.session());
+        let queue = server.queued_to_device(first.engine.session());
         assert!(queue.iter().any(|e| e["type"] == "m.secret.request"));
         queue.push(held);
         first.sync(&mut server, &rooms, None);

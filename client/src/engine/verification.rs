@@ -33,6 +33,9 @@ use crate::{
     sync::JoinedRoom,
 };
 
+/// To-device contents by user and device, as `/sendToDevice` takes them.
+type ToDeviceMessages = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>>;
+
 /// The secrets a device of ours asks for after being verified.
 const WANTED_SECRETS: [&str; 4] =
     ["m.cross_signing.master", "m.cross_signing.self_signing", "m.cross_signing.user_signing", BACKUP_KEY_SECRET];
@@ -253,7 +256,7 @@ impl Engine {
     /// Sends a flow's messages: to-device, or as events in its room.
     fn dispatch(&mut self, room_id: Option<&RoomId>, peer: &UserId, out: Vec<sas::Outgoing>) {
         // One request per run of the same type, in the flow's order (`mac` before `done`).
-        let mut by_type: Vec<(&str, BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>>)> = Vec::new();
+        let mut by_type: Vec<(&str, ToDeviceMessages)> = Vec::new();
         for message in out {
             match (&message.to_device, room_id) {
                 (Some(device), _) => {
