@@ -30,9 +30,7 @@ fn cross_signing_words(state: &SecurityState) -> &'static str {
     match state.cross_signing {
         CrossSigningStatus::Ready => "Cross-signing is ready and this device is verified",
         CrossSigningStatus::NeedsVerification => "This device is not verified",
-        CrossSigningStatus::NeedsPassword => {
-            "Cross-signing needs your password: sign out and sign in again to set it up"
-        }
+        CrossSigningStatus::NeedsPassword => "Cross-signing needs your password to finish setting up",
         CrossSigningStatus::Bootstrapping => "Setting up cross-signing…",
     }
 }
@@ -65,6 +63,20 @@ pub fn SecurityPanel() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let entering_key = RwSignal::new(false);
     let typed_key = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let needs_password = move || {
+        state.with(|s| s.as_ref().is_some_and(|s| s.cross_signing == CrossSigningStatus::NeedsPassword))
+    };
+    let give_password = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        match handle.give_password(password.get_untracked()) {
+            Ok(()) => {
+                error.set(None);
+                password.set(String::new());
+            }
+            Err(e) => error.set(Some(e.to_string())),
+        }
+    };
 
     let can_set_up = move || {
         state.with(|s| {
@@ -116,6 +128,15 @@ pub fn SecurityPanel() -> impl IntoView {
                 Some(message) => view! { <p class="error">{message}</p> }.into_any(),
                 None => ().into_any(),
             })}
+            {dyn_show(needs_password, move || view! {
+                <form on:submit=give_password>
+                    <label for="security-password">"Password"</label>
+                    <div class="row">
+                        <input id="security-password" type="password" autocomplete="current-password" bind:value=password />
+                        <button type="submit">"Continue"</button>
+                    </div>
+                </form>
+            }.into_any())}
             {dyn_show(can_set_up, move || view! {
                 <button on:click=set_up>"Set up recovery"</button>
             }.into_any())}

@@ -40,6 +40,14 @@ impl ClientHandle {
         self.trust_action(|engine| engine.recover(recovery_key))
     }
 
+    /// Gives cross-signing setup the account password the server asked for.
+    pub fn give_password(&self, password: String) -> Result<(), SecurityError> {
+        self.trust_action(|engine| {
+            engine.set_sign_in_password(password);
+            Ok(())
+        })
+    }
+
     /// Asks `user` to verify (ourselves: our other devices); returns the verification's ID.
     pub fn start_verification(&self, user: &UserId) -> Result<String, SecurityError> {
         self.trust_action(|engine| engine.start_verification(user))
