@@ -151,6 +151,7 @@ async function scenario(homeserverKind) {
       const request = alice.getByRole('alert', { name: 'bob wants to verify' });
       await request.waitFor(WAIT);
       await request.getByRole('button', { name: 'Accept' }).click();
+      await seen(alice, 'bob asked alice to verify');
       const [bobs, alices] = await Promise.all([emojiNames(bob), emojiNames(alice)]);
       assert.deepEqual(bobs, alices, 'the same emoji on both screens');
       assert.equal(new Set(bobs.filter(Boolean)).size > 0, true);
