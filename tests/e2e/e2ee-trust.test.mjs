@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
-import { WAIT, register, seen, send, step } from './steps.mjs';
+import { WAIT, item, register, seen, send, step } from './steps.mjs';
 
 /** Opens the account menu and its "Security" region. */
 async function openSecurity(page, user) {
@@ -169,6 +169,8 @@ async function scenario(homeserverKind) {
       assert.equal(await members(bob).getByRole('button', { name: 'Verify alice' }).count(), 0);
       await alice.getByRole('button', { name: 'Room settings' }).click();
       await members(alice).getByRole('listitem').filter({ hasText: 'bob' }).getByRole('img', { name: 'Verified' }).waitFor(WAIT);
+      // And beside bob's name on his messages.
+      await item(alice, 'sent before the new device').getByRole('img', { name: 'Verified' }).waitFor(WAIT);
     });
 
     await step('room settings turn encryption on for good', async () => {
