@@ -40,7 +40,13 @@ pub(crate) fn classify(
     let actor = || room.member_name(&event.sender);
     let hidden = || Incoming::Hidden(event_id.clone());
     match event.kind.as_str() {
-        "m.room.message" => classify_message(event, event_id.clone(), ts, item),
+        "m.room.message" => match event.content::<VerificationRequestContent>() {
+            // Its body is a fallback for clients without in-room verification, not Weft.
+            Some(request) if request.msgtype == "m.key.verification.request" => {
+                item(ItemKind::State, format!("{} asked {} to verify", actor(), room.member_name(&request.to)))
+            }
+            _ => classify_message(event, event_id.clone(), ts, item),
+        },
         "m.reaction" => {
             let Some(relates_to) = event.content::<ReactionContent>().and_then(|c| c.relates_to)
             else {
@@ -156,6 +162,14 @@ fn classify_message(
     );
     shown.mentions = content.mentions.map(|m| m.user_ids).unwrap_or_default();
     Incoming::Item(shown)
+}
+
+/// An in-room verification request (`m.room.message` of msgtype
+/// `m.key.verification.request`).
+#[derive(serde::Deserialize)]
+struct VerificationRequestContent {
+    msgtype: String,
+    to: OwnedUserId,
 }
 
 /// The parts of a call event its line in the history needs.

@@ -516,6 +516,20 @@ mod tests {
     }
 
     #[test]
+    fn a_verification_request_reads_as_a_line_not_its_fallback() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, lobby_initial_sync());
+        apply(&mut engine, json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {"timeline": {"events": [
+            {"type": "m.room.message", "event_id": "$v", "sender": "@bob:hs", "origin_server_ts": 8,
+             "content": {"msgtype": "m.key.verification.request", "to": "@alice:hs", "from_device": "BOB",
+                         "methods": ["m.sas.v1"], "body": "@bob:hs is requesting to verify your key, but your client does not support in-chat key verification."}},
+        ]}}}}}));
+        let room_id = owned_room_id!("!lobby:hs");
+        let item = engine.room(&room_id).unwrap().timeline().items().into_iter().last().unwrap();
+        assert_eq!((item.kind, item.body.as_str()), (ItemKind::State, "Bob asked Alice to verify"));
+    }
+
+    #[test]
     fn incremental_sync_appends_and_dedups() {
         let mut engine = Engine::new(session());
         apply(&mut engine, lobby_initial_sync());

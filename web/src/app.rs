@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use crate::{
     components::{
         account_menu::AccountMenu, call_host::CallHost, connection_status::ConnectionStatus, login::Login,
-        room_list::RoomList, room_view::RoomView,
+        room_list::RoomList, room_view::RoomView, verification_host::VerificationHost,
     },
     handle::ClientHandle,
     platform::document,
@@ -70,6 +70,7 @@ fn Chat() -> impl IntoView {
                 })}
             </main>
             <CallHost />
+            <VerificationHost />
         </div>
     }
 }

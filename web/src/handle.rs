@@ -26,9 +26,11 @@ mod media;
 mod messages;
 mod notifications;
 mod rooms;
+mod security;
 
 pub(crate) use calls::CallDesk;
 pub use media::{Fetch, UploadEntry};
+pub use security::SecurityError;
 
 /// State of the connection to the homeserver, as the sync loop sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +68,8 @@ pub struct RoomSnapshot {
     /// `m.room.encryption` is set: Weft sends nothing here but deletions, typing and
     /// receipts until it encrypts.
     pub encrypted: bool,
+    /// We may turn on encryption (send `m.room.encryption`).
+    pub can_encrypt: bool,
 }
 
 /// One row of the member list.
@@ -76,6 +80,8 @@ pub struct MemberEntry {
     pub power: i64,
     pub invited: bool,
     pub avatar: Option<weft_client::Mxc>,
+    /// We verified them (never set for ourselves).
+    pub verified: bool,
 }
 
 /// The running sync task: dropping it aborts the in-flight long-poll.
@@ -201,12 +207,13 @@ impl ClientHandle {
                     .collect(),
                 reached_start: room.reached_start(),
                 can_redact_others: room.can_redact_others(own),
-                members: members(room),
+                members: members(engine, room),
                 can_edit_name: room.can_set_state(own, "m.room.name"),
                 can_edit_topic: room.can_set_state(own, "m.room.topic"),
                 can_kick: room.can_kick(own),
                 own_power: room.power_level(own),
                 encrypted: room.is_encrypted(),
+                can_encrypt: room.can_set_state(own, "m.room.encryption"),
             })
         })
     }
@@ -428,7 +435,7 @@ impl ClientHandle {
     }
 }
 
-fn members(room: &weft_client::Room) -> Vec<MemberEntry> {
+fn members(engine: &Engine, room: &weft_client::Room) -> Vec<MemberEntry> {
     use ruma::events::room::member::MembershipState;
     let mut members: Vec<MemberEntry> = room
         .members()
@@ -445,6 +452,7 @@ fn members(room: &weft_client::Room) -> Vec<MemberEntry> {
             power: room.power_level(user_id),
             invited: m.membership == MembershipState::Invite,
             avatar: room.member_avatar(user_id),
+            verified: user_id != engine.user_id() && engine.is_user_verified(user_id),
         })
         .collect();
     members.sort_by(|a, b| b.power.cmp(&a.power).then_with(|| a.name.cmp(&b.name)));

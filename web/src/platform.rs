@@ -1,5 +1,6 @@
 //! Everything that touches the browser. Nothing outside this module uses `web-sys` or `js-sys`.
 
+pub mod clipboard;
 pub mod clock;
 pub mod crypto_store;
 pub mod document;

@@ -68,6 +68,12 @@ impl FakeServer {
         Some((master, ssk))
     }
 
+    /// The to-device events queued for a device, to reorder them as a network may.
+    #[cfg(test)]
+    pub fn queued_to_device(&mut self, session: &Session) -> &mut Vec<Value> {
+        self.to_device.entry((session.user_id.to_string(), session.device_id.to_string())).or_default()
+    }
+
     /// Takes the to-device events queued for a device (as a sync would).
     pub fn take_to_device(&mut self, session: &Session) -> Vec<Box<serde_json::value::RawValue>> {
         self.to_device

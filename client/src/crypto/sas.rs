@@ -350,6 +350,9 @@ pub struct Verification {
     we_requested: bool,
     created_ms: u64,
     state: State,
+    /// Their `done` came before their `mac` (sent together, they can overtake each other
+    /// on the way): it counts once the MAC checks out.
+    early_done: bool,
 }
 
 impl std::fmt::Debug for Verification {
@@ -452,6 +455,7 @@ impl Verification {
             we_requested,
             created_ms: now_ms,
             state: State::Requested,
+            early_done: false,
         }
     }
 
@@ -825,8 +829,9 @@ impl Verification {
         if verified.device.is_none() && verified.master_key.is_none() {
             return self.cancel_with(CancelCode::KeyMismatch);
         }
-        self.state = State::WaitingForDone { verified };
-        vec![self.message(event_type::DONE, json!({}))]
+        let done = vec![self.message(event_type::DONE, json!({}))];
+        self.state = if self.early_done { State::Done { verified } } else { State::WaitingForDone { verified } };
+        done
     }
 
     /// Handles one incoming message of this flow from `sender`; returns what to send.
@@ -891,12 +896,17 @@ impl Verification {
             event_type::KEY => self.on_key(content),
             event_type::MAC => self.on_mac(content),
             event_type::DONE => {
-                if let State::WaitingForDone { verified } = &self.state {
-                    self.state = State::Done {
-                        verified: verified.clone(),
-                    };
+                match &self.state {
+                    State::WaitingForDone { verified } => {
+                        self.state = State::Done {
+                            verified: verified.clone(),
+                        };
+                    }
+                    // Before their MAC: kept until it arrives.
+                    State::Keys { .. } => self.early_done = true,
+                    // Otherwise repeated: harmless, and answering it would ping-pong.
+                    _ => {}
                 }
-                // Otherwise early or repeated: harmless, and answering it would ping-pong.
                 Vec::new()
             }
             event_type::REQUEST => Vec::new(),
@@ -1322,6 +1332,27 @@ mod tests {
                 Some((owned_device_id!("ALICE"), alice.signing.public_key()))
             );
             assert_eq!(verified.master_key, Some(alice.master.public_key()));
+        }
+    }
+
+    #[test]
+    fn a_done_that_overtakes_its_mac_still_finishes() {
+        let alice = side("@alice:example.org", "ALICE");
+        let bob = side("@bob:example.org", "BOB");
+        for in_room in [false, true] {
+            let (mut a, mut b) = run(&alice, &bob, in_room, true);
+            let mac_a = a.confirm();
+            assert!(deliver(&a, &mut b, mac_a).is_empty());
+            let mut mac_and_done_b = b.confirm();
+            let done_b = mac_and_done_b.pop().unwrap();
+            assert_eq!(done_b.event_type, event_type::DONE);
+            // Bob's done arrives first, then his MAC.
+            assert!(deliver(&b, &mut a, vec![done_b]).is_empty());
+            assert_eq!(a.phase(), Phase::Confirmed, "nothing proved yet");
+            let done_a = deliver(&b, &mut a, mac_and_done_b);
+            assert_eq!(a.phase(), Phase::Done);
+            deliver(&a, &mut b, done_a);
+            assert_eq!(b.phase(), Phase::Done);
         }
     }
 

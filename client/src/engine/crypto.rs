@@ -283,10 +283,15 @@ impl Engine {
         self.trust_outgoing(&mut out);
         out.extend(self.crypto.outgoing_requests(&self.session));
         self.fail_unshared();
+        // One send in flight per room, in queue order: the server orders a room's events
+        // as they arrive, and the receiver reads them in that order (a verification's
+        // `done` must not overtake its `mac`, nor a message the one before it).
+        // Only each room's first send that has not failed may go.
+        let mut first = BTreeSet::new();
         let ready: Vec<usize> = (0..self.queue.sends.len())
             .filter(|&i| {
                 let send = &self.queue.sends[i];
-                send.encrypted.is_some() && !send.in_flight && !send.failed
+                !send.failed && first.insert(send.room_id.clone()) && send.encrypted.is_some() && !send.in_flight
             })
             .collect();
         for i in ready {
@@ -661,6 +666,29 @@ mod tests {
         assert_eq!(serde_json::to_vec(&last["content"]).unwrap().len(), attempts[0].1.len());
         assert_eq!(attempts[0], attempts[1]);
         assert_eq!(last["content"], serde_json::from_slice::<Value>(&attempts[0].1).unwrap());
+    }
+
+    #[test]
+    fn a_rooms_encrypted_sends_go_out_one_at_a_time_in_order() {
+        let mut server = FakeServer::default();
+        let (mut alice, _bob) = setup(&mut server);
+        for (text, txn) in [("one", "o1"), ("two", "o2"), ("three", "o3")] {
+            say(&mut alice, text, txn);
+        }
+        let mut order = Vec::new();
+        for _ in 0..20 {
+            let requests = alice.outgoing_requests();
+            let sends: Vec<_> =
+                requests.iter().filter(|r| r.request.uri().path().contains("/send/m.room.encrypted/")).collect();
+            assert!(sends.len() <= 1, "one send at a time in a room, not {}", sends.len());
+            order.extend(sends.iter().map(|r| r.request.uri().path().rsplit('/').next().unwrap().to_owned()));
+            for request in requests {
+                let (status, body) = server.handle(alice.session(), &request.request);
+                let response = http::Response::builder().status(status).body(&body[..]).unwrap();
+                let _ = alice.mark_request_sent(&request.id, Some(response));
+            }
+        }
+        assert_eq!(order, ["o1", "o2", "o3"]);
     }
 
     #[test]

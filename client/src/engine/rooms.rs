@@ -9,7 +9,7 @@ use crate::{
     event::Event,
     media::Mxc,
     people,
-    requests::{self, NewRoom},
+    requests::{self, EncryptionContent, MEGOLM, NewRoom},
 };
 
 #[derive(serde::Serialize)]
@@ -81,6 +81,12 @@ impl Engine {
         people::state_request(&self.session, room_id, "m.room.topic", "", &TopicContent { topic: topic.trim() })
     }
 
+    /// Turns on end-to-end encryption (`m.room.encryption`, Megolm). There is no way back:
+    /// clients ignore a later change of algorithm, as the spec asks.
+    pub fn enable_encryption_request(&self, room_id: &RoomId) -> Result<HttpRequest, ApiError> {
+        people::state_request(&self.session, room_id, "m.room.encryption", "", &EncryptionContent { algorithm: MEGOLM })
+    }
+
     /// Changes the room's picture to an uploaded image.
     pub fn set_room_avatar_request(&self, room_id: &RoomId, mxc: &Mxc) -> Result<HttpRequest, ApiError> {
         #[derive(serde::Serialize)]
@@ -118,5 +124,28 @@ impl Engine {
     /// Request to create a room (a DM when `direct_with` is set).
     pub fn new_room_request(&self, room: &NewRoom) -> Result<HttpRequest, ApiError> {
         requests::create_room_request(&self.session, room)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::room_id;
+
+    use super::*;
+    use crate::Session;
+
+    #[test]
+    fn encryption_is_turned_on_with_megolm() {
+        let engine = Engine::new(Session {
+            homeserver: "http://hs".to_owned(),
+            user_id: "@bob:hs".try_into().unwrap(),
+            device_id: "DEV".into(),
+            access_token: "tok".to_owned(),
+        });
+        let request = engine.enable_encryption_request(room_id!("!r:hs")).unwrap();
+        assert_eq!(request.method(), http::Method::PUT);
+        assert!(request.uri().path().ends_with("/rooms/!r:hs/state/m.room.encryption/"), "{}", request.uri());
+        let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+        assert_eq!(body, serde_json::json!({"algorithm": "m.megolm.v1.aes-sha2"}));
     }
 }

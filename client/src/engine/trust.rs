@@ -1100,4 +1100,50 @@ mod tests {
         assert!(second.engine.trust.keys.user_signing.is_some(), "all three keys arrived");
         assert_eq!(item_kind(&second.engine, "!r:hs", "$ev0"), (ItemKind::Message, "history".into()));
     }
+
+    #[test]
+    fn secret_requests_that_overtake_the_done_are_answered_once_it_comes() {
+        let mut server = FakeServer::default();
+        server.members.insert("!r:hs".into(), vec![member("@alice:hs")]);
+        let rooms = [("!r:hs", room_state(&["@alice:hs"]))];
+        let mut first = bootstrapped(&mut server, "@alice:hs", "ALICE");
+        first.sync(&mut server, &rooms, None);
+        first.engine.set_up_recovery().unwrap();
+        drive(&mut server, &mut [&mut first.engine]);
+        let mut second = Client::new("@alice:hs", "ALICE2");
+        drive(&mut server, &mut [&mut second.engine]);
+        second.sync(&mut server, &rooms, None);
+        let id = second.engine.start_verification(ruma::user_id!("@alice:hs")).unwrap();
+        run_until(&mut server, &mut [&mut first, &mut second], &rooms, &[], |c| phase(c[0]).is_some());
+        let theirs = first.engine.verifications()[0].id.clone();
+        first.engine.accept_verification(&theirs).unwrap();
+        run_until(&mut server, &mut [&mut first, &mut second], &rooms, &[], |c| {
+            phase(c[0]) == Some(Phase::ShowSas) && phase(c[1]) == Some(Phase::ShowSas)
+        });
+        // The second's `done` is held up on the way: the first gets the second's MAC, sends
+        // its own `done`, the second finishes and asks for the secrets, and those requests
+        // reach the first before the held `done` (sent together, they may cross).
+        first.engine.confirm_verification(&theirs).unwrap();
+        drive(&mut server, &mut [&mut first.engine]);
+        second.sync(&mut server, &rooms, None);
+        second.engine.confirm_verification(&id).unwrap();
+        drive(&mut server, &mut [&mut second.engine]);
+        let queue = server.queued_to_device(first.engine.session());
+        let at = queue.iter().position(|e| e["type"] == "m.key.verification.done").expect("the second's done");
+        let held = queue.remove(at);
+        first.sync(&mut server, &rooms, None);
+        drive(&mut server, &mut [&mut first.engine]);
+        second.sync(&mut server, &rooms, None);
+        drive(&mut server, &mut [&mut second.engine]);
+        assert_eq!(phase(&second), Some(Phase::Done));
+        assert_eq!(phase(&first), Some(Phase::Confirmed), "waiting for the second's done");
+        let queue = server.queued_to_device(first.engine.session());
+        assert!(queue.iter().any(|e| e["type"] == "m.secret.request"));
+        queue.push(held);
+        first.sync(&mut server, &rooms, None);
+        assert_eq!(phase(&first), Some(Phase::Done));
+        run_until(&mut server, &mut [&mut first, &mut second], &rooms, &[], |c| {
+            c[1].engine.trust.keys.user_signing.is_some() && c[1].engine.security().backup == BackupStatus::UpToDate
+        });
+    }
 }

@@ -33,6 +33,9 @@ use crate::{
     sync::JoinedRoom,
 };
 
+/// To-device contents by user and device, as `/sendToDevice` takes them.
+type ToDeviceMessages = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>>;
+
 /// The secrets a device of ours asks for after being verified.
 const WANTED_SECRETS: [&str; 4] =
     ["m.cross_signing.master", "m.cross_signing.self_signing", "m.cross_signing.user_signing", BACKUP_KEY_SECRET];
@@ -83,6 +86,9 @@ pub(crate) struct Verifications {
     /// To-device requests from a device we don't know yet, until its keys are fetched: the
     /// flow checks the MAC against the keys it starts with.
     held: Vec<(OwnedUserId, Value)>,
+    /// Secret requests from a device of ours whose verification with us has not finished
+    /// (its `done` can come after them): answered once it finishes, dropped if it fails.
+    held_secret_requests: Vec<ToDeviceEvent>,
     counter: u64,
 }
 
@@ -249,16 +255,16 @@ impl Engine {
 
     /// Sends a flow's messages: to-device, or as events in its room.
     fn dispatch(&mut self, room_id: Option<&RoomId>, peer: &UserId, out: Vec<sas::Outgoing>) {
-        let mut by_type: BTreeMap<&str, BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>>> = BTreeMap::new();
+        // One request per run of the same type, in the flow's order (`mac` before `done`).
+        let mut by_type: Vec<(&str, ToDeviceMessages)> = Vec::new();
         for message in out {
             match (&message.to_device, room_id) {
                 (Some(device), _) => {
-                    by_type
-                        .entry(message.event_type)
-                        .or_default()
-                        .entry(peer.to_owned())
-                        .or_default()
-                        .insert(device.clone(), message.content);
+                    if by_type.last().is_none_or(|(kind, _)| *kind != message.event_type) {
+                        by_type.push((message.event_type, BTreeMap::new()));
+                    }
+                    let (_, messages) = by_type.last_mut().expect("pushed above");
+                    messages.entry(peer.to_owned()).or_default().insert(device.clone(), message.content);
                 }
                 (None, Some(room_id)) => {
                     let txn_id = self.next_flow_id();
@@ -335,6 +341,9 @@ impl Engine {
         for event in events {
             if event.event_type.starts_with("m.key.verification.") {
                 self.receive_verification(None, &event.sender, &event.event_type, &event.content);
+                // A flow this finished trusts its device now: its secret requests may come
+                // in the same batch.
+                self.after_flow_change();
             } else if event.event_type == "m.secret.request" {
                 self.receive_secret_request(&event);
             } else if event.event_type == "m.secret.send" {
@@ -561,6 +570,11 @@ impl Engine {
                 self.crypto.refresh_user(&peer);
             }
         }
+        // Secret requests that waited for their flow: answered now if it verified the
+        // device, held again while it runs, dropped otherwise.
+        for event in std::mem::take(&mut self.verifications.held_secret_requests) {
+            self.receive_secret_request(&event);
+        }
     }
 
     /// Asks a verified device of ours for the cross-signing keys and the backup key.
@@ -603,6 +617,15 @@ impl Engine {
         let device_id: OwnedDeviceId = device_id.into();
         let Some(device) = self.crypto.device(&own, &device_id).cloned() else { return };
         if !self.trusted_own_device(&device_id, &device.ed25519) {
+            let verifying = self.verifications.entries.iter().any(|e| {
+                e.peer == own
+                    && e.flow.as_ref().is_some_and(|f| {
+                        f.their_device_id() == Some(&*device_id) && !matches!(f.phase(), Phase::Done | Phase::Cancelled { .. })
+                    })
+            });
+            if verifying && self.verifications.held_secret_requests.len() < WANTED_SECRETS.len() * 4 {
+                self.verifications.held_secret_requests.push(event.clone());
+            }
             return;
         }
         let secret = match name {

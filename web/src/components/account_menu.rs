@@ -1,9 +1,9 @@
 //! The account button in the top bar: display name, avatar, desktop notifications,
-//! relayed calls, "Sign out".
+//! relayed calls, "Security" (its panel is a lazily loaded chunk), "Sign out".
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
-use crate::components::{attach::FileButton, uploads::Uploads};
+use crate::components::{attach::FileButton, security_panel::security_panel, uploads::Uploads};
 use crate::handle::ClientHandle;
 use crate::platform::{files::LocalFile, storage};
 use crate::reactive::{dyn_show, dyn_text, status_line};
@@ -13,6 +13,7 @@ use crate::reactive::{dyn_show, dyn_text, status_line};
 pub fn AccountMenu() -> impl IntoView {
     let handle = ClientHandle::expect();
     let open = RwSignal::new(false);
+    let security = RwSignal::new(false);
     let display_name = RwSignal::new(String::new());
     let status = RwSignal::new(None::<Result<&'static str, String>>);
     let notifications = RwSignal::new(handle.notifications_enabled());
@@ -89,6 +90,13 @@ pub fn AccountMenu() -> impl IntoView {
                         />
                         "Relay calls through the server (hides your IP address)"
                     </label>
+                    <button
+                        aria-expanded=move || security.get().to_string()
+                        on:click=move |_| security.update(|open| *open = !*open)
+                    >
+                        "Security"
+                    </button>
+                    {dyn_show(move || security.get(), security_panel)}
                     {status_line(status)}
                     <button on:click=sign_out>"Sign out"</button>
                 </div>

@@ -1,5 +1,6 @@
 //! The room panel behind "Room settings": name and topic (editable by those allowed),
-//! the member list with power levels and "Remove", and "Leave room".
+//! turning on encryption, the member list with power levels, "Verified", "Verify NAME"
+//! and "Remove", and "Leave room".
 //!
 //! The panel is a separate wasm chunk (like calls): only [`settings_panel`] is reachable
 //! from the main module, and the browser fetches the rest the first time the panel opens.
@@ -8,7 +9,7 @@ use leptos::{ev::SubmitEvent, prelude::*, task::{spawn_local, spawn_local_scoped
 use ruma::OwnedRoomId;
 
 use crate::{
-    components::{attach::FileButton, avatar::Avatar},
+    components::{attach::FileButton, avatar::Avatar, verified_badge::VerifiedBadge},
     platform::files::LocalFile,
     handle::{ClientHandle, RoomSnapshot},
     calls::ChunkError,
@@ -112,6 +113,26 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
     let own_power = Memo::new(move |_| snapshot.with(|r| r.as_ref().map_or(0, |r| r.own_power)));
     let can_kick = Memo::new(move |_| flag(|r| r.can_kick)());
     let own_user = handle.user_id_untracked();
+    let encrypted = Memo::new(move |_| flag(|r| r.encrypted)());
+    let can_encrypt = Memo::new(move |_| flag(|r| r.can_encrypt)());
+    // Checked at once while the state event goes out; unchecked again if it fails.
+    let encrypting = RwSignal::new(false);
+    let encrypt = {
+        let room_id = room_id.clone();
+        move |ev| {
+            if !event_target_checked(&ev) || encrypted.get_untracked() {
+                return;
+            }
+            encrypting.set(true);
+            let room_id = room_id.clone();
+            spawn_local(async move {
+                if let Err(error) = handle.enable_encryption(room_id).await {
+                    encrypting.set(false);
+                    status.set(Some(Err(error.to_string())));
+                }
+            });
+        }
+    };
 
     view! {
         <section class="room-settings card" aria-label="Room settings">
@@ -136,6 +157,18 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
                     }
                     <button type="button" class="danger" on:click=leave>"Leave room"</button>
                 </div>
+                <label class="check">
+                    <input
+                        type="checkbox"
+                        prop:checked=move || encrypted.get() || encrypting.get()
+                        disabled=move || encrypted.get() || encrypting.get() || !can_encrypt.get()
+                        on:change=encrypt
+                    />
+                    "Encrypted"
+                </label>
+                {dyn_show(move || !encrypted.get(), || view! {
+                    <p class="hint">"Once on, encryption can't be turned off."</p>
+                }.into_any())}
                 {status_line(status)}
             </form>
             <h3 class="section-title">"Members"</h3>
@@ -149,12 +182,30 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
                             && member.power < own_power.get()
                             && own_user.as_ref() != Some(&member.user_id);
                         let (room_id, user_id) = (room_id.clone(), member.user_id.clone());
+                        let verifiable = !member.verified
+                            && !member.invited
+                            && own_user.as_ref() != Some(&member.user_id);
+                        let verify_user = member.user_id.clone();
                         view! {
                             <li class="member">
                                 <Avatar name=member.name.clone() user_id=member.user_id.to_string() small=true picture=member.avatar.clone() />
                                 <span class="member-name" title=member.user_id.to_string()>{member.name.clone()}</span>
+                                {member.verified.then(|| view! { <VerifiedBadge /> })}
                                 {role(member.power).map(|r| view! { <span class="role">{r}</span> })}
                                 {member.invited.then(|| view! { <span class="role">"Invited"</span> })}
+                                {verifiable.then(|| view! {
+                                    <button
+                                        class="small"
+                                        aria-label=format!("Verify {}", member.name)
+                                        on:click=move |_| {
+                                            if let Err(error) = handle.start_verification(&verify_user) {
+                                                status.set(Some(Err(error.to_string())));
+                                            }
+                                        }
+                                    >
+                                        "Verify"
+                                    </button>
+                                })}
                                 {removable.then(|| view! {
                                     <button
                                         class="small danger"

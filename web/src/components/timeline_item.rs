@@ -12,6 +12,7 @@ use crate::{
         media_view::MediaView,
         message_body::MessageBody,
         reactions::{ReactionPicker, Reactions},
+        verified_badge::VerifiedBadge,
     },
     handle::ClientHandle,
     platform::clock::format_time,
@@ -164,6 +165,10 @@ pub fn Item(
                 <div class="meta">
                     <Avatar name=item.sender_name.clone() user_id=item.sender.to_string() picture=item.sender_avatar.clone() />
                     <span class="sender">{item.sender_name.clone()}</span>
+                    {(!own).then(|| {
+                        let sender = item.sender.clone();
+                        dyn_show(move || handle.is_user_verified(&sender), || view! { <VerifiedBadge /> }.into_any())
+                    })}
                     <time class="time">{time.clone()}</time>
                 </div>
             })}

@@ -108,7 +108,7 @@ impl ClientHandle {
         self.check(loaded)
     }
 
-    async fn send_checked(&self, request: weft_client::HttpRequest) -> Result<(), ActionError> {
+    pub(super) async fn send_checked(&self, request: weft_client::HttpRequest) -> Result<(), ActionError> {
         let response = self.send(request).await?;
         self.check(Ok(weft_client::messaging::parse_empty(as_borrowed(
             &response,
