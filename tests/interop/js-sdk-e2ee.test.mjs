@@ -9,12 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { format } from 'node:util';
 import * as sdk from 'matrix-js-sdk';
 import { CryptoEvent, OnlySignedDevicesIsolationMode, decodeRecoveryKey } from 'matrix-js-sdk/lib/crypto-api/index.js';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { ROOT, startServer, startSynapse } from '../e2e/harness.mjs';
-import { PASSWORD, createAccount } from './sdk.mjs';
+import { PASSWORD, captureConsole, createAccount, passwordUia, recordingFetch, until } from './sdk.mjs';
 
 sdkLogger.setLevel('debug', false);
 
@@ -25,94 +24,14 @@ const BACKUP_WAIT_MS = 45_000;
 // --- Logs: the SDK and its crypto log every request; keep them, show them only on failure.
 
 const logLines = [];
-const CONSOLE_METHODS = ['log', 'info', 'debug', 'warn', 'error', 'trace'];
 
-/** Routes console output (where the SDK's logger writes) into `logLines`; returns the undo. */
-function captureConsole() {
-  const saved = Object.fromEntries(CONSOLE_METHODS.map((m) => [m, console[m]]));
-  for (const m of CONSOLE_METHODS) {
-    console[m] = (...args) => { logLines.push(`${new Date().toISOString()} ${m} ${format(...args)}`); };
-  }
-  return () => Object.assign(console, saved);
-}
 
-/** HTTP answers that were not 2xx, per client: the first thing to read when a server
- *  misbehaves (some are expected: UIA's 401, 404 for absent account data or backup). */
-function recordingFetch(who, httpLog) {
-  return async (input, init = {}) => {
-    const res = await fetch(input, init);
-    if (!res.ok) {
-      const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
-      url.searchParams.delete('access_token');
-      const body = await res.clone().text().catch(() => '<unreadable>');
-      httpLog.push(`${who}: ${init.method ?? 'GET'} ${url.pathname}${url.search} -> ${res.status} ${body.slice(0, 400)}`);
-    }
-    return res;
-  };
-}
 
 // --- Waiting on SDK events.
 
-/** Resolves with check()'s first truthy value; re-checks whenever one of `on`'s
- *  [emitter, event] pairs fires (and every `pollMs` for server state no event reports).
- *  On timeout the error names `what` and adds `explain()`. */
-function until(what, check, { on = [], pollMs, timeoutMs = WAIT_MS, explain } = {}) {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    let running = false;
-    let again = false;
-    const finish = (fn, value) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      clearInterval(poller);
-      for (const [emitter, event] of on) emitter.off(event, run);
-      fn(value);
-    };
-    async function run() {
-      if (done) return;
-      if (running) { again = true; return; }
-      running = true;
-      try {
-        const value = await check();
-        if (value) finish(resolve, value);
-      } catch (error) {
-        finish(reject, error);
-      } finally {
-        running = false;
-        if (again) { again = false; run(); }
-      }
-    }
-    const timer = setTimeout(async () => {
-      let detail = '';
-      try { detail = explain ? ` (${await explain()})` : ''; } catch (e) { detail = ` (explain failed: ${e})`; }
-      finish(reject, new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`));
-    }, timeoutMs);
-    const poller = pollMs ? setInterval(run, pollMs) : undefined;
-    for (const [emitter, event] of on) emitter.on(event, run);
-    run();
-  });
-}
 
 // --- Clients set up as Element sets them up.
 
-/** Password UIA when the server asks for it (Synapse lets the first cross-signing upload
- *  through without); `uia` records which happened. */
-function passwordUia(client, uia) {
-  return async (makeRequest) => {
-    try {
-      await makeRequest(null);
-      uia.push('none');
-    } catch (error) {
-      if (error.httpStatus !== 401 || !error.data?.flows) throw error;
-      uia.push(`password (flows ${JSON.stringify(error.data.flows)})`);
-      await makeRequest({
-        type: 'm.login.password', session: error.data.session,
-        identifier: { type: 'm.id.user', user: client.getUserId() }, password: PASSWORD,
-      });
-    }
-  };
-}
 
 /** Rust crypto in memory, "exclude insecure devices", then the first sync. */
 async function startCrypto(client) {
@@ -385,7 +304,7 @@ async function scenario(server, t, report) {
 for (const [name, start] of [['weft', startServer], ['Synapse', startSynapse]]) {
   test(`matrix-js-sdk E2EE (Rust crypto, cross-signing, key backup) against ${name}`, { timeout: 240_000 }, async (t) => {
     const { error } = console;
-    const restoreConsole = captureConsole();
+    const restoreConsole = captureConsole(logLines);
     let server;
     try {
       server = { name, ...await start() };

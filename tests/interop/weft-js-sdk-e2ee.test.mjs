@@ -12,13 +12,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { format } from 'node:util';
 import * as sdk from 'matrix-js-sdk';
 import { CryptoEvent, EventShieldColour, OnlySignedDevicesIsolationMode } from 'matrix-js-sdk/lib/crypto-api/index.js';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { ROOT, launchBrowser, saveArtifacts, startServer, startSynapse } from '../e2e/harness.mjs';
 import { WAIT, action, item, register, send, session, timeline } from '../e2e/steps.mjs';
-import { PASSWORD, createAccount } from './sdk.mjs';
+import { PASSWORD, captureConsole, createAccount, passwordUia, recordingFetch, until } from './sdk.mjs';
 
 sdkLogger.setLevel('debug', false);
 
@@ -29,29 +28,8 @@ const UNSIGNED_SHIELD = 'Encrypted by a device not verified by its owner';
 // --- Logs: js-sdk logs every request and crypto step; keep them, show them only on failure.
 
 const logLines = [];
-const CONSOLE_METHODS = ['log', 'info', 'debug', 'warn', 'error', 'trace'];
 
-/** Routes console output (where the SDK's logger writes) into `logLines`; returns the undo. */
-function captureConsole() {
-  const saved = Object.fromEntries(CONSOLE_METHODS.map((m) => [m, console[m]]));
-  for (const m of CONSOLE_METHODS) {
-    console[m] = (...args) => { logLines.push(`${new Date().toISOString()} ${m} ${format(...args)}`); };
-  }
-  return () => Object.assign(console, saved);
-}
 
-/** Records bob's non-2xx answers (some are expected: UIA's 401, 404 for absent account data). */
-function recordingFetch(who, httpLog) {
-  return async (input, init = {}) => {
-    const res = await fetch(input, init);
-    if (!res.ok) {
-      const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
-      const body = await res.clone().text().catch(() => '<unreadable>');
-      httpLog.push(`${who}: ${init.method ?? 'GET'} ${url.pathname} -> ${res.status} ${body.slice(0, 400)}`);
-    }
-    return res;
-  };
-}
 
 /** Records the browser's console and the client's non-2xx answers (with the request body,
  *  which for key uploads and to-device sends is what explains a failure). */
@@ -69,43 +47,6 @@ function watchPage(who, page, pageLog, httpLog) {
 
 // --- Waiting on js-sdk events.
 
-/** Resolves with check()'s first truthy value; re-checks whenever one of `on`'s
- *  [emitter, event] pairs fires. On timeout the error names `what` and adds `explain()`. */
-function until(what, check, { on = [], timeoutMs = WAIT_MS, explain } = {}) {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    let running = false;
-    let again = false;
-    const finish = (fn, value) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      for (const [emitter, event] of on) emitter.off(event, run);
-      fn(value);
-    };
-    async function run() {
-      if (done) return;
-      if (running) { again = true; return; }
-      running = true;
-      try {
-        const value = await check();
-        if (value) finish(resolve, value);
-      } catch (error) {
-        finish(reject, error);
-      } finally {
-        running = false;
-        if (again) { again = false; run(); }
-      }
-    }
-    const timer = setTimeout(async () => {
-      let detail = '';
-      try { detail = explain ? ` (${await explain()})` : ''; } catch (e) { detail = ` (explain failed: ${e})`; }
-      finish(reject, new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`));
-    }, timeoutMs);
-    for (const [emitter, event] of on) emitter.on(event, run);
-    run();
-  });
-}
 
 /** What `client` holds in the room's live timeline, for timeout messages. */
 function describeTimeline(client, roomId) {
@@ -149,20 +90,6 @@ const selectedRoom = (page) => page.evaluate(() => localStorage.getItem('weft.se
 
 // --- bob, set up as Element sets up a client.
 
-/** Password UIA when the server asks for it (Synapse lets the first cross-signing upload through). */
-function passwordUia(client) {
-  return async (makeRequest) => {
-    try {
-      await makeRequest(null);
-    } catch (error) {
-      if (error.httpStatus !== 401 || !error.data?.flows) throw error;
-      await makeRequest({
-        type: 'm.login.password', session: error.data.session,
-        identifier: { type: 'm.id.user', user: client.getUserId() }, password: PASSWORD,
-      });
-    }
-  };
-}
 
 /** Rust crypto in memory, "exclude insecure devices", the first sync, then cross-signing. */
 async function startBob(base, httpLog) {
@@ -370,7 +297,7 @@ async function scenario(kind, t, report) {
 for (const kind of ['weft', 'Synapse']) {
   test(`Weft's browser and matrix-js-sdk (Rust crypto) talk encrypted through ${kind}`, { timeout: 240_000 }, async (t) => {
     const { error } = console;
-    const restoreConsole = captureConsole();
+    const restoreConsole = captureConsole(logLines);
     try {
       await scenario(kind, t, (...lines) => error(...lines));
     } finally {
