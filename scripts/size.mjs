@@ -4,7 +4,9 @@
 // scripts/split-wasm.mjs and fetched only when a split function is first called) and
 // theirs. With --max BYTES, fails when the brotli total of the first load is larger;
 // lazy chunks do not count. Uses Node's zlib (the same brotli and gzip libraries as the
-// command-line tools), so it needs nothing else.
+// command-line tools), so it needs nothing else. The precompressed X.br and X.gz that
+// release builds write beside each file (scripts/split-wasm.mjs) are other encodings of X,
+// already counted in its gzip and brotli columns, so they are not listed as files.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
@@ -18,7 +20,7 @@ if (args.length && (max === null || !Number.isFinite(max))) {
 }
 let files;
 try {
-  files = readdirSync(dist).filter((f) => statSync(join(dist, f)).isFile()).sort();
+  files = readdirSync(dist).filter((f) => !/\.(br|gz)$/.test(f) && statSync(join(dist, f)).isFile()).sort();
 } catch {
   console.error('dist/ is missing: build the client first (./scripts/run, or trunk build --release).');
   process.exit(1);

@@ -11,13 +11,17 @@
 //            -> terser (JS glue + loader; release only: Trunk's minifier cannot parse them)
 //            -> content-hashed names (cached as immutable by the server), the chunk fetches
 //               checked by Subresource Integrity, a modulepreload (with SRI) for the loader,
-//               and Trunk's unsplit JS and wasm swapped for ours in index.html.
+//               and Trunk's unsplit JS and wasm swapped for ours in index.html
+//            -> X.br (brotli 11) and X.gz (gzip 9) beside every file in dist/, index.html
+//               too (release only), which weft serves to browsers that accept them.
 // Works for `trunk build`, `trunk build --release` and `trunk serve`.
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SETUP = 'run scripts/setup.sh (or ./scripts/run, which runs it) to install the build tools';
@@ -178,6 +182,43 @@ function trunkToolVersion(dir, tool) {
   return readFileSync(file, 'utf8').match(new RegExp(`^\\s*${tool}\\s*=\\s*"([^"]+)"`, 'm'))?.[1];
 }
 
+// ---- precompression ----------------------------------------------------------------
+
+// Files whose bytes are text: brotli's text mode tunes its context modelling for UTF-8.
+const TEXT = /\.(html|js|mjs|css|svg|json|txt|map)$/;
+// Written by compress() itself: never compressed again (a rebuild starts from Trunk's fresh
+// staging folder, but a hand-run second pass must not make X.br.gz).
+const COMPRESSED = /\.(br|gz)$/;
+
+// Writes X.br and X.gz beside every file in `dir` (the web server picks one by
+// Accept-Encoding, so a self-hoster without a reverse proxy still ships brotli). Brotli at
+// quality 11 with the size hint, as scripts/size measures it; gzip at level 9 for clients
+// without brotli. Node's zlib runs these on its thread pool, so the files go in parallel.
+async function compress(dir) {
+  const brotli = promisify(brotliCompress);
+  const gz = promisify(gzip);
+  const files = readdirSync(dir).filter((f) => !COMPRESSED.test(f) && statSync(join(dir, f)).isFile());
+  let raw = 0, br = 0;
+  await Promise.all(files.map(async (f) => {
+    const data = readFileSync(join(dir, f));
+    const [b, g] = await Promise.all([
+      brotli(data, {
+        params: {
+          [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY,
+          [zlib.BROTLI_PARAM_SIZE_HINT]: data.length,
+          [zlib.BROTLI_PARAM_MODE]: TEXT.test(f) ? zlib.BROTLI_MODE_TEXT : zlib.BROTLI_MODE_GENERIC,
+        },
+      }),
+      gz(data, { level: zlib.Z_BEST_COMPRESSION }),
+    ]);
+    writeFileSync(join(dir, `${f}.br`), b);
+    writeFileSync(join(dir, `${f}.gz`), g);
+    raw += data.length;
+    br += b.length;
+  }));
+  console.log(`split-wasm: precompressed ${files.length} files (.br, .gz): ${kib(raw)} -> ${kib(br)} brotli`);
+}
+
 // ---- the pipeline -------------------------------------------------------------------
 
 const sri = (data, algorithm = 'sha384') => `${algorithm}-${createHash(algorithm).update(data).digest('base64')}`;
@@ -327,6 +368,9 @@ async function main() {
 
   console.log(`split-wasm: ${base}.js (${kib(glue.length)}), ${base}_bg.wasm (${kib(mainWasm.length)})${loaderName ? `, ${loaderName}` : ''}; `
     + `lazy chunks: ${lazy.join(', ') || 'none'}${release ? '' : ' (debug build: not optimised)'}`);
+  // Last, so that every file is in its final form. Debug builds skip it: brotli 11 on an
+  // unoptimised wasm takes long, and weft serves the plain files when no .br/.gz is there.
+  if (release) await compress(staging);
 }
 
 try {
