@@ -188,6 +188,11 @@ impl std::str::FromStr for IpRange {
 pub const DEFAULT_TO_DEVICE_QUEUE_LIMIT: usize = 10_000;
 
 /// The default upload limit: 100 MiB.
+/// The log filter when neither `RUST_LOG` nor `log` (file, `WEFT_LOG`, `--log`) sets one.
+/// ruma's state resolution logs every auth check it passes at INFO (two or three lines for
+/// each accepted event), which would drown everything else; its warnings still show.
+pub const DEFAULT_LOG: &str = "info,ruma_state_res=warn";
+
 pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 100 * 1024 * 1024;
 
 /// A configuration problem, naming the key at fault.
@@ -329,7 +334,7 @@ impl Config {
             registration,
             registration_tokens,
             public_baseurl: file.public_baseurl,
-            log: o.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            log: o.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.to_owned()),
         })
     }
 }
@@ -394,6 +399,28 @@ mod tests {
         assert_eq!(c.registration, Registration::Open);
         assert_eq!(c.server_name.as_str(), "localhost");
         assert_eq!(c.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn default_log_quiets_auth_checks_and_a_set_filter_wins() {
+        use tracing::Level;
+        // What a subscriber built from `config.log` (as main.rs builds it) shows: ruma's auth
+        // checks at INFO, its warnings, weft's own INFO.
+        let shows = |config: Config| {
+            let filter = tracing_subscriber::EnvFilter::try_new(&config.log).unwrap();
+            let subscriber = tracing_subscriber::fmt().with_env_filter(filter).finish();
+            tracing::subscriber::with_default(subscriber, || {
+                (
+                    tracing::enabled!(target: "ruma_state_res::event_auth", Level::INFO),
+                    tracing::enabled!(target: "ruma_state_res::event_auth", Level::WARN),
+                    tracing::enabled!(target: "weft_server::api", Level::INFO),
+                )
+            })
+        };
+        assert_eq!(shows(parse("").unwrap()), (false, true, true));
+        assert_eq!(shows(parse("log = \"info\"").unwrap()), (true, true, true), "the file's filter wins");
+        let o = Overrides { log: Some("debug".into()), ..Default::default() };
+        assert_eq!(shows(Config::merge(FileConfig::default(), o).unwrap()), (true, true, true), "so does --log");
     }
 
     #[test]

@@ -33,7 +33,7 @@ struct Common {
     /// The server name in user IDs (@alice:NAME) [default: localhost on loopback].
     #[arg(long, env = "WEFT_SERVER_NAME", global = true)]
     server_name: Option<String>,
-    /// Log filter, e.g. `info` or `weft_server=debug` (RUST_LOG wins).
+    /// Log filter, e.g. `info` or `weft_server=debug` (RUST_LOG wins) [default: info,ruma_state_res=warn].
     #[arg(long, env = "WEFT_LOG", global = true)]
     log: Option<String>,
 }
