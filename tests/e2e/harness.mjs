@@ -18,6 +18,15 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
+function logEnv(defaultLog) {
+  const env = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info,weft_server=debug' };
+  if (defaultLog) {
+    delete env.RUST_LOG;
+    delete env.WEFT_LOG;
+  }
+  return env;
+}
+
 function freePort() {
   return new Promise((ok, fail) => {
     const srv = createServer();
@@ -29,8 +38,9 @@ function freePort() {
   });
 }
 
-/** Starts weft; resolves once /versions answers. */
-export async function startServer({ serverName = 'localhost', config } = {}) {
+/** Starts weft; resolves once /versions answers. With `defaultLog`, weft logs with its own
+ * default filter (no RUST_LOG or WEFT_LOG), as a self-hoster's does. */
+export async function startServer({ serverName = 'localhost', config, defaultLog = false } = {}) {
   const bin = process.env.WEFT_BIN ?? join(ROOT, 'target/release/weft');
   const dataDir = mkdtempSync(join(tmpdir(), 'weft-e2e-'));
   // Settings only the config file holds (e.g. `max_upload_size`).
@@ -51,7 +61,7 @@ export async function startServer({ serverName = 'localhost', config } = {}) {
     '--no-rate-limits',
     // Many servers run side by side; calls tests start their relays explicitly.
     '--no-turn-relay',
-  ], { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info,weft_server=debug' } });
+  ], { env: logEnv(defaultLog) });
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((ok) => child.once('exit', (code) => ok(code)));
