@@ -13,7 +13,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, launchBrowser, saveArtifacts, startSynapse } from '../e2e/harness.mjs';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, ROOT, saveArtifacts, startSynapse } from '../e2e/harness.mjs';
 import { firstLoadBytes } from './assets.mjs';
 import { measureMemory } from './memory.mjs';
 import { probe } from './probe.mjs';
@@ -54,6 +55,8 @@ const heading = (line) => console.error(`\n==> ${line}`);
 // ---- servers, and stopping everything we start -----------------------------------------
 
 const cleanups = [];
+/** A signal came: the handler stops everything; nothing else reports or cleans up. */
+let stopping = false;
 async function cleanup() {
   while (cleanups.length) {
     try { await cleanups.pop()(); } catch (e) { console.error(`cleanup: ${e.message}`); }
@@ -188,7 +191,11 @@ const pct = (xs, p) => { const s = sorted(xs); return s[Math.min(s.length - 1, M
 async function scenario(hs, client, opts, measureAssets) {
   const r = {};
   const spec = probeSpec();
-  const { browser, close } = await launchBrowser();
+  // Signals are ours to handle: Playwright would close the browser under a running step.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM, args: CHROMIUM_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
+  });
+  const close = () => browser.close();
   cleanups.push(close);
   const pages = {};
   try {
@@ -313,7 +320,7 @@ async function scenario(hs, client, opts, measureAssets) {
       await quiet(bob, 100, 5_000);
     }
   } catch (error) {
-    await saveArtifacts(`bench-client-${hs.name}`, pages, hs);
+    if (!stopping) await saveArtifacts(`bench-client-${hs.name}`, pages, hs);
     throw error;
   } finally {
     await close();
@@ -398,7 +405,6 @@ async function main() {
   console.log(`\n${table(results, opts)}\n\n${conditions(loadStart)}`);
 }
 
-let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, async () => {
     if (stopping) return;
@@ -413,6 +419,7 @@ try {
   await main();
   await cleanup();
 } catch (error) {
+  if (stopping) await new Promise(() => {}); // the signal handler exits
   console.error(`\nbench-client failed: ${error.message}`);
   await cleanup();
   process.exit(1);
