@@ -365,9 +365,9 @@ function table(results, opts) {
   for (const [key, when] of [['memSignIn', 'after sign-in'], ['memOpen', `with the ${BIG_MESSAGES.toLocaleString('en-US')}-message room open`], ['memScroll', 'after the scroll-back']]) {
     row(`JS heap ${when}`, (r) => mb(r[key].heap));
     row(`wasm memory ${when}`, (r) => mb(r[key].wasm));
-    row(`JS heap + wasm ${when}`, (r) => mb(r[key].heap + (r[key].wasm ?? 0)));
+    row(`JS heap + wasm ${when}`, (r) => (r[key].wasm == null ? 'n/a' : mb(r[key].heap + r[key].wasm)));
     row(`DOM nodes ${when}`, (r) => int(r[key].dom));
-    row(`renderer memory (PSS) ${when}`, (r) => mb(r[key].pss));
+    row(`renderer memory ${when}: PSS (USS)`, (r) => `${mb(r[key].pss)} (${mb(r[key].uss)})`);
   }
   const header = ['', ...names.map((n) => (n === 'synapse' ? 'Synapse' : n))];
   const lines = [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`);

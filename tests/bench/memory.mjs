@@ -1,6 +1,7 @@
 // Memory of one page: JS heap (CDP Runtime.getHeapUsage after a forced GC), wasm linear
-// memory (from the instances the probe captured), DOM nodes, and the proportional set
-// size of the Chromium renderer process that runs the page (/proc/PID/smaps_rollup).
+// memory (from the instances the probe captured), DOM nodes, and the proportional and
+// unique set sizes of the Chromium renderer process that runs the page
+// (/proc/PID/smaps_rollup).
 // The renderer is found by a short trace: Chromium's TracingStartedInBrowser event
 // names the process of each frame it traces.
 
@@ -46,11 +47,17 @@ async function rendererPid(browser, page) {
   return frame.processId;
 }
 
-function pss(pid) {
+/** PSS and USS (private pages only) of `pid`, in bytes. PSS shares out pages mapped by
+ *  several processes, so it falls as more Chromium processes run on the machine (other
+ *  browsers' too); USS does not depend on them. */
+function renderMemory(pid) {
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  const kb = rollup.match(/^Pss:\s+(\d+) kB/m);
-  if (!kb) throw new Error(`no Pss in /proc/${pid}/smaps_rollup`);
-  return Number(kb[1]) * 1024;
+  const field = (name) => {
+    const kb = rollup.match(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm'));
+    if (!kb) throw new Error(`no ${name} in /proc/${pid}/smaps_rollup`);
+    return Number(kb[1]) * 1024;
+  };
+  return { pss: field('Pss'), uss: field('Private_Clean') + field('Private_Dirty') };
 }
 
 /** Heap, wasm memory, DOM nodes and renderer PSS of `page`, in bytes (nodes: count). */
@@ -64,7 +71,7 @@ export async function measureMemory(browser, page) {
       dom: document.getElementsByTagName('*').length,
     }));
     const pid = await rendererPid(browser, page);
-    return { heap: heap.usedSize, wasm, dom, pss: pss(pid), pid };
+    return { heap: heap.usedSize, wasm, dom, ...renderMemory(pid), pid };
   } finally {
     await cdp.detach().catch(() => {});
   }
