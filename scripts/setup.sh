@@ -68,13 +68,16 @@ setup_rust() {
 
 setup_node() {
   need npm "Install Node.js 20 or newer (Debian: apt-get install nodejs npm), then run this again."
-  local stamp="$ROOT/node_modules/.weft-installed"
-  if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/package-lock.json" ]; then
+  # The stamp holds the hash of the lock file it was installed from: a fresh checkout
+  # (newer file times, same content) must not reinstall, a changed lock file must.
+  local stamp="$ROOT/node_modules/.weft-installed" lock
+  lock="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock" ]; then
     note "npm tools (playwright-core, binaryen): present"
   else
     step "Installing pinned npm tools (playwright-core, binaryen's wasm-opt)"
     (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
-    touch "$stamp"
+    echo "$lock" > "$stamp"
   fi
   export PATH="$ROOT/node_modules/.bin:$PATH"
 }
