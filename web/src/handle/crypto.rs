@@ -66,9 +66,11 @@ impl ClientHandle {
         let driver = crypto_driver().await.map_err(|ChunkError| {
             "Encryption could not be loaded. Check your connection and reload the page.".to_owned()
         })?;
-        let engine = Engine::with_crypto_driver(session, driver, stored.as_deref()).map_err(|e| {
+        let mut engine = Engine::with_crypto_driver(session, driver, stored.as_deref()).map_err(|e| {
             format!("This device's encryption keys can't be read ({e}). Sign in again.")
         })?;
+        // The rooms as stored, decrypted with the keys just restored.
+        Self::restore_state(&mut engine, &store).await;
         Ok((engine, store))
     }
 
@@ -76,6 +78,11 @@ impl ClientHandle {
         self.crypto.update_value(|desk| {
             *desk = CryptoDesk { store: store.map(Rc::new), ..CryptoDesk::default() };
         });
+    }
+
+    /// The open store, for the stored engine state that shares its database.
+    pub(super) fn crypto_store(&self) -> Option<Rc<CryptoStore>> {
+        self.crypto.try_with_value(|desk| desk.store.clone()).flatten()
     }
 
     /// Deletes the device's crypto store (sign-out, or a session the server ended).

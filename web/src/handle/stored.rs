@@ -1,0 +1,69 @@
+//! The engine's stored state in the browser: restored when a session starts, so the room
+//! list and the open room show before the network answers, and saved after syncs.
+//!
+//! It lives in the device's IndexedDB database beside the crypto store (sealed with the
+//! same key; deleted with it at sign-out). Saving is debounced: at most one write every
+//! [`SAVE_DELAY`], each one snapshot in one transaction. A snapshot that cannot be read
+//! (another format version, corrupt) is dropped with a console warning; the session then
+//! starts with a full sync, as without one.
+
+use std::time::Duration;
+
+use leptos::{prelude::*, task::spawn_local};
+use weft_client::Engine;
+
+use super::ClientHandle;
+use crate::platform::{crypto_store::CryptoStore, timer::sleep};
+
+/// How long after a sync the state is saved; syncs meanwhile share the write.
+const SAVE_DELAY: Duration = Duration::from_millis(1500);
+
+/// Snapshots larger than this are not saved (the engine already bounds rooms and events;
+/// this guards the browser's quota against surprises).
+const MAX_BYTES: usize = 16 << 20;
+
+/// Whether a save is scheduled.
+#[derive(Default)]
+pub(crate) struct StateDesk {
+    scheduled: bool,
+}
+
+impl ClientHandle {
+    /// Restores the stored state into a new engine (its crypto state already restored).
+    /// Never fails: anything unreadable is dropped, and the next save replaces it.
+    pub(super) async fn restore_state(engine: &mut Engine, store: &CryptoStore) {
+        let restored = match store.load_state().await {
+            Ok(Some(state)) => engine.restore_state(&state).map_err(|e| e.to_string()),
+            Ok(None) => Ok(()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = restored {
+            web_sys::console::warn_1(&format!("Weft: the stored rooms were dropped: {error}").into());
+        }
+    }
+
+    /// Saves the engine state soon (after each sync); later calls meanwhile share the write.
+    pub(crate) fn save_state_soon(&self) {
+        let scheduled = self.stored.try_update_value(|desk| std::mem::replace(&mut desk.scheduled, true));
+        if scheduled != Some(false) {
+            return;
+        }
+        let handle = *self;
+        spawn_local(async move {
+            sleep(SAVE_DELAY).await;
+            if handle.stored.try_update_value(|desk| desk.scheduled = false).is_none() {
+                return;
+            }
+            let (Ok(Some(state)), Some(store)) = (handle.with_engine(Engine::stored_state), handle.crypto_store()) else {
+                return;
+            };
+            if state.len() > MAX_BYTES {
+                web_sys::console::warn_1(&format!("Weft: the rooms are not stored ({} bytes)", state.len()).into());
+                return;
+            }
+            if let Err(error) = store.save_state(&state).await {
+                web_sys::console::warn_1(&format!("Weft: the rooms could not be stored: {error}").into());
+            }
+        });
+    }
+}
