@@ -51,6 +51,11 @@ impl ClientHandle {
         session: weft_client::Session,
     ) -> Result<(Engine, CryptoStore), String> {
         let (user, device) = (session.user_id.to_string(), session.device_id.to_string());
+        // The crypto chunk loads (from the HTTP cache after the first time: compiling is what
+        // remains) while the store opens, rather than after it.
+        spawn_local(async {
+            let _ = crypto_driver().await;
+        });
         if CryptoStore::in_use_elsewhere(&user, &device).await {
             self.notice.set(Some(
                 "Weft is open in another tab. Close it to use Weft here.".to_owned(),
@@ -63,6 +68,7 @@ impl ClientHandle {
             .load()
             .await
             .map_err(|e| format!("This device's encryption keys can't be read ({e}). Sign in again."))?;
+        let rooms = Self::load_state(&store).await;
         let driver = crypto_driver().await.map_err(|ChunkError| {
             "Encryption could not be loaded. Check your connection and reload the page.".to_owned()
         })?;
@@ -70,7 +76,7 @@ impl ClientHandle {
             format!("This device's encryption keys can't be read ({e}). Sign in again.")
         })?;
         // The rooms as stored, decrypted with the keys just restored.
-        Self::restore_state(&mut engine, &store).await;
+        Self::restore_state(&mut engine, rooms);
         Ok((engine, store))
     }
 

@@ -29,16 +29,19 @@ pub(crate) struct StateDesk {
 }
 
 impl ClientHandle {
+    /// The stored state, unsealed; `None` when there is none or it cannot be read.
+    pub(super) async fn load_state(store: &CryptoStore) -> Option<String> {
+        store.load_state().await.unwrap_or_else(|error| {
+            warn_dropped(&error.to_string());
+            None
+        })
+    }
+
     /// Restores the stored state into a new engine (its crypto state already restored).
     /// Never fails: anything unreadable is dropped, and the next save replaces it.
-    pub(super) async fn restore_state(engine: &mut Engine, store: &CryptoStore) {
-        let restored = match store.load_state().await {
-            Ok(Some(state)) => engine.restore_state(&state).map_err(|e| e.to_string()),
-            Ok(None) => Ok(()),
-            Err(error) => Err(error.to_string()),
-        };
-        if let Err(error) = restored {
-            web_sys::console::warn_1(&format!("Weft: the stored rooms were dropped: {error}").into());
+    pub(super) fn restore_state(engine: &mut Engine, state: Option<String>) {
+        if let Some(Err(error)) = state.map(|state| engine.restore_state(&state)) {
+            warn_dropped(&error.to_string());
         }
     }
 
@@ -66,4 +69,8 @@ impl ClientHandle {
             }
         });
     }
+}
+
+fn warn_dropped(error: &str) {
+    web_sys::console::warn_1(&format!("Weft: the stored rooms were dropped: {error}").into());
 }
