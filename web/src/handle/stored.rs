@@ -3,7 +3,9 @@
 //!
 //! It lives in the device's IndexedDB database beside the crypto store (sealed with the
 //! same key; deleted with it at sign-out). Saving is debounced: at most one write every
-//! [`SAVE_DELAY`], each one snapshot in one transaction. A snapshot that cannot be read
+//! [`SAVE_DELAY`], each one snapshot in one transaction; a save still waiting goes at once
+//! when the page is hidden (which includes leaving or reloading it, as far as the browser
+//! lets the write finish). A snapshot that cannot be read
 //! (another format version, corrupt) is dropped with a console warning; the session then
 //! starts with a full sync, as without one.
 
@@ -13,7 +15,7 @@ use leptos::{prelude::*, task::spawn_local};
 use weft_client::Engine;
 
 use super::ClientHandle;
-use crate::platform::{crypto_store::CryptoStore, timer::sleep};
+use crate::platform::{crypto_store::CryptoStore, document::OnHidden, timer::sleep};
 
 /// How long after a sync the state is saved; syncs meanwhile share the write.
 const SAVE_DELAY: Duration = Duration::from_millis(1500);
@@ -22,10 +24,11 @@ const SAVE_DELAY: Duration = Duration::from_millis(1500);
 /// this guards the browser's quota against surprises).
 const MAX_BYTES: usize = 16 << 20;
 
-/// Whether a save is scheduled.
+/// Whether a save is scheduled, and the listener that hurries it when the page is hidden.
 #[derive(Default)]
 pub(crate) struct StateDesk {
     scheduled: bool,
+    on_hidden: Option<OnHidden>,
 }
 
 impl ClientHandle {
@@ -47,19 +50,31 @@ impl ClientHandle {
 
     /// Saves the engine state soon (after each sync); later calls meanwhile share the write.
     pub(crate) fn save_state_soon(&self) {
-        let scheduled = self.stored.try_update_value(|desk| std::mem::replace(&mut desk.scheduled, true));
+        let handle = *self;
+        let scheduled = self.stored.try_update_value(|desk| {
+            if desk.on_hidden.is_none() {
+                desk.on_hidden = OnHidden::new(move || handle.save_state_now());
+            }
+            std::mem::replace(&mut desk.scheduled, true)
+        });
         if scheduled != Some(false) {
             return;
         }
-        let handle = *self;
         spawn_local(async move {
             sleep(SAVE_DELAY).await;
-            if handle.stored.try_update_value(|desk| desk.scheduled = false).is_none() {
-                return;
-            }
-            let (Ok(Some(state)), Some(store)) = (handle.with_engine(Engine::stored_state), handle.crypto_store()) else {
-                return;
-            };
+            handle.save_state_now();
+        });
+    }
+
+    /// Saves the engine state now if a save is waiting.
+    fn save_state_now(&self) {
+        if self.stored.try_update_value(|desk| std::mem::take(&mut desk.scheduled)) != Some(true) {
+            return;
+        }
+        let (Ok(Some(state)), Some(store)) = (self.with_engine(Engine::stored_state), self.crypto_store()) else {
+            return;
+        };
+        spawn_local(async move {
             if state.len() > MAX_BYTES {
                 web_sys::console::warn_1(&format!("Weft: the rooms are not stored ({} bytes)", state.len()).into());
                 return;
