@@ -11,6 +11,10 @@
 //! spec's. What is not ours to restore is skipped: to-device and crypto account data (the
 //! crypto store keeps those), call signals (no ringing for old invites), in-room
 //! verification. The engine stays "not synced" until a real sync arrives.
+//!
+//! Writing and reading snapshots is reached through the [`super::CryptoDriver`], so in the
+//! browser that code sits in the lazily loaded crypto chunk (always loaded before an engine
+//! exists) rather than in the first page load; what rooms note as syncs arrive stays here.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -247,6 +251,10 @@ impl Engine {
     /// whole sync batches up to [`STORED_EVENTS`] events and, of the member events,
     /// ourselves, the heroes, the people of those events and [`STORED_MEMBERS`] more.
     pub fn stored_state(&self) -> Option<String> {
+        self.driver.stored_state(self)
+    }
+
+    pub(super) fn stored_state_impl(&self) -> Option<String> {
         let next_batch = self.next_batch.as_deref()?;
         let own = self.user_id();
         let direct = serde_json::value::to_raw_value(&DirectEvent { kind: "m.direct", content: &self.direct }).ok();
@@ -322,6 +330,11 @@ impl Engine {
     /// `/sync` continues from the stored token, and [`Self::has_synced`] stays false until a
     /// real sync arrives. An error leaves the engine as it was.
     pub fn restore_state(&mut self, stored: &str) -> Result<(), StoredError> {
+        let driver = self.driver;
+        driver.restore_state(self, stored)
+    }
+
+    pub(super) fn restore_state_impl(&mut self, stored: &str) -> Result<(), StoredError> {
         let header: SnapshotIn = parse_json(stored).map_err(|e| StoredError::Corrupt(e.to_string()))?;
         if header.version != STORED_VERSION {
             return Err(StoredError::Version(header.version));
