@@ -28,6 +28,7 @@ mod trust;
 mod verification;
 mod messages;
 mod rooms;
+pub(crate) mod stored;
 
 pub use crate::crypto::{OutgoingRequest, RequestId};
 pub use driver::{CryptoDriver, FullCrypto, VerificationAction};
@@ -40,6 +41,7 @@ pub use crate::crypto::{
     trust::{BackupStatus, CrossSigningStatus, RecoveryStatus, SecurityState},
 };
 pub use messages::{Draft, TYPING_TIMEOUT};
+pub use stored::{STORED_VERSION, StoredError};
 
 /// Call events kept for a call manager that is not running (see [`Engine::call_waiting`]).
 const MAX_CALL_SIGNALS: usize = 256;
@@ -94,6 +96,12 @@ pub struct Engine {
     trust_flight: trust::TrustFlight,
     /// Verifications and secret requests under way.
     verifications: verification::Verifications,
+    /// A real sync has been applied (not only a stored snapshot).
+    live: bool,
+    /// The server refused the stored sync token: the initial sync replaces the stored rooms.
+    replace_stored: bool,
+    /// Sync data kept for the stored snapshot (see [`stored`]).
+    record: stored::EngineRecord,
 }
 
 impl Engine {
@@ -122,6 +130,9 @@ impl Engine {
             direct: DirectContent::new(),
             outbox: BTreeMap::new(),
             calls: Vec::new(),
+            live: false,
+            replace_stored: false,
+            record: stored::EngineRecord::default(),
         }
     }
 
@@ -135,14 +146,17 @@ impl Engine {
         &self.session.user_id
     }
 
-    /// Whether at least one sync has been applied.
+    /// Whether at least one sync has been applied (rooms restored from storage alone do not
+    /// count: until the server answered, a room missing here may just not be stored).
     pub fn has_synced(&self) -> bool {
-        self.next_batch.is_some()
+        self.live
     }
 
-    /// The next `/sync` request: initial (no long-poll) first, then incremental.
+    /// The next `/sync` request: initial (no long-poll) first, then incremental. After a
+    /// restore from storage the first one continues from the stored token, without
+    /// long-polling, so the catch-up answers at once.
     pub fn sync_request(&self) -> Result<HttpRequest, ApiError> {
-        let timeout = if self.next_batch.is_some() {
+        let timeout = if self.live {
             SYNC_TIMEOUT
         } else {
             Duration::ZERO
@@ -151,8 +165,19 @@ impl Engine {
     }
 
     /// Parses and applies a `/sync` response.
+    ///
+    /// When the server refuses the sync token restored from storage (a 400, as weft and
+    /// Synapse answer a token they cannot read), the engine falls back to an initial sync
+    /// whose rooms replace the stored ones, and this returns `Ok`: the caller syncs again.
     pub fn handle_sync_response(&mut self, response: HttpResponse<'_>) -> Result<(), ApiError> {
-        let sync = SyncResponse::from_http(response)?;
+        let sync = match SyncResponse::from_http(response) {
+            Err(ApiError::Server { status: 400, .. }) if !self.live && self.next_batch.is_some() => {
+                self.next_batch = None;
+                self.replace_stored = true;
+                return Ok(());
+            }
+            sync => sync?,
+        };
         self.apply_sync(sync);
         Ok(())
     }
@@ -160,9 +185,25 @@ impl Engine {
     /// Applies a parsed `/sync` response. To-device events go to the crypto machine first,
     /// so room keys they carry are there when the timelines are decrypted.
     pub fn apply_sync(&mut self, sync: SyncResponse) {
+        if std::mem::take(&mut self.replace_stored) {
+            self.rooms.clear();
+            self.invites.clear();
+            self.direct.clear();
+        }
+        self.apply_sync_as(sync, true);
+        self.live = true;
+    }
+
+    /// A stored snapshot (see [`stored`]): the same path as a sync, without what belongs to
+    /// the moment it happened (crypto, call signals, verification requests).
+    fn apply_stored(&mut self, sync: SyncResponse) {
+        self.apply_sync_as(sync, false);
+    }
+
+    fn apply_sync_as(&mut self, sync: SyncResponse, live: bool) {
         self.syncs += 1;
         let driver = self.driver;
-        let crypto_changes = driver.receive_sync(self, &sync);
+        let crypto_changes = if live { driver.receive_sync(self, &sync) } else { Default::default() };
         self.to_device.extend(crypto_changes.events.iter().cloned());
         for (kind, content) in sync
             .account_data
@@ -174,10 +215,13 @@ impl Engine {
                 && let Ok(direct) = crate::event::parse_json::<DirectContent>(content.get())
             {
                 self.direct = direct;
-            } else {
+            } else if live {
                 driver.account_data(self, &kind, &content);
             }
         }
+        // Call events of a stored snapshot are old: nobody should ring for them.
+        let mut stored_calls = Vec::new();
+        let calls = if live { &mut self.calls } else { &mut stored_calls };
         // Leave first, then join, then invite: within one batch a room can be left and
         // re-joined or re-invited, and the later membership must win.
         for room_id in sync.rooms.leave.keys() {
@@ -191,7 +235,7 @@ impl Engine {
                 .or_insert_with(|| Room::new(room_id.clone()))
                 .apply_sync(
                     update,
-                    &mut self.calls,
+                    calls,
                     &mut Decryptor { driver, machine: &mut self.crypto },
                 );
         }
@@ -200,6 +244,7 @@ impl Engine {
             if self.rooms.contains_key(room_id) {
                 continue;
             }
+            self.record.note_invite(room_id, &update.invite_state.events);
             let mut invite = Invite::from_stripped_state(&self.session.user_id, update);
             invite.order = self
                 .invites
@@ -211,7 +256,9 @@ impl Engine {
         if self.calls.len() > MAX_CALL_SIGNALS {
             self.calls.drain(..self.calls.len() - MAX_CALL_SIGNALS);
         }
-        driver.after_sync(self, &crypto_changes, &sync.next_batch, &sync.rooms.join);
+        if live {
+            driver.after_sync(self, &crypto_changes, &sync.next_batch, &sync.rooms.join);
+        }
         self.next_batch = Some(sync.next_batch);
     }
 

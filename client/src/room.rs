@@ -17,7 +17,7 @@ use crate::{
     },
     call::CallSignal,
     crypto::{Decrypted, Machine, RoomKeySettings, UtdReason},
-    engine::Decryptor,
+    engine::{Decryptor, stored::RoomRecord},
     describe::classify,
     media::Mxc,
     event::{Event, Unsigned},
@@ -111,6 +111,8 @@ pub struct Room {
     /// order and `unsigned.replaces_state`): a later `state` section or member list that
     /// still carries one of them must not undo the newer state.
     superseded: Superseded,
+    /// Sync data kept for the stored snapshot.
+    record: RoomRecord,
 }
 
 /// The event IDs of state events known to be replaced, the newest [`Superseded::CAP`]
@@ -173,6 +175,7 @@ impl Room {
             undecrypted: Vec::new(),
             joined_members: None,
             superseded: Superseded::default(),
+            record: RoomRecord::default(),
         }
     }
 
@@ -299,6 +302,7 @@ impl Room {
         if !self.loaded || update.timeline.limited {
             self.prev_batch = update.timeline.prev_batch.clone();
         }
+        self.record.note_timeline(&update.timeline, !self.loaded || update.timeline.limited);
         let timeline: Vec<Event> =
             update.timeline.events.iter().filter_map(|raw| Event::parse(raw)).collect();
         if update.timeline.limited && self.encrypted {
@@ -320,6 +324,7 @@ impl Room {
                 && timeline.iter().any(|t| t.event_id == event.event_id);
             if !in_timeline && !self.is_superseded(&event) {
                 self.apply_state(&event);
+                self.record.note_state(&event);
             }
         }
         for event in &timeline {
@@ -362,6 +367,7 @@ impl Room {
                 self.superseded.insert(previous);
             }
             self.apply_state(event);
+            self.record.note_state(event);
         }
         if matches!(incoming, Incoming::Item(_)) {
             self.bump_activity(ts);
@@ -787,6 +793,26 @@ impl Room {
         if !known {
             self.apply_state(event);
         }
+    }
+
+    /// What the room keeps for the stored snapshot.
+    pub(crate) fn record(&self) -> &RoomRecord {
+        &self.record
+    }
+
+    /// The members the server names the room after (`m.heroes`).
+    pub(crate) fn heroes(&self) -> &[OwnedUserId] {
+        &self.heroes
+    }
+
+    /// The server's count of joined members, if it sent one.
+    pub(crate) fn joined_members(&self) -> Option<u64> {
+        self.joined_members
+    }
+
+    /// Everyone's latest read receipt.
+    pub(crate) fn receipts(&self) -> &BTreeMap<OwnedUserId, OwnedEventId> {
+        &self.receipts
     }
 
     pub(crate) fn timeline_mut(&mut self) -> &mut Timeline {

@@ -27,6 +27,7 @@ mod messages;
 mod notifications;
 mod rooms;
 mod security;
+mod stored;
 
 pub(crate) use calls::CallDesk;
 pub use media::{Fetch, UploadEntry};
@@ -116,6 +117,8 @@ pub struct ClientHandle {
     calls: CallDesk,
     /// The device's crypto store and the order of writes to it.
     crypto: StoredValue<crypto::CryptoDesk, LocalStorage>,
+    /// Saving the engine state (see [`stored`]).
+    stored: StoredValue<stored::StateDesk, LocalStorage>,
 }
 
 impl ClientHandle {
@@ -137,6 +140,7 @@ impl ClientHandle {
             media: StoredValue::new_local(media::MediaState::default()),
             calls: CallDesk::new(),
             crypto: StoredValue::new_local(crypto::CryptoDesk::default()),
+            stored: StoredValue::new_local(stored::StateDesk::default()),
         };
         provide_context(handle);
         if let Some(session) = storage::load_session() {
@@ -322,6 +326,8 @@ impl ClientHandle {
                     handle.notice.set(None);
                     handle.set_crypto_store(Some(store));
                     handle.engine.set(Some(engine));
+                    // Rooms restored from storage are not news.
+                    handle.set_unread_baseline();
                     sync_loop::start(handle);
                     handle.fetch_upload_limit();
                     handle.pump_crypto();

@@ -56,6 +56,7 @@ pub fn start(handle: ClientHandle) {
                 Ok(()) => {
                     handle.pump_crypto();
                     handle.notify_new_messages();
+                    handle.save_state_soon();
                     handle.wake_calls();
                     backoff.reset();
                     handle.set_connection(Connection::Online);

@@ -455,7 +455,7 @@ impl Engine {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use ruma::{OwnedEventId, UInt, owned_room_id};
     use serde_json::json;
 
@@ -465,7 +465,7 @@ mod tests {
         crypto::{UtdReason, WithheldCode, fake_server::FakeServer},
     };
 
-    fn session(user: &str, device: &str) -> Session {
+    pub(in crate::engine) fn session(user: &str, device: &str) -> Session {
         Session {
             homeserver: "http://hs".into(),
             user_id: user.try_into().unwrap(),
@@ -474,7 +474,7 @@ mod tests {
         }
     }
 
-    fn room() -> OwnedRoomId {
+    pub(in crate::engine) fn room() -> OwnedRoomId {
         owned_room_id!("!r:hs")
     }
 
@@ -487,7 +487,7 @@ mod tests {
                "origin_server_ts": 1, "content": {"membership": "join"}})
     }
 
-    fn room_state() -> Vec<Value> {
+    pub(in crate::engine) fn room_state() -> Vec<Value> {
         vec![
             json!({"type": "m.room.create", "event_id": "$c", "sender": "@alice:hs", "state_key": "",
                    "origin_server_ts": 1, "content": {"room_version": "11"}}),
@@ -499,7 +499,7 @@ mod tests {
     }
 
     /// Sends each engine's requests to the server until nobody has any.
-    fn drive(server: &mut FakeServer, engines: &mut [&mut Engine]) {
+    pub(in crate::engine) fn drive(server: &mut FakeServer, engines: &mut [&mut Engine]) {
         for _ in 0..30 {
             let mut any = false;
             for engine in engines.iter_mut() {
@@ -518,7 +518,7 @@ mod tests {
     }
 
     /// A sync with the device's to-device events and some room events.
-    fn sync(server: &mut FakeServer, engine: &mut Engine, batch: &str, state: Vec<Value>, timeline: Vec<Value>, to_device: bool) {
+    pub(in crate::engine) fn sync(server: &mut FakeServer, engine: &mut Engine, batch: &str, state: Vec<Value>, timeline: Vec<Value>, to_device: bool) {
         let to_device = if to_device { server.take_to_device(engine.session()) } else { Vec::new() };
         let body = json!({"next_batch": batch, "to_device": {"events": to_device},
             "rooms": {"join": {"!r:hs": {"state": {"events": state}, "timeline": {"events": timeline}}}}});
@@ -526,7 +526,7 @@ mod tests {
         engine.handle_sync_response(http::Response::builder().status(200).body(&bytes[..]).unwrap()).unwrap();
     }
 
-    fn setup(server: &mut FakeServer) -> (Engine, Engine) {
+    pub(in crate::engine) fn setup(server: &mut FakeServer) -> (Engine, Engine) {
         server.cross_sign("@alice:hs");
         server.cross_sign("@bob:hs");
         server.members.insert("!r:hs".into(), vec![member("@alice:hs"), member("@bob:hs")]);
@@ -539,21 +539,21 @@ mod tests {
         (alice, bob)
     }
 
-    fn say(engine: &mut Engine, text: &str, txn: &str) {
+    pub(in crate::engine) fn say(engine: &mut Engine, text: &str, txn: &str) {
         let draft = Draft { text: text.into(), ..Draft::default() };
         assert!(matches!(engine.send_message(&room(), draft, txn.into(), ts(50)).unwrap(), Outgoing::Queued));
     }
 
-    fn items(engine: &Engine) -> Vec<TimelineItem> {
+    pub(in crate::engine) fn items(engine: &Engine) -> Vec<TimelineItem> {
         engine.room(&room()).unwrap().items(engine.user_id())
     }
 
-    fn item(engine: &Engine, event_id: &str) -> TimelineItem {
+    pub(in crate::engine) fn item(engine: &Engine, event_id: &str) -> TimelineItem {
         let event_id: OwnedEventId = event_id.try_into().unwrap();
         items(engine).into_iter().find(|i| i.event_id.as_ref() == Some(&event_id)).unwrap()
     }
 
-    fn sent(server: &FakeServer, from: usize) -> Vec<Value> {
+    pub(in crate::engine) fn sent(server: &FakeServer, from: usize) -> Vec<Value> {
         server.room_events[from..].to_vec()
     }
 

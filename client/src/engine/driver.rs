@@ -95,9 +95,14 @@ pub trait CryptoDriver: Sync + std::fmt::Debug {
     fn verifications(&self, engine: &Engine) -> Vec<VerificationView>;
     /// A user's action on a verification; [`VerificationAction::Start`] returns its ID.
     fn verification(&self, engine: &mut Engine, action: VerificationAction<'_>) -> Result<String, TrustError>;
+    /// See [`Engine::stored_state`] (here so its serialisation loads with the chunk).
+    fn stored_state(&self, engine: &Engine) -> Option<String>;
+    /// See [`Engine::restore_state`].
+    fn restore_state(&self, engine: &mut Engine, stored: &str) -> Result<(), super::StoredError>;
 }
 
-/// The engine's crypto: vodozemac, the machine, trust and verification.
+/// The engine's crypto: vodozemac, the machine, trust and verification (and, as code the
+/// first page load does not need either, writing and reading the stored state).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FullCrypto;
 
@@ -206,6 +211,14 @@ impl CryptoDriver for FullCrypto {
             VerificationAction::Mismatch(id) => engine.mismatch_verification_impl(id).map(|()| id.to_owned()),
             VerificationAction::Cancel(id) => engine.cancel_verification_impl(id).map(|()| id.to_owned()),
         }
+    }
+
+    fn stored_state(&self, engine: &Engine) -> Option<String> {
+        engine.stored_state_impl()
+    }
+
+    fn restore_state(&self, engine: &mut Engine, stored: &str) -> Result<(), super::StoredError> {
+        engine.restore_state_impl(stored)
     }
 }
 

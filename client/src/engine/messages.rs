@@ -337,6 +337,10 @@ impl Engine {
     /// A read receipt for the newest event in the room, unless we already sent one for it.
     /// Clears the room's unread count at once.
     pub fn read_receipt_request(&mut self, room_id: &RoomId) -> Option<HttpRequest> {
+        // Rooms shown from storage may be behind: read up to what the server says is new.
+        if !self.live {
+            return None;
+        }
         let own = self.session.user_id.clone();
         let room = self.rooms.get_mut(room_id)?;
         let latest = room.timeline().latest_remote()?.event_id.clone()?;

@@ -54,11 +54,14 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let settings_open = RwSignal::new(false);
     let pending: Pending = RwSignal::new_local(Vec::new());
 
-    // Reading: whenever something new shows while the page is seen, say so.
+    // Reading: whenever something new shows while the page is seen, say so (and once the
+    // first real sync has come: rooms shown from storage may be behind).
+    let synced = Memo::new(move |_| handle.has_synced());
     Effect::new({
         let room_id = room_id.clone();
         move |_| {
             items.track();
+            synced.track();
             if document::is_seen() {
                 handle.mark_read(&room_id);
             }

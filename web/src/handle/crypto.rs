@@ -51,6 +51,11 @@ impl ClientHandle {
         session: weft_client::Session,
     ) -> Result<(Engine, CryptoStore), String> {
         let (user, device) = (session.user_id.to_string(), session.device_id.to_string());
+        // The crypto chunk loads (from the HTTP cache after the first time: compiling is what
+        // remains) while the store opens, rather than after it.
+        spawn_local(async {
+            let _ = crypto_driver().await;
+        });
         if CryptoStore::in_use_elsewhere(&user, &device).await {
             self.notice.set(Some(
                 "Weft is open in another tab. Close it to use Weft here.".to_owned(),
@@ -63,12 +68,15 @@ impl ClientHandle {
             .load()
             .await
             .map_err(|e| format!("This device's encryption keys can't be read ({e}). Sign in again."))?;
+        let rooms = Self::load_state(&store).await;
         let driver = crypto_driver().await.map_err(|ChunkError| {
             "Encryption could not be loaded. Check your connection and reload the page.".to_owned()
         })?;
-        let engine = Engine::with_crypto_driver(session, driver, stored.as_deref()).map_err(|e| {
+        let mut engine = Engine::with_crypto_driver(session, driver, stored.as_deref()).map_err(|e| {
             format!("This device's encryption keys can't be read ({e}). Sign in again.")
         })?;
+        // The rooms as stored, decrypted with the keys just restored.
+        Self::restore_state(&mut engine, rooms);
         Ok((engine, store))
     }
 
@@ -76,6 +84,11 @@ impl ClientHandle {
         self.crypto.update_value(|desk| {
             *desk = CryptoDesk { store: store.map(Rc::new), ..CryptoDesk::default() };
         });
+    }
+
+    /// The open store, for the stored engine state that shares its database.
+    pub(super) fn crypto_store(&self) -> Option<Rc<CryptoStore>> {
+        self.crypto.try_with_value(|desk| desk.store.clone()).flatten()
     }
 
     /// Deletes the device's crypto store (sign-out, or a session the server ended).

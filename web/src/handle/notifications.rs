@@ -21,6 +21,14 @@ impl ClientHandle {
         granted
     }
 
+    /// Takes the unread counts as they are as the baseline (rooms restored from storage),
+    /// so only what the next syncs add is notified.
+    pub(crate) fn set_unread_baseline(&self) {
+        if let Ok(rooms) = self.with_engine(|engine| engine.room_list()) {
+            self.last_unread.set_value(rooms.into_iter().map(|r| (r.room_id, r.unread)).collect());
+        }
+    }
+
     /// After a sync: notify about rooms whose unread count grew while the tab is hidden.
     /// Runs after every sync, so it only reads counts; message text is looked up just for
     /// the rooms it notifies about.

@@ -3,12 +3,14 @@
 //! The engine serialises its whole crypto state (vodozemac pickles of the account and the
 //! Olm and Megolm sessions, the device cache, the replay table); this module seals it with
 //! [`Sealer`] and writes it in one transaction, so a reload never sees half a ratchet step.
+//! The engine's stored rooms (`idb::STATE`) are sealed with the same key, in the same
+//! database.
 
 use js_sys::Uint8Array;
 use wasm_bindgen::JsValue;
 
 use super::{
-    idb::{self, CRYPTO, Database, IdbError},
+    idb::{self, CRYPTO, Database, IdbError, STATE},
     locks::{self, LockGuard},
     seal::Sealer,
 };
@@ -60,6 +62,22 @@ impl CryptoStore {
     pub async fn save(&self, state: &str) -> Result<(), IdbError> {
         let sealed: Uint8Array = self.sealer.seal(state.as_bytes()).await?;
         self.db.put(CRYPTO, STATE_KEY, &JsValue::from(sealed)).await
+    }
+
+    /// The stored engine state (see [`idb::STATE`]), unsealed, if any.
+    pub async fn load_state(&self) -> Result<Option<String>, IdbError> {
+        let Some(sealed) = self.db.get(STATE, STATE_KEY).await? else {
+            return Ok(None);
+        };
+        let bytes = self.sealer.unseal(&sealed).await?;
+        String::from_utf8(bytes).map(Some).map_err(|_| IdbError("the stored state is not text".into()))
+    }
+
+    /// Seals and commits the engine state: room names and the text of unencrypted rooms'
+    /// messages are as private as the keys, and sealing costs little next to the write.
+    pub async fn save_state(&self, state: &str) -> Result<(), IdbError> {
+        let sealed: Uint8Array = self.sealer.seal(state.as_bytes()).await?;
+        self.db.put(STATE, STATE_KEY, &JsValue::from(sealed)).await
     }
 
     /// Deletes a device's whole database (sign-out), closing this store first if open.

@@ -48,3 +48,32 @@ pub fn is_hidden() -> bool {
 pub fn click(element: &web_sys::HtmlElement) {
     element.click();
 }
+
+/// Calls a function whenever the page becomes hidden (another tab, a minimised window, the
+/// page being left or reloaded); the listener goes when this is dropped.
+pub struct OnHidden {
+    closure: wasm_bindgen::closure::Closure<dyn FnMut()>,
+}
+
+impl OnHidden {
+    pub fn new(mut f: impl FnMut() + 'static) -> Option<Self> {
+        let closure = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+            if is_hidden() {
+                f();
+            }
+        });
+        document()?
+            .add_event_listener_with_callback("visibilitychange", closure.as_ref().unchecked_ref())
+            .ok()?;
+        Some(Self { closure })
+    }
+}
+
+impl Drop for OnHidden {
+    fn drop(&mut self) {
+        if let Some(document) = document() {
+            let _ = document
+                .remove_event_listener_with_callback("visibilitychange", self.closure.as_ref().unchecked_ref());
+        }
+    }
+}

@@ -1,8 +1,10 @@
 //! A small async layer over IndexedDB: one database per signed-in device, a few object
 //! stores of keyed values, and deleting it all at sign-out.
 //!
-//! The E2EE crypto store lives here now; the stored engine state of issue 14 will share the
-//! same database (one more object store), so that sign-out deletes both in one step.
+//! The database holds the E2EE crypto store ([`CRYPTO`], sealed), the key that seals it
+//! ([`KEYS`]) and the engine's stored state ([`STATE`], sealed with the same key: rooms,
+//! timelines and the sync token, so a reload shows the rooms before the network answers).
+//! One database for all three, so sign-out deletes them in one step.
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
@@ -10,14 +12,16 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
 /// Bumped when object stores are added; the upgrade creates the missing ones.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Object stores of the per-device database.
-pub const STORES: &[&str] = &[CRYPTO, KEYS];
+pub const STORES: &[&str] = &[CRYPTO, KEYS, STATE];
 /// The sealed crypto state.
 pub const CRYPTO: &str = "crypto";
 /// WebCrypto keys (non-extractable `CryptoKey` objects, stored as the browser clones them).
 pub const KEYS: &str = "keys";
+/// The sealed stored engine state (version 2).
+pub const STATE: &str = "state";
 
 /// IndexedDB failed or is missing (private windows in some browsers, quota).
 #[derive(Debug, Clone)]
