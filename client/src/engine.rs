@@ -158,6 +158,11 @@ impl Engine {
         self.rooms.get(room_id).map(|room| self.entry(room))
     }
 
+    /// Each joined room's unread count, unsorted and unnamed (for notifications).
+    pub fn unread_counts(&self) -> Vec<(OwnedRoomId, u64)> {
+        self.rooms.iter().map(|(id, room)| (id.clone(), room.unread().notification_count)).collect()
+    }
+
     /// Unread messages over all joined rooms (for the page title).
     pub fn total_unread(&self) -> u64 {
         self.rooms.values().map(|room| room.unread().notification_count).sum()

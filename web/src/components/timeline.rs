@@ -1,5 +1,10 @@
 //! The message list of a room: day separators, grouped messages, older history on scroll,
 //! who is typing, and a jump back to the newest message.
+//!
+//! Only a window of [`WINDOW`] items is in the page. It follows the newest message until the
+//! reader scrolls up; near the window's top it moves [`STEP`] items back (and fetches older
+//! history once it shows the oldest item loaded), near its bottom it moves forward again.
+//! Each move keeps an item that stays in place on screen, so the view does not jump.
 
 use leptos::{html, prelude::*};
 
@@ -12,8 +17,12 @@ use crate::{
     reactive::{dyn_show, dyn_text, dyn_view},
 };
 
-/// Start loading older history when the top is this close (px).
+/// Start loading older history, or move the window, when an edge is this close (px).
 const LOAD_MARGIN: i32 = 600;
+/// Items in the page at most.
+pub const WINDOW: usize = 80;
+/// Items the window moves by.
+const STEP: usize = 30;
 
 /// `<section aria-label="Timeline">` with one `<li>` per item.
 ///
@@ -34,19 +43,74 @@ pub fn Timeline(
     let rows = open.rows.clone();
     let receipts = open.receipts.clone();
     let typing = open.typing.clone();
+    // The key of the newest row shown; `None`: the newest row of all (following new ones).
+    let bottom = RwSignal::new(None::<String>);
+    // The window as a range of `rows`.
+    let window = Memo::new({
+        let rows = rows.clone();
+        move |_| {
+            let bottom = bottom.get();
+            rows.with(|rows| {
+                let end = bottom
+                    .and_then(|key| rows.iter().rposition(|row| row.key == key))
+                    .map_or(rows.len(), |i| i + 1);
+                (end.saturating_sub(WINDOW), end)
+            })
+        }
+    });
+    let shown = Memo::new({
+        let rows = rows.clone();
+        move |_| {
+            let (start, end) = window.get();
+            rows.with(|rows| rows[start..end].to_vec())
+        }
+    });
+    // A move is under way (waiting for its render): scroll events meanwhile are its own.
+    let moving = StoredValue::new(false);
+    // Moves the window so it ends at `end`, keeping the first (moving back) or last (moving
+    // forward) item where it is on screen.
+    let move_window = {
+        let rows = rows.clone();
+        move |end: usize, back: bool| {
+            let Some(element) = scroller.get_untracked() else { return };
+            let key = rows.with_untracked(|rows| (end < rows.len()).then(|| rows[end - 1].key.clone()));
+            let anchor = document::edge_child(&element, ".items", !back);
+            moving.set_value(true);
+            bottom.set(key);
+            leptos::task::spawn_local(async move {
+                document::next_frame().await;
+                if let Some((anchor, was_top)) = anchor {
+                    document::keep_in_place(&element, &anchor, was_top);
+                }
+                moving.set_value(false);
+            });
+        }
+    };
 
     let check_scroll = {
         let room_id = room_id.clone();
+        let rows = rows.clone();
         move || {
             let Some(element) = scroller.get_untracked() else {
                 return;
             };
+            if moving.get_value() {
+                return;
+            }
             let (top, height, client) = document::scroll_metrics(&element);
             // column-reverse: scrollTop is 0 at the bottom and negative upwards.
             let from_top = height - client + top;
-            away_from_bottom.set(top < -200);
-            if from_top < LOAD_MARGIN && loaded.get_untracked() && !reached_start.get_untracked() {
-                handle.load_older(room_id.clone());
+            let (start, end) = window.get_untracked();
+            let len = rows.with_untracked(Vec::len);
+            away_from_bottom.set(top < -200 || end < len);
+            if from_top < LOAD_MARGIN {
+                if start > 0 {
+                    move_window(end.saturating_sub(STEP).max(WINDOW.min(len)), true);
+                } else if loaded.get_untracked() && !reached_start.get_untracked() {
+                    handle.load_older(room_id.clone());
+                }
+            } else if -top < LOAD_MARGIN && end < len {
+                move_window((end + STEP).min(len), false);
             }
         }
     };
@@ -57,6 +121,7 @@ pub fn Timeline(
         let rows = rows.clone();
         move |_| {
             rows.track();
+            shown.track();
             handle.is_paginating(&room_id);
             check_scroll();
         }
@@ -79,7 +144,7 @@ pub fn Timeline(
                         view! { <p class="hint" role="status">"Loading…"</p> }.into_any()
                     } else if start && rows.with(Vec::is_empty) {
                         view! { <p class="hint">"No messages yet. Say hello!"</p> }.into_any()
-                    } else if start {
+                    } else if start && window.get().0 == 0 {
                         view! { <p class="hint">"This is the start of the room."</p> }.into_any()
                     } else {
                         ().into_any()
@@ -87,7 +152,7 @@ pub fn Timeline(
                 }})}
                 <ol class="items">
                     <For
-                        each=move || rows.get()
+                        each=move || shown.get()
                         key=|row| row.clone()
                         children=move |row| {
                             let room_id = room_id.clone();
@@ -123,6 +188,7 @@ pub fn Timeline(
                     <button
                         class="jump"
                         on:click=move |_| {
+                            bottom.set(None);
                             if let Some(element) = scroller.get_untracked() {
                                 document::scroll_to(&element, 0);
                             }
