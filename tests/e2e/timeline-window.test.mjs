@@ -65,10 +65,40 @@ test('the timeline keeps a window of items while scrolling back through 300 mess
     await step('scroll back step by step to the start of the room', async () => {
       const scroller = timeline(bob);
       const start = bob.getByText('This is the start of the room.');
+      // Where a message on screen is, relative to the scroller (null if not in the page).
+      const place = (body) => scroller.evaluate((el, body) => {
+        const found = [...el.querySelectorAll('ol.items > li.item')]
+          .find((li) => li.querySelector('.body')?.textContent === body);
+        return found ? Math.round(found.getBoundingClientRect().top - el.getBoundingClientRect().top) : null;
+      }, body);
+      let jumps = 0;
       for (let round = 0; round < 600 && !(await start.isVisible()); round++) {
         await collect();
-        await scroller.evaluate((el) => { el.scrollTop -= el.clientHeight / 2; });
-        await bob.waitForTimeout(50);
+        // The topmost message on screen, to check that it moves by just the scrolled distance
+        // while the window moves under it.
+        const [marker, was, step] = await scroller.evaluate((el) => {
+          const top = el.getBoundingClientRect().top;
+          const li = [...el.querySelectorAll('ol.items > li.item')]
+            .find((li) => li.getBoundingClientRect().top >= top && li.querySelector('.body'));
+          const before = el.scrollTop;
+          el.scrollTop -= Math.floor(el.clientHeight / 2);
+          const scrolled = before - el.scrollTop;
+          // Where it should be once the scroll is done: lower by the distance scrolled.
+          const expected = li ? Math.round(li.getBoundingClientRect().top - top) : null;
+          return [li?.querySelector('.body').textContent, expected, scrolled];
+        });
+        // Settled: the same place twice in a row.
+        let now = null;
+        for (let i = 0; i < 20; i++) {
+          await bob.waitForTimeout(50);
+          const again = marker === undefined ? null : await place(marker);
+          if (again === now) break;
+          now = again;
+        }
+        if (was !== null && now !== null && Math.abs(now - was) > 2) {
+          jumps++;
+          console.log(`    "${marker}" moved ${now - was} px after scrolling ${step} px`);
+        }
       }
       await start.waitFor(WAIT);
       await collect();
@@ -81,6 +111,7 @@ test('the timeline keeps a window of items while scrolling back through 300 mess
       console.log(`    most items at once: ${watch.max}; longest task: ${watch.longest.toFixed(0)} ms`);
       assert.equal(watch.duplicate, null, `"${watch.duplicate}" was in the page twice at once`);
       assert.ok(watch.max <= WINDOW, `${watch.max} items in the page at once, more than ${WINDOW}`);
+      assert.equal(jumps, 0, 'the view jumped while the window moved');
     });
 
     await step('"Jump to latest" shows the newest message again', async () => {
