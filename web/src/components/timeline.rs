@@ -115,6 +115,9 @@ pub fn Timeline(
         }
     };
     // After each render (new items, a page of history), fill the screen if it isn't full.
+    // Measured at the next frame, once the new rows are in the page: measured before, a
+    // page that just arrived looks like a page still missing, and measured never again (no
+    // scroll event comes while the view stays at the top) the history stops loading.
     Effect::new({
         let check_scroll = check_scroll.clone();
         let room_id = room_id.clone();
@@ -123,7 +126,11 @@ pub fn Timeline(
             rows.track();
             shown.track();
             handle.is_paginating(&room_id);
-            check_scroll();
+            let check_scroll = check_scroll.clone();
+            leptos::task::spawn_local(async move {
+                document::next_frame().await;
+                check_scroll();
+            });
         }
     });
 
