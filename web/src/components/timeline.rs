@@ -67,6 +67,10 @@ pub fn Timeline(
     });
     // A move is under way (waiting for its render): scroll events meanwhile are its own.
     let moving = StoredValue::new(false);
+    // scrollTop at the last check, for the direction of scrolling: the window moves forward
+    // only while the reader scrolls down, so a move back that leaves the bottom edge close
+    // cannot bounce straight forward again.
+    let last_top = StoredValue::new(0);
     // Moves the window so it ends at `end`, keeping the first (moving back) or last (moving
     // forward) item where it is on screen.
     let move_window = {
@@ -82,6 +86,7 @@ pub fn Timeline(
                 if let Some((anchor, was_top)) = anchor {
                     document::keep_in_place(&element, &anchor, was_top);
                 }
+                last_top.set_value(document::scroll_metrics(&element).0);
                 moving.set_value(false);
             });
         }
@@ -90,7 +95,7 @@ pub fn Timeline(
     let check_scroll = {
         let room_id = room_id.clone();
         let rows = rows.clone();
-        move || {
+        move |scrolled: bool| {
             let Some(element) = scroller.get_untracked() else {
                 return;
             };
@@ -100,16 +105,18 @@ pub fn Timeline(
             let (top, height, client) = document::scroll_metrics(&element);
             // column-reverse: scrollTop is 0 at the bottom and negative upwards.
             let from_top = height - client + top;
+            let down = scrolled && top > last_top.get_value();
+            last_top.set_value(top);
             let (start, end) = window.get_untracked();
             let len = rows.with_untracked(Vec::len);
             away_from_bottom.set(top < -200 || end < len);
-            if from_top < LOAD_MARGIN {
+            if from_top < LOAD_MARGIN && !down {
                 if start > 0 {
                     move_window(end.saturating_sub(STEP).max(WINDOW.min(len)), true);
                 } else if loaded.get_untracked() && !reached_start.get_untracked() {
                     handle.load_older(room_id.clone());
                 }
-            } else if -top < LOAD_MARGIN && end < len {
+            } else if down && -top < LOAD_MARGIN && end < len {
                 move_window((end + STEP).min(len), false);
             }
         }
@@ -129,7 +136,7 @@ pub fn Timeline(
             let check_scroll = check_scroll.clone();
             leptos::task::spawn_local(async move {
                 document::next_frame().await;
-                check_scroll();
+                check_scroll(false);
             });
         }
     });
@@ -140,7 +147,7 @@ pub fn Timeline(
             role="region"
             aria-label="Timeline"
             node_ref=scroller
-            on:scroll=move |_| check_scroll()
+            on:scroll=move |_| check_scroll(true)
         >
             <div class="timeline-inner">
                 {dyn_view({
