@@ -12,7 +12,7 @@ use ruma::{
 };
 
 use crate::{
-    ApiError, HttpRequest, HttpResponse, Room, Session,
+    ApiError, Changes, HttpRequest, HttpResponse, Room, Session,
     call::CallSignal,
     content::DirectContent,
     crypto::{Machine, ToDeviceEvent},
@@ -102,6 +102,8 @@ pub struct Engine {
     replace_stored: bool,
     /// Sync data kept for the stored snapshot (see [`stored`]).
     record: stored::EngineRecord,
+    /// The rooms [`Self::take_changes`] last reported, to report those that went away.
+    reported_rooms: std::collections::BTreeSet<OwnedRoomId>,
 }
 
 impl Engine {
@@ -133,7 +135,54 @@ impl Engine {
             live: false,
             replace_stored: false,
             record: stored::EngineRecord::default(),
+            reported_rooms: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// What changed for views since the last call (see [`crate::changes`]).
+    pub fn take_changes(&mut self) -> Changes {
+        let mut changes = Changes::default();
+        for (room_id, room) in &mut self.rooms {
+            let (room_changes, moved) = room.take_changes();
+            changes.room_list |= moved;
+            if !room_changes.is_empty() {
+                changes.rooms.insert(room_id.clone(), room_changes);
+            }
+        }
+        if self.reported_rooms.len() != self.rooms.len() || !self.rooms.keys().eq(self.reported_rooms.iter()) {
+            changes.removed = self.reported_rooms.iter().filter(|id| !self.rooms.contains_key(*id)).cloned().collect();
+            changes.room_list = true;
+            self.reported_rooms = self.rooms.keys().cloned().collect();
+        }
+        changes
+    }
+
+    /// Joined rooms, most recently active first, without building their entries.
+    pub fn room_order(&self) -> Vec<OwnedRoomId> {
+        let mut rooms: Vec<_> = self.rooms.values().collect();
+        rooms.sort_by_key(|room| std::cmp::Reverse(room.last_activity()));
+        rooms.into_iter().map(|room| room.room_id().clone()).collect()
+    }
+
+    /// One room's entry in the room list.
+    pub fn room_entry(&self, room_id: &RoomId) -> Option<RoomEntry> {
+        self.rooms.get(room_id).map(|room| self.entry(room))
+    }
+
+    /// Each joined room's unread count, unsorted and unnamed (for notifications).
+    pub fn unread_counts(&self) -> Vec<(OwnedRoomId, u64)> {
+        self.rooms.iter().map(|(id, room)| (id.clone(), room.unread().notification_count)).collect()
+    }
+
+    /// Unread messages over all joined rooms (for the page title).
+    pub fn total_unread(&self) -> u64 {
+        self.rooms.values().map(|room| room.unread().notification_count).sum()
+    }
+
+    /// Whether we reacted to `target` with `key`, and with which event once it is sent
+    /// (`Some(None)` while ours is still being sent).
+    pub fn own_reaction(&self, room_id: &RoomId, target: &ruma::OwnedEventId, key: &str) -> Option<Option<ruma::OwnedEventId>> {
+        self.rooms.get(room_id)?.timeline().own_reaction(target, key, self.user_id())
     }
 
     /// The session the engine makes requests with.
@@ -327,17 +376,18 @@ impl Engine {
     pub fn room_list(&self) -> Vec<RoomEntry> {
         let mut rooms: Vec<_> = self.rooms.values().collect();
         rooms.sort_by_key(|room| std::cmp::Reverse(room.last_activity()));
-        rooms
-            .into_iter()
-            .map(|room| RoomEntry {
-                room_id: room.room_id().clone(),
-                name: room.display_name(self.user_id()),
-                loaded: room.is_loaded(),
-                unread: room.unread().notification_count,
-                highlights: room.unread().highlight_count,
-                is_direct: self.is_direct(room.room_id()),
-            })
-            .collect()
+        rooms.into_iter().map(|room| self.entry(room)).collect()
+    }
+
+    fn entry(&self, room: &Room) -> RoomEntry {
+        RoomEntry {
+            room_id: room.room_id().clone(),
+            name: room.display_name(self.user_id()),
+            loaded: room.is_loaded(),
+            unread: room.unread().notification_count,
+            highlights: room.unread().highlight_count,
+            is_direct: self.is_direct(room.room_id()),
+        }
     }
 
     /// Pending invites, newest first.

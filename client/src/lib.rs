@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod call;
+pub mod changes;
 pub mod crypto;
 pub mod backoff;
 pub mod blurhash;
@@ -34,6 +35,7 @@ pub mod sync;
 pub mod timeline;
 
 pub use backoff::Backoff;
+pub use changes::{Changes, ItemDiff, RoomChanges};
 pub use engine::{Draft, Engine, RoomEntry};
 pub use error::ApiError;
 pub use invite::InviteEntry;
@@ -41,7 +43,7 @@ pub use media::{Media, MediaDraft, MediaKind, Mxc};
 pub use room::Room;
 pub use requests::NewRoom;
 pub use session::Session;
-pub use timeline::{ItemKind, Reaction, SendState, TimelineItem};
+pub use timeline::{ItemKind, Outline, Reaction, SendState, TimelineItem};
 
 /// A request ready to hand to an HTTP client.
 pub type HttpRequest = http::Request<Vec<u8>>;

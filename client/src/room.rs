@@ -11,6 +11,7 @@ use ruma::{
 use serde_json::value::RawValue;
 
 use crate::{
+    changes::RoomChanges,
     content::{
         AvatarContent, CanonicalAliasContent, CreateContent, JoinRulesContent, MemberContent, NameContent, PowerLevelsContent, ReceiptContent,
         TopicContent, TypingContent,
@@ -113,6 +114,10 @@ pub struct Room {
     superseded: Superseded,
     /// Sync data kept for the stored snapshot.
     record: RoomRecord,
+    /// What changed besides the timeline since the engine last took it.
+    changes: RoomChanges,
+    /// Its place in the room list may have changed.
+    activity_changed: bool,
 }
 
 /// The event IDs of state events known to be replaced, the newest [`Superseded::CAP`]
@@ -176,6 +181,8 @@ impl Room {
             joined_members: None,
             superseded: Superseded::default(),
             record: RoomRecord::default(),
+            changes: RoomChanges::all(),
+            activity_changed: true,
         }
     }
 
@@ -286,11 +293,17 @@ impl Room {
     /// New `m.call.*` events are added to `calls` for the call manager.
     /// Encrypted events are decrypted with `crypto` as they arrive.
     pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, calls: &mut Vec<CallSignal>, crypto: &mut Decryptor<'_>) {
-        if let Some(heroes) = &update.summary.heroes {
+        if let Some(heroes) = &update.summary.heroes
+            && *heroes != self.heroes
+        {
             self.heroes = heroes.clone();
+            self.changes.state = true;
         }
-        if let Some(count) = update.summary.joined_member_count {
+        if let Some(count) = update.summary.joined_member_count
+            && self.joined_members != Some(count)
+        {
             self.joined_members = Some(count);
+            self.changes.state = true;
         }
         if update.timeline.limited && self.loaded {
             // Events between our last sync and this one are missing. Rather than show a
@@ -298,6 +311,7 @@ impl Room {
             self.timeline.clear_remote();
             self.undecrypted.clear();
             self.reached_start = false;
+            self.changes.state = true;
         }
         if !self.loaded || update.timeline.limited {
             self.prev_batch = update.timeline.prev_batch.clone();
@@ -344,10 +358,16 @@ impl Room {
         for event in update.ephemeral.events.iter().filter_map(|raw| Event::parse_ephemeral(raw)) {
             self.apply_ephemeral(&event.0, &event.1);
         }
-        if let Some(unread) = update.unread_notifications {
+        if let Some(unread) = update.unread_notifications
+            && unread != self.unread
+        {
             self.unread = unread;
+            self.changes.unread = true;
         }
-        self.loaded = true;
+        if !self.loaded {
+            self.loaded = true;
+            self.changes.state = true;
+        }
     }
 
     /// The type and content of the event (decrypted) if it was new.
@@ -491,8 +511,11 @@ impl Room {
     fn apply_ephemeral(&mut self, kind: &str, content: &RawValue) {
         match kind {
             "m.typing" => {
-                if let Ok(typing) = crate::event::parse_json::<TypingContent>(content.get()) {
+                if let Ok(typing) = crate::event::parse_json::<TypingContent>(content.get())
+                    && typing.user_ids != self.typing
+                {
                     self.typing = typing.user_ids;
+                    self.changes.typing = true;
                 }
             }
             "m.receipt" => {
@@ -505,7 +528,7 @@ impl Room {
                             continue;
                         }
                         for user in users.into_keys() {
-                            self.receipts.insert(user, event_id.clone());
+                            self.set_receipt(user, event_id.clone());
                         }
                     }
                 }
@@ -535,7 +558,9 @@ impl Room {
             batch.push(self.classify_maybe_encrypted(&event, event_id, ts, crypto).0);
         }
         self.timeline.push_front(batch);
-        self.reached_start = page.end.is_none() || page.chunk.is_empty();
+        let reached_start = page.end.is_none() || page.chunk.is_empty();
+        self.changes.state |= reached_start != self.reached_start;
+        self.reached_start = reached_start;
         self.prev_batch = page.end;
     }
 
@@ -572,10 +597,7 @@ impl Room {
             items[i].read_by.push(user);
         }
         for item in &mut items {
-            self.timeline.mark_own_reactions(item, own);
-            if let Some(call) = item.call_id.as_deref().and_then(|id| self.timeline.call(id)) {
-                item.body = call.summary(own);
-            }
+            self.finish(item, own);
         }
         items
     }
@@ -591,7 +613,10 @@ impl Room {
     }
 
     pub(crate) fn set_receipt(&mut self, user: OwnedUserId, event_id: OwnedEventId) {
-        self.receipts.insert(user, event_id);
+        if self.receipts.get(&user) != Some(&event_id) {
+            self.receipts.insert(user, event_id);
+            self.changes.receipts = true;
+        }
     }
 
     /// Unread counts as the server last reported them.
@@ -600,7 +625,10 @@ impl Room {
     }
 
     pub(crate) fn clear_unread(&mut self) {
-        self.unread = UnreadNotifications::default();
+        if self.unread != UnreadNotifications::default() {
+            self.unread = UnreadNotifications::default();
+            self.changes.unread = true;
+        }
     }
 
     /// Members we know of (lazy loading sends only those who spoke), by user ID.
@@ -711,6 +739,7 @@ impl Room {
         if let Some(replaced) = &event.unsigned.replaces_state {
             self.superseded.insert(replaced.clone());
         }
+        self.changes.state = true;
         match event.kind.as_str() {
             "m.room.name" => {
                 self.name = event.content::<NameContent>().map(|content| content.name);
@@ -820,7 +849,47 @@ impl Room {
     }
 
     pub(crate) fn bump_activity(&mut self, ts: MilliSecondsSinceUnixEpoch) {
-        self.last_activity = self.last_activity.max(Some(ts));
+        if self.last_activity < Some(ts) {
+            self.last_activity = Some(ts);
+            self.activity_changed = true;
+        }
+    }
+
+    /// Takes the record of what changed, and whether the room's place in the list may have.
+    pub(crate) fn take_changes(&mut self) -> (RoomChanges, bool) {
+        let mut changes = std::mem::take(&mut self.changes);
+        changes.timeline.extend(self.timeline.take_diffs());
+        (changes, std::mem::take(&mut self.activity_changed))
+    }
+
+    /// The item with this key, as [`Self::items`] shows it but without read receipts (see
+    /// [`Self::receipts_by_key`]).
+    pub fn item_by_key(&self, key: &str, own: &UserId) -> Option<TimelineItem> {
+        let mut item = self.timeline.item_by_key(key)?;
+        self.finish(&mut item, own);
+        Some(item)
+    }
+
+    /// Who has read up to each item (not counting us), by item key.
+    pub fn receipts_by_key(&self, own: &UserId) -> std::collections::HashMap<String, Vec<OwnedUserId>> {
+        let mut by_key: std::collections::HashMap<String, Vec<OwnedUserId>> = std::collections::HashMap::new();
+        for (user, event_id) in &self.receipts {
+            if user == own {
+                continue;
+            }
+            if let Some(key) = self.timeline.key_of(self.timeline.anchor(event_id)) {
+                by_key.entry(key).or_default().push(user.clone());
+            }
+        }
+        by_key
+    }
+
+    /// Fills in what depends on who we are: our reactions, a call's line.
+    fn finish(&self, item: &mut TimelineItem, own: &UserId) {
+        self.timeline.mark_own_reactions(item, own);
+        if let Some(call) = item.call_id.as_deref().and_then(|id| self.timeline.call(id)) {
+            item.body = call.summary(own);
+        }
     }
 }
 

@@ -9,7 +9,10 @@
 use std::collections::{HashMap, HashSet};
 
 pub use crate::crypto::{UtdReason, WithheldCode};
-use crate::media::{Media, Mxc, format_duration};
+use crate::{
+    changes::ItemDiff,
+    media::{Media, Mxc, format_duration},
+};
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId, UserId};
 
 /// Delivery state of an item.
@@ -295,6 +298,8 @@ pub struct Timeline {
     anchors: HashMap<OwnedEventId, OwnedEventId>,
     /// Calls by `call_id`, for their lines in the history.
     calls: HashMap<String, CallRecord>,
+    /// What changed since the engine last took it (see [`crate::changes`]).
+    diffs: Vec<ItemDiff>,
 }
 
 impl Timeline {
@@ -359,18 +364,66 @@ impl Timeline {
     /// syncs may repeat events, e.g. after a retried request.
     pub(crate) fn push_back(&mut self, incoming: Incoming) -> bool {
         let anchor = self.remote.last().and_then(|item| item.event_id.clone());
-        self.insert(incoming, anchor, |timeline, item| timeline.remote.push(item))
+        let Some(placed) = self.insert(incoming, anchor) else { return false };
+        if let Some((item, echo)) = placed {
+            let key = item.key();
+            self.diffs.push(if echo { ItemDiff::Confirmed(key) } else { ItemDiff::PushBack(key) });
+            self.remote.push(item);
+        }
+        true
     }
 
     /// Prepends older events (from back-pagination), given oldest first.
     pub(crate) fn push_front(&mut self, batch: Vec<Incoming>) {
-        let mut older = Vec::new();
+        let mut older: Vec<TimelineItem> = Vec::new();
         for incoming in batch {
-            let anchor = older.last().and_then(|item: &TimelineItem| item.event_id.clone());
-            self.insert(incoming, anchor, |_, item| older.push(item));
+            let anchor = older.last().and_then(|item| item.event_id.clone());
+            if let Some(Some((item, _))) = self.insert(incoming, anchor) {
+                older.push(item);
+            }
+        }
+        if !older.is_empty() {
+            self.diffs.push(ItemDiff::PushFront(older.iter().map(TimelineItem::key).collect()));
         }
         older.append(&mut self.remote);
         self.remote = older;
+    }
+
+    /// Takes the record of what changed.
+    pub(crate) fn take_diffs(&mut self) -> Vec<ItemDiff> {
+        std::mem::take(&mut self.diffs)
+    }
+
+    /// Records that the shown item of `event_id`, if loaded, changed.
+    fn touch(&mut self, event_id: &OwnedEventId) {
+        let found = self.remote.iter().rev().chain(&self.local).find(|item| item.event_id.as_ref() == Some(event_id));
+        if let Some(item) = found {
+            let key = item.key();
+            self.diffs.push(ItemDiff::Update(key));
+        }
+    }
+
+    /// Records that the line of call `call_id` changed.
+    fn touch_call(&mut self, call_id: &str) {
+        if let Some(item) = self.remote.iter().find(|item| item.call_id.as_deref() == Some(call_id)) {
+            let key = item.key();
+            self.diffs.push(ItemDiff::Update(key));
+        }
+    }
+
+    /// The item with this [`TimelineItem::key`], as shown.
+    pub fn item_by_key(&self, key: &str) -> Option<TimelineItem> {
+        self.remote.iter().rev().chain(&self.local).find(|item| has_key(item, key)).map(|item| self.compose(item))
+    }
+
+    /// The keys of all items, in the order [`Self::items`] gives them.
+    pub fn keys(&self) -> Vec<String> {
+        self.remote.iter().chain(&self.local).map(TimelineItem::key).collect()
+    }
+
+    /// The key of the shown item of `event_id`.
+    pub(crate) fn key_of(&self, event_id: &OwnedEventId) -> Option<String> {
+        self.remote.iter().chain(&self.local).find(|item| item.event_id.as_ref() == Some(event_id)).map(TimelineItem::key)
     }
 
     /// Forgets the server's items (after a gap), keeping local echoes and relations.
@@ -379,22 +432,38 @@ impl Timeline {
     /// placeholder away and applies.
     pub(crate) fn replace(&mut self, event_id: &OwnedEventId, incoming: Incoming) {
         let Some(pos) = self.remote.iter().position(|item| item.event_id.as_ref() == Some(event_id)) else { return };
+        let key = self.remote[pos].key();
         let remove = |timeline: &mut Self| {
+            timeline.diffs.push(ItemDiff::Remove(timeline.remote[pos].key()));
             timeline.remote.remove(pos);
             if let Some(anchor) = pos.checked_sub(1).and_then(|before| timeline.remote[before].event_id.clone()) {
                 timeline.anchors.insert(event_id.clone(), anchor);
             }
         };
         match incoming {
-            Incoming::Item(item) => {
+            Incoming::Item(mut item) => {
                 self.local.retain(|local| item.txn_id.is_none() || local.txn_id != item.txn_id);
+                // Keep the key the view knows the placeholder by.
+                if item.txn_id.is_none() {
+                    item.txn_id = self.remote[pos].txn_id.clone();
+                }
                 self.remote[pos] = item;
+                self.diffs.push(ItemDiff::Update(key));
             }
             Incoming::Call { call_id, sender, update, shown, .. } => {
-                self.calls.entry(call_id).or_default().apply(sender, update);
+                self.calls.entry(call_id.clone()).or_default().apply(sender, update);
                 match shown {
-                    Some(item) => self.remote[pos] = item,
-                    None => remove(self),
+                    Some(mut item) => {
+                        if item.txn_id.is_none() {
+                            item.txn_id = self.remote[pos].txn_id.clone();
+                        }
+                        self.remote[pos] = item;
+                        self.diffs.push(ItemDiff::Update(key));
+                    }
+                    None => {
+                        remove(self);
+                        self.touch_call(&call_id);
+                    }
                 }
             }
             Incoming::Edit { target, edit, .. } => {
@@ -420,21 +489,25 @@ impl Timeline {
         {
             item.utd = Some(reason);
             item.body = reason.describe().to_owned();
+            let key = item.key();
+            self.diffs.push(ItemDiff::Update(key));
         }
     }
 
     pub(crate) fn clear_remote(&mut self) {
+        self.diffs.push(ItemDiff::Reset);
         self.remote.clear();
         self.seen.clear();
         self.anchors.clear();
     }
 
+    /// Records a new event: relations apply at once; an item is handed back to place, with
+    /// whether it is the remote echo of a local one. `None` for an event already seen.
     fn insert(
         &mut self,
         incoming: Incoming,
         anchor: Option<OwnedEventId>,
-        place: impl FnOnce(&mut Self, TimelineItem),
-    ) -> bool {
+    ) -> Option<Option<(TimelineItem, bool)>> {
         let event_id = match &incoming {
             Incoming::Item(item) => item.event_id.clone(),
             Incoming::Edit { event_id, .. }
@@ -443,9 +516,9 @@ impl Timeline {
             Incoming::Reaction(entry) => entry.event_id.clone(),
             Incoming::Call { event_id, .. } => Some(event_id.clone()),
         };
-        let Some(event_id) = event_id else { return false };
+        let event_id = event_id?;
         if !self.seen.insert(event_id.clone()) {
-            return false;
+            return None;
         }
         let shown = matches!(incoming, Incoming::Item(_) | Incoming::Call { shown: Some(_), .. });
         if !shown
@@ -453,28 +526,43 @@ impl Timeline {
         {
             self.anchors.insert(event_id.clone(), anchor);
         }
-        match incoming {
-            Incoming::Item(item) => {
+        Some(match incoming {
+            Incoming::Item(mut item) => {
                 // The server only echoes `transaction_id` to the sending device, and some
                 // servers omit it; the event ID from the send response covers that case.
-                self.local.retain(|local| {
+                let echo = |local: &TimelineItem| {
                     let same_txn = item.txn_id.is_some() && local.txn_id == item.txn_id;
-                    !same_txn && local.event_id.as_ref() != Some(&event_id)
-                });
-                place(self, item);
-            }
-            Incoming::Edit { target, edit, .. } => self.add_edit(target, edit),
-            Incoming::Reaction(entry) => self.add_reaction(entry),
-            Incoming::Redaction { target, .. } => self.redact(target),
-            Incoming::Hidden(_) => {}
-            Incoming::Call { call_id, sender, update, shown, .. } => {
-                self.calls.entry(call_id).or_default().apply(sender, update);
-                if let Some(item) = shown {
-                    place(self, item);
+                    same_txn || local.event_id.as_ref() == Some(&event_id)
+                };
+                let local_txn = self.local.iter().find(|local| echo(local)).map(|local| local.txn_id.clone());
+                self.local.retain(|local| !echo(local));
+                // The remote echo keeps its local echo's key, so the view keeps its element.
+                if item.txn_id.is_none() {
+                    item.txn_id = local_txn.clone().flatten();
                 }
+                Some((item, local_txn.is_some()))
             }
-        }
-        true
+            Incoming::Edit { target, edit, .. } => {
+                self.add_edit(target, edit);
+                None
+            }
+            Incoming::Reaction(entry) => {
+                self.add_reaction(entry);
+                None
+            }
+            Incoming::Redaction { target, .. } => {
+                self.redact(target);
+                None
+            }
+            Incoming::Hidden(_) => None,
+            Incoming::Call { call_id, sender, update, shown, .. } => {
+                self.calls.entry(call_id.clone()).or_default().apply(sender, update);
+                if shown.is_none() {
+                    self.touch_call(&call_id);
+                }
+                shown.map(|item| (item, false))
+            }
+        })
     }
 
     /// The record of a call, for its line.
@@ -483,10 +571,12 @@ impl Timeline {
     }
 
     pub(crate) fn add_edit(&mut self, target: OwnedEventId, edit: Edit) {
+        self.touch(&target);
         self.edits.entry(target).or_default().push(edit);
     }
 
     pub(crate) fn add_reaction(&mut self, entry: ReactionEntry) {
+        self.touch(&entry.target.clone());
         let list = self.reactions.entry(entry.target.clone()).or_default();
         // The remote echo of our own reaction replaces its local echo.
         list.retain(|old| {
@@ -499,31 +589,54 @@ impl Timeline {
 
     /// Records the send response of our reaction.
     pub(crate) fn reaction_sent(&mut self, txn_id: &OwnedTransactionId, event_id: OwnedEventId) {
+        let mut targets = Vec::new();
         for entry in self.reactions.values_mut().flatten() {
             if entry.txn_id.as_ref() == Some(txn_id) && entry.event_id.is_none() {
                 entry.event_id = Some(event_id.clone());
+                targets.push(entry.target.clone());
             }
+        }
+        for target in &targets {
+            self.touch(target);
         }
     }
 
     /// Drops a reaction that failed to send.
     pub(crate) fn reaction_failed(&mut self, txn_id: &OwnedTransactionId) {
-        for list in self.reactions.values_mut() {
+        let mut targets = Vec::new();
+        for (target, list) in &mut self.reactions {
+            let before = list.len();
             list.retain(|entry| entry.txn_id.as_ref() != Some(txn_id) || entry.event_id.is_some());
+            if list.len() != before {
+                targets.push(target.clone());
+            }
+        }
+        for target in &targets {
+            self.touch(target);
         }
     }
 
     /// Marks an event deleted: a message becomes "Message deleted", a reaction disappears.
     pub(crate) fn redact(&mut self, target: OwnedEventId) {
-        for list in self.reactions.values_mut() {
+        let mut reacted_to = Vec::new();
+        for (reacted, list) in &mut self.reactions {
+            let before = list.len();
             list.retain(|entry| entry.event_id.as_ref() != Some(&target));
+            if list.len() != before {
+                reacted_to.push(reacted.clone());
+            }
         }
+        for reacted in &reacted_to {
+            self.touch(reacted);
+        }
+        self.touch(&target);
         self.redacted.insert(target);
     }
 
     /// Takes back a redaction that failed to send.
     pub(crate) fn unredact(&mut self, target: &OwnedEventId) {
         self.redacted.remove(target);
+        self.touch(target);
     }
 
     /// Whether an event has been deleted.
@@ -533,6 +646,7 @@ impl Timeline {
 
     /// Appends a message we are about to send.
     pub(crate) fn push_local(&mut self, item: TimelineItem) {
+        self.diffs.push(ItemDiff::PushBack(item.key()));
         self.local.push(item);
     }
 
@@ -540,10 +654,15 @@ impl Timeline {
     pub(crate) fn mark_sent(&mut self, txn_id: &OwnedTransactionId, event_id: OwnedEventId) {
         if self.seen.contains(&event_id) {
             // The remote echo came first but could not be matched by transaction ID.
+            let before = self.local.len();
             self.local.retain(|item| item.txn_id.as_ref() != Some(txn_id));
+            if self.local.len() != before {
+                self.diffs.push(ItemDiff::Remove(format!("txn:{txn_id}")));
+            }
         } else if let Some(item) = self.local_mut(txn_id) {
             item.event_id = Some(event_id);
             item.send_state = SendState::Sent;
+            self.diffs.push(ItemDiff::Update(format!("txn:{txn_id}")));
         }
     }
 
@@ -552,12 +671,14 @@ impl Timeline {
     pub(crate) fn mark_local_encrypted(&mut self, txn_id: &OwnedTransactionId) {
         if let Some(item) = self.local_mut(txn_id) {
             item.encrypted = true;
+            self.diffs.push(ItemDiff::Update(format!("txn:{txn_id}")));
         }
     }
 
     pub(crate) fn set_send_state(&mut self, txn_id: &OwnedTransactionId, state: SendState) {
         if let Some(item) = self.local_mut(txn_id) {
             item.send_state = state;
+            self.diffs.push(ItemDiff::Update(format!("txn:{txn_id}")));
         }
     }
 
@@ -621,6 +742,13 @@ impl Timeline {
         item
     }
 
+    /// Our reaction to `target` with `key`: `Some(Some(event))` once sent, `Some(None)` while
+    /// being sent, `None` if we have not reacted so.
+    pub(crate) fn own_reaction(&self, target: &OwnedEventId, key: &str, own: &UserId) -> Option<Option<OwnedEventId>> {
+        let list = self.reactions.get(target)?;
+        list.iter().find(|e| e.key == key && e.sender == own).map(|e| e.event_id.clone())
+    }
+
     /// Marks which reactions are ours; called by the room, which knows who we are.
     pub(crate) fn mark_own_reactions(&self, item: &mut TimelineItem, own: &UserId) {
         let Some(event_id) = &item.event_id else { return };
@@ -630,5 +758,41 @@ impl Timeline {
             reaction.own = mine.is_some();
             reaction.own_event = mine.and_then(|e| e.event_id.clone());
         }
+    }
+}
+
+/// Whether `item` has this [`TimelineItem::key`], without formatting its key.
+fn has_key(item: &TimelineItem, key: &str) -> bool {
+    match (key.strip_prefix("txn:"), &item.txn_id, &item.event_id) {
+        (Some(txn), Some(own), _) => own.as_str() == txn,
+        (None, None, Some(event_id)) => event_id.as_str() == key,
+        _ => false,
+    }
+}
+
+/// What the list layout needs of an item: its key, sender, time and whether it is a room
+/// change (state changes never group with messages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Outline {
+    pub key: String,
+    pub sender: OwnedUserId,
+    pub ts: MilliSecondsSinceUnixEpoch,
+    pub state: bool,
+}
+
+impl Timeline {
+    /// Every item's [`Outline`], in order, without composing the items.
+    pub fn outline(&self) -> Vec<Outline> {
+        self.remote
+            .iter()
+            .chain(&self.local)
+            .map(|item| Outline {
+                key: item.key(),
+                sender: item.sender.clone(),
+                ts: item.origin_server_ts,
+                state: item.kind == ItemKind::State,
+            })
+            .collect()
     }
 }

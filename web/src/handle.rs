@@ -1,14 +1,14 @@
 //! [`ClientHandle`]: the one object components talk to.
 //!
-//! It owns the engine in a signal (so reads in views are reactive), sends the engine's
-//! requests through [`crate::platform`], and manages the session's lifetime: restore on
-//! load, the sync task, sign-out. The user-facing actions live in [`actions`].
+//! It owns the engine in a signal, sends the engine's requests through [`crate::platform`],
+//! and manages the session's lifetime: restore on load, the sync task, sign-out. Room data
+//! reaches views through per-room signals fed by the engine's change reports ([`views`]);
+//! the engine signal itself serves only account-wide state (trust, calls, invites). The
+//! user-facing actions live in [`actions`].
 
 use leptos::prelude::*;
 use ruma::{OwnedRoomId, OwnedUserId, RoomId};
-use weft_client::{
-    ApiError, Engine, HttpRequest, HttpResponse, InviteEntry, RoomEntry, Session, TimelineItem,
-};
+use weft_client::{ApiError, Engine, HttpRequest, HttpResponse, InviteEntry, Session, TimelineItem};
 
 use crate::{
     error::ActionError,
@@ -28,10 +28,12 @@ mod notifications;
 mod rooms;
 mod security;
 mod stored;
+mod views;
 
 pub(crate) use calls::CallDesk;
 pub use media::{Fetch, UploadEntry};
 pub use security::SecurityError;
+pub use views::OpenRoom;
 
 /// State of the connection to the homeserver, as the sync loop sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,16 +46,13 @@ pub enum Connection {
     Offline,
 }
 
-/// What the room view shows of one room.
+/// What the room view shows of one room besides its timeline and typing line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomSnapshot {
     pub name: String,
     pub avatar: Option<weft_client::Mxc>,
     pub topic: Option<String>,
     pub loaded: bool,
-    pub items: Vec<TimelineItem>,
-    /// Display names of the people typing (not us).
-    pub typing: Vec<String>,
     /// No older history to load.
     pub reached_start: bool,
     /// We may delete other people's messages.
@@ -119,6 +118,8 @@ pub struct ClientHandle {
     crypto: StoredValue<crypto::CryptoDesk, LocalStorage>,
     /// Saving the engine state (see [`stored`]).
     stored: StoredValue<stored::StateDesk, LocalStorage>,
+    /// Per-room signals fed by the engine's change reports.
+    views: StoredValue<views::Views>,
 }
 
 impl ClientHandle {
@@ -141,6 +142,7 @@ impl ClientHandle {
             calls: CallDesk::new(),
             crypto: StoredValue::new_local(crypto::CryptoDesk::default()),
             stored: StoredValue::new_local(stored::StateDesk::default()),
+            views: StoredValue::new(views::Views::default()),
         };
         provide_context(handle);
         if let Some(session) = storage::load_session() {
@@ -180,46 +182,10 @@ impl ClientHandle {
             .with(|engine| engine.as_ref().is_some_and(Engine::has_synced))
     }
 
-    /// Joined rooms, most recently active first.
-    pub fn room_list(&self) -> Vec<RoomEntry> {
-        self.engine
-            .with(|engine| engine.as_ref().map(Engine::room_list).unwrap_or_default())
-    }
-
     /// Pending invites.
     pub fn invites(&self) -> Vec<InviteEntry> {
         self.engine
             .with(|engine| engine.as_ref().map(Engine::invites).unwrap_or_default())
-    }
-
-    /// Everything the room view needs for `room_id`; `None` if we are not in the room.
-    pub fn room(&self, room_id: &RoomId) -> Option<RoomSnapshot> {
-        self.engine.with(|engine| {
-            let engine = engine.as_ref()?;
-            let room = engine.room(room_id)?;
-            let own = engine.user_id();
-            Some(RoomSnapshot {
-                name: room.display_name(own),
-                avatar: room.avatar().cloned(),
-                topic: room.topic().map(ToOwned::to_owned),
-                loaded: room.is_loaded(),
-                items: room.items(own),
-                typing: room
-                    .typing(own)
-                    .iter()
-                    .map(|user| room.member_name(user))
-                    .collect(),
-                reached_start: room.reached_start(),
-                can_redact_others: room.can_redact_others(own),
-                members: members(engine, room),
-                can_edit_name: room.can_set_state(own, "m.room.name"),
-                can_edit_topic: room.can_set_state(own, "m.room.topic"),
-                can_kick: room.can_kick(own),
-                own_power: room.power_level(own),
-                encrypted: room.is_encrypted(),
-                can_encrypt: room.can_set_state(own, "m.room.encryption"),
-            })
-        })
     }
 
     /// A member's display name in a room, read once (for tooltips).
@@ -256,15 +222,6 @@ impl ClientHandle {
     /// Whether older history of `room_id` is being fetched.
     pub fn is_paginating(&self, room_id: &RoomId) -> bool {
         self.paginating.with(|p| p.as_deref() == Some(room_id))
-    }
-
-    /// Unread messages over all rooms, for the page title.
-    pub fn total_unread(&self) -> u64 {
-        self.engine.with(|engine| {
-            engine.as_ref().map_or(0, |engine| {
-                engine.room_list().iter().map(|r| r.unread).sum()
-            })
-        })
     }
 
     /// Connection state for the offline indicator.
@@ -325,7 +282,7 @@ impl ClientHandle {
                     }
                     handle.notice.set(None);
                     handle.set_crypto_store(Some(store));
-                    handle.engine.set(Some(engine));
+                    handle.install_engine(Some(engine));
                     // Rooms restored from storage are not news.
                     handle.set_unread_baseline();
                     sync_loop::start(handle);
@@ -351,7 +308,7 @@ impl ClientHandle {
         self.stop_sync();
         storage::clear_session();
         self.selected.set(None);
-        self.engine.set(None);
+        self.install_engine(None);
         self.starting.set(false);
         self.clear_media();
         if let Ok((user, device)) = device {
@@ -406,15 +363,25 @@ impl ClientHandle {
             .ok_or(ActionError::SignedOut)
     }
 
-    /// Runs `f` on the engine and notifies views.
+    /// Runs `f` on the engine, then updates the room views it changed and notifies the
+    /// account-wide ones.
     pub(crate) fn update_engine<T>(
         &self,
         f: impl FnOnce(&mut Engine) -> T,
     ) -> Result<T, ActionError> {
-        self.engine
-            .try_update(|engine| engine.as_mut().map(f))
+        let (result, changes) = self
+            .engine
+            .try_update_untracked(|engine| {
+                engine.as_mut().map(|engine| {
+                    let result = f(engine);
+                    (result, engine.take_changes())
+                })
+            })
             .flatten()
-            .ok_or(ActionError::SignedOut)
+            .ok_or(ActionError::SignedOut)?;
+        self.dispatch(changes);
+        self.engine.notify();
+        Ok(result)
     }
 
     /// Sends an authenticated request to the current homeserver.
@@ -439,30 +406,6 @@ impl ClientHandle {
             other => other.map_err(ActionError::from),
         }
     }
-}
-
-fn members(engine: &Engine, room: &weft_client::Room) -> Vec<MemberEntry> {
-    use ruma::events::room::member::MembershipState;
-    let mut members: Vec<MemberEntry> = room
-        .members()
-        .iter()
-        .filter(|(_, m)| {
-            matches!(
-                m.membership,
-                MembershipState::Join | MembershipState::Invite
-            )
-        })
-        .map(|(user_id, m)| MemberEntry {
-            user_id: user_id.clone(),
-            name: room.member_name(user_id),
-            power: room.power_level(user_id),
-            invited: m.membership == MembershipState::Invite,
-            avatar: room.member_avatar(user_id),
-            verified: user_id != engine.user_id() && engine.is_user_verified(user_id),
-        })
-        .collect();
-    members.sort_by(|a, b| b.power.cmp(&a.power).then_with(|| a.name.cmp(&b.name)));
-    members
 }
 
 /// Sends `request`; a missing response is reported against `homeserver`.

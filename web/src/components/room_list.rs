@@ -12,7 +12,9 @@ use crate::{
 #[component]
 pub fn RoomList() -> impl IntoView {
     let handle = ClientHandle::expect();
-    let rooms = Memo::new(move |_| handle.room_list());
+    // The order only: each row follows its own room's summary, so a change in one room
+    // re-renders that row and nothing else.
+    let rooms = Memo::new(move |_| handle.room_order());
     let invites = Memo::new(move |_| handle.invites());
 
     view! {
@@ -33,9 +35,9 @@ pub fn RoomList() -> impl IntoView {
             <ul class="rooms">
                 <For
                     each=move || rooms.get()
-                    key=|room| room.clone()
-                    children=move |room| {
-                        let room_id = room.room_id.clone();
+                    key=|room_id| room_id.clone()
+                    children=move |room_id| {
+                        let summary = handle.room_summary(&room_id);
                         let is_selected = {
                             let room_id = room_id.clone();
                             move || handle.selected().as_ref() == Some(&room_id)
@@ -48,19 +50,25 @@ pub fn RoomList() -> impl IntoView {
                                     aria-current=move || is_selected().then_some("page")
                                     on:click=move |_| handle.select(Some(room_id.clone()))
                                 >
-                                    <span class="room-name">{room.name}</span>
-                                    {(room.unread > 0).then(|| {
-                                        let highlight = room.highlights > 0;
-                                        let label = if room.highlights > 0 {
-                                            format!("{} unread, {} mentioning you", room.unread, room.highlights)
-                                        } else {
-                                            format!("{} unread", room.unread)
-                                        };
+                                    {dyn_view(move || {
+                                        let Some(room) = summary.get() else { return ().into_any() };
                                         view! {
-                                            <span class="badge" class:highlight=highlight aria-label=label>
-                                                {room.unread.to_string()}
-                                            </span>
+                                            <span class="room-name">{room.name}</span>
+                                            {(room.unread > 0).then(|| {
+                                                let highlight = room.highlights > 0;
+                                                let label = if room.highlights > 0 {
+                                                    format!("{} unread, {} mentioning you", room.unread, room.highlights)
+                                                } else {
+                                                    format!("{} unread", room.unread)
+                                                };
+                                                view! {
+                                                    <span class="badge" class:highlight=highlight aria-label=label>
+                                                        {room.unread.to_string()}
+                                                    </span>
+                                                }
+                                            })}
                                         }
+                                        .into_any()
                                     })}
                                 </button>
                             </li>

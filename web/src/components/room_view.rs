@@ -14,7 +14,7 @@ use crate::{
         room_settings::settings_panel,
         timeline::Timeline,
     },
-    handle::ClientHandle,
+    handle::{ClientHandle, RoomSnapshot},
     platform::{document, files},
     reactive::{dyn_show, dyn_text, dyn_view},
 };
@@ -23,29 +23,17 @@ use crate::{
 #[component]
 pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let handle = ClientHandle::expect();
+    let open = handle.open_room(&room_id);
     let snapshot = Memo::new({
-        let room_id = room_id.clone();
-        move |_| handle.room(&room_id)
+        let header = open.header.clone();
+        move |_| header.get()
     });
-    let field = move |f: fn(&crate::handle::RoomSnapshot) -> bool| {
+    let field = move |f: fn(&RoomSnapshot) -> bool| {
         Signal::derive(move || snapshot.with(|room| room.as_ref().is_some_and(f)))
     };
     let name = move || snapshot.with(|room| room.as_ref().map(|room| room.name.clone()));
     let topic = move || snapshot.with(|room| room.as_ref().and_then(|room| room.topic.clone()));
-    let items = Signal::derive(move || {
-        snapshot.with(|room| {
-            room.as_ref()
-                .map(|room| room.items.clone())
-                .unwrap_or_default()
-        })
-    });
-    let typing = Signal::derive(move || {
-        snapshot.with(|room| {
-            room.as_ref()
-                .map(|room| room.typing.clone())
-                .unwrap_or_default()
-        })
-    });
+    let rows = open.rows.clone();
     let loaded = field(|r| r.loaded);
     let reached_start = field(|r| r.reached_start);
     let can_redact_others = field(|r| r.can_redact_others);
@@ -60,7 +48,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     Effect::new({
         let room_id = room_id.clone();
         move |_| {
-            items.track();
+            rows.track();
             synced.track();
             if document::is_seen() {
                 handle.mark_read(&room_id);
@@ -79,6 +67,7 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
             return view! { <div class="empty-state"><p>{text}</p></div> }.into_any();
         }
         let room_id = room_id.clone();
+        let open = open.clone();
         untrack(move || {
             view! {
             <section
@@ -130,15 +119,14 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     let room_id = room_id.clone();
                     dyn_show(
                         move || settings_open.get(),
-                        move || settings_panel(room_id.clone(), snapshot),
+                        move || settings_panel(room_id.clone(), with_trust(handle, snapshot)),
                     )
                 }
                 <Timeline
                     room_id=room_id.clone()
-                    items
+                    open=open.clone()
                     loaded
                     reached_start
-                    typing
                     can_redact_others
                     mode
                 />
@@ -149,5 +137,18 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
         }
         .into_any()
         })
+    })
+}
+
+/// The snapshot with each member's "verified" read live: trust changes are account-wide, so
+/// they reach the member list only while the settings panel shows it.
+fn with_trust(handle: ClientHandle, snapshot: Memo<Option<RoomSnapshot>>) -> Memo<Option<RoomSnapshot>> {
+    let own = handle.user_id_untracked();
+    Memo::new(move |_| {
+        let mut room = snapshot.get()?;
+        for member in &mut room.members {
+            member.verified = own.as_ref() != Some(&member.user_id) && handle.is_user_verified(&member.user_id);
+        }
+        Some(room)
     })
 }

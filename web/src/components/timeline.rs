@@ -1,70 +1,28 @@
 //! The message list of a room: day separators, grouped messages, older history on scroll,
 //! who is typing, and a jump back to the newest message.
+//!
+//! Only a window of [`WINDOW`] items is in the page. It follows the newest message until the
+//! reader scrolls up; near the window's top it moves [`STEP`] items back (and fetches older
+//! history once it shows the oldest item loaded), near its bottom it moves forward again.
+//! Each move keeps an item that stays in place on screen, so the view does not jump.
 
 use leptos::{html, prelude::*};
-use std::collections::HashMap;
 
-use ruma::{OwnedRoomId, OwnedUserId};
-use weft_client::{ItemKind, TimelineItem};
+use ruma::OwnedRoomId;
 
 use crate::{
     components::{composer::ComposerMode, timeline_item::Item},
-    handle::ClientHandle,
-    platform::{clock, document},
+    handle::{ClientHandle, OpenRoom},
+    platform::document,
     reactive::{dyn_show, dyn_text, dyn_view},
 };
 
-/// Messages from one sender closer than this share one header.
-const GROUP_MS: u64 = 5 * 60 * 1000;
-/// Start loading older history when the top is this close (px).
+/// Start loading older history, or move the window, when an edge is this close (px).
 const LOAD_MARGIN: i32 = 600;
-
-/// One row of the list: an item, whether it starts a group, and the day it opens if any.
-///
-/// The row is the list's key, so any change re-creates its element. Read receipts move
-/// often, so they are left out (and shown from [`receipts`]): otherwise a playing video
-/// would restart whenever someone read the room.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Row {
-    item: TimelineItem,
-    header: bool,
-    day: Option<String>,
-}
-
-/// Who has read up to each item, by item key.
-fn receipts(items: &[TimelineItem]) -> HashMap<String, Vec<OwnedUserId>> {
-    items
-        .iter()
-        .filter(|item| !item.read_by.is_empty())
-        .map(|item| (item.key(), item.read_by.clone()))
-        .collect()
-}
-
-fn rows(items: &[TimelineItem]) -> Vec<Row> {
-    let mut rows = Vec::with_capacity(items.len());
-    let mut previous: Option<&TimelineItem> = None;
-    for item in items {
-        let day = clock::day_of(item.origin_server_ts);
-        let new_day = previous.is_none_or(|p| clock::day_of(p.origin_server_ts) != day);
-        let header = new_day
-            || previous.is_none_or(|p| {
-                p.sender != item.sender
-                    || p.kind == ItemKind::State
-                    || item.origin_server_ts.get()
-                        > p.origin_server_ts.get()
-                            + ruma::UInt::try_from(GROUP_MS).unwrap_or_default()
-            });
-        let mut item_without_receipts = item.clone();
-        item_without_receipts.read_by = Vec::new();
-        rows.push(Row {
-            item: item_without_receipts,
-            header,
-            day: new_day.then(|| clock::format_day(item.origin_server_ts)),
-        });
-        previous = Some(item);
-    }
-    rows
-}
+/// Items in the page at most.
+pub const WINDOW: usize = 80;
+/// Items the window moves by.
+const STEP: usize = 30;
 
 /// `<section aria-label="Timeline">` with one `<li>` per item.
 ///
@@ -73,42 +31,113 @@ fn rows(items: &[TimelineItem]) -> Vec<Row> {
 #[component]
 pub fn Timeline(
     room_id: OwnedRoomId,
-    items: Signal<Vec<TimelineItem>>,
+    open: OpenRoom,
     loaded: Signal<bool>,
     reached_start: Signal<bool>,
-    typing: Signal<Vec<String>>,
     can_redact_others: Signal<bool>,
     mode: RwSignal<ComposerMode>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
     let scroller = NodeRef::<html::Section>::new();
     let away_from_bottom = RwSignal::new(false);
-    let rows = Memo::new(move |_| items.with(|items| rows(items)));
-    let receipts = Memo::new(move |_| items.with(|items| receipts(items)));
+    let rows = open.rows.clone();
+    let receipts = open.receipts.clone();
+    let typing = open.typing.clone();
+    // The key of the newest row shown; `None`: the newest row of all (following new ones).
+    let bottom = RwSignal::new(None::<String>);
+    // The window as a range of `rows`.
+    let window = Memo::new({
+        let rows = rows.clone();
+        move |_| {
+            let bottom = bottom.get();
+            rows.with(|rows| {
+                let end = bottom
+                    .and_then(|key| rows.iter().rposition(|row| row.key == key))
+                    .map_or(rows.len(), |i| i + 1);
+                (end.saturating_sub(WINDOW), end)
+            })
+        }
+    });
+    let shown = Memo::new({
+        let rows = rows.clone();
+        move |_| {
+            let (start, end) = window.get();
+            rows.with(|rows| rows[start..end].to_vec())
+        }
+    });
+    // A move is under way (waiting for its render): scroll events meanwhile are its own.
+    let moving = StoredValue::new(false);
+    // scrollTop at the last check, for the direction of scrolling: the window moves forward
+    // only while the reader scrolls down, so a move back that leaves the bottom edge close
+    // cannot bounce straight forward again.
+    let last_top = StoredValue::new(0);
+    // Moves the window so it ends at `end`, keeping the first (moving back) or last (moving
+    // forward) item where it is on screen.
+    let move_window = {
+        let rows = rows.clone();
+        move |end: usize, back: bool| {
+            let Some(element) = scroller.get_untracked() else { return };
+            let key = rows.with_untracked(|rows| (end < rows.len()).then(|| rows[end - 1].key.clone()));
+            let anchor = document::edge_child(&element, ".items", !back);
+            moving.set_value(true);
+            bottom.set(key);
+            leptos::task::spawn_local(async move {
+                document::next_frame().await;
+                if let Some((anchor, was_top)) = anchor {
+                    document::keep_in_place(&element, &anchor, was_top);
+                }
+                last_top.set_value(document::scroll_metrics(&element).0);
+                moving.set_value(false);
+            });
+        }
+    };
 
     let check_scroll = {
         let room_id = room_id.clone();
-        move || {
+        let rows = rows.clone();
+        move |scrolled: bool| {
             let Some(element) = scroller.get_untracked() else {
                 return;
             };
+            if moving.get_value() {
+                return;
+            }
             let (top, height, client) = document::scroll_metrics(&element);
             // column-reverse: scrollTop is 0 at the bottom and negative upwards.
             let from_top = height - client + top;
-            away_from_bottom.set(top < -200);
-            if from_top < LOAD_MARGIN && loaded.get_untracked() && !reached_start.get_untracked() {
-                handle.load_older(room_id.clone());
+            let down = scrolled && top > last_top.get_value();
+            last_top.set_value(top);
+            let (start, end) = window.get_untracked();
+            let len = rows.with_untracked(Vec::len);
+            away_from_bottom.set(top < -200 || end < len);
+            if from_top < LOAD_MARGIN && !down {
+                if start > 0 {
+                    move_window(end.saturating_sub(STEP).max(WINDOW.min(len)), true);
+                } else if loaded.get_untracked() && !reached_start.get_untracked() {
+                    handle.load_older(room_id.clone());
+                }
+            } else if down && -top < LOAD_MARGIN && end < len {
+                move_window((end + STEP).min(len), false);
             }
         }
     };
     // After each render (new items, a page of history), fill the screen if it isn't full.
+    // Measured at the next frame, once the new rows are in the page: measured before, a
+    // page that just arrived looks like a page still missing, and measured never again (no
+    // scroll event comes while the view stays at the top) the history stops loading.
     Effect::new({
         let check_scroll = check_scroll.clone();
         let room_id = room_id.clone();
+        let rows = rows.clone();
         move |_| {
             rows.track();
+            shown.track();
             handle.is_paginating(&room_id);
-            check_scroll();
+            let check_scroll = check_scroll.clone();
+            leptos::task::spawn_local(async move {
+                document::next_frame().await;
+                check_scroll(false);
+            });
         }
     });
 
@@ -118,40 +147,53 @@ pub fn Timeline(
             role="region"
             aria-label="Timeline"
             node_ref=scroller
-            on:scroll=move |_| check_scroll()
+            on:scroll=move |_| check_scroll(true)
         >
             <div class="timeline-inner">
-                {dyn_view(move || {
+                {dyn_view({
+                    let rows = rows.clone();
+                    move || {
                     let (loaded, start) = (loaded.get(), reached_start.get());
                     if !loaded || (!start && handle_paginating(handle)) {
                         view! { <p class="hint" role="status">"Loading…"</p> }.into_any()
-                    } else if start && items.with(Vec::is_empty) {
+                    } else if start && rows.with(Vec::is_empty) {
                         view! { <p class="hint">"No messages yet. Say hello!"</p> }.into_any()
-                    } else if start {
+                    } else if start && window.get().0 == 0 {
                         view! { <p class="hint">"This is the start of the room."</p> }.into_any()
                     } else {
                         ().into_any()
                     }
-                })}
+                }})}
                 <ol class="items">
                     <For
-                        each=move || rows.get()
+                        each=move || shown.get()
                         key=|row| row.clone()
                         children=move |row| {
                             let room_id = room_id.clone();
-                            let key = row.item.key();
-                            let read_by = Signal::derive(move || {
+                            let receipts = receipts.clone();
+                            let key = row.key.clone();
+                            // Receipts move often, so they are apart from the item: a playing
+                            // video survives someone reading the room.
+                            let read_by = Memo::new(move |_| {
                                 receipts.with(|r| r.get(&key).cloned().unwrap_or_default())
                             });
+                            let item = handle.item_signal(&row.key);
+                            let header = row.header;
                             view! {
                                 {row.day.map(|day| view! { <li class="day" role="separator">{day}</li> })}
-                                <Item room_id item=row.item header=row.header mode can_redact_others read_by />
+                                {dyn_view(move || match &item {
+                                    // Its own signal: an edit or a reaction re-renders this item only.
+                                    Some(item) => view! {
+                                        <Item room_id=room_id.clone() item=item.get() header mode can_redact_others read_by=read_by.into() />
+                                    }.into_any(),
+                                    None => ().into_any(),
+                                })}
                             }
                         }
                     />
                 </ol>
                 <p class="typing" aria-live="polite">
-                    {dyn_text(move || typing_text(&typing.get()))}
+                    {dyn_text(move || typing.with(|typing| typing_text(typing)))}
                 </p>
             </div>
             {dyn_show(
@@ -160,6 +202,7 @@ pub fn Timeline(
                     <button
                         class="jump"
                         on:click=move |_| {
+                            bottom.set(None);
                             if let Some(element) = scroller.get_untracked() {
                                 document::scroll_to(&element, 0);
                             }

@@ -41,19 +41,11 @@ impl ClientHandle {
 
     /// Adds our reaction `key` to `target`, or takes it back if we already reacted so.
     pub fn toggle_reaction(&self, room_id: OwnedRoomId, target: OwnedEventId, key: String) {
-        let existing = self.with_engine(|engine| {
-            let room = engine.room(&room_id)?;
-            let item = room
-                .items(engine.user_id())
-                .into_iter()
-                .find(|i| i.event_id.as_ref() == Some(&target))?;
-            let reaction = item.reactions.into_iter().find(|r| r.key == key)?;
-            Some((reaction.own, reaction.own_event))
-        });
+        let existing = self.with_engine(|engine| engine.own_reaction(&room_id, &target, &key));
         match existing.ok().flatten() {
             // Ours is still being sent: wait for it rather than race it.
-            Some((true, None)) => {}
-            Some((true, Some(own_event))) => self.delete(room_id, own_event),
+            Some(None) => {}
+            Some(Some(own_event)) => self.delete(room_id, own_event),
             _ => {
                 let txn_id = clock::new_txn_id();
                 let request = self.update_engine(|engine| {

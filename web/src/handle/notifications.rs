@@ -33,15 +33,19 @@ impl ClientHandle {
     /// Runs after every sync, so it only reads counts; message text is looked up just for
     /// the rooms it notifies about.
     pub(crate) fn notify_new_messages(&self) {
-        let Ok(rooms) = self.with_engine(|engine| engine.room_list()) else { return };
+        let Ok(counts) = self.with_engine(weft_client::Engine::unread_counts) else { return };
         let before = self.last_unread.get_value();
         if self.notifications_enabled() && document::is_hidden() {
-            for entry in rooms.iter().filter(|r| r.unread > before.get(&r.room_id).copied().unwrap_or(0)) {
-                let latest = self.with_engine(|engine| latest_message(engine, &entry.room_id)).ok().flatten();
-                notify::show(&entry.name, latest.as_deref().unwrap_or("New message"), entry.room_id.as_str());
+            for (room_id, _) in counts.iter().filter(|(id, unread)| *unread > before.get(id).copied().unwrap_or(0)) {
+                let Ok(Some((name, latest))) = self.with_engine(|engine| {
+                    Some((engine.room_name(room_id)?, latest_message(engine, room_id)))
+                }) else {
+                    continue;
+                };
+                notify::show(&name, latest.as_deref().unwrap_or("New message"), room_id.as_str());
             }
         }
-        self.last_unread.set_value(rooms.into_iter().map(|r| (r.room_id, r.unread)).collect());
+        self.last_unread.set_value(counts.into_iter().collect());
     }
 }
 

@@ -77,3 +77,37 @@ impl Drop for OnHidden {
         }
     }
 }
+
+/// The first or last child element of the first `selector` match inside `root`, with its
+/// distance from the top of the viewport: an anchor to keep still while a list changes.
+pub fn edge_child(root: &web_sys::Element, selector: &str, last: bool) -> Option<(web_sys::Element, f64)> {
+    let list = root.query_selector(selector).ok()??;
+    let child = if last { list.last_element_child() } else { list.first_element_child() }?;
+    let top = child.get_bounding_client_rect().top();
+    Some((child, top))
+}
+
+/// Scrolls `scroller` so that `anchor`, which was `was_top` px from the viewport's top,
+/// is there again (content above or below it changed).
+pub fn keep_in_place(scroller: &web_sys::Element, anchor: &web_sys::Element, was_top: f64) {
+    let moved = anchor.get_bounding_client_rect().top() - was_top;
+    if moved.abs() >= 0.5 {
+        // Rounded: scrollTop takes whole pixels here.
+        #[allow(clippy::cast_possible_truncation)]
+        let moved = moved.round() as i32;
+        scroller.set_scroll_top(scroller.scroll_top() + moved);
+    }
+}
+
+/// Resolves at the next animation frame: after the pending DOM updates, before paint.
+///
+/// As in [`super::timer::sleep`], the promise's `resolve` is the callback, so no Rust
+/// closure is kept alive for the browser.
+pub async fn next_frame() {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.request_animation_frame(&resolve);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
