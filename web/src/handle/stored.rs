@@ -15,7 +15,7 @@ use leptos::{prelude::*, task::spawn_local};
 use weft_client::Engine;
 
 use super::ClientHandle;
-use crate::platform::{crypto_store::CryptoStore, document::OnHidden, timer::sleep};
+use crate::platform::{crypto_store::CryptoStore, document::OnHidden, panic, timer::sleep};
 
 /// How long after a sync the state is saved; syncs meanwhile share the write.
 const SAVE_DELAY: Duration = Duration::from_millis(1500);
@@ -74,18 +74,25 @@ impl ClientHandle {
         let (Ok(Some(state)), Some(store)) = (self.with_engine(Engine::stored_state), self.crypto_store()) else {
             return;
         };
+        let handle = *self;
         spawn_local(async move {
+            // The snapshot's sync token acknowledges to-device messages on the next start:
+            // the room keys they brought must be committed first, or they are lost for good.
+            // This returns once the crypto state as of the snapshot (and all before) is.
+            if handle.persist_crypto().await.is_err() {
+                return;
+            }
             if state.len() > MAX_BYTES {
-                web_sys::console::warn_1(&format!("Weft: the rooms are not stored ({} bytes)", state.len()).into());
+                panic::warn(&format!("Weft: the rooms are not stored ({} bytes)", state.len()));
                 return;
             }
             if let Err(error) = store.save_state(&state).await {
-                web_sys::console::warn_1(&format!("Weft: the rooms could not be stored: {error}").into());
+                panic::warn(&format!("Weft: the rooms could not be stored: {error}"));
             }
         });
     }
 }
 
 fn warn_dropped(error: &str) {
-    web_sys::console::warn_1(&format!("Weft: the stored rooms were dropped: {error}").into());
+    panic::warn(&format!("Weft: the stored rooms were dropped: {error}"));
 }
