@@ -34,9 +34,10 @@ pub const STORED_VERSION: u32 = 1;
 const STORED_EVENTS: usize = 50;
 /// Events kept in memory per room for the next snapshot before whole old batches go.
 const KEPT_EVENTS: usize = 2 * STORED_EVENTS;
-/// Member events stored per room beyond ourselves, the heroes and the people in the window.
-const STORED_MEMBERS: usize = 64;
-/// Rooms stored, most recently active first.
+/// Rooms stored with a full window, most recently active first. Every other room is
+/// stored too (the next sync continues from the stored token, so a room left out would
+/// never come back whole: an incremental sync sends an unchanged room nothing, and a
+/// changed one no `m.room.encryption`), but with only its newest sync batch.
 const STORED_ROOMS: usize = 300;
 
 /// Why a stored snapshot was not restored (the caller discards it and syncs from scratch).
@@ -103,13 +104,13 @@ impl RoomRecord {
         }
     }
 
-    /// The newest whole batches up to [`STORED_EVENTS`] (at least one): where the window
+    /// The newest whole batches up to `max` events (at least one batch): where the window
     /// starts and its events, oldest first.
-    fn window(&self) -> (Option<&str>, Vec<&RawValue>) {
+    fn window(&self, max: usize) -> (Option<&str>, Vec<&RawValue>) {
         let mut count = 0;
         let mut start = self.batches.len();
         for (i, batch) in self.batches.iter().enumerate().rev() {
-            if start != self.batches.len() && count + batch.events.len() > STORED_EVENTS {
+            if start != self.batches.len() && count + batch.events.len() > max {
                 break;
             }
             count += batch.events.len();
@@ -227,13 +228,6 @@ struct ReceiptEvent<'a> {
     content: ReceiptOut<'a>,
 }
 
-/// The sender and state key of a window event: whose member events the window needs.
-#[derive(Deserialize)]
-struct People {
-    sender: Option<OwnedUserId>,
-    state_key: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct SnapshotIn {
     version: u32,
@@ -247,9 +241,11 @@ struct SnapshotBody {
 
 impl Engine {
     /// The state to store, or `None` before the first sync (nothing worth keeping yet).
-    /// Bounded: the [`STORED_ROOMS`] most recently active rooms, each with the newest
-    /// whole sync batches up to [`STORED_EVENTS`] events and, of the member events,
-    /// ourselves, the heroes, the people of those events and [`STORED_MEMBERS`] more.
+    /// Bounded: the [`STORED_ROOMS`] most recently active rooms with the newest whole sync
+    /// batches up to [`STORED_EVENTS`] events, the others with their newest batch. Every
+    /// room keeps all the state it has: with lazy-loaded members a server does not send a
+    /// member event again to a device it already sent it to, so one left out would show as
+    /// a bare user ID for good.
     pub fn stored_state(&self) -> Option<String> {
         self.driver.stored_state(self)
     }
@@ -260,32 +256,13 @@ impl Engine {
         let direct = serde_json::value::to_raw_value(&DirectEvent { kind: "m.direct", content: &self.direct }).ok();
         let mut rooms: Vec<_> = self.rooms.values().filter(|room| room.is_loaded()).collect();
         rooms.sort_by_key(|room| std::cmp::Reverse(room.last_activity()));
-        rooms.truncate(STORED_ROOMS);
         let join = rooms
             .into_iter()
-            .map(|room| {
+            .enumerate()
+            .map(|(rank, room)| {
                 let record = room.record();
-                let (prev_batch, events) = record.window();
-                let mut people: Vec<OwnedUserId> = vec![own.to_owned()];
-                people.extend(room.heroes().iter().cloned());
-                for event in &events {
-                    if let Ok(who) = parse_json::<People>(event.get()) {
-                        people.extend(who.sender);
-                        people.extend(who.state_key.and_then(|key| OwnedUserId::try_from(key).ok()));
-                    }
-                }
-                let mut others = 0;
-                let state = record
-                    .state
-                    .iter()
-                    .filter(|((kind, key), _)| {
-                        kind != "m.room.member" || people.iter().any(|p| p.as_str() == key) || {
-                            others += 1;
-                            others <= STORED_MEMBERS
-                        }
-                    })
-                    .map(|(_, raw)| raw.as_ref())
-                    .collect();
+                let (prev_batch, events) = record.window(if rank < STORED_ROOMS { STORED_EVENTS } else { 0 });
+                let state = record.state.values().map(AsRef::as_ref).collect();
                 let mut receipts = ReceiptOut::new();
                 for (user, event_id) in room.receipts() {
                     receipts.entry(event_id).or_default().entry("m.read").or_default().insert(user, Empty {});
@@ -563,7 +540,7 @@ mod tests {
     }
 
     #[test]
-    fn the_snapshot_is_bounded_to_whole_recent_batches_and_the_members_it_needs() {
+    fn the_snapshot_is_bounded_to_whole_recent_batches_and_keeps_every_member() {
         let mut engine = Engine::new(session());
         apply(&mut engine, initial());
         let mut state = Vec::new();
@@ -583,10 +560,48 @@ mod tests {
         assert_eq!(lobby.timeline().len(), 48);
         assert_eq!(lobby.items(back.user_id())[0].event_id.as_ref().unwrap().as_str(), "$b2-0");
         assert_eq!(lobby.prev_batch(), Some("p2"));
-        // Bob (us), u199 (who speaks in the window) and 64 more, of 203.
-        assert!(lobby.member(ruma::user_id!("@u199:hs")).is_some());
-        assert_eq!(lobby.members().len(), 2 + STORED_MEMBERS);
+        // A lazy-loading server would not send any of the 203 member events again.
+        assert!(lobby.member(ruma::user_id!("@u0:hs")).is_some());
+        assert_eq!(lobby.members().len(), 203);
         assert_eq!(back.room_name(room_id!("!lobby:hs")).as_deref(), Some("Lobby"));
+    }
+
+    #[test]
+    fn rooms_beyond_the_cap_keep_their_state_and_newest_batch() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, initial());
+        // Newer than the rooms of `initial`, and !r0 the oldest of them: with `initial`'s
+        // two, !r0 is the third room beyond the cap.
+        let mut join = serde_json::Map::new();
+        for n in 0..=STORED_ROOMS {
+            join.insert(format!("!r{n}:hs"), json!({
+                "state": {"events": [
+                    {"type": "m.room.create", "event_id": format!("$c{n}"), "sender": "@alice:hs", "state_key": "",
+                     "origin_server_ts": 0, "content": {"room_version": "11"}},
+                    {"type": "m.room.encryption", "event_id": format!("$e{n}"), "sender": "@alice:hs", "state_key": "",
+                     "origin_server_ts": 0, "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
+                    member("@bob:hs", "Bob", 0),
+                ]},
+                "timeline": {"events": [message(&format!("$old{n}"), "@alice:hs", "old", 1000 + n as u64)], "prev_batch": "p-old"},
+            }));
+        }
+        apply(&mut engine, json!({"next_batch": "s2", "rooms": {"join": join}}));
+        for n in 0..=STORED_ROOMS {
+            let events: Vec<Value> =
+                (0..3u64).map(|m| message(&format!("$r{n}-{m}"), "@alice:hs", "x", 1000 + n as u64)).collect();
+            apply(&mut engine, json!({"next_batch": format!("t{n}"), "rooms": {"join": {
+                format!("!r{n}:hs"): {"timeline": {"events": events, "prev_batch": format!("q{n}")}}}}}));
+        }
+        let back = restored(&engine.stored_state().unwrap());
+        assert_eq!(back.room_order().len(), STORED_ROOMS + 3, "no room is left out");
+        let last = back.room(room_id!("!r0:hs")).unwrap();
+        assert!(last.is_encrypted(), "its state came along");
+        // Only the newest batch, starting where that batch started.
+        assert_eq!(last.timeline().len(), 3);
+        assert_eq!(last.prev_batch(), Some("q0"));
+        let recent = back.room(room_id!("!r1:hs")).unwrap();
+        assert_eq!(recent.timeline().len(), 4, "a recent room keeps its whole window");
+        assert_eq!(recent.prev_batch(), Some("p-old"));
     }
 
     #[test]
