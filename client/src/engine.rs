@@ -301,6 +301,9 @@ impl Engine {
                 .map_or(self.syncs, |old| old.order);
             self.invites.insert(room_id.clone(), invite);
         }
+        // Invites we joined, declined or lost: their stripped state is not kept for good.
+        let invites = &self.invites;
+        self.record.retain_invites(|room_id| invites.contains_key(room_id));
         // Without a call manager running nobody takes these; keep only the newest.
         if self.calls.len() > MAX_CALL_SIGNALS {
             self.calls.drain(..self.calls.len() - MAX_CALL_SIGNALS);

@@ -147,6 +147,11 @@ impl EngineRecord {
     pub(crate) fn note_invite(&mut self, room_id: &RoomId, invite_state: &[RawEvent]) {
         self.invites.insert(room_id.to_owned(), invite_state.to_vec());
     }
+
+    /// Forgets the stripped state of invites that are gone.
+    pub(crate) fn retain_invites(&mut self, mut keep: impl FnMut(&RoomId) -> bool) {
+        self.invites.retain(|room_id, _| keep(room_id));
+    }
 }
 
 #[derive(Serialize)]
