@@ -43,17 +43,20 @@ pub fn Timeline(
     let rows = open.rows.clone();
     let receipts = open.receipts.clone();
     let typing = open.typing.clone();
-    // The key of the newest row shown; `None`: the newest row of all (following new ones).
-    let bottom = RwSignal::new(None::<String>);
+    // The key of the newest row shown and its index then; `None`: the newest row of all
+    // (following new ones). If that row goes (a local echo dropped, an undecryptable event
+    // that was a reaction), the window stays about where it was instead of jumping to the
+    // newest message under the reader.
+    let bottom = RwSignal::new(None::<(String, usize)>);
     // The window as a range of `rows`.
     let window = Memo::new({
         let rows = rows.clone();
         move |_| {
             let bottom = bottom.get();
             rows.with(|rows| {
-                let end = bottom
-                    .and_then(|key| rows.iter().rposition(|row| row.key == key))
-                    .map_or(rows.len(), |i| i + 1);
+                let end = bottom.map_or(rows.len(), |(key, was)| {
+                    rows.iter().rposition(|row| row.key == key).map_or(was + 1, |i| i + 1).min(rows.len())
+                });
                 (end.saturating_sub(WINDOW), end)
             })
         }
@@ -77,7 +80,7 @@ pub fn Timeline(
         let rows = rows.clone();
         move |end: usize, back: bool| {
             let Some(element) = scroller.get_untracked() else { return };
-            let key = rows.with_untracked(|rows| (end < rows.len()).then(|| rows[end - 1].key.clone()));
+            let key = rows.with_untracked(|rows| (end < rows.len()).then(|| (rows[end - 1].key.clone(), end - 1)));
             let anchor = document::edge_child(&element, ".items", !back);
             moving.set_value(true);
             bottom.set(key);

@@ -24,10 +24,14 @@ const SAVE_DELAY: Duration = Duration::from_millis(1500);
 /// this guards the browser's quota against surprises).
 const MAX_BYTES: usize = 16 << 20;
 
-/// Whether a save is scheduled, and the listener that hurries it when the page is hidden.
+/// Whether a save is scheduled or running, and the listener that hurries it when the page
+/// is hidden.
 #[derive(Default)]
 pub(crate) struct StateDesk {
     scheduled: bool,
+    /// One save at a time: two overlapping writes could land in the wrong order and leave
+    /// the older snapshot stored. A save asked for meanwhile runs when this one ends.
+    saving: bool,
     on_hidden: Option<OnHidden>,
 }
 
@@ -66,30 +70,50 @@ impl ClientHandle {
         });
     }
 
-    /// Saves the engine state now if a save is waiting.
+    /// Saves the engine state now if a save is waiting (after the running one, if any).
     fn save_state_now(&self) {
-        if self.stored.try_update_value(|desk| std::mem::take(&mut desk.scheduled)) != Some(true) {
+        let start = self.stored.try_update_value(|desk| {
+            if !desk.scheduled || desk.saving {
+                return false;
+            }
+            desk.scheduled = false;
+            desk.saving = true;
+            true
+        });
+        if start != Some(true) {
             return;
         }
+        let handle = *self;
+        spawn_local(async move {
+            handle.save_state().await;
+            let again = handle.stored.try_update_value(|desk| {
+                desk.saving = false;
+                desk.scheduled
+            });
+            if again == Some(true) {
+                handle.save_state_now();
+            }
+        });
+    }
+
+    /// Writes a snapshot of the engine state as it is now.
+    async fn save_state(&self) {
         let (Ok(Some(state)), Some(store)) = (self.with_engine(Engine::stored_state), self.crypto_store()) else {
             return;
         };
-        let handle = *self;
-        spawn_local(async move {
-            // The snapshot's sync token acknowledges to-device messages on the next start:
-            // the room keys they brought must be committed first, or they are lost for good.
-            // This returns once the crypto state as of the snapshot (and all before) is.
-            if handle.persist_crypto().await.is_err() {
-                return;
-            }
-            if state.len() > MAX_BYTES {
-                panic::warn(&format!("Weft: the rooms are not stored ({} bytes)", state.len()));
-                return;
-            }
-            if let Err(error) = store.save_state(&state).await {
-                panic::warn(&format!("Weft: the rooms could not be stored: {error}"));
-            }
-        });
+        // The snapshot's sync token acknowledges to-device messages on the next start: the
+        // room keys they brought must be committed first, or they are lost for good. This
+        // returns once the crypto state as of the snapshot (and all before) is.
+        if self.persist_crypto().await.is_err() {
+            return;
+        }
+        if state.len() > MAX_BYTES {
+            panic::warn(&format!("Weft: the rooms are not stored ({} bytes)", state.len()));
+            return;
+        }
+        if let Err(error) = store.save_state(&state).await {
+            panic::warn(&format!("Weft: the rooms could not be stored: {error}"));
+        }
     }
 }
 
