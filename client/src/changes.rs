@@ -92,7 +92,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::{Draft, Engine, Session};
+    use crate::{Draft, Engine};
 
     fn room(name: &str) -> OwnedRoomId {
         OwnedRoomId::try_from(format!("!{name}:hs")).unwrap()
@@ -114,12 +114,7 @@ mod tests {
 
     /// Bob in rooms A and B, each with one message from Alice; the changes so far taken.
     fn engine() -> Engine {
-        let mut engine = Engine::new(Session {
-            homeserver: "http://hs".to_owned(),
-            user_id: "@bob:hs".try_into().unwrap(),
-            device_id: "DEV".into(),
-            access_token: "tok".to_owned(),
-        });
+        let mut engine = Engine::new(crate::engine::tests::session());
         sync(&mut engine, json!({
             "!a:hs": {"timeline": {"events": [text("$a1", "@alice:hs", "one", 1)], "prev_batch": "p1"}},
             "!b:hs": {"timeline": {"events": [text("$b1", "@alice:hs", "one", 1)], "prev_batch": "p1"}},

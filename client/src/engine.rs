@@ -494,14 +494,15 @@ impl Engine {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use ruma::{UInt, owned_room_id};
     use serde_json::json;
 
     use super::*;
     use crate::{ItemKind, SendState};
 
-    fn session() -> Session {
+    /// Bob's session on a test homeserver, shared by the engine's test modules.
+    pub(crate) fn session() -> Session {
         Session {
             homeserver: "http://hs".to_owned(),
             user_id: "@bob:hs".try_into().unwrap(),

@@ -383,15 +383,10 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::{Session, TimelineItem};
+    use crate::TimelineItem;
 
     fn engine() -> Engine {
-        let mut engine = Engine::new(Session {
-            homeserver: "http://hs".to_owned(),
-            user_id: "@bob:hs".try_into().unwrap(),
-            device_id: "DEV".into(),
-            access_token: "tok".to_owned(),
-        });
+        let mut engine = Engine::new(crate::engine::tests::session());
         sync(&mut engine, json!({"next_batch": "s1", "rooms": {"join": {"!r:hs": {
             "state": {"events": [member("@alice:hs", "Alice"), member("@bob:hs", "Bob")]},
             "timeline": {"events": [text("$1", "@alice:hs", "one", 1)], "prev_batch": "p1"},

@@ -343,16 +343,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::{ItemKind, Session, engine::crypto::tests as e2ee};
-
-    fn session() -> Session {
-        Session {
-            homeserver: "http://hs".to_owned(),
-            user_id: "@bob:hs".try_into().unwrap(),
-            device_id: "DEV".into(),
-            access_token: "tok".to_owned(),
-        }
-    }
+    use crate::{ItemKind, Session, engine::crypto::tests as e2ee, engine::tests::session};
 
     fn apply_status(engine: &mut Engine, status: u16, body: &Value) -> Result<(), crate::ApiError> {
         let bytes = serde_json::to_vec(body).unwrap();
