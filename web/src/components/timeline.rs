@@ -149,6 +149,8 @@ pub fn Timeline(
             class="timeline"
             role="region"
             aria-label="Timeline"
+            // Reachable by keyboard, so the arrow keys and Page Up scroll it.
+            tabindex="0"
             node_ref=scroller
             on:scroll=move |_| check_scroll(true)
         >
@@ -183,7 +185,9 @@ pub fn Timeline(
                             let item = handle.item_signal(&row.key);
                             let header = row.header;
                             view! {
-                                {row.day.map(|day| view! { <li class="day" role="separator">{day}</li> })}
+                                // A heading in an item of its own: a list holds only list items, and screen
+                                // readers can jump between days by heading.
+                                {row.day.map(|day| view! { <li class="day"><h3>{day}</h3></li> })}
                                 {dyn_view(move || match &item {
                                     // Its own signal: an edit or a reaction re-renders this item only.
                                     Some(item) => view! {

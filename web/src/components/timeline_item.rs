@@ -213,7 +213,7 @@ fn receipts(room_id: OwnedRoomId, read_by: Signal<Vec<OwnedUserId>>) -> impl Int
         let label = format!("Read by {}", names.join(", "));
         let extra = names.len().saturating_sub(RECEIPTS_SHOWN);
         view! {
-            <div class="receipts" title=label.clone() aria-label=label>
+            <div class="receipts" role="img" title=label.clone() aria-label=label>
                 {read_by
                     .iter()
                     .zip(&names)
