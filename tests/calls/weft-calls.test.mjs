@@ -3,12 +3,14 @@
 // tests/calls/netns). A video call connects with media both ways, mute shows on the other
 // side, hang-up ends it on both sides and the timeline keeps it; a voice call turns into
 // a video call; decline; a short-lived invite becomes "Missed call"; both calling at
-// once ends with one call; relay-only calls through weft's embedded TURN relay.
+// once ends with one call; relay-only calls through weft's embedded TURN relay. The
+// ringing and call screens pass an axe-core scan, with screenshots (see ../e2e/screens.mjs).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { saveArtifacts, startServer } from '../e2e/harness.mjs';
 import { WAIT, api, item, meet, session, step } from '../e2e/steps.mjs';
+import { lookAt } from '../e2e/screens.mjs';
 import {
   checkNetns, coturnConfig, embeddedTurnConfig, inbound, installPeerConnectionProbe, launchCallBrowser,
   mediaFlows, openPeerConnections, selectedCandidateType, startCoturn,
@@ -62,6 +64,7 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await alice.getByRole('button', { name: 'Video call' }).click();
       await status(alice).filter({ hasText: /Calling bob/ }).waitFor(WAIT);
       await status(bob).filter({ hasText: 'alice is video calling you' }).waitFor(WAIT);
+      await lookAt(bob, 'call-ringing');
       await button(bob, 'Accept with video').click();
       await connected(alice);
       await connected(bob);
@@ -69,6 +72,10 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await mediaFlows(bob, { video: true, audio: true });
       await callRegion(alice).getByLabel("bob's video").waitFor(WAIT);
       await callRegion(bob).getByLabel('Your camera').waitFor(WAIT);
+    });
+
+    await step('the call screen: no serious accessibility violations; screenshots', async () => {
+      await lookAt(alice, 'call');
     });
 
     await step('mute shows on the other side', async () => {
@@ -89,6 +96,7 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await alice.waitForFunction((id) => localStorage.getItem('weft.calls.audio_device') === id, chosen, WAIT);
       await mediaFlows(bob, { audio: true });
       assert.ok(await callRegion(alice).getByRole('combobox', { name: 'Camera' }).isVisible());
+      await lookAt(alice, 'call-devices');
       await button(alice, 'Devices').click();
     });
 
