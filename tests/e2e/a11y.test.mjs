@@ -1,6 +1,6 @@
 // Accessibility and screenshots, against our homeserver and Synapse: axe-core (WCAG 2 A/AA)
 // finds no serious or critical violation on the sign-in page, the room list, a room with
-// messages, reactions and an image, and room settings, each at desktop and phone size in
+// messages, reactions and an image, an unread badge and an invite, and room settings, each at desktop and phone size in
 // both colour schemes; every one of those screens is written to test-output/screens/.
 // The call screen is scanned by the call tests (tests/calls/weft-calls.test.mjs), which run
 // where calls can connect.
@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import { launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
 import { png } from './files.mjs';
-import { WAIT, action, meet, seen, send, step } from './steps.mjs';
+import { WAIT, action, api, meet, seen, send, session, step } from './steps.mjs';
 import { lookAt } from './screens.mjs';
 
 async function scenario(kind) {
@@ -41,6 +41,22 @@ async function scenario(kind) {
       await alice.getByRole('dialog', { name: 'Send files' }).getByRole('button', { name: 'Send', exact: true }).click();
       await alice.getByRole('button', { name: 'Open picture.png' }).waitFor(WAIT);
       await seen(alice, '👍');
+    });
+
+    await step('an unread room with a mention, and an invite', async () => {
+      const bobs = await session(bob);
+      const alicesId = (await session(alice)).user_id;
+      const { room_id: unread } = await api(bobs, 'POST', '/createRoom', { name: 'Unread', invite: [alicesId] });
+      await api(await session(alice), 'POST', `/join/${encodeURIComponent(unread)}`, {});
+      for (const n of [1, 2]) {
+        await api(bobs, 'PUT', `/rooms/${encodeURIComponent(unread)}/send/m.room.message/u${n}`, {
+          msgtype: 'm.text', body: `alice: unread ${n}`, 'm.mentions': { user_ids: [alicesId] },
+        });
+      }
+      await api(bobs, 'POST', '/createRoom', { name: 'Invited', invite: [alicesId] });
+      const rooms = alice.getByRole('navigation', { name: 'Rooms' });
+      await rooms.getByRole('button', { name: /Unread.*2 unread, 2 mentioning you/ }).waitFor(WAIT);
+      await rooms.getByRole('button', { name: 'Join', exact: true }).waitFor(WAIT);
     });
 
     await step('the room list (no room open)', async () => {
