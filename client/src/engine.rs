@@ -28,6 +28,8 @@ mod trust;
 mod verification;
 mod messages;
 mod rooms;
+#[cfg(test)]
+mod room_list;
 pub(crate) mod stored;
 
 pub use crate::crypto::{OutgoingRequest, RequestId};
@@ -65,6 +67,16 @@ pub struct RoomEntry {
     pub highlights: u64,
     /// A direct chat (listed in our `m.direct`).
     pub is_direct: bool,
+    /// Who a direct chat is with (from `m.direct`).
+    pub direct_with: Option<OwnedUserId>,
+    /// Its picture: `m.room.avatar`, else, in a direct chat, the other person's.
+    pub avatar: Option<crate::Mxc>,
+    /// The newest message in one line ("alice: see you at 5", "You sent an image"), if
+    /// any (see [`crate::preview`]).
+    pub preview: Option<String>,
+    /// When the room was last active (what orders the list), for
+    /// [`crate::preview::list_time`].
+    pub last_active: Option<MilliSecondsSinceUnixEpoch>,
 }
 
 /// The client engine for one signed-in session.
@@ -284,6 +296,7 @@ impl Engine {
                 .or_insert_with(|| Room::new(room_id.clone()))
                 .apply_sync(
                     update,
+                    &self.session.user_id,
                     calls,
                     &mut Decryptor { driver, machine: &mut self.crypto },
                 );
@@ -383,14 +396,26 @@ impl Engine {
     }
 
     fn entry(&self, room: &Room) -> RoomEntry {
+        let own = self.user_id();
+        let direct_with = self.direct_partner(room.room_id());
+        let avatar = room.avatar().cloned().or_else(|| room.member_avatar(direct_with.as_deref()?));
         RoomEntry {
             room_id: room.room_id().clone(),
-            name: room.display_name(self.user_id()),
+            name: room.display_name(own),
             loaded: room.is_loaded(),
             unread: room.unread().notification_count,
             highlights: room.unread().highlight_count,
             is_direct: self.is_direct(room.room_id()),
+            preview: room.latest_message(own).map(|item| crate::preview::line(&item, own, direct_with.is_some())),
+            direct_with,
+            avatar,
+            last_active: room.last_activity(),
         }
+    }
+
+    /// The person our `m.direct` says a direct chat is with.
+    fn direct_partner(&self, room_id: &RoomId) -> Option<OwnedUserId> {
+        self.direct.iter().find(|(_, rooms)| rooms.iter().any(|r| r == room_id)).map(|(user, _)| user.clone())
     }
 
     /// Pending invites, newest first.

@@ -27,6 +27,7 @@ mod markdown;
 pub mod media;
 pub mod messaging;
 pub mod people;
+pub mod preview;
 pub mod requests;
 pub mod room;
 pub mod sanitize;

@@ -289,10 +289,10 @@ impl Room {
             .collect()
     }
 
-    /// Applies one room section of a sync response.
+    /// Applies one room section of a sync response, as `own` receives it.
     /// New `m.call.*` events are added to `calls` for the call manager.
     /// Encrypted events are decrypted with `crypto` as they arrive.
-    pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, calls: &mut Vec<CallSignal>, crypto: &mut Decryptor<'_>) {
+    pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, own: &UserId, calls: &mut Vec<CallSignal>, crypto: &mut Decryptor<'_>) {
         if let Some(heroes) = &update.summary.heroes
             && *heroes != self.heroes
         {
@@ -343,7 +343,7 @@ impl Room {
         }
         for event in &timeline {
             // Call events may come encrypted: what counts is the decrypted type.
-            if let Some((kind, content)) = self.apply_timeline_event(event, crypto)
+            if let Some((kind, content)) = self.apply_timeline_event(event, own, crypto)
                 && kind.starts_with("m.call.")
             {
                 calls.push(CallSignal {
@@ -370,8 +370,29 @@ impl Room {
         }
     }
 
+    /// Whether a new event brings the room to the top of the list, as Element orders it:
+    /// what the timeline shows (messages, calls, room changes), but not others' comings and
+    /// goings, nor anyone's change of name or picture; reactions, edits, deletions and
+    /// receipts never.
+    fn moves_room(&self, event: &Event, incoming: &Incoming, own: &UserId) -> bool {
+        match incoming {
+            Incoming::Item(_) if event.kind == "m.room.member" => {
+                let membership = event.content::<MemberContent>().map(|c| c.membership);
+                let before = event
+                    .state_key
+                    .as_deref()
+                    .and_then(|key| UserId::parse(key).ok())
+                    .and_then(|user| self.members.get(&user))
+                    .map(|member| member.membership.clone());
+                event.sender == own && membership.is_some() && membership != before
+            }
+            Incoming::Item(_) | Incoming::Call { shown: Some(_), .. } => true,
+            _ => false,
+        }
+    }
+
     /// The type and content of the event (decrypted) if it was new.
-    fn apply_timeline_event(&mut self, event: &Event, crypto: &mut Decryptor<'_>) -> Option<(String, Box<RawValue>)> {
+    fn apply_timeline_event(&mut self, event: &Event, own: &UserId, crypto: &mut Decryptor<'_>) -> Option<(String, Box<RawValue>)> {
         let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
             return None;
         };
@@ -381,6 +402,8 @@ impl Room {
             return None;
         }
         let (incoming, kind, content) = self.classify_maybe_encrypted(event, event_id, ts, crypto);
+        // Before the state applies: a member event is compared with what it replaces.
+        let moves = self.moves_room(event, &incoming, own);
         if event.is_state() {
             // The timeline is in order: whatever this replaces is older.
             if let Some(previous) = self.member_event_id(event) {
@@ -389,7 +412,7 @@ impl Room {
             self.apply_state(event);
             self.record.note_state(event);
         }
-        if matches!(incoming, Incoming::Item(_)) {
+        if moves {
             self.bump_activity(ts);
         }
         self.timeline.push_back(incoming);
@@ -882,6 +905,14 @@ impl Room {
             }
         }
         by_key
+    }
+
+    /// The newest message-like item as `own` sees it, for the room list's preview (see
+    /// [`crate::timeline::Timeline::latest_message_like`]).
+    pub fn latest_message(&self, own: &UserId) -> Option<TimelineItem> {
+        let mut item = self.timeline.latest_message_like()?;
+        self.finish(&mut item, own);
+        Some(item)
     }
 
     /// Fills in what depends on who we are: our reactions, a call's line.

@@ -350,6 +350,17 @@ impl Timeline {
             .filter(|item| item.event_id.is_some())
     }
 
+    /// The newest item a room list preview shows, as shown: a message, a call's line, or a
+    /// deleted or undecryptable message; never a room change ("alice joined the room").
+    pub fn latest_message_like(&self) -> Option<TimelineItem> {
+        self.remote
+            .iter()
+            .chain(&self.local)
+            .rev()
+            .find(|item| item.kind != ItemKind::State || item.call_id.is_some())
+            .map(|item| self.compose(item))
+    }
+
     /// Timestamp of the newest item, for sorting rooms by activity.
     pub fn latest_ts(&self) -> Option<MilliSecondsSinceUnixEpoch> {
         self.remote.iter().chain(&self.local).map(|item| item.origin_server_ts).max()

@@ -16,6 +16,8 @@ pub mod message_body;
 pub mod new_room;
 pub mod reactions;
 pub mod room_list;
+pub mod room_row;
+pub mod room_search;
 pub mod room_settings;
 pub mod room_view;
 pub mod security_panel;

@@ -8,6 +8,7 @@ pub mod file_crypto;
 pub mod files;
 pub mod html;
 pub mod idb;
+pub mod keys;
 pub mod location;
 pub mod locks;
 pub mod net;

@@ -1,21 +1,67 @@
-//! The sidebar: new-room form, pending invites and joined rooms.
+//! The sidebar: new-room form, "Search rooms", pending invites and joined rooms (most
+//! recently active first).
 
-use leptos::prelude::*;
+use std::time::Duration;
+
+use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
-    components::{invite_card::InviteCard, new_room::NewRoom},
+    components::{invite_card::InviteCard, new_room::NewRoom, room_row::RoomRow, room_search::RoomSearch},
     handle::ClientHandle,
+    platform::{clock, timer},
     reactive::{dyn_show, dyn_view},
 };
+
+/// Whether `text` contains `query` (already lowercase), ignoring ASCII case. Spelled out:
+/// `to_lowercase` would bring Unicode case tables into the wasm.
+fn matches(text: &str, query: &str) -> bool {
+    text.to_ascii_lowercase().contains(query)
+}
 
 /// `<nav aria-label="Rooms">` listing invites and joined rooms.
 #[component]
 pub fn RoomList() -> impl IntoView {
     let handle = ClientHandle::expect();
+    let query = RwSignal::new(String::new());
+    let needle = Memo::new(move |_| query.with(|q| q.trim().to_ascii_lowercase()));
     // The order only: each row follows its own room's summary, so a change in one room
-    // re-renders that row and nothing else.
-    let rooms = Memo::new(move |_| handle.room_order());
-    let invites = Memo::new(move |_| handle.invites());
+    // re-renders that row and nothing else. While searching, the names are read too.
+    let rooms = Memo::new(move |_| {
+        let order = handle.room_order();
+        needle.with(|needle| {
+            if needle.is_empty() {
+                return order;
+            }
+            order
+                .into_iter()
+                .filter(|room_id| {
+                    handle.room_summary(room_id).with(|room| {
+                        room.as_ref().is_some_and(|room| {
+                            matches(&room.name, needle)
+                                || room.direct_with.as_ref().is_some_and(|user| matches(user.as_str(), needle))
+                        })
+                    })
+                })
+                .collect()
+        })
+    });
+    let invites = Memo::new(move |_| {
+        let mut invites = handle.invites();
+        needle.with(|needle| invites.retain(|invite| matches(&invite.name, needle)));
+        invites
+    });
+    // Ticks at each new minute while the list is shown, so "14:05" turns into "14:06" and
+    // yesterday's times into weekdays; the loop ends with the list.
+    let (tick, set_tick) = signal(0u32);
+    spawn_local(async move {
+        loop {
+            let into_minute = u64::from(clock::now().get()) % 60_000;
+            timer::sleep(Duration::from_millis(60_000 - into_minute + 50)).await;
+            if set_tick.try_update(|tick| *tick = tick.wrapping_add(1)).is_none() {
+                break;
+            }
+        }
+    });
 
     view! {
         <nav class="sidebar" aria-label="Rooms">
@@ -23,6 +69,7 @@ pub fn RoomList() -> impl IntoView {
                 <h2>"Rooms"</h2>
                 <NewRoom />
             </div>
+            <RoomSearch query />
             {dyn_show(move || !invites.with(Vec::is_empty), move || view! {
                 <h3 class="section-title">"Invites"</h3>
                 <ul class="invites">
@@ -33,51 +80,16 @@ pub fn RoomList() -> impl IntoView {
                 </ul>
             }.into_any())}
             <ul class="rooms">
-                <For
-                    each=move || rooms.get()
-                    key=|room_id| room_id.clone()
-                    children=move |room_id| {
-                        let summary = handle.room_summary(&room_id);
-                        let is_selected = {
-                            let room_id = room_id.clone();
-                            move || handle.selected().as_ref() == Some(&room_id)
-                        };
-                        view! {
-                            <li>
-                                <button
-                                    class="room"
-                                    class:selected=is_selected.clone()
-                                    aria-current=move || is_selected().then_some("page")
-                                    on:click=move |_| handle.select(Some(room_id.clone()))
-                                >
-                                    {dyn_view(move || {
-                                        let Some(room) = summary.get() else { return ().into_any() };
-                                        view! {
-                                            <span class="room-name">{room.name}</span>
-                                            {(room.unread > 0).then(|| {
-                                                let highlight = room.highlights > 0;
-                                                let label = if room.highlights > 0 {
-                                                    format!("{} unread, {} mentioning you", room.unread, room.highlights)
-                                                } else {
-                                                    format!("{} unread", room.unread)
-                                                };
-                                                view! {
-                                                    <span class="badge" class:highlight=highlight aria-label=label>
-                                                        {room.unread.to_string()}
-                                                    </span>
-                                                }
-                                            })}
-                                        }
-                                        .into_any()
-                                    })}
-                                </button>
-                            </li>
-                        }
-                    }
-                />
+                <For each=move || rooms.get() key=|room_id| room_id.clone() let(room_id)>
+                    <RoomRow room_id tick />
+                </For>
             </ul>
             {dyn_show(
-                move || handle.has_synced() && rooms.with(Vec::is_empty) && invites.with(Vec::is_empty),
+                move || !needle.with(String::is_empty) && rooms.with(Vec::is_empty) && invites.with(Vec::is_empty),
+                || view! { <p class="hint" role="status">"No rooms match"</p> }.into_any(),
+            )}
+            {dyn_show(
+                move || handle.has_synced() && needle.with(String::is_empty) && rooms.with(Vec::is_empty) && invites.with(Vec::is_empty),
                 || view! { <p class="hint">"No rooms yet. Create one, or ask someone to invite you."</p> }.into_any(),
             )}
         </nav>

@@ -85,7 +85,8 @@ impl Views {
         let mut unread = !changes.removed.is_empty();
         for (room_id, room_changes) in &changes.rooms {
             unread |= room_changes.unread;
-            if room_changes.state || room_changes.unread {
+            // The row shows the newest message too; an unchanged row is not set again.
+            if room_changes.state || room_changes.unread || !room_changes.timeline.is_empty() {
                 self.refresh_summary(engine, room_id);
             }
             if let Some(open) = self.open.as_mut().filter(|open| open.room_id == *room_id) {

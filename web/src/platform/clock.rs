@@ -75,3 +75,11 @@ pub fn format_day(ts: MilliSecondsSinceUnixEpoch) -> String {
         d.get_full_year()
     )
 }
+
+/// The local time zone's offset from UTC in minutes (60 for UTC+1), now.
+pub fn utc_offset_minutes() -> i32 {
+    // `getTimezoneOffset` counts the other way (UTC minus local) and is whole minutes.
+    #[allow(clippy::cast_possible_truncation)]
+    let behind = js_sys::Date::new_0().get_timezone_offset() as i32;
+    -behind
+}
