@@ -5,7 +5,8 @@
 // and "Room settings" are icon buttons; the topic is cut to one line and shown whole on click
 // (Escape hides it); "Room settings" opens a panel beside the timeline (a full-screen sheet on
 // a phone) that "Close" and Escape close, with focus back on "Room settings"; "Invite user"
-// lives in that panel. Screenshots go to test-output/screens/ on every run.
+// lives in that panel; Escape in the image viewer over it closes only the viewer. Screenshots go
+// to test-output/screens/ on every run.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
 import { png } from './files.mjs';
-import { WAIT, register, send, seen, step, timeline } from './steps.mjs';
+import { WAIT, api, register, send, seen, session, step, timeline } from './steps.mjs';
 
 const SCREENS = join(ROOT, 'test-output', 'screens');
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
@@ -162,6 +163,31 @@ async function scenario(homeserverKind) {
         });
       }
     }
+
+    await step('Escape in the image viewer closes the viewer, not the panel under it', async () => {
+      await alice.setViewportSize(SIZES.desktop);
+      await alice.emulateMedia({ colorScheme: 'light' });
+      const s = await session(alice);
+      const roomId = await alice.evaluate(() => localStorage.getItem('weft.selected_room'));
+      const upload = await fetch(`${s.homeserver}/_matrix/media/v3/upload?filename=map.png`, {
+        method: 'POST', headers: { authorization: `Bearer ${s.access_token}`, 'content-type': 'image/png' }, body: png(160, 90),
+      });
+      const { content_uri: url } = await upload.json();
+      await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/map1`, {
+        msgtype: 'm.image', body: 'map.png', url, info: { mimetype: 'image/png', w: 160, h: 90 },
+      });
+      await settingsButton.click();
+      await settings.waitFor(WAIT);
+      await alice.getByRole('button', { name: 'Open map.png' }).click();
+      const viewer = alice.getByRole('dialog', { name: 'map.png' });
+      await viewer.waitFor(WAIT);
+      await alice.keyboard.press('Escape');
+      await viewer.waitFor({ state: 'detached', ...WAIT });
+      assert.ok(await settings.isVisible(), 'the panel stays open');
+      await settings.getByRole('textbox', { name: 'Topic' }).focus();
+      await alice.keyboard.press('Escape');
+      await settings.waitFor({ state: 'detached', ...WAIT });
+    });
   } catch (error) {
     await saveArtifacts(`room-header-${homeserverKind}`, pages, homeserver);
     throw error;
