@@ -143,7 +143,7 @@ async function weftUiRow({ browser, server, tag }) {
         // would add its own waits to the number.
         start: () => caller.evaluate(() => {
           const t = performance.timeOrigin + performance.now();
-          [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Video call').click();
+          [...document.querySelectorAll('button')].find((b) => b.getAttribute('aria-label') === 'Video call').click();
           return t;
         }),
         hangup: async () => {

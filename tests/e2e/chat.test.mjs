@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
-import { WAIT, action, api, item, register, seen, send, session, step, timeline } from './steps.mjs';
+import { WAIT, action, api, invite, item, register, seen, send, session, step, timeline } from './steps.mjs';
 
 const HISTORY = 200;
 
@@ -26,8 +26,7 @@ async function scenario(homeserverKind) {
       await alice.getByRole('button', { name: 'New room' }).click();
       await alice.getByRole('textbox', { name: 'Room name' }).fill('Lobby');
       await alice.getByRole('button', { name: 'Create', exact: true }).click();
-      await alice.getByRole('textbox', { name: 'Invite user' }).fill(`@bob:${homeserver.serverName}`);
-      await alice.getByRole('button', { name: 'Invite', exact: true }).click();
+      await invite(alice, `@bob:${homeserver.serverName}`);
       const rooms = bob.getByRole('navigation', { name: 'Rooms' });
       await rooms.getByText('Lobby').waitFor(WAIT);
       await rooms.getByRole('button', { name: 'Join', exact: true }).click();

@@ -59,6 +59,18 @@ export async function step(name, fn) {
   console.log(`  ✓ ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
+/** Invites `userId` to the open room from "Room settings" (its form sits above "Members"),
+ *  waits until the server took the invite, and closes the panel again. */
+export async function invite(page, userId) {
+  await page.getByRole('button', { name: 'Room settings' }).click();
+  const settings = page.getByRole('region', { name: 'Room settings' });
+  await settings.getByRole('textbox', { name: 'Invite user' }).fill(userId);
+  await settings.getByRole('button', { name: 'Invite', exact: true }).click();
+  await settings.getByRole('status').filter({ hasText: `Invited ${userId}` }).waitFor(WAIT);
+  await settings.getByRole('button', { name: 'Close' }).click();
+  await settings.waitFor({ state: 'detached', ...WAIT });
+}
+
 /** alice and bob sign up, alice creates room `name` (encrypted, the default, unless
  *  `encrypted: false`) and invites bob, bob joins. */
 export async function meet(alice, bob, client, homeserver, name, { encrypted = true } = {}) {
@@ -68,8 +80,7 @@ export async function meet(alice, bob, client, homeserver, name, { encrypted = t
   await alice.getByRole('textbox', { name: 'Room name' }).fill(name);
   await alice.getByRole('checkbox', { name: 'Encrypted' }).setChecked(encrypted);
   await alice.getByRole('button', { name: 'Create', exact: true }).click();
-  await alice.getByRole('textbox', { name: 'Invite user' }).fill(`@bob:${homeserver.serverName}`);
-  await alice.getByRole('button', { name: 'Invite', exact: true }).click();
+  await invite(alice, `@bob:${homeserver.serverName}`);
   const rooms = bob.getByRole('navigation', { name: 'Rooms' });
   await rooms.getByText(name).waitFor(WAIT);
   await rooms.getByRole('button', { name: 'Join', exact: true }).click();

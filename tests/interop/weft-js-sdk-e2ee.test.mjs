@@ -16,7 +16,7 @@ import * as sdk from 'matrix-js-sdk';
 import { CryptoEvent, EventShieldColour, OnlySignedDevicesIsolationMode } from 'matrix-js-sdk/lib/crypto-api/index.js';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { ROOT, launchBrowser, saveArtifacts, startServer, startSynapse } from '../e2e/harness.mjs';
-import { WAIT, action, item, register, send, session, timeline } from '../e2e/steps.mjs';
+import { WAIT, action, invite, item, register, send, session, timeline } from '../e2e/steps.mjs';
 import { PASSWORD, captureConsole, createAccount, passwordUia, recordingFetch, until } from './sdk.mjs';
 
 sdkLogger.setLevel('debug', false);
@@ -240,8 +240,7 @@ async function scenario(kind, t, report) {
         await alice.getByRole('button', { name: 'Create', exact: true }).click();
         await alice.waitForFunction((old) => localStorage.getItem('weft.selected_room') !== old, dm, WAIT);
         room = await selectedRoom(alice);
-        await alice.getByRole('textbox', { name: 'Invite user' }).fill(bobId);
-        await alice.getByRole('button', { name: 'Invite', exact: true }).click();
+        await invite(alice, bobId);
       }
       t.diagnostic(`second room made with ${how}`);
       await alice.getByRole('img', { name: 'Encrypted' }).waitFor(WAIT);

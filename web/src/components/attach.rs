@@ -7,6 +7,7 @@ use ruma::OwnedRoomId;
 use weft_client::{MediaKind, media::format_size};
 
 use crate::{
+    components::icon::{Icon, icon},
     handle::ClientHandle,
     platform::{
         document,
@@ -29,8 +30,8 @@ pub fn add(pending: Pending, files: Vec<LocalFile>) {
 #[component]
 pub fn AttachButton(pending: Pending) -> impl IntoView {
     view! {
-        <FileButton label="Attach file" class="attach" multiple=true on_files=Callback::new(move |files| add(pending, files))>
-            "📎"
+        <FileButton label="Attach file" class="attach icon-button" multiple=true on_files=Callback::new(move |files| add(pending, files))>
+            {icon(Icon::Attach)}
         </FileButton>
     }
 }

@@ -1,10 +1,14 @@
-//! "Voice call" and "Video call" in the header of a room with one other member: they call
+//! "Voice call" and "Video call" (icon buttons) in the header of a room with one other member: they call
 //! that person, answer their call while it rings here, and are off during another call.
 
 use leptos::prelude::*;
 use ruma::OwnedRoomId;
 
-use crate::{handle::ClientHandle, reactive::dyn_view};
+use crate::{
+    components::icon::{Icon, icon},
+    handle::ClientHandle,
+    reactive::dyn_view,
+};
 
 /// The call buttons; nothing in rooms where a 1:1 call does not fit.
 #[component]
@@ -25,8 +29,12 @@ pub fn CallButtons(room_id: OwnedRoomId) -> impl IntoView {
         let (voice_room, video_room) = (room_id.clone(), room_id.clone());
         view! {
             <div class="call-buttons">
-                <button disabled=off on:click=move |_| handle.start_call(voice_room.clone(), false)>"Voice call"</button>
-                <button disabled=off on:click=move |_| handle.start_call(video_room.clone(), true)>"Video call"</button>
+                <button class="icon-button" aria-label="Voice call" title="Voice call" disabled=off on:click=move |_| handle.start_call(voice_room.clone(), false)>
+                    {icon(Icon::Call)}
+                </button>
+                <button class="icon-button" aria-label="Video call" title="Video call" disabled=off on:click=move |_| handle.start_call(video_room.clone(), true)>
+                    {icon(Icon::Video)}
+                </button>
             </div>
         }
         .into_any()

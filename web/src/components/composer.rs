@@ -10,7 +10,10 @@ use ruma::OwnedRoomId;
 use weft_client::{Draft, TimelineItem};
 
 use crate::{
-    components::attach::{AttachButton, Pending, add},
+    components::{
+        attach::{AttachButton, Pending, add},
+        icon::{Icon, icon},
+    },
     handle::ClientHandle,
     platform::{document, files},
     reactive::dyn_view,
@@ -165,7 +168,7 @@ pub fn Composer(
                     }
                 ></textarea>
                 <AttachButton pending />
-                <button type="submit" class="primary">"Send"</button>
+                <button type="submit" class="primary icon-button" aria-label="Send" title="Send">{icon(Icon::Send)}</button>
             </div>
         </form>
     }

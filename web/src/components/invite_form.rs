@@ -1,10 +1,13 @@
-//! "Invite user" box in the room header.
+//! The "Invite user" box in room settings, above the member list.
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use ruma::{OwnedRoomId, OwnedUserId};
 
-use crate::handle::ClientHandle;
-use crate::reactive::dyn_view;
+use crate::{
+    components::icon::{Icon, icon},
+    handle::ClientHandle,
+    reactive::dyn_view,
+};
 
 /// What the last invite attempt came to.
 #[derive(Clone, PartialEq, Eq)]
@@ -61,7 +64,7 @@ pub fn InviteForm(room_id: OwnedRoomId) -> impl IntoView {
                 spellcheck="false"
                 bind:value=user
             />
-            <button type="submit" disabled=busy>"Invite"</button>
+            <button type="submit" class="with-icon" disabled=busy>{icon(Icon::Invite)}"Invite"</button>
             {dyn_view(move || match outcome.get() {
                 Some(Outcome::Invited(text)) => {
                     view! { <p class="invite-result ok" role="status">{text}</p> }.into_any()

@@ -1,24 +1,32 @@
-//! The room panel behind "Room settings": name and topic (editable by those allowed),
-//! turning on encryption, the member list with power levels, "Verified", "Verify NAME"
-//! and "Remove", and "Leave room".
+//! The room panel behind "Room settings" (beside the timeline on desktop, a full-screen
+//! sheet on phones): name and topic (editable by those allowed), turning on encryption,
+//! "Invite user", the member list with power levels, "Verified", "Verify NAME" and
+//! "Remove", and "Leave room".
 //!
 //! The panel is a separate wasm chunk (like calls): only [`settings_panel`] is reachable
 //! from the main module, and the browser fetches the rest the first time the panel opens.
 
-use leptos::{ev::SubmitEvent, prelude::*, task::{spawn_local, spawn_local_scoped}};
+use leptos::{ev::SubmitEvent, html, prelude::*, task::{spawn_local, spawn_local_scoped}};
 use ruma::OwnedRoomId;
 
 use crate::{
-    components::{attach::FileButton, avatar::Avatar, verified_badge::VerifiedBadge},
-    platform::files::LocalFile,
+    components::{
+        attach::FileButton,
+        avatar::Avatar,
+        icon::{Icon, icon},
+        invite_form::InviteForm,
+        verified_badge::VerifiedBadge,
+    },
+    platform::{document, files::LocalFile},
     handle::{ClientHandle, RoomSnapshot},
     calls::ChunkError,
     reactive::{dyn_show, dyn_view, status_line},
 };
 
-/// The panel, its chunk fetched first. A chunk that cannot be fetched (offline, a deploy
-/// replaced it) shows an error instead of a broken panel.
-pub fn settings_panel(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) -> AnyView {
+/// The panel: its heading and "Close" at once, the rest once its chunk is fetched. A chunk
+/// that cannot be fetched (offline, a deploy replaced it) shows an error instead. Opening
+/// moves focus to the heading, so that keyboard and screen reader users land in the panel.
+pub fn settings_panel(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>, close: Callback<()>) -> AnyView {
     // Not `<Suspense>`, which would cost more first-load bytes than the chunk saves.
     let view = StoredValue::new_local(None::<AnyView>);
     let ready = RwSignal::new(false);
@@ -33,10 +41,22 @@ pub fn settings_panel(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>
         view.set_value(Some(loaded));
         ready.set(true);
     });
-    dyn_show(
-        move || ready.get(),
-        move || view.try_update_value(Option::take).flatten().unwrap_or_else(|| ().into_any()),
-    )
+    let heading = NodeRef::<html::H2>::new();
+    heading.on_load(|heading| document::focus(&heading));
+    view! {
+        <section class="room-settings" aria-label="Room settings">
+            <div class="panel-head">
+                <h2 tabindex="-1" node_ref=heading>"Room settings"</h2>
+                <button class="icon-button" aria-label="Close" title="Close" on:click=move |_| close.run(())>
+                    {icon(Icon::Close)}
+                </button>
+            </div>
+            {dyn_show(
+                move || ready.get(),
+                move || view.try_update_value(Option::take).flatten().unwrap_or_else(|| ().into_any()),
+            )}
+        </section>
+    }
     .into_any()
 }
 
@@ -135,8 +155,8 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
     };
 
     view! {
-        <section class="room-settings card" aria-label="Room settings">
-            <form on:submit=save>
+        <div class="settings-body">
+            <form class="settings-form" on:submit=save>
                 <label for="room-settings-name">"Room name"</label>
                 <input id="room-settings-name" type="text" bind:value=name disabled=move || !flag(|r| r.can_edit_name)() />
                 <label for="room-settings-topic">"Topic"</label>
@@ -172,6 +192,7 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
                 {status_line(status)}
             </form>
             <h3 class="section-title">"Members"</h3>
+            <InviteForm room_id=room_id.clone() />
             <ul class="members" aria-label="Members">
                 // Re-rendered whole on change: cheaper in wasm size than a keyed <For>.
                 {dyn_view(move || {
@@ -227,6 +248,6 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
                     }).collect_view().into_any()
                 })}
             </ul>
-        </section>
+        </div>
     }
 }

@@ -1,22 +1,21 @@
-//! The selected room: header, invite form, timeline and composer.
+//! The selected room: header, timeline and composer, and the settings panel beside them
+//! (a sheet over them on phones), which Escape closes.
 
-use leptos::prelude::*;
+use leptos::{ev::KeyboardEvent, html, prelude::*};
 use ruma::OwnedRoomId;
 
 use crate::{
     components::{
         attach::{Pending, SendFiles, add},
-        avatar::Avatar,
-        call_buttons::CallButtons,
         composer::{Composer, ComposerMode},
         uploads::Uploads,
-        invite_form::InviteForm,
+        room_header::RoomHeader,
         room_settings::settings_panel,
         timeline::Timeline,
     },
     handle::{ClientHandle, RoomSnapshot},
     platform::{document, files},
-    reactive::{dyn_show, dyn_text, dyn_view},
+    reactive::{dyn_show, dyn_view},
 };
 
 /// Everything shown for one room.
@@ -31,15 +30,20 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
     let field = move |f: fn(&RoomSnapshot) -> bool| {
         Signal::derive(move || snapshot.with(|room| room.as_ref().is_some_and(f)))
     };
-    let name = move || snapshot.with(|room| room.as_ref().map(|room| room.name.clone()));
-    let topic = move || snapshot.with(|room| room.as_ref().and_then(|room| room.topic.clone()));
     let rows = open.rows.clone();
     let loaded = field(|r| r.loaded);
     let reached_start = field(|r| r.reached_start);
     let can_redact_others = field(|r| r.can_redact_others);
-    let encrypted = field(|r| r.encrypted);
     let mode = RwSignal::new(ComposerMode::Message);
     let settings_open = RwSignal::new(false);
+    let settings_button = NodeRef::<html::Button>::new();
+    // Closing the panel (its "Close", Escape) gives focus back to the button that opened it.
+    let close_settings = Callback::new(move |()| {
+        settings_open.set(false);
+        if let Some(button) = settings_button.get_untracked() {
+            document::focus(&button);
+        }
+    });
     let pending: Pending = RwSignal::new_local(Vec::new());
 
     // Reading: whenever something new shows while the page is seen, say so (and once the
@@ -73,6 +77,11 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
             <section
                 class="room-view"
                 aria-label="Room"
+                on:keydown=move |ev: KeyboardEvent| {
+                    if ev.key() == "Escape" && settings_open.get_untracked() && !document::handled_elsewhere(&ev) {
+                        close_settings.run(());
+                    }
+                }
                 on:dragover=move |ev| if files::drag_has_files(&ev) { ev.prevent_default() }
                 on:drop=move |ev| {
                     if files::drag_has_files(&ev) {
@@ -81,58 +90,29 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
                     }
                 }
             >
-                <header class="room-header">
-                    <button class="back" on:click=move |_| handle.select(None)>
-                        "Back to rooms"
-                    </button>
+                <RoomHeader room_id=room_id.clone() snapshot settings_open settings_button />
+                <div class="room-body">
+                    <div class="room-main">
+                        <Timeline
+                            room_id=room_id.clone()
+                            open=open.clone()
+                            loaded
+                            reached_start
+                            can_redact_others
+                            mode
+                        />
+                        <Uploads room_id=Some(room_id.clone()) />
+                        <SendFiles room_id=room_id.clone() pending />
+                        <Composer room_id=room_id.clone() mode pending />
+                    </div>
                     {
                         let room_id = room_id.clone();
-                        let avatar = Memo::new(move |_| snapshot.with(|r| r.as_ref().and_then(|r| r.avatar.clone())));
-                        dyn_view(move || {
-                            let name = name().unwrap_or_default();
-                            view! { <Avatar name user_id=room_id.to_string() picture=avatar.get() /> }.into_any()
-                        })
+                        dyn_show(
+                            move || settings_open.get(),
+                            move || settings_panel(room_id.clone(), with_trust(handle, snapshot), close_settings),
+                        )
                     }
-                    <div class="room-title">
-                        <h2>
-                            {dyn_text(move || name().unwrap_or_default())}
-                            {dyn_show(move || encrypted.get(), || view! {
-                                <svg class="room-lock" role="img" aria-label="Encrypted" viewBox="0 0 16 16" width="14" height="14">
-                                    <title>"Encrypted"</title>
-                                    <path fill="currentColor" d="M5 7V5a3 3 0 0 1 6 0v2h1a1 1 0 0 1 1 1v6a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1zm1.5 0h3V5a1.5 1.5 0 0 0-3 0z"/>
-                                </svg>
-                            }.into_any())}
-                        </h2>
-                        {dyn_view(move || topic().map(|topic| view! { <p class="topic">{topic}</p> }).into_any())}
-                    </div>
-                    <CallButtons room_id=room_id.clone() />
-                    <InviteForm room_id=room_id.clone() />
-                    <button
-                        class="settings-button"
-                        aria-expanded=move || settings_open.get().to_string()
-                        on:click=move |_| settings_open.update(|o| *o = !*o)
-                    >
-                        "Room settings"
-                    </button>
-                </header>
-                {
-                    let room_id = room_id.clone();
-                    dyn_show(
-                        move || settings_open.get(),
-                        move || settings_panel(room_id.clone(), with_trust(handle, snapshot)),
-                    )
-                }
-                <Timeline
-                    room_id=room_id.clone()
-                    open=open.clone()
-                    loaded
-                    reached_start
-                    can_redact_others
-                    mode
-                />
-                <Uploads room_id=Some(room_id.clone()) />
-                <SendFiles room_id=room_id.clone() pending />
-                <Composer room_id=room_id.clone() mode pending />
+                </div>
             </section>
         }
         .into_any()

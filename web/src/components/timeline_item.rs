@@ -9,6 +9,7 @@ use crate::{
     components::{
         avatar::Avatar,
         composer::ComposerMode,
+        icon::{Icon, icon},
         media_view::MediaView,
         message_body::MessageBody,
         reactions::{ReactionPicker, Reactions},
@@ -117,21 +118,25 @@ pub fn Item(
         let (delete_room, delete_event) = (room_id.clone(), event_id.clone());
         view! {
             <div class="item-actions" role="toolbar" aria-label="Message actions">
-                <button class="small" on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
-                <button class="small" on:click=move |_| mode.set(ComposerMode::Reply(reply_item.clone()))>
-                    "Reply"
+                <button class="icon-button" aria-label="React" title="React" on:click=move |_| picking.update(|p| *p = !*p)>
+                    {icon(Icon::React)}
+                </button>
+                <button class="icon-button" aria-label="Reply" title="Reply" on:click=move |_| mode.set(ComposerMode::Reply(reply_item.clone()))>
+                    {icon(Icon::Reply)}
                 </button>
                 {own.then(|| view! {
-                    <button class="small" on:click=move |_| mode.set(ComposerMode::Edit(edit_item.clone()))>
-                        "Edit"
+                    <button class="icon-button" aria-label="Edit" title="Edit" on:click=move |_| mode.set(ComposerMode::Edit(edit_item.clone()))>
+                        {icon(Icon::Edit)}
                     </button>
                 })}
                 {can_delete.then(|| view! {
                     <button
-                        class="small danger"
+                        class="icon-button danger"
+                        aria-label="Delete"
+                        title="Delete"
                         on:click=move |_| handle.delete(delete_room.clone(), delete_event.clone())
                     >
-                        "Delete"
+                        {icon(Icon::Delete)}
                     </button>
                 })}
             </div>
