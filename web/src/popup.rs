@@ -30,8 +30,17 @@ where
     E: ElementType,
     E::Output: JsCast + Clone + 'static,
 {
+    // Boxed at once: the rest is compiled once per element type rather than once per
+    // caller's closure (each copy of `on_load`'s effect costs wasm).
+    watch(root, kind, Rc::new(close));
+}
+
+fn watch<E>(root: NodeRef<E>, kind: Kind, close: Rc<dyn Fn()>)
+where
+    E: ElementType,
+    E::Output: JsCast + Clone + 'static,
+{
     let held = StoredValue::new_local(None::<Popup>);
-    let close: Rc<dyn Fn()> = Rc::new(close);
     root.on_load(move |element| {
         let (modal, outside) = (kind != Kind::Menu, kind != Kind::ProcessDialog);
         held.set_value(Popup::open(element, modal, outside, close));

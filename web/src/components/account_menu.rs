@@ -79,6 +79,7 @@ pub fn AccountMenu() -> impl IntoView {
                 popup(root, Kind::Menu, move || open.set(false));
                 load_name();
                 security.set(false);
+                status.set(None);
                 view! {
                 <div class="menu card" role="group" aria-label="Account" node_ref=root>
                     <form on:submit=save_name>

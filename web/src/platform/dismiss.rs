@@ -114,7 +114,10 @@ impl Popup {
     /// element, else its first control) and keeps Tab inside; `outside` says whether a
     /// press outside closes it.
     pub fn open(root: impl JsCast, modal: bool, outside: bool, on_close: Rc<dyn Fn()>) -> Option<Self> {
-        let root: Element = root.unchecked_into();
+        Self::open_element(root.unchecked_into(), modal, outside, on_close)
+    }
+
+    fn open_element(root: Element, modal: bool, outside: bool, on_close: Rc<dyn Fn()>) -> Option<Self> {
         let document = document()?;
         let body: Option<Element> = document.body().map(Into::into);
         let opener = active_element()
