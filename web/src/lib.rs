@@ -7,7 +7,8 @@
 //!   platform and exposes reactive views of the engine's state.
 //! - [`sync_loop`]: the long-polling `/sync` task.
 //! - [`components`]: the UI, which only calls the handle; [`reactive`] holds the
-//!   type-erased helpers they use for dynamic children.
+//!   type-erased helpers they use for dynamic children, [`popup`] closes their menus and
+//!   dialogs on Escape and outside presses.
 
 mod app;
 mod calls;
@@ -15,6 +16,7 @@ mod components;
 mod error;
 mod handle;
 mod platform;
+mod popup;
 mod reactive;
 mod sync_loop;
 

@@ -3,6 +3,7 @@
 pub mod clipboard;
 pub mod clock;
 pub mod crypto_store;
+pub mod dismiss;
 pub mod document;
 pub mod file_crypto;
 pub mod files;

@@ -8,6 +8,7 @@ use leptos::{html, prelude::*};
 use super::manager::{Manager, Phase};
 use crate::{
     platform::{clock, storage, webrtc},
+    popup::{Kind, popup},
     reactive::{dyn_show, dyn_text, dyn_view},
 };
 
@@ -165,11 +166,15 @@ fn DevicesButton(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView {
     };
     view! {
         <button aria-expanded=move || open.get().to_string() on:click=toggle>"Devices"</button>
-        {dyn_show(move || open.get(), move || view! {
-            <div class="call-devices" role="group" aria-label="Devices">
-                {picker("Microphone", "audio", |l| l.0.clone())}
-                {picker("Camera", "video", |l| l.1.clone())}
-            </div>
-        }.into_any())}
+        {dyn_show(move || open.get(), move || {
+            let root = NodeRef::<html::Div>::new();
+            popup(root, Kind::Menu, move || open.set(false));
+            view! {
+                <div class="call-devices" role="group" aria-label="Devices" node_ref=root>
+                    {picker("Microphone", "audio", |l| l.0.clone())}
+                    {picker("Camera", "video", |l| l.1.clone())}
+                </div>
+            }.into_any()
+        })}
     }
 }

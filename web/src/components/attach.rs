@@ -13,6 +13,7 @@ use crate::{
         document,
         files::{self, LocalFile, ObjectUrl},
     },
+    popup::{Kind, popup},
     reactive::dyn_view,
 };
 
@@ -118,8 +119,15 @@ pub fn SendFiles(room_id: OwnedRoomId, pending: Pending) -> impl IntoView {
             pending.set(Vec::new());
             caption.set(String::new());
         };
+        let cancel = move || {
+            pending.set(Vec::new());
+            caption.set(String::new());
+        };
+        // A dialog as Element's upload prompt is: Escape or a press outside is "Cancel".
+        let root = NodeRef::<html::Div>::new();
+        popup(root, Kind::Dialog, cancel);
         view! {
-            <div class="send-files" role="dialog" aria-label="Send files">
+            <div class="send-files" role="dialog" aria-modal="true" aria-label="Send files" node_ref=root>
                 <ul>{rows}</ul>
                 {(files.len() == 1).then(|| view! {
                     <label class="visually-hidden" for="file-caption">"Caption"</label>
@@ -127,7 +135,7 @@ pub fn SendFiles(room_id: OwnedRoomId, pending: Pending) -> impl IntoView {
                 })}
                 <div class="actions">
                     <button type="button" class="primary" disabled=sendable == 0 on:click=send>"Send"</button>
-                    <button type="button" on:click=move |_| { pending.set(Vec::new()); caption.set(String::new()) }>"Cancel"</button>
+                    <button type="button" on:click=move |_| cancel()>"Cancel"</button>
                 </div>
             </div>
         }

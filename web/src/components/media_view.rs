@@ -7,7 +7,7 @@
 
 use std::{rc::Rc, sync::Arc};
 
-use leptos::{ev::KeyboardEvent, html, prelude::*, task::spawn_local};
+use leptos::{html, prelude::*, task::spawn_local};
 use weft_client::{
     Media, MediaKind,
     media::{format_duration, format_size},
@@ -15,7 +15,8 @@ use weft_client::{
 
 use crate::{
     handle::{ClientHandle, Fetch},
-    platform::{document, files::ObjectUrl, probe::blurhash_image},
+    platform::{files::ObjectUrl, probe::blurhash_image},
+    popup::{Kind, popup},
     reactive::{dyn_show, dyn_view},
 };
 
@@ -156,25 +157,28 @@ pub fn MediaView(media: Media) -> impl IntoView {
     }
 }
 
-/// The whole image over the page; Escape or "Close" ends it. (A plain function rather than a
-/// component: the component wrapper costs wasm and buys nothing here.)
+/// The whole image over the page, a modal dialog; Escape or "Close" ends it and focus goes
+/// back to the "Open NAME" button. (A plain function rather than a component: the
+/// component wrapper costs wasm and buys nothing here.)
 fn full_view(media: Arc<Media>, open: RwSignal<bool>) -> impl IntoView {
     let handle = ClientHandle::expect();
     let state: State = RwSignal::new(None);
     let keep: Keep = StoredValue::new_local(None);
     load(handle, Fetch::full(&media), None, state, keep);
-    let close = NodeRef::<html::Button>::new();
-    close.on_load(|button| document::focus(&button));
+    let root = NodeRef::<html::Div>::new();
+    popup(root, Kind::Dialog, move || open.set(false));
     let name = media.filename.clone();
     view! {
-        <div class="lightbox" role="dialog" aria-modal="true" aria-label=media.filename.clone()
-            on:keydown=move |ev: KeyboardEvent| if ev.key() == "Escape" { open.set(false) }>
+        // The dark backdrop is the dialog itself: a press on it (not on the picture or the
+        // bar) closes the viewer, as a press outside a menu does.
+        <div class="lightbox" role="dialog" aria-modal="true" aria-label=media.filename.clone() node_ref=root
+            on:click=move |ev| if ev.target() == ev.current_target() { open.set(false) }>
             <div class="lightbox-bar">
                 <span class="file-name">{media.filename.clone()}</span>
                 <button class="small" on:click=move |_| keep.with_value(|url| if let Some(url) = url { url.save_as(&name) })>
                     "Download"
                 </button>
-                <button class="small" node_ref=close on:click=move |_| open.set(false)>"Close"</button>
+                <button class="small" data-autofocus on:click=move |_| open.set(false)>"Close"</button>
             </div>
             {dyn_view(move || match state.get() {
                 Some(Ok(url)) => view! { <img src=url alt="" /> }.into_any(),

@@ -1,10 +1,13 @@
 //! Reaction pills under a message and the quick reaction picker.
 
-use leptos::prelude::*;
+use leptos::{html, prelude::*};
 use ruma::{OwnedEventId, OwnedRoomId};
 use weft_client::Reaction;
 
-use crate::handle::ClientHandle;
+use crate::{
+    handle::ClientHandle,
+    popup::{Kind, popup},
+};
 
 /// The reactions offered by the "React" button.
 pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -43,7 +46,8 @@ pub fn Reactions(
         .collect_view()
 }
 
-/// The row of quick reactions shown after pressing "React".
+/// The row of quick reactions shown after pressing "React"; Escape or a press elsewhere
+/// closes it (`on_pick` too).
 #[component]
 pub fn ReactionPicker(
     room_id: OwnedRoomId,
@@ -51,8 +55,10 @@ pub fn ReactionPicker(
     on_pick: Callback<()>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
+    let root = NodeRef::<html::Div>::new();
+    popup(root, Kind::Menu, move || on_pick.run(()));
     view! {
-        <div class="reaction-picker" role="group" aria-label="Pick a reaction">
+        <div class="reaction-picker" role="group" aria-label="Pick a reaction" node_ref=root>
             {QUICK_REACTIONS
                 .iter()
                 .map(|key| {

@@ -98,6 +98,14 @@ impl ClientHandle {
         self.send_checked(request).await
     }
 
+    /// Our display name from the profile, `None` if none is set.
+    pub async fn own_display_name(&self) -> Result<Option<String>, ActionError> {
+        let request = self.with_engine(|engine| engine.own_display_name_request())??;
+        let response = self.send(request).await?;
+        let name = self.with_engine(|engine| engine.parse_own_display_name(as_borrowed(&response)));
+        self.check(name)
+    }
+
     /// Loads everyone in the room into the member list.
     pub async fn load_members(&self, room_id: OwnedRoomId) -> Result<(), ActionError> {
         let request = self.with_engine(|engine| engine.members_request(&room_id))??;
