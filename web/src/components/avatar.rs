@@ -28,10 +28,7 @@ pub fn Avatar(
         .next()
         .map(|c| c.to_ascii_uppercase().to_string())
         .unwrap_or_else(|| "?".to_owned());
-    let hue = user_id
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-        % 360;
+    let hue = hue(&user_id);
     let url = RwSignal::new(None::<String>);
     let keep = StoredValue::new_local(None::<Rc<ObjectUrl>>);
     if let Some(picture) = picture {
@@ -56,4 +53,10 @@ pub fn Avatar(
             })}
         </span>
     }
+}
+
+/// A colour hue (0–359) picked from a user ID: their avatar and their name in the timeline
+/// share it, so people are told apart at a glance, as in Element.
+pub fn hue(user_id: &str) -> u32 {
+    user_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 360
 }

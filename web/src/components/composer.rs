@@ -153,7 +153,7 @@ pub fn Composer(
                 <textarea
                     id="composer-message"
                     rows="1"
-                    placeholder="Write a message… (markdown works)"
+                    placeholder="Write a message…"
                     node_ref=textarea
                     bind:value=text
                     on:keydown=on_keydown

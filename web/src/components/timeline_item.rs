@@ -7,7 +7,7 @@ use weft_client::{ItemKind, SendState, TimelineItem};
 
 use crate::{
     components::{
-        avatar::Avatar,
+        avatar::{self, Avatar},
         composer::ComposerMode,
         icon::{Icon, icon},
         media_view::MediaView,
@@ -169,7 +169,7 @@ pub fn Item(
             {header.then(|| view! {
                 <div class="meta">
                     <Avatar name=item.sender_name.clone() user_id=item.sender.to_string() picture=item.sender_avatar.clone() />
-                    <span class="sender">{item.sender_name.clone()}</span>
+                    <span class="sender" style:--hue=avatar::hue(item.sender.as_str()).to_string()>{item.sender_name.clone()}</span>
                     {(!own).then(|| {
                         let sender = item.sender.clone();
                         dyn_show(move || handle.is_user_verified(&sender), || view! { <VerifiedBadge /> }.into_any())
