@@ -13,7 +13,7 @@ use crate::{
     components::avatar::Avatar,
     handle::ClientHandle,
     platform::clock,
-    reactive::{dyn_text, dyn_view},
+    reactive::dyn_view,
 };
 
 /// The row of `room_id`; `tick` changes every minute, so the time stays right.
@@ -39,29 +39,41 @@ pub fn RoomRow(room_id: OwnedRoomId, tick: ReadSignal<u32>) -> impl IntoView {
             })
         }
     });
-    let unread = {
-        let summary = summary.clone();
-        move || summary.with(|room| room.as_ref().is_some_and(|room| room.unread > 0))
-    };
-    let time = {
-        let summary = summary.clone();
-        move || {
-            tick.track();
-            summary
-                .with(|room| room.as_ref().and_then(|room| room.last_active))
-                .map(|ts| list_time(ts.get().into(), clock::now().get().into(), clock::utc_offset_minutes()))
-                .unwrap_or_default()
-        }
-    };
     let preview_id = format!("preview-{room_id}");
     let time_id = format!("time-{room_id}");
     let described_by = format!("{preview_id} {time_id}");
+    // Name, time, preview and count in one piece: they change together, with the room's
+    // summary (or the minute, for the time), and one piece keeps the wasm small.
+    let text = move || {
+        tick.track();
+        let Some(room) = summary.get() else { return ().into_any() };
+        let time = room
+            .last_active
+            .map(|ts| list_time(ts.get().into(), clock::now().get().into(), clock::utc_offset_minutes()))
+            .unwrap_or_default();
+        // The count is drawn; the button's name gets the words (an `aria-label` on a span
+        // is not allowed). Both are empty without unread messages.
+        let (count, words) = match (room.unread, room.highlights) {
+            (0, _) => (String::new(), String::new()),
+            (unread, 0) => (unread.to_string(), format!(" {unread} unread")),
+            (unread, highlights) => (unread.to_string(), format!(" {unread} unread, {highlights} mentioning you")),
+        };
+        let class = if room.unread > 0 { "room-name unread" } else { "room-name" };
+        let badge = if room.highlights > 0 { "badge highlight" } else { "badge" };
+        view! {
+            <span class=class>{room.name}</span>
+            <span class="room-time" id=time_id.clone() aria-hidden="true">{time}</span>
+            <span class="room-preview" id=preview_id.clone() aria-hidden="true">{room.preview.unwrap_or_default()}</span>
+            <span class=badge aria-hidden="true">{count}</span>
+            <span class="visually-hidden">{words}</span>
+        }
+        .into_any()
+    };
     view! {
         <li>
             <button
                 class="room"
                 class:selected=is_selected.clone()
-                class:unread=unread
                 aria-current=move || is_selected().then_some("page")
                 aria-describedby=described_by
                 on:click=move |_| handle.select(Some(room_id.clone()))
@@ -70,48 +82,7 @@ pub fn RoomRow(room_id: OwnedRoomId, tick: ReadSignal<u32>) -> impl IntoView {
                     Some((name, hue, avatar)) => view! { <Avatar name user_id=hue picture=avatar /> }.into_any(),
                     None => ().into_any(),
                 })}
-                <span class="room-text">
-                    <span class="room-line">
-                        <span class="room-name">
-                            {dyn_text({
-                                let summary = summary.clone();
-                                move || summary.with(|room| room.as_ref().map(|room| room.name.clone()).unwrap_or_default())
-                            })}
-                        </span>
-                        <span class="room-time" id=time_id aria-hidden="true">{dyn_text(time)}</span>
-                    </span>
-                    <span class="room-line">
-                        <span class="room-preview" id=preview_id aria-hidden="true">
-                            {dyn_text({
-                                let summary = summary.clone();
-                                move || summary.with(|room| room.as_ref().and_then(|room| room.preview.clone()).unwrap_or_default())
-                            })}
-                        </span>
-                        {dyn_view(move || {
-                            let Some((unread, highlights)) = summary.with(|room| room.as_ref().map(|room| (room.unread, room.highlights)))
-                            else {
-                                return ().into_any();
-                            };
-                            if unread == 0 {
-                                return ().into_any();
-                            }
-                            let label = if highlights > 0 {
-                                format!("{unread} unread, {highlights} mentioning you")
-                            } else {
-                                format!("{unread} unread")
-                            };
-                            // The count is drawn; the button's name gets the words (an
-                            // `aria-label` on a span is not allowed).
-                            view! {
-                                <span class="badge" class:highlight={highlights > 0} aria-hidden="true">
-                                    {unread.to_string()}
-                                </span>
-                                <span class="visually-hidden">{format!(" {label}")}</span>
-                            }
-                            .into_any()
-                        })}
-                    </span>
-                </span>
+                {dyn_view(text)}
             </button>
         </li>
     }
