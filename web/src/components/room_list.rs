@@ -20,12 +20,14 @@ fn matches(text: &str, query: &str) -> bool {
 pub fn RoomList() -> impl IntoView {
     let handle = ClientHandle::expect();
     let query = RwSignal::new(String::new());
-    let needle = Memo::new(move |_| query.with(|q| q.trim().to_ascii_lowercase()));
+    let needle = move || query.with(|q| q.trim().to_ascii_lowercase());
     // The order only: each row follows its own room's summary, so a change in one room
     // re-renders that row and nothing else. While searching, the names are read too.
     let rooms = Memo::new(move |_| {
         let order = handle.room_order();
-        needle.with(|needle| {
+        let needle = needle();
+        {
+            let needle = needle.as_str();
             if needle.is_empty() {
                 return order;
             }
@@ -40,11 +42,12 @@ pub fn RoomList() -> impl IntoView {
                     })
                 })
                 .collect()
-        })
+        }
     });
     let invites = Memo::new(move |_| {
         let mut invites = handle.invites();
-        needle.with(|needle| invites.retain(|invite| matches(&invite.name, needle)));
+        let needle = needle();
+        invites.retain(|invite| matches(&invite.name, &needle));
         invites
     });
     view! {
@@ -73,7 +76,7 @@ pub fn RoomList() -> impl IntoView {
                 if !rooms.with(Vec::is_empty) || !invites.with(Vec::is_empty) {
                     return ().into_any();
                 }
-                let text = if !needle.with(String::is_empty) {
+                let text = if !query.with(|q| q.trim().is_empty()) {
                     "No rooms match"
                 } else if handle.has_synced() {
                     "No rooms yet. Create one, or ask someone to invite you."

@@ -3,12 +3,12 @@
 
 use leptos::{ev::KeyboardEvent, prelude::*};
 
-use crate::platform::keys::FocusShortcut;
+use crate::platform::keys::{FocusShortcut, clear_input};
 
 /// The text box's element ID, which the shortcut focuses.
 const ID: &str = "room-search";
 
-/// A text box bound to `query`.
+/// A text box whose text goes to `query` (not bound back: only Escape clears it).
 #[component]
 pub fn RoomSearch(query: RwSignal<String>) -> impl IntoView {
     // Dropped with the component, which takes the page's key listener away.
@@ -22,10 +22,10 @@ pub fn RoomSearch(query: RwSignal<String>) -> impl IntoView {
             aria-label="Search rooms"
             aria-keyshortcuts="Control+K Meta+K"
             autocomplete="off"
-            prop:value=query
             on:input=move |ev| query.set(event_target_value(&ev))
             on:keydown=move |ev: KeyboardEvent| {
                 if ev.key() == "Escape" {
+                    clear_input(&ev);
                     query.set(String::new());
                 }
             }

@@ -39,3 +39,10 @@ impl Drop for FocusShortcut {
         }
     }
 }
+
+/// Empties the text box an event (a key pressed in it) came from.
+pub fn clear_input(event: &web_sys::Event) {
+    if let Some(input) = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+        input.set_value("");
+    }
+}
