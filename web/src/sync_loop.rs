@@ -31,6 +31,7 @@ pub fn start(handle: ClientHandle) {
             // The engine has no clock; crypto rate limits (one unwedging per device an hour)
             // and rotation by age read this.
             let now = crate::platform::clock::now();
+            handle.note_time(now);
             let Ok((request, homeserver)) = handle.update_engine_quietly(|engine| {
                 engine.set_now(now);
                 (engine.sync_request(), engine.session().homeserver.clone())

@@ -1,14 +1,11 @@
 //! The sidebar: new-room form, "Search rooms", pending invites and joined rooms (most
 //! recently active first).
 
-use std::time::Duration;
-
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 
 use crate::{
     components::{invite_card::InviteCard, new_room::NewRoom, room_row::RoomRow, room_search::RoomSearch},
     handle::ClientHandle,
-    platform::{clock, timer},
     reactive::{dyn_show, dyn_view},
 };
 
@@ -23,12 +20,14 @@ fn matches(text: &str, query: &str) -> bool {
 pub fn RoomList() -> impl IntoView {
     let handle = ClientHandle::expect();
     let query = RwSignal::new(String::new());
-    let needle = Memo::new(move |_| query.with(|q| q.trim().to_ascii_lowercase()));
+    let needle = move || query.with(|q| q.trim().to_ascii_lowercase());
     // The order only: each row follows its own room's summary, so a change in one room
     // re-renders that row and nothing else. While searching, the names are read too.
     let rooms = Memo::new(move |_| {
         let order = handle.room_order();
-        needle.with(|needle| {
+        let needle = needle();
+        {
+            let needle = needle.as_str();
             if needle.is_empty() {
                 return order;
             }
@@ -43,26 +42,14 @@ pub fn RoomList() -> impl IntoView {
                     })
                 })
                 .collect()
-        })
+        }
     });
     let invites = Memo::new(move |_| {
         let mut invites = handle.invites();
-        needle.with(|needle| invites.retain(|invite| matches(&invite.name, needle)));
+        let needle = needle();
+        invites.retain(|invite| matches(&invite.name, &needle));
         invites
     });
-    // Ticks at each new minute while the list is shown, so "14:05" turns into "14:06" and
-    // yesterday's times into weekdays; the loop ends with the list.
-    let (tick, set_tick) = signal(0u32);
-    spawn_local(async move {
-        loop {
-            let into_minute = u64::from(clock::now().get()) % 60_000;
-            timer::sleep(Duration::from_millis(60_000 - into_minute + 50)).await;
-            if set_tick.try_update(|tick| *tick = tick.wrapping_add(1)).is_none() {
-                break;
-            }
-        }
-    });
-
     view! {
         <nav class="sidebar" aria-label="Rooms">
             <div class="sidebar-header">
@@ -81,17 +68,23 @@ pub fn RoomList() -> impl IntoView {
             }.into_any())}
             <ul class="rooms">
                 <For each=move || rooms.get() key=|room_id| room_id.clone() let(room_id)>
-                    <RoomRow room_id tick />
+                    <RoomRow room_id />
                 </For>
             </ul>
-            {dyn_show(
-                move || !needle.with(String::is_empty) && rooms.with(Vec::is_empty) && invites.with(Vec::is_empty),
-                || view! { <p class="hint" role="status">"No rooms match"</p> }.into_any(),
-            )}
-            {dyn_show(
-                move || handle.has_synced() && needle.with(String::is_empty) && rooms.with(Vec::is_empty) && invites.with(Vec::is_empty),
-                || view! { <p class="hint">"No rooms yet. Create one, or ask someone to invite you."</p> }.into_any(),
-            )}
+            // One line for an empty list: nothing matches the search, or no rooms yet.
+            {dyn_view(move || {
+                if !rooms.with(Vec::is_empty) || !invites.with(Vec::is_empty) {
+                    return ().into_any();
+                }
+                let text = if !query.with(|q| q.trim().is_empty()) {
+                    "No rooms match"
+                } else if handle.has_synced() {
+                    "No rooms yet. Create one, or ask someone to invite you."
+                } else {
+                    return ().into_any();
+                };
+                view! { <p class="hint" role="status">{text}</p> }.into_any()
+            })}
         </nav>
     }
 }

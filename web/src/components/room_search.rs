@@ -1,30 +1,31 @@
 //! The "Search rooms" box above the room list: it narrows the list as you type, Escape
 //! clears it, and Ctrl+K (Cmd+K) anywhere in the app focuses it.
 
-use leptos::{ev::KeyboardEvent, html, prelude::*};
+use leptos::{ev::KeyboardEvent, prelude::*};
 
-use crate::platform::keys::FocusShortcut;
+use crate::platform::keys::{FocusShortcut, clear_input};
 
-/// A text box bound to `query`.
+/// The text box's element ID, which the shortcut focuses.
+const ID: &str = "room-search";
+
+/// A text box whose text goes to `query` (not bound back: only Escape clears it).
 #[component]
 pub fn RoomSearch(query: RwSignal<String>) -> impl IntoView {
-    let input = NodeRef::<html::Input>::new();
     // Dropped with the component, which takes the page's key listener away.
-    let shortcut = StoredValue::new_local(None::<FocusShortcut>);
-    input.on_load(move |element| shortcut.set_value(FocusShortcut::new("k", element)));
+    StoredValue::new_local(FocusShortcut::new("k", ID));
     view! {
         <input
+            id=ID
             class="room-search"
             type="text"
-            node_ref=input
             placeholder="Search rooms (Ctrl+K)"
             aria-label="Search rooms"
             aria-keyshortcuts="Control+K Meta+K"
             autocomplete="off"
-            prop:value=query
             on:input=move |ev| query.set(event_target_value(&ev))
             on:keydown=move |ev: KeyboardEvent| {
                 if ev.key() == "Escape" {
+                    clear_input(&ev);
                     query.set(String::new());
                 }
             }

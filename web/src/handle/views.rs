@@ -60,6 +60,8 @@ pub(crate) struct Views {
     /// Each listed room's row in the room list.
     summaries: HashMap<OwnedRoomId, ArcRwSignal<Option<RoomEntry>>>,
     total_unread: ArcRwSignal<u64>,
+    /// The current minute (since the epoch), for the room list's times.
+    minute: ArcRwSignal<u64>,
     open: Option<OpenRoom>,
 }
 
@@ -69,6 +71,7 @@ impl Default for Views {
             order: ArcRwSignal::new(Vec::new()),
             summaries: HashMap::new(),
             total_unread: ArcRwSignal::new(0),
+            minute: ArcRwSignal::new(0),
             open: None,
         }
     }
@@ -286,6 +289,17 @@ impl ClientHandle {
             summary = Some(signal.clone());
         });
         summary.unwrap_or_else(|| ArcRwSignal::new(None))
+    }
+
+    /// The current minute (reactive), so times like "14:05" move on. The sync loop sets
+    /// it before each request: with long-polls of at most 30 s, at least once a minute.
+    pub fn minute(&self) -> u64 {
+        self.views.with_value(|views| views.minute.clone()).get()
+    }
+
+    /// Notes the time (see [`Self::minute`]).
+    pub(crate) fn note_time(&self, now: ruma::MilliSecondsSinceUnixEpoch) {
+        self.views.with_value(|views| set_if_changed(&views.minute, u64::from(now.get()) / 60_000));
     }
 
     /// Unread messages over all rooms, for the page title.
