@@ -40,18 +40,6 @@ pub fn AccountMenu() -> impl IntoView {
             ));
         });
     };
-    // The box starts with the name the profile holds, fetched each time the menu opens
-    // (it may have been changed elsewhere); typing before it arrives wins.
-    let load_name = move || {
-        display_name.set(String::new());
-        spawn_local(async move {
-            if let Ok(name) = handle.own_display_name().await
-                && display_name.get_untracked().is_empty()
-            {
-                display_name.set(name.unwrap_or_default());
-            }
-        });
-    };
     let toggle_notifications = move |ev| {
         let wanted = event_target_checked(&ev);
         spawn_local(async move {
@@ -75,7 +63,8 @@ pub fn AccountMenu() -> impl IntoView {
                 {dyn_text(label)}
             </button>
             {dyn_show(move || open.get(), move || {
-                load_name();
+                // The box starts with our current name.
+                display_name.set(handle.own_display_name_untracked().unwrap_or_default());
                 security.set(false);
                 status.set(None);
                 view! {
