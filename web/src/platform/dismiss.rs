@@ -37,9 +37,12 @@ struct Entry {
     on_close: Rc<dyn Fn()>,
 }
 
+/// The one listener for keys and presses while any popup is open.
+type Listener = Closure<dyn FnMut(Event)>;
+
 thread_local! {
     static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
-    static LISTENER: RefCell<Option<Closure<dyn FnMut(Event)>>> = const { RefCell::new(None) };
+    static LISTENER: RefCell<Option<Listener>> = const { RefCell::new(None) };
     static NEXT_ID: Cell<u32> = const { Cell::new(0) };
 }
 
@@ -59,7 +62,7 @@ fn listen(add: bool) {
     let Some(document) = document() else { return };
     LISTENER.with_borrow_mut(|listener| {
         if add && listener.is_none() {
-            let closure = Closure::<dyn FnMut(Event)>::new(on_event);
+            let closure = Listener::new(on_event);
             for (name, capture) in EVENTS {
                 let _ = document.add_event_listener_with_callback_and_bool(name, closure.as_ref().unchecked_ref(), capture);
             }
