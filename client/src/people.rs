@@ -6,7 +6,7 @@ use ruma::{
     api::client::{
         config::set_global_account_data,
         membership::{get_member_events, kick_user, leave_room},
-        profile::{get_display_name, set_avatar_url, set_display_name},
+        profile::{set_avatar_url, set_display_name},
         state::send_state_event,
     },
 };
@@ -69,24 +69,6 @@ struct DisplayNameBody<'a> {
 pub(crate) fn display_name_request(session: &Session, name: &str) -> Result<HttpRequest, ApiError> {
     let body = json(&DisplayNameBody { displayname: name.trim() })?;
     endpoint::request::<set_display_name::v3::Request>(target(session), &[&session.user_id], &[], body)
-}
-
-/// `GET /profile/{userId}/displayname`: our own, to show in the "Display name" box.
-pub(crate) fn own_display_name_request(session: &Session) -> Result<HttpRequest, ApiError> {
-    endpoint::request::<get_display_name::v3::Request>(target(session), &[&session.user_id], &[], None)
-}
-
-#[derive(Deserialize)]
-struct DisplayName {
-    #[serde(default)]
-    displayname: Option<String>,
-}
-
-/// The name in a `GET /profile/{userId}/displayname` response; `None` when none is set
-/// (absent, `null` or empty).
-pub(crate) fn parse_display_name(response: HttpResponse<'_>) -> Result<Option<String>, ApiError> {
-    let body: DisplayName = endpoint::parse(response)?;
-    Ok(body.displayname.filter(|name| !name.is_empty()))
 }
 
 #[derive(Serialize)]

@@ -103,6 +103,8 @@ async function scenario(homeserverKind) {
       await nameBox.fill('Alice Pleasance');
       await menu.getByRole('button', { name: 'Save name' }).click();
       await menu.getByRole('status').filter({ hasText: 'Display name saved' }).waitFor(WAIT);
+      // The client has the new name once sync brings the member event that announces it.
+      await page.getByText('changed their display name to Alice Pleasance').waitFor(WAIT);
       await account.click();
       await menu.waitFor({ state: 'hidden', ...SOON });
       await account.click();

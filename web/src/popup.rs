@@ -1,12 +1,12 @@
-//! Ties a popup element to [`platform::dismiss`]: one call in the component that shows it.
+//! Ties a popup element to [`platform::dismiss`](crate::platform::dismiss): one attribute on
+//! the element that is the popup, `use:popup=(Kind::Menu, close(move || open.set(false)))`.
+//!
+//! A directive rather than a `NodeRef` with `on_load`: it runs as the element is built, with
+//! nothing to watch, and every call site shares one compiled copy.
 
 use std::rc::Rc;
 
-use leptos::{
-    prelude::*,
-    tachys::html::element::ElementType,
-    wasm_bindgen::JsCast,
-};
+use leptos::{prelude::*, tachys::renderer::types::Element};
 
 use crate::platform::dismiss::Popup;
 
@@ -22,27 +22,17 @@ pub enum Kind {
     ProcessDialog,
 }
 
-/// Makes the element behind `root` close on Escape and on a press outside it, calling
-/// `close` (which should remove it), with focus going back to the control that opened it.
-/// Call it where the popup's view is built: the watch ends when that view goes.
-pub fn popup<E>(root: NodeRef<E>, kind: Kind, close: impl Fn() + 'static)
-where
-    E: ElementType,
-    E::Output: JsCast + Clone + 'static,
-{
-    // Boxed at once: the rest is compiled once per element type rather than once per
-    // caller's closure (each copy of `on_load`'s effect costs wasm).
-    watch(root, kind, Rc::new(close));
+/// What closes the popup (it should remove it), boxed for [`popup`].
+pub fn close(f: impl Fn() + 'static) -> Rc<dyn Fn()> {
+    Rc::new(f)
 }
 
-fn watch<E>(root: NodeRef<E>, kind: Kind, close: Rc<dyn Fn()>)
-where
-    E: ElementType,
-    E::Output: JsCast + Clone + 'static,
-{
-    let held = StoredValue::new_local(None::<Popup>);
-    root.on_load(move |element| {
-        let (modal, outside) = (kind != Kind::Menu, kind != Kind::ProcessDialog);
-        held.set_value(Popup::open(element, modal, outside, close));
-    });
+/// The directive: the element closes on Escape and on a press outside it, calling `close`,
+/// with focus going back to the control that had it when the popup was built (its opener).
+/// The watch ends with the view that holds the element.
+pub fn popup(element: Element, (kind, close): (Kind, Rc<dyn Fn()>)) {
+    let (modal, outside) = (kind != Kind::Menu, kind != Kind::ProcessDialog);
+    let held = StoredValue::new_local(Popup::open(element, modal, outside, close));
+    // Kept until the owner goes; reading it here only marks it as used.
+    let _ = held;
 }

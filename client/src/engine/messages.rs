@@ -398,6 +398,22 @@ mod tests {
         owned_room_id!("!r:hs")
     }
 
+    #[test]
+    fn own_display_name_comes_from_our_member_event() {
+        let mut engine = Engine::new(crate::engine::tests::session());
+        assert_eq!(engine.own_display_name(), None);
+        sync(&mut engine, json!({"next_batch": "s1", "rooms": {"join": {"!r:hs": {
+            "state": {"events": [member("@carol:hs", "Carol")]},
+            "timeline": {"events": [], "prev_batch": "p1"},
+        }}}}));
+        assert_eq!(engine.own_display_name(), None, "someone else's name is not ours");
+        let own = engine.user_id().to_string();
+        sync(&mut engine, json!({"next_batch": "s2", "rooms": {"join": {"!r:hs": {
+            "timeline": {"events": [member(&own, "Me Myself")]},
+        }}}}));
+        assert_eq!(engine.own_display_name(), Some("Me Myself"));
+    }
+
     fn ts(ms: u32) -> MilliSecondsSinceUnixEpoch {
         MilliSecondsSinceUnixEpoch(UInt::from(ms))
     }

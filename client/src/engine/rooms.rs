@@ -106,14 +106,15 @@ impl Engine {
         people::display_name_request(&self.session, name)
     }
 
-    /// Our display name as the profile holds it (the same in every room unless set per room).
-    pub fn own_display_name_request(&self) -> Result<HttpRequest, ApiError> {
-        people::own_display_name_request(&self.session)
-    }
-
-    /// The display name from [`Self::own_display_name_request`]'s response, if one is set.
-    pub fn parse_own_display_name(&self, response: HttpResponse<'_>) -> Result<Option<String>, ApiError> {
-        people::parse_display_name(response)
+    /// Our display name as our member events carry it (the server copies the profile's
+    /// into every room we are in), from the first room that has one. Read from what sync
+    /// brought rather than asked of `/profile`: no request, and no wasm for one.
+    pub fn own_display_name(&self) -> Option<&str> {
+        let own = self.user_id();
+        self.rooms
+            .values()
+            .filter_map(|room| room.member(own)?.display_name.as_deref())
+            .find(|name| !name.is_empty())
     }
 
     /// The full member list of a room (lazy loading only sent who spoke).
@@ -157,27 +158,5 @@ mod tests {
         assert!(request.uri().path().ends_with("/rooms/!r:hs/state/m.room.encryption/"), "{}", request.uri());
         let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(body, serde_json::json!({"algorithm": "m.megolm.v1.aes-sha2"}));
-    }
-
-    #[test]
-    fn own_display_name_is_read_from_the_profile() {
-        let engine = Engine::new(Session {
-            homeserver: "http://hs".to_owned(),
-            user_id: "@bob:hs".try_into().unwrap(),
-            device_id: "DEV".into(),
-            access_token: "tok".to_owned(),
-        });
-        let request = engine.own_display_name_request().unwrap();
-        assert_eq!(request.method(), http::Method::GET);
-        assert!(request.uri().path().ends_with("/profile/@bob:hs/displayname"), "{}", request.uri());
-        let read = |status: u16, body: &'static [u8]| {
-            let response = http::Response::builder().status(status).body(body).unwrap();
-            engine.parse_own_display_name(response)
-        };
-        assert_eq!(read(200, br#"{"displayname": "Bobby"}"#).unwrap().as_deref(), Some("Bobby"));
-        assert_eq!(read(200, br#"{"displayname": null}"#).unwrap(), None);
-        assert_eq!(read(200, br#"{"displayname": ""}"#).unwrap(), None);
-        assert_eq!(read(200, b"{}").unwrap(), None);
-        assert!(read(404, br#"{"errcode": "M_NOT_FOUND", "error": "no profile"}"#).is_err());
     }
 }

@@ -8,7 +8,7 @@ use leptos::{html, prelude::*};
 use super::manager::{Manager, Phase};
 use crate::{
     platform::{clock, storage, webrtc},
-    popup::{Kind, popup},
+    popup::{Kind, close, popup},
     reactive::{dyn_show, dyn_text, dyn_view},
 };
 
@@ -167,10 +167,9 @@ fn DevicesButton(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView {
     view! {
         <button aria-expanded=move || open.get().to_string() on:click=toggle>"Devices"</button>
         {dyn_show(move || open.get(), move || {
-            let root = NodeRef::<html::Div>::new();
-            popup(root, Kind::Menu, move || open.set(false));
             view! {
-                <div class="call-devices" role="group" aria-label="Devices" node_ref=root>
+                <div class="call-devices" role="group" aria-label="Devices"
+                    use:popup=(Kind::Menu, close(move || open.set(false)))>
                     {picker("Microphone", "audio", |l| l.0.clone())}
                     {picker("Camera", "video", |l| l.1.clone())}
                 </div>

@@ -1,12 +1,12 @@
 //! The account button in the top bar: display name, avatar, desktop notifications,
 //! relayed calls, "Security" (its panel is a lazily loaded chunk), "Sign out".
 
-use leptos::{ev::SubmitEvent, html, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
 use crate::components::{attach::FileButton, security_panel::security_panel, uploads::Uploads};
 use crate::handle::ClientHandle;
 use crate::platform::{files::LocalFile, storage};
-use crate::popup::{Kind, popup};
+use crate::popup::{Kind, close, popup};
 use crate::reactive::{dyn_show, dyn_text, status_line};
 
 /// A button showing the user ID that opens a small menu.
@@ -40,18 +40,6 @@ pub fn AccountMenu() -> impl IntoView {
             ));
         });
     };
-    // The box starts with the name the profile holds, fetched each time the menu opens
-    // (it may have been changed elsewhere); typing before it arrives wins.
-    let load_name = move || {
-        display_name.set(String::new());
-        spawn_local(async move {
-            if let Ok(name) = handle.own_display_name().await
-                && display_name.get_untracked().is_empty()
-            {
-                display_name.set(name.unwrap_or_default());
-            }
-        });
-    };
     let toggle_notifications = move |ev| {
         let wanted = event_target_checked(&ev);
         spawn_local(async move {
@@ -75,13 +63,12 @@ pub fn AccountMenu() -> impl IntoView {
                 {dyn_text(label)}
             </button>
             {dyn_show(move || open.get(), move || {
-                let root = NodeRef::<html::Div>::new();
-                popup(root, Kind::Menu, move || open.set(false));
-                load_name();
+                // The box starts with our current name.
+                display_name.set(handle.own_display_name_untracked().unwrap_or_default());
                 security.set(false);
                 status.set(None);
                 view! {
-                <div class="menu card" role="group" aria-label="Account" node_ref=root>
+                <div class="menu card" role="group" aria-label="Account" use:popup=(Kind::Menu, close(move || open.set(false)))>
                     <form on:submit=save_name>
                         <label for="account-display-name">"Display name"</label>
                         <div class="row">
@@ -117,9 +104,11 @@ pub fn AccountMenu() -> impl IntoView {
                     </button>
                     {dyn_show(move || security.get(), move || {
                         // Nested in the menu: a press elsewhere in the menu leaves it open.
-                        let region = NodeRef::<html::Div>::new();
-                        popup(region, Kind::Menu, move || security.set(false));
-                        view! { <div class="security-region" node_ref=region>{security_panel()}</div> }.into_any()
+                        view! {
+                            <div class="security-region" use:popup=(Kind::Menu, close(move || security.set(false)))>
+                                {security_panel()}
+                            </div>
+                        }.into_any()
                     })}
                     {status_line(status)}
                     <button on:click=sign_out>"Sign out"</button>

@@ -13,7 +13,7 @@ use crate::{
         document,
         files::{self, LocalFile, ObjectUrl},
     },
-    popup::{Kind, popup},
+    popup::{Kind, close, popup},
     reactive::dyn_view,
 };
 
@@ -124,10 +124,9 @@ pub fn SendFiles(room_id: OwnedRoomId, pending: Pending) -> impl IntoView {
             caption.set(String::new());
         };
         // A dialog as Element's upload prompt is: Escape or a press outside is "Cancel".
-        let root = NodeRef::<html::Div>::new();
-        popup(root, Kind::Dialog, cancel);
         view! {
-            <div class="send-files" role="dialog" aria-modal="true" aria-label="Send files" node_ref=root>
+            <div class="send-files" role="dialog" aria-modal="true" aria-label="Send files"
+                use:popup=(Kind::Dialog, close(cancel))>
                 <ul>{rows}</ul>
                 {(files.len() == 1).then(|| view! {
                     <label class="visually-hidden" for="file-caption">"Caption"</label>

@@ -7,7 +7,7 @@
 
 use std::{rc::Rc, sync::Arc};
 
-use leptos::{html, prelude::*, task::spawn_local};
+use leptos::{prelude::*, task::spawn_local};
 use weft_client::{
     Media, MediaKind,
     media::{format_duration, format_size},
@@ -16,7 +16,7 @@ use weft_client::{
 use crate::{
     handle::{ClientHandle, Fetch},
     platform::{files::ObjectUrl, probe::blurhash_image},
-    popup::{Kind, popup},
+    popup::{Kind, close, popup},
     reactive::{dyn_show, dyn_view},
 };
 
@@ -165,13 +165,12 @@ fn full_view(media: Arc<Media>, open: RwSignal<bool>) -> impl IntoView {
     let state: State = RwSignal::new(None);
     let keep: Keep = StoredValue::new_local(None);
     load(handle, Fetch::full(&media), None, state, keep);
-    let root = NodeRef::<html::Div>::new();
-    popup(root, Kind::Dialog, move || open.set(false));
     let name = media.filename.clone();
     view! {
         // The dark backdrop is the dialog itself: a press on it (not on the picture or the
         // bar) closes the viewer, as a press outside a menu does.
-        <div class="lightbox" role="dialog" aria-modal="true" aria-label=media.filename.clone() node_ref=root
+        <div class="lightbox" role="dialog" aria-modal="true" aria-label=media.filename.clone()
+            use:popup=(Kind::Dialog, close(move || open.set(false)))
             on:click=move |ev| if ev.target() == ev.current_target() { open.set(false) }>
             <div class="lightbox-bar">
                 <span class="file-name">{media.filename.clone()}</span>

@@ -2,13 +2,13 @@
 
 use std::{future::Future, pin::Pin};
 
-use leptos::{ev::SubmitEvent, html, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use weft_client::NewRoom as NewRoomSpec;
 
 use crate::{
     error::ActionError,
     handle::ClientHandle,
-    popup::{Kind, popup},
+    popup::{Kind, close, popup},
     reactive::{dyn_show, dyn_text, dyn_view, error_line},
 };
 
@@ -112,10 +112,8 @@ pub fn NewRoom() -> impl IntoView {
             {button(Form::Join, "Join room")}
         </div>
         {dyn_show(move || form.get() != Form::Closed, move || {
-            let root = NodeRef::<html::Form>::new();
-            popup(root, Kind::Menu, move || form.set(Form::Closed));
             view! {
-            <form class="new-room card" node_ref=root on:submit=on_submit>
+            <form class="new-room card" use:popup=(Kind::Menu, close(move || form.set(Form::Closed))) on:submit=on_submit>
                 {dyn_view(move || match form.get() {
                     Form::Room => view! {
                         <label for="new-room-name">"Room name"</label>

@@ -1,12 +1,12 @@
 //! Reaction pills under a message and the quick reaction picker.
 
-use leptos::{html, prelude::*};
+use leptos::prelude::*;
 use ruma::{OwnedEventId, OwnedRoomId};
 use weft_client::Reaction;
 
 use crate::{
     handle::ClientHandle,
-    popup::{Kind, popup},
+    popup::{Kind, close, popup},
 };
 
 /// The reactions offered by the "React" button.
@@ -55,10 +55,9 @@ pub fn ReactionPicker(
     on_pick: Callback<()>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
-    let root = NodeRef::<html::Div>::new();
-    popup(root, Kind::Menu, move || on_pick.run(()));
     view! {
-        <div class="reaction-picker" role="group" aria-label="Pick a reaction" node_ref=root>
+        <div class="reaction-picker" role="group" aria-label="Pick a reaction"
+            use:popup=(Kind::Menu, close(move || on_pick.run(())))>
             {QUICK_REACTIONS
                 .iter()
                 .map(|key| {

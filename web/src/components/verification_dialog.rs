@@ -3,14 +3,14 @@
 //!
 //! In the `security` wasm chunk; [`verification_dialog`] fetches it.
 
-use leptos::{html, prelude::*};
+use leptos::prelude::*;
 use weft_client::engine::{CancelCode, VerificationPhase, VerificationView};
 
 use crate::{
     calls::ChunkError,
     components::verification_host::peer_name,
     handle::ClientHandle,
-    popup::{Kind, popup},
+    popup::{Kind, close, popup},
     reactive::{dyn_text, dyn_view, error_line},
 };
 
@@ -86,14 +86,14 @@ pub fn VerificationDialog(id: String) -> impl IntoView {
     // Escape is "Cancel" (or "Close" once it is over), as closing Element's verification
     // dialog cancels the request; a press elsewhere leaves it open, since a stray click
     // should not end a verification under way.
-    let root = NodeRef::<html::Div>::new();
-    popup(root, Kind::ProcessDialog, move || {
+    let cancel = close(move || {
         if let Err(e) = id.with_value(|id| handle.cancel_verification(id)) {
             error.set(Some(e.to_string()));
         }
     });
     view! {
-        <div class="verification card" role="dialog" aria-modal="true" aria-label="Verification" node_ref=root>
+        <div class="verification card" role="dialog" aria-modal="true" aria-label="Verification"
+            use:popup=(Kind::ProcessDialog, cancel)>
             <h3>{dyn_text(move || format!("Verify {}", name.get()))}</h3>
             <p role="status">{dyn_text(move || {
                 phase.with(|p| p.as_ref().map(|p| phase_words(p, &name.get())).unwrap_or_else(|| "Verification cancelled".to_owned()))

@@ -98,12 +98,9 @@ impl ClientHandle {
         self.send_checked(request).await
     }
 
-    /// Our display name from the profile, `None` if none is set.
-    pub async fn own_display_name(&self) -> Result<Option<String>, ActionError> {
-        let request = self.with_engine(|engine| engine.own_display_name_request())??;
-        let response = self.send(request).await?;
-        let name = self.with_engine(|engine| engine.parse_own_display_name(as_borrowed(&response)));
-        self.check(name)
+    /// Our display name as our rooms know it, if any does.
+    pub fn own_display_name_untracked(&self) -> Option<String> {
+        self.with_engine(|engine| engine.own_display_name().map(str::to_owned)).ok().flatten()
     }
 
     /// Loads everyone in the room into the member list.

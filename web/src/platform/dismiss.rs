@@ -5,7 +5,9 @@
 //!
 //! Open popups form a stack (a media viewer opened from a menu sits above it), so one Escape
 //! closes one popup. A popup whose root lies inside another popup's (the "Security" region
-//! inside the account menu) counts presses anywhere in that outer popup as inside.
+//! inside the account menu) counts presses anywhere in that outer popup as inside. One
+//! listener serves the whole stack: it is added when the first popup opens and removed when
+//! the last one closes.
 
 use std::{
     cell::{Cell, RefCell},
@@ -19,14 +21,28 @@ use web_sys::{Element, Event, HtmlElement, KeyboardEvent, Node};
 const FOCUSABLE: &str = "a[href],button:not([disabled]),input:not([disabled]):not([type=hidden]),\
     select:not([disabled]),textarea:not([disabled]),[tabindex],video[controls],audio[controls]";
 
+/// The events the listener takes; `pointerdown` in the capture phase, so a control that
+/// stops propagation still counts as a press.
+const EVENTS: [(&str, bool); 2] = [("keydown", false), ("pointerdown", true)];
+
+#[derive(Clone)]
 struct Entry {
     id: u32,
     root: Element,
     opener: Option<HtmlElement>,
+    modal: bool,
+    outside: bool,
+    /// Whether focus goes back to the opener when it closes (not after a press elsewhere).
+    restore: Rc<Cell<bool>>,
+    on_close: Rc<dyn Fn()>,
 }
+
+/// The one listener for keys and presses while any popup is open.
+type Listener = Closure<dyn FnMut(Event)>;
 
 thread_local! {
     static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    static LISTENER: RefCell<Option<Listener>> = const { RefCell::new(None) };
     static NEXT_ID: Cell<u32> = const { Cell::new(0) };
 }
 
@@ -34,27 +50,67 @@ fn document() -> Option<web_sys::Document> {
     web_sys::window()?.document()
 }
 
+fn active_element() -> Option<Element> {
+    document()?.active_element()
+}
+
 fn contains(outer: &Element, node: &Node) -> bool {
     outer.contains(Some(node))
 }
 
-/// Whether `id` is the topmost open popup.
-fn is_top(id: u32) -> bool {
-    STACK.with_borrow(|stack| stack.last().is_some_and(|entry| entry.id == id))
+fn listen(add: bool) {
+    let Some(document) = document() else { return };
+    LISTENER.with_borrow_mut(|listener| {
+        if add && listener.is_none() {
+            let closure = Listener::new(on_event);
+            for (name, capture) in EVENTS {
+                let _ = document.add_event_listener_with_callback_and_bool(name, closure.as_ref().unchecked_ref(), capture);
+            }
+            *listener = Some(closure);
+        } else if !add && let Some(closure) = listener.take() {
+            for (name, capture) in EVENTS {
+                let _ = document.remove_event_listener_with_callback_and_bool(name, closure.as_ref().unchecked_ref(), capture);
+            }
+        }
+    });
 }
 
-/// Whether a press on `target` counts as inside popup `id`: inside its root or opener, inside
-/// a popup above it, or inside a popup that contains it.
-fn pressed_inside(id: u32, target: &Node) -> bool {
-    STACK.with_borrow(|stack| {
-        let Some(at) = stack.iter().position(|entry| entry.id == id) else { return true };
-        let own = &stack[at].root;
-        stack.iter().enumerate().any(|(index, entry)| {
-            (index >= at || contains(&entry.root, own))
-                && (contains(&entry.root, target)
-                    || entry.opener.as_ref().is_some_and(|opener| contains(opener, target)))
-        })
-    })
+fn on_event(event: Event) {
+    // Copied out: closing a popup changes the stack.
+    let stack = STACK.with_borrow(Clone::clone);
+    let Some(top) = stack.last() else { return };
+    if event.type_() == "keydown" {
+        let key = event.unchecked_ref::<KeyboardEvent>();
+        // Already handled (the composer cancelling a reply) or an input method composing.
+        if event.default_prevented() || key.is_composing() {
+            return;
+        }
+        match key.key().as_str() {
+            "Escape" => {
+                event.prevent_default();
+                top.restore.set(true);
+                (top.on_close)();
+            }
+            "Tab" if top.modal => trap_tab(&top.root, key),
+            _ => {}
+        }
+        return;
+    }
+    let Some(target) = event.target() else { return };
+    let target = target.unchecked_into::<Node>();
+    // A press is inside a popup if it lands in its root or opener, in a popup above it, or
+    // in a popup that contains it.
+    for (at, entry) in stack.iter().enumerate() {
+        let inside = stack.iter().enumerate().any(|(index, other)| {
+            (index >= at || contains(&other.root, &entry.root))
+                && (contains(&other.root, &target) || other.opener.as_ref().is_some_and(|o| contains(o, &target)))
+        });
+        if entry.outside && !inside {
+            // Focus goes where the press lands; taking it back would fight the person.
+            entry.restore.set(false);
+            (entry.on_close)();
+        }
+    }
 }
 
 /// The elements Tab stops at inside `root`, in document order; hidden ones (no box) and
@@ -62,152 +118,102 @@ fn pressed_inside(id: u32, target: &Node) -> bool {
 fn tab_stops(root: &Element) -> Vec<HtmlElement> {
     let Ok(list) = root.query_selector_all(FOCUSABLE) else { return Vec::new() };
     (0..list.length())
-        .filter_map(|i| list.item(i)?.dyn_into::<HtmlElement>().ok())
-        .filter(|element| element.tab_index() >= 0)
+        .filter_map(|i| list.item(i))
+        .map(JsCast::unchecked_into::<HtmlElement>)
         .filter(|element| {
             let rect = element.get_bounding_client_rect();
-            rect.width() > 0.0 || rect.height() > 0.0
+            element.tab_index() >= 0 && (rect.width() > 0.0 || rect.height() > 0.0)
         })
         .collect()
-}
-
-fn active_element() -> Option<Element> {
-    document()?.active_element()
 }
 
 /// Keeps Tab inside `root`: from the last stop to the first and back.
 fn trap_tab(root: &Element, event: &KeyboardEvent) {
     let stops = tab_stops(root);
-    let (Some(first), Some(last)) = (stops.first(), stops.last()) else {
-        event.prevent_default();
-        return;
-    };
     let active = active_element();
+    let at = |index: usize| stops.get(index).is_some_and(|stop| active.as_ref() == Some(stop.unchecked_ref()));
     let inside = active.as_ref().is_some_and(|a| contains(root, a));
-    let at = |edge: &HtmlElement| active.as_ref().is_some_and(|a| a == edge.unchecked_ref::<Element>());
-    let next = if event.shift_key() {
-        (!inside || at(first)).then_some(last)
-    } else {
-        (!inside || at(last)).then_some(first)
+    let next = match event.shift_key() {
+        true if !inside || at(0) => stops.last(),
+        false if !inside || at(stops.len().wrapping_sub(1)) => stops.first(),
+        _ => return,
     };
+    event.prevent_default();
     if let Some(next) = next {
-        event.prevent_default();
         let _ = next.focus();
     }
 }
 
-/// An open popup. Dropping it (when the popup leaves the page) removes its listeners and,
+/// An open popup. Dropping it (when the popup leaves the page) takes it off the stack and,
 /// unless it was closed by a press elsewhere, returns focus to its opener if focus was in
-/// the popup or lost with it.
+/// the popup or went with it.
 pub struct Popup {
     id: u32,
-    root: Element,
-    opener: Option<HtmlElement>,
-    restore: Rc<Cell<bool>>,
-    on_key: Closure<dyn FnMut(KeyboardEvent)>,
-    on_press: Closure<dyn FnMut(Event)>,
 }
 
 impl Popup {
-    /// Starts watching `root`, just put on the page; the element focused now is its opener.
+    /// Starts watching `root`, being put on the page; the element focused now is its opener.
     /// `on_close` should remove the popup. A `modal` one takes focus (its `data-autofocus`
     /// element, else its first control) and keeps Tab inside; `outside` says whether a
     /// press outside closes it.
-    pub fn open(root: impl JsCast, modal: bool, outside: bool, on_close: Rc<dyn Fn()>) -> Option<Self> {
-        Self::open_element(root.unchecked_into(), modal, outside, on_close)
-    }
-
-    fn open_element(root: Element, modal: bool, outside: bool, on_close: Rc<dyn Fn()>) -> Option<Self> {
-        let document = document()?;
-        let body: Option<Element> = document.body().map(Into::into);
+    pub fn open(root: Element, modal: bool, outside: bool, on_close: Rc<dyn Fn()>) -> Self {
+        let body: Option<Element> = document().and_then(|d| d.body()).map(Into::into);
         let opener = active_element()
-            .filter(|active| !contains(&root, active) && Some(active) != body.as_ref())
-            .and_then(|active| active.dyn_into::<HtmlElement>().ok());
+            .filter(|active| Some(active) != body.as_ref())
+            .map(JsCast::unchecked_into::<HtmlElement>);
         let id = NEXT_ID.with(|next| {
             next.set(next.get() + 1);
             next.get()
         });
         let restore = Rc::new(Cell::new(true));
-
-        let on_key = {
-            let (root, restore, on_close) = (root.clone(), restore.clone(), on_close.clone());
-            Closure::<dyn FnMut(KeyboardEvent)>::new(move |event: KeyboardEvent| {
-                // Already handled (the composer cancelling a reply) or not ours to handle.
-                if event.default_prevented() || event.is_composing() || !is_top(id) {
+        STACK.with_borrow_mut(|stack| {
+            stack.push(Entry { id, root: root.clone(), opener, modal, outside, restore, on_close });
+        });
+        listen(true);
+        if modal {
+            // The root is not on the page yet: focus moves in once it has been drawn.
+            wasm_bindgen_futures::spawn_local(async move {
+                super::document::next_frame().await;
+                if !root.is_connected() || active_element().is_some_and(|a| contains(&root, &a)) {
                     return;
                 }
-                match event.key().as_str() {
-                    "Escape" => {
-                        event.prevent_default();
-                        restore.set(true);
-                        on_close();
-                    }
-                    "Tab" if modal => trap_tab(&root, &event),
-                    _ => {}
+                let first = root
+                    .query_selector("[data-autofocus]")
+                    .ok()
+                    .flatten()
+                    .map(JsCast::unchecked_into::<HtmlElement>)
+                    .or_else(|| tab_stops(&root).into_iter().next());
+                if let Some(first) = first {
+                    let _ = first.focus();
                 }
-            })
-        };
-        let on_press = {
-            let restore = restore.clone();
-            Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-                let Some(target) = event.target().and_then(|t| t.dyn_into::<Node>().ok()) else { return };
-                if outside && !pressed_inside(id, &target) {
-                    // Focus goes where the press lands; taking it back would fight the person.
-                    restore.set(false);
-                    on_close();
-                }
-            })
-        };
-        document
-            .add_event_listener_with_callback("keydown", on_key.as_ref().unchecked_ref())
-            .ok()?;
-        // Capture: a control that stops the event's propagation still counts as a press.
-        document
-            .add_event_listener_with_callback_and_bool("pointerdown", on_press.as_ref().unchecked_ref(), true)
-            .ok()?;
-        STACK.with_borrow_mut(|stack| {
-            stack.push(Entry { id, root: root.clone(), opener: opener.clone() });
-        });
-        if modal && !active_element().is_some_and(|a| contains(&root, &a)) {
-            let first = root
-                .query_selector("[data-autofocus]")
-                .ok()
-                .flatten()
-                .and_then(|e| e.dyn_into::<HtmlElement>().ok())
-                .or_else(|| tab_stops(&root).into_iter().next());
-            if let Some(first) = first {
-                let _ = first.focus();
-            }
+            });
         }
-        Some(Self { id, root, opener, restore, on_key, on_press })
+        Self { id }
     }
 }
 
 impl Drop for Popup {
     fn drop(&mut self) {
-        STACK.with_borrow_mut(|stack| stack.retain(|entry| entry.id != self.id));
-        if let Some(document) = document() {
-            let _ = document.remove_event_listener_with_callback("keydown", self.on_key.as_ref().unchecked_ref());
-            let _ = document.remove_event_listener_with_callback_and_bool(
-                "pointerdown",
-                self.on_press.as_ref().unchecked_ref(),
-                true,
-            );
-            let Some(opener) = self.opener.as_ref().filter(|o| self.restore.get() && o.is_connected()) else {
-                return;
-            };
-            // Only if focus was in the popup or went with it: focus moved on purpose stays.
-            let lost = match document.active_element() {
-                None => true,
-                Some(active) => {
-                    !active.is_connected()
-                        || contains(&self.root, &active)
-                        || document.body().is_some_and(|body| active == *body.unchecked_ref::<Element>())
-                }
-            };
-            if lost {
-                let _ = opener.focus();
+        let (entry, empty) = STACK.with_borrow_mut(|stack| {
+            let at = stack.iter().position(|entry| entry.id == self.id);
+            (at.map(|at| stack.remove(at)), stack.is_empty())
+        });
+        if empty {
+            listen(false);
+        }
+        let Some(entry) = entry else { return };
+        let Some(opener) = entry.opener.filter(|o| entry.restore.get() && o.is_connected()) else { return };
+        // Only if focus was in the popup or went with it: focus moved on purpose stays.
+        let lost = match active_element() {
+            None => true,
+            Some(active) => {
+                !active.is_connected()
+                    || contains(&entry.root, &active)
+                    || document().and_then(|d| d.body()).is_some_and(|body| active == *body.unchecked_ref::<Element>())
             }
+        };
+        if lost {
+            let _ = opener.focus();
         }
     }
 }
