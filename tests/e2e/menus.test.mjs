@@ -119,6 +119,9 @@ async function scenario(homeserverKind) {
       const at = `${size} ${scheme}`;
 
       await step(`${at}: the account menu and its "Security" region`, async () => {
+        // On a phone the account menu is on the room list's screen (a room's header is
+        // the top of its screen).
+        if (size === 'phone') await page.getByRole('button', { name: 'Back to rooms' }).click();
         await escapeCloses(page, account, menu, async () => {
           await account.click();
           await shoot(page, 'account-menu', size, scheme);
@@ -137,6 +140,7 @@ async function scenario(homeserverKind) {
         await page.keyboard.press('Escape');
         await menu.waitFor({ state: 'hidden', ...SOON });
         await focused(page, account, 'account menu after the region');
+        if (size === 'phone') await openRoom(page);
       });
 
       await step(`${at}: the "React" picker`, async () => {
@@ -204,8 +208,7 @@ async function scenario(homeserverKind) {
           }, button);
           await outsideCloses(page, field, () => opener.click(), button);
         }
-        await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: /^Menus/ }).click();
-        await page.getByRole('textbox', { name: 'Message' }).waitFor(WAIT);
+        await openRoom(page);
       });
     }
   } catch (error) {
@@ -217,6 +220,11 @@ async function scenario(homeserverKind) {
     await client.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function openRoom(page) {
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: /^Menus/ }).click();
+  await page.getByRole('textbox', { name: 'Message' }).waitFor(WAIT);
 }
 
 test('menus and dialogs against weft', () => scenario('weft'));

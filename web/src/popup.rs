@@ -20,6 +20,9 @@ pub enum Kind {
     /// A modal dialog that a press outside leaves open: one where closing ends something
     /// under way (a verification), which a stray click should not do.
     ProcessDialog,
+    /// A side panel (room settings): Escape closes it, but working in the timeline beside
+    /// it does not.
+    Panel,
 }
 
 /// What closes the popup (it should remove it), boxed for [`popup`].
@@ -31,7 +34,8 @@ pub fn close(f: impl Fn() + 'static) -> Rc<dyn Fn()> {
 /// with focus going back to the control that had it when the popup was built (its opener).
 /// The watch ends with the view that holds the element.
 pub fn popup(element: Element, (kind, close): (Kind, Rc<dyn Fn()>)) {
-    let (modal, outside) = (kind != Kind::Menu, kind != Kind::ProcessDialog);
+    let modal = matches!(kind, Kind::Dialog | Kind::ProcessDialog);
+    let outside = matches!(kind, Kind::Menu | Kind::Dialog);
     let held = StoredValue::new_local(Popup::open(element, modal, outside, close));
     // Kept until the owner goes; reading it here only marks it as used.
     let _ = held;

@@ -20,6 +20,7 @@ use crate::{
     platform::{document, files::LocalFile},
     handle::{ClientHandle, RoomSnapshot},
     calls::ChunkError,
+    popup::{self, Kind, popup},
     reactive::{dyn_show, dyn_view, status_line},
 };
 
@@ -44,7 +45,8 @@ pub fn settings_panel(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>
     let heading = NodeRef::<html::H2>::new();
     heading.on_load(|heading| document::focus(&heading));
     view! {
-        <section class="room-settings" aria-label="Room settings">
+        // Escape closes it, after whatever sits above it (the media viewer, a menu).
+        <section class="room-settings" aria-label="Room settings" use:popup=(Kind::Panel, popup::close(move || close.run(())))>
             <div class="panel-head">
                 <h2 tabindex="-1" node_ref=heading>"Room settings"</h2>
                 <button class="icon-button" aria-label="Close" title="Close" on:click=move |_| close.run(())>

@@ -1,7 +1,7 @@
 //! The selected room: header, timeline and composer, and the settings panel beside them
 //! (a sheet over them on phones), which Escape closes.
 
-use leptos::{ev::KeyboardEvent, html, prelude::*};
+use leptos::{html, prelude::*};
 use ruma::OwnedRoomId;
 
 use crate::{
@@ -77,11 +77,6 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
             <section
                 class="room-view"
                 aria-label="Room"
-                on:keydown=move |ev: KeyboardEvent| {
-                    if ev.key() == "Escape" && settings_open.get_untracked() && !document::handled_elsewhere(&ev) {
-                        close_settings.run(());
-                    }
-                }
                 on:dragover=move |ev| if files::drag_has_files(&ev) { ev.prevent_default() }
                 on:drop=move |ev| {
                     if files::drag_has_files(&ev) {

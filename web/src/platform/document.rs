@@ -39,18 +39,6 @@ pub fn focus(element: &web_sys::Element) {
     }
 }
 
-/// Whether a key event was already dealt with: handled (default prevented) by a control
-/// inside, or inside a modal dialog, which handles its own keys (Escape closes the dialog,
-/// not what is under it).
-pub fn handled_elsewhere(event: &web_sys::Event) -> bool {
-    event.default_prevented()
-        || event
-            .target()
-            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-            .and_then(|element| element.closest("[aria-modal=true]").ok().flatten())
-            .is_some()
-}
-
 /// Whether the tab is hidden (another tab or a minimised window).
 pub fn is_hidden() -> bool {
     document().is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
