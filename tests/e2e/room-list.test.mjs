@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, launchBrowser, saveArtifacts, startServer, startSynapse } from './harness.mjs';
-import { WAIT, api, meet, send, session, step } from './steps.mjs';
+import { WAIT, api, item, meet, send, session, step } from './steps.mjs';
 
 const SCREENS = join(ROOT, 'test-output/screens');
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
@@ -95,6 +95,9 @@ async function scenario(homeserverKind) {
     await step('what alice sends shows as "You: …" and brings its room up', async () => {
       await send(alice, 'hi all');
       await topRow(alice, 'Garden', 'You: hi all');
+      // Acknowledged, so the server has stamped it: a message bob sends next is newer by
+      // the server's clock too (else the remote echo could outrank it, rightly).
+      await item(alice, 'hi all').and(alice.locator('li.item:not(.pending)')).waitFor(WAIT);
       await assertJustNow(alice, 'Garden');
       assert.equal(await nav(alice).getByRole('button', { name: /^Garden .*unread/ }).count(), 0, 'her own message is not unread');
     });

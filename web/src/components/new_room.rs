@@ -1,11 +1,14 @@
-//! The sidebar's "New room", "Start chat" and "Join room" forms.
+//! The sidebar's "New room", "Start chat" and "Join room" forms. The buttons are part of the
+//! first load; the forms behind them are a lazily loaded chunk (`forms`), fetched when one
+//! first opens.
 
 use std::{future::Future, pin::Pin};
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*, task::{spawn_local, spawn_local_scoped}};
 use weft_client::NewRoom as NewRoomSpec;
 
 use crate::{
+    calls::ChunkError,
     error::ActionError,
     handle::ClientHandle,
     popup::{Kind, close, popup},
@@ -20,22 +23,95 @@ enum Form {
     Join,
 }
 
+/// The forms' state, kept by the buttons so that it survives the chunk's loading.
+#[derive(Clone, Copy)]
+struct Fields {
+    handle: ClientHandle,
+    form: RwSignal<Form>,
+    name: RwSignal<String>,
+    topic: RwSignal<String>,
+    public: RwSignal<bool>,
+    encrypted: RwSignal<bool>,
+    alias: RwSignal<String>,
+    target: RwSignal<String>,
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+}
+
 /// Three buttons, each opening its small form; whatever is created or joined gets selected.
 #[component]
 pub fn NewRoom() -> impl IntoView {
-    let handle = ClientHandle::expect();
     let form = RwSignal::new(Form::Closed);
-    let name = RwSignal::new(String::new());
-    let topic = RwSignal::new(String::new());
-    let public = RwSignal::new(false);
-    // On by default for private rooms, off for public ones (as Element does: anyone can
-    // join a public room, so encrypting it protects little and costs history).
-    let encrypted = RwSignal::new(true);
-    let alias = RwSignal::new(String::new());
-    let target = RwSignal::new(String::new());
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+    let fields = Fields {
+        handle: ClientHandle::expect(),
+        form,
+        name: RwSignal::new(String::new()),
+        topic: RwSignal::new(String::new()),
+        public: RwSignal::new(false),
+        // On by default for private rooms, off for public ones (as Element does: anyone
+        // can join a public room, so encrypting it protects little and costs history).
+        encrypted: RwSignal::new(true),
+        alias: RwSignal::new(String::new()),
+        target: RwSignal::new(String::new()),
+        busy: RwSignal::new(false),
+        error: RwSignal::new(None::<String>),
+    };
+    let toggle = move |which: Form| {
+        fields.error.set(None);
+        form.update(|f| *f = if *f == which { Form::Closed } else { which });
+    };
+    let button = move |which: Form, label: &'static str| {
+        view! {
+            <button
+                class="new-room-button"
+                aria-expanded=move || (form.get() == which).to_string()
+                on:click=move |_| toggle(which)
+            >
+                {label}
+            </button>
+        }
+    };
 
+    view! {
+        <div class="sidebar-actions">
+            {button(Form::Room, "New room")}
+            {button(Form::Chat, "Start chat")}
+            {button(Form::Join, "Join room")}
+        </div>
+        {dyn_show(move || form.get() != Form::Closed, move || lazy_form(fields))}
+    }
+}
+
+/// The open form, once its chunk is here; a chunk that cannot be fetched says so.
+fn lazy_form(fields: Fields) -> AnyView {
+    let view = StoredValue::new_local(None::<AnyView>);
+    let ready = RwSignal::new(false);
+    spawn_local_scoped(async move {
+        let loaded = match form_view(fields).await {
+            Ok(view) => view,
+            Err(ChunkError) => view! {
+                <p class="error" role="alert">"This form could not be loaded. Check your connection and reload the page."</p>
+            }
+            .into_any(),
+        };
+        view.set_value(Some(loaded));
+        ready.set(true);
+    });
+    dyn_show(
+        move || ready.get(),
+        move || view.try_update_value(Option::take).flatten().unwrap_or_else(|| ().into_any()),
+    )
+    .into_any()
+}
+
+#[leptos::wasm_split::wasm_split(forms, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn form_view(fields: Fields) -> Result<AnyView, ChunkError> {
+    Ok(form(fields))
+}
+
+/// The form itself: its fields, "Create" / "Start" / "Join" and "Cancel".
+fn form(fields: Fields) -> AnyView {
+    let Fields { handle, form, name, topic, public, encrypted, alias, target, busy, error } = fields;
     let run = move |job: Pin<Box<dyn Future<Output = Result<(), ActionError>>>>| {
         busy.set(true);
         error.set(None);
@@ -89,29 +165,6 @@ pub fn NewRoom() -> impl IntoView {
             Form::Closed => {}
         }
     };
-    let toggle = move |which: Form| {
-        error.set(None);
-        form.update(|f| *f = if *f == which { Form::Closed } else { which });
-    };
-    let button = move |which: Form, label: &'static str| {
-        view! {
-            <button
-                class="new-room-button"
-                aria-expanded=move || (form.get() == which).to_string()
-                on:click=move |_| toggle(which)
-            >
-                {label}
-            </button>
-        }
-    };
-
-    view! {
-        <div class="sidebar-actions">
-            {button(Form::Room, "New room")}
-            {button(Form::Chat, "Start chat")}
-            {button(Form::Join, "Join room")}
-        </div>
-        {dyn_show(move || form.get() != Form::Closed, move || {
             view! {
             <form class="new-room card" use:popup=(Kind::Menu, close(move || form.set(Form::Closed))) on:submit=on_submit>
                 {dyn_view(move || match form.get() {
@@ -167,6 +220,5 @@ pub fn NewRoom() -> impl IntoView {
                     </button>
                 </div>
             </form>
-        }.into_any()})}
-    }
+        }.into_any()
 }
