@@ -228,7 +228,8 @@ mod tests {
         let mut engine = engine();
         let page = response(json!({"start": "p1", "end": "p2", "chunk": [
             text("$a1", "@alice:hs", "one", 1), text("$a0", "@alice:hs", "zero", 0), text("$a-1", "@alice:hs", "minus", 0)]}));
-        engine.handle_back_page(&room("a"), http::Response::builder().status(200).body(&page[..]).unwrap()).unwrap();
+        let from = engine.back_page_request(&room("a")).unwrap().from;
+        engine.handle_back_page(&room("a"), &from, http::Response::builder().status(200).body(&page[..]).unwrap()).unwrap();
         let changes = engine.take_changes();
         assert_eq!(diffs(&changes, "a"), [ItemDiff::PushFront(vec!["$a-1".into(), "$a0".into()])]);
         assert!(!changes.room_list, "older history does not move the room");

@@ -36,6 +36,7 @@ pub use crate::crypto::{OutgoingRequest, RequestId};
 pub use driver::{CryptoDriver, FullCrypto, VerificationAction};
 pub(crate) use driver::Decryptor;
 pub use crypto::Outgoing;
+pub use messages::BackPage;
 pub use trust::TrustError;
 pub use verification::VerificationView;
 pub use crate::crypto::{

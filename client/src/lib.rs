@@ -37,7 +37,7 @@ pub mod timeline;
 
 pub use backoff::Backoff;
 pub use changes::{Changes, ItemDiff, RoomChanges};
-pub use engine::{Draft, Engine, RoomEntry};
+pub use engine::{BackPage, Draft, Engine, RoomEntry};
 pub use error::ApiError;
 pub use invite::InviteEntry;
 pub use media::{Media, MediaDraft, MediaKind, Mxc};

@@ -359,22 +359,39 @@ impl Engine {
 
     /// The request for the page of history before what we have, or `None` when there is
     /// no more (or the room is unknown).
-    pub fn back_page_request(&self, room_id: &RoomId) -> Option<HttpRequest> {
+    pub fn back_page_request(&self, room_id: &RoomId) -> Option<BackPage> {
         let from = self.rooms.get(room_id)?.prev_batch()?;
-        messaging::messages_request(&self.session, room_id, from).ok()
+        let request = messaging::messages_request(&self.session, room_id, from).ok()?;
+        Some(BackPage { request, from: from.to_owned() })
     }
 
-    /// Adds a page of history to the room.
+    /// Adds a page of history to the room, asked for from `from` (the [`BackPage`]'s). A
+    /// page that no longer fits is dropped: a limited sync that came meanwhile started the
+    /// timeline over from a newer point, and the page would sit above it with a hole.
     pub fn handle_back_page(
         &mut self,
         room_id: &RoomId,
+        from: &str,
         response: HttpResponse<'_>,
     ) -> Result<(), ApiError> {
         let page = messaging::parse_messages(response)?;
         let room = self.rooms.get_mut(room_id).ok_or_else(|| ApiError::InvalidRequest(format!("not joined to {room_id}")))?;
+        if room.prev_batch() != Some(from) {
+            return Ok(());
+        }
         room.apply_back_page(page, &mut super::Decryptor { driver: self.driver, machine: &mut self.crypto });
         Ok(())
     }
+}
+
+/// A request for older history, and the token it starts from.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BackPage {
+    /// The `/messages` request.
+    pub request: HttpRequest,
+    /// Where it starts: pass it back to [`Engine::handle_back_page`] with the answer.
+    pub from: String,
 }
 
 #[cfg(test)]
@@ -563,20 +580,20 @@ mod tests {
     #[test]
     fn back_pagination_prepends_without_duplicates_and_stops_at_the_start() {
         let mut engine = engine();
-        let request = engine.back_page_request(&room()).unwrap();
+        let request = engine.back_page_request(&room()).unwrap().request;
         let query = request.uri().query().unwrap().to_owned();
         assert!(query.contains("from=p1") && query.contains("dir=b"), "{query}");
         // The server repeats "$1" (pages may overlap) and introduces carol's member event.
         let page = ok(json!({"start": "p1", "end": "p2", "chunk": [
             text("$1", "@alice:hs", "one", 1), text("$0", "@carol:hs", "zero", 0), text("$-1", "@alice:hs", "minus", 0)],
             "state": [member("@carol:hs", "Carol")]}));
-        engine.handle_back_page(&room(), http::Response::builder().status(200).body(&page[..]).unwrap()).unwrap();
+        engine.handle_back_page(&room(), "p1", http::Response::builder().status(200).body(&page[..]).unwrap()).unwrap();
         let bodies: Vec<_> = items(&engine).into_iter().map(|i| (i.body, i.sender_name)).collect();
         assert_eq!(bodies, [("minus".into(), "Alice".into()), ("zero".into(), "Carol".into()), ("one".to_owned(), "Alice".to_owned())]);
-        assert!(engine.back_page_request(&room()).unwrap().uri().query().unwrap().contains("from=p2"));
+        assert!(engine.back_page_request(&room()).unwrap().request.uri().query().unwrap().contains("from=p2"));
 
         let last = ok(json!({"start": "p2", "chunk": []}));
-        engine.handle_back_page(&room(), http::Response::builder().status(200).body(&last[..]).unwrap()).unwrap();
+        engine.handle_back_page(&room(), "p2", http::Response::builder().status(200).body(&last[..]).unwrap()).unwrap();
         assert!(engine.room(&room()).unwrap().reached_start());
         assert!(engine.back_page_request(&room()).is_none());
     }
@@ -588,7 +605,22 @@ mod tests {
             "events": [text("$50", "@alice:hs", "fifty", 50)], "limited": true, "prev_batch": "p50"}}}}}));
         let bodies: Vec<_> = items(&engine).into_iter().map(|i| i.body).collect();
         assert_eq!(bodies, ["fifty"]);
-        assert!(engine.back_page_request(&room()).unwrap().uri().query().unwrap().contains("from=p50"));
+        assert!(engine.back_page_request(&room()).unwrap().request.uri().query().unwrap().contains("from=p50"));
+    }
+
+    #[test]
+    fn a_page_asked_for_before_a_limited_sync_is_dropped() {
+        let mut engine = engine();
+        let asked = engine.back_page_request(&room()).unwrap();
+        // While the request is out, a limited sync starts the timeline over at "fifty".
+        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {"timeline": {
+            "events": [text("$50", "@alice:hs", "fifty", 50)], "limited": true, "prev_batch": "p50"}}}}}));
+        // The answer holds what came before the old start: above "fifty" it would leave a hole.
+        let page = ok(json!({"start": "p1", "end": "p0", "chunk": [text("$0", "@alice:hs", "zero", 0)]}));
+        engine.handle_back_page(&room(), &asked.from, http::Response::builder().status(200).body(&page[..]).unwrap()).unwrap();
+        let bodies: Vec<_> = items(&engine).into_iter().map(|i| i.body).collect();
+        assert_eq!(bodies, ["fifty"]);
+        assert!(engine.back_page_request(&room()).unwrap().request.uri().query().unwrap().contains("from=p50"));
     }
 
     #[test]

@@ -124,16 +124,15 @@ impl ClientHandle {
         if self.paginating.get_untracked().is_some() {
             return;
         }
-        let Ok(Some(request)) = self.with_engine(|engine| engine.back_page_request(&room_id))
-        else {
+        let Ok(Some(page)) = self.with_engine(|engine| engine.back_page_request(&room_id)) else {
             return;
         };
         self.paginating.set(Some(room_id.clone()));
         let handle = *self;
         spawn_local(async move {
-            if let Ok(response) = handle.send(request).await {
+            if let Ok(response) = handle.send(page.request).await {
                 let result = handle.update_engine(|engine| {
-                    engine.handle_back_page(&room_id, as_borrowed(&response))
+                    engine.handle_back_page(&room_id, &page.from, as_borrowed(&response))
                 });
                 let _ = handle.check(result);
             }
