@@ -42,7 +42,9 @@ struct Target {
 }
 
 fn parse_target(spec: &str) -> Target {
-    let (name, rest) = spec.split_once('=').expect("target is NAME=URL[,pid=..][,wal=..]");
+    let (name, rest) = spec
+        .split_once('=')
+        .expect("target is NAME=URL[,pid=..][,wal=..]");
     let mut parts = rest.split(',');
     let base = parts.next().unwrap().trim_end_matches('/').to_owned();
     let (mut pid, mut wal) = (None, None);
@@ -53,7 +55,12 @@ fn parse_target(spec: &str) -> Target {
             _ => panic!("unknown target option {part}"),
         }
     }
-    Target { name: name.to_owned(), base, pid, wal }
+    Target {
+        name: name.to_owned(),
+        base,
+        pid,
+        wal,
+    }
 }
 
 #[derive(Clone)]
@@ -66,13 +73,21 @@ struct Client {
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
 }
 
-async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = http.request(method, url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -88,7 +103,14 @@ async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, toke
 async fn register(http: &reqwest::Client, base: &str, name: &str) -> Client {
     let url = format!("{base}/_matrix/client/v3/register");
     let body = json!({"username": name, "password": "bench-password-1", "inhibit_login": false});
-    let (_, challenge) = call(http, reqwest::Method::POST, url.clone(), None, Some(body.clone())).await;
+    let (_, challenge) = call(
+        http,
+        reqwest::Method::POST,
+        url.clone(),
+        None,
+        Some(body.clone()),
+    )
+    .await;
     let mut body = body;
     body["auth"] = json!({"type": "m.login.dummy", "session": challenge["session"]});
     let (status, res) = call(http, reqwest::Method::POST, url, None, Some(body)).await;
@@ -102,24 +124,53 @@ async fn register(http: &reqwest::Client, base: &str, name: &str) -> Client {
 
 impl Client {
     async fn post(&self, path: &str, body: Value) -> Value {
-        let (status, res) = call(&self.http, reqwest::Method::POST, format!("{}{path}", self.base), Some(&self.token), Some(body)).await;
+        let (status, res) = call(
+            &self.http,
+            reqwest::Method::POST,
+            format!("{}{path}", self.base),
+            Some(&self.token),
+            Some(body),
+        )
+        .await;
         assert_eq!(status, 200, "POST {path}: {res}");
         res
     }
 
     async fn send(&self, room: &str, txn: &str, body: &str) {
-        let path = format!("{}/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", self.base, enc(room));
-        let (status, res) = call(&self.http, reqwest::Method::PUT, path, Some(&self.token), Some(json!({"msgtype": "m.text", "body": body}))).await;
+        let path = format!(
+            "{}/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+            self.base,
+            enc(room)
+        );
+        let (status, res) = call(
+            &self.http,
+            reqwest::Method::PUT,
+            path,
+            Some(&self.token),
+            Some(json!({"msgtype": "m.text", "body": body})),
+        )
+        .await;
         assert_eq!(status, 200, "send: {res}");
     }
 
     async fn sync(&self, since: Option<&str>, timeout_ms: u64) -> Value {
         let filter = r#"{"room":{"timeline":{"limit":100}}}"#;
-        let mut url = format!("{}/_matrix/client/v3/sync?timeout={timeout_ms}&filter={}", self.base, enc(filter));
+        let mut url = format!(
+            "{}/_matrix/client/v3/sync?timeout={timeout_ms}&filter={}",
+            self.base,
+            enc(filter)
+        );
         if let Some(s) = since {
             url.push_str(&format!("&since={}", enc(s)));
         }
-        let (status, res) = call(&self.http, reqwest::Method::GET, url, Some(&self.token), None).await;
+        let (status, res) = call(
+            &self.http,
+            reqwest::Method::GET,
+            url,
+            Some(&self.token),
+            None,
+        )
+        .await;
         assert_eq!(status, 200, "sync: {res}");
         res
     }
@@ -138,13 +189,26 @@ impl Client {
                 enc(&from),
                 enc(to)
             );
-            let (status, page) = call(&self.http, reqwest::Method::GET, url, Some(&self.token), None).await;
+            let (status, page) = call(
+                &self.http,
+                reqwest::Method::GET,
+                url,
+                Some(&self.token),
+                None,
+            )
+            .await;
             assert_eq!(status, 200, "messages: {page}");
             if let Some(chunk) = page["chunk"].as_array() {
-                out.extend(chunk.iter().filter_map(|e| e["content"]["body"].as_str().map(str::to_owned)));
+                out.extend(
+                    chunk
+                        .iter()
+                        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned)),
+                );
             }
             match page["end"].as_str() {
-                Some(end) if page["chunk"].as_array().is_some_and(|c| !c.is_empty()) => from = end.to_owned(),
+                Some(end) if page["chunk"].as_array().is_some_and(|c| !c.is_empty()) => {
+                    from = end.to_owned()
+                }
                 _ => break,
             }
         }
@@ -155,7 +219,11 @@ impl Client {
 fn bodies(sync: &Value, room: &str) -> Vec<String> {
     sync["rooms"]["join"][room]["timeline"]["events"]
         .as_array()
-        .map(|evs| evs.iter().filter_map(|e| e["content"]["body"].as_str().map(str::to_owned)).collect())
+        .map(|evs| {
+            evs.iter()
+                .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -169,7 +237,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn rss_kb(pid: Option<u32>, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
     // Synapse runs as one Python process; weft as one binary. Both report here.
-    status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 struct Results {
@@ -177,7 +251,13 @@ struct Results {
 }
 
 /// Long-polls as one user and records when each body first arrives.
-fn spawn_listener(client: Client, room: String, since: String, seen: Arc<Mutex<HashMap<String, Instant>>>, stop: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()> {
+fn spawn_listener(
+    client: Client,
+    room: String,
+    since: String,
+    seen: Arc<Mutex<HashMap<String, Instant>>>,
+    stop: Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut since = since;
         loop {
@@ -206,7 +286,10 @@ fn spawn_listener(client: Client, room: String, since: String, seen: Arc<Mutex<H
 }
 
 async fn run(target: &Target, args: &Args) -> Results {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
     let tag = format!("b{}", std::process::id());
     let idle_rss = rss_kb(target.pid, "VmRSS:");
 
@@ -214,12 +297,21 @@ async fn run(target: &Target, args: &Args) -> Results {
     for i in 0..args.users {
         users.push(register(&http, &target.base, &format!("{tag}u{i}")).await);
     }
-    let room = users[0].post("/_matrix/client/v3/createRoom", json!({"preset": "public_chat"})).await["room_id"]
+    let room = users[0]
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"preset": "public_chat"}),
+        )
+        .await["room_id"]
         .as_str()
         .unwrap()
         .to_owned();
     for u in &users[1..] {
-        u.post(&format!("/_matrix/client/v3/join/{}", enc(&room)), json!({})).await;
+        u.post(
+            &format!("/_matrix/client/v3/join/{}", enc(&room)),
+            json!({}),
+        )
+        .await;
     }
 
     // Every user long-polls; each records when bodies arrive.
@@ -227,9 +319,18 @@ async fn run(target: &Target, args: &Args) -> Results {
     let mut seen_by = Vec::new();
     let mut listeners = Vec::new();
     for u in &users {
-        let since = u.sync(None, 0).await["next_batch"].as_str().unwrap().to_owned();
+        let since = u.sync(None, 0).await["next_batch"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let seen = Arc::new(Mutex::new(HashMap::new()));
-        listeners.push(spawn_listener(u.clone(), room.clone(), since, seen.clone(), stop.clone()));
+        listeners.push(spawn_listener(
+            u.clone(),
+            room.clone(),
+            since,
+            seen.clone(),
+            stop.clone(),
+        ));
         seen_by.push(seen);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -241,7 +342,12 @@ async fn run(target: &Target, args: &Args) -> Results {
     let mut senders = Vec::new();
     for (ui, u) in users.iter().enumerate() {
         for lane in 0..args.in_flight {
-            let (u, room, sent_at, lat) = (u.clone(), room.clone(), sent_at.clone(), send_latencies.clone());
+            let (u, room, sent_at, lat) = (
+                u.clone(),
+                room.clone(),
+                sent_at.clone(),
+                send_latencies.clone(),
+            );
             let (messages, in_flight) = (args.messages, args.in_flight);
             senders.push(tokio::spawn(async move {
                 for i in (lane..messages).step_by(in_flight) {
@@ -262,7 +368,14 @@ async fn run(target: &Target, args: &Args) -> Results {
     // Wait until the observers have everything (bounded).
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        let complete = seen_by.iter().all(|s| s.lock().unwrap().keys().filter(|b| b.starts_with("load-")).count() >= total);
+        let complete = seen_by.iter().all(|s| {
+            s.lock()
+                .unwrap()
+                .keys()
+                .filter(|b| b.starts_with("load-"))
+                .count()
+                >= total
+        });
         if complete {
             break;
         }
@@ -309,12 +422,18 @@ async fn run(target: &Target, args: &Args) -> Results {
     // Initial sync of a user in R rooms × E messages.
     let wide = register(&http, &target.base, &format!("{tag}wide")).await;
     for r in 0..args.rooms {
-        let room = wide.post("/_matrix/client/v3/createRoom", json!({"name": format!("room {r}")})).await["room_id"]
+        let room = wide
+            .post(
+                "/_matrix/client/v3/createRoom",
+                json!({"name": format!("room {r}")}),
+            )
+            .await["room_id"]
             .as_str()
             .unwrap()
             .to_owned();
         for m in 0..args.room_messages {
-            wide.send(&room, &format!("w{r}-{m}"), &format!("wide {r} {m}")).await;
+            wide.send(&room, &format!("w{r}-{m}"), &format!("wide {r} {m}"))
+                .await;
         }
     }
     let mut initial = Vec::new();
@@ -327,23 +446,44 @@ async fn run(target: &Target, args: &Args) -> Results {
     initial.sort();
 
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
-    let mb = |kb: Option<u64>| kb.map_or("n/a".into(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
-    let wal = target.wal.as_ref().map(|p| std::fs::metadata(p).map_or(0, |m| m.len()));
+    let mb =
+        |kb: Option<u64>| kb.map_or("n/a".into(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
+    let wal = target
+        .wal
+        .as_ref()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()));
     Results {
         rows: vec![
-            ("events/s (send, under load)", format!("{:.0}", total as f64 / load_time.as_secs_f64())),
+            (
+                "events/s (send, under load)",
+                format!("{:.0}", total as f64 / load_time.as_secs_f64()),
+            ),
             ("send p50", ms(percentile(&sends, 0.5))),
             ("send p95", ms(percentile(&sends, 0.95))),
             ("send→delivery p50 (load)", ms(percentile(&delivery, 0.5))),
             ("send→delivery p95 (load)", ms(percentile(&delivery, 0.95))),
             ("undelivered after 120 s", missing.to_string()),
-            ("send→delivery p50 (unloaded)", ms(percentile(&unloaded, 0.5))),
-            ("send→delivery p95 (unloaded)", ms(percentile(&unloaded, 0.95))),
-            ("initial sync, 50 rooms × 20 msgs (median)", ms(percentile(&initial, 0.5))),
+            (
+                "send→delivery p50 (unloaded)",
+                ms(percentile(&unloaded, 0.5)),
+            ),
+            (
+                "send→delivery p95 (unloaded)",
+                ms(percentile(&unloaded, 0.95)),
+            ),
+            (
+                "initial sync, 50 rooms × 20 msgs (median)",
+                ms(percentile(&initial, 0.5)),
+            ),
             ("idle RSS (before load)", mb(idle_rss)),
             ("peak RSS", mb(rss_kb(target.pid, "VmHWM:"))),
             ("RSS after", mb(rss_kb(target.pid, "VmRSS:"))),
-            ("WAL size after", wal.map_or("n/a".into(), |b| format!("{:.1} MB", b as f64 / 1_048_576.0))),
+            (
+                "WAL size after",
+                wal.map_or("n/a".into(), |b| {
+                    format!("{:.1} MB", b as f64 / 1_048_576.0)
+                }),
+            ),
         ],
     }
 }

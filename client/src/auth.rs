@@ -52,9 +52,16 @@ struct SessionResponse {
 impl SessionResponse {
     fn into_session(self, homeserver: String) -> Result<Session, ApiError> {
         let (Some(access_token), Some(device_id)) = (self.access_token, self.device_id) else {
-            return Err(ApiError::Malformed("the server returned no access token".into()));
+            return Err(ApiError::Malformed(
+                "the server returned no access token".into(),
+            ));
         };
-        Ok(Session { homeserver, user_id: self.user_id, device_id, access_token })
+        Ok(Session {
+            homeserver,
+            user_id: self.user_id,
+            device_id,
+            access_token,
+        })
     }
 }
 
@@ -68,12 +75,18 @@ pub fn login_request(
 ) -> Result<HttpRequest, ApiError> {
     let body = LoginBody {
         kind: "m.login.password",
-        identifier: Identifier { kind: "m.id.user", user: username.trim() },
+        identifier: Identifier {
+            kind: "m.id.user",
+            user: username.trim(),
+        },
         password,
         initial_device_display_name: DEVICE_NAME,
     };
     let homeserver = normalize_homeserver(homeserver);
-    let target = Target { homeserver: &homeserver, access_token: None };
+    let target = Target {
+        homeserver: &homeserver,
+        access_token: None,
+    };
     endpoint::request::<login::v3::Request>(target, &[], &[], json(&body)?)
 }
 
@@ -183,7 +196,9 @@ impl Registration {
             return Err(ApiError::RegistrationDisabled);
         }
         let session = endpoint::parse::<SessionResponse>(response)?;
-        session.into_session(self.homeserver.clone()).map(RegistrationStep::Done)
+        session
+            .into_session(self.homeserver.clone())
+            .map(RegistrationStep::Done)
     }
 
     fn next_stage(&mut self, info: &UiaaInfo) -> Result<HttpRequest, ApiError> {
@@ -205,7 +220,11 @@ impl Registration {
                 ApiError::UnsupportedAuthFlow
             });
         };
-        let Some(stage) = flow.stages.iter().find(|stage| !info.completed.contains(stage)) else {
+        let Some(stage) = flow
+            .stages
+            .iter()
+            .find(|stage| !info.completed.contains(stage))
+        else {
             // Every stage is done yet the server still says 401: nothing left we could send.
             return Err(ApiError::UnsupportedAuthFlow);
         };
@@ -237,7 +256,10 @@ impl Registration {
             initial_device_display_name: DEVICE_NAME,
             auth,
         };
-        let target = Target { homeserver: &self.homeserver, access_token: None };
+        let target = Target {
+            homeserver: &self.homeserver,
+            access_token: None,
+        };
         endpoint::request::<register::v3::Request>(target, &[], &[], json(&body)?)
     }
 }
@@ -252,7 +274,8 @@ pub fn server_of(username: &str) -> Option<&str> {
 /// `GET https://{server}/.well-known/matrix/client` (plain `http` for `localhost`, which
 /// has no certificate in development).
 pub fn discovery_request(server: &str) -> Result<HttpRequest, ApiError> {
-    let local = server == "localhost" || server.starts_with("localhost:") || server.starts_with("127.");
+    let local =
+        server == "localhost" || server.starts_with("localhost:") || server.starts_with("127.");
     let scheme = if local { "http" } else { "https" };
     http::Request::get(format!("{scheme}://{server}/.well-known/matrix/client"))
         .body(Vec::new())
@@ -273,7 +296,12 @@ struct WellKnownHomeserver {
 /// The homeserver URL a `.well-known` answer names, if it names a usable one.
 pub fn parse_discovery(response: HttpResponse<'_>) -> Option<String> {
     let found: WellKnown = endpoint::parse(response).ok()?;
-    let url = found.homeserver.base_url.trim().trim_end_matches('/').to_owned();
+    let url = found
+        .homeserver
+        .base_url
+        .trim()
+        .trim_end_matches('/')
+        .to_owned();
     (url.starts_with("https://") || url.starts_with("http://")).then_some(url)
 }
 
@@ -296,11 +324,23 @@ mod tests {
     fn discovery_from_full_user_ids() {
         assert_eq!(server_of("@alice:example.org"), Some("example.org"));
         assert_eq!(server_of("alice"), None);
-        assert_eq!(discovery_request("example.org").unwrap().uri(), "https://example.org/.well-known/matrix/client");
-        let found = parse_discovery(response(200, r#"{"m.homeserver":{"base_url":"https://matrix.example.org/"}}"#));
+        assert_eq!(
+            discovery_request("example.org").unwrap().uri(),
+            "https://example.org/.well-known/matrix/client"
+        );
+        let found = parse_discovery(response(
+            200,
+            r#"{"m.homeserver":{"base_url":"https://matrix.example.org/"}}"#,
+        ));
         assert_eq!(found.as_deref(), Some("https://matrix.example.org"));
         assert_eq!(parse_discovery(response(404, "{}")), None);
-        assert_eq!(parse_discovery(response(200, r#"{"m.homeserver":{"base_url":"javascript:x"}}"#)), None);
+        assert_eq!(
+            parse_discovery(response(
+                200,
+                r#"{"m.homeserver":{"base_url":"javascript:x"}}"#
+            )),
+            None
+        );
     }
 
     #[test]

@@ -25,12 +25,20 @@ fn decode83(text: &str) -> Option<u32> {
 
 fn srgb_to_linear(value: u8) -> f32 {
     let v = f32::from(value) / 255.0;
-    if v <= 0.04045 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) }
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
 }
 
 fn linear_to_srgb(value: f32) -> u8 {
     let v = value.clamp(0.0, 1.0);
-    let s = if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
+    let s = if v <= 0.003_130_8 {
+        v * 12.92
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    };
     (s * 255.0 + 0.5) as u8
 }
 
@@ -47,7 +55,8 @@ fn cos(x: f32) -> f32 {
         1.0
     };
     let x2 = x * x;
-    let series = 1.0 - x2 / 2.0 * (1.0 - x2 / 12.0 * (1.0 - x2 / 30.0 * (1.0 - x2 / 56.0 * (1.0 - x2 / 90.0))));
+    let series = 1.0
+        - x2 / 2.0 * (1.0 - x2 / 12.0 * (1.0 - x2 / 30.0 * (1.0 - x2 / 56.0 * (1.0 - x2 / 90.0))));
     sign * series
 }
 
@@ -66,7 +75,13 @@ pub fn encode(rgba: &[u8], width: usize, height: usize, x: usize, y: usize) -> O
     }
     let linear: Vec<[f32; 3]> = rgba
         .chunks_exact(4)
-        .map(|p| [srgb_to_linear(p[0]), srgb_to_linear(p[1]), srgb_to_linear(p[2])])
+        .map(|p| {
+            [
+                srgb_to_linear(p[0]),
+                srgb_to_linear(p[1]),
+                srgb_to_linear(p[2]),
+            ]
+        })
         .collect();
     let mut factors = Vec::with_capacity(x * y);
     for j in 0..y {
@@ -99,7 +114,11 @@ pub fn encode(rgba: &[u8], width: usize, height: usize, x: usize, y: usize) -> O
     };
     encode83(quantised_max, 1, &mut out);
     let dc_value = dc.map(|c| u32::from(linear_to_srgb(c)));
-    encode83((dc_value[0] << 16) + (dc_value[1] << 8) + dc_value[2], 4, &mut out);
+    encode83(
+        (dc_value[0] << 16) + (dc_value[1] << 8) + dc_value[2],
+        4,
+        &mut out,
+    );
     for component in ac {
         let q = component.map(|c| {
             ((sign_pow(c / max_value, 0.5) * 9.0 + 9.5).floor() as i32).clamp(0, 18) as u32
@@ -156,7 +175,13 @@ mod tests {
     /// A 32 × 32 picture: red on the left, blue on the right.
     fn split_image() -> Vec<u8> {
         (0..32 * 32)
-            .flat_map(|i| if i % 32 < 16 { [220, 30, 30, 255] } else { [30, 30, 220, 255] })
+            .flat_map(|i| {
+                if i % 32 < 16 {
+                    [220, 30, 30, 255]
+                } else {
+                    [30, 30, 220, 255]
+                }
+            })
             .collect()
     }
 
@@ -189,7 +214,10 @@ mod tests {
             .collect();
         for (c, shift) in [16, 8, 0].into_iter().enumerate() {
             let expected = (dc >> shift) & 255;
-            assert!(average[c].abs_diff(expected) < 40, "channel {c}: {average:?} vs {expected}");
+            assert!(
+                average[c].abs_diff(expected) < 40,
+                "channel {c}: {average:?} vs {expected}"
+            );
         }
     }
 
@@ -207,9 +235,17 @@ mod tests {
     fn bad_input_is_refused() {
         assert_eq!(encode(&[0; 8], 3, 1, 4, 3), None);
         assert_eq!(encode(&[0; 4], 1, 1, 10, 1), None);
-        assert_eq!(decode("LEHV6n", 4, 4), None, "length does not match the size flag");
+        assert_eq!(
+            decode("LEHV6n", 4, 4),
+            None,
+            "length does not match the size flag"
+        );
         assert_eq!(decode("LEHV6nWB2yk8pyo0adR*.7kCMdn\u{e9}", 4, 4), None);
         assert_eq!(decode("", 4, 4), None);
-        assert_eq!(decode("00000000", 100_000, 100_000), None, "too many pixels");
+        assert_eq!(
+            decode("00000000", 100_000, 100_000),
+            None,
+            "too many pixels"
+        );
     }
 }

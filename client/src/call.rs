@@ -43,8 +43,10 @@ impl CallSignal {
             lifetime: u64,
         }
         self.event_type == "m.call.invite"
-            && crate::event::parse_json::<Lifetime>(self.content.get())
-                .is_ok_and(|l| self.age_ms.is_none_or(|age| age + RING_GRACE.as_millis() as u64 <= l.lifetime))
+            && crate::event::parse_json::<Lifetime>(self.content.get()).is_ok_and(|l| {
+                self.age_ms
+                    .is_none_or(|age| age + RING_GRACE.as_millis() as u64 <= l.lifetime)
+            })
     }
 }
 
@@ -67,7 +69,11 @@ impl CallCommon {
 
     /// The party this event is from: `None` for v0 events, which match only each other.
     pub fn party(&self) -> Option<&str> {
-        if self.is_v0() { None } else { self.party_id.as_deref() }
+        if self.is_v0() {
+            None
+        } else {
+            self.party_id.as_deref()
+        }
     }
 }
 
@@ -107,7 +113,11 @@ pub struct CallSelectAnswer {
 
 /// How much of an invite's lifetime is left, given its age when received (`unsigned.age`,
 /// which is immune to clock skew) and the time since then.
-pub fn remaining(lifetime: Duration, age_at_receipt: Duration, since_receipt: Duration) -> Duration {
+pub fn remaining(
+    lifetime: Duration,
+    age_at_receipt: Duration,
+    since_receipt: Duration,
+) -> Duration {
     lifetime.saturating_sub(age_at_receipt + since_receipt)
 }
 
@@ -115,9 +125,18 @@ pub fn remaining(lifetime: Duration, age_at_receipt: Duration, since_receipt: Du
 /// invites are) when someone else placed it — our own calls from another device ring
 /// here only if they name us as the invitee (calling ourselves) — not in a public room,
 /// and valid long enough to be answered.
-pub fn should_ring(invite: &CallInvite, sender: &UserId, own: &UserId, own_party: &str, left: Duration, public_room: bool) -> bool {
+pub fn should_ring(
+    invite: &CallInvite,
+    sender: &UserId,
+    own: &UserId,
+    own_party: &str,
+    left: Duration,
+    public_room: bool,
+) -> bool {
     let for_us = match invite.invitee.as_deref() {
-        Some(invitee) => invitee == own && (sender != own || invite.common.party() != Some(own_party)),
+        Some(invitee) => {
+            invitee == own && (sender != own || invite.common.party() != Some(own_party))
+        }
         None => sender != own,
     };
     for_us && !public_room && left > RING_GRACE
@@ -157,7 +176,9 @@ pub enum CallButton {
 pub fn call_button(active: Option<&ActiveCall>, room_id: &RoomId, peer: &UserId) -> CallButton {
     match active {
         None => CallButton::Place,
-        Some(call) if call.room_id == room_id && call.ringing_from.as_deref() == Some(peer) => CallButton::Answer,
+        Some(call) if call.room_id == room_id && call.ringing_from.as_deref() == Some(peer) => {
+            CallButton::Answer
+        }
         Some(_) => CallButton::Busy,
     }
 }
@@ -176,7 +197,12 @@ pub fn resolve_glare(ours_sent: bool, our_call_id: &str, theirs: &CallInvite) ->
 
 /// Whether an event belongs to the party the call is with: the caller's party for a
 /// callee, the chosen answerer for a caller. v0 events (no party) match v0 parties.
-pub fn from_party(event: &CallCommon, sender: &UserId, party_user: &UserId, party_id: Option<&str>) -> bool {
+pub fn from_party(
+    event: &CallCommon,
+    sender: &UserId,
+    party_user: &UserId,
+    party_id: Option<&str>,
+) -> bool {
     sender == party_user && event.party() == party_id
 }
 
@@ -196,21 +222,35 @@ mod tests {
     fn call_buttons_place_answer_or_wait() {
         let dm: OwnedRoomId = "!dm:hs".try_into().unwrap();
         let other: OwnedRoomId = "!other:hs".try_into().unwrap();
-        let (alice, carol): (OwnedUserId, OwnedUserId) = ("@alice:hs".try_into().unwrap(), "@carol:hs".try_into().unwrap());
+        let (alice, carol): (OwnedUserId, OwnedUserId) = (
+            "@alice:hs".try_into().unwrap(),
+            "@carol:hs".try_into().unwrap(),
+        );
         assert_eq!(call_button(None, &dm, &alice), CallButton::Place);
-        let ringing = ActiveCall { room_id: dm.clone(), ringing_from: Some(alice.clone()) };
+        let ringing = ActiveCall {
+            room_id: dm.clone(),
+            ringing_from: Some(alice.clone()),
+        };
         assert_eq!(call_button(Some(&ringing), &dm, &alice), CallButton::Answer);
         // Someone else ringing, or a ringing call in another room: not ours to answer here.
-        assert_eq!(call_button(Some(&ringing), &other, &carol), CallButton::Busy);
+        assert_eq!(
+            call_button(Some(&ringing), &other, &carol),
+            CallButton::Busy
+        );
         assert_eq!(call_button(Some(&ringing), &dm, &carol), CallButton::Busy);
         // A call in progress (answered, or ours being placed) keeps the buttons off.
-        let talking = ActiveCall { room_id: dm.clone(), ringing_from: None };
+        let talking = ActiveCall {
+            room_id: dm.clone(),
+            ringing_from: None,
+        };
         assert_eq!(call_button(Some(&talking), &dm, &alice), CallButton::Busy);
     }
 
     fn invite(call_id: &str, invitee: Option<&str>, version: serde_json::Value) -> CallInvite {
-        serde_json::from_value(json!({"call_id": call_id, "party_id": "PARTY", "version": version,
-            "lifetime": 60000, "invitee": invitee, "offer": {"type": "offer", "sdp": "v=0"}}))
+        serde_json::from_value(
+            json!({"call_id": call_id, "party_id": "PARTY", "version": version,
+            "lifetime": 60000, "invitee": invitee, "offer": {"type": "offer", "sdp": "v=0"}}),
+        )
         .unwrap()
     }
 
@@ -228,21 +268,52 @@ mod tests {
         assert_eq!(v0.common.party(), None);
         // Integer 1 and other values are treated as "1".
         assert!(!invite("c", None, json!(1)).common.is_v0());
-        let hangup: CallHangup = serde_json::from_value(json!({"call_id": "c", "version": 0})).unwrap();
+        let hangup: CallHangup =
+            serde_json::from_value(json!({"call_id": "c", "version": 0})).unwrap();
         assert_eq!(hangup.reason(), "user_hangup");
     }
 
     #[test]
     fn ringing_rules() {
         let (alice, bob) = (user("@alice:hs"), user("@bob:hs"));
-        let left = remaining(Duration::from_secs(60), Duration::from_secs(2), Duration::from_secs(1));
+        let left = remaining(
+            Duration::from_secs(60),
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+        );
         assert_eq!(left, Duration::from_secs(57));
         let for_bob = invite("c", Some("@bob:hs"), json!("1"));
         assert!(should_ring(&for_bob, &alice, &bob, "BOBDEV", left, false));
-        assert!(!should_ring(&for_bob, &alice, &alice, "ALICEDEV", left, false), "not for us");
-        assert!(should_ring(&invite("c", None, json!("1")), &alice, &bob, "BOBDEV", left, false), "Element sets no invitee");
-        assert!(!should_ring(&for_bob, &alice, &bob, "BOBDEV", left, true), "not in public rooms");
-        assert!(!should_ring(&for_bob, &alice, &bob, "BOBDEV", Duration::from_secs(2), false), "about to expire");
+        assert!(
+            !should_ring(&for_bob, &alice, &alice, "ALICEDEV", left, false),
+            "not for us"
+        );
+        assert!(
+            should_ring(
+                &invite("c", None, json!("1")),
+                &alice,
+                &bob,
+                "BOBDEV",
+                left,
+                false
+            ),
+            "Element sets no invitee"
+        );
+        assert!(
+            !should_ring(&for_bob, &alice, &bob, "BOBDEV", left, true),
+            "not in public rooms"
+        );
+        assert!(
+            !should_ring(
+                &for_bob,
+                &alice,
+                &bob,
+                "BOBDEV",
+                Duration::from_secs(2),
+                false
+            ),
+            "about to expire"
+        );
         // Our own invite from this device never rings; from another device of ours it may
         // (calling yourself).
         let to_self = invite("c", Some("@bob:hs"), json!("1"));
@@ -251,7 +322,14 @@ mod tests {
         // Our own invite to anyone (Element on our phone calling the room) is for the
         // others: it never rings on our other devices.
         let ours_to_anyone = invite("c", None, json!("1"));
-        assert!(!should_ring(&ours_to_anyone, &bob, &bob, "OTHER", left, false));
+        assert!(!should_ring(
+            &ours_to_anyone,
+            &bob,
+            &bob,
+            "OTHER",
+            left,
+            false
+        ));
     }
 
     #[test]
@@ -261,7 +339,10 @@ mod tests {
         assert_eq!(resolve_glare(true, "0999zzz", &theirs), Glare::KeepOurs);
         // Not sent yet: always yield. From Element (no invitee): always answer theirs.
         assert_eq!(resolve_glare(false, "0000", &theirs), Glare::AnswerTheirs);
-        assert_eq!(resolve_glare(true, "0000", &invite("9999", None, json!("1"))), Glare::AnswerTheirs);
+        assert_eq!(
+            resolve_glare(true, "0000", &invite("9999", None, json!("1"))),
+            Glare::AnswerTheirs
+        );
     }
 
     #[test]
@@ -272,8 +353,10 @@ mod tests {
         assert!(!from_party(&event, &bob, &bob, Some("OTHER")));
         let v0 = invite("c", None, json!(0)).common;
         assert!(from_party(&v0, &bob, &bob, None));
-        let select: CallSelectAnswer =
-            serde_json::from_value(json!({"call_id": "c", "party_id": "A", "version": "1", "selected_party_id": "DEV2"})).unwrap();
+        let select: CallSelectAnswer = serde_json::from_value(
+            json!({"call_id": "c", "party_id": "A", "version": "1", "selected_party_id": "DEV2"}),
+        )
+        .unwrap();
         assert!(answered_elsewhere(&select, "DEV1"));
         assert!(!answered_elsewhere(&select, "DEV2"));
     }

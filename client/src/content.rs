@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use ruma::{OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedUserId, events::room::member::MembershipState};
+use ruma::{
+    OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedUserId, events::room::member::MembershipState,
+};
 use serde::Deserialize;
 
 /// `m.room.message`: `body` is the plain-text fallback every message type must carry.
@@ -155,7 +157,8 @@ pub(crate) struct TypingContent {
 }
 
 /// `m.receipt`: event ID → receipt type → user → receipt.
-pub(crate) type ReceiptContent = BTreeMap<OwnedEventId, BTreeMap<String, BTreeMap<OwnedUserId, serde::de::IgnoredAny>>>;
+pub(crate) type ReceiptContent =
+    BTreeMap<OwnedEventId, BTreeMap<String, BTreeMap<OwnedUserId, serde::de::IgnoredAny>>>;
 
 /// `m.direct`: user → their DM rooms with us.
 pub(crate) type DirectContent = BTreeMap<OwnedUserId, Vec<OwnedRoomId>>;

@@ -19,6 +19,6 @@ pub mod secret_storage;
 pub mod trust;
 
 pub use machine::{
-    Decrypted, EncryptError, KeyShare, Machine, OutgoingRequest, RequestId, RoomKeySettings, SyncChanges, ToDeviceEvent, UtdReason,
-    WithheldCode,
+    Decrypted, EncryptError, KeyShare, Machine, OutgoingRequest, RequestId, RoomKeySettings,
+    SyncChanges, ToDeviceEvent, UtdReason, WithheldCode,
 };

@@ -1,12 +1,14 @@
 //! Turns events into what the timeline shows: messages, relations (edits, reactions,
 //! deletions), or a state change in plain words.
 
-use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedUserId, UserId, events::room::member::MembershipState};
+use ruma::{
+    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedUserId, UserId,
+    events::room::member::MembershipState,
+};
 
 use crate::{
     content::{
-        MemberContent, MessageContent, NameContent, ReactionContent, RedactionContent,
-        TopicContent,
+        MemberContent, MessageContent, NameContent, ReactionContent, RedactionContent, TopicContent,
     },
     event::Event,
     media::Media,
@@ -42,17 +44,28 @@ pub(crate) fn classify(
     match event.kind.as_str() {
         "m.room.message" => match event.content::<VerificationRequestContent>() {
             // Its body is a fallback for clients without in-room verification, not Weft.
-            Some(request) if request.msgtype == "m.key.verification.request" => {
-                item(ItemKind::State, format!("{} asked {} to verify", actor(), room.member_name(&request.to)))
-            }
+            Some(request) if request.msgtype == "m.key.verification.request" => item(
+                ItemKind::State,
+                format!(
+                    "{} asked {} to verify",
+                    actor(),
+                    room.member_name(&request.to)
+                ),
+            ),
             _ => classify_message(event, event_id.clone(), ts, item),
         },
         "m.reaction" => {
-            let Some(relates_to) = event.content::<ReactionContent>().and_then(|c| c.relates_to)
+            let Some(relates_to) = event
+                .content::<ReactionContent>()
+                .and_then(|c| c.relates_to)
             else {
                 return hidden();
             };
-            match (relates_to.rel_type.as_deref(), relates_to.event_id, relates_to.key) {
+            match (
+                relates_to.rel_type.as_deref(),
+                relates_to.event_id,
+                relates_to.key,
+            ) {
                 (Some("m.annotation"), Some(target), Some(key)) => {
                     Incoming::Reaction(ReactionEntry {
                         target,
@@ -84,7 +97,10 @@ pub(crate) fn classify(
             None => hidden(),
         },
         "m.room.name" if event.is_state() => {
-            let name = event.content::<NameContent>().map(|c| c.name).unwrap_or_default();
+            let name = event
+                .content::<NameContent>()
+                .map(|c| c.name)
+                .unwrap_or_default();
             let text = if name.is_empty() {
                 format!("{} removed the room name", actor())
             } else {
@@ -93,7 +109,10 @@ pub(crate) fn classify(
             item(ItemKind::State, text)
         }
         "m.room.topic" if event.is_state() => {
-            let topic = event.content::<TopicContent>().map(|c| c.topic).unwrap_or_default();
+            let topic = event
+                .content::<TopicContent>()
+                .map(|c| c.topic)
+                .unwrap_or_default();
             let text = if topic.is_empty() {
                 format!("{} removed the topic", actor())
             } else {
@@ -198,16 +217,40 @@ fn classify_call(
     let sender = event.sender.clone();
     let (update, shown) = match event.kind.as_str() {
         "m.call.invite" => {
-            let video = content.offer.is_some_and(|offer| offer.sdp.contains("m=video"));
-            let Incoming::Item(mut line) = item(ItemKind::State, String::new()) else { return None };
+            let video = content
+                .offer
+                .is_some_and(|offer| offer.sdp.contains("m=video"));
+            let Incoming::Item(mut line) = item(ItemKind::State, String::new()) else {
+                return None;
+            };
             line.call_id = Some(content.call_id.clone());
-            (CallUpdate::Invite { caller: sender.clone(), invitee: content.invitee, video, at }, Some(line))
+            (
+                CallUpdate::Invite {
+                    caller: sender.clone(),
+                    invitee: content.invitee,
+                    video,
+                    at,
+                },
+                Some(line),
+            )
         }
         "m.call.answer" => (CallUpdate::Answer { at }, None),
         "m.call.reject" => (CallUpdate::Reject { at }, None),
-        _ => (CallUpdate::Hangup { at, reason: content.reason.unwrap_or_else(|| "user_hangup".into()) }, None),
+        _ => (
+            CallUpdate::Hangup {
+                at,
+                reason: content.reason.unwrap_or_else(|| "user_hangup".into()),
+            },
+            None,
+        ),
     };
-    Some(Incoming::Call { event_id, call_id: content.call_id, sender, update, shown })
+    Some(Incoming::Call {
+        event_id,
+        call_id: content.call_id,
+        sender,
+        update,
+        shown,
+    })
 }
 
 fn kind_of(msgtype: Option<&str>) -> ItemKind {

@@ -49,7 +49,12 @@ pub(crate) fn url<E: Metadata<PathBuilder = VersionHistory>>(
     query: &[(&str, &str)],
 ) -> Result<String, ApiError> {
     let query = encode_query(query);
-    Ok(E::make_endpoint_url(Cow::Owned(supported_versions()), homeserver, path_args, &query)?)
+    Ok(E::make_endpoint_url(
+        Cow::Owned(supported_versions()),
+        homeserver,
+        path_args,
+        &query,
+    )?)
 }
 
 fn finish(
@@ -153,7 +158,10 @@ mod tests {
 
     #[test]
     fn path_from_metadata_with_encoded_arguments_and_query() {
-        let target = Target { homeserver: "http://hs/", access_token: Some("tok") };
+        let target = Target {
+            homeserver: "http://hs/",
+            access_token: Some("tok"),
+        };
         let request = request::<send_message_event::v3::Request>(
             target,
             &[&"!r:hs", &"m.room.message", &"t/1"],
@@ -173,13 +181,30 @@ mod tests {
     #[test]
     fn errors_map_to_plain_words() {
         let response = |status: u16, body: &'static str| {
-            http::Response::builder().status(status).body(body.as_bytes()).unwrap()
+            http::Response::builder()
+                .status(status)
+                .body(body.as_bytes())
+                .unwrap()
         };
-        assert_eq!(error(response(401, r#"{"errcode":"M_UNKNOWN_TOKEN","error":"x"}"#)), ApiError::UnknownToken);
         assert_eq!(
-            error(response(429, r#"{"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":500}"#)),
-            ApiError::RateLimited { retry_after_ms: Some(500) }
+            error(response(
+                401,
+                r#"{"errcode":"M_UNKNOWN_TOKEN","error":"x"}"#
+            )),
+            ApiError::UnknownToken
         );
-        assert!(matches!(error(response(502, "<html>bad gateway</html>")), ApiError::Server { status: 502, .. }));
+        assert_eq!(
+            error(response(
+                429,
+                r#"{"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":500}"#
+            )),
+            ApiError::RateLimited {
+                retry_after_ms: Some(500)
+            }
+        );
+        assert!(matches!(
+            error(response(502, "<html>bad gateway</html>")),
+            ApiError::Server { status: 502, .. }
+        ));
     }
 }

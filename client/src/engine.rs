@@ -7,8 +7,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId,
-    UserId,
+    MilliSecondsSinceUnixEpoch, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, UserId,
 };
 
 use crate::{
@@ -24,27 +23,27 @@ use crate::{
 
 mod crypto;
 mod driver;
-mod trust;
-mod verification;
 mod messages;
-mod rooms;
 #[cfg(test)]
 mod room_list;
+mod rooms;
 pub(crate) mod stored;
+mod trust;
+mod verification;
 
 pub use crate::crypto::{OutgoingRequest, RequestId};
-pub use driver::{CryptoDriver, FullCrypto, VerificationAction};
-pub(crate) use driver::Decryptor;
-pub use crypto::Outgoing;
-pub use messages::BackPage;
-pub use trust::TrustError;
-pub use verification::VerificationView;
 pub use crate::crypto::{
     sas::{CancelCode, Phase as VerificationPhase, SasEmoji},
     trust::{BackupStatus, CrossSigningStatus, RecoveryStatus, SecurityState},
 };
+pub use crypto::Outgoing;
+pub(crate) use driver::Decryptor;
+pub use driver::{CryptoDriver, FullCrypto, VerificationAction};
+pub use messages::BackPage;
 pub use messages::{Draft, TYPING_TIMEOUT};
 pub use stored::{STORED_VERSION, StoredError};
+pub use trust::TrustError;
+pub use verification::VerificationView;
 
 /// Call events kept for a call manager that is not running (see [`Engine::call_waiting`]).
 const MAX_CALL_SIGNALS: usize = 256;
@@ -162,8 +161,15 @@ impl Engine {
                 changes.rooms.insert(room_id.clone(), room_changes);
             }
         }
-        if self.reported_rooms.len() != self.rooms.len() || !self.rooms.keys().eq(self.reported_rooms.iter()) {
-            changes.removed = self.reported_rooms.iter().filter(|id| !self.rooms.contains_key(*id)).cloned().collect();
+        if self.reported_rooms.len() != self.rooms.len()
+            || !self.rooms.keys().eq(self.reported_rooms.iter())
+        {
+            changes.removed = self
+                .reported_rooms
+                .iter()
+                .filter(|id| !self.rooms.contains_key(*id))
+                .cloned()
+                .collect();
             changes.room_list = true;
             self.reported_rooms = self.rooms.keys().cloned().collect();
         }
@@ -174,7 +180,10 @@ impl Engine {
     pub fn room_order(&self) -> Vec<OwnedRoomId> {
         let mut rooms: Vec<_> = self.rooms.values().collect();
         rooms.sort_by_key(|room| std::cmp::Reverse(room.last_activity()));
-        rooms.into_iter().map(|room| room.room_id().clone()).collect()
+        rooms
+            .into_iter()
+            .map(|room| room.room_id().clone())
+            .collect()
     }
 
     /// One room's entry in the room list.
@@ -184,18 +193,32 @@ impl Engine {
 
     /// Each joined room's unread count, unsorted and unnamed (for notifications).
     pub fn unread_counts(&self) -> Vec<(OwnedRoomId, u64)> {
-        self.rooms.iter().map(|(id, room)| (id.clone(), room.unread().notification_count)).collect()
+        self.rooms
+            .iter()
+            .map(|(id, room)| (id.clone(), room.unread().notification_count))
+            .collect()
     }
 
     /// Unread messages over all joined rooms (for the page title).
     pub fn total_unread(&self) -> u64 {
-        self.rooms.values().map(|room| room.unread().notification_count).sum()
+        self.rooms
+            .values()
+            .map(|room| room.unread().notification_count)
+            .sum()
     }
 
     /// Whether we reacted to `target` with `key`, and with which event once it is sent
     /// (`Some(None)` while ours is still being sent).
-    pub fn own_reaction(&self, room_id: &RoomId, target: &ruma::OwnedEventId, key: &str) -> Option<Option<ruma::OwnedEventId>> {
-        self.rooms.get(room_id)?.timeline().own_reaction(target, key, self.user_id())
+    pub fn own_reaction(
+        &self,
+        room_id: &RoomId,
+        target: &ruma::OwnedEventId,
+        key: &str,
+    ) -> Option<Option<ruma::OwnedEventId>> {
+        self.rooms
+            .get(room_id)?
+            .timeline()
+            .own_reaction(target, key, self.user_id())
     }
 
     /// The session the engine makes requests with.
@@ -233,7 +256,9 @@ impl Engine {
     /// whose rooms replace the stored ones, and this returns `Ok`: the caller syncs again.
     pub fn handle_sync_response(&mut self, response: HttpResponse<'_>) -> Result<(), ApiError> {
         let sync = match SyncResponse::from_http(response) {
-            Err(ApiError::Server { status: 400, .. }) if !self.live && self.next_batch.is_some() => {
+            Err(ApiError::Server { status: 400, .. })
+                if !self.live && self.next_batch.is_some() =>
+            {
                 self.next_batch = None;
                 self.replace_stored = true;
                 return Ok(());
@@ -265,7 +290,11 @@ impl Engine {
     fn apply_sync_as(&mut self, sync: SyncResponse, live: bool) {
         self.syncs += 1;
         let driver = self.driver;
-        let crypto_changes = if live { driver.receive_sync(self, &sync) } else { Default::default() };
+        let crypto_changes = if live {
+            driver.receive_sync(self, &sync)
+        } else {
+            Default::default()
+        };
         self.to_device.extend(crypto_changes.events.iter().cloned());
         for (kind, content) in sync
             .account_data
@@ -283,7 +312,11 @@ impl Engine {
         }
         // Call events of a stored snapshot are old: nobody should ring for them.
         let mut stored_calls = Vec::new();
-        let calls = if live { &mut self.calls } else { &mut stored_calls };
+        let calls = if live {
+            &mut self.calls
+        } else {
+            &mut stored_calls
+        };
         // Leave first, then join, then invite: within one batch a room can be left and
         // re-joined or re-invited, and the later membership must win.
         for room_id in sync.rooms.leave.keys() {
@@ -299,7 +332,10 @@ impl Engine {
                     update,
                     &self.session.user_id,
                     calls,
-                    &mut Decryptor { driver, machine: &mut self.crypto },
+                    &mut Decryptor {
+                        driver,
+                        machine: &mut self.crypto,
+                    },
                 );
         }
         for (room_id, update) in &sync.rooms.invite {
@@ -307,7 +343,8 @@ impl Engine {
             if self.rooms.contains_key(room_id) {
                 continue;
             }
-            self.record.note_invite(room_id, &update.invite_state.events);
+            self.record
+                .note_invite(room_id, &update.invite_state.events);
             let mut invite = Invite::from_stripped_state(&self.session.user_id, update);
             invite.order = self
                 .invites
@@ -317,7 +354,8 @@ impl Engine {
         }
         // Invites we joined, declined or lost: their stripped state is not kept for good.
         let invites = &self.invites;
-        self.record.retain_invites(|room_id| invites.contains_key(room_id));
+        self.record
+            .retain_invites(|room_id| invites.contains_key(room_id));
         // Without a call manager running nobody takes these; keep only the newest.
         if self.calls.len() > MAX_CALL_SIGNALS {
             self.calls.drain(..self.calls.len() - MAX_CALL_SIGNALS);
@@ -363,9 +401,16 @@ impl Engine {
             if self.is_queued(txn_id) {
                 return Ok(Outgoing::Queued);
             }
-            return Ok(self.queue_encrypted(room_id, txn_id.clone(), event_type, content.clone(), crypto::SendKind::Call));
+            return Ok(self.queue_encrypted(
+                room_id,
+                txn_id.clone(),
+                event_type,
+                content.clone(),
+                crypto::SendKind::Call,
+            ));
         }
-        requests::send_request(&self.session, room_id, event_type, txn_id, content).map(Outgoing::Now)
+        requests::send_request(&self.session, room_id, event_type, txn_id, content)
+            .map(Outgoing::Now)
     }
 
     /// A call event to send right now, without the queue: the hang-up sent while signing
@@ -386,7 +431,13 @@ impl Engine {
         let encrypted = driver
             .encrypt_now(self, room_id, event_type, content)
             .ok_or_else(|| ApiError::InvalidRequest("no room key is shared yet".into()))?;
-        requests::send_request(&self.session, room_id, "m.room.encrypted", txn_id, &encrypted)
+        requests::send_request(
+            &self.session,
+            room_id,
+            "m.room.encrypted",
+            txn_id,
+            &encrypted,
+        )
     }
 
     /// Joined rooms, most recently active first.
@@ -399,7 +450,10 @@ impl Engine {
     fn entry(&self, room: &Room) -> RoomEntry {
         let own = self.user_id();
         let direct_with = self.direct_partner(room.room_id());
-        let avatar = room.avatar().cloned().or_else(|| room.member_avatar(direct_with.as_deref()?));
+        let avatar = room
+            .avatar()
+            .cloned()
+            .or_else(|| room.member_avatar(direct_with.as_deref()?));
         RoomEntry {
             room_id: room.room_id().clone(),
             name: room.display_name(own),
@@ -407,7 +461,9 @@ impl Engine {
             unread: room.unread().notification_count,
             highlights: room.unread().highlight_count,
             is_direct: self.is_direct(room.room_id()),
-            preview: room.latest_message(own).map(|item| crate::preview::line(&item, own, direct_with.is_some())),
+            preview: room
+                .latest_message(own)
+                .map(|item| crate::preview::line(&item, own, direct_with.is_some())),
             direct_with,
             avatar,
             last_active: room.last_activity(),
@@ -416,7 +472,10 @@ impl Engine {
 
     /// The person our `m.direct` says a direct chat is with.
     fn direct_partner(&self, room_id: &RoomId) -> Option<OwnedUserId> {
-        self.direct.iter().find(|(_, rooms)| rooms.iter().any(|r| r == room_id)).map(|(user, _)| user.clone())
+        self.direct
+            .iter()
+            .find(|(_, rooms)| rooms.iter().any(|r| r == room_id))
+            .map(|(user, _)| user.clone())
     }
 
     /// Pending invites, newest first.
@@ -509,7 +568,9 @@ impl Engine {
 
     /// Whether `room_id` is a direct chat.
     pub fn is_direct(&self, room_id: &RoomId) -> bool {
-        self.direct.values().any(|rooms| rooms.iter().any(|r| r == room_id))
+        self.direct
+            .values()
+            .any(|rooms| rooms.iter().any(|r| r == room_id))
     }
 
     fn room_mut(&mut self, room_id: &RoomId) -> Result<&mut Room, ApiError> {
@@ -646,14 +707,27 @@ pub(crate) mod tests {
     fn a_verification_request_reads_as_a_line_not_its_fallback() {
         let mut engine = Engine::new(session());
         apply(&mut engine, lobby_initial_sync());
-        apply(&mut engine, json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {"timeline": {"events": [
-            {"type": "m.room.message", "event_id": "$v", "sender": "@bob:hs", "origin_server_ts": 8,
-             "content": {"msgtype": "m.key.verification.request", "to": "@alice:hs", "from_device": "BOB",
-                         "methods": ["m.sas.v1"], "body": "@bob:hs is requesting to verify your key, but your client does not support in-chat key verification."}},
-        ]}}}}}));
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {"timeline": {"events": [
+                {"type": "m.room.message", "event_id": "$v", "sender": "@bob:hs", "origin_server_ts": 8,
+                 "content": {"msgtype": "m.key.verification.request", "to": "@alice:hs", "from_device": "BOB",
+                             "methods": ["m.sas.v1"], "body": "@bob:hs is requesting to verify your key, but your client does not support in-chat key verification."}},
+            ]}}}}}),
+        );
         let room_id = owned_room_id!("!lobby:hs");
-        let item = engine.room(&room_id).unwrap().timeline().items().into_iter().last().unwrap();
-        assert_eq!((item.kind, item.body.as_str()), (ItemKind::State, "Bob asked Alice to verify"));
+        let item = engine
+            .room(&room_id)
+            .unwrap()
+            .timeline()
+            .items()
+            .into_iter()
+            .last()
+            .unwrap();
+        assert_eq!(
+            (item.kind, item.body.as_str()),
+            (ItemKind::State, "Bob asked Alice to verify")
+        );
     }
 
     #[test]
@@ -780,7 +854,15 @@ pub(crate) mod tests {
         let room_id = owned_room_id!("!lobby:hs");
         let txn: OwnedTransactionId = "txn1".into();
         let request = engine
-            .send_message(&room_id, Draft { text: "hi there".into(), ..Draft::default() }, txn.clone(), ts(100))
+            .send_message(
+                &room_id,
+                Draft {
+                    text: "hi there".into(),
+                    ..Draft::default()
+                },
+                txn.clone(),
+                ts(100),
+            )
             .unwrap()
             .now()
             .unwrap();
@@ -837,7 +919,15 @@ pub(crate) mod tests {
         let room_id = owned_room_id!("!lobby:hs");
         let txn: OwnedTransactionId = "txn2".into();
         let _ = engine
-            .send_message(&room_id, Draft { text: "oops".into(), ..Draft::default() }, txn.clone(), ts(100))
+            .send_message(
+                &room_id,
+                Draft {
+                    text: "oops".into(),
+                    ..Draft::default()
+                },
+                txn.clone(),
+                ts(100),
+            )
             .unwrap();
         let error = br#"{"errcode":"M_UNKNOWN","error":"boom"}"#;
         let failed = http::Response::builder()
@@ -892,7 +982,15 @@ pub(crate) mod tests {
         assert_eq!(order(&engine), ["!a:hs", "!b:hs", "!c:hs"]);
 
         let _ = engine
-            .send_message(&owned_room_id!("!c:hs"), Draft { text: "mine".into(), ..Draft::default() }, "t".into(), ts(40))
+            .send_message(
+                &owned_room_id!("!c:hs"),
+                Draft {
+                    text: "mine".into(),
+                    ..Draft::default()
+                },
+                "t".into(),
+                ts(40),
+            )
             .unwrap();
         assert_eq!(order(&engine)[0], "!c:hs");
     }
@@ -959,11 +1057,20 @@ pub(crate) mod tests {
             ]}}}}}),
         );
         let room = engine.room(lobby).unwrap();
-        assert_eq!(room.avatar(), crate::Mxc::parse("mxc://hs/roompic").as_ref());
+        assert_eq!(
+            room.avatar(),
+            crate::Mxc::parse("mxc://hs/roompic").as_ref()
+        );
         let items = room.items(engine.user_id());
-        let image = items.iter().find(|i| i.event_id.as_deref().map(|e| e.as_str()) == Some("$img")).unwrap();
+        let image = items
+            .iter()
+            .find(|i| i.event_id.as_deref().map(|e| e.as_str()) == Some("$img"))
+            .unwrap();
         let media = image.media.as_ref().unwrap();
-        assert_eq!((media.kind, media.width, media.height), (crate::MediaKind::Image, Some(10), Some(20)));
+        assert_eq!(
+            (media.kind, media.width, media.height),
+            (crate::MediaKind::Image, Some(10), Some(20))
+        );
         assert_eq!(image.sender_avatar, crate::Mxc::parse("mxc://hs/bobpic"));
 
         // An edit changes the caption; a redaction takes the file away.
@@ -977,7 +1084,10 @@ pub(crate) mod tests {
         );
         let caption = |engine: &Engine| {
             let items = engine.room(lobby).unwrap().items(engine.user_id());
-            let image = items.into_iter().find(|i| i.event_id.as_deref().map(|e| e.as_str()) == Some("$img")).unwrap();
+            let image = items
+                .into_iter()
+                .find(|i| i.event_id.as_deref().map(|e| e.as_str()) == Some("$img"))
+                .unwrap();
             image.media.map(|m| m.caption)
         };
         assert_eq!(caption(&engine), Some(Some("a cat".to_owned())));
@@ -1005,7 +1115,16 @@ pub(crate) mod tests {
             blurhash: None,
         };
         let txn = OwnedTransactionId::from("t-media");
-        let request = engine.send_media(lobby, &draft, txn.clone(), MilliSecondsSinceUnixEpoch(11u32.into())).unwrap().now().unwrap();
+        let request = engine
+            .send_media(
+                lobby,
+                &draft,
+                txn.clone(),
+                MilliSecondsSinceUnixEpoch(11u32.into()),
+            )
+            .unwrap()
+            .now()
+            .unwrap();
         let sent: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(
             sent,
@@ -1015,7 +1134,10 @@ pub(crate) mod tests {
         let items = engine.room(lobby).unwrap().items(engine.user_id());
         let echo = items.last().unwrap();
         assert_eq!(echo.send_state, SendState::Pending);
-        assert_eq!(echo.media.as_ref().unwrap().caption.as_deref(), Some("the report"));
+        assert_eq!(
+            echo.media.as_ref().unwrap().caption.as_deref(),
+            Some("the report")
+        );
         // A failed send can be retried with the same content.
         engine.mark_send_failed(lobby, &txn);
         let retry = engine.retry_send(lobby, &txn).unwrap().now().unwrap();
@@ -1036,7 +1158,8 @@ pub(crate) mod tests {
                    "origin_server_ts": at, "content": content})
         };
         let video_offer = json!({"lifetime": 60000, "offer": {"type": "offer", "sdp": "v=0\r\nm=audio 9\r\nm=video 9\r\n"}});
-        let voice_offer = json!({"lifetime": 60000, "offer": {"type": "offer", "sdp": "v=0\r\nm=audio 9\r\n"}});
+        let voice_offer =
+            json!({"lifetime": 60000, "offer": {"type": "offer", "sdp": "v=0\r\nm=audio 9\r\n"}});
         apply(
             &mut engine,
             json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {"timeline": {"events": [
@@ -1092,8 +1215,16 @@ pub(crate) mod tests {
         );
         // Only the invites are lines; the other call events are not items.
         let all = engine.room(lobby).unwrap().items(engine.user_id());
-        assert!(all.iter().all(|item| item.call_id.is_some() || !item.body.is_empty()));
-        assert_eq!(all.iter().filter(|item| item.kind == ItemKind::State && item.call_id.is_some()).count(), 8);
+        assert!(
+            all.iter()
+                .all(|item| item.call_id.is_some() || !item.body.is_empty())
+        );
+        assert_eq!(
+            all.iter()
+                .filter(|item| item.kind == ItemKind::State && item.call_id.is_some())
+                .count(),
+            8
+        );
     }
 
     #[test]
@@ -1102,7 +1233,15 @@ pub(crate) mod tests {
         apply(&mut engine, lobby_initial_sync());
         let lobby = ruma::room_id!("!lobby:hs");
         // Alice and bob are the only members: a call would be with alice.
-        assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()).as_deref().map(|u| u.as_str()), Some("@alice:hs"));
+        assert_eq!(
+            engine
+                .room(lobby)
+                .unwrap()
+                .call_peer(engine.user_id())
+                .as_deref()
+                .map(|u| u.as_str()),
+            Some("@alice:hs")
+        );
         assert!(!engine.call_waiting());
         let invite = |id: &str, age: u64| {
             json!({"type": "m.call.invite", "event_id": format!("${id}"), "sender": "@alice:hs",
@@ -1110,43 +1249,78 @@ pub(crate) mod tests {
                    "content": {"call_id": id, "party_id": "A", "version": "1", "lifetime": 60000,
                                "offer": {"type": "offer", "sdp": "v=0"}}})
         };
-        let sync = |batch: &str, events: serde_json::Value| {
-            json!({"next_batch": batch, "rooms": {"join": {"!lobby:hs": {"timeline": {"events": events}}}}})
-        };
+        let sync = |batch: &str, events: serde_json::Value| json!({"next_batch": batch, "rooms": {"join": {"!lobby:hs": {"timeline": {"events": events}}}}});
         // An invite whose lifetime ran out before it reached us does not wake the calls.
         apply(&mut engine, sync("s2", json!([invite("old", 58_000)])));
         assert!(!engine.call_waiting());
         assert_eq!(engine.take_call_signals().len(), 1);
-        apply(&mut engine, sync("s3", json!([invite("new", 500), message("$m9", "@alice:hs", "hi", 101)])));
+        apply(
+            &mut engine,
+            sync(
+                "s3",
+                json!([invite("new", 500), message("$m9", "@alice:hs", "hi", 101)]),
+            ),
+        );
         assert!(engine.call_waiting());
         // A repeated event is not handed over twice; messages are never.
         apply(&mut engine, sync("s4", json!([invite("new", 900)])));
         let signals = engine.take_call_signals();
         assert_eq!(signals.len(), 1);
-        assert_eq!((signals[0].event_type.as_str(), signals[0].age_ms), ("m.call.invite", Some(500)));
+        assert_eq!(
+            (signals[0].event_type.as_str(), signals[0].age_ms),
+            ("m.call.invite", Some(500))
+        );
         assert!(engine.take_call_signals().is_empty());
         assert!(!engine.call_waiting());
         // Nobody takes them: only the newest are kept.
         for n in 0..(MAX_CALL_SIGNALS + 10) {
-            apply(&mut engine, sync(&format!("t{n}"), json!([invite(&format!("c{n}"), 1)])));
+            apply(
+                &mut engine,
+                sync(&format!("t{n}"), json!([invite(&format!("c{n}"), 1)])),
+            );
         }
         assert_eq!(engine.take_call_signals().len(), MAX_CALL_SIGNALS);
         // A third member: no 1:1 calls here any more.
-        apply(&mut engine, sync("s5", json!([member("$mc", "@carol:hs", "join", None, 200)])));
-        assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()), None);
+        apply(
+            &mut engine,
+            sync("s5", json!([member("$mc", "@carol:hs", "join", None, 200)])),
+        );
+        assert_eq!(
+            engine.room(lobby).unwrap().call_peer(engine.user_id()),
+            None
+        );
         // The server's count wins over the members lazy loading happened to send.
-        let counted = |batch: &str, count: u64| {
-            json!({"next_batch": batch, "rooms": {"join": {"!lobby:hs": {"summary": {"m.joined_member_count": count}}}}})
-        };
+        let counted = |batch: &str, count: u64| json!({"next_batch": batch, "rooms": {"join": {"!lobby:hs": {"summary": {"m.joined_member_count": count}}}}});
         apply(&mut engine, counted("s6", 2));
-        assert!(engine.room(lobby).unwrap().call_peer(engine.user_id()).is_some());
+        assert!(
+            engine
+                .room(lobby)
+                .unwrap()
+                .call_peer(engine.user_id())
+                .is_some()
+        );
         apply(&mut engine, counted("s7", 9));
-        assert_eq!(engine.room(lobby).unwrap().call_peer(engine.user_id()), None);
+        assert_eq!(
+            engine.room(lobby).unwrap().call_peer(engine.user_id()),
+            None
+        );
         // Encrypted rooms have calls too: their events are encrypted.
         apply(&mut engine, counted("s8", 2));
-        apply(&mut engine, sync("s9", json!([{"type": "m.room.encryption", "event_id": "$enc", "sender": "@alice:hs",
-            "state_key": "", "origin_server_ts": 300, "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])));
-        assert!(engine.room(lobby).unwrap().call_peer(engine.user_id()).is_some());
+        apply(
+            &mut engine,
+            sync(
+                "s9",
+                json!([{"type": "m.room.encryption", "event_id": "$enc", "sender": "@alice:hs",
+            "state_key": "", "origin_server_ts": 300, "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]),
+            ),
+        );
+        assert!(
+            engine
+                .room(lobby)
+                .unwrap()
+                .call_peer(engine.user_id())
+                .is_some()
+        );
         assert!(engine.room(lobby).unwrap().is_encrypted());
     }
 }

@@ -81,7 +81,9 @@ impl ApiError {
             "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN" => Self::UnknownToken,
             "M_USER_IN_USE" => Self::UsernameTaken,
             "M_INVALID_USERNAME" => Self::InvalidUsername,
-            "M_LIMIT_EXCEEDED" => Self::RateLimited { retry_after_ms: body.retry_after_ms },
+            "M_LIMIT_EXCEEDED" => Self::RateLimited {
+                retry_after_ms: body.retry_after_ms,
+            },
             _ => Self::Server {
                 status,
                 message: match body.error.filter(|message| !message.is_empty()) {

@@ -11,12 +11,12 @@
 //! - [`Engine`]: everything after sign-in — sync, rooms, invites, timelines, sending.
 
 pub mod auth;
-pub mod call;
-pub mod changes;
-pub mod crypto;
 pub mod backoff;
 pub mod blurhash;
+pub mod call;
+pub mod changes;
 mod content;
+pub mod crypto;
 mod describe;
 mod endpoint;
 pub mod engine;
@@ -41,8 +41,8 @@ pub use engine::{BackPage, Draft, Engine, RoomEntry};
 pub use error::ApiError;
 pub use invite::InviteEntry;
 pub use media::{Media, MediaDraft, MediaKind, Mxc};
-pub use room::Room;
 pub use requests::NewRoom;
+pub use room::Room;
 pub use session::Session;
 pub use timeline::{ItemKind, Outline, Reaction, SendState, TimelineItem};
 

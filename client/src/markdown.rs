@@ -39,7 +39,11 @@ impl Renderer {
                     .map_or(lines.len(), |p| i + 1 + p);
                 let code = lines[i + 1..end].join("\n");
                 self.html.push_str("<pre><code");
-                if !language.is_empty() && language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '+') {
+                if !language.is_empty()
+                    && language
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '+')
+                {
                     self.html.push_str(" class=\"language-");
                     self.html.push_str(language);
                     self.html.push('"');
@@ -108,7 +112,11 @@ impl Renderer {
         }
         // A lone paragraph needs no wrapper (as other clients send it).
         let body = &self.html[start..];
-        if paragraphs == 1 && body.starts_with("<p>") && body.ends_with("</p>") && body.matches("<p>").count() == 1 {
+        if paragraphs == 1
+            && body.starts_with("<p>")
+            && body.ends_with("</p>")
+            && body.matches("<p>").count() == 1
+        {
             let inner = body[3..body.len() - 4].to_owned();
             self.html.truncate(start);
             self.html.push_str(&inner);
@@ -156,10 +164,12 @@ impl Renderer {
                     let opens = !(c == '_' && word_before)
                         && chars.get(i + 1).is_some_and(|n| !n.is_whitespace());
                     if opens
-                        && let Some(len) = find(&chars, i + 1, &c.to_string()).filter(|len| *len > 0)
+                        && let Some(len) =
+                            find(&chars, i + 1, &c.to_string()).filter(|len| *len > 0)
                     {
                         let after = chars.get(i + 2 + len);
-                        let closes = !(c == '_' && after.is_some_and(|a| a.is_ascii_alphanumeric()))
+                        let closes = !(c == '_'
+                            && after.is_some_and(|a| a.is_ascii_alphanumeric()))
                             && !chars[i + len].is_whitespace();
                         if closes {
                             self.formatted = true;
@@ -189,7 +199,10 @@ impl Renderer {
                 'h' if (rest.starts_with("https://") || rest.starts_with("http://"))
                     && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()) =>
                 {
-                    let mut url: String = chars[i..].iter().take_while(|c| !c.is_whitespace() && **c != '<').collect();
+                    let mut url: String = chars[i..]
+                        .iter()
+                        .take_while(|c| !c.is_whitespace() && **c != '<')
+                        .collect();
                     while url.ends_with(['.', ',', ')', '!', '?', ';', ':']) {
                         url.pop();
                     }
@@ -235,7 +248,9 @@ fn list_item(line: &str) -> Option<(bool, u32, &str)> {
 /// Length of the text from `start` up to the next `marker` on the line.
 fn find(chars: &[char], start: usize, marker: &str) -> Option<usize> {
     let marker: Vec<char> = marker.chars().collect();
-    (start..chars.len()).find(|&j| chars[j..].starts_with(&marker)).map(|j| j - start)
+    (start..chars.len())
+        .find(|&j| chars[j..].starts_with(&marker))
+        .map(|j| j - start)
 }
 
 /// `[label](url)` at the start of `chars`: label, URL and characters used.
@@ -253,7 +268,9 @@ fn link(chars: &[char]) -> Option<(String, String, usize)> {
 /// Link targets we write into HTML: web, mail and Matrix links only.
 fn safe_url(url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
-    ["https://", "http://", "mailto:", "matrix:"].iter().any(|scheme| lower.starts_with(scheme))
+    ["https://", "http://", "mailto:", "matrix:"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
 }
 
 fn escape_into(out: &mut String, text: &str) {
@@ -287,9 +304,18 @@ mod tests {
 
     #[test]
     fn inline_styles() {
-        assert_eq!(to_html("**bold** and *it* and _it_").unwrap(), "<strong>bold</strong> and <em>it</em> and <em>it</em>");
-        assert_eq!(to_html("run `a<b` now").unwrap(), "run <code>a&lt;b</code> now");
-        assert_eq!(to_html("**<script>**").unwrap(), "<strong>&lt;script&gt;</strong>");
+        assert_eq!(
+            to_html("**bold** and *it* and _it_").unwrap(),
+            "<strong>bold</strong> and <em>it</em> and <em>it</em>"
+        );
+        assert_eq!(
+            to_html("run `a<b` now").unwrap(),
+            "run <code>a&lt;b</code> now"
+        );
+        assert_eq!(
+            to_html("**<script>**").unwrap(),
+            "<strong>&lt;script&gt;</strong>"
+        );
     }
 
     #[test]
@@ -303,7 +329,12 @@ mod tests {
             to_html("at https://example.org/x.").unwrap(),
             "at <a href=\"https://example.org/x\">https://example.org/x</a>."
         );
-        assert_eq!(to_html("[a](https://x\" onclick=\"y)").unwrap_or_default().contains("onclick=\""), false);
+        assert_eq!(
+            to_html("[a](https://x\" onclick=\"y)")
+                .unwrap_or_default()
+                .contains("onclick=\""),
+            false
+        );
     }
 
     #[test]
@@ -312,9 +343,18 @@ mod tests {
             to_html("```rust\nlet a = 1 < 2;\n```").unwrap(),
             "<pre><code class=\"language-rust\">let a = 1 &lt; 2;\n</code></pre>"
         );
-        assert_eq!(to_html("- one\n- **two**").unwrap(), "<ul><li>one</li><li><strong>two</strong></li></ul>");
-        assert_eq!(to_html("3. c\n4. d").unwrap(), "<ol start=\"3\"><li>c</li><li>d</li></ol>");
-        assert_eq!(to_html("> quoted\n> more").unwrap(), "<blockquote>quoted<br>more</blockquote>");
+        assert_eq!(
+            to_html("- one\n- **two**").unwrap(),
+            "<ul><li>one</li><li><strong>two</strong></li></ul>"
+        );
+        assert_eq!(
+            to_html("3. c\n4. d").unwrap(),
+            "<ol start=\"3\"><li>c</li><li>d</li></ol>"
+        );
+        assert_eq!(
+            to_html("> quoted\n> more").unwrap(),
+            "<blockquote>quoted<br>more</blockquote>"
+        );
         assert_eq!(
             to_html("intro\n\n- a\n\nend").unwrap(),
             "<p>intro</p><ul><li>a</li></ul><p>end</p>"

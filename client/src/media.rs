@@ -45,7 +45,9 @@ impl Mxc {
     pub fn parse(uri: &str) -> Option<Self> {
         let (server_name, media_id) = uri.strip_prefix("mxc://")?.split_once('/')?;
         let id_ok = !media_id.is_empty()
-            && media_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && media_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         (id_ok && <&ServerName>::try_from(server_name).is_ok()).then(|| Self {
             server_name: server_name.to_owned(),
             media_id: media_id.to_owned(),
@@ -96,8 +98,9 @@ impl MediaKind {
         match mimetype {
             "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "image/avif" => Self::Image,
             "video/mp4" | "video/webm" | "video/ogg" | "video/quicktime" => Self::Video,
-            "audio/mpeg" | "audio/mp4" | "audio/x-m4a" | "audio/m4a" | "audio/aac" | "audio/ogg" | "audio/webm" | "audio/wav"
-            | "audio/x-wav" | "audio/wave" | "audio/flac" | "audio/opus" => Self::Audio,
+            "audio/mpeg" | "audio/mp4" | "audio/x-m4a" | "audio/m4a" | "audio/aac"
+            | "audio/ogg" | "audio/webm" | "audio/wav" | "audio/x-wav" | "audio/wave"
+            | "audio/flac" | "audio/opus" => Self::Audio,
             _ => Self::File,
         }
     }
@@ -199,18 +202,20 @@ impl Media {
             .and_then(|raw| crate::event::parse_json(raw.get()).ok())
             .unwrap_or_default();
         let (filename, caption) = match filename {
-            Some(name) if !name.is_empty() && name != body => {
-                (name.to_owned(), Some(body.to_owned()).filter(|b| !b.is_empty()))
-            }
+            Some(name) if !name.is_empty() && name != body => (
+                name.to_owned(),
+                Some(body.to_owned()).filter(|b| !b.is_empty()),
+            ),
             _ => (body.to_owned(), None),
         };
-        let (thumbnail, thumbnail_file) = match info.thumbnail_file.as_deref().and_then(encrypted_file) {
-            Some((mxc, keys)) => (Some(mxc), Some(keys)),
-            // An encrypted file's thumbnail must be encrypted too: a plaintext one beside it
-            // would be a server-readable copy no honest client makes.
-            None if source_file.is_some() => (None, None),
-            None => (info.thumbnail_url.as_deref().and_then(Mxc::parse), None),
-        };
+        let (thumbnail, thumbnail_file) =
+            match info.thumbnail_file.as_deref().and_then(encrypted_file) {
+                Some((mxc, keys)) => (Some(mxc), Some(keys)),
+                // An encrypted file's thumbnail must be encrypted too: a plaintext one beside it
+                // would be a server-readable copy no honest client makes.
+                None if source_file.is_some() => (None, None),
+                None => (info.thumbnail_url.as_deref().and_then(Mxc::parse), None),
+            };
         Some(Self {
             kind,
             source,
@@ -284,7 +289,11 @@ impl MediaDraft {
 
     /// `content.file`, for an encrypted file (which then has no `url`).
     pub(crate) fn file(&self) -> Option<EncryptedFile> {
-        Some(self.encryption.clone()?.into_file(self.url.to_string().into()))
+        Some(
+            self.encryption
+                .clone()?
+                .into_file(self.url.to_string().into()),
+        )
     }
 
     /// `content.url`, for a file in the clear.
@@ -337,7 +346,10 @@ pub(crate) struct InfoOut {
     thumbnail_file: Option<EncryptedFile>,
     #[serde(skip_serializing_if = "Option::is_none")]
     thumbnail_info: Option<ThumbnailInfoOut>,
-    #[serde(rename = "xyz.amorgan.blurhash", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "xyz.amorgan.blurhash",
+        skip_serializing_if = "Option::is_none"
+    )]
     blurhash: Option<String>,
 }
 
@@ -371,12 +383,19 @@ fn upload_request_with(
     query: &[(&str, &str)],
 ) -> Result<HttpRequest, ApiError> {
     let url = endpoint::url::<create_content::v3::Request>(&session.homeserver, &[], query)?;
-    let mimetype = if mimetype.is_empty() { "application/octet-stream" } else { mimetype };
+    let mimetype = if mimetype.is_empty() {
+        "application/octet-stream"
+    } else {
+        mimetype
+    };
     http::Request::builder()
         .method(http::Method::POST)
         .uri(url)
         .header(http::header::CONTENT_TYPE, mimetype)
-        .header(http::header::AUTHORIZATION, format!("Bearer {}", session.access_token))
+        .header(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", session.access_token),
+        )
         .body(Vec::new())
         .map_err(|error| ApiError::InvalidRequest(error.to_string()))
 }
@@ -470,7 +489,11 @@ pub fn format_size(bytes: u64) -> String {
 pub fn format_duration(ms: u64) -> String {
     let seconds = ms / 1000;
     let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
 }
 
 /// Why a file can't be sent, said before any byte is uploaded.
@@ -519,9 +542,18 @@ mod tests {
     #[test]
     fn content_uris_are_validated() {
         let mxc = Mxc::parse("mxc://example.org:8448/AbC_12-x").unwrap();
-        assert_eq!((mxc.server_name.as_str(), mxc.media_id.as_str()), ("example.org:8448", "AbC_12-x"));
+        assert_eq!(
+            (mxc.server_name.as_str(), mxc.media_id.as_str()),
+            ("example.org:8448", "AbC_12-x")
+        );
         assert_eq!(mxc.to_string(), "mxc://example.org:8448/AbC_12-x");
-        for bad in ["mxc://example.org/../etc", "mxc://example.org/", "http://example.org/abc", "mxc://exa mple/abc", "mxc://example.org/a/b"] {
+        for bad in [
+            "mxc://example.org/../etc",
+            "mxc://example.org/",
+            "http://example.org/abc",
+            "mxc://exa mple/abc",
+            "mxc://example.org/a/b",
+        ] {
             assert_eq!(Mxc::parse(bad), None, "{bad}");
         }
     }
@@ -530,17 +562,47 @@ mod tests {
     fn media_messages_read_info_and_captions() {
         let info = raw(r#"{"mimetype":"image/png","size":1234,"w":640,"h":480,
             "thumbnail_url":"mxc://hs/thumb","xyz.amorgan.blurhash":"LEHV6nWB2yk8pyo0adR*.7kCMdnj"}"#);
-        let media = Media::from_content(Some("m.image"), "cat.png", Some("mxc://hs/abc"), None, None, Some(&info)).unwrap();
+        let media = Media::from_content(
+            Some("m.image"),
+            "cat.png",
+            Some("mxc://hs/abc"),
+            None,
+            None,
+            Some(&info),
+        )
+        .unwrap();
         assert_eq!(media.kind, MediaKind::Image);
         assert_eq!(media.filename, "cat.png");
         assert_eq!(media.caption, None);
-        assert_eq!((media.width, media.height, media.size), (Some(640), Some(480), Some(1234)));
+        assert_eq!(
+            (media.width, media.height, media.size),
+            (Some(640), Some(480), Some(1234))
+        );
         assert_eq!(media.thumbnail, Mxc::parse("mxc://hs/thumb"));
         assert!(media.blurhash.is_some());
 
-        let captioned = Media::from_content(Some("m.file"), "the report", Some("mxc://hs/abc"), None, Some("q3.pdf"), None).unwrap();
-        assert_eq!((captioned.filename.as_str(), captioned.caption.as_deref()), ("q3.pdf", Some("the report")));
-        let same = Media::from_content(Some("m.file"), "q3.pdf", Some("mxc://hs/abc"), None, Some("q3.pdf"), None).unwrap();
+        let captioned = Media::from_content(
+            Some("m.file"),
+            "the report",
+            Some("mxc://hs/abc"),
+            None,
+            Some("q3.pdf"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (captioned.filename.as_str(), captioned.caption.as_deref()),
+            ("q3.pdf", Some("the report"))
+        );
+        let same = Media::from_content(
+            Some("m.file"),
+            "q3.pdf",
+            Some("mxc://hs/abc"),
+            None,
+            Some("q3.pdf"),
+            None,
+        )
+        .unwrap();
         assert_eq!(same.caption, None);
     }
 
@@ -548,11 +610,35 @@ mod tests {
     fn odd_media_messages_degrade_instead_of_failing() {
         // A string where a number belongs costs the details, not the message.
         let info = raw(r#"{"mimetype":"video/mp4","size":"big","duration":5000}"#);
-        let media = Media::from_content(Some("m.video"), "clip.mp4", Some("mxc://hs/v"), None, None, Some(&info)).unwrap();
+        let media = Media::from_content(
+            Some("m.video"),
+            "clip.mp4",
+            Some("mxc://hs/v"),
+            None,
+            None,
+            Some(&info),
+        )
+        .unwrap();
         assert_eq!((media.size, media.duration_ms), (None, None));
-        assert_eq!(Media::from_content(Some("m.image"), "x", Some("https://evil/x.png"), None, None, None), None);
-        assert_eq!(Media::from_content(Some("m.image"), "x", None, None, None, None), None);
-        assert_eq!(Media::from_content(Some("m.text"), "x", Some("mxc://hs/a"), None, None, None), None);
+        assert_eq!(
+            Media::from_content(
+                Some("m.image"),
+                "x",
+                Some("https://evil/x.png"),
+                None,
+                None,
+                None
+            ),
+            None
+        );
+        assert_eq!(
+            Media::from_content(Some("m.image"), "x", None, None, None, None),
+            None
+        );
+        assert_eq!(
+            Media::from_content(Some("m.text"), "x", Some("mxc://hs/a"), None, None, None),
+            None
+        );
     }
 
     #[test]
@@ -599,34 +685,86 @@ mod tests {
 
     #[test]
     fn encrypted_media_keeps_its_keys() {
-        let file = raw(&element_file("mxc://example.org/FHyPlCeYUSFFxlgbQYZmoEoe", "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0"));
+        let file = raw(&element_file(
+            "mxc://example.org/FHyPlCeYUSFFxlgbQYZmoEoe",
+            "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0",
+        ));
         let info = raw(&format!(
             r#"{{"mimetype":"image/jpeg","size":31037,"w":394,"h":398,"xyz.amorgan.blurhash":"LEHV6nWB2yk8pyo0adR*.7kCMdnj",
             "thumbnail_info":{{"mimetype":"image/jpeg","size":1000,"w":100,"h":100}},"thumbnail_file":{}}}"#,
-            element_file("mxc://example.org/thumb", "c2VjcmV0LXRodW1ibmFpbC1rZXktMzItYnl0ZXMhIQ")
+            element_file(
+                "mxc://example.org/thumb",
+                "c2VjcmV0LXRodW1ibmFpbC1rZXktMzItYnl0ZXMhIQ"
+            )
         ));
-        let media = Media::from_content(Some("m.image"), "cat.jpg", None, Some(&file), None, Some(&info)).unwrap();
+        let media = Media::from_content(
+            Some("m.image"),
+            "cat.jpg",
+            None,
+            Some(&file),
+            None,
+            Some(&info),
+        )
+        .unwrap();
         assert!(media.is_encrypted());
-        assert_eq!(media.source, Mxc::parse("mxc://example.org/FHyPlCeYUSFFxlgbQYZmoEoe").unwrap());
+        assert_eq!(
+            media.source,
+            Mxc::parse("mxc://example.org/FHyPlCeYUSFFxlgbQYZmoEoe").unwrap()
+        );
         let keys = media.source_file.as_ref().unwrap();
         assert_eq!(keys.key.k, "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0");
         assert_eq!(keys.iv_bytes().unwrap()[8..], [0; 8]);
         assert!(keys.key_bytes().is_ok() && keys.sha256().is_ok());
         assert_eq!(media.thumbnail, Mxc::parse("mxc://example.org/thumb"));
-        assert_eq!(media.thumbnail_file.as_ref().unwrap().key.k, "c2VjcmV0LXRodW1ibmFpbC1rZXktMzItYnl0ZXMhIQ");
-        assert_eq!((media.width, media.size, media.mimetype.as_deref()), (Some(394), Some(31037), Some("image/jpeg")));
+        assert_eq!(
+            media.thumbnail_file.as_ref().unwrap().key.k,
+            "c2VjcmV0LXRodW1ibmFpbC1rZXktMzItYnl0ZXMhIQ"
+        );
+        assert_eq!(
+            (media.width, media.size, media.mimetype.as_deref()),
+            (Some(394), Some(31037), Some("image/jpeg"))
+        );
         assert!(media.blurhash.is_some());
 
         // A plaintext thumbnail beside an encrypted file is not used; a broken
         // `thumbnail_file` costs only the thumbnail.
-        for info in [r#"{"thumbnail_url":"mxc://hs/plain"}"#, r#"{"thumbnail_file":{"url":"mxc://hs/t"},"size":5}"#] {
-            let media = Media::from_content(Some("m.image"), "x", None, Some(&file), None, Some(&raw(info))).unwrap();
-            assert_eq!((media.thumbnail, media.thumbnail_file), (None, None), "{info}");
+        for info in [
+            r#"{"thumbnail_url":"mxc://hs/plain"}"#,
+            r#"{"thumbnail_file":{"url":"mxc://hs/t"},"size":5}"#,
+        ] {
+            let media = Media::from_content(
+                Some("m.image"),
+                "x",
+                None,
+                Some(&file),
+                None,
+                Some(&raw(info)),
+            )
+            .unwrap();
+            assert_eq!(
+                (media.thumbnail, media.thumbnail_file),
+                (None, None),
+                "{info}"
+            );
         }
         // A `file` with a bad URI is no media at all, unless a `url` is there too.
-        let bad = raw(&element_file("https://evil/x", "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0"));
-        assert_eq!(Media::from_content(Some("m.image"), "x", None, Some(&bad), None, None), None);
-        let plain = Media::from_content(Some("m.image"), "x", Some("mxc://hs/p"), Some(&bad), None, None).unwrap();
+        let bad = raw(&element_file(
+            "https://evil/x",
+            "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0",
+        ));
+        assert_eq!(
+            Media::from_content(Some("m.image"), "x", None, Some(&bad), None, None),
+            None
+        );
+        let plain = Media::from_content(
+            Some("m.image"),
+            "x",
+            Some("mxc://hs/p"),
+            Some(&bad),
+            None,
+            None,
+        )
+        .unwrap();
         assert!(!plain.is_encrypted());
     }
 
@@ -672,8 +810,12 @@ mod tests {
         // What we send reads back as the same media (the local echo and other devices agree).
         let parsed: crate::content::MessageContent = serde_json::from_value(content).unwrap();
         let media = Media::from_content(
-            parsed.msgtype.as_deref(), "look", parsed.url.as_deref(), parsed.file.as_deref(),
-            parsed.filename.as_deref(), parsed.info.as_deref(),
+            parsed.msgtype.as_deref(),
+            "look",
+            parsed.url.as_deref(),
+            parsed.file.as_deref(),
+            parsed.filename.as_deref(),
+            parsed.info.as_deref(),
         )
         .unwrap();
         assert_eq!(media, draft.to_media());
@@ -689,7 +831,10 @@ mod tests {
         };
         let mxc = Mxc::parse("mxc://other.org/abc").unwrap();
         let download = download_request(&session, &mxc).unwrap();
-        assert_eq!(download.uri(), "http://hs/_matrix/client/v1/media/download/other.org/abc");
+        assert_eq!(
+            download.uri(),
+            "http://hs/_matrix/client/v1/media/download/other.org/abc"
+        );
         assert_eq!(download.headers()["authorization"], "Bearer tok");
         let thumb = thumbnail_request(&session, &mxc, 800, 600).unwrap();
         assert_eq!(
@@ -697,17 +842,37 @@ mod tests {
             "http://hs/_matrix/client/v1/media/thumbnail/other.org/abc?width=800&height=600&method=scale&animated=true"
         );
         let upload = upload_request(&session, "image/png", "my cat.png").unwrap();
-        assert_eq!(upload.uri(), "http://hs/_matrix/media/v3/upload?filename=my%20cat.png");
+        assert_eq!(
+            upload.uri(),
+            "http://hs/_matrix/media/v3/upload?filename=my%20cat.png"
+        );
         assert_eq!(upload.headers()["content-type"], "image/png");
         assert!(upload.body().is_empty());
         let encrypted = encrypted_upload_request(&session).unwrap();
         assert_eq!(encrypted.uri(), "http://hs/_matrix/media/v3/upload");
-        assert_eq!(encrypted.headers()["content-type"], "application/octet-stream");
-        assert_eq!(config_request(&session).unwrap().uri(), "http://hs/_matrix/client/v1/media/config");
-        let response = |body: &'static str| http::Response::builder().status(200).body(body.as_bytes()).unwrap();
-        assert_eq!(parse_upload(response(r#"{"content_uri":"mxc://hs/xyz"}"#)).unwrap(), Mxc::parse("mxc://hs/xyz").unwrap());
+        assert_eq!(
+            encrypted.headers()["content-type"],
+            "application/octet-stream"
+        );
+        assert_eq!(
+            config_request(&session).unwrap().uri(),
+            "http://hs/_matrix/client/v1/media/config"
+        );
+        let response = |body: &'static str| {
+            http::Response::builder()
+                .status(200)
+                .body(body.as_bytes())
+                .unwrap()
+        };
+        assert_eq!(
+            parse_upload(response(r#"{"content_uri":"mxc://hs/xyz"}"#)).unwrap(),
+            Mxc::parse("mxc://hs/xyz").unwrap()
+        );
         assert!(parse_upload(response(r#"{"content_uri":"mxc://hs/../x"}"#)).is_err());
-        assert_eq!(parse_config(response(r#"{"m.upload.size":1048576}"#)).unwrap(), Some(1_048_576));
+        assert_eq!(
+            parse_config(response(r#"{"m.upload.size":1048576}"#)).unwrap(),
+            Some(1_048_576)
+        );
         assert_eq!(parse_config(response("{}")).unwrap(), None);
     }
 
@@ -741,7 +906,10 @@ mod tests {
         assert!(!thumbnail_worth_uploading("image/png", 200_000, 190_000));
         assert!(thumbnail_worth_uploading("image/webp", 1_000, 900));
         assert_eq!(MediaKind::for_mimetype("image/svg+xml"), MediaKind::File);
-        assert_eq!(MediaKind::for_mimetype("video/webm;codecs=vp8"), MediaKind::Video);
+        assert_eq!(
+            MediaKind::for_mimetype("video/webm;codecs=vp8"),
+            MediaKind::Video
+        );
         assert_eq!(MediaKind::for_mimetype("audio/wav"), MediaKind::Audio);
         assert_eq!(MediaKind::for_mimetype(""), MediaKind::File);
     }

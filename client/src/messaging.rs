@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
-    endpoint::{self, json},
     crypto::attachment::EncryptedFile,
+    endpoint::{self, json},
     media::{InfoOut, MediaDraft},
     requests::{self, target},
     sync::RawEvent,
@@ -73,7 +73,10 @@ impl MessageOut {
     /// is always set, so clients that know MSC2530 tell the two apart. An encrypted file
     /// goes in `file` (and its thumbnail in `info.thumbnail_file`), never in `url`.
     pub fn media(draft: &MediaDraft) -> Self {
-        let body = draft.caption.clone().unwrap_or_else(|| draft.filename.clone());
+        let body = draft
+            .caption
+            .clone()
+            .unwrap_or_else(|| draft.filename.clone());
         Self {
             msgtype: draft.kind.msgtype(),
             url: draft.plain_url(),

@@ -67,8 +67,15 @@ struct DisplayNameBody<'a> {
 
 /// `PUT /profile/{userId}/displayname`.
 pub(crate) fn display_name_request(session: &Session, name: &str) -> Result<HttpRequest, ApiError> {
-    let body = json(&DisplayNameBody { displayname: name.trim() })?;
-    endpoint::request::<set_display_name::v3::Request>(target(session), &[&session.user_id], &[], body)
+    let body = json(&DisplayNameBody {
+        displayname: name.trim(),
+    })?;
+    endpoint::request::<set_display_name::v3::Request>(
+        target(session),
+        &[&session.user_id],
+        &[],
+        body,
+    )
 }
 
 #[derive(Serialize)]
@@ -78,12 +85,22 @@ struct AvatarUrlBody {
 
 /// `PUT /profile/{userId}/avatar_url`.
 pub(crate) fn avatar_url_request(session: &Session, mxc: &Mxc) -> Result<HttpRequest, ApiError> {
-    let body = json(&AvatarUrlBody { avatar_url: mxc.to_string() })?;
-    endpoint::request::<set_avatar_url::v3::Request>(target(session), &[&session.user_id], &[], body)
+    let body = json(&AvatarUrlBody {
+        avatar_url: mxc.to_string(),
+    })?;
+    endpoint::request::<set_avatar_url::v3::Request>(
+        target(session),
+        &[&session.user_id],
+        &[],
+        body,
+    )
 }
 
 /// `PUT /user/{userId}/account_data/m.direct`.
-pub(crate) fn direct_request(session: &Session, direct: &DirectContent) -> Result<HttpRequest, ApiError> {
+pub(crate) fn direct_request(
+    session: &Session,
+    direct: &DirectContent,
+) -> Result<HttpRequest, ApiError> {
     endpoint::request::<set_global_account_data::v3::Request>(
         target(session),
         &[&session.user_id, &"m.direct"],
@@ -93,7 +110,10 @@ pub(crate) fn direct_request(session: &Session, direct: &DirectContent) -> Resul
 }
 
 /// `GET /rooms/{roomId}/members`, current joined and invited members only.
-pub(crate) fn members_request(session: &Session, room_id: &RoomId) -> Result<HttpRequest, ApiError> {
+pub(crate) fn members_request(
+    session: &Session,
+    room_id: &RoomId,
+) -> Result<HttpRequest, ApiError> {
     endpoint::request::<get_member_events::v3::Request>(
         target(session),
         &[&room_id],
@@ -115,6 +135,10 @@ pub(crate) fn parse_members(response: HttpResponse<'_>) -> Result<MembersPage, A
 
 /// Someone to start a DM with, checked to be a user ID.
 pub fn parse_user_id(text: &str) -> Result<OwnedUserId, ApiError> {
-    OwnedUserId::try_from(text.trim())
-        .map_err(|_| ApiError::InvalidRequest(format!("{} is not a user ID like @name:server", text.trim())))
+    OwnedUserId::try_from(text.trim()).map_err(|_| {
+        ApiError::InvalidRequest(format!(
+            "{} is not a user ID like @name:server",
+            text.trim()
+        ))
+    })
 }

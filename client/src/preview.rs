@@ -7,7 +7,10 @@
 
 use ruma::UserId;
 
-use crate::{MediaKind, timeline::{ItemKind, TimelineItem}};
+use crate::{
+    MediaKind,
+    timeline::{ItemKind, TimelineItem},
+};
 
 /// A preview never needs more than a line's worth: longer text is cut here rather than
 /// copied into every room list row.
@@ -18,7 +21,11 @@ const MAX_CHARS: usize = 120;
 /// shows them: the row already carries it.
 pub(crate) fn line(item: &TimelineItem, own: &UserId, direct: bool) -> String {
     let ours = item.sender == own;
-    let who = if ours { "You" } else { item.sender_name.as_str() };
+    let who = if ours {
+        "You"
+    } else {
+        item.sender_name.as_str()
+    };
     // A call's line and a deleted message already say it all, in the timeline's words.
     if item.call_id.is_some() || item.kind == ItemKind::Redacted {
         return item.body.clone();
@@ -76,8 +83,12 @@ const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
 /// `utc_offset_minutes` is the local time zone's offset (e.g. 60 for UTC+1).
 pub fn list_time(ts_ms: u64, now_ms: u64, utc_offset_minutes: i32) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let local = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX / 2) + i64::from(utc_offset_minutes) * MINUTE_MS;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let local = |ms: u64| {
+        i64::try_from(ms).unwrap_or(i64::MAX / 2) + i64::from(utc_offset_minutes) * MINUTE_MS
+    };
     let (ts, now) = (local(ts_ms), local(now_ms));
     let (day, today) = (ts.div_euclid(DAY_MS), now.div_euclid(DAY_MS));
     // A time a little ahead of our clock (the sender's clock, or ours, is off) is "today".
@@ -132,7 +143,14 @@ mod tests {
 
     #[test]
     fn dates_round_trip_through_the_calendar() {
-        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2024, 12, 31), (2025, 1, 1), (2026, 3, 1), (2100, 2, 28)] {
+        for (y, m, d) in [
+            (1970, 1, 1),
+            (2000, 2, 29),
+            (2024, 12, 31),
+            (2025, 1, 1),
+            (2026, 3, 1),
+            (2100, 2, 28),
+        ] {
             let days = i64::try_from(utc(y, m, d, 0, 0)).unwrap() / DAY_MS;
             assert_eq!(civil_date(days), (y, m, d));
         }
@@ -146,8 +164,16 @@ mod tests {
         assert_eq!(list_time(utc(2026, 11, 12, 0, 0), now, 0), "00:00");
         assert_eq!(list_time(utc(2026, 11, 11, 23, 59), now, 0), "Wed");
         assert_eq!(list_time(utc(2026, 11, 10, 9, 0), now, 0), "Tue");
-        assert_eq!(list_time(utc(2026, 11, 6, 9, 0), now, 0), "Fri", "six days back is still a weekday");
-        assert_eq!(list_time(utc(2026, 11, 5, 23, 59), now, 0), "5 Nov", "seven days back is a date");
+        assert_eq!(
+            list_time(utc(2026, 11, 6, 9, 0), now, 0),
+            "Fri",
+            "six days back is still a weekday"
+        );
+        assert_eq!(
+            list_time(utc(2026, 11, 5, 23, 59), now, 0),
+            "5 Nov",
+            "seven days back is a date"
+        );
         assert_eq!(list_time(utc(2026, 1, 1, 0, 0), now, 0), "1 Jan");
         assert_eq!(list_time(utc(2025, 11, 12, 9, 0), now, 0), "12 Nov 2025");
         // A few seconds in the future (clock skew) is today.
@@ -162,17 +188,30 @@ mod tests {
         assert_eq!(list_time(utc(2026, 11, 12, 21, 59), now, 120), "Thu");
         assert_eq!(list_time(utc(2026, 11, 12, 22, 0), now, 120), "00:00");
         // West of UTC: 20:00 UTC is 15:00 in UTC-5, the same local day as 18:00 local.
-        assert_eq!(list_time(utc(2026, 11, 12, 20, 0), utc(2026, 11, 12, 23, 0), -300), "15:00");
+        assert_eq!(
+            list_time(utc(2026, 11, 12, 20, 0), utc(2026, 11, 12, 23, 0), -300),
+            "15:00"
+        );
         // ...and 03:00 UTC on the 13th is 22:00 local on the 12th: still today there.
-        assert_eq!(list_time(utc(2026, 11, 13, 3, 0), utc(2026, 11, 13, 4, 0), -300), "22:00");
-        assert_eq!(list_time(utc(2026, 11, 13, 4, 59), utc(2026, 11, 13, 5, 30), -300), "Thu");
+        assert_eq!(
+            list_time(utc(2026, 11, 13, 3, 0), utc(2026, 11, 13, 4, 0), -300),
+            "22:00"
+        );
+        assert_eq!(
+            list_time(utc(2026, 11, 13, 4, 59), utc(2026, 11, 13, 5, 30), -300),
+            "Thu"
+        );
     }
 
     #[test]
     fn the_year_changes_at_local_new_year() {
         // 00:10 on 1 January 2026 local (UTC+1).
         let now = utc(2025, 12, 31, 23, 10);
-        assert_eq!(list_time(utc(2025, 12, 31, 22, 50), now, 60), "Wed", "23:50 on New Year's Eve");
+        assert_eq!(
+            list_time(utc(2025, 12, 31, 22, 50), now, 60),
+            "Wed",
+            "23:50 on New Year's Eve"
+        );
         assert_eq!(list_time(utc(2025, 12, 20, 12, 0), now, 60), "20 Dec 2025");
         // The same instants in UTC are still 2025.
         assert_eq!(list_time(utc(2025, 12, 20, 12, 0), now, 0), "20 Dec");

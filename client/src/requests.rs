@@ -32,7 +32,10 @@ pub const TIMELINE_LIMIT: u32 = 30;
 const SYNC_FILTER: &str = r#"{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":30,"lazy_load_members":true}}}"#;
 
 pub(crate) fn target(session: &Session) -> Target<'_> {
-    Target { homeserver: &session.homeserver, access_token: Some(&session.access_token) }
+    Target {
+        homeserver: &session.homeserver,
+        access_token: Some(&session.access_token),
+    }
 }
 
 #[derive(Deserialize)]
@@ -224,7 +227,9 @@ pub fn sync_request(
     timeout: Duration,
 ) -> Result<HttpRequest, ApiError> {
     // As u64: formatting a u128 would add its own code to the bundle.
-    let timeout = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).to_string();
+    let timeout = u64::try_from(timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .to_string();
     let mut query = vec![("filter", SYNC_FILTER), ("timeout", timeout.as_str())];
     if let Some(since) = since {
         query.push(("since", since));
@@ -263,7 +268,14 @@ mod tests {
     fn send_text_puts_plain_body_under_txn_id() {
         let content = serde_json::json!({"msgtype": "m.text", "body": "hi"});
         let room_id: &RoomId = "!r:localhost".try_into().unwrap();
-        let request = send_request(&session(), room_id, "m.room.message", &"t1".into(), &content).unwrap();
+        let request = send_request(
+            &session(),
+            room_id,
+            "m.room.message",
+            &"t1".into(),
+            &content,
+        )
+        .unwrap();
         assert_eq!(request.method(), http::Method::PUT);
         assert!(
             request.uri().path().ends_with("/send/m.room.message/t1"),
@@ -276,7 +288,10 @@ mod tests {
 
     #[test]
     fn create_room_is_private_chat_with_name() {
-        let room = NewRoom { name: "Lobby".into(), ..NewRoom::default() };
+        let room = NewRoom {
+            name: "Lobby".into(),
+            ..NewRoom::default()
+        };
         let request = create_room_request(&session(), &room).unwrap();
         let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(body["preset"], "private_chat");
@@ -286,7 +301,10 @@ mod tests {
 
     #[test]
     fn an_encrypted_room_is_encrypted_from_its_first_event() {
-        let room = NewRoom { encrypted: true, ..NewRoom::default() };
+        let room = NewRoom {
+            encrypted: true,
+            ..NewRoom::default()
+        };
         let request = create_room_request(&session(), &room).unwrap();
         let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(

@@ -5,23 +5,23 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedTransactionId, OwnedUserId, UserId,
-    events::room::member::MembershipState,
+    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedTransactionId,
+    OwnedUserId, UserId, events::room::member::MembershipState,
 };
 use serde_json::value::RawValue;
 
 use crate::{
+    call::CallSignal,
     changes::RoomChanges,
     content::{
-        AvatarContent, CanonicalAliasContent, CreateContent, JoinRulesContent, MemberContent, NameContent, PowerLevelsContent, ReceiptContent,
-        TopicContent, TypingContent,
+        AvatarContent, CanonicalAliasContent, CreateContent, JoinRulesContent, MemberContent,
+        NameContent, PowerLevelsContent, ReceiptContent, TopicContent, TypingContent,
     },
-    call::CallSignal,
     crypto::{Decrypted, Machine, RoomKeySettings, UtdReason},
-    engine::{Decryptor, stored::RoomRecord},
     describe::classify,
-    media::Mxc,
+    engine::{Decryptor, stored::RoomRecord},
     event::{Event, Unsigned},
+    media::Mxc,
     sync::{JoinedRoom, UnreadNotifications},
     timeline::{Incoming, ItemKind, Timeline, TimelineItem},
 };
@@ -292,7 +292,13 @@ impl Room {
     /// Applies one room section of a sync response, as `own` receives it.
     /// New `m.call.*` events are added to `calls` for the call manager.
     /// Encrypted events are decrypted with `crypto` as they arrive.
-    pub(crate) fn apply_sync(&mut self, update: &JoinedRoom, own: &UserId, calls: &mut Vec<CallSignal>, crypto: &mut Decryptor<'_>) {
+    pub(crate) fn apply_sync(
+        &mut self,
+        update: &JoinedRoom,
+        own: &UserId,
+        calls: &mut Vec<CallSignal>,
+        crypto: &mut Decryptor<'_>,
+    ) {
         if let Some(heroes) = &update.summary.heroes
             && *heroes != self.heroes
         {
@@ -316,26 +322,43 @@ impl Room {
         if !self.loaded || update.timeline.limited {
             self.prev_batch = update.timeline.prev_batch.clone();
         }
-        self.record.note_timeline(&update.timeline, !self.loaded || update.timeline.limited);
-        let timeline: Vec<Event> =
-            update.timeline.events.iter().filter_map(|raw| Event::parse(raw)).collect();
+        self.record
+            .note_timeline(&update.timeline, !self.loaded || update.timeline.limited);
+        let timeline: Vec<Event> = update
+            .timeline
+            .events
+            .iter()
+            .filter_map(|raw| Event::parse(raw))
+            .collect();
         if update.timeline.limited && self.encrypted {
             // Someone may have left and come back in the gap: what they missed must stay
             // unreadable to them, so the room key is replaced (e2ee.md §5, v1.19).
-            let parsed_state: Vec<Event> = update.state.events.iter().filter_map(|raw| Event::parse(raw)).collect();
+            let parsed_state: Vec<Event> = update
+                .state
+                .events
+                .iter()
+                .filter_map(|raw| Event::parse(raw))
+                .collect();
             let not_joined = parsed_state.iter().chain(&timeline).any(|event| {
                 event.kind == "m.room.member"
-                    && event.content::<MemberContent>().is_some_and(|c| c.membership != MembershipState::Join)
+                    && event
+                        .content::<MemberContent>()
+                        .is_some_and(|c| c.membership != MembershipState::Join)
             });
             if not_joined {
                 crypto.discard_room_key(&self.room_id);
             }
         }
-        for event in update.state.events.iter().filter_map(|raw| Event::parse(raw)) {
+        for event in update
+            .state
+            .events
+            .iter()
+            .filter_map(|raw| Event::parse(raw))
+        {
             // Some servers also list in `state` an event that is in the timeline; applying
             // it early would lose the "before" that the timeline item describes.
-            let in_timeline = event.event_id.is_some()
-                && timeline.iter().any(|t| t.event_id == event.event_id);
+            let in_timeline =
+                event.event_id.is_some() && timeline.iter().any(|t| t.event_id == event.event_id);
             if !in_timeline && !self.is_superseded(&event) {
                 self.apply_state(&event);
                 self.record.note_state(&event);
@@ -355,7 +378,12 @@ impl Room {
                 });
             }
         }
-        for event in update.ephemeral.events.iter().filter_map(|raw| Event::parse_ephemeral(raw)) {
+        for event in update
+            .ephemeral
+            .events
+            .iter()
+            .filter_map(|raw| Event::parse_ephemeral(raw))
+        {
             self.apply_ephemeral(&event.0, &event.1);
         }
         if let Some(unread) = update.unread_notifications
@@ -392,7 +420,12 @@ impl Room {
     }
 
     /// The type and content of the event (decrypted) if it was new.
-    fn apply_timeline_event(&mut self, event: &Event, own: &UserId, crypto: &mut Decryptor<'_>) -> Option<(String, Box<RawValue>)> {
+    fn apply_timeline_event(
+        &mut self,
+        event: &Event,
+        own: &UserId,
+        crypto: &mut Decryptor<'_>,
+    ) -> Option<(String, Box<RawValue>)> {
         let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
             return None;
         };
@@ -430,13 +463,24 @@ impl Room {
         crypto: &mut Decryptor<'_>,
     ) -> (Incoming, String, Box<RawValue>) {
         if event.kind != "m.room.encrypted" || event.is_state() {
-            return (classify(self, event, event_id.clone(), ts), event.kind.clone(), event.content.clone());
+            return (
+                classify(self, event, event_id.clone(), ts),
+                event.kind.clone(),
+                event.content.clone(),
+            );
         }
-        let result = crypto.decrypt(&self.room_id, &event.sender, event_id, ts.get().into(), event.content.get());
+        let result = crypto.decrypt(
+            &self.room_id,
+            &event.sender,
+            event_id,
+            ts.get().into(),
+            event.content.get(),
+        );
         match result {
             Ok(decrypted) => {
                 let plain = decrypted_event(event, &decrypted);
-                let incoming = mark_encrypted(classify(self, &plain, event_id.clone(), ts), &decrypted);
+                let incoming =
+                    mark_encrypted(classify(self, &plain, event_id.clone(), ts), &decrypted);
                 (incoming, plain.kind, plain.content)
             }
             Err(reason) => {
@@ -447,14 +491,26 @@ impl Room {
     }
 
     /// The placeholder item for an event we cannot decrypt, remembered for a retry.
-    fn undecryptable(&mut self, event: &Event, event_id: &OwnedEventId, ts: MilliSecondsSinceUnixEpoch, reason: UtdReason) -> Incoming {
+    fn undecryptable(
+        &mut self,
+        event: &Event,
+        event_id: &OwnedEventId,
+        ts: MilliSecondsSinceUnixEpoch,
+        reason: UtdReason,
+    ) -> Incoming {
         let redacted = event.unsigned.redacted_because.is_some();
         let (kind, body) = if redacted {
             (ItemKind::Redacted, "Message deleted".to_owned())
         } else {
             (ItemKind::Encrypted, reason.describe().to_owned())
         };
-        let mut item = TimelineItem::new(event.sender.clone(), self.member_name(&event.sender), kind, body, ts);
+        let mut item = TimelineItem::new(
+            event.sender.clone(),
+            self.member_name(&event.sender),
+            kind,
+            body,
+            ts,
+        );
         item.event_id = Some(event_id.clone());
         item.txn_id = event.unsigned.transaction_id.clone();
         item.sender_avatar = self.member_avatar(&event.sender);
@@ -478,10 +534,18 @@ impl Room {
 
     /// Tries again the events waiting for one of `sessions`' keys; those that decrypt take
     /// their real place in the timeline, the others get their (maybe withheld) reason.
-    pub(crate) fn retry_decryption(&mut self, sessions: &BTreeSet<String>, crypto: &mut Decryptor<'_>) {
+    pub(crate) fn retry_decryption(
+        &mut self,
+        sessions: &BTreeSet<String>,
+        crypto: &mut Decryptor<'_>,
+    ) {
         let waiting = std::mem::take(&mut self.undecrypted);
         for utd in waiting {
-            if !utd.session_id.as_ref().is_some_and(|id| sessions.contains(id)) {
+            if !utd
+                .session_id
+                .as_ref()
+                .is_some_and(|id| sessions.contains(id))
+            {
                 self.undecrypted.push(utd);
                 continue;
             }
@@ -493,12 +557,24 @@ impl Room {
                 state_key: None,
                 content: utd.content.clone(),
                 redacts: None,
-                unsigned: Unsigned { transaction_id: utd.txn_id.clone(), ..Unsigned::default() },
+                unsigned: Unsigned {
+                    transaction_id: utd.txn_id.clone(),
+                    ..Unsigned::default()
+                },
             };
-            match crypto.decrypt(&self.room_id, &utd.sender, &utd.event_id, utd.ts.get().into(), utd.content.get()) {
+            match crypto.decrypt(
+                &self.room_id,
+                &utd.sender,
+                &utd.event_id,
+                utd.ts.get().into(),
+                utd.content.get(),
+            ) {
                 Ok(decrypted) => {
                     let plain = decrypted_event(&event, &decrypted);
-                    let incoming = mark_encrypted(classify(self, &plain, utd.event_id.clone(), utd.ts), &decrypted);
+                    let incoming = mark_encrypted(
+                        classify(self, &plain, utd.event_id.clone(), utd.ts),
+                        &decrypted,
+                    );
                     self.timeline.replace(&utd.event_id, incoming);
                 }
                 Err(reason) => {
@@ -515,7 +591,10 @@ impl Room {
         let invited_too = self.history_visibility.as_deref() != Some("joined");
         self.members
             .iter()
-            .filter(|(_, m)| m.membership == MembershipState::Join || (invited_too && m.membership == MembershipState::Invite))
+            .filter(|(_, m)| {
+                m.membership == MembershipState::Join
+                    || (invited_too && m.membership == MembershipState::Invite)
+            })
             .map(|(user, _)| user.clone())
             .collect()
     }
@@ -525,9 +604,16 @@ impl Room {
         let defaults = RoomKeySettings::default();
         let encryption = self.encryption.unwrap_or_default();
         RoomKeySettings {
-            rotation_period_ms: encryption.rotation_period_ms.unwrap_or(defaults.rotation_period_ms),
-            rotation_period_msgs: encryption.rotation_period_msgs.unwrap_or(defaults.rotation_period_msgs),
-            history_visibility: self.history_visibility.clone().unwrap_or(defaults.history_visibility),
+            rotation_period_ms: encryption
+                .rotation_period_ms
+                .unwrap_or(defaults.rotation_period_ms),
+            rotation_period_msgs: encryption
+                .rotation_period_msgs
+                .unwrap_or(defaults.rotation_period_msgs),
+            history_visibility: self
+                .history_visibility
+                .clone()
+                .unwrap_or(defaults.history_visibility),
         }
     }
 
@@ -562,7 +648,11 @@ impl Room {
 
     /// Adds a page of older events from `/messages` (given newest first, as the server
     /// sends them) and remembers where the next page starts.
-    pub(crate) fn apply_back_page(&mut self, page: crate::messaging::MessagesPage, crypto: &mut Decryptor<'_>) {
+    pub(crate) fn apply_back_page(
+        &mut self,
+        page: crate::messaging::MessagesPage,
+        crypto: &mut Decryptor<'_>,
+    ) {
         for event in page.state.iter().filter_map(|raw| Event::parse(raw)) {
             // Members of old messages that lazy loading had not sent yet; never overwrite
             // what we know of their current state.
@@ -578,7 +668,10 @@ impl Room {
             if self.timeline.contains(event_id) {
                 continue;
             }
-            batch.push(self.classify_maybe_encrypted(&event, event_id, ts, crypto).0);
+            batch.push(
+                self.classify_maybe_encrypted(&event, event_id, ts, crypto)
+                    .0,
+            );
         }
         self.timeline.push_front(batch);
         let reached_start = page.end.is_none() || page.chunk.is_empty();
@@ -589,7 +682,11 @@ impl Room {
 
     /// Where to continue back-pagination; `None` once the start of the room is reached.
     pub fn prev_batch(&self) -> Option<&str> {
-        if self.reached_start { None } else { self.prev_batch.as_deref() }
+        if self.reached_start {
+            None
+        } else {
+            self.prev_batch.as_deref()
+        }
     }
 
     /// Whether back-pagination reached the room's first event.
@@ -627,7 +724,11 @@ impl Room {
 
     /// Who is typing, not counting us.
     pub fn typing(&self, own: &UserId) -> Vec<OwnedUserId> {
-        self.typing.iter().filter(|user| *user != own).cloned().collect()
+        self.typing
+            .iter()
+            .filter(|user| *user != own)
+            .cloned()
+            .collect()
     }
 
     /// The user's read receipt in this room.
@@ -714,9 +815,15 @@ impl Room {
         }
         self.members
             .iter()
-            .find(|(user, m)| m.membership == MembershipState::Join && user.as_str() != own.as_str())
+            .find(|(user, m)| {
+                m.membership == MembershipState::Join && user.as_str() != own.as_str()
+            })
             .map(|(user, _)| user)
-            .or_else(|| self.heroes.iter().find(|user| user.as_str() != own.as_str()))
+            .or_else(|| {
+                self.heroes
+                    .iter()
+                    .find(|user| user.as_str() != own.as_str())
+            })
             .cloned()
     }
 
@@ -742,7 +849,10 @@ impl Room {
 
     /// A state event we already replaced with a newer one.
     fn is_superseded(&self, event: &Event) -> bool {
-        event.event_id.as_ref().is_some_and(|id| self.superseded.contains(id))
+        event
+            .event_id
+            .as_ref()
+            .is_some_and(|id| self.superseded.contains(id))
     }
 
     /// The event ID of the member event we hold for the member `event` is about (if it is
@@ -752,7 +862,11 @@ impl Room {
             return None;
         }
         let user = UserId::parse(event.state_key.as_deref()?).ok()?;
-        self.members.get(&user)?.event_id.clone().filter(|id| Some(id) != event.event_id.as_ref())
+        self.members
+            .get(&user)?
+            .event_id
+            .clone()
+            .filter(|id| Some(id) != event.event_id.as_ref())
     }
 
     fn apply_state(&mut self, event: &Event) {
@@ -773,7 +887,9 @@ impl Room {
                     .and_then(|content| content.alias);
             }
             "m.room.avatar" => {
-                self.avatar = event.content::<AvatarContent>().and_then(|c| Mxc::parse(&c.url?));
+                self.avatar = event
+                    .content::<AvatarContent>()
+                    .and_then(|c| Mxc::parse(&c.url?));
             }
             "m.room.topic" => {
                 self.topic = event.content::<TopicContent>().map(|content| content.topic);
@@ -781,9 +897,10 @@ impl Room {
             "m.room.create" => {
                 let content: CreateContent = event.content().unwrap_or_default();
                 // Versions 1–11 rank creators by power level like everyone else.
-                let legacy = content.room_version.as_deref().is_none_or(|v| {
-                    v.parse::<u8>().is_ok_and(|n| (1..=11).contains(&n))
-                });
+                let legacy = content
+                    .room_version
+                    .as_deref()
+                    .is_none_or(|v| v.parse::<u8>().is_ok_and(|n| (1..=11).contains(&n)));
                 if !legacy {
                     self.creators = std::iter::once(event.sender.clone())
                         .chain(content.additional_creators)
@@ -805,7 +922,9 @@ impl Room {
                 }
             }
             "m.room.join_rules" => {
-                self.public = event.content::<JoinRulesContent>().is_some_and(|c| c.join_rule == "public");
+                self.public = event
+                    .content::<JoinRulesContent>()
+                    .is_some_and(|c| c.join_rule == "public");
             }
             "m.room.member" => {
                 let (Ok(user_id), Some(content)) = (
@@ -894,8 +1013,12 @@ impl Room {
     }
 
     /// Who has read up to each item (not counting us), by item key.
-    pub fn receipts_by_key(&self, own: &UserId) -> std::collections::HashMap<String, Vec<OwnedUserId>> {
-        let mut by_key: std::collections::HashMap<String, Vec<OwnedUserId>> = std::collections::HashMap::new();
+    pub fn receipts_by_key(
+        &self,
+        own: &UserId,
+    ) -> std::collections::HashMap<String, Vec<OwnedUserId>> {
+        let mut by_key: std::collections::HashMap<String, Vec<OwnedUserId>> =
+            std::collections::HashMap::new();
         for (user, event_id) in &self.receipts {
             if user == own {
                 continue;
@@ -918,7 +1041,11 @@ impl Room {
     /// Fills in what depends on who we are: our reactions, a call's line.
     fn finish(&self, item: &mut TimelineItem, own: &UserId) {
         self.timeline.mark_own_reactions(item, own);
-        if let Some(call) = item.call_id.as_deref().and_then(|id| self.timeline.call(id)) {
+        if let Some(call) = item
+            .call_id
+            .as_deref()
+            .and_then(|id| self.timeline.call(id))
+        {
             item.body = call.summary(own);
         }
     }
@@ -947,7 +1074,11 @@ fn decrypted_event(event: &Event, decrypted: &Decrypted) -> Event {
 
 /// Notes on the item that it came encrypted, and from what kind of device.
 fn mark_encrypted(mut incoming: Incoming, decrypted: &Decrypted) -> Incoming {
-    if let Incoming::Item(item) | Incoming::Call { shown: Some(item), .. } = &mut incoming {
+    if let Incoming::Item(item)
+    | Incoming::Call {
+        shown: Some(item), ..
+    } = &mut incoming
+    {
         item.encrypted = true;
         item.sender_cross_signed = decrypted.cross_signed;
     }

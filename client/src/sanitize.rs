@@ -19,9 +19,44 @@ pub enum Element {
 /// Elements rebuilt as they are. `img` is not here: without authenticated media it is shown
 /// as its alt text.
 const ALLOWED: [&str; 38] = [
-    "font", "del", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "p", "a", "ul", "ol", "sup",
-    "sub", "li", "b", "i", "u", "strong", "em", "s", "strike", "code", "hr", "br", "div", "table",
-    "thead", "tbody", "tr", "th", "td", "caption", "pre", "span", "details", "summary",
+    "font",
+    "del",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "p",
+    "a",
+    "ul",
+    "ol",
+    "sup",
+    "sub",
+    "li",
+    "b",
+    "i",
+    "u",
+    "strong",
+    "em",
+    "s",
+    "strike",
+    "code",
+    "hr",
+    "br",
+    "div",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "caption",
+    "pre",
+    "span",
+    "details",
+    "summary",
 ];
 
 /// Elements whose content is code, styling, embedded documents or interactive controls:
@@ -64,9 +99,12 @@ pub fn attribute(tag: &str, name: &str, value: &str) -> Option<String> {
         ("font" | "span", "data-mx-color" | "data-mx-bg-color" | "color") => {
             is_hex_color(value).then(|| value.to_owned())
         }
-        ("th" | "td", "colspan" | "rowspan") => {
-            value.trim().parse::<u16>().ok().filter(|n| *n <= 100).map(|n| n.to_string())
-        }
+        ("th" | "td", "colspan" | "rowspan") => value
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|n| *n <= 100)
+            .map(|n| n.to_string()),
         _ => None,
     }
 }
@@ -87,9 +125,7 @@ pub fn safe_link(url: &str) -> bool {
 }
 
 fn is_hex_color(value: &str) -> bool {
-    value.len() == 7
-        && value.starts_with('#')
-        && value[1..].chars().all(|c| c.is_ascii_hexdigit())
+    value.len() == 7 && value.starts_with('#') && value[1..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -101,10 +137,15 @@ mod tests {
         for tag in ["b", "a", "pre", "code", "blockquote", "table", "details"] {
             assert_eq!(element(tag), Element::Keep, "{tag}");
         }
-        for tag in ["script", "style", "iframe", "svg", "math", "object", "embed", "template", "button", "input"] {
+        for tag in [
+            "script", "style", "iframe", "svg", "math", "object", "embed", "template", "button",
+            "input",
+        ] {
             assert_eq!(element(tag), Element::Remove, "{tag}");
         }
-        for tag in ["form", "section", "marquee", "blink", "img", "body", "html", "x-custom"] {
+        for tag in [
+            "form", "section", "marquee", "blink", "img", "body", "html", "x-custom",
+        ] {
             assert_eq!(element(tag), Element::Unwrap, "{tag}");
         }
         assert_eq!(element("svg:script"), Element::Remove);
@@ -112,8 +153,14 @@ mod tests {
 
     #[test]
     fn attributes() {
-        assert_eq!(attribute("a", "href", "https://example.org").as_deref(), Some("https://example.org"));
-        assert_eq!(attribute("a", "href", "matrix:u/alice:hs").as_deref(), Some("matrix:u/alice:hs"));
+        assert_eq!(
+            attribute("a", "href", "https://example.org").as_deref(),
+            Some("https://example.org")
+        );
+        assert_eq!(
+            attribute("a", "href", "matrix:u/alice:hs").as_deref(),
+            Some("matrix:u/alice:hs")
+        );
         for evil in [
             "javascript:alert(1)",
             " JavaScript:alert(1)",
@@ -133,9 +180,15 @@ mod tests {
         assert_eq!(attribute("img", "src", "mxc://hs/x"), None);
         assert_eq!(attribute("ol", "start", "3").as_deref(), Some("3"));
         assert_eq!(attribute("ol", "start", "3\" onload=\"x"), None);
-        assert_eq!(attribute("code", "class", "language-rust").as_deref(), Some("language-rust"));
+        assert_eq!(
+            attribute("code", "class", "language-rust").as_deref(),
+            Some("language-rust")
+        );
         assert_eq!(attribute("code", "class", "x language-rust"), None);
-        assert_eq!(attribute("font", "color", "#ff0000").as_deref(), Some("#ff0000"));
+        assert_eq!(
+            attribute("font", "color", "#ff0000").as_deref(),
+            Some("#ff0000")
+        );
         assert_eq!(attribute("font", "color", "red;background:url(x)"), None);
         assert_eq!(attribute("td", "colspan", "99999"), None);
     }

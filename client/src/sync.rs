@@ -189,9 +189,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e2ee.to_device.events.len(), 1);
-        assert_eq!((e2ee.device_lists.changed.len(), e2ee.device_lists.left.len()), (1, 1));
-        assert_eq!(e2ee.device_one_time_keys_count.unwrap()["signed_curve25519"], 12);
-        assert_eq!(e2ee.device_unused_fallback_key_types.unwrap(), ["signed_curve25519"]);
+        assert_eq!(
+            (
+                e2ee.device_lists.changed.len(),
+                e2ee.device_lists.left.len()
+            ),
+            (1, 1)
+        );
+        assert_eq!(
+            e2ee.device_one_time_keys_count.unwrap()["signed_curve25519"],
+            12
+        );
+        assert_eq!(
+            e2ee.device_unused_fallback_key_types.unwrap(),
+            ["signed_curve25519"]
+        );
     }
 
     #[test]

@@ -153,7 +153,10 @@ impl TimelineItem {
 
     /// Whether people can edit, reply to, react to or delete it.
     pub fn is_message(&self) -> bool {
-        matches!(self.kind, ItemKind::Message | ItemKind::Emote | ItemKind::Notice)
+        matches!(
+            self.kind,
+            ItemKind::Message | ItemKind::Emote | ItemKind::Notice
+        )
     }
 }
 
@@ -183,30 +186,58 @@ pub(crate) enum Incoming {
     /// Something shown as its own item.
     Item(TimelineItem),
     /// An edit of `target`.
-    Edit { event_id: OwnedEventId, target: OwnedEventId, edit: Edit },
+    Edit {
+        event_id: OwnedEventId,
+        target: OwnedEventId,
+        edit: Edit,
+    },
     /// A reaction.
     Reaction(ReactionEntry),
     /// `target` was deleted.
-    Redaction { event_id: OwnedEventId, target: OwnedEventId },
+    Redaction {
+        event_id: OwnedEventId,
+        target: OwnedEventId,
+    },
     /// An event not shown at all (still counts for read receipts).
     Hidden(OwnedEventId),
     /// An `m.call.*` event: it updates the call's record; the invite is also shown.
-    Call { event_id: OwnedEventId, call_id: String, sender: OwnedUserId, update: CallUpdate, shown: Option<TimelineItem> },
+    Call {
+        event_id: OwnedEventId,
+        call_id: String,
+        sender: OwnedUserId,
+        update: CallUpdate,
+        shown: Option<TimelineItem>,
+    },
 }
 
 /// What one call event says about its call.
 #[derive(Clone, Debug)]
 pub(crate) enum CallUpdate {
-    Invite { caller: OwnedUserId, invitee: Option<OwnedUserId>, video: bool, at: u64 },
-    Answer { at: u64 },
-    Hangup { at: u64, reason: String },
-    Reject { at: u64 },
+    Invite {
+        caller: OwnedUserId,
+        invitee: Option<OwnedUserId>,
+        video: bool,
+        at: u64,
+    },
+    Answer {
+        at: u64,
+    },
+    Hangup {
+        at: u64,
+        reason: String,
+    },
+    Reject {
+        at: u64,
+    },
 }
 
 impl CallUpdate {
     fn at(&self) -> u64 {
         match self {
-            Self::Invite { at, .. } | Self::Answer { at } | Self::Hangup { at, .. } | Self::Reject { at } => *at,
+            Self::Invite { at, .. }
+            | Self::Answer { at }
+            | Self::Hangup { at, .. }
+            | Self::Reject { at } => *at,
         }
     }
 }
@@ -230,21 +261,33 @@ impl CallRecord {
     /// one, whoever answered or rejected first). A reject after an answer is ignored, as the
     /// spec says; anyone else's call events change nothing.
     pub fn summary(&self, own: &UserId) -> String {
-        let Some((caller, invitee, video)) = self.events.iter().find_map(|(_, update)| match update {
-            CallUpdate::Invite { caller, invitee, video, .. } => Some((caller, invitee.as_ref(), *video)),
-            _ => None,
-        }) else {
+        let Some((caller, invitee, video)) =
+            self.events.iter().find_map(|(_, update)| match update {
+                CallUpdate::Invite {
+                    caller,
+                    invitee,
+                    video,
+                    ..
+                } => Some((caller, invitee.as_ref(), *video)),
+                _ => None,
+            })
+        else {
             return String::new();
         };
         // The callee's first response decides (a reject after an answer is ignored). An
         // invite naming its invitee (a DM) counts only theirs; otherwise whoever responded
         // first. No sorting: a sort would add kilobytes to the wasm for a handful of events.
         let first = |wanted: &dyn Fn(&OwnedUserId, &CallUpdate) -> bool| {
-            self.events.iter().filter(|(sender, update)| wanted(sender, update)).min_by_key(|(_, update)| update.at())
+            self.events
+                .iter()
+                .filter(|(sender, update)| wanted(sender, update))
+                .min_by_key(|(_, update)| update.at())
         };
         let response = first(&|sender, update| {
-            matches!(update, CallUpdate::Answer { .. } | CallUpdate::Reject { .. })
-                && sender != caller
+            matches!(
+                update,
+                CallUpdate::Answer { .. } | CallUpdate::Reject { .. }
+            ) && sender != caller
                 && invitee.is_none_or(|invitee| invitee == sender)
         });
         let callee = response.map(|(sender, _)| sender);
@@ -267,12 +310,19 @@ impl CallRecord {
         });
         let ours = caller == own;
         // Spelled out: `to_lowercase` would bring Unicode case tables into the wasm.
-        let (kind, lower) = if video { ("Video call", "video call") } else { ("Call", "call") };
+        let (kind, lower) = if video {
+            ("Video call", "video call")
+        } else {
+            ("Call", "call")
+        };
         match (answered_at, ended, rejected_by) {
             (_, _, Some(by)) if by == own => format!("You declined the {lower}"),
             (_, _, Some(_)) => format!("{kind} declined"),
             (Some(answered), Some((ended, _)), _) => {
-                format!("{kind} ended · {}", format_duration(ended.saturating_sub(answered)))
+                format!(
+                    "{kind} ended · {}",
+                    format_duration(ended.saturating_sub(answered))
+                )
             }
             (Some(_), None, _) => format!("{kind} in progress"),
             (None, Some((_, "invite_timeout")), _) if ours => "No answer".to_owned(),
@@ -306,7 +356,11 @@ impl Timeline {
     /// All items as the UI shows them: oldest first, local echoes last, with edits,
     /// reactions and redactions applied.
     pub fn items(&self) -> Vec<TimelineItem> {
-        self.remote.iter().chain(&self.local).map(|item| self.compose(item)).collect()
+        self.remote
+            .iter()
+            .chain(&self.local)
+            .map(|item| self.compose(item))
+            .collect()
     }
 
     /// Number of items, including local echoes.
@@ -363,7 +417,11 @@ impl Timeline {
 
     /// Timestamp of the newest item, for sorting rooms by activity.
     pub fn latest_ts(&self) -> Option<MilliSecondsSinceUnixEpoch> {
-        self.remote.iter().chain(&self.local).map(|item| item.origin_server_ts).max()
+        self.remote
+            .iter()
+            .chain(&self.local)
+            .map(|item| item.origin_server_ts)
+            .max()
     }
 
     /// The shown item a (possibly hidden) event stands at.
@@ -375,10 +433,16 @@ impl Timeline {
     /// syncs may repeat events, e.g. after a retried request.
     pub(crate) fn push_back(&mut self, incoming: Incoming) -> bool {
         let anchor = self.remote.last().and_then(|item| item.event_id.clone());
-        let Some(placed) = self.insert(incoming, anchor) else { return false };
+        let Some(placed) = self.insert(incoming, anchor) else {
+            return false;
+        };
         if let Some((item, echo)) = placed {
             let key = item.key();
-            self.diffs.push(if echo { ItemDiff::Confirmed(key) } else { ItemDiff::PushBack(key) });
+            self.diffs.push(if echo {
+                ItemDiff::Confirmed(key)
+            } else {
+                ItemDiff::PushBack(key)
+            });
             self.remote.push(item);
         }
         true
@@ -394,7 +458,9 @@ impl Timeline {
             }
         }
         if !older.is_empty() {
-            self.diffs.push(ItemDiff::PushFront(older.iter().map(TimelineItem::key).collect()));
+            self.diffs.push(ItemDiff::PushFront(
+                older.iter().map(TimelineItem::key).collect(),
+            ));
         }
         older.append(&mut self.remote);
         self.remote = older;
@@ -407,7 +473,12 @@ impl Timeline {
 
     /// Records that the shown item of `event_id`, if loaded, changed.
     fn touch(&mut self, event_id: &OwnedEventId) {
-        let found = self.remote.iter().rev().chain(&self.local).find(|item| item.event_id.as_ref() == Some(event_id));
+        let found = self
+            .remote
+            .iter()
+            .rev()
+            .chain(&self.local)
+            .find(|item| item.event_id.as_ref() == Some(event_id));
         if let Some(item) = found {
             let key = item.key();
             self.diffs.push(ItemDiff::Update(key));
@@ -416,7 +487,11 @@ impl Timeline {
 
     /// Records that the line of call `call_id` changed.
     fn touch_call(&mut self, call_id: &str) {
-        if let Some(item) = self.remote.iter().find(|item| item.call_id.as_deref() == Some(call_id)) {
+        if let Some(item) = self
+            .remote
+            .iter()
+            .find(|item| item.call_id.as_deref() == Some(call_id))
+        {
             let key = item.key();
             self.diffs.push(ItemDiff::Update(key));
         }
@@ -424,17 +499,30 @@ impl Timeline {
 
     /// The item with this [`TimelineItem::key`], as shown.
     pub fn item_by_key(&self, key: &str) -> Option<TimelineItem> {
-        self.remote.iter().rev().chain(&self.local).find(|item| has_key(item, key)).map(|item| self.compose(item))
+        self.remote
+            .iter()
+            .rev()
+            .chain(&self.local)
+            .find(|item| has_key(item, key))
+            .map(|item| self.compose(item))
     }
 
     /// The keys of all items, in the order [`Self::items`] gives them.
     pub fn keys(&self) -> Vec<String> {
-        self.remote.iter().chain(&self.local).map(TimelineItem::key).collect()
+        self.remote
+            .iter()
+            .chain(&self.local)
+            .map(TimelineItem::key)
+            .collect()
     }
 
     /// The key of the shown item of `event_id`.
     pub(crate) fn key_of(&self, event_id: &OwnedEventId) -> Option<String> {
-        self.remote.iter().chain(&self.local).find(|item| item.event_id.as_ref() == Some(event_id)).map(TimelineItem::key)
+        self.remote
+            .iter()
+            .chain(&self.local)
+            .find(|item| item.event_id.as_ref() == Some(event_id))
+            .map(TimelineItem::key)
     }
 
     /// Forgets the server's items (after a gap), keeping local echoes and relations.
@@ -442,18 +530,30 @@ impl Timeline {
     /// an item replaces the placeholder; a relation (edit, reaction, redaction) takes the
     /// placeholder away and applies.
     pub(crate) fn replace(&mut self, event_id: &OwnedEventId, incoming: Incoming) {
-        let Some(pos) = self.remote.iter().position(|item| item.event_id.as_ref() == Some(event_id)) else { return };
+        let Some(pos) = self
+            .remote
+            .iter()
+            .position(|item| item.event_id.as_ref() == Some(event_id))
+        else {
+            return;
+        };
         let key = self.remote[pos].key();
         let remove = |timeline: &mut Self| {
-            timeline.diffs.push(ItemDiff::Remove(timeline.remote[pos].key()));
+            timeline
+                .diffs
+                .push(ItemDiff::Remove(timeline.remote[pos].key()));
             timeline.remote.remove(pos);
-            if let Some(anchor) = pos.checked_sub(1).and_then(|before| timeline.remote[before].event_id.clone()) {
+            if let Some(anchor) = pos
+                .checked_sub(1)
+                .and_then(|before| timeline.remote[before].event_id.clone())
+            {
                 timeline.anchors.insert(event_id.clone(), anchor);
             }
         };
         match incoming {
             Incoming::Item(mut item) => {
-                self.local.retain(|local| item.txn_id.is_none() || local.txn_id != item.txn_id);
+                self.local
+                    .retain(|local| item.txn_id.is_none() || local.txn_id != item.txn_id);
                 // Keep the key the view knows the placeholder by.
                 if item.txn_id.is_none() {
                     item.txn_id = self.remote[pos].txn_id.clone();
@@ -461,8 +561,17 @@ impl Timeline {
                 self.remote[pos] = item;
                 self.diffs.push(ItemDiff::Update(key));
             }
-            Incoming::Call { call_id, sender, update, shown, .. } => {
-                self.calls.entry(call_id.clone()).or_default().apply(sender, update);
+            Incoming::Call {
+                call_id,
+                sender,
+                update,
+                shown,
+                ..
+            } => {
+                self.calls
+                    .entry(call_id.clone())
+                    .or_default()
+                    .apply(sender, update);
                 match shown {
                     Some(mut item) => {
                         if item.txn_id.is_none() {
@@ -495,7 +604,10 @@ impl Timeline {
 
     /// Updates why an undecryptable item is undecryptable (a withheld notice came).
     pub(crate) fn set_utd(&mut self, event_id: &OwnedEventId, reason: UtdReason) {
-        if let Some(item) = self.remote.iter_mut().find(|item| item.event_id.as_ref() == Some(event_id))
+        if let Some(item) = self
+            .remote
+            .iter_mut()
+            .find(|item| item.event_id.as_ref() == Some(event_id))
             && item.kind == ItemKind::Encrypted
         {
             item.utd = Some(reason);
@@ -531,10 +643,11 @@ impl Timeline {
         if !self.seen.insert(event_id.clone()) {
             return None;
         }
-        let shown = matches!(incoming, Incoming::Item(_) | Incoming::Call { shown: Some(_), .. });
-        if !shown
-            && let Some(anchor) = anchor
-        {
+        let shown = matches!(
+            incoming,
+            Incoming::Item(_) | Incoming::Call { shown: Some(_), .. }
+        );
+        if !shown && let Some(anchor) = anchor {
             self.anchors.insert(event_id.clone(), anchor);
         }
         Some(match incoming {
@@ -545,7 +658,11 @@ impl Timeline {
                     let same_txn = item.txn_id.is_some() && local.txn_id == item.txn_id;
                     same_txn || local.event_id.as_ref() == Some(&event_id)
                 };
-                let local_txn = self.local.iter().find(|local| echo(local)).map(|local| local.txn_id.clone());
+                let local_txn = self
+                    .local
+                    .iter()
+                    .find(|local| echo(local))
+                    .map(|local| local.txn_id.clone());
                 self.local.retain(|local| !echo(local));
                 // The remote echo keeps its local echo's key, so the view keeps its element.
                 if item.txn_id.is_none() {
@@ -566,8 +683,17 @@ impl Timeline {
                 None
             }
             Incoming::Hidden(_) => None,
-            Incoming::Call { call_id, sender, update, shown, .. } => {
-                self.calls.entry(call_id.clone()).or_default().apply(sender, update);
+            Incoming::Call {
+                call_id,
+                sender,
+                update,
+                shown,
+                ..
+            } => {
+                self.calls
+                    .entry(call_id.clone())
+                    .or_default()
+                    .apply(sender, update);
                 if shown.is_none() {
                     self.touch_call(&call_id);
                 }
@@ -666,7 +792,8 @@ impl Timeline {
         if self.seen.contains(&event_id) {
             // The remote echo came first but could not be matched by transaction ID.
             let before = self.local.len();
-            self.local.retain(|item| item.txn_id.as_ref() != Some(txn_id));
+            self.local
+                .retain(|item| item.txn_id.as_ref() != Some(txn_id));
             if self.local.len() != before {
                 self.diffs.push(ItemDiff::Remove(format!("txn:{txn_id}")));
             }
@@ -694,13 +821,17 @@ impl Timeline {
     }
 
     fn local_mut(&mut self, txn_id: &OwnedTransactionId) -> Option<&mut TimelineItem> {
-        self.local.iter_mut().find(|item| item.txn_id.as_ref() == Some(txn_id))
+        self.local
+            .iter_mut()
+            .find(|item| item.txn_id.as_ref() == Some(txn_id))
     }
 
     /// An item with its relations applied.
     fn compose(&self, base: &TimelineItem) -> TimelineItem {
         let mut item = base.clone();
-        let Some(event_id) = &base.event_id else { return item };
+        let Some(event_id) = &base.event_id else {
+            return item;
+        };
         if self.redacted.contains(event_id) {
             item.kind = ItemKind::Redacted;
             item.body = "Message deleted".to_owned();
@@ -714,10 +845,12 @@ impl Timeline {
             return item;
         }
         // Only the original sender may edit (the spec's rule; others' edits are ignored).
-        let latest_edit = self
-            .edits
-            .get(event_id)
-            .and_then(|edits| edits.iter().filter(|edit| edit.sender == base.sender).max_by_key(|edit| edit.ts));
+        let latest_edit = self.edits.get(event_id).and_then(|edits| {
+            edits
+                .iter()
+                .filter(|edit| edit.sender == base.sender)
+                .max_by_key(|edit| edit.ts)
+        });
         if let Some(edit) = latest_edit {
             item.kind = edit.kind;
             item.body = edit.body.clone();
@@ -755,17 +888,30 @@ impl Timeline {
 
     /// Our reaction to `target` with `key`: `Some(Some(event))` once sent, `Some(None)` while
     /// being sent, `None` if we have not reacted so.
-    pub(crate) fn own_reaction(&self, target: &OwnedEventId, key: &str, own: &UserId) -> Option<Option<OwnedEventId>> {
+    pub(crate) fn own_reaction(
+        &self,
+        target: &OwnedEventId,
+        key: &str,
+        own: &UserId,
+    ) -> Option<Option<OwnedEventId>> {
         let list = self.reactions.get(target)?;
-        list.iter().find(|e| e.key == key && e.sender == own).map(|e| e.event_id.clone())
+        list.iter()
+            .find(|e| e.key == key && e.sender == own)
+            .map(|e| e.event_id.clone())
     }
 
     /// Marks which reactions are ours; called by the room, which knows who we are.
     pub(crate) fn mark_own_reactions(&self, item: &mut TimelineItem, own: &UserId) {
-        let Some(event_id) = &item.event_id else { return };
-        let Some(list) = self.reactions.get(event_id) else { return };
+        let Some(event_id) = &item.event_id else {
+            return;
+        };
+        let Some(list) = self.reactions.get(event_id) else {
+            return;
+        };
         for reaction in &mut item.reactions {
-            let mine = list.iter().find(|e| e.key == reaction.key && e.sender == own);
+            let mine = list
+                .iter()
+                .find(|e| e.key == reaction.key && e.sender == own);
             reaction.own = mine.is_some();
             reaction.own_event = mine.and_then(|e| e.event_id.clone());
         }

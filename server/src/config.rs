@@ -164,7 +164,11 @@ impl IpRange {
         if width != candidate_width {
             return false;
         }
-        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+        let mask = if self.prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(self.prefix))
+        };
         net & mask == candidate & mask
     }
 }
@@ -173,11 +177,21 @@ impl std::str::FromStr for IpRange {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let (addr, prefix) = text.split_once('/').map_or((text, None), |(a, p)| (a, Some(p)));
-        let addr: std::net::IpAddr = addr.trim().parse().map_err(|_| format!("`{text}` is not an address or CIDR range"))?;
+        let (addr, prefix) = text
+            .split_once('/')
+            .map_or((text, None), |(a, p)| (a, Some(p)));
+        let addr: std::net::IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{text}` is not an address or CIDR range"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{text}` has a bad prefix length"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{text}` has a bad prefix length"))?,
             None => max,
         };
         Ok(Self { addr, prefix })
@@ -204,7 +218,10 @@ pub struct ConfigError {
 }
 
 fn err(key: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.to_owned(), problem: problem.into() }
+    ConfigError {
+        key: key.to_owned(),
+        problem: problem.into(),
+    }
 }
 
 impl Config {
@@ -215,8 +232,11 @@ impl Config {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| err("config", format!("cannot read {}: {e}", path.display())))?;
                 toml::from_str::<FileConfig>(&text).map_err(|e| {
-                    err("config", format!("{} is not valid: {}", path.display(), e.message()))
-                        .with_key_from(&e)
+                    err(
+                        "config",
+                        format!("{} is not valid: {}", path.display(), e.message()),
+                    )
+                    .with_key_from(&e)
                 })?
             }
             None => FileConfig::default(),
@@ -226,29 +246,56 @@ impl Config {
 
     /// Merges and validates.
     pub fn merge(file: FileConfig, o: Overrides) -> Result<Self, ConfigError> {
-        let listen_text = o.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8008".to_owned());
+        let listen_text = o
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8008".to_owned());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            err("listen", format!("`{listen_text}` is not an address like 127.0.0.1:8008"))
+            err(
+                "listen",
+                format!("`{listen_text}` is not an address like 127.0.0.1:8008"),
+            )
         })?;
 
         let server_name_text = o.server_name.or(file.server_name).unwrap_or_else(|| {
-            if listen.ip().is_loopback() { "localhost".to_owned() } else { listen.ip().to_string() }
+            if listen.ip().is_loopback() {
+                "localhost".to_owned()
+            } else {
+                listen.ip().to_string()
+            }
         });
         let server_name = ServerName::parse(&server_name_text).map_err(|e| {
-            err("server_name", format!("`{server_name_text}` is not a valid server name ({e})"))
+            err(
+                "server_name",
+                format!("`{server_name_text}` is not a valid server name ({e})"),
+            )
         })?;
 
-        let registration = o.registration.or(file.registration).unwrap_or(
-            if listen.ip().is_loopback() { Registration::Open } else { Registration::Token },
-        );
+        let registration =
+            o.registration
+                .or(file.registration)
+                .unwrap_or(if listen.ip().is_loopback() {
+                    Registration::Open
+                } else {
+                    Registration::Token
+                });
 
         let mut registration_tokens = file.registration_tokens;
         registration_tokens.extend(o.registration_token);
-        if registration_tokens.iter().any(|t| t.is_empty() || t.len() > 64) {
-            return Err(err("registration_tokens", "tokens must be 1 to 64 characters long"));
+        if registration_tokens
+            .iter()
+            .any(|t| t.is_empty() || t.len() > 64)
+        {
+            return Err(err(
+                "registration_tokens",
+                "tokens must be 1 to 64 characters long",
+            ));
         }
 
-        let data_dir = o.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let data_dir = o
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
         if data_dir.as_os_str().is_empty() {
             return Err(err("data_dir", "must not be empty"));
         }
@@ -256,7 +303,10 @@ impl Config {
         if let Some(url) = &file.public_baseurl
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(err("public_baseurl", format!("`{url}` must start with http:// or https://")));
+            return Err(err(
+                "public_baseurl",
+                format!("`{url}` must start with http:// or https://"),
+            ));
         }
 
         let max_upload_size = file.max_upload_size.unwrap_or(DEFAULT_MAX_UPLOAD_SIZE);
@@ -269,8 +319,13 @@ impl Config {
             None => None,
             Some(turn) if turn.uris.is_empty() && turn.relay != Some(true) => None,
             Some(turn) => {
-                if let Some(bad) = turn.uris.iter().find(|u| !(u.starts_with("turn:") || u.starts_with("turns:") || u.starts_with("stun:"))) {
-                    return Err(err("turn.uris", format!("`{bad}` must start with turn:, turns: or stun:")));
+                if let Some(bad) = turn.uris.iter().find(|u| {
+                    !(u.starts_with("turn:") || u.starts_with("turns:") || u.starts_with("stun:"))
+                }) {
+                    return Err(err(
+                        "turn.uris",
+                        format!("`{bad}` must start with turn:, turns: or stun:"),
+                    ));
                 }
                 let shared_secret = turn.shared_secret.filter(|s| !s.is_empty()).ok_or_else(|| {
                     err("turn.shared_secret", "is required when turn.uris is set (the same as coturn's static-auth-secret)")
@@ -280,17 +335,33 @@ impl Config {
                     return Err(err("turn.ttl_seconds", "must be at least 1"));
                 }
                 let relay = if turn.relay == Some(true) {
-                    let listen_text = turn.relay_listen.unwrap_or_else(|| "0.0.0.0:3478".to_owned());
-                    let listen: SocketAddr = listen_text
-                        .parse()
-                        .map_err(|_| err("turn.relay_listen", format!("`{listen_text}` is not an address like 0.0.0.0:3478")))?;
+                    let listen_text = turn
+                        .relay_listen
+                        .unwrap_or_else(|| "0.0.0.0:3478".to_owned());
+                    let listen: SocketAddr = listen_text.parse().map_err(|_| {
+                        err(
+                            "turn.relay_listen",
+                            format!("`{listen_text}` is not an address like 0.0.0.0:3478"),
+                        )
+                    })?;
                     let external_ip = match turn.relay_external_ip {
-                        Some(ip) => Some(ip.parse().map_err(|_| err("turn.relay_external_ip", format!("`{ip}` is not an IP address")))?),
+                        Some(ip) => Some(ip.parse().map_err(|_| {
+                            err(
+                                "turn.relay_external_ip",
+                                format!("`{ip}` is not an IP address"),
+                            )
+                        })?),
                         None => None,
                     };
-                    let (min_port, max_port) = (turn.relay_min_port.unwrap_or(49152), turn.relay_max_port.unwrap_or(65535));
+                    let (min_port, max_port) = (
+                        turn.relay_min_port.unwrap_or(49152),
+                        turn.relay_max_port.unwrap_or(65535),
+                    );
                     if min_port == 0 || max_port < min_port {
-                        return Err(err("turn.relay_min_port", "the relay port range must be 1..=65535 with min ≤ max"));
+                        return Err(err(
+                            "turn.relay_min_port",
+                            "the relay port range must be 1..=65535 with min ≤ max",
+                        ));
                     }
                     Some(RelayConfig {
                         listen,
@@ -308,18 +379,30 @@ impl Config {
                 {
                     let host = relay.external_ip.unwrap_or(relay.listen.ip());
                     if host.is_unspecified() {
-                        return Err(err("turn.uris", "set turn.uris or turn.relay_external_ip so clients know where the relay is"));
+                        return Err(err(
+                            "turn.uris",
+                            "set turn.uris or turn.relay_external_ip so clients know where the relay is",
+                        ));
                     }
                     uris.push(turn_uri(host, relay.listen.port()));
                 }
-                Some(TurnConfig { uris, shared_secret, ttl: std::time::Duration::from_secs(ttl), relay, automatic: false })
+                Some(TurnConfig {
+                    uris,
+                    shared_secret,
+                    ttl: std::time::Duration::from_secs(ttl),
+                    relay,
+                    automatic: false,
+                })
             }
         };
 
         let trusted_proxies = file
             .trusted_proxies
             .iter()
-            .map(|text| text.parse::<IpRange>().map_err(|problem| err("trusted_proxies", problem)))
+            .map(|text| {
+                text.parse::<IpRange>()
+                    .map_err(|problem| err("trusted_proxies", problem))
+            })
             .collect::<Result<Vec<_>, _>>()?;
 
         Ok(Self {
@@ -358,7 +441,11 @@ fn default_turn(listen: SocketAddr) -> TurnConfig {
     };
     // An unspecified listen address (0.0.0.0) names no reachable host: the relay still runs
     // but is not advertised until `turn.uris` or `turn.relay_external_ip` is set.
-    let uris = if ip.is_unspecified() { Vec::new() } else { vec![turn_uri(ip, 3478)] };
+    let uris = if ip.is_unspecified() {
+        Vec::new()
+    } else {
+        vec![turn_uri(ip, 3478)]
+    };
     TurnConfig {
         uris,
         shared_secret: String::new(),
@@ -418,9 +505,20 @@ mod tests {
             })
         };
         assert_eq!(shows(parse("").unwrap()), (false, true, true));
-        assert_eq!(shows(parse("log = \"info\"").unwrap()), (true, true, true), "the file's filter wins");
-        let o = Overrides { log: Some("debug".into()), ..Default::default() };
-        assert_eq!(shows(Config::merge(FileConfig::default(), o).unwrap()), (true, true, true), "so does --log");
+        assert_eq!(
+            shows(parse("log = \"info\"").unwrap()),
+            (true, true, true),
+            "the file's filter wins"
+        );
+        let o = Overrides {
+            log: Some("debug".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            shows(Config::merge(FileConfig::default(), o).unwrap()),
+            (true, true, true),
+            "so does --log"
+        );
     }
 
     #[test]
@@ -432,26 +530,55 @@ mod tests {
     #[test]
     fn flags_override_file() {
         let file: FileConfig = toml::from_str("listen = \"127.0.0.1:1\"").unwrap();
-        let o = Overrides { listen: Some("127.0.0.1:2".into()), ..Default::default() };
+        let o = Overrides {
+            listen: Some("127.0.0.1:2".into()),
+            ..Default::default()
+        };
         assert_eq!(Config::merge(file, o).unwrap().listen.port(), 2);
     }
 
     #[test]
     fn trusted_proxies_are_addresses_or_ranges() {
         let c = parse("trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]").unwrap();
-        let trusted = |ip: &str| c.trusted_proxies.iter().any(|r| r.contains(ip.parse().unwrap()));
-        assert!(trusted("127.0.0.1") && trusted("10.200.1.2") && trusted("fd12::1") && trusted("::ffff:10.0.0.1"));
+        let trusted = |ip: &str| {
+            c.trusted_proxies
+                .iter()
+                .any(|r| r.contains(ip.parse().unwrap()))
+        };
+        assert!(
+            trusted("127.0.0.1")
+                && trusted("10.200.1.2")
+                && trusted("fd12::1")
+                && trusted("::ffff:10.0.0.1")
+        );
         assert!(!trusted("127.0.0.2") && !trusted("11.0.0.1") && !trusted("::1"));
-        assert!(parse("").unwrap().trusted_proxies.is_empty(), "nobody is trusted by default");
-        assert_eq!(parse("trusted_proxies = [\"nginx\"]").unwrap_err().key, "trusted_proxies");
-        assert_eq!(parse("trusted_proxies = [\"10.0.0.0/33\"]").unwrap_err().key, "trusted_proxies");
+        assert!(
+            parse("").unwrap().trusted_proxies.is_empty(),
+            "nobody is trusted by default"
+        );
+        assert_eq!(
+            parse("trusted_proxies = [\"nginx\"]").unwrap_err().key,
+            "trusted_proxies"
+        );
+        assert_eq!(
+            parse("trusted_proxies = [\"10.0.0.0/33\"]")
+                .unwrap_err()
+                .key,
+            "trusted_proxies"
+        );
     }
 
     #[test]
     fn bad_values_name_their_key() {
         assert_eq!(parse("listen = \"nope\"").unwrap_err().key, "listen");
-        assert_eq!(parse("server_name = \"bad name!\"").unwrap_err().key, "server_name");
-        assert_eq!(parse("public_baseurl = \"ftp://x\"").unwrap_err().key, "public_baseurl");
+        assert_eq!(
+            parse("server_name = \"bad name!\"").unwrap_err().key,
+            "server_name"
+        );
+        assert_eq!(
+            parse("public_baseurl = \"ftp://x\"").unwrap_err().key,
+            "public_baseurl"
+        );
         let unknown = parse("lisen = \"x\"").unwrap_err();
         assert!(unknown.problem.contains("lisen"), "{unknown}");
         let bad_enum = parse("registration = \"sometimes\"").unwrap_err();

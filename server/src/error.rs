@@ -97,7 +97,11 @@ impl ErrorKind {
 pub enum Error {
     /// A client-facing error with a Matrix error code.
     #[error("{}: {message}", kind.code())]
-    Matrix { kind: ErrorKind, status: StatusCode, message: String },
+    Matrix {
+        kind: ErrorKind,
+        status: StatusCode,
+        message: String,
+    },
     /// Too many requests: 429 `M_LIMIT_EXCEEDED` with when to try again.
     #[error("rate limited for {retry_after_ms} ms")]
     RateLimited { retry_after_ms: u64 },
@@ -116,12 +120,20 @@ pub enum Error {
 impl Error {
     /// A Matrix error with the code's usual HTTP status.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self::Matrix { kind, status: kind.status(), message: message.into() }
+        Self::Matrix {
+            kind,
+            status: kind.status(),
+            message: message.into(),
+        }
     }
 
     /// A Matrix error with an explicit HTTP status (e.g. 405 `M_UNRECOGNIZED`).
     pub fn with_status(kind: ErrorKind, status: StatusCode, message: impl Into<String>) -> Self {
-        Self::Matrix { kind, status, message: message.into() }
+        Self::Matrix {
+            kind,
+            status,
+            message: message.into(),
+        }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -163,7 +175,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
-            Self::Matrix { kind, status, message } => {
+            Self::Matrix {
+                kind,
+                status,
+                message,
+            } => {
                 let mut body = json!({ "errcode": kind.code(), "error": message });
                 if kind == ErrorKind::UnknownToken {
                     body["soft_logout"] = json!(false);
@@ -177,9 +193,12 @@ impl IntoResponse for Error {
                     "retry_after_ms": retry_after_ms,
                 });
                 let seconds = retry_after_ms.div_ceil(1000).to_string();
-                let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+                let mut response =
+                    (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
                 if let Ok(value) = http::HeaderValue::from_str(&seconds) {
-                    response.headers_mut().insert(http::header::RETRY_AFTER, value);
+                    response
+                        .headers_mut()
+                        .insert(http::header::RETRY_AFTER, value);
                 }
                 response
             }

@@ -25,7 +25,10 @@ pub enum StartError {
     #[error("data_dir `{path}`: {problem}")]
     DataDir { path: String, problem: String },
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot open the database: {0}")]
     Database(String),
 }
@@ -37,7 +40,10 @@ pub enum StartError {
 /// half-written behind.
 pub fn open_services(config: &Config) -> Result<Services, StartError> {
     let dir = &config.data_dir;
-    let data_err = |problem: String| StartError::DataDir { path: dir.display().to_string(), problem };
+    let data_err = |problem: String| StartError::DataDir {
+        path: dir.display().to_string(),
+        problem,
+    };
     let created = match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => None,
         Ok(_) => return Err(data_err("exists but is not a directory".into())),
@@ -57,7 +63,8 @@ pub fn open_services(config: &Config) -> Result<Services, StartError> {
     let result = check_writable(dir).map_err(data_err).and_then(|()| {
         let storage = SqliteStorage::open(&dir.join(DATABASE_FILE))
             .map_err(|e| StartError::Database(e.to_string()))?;
-        Services::new(config.clone(), Arc::new(storage)).map_err(|e| StartError::Database(e.to_string()))
+        Services::new(config.clone(), Arc::new(storage))
+            .map_err(|e| StartError::Database(e.to_string()))
     });
     if result.is_err()
         && let Some(created) = created
@@ -75,7 +82,12 @@ fn check_writable(dir: &Path) -> Result<(), String> {
 
 /// Binds the listener; separate from [`serve`] so tests can use port 0.
 pub async fn bind(config: &Config) -> Result<TcpListener, StartError> {
-    TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })
+    TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })
 }
 
 /// Serves until the future `shutdown` completes.
@@ -85,5 +97,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = api::router(services).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -113,12 +113,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = runtime.block_on(async move {
         match user {
-            Some(UserCommand::Add { name, password, admin }) => add_user(config, name, password, admin).await,
+            Some(UserCommand::Add {
+                name,
+                password,
+                admin,
+            }) => add_user(config, name, password, admin).await,
             None => run(config).await,
         }
     });
@@ -135,7 +145,9 @@ async fn run(config: Config) -> Result<(), String> {
     let services = weft_server::open_services(&config).map_err(|e| e.to_string())?;
     // The services hold the configuration with defaults filled in (the TURN secret).
     let config = services.config().clone();
-    let listener = weft_server::bind(&config).await.map_err(|e| e.to_string())?;
+    let listener = weft_server::bind(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         server_name = %config.server_name,
@@ -144,11 +156,23 @@ async fn run(config: Config) -> Result<(), String> {
         "Weft is running at http://{addr}/"
     );
     if config.registration == Registration::Token && config.registration_tokens.is_empty() {
-        tracing::warn!("registration = token but no registration_tokens are set: nobody can register");
+        tracing::warn!(
+            "registration = token but no registration_tokens are set: nobody can register"
+        );
     }
-    let relay = match config.turn.as_ref().and_then(|turn| turn.relay.as_ref().map(|relay| (turn, relay))) {
+    let relay = match config
+        .turn
+        .as_ref()
+        .and_then(|turn| turn.relay.as_ref().map(|relay| (turn, relay)))
+    {
         Some((turn, relay)) => {
-            match weft_server::turn_relay::Relay::start(relay, &turn.shared_secret, config.server_name.as_str()).await {
+            match weft_server::turn_relay::Relay::start(
+                relay,
+                &turn.shared_secret,
+                config.server_name.as_str(),
+            )
+            .await
+            {
                 Ok(started) => {
                     tracing::info!(addr = %started.addr, uris = ?turn.uris, "TURN relay is running");
                     Some(started)
@@ -167,7 +191,9 @@ async fn run(config: Config) -> Result<(), String> {
         }
         None => None,
     };
-    let result = weft_server::serve(listener, services, shutdown_signal()).await.map_err(|e| e.to_string());
+    let result = weft_server::serve(listener, services, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string());
     if let Some(relay) = relay {
         relay.close().await;
     }
@@ -180,7 +206,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -190,7 +217,12 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn add_user(config: Config, name: String, password: Option<String>, admin: bool) -> Result<(), String> {
+async fn add_user(
+    config: Config,
+    name: String,
+    password: Option<String>,
+    admin: bool,
+) -> Result<(), String> {
     let services = weft_server::open_services(&config).map_err(|e| e.to_string())?;
     let user_id = services.new_user_id_for(&name).map_err(|e| e.to_string())?;
     let (password, generated) = match password {
@@ -201,7 +233,10 @@ async fn add_user(config: Config, name: String, password: Option<String>, admin:
             (Alphanumeric.sample_string(&mut rand::rng(), 20), true)
         }
     };
-    let created = services.create_account(&user_id, Some(password.clone()), admin).await.map_err(|e| e.to_string())?;
+    let created = services
+        .create_account(&user_id, Some(password.clone()), admin)
+        .await
+        .map_err(|e| e.to_string())?;
     if !created {
         return Err(format!("{user_id} already exists"));
     }

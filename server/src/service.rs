@@ -14,9 +14,9 @@ pub mod media;
 pub mod notifier;
 pub mod pdu;
 pub mod presence;
+pub mod profile;
 pub mod ratelimit;
 mod rehearsal;
-pub mod profile;
 pub mod room_cache;
 pub mod rooms;
 pub mod sync;
@@ -72,9 +72,14 @@ impl Services {
     pub fn new(mut config: Config, storage: Arc<dyn Storage>) -> Result<Self> {
         if let Some(turn) = config.turn.as_mut().filter(|turn| turn.automatic) {
             // Generated once and kept, so credentials survive restarts.
-            let fresh = rand::distr::SampleString::sample_string(&rand::distr::Alphanumeric, &mut rand::rng(), 40);
+            let fresh = rand::distr::SampleString::sample_string(
+                &rand::distr::Alphanumeric,
+                &mut rand::rng(),
+                40,
+            );
             let stored = storage.meta_get_or_insert(TURN_SECRET_META, fresh.as_bytes())?;
-            turn.shared_secret = String::from_utf8(stored).map_err(|_| Error::internal("stored TURN secret is unreadable"))?;
+            turn.shared_secret = String::from_utf8(stored)
+                .map_err(|_| Error::internal("stored TURN secret is unreadable"))?;
         }
         let generated = Ed25519KeyPair::generate();
         let der = storage.meta_get_or_insert(SIGNING_KEY_META, &generated)?;
@@ -142,11 +147,15 @@ impl Services {
     }
 
     fn push_epoch(&self) -> u64 {
-        self.inner.push_epoch.load(std::sync::atomic::Ordering::Acquire)
+        self.inner
+            .push_epoch
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn push_context_changed(&self) {
-        self.inner.push_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.inner
+            .push_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

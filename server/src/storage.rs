@@ -105,7 +105,12 @@ pub trait Storage: Send + Sync + 'static {
     /// `(device_id, display_name, created_ts)` of every device of the user.
     fn devices_of(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, Option<String>, i64)>>;
     /// Renames a device; `false` if it does not exist.
-    fn rename_device(&self, user_id: &str, device_id: &str, display_name: Option<&str>) -> Result<bool>;
+    fn rename_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<bool>;
     fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<()>;
     /// Marks the account deactivated: no password, no devices.
     fn deactivate_user(&self, user_id: &str) -> Result<()>;
@@ -117,7 +122,12 @@ pub trait Storage: Send + Sync + 'static {
     /// while the server does not federate).
     fn room_head(&self, room_id: &str) -> Result<Option<(OwnedEventId, i64)>>;
     /// Sets (`Some`) or clears (`None`) a profile field: `displayname` or `avatar_url`.
-    fn set_profile_field(&self, user_id: &str, field: ProfileField, value: Option<&str>) -> Result<()>;
+    fn set_profile_field(
+        &self,
+        user_id: &str,
+        field: ProfileField,
+        value: Option<&str>,
+    ) -> Result<()>;
 
     /// Appends the event at its reserved stream position; updates current
     /// state, memberships and the room head in one transaction. The commit
@@ -144,7 +154,13 @@ pub trait Storage: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredEvent>>;
     /// Events of a room with `after < stream <= until`, oldest first, at most `limit`.
-    fn room_events_asc(&self, room_id: &str, after: i64, until: i64, limit: usize) -> Result<Vec<StoredEvent>>;
+    fn room_events_asc(
+        &self,
+        room_id: &str,
+        after: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
     /// Hides a left room from the user's syncs and membership lists.
     fn forget_room(&self, room_id: &str, user_id: &str) -> Result<()>;
     /// Events relating to `parent` (optionally of one relation type and event
@@ -165,7 +181,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Joined members of a room.
     fn joined_members(&self, room_id: &str) -> Result<Vec<OwnedUserId>>;
     /// The event previously sent with this transaction ID by this device, if any.
-    fn txn_event(&self, user_id: &str, device_id: &str, txn_scope: &str) -> Result<Option<OwnedEventId>>;
+    fn txn_event(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        txn_scope: &str,
+    ) -> Result<Option<OwnedEventId>>;
     /// The highest stream position written so far (events and account data).
     fn max_stream(&self) -> Result<i64>;
 
@@ -179,9 +200,19 @@ pub trait Storage: Send + Sync + 'static {
         content: &str,
         stream: i64,
     ) -> Result<()>;
-    fn account_data(&self, user_id: &str, room_id: Option<&str>, event_type: &str) -> Result<Option<String>>;
+    fn account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        event_type: &str,
+    ) -> Result<Option<String>>;
     /// Account data changed in `(after, until]` (all of it when `after` is `None`).
-    fn account_data_changes(&self, user_id: &str, after: Option<i64>, until: i64) -> Result<Vec<AccountDataRow>>;
+    fn account_data_changes(
+        &self,
+        user_id: &str,
+        after: Option<i64>,
+        until: i64,
+    ) -> Result<Vec<AccountDataRow>>;
     /// Stores a filter and returns its ID.
     fn create_filter(&self, user_id: &str, filter_json: &str) -> Result<String>;
     fn filter(&self, user_id: &str, filter_id: &str) -> Result<Option<String>>;
@@ -202,7 +233,13 @@ pub trait Storage: Send + Sync + 'static {
     // --- end-to-end encryption relay ---
     /// Stores a device's identity keys (replacing older ones) and records a
     /// device-list change at `stream`.
-    fn set_device_keys(&self, user_id: &str, device_id: &str, keys_json: &str, stream: i64) -> Result<()>;
+    fn set_device_keys(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        keys_json: &str,
+        stream: i64,
+    ) -> Result<()>;
     /// Device keys of a user: `(device_id, keys_json)`.
     fn device_keys(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, String)>>;
     /// Adds one-time keys (`(key_id, algorithm, key_json)`) in the given order, after
@@ -217,36 +254,78 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Option<String>>;
     /// Replaces the fallback key of each algorithm given; a new key is unused (the
     /// same key uploaded again keeps its mark).
-    fn set_fallback_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()>;
+    fn set_fallback_keys(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        keys: &[(String, String, String)],
+    ) -> Result<()>;
     /// Unclaimed one-time keys per algorithm.
     fn one_time_key_counts(&self, user_id: &str, device_id: &str) -> Result<Vec<(String, i64)>>;
     /// Algorithms with an unused fallback key.
     fn unused_fallback_algorithms(&self, user_id: &str, device_id: &str) -> Result<Vec<String>>;
     /// Claims (removes) the oldest uploaded one-time key of the algorithm, else
     /// marks the fallback key used and returns it: `(key_id, key_json)`.
-    fn claim_key(&self, user_id: &str, device_id: &str, algorithm: &str) -> Result<Option<(String, String)>>;
+    fn claim_key(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        algorithm: &str,
+    ) -> Result<Option<(String, String)>>;
     /// Users whose device lists changed in `(after, until]`.
     fn device_list_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>>;
     /// Records a device-list change (e.g. a device was deleted).
     fn record_device_list_change(&self, user_id: &str, stream: i64) -> Result<()>;
     /// Stores a cross-signing key (`master`, `self_signing`, `user_signing`)
     /// and records a device-list change at `stream`.
-    fn set_cross_signing_key(&self, user_id: &str, key_type: &str, json: &str, stream: i64) -> Result<()>;
+    fn set_cross_signing_key(
+        &self,
+        user_id: &str,
+        key_type: &str,
+        json: &str,
+        stream: i64,
+    ) -> Result<()>;
     /// `(key_type, json)` of the user's cross-signing keys.
     fn cross_signing_keys(&self, user_id: &str) -> Result<Vec<(String, String)>>;
     /// Stores a signature by `signer` on another user's key, visible only to the signer.
-    fn add_foreign_signature(&self, target_user: &str, key_id: &str, signer: &str, signature_json: &str) -> Result<()>;
+    fn add_foreign_signature(
+        &self,
+        target_user: &str,
+        key_id: &str,
+        signer: &str,
+        signature_json: &str,
+    ) -> Result<()>;
     /// Signatures `signer` made on `target_user`'s keys: `(key_id, signatures_json)`.
     fn foreign_signatures(&self, target_user: &str, signer: &str) -> Result<Vec<(String, String)>>;
     /// `m.room.member` changes of a room in `(after, until]`, oldest first:
     /// `(state_key user, membership)`.
-    fn member_changes(&self, room_id: &str, after: i64, until: i64) -> Result<Vec<(OwnedUserId, String)>>;
+    fn member_changes(
+        &self,
+        room_id: &str,
+        after: i64,
+        until: i64,
+    ) -> Result<Vec<(OwnedUserId, String)>>;
     /// Queues a to-device message at `stream`, only if the device exists and has fewer
     /// than `limit` messages waiting; `Ok(false)` when it was dropped.
     #[allow(clippy::too_many_arguments)]
-    fn queue_to_device(&self, user_id: &str, device_id: &str, sender: &str, event_type: &str, content: &str, stream: i64, limit: usize) -> Result<bool>;
+    fn queue_to_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        sender: &str,
+        event_type: &str,
+        content: &str,
+        stream: i64,
+        limit: usize,
+    ) -> Result<bool>;
     /// Pending messages up to `until`, oldest first, at most `limit`.
-    fn to_device_messages(&self, user_id: &str, device_id: &str, until: i64, limit: usize) -> Result<Vec<ToDeviceRow>>;
+    fn to_device_messages(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<ToDeviceRow>>;
     /// Deletes messages the device acknowledged (stream ≤ `upto`).
     fn ack_to_device(&self, user_id: &str, device_id: &str, upto: i64) -> Result<()>;
     /// Whether a transaction scope was used by the device; marks it used.
@@ -254,11 +333,17 @@ pub trait Storage: Send + Sync + 'static {
 
     // --- server-side key backups ---
     /// Creates a backup version (one above every version the user ever had) and returns it.
-    fn create_backup_version(&self, user_id: &str, algorithm: &str, auth_data: &str) -> Result<i64>;
+    fn create_backup_version(&self, user_id: &str, algorithm: &str, auth_data: &str)
+    -> Result<i64>;
     /// A backup version that was not deleted; `None` asks for the newest.
-    fn backup_version(&self, user_id: &str, version: Option<i64>) -> Result<Option<BackupVersionRow>>;
+    fn backup_version(
+        &self,
+        user_id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<BackupVersionRow>>;
     /// Replaces a live version's `auth_data`; `false` if there is no such version.
-    fn update_backup_auth_data(&self, user_id: &str, version: i64, auth_data: &str) -> Result<bool>;
+    fn update_backup_auth_data(&self, user_id: &str, version: i64, auth_data: &str)
+    -> Result<bool>;
     /// Deletes a version and its keys; `false` if there is no such version.
     fn delete_backup_version(&self, user_id: &str, version: i64) -> Result<bool>;
     /// Stores keys in the newest version, which must be `version`. A key already stored
@@ -272,8 +357,13 @@ pub trait Storage: Send + Sync + 'static {
         better: &dyn Fn(&BackupKeyRow, &BackupKeyRow) -> bool,
     ) -> Result<BackupWrite>;
     /// Keys of a live version, all or of one room or one session.
-    fn backup_keys(&self, user_id: &str, version: i64, room_id: Option<&str>, session_id: Option<&str>)
-    -> Result<Vec<BackupKeyRow>>;
+    fn backup_keys(
+        &self,
+        user_id: &str,
+        version: i64,
+        room_id: Option<&str>,
+        session_id: Option<&str>,
+    ) -> Result<Vec<BackupKeyRow>>;
     /// Deletes keys of a live version (all, one room's or one session's); `None` if there
     /// is no such version, else its `(count, etag)` afterwards.
     fn delete_backup_keys(
@@ -286,7 +376,14 @@ pub trait Storage: Send + Sync + 'static {
 
     // --- presence ---
     /// Stores a user's presence at `stream`.
-    fn set_presence(&self, user_id: &str, state: &str, status_msg: Option<&str>, last_active_ts: i64, stream: i64) -> Result<()>;
+    fn set_presence(
+        &self,
+        user_id: &str,
+        state: &str,
+        status_msg: Option<&str>,
+        last_active_ts: i64,
+        stream: i64,
+    ) -> Result<()>;
     fn presence(&self, user_id: &str) -> Result<Option<PresenceRow>>;
     /// Users whose presence changed in `(after, until]`.
     fn presence_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>>;
@@ -295,16 +392,34 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores a receipt (one per room, user, type and thread) at a reserved position.
     fn set_receipt(&self, receipt: &ReceiptRow) -> Result<()>;
     /// Receipts in a room changed in `(after, until]` (all when `after` is `None`).
-    fn receipt_changes(&self, room_id: &str, after: Option<i64>, until: i64) -> Result<Vec<ReceiptRow>>;
+    fn receipt_changes(
+        &self,
+        room_id: &str,
+        after: Option<i64>,
+        until: i64,
+    ) -> Result<Vec<ReceiptRow>>;
     // --- media ---
     /// Records a new media ID (pending when `sha256` is `None`).
     fn create_media(&self, media: &MediaRow) -> Result<()>;
     /// Gives a pending media ID its content; `false` if it was not pending.
-    fn fill_media(&self, media_id: &str, content_type: &str, filename: Option<&str>, size: i64, sha256: &str) -> Result<bool>;
+    fn fill_media(
+        &self,
+        media_id: &str,
+        content_type: &str,
+        filename: Option<&str>,
+        size: i64,
+        sha256: &str,
+    ) -> Result<bool>;
     fn media(&self, media_id: &str) -> Result<Option<MediaRow>>;
     /// How many unexpired pending media IDs the user holds.
     fn pending_media(&self, uploader: &str, now: i64) -> Result<i64>;
-    fn thumbnail(&self, media_id: &str, width: u32, height: u32, method: &str) -> Result<Option<ThumbnailRow>>;
+    fn thumbnail(
+        &self,
+        media_id: &str,
+        width: u32,
+        height: u32,
+        method: &str,
+    ) -> Result<Option<ThumbnailRow>>;
     fn add_thumbnail(&self, thumbnail: &ThumbnailRow) -> Result<()>;
 
     /// Stream position of the newest event the user's unthreaded (or

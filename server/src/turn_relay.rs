@@ -79,17 +79,29 @@ struct SecretAuth {
 }
 
 impl AuthHandler for SecretAuth {
-    fn auth_handle(&self, username: &str, realm: &str, _src: SocketAddr) -> Result<Vec<u8>, turn::Error> {
+    fn auth_handle(
+        &self,
+        username: &str,
+        realm: &str,
+        _src: SocketAddr,
+    ) -> Result<Vec<u8>, turn::Error> {
         let (expiry, user) = username.split_once(':').unwrap_or((username, ""));
         let expiry = expiry
             .parse::<u64>()
             .map_err(|_| turn::Error::Other("username is not `expiry:user`".into()))?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         if expiry < now {
             return Err(turn::Error::Other("expired credentials".into()));
         }
         self.quota.lock().last_user = Some(user.to_owned());
-        Ok(generate_auth_key(username, realm, &turn_password(&self.secret, username)))
+        Ok(generate_auth_key(
+            username,
+            realm,
+            &turn_password(&self.secret, username),
+        ))
     }
 }
 
@@ -197,7 +209,11 @@ impl RelayAddressGenerator for FilteredRelays {
         self.ranges.validate()
     }
 
-    async fn allocate_conn(&self, use_ipv4: bool, requested_port: u16) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
+    async fn allocate_conn(
+        &self,
+        use_ipv4: bool,
+        requested_port: u16,
+    ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
         let user = self.quota.lock().last_user.clone().unwrap_or_default();
         if self.quota.lock().live.get(&user).copied().unwrap_or(0) >= ALLOCATIONS_PER_USER {
             tracing::info!(%user, "TURN allocation refused: the user's quota is used up");
@@ -205,8 +221,18 @@ impl RelayAddressGenerator for FilteredRelays {
         }
         let (conn, addr) = self.ranges.allocate_conn(use_ipv4, requested_port).await?;
         *self.quota.lock().live.entry(user.clone()).or_default() += 1;
-        let guard = QuotaGuard { quota: self.quota.clone(), user };
-        Ok((Arc::new(PeerFilter { inner: conn, allow_private: self.allow_private, quota: Mutex::new(Some(guard)) }), addr))
+        let guard = QuotaGuard {
+            quota: self.quota.clone(),
+            user,
+        };
+        Ok((
+            Arc::new(PeerFilter {
+                inner: conn,
+                allow_private: self.allow_private,
+                quota: Mutex::new(Some(guard)),
+            }),
+            addr,
+        ))
     }
 }
 
@@ -235,9 +261,15 @@ impl Relay {
             quota: quota.clone(),
         };
         let server = Server::new(ServerConfig {
-            conn_configs: vec![ConnConfig { conn: Arc::new(socket), relay_addr_generator: Box::new(relays) }],
+            conn_configs: vec![ConnConfig {
+                conn: Arc::new(socket),
+                relay_addr_generator: Box::new(relays),
+            }],
             realm: realm.to_owned(),
-            auth_handler: Arc::new(SecretAuth { secret: secret.to_owned(), quota }),
+            auth_handler: Arc::new(SecretAuth {
+                secret: secret.to_owned(),
+                quota,
+            }),
             channel_bind_timeout: std::time::Duration::from_secs(0),
             alloc_close_notify: None,
         })
@@ -257,7 +289,19 @@ mod tests {
 
     #[test]
     fn only_public_peers_by_default() {
-        for private in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.5", "169.254.1.1", "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1"] {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.5",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
         for public in ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888"] {

@@ -35,16 +35,30 @@ pub async fn serve_client(request: Request) -> Response {
     // served under their own name they would need either `Content-Encoding` (and the type
     // of a file the URL does not name) or an octet-stream nobody asked for. The client never
     // links them, so the URL space stays that of the plain files and they are 404s.
-    if Coding::ALL.iter().any(|c| c.suffix().is_some_and(|suffix| path.ends_with(suffix))) {
+    if Coding::ALL
+        .iter()
+        .any(|c| c.suffix().is_some_and(|suffix| path.ends_with(suffix)))
+    {
         return (StatusCode::NOT_FOUND, "Not found").into_response();
     }
-    if let Some(file) = (!path.is_empty() && path != "index.html").then(|| Dist::get(path)).flatten() {
+    if let Some(file) = (!path.is_empty() && path != "index.html")
+        .then(|| Dist::get(path))
+        .flatten()
+    {
         let mime = content_type(path, file.metadata.mimetype()).to_owned();
-        let cache = if is_hashed(path) { "public, max-age=31536000, immutable" } else { "no-cache" };
+        let cache = if is_hashed(path) {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
         return file_response(request.headers(), path, file, &mime, cache);
     }
     // Unknown asset-like paths are real 404s; everything else is a client route.
-    if path.rsplit('/').next().is_some_and(|last| last.contains('.')) {
+    if path
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains('.'))
+    {
         return (StatusCode::NOT_FOUND, "Not found").into_response();
     }
     match Dist::get("index.html") {
@@ -68,8 +82,19 @@ pub async fn serve_client(request: Request) -> Response {
 /// The representation of `file` (at `path`) that the request accepts best, or a 304 when the
 /// request's `If-None-Match` already names it. `mime` is the plain file's type, whatever
 /// the encoding.
-fn file_response(request: &HeaderMap, path: &str, identity: EmbeddedFile, mime: &str, cache: &'static str) -> Response {
-    let accepted = AcceptEncoding::parse(request.get_all(header::ACCEPT_ENCODING).iter().map(HeaderValue::as_bytes));
+fn file_response(
+    request: &HeaderMap,
+    path: &str,
+    identity: EmbeddedFile,
+    mime: &str,
+    cache: &'static str,
+) -> Response {
+    let accepted = AcceptEncoding::parse(
+        request
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    );
     // The best accepted coding that has a file (a debug build of the client has none).
     let mut chosen = None;
     for coding in accepted.ranked() {
@@ -81,7 +106,13 @@ fn file_response(request: &HeaderMap, path: &str, identity: EmbeddedFile, mime: 
     }
     let (coding, file) = chosen.unwrap_or((Coding::Identity, identity));
     let etag = etag(&file);
-    let not_modified = if_none_match(request.get_all(header::IF_NONE_MATCH).iter().map(HeaderValue::as_bytes), &etag);
+    let not_modified = if_none_match(
+        request
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .map(HeaderValue::as_bytes),
+        &etag,
+    );
 
     let mut response = if not_modified {
         let mut response = Response::new(Body::empty());
@@ -106,8 +137,14 @@ fn file_response(request: &HeaderMap, path: &str, identity: EmbeddedFile, mime: 
     // URL is brotli for one browser and plain for another.
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -137,8 +174,12 @@ fn if_none_match<'a>(values: impl Iterator<Item = &'a [u8]>, etag: &str) -> bool
                 return true;
             }
             let tag = rest.strip_prefix(b"W/").unwrap_or(rest);
-            let Some(body) = tag.strip_prefix(b"\"") else { break };
-            let Some(end) = body.iter().position(|&b| b == b'"') else { break };
+            let Some(body) = tag.strip_prefix(b"\"") else {
+                break;
+            };
+            let Some(end) = body.iter().position(|&b| b == b'"') else {
+                break;
+            };
             if &tag[..end + 2] == ours {
                 return true;
             }
@@ -214,7 +255,9 @@ impl AcceptEncoding {
                 let Some(q) = q else { continue };
                 let slot = if coding.eq_ignore_ascii_case(b"br") {
                     &mut accept.br
-                } else if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
+                } else if coding.eq_ignore_ascii_case(b"gzip")
+                    || coding.eq_ignore_ascii_case(b"x-gzip")
+                {
                     &mut accept.gzip
                 } else if coding.eq_ignore_ascii_case(b"identity") {
                     &mut accept.identity
@@ -242,7 +285,11 @@ impl AcceptEncoding {
         let mut ranked = Coding::ALL.map(|coding| (coding, weight(coding)));
         // Stable: equal weights keep the order of `Coding::ALL`.
         ranked.sort_by_key(|&(_, q)| std::cmp::Reverse(q));
-        ranked.into_iter().filter(|&(_, q)| q > 0).map(|(coding, _)| coding).chain([Coding::Identity])
+        ranked
+            .into_iter()
+            .filter(|&(_, q)| q > 0)
+            .map(|(coding, _)| coding)
+            .chain([Coding::Identity])
     }
 }
 
@@ -255,7 +302,11 @@ fn parse_qvalue(value: &[u8]) -> Option<u16> {
     if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let thousandths = frac.iter().zip([100, 10, 1]).map(|(d, scale)| u16::from(d - b'0') * scale).sum::<u16>();
+    let thousandths = frac
+        .iter()
+        .zip([100, 10, 1])
+        .map(|(d, scale)| u16::from(d - b'0') * scale)
+        .sum::<u16>();
     match int {
         b"0" => Some(thousandths),
         b"1" if thousandths == 0 => Some(1000),
@@ -264,7 +315,9 @@ fn parse_qvalue(value: &[u8]) -> Option<u16> {
 }
 
 fn index_html() -> String {
-    Dist::get("index.html").map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default()
+    Dist::get("index.html")
+        .map(|f| String::from_utf8_lossy(&f.data).into_owned())
+        .unwrap_or_default()
 }
 
 /// The browser refuses module scripts (we send `nosniff`) and streamed wasm
@@ -286,8 +339,9 @@ fn is_hashed(path: &str) -> bool {
     let stem = stem.split('.').next().unwrap_or(stem);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
     // Trunk writes its 64-bit hash without leading zeros, so it is sometimes shorter than 16.
-    stem.rsplit_once('-')
-        .is_some_and(|(_, hash)| (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    stem.rsplit_once('-').is_some_and(|(_, hash)| {
+        (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// The client's CSP. Scripts only from our origin, plus the exact inline
@@ -299,7 +353,10 @@ fn content_security_policy(index: &str) -> &'static str {
         let hashes: String = inline_scripts(index)
             .map(|script| {
                 let digest = Sha256::digest(script.as_bytes());
-                format!(" 'sha256-{}'", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest))
+                format!(
+                    " 'sha256-{}'",
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest)
+                )
             })
             .collect();
         format!(
@@ -331,7 +388,10 @@ mod tests {
     fn hashed_names() {
         assert!(is_hashed("weft-web-0123456789abcdef_bg.wasm"));
         assert!(is_hashed("style-0123456789abcdef.css"));
-        assert!(is_hashed("weft-web-5f3bc9d7fbc801f.js"), "15 digits: a hash with a leading zero");
+        assert!(
+            is_hashed("weft-web-5f3bc9d7fbc801f.js"),
+            "15 digits: a hash with a leading zero"
+        );
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("icon.svg"));
         // scripts/split-wasm.mjs: the wasm-split loader and the lazily loaded chunks.
@@ -345,12 +405,30 @@ mod tests {
     #[test]
     fn content_types() {
         let guess = "application/octet-stream";
-        assert_eq!(content_type("weft-web-0123456789abcdef_bg.wasm", guess), "application/wasm");
-        assert_eq!(content_type("split_calls-0123456789abcdef.wasm", guess), "application/wasm");
-        assert_eq!(content_type("chunk_0-0123456789abcdef.wasm", guess), "application/wasm");
-        assert_eq!(content_type("weft-web-0123456789abcdef.js", guess), "text/javascript");
-        assert_eq!(content_type("__wasm_split-0123456789abcdef.js", guess), "text/javascript");
-        assert_eq!(content_type("style-0123456789abcdef.css", "text/css"), "text/css");
+        assert_eq!(
+            content_type("weft-web-0123456789abcdef_bg.wasm", guess),
+            "application/wasm"
+        );
+        assert_eq!(
+            content_type("split_calls-0123456789abcdef.wasm", guess),
+            "application/wasm"
+        );
+        assert_eq!(
+            content_type("chunk_0-0123456789abcdef.wasm", guess),
+            "application/wasm"
+        );
+        assert_eq!(
+            content_type("weft-web-0123456789abcdef.js", guess),
+            "text/javascript"
+        );
+        assert_eq!(
+            content_type("__wasm_split-0123456789abcdef.js", guess),
+            "text/javascript"
+        );
+        assert_eq!(
+            content_type("style-0123456789abcdef.css", "text/css"),
+            "text/css"
+        );
     }
 
     /// The codings tried for `header`, up to the plain file (which is always there).
@@ -408,7 +486,11 @@ mod tests {
         // A hostile header: large, no panic, one pass.
         let huge = "br;q=0.5;x=;=;,".repeat(50_000) + &"\u{ff}".repeat(1000);
         assert_eq!(ranked(&huge), [B, I]);
-        assert_eq!(ranked("br;q=0.5;q="), [I], "the last weight counts, and it is malformed");
+        assert_eq!(
+            ranked("br;q=0.5;q="),
+            [I],
+            "the last weight counts, and it is malformed"
+        );
         assert_eq!(parse_qvalue(b"0.123"), Some(123));
         assert_eq!(parse_qvalue(b"1."), Some(1000));
         assert_eq!(parse_qvalue(b"0.1"), Some(100));
@@ -428,7 +510,10 @@ mod tests {
         assert!(!matches("\"0123abc\", \"0123abcde\""));
         // A malformed entry ends the reading of its line.
         assert!(!matches("junk, \"0123abcd\""));
-        assert!(if_none_match([&b"\"x\""[..], b"\"0123abcd\""].into_iter(), tag));
+        assert!(if_none_match(
+            [&b"\"x\""[..], b"\"0123abcd\""].into_iter(),
+            tag
+        ));
     }
 
     #[test]

@@ -4,8 +4,9 @@ use leptos::prelude::*;
 
 use crate::{
     components::{
-        account_menu::AccountMenu, call_host::CallHost, connection_status::ConnectionStatus, login::Login,
-        room_list::RoomList, room_view::RoomView, verification_host::VerificationHost,
+        account_menu::AccountMenu, call_host::CallHost, connection_status::ConnectionStatus,
+        login::Login, room_list::RoomList, room_view::RoomView,
+        verification_host::VerificationHost,
     },
     handle::ClientHandle,
     platform::document,

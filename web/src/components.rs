@@ -27,5 +27,5 @@ pub mod timeline;
 pub mod timeline_item;
 pub mod uploads;
 pub mod verification_dialog;
-pub mod verified_badge;
 pub mod verification_host;
+pub mod verified_badge;

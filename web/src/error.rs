@@ -26,7 +26,9 @@ impl fmt::Display for ActionError {
             Self::Network { homeserver } => write!(f, "Can't reach the homeserver at {homeserver}"),
             Self::Api(error) => write!(f, "{error}"),
             Self::SignedOut => f.write_str("You are signed out"),
-            Self::Storage(error) => write!(f, "Weft could not save to this browser's storage: {error}"),
+            Self::Storage(error) => {
+                write!(f, "Weft could not save to this browser's storage: {error}")
+            }
         }
     }
 }

@@ -8,7 +8,9 @@
 
 use leptos::prelude::*;
 use ruma::{OwnedRoomId, OwnedUserId, RoomId};
-use weft_client::{ApiError, Engine, HttpRequest, HttpResponse, InviteEntry, Session, TimelineItem};
+use weft_client::{
+    ApiError, Engine, HttpRequest, HttpResponse, InviteEntry, Session, TimelineItem,
+};
 
 use crate::{
     error::ActionError,
@@ -303,7 +305,10 @@ impl ClientHandle {
     /// on the sign-in screen.
     pub(crate) fn end_session(&self, notice: Option<String>) {
         let device = self.with_engine(|engine| {
-            (engine.user_id().to_string(), engine.session().device_id.to_string())
+            (
+                engine.user_id().to_string(),
+                engine.session().device_id.to_string(),
+            )
         });
         self.stop_sync();
         storage::clear_session();

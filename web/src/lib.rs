@@ -21,5 +21,5 @@ mod reactive;
 mod sync_loop;
 
 pub use app::App;
-pub use platform::panic::log_to_console as log_panics;
 pub use handle::ClientHandle;
+pub use platform::panic::log_to_console as log_panics;

@@ -35,8 +35,7 @@ pub fn start(handle: ClientHandle) {
             let Ok((request, homeserver)) = handle.update_engine_quietly(|engine| {
                 engine.set_now(now);
                 (engine.sync_request(), engine.session().homeserver.clone())
-            })
-            else {
+            }) else {
                 return;
             };
             let Ok(request) = request else {

@@ -19,7 +19,10 @@ use std::time::Duration;
 use ruma::{OwnedUserId, UserId};
 use serde_json::{Value, json};
 
-use super::{CallCommon, CallHangup, CallInvite, CallSelectAnswer, Glare, VERSION, answered_elsewhere, resolve_glare};
+use super::{
+    CallCommon, CallHangup, CallInvite, CallSelectAnswer, Glare, VERSION, answered_elsewhere,
+    resolve_glare,
+};
 
 /// How long our invites stay valid (the spec recommends at least 90 s).
 pub const INVITE_LIFETIME: Duration = Duration::from_secs(90);
@@ -64,7 +67,10 @@ pub enum EndReason {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Output {
     /// Send this room event (`m.call.*`).
-    Send { event_type: &'static str, content: Value },
+    Send {
+        event_type: &'static str,
+        content: Value,
+    },
     /// Apply the remote description to the peer connection.
     SetRemoteDescription { sdp: String, kind: &'static str },
     /// Start ringing / stop ringing.
@@ -114,7 +120,14 @@ pub struct Call {
 
 impl Call {
     /// Places a call: returns the call and the invite to send. `now_ms` is the local clock.
-    pub fn place(call_id: String, party_id: String, own: OwnedUserId, invitee: OwnedUserId, offer_sdp: String, now_ms: u64) -> (Self, Vec<Output>) {
+    pub fn place(
+        call_id: String,
+        party_id: String,
+        own: OwnedUserId,
+        invitee: OwnedUserId,
+        offer_sdp: String,
+        now_ms: u64,
+    ) -> (Self, Vec<Output>) {
         let lifetime = INVITE_LIFETIME.as_millis() as u64;
         let call = Self {
             call_id,
@@ -137,20 +150,39 @@ impl Call {
         content["lifetime"] = json!(lifetime);
         content["invitee"] = json!(invitee);
         content["offer"] = json!({"type": "offer", "sdp": offer_sdp});
-        (call, vec![Output::Send { event_type: "m.call.invite", content }])
+        (
+            call,
+            vec![Output::Send {
+                event_type: "m.call.invite",
+                content,
+            }],
+        )
     }
 
     /// A call someone placed to us; `left` is how long the invite stays valid (see
     /// [`super::remaining`]). The caller decides with [`super::should_ring`] whether to ring.
-    pub fn incoming(invite: &CallInvite, sender: &UserId, offer_sdp: String, party_id: String, own: OwnedUserId, left: Duration, now_ms: u64) -> (Self, Vec<Output>) {
+    pub fn incoming(
+        invite: &CallInvite,
+        sender: &UserId,
+        offer_sdp: String,
+        party_id: String,
+        own: OwnedUserId,
+        left: Duration,
+        now_ms: u64,
+    ) -> (Self, Vec<Output>) {
         let call = Self {
             call_id: invite.common.call_id.clone(),
             party_id,
             own,
             state: State::Ringing,
-            peer: Some((sender.to_owned(), invite.common.party().map(ToOwned::to_owned))),
+            peer: Some((
+                sender.to_owned(),
+                invite.common.party().map(ToOwned::to_owned),
+            )),
             v0_peer: invite.common.is_v0(),
-            expires_at: Some(now_ms.saturating_add(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))),
+            expires_at: Some(
+                now_ms.saturating_add(u64::try_from(left.as_millis()).unwrap_or(u64::MAX)),
+            ),
             pending_local: Vec::new(),
             // Nothing is sent while ringing; answering schedules the first batch.
             flush_at: None,
@@ -161,7 +193,13 @@ impl Call {
             restart_at: None,
             give_up_at: None,
         };
-        let outputs = vec![Output::SetRemoteDescription { sdp: offer_sdp, kind: "offer" }, Output::Ring(true)];
+        let outputs = vec![
+            Output::SetRemoteDescription {
+                sdp: offer_sdp,
+                kind: "offer",
+            },
+            Output::Ring(true),
+        ];
         (call, outputs)
     }
 
@@ -178,12 +216,19 @@ impl Call {
     /// Who is calling us while this call rings unanswered (`None` once answered, and for
     /// calls we placed).
     pub fn ringing_from(&self) -> Option<&OwnedUserId> {
-        if self.state == State::Ringing && !self.outgoing { self.peer_user() } else { None }
+        if self.state == State::Ringing && !self.outgoing {
+            self.peer_user()
+        } else {
+            None
+        }
     }
 
     /// The call as the call buttons see it (see [`super::call_button`]).
     pub fn as_active(&self, room_id: ruma::OwnedRoomId) -> super::ActiveCall {
-        super::ActiveCall { room_id, ringing_from: self.ringing_from().cloned() }
+        super::ActiveCall {
+            room_id,
+            ringing_from: self.ringing_from().cloned(),
+        }
     }
 
     /// Whether [`Self::negotiate_offer`] would send an offer now: the call is answered and
@@ -220,7 +265,13 @@ impl Call {
         self.flush_at = Some(now_ms + CALLEE_FIRST_BATCH_MS);
         let mut content = self.common();
         content["answer"] = json!({"type": "answer", "sdp": answer_sdp});
-        vec![Output::Ring(false), Output::Send { event_type: "m.call.answer", content }]
+        vec![
+            Output::Ring(false),
+            Output::Send {
+                event_type: "m.call.answer",
+                content,
+            },
+        ]
     }
 
     /// The user declines a ringing call (a v0 caller gets a hangup instead of a reject).
@@ -231,9 +282,15 @@ impl Call {
         let send = if self.v0_peer {
             let mut content = self.common();
             content["reason"] = json!("user_hangup");
-            Output::Send { event_type: "m.call.hangup", content }
+            Output::Send {
+                event_type: "m.call.hangup",
+                content,
+            }
         } else {
-            Output::Send { event_type: "m.call.reject", content: self.common() }
+            Output::Send {
+                event_type: "m.call.reject",
+                content: self.common(),
+            }
         };
         self.end(EndReason::Rejected, vec![send])
     }
@@ -245,7 +302,13 @@ impl Call {
         }
         let mut content = self.common();
         content["reason"] = json!(reason);
-        self.end(EndReason::Hangup(reason.to_owned()), vec![Output::Send { event_type: "m.call.hangup", content }])
+        self.end(
+            EndReason::Hangup(reason.to_owned()),
+            vec![Output::Send {
+                event_type: "m.call.hangup",
+                content,
+            }],
+        )
     }
 
     /// Time passes: an unanswered invite expires; a due candidate batch goes out.
@@ -254,9 +317,15 @@ impl Call {
         match self.state {
             State::Inviting if expired => self.hang_up("invite_timeout"),
             // Their invite expired while ringing: stop, send nothing (the caller times out).
-            State::Ringing if expired => self.end(EndReason::Hangup("invite_timeout".into()), Vec::new()),
+            State::Ringing if expired => {
+                self.end(EndReason::Hangup("invite_timeout".into()), Vec::new())
+            }
             _ if self.give_up_at.is_some_and(|at| now_ms >= at) => {
-                let reason = if self.was_connected { "ice_timeout" } else { "ice_failed" };
+                let reason = if self.was_connected {
+                    "ice_timeout"
+                } else {
+                    "ice_failed"
+                };
                 self.hang_up(reason)
             }
             _ if self.restart_at.is_some_and(|at| now_ms >= at) => {
@@ -270,7 +339,11 @@ impl Call {
 
     /// WebRTC needs to renegotiate (video added, hold, ICE restart): sends the new offer.
     /// Version 0 peers cannot renegotiate, so nothing is sent to them.
-    pub fn negotiate_offer(&mut self, offer_sdp: String, stream_metadata: Option<Value>) -> Vec<Output> {
+    pub fn negotiate_offer(
+        &mut self,
+        offer_sdp: String,
+        stream_metadata: Option<Value>,
+    ) -> Vec<Output> {
         if !self.can_renegotiate() {
             return Vec::new();
         }
@@ -279,7 +352,11 @@ impl Call {
     }
 
     /// The answer WebRTC created after [`Output::CreateAnswer`].
-    pub fn negotiate_answer(&mut self, answer_sdp: String, stream_metadata: Option<Value>) -> Vec<Output> {
+    pub fn negotiate_answer(
+        &mut self,
+        answer_sdp: String,
+        stream_metadata: Option<Value>,
+    ) -> Vec<Output> {
         if matches!(self.state, State::Ended(_)) {
             return Vec::new();
         }
@@ -293,7 +370,10 @@ impl Call {
         if let Some(metadata) = stream_metadata {
             content["sdp_stream_metadata"] = metadata;
         }
-        Output::Send { event_type: "m.call.negotiate", content }
+        Output::Send {
+            event_type: "m.call.negotiate",
+            content,
+        }
     }
 
     /// Our mute state or stream purposes changed without renegotiation.
@@ -303,13 +383,19 @@ impl Call {
         }
         let mut content = self.common();
         content["sdp_stream_metadata"] = stream_metadata;
-        vec![Output::Send { event_type: "m.call.sdp_stream_metadata_changed", content }]
+        vec![Output::Send {
+            event_type: "m.call.sdp_stream_metadata_changed",
+            content,
+        }]
     }
 
     /// WebRTC found a local candidate (`RTCIceCandidate.toJSON()`).
     pub fn local_candidate(&mut self, candidate: Value, now_ms: u64) {
         self.pending_local.push(candidate);
-        let sending = matches!(self.state, State::Inviting | State::Connecting | State::Connected);
+        let sending = matches!(
+            self.state,
+            State::Inviting | State::Connecting | State::Connected
+        );
         if sending && self.flush_at.is_none() {
             self.flush_at = Some(now_ms + BATCH_MS);
         }
@@ -331,7 +417,10 @@ impl Call {
         }
         let mut content = self.common();
         content["candidates"] = Value::Array(std::mem::take(&mut self.pending_local));
-        vec![Output::Send { event_type: "m.call.candidates", content }]
+        vec![Output::Send {
+            event_type: "m.call.candidates",
+            content,
+        }]
     }
 
     /// WebRTC reports the connection is up.
@@ -374,7 +463,9 @@ impl Call {
 
     /// A call event for this call arrived (already decrypted), from `sender`.
     pub fn receive(&mut self, event_type: &str, sender: &UserId, content: &Value) -> Vec<Output> {
-        let Ok(common) = serde_json::from_value::<CallCommon>(content.clone()) else { return Vec::new() };
+        let Ok(common) = serde_json::from_value::<CallCommon>(content.clone()) else {
+            return Vec::new();
+        };
         if common.call_id != self.call_id || matches!(self.state, State::Ended(_)) {
             return Vec::new();
         }
@@ -384,12 +475,17 @@ impl Call {
         }
         match (event_type, &self.state) {
             ("m.call.answer", State::Inviting) => {
-                let Some(sdp) = content.pointer("/answer/sdp").and_then(Value::as_str) else { return Vec::new() };
+                let Some(sdp) = content.pointer("/answer/sdp").and_then(Value::as_str) else {
+                    return Vec::new();
+                };
                 // The first answer wins; later ones are ignored.
                 self.peer = Some((sender.to_owned(), common.party().map(ToOwned::to_owned)));
                 self.v0_peer = common.is_v0();
                 self.state = State::Connecting;
-                let mut outputs = vec![Output::SetRemoteDescription { sdp: sdp.to_owned(), kind: "answer" }];
+                let mut outputs = vec![Output::SetRemoteDescription {
+                    sdp: sdp.to_owned(),
+                    kind: "answer",
+                }];
                 // Candidates of the chosen party that came early; the others' are dropped.
                 let chosen = common.party().map(ToOwned::to_owned);
                 for (user, party, candidate) in std::mem::take(&mut self.remote_buffer) {
@@ -402,14 +498,20 @@ impl Call {
                 {
                     let mut select = self.common();
                     select["selected_party_id"] = json!(party);
-                    outputs.push(Output::Send { event_type: "m.call.select_answer", content: select });
+                    outputs.push(Output::Send {
+                        event_type: "m.call.select_answer",
+                        content: select,
+                    });
                 }
                 outputs
             }
             ("m.call.reject", State::Inviting) => {
                 let mut select = self.common();
                 select["selected_party_id"] = json!(common.party());
-                let send = Output::Send { event_type: "m.call.select_answer", content: select };
+                let send = Output::Send {
+                    event_type: "m.call.select_answer",
+                    content: select,
+                };
                 self.end(EndReason::Rejected, vec![send])
             }
             // Another device of ours answered or declined while we ring.
@@ -434,9 +536,13 @@ impl Call {
                     _ => Vec::new(),
                 }
             }
-            ("m.call.negotiate", State::Connecting | State::Connected) if self.is_peer(sender, &common) => {
+            ("m.call.negotiate", State::Connecting | State::Connected)
+                if self.is_peer(sender, &common) =>
+            {
                 let kind = content.pointer("/description/type").and_then(Value::as_str);
-                let Some(sdp) = content.pointer("/description/sdp").and_then(Value::as_str) else { return Vec::new() };
+                let Some(sdp) = content.pointer("/description/sdp").and_then(Value::as_str) else {
+                    return Vec::new();
+                };
                 let mut outputs = Vec::new();
                 if let Some(metadata) = content.get("sdp_stream_metadata") {
                     outputs.push(Output::RemoteStreams(metadata.clone()));
@@ -449,39 +555,62 @@ impl Call {
                             return outputs;
                         }
                         self.making_offer = false;
-                        outputs.push(Output::SetRemoteDescription { sdp: sdp.to_owned(), kind: "offer" });
+                        outputs.push(Output::SetRemoteDescription {
+                            sdp: sdp.to_owned(),
+                            kind: "offer",
+                        });
                         outputs.push(Output::CreateAnswer);
                     }
                     Some("answer") if self.making_offer => {
                         self.making_offer = false;
-                        outputs.push(Output::SetRemoteDescription { sdp: sdp.to_owned(), kind: "answer" });
+                        outputs.push(Output::SetRemoteDescription {
+                            sdp: sdp.to_owned(),
+                            kind: "answer",
+                        });
                     }
                     _ => {}
                 }
                 outputs
             }
-            ("m.call.sdp_stream_metadata_changed" | "org.matrix.call.sdp_stream_metadata_changed", _)
-                if self.is_peer(sender, &common) =>
-            {
+            (
+                "m.call.sdp_stream_metadata_changed"
+                | "org.matrix.call.sdp_stream_metadata_changed",
+                _,
+            ) if self.is_peer(sender, &common) => {
                 let metadata = content
                     .get("sdp_stream_metadata")
                     .or_else(|| content.get("org.matrix.msc3077.sdp_stream_metadata"));
-                metadata.map(|m| vec![Output::RemoteStreams(m.clone())]).unwrap_or_default()
+                metadata
+                    .map(|m| vec![Output::RemoteStreams(m.clone())])
+                    .unwrap_or_default()
             }
             ("m.call.candidates", _) => {
-                let candidates = content.get("candidates").and_then(Value::as_array).cloned().unwrap_or_default();
+                let candidates = content
+                    .get("candidates")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 if self.state == State::Inviting {
                     // No answer chosen yet: keep them until we know whose to use.
                     let party = common.party().map(ToOwned::to_owned);
-                    self.remote_buffer.extend(candidates.into_iter().map(|c| (sender.to_owned(), party.clone(), c)));
+                    self.remote_buffer.extend(
+                        candidates
+                            .into_iter()
+                            .map(|c| (sender.to_owned(), party.clone(), c)),
+                    );
                     Vec::new()
                 } else if self.is_peer(sender, &common) {
-                    candidates.into_iter().map(Output::AddIceCandidate).collect()
+                    candidates
+                        .into_iter()
+                        .map(Output::AddIceCandidate)
+                        .collect()
                 } else {
                     Vec::new()
                 }
             }
-            ("m.call.hangup", _) if self.is_peer(sender, &common) || self.state == State::Ringing => {
+            ("m.call.hangup", _)
+                if self.is_peer(sender, &common) || self.state == State::Ringing =>
+            {
                 let reason = serde_json::from_value::<CallHangup>(content.clone())
                     .map(|h| h.reason().to_owned())
                     .unwrap_or_else(|_| "user_hangup".to_owned());
@@ -505,7 +634,11 @@ impl Call {
 #[derive(Debug)]
 pub enum GlareOutcome {
     /// Ours was hung up (`replaced`); theirs is answered at once with our media.
-    Replaced { ours: Vec<Output>, theirs: Call, theirs_outputs: Vec<Output> },
+    Replaced {
+        ours: Vec<Output>,
+        theirs: Call,
+        theirs_outputs: Vec<Output>,
+    },
     /// Ours survives; their invite is ignored (their side drops it by the same rule).
     KeepOurs,
 }
@@ -525,11 +658,26 @@ pub fn handle_glare(
         Glare::KeepOurs => GlareOutcome::KeepOurs,
         Glare::AnswerTheirs => {
             let ours_outputs = ours.hang_up("replaced");
-            let (theirs, outputs) = Call::incoming(invite, sender, offer_sdp, party_id, ours.own.clone(), left, now_ms);
+            let (theirs, outputs) = Call::incoming(
+                invite,
+                sender,
+                offer_sdp,
+                party_id,
+                ours.own.clone(),
+                left,
+                now_ms,
+            );
             // No ringing: the user already asked for this call.
-            let mut theirs_outputs: Vec<Output> = outputs.into_iter().filter(|o| *o != Output::Ring(true)).collect();
+            let mut theirs_outputs: Vec<Output> = outputs
+                .into_iter()
+                .filter(|o| *o != Output::Ring(true))
+                .collect();
             theirs_outputs.push(Output::AutoAnswer);
-            GlareOutcome::Replaced { ours: ours_outputs, theirs, theirs_outputs }
+            GlareOutcome::Replaced {
+                ours: ours_outputs,
+                theirs,
+                theirs_outputs,
+            }
         }
     }
 }
@@ -553,14 +701,27 @@ mod tests {
     }
 
     fn placed() -> (Call, Vec<Output>) {
-        Call::place("c1".into(), "ALICEDEV".into(), user("@alice:hs"), user("@bob:hs"), "offer-sdp".into(), 1_000)
+        Call::place(
+            "c1".into(),
+            "ALICEDEV".into(),
+            user("@alice:hs"),
+            user("@bob:hs"),
+            "offer-sdp".into(),
+            1_000,
+        )
     }
 
     #[test]
     fn invite_carries_lifetime_party_version_and_invitee() {
         let (call, outputs) = placed();
         assert_eq!(call.state(), &State::Inviting);
-        let Output::Send { event_type, content } = &outputs[0] else { panic!() };
+        let Output::Send {
+            event_type,
+            content,
+        } = &outputs[0]
+        else {
+            panic!()
+        };
         assert_eq!(*event_type, "m.call.invite");
         assert_eq!(content["lifetime"], 90_000);
         assert_eq!(content["party_id"], "ALICEDEV");
@@ -576,17 +737,36 @@ mod tests {
         let answer = |party: &str| json!({"call_id": "c1", "party_id": party, "version": "1", "answer": {"type": "answer", "sdp": "ans"}});
         let out = call.receive("m.call.answer", &bob, &answer("BOBPHONE"));
         assert_eq!(call.state(), &State::Connecting);
-        assert!(matches!(&out[0], Output::SetRemoteDescription { kind: "answer", .. }));
-        let Output::Send { event_type: "m.call.select_answer", content } = &out[1] else { panic!("{out:?}") };
+        assert!(matches!(
+            &out[0],
+            Output::SetRemoteDescription { kind: "answer", .. }
+        ));
+        let Output::Send {
+            event_type: "m.call.select_answer",
+            content,
+        } = &out[1]
+        else {
+            panic!("{out:?}")
+        };
         assert_eq!(content["selected_party_id"], "BOBPHONE");
-        assert!(call.receive("m.call.answer", &bob, &answer("BOBLAPTOP")).is_empty(), "later answers are ignored");
+        assert!(
+            call.receive("m.call.answer", &bob, &answer("BOBLAPTOP"))
+                .is_empty(),
+            "later answers are ignored"
+        );
         // Hangups from the unchosen device are ignored; from the chosen one they end the call.
         let hangup = |party: &str| json!({"call_id": "c1", "party_id": party, "version": "1", "reason": "user_hangup"});
-        assert!(call.receive("m.call.hangup", &bob, &hangup("BOBLAPTOP")).is_empty());
+        assert!(
+            call.receive("m.call.hangup", &bob, &hangup("BOBLAPTOP"))
+                .is_empty()
+        );
         call.connected();
         assert_eq!(call.state(), &State::Connected);
         call.receive("m.call.hangup", &bob, &hangup("BOBPHONE"));
-        assert_eq!(call.state(), &State::Ended(EndReason::Hangup("user_hangup".into())));
+        assert_eq!(
+            call.state(),
+            &State::Ended(EndReason::Hangup("user_hangup".into()))
+        );
     }
 
     #[test]
@@ -595,7 +775,9 @@ mod tests {
         assert!(call.tick(60_000).is_empty());
         let out = call.tick(91_000);
         assert_eq!(sent(&out), ["m.call.hangup"]);
-        let Output::Send { content, .. } = &out[0] else { panic!() };
+        let Output::Send { content, .. } = &out[0] else {
+            panic!()
+        };
         assert_eq!(content["reason"], "invite_timeout");
         assert!(matches!(call.state(), State::Ended(_)));
     }
@@ -603,15 +785,30 @@ mod tests {
     #[test]
     fn rejected_call_ends_and_selects_the_reject() {
         let (mut call, _) = placed();
-        let out = call.receive("m.call.reject", &user("@bob:hs"), &json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1"}));
+        let out = call.receive(
+            "m.call.reject",
+            &user("@bob:hs"),
+            &json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1"}),
+        );
         assert_eq!(sent(&out), ["m.call.select_answer"]);
         assert_eq!(call.state(), &State::Ended(EndReason::Rejected));
     }
 
     fn ringing(version: Value) -> Call {
-        let invite: CallInvite = serde_json::from_value(json!({"call_id": "c1", "party_id": "ALICEDEV", "version": version,
-            "lifetime": 60000, "invitee": "@bob:hs", "offer": {"type": "offer", "sdp": "o"}})).unwrap();
-        let (call, out) = Call::incoming(&invite, &user("@alice:hs"), "o".into(), "BOBPHONE".into(), user("@bob:hs"), Duration::from_secs(57), 0);
+        let invite: CallInvite = serde_json::from_value(
+            json!({"call_id": "c1", "party_id": "ALICEDEV", "version": version,
+            "lifetime": 60000, "invitee": "@bob:hs", "offer": {"type": "offer", "sdp": "o"}}),
+        )
+        .unwrap();
+        let (call, out) = Call::incoming(
+            &invite,
+            &user("@alice:hs"),
+            "o".into(),
+            "BOBPHONE".into(),
+            user("@bob:hs"),
+            Duration::from_secs(57),
+            0,
+        );
         assert!(out.contains(&Output::Ring(true)));
         call
     }
@@ -638,12 +835,18 @@ mod tests {
         let mut call = ringing(json!("1"));
         assert_eq!(call.ringing_from(), Some(&alice));
         let active = call.as_active(room.clone());
-        assert_eq!(super::super::call_button(Some(&active), &room, &alice), super::super::CallButton::Answer);
+        assert_eq!(
+            super::super::call_button(Some(&active), &room, &alice),
+            super::super::CallButton::Answer
+        );
         // Once answered it no longer rings: the buttons are busy.
         call.answer("a".into(), 0);
         assert_eq!(call.ringing_from(), None);
         let active = call.as_active(room.clone());
-        assert_eq!(super::super::call_button(Some(&active), &room, &alice), super::super::CallButton::Busy);
+        assert_eq!(
+            super::super::call_button(Some(&active), &room, &alice),
+            super::super::CallButton::Busy
+        );
         // Our own call never counts as ringing, even before anyone answers.
         let (ours, _) = placed();
         assert_eq!(ours.ringing_from(), None);
@@ -662,7 +865,9 @@ mod tests {
         let mut call = ringing(json!("1"));
         call.answer("a".into(), 0);
         let select = json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1", "selected_party_id": "BOBLAPTOP"});
-        assert!(sent(&call.receive("m.call.select_answer", &user("@alice:hs"), &select)).is_empty());
+        assert!(
+            sent(&call.receive("m.call.select_answer", &user("@alice:hs"), &select)).is_empty()
+        );
         assert_eq!(call.state(), &State::Ended(EndReason::AnsweredElsewhere));
 
         // Someone else in the room answered an invite to anyone; the caller chose them.
@@ -674,22 +879,44 @@ mod tests {
         assert_eq!(call.state(), &State::Ended(EndReason::AnsweredElsewhere));
         // A third party cannot stop it.
         let mut call = ringing(json!("1"));
-        assert!(call.receive("m.call.select_answer", &user("@mallory:hs"), &select).is_empty());
+        assert!(
+            call.receive("m.call.select_answer", &user("@mallory:hs"), &select)
+                .is_empty()
+        );
         assert_eq!(call.state(), &State::Ringing);
 
         // The caller gives up while we ring.
         let mut call = ringing(json!("1"));
-        let out = call.receive("m.call.hangup", &user("@alice:hs"), &json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1"}));
+        let out = call.receive(
+            "m.call.hangup",
+            &user("@alice:hs"),
+            &json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1"}),
+        );
         assert!(out.contains(&Output::Ring(false)));
-        assert_eq!(call.state(), &State::Ended(EndReason::Hangup("user_hangup".into())));
+        assert_eq!(
+            call.state(),
+            &State::Ended(EndReason::Hangup("user_hangup".into()))
+        );
     }
 
     #[test]
     fn our_own_echo_and_other_calls_are_ignored() {
         let (mut call, outputs) = placed();
-        let Output::Send { content, .. } = &outputs[0] else { panic!() };
-        assert!(call.receive("m.call.invite", &user("@alice:hs"), content).is_empty());
-        assert!(call.receive("m.call.hangup", &user("@bob:hs"), &json!({"call_id": "other", "party_id": "X", "version": "1"})).is_empty());
+        let Output::Send { content, .. } = &outputs[0] else {
+            panic!()
+        };
+        assert!(
+            call.receive("m.call.invite", &user("@alice:hs"), content)
+                .is_empty()
+        );
+        assert!(
+            call.receive(
+                "m.call.hangup",
+                &user("@bob:hs"),
+                &json!({"call_id": "other", "party_id": "X", "version": "1"})
+            )
+            .is_empty()
+        );
         assert_eq!(call.state(), &State::Inviting);
     }
 
@@ -698,15 +925,31 @@ mod tests {
         let (mut call, _) = placed();
         call.local_candidate(json!({"candidate": "c1", "sdpMid": "0"}), 1_100);
         call.local_candidate(json!({"candidate": "c2", "sdpMid": "0"}), 1_200);
-        assert!(call.tick(2_000).is_empty(), "the first batch waits 2 s after the invite");
+        assert!(
+            call.tick(2_000).is_empty(),
+            "the first batch waits 2 s after the invite"
+        );
         let out = call.tick(3_000);
-        let [Output::Send { event_type: "m.call.candidates", content }] = out.as_slice() else { panic!("{out:?}") };
+        let [
+            Output::Send {
+                event_type: "m.call.candidates",
+                content,
+            },
+        ] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
         assert_eq!(content["candidates"].as_array().unwrap().len(), 2);
         call.local_candidate(json!({"candidate": "c3"}), 3_050);
         assert!(call.tick(3_100).is_empty());
         let out = call.gathering_complete();
-        let [Output::Send { content, .. }] = out.as_slice() else { panic!("{out:?}") };
-        assert_eq!(content["candidates"], json!([{"candidate": "c3"}, {"candidate": ""}]));
+        let [Output::Send { content, .. }] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            content["candidates"],
+            json!([{"candidate": "c3"}, {"candidate": ""}])
+        );
     }
 
     #[test]
@@ -716,10 +959,18 @@ mod tests {
         assert!(call.gathering_complete().is_empty());
         assert!(call.tick(5_000).is_empty());
         call.answer("a".into(), 6_000);
-        assert!(call.tick(6_400).is_empty(), "first batch 500 ms after the answer");
+        assert!(
+            call.tick(6_400).is_empty(),
+            "first batch 500 ms after the answer"
+        );
         let out = call.tick(6_500);
-        let [Output::Send { content, .. }] = out.as_slice() else { panic!("{out:?}") };
-        assert_eq!(content["candidates"], json!([{"candidate": "c1"}, {"candidate": ""}]));
+        let [Output::Send { content, .. }] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            content["candidates"],
+            json!([{"candidate": "c1"}, {"candidate": ""}])
+        );
     }
 
     #[test]
@@ -727,14 +978,36 @@ mod tests {
         let (mut call, _) = placed();
         let bob = user("@bob:hs");
         let candidates = |party: &str, c: &str| json!({"call_id": "c1", "party_id": party, "version": "1", "candidates": [{"candidate": c}]});
-        assert!(call.receive("m.call.candidates", &bob, &candidates("BOBPHONE", "phone")).is_empty());
-        assert!(call.receive("m.call.candidates", &bob, &candidates("BOBLAPTOP", "laptop")).is_empty());
+        assert!(
+            call.receive("m.call.candidates", &bob, &candidates("BOBPHONE", "phone"))
+                .is_empty()
+        );
+        assert!(
+            call.receive(
+                "m.call.candidates",
+                &bob,
+                &candidates("BOBLAPTOP", "laptop")
+            )
+            .is_empty()
+        );
         let out = call.receive("m.call.answer", &bob, &json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1", "answer": {"sdp": "a"}}));
-        let added: Vec<_> = out.iter().filter_map(|o| match o { Output::AddIceCandidate(c) => Some(c.clone()), _ => None }).collect();
+        let added: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::AddIceCandidate(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
         assert_eq!(added, [json!({"candidate": "phone"})]);
         // Later ones from the chosen party apply directly; the other device's are ignored.
-        assert_eq!(call.receive("m.call.candidates", &bob, &candidates("BOBPHONE", "p2")), [Output::AddIceCandidate(json!({"candidate": "p2"}))]);
-        assert!(call.receive("m.call.candidates", &bob, &candidates("BOBLAPTOP", "l2")).is_empty());
+        assert_eq!(
+            call.receive("m.call.candidates", &bob, &candidates("BOBPHONE", "p2")),
+            [Output::AddIceCandidate(json!({"candidate": "p2"}))]
+        );
+        assert!(
+            call.receive("m.call.candidates", &bob, &candidates("BOBLAPTOP", "l2"))
+                .is_empty()
+        );
     }
 
     fn connected_caller() -> Call {
@@ -755,18 +1028,34 @@ mod tests {
         // Voice to video from our side: offer out, answer in.
         let mut call = connected_caller();
         let out = call.negotiate_offer("offer2".into(), None);
-        let [Output::Send { event_type: "m.call.negotiate", content }] = out.as_slice() else { panic!("{out:?}") };
+        let [
+            Output::Send {
+                event_type: "m.call.negotiate",
+                content,
+            },
+        ] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
         assert_eq!(content["description"]["type"], "offer");
         assert_eq!(content["lifetime"], 60_000);
         let out = call.receive("m.call.negotiate", &bob, &negotiate("answer", "ans2"));
-        assert!(out.contains(&Output::SetRemoteDescription { sdp: "ans2".into(), kind: "answer" }));
+        assert!(out.contains(&Output::SetRemoteDescription {
+            sdp: "ans2".into(),
+            kind: "answer"
+        }));
 
         // Their offer: apply and answer.
         let out = call.receive("m.call.negotiate", &bob, &negotiate("offer", "their-offer"));
         assert!(out.contains(&Output::CreateAnswer));
-        assert!(out.iter().any(|o| matches!(o, Output::RemoteStreams(m) if m["s1"]["video_muted"] == true)));
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::RemoteStreams(m) if m["s1"]["video_muted"] == true))
+        );
         let out = call.negotiate_answer("our-answer".into(), None);
-        let [Output::Send { content, .. }] = out.as_slice() else { panic!() };
+        let [Output::Send { content, .. }] = out.as_slice() else {
+            panic!()
+        };
         assert_eq!(content["description"]["type"], "answer");
 
         // Collision: the caller is impolite and ignores their offer while making its own...
@@ -785,8 +1074,17 @@ mod tests {
     #[test]
     fn mute_state_travels_and_v0_peers_never_renegotiate() {
         let mut call = connected_caller();
-        let out = call.streams_changed(json!({"s1": {"purpose": "m.usermedia", "audio_muted": true}}));
-        let [Output::Send { event_type: "m.call.sdp_stream_metadata_changed", .. }] = out.as_slice() else { panic!("{out:?}") };
+        let out =
+            call.streams_changed(json!({"s1": {"purpose": "m.usermedia", "audio_muted": true}}));
+        let [
+            Output::Send {
+                event_type: "m.call.sdp_stream_metadata_changed",
+                ..
+            },
+        ] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
         let out = call.receive("m.call.sdp_stream_metadata_changed", &user("@bob:hs"),
             &json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1", "sdp_stream_metadata": {"s9": {"purpose": "m.screenshare"}}}));
         assert!(matches!(out.as_slice(), [Output::RemoteStreams(_)]));
@@ -801,9 +1099,16 @@ mod tests {
     fn ice_recovery_and_failure() {
         // Never connected: failure ends the call with ice_failed.
         let (mut call, _) = placed();
-        call.receive("m.call.answer", &user("@bob:hs"), &json!({"call_id": "c1", "party_id": "B", "version": "1", "answer": {"sdp": "a"}}));
+        call.receive(
+            "m.call.answer",
+            &user("@bob:hs"),
+            &json!({"call_id": "c1", "party_id": "B", "version": "1", "answer": {"sdp": "a"}}),
+        );
         assert_eq!(sent(&call.ice_state("failed", 5_000)), ["m.call.hangup"]);
-        assert_eq!(call.state(), &State::Ended(EndReason::Hangup("ice_failed".into())));
+        assert_eq!(
+            call.state(),
+            &State::Ended(EndReason::Hangup("ice_failed".into()))
+        );
 
         // Connected, then lost: restart after 2 s, recover, or give up after 30 s.
         let mut call = connected_caller();
@@ -815,7 +1120,9 @@ mod tests {
 
         assert_eq!(call.ice_state("failed", 60_000), [Output::RestartIce]);
         let out = call.tick(90_000);
-        let [Output::Send { content, .. }, ..] = out.as_slice() else { panic!("{out:?}") };
+        let [Output::Send { content, .. }, ..] = out.as_slice() else {
+            panic!("{out:?}")
+        };
         assert_eq!(content["reason"], "ice_timeout");
     }
 
@@ -827,23 +1134,73 @@ mod tests {
         };
         let bob = user("@bob:hs");
         // Their call_id is smaller: ours is replaced and theirs answered without ringing.
-        let (mut ours, _) = Call::place("2000".into(), "ALICEDEV".into(), user("@alice:hs"), bob.clone(), "o".into(), 0);
-        let outcome = handle_glare(&mut ours, &invite("1000", Some("@alice:hs")), &bob, "o".into(), "ALICEDEV".into(), Duration::from_secs(80), 10);
-        let GlareOutcome::Replaced { ours: out, theirs, theirs_outputs } = outcome else { panic!("{outcome:?}") };
-        let Output::Send { content, .. } = &out[0] else { panic!() };
+        let (mut ours, _) = Call::place(
+            "2000".into(),
+            "ALICEDEV".into(),
+            user("@alice:hs"),
+            bob.clone(),
+            "o".into(),
+            0,
+        );
+        let outcome = handle_glare(
+            &mut ours,
+            &invite("1000", Some("@alice:hs")),
+            &bob,
+            "o".into(),
+            "ALICEDEV".into(),
+            Duration::from_secs(80),
+            10,
+        );
+        let GlareOutcome::Replaced {
+            ours: out,
+            theirs,
+            theirs_outputs,
+        } = outcome
+        else {
+            panic!("{outcome:?}")
+        };
+        let Output::Send { content, .. } = &out[0] else {
+            panic!()
+        };
         assert_eq!(content["reason"], "replaced");
         assert!(matches!(ours.state(), State::Ended(_)));
         assert_eq!(theirs.state(), &State::Ringing);
-        assert!(theirs_outputs.contains(&Output::AutoAnswer) && !theirs_outputs.contains(&Output::Ring(true)));
+        assert!(
+            theirs_outputs.contains(&Output::AutoAnswer)
+                && !theirs_outputs.contains(&Output::Ring(true))
+        );
 
         // Ours is smaller: ours survives, theirs is ignored.
-        let (mut ours, _) = Call::place("0500".into(), "ALICEDEV".into(), user("@alice:hs"), bob.clone(), "o".into(), 0);
-        let outcome = handle_glare(&mut ours, &invite("1000", Some("@alice:hs")), &bob, "o".into(), "ALICEDEV".into(), Duration::from_secs(80), 10);
+        let (mut ours, _) = Call::place(
+            "0500".into(),
+            "ALICEDEV".into(),
+            user("@alice:hs"),
+            bob.clone(),
+            "o".into(),
+            0,
+        );
+        let outcome = handle_glare(
+            &mut ours,
+            &invite("1000", Some("@alice:hs")),
+            &bob,
+            "o".into(),
+            "ALICEDEV".into(),
+            Duration::from_secs(80),
+            10,
+        );
         assert!(matches!(outcome, GlareOutcome::KeepOurs));
         assert_eq!(ours.state(), &State::Inviting);
 
         // From Element (no invitee) theirs always wins, or nobody would answer.
-        let outcome = handle_glare(&mut ours, &invite("9999", None), &bob, "o".into(), "ALICEDEV".into(), Duration::from_secs(80), 10);
+        let outcome = handle_glare(
+            &mut ours,
+            &invite("9999", None),
+            &bob,
+            "o".into(),
+            "ALICEDEV".into(),
+            Duration::from_secs(80),
+            10,
+        );
         assert!(matches!(outcome, GlareOutcome::Replaced { .. }));
     }
 }

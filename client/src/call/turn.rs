@@ -42,7 +42,11 @@ impl TurnServers {
     /// [`REFRESH_MARGIN`] (or at half the TTL for short ones), at least [`MIN_REFRESH`].
     pub fn refresh_after(&self) -> Duration {
         let ttl = Duration::from_secs(self.ttl);
-        let before_expiry = if ttl > REFRESH_MARGIN * 2 { ttl - REFRESH_MARGIN } else { ttl / 2 };
+        let before_expiry = if ttl > REFRESH_MARGIN * 2 {
+            ttl - REFRESH_MARGIN
+        } else {
+            ttl / 2
+        };
         before_expiry.max(MIN_REFRESH)
     }
 }
@@ -66,7 +70,10 @@ mod tests {
     use super::*;
 
     fn response(status: u16, body: &'static str) -> HttpResponse<'static> {
-        http::Response::builder().status(status).body(body.as_bytes()).unwrap()
+        http::Response::builder()
+            .status(status)
+            .body(body.as_bytes())
+            .unwrap()
     }
 
     #[test]
@@ -79,7 +86,10 @@ mod tests {
         assert_eq!(servers.uris, ["turn:127.0.0.1:3478?transport=udp"]);
         assert_eq!(servers.username, "1700000000:@a:hs");
         assert_eq!(servers.refresh_after(), Duration::from_secs(86400 - 60));
-        let short = TurnServers { ttl: 90, ..servers.clone() };
+        let short = TurnServers {
+            ttl: 90,
+            ..servers.clone()
+        };
         assert_eq!(short.refresh_after(), Duration::from_secs(45));
         let tiny = TurnServers { ttl: 4, ..servers };
         assert_eq!(tiny.refresh_after(), MIN_REFRESH);
@@ -88,9 +98,19 @@ mod tests {
     #[test]
     fn no_turn_is_not_an_error() {
         assert!(parse_turn_server(response(200, "{}")).unwrap().is_empty());
-        assert!(parse_turn_server(response(200, r#"{"uris":["turn:x"],"ttl":60}"#)).unwrap().is_empty());
-        assert!(parse_turn_server(response(404, r#"{"errcode":"M_UNRECOGNIZED"}"#)).unwrap().is_empty());
-        assert!(parse_turn_server(response(500, r#"{"errcode":"M_UNKNOWN","error":"x"}"#)).is_err());
+        assert!(
+            parse_turn_server(response(200, r#"{"uris":["turn:x"],"ttl":60}"#))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            parse_turn_server(response(404, r#"{"errcode":"M_UNRECOGNIZED"}"#))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            parse_turn_server(response(500, r#"{"errcode":"M_UNKNOWN","error":"x"}"#)).is_err()
+        );
         let session = Session {
             homeserver: "http://hs".into(),
             user_id: ruma::owned_user_id!("@a:hs"),

@@ -81,7 +81,9 @@ fn write_canonical(value: &Value, out: &mut String) -> Result<(), SignatureError
 /// The bytes a signature covers: the object without `signatures` and `unsigned`.
 pub fn signing_bytes(value: &Value) -> Result<Vec<u8>, SignatureError> {
     let Value::Object(map) = value else {
-        return Err(SignatureError::NotCanonical("a signed value must be an object"));
+        return Err(SignatureError::NotCanonical(
+            "a signed value must be an object",
+        ));
     };
     let stripped: Map<String, Value> = map
         .iter()
@@ -101,19 +103,25 @@ pub fn sign_json(
 ) -> Result<(), SignatureError> {
     let signature = sign(&signing_bytes(value)?).to_base64();
     let Value::Object(map) = value else {
-        return Err(SignatureError::NotCanonical("a signed value must be an object"));
+        return Err(SignatureError::NotCanonical(
+            "a signed value must be an object",
+        ));
     };
     let signatures = map
         .entry("signatures")
         .or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(signatures) = signatures else {
-        return Err(SignatureError::NotCanonical("`signatures` must be an object"));
+        return Err(SignatureError::NotCanonical(
+            "`signatures` must be an object",
+        ));
     };
     let by_user = signatures
         .entry(user_id)
         .or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(by_user) = by_user else {
-        return Err(SignatureError::NotCanonical("`signatures` must map users to objects"));
+        return Err(SignatureError::NotCanonical(
+            "`signatures` must map users to objects",
+        ));
     };
     by_user.insert(key_id.to_owned(), Value::String(signature));
     Ok(())
@@ -167,7 +175,10 @@ mod tests {
         let value = json!({"本": 2, "日": 1});
         assert_eq!(to_canonical_string(&value).unwrap(), "{\"日\":1,\"本\":2}");
         let value = json!({"a": "\u{1F600}", "b": "\u{0000}"});
-        assert_eq!(to_canonical_string(&value).unwrap(), "{\"a\":\"\u{1F600}\",\"b\":\"\\u0000\"}");
+        assert_eq!(
+            to_canonical_string(&value).unwrap(),
+            "{\"a\":\"\u{1F600}\",\"b\":\"\\u0000\"}"
+        );
         assert!(to_canonical_string(&json!({"a": 1.5})).is_err());
     }
 

@@ -78,15 +78,27 @@ impl Device {
         if shape.user_id != user_id || shape.device_id.as_str() != device_id {
             return Err(DeviceError::Mismatch);
         }
-        let ed25519 = shape.keys.get(&format!("ed25519:{device_id}")).ok_or(DeviceError::Malformed)?;
-        let curve25519 = shape.keys.get(&format!("curve25519:{device_id}")).ok_or(DeviceError::Malformed)?;
-        let signing_key = Ed25519PublicKey::from_base64(ed25519).map_err(|_| DeviceError::Malformed)?;
+        let ed25519 = shape
+            .keys
+            .get(&format!("ed25519:{device_id}"))
+            .ok_or(DeviceError::Malformed)?;
+        let curve25519 = shape
+            .keys
+            .get(&format!("curve25519:{device_id}"))
+            .ok_or(DeviceError::Malformed)?;
+        let signing_key =
+            Ed25519PublicKey::from_base64(ed25519).map_err(|_| DeviceError::Malformed)?;
         Curve25519PublicKey::from_base64(curve25519).map_err(|_| DeviceError::Malformed)?;
         if !shape.algorithms.iter().any(|a| a == OLM_ALGORITHM) {
             return Err(DeviceError::Malformed);
         }
-        verify_json(keys, user_id.as_str(), &format!("ed25519:{device_id}"), &signing_key)
-            .map_err(|_| DeviceError::BadSignature)?;
+        verify_json(
+            keys,
+            user_id.as_str(),
+            &format!("ed25519:{device_id}"),
+            &signing_key,
+        )
+        .map_err(|_| DeviceError::BadSignature)?;
         Ok(Self {
             user_id: shape.user_id,
             device_id: shape.device_id,
@@ -118,11 +130,20 @@ pub struct UserDevices {
 }
 
 /// A cross-signing key object's single ed25519 key, if it has the usage and owner we want.
-fn cross_signing_key(key: &Value, user_id: &UserId, usage: &str) -> Option<(String, Ed25519PublicKey)> {
+fn cross_signing_key(
+    key: &Value,
+    user_id: &UserId,
+    usage: &str,
+) -> Option<(String, Ed25519PublicKey)> {
     if key.get("user_id")?.as_str()? != user_id.as_str() {
         return None;
     }
-    if !key.get("usage")?.as_array()?.iter().any(|u| u.as_str() == Some(usage)) {
+    if !key
+        .get("usage")?
+        .as_array()?
+        .iter()
+        .any(|u| u.as_str() == Some(usage))
+    {
         return None;
     }
     let keys = key.get("keys")?.as_object()?;
@@ -132,24 +153,37 @@ fn cross_signing_key(key: &Value, user_id: &UserId, usage: &str) -> Option<(Stri
     if keys.next().is_some() || id.strip_prefix("ed25519:")? != public.as_str()? {
         return None;
     }
-    Some((id.clone(), Ed25519PublicKey::from_base64(public.as_str()?).ok()?))
+    Some((
+        id.clone(),
+        Ed25519PublicKey::from_base64(public.as_str()?).ok()?,
+    ))
 }
 
 impl UserDevices {
     /// Takes the cross-signing keys `/keys/query` returned; the self-signing key is kept only
     /// if the master key signed it. Re-derives every device's `cross_signed`.
-    pub(crate) fn set_cross_signing(&mut self, user_id: &UserId, master: Option<Value>, self_signing: Option<Value>) {
+    pub(crate) fn set_cross_signing(
+        &mut self,
+        user_id: &UserId,
+        master: Option<Value>,
+        self_signing: Option<Value>,
+    ) {
         let master = master.filter(|m| cross_signing_key(m, user_id, "master").is_some());
         let self_signing = match (&master, self_signing) {
             (Some(master), Some(ssk)) => {
-                let (master_id, master_key) = cross_signing_key(master, user_id, "master").expect("checked");
+                let (master_id, master_key) =
+                    cross_signing_key(master, user_id, "master").expect("checked");
                 let signed = cross_signing_key(&ssk, user_id, "self_signing").is_some()
                     && verify_json(&ssk, user_id.as_str(), &master_id, &master_key).is_ok();
                 signed.then_some(ssk)
             }
             _ => None,
         };
-        let key = |m: &Option<Value>| m.as_ref().and_then(|m| cross_signing_key(m, user_id, "master")).map(|(id, _)| id);
+        let key = |m: &Option<Value>| {
+            m.as_ref()
+                .and_then(|m| cross_signing_key(m, user_id, "master"))
+                .map(|(id, _)| id)
+        };
         if self.master.is_some() && key(&self.master) != key(&master) {
             self.master_key_changed = true;
         }
@@ -160,7 +194,10 @@ impl UserDevices {
 
     /// Re-derives `cross_signed` for every device from the self-signing key.
     pub(crate) fn recheck(&mut self, user_id: &UserId) {
-        let ssk = self.self_signing.as_ref().and_then(|ssk| cross_signing_key(ssk, user_id, "self_signing"));
+        let ssk = self
+            .self_signing
+            .as_ref()
+            .and_then(|ssk| cross_signing_key(ssk, user_id, "self_signing"));
         for device in self.devices.values_mut() {
             device.cross_signed = ssk.as_ref().is_some_and(|(id, key)| {
                 verify_json(&device.keys, user_id.as_str(), id, key).is_ok()
@@ -173,7 +210,9 @@ impl UserDevices {
     pub(crate) fn set_devices(&mut self, user_id: &UserId, listed: &BTreeMap<String, Value>) {
         let mut devices = BTreeMap::new();
         for (device_id, keys) in listed {
-            let Ok(device) = Device::from_keys(user_id, device_id, keys) else { continue };
+            let Ok(device) = Device::from_keys(user_id, device_id, keys) else {
+                continue;
+            };
             match self.devices.get(&device.device_id) {
                 Some(old) if old.ed25519 != device.ed25519 => {
                     devices.insert(old.device_id.clone(), old.clone());
@@ -207,7 +246,10 @@ mod tests {
             "algorithms": [OLM_ALGORITHM, MEGOLM_ALGORITHM],
             "keys": {format!("ed25519:{device}"): keys.ed25519.to_base64(),
                      format!("curve25519:{device}"): keys.curve25519.to_base64()}});
-        sign_json(&mut value, user, &format!("ed25519:{device}"), |m| account.sign(m)).unwrap();
+        sign_json(&mut value, user, &format!("ed25519:{device}"), |m| {
+            account.sign(m)
+        })
+        .unwrap();
         value
     }
 
@@ -222,18 +264,27 @@ mod tests {
         let account = Account::new();
         let keys = device_keys(&account, "@a:hs", "D1");
         assert!(Device::from_keys(user, "D1", &keys).is_ok());
-        assert_eq!(Device::from_keys(user, "D2", &keys), Err(DeviceError::Mismatch));
+        assert_eq!(
+            Device::from_keys(user, "D2", &keys),
+            Err(DeviceError::Mismatch)
+        );
         let mut forged = keys.clone();
         forged["device_id"] = json!("D1");
         forged["keys"]["curve25519:D1"] = json!(Account::new().curve25519_key().to_base64());
-        assert_eq!(Device::from_keys(user, "D1", &forged), Err(DeviceError::BadSignature));
+        assert_eq!(
+            Device::from_keys(user, "D1", &forged),
+            Err(DeviceError::BadSignature)
+        );
 
         // A new key for a known device ID is not taken.
         let mut devices = UserDevices::default();
         devices.set_devices(user, &BTreeMap::from([("D1".to_owned(), keys.clone())]));
         let other = device_keys(&Account::new(), "@a:hs", "D1");
         devices.set_devices(user, &BTreeMap::from([("D1".to_owned(), other)]));
-        assert_eq!(devices.devices.values().next().unwrap().ed25519, account.ed25519_key().to_base64());
+        assert_eq!(
+            devices.devices.values().next().unwrap().ed25519,
+            account.ed25519_key().to_base64()
+        );
     }
 
     #[test]
@@ -260,7 +311,11 @@ mod tests {
 
         // A new master key: the old chain no longer holds, and the change is noted.
         let other = Ed25519Keypair::new();
-        devices.set_cross_signing(user, Some(key_object("@a:hs", "master", &other)), Some(self_signing));
+        devices.set_cross_signing(
+            user,
+            Some(key_object("@a:hs", "master", &other)),
+            Some(self_signing),
+        );
         assert!(!devices.devices.values().next().unwrap().cross_signed);
         assert!(devices.master_key_changed);
     }

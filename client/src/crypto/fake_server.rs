@@ -53,7 +53,13 @@ fn key_object(user: &str, usage: &str, key: &Ed25519Keypair) -> Value {
 impl FakeServer {
     /// Gives `user` cross-signing keys; their devices get signed as they upload.
     pub fn cross_sign(&mut self, user: &str) {
-        self.identities.insert(user.to_owned(), Identity { master: Ed25519Keypair::new(), self_signing: Ed25519Keypair::new() });
+        self.identities.insert(
+            user.to_owned(),
+            Identity {
+                master: Ed25519Keypair::new(),
+                self_signing: Ed25519Keypair::new(),
+            },
+        );
     }
 
     fn cross_signing_keys(&self, user: &str) -> Option<(Value, Value)> {
@@ -71,7 +77,9 @@ impl FakeServer {
     /// The to-device events queued for a device, to reorder them as a network may.
     #[cfg(test)]
     pub fn queued_to_device(&mut self, session: &Session) -> &mut Vec<Value> {
-        self.to_device.entry((session.user_id.to_string(), session.device_id.to_string())).or_default()
+        self.to_device
+            .entry((session.user_id.to_string(), session.device_id.to_string()))
+            .or_default()
     }
 
     /// Takes the to-device events queued for a device (as a sync would).
@@ -112,20 +120,39 @@ impl FakeServer {
         }
     }
 
-    fn handle_trust(&mut self, session: &Session, request: &HttpRequest, path: &str, body: &Value) -> Option<(u16, Vec<u8>)> {
+    fn handle_trust(
+        &mut self,
+        session: &Session,
+        request: &HttpRequest,
+        path: &str,
+        body: &Value,
+    ) -> Option<(u16, Vec<u8>)> {
         let user = session.user_id.to_string();
         let reply = |value: Value| Some((200, serde_json::to_vec(&value).unwrap()));
-        let fail = |status: u16, errcode: &str| Some((status, serde_json::to_vec(&json!({"errcode": errcode, "error": "no"})).unwrap()));
+        let fail = |status: u16, errcode: &str| {
+            Some((
+                status,
+                serde_json::to_vec(&json!({"errcode": errcode, "error": "no"})).unwrap(),
+            ))
+        };
         let query = request.uri().query().unwrap_or_default().to_owned();
         if path.ends_with("/keys/device_signing/upload") {
-            let replacing = self.uploaded.get(&user).is_some_and(|k| k[0]["keys"] != body["master_key"]["keys"]);
+            let replacing = self
+                .uploaded
+                .get(&user)
+                .is_some_and(|k| k[0]["keys"] != body["master_key"]["keys"]);
             let needs_auth = replacing || self.passwords.contains_key(&user);
             if needs_auth {
                 let auth = &body["auth"];
                 let right = auth["type"] == "m.login.password"
                     && auth["session"] == "uia-1"
-                    && auth["identifier"]["user"].as_str().is_some_and(|u| u == user)
-                    && self.passwords.get(&user).is_some_and(|p| auth["password"] == p.as_str());
+                    && auth["identifier"]["user"]
+                        .as_str()
+                        .is_some_and(|u| u == user)
+                    && self
+                        .passwords
+                        .get(&user)
+                        .is_some_and(|p| auth["password"] == p.as_str());
                 if !right {
                     let mut challenge = json!({"session": "uia-1", "flows": [{"stages": ["m.login.password"]}], "params": {}});
                     if !auth.is_null() {
@@ -134,21 +161,39 @@ impl FakeServer {
                     return Some((401, serde_json::to_vec(&challenge).unwrap()));
                 }
             }
-            self.uploaded.insert(user, [body["master_key"].clone(), body["self_signing_key"].clone(), body["user_signing_key"].clone()]);
+            self.uploaded.insert(
+                user,
+                [
+                    body["master_key"].clone(),
+                    body["self_signing_key"].clone(),
+                    body["user_signing_key"].clone(),
+                ],
+            );
             return reply(json!({}));
         }
         if path.ends_with("/keys/signatures/upload") {
             let mut failures = serde_json::Map::new();
             for (target_user, keys) in body.as_object().unwrap() {
                 for (key_id, signed) in keys.as_object().unwrap() {
-                    if let Some(device) = self.device_keys.get_mut(target_user).and_then(|d| d.get_mut(key_id)) {
+                    if let Some(device) = self
+                        .device_keys
+                        .get_mut(target_user)
+                        .and_then(|d| d.get_mut(key_id))
+                    {
                         Self::merge_signatures(device, signed);
                     } else if let Some(keys) = self.uploaded.get_mut(target_user)
-                        && keys[0]["keys"].as_object().unwrap().values().any(|k| k == key_id)
+                        && keys[0]["keys"]
+                            .as_object()
+                            .unwrap()
+                            .values()
+                            .any(|k| k == key_id)
                     {
                         Self::merge_signatures(&mut keys[0], signed);
                     } else {
-                        failures.insert(format!("{target_user}/{key_id}"), json!({"errcode": "M_NOT_FOUND"}));
+                        failures.insert(
+                            format!("{target_user}/{key_id}"),
+                            json!({"errcode": "M_NOT_FOUND"}),
+                        );
                     }
                 }
             }
@@ -157,7 +202,10 @@ impl FakeServer {
         if let Some(rest) = path.split("/account_data/").nth(1)
             && path.contains("/user/")
         {
-            self.account_data.entry(user).or_default().insert(rest.to_owned(), body.clone());
+            self.account_data
+                .entry(user)
+                .or_default()
+                .insert(rest.to_owned(), body.clone());
             return reply(json!({}));
         }
         if path.ends_with("/room_keys/version") {
@@ -171,7 +219,8 @@ impl FakeServer {
             return match self.backup_versions.last() {
                 Some(version) => {
                     let mut version = version.clone();
-                    version["count"] = json!(self.backup_keys.values().map(|s| s.len()).sum::<usize>());
+                    version["count"] =
+                        json!(self.backup_keys.values().map(|s| s.len()).sum::<usize>());
                     version["etag"] = json!("1");
                     reply(version)
                 }
@@ -179,7 +228,10 @@ impl FakeServer {
             };
         }
         if path.ends_with("/room_keys/keys") {
-            let current = self.backup_versions.last().map(|v| v["version"].as_str().unwrap().to_owned());
+            let current = self
+                .backup_versions
+                .last()
+                .map(|v| v["version"].as_str().unwrap().to_owned());
             if current.is_none_or(|c| query != format!("version={c}")) {
                 return fail(403, "M_WRONG_ROOM_KEYS_VERSION");
             }
@@ -193,7 +245,10 @@ impl FakeServer {
             }
             for (room, sessions) in body["rooms"].as_object().unwrap() {
                 for (session, data) in sessions["sessions"].as_object().unwrap() {
-                    self.backup_keys.entry(room.clone()).or_default().insert(session.clone(), data.clone());
+                    self.backup_keys
+                        .entry(room.clone())
+                        .or_default()
+                        .insert(session.clone(), data.clone());
                 }
             }
             return reply(json!({"etag": "2", "count": 1}));
@@ -216,19 +271,37 @@ impl FakeServer {
             if let Some(keys) = body.get("device_keys") {
                 let mut keys = keys.clone();
                 if let Some(identity) = self.identities.get(&user)
-                    && !self.unsigned_devices.contains(&(user.clone(), device.clone()))
+                    && !self
+                        .unsigned_devices
+                        .contains(&(user.clone(), device.clone()))
                 {
                     let id = format!("ed25519:{}", identity.self_signing.public_key().to_base64());
                     sign_json(&mut keys, &user, &id, |m| identity.self_signing.sign(m)).unwrap();
                 }
-                self.device_keys.entry(user.clone()).or_default().insert(device.clone(), keys);
+                self.device_keys
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(device.clone(), keys);
             }
-            let otks = self.one_time_keys.entry((user.clone(), device.clone())).or_default();
-            for (id, key) in body.get("one_time_keys").and_then(Value::as_object).into_iter().flatten() {
+            let otks = self
+                .one_time_keys
+                .entry((user.clone(), device.clone()))
+                .or_default();
+            for (id, key) in body
+                .get("one_time_keys")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
                 otks.push((id.clone(), key.clone()));
             }
-            if let Some((id, key)) = body.get("fallback_keys").and_then(Value::as_object).and_then(|f| f.iter().next()) {
-                self.fallback_keys.insert((user.clone(), device.clone()), (id.clone(), key.clone()));
+            if let Some((id, key)) = body
+                .get("fallback_keys")
+                .and_then(Value::as_object)
+                .and_then(|f| f.iter().next())
+            {
+                self.fallback_keys
+                    .insert((user.clone(), device.clone()), (id.clone(), key.clone()));
             }
             return reply(json!({"one_time_key_counts": {"signed_curve25519": otks.len()}}));
         }
@@ -248,8 +321,10 @@ impl FakeServer {
                     self_signing_keys.insert(user.clone(), ssk);
                 }
             }
-            return reply(json!({"device_keys": device_keys, "master_keys": master_keys, "self_signing_keys": self_signing_keys,
-                                "user_signing_keys": user_signing_keys}));
+            return reply(
+                json!({"device_keys": device_keys, "master_keys": master_keys, "self_signing_keys": self_signing_keys,
+                                "user_signing_keys": user_signing_keys}),
+            );
         }
         if path.ends_with("/keys/changes") {
             return reply(json!({"changed": [], "left": []}));
@@ -285,7 +360,14 @@ impl FakeServer {
             return reply(json!({}));
         }
         if path.ends_with("/members") {
-            let room = path.split("/rooms/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+            let room = path
+                .split("/rooms/")
+                .nth(1)
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
             let room = room.replace("%21", "!").replace("%3A", ":");
             return reply(json!({"chunk": self.members.get(&room).cloned().unwrap_or_default()}));
         }
@@ -293,7 +375,10 @@ impl FakeServer {
             && rest.contains("/send/")
         {
             if let Some(status) = self.fail_next_send.take() {
-                return (status, br#"{"errcode":"M_UNKNOWN","error":"try later"}"#.to_vec());
+                return (
+                    status,
+                    br#"{"errcode":"M_UNKNOWN","error":"try later"}"#.to_vec(),
+                );
             }
             let parts: Vec<&str> = rest.split('/').collect();
             let room = parts[0].replace("%21", "!").replace("%3A", ":");
@@ -302,6 +387,9 @@ impl FakeServer {
                 "sender": session.user_id, "origin_server_ts": 100 + self.room_events.len(), "txn_id": parts[3]}));
             return reply(json!({"event_id": event_id}));
         }
-        (404, br#"{"errcode":"M_UNRECOGNIZED","error":"unknown"}"#.to_vec())
+        (
+            404,
+            br#"{"errcode":"M_UNRECOGNIZED","error":"unknown"}"#.to_vec(),
+        )
     }
 }

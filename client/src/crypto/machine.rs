@@ -223,9 +223,21 @@ mod pickled {
             }
         };
     }
-    pickled!(account, vodozemac::olm::Account, vodozemac::olm::AccountPickle);
-    pickled!(session, vodozemac::olm::Session, vodozemac::olm::SessionPickle);
-    pickled!(group, vodozemac::megolm::GroupSession, vodozemac::megolm::GroupSessionPickle);
+    pickled!(
+        account,
+        vodozemac::olm::Account,
+        vodozemac::olm::AccountPickle
+    );
+    pickled!(
+        session,
+        vodozemac::olm::Session,
+        vodozemac::olm::SessionPickle
+    );
+    pickled!(
+        group,
+        vodozemac::megolm::GroupSession,
+        vodozemac::megolm::GroupSessionPickle
+    );
     pickled!(
         inbound,
         vodozemac::megolm::InboundGroupSession,
@@ -264,7 +276,9 @@ impl Outbound {
     }
 
     fn has(&self, user: &UserId, device: &OwnedDeviceId) -> bool {
-        self.shared.get(user).is_some_and(|d| d.contains_key(device))
+        self.shared
+            .get(user)
+            .is_some_and(|d| d.contains_key(device))
             || self.withheld.get(user).is_some_and(|d| d.contains(device))
     }
 }
@@ -291,7 +305,10 @@ struct Inbound {
 /// What a to-device request carries, for its response.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Purpose {
-    RoomKey { room_id: OwnedRoomId, session_id: String },
+    RoomKey {
+        room_id: OwnedRoomId,
+        session_id: String,
+    },
     Withheld,
     Dummy,
     /// Verification and secret-sharing messages (see `trust_ext`).
@@ -310,8 +327,12 @@ struct ToDevice {
 #[derive(Debug, Serialize, Deserialize)]
 enum InFlight {
     Upload,
-    Query { users: BTreeMap<OwnedUserId, u64> },
-    Claim { devices: BTreeMap<OwnedUserId, BTreeSet<OwnedDeviceId>> },
+    Query {
+        users: BTreeMap<OwnedUserId, u64>,
+    },
+    Claim {
+        devices: BTreeMap<OwnedUserId, BTreeSet<OwnedDeviceId>>,
+    },
     Changes,
     ToDevice(ToDevice),
 }
@@ -489,11 +510,21 @@ struct ChangesResponse {
     left: Vec<OwnedUserId>,
 }
 
-fn insert_device(map: &mut BTreeMap<OwnedUserId, BTreeSet<OwnedDeviceId>>, user: &UserId, device: &OwnedDeviceId) {
-    map.entry(user.to_owned()).or_default().insert(device.clone());
+fn insert_device(
+    map: &mut BTreeMap<OwnedUserId, BTreeSet<OwnedDeviceId>>,
+    user: &UserId,
+    device: &OwnedDeviceId,
+) {
+    map.entry(user.to_owned())
+        .or_default()
+        .insert(device.clone());
 }
 
-fn contains_device(map: &BTreeMap<OwnedUserId, BTreeSet<OwnedDeviceId>>, user: &UserId, device: &OwnedDeviceId) -> bool {
+fn contains_device(
+    map: &BTreeMap<OwnedUserId, BTreeSet<OwnedDeviceId>>,
+    user: &UserId,
+    device: &OwnedDeviceId,
+) -> bool {
     map.get(user).is_some_and(|d| d.contains(device))
 }
 
@@ -599,7 +630,12 @@ impl Machine {
         self.counter += 1;
         self.dirty = true;
         // A prefix from our identity key keeps IDs unique across a re-created account.
-        let prefix: String = self.curve25519_key().chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+        let prefix: String = self
+            .curve25519_key()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect();
         RequestId(format!("{kind}-{prefix}-{}", self.counter))
     }
 
@@ -624,9 +660,15 @@ impl Machine {
     /// self-signing key's), else as we signed them: sent as `sender_device_keys`, so a
     /// receiver that doesn't know our device yet can still see it is cross-signed.
     fn sender_device_keys(&self) -> Value {
-        let own = self.users.get(&self.user_id).and_then(|u| u.devices.get(&self.device_id));
+        let own = self
+            .users
+            .get(&self.user_id)
+            .and_then(|u| u.devices.get(&self.device_id));
         match own {
-            Some(device) if device.ed25519 == self.ed25519_key() && device.curve25519 == self.curve25519_key() => {
+            Some(device)
+                if device.ed25519 == self.ed25519_key()
+                    && device.curve25519 == self.curve25519_key() =>
+            {
                 let mut keys = device.keys.clone();
                 if let Value::Object(map) = &mut keys {
                     map.remove("unsigned");
@@ -655,9 +697,12 @@ impl Machine {
     /// Signs `value` with our device's ed25519 key (e.g. our master key, after a bootstrap).
     pub fn sign(&self, value: &mut Value) {
         // Our own objects are always canonical-encodable.
-        let _ = sign_json(value, self.user_id.as_str(), &format!("ed25519:{}", self.device_id), |m| {
-            self.account.sign(m)
-        });
+        let _ = sign_json(
+            value,
+            self.user_id.as_str(),
+            &format!("ed25519:{}", self.device_id),
+            |m| self.account.sign(m),
+        );
     }
 
     /// Everything that must be sent now. Each request is handed out once until it is marked
@@ -665,13 +710,16 @@ impl Machine {
     pub fn outgoing_requests(&mut self, session: &Session) -> Vec<OutgoingRequest> {
         self.flush_olm_pending();
         let mut out = Vec::new();
-        let push = |out: &mut Vec<OutgoingRequest>, id: RequestId, request: Result<HttpRequest, ApiError>| {
+        let push = |out: &mut Vec<OutgoingRequest>,
+                    id: RequestId,
+                    request: Result<HttpRequest, ApiError>| {
             if let Ok(request) = request {
                 out.push(OutgoingRequest { id, request });
             }
         };
         let busy = |machine: &Self, f: fn(&InFlight) -> bool| machine.in_flight.values().any(f);
-        if !self.paused.contains("upload") && !busy(self, |r| matches!(r, InFlight::Upload))
+        if !self.paused.contains("upload")
+            && !busy(self, |r| matches!(r, InFlight::Upload))
             && let Some(body) = self.upload_body()
         {
             let id = self.next_id("upload");
@@ -703,13 +751,17 @@ impl Machine {
                     "timeout": 10000,
                 });
                 let id = self.next_id("query");
-                let request = json_body(&body)
-                    .and_then(|body| endpoint::request::<get_keys::v3::Request>(target(session), &[], &[], body));
+                let request = json_body(&body).and_then(|body| {
+                    endpoint::request::<get_keys::v3::Request>(target(session), &[], &[], body)
+                });
                 self.in_flight.insert(id.clone(), InFlight::Query { users });
                 push(&mut out, id, request);
             }
         }
-        if !self.paused.contains("claim") && !busy(self, |r| matches!(r, InFlight::Claim { .. })) && !self.claim_wanted.is_empty() {
+        if !self.paused.contains("claim")
+            && !busy(self, |r| matches!(r, InFlight::Claim { .. }))
+            && !self.claim_wanted.is_empty()
+        {
             let devices = std::mem::take(&mut self.claim_wanted);
             let body = json!({
                 "one_time_keys": devices.iter().map(|(user, devices)| {
@@ -718,9 +770,11 @@ impl Machine {
                 "timeout": 10000,
             });
             let id = self.next_id("claim");
-            let request = json_body(&body)
-                .and_then(|body| endpoint::request::<claim_keys::v3::Request>(target(session), &[], &[], body));
-            self.in_flight.insert(id.clone(), InFlight::Claim { devices });
+            let request = json_body(&body).and_then(|body| {
+                endpoint::request::<claim_keys::v3::Request>(target(session), &[], &[], body)
+            });
+            self.in_flight
+                .insert(id.clone(), InFlight::Claim { devices });
             push(&mut out, id, request);
         }
         for request in std::mem::take(&mut self.queue) {
@@ -734,7 +788,8 @@ impl Machine {
                 )
             });
             let id = request.id.clone();
-            self.in_flight.insert(id.clone(), InFlight::ToDevice(request));
+            self.in_flight
+                .insert(id.clone(), InFlight::ToDevice(request));
             push(&mut out, id, http);
         }
         if !out.is_empty() {
@@ -744,7 +799,12 @@ impl Machine {
     }
 
     /// `GET /keys/changes` between the token the stored state belongs to and `to`.
-    fn changes_request(&mut self, session: &Session, from: &str, to: &str) -> Option<OutgoingRequest> {
+    fn changes_request(
+        &mut self,
+        session: &Session,
+        from: &str,
+        to: &str,
+    ) -> Option<OutgoingRequest> {
         let id = self.next_id("changes");
         let request = endpoint::request::<get_key_changes::v3::Request>(
             target(session),
@@ -765,10 +825,15 @@ impl Machine {
             body.insert("device_keys".into(), self.device_keys());
         }
         let max = self.account.max_number_of_one_time_keys() as u64;
-        let on_server = if self.keys_published { self.server_otk_count.unwrap_or(max) } else { 0 };
+        let on_server = if self.keys_published {
+            self.server_otk_count.unwrap_or(max)
+        } else {
+            0
+        };
         let unpublished = self.account.one_time_keys().len() as u64;
         if on_server + unpublished < max {
-            self.account.generate_one_time_keys((max - on_server - unpublished) as usize);
+            self.account
+                .generate_one_time_keys((max - on_server - unpublished) as usize);
             self.dirty = true;
         }
         let mut one_time_keys = serde_json::Map::new();
@@ -799,8 +864,14 @@ impl Machine {
     /// Takes the response to a request from [`Self::outgoing_requests`]; `None` means it got
     /// no response (network error) and will be handed out again. Returns `false` for IDs
     /// that are not the machine's.
-    pub fn mark_request_sent(&mut self, id: &RequestId, response: Option<HttpResponse<'_>>) -> Result<bool, ApiError> {
-        let Some(in_flight) = self.in_flight.remove(id) else { return Ok(false) };
+    pub fn mark_request_sent(
+        &mut self,
+        id: &RequestId,
+        response: Option<HttpResponse<'_>>,
+    ) -> Result<bool, ApiError> {
+        let Some(in_flight) = self.in_flight.remove(id) else {
+            return Ok(false);
+        };
         self.dirty = true;
         let Some(response) = response else {
             match in_flight {
@@ -830,7 +901,13 @@ impl Machine {
                 self.account.mark_keys_as_published();
                 self.keys_published = true;
                 self.fallback_wanted = false;
-                self.server_otk_count = Some(parsed.one_time_key_counts.get("signed_curve25519").copied().unwrap_or(0));
+                self.server_otk_count = Some(
+                    parsed
+                        .one_time_key_counts
+                        .get("signed_curve25519")
+                        .copied()
+                        .unwrap_or(0),
+                );
             }
             InFlight::Query { users } => {
                 let parsed: QueryResponse = endpoint::parse(response)?;
@@ -852,7 +929,10 @@ impl Machine {
             }
             InFlight::ToDevice(request) => {
                 let result = endpoint::parse_empty(response);
-                if let Purpose::RoomKey { room_id, session_id } = &request.purpose
+                if let Purpose::RoomKey {
+                    room_id,
+                    session_id,
+                } = &request.purpose
                     && let Some(outbound) = self.outbound.get_mut(room_id)
                     && outbound.session.session_id() == *session_id
                 {
@@ -860,7 +940,11 @@ impl Machine {
                         outbound.pending.remove(id);
                         for (user, devices) in &request.messages {
                             for device in devices.keys() {
-                                if let Some(state) = outbound.shared.get_mut(user).and_then(|d| d.get_mut(device)) {
+                                if let Some(state) = outbound
+                                    .shared
+                                    .get_mut(user)
+                                    .and_then(|d| d.get_mut(device))
+                                {
                                     *state = true;
                                 }
                             }
@@ -886,7 +970,11 @@ impl Machine {
             if let Some(listed) = response.device_keys.remove(&user) {
                 entry.set_devices(&user, &listed);
             }
-            entry.set_cross_signing(&user, response.master_keys.remove(&user), response.self_signing_keys.remove(&user));
+            entry.set_cross_signing(
+                &user,
+                response.master_keys.remove(&user),
+                response.self_signing_keys.remove(&user),
+            );
             if user == self.user_id {
                 self.own_user_signing = response.user_signing_keys.remove(&user);
             }
@@ -898,16 +986,25 @@ impl Machine {
         }
     }
 
-    fn apply_claim(&mut self, devices: BTreeMap<OwnedUserId, BTreeSet<OwnedDeviceId>>, mut response: ClaimResponse) {
+    fn apply_claim(
+        &mut self,
+        devices: BTreeMap<OwnedUserId, BTreeSet<OwnedDeviceId>>,
+        mut response: ClaimResponse,
+    ) {
         for (user, devices) in devices {
             let mut keys = response.one_time_keys.remove(&user).unwrap_or_default();
             for device_id in devices {
-                let created = self.create_outbound_olm(&user, &device_id, keys.remove(device_id.as_str()));
+                let created =
+                    self.create_outbound_olm(&user, &device_id, keys.remove(device_id.as_str()));
                 if !created {
                     insert_device(&mut self.no_olm, &user, &device_id);
                     continue;
                 }
-                if self.wedged.get_mut(&user).is_some_and(|d| d.remove(&device_id)) {
+                if self
+                    .wedged
+                    .get_mut(&user)
+                    .is_some_and(|d| d.remove(&device_id))
+                {
                     self.send_dummy(&user, &device_id);
                 }
             }
@@ -916,19 +1013,44 @@ impl Machine {
 
     /// Creates an Olm session with a device from its claimed one-time key, after checking
     /// the device signed the key.
-    fn create_outbound_olm(&mut self, user: &UserId, device_id: &OwnedDeviceId, keys: Option<BTreeMap<String, Value>>) -> bool {
-        let Some(device) = self.users.get(user).and_then(|u| u.devices.get(device_id)).cloned() else { return false };
-        let (Some(signing_key), Ok(identity)) = (device.ed25519_key(), Curve25519PublicKey::from_base64(&device.curve25519)) else {
+    fn create_outbound_olm(
+        &mut self,
+        user: &UserId,
+        device_id: &OwnedDeviceId,
+        keys: Option<BTreeMap<String, Value>>,
+    ) -> bool {
+        let Some(device) = self
+            .users
+            .get(user)
+            .and_then(|u| u.devices.get(device_id))
+            .cloned()
+        else {
+            return false;
+        };
+        let (Some(signing_key), Ok(identity)) = (
+            device.ed25519_key(),
+            Curve25519PublicKey::from_base64(&device.curve25519),
+        ) else {
             return false;
         };
         let Some(one_time_key) = keys.into_iter().flatten().find_map(|(key_id, value)| {
             key_id.starts_with("signed_curve25519:").then_some(())?;
-            verify_json(&value, user.as_str(), &format!("ed25519:{device_id}"), &signing_key).ok()?;
+            verify_json(
+                &value,
+                user.as_str(),
+                &format!("ed25519:{device_id}"),
+                &signing_key,
+            )
+            .ok()?;
             Curve25519PublicKey::from_base64(value.get("key")?.as_str()?).ok()
         }) else {
             return false;
         };
-        let Ok(session) = self.account.create_outbound_session(olm::SessionConfig::version_1(), identity, one_time_key) else {
+        let Ok(session) = self.account.create_outbound_session(
+            olm::SessionConfig::version_1(),
+            identity,
+            one_time_key,
+        ) else {
             return false;
         };
         self.store_session(&device.curve25519, session);
@@ -938,7 +1060,10 @@ impl Machine {
     fn store_session(&mut self, curve25519: &str, session: olm::Session) {
         self.clock += 1;
         let sessions = self.sessions.entry(curve25519.to_owned()).or_default();
-        sessions.push(OlmSession { session, last_use: self.clock });
+        sessions.push(OlmSession {
+            session,
+            last_use: self.clock,
+        });
         if sessions.len() > SESSIONS_PER_DEVICE {
             sessions.sort_by_key(|s| std::cmp::Reverse(s.last_use));
             sessions.truncate(SESSIONS_PER_DEVICE);
@@ -960,7 +1085,11 @@ impl Machine {
             "keys": {"ed25519": self.ed25519_key()},
             "sender_device_keys": self.sender_device_keys(),
         });
-        let session = self.sessions.get_mut(&device.curve25519)?.iter_mut().max_by_key(|s| s.last_use)?;
+        let session = self
+            .sessions
+            .get_mut(&device.curve25519)?
+            .iter_mut()
+            .max_by_key(|s| s.last_use)?;
         let message = session.session.encrypt(plaintext.to_string()).ok()?;
         self.dirty = true;
         Some(json!({
@@ -971,15 +1100,27 @@ impl Machine {
     }
 
     fn send_dummy(&mut self, user: &UserId, device_id: &OwnedDeviceId) {
-        let Some(device) = self.users.get(user).and_then(|u| u.devices.get(device_id)).cloned() else { return };
-        let Some(content) = self.olm_encrypt(&device, "m.dummy", json!({})) else { return };
+        let Some(device) = self
+            .users
+            .get(user)
+            .and_then(|u| u.devices.get(device_id))
+            .cloned()
+        else {
+            return;
+        };
+        let Some(content) = self.olm_encrypt(&device, "m.dummy", json!({})) else {
+            return;
+        };
         let id = self.next_id("dummy");
         let txn_id = id.0.clone();
         self.queue.push(ToDevice {
             id,
             event_type: "m.room.encrypted".into(),
             txn_id,
-            messages: BTreeMap::from([(user.to_owned(), BTreeMap::from([(device_id.clone(), content)]))]),
+            messages: BTreeMap::from([(
+                user.to_owned(),
+                BTreeMap::from([(device_id.clone(), content)]),
+            )]),
             purpose: Purpose::Dummy,
         });
     }
@@ -1005,7 +1146,9 @@ impl Machine {
         self.paused.clear();
         let mut changes = SyncChanges::default();
         for raw in to_device {
-            let Ok(event) = parse_json::<ToDeviceShape>(raw.get()) else { continue };
+            let Ok(event) = parse_json::<ToDeviceShape>(raw.get()) else {
+                continue;
+            };
             self.receive_to_device(event, &mut changes);
         }
         self.apply_device_list_changes(changed, left);
@@ -1017,7 +1160,10 @@ impl Machine {
         };
         if self.keys_published {
             if let Some(count) = count
-                && !self.in_flight.values().any(|r| matches!(r, InFlight::Upload))
+                && !self
+                    .in_flight
+                    .values()
+                    .any(|r| matches!(r, InFlight::Upload))
             {
                 self.server_otk_count = Some(count);
             }
@@ -1035,7 +1181,11 @@ impl Machine {
 
     /// `/keys/changes` for a restored state, once the first sync after the restore gave us
     /// the current token.
-    pub fn changes_since_restore(&mut self, session: &Session, to: &str) -> Option<OutgoingRequest> {
+    pub fn changes_since_restore(
+        &mut self,
+        session: &Session,
+        to: &str,
+    ) -> Option<OutgoingRequest> {
         let from = self.changes_from.take()?;
         self.changes_request(session, &from, to)
     }
@@ -1060,17 +1210,33 @@ impl Machine {
     fn receive_to_device(&mut self, event: ToDeviceShape, changes: &mut SyncChanges) {
         match event.event_type.as_str() {
             "m.room.encrypted" => {
-                let Ok(content) = serde_json::from_value::<OlmContent>(event.content) else { return };
-                let Some(decrypted) = self.decrypt_olm(&event.sender, &content) else { return };
+                let Ok(content) = serde_json::from_value::<OlmContent>(event.content) else {
+                    return;
+                };
+                let Some(decrypted) = self.decrypt_olm(&event.sender, &content) else {
+                    return;
+                };
                 self.receive_decrypted(&event.sender, &content.sender_key, decrypted, changes);
             }
             "m.room_key.withheld" => {
-                let Ok(content) = serde_json::from_value::<WithheldContent>(event.content) else { return };
-                let (Some(room_id), Some(session_id)) = (content.room_id, content.session_id) else { return };
-                if self.inbound.get(&room_id).is_some_and(|s| s.contains_key(&session_id)) {
+                let Ok(content) = serde_json::from_value::<WithheldContent>(event.content) else {
+                    return;
+                };
+                let (Some(room_id), Some(session_id)) = (content.room_id, content.session_id)
+                else {
+                    return;
+                };
+                if self
+                    .inbound
+                    .get(&room_id)
+                    .is_some_and(|s| s.contains_key(&session_id))
+                {
                     return;
                 }
-                self.withheld.entry(room_id.clone()).or_default().insert(session_id.clone(), WithheldCode::parse(&content.code));
+                self.withheld
+                    .entry(room_id.clone())
+                    .or_default()
+                    .insert(session_id.clone(), WithheldCode::parse(&content.code));
                 changes.withheld.push((room_id, session_id));
             }
             // Room keys are only ever accepted over Olm.
@@ -1089,7 +1255,8 @@ impl Machine {
         if content.algorithm != OLM_ALGORITHM {
             return None;
         }
-        let message: OlmMessage = serde_json::from_value(content.ciphertext.get(&self.curve25519_key())?.clone()).ok()?;
+        let message: OlmMessage =
+            serde_json::from_value(content.ciphertext.get(&self.curve25519_key())?.clone()).ok()?;
         let sender_key = &content.sender_key;
         let mut plaintext = None;
         if let Some(sessions) = self.sessions.get_mut(sender_key) {
@@ -1105,7 +1272,11 @@ impl Machine {
         if plaintext.is_none()
             && let OlmMessage::PreKey(prekey) = &message
             && let Ok(identity) = Curve25519PublicKey::from_base64(sender_key)
-            && let Ok(created) = self.account.create_inbound_session(olm::SessionConfig::version_1(), identity, prekey)
+            && let Ok(created) = self.account.create_inbound_session(
+                olm::SessionConfig::version_1(),
+                identity,
+                prekey,
+            )
         {
             self.store_session(sender_key, created.session);
             plaintext = Some(created.plaintext);
@@ -1115,35 +1286,55 @@ impl Machine {
             return None;
         };
         let plaintext: OlmPlaintext = serde_json::from_slice(&plaintext).ok()?;
-        self.validate_olm(sender, sender_key, &plaintext).then_some(plaintext)
+        self.validate_olm(sender, sender_key, &plaintext)
+            .then_some(plaintext)
     }
 
     /// The checks of e2ee.md §4 step 4.
-    fn validate_olm(&mut self, sender: &UserId, sender_key: &str, plaintext: &OlmPlaintext) -> bool {
+    fn validate_olm(
+        &mut self,
+        sender: &UserId,
+        sender_key: &str,
+        plaintext: &OlmPlaintext,
+    ) -> bool {
         if plaintext.sender != sender
             || plaintext.recipient != self.user_id
             || plaintext.recipient_keys.ed25519 != self.ed25519_key()
         {
             return false;
         }
-        if let Some(device) = self.users.get(sender).and_then(|u| u.by_curve_key(sender_key))
+        if let Some(device) = self
+            .users
+            .get(sender)
+            .and_then(|u| u.by_curve_key(sender_key))
             && device.ed25519 != plaintext.keys.ed25519
         {
             return false;
         }
         if let Some(keys) = &plaintext.sender_device_keys {
-            let Some(device_id) = keys.get("device_id").and_then(Value::as_str) else { return false };
-            let Ok(device) = Device::from_keys(sender, device_id, keys) else { return false };
+            let Some(device_id) = keys.get("device_id").and_then(Value::as_str) else {
+                return false;
+            };
+            let Ok(device) = Device::from_keys(sender, device_id, keys) else {
+                return false;
+            };
             if device.curve25519 != sender_key || device.ed25519 != plaintext.keys.ed25519 {
                 return false;
             }
             // A device ID we know with another signing key is not this device.
-            if let Some(known) = self.users.get(sender).and_then(|u| u.devices.get(&device.device_id))
+            if let Some(known) = self
+                .users
+                .get(sender)
+                .and_then(|u| u.devices.get(&device.device_id))
                 && known.ed25519 != device.ed25519
             {
                 return false;
             }
-        } else if self.users.get(sender).and_then(|u| u.by_curve_key(sender_key)).is_none()
+        } else if self
+            .users
+            .get(sender)
+            .and_then(|u| u.by_curve_key(sender_key))
+            .is_none()
             && self.tracked.contains(sender)
         {
             // A device we don't know yet: fetch the list again so the next message checks.
@@ -1156,14 +1347,23 @@ impl Machine {
     /// An Olm message we could not decrypt: start a new session with the sender's device and
     /// send it an `m.dummy`, at most once an hour per device.
     fn wedged_session(&mut self, sender: &UserId, sender_key: &str) {
-        let Some(device) = self.users.get(sender).and_then(|u| u.by_curve_key(sender_key)).cloned() else {
+        let Some(device) = self
+            .users
+            .get(sender)
+            .and_then(|u| u.by_curve_key(sender_key))
+            .cloned()
+        else {
             if self.tracked.contains(sender) {
                 self.generation += 1;
                 self.outdated.insert(sender.to_owned(), self.generation);
             }
             return;
         };
-        if self.last_unwedge.get(sender_key).is_some_and(|at| self.now.saturating_sub(*at) < UNWEDGE_INTERVAL_MS) {
+        if self
+            .last_unwedge
+            .get(sender_key)
+            .is_some_and(|at| self.now.saturating_sub(*at) < UNWEDGE_INTERVAL_MS)
+        {
             return;
         }
         self.last_unwedge.insert(sender_key.to_owned(), self.now);
@@ -1171,14 +1371,25 @@ impl Machine {
         insert_device(&mut self.claim_wanted, sender, &device.device_id);
     }
 
-    fn receive_decrypted(&mut self, sender: &UserId, sender_key: &str, plaintext: OlmPlaintext, changes: &mut SyncChanges) {
+    fn receive_decrypted(
+        &mut self,
+        sender: &UserId,
+        sender_key: &str,
+        plaintext: OlmPlaintext,
+        changes: &mut SyncChanges,
+    ) {
         match plaintext.event_type.as_str() {
             "m.room_key" => {
-                let Ok(content) = serde_json::from_value::<RoomKeyContent>(plaintext.content) else { return };
+                let Ok(content) = serde_json::from_value::<RoomKeyContent>(plaintext.content)
+                else {
+                    return;
+                };
                 if content.algorithm != MEGOLM_ALGORITHM {
                     return;
                 }
-                let Ok(key) = SessionKey::from_base64(&content.session_key) else { return };
+                let Ok(key) = SessionKey::from_base64(&content.session_key) else {
+                    return;
+                };
                 let session = InboundGroupSession::new(&key, megolm::SessionConfig::version_1());
                 if session.session_id() != content.session_id {
                     return;
@@ -1186,22 +1397,28 @@ impl Machine {
                 let room = self.inbound.entry(content.room_id.clone()).or_default();
                 // Keep the copy that reaches further back, from the same sender only.
                 if let Some(old) = room.get(&content.session_id)
-                    && (old.sender != sender || old.session.first_known_index() <= session.first_known_index())
+                    && (old.sender != sender
+                        || old.session.first_known_index() <= session.first_known_index())
                 {
                     return;
                 }
-                room.insert(content.session_id.clone(), Inbound {
-                    session,
-                    sender: sender.to_owned(),
-                    sender_key: sender_key.to_owned(),
-                    ed25519: plaintext.keys.ed25519,
-                    backed_up: false,
-                    untrusted: false,
-                });
+                room.insert(
+                    content.session_id.clone(),
+                    Inbound {
+                        session,
+                        sender: sender.to_owned(),
+                        sender_key: sender_key.to_owned(),
+                        ed25519: plaintext.keys.ed25519,
+                        backed_up: false,
+                        untrusted: false,
+                    },
+                );
                 if let Some(withheld) = self.withheld.get_mut(&content.room_id) {
                     withheld.remove(&content.session_id);
                 }
-                changes.room_keys.push((content.room_id, content.session_id));
+                changes
+                    .room_keys
+                    .push((content.room_id, content.session_id));
             }
             "m.dummy" => {}
             _ => changes.events.push(ToDeviceEvent {
@@ -1235,7 +1452,12 @@ impl Machine {
         let gone = |machine: &Self, outbound: &Outbound| {
             outbound.shared.iter().any(|(user, devices)| {
                 !recipients.contains(user)
-                    || devices.keys().any(|d| !machine.users.get(user).is_some_and(|u| u.devices.contains_key(d)))
+                    || devices.keys().any(|d| {
+                        !machine
+                            .users
+                            .get(user)
+                            .is_some_and(|u| u.devices.contains_key(d))
+                    })
             })
         };
         let rotate = match self.outbound.get(room_id) {
@@ -1252,9 +1474,13 @@ impl Machine {
         {
             let outbound = &self.outbound[room_id];
             for user in &recipients {
-                let Some(devices) = self.users.get(user) else { continue };
+                let Some(devices) = self.users.get(user) else {
+                    continue;
+                };
                 for device in devices.devices.values() {
-                    if (*user == self.user_id && device.device_id == self.device_id) || outbound.has(user, &device.device_id) {
+                    if (*user == self.user_id && device.device_id == self.device_id)
+                        || outbound.has(user, &device.device_id)
+                    {
                         continue;
                     }
                     if !device.cross_signed {
@@ -1270,26 +1496,42 @@ impl Machine {
                 }
             }
         }
-        if waiting || self.in_flight.values().any(|r| matches!(r, InFlight::Claim { .. })) {
+        if waiting
+            || self
+                .in_flight
+                .values()
+                .any(|r| matches!(r, InFlight::Claim { .. }))
+        {
             return KeyShare::Waiting;
         }
         let (session_id, session_key) = {
             let outbound = &self.outbound[room_id];
-            (outbound.session.session_id(), outbound.session.session_key().to_base64())
+            (
+                outbound.session.session_id(),
+                outbound.session.session_key().to_base64(),
+            )
         };
         if !keys.is_empty() {
             let content = json!({"algorithm": MEGOLM_ALGORITHM, "room_id": room_id, "session_id": session_id, "session_key": session_key});
-            let mut messages: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>> = BTreeMap::new();
+            let mut messages: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>> =
+                BTreeMap::new();
             for device in &keys {
                 if let Some(encrypted) = self.olm_encrypt(device, "m.room_key", content.clone()) {
-                    messages.entry(device.user_id.clone()).or_default().insert(device.device_id.clone(), encrypted);
+                    messages
+                        .entry(device.user_id.clone())
+                        .or_default()
+                        .insert(device.device_id.clone(), encrypted);
                 }
             }
             let id = self.next_id("roomkey");
             let outbound = self.outbound.get_mut(room_id).expect("created above");
             for (user, devices) in &messages {
                 for device in devices.keys() {
-                    outbound.shared.entry(user.clone()).or_default().insert(device.clone(), false);
+                    outbound
+                        .shared
+                        .entry(user.clone())
+                        .or_default()
+                        .insert(device.clone(), false);
                 }
             }
             outbound.pending.insert(id.clone());
@@ -1299,7 +1541,10 @@ impl Machine {
                 event_type: "m.room.encrypted".into(),
                 txn_id,
                 messages,
-                purpose: Purpose::RoomKey { room_id: room_id.to_owned(), session_id: session_id.clone() },
+                purpose: Purpose::RoomKey {
+                    room_id: room_id.to_owned(),
+                    session_id: session_id.clone(),
+                },
             });
         }
         if !unverified.is_empty() || !no_olm.is_empty() {
@@ -1307,45 +1552,76 @@ impl Machine {
                 json!({"algorithm": MEGOLM_ALGORITHM, "room_id": room_id, "session_id": session_id,
                        "sender_key": self.curve25519_key(), "from_device": self.device_id, "code": code, "reason": reason})
             };
-            let unverified_content = withheld("m.unverified", "The sender has not shared the key with unverified devices");
+            let unverified_content = withheld(
+                "m.unverified",
+                "The sender has not shared the key with unverified devices",
+            );
             let no_olm_content = withheld("m.no_olm", "Unable to establish a secure channel");
-            let mut messages: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>> = BTreeMap::new();
+            let mut messages: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>> =
+                BTreeMap::new();
             let outbound = self.outbound.get_mut(room_id).expect("created above");
-            for (devices, content) in [(&unverified, &unverified_content), (&no_olm, &no_olm_content)] {
+            for (devices, content) in [
+                (&unverified, &unverified_content),
+                (&no_olm, &no_olm_content),
+            ] {
                 for device in devices {
-                    messages.entry(device.user_id.clone()).or_default().insert(device.device_id.clone(), content.clone());
-                    outbound.withheld.entry(device.user_id.clone()).or_default().insert(device.device_id.clone());
+                    messages
+                        .entry(device.user_id.clone())
+                        .or_default()
+                        .insert(device.device_id.clone(), content.clone());
+                    outbound
+                        .withheld
+                        .entry(device.user_id.clone())
+                        .or_default()
+                        .insert(device.device_id.clone());
                 }
             }
             let id = self.next_id("withheld");
             let txn_id = id.0.clone();
-            self.queue.push(ToDevice { id, event_type: "m.room_key.withheld".into(), txn_id, messages, purpose: Purpose::Withheld });
+            self.queue.push(ToDevice {
+                id,
+                event_type: "m.room_key.withheld".into(),
+                txn_id,
+                messages,
+                purpose: Purpose::Withheld,
+            });
         }
         self.dirty = true;
-        if self.outbound[room_id].pending.is_empty() { KeyShare::Ready } else { KeyShare::Waiting }
+        if self.outbound[room_id].pending.is_empty() {
+            KeyShare::Ready
+        } else {
+            KeyShare::Waiting
+        }
     }
 
     fn new_outbound(&mut self, room_id: &RoomId, settings: &RoomKeySettings, now: u64) {
         let session = GroupSession::new(megolm::SessionConfig::version_1());
         // Our inbound copy, so we read our own messages.
-        let inbound = InboundGroupSession::new(&session.session_key(), megolm::SessionConfig::version_1());
+        let inbound =
+            InboundGroupSession::new(&session.session_key(), megolm::SessionConfig::version_1());
         let (sender_key, ed25519) = (self.curve25519_key(), self.ed25519_key());
-        self.inbound.entry(room_id.to_owned()).or_default().insert(session.session_id(), Inbound {
-            session: inbound,
-            sender: self.user_id.clone(),
-            sender_key,
-            ed25519,
-            backed_up: false,
-            untrusted: false,
-        });
-        self.outbound.insert(room_id.to_owned(), Outbound {
-            session,
-            created_ms: now,
-            settings: settings.clone(),
-            shared: BTreeMap::new(),
-            withheld: BTreeMap::new(),
-            pending: BTreeSet::new(),
-        });
+        self.inbound.entry(room_id.to_owned()).or_default().insert(
+            session.session_id(),
+            Inbound {
+                session: inbound,
+                sender: self.user_id.clone(),
+                sender_key,
+                ed25519,
+                backed_up: false,
+                untrusted: false,
+            },
+        );
+        self.outbound.insert(
+            room_id.to_owned(),
+            Outbound {
+                session,
+                created_ms: now,
+                settings: settings.clone(),
+                shared: BTreeMap::new(),
+                withheld: BTreeMap::new(),
+                pending: BTreeSet::new(),
+            },
+        );
         self.dirty = true;
     }
 
@@ -1360,9 +1636,17 @@ impl Machine {
     /// Encrypts a room event with the room's shared key: the `m.room.encrypted` content, with
     /// `m.relates_to` copied to the cleartext. [`EncryptError::NotShared`] asks for another
     /// [`Self::share_room_key`] first (which rotates a used-up key).
-    pub fn encrypt_room_event(&mut self, room_id: &RoomId, event_type: &str, content: &Value) -> Result<Value, EncryptError> {
+    pub fn encrypt_room_event(
+        &mut self,
+        room_id: &RoomId,
+        event_type: &str,
+        content: &Value,
+    ) -> Result<Value, EncryptError> {
         let curve25519 = self.curve25519_key();
-        let outbound = self.outbound.get_mut(room_id).ok_or(EncryptError::NotShared)?;
+        let outbound = self
+            .outbound
+            .get_mut(room_id)
+            .ok_or(EncryptError::NotShared)?;
         if !outbound.pending.is_empty()
             || u64::from(outbound.session.message_index()) >= outbound.settings.rotation_period_msgs
         {
@@ -1402,39 +1686,58 @@ impl Machine {
     ) -> Result<Decrypted, UtdReason> {
         let content: MegolmContent = parse_json(content).map_err(|_| UtdReason::Invalid)?;
         let clear_relation = content.relates_to;
-        let (MEGOLM_ALGORITHM, Some(session_id), Some(ciphertext)) =
-            (content.algorithm.as_str(), content.session_id, content.ciphertext)
-        else {
+        let (MEGOLM_ALGORITHM, Some(session_id), Some(ciphertext)) = (
+            content.algorithm.as_str(),
+            content.session_id,
+            content.ciphertext,
+        ) else {
             return Err(UtdReason::Invalid);
         };
         let missing = || match self.withheld.get(room_id).and_then(|w| w.get(&session_id)) {
             Some(code) => UtdReason::Withheld(*code),
             None => UtdReason::WaitingForKey,
         };
-        let Some(inbound) = self.inbound.get_mut(room_id).and_then(|s| s.get_mut(&session_id)) else {
+        let Some(inbound) = self
+            .inbound
+            .get_mut(room_id)
+            .and_then(|s| s.get_mut(&session_id))
+        else {
             return Err(missing());
         };
         let message = MegolmMessage::from_base64(&ciphertext).map_err(|_| UtdReason::Invalid)?;
-        let decrypted = inbound.session.decrypt(&message).map_err(|error| match error {
-            megolm::DecryptionError::UnknownMessageIndex(..) => UtdReason::WaitingForKey,
-            _ => UtdReason::Invalid,
-        })?;
+        let decrypted = inbound
+            .session
+            .decrypt(&message)
+            .map_err(|error| match error {
+                megolm::DecryptionError::UnknownMessageIndex(..) => UtdReason::WaitingForKey,
+                _ => UtdReason::Invalid,
+            })?;
         // A key from a backup names no sharing user; the device lookup below still binds
         // its sender key to the event's sender.
         if inbound.sender != sender && !inbound.untrusted {
             return Err(UtdReason::Invalid);
         }
-        let (sender_key, ed25519, untrusted) = (inbound.sender_key.clone(), inbound.ed25519.clone(), inbound.untrusted);
-        let plaintext: MegolmPlaintext = serde_json::from_slice(&decrypted.plaintext).map_err(|_| UtdReason::Invalid)?;
+        let (sender_key, ed25519, untrusted) = (
+            inbound.sender_key.clone(),
+            inbound.ed25519.clone(),
+            inbound.untrusted,
+        );
+        let plaintext: MegolmPlaintext =
+            serde_json::from_slice(&decrypted.plaintext).map_err(|_| UtdReason::Invalid)?;
         if plaintext.room_id != room_id {
             return Err(UtdReason::Invalid);
         }
         let seen = self.replay.entry(session_id).or_default();
         match seen.get(&decrypted.message_index) {
-            Some((id, ts)) if id != event_id || *ts != origin_server_ts => return Err(UtdReason::Invalid),
+            Some((id, ts)) if id != event_id || *ts != origin_server_ts => {
+                return Err(UtdReason::Invalid);
+            }
             Some(_) => {}
             None => {
-                seen.insert(decrypted.message_index, (event_id.clone(), origin_server_ts));
+                seen.insert(
+                    decrypted.message_index,
+                    (event_id.clone(), origin_server_ts),
+                );
                 self.dirty = true;
             }
         }
@@ -1492,8 +1795,13 @@ mod tests {
                 for request in peer.machine.outgoing_requests(&peer.session) {
                     any = true;
                     let (status, body) = server.handle(&peer.session, &request.request);
-                    let response = http::Response::builder().status(status).body(&body[..]).unwrap();
-                    peer.machine.mark_request_sent(&request.id, Some(response)).unwrap();
+                    let response = http::Response::builder()
+                        .status(status)
+                        .body(&body[..])
+                        .unwrap();
+                    peer.machine
+                        .mark_request_sent(&request.id, Some(response))
+                        .unwrap();
                 }
             }
             if !any {
@@ -1514,20 +1822,37 @@ mod tests {
         server.cross_sign("@bob:hs");
         let (mut alice, mut bob) = (peer("@alice:hs", "ALICE"), peer("@bob:hs", "BOB"));
         pump(server, &mut [&mut alice, &mut bob]);
-        alice.machine.update_tracked_users([bob.session.user_id.as_ref()]);
-        bob.machine.update_tracked_users([alice.session.user_id.as_ref()]);
+        alice
+            .machine
+            .update_tracked_users([bob.session.user_id.as_ref()]);
+        bob.machine
+            .update_tracked_users([alice.session.user_id.as_ref()]);
         pump(server, &mut [&mut alice, &mut bob]);
         (alice, bob)
     }
 
     fn members(users: &[&str]) -> BTreeSet<OwnedUserId> {
-        users.iter().map(|u| OwnedUserId::try_from(*u).unwrap()).collect()
+        users
+            .iter()
+            .map(|u| OwnedUserId::try_from(*u).unwrap())
+            .collect()
     }
 
     /// Shares the room key until it is ready, syncing the recipients in between.
-    fn share(server: &mut FakeServer, sender: &mut Peer, room: &RoomId, users: &[&str], settings: &RoomKeySettings, now: u64) {
+    fn share(
+        server: &mut FakeServer,
+        sender: &mut Peer,
+        room: &RoomId,
+        users: &[&str],
+        settings: &RoomKeySettings,
+        now: u64,
+    ) {
         for _ in 0..10 {
-            if sender.machine.share_room_key(room, &members(users), settings, now) == KeyShare::Ready {
+            if sender
+                .machine
+                .share_room_key(room, &members(users), settings, now)
+                == KeyShare::Ready
+            {
                 // Withheld notices may still be queued.
                 pump(server, &mut [sender]);
                 return;
@@ -1547,15 +1872,28 @@ mod tests {
         use ruma::api::IncomingRequestExt as _;
         let mut server = FakeServer::default();
         let (mut alice, mut bob) = alice_and_bob(&mut server);
-        server.unsigned_devices.push(("@carol:hs".into(), "CAROL".into()));
+        server
+            .unsigned_devices
+            .push(("@carol:hs".into(), "CAROL".into()));
         server.cross_sign("@carol:hs");
         let mut carol = peer("@carol:hs", "CAROL");
         pump(&mut server, &mut [&mut carol]);
         let mut seen = BTreeSet::new();
         let room = room_id!("!r:hs");
-        alice.machine.receive_sync(&[], &[owned_user("@bob:hs")], &[], Some(&BTreeMap::new()), Some(&[]));
+        alice.machine.receive_sync(
+            &[],
+            &[owned_user("@bob:hs")],
+            &[],
+            Some(&BTreeMap::new()),
+            Some(&[]),
+        );
         for _ in 0..10 {
-            alice.machine.share_room_key(room, &members(&["@bob:hs", "@carol:hs"]), &RoomKeySettings::default(), 0);
+            alice.machine.share_room_key(
+                room,
+                &members(&["@bob:hs", "@carol:hs"]),
+                &RoomKeySettings::default(),
+                0,
+            );
             let mut requests = alice.machine.outgoing_requests(&alice.session);
             if let Some(changes) = alice.machine.changes_request(&alice.session, "s1", "s2") {
                 requests.push(changes);
@@ -1576,22 +1914,45 @@ mod tests {
                 } else if path.ends_with("/keys/claim") {
                     claim_keys::v3::Request::try_from_http_request(http, &[] as &[&str]).is_ok()
                 } else if path.ends_with("/keys/changes") {
-                    get_key_changes::v3::Request::try_from_http_request(http, &[] as &[&str]).is_ok()
+                    get_key_changes::v3::Request::try_from_http_request(http, &[] as &[&str])
+                        .is_ok()
                 } else if let Some(rest) = path.split("/sendToDevice/").nth(1) {
                     let args: Vec<&str> = rest.split('/').collect();
-                    let parsed = send_event_to_device::v3::Request::try_from_http_request(http, &args);
+                    let parsed =
+                        send_event_to_device::v3::Request::try_from_http_request(http, &args);
                     parsed.is_ok_and(|r| !r.messages.is_empty())
                 } else {
                     false
                 };
-                assert!(ok, "{path}: {}", String::from_utf8_lossy(request.request.body()));
-                seen.insert(path.rsplit("/v3/").next().unwrap().split('/').next().unwrap().to_owned());
+                assert!(
+                    ok,
+                    "{path}: {}",
+                    String::from_utf8_lossy(request.request.body())
+                );
+                seen.insert(
+                    path.rsplit("/v3/")
+                        .next()
+                        .unwrap()
+                        .split('/')
+                        .next()
+                        .unwrap()
+                        .to_owned(),
+                );
                 let (status, body) = server.handle(&alice.session, &request.request);
-                let response = http::Response::builder().status(status).body(&body[..]).unwrap();
+                let response = http::Response::builder()
+                    .status(status)
+                    .body(&body[..])
+                    .unwrap();
                 let _ = alice.machine.mark_request_sent(&request.id, Some(response));
             }
         }
-        assert_eq!(seen, ["keys", "sendToDevice"].into_iter().map(String::from).collect());
+        assert_eq!(
+            seen,
+            ["keys", "sendToDevice"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        );
         let _ = &mut bob;
     }
 
@@ -1601,19 +1962,31 @@ mod tests {
         let mut alice = peer("@alice:hs", "ALICE");
         for request in alice.machine.outgoing_requests(&alice.session) {
             let (status, response) = server.handle(&alice.session, &request.request);
-            let response = http::Response::builder().status(status).body(&response[..]).unwrap();
-            alice.machine.mark_request_sent(&request.id, Some(response)).unwrap();
+            let response = http::Response::builder()
+                .status(status)
+                .body(&response[..])
+                .unwrap();
+            alice
+                .machine
+                .mark_request_sent(&request.id, Some(response))
+                .unwrap();
         }
         let counts = BTreeMap::from([("signed_curve25519".to_owned(), 50)]);
         let fallback = ["signed_curve25519".to_owned()];
-        alice.machine.receive_sync(&[], &[], &[], Some(&counts), Some(&fallback));
+        alice
+            .machine
+            .receive_sync(&[], &[], &[], Some(&counts), Some(&fallback));
         alice.machine.take_dirty();
         // The same counts again and nothing else: nothing worth writing.
-        alice.machine.receive_sync(&[], &[], &[], Some(&counts), Some(&fallback));
+        alice
+            .machine
+            .receive_sync(&[], &[], &[], Some(&counts), Some(&fallback));
         assert!(!alice.machine.take_dirty());
         // A changed count is.
         let fewer = BTreeMap::from([("signed_curve25519".to_owned(), 49)]);
-        alice.machine.receive_sync(&[], &[], &[], Some(&fewer), Some(&fallback));
+        alice
+            .machine
+            .receive_sync(&[], &[], &[], Some(&fewer), Some(&fallback));
         assert!(alice.machine.take_dirty());
     }
 
@@ -1622,44 +1995,105 @@ mod tests {
         let mut server = FakeServer::default();
         let mut alice = peer("@alice:hs", "ALICE");
         let first = alice.machine.outgoing_requests(&alice.session);
-        let upload = first.iter().find(|r| r.request.uri().path().ends_with("/keys/upload")).unwrap();
+        let upload = first
+            .iter()
+            .find(|r| r.request.uri().path().ends_with("/keys/upload"))
+            .unwrap();
         let body: Value = serde_json::from_slice(upload.request.body()).unwrap();
         assert_eq!(body["one_time_keys"].as_object().unwrap().len(), 50);
         assert_eq!(body["fallback_keys"].as_object().unwrap().len(), 1);
-        let device = Device::from_keys(&alice.session.user_id, "ALICE", &body["device_keys"]).unwrap();
+        let device =
+            Device::from_keys(&alice.session.user_id, "ALICE", &body["device_keys"]).unwrap();
         assert_eq!(device.curve25519, alice.machine.curve25519_key());
         // Not handed out twice while in flight.
-        assert!(alice.machine.outgoing_requests(&alice.session).iter().all(|r| !r.request.uri().path().ends_with("/keys/upload")));
+        assert!(
+            alice
+                .machine
+                .outgoing_requests(&alice.session)
+                .iter()
+                .all(|r| !r.request.uri().path().ends_with("/keys/upload"))
+        );
         // A network error hands out the same keys again.
         alice.machine.mark_request_sent(&upload.id, None).unwrap();
         let again = alice.machine.outgoing_requests(&alice.session);
-        let again = again.iter().find(|r| r.request.uri().path().ends_with("/keys/upload")).unwrap();
+        let again = again
+            .iter()
+            .find(|r| r.request.uri().path().ends_with("/keys/upload"))
+            .unwrap();
         let again_body: Value = serde_json::from_slice(again.request.body()).unwrap();
         assert_eq!(again_body["one_time_keys"], body["one_time_keys"]);
         let (status, response) = server.handle(&alice.session, &again.request);
-        alice.machine.mark_request_sent(&again.id, Some(http::Response::builder().status(status).body(&response[..]).unwrap())).unwrap();
+        alice
+            .machine
+            .mark_request_sent(
+                &again.id,
+                Some(
+                    http::Response::builder()
+                        .status(status)
+                        .body(&response[..])
+                        .unwrap(),
+                ),
+            )
+            .unwrap();
         for request in alice.machine.outgoing_requests(&alice.session) {
-            assert!(!request.request.uri().path().ends_with("/keys/upload"), "nothing more to upload");
+            assert!(
+                !request.request.uri().path().ends_with("/keys/upload"),
+                "nothing more to upload"
+            );
         }
         // Sync says 20 are left and the fallback key was used: 30 new ones and a new fallback.
         let counts = BTreeMap::from([("signed_curve25519".to_owned(), 20)]);
-        alice.machine.receive_sync(&[], &[], &[], Some(&counts), Some(&[]));
+        alice
+            .machine
+            .receive_sync(&[], &[], &[], Some(&counts), Some(&[]));
         let top_up = alice.machine.outgoing_requests(&alice.session);
-        let top_up = top_up.iter().find(|r| r.request.uri().path().ends_with("/keys/upload")).unwrap();
+        let top_up = top_up
+            .iter()
+            .find(|r| r.request.uri().path().ends_with("/keys/upload"))
+            .unwrap();
         let body: Value = serde_json::from_slice(top_up.request.body()).unwrap();
         assert_eq!(body["one_time_keys"].as_object().unwrap().len(), 30);
         assert!(body.get("device_keys").is_none());
         assert_eq!(body["fallback_keys"].as_object().unwrap().len(), 1);
 
         // Refused: no new upload until the next sync, and queries still go out meanwhile.
-        let refused = http::Response::builder().status(400).body(&br#"{"errcode":"M_INVALID_PARAM","error":"x"}"#[..]).unwrap();
-        assert!(alice.machine.mark_request_sent(&top_up.id, Some(refused)).is_err());
-        alice.machine.update_tracked_users([ruma::user_id!("@bob:hs")]);
-        let paths: Vec<String> = alice.machine.outgoing_requests(&alice.session).iter().map(|r| r.request.uri().path().to_owned()).collect();
-        assert!(paths.iter().all(|p| !p.ends_with("/keys/upload")), "{paths:?}");
-        assert!(paths.iter().any(|p| p.ends_with("/keys/query")), "{paths:?}");
-        alice.machine.receive_sync(&[], &[], &[], Some(&counts), None);
-        assert!(alice.machine.outgoing_requests(&alice.session).iter().any(|r| r.request.uri().path().ends_with("/keys/upload")));
+        let refused = http::Response::builder()
+            .status(400)
+            .body(&br#"{"errcode":"M_INVALID_PARAM","error":"x"}"#[..])
+            .unwrap();
+        assert!(
+            alice
+                .machine
+                .mark_request_sent(&top_up.id, Some(refused))
+                .is_err()
+        );
+        alice
+            .machine
+            .update_tracked_users([ruma::user_id!("@bob:hs")]);
+        let paths: Vec<String> = alice
+            .machine
+            .outgoing_requests(&alice.session)
+            .iter()
+            .map(|r| r.request.uri().path().to_owned())
+            .collect();
+        assert!(
+            paths.iter().all(|p| !p.ends_with("/keys/upload")),
+            "{paths:?}"
+        );
+        assert!(
+            paths.iter().any(|p| p.ends_with("/keys/query")),
+            "{paths:?}"
+        );
+        alice
+            .machine
+            .receive_sync(&[], &[], &[], Some(&counts), None);
+        assert!(
+            alice
+                .machine
+                .outgoing_requests(&alice.session)
+                .iter()
+                .any(|r| r.request.uri().path().ends_with("/keys/upload"))
+        );
     }
 
     #[test]
@@ -1667,7 +2101,13 @@ mod tests {
         let mut alice = peer("@alice:hs", "ALICE");
         let request = json!({"sender": "@bob:hs", "type": "m.key.verification.request",
                              "content": {"from_device": "BOB", "methods": ["m.sas.v1"], "transaction_id": "t", "timestamp": 1}});
-        let changes = alice.machine.receive_sync(&[serde_json::value::to_raw_value(&request).unwrap()], &[], &[], None, None);
+        let changes = alice.machine.receive_sync(
+            &[serde_json::value::to_raw_value(&request).unwrap()],
+            &[],
+            &[],
+            None,
+            None,
+        );
         assert_eq!(changes.events.len(), 1);
         assert_eq!(changes.events[0].event_type, "m.key.verification.request");
         assert_eq!(changes.events[0].sender_key, None, "not encrypted");
@@ -1679,55 +2119,111 @@ mod tests {
         let (mut alice, mut bob) = alice_and_bob(&mut server);
         let room = room_id!("!r:hs");
         let settings = RoomKeySettings::default();
-        share(&mut server, &mut alice, room, &["@alice:hs", "@bob:hs"], &settings, 1000);
+        share(
+            &mut server,
+            &mut alice,
+            room,
+            &["@alice:hs", "@bob:hs"],
+            &settings,
+            1000,
+        );
         assert!(server.paths.iter().any(|p| p.ends_with("/keys/claim")));
         // Our keys travel with the self-signing key's signature the server holds.
         let sent_keys = alice.machine.sender_device_keys();
-        assert_eq!(sent_keys["signatures"]["@alice:hs"].as_object().unwrap().len(), 2);
+        assert_eq!(
+            sent_keys["signatures"]["@alice:hs"]
+                .as_object()
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(Device::from_keys(&alice.session.user_id, "ALICE", &sent_keys).is_ok());
         let content = json!({"msgtype": "m.text", "body": "hi",
                              "m.relates_to": {"m.in_reply_to": {"event_id": "$x"}}});
-        let encrypted = alice.machine.encrypt_room_event(room, "m.room.message", &content).unwrap();
-        assert_eq!(encrypted["m.relates_to"], content["m.relates_to"], "relation in the clear");
+        let encrypted = alice
+            .machine
+            .encrypt_room_event(room, "m.room.message", &content)
+            .unwrap();
+        assert_eq!(
+            encrypted["m.relates_to"], content["m.relates_to"],
+            "relation in the clear"
+        );
         assert!(!encrypted.to_string().contains("\"hi\""));
 
         // Before the key arrives: waiting.
         let text = encrypted.to_string();
         assert_eq!(
-            bob.machine.decrypt_room_event(room, &alice.session.user_id, &event_id(1), 5, &text),
+            bob.machine
+                .decrypt_room_event(room, &alice.session.user_id, &event_id(1), 5, &text),
             Err(UtdReason::WaitingForKey)
         );
         let changes = sync(&mut server, &mut bob);
-        assert_eq!(changes.room_keys, vec![(room.to_owned(), Machine::session_id_of(&text).unwrap())]);
-        let decrypted = bob.machine.decrypt_room_event(room, &alice.session.user_id, &event_id(1), 5, &text).unwrap();
+        assert_eq!(
+            changes.room_keys,
+            vec![(room.to_owned(), Machine::session_id_of(&text).unwrap())]
+        );
+        let decrypted = bob
+            .machine
+            .decrypt_room_event(room, &alice.session.user_id, &event_id(1), 5, &text)
+            .unwrap();
         assert_eq!(decrypted.event_type, "m.room.message");
         assert_eq!(decrypted.content, content);
-        assert_eq!(decrypted.sender_device.as_deref().map(|d| d.as_str()), Some("ALICE"));
+        assert_eq!(
+            decrypted.sender_device.as_deref().map(|d| d.as_str()),
+            Some("ALICE")
+        );
         assert!(decrypted.cross_signed);
         // Alice reads her own message with her inbound copy.
-        assert!(alice.machine.decrypt_room_event(room, &alice.session.user_id, &event_id(1), 5, &text).is_ok());
+        assert!(
+            alice
+                .machine
+                .decrypt_room_event(room, &alice.session.user_id, &event_id(1), 5, &text)
+                .is_ok()
+        );
 
         // Another sender, another room, or the same index in another event: refused.
         let bob_id = bob.session.user_id.clone();
-        assert_eq!(bob.machine.decrypt_room_event(room, &bob_id, &event_id(1), 5, &text), Err(UtdReason::Invalid));
         assert_eq!(
-            bob.machine.decrypt_room_event(room_id!("!other:hs"), &alice.session.user_id, &event_id(1), 5, &text),
+            bob.machine
+                .decrypt_room_event(room, &bob_id, &event_id(1), 5, &text),
+            Err(UtdReason::Invalid)
+        );
+        assert_eq!(
+            bob.machine.decrypt_room_event(
+                room_id!("!other:hs"),
+                &alice.session.user_id,
+                &event_id(1),
+                5,
+                &text
+            ),
             Err(UtdReason::WaitingForKey)
         );
         assert_eq!(
-            bob.machine.decrypt_room_event(room, &alice.session.user_id, &event_id(2), 6, &text),
+            bob.machine
+                .decrypt_room_event(room, &alice.session.user_id, &event_id(2), 6, &text),
             Err(UtdReason::Invalid),
             "replayed message index"
         );
         // The same event again (back-pagination) still decrypts.
-        assert!(bob.machine.decrypt_room_event(room, &alice.session.user_id, &event_id(1), 5, &text).is_ok());
+        assert!(
+            bob.machine
+                .decrypt_room_event(room, &alice.session.user_id, &event_id(1), 5, &text)
+                .is_ok()
+        );
     }
 
     #[test]
     fn olm_plaintext_must_name_us_and_the_sender() {
         let mut server = FakeServer::default();
         let (mut alice, mut bob) = alice_and_bob(&mut server);
-        share(&mut server, &mut alice, room_id!("!r:hs"), &["@bob:hs"], &RoomKeySettings::default(), 0);
+        share(
+            &mut server,
+            &mut alice,
+            room_id!("!r:hs"),
+            &["@bob:hs"],
+            &RoomKeySettings::default(),
+            0,
+        );
         // Replay the to-device event as if Carol had sent it: the plaintext names Alice.
         let mut events = server.take_to_device(&bob.session);
         let mut event: Value = serde_json::from_str(events[0].get()).unwrap();
@@ -1738,23 +2234,46 @@ mod tests {
         // An unencrypted m.room_key is never accepted.
         let plain = json!({"sender": "@alice:hs", "type": "m.room_key", "content": {
             "algorithm": MEGOLM_ALGORITHM, "room_id": "!r:hs", "session_id": "x", "session_key": "y"}});
-        let changes = bob.machine.receive_sync(&[serde_json::value::to_raw_value(&plain).unwrap()], &[], &[], None, None);
+        let changes = bob.machine.receive_sync(
+            &[serde_json::value::to_raw_value(&plain).unwrap()],
+            &[],
+            &[],
+            None,
+            None,
+        );
         assert!(changes.room_keys.is_empty());
     }
 
     #[test]
     fn unverified_devices_get_withheld_and_devices_without_keys_no_olm() {
         let mut server = FakeServer::default();
-        server.unsigned_devices.push(("@bob:hs".into(), "BOB".into()));
+        server
+            .unsigned_devices
+            .push(("@bob:hs".into(), "BOB".into()));
         let (mut alice, mut bob) = alice_and_bob(&mut server);
         let room = room_id!("!r:hs");
-        share(&mut server, &mut alice, room, &["@bob:hs"], &RoomKeySettings::default(), 0);
-        assert!(!server.paths.iter().any(|p| p.ends_with("/keys/claim")), "no Olm session for an unverified device");
-        let text = alice.machine.encrypt_room_event(room, "m.room.message", &json!({"body": "x"})).unwrap().to_string();
+        share(
+            &mut server,
+            &mut alice,
+            room,
+            &["@bob:hs"],
+            &RoomKeySettings::default(),
+            0,
+        );
+        assert!(
+            !server.paths.iter().any(|p| p.ends_with("/keys/claim")),
+            "no Olm session for an unverified device"
+        );
+        let text = alice
+            .machine
+            .encrypt_room_event(room, "m.room.message", &json!({"body": "x"}))
+            .unwrap()
+            .to_string();
         let changes = sync(&mut server, &mut bob);
         assert_eq!(changes.withheld.len(), 1);
         assert_eq!(
-            bob.machine.decrypt_room_event(room, &alice.session.user_id, &event_id(1), 1, &text),
+            bob.machine
+                .decrypt_room_event(room, &alice.session.user_id, &event_id(1), 1, &text),
             Err(UtdReason::Withheld(WithheldCode::Unverified))
         );
     }
@@ -1771,56 +2290,144 @@ mod tests {
         let everyone = ["@bob:hs", "@carol:hs"];
         share(&mut server, &mut alice, room, &everyone, &settings, 0);
         let session_of = |v: &Value| v["session_id"].as_str().unwrap().to_owned();
-        let first = session_of(&alice.machine.encrypt_room_event(room, "m.room.message", &json!({})).unwrap());
+        let first = session_of(
+            &alice
+                .machine
+                .encrypt_room_event(room, "m.room.message", &json!({}))
+                .unwrap(),
+        );
         for _ in 1..100 {
-            let next = alice.machine.encrypt_room_event(room, "m.room.message", &json!({})).unwrap();
+            let next = alice
+                .machine
+                .encrypt_room_event(room, "m.room.message", &json!({}))
+                .unwrap();
             assert_eq!(session_of(&next), first);
         }
-        assert_eq!(alice.machine.encrypt_room_event(room, "m.room.message", &json!({})), Err(EncryptError::NotShared));
+        assert_eq!(
+            alice
+                .machine
+                .encrypt_room_event(room, "m.room.message", &json!({})),
+            Err(EncryptError::NotShared)
+        );
         share(&mut server, &mut alice, room, &everyone, &settings, 0);
-        let second = session_of(&alice.machine.encrypt_room_event(room, "m.room.message", &json!({})).unwrap());
+        let second = session_of(
+            &alice
+                .machine
+                .encrypt_room_event(room, "m.room.message", &json!({}))
+                .unwrap(),
+        );
         assert_ne!(first, second);
 
         // Still the same members: no rotation. Carol leaves: rotation, and she gets no key.
         share(&mut server, &mut alice, room, &everyone, &settings, 10);
-        assert_eq!(session_of(&alice.machine.encrypt_room_event(room, "m.room.message", &json!({})).unwrap()), second);
+        assert_eq!(
+            session_of(
+                &alice
+                    .machine
+                    .encrypt_room_event(room, "m.room.message", &json!({}))
+                    .unwrap()
+            ),
+            second
+        );
         sync(&mut server, &mut carol);
         share(&mut server, &mut alice, room, &["@bob:hs"], &settings, 10);
-        let third = alice.machine.encrypt_room_event(room, "m.room.message", &json!({"body": "secret"})).unwrap();
+        let third = alice
+            .machine
+            .encrypt_room_event(room, "m.room.message", &json!({"body": "secret"}))
+            .unwrap();
         assert_ne!(session_of(&third), second);
         assert!(sync(&mut server, &mut carol).room_keys.is_empty());
         let changes = sync(&mut server, &mut bob);
-        assert!(changes.room_keys.iter().any(|(_, s)| *s == session_of(&third)));
+        assert!(
+            changes
+                .room_keys
+                .iter()
+                .any(|(_, s)| *s == session_of(&third))
+        );
 
         // A change of history visibility rotates it.
-        let joined_only = RoomKeySettings { history_visibility: "joined".into(), ..settings.clone() };
-        let before = session_of(&alice.machine.encrypt_room_event(room, "m.room.message", &json!({})).unwrap());
-        share(&mut server, &mut alice, room, &["@bob:hs"], &joined_only, 10);
-        let after = session_of(&alice.machine.encrypt_room_event(room, "m.room.message", &json!({})).unwrap());
+        let joined_only = RoomKeySettings {
+            history_visibility: "joined".into(),
+            ..settings.clone()
+        };
+        let before = session_of(
+            &alice
+                .machine
+                .encrypt_room_event(room, "m.room.message", &json!({}))
+                .unwrap(),
+        );
+        share(
+            &mut server,
+            &mut alice,
+            room,
+            &["@bob:hs"],
+            &joined_only,
+            10,
+        );
+        let after = session_of(
+            &alice
+                .machine
+                .encrypt_room_event(room, "m.room.message", &json!({}))
+                .unwrap(),
+        );
         assert_ne!(before, after);
         share(&mut server, &mut alice, room, &["@bob:hs"], &settings, 10);
 
         // A week later the key is rotated too.
         let week = settings.rotation_period_ms;
-        share(&mut server, &mut alice, room, &["@bob:hs"], &settings, 10 + week);
-        assert_ne!(session_of(&alice.machine.encrypt_room_event(room, "m.room.message", &json!({})).unwrap()), session_of(&third));
+        share(
+            &mut server,
+            &mut alice,
+            room,
+            &["@bob:hs"],
+            &settings,
+            10 + week,
+        );
+        assert_ne!(
+            session_of(
+                &alice
+                    .machine
+                    .encrypt_room_event(room, "m.room.message", &json!({}))
+                    .unwrap()
+            ),
+            session_of(&third)
+        );
     }
 
     #[test]
     fn a_wedged_session_is_replaced_and_announced_with_a_dummy() {
         let mut server = FakeServer::default();
         let (mut alice, mut bob) = alice_and_bob(&mut server);
-        share(&mut server, &mut alice, room_id!("!r:hs"), &["@bob:hs"], &RoomKeySettings::default(), 0);
+        share(
+            &mut server,
+            &mut alice,
+            room_id!("!r:hs"),
+            &["@bob:hs"],
+            &RoomKeySettings::default(),
+            0,
+        );
         sync(&mut server, &mut bob);
         // Bob loses his sessions; Alice's next key cannot be read.
         bob.machine.sessions.clear();
         alice.machine.discard_room_key(room_id!("!r:hs"));
-        share(&mut server, &mut alice, room_id!("!r:hs"), &["@bob:hs"], &RoomKeySettings::default(), 0);
+        share(
+            &mut server,
+            &mut alice,
+            room_id!("!r:hs"),
+            &["@bob:hs"],
+            &RoomKeySettings::default(),
+            0,
+        );
         bob.machine.set_now(5_000);
         // Alice still sends pre-key messages on her session, but their one-time key is gone
         // from Bob's account: he cannot read them.
         let events = server.take_to_device(&bob.session);
-        assert!(bob.machine.receive_sync(&events, &[], &[], None, None).room_keys.is_empty());
+        assert!(
+            bob.machine
+                .receive_sync(&events, &[], &[], None, None)
+                .room_keys
+                .is_empty()
+        );
         pump(&mut server, &mut [&mut bob]);
         let dummy = server.take_to_device(&alice.session);
         assert_eq!(dummy.len(), 1, "one m.dummy to alice");
@@ -1836,13 +2443,23 @@ mod tests {
     fn device_list_changes_mark_users_outdated_and_left_untracks() {
         let mut server = FakeServer::default();
         let (mut alice, _bob) = alice_and_bob(&mut server);
-        alice.machine.update_tracked_users([ruma::user_id!("@bob:hs")]);
+        alice
+            .machine
+            .update_tracked_users([ruma::user_id!("@bob:hs")]);
         pump(&mut server, &mut [&mut alice]);
         assert!(alice.machine.devices(ruma::user_id!("@bob:hs")).is_some());
-        alice.machine.receive_sync(&[], &[owned_user("@bob:hs")], &[], None, None);
+        alice
+            .machine
+            .receive_sync(&[], &[owned_user("@bob:hs")], &[], None, None);
         let requests = alice.machine.outgoing_requests(&alice.session);
-        assert!(requests.iter().any(|r| r.request.uri().path().ends_with("/keys/query")));
-        alice.machine.receive_sync(&[], &[], &[owned_user("@bob:hs")], None, None);
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.request.uri().path().ends_with("/keys/query"))
+        );
+        alice
+            .machine
+            .receive_sync(&[], &[], &[owned_user("@bob:hs")], None, None);
         assert!(!alice.machine.is_tracked(ruma::user_id!("@bob:hs")));
         let _ = owned_room_id!("!unused:hs");
     }

@@ -54,7 +54,9 @@ impl Machine {
     /// Whether we have an answer for our own user's keys that is not outdated (after our
     /// device keys went up): only then can "no master key" be believed.
     pub fn own_identity_known(&self) -> bool {
-        self.keys_published && self.users.contains_key(&self.user_id) && !self.is_outdated(&self.user_id)
+        self.keys_published
+            && self.users.contains_key(&self.user_id)
+            && !self.is_outdated(&self.user_id)
     }
 
     /// Fetches `user`'s devices and cross-signing keys again (after we changed them).
@@ -97,18 +99,34 @@ impl Machine {
     }
 
     /// Queues unencrypted to-device messages (verification flows, secret requests).
-    pub fn send_to_device(&mut self, event_type: &str, messages: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>>) {
+    pub fn send_to_device(
+        &mut self,
+        event_type: &str,
+        messages: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>>,
+    ) {
         if messages.is_empty() {
             return;
         }
         let id = self.next_id("todevice");
         let txn_id = id.0.clone();
-        self.queue.push(ToDevice { id, event_type: event_type.to_owned(), txn_id, messages, purpose: Purpose::Other });
+        self.queue.push(ToDevice {
+            id,
+            event_type: event_type.to_owned(),
+            txn_id,
+            messages,
+            purpose: Purpose::Other,
+        });
     }
 
     /// Queues an Olm-encrypted to-device event for one device (`m.secret.send`); a session
     /// is set up first if there is none. Dropped if the device cannot get one.
-    pub fn send_encrypted_to_device(&mut self, user: &UserId, device: &OwnedDeviceId, event_type: &str, content: Value) {
+    pub fn send_encrypted_to_device(
+        &mut self,
+        user: &UserId,
+        device: &OwnedDeviceId,
+        event_type: &str,
+        content: Value,
+    ) {
         self.olm_pending.push(PendingOlm {
             user: user.to_owned(),
             device: device.clone(),
@@ -130,16 +148,32 @@ impl Machine {
                 super::InFlight::Claim { devices } => Some(devices),
                 _ => None,
             })
-            .flat_map(|d| d.iter().flat_map(|(u, ds)| ds.iter().map(|d| (u.clone(), d.clone()))))
+            .flat_map(|d| {
+                d.iter()
+                    .flat_map(|(u, ds)| ds.iter().map(|d| (u.clone(), d.clone())))
+            })
             .collect();
         for pending in std::mem::take(&mut self.olm_pending) {
-            let Some(device) = self.device(&pending.user, &pending.device).cloned() else { continue };
+            let Some(device) = self.device(&pending.user, &pending.device).cloned() else {
+                continue;
+            };
             if self.has_session(&device.curve25519) {
-                if let Some(content) = self.olm_encrypt(&device, &pending.event_type, pending.content) {
-                    let messages = BTreeMap::from([(pending.user, BTreeMap::from([(pending.device, content)]))]);
+                if let Some(content) =
+                    self.olm_encrypt(&device, &pending.event_type, pending.content)
+                {
+                    let messages = BTreeMap::from([(
+                        pending.user,
+                        BTreeMap::from([(pending.device, content)]),
+                    )]);
                     let id = self.next_id("olm");
                     let txn_id = id.0.clone();
-                    self.queue.push(ToDevice { id, event_type: "m.room.encrypted".into(), txn_id, messages, purpose: Purpose::Other });
+                    self.queue.push(ToDevice {
+                        id,
+                        event_type: "m.room.encrypted".into(),
+                        txn_id,
+                        messages,
+                        purpose: Purpose::Other,
+                    });
                 }
             } else if contains_device(&self.no_olm, &pending.user, &pending.device) {
                 // No one-time key: it cannot be reached.
@@ -178,7 +212,10 @@ impl Machine {
                         algorithm: MEGOLM_ALGORITHM.to_owned(),
                         forwarding_curve25519_key_chain: Vec::new(),
                         sender_key: inbound.sender_key.clone(),
-                        sender_claimed_keys: BTreeMap::from([("ed25519".to_owned(), inbound.ed25519.clone())]),
+                        sender_claimed_keys: BTreeMap::from([(
+                            "ed25519".to_owned(),
+                            inbound.ed25519.clone(),
+                        )]),
                         session_key: inbound.session.export_at_first_known_index().to_base64(),
                         shared_history: None,
                         other: serde_json::Map::new(),
@@ -194,7 +231,11 @@ impl Machine {
     /// Marks room keys as being in the current backup version.
     pub fn mark_backed_up(&mut self, sessions: &[(OwnedRoomId, String)]) {
         for (room_id, session_id) in sessions {
-            if let Some(inbound) = self.inbound.get_mut(room_id).and_then(|s| s.get_mut(session_id)) {
+            if let Some(inbound) = self
+                .inbound
+                .get_mut(room_id)
+                .and_then(|s| s.get_mut(session_id))
+            {
                 inbound.backed_up = true;
             }
         }
@@ -212,34 +253,52 @@ impl Machine {
     /// Imports a room key from the backup, unless we hold one reaching as far back. It is
     /// marked untrusted (only claimed by the backup) and as backed up already. Returns
     /// whether it was taken.
-    pub fn import_backed_up(&mut self, room_id: &RoomId, session_id: &str, data: &BackedUpSessionData) -> bool {
+    pub fn import_backed_up(
+        &mut self,
+        room_id: &RoomId,
+        session_id: &str,
+        data: &BackedUpSessionData,
+    ) -> bool {
         if data.algorithm != MEGOLM_ALGORITHM {
             return false;
         }
-        let Ok(key) = ExportedSessionKey::from_base64(&data.session_key) else { return false };
+        let Ok(key) = ExportedSessionKey::from_base64(&data.session_key) else {
+            return false;
+        };
         let session = InboundGroupSession::import(&key, megolm::SessionConfig::version_1());
         if session.session_id() != session_id {
             return false;
         }
-        let Some(ed25519) = data.sender_claimed_keys.get("ed25519").cloned() else { return false };
+        let Some(ed25519) = data.sender_claimed_keys.get("ed25519").cloned() else {
+            return false;
+        };
         let room = self.inbound.entry(room_id.to_owned()).or_default();
-        if room.get(session_id).is_some_and(|old| old.session.first_known_index() <= session.first_known_index()) {
+        if room
+            .get(session_id)
+            .is_some_and(|old| old.session.first_known_index() <= session.first_known_index())
+        {
             return false;
         }
         // The sender we can name is the owner of the device with that curve key, if known.
         let sender = self
             .users
             .iter()
-            .find(|(_, u)| u.by_curve_key(&data.sender_key).is_some_and(|d| d.ed25519 == ed25519))
+            .find(|(_, u)| {
+                u.by_curve_key(&data.sender_key)
+                    .is_some_and(|d| d.ed25519 == ed25519)
+            })
             .map_or_else(|| self.user_id.clone(), |(user, _)| user.clone());
-        room.insert(session_id.to_owned(), Inbound {
-            session,
-            sender,
-            sender_key: data.sender_key.clone(),
-            ed25519,
-            backed_up: true,
-            untrusted: true,
-        });
+        room.insert(
+            session_id.to_owned(),
+            Inbound {
+                session,
+                sender,
+                sender_key: data.sender_key.clone(),
+                ed25519,
+                backed_up: true,
+                untrusted: true,
+            },
+        );
         if let Some(withheld) = self.withheld.get_mut(room_id) {
             withheld.remove(session_id);
         }
@@ -273,8 +332,17 @@ mod tests {
 
         let mut other = Machine::new(owned_user_id!("@alice:hs"), owned_device_id!("B"));
         assert!(other.import_backed_up(&room, &sessions[0].session_id, &sessions[0].data));
-        assert!(!other.import_backed_up(&room, &sessions[0].session_id, &sessions[0].data), "not a better copy");
-        assert!(!other.import_backed_up(&room, "other-id", &sessions[0].data), "the session ID must match");
-        assert!(other.sessions_to_back_up(10).is_empty(), "imported keys are in the backup already");
+        assert!(
+            !other.import_backed_up(&room, &sessions[0].session_id, &sessions[0].data),
+            "not a better copy"
+        );
+        assert!(
+            !other.import_backed_up(&room, "other-id", &sessions[0].data),
+            "the session ID must match"
+        );
+        assert!(
+            other.sessions_to_back_up(10).is_empty(),
+            "imported keys are in the backup already"
+        );
     }
 }

@@ -830,7 +830,11 @@ impl Verification {
             return self.cancel_with(CancelCode::KeyMismatch);
         }
         let done = vec![self.message(event_type::DONE, json!({}))];
-        self.state = if self.early_done { State::Done { verified } } else { State::WaitingForDone { verified } };
+        self.state = if self.early_done {
+            State::Done { verified }
+        } else {
+            State::WaitingForDone { verified }
+        };
         done
     }
 

@@ -64,11 +64,18 @@ mod backup_key {
 mod opt_backup_key {
     use super::*;
 
-    pub fn serialize<S: Serializer>(key: &Option<BackupDecryptionKey>, s: S) -> Result<S::Ok, S::Error> {
-        key.as_ref().map(BackupDecryptionKey::to_base64).serialize(s)
+    pub fn serialize<S: Serializer>(
+        key: &Option<BackupDecryptionKey>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        key.as_ref()
+            .map(BackupDecryptionKey::to_base64)
+            .serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BackupDecryptionKey>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<BackupDecryptionKey>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|s| BackupDecryptionKey::from_base64(&s).map_err(serde::de::Error::custom))
             .transpose()

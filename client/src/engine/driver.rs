@@ -14,7 +14,10 @@ use serde_json::value::RawValue;
 use super::{Engine, TrustError, VerificationView};
 use crate::{
     ApiError, HttpResponse, Session,
-    crypto::{Decrypted, Machine, OutgoingRequest, RequestId, SyncChanges, UtdReason, trust::SecurityState},
+    crypto::{
+        Decrypted, Machine, OutgoingRequest, RequestId, SyncChanges, UtdReason,
+        trust::SecurityState,
+    },
     sync::{JoinedRoom, SyncResponse},
 };
 
@@ -94,7 +97,11 @@ pub trait CryptoDriver: Sync + std::fmt::Debug {
     /// See [`Engine::verifications`].
     fn verifications(&self, engine: &Engine) -> Vec<VerificationView>;
     /// A user's action on a verification; [`VerificationAction::Start`] returns its ID.
-    fn verification(&self, engine: &mut Engine, action: VerificationAction<'_>) -> Result<String, TrustError>;
+    fn verification(
+        &self,
+        engine: &mut Engine,
+        action: VerificationAction<'_>,
+    ) -> Result<String, TrustError>;
     /// See [`Engine::stored_state`] (here so its serialisation loads with the chunk).
     fn stored_state(&self, engine: &Engine) -> Option<String>;
     /// See [`Engine::restore_state`].
@@ -167,7 +174,10 @@ impl CryptoDriver for FullCrypto {
         event_type: &str,
         content: &serde_json::Value,
     ) -> Option<serde_json::Value> {
-        engine.crypto.encrypt_room_event(room_id, event_type, content).ok()
+        engine
+            .crypto
+            .encrypt_room_event(room_id, event_type, content)
+            .ok()
     }
 
     fn outgoing_requests(&self, engine: &mut Engine) -> Vec<OutgoingRequest> {
@@ -203,13 +213,25 @@ impl CryptoDriver for FullCrypto {
         engine.verifications_impl()
     }
 
-    fn verification(&self, engine: &mut Engine, action: VerificationAction<'_>) -> Result<String, TrustError> {
+    fn verification(
+        &self,
+        engine: &mut Engine,
+        action: VerificationAction<'_>,
+    ) -> Result<String, TrustError> {
         match action {
             VerificationAction::Start(user) => engine.start_verification_impl(user),
-            VerificationAction::Accept(id) => engine.accept_verification_impl(id).map(|()| id.to_owned()),
-            VerificationAction::Confirm(id) => engine.confirm_verification_impl(id).map(|()| id.to_owned()),
-            VerificationAction::Mismatch(id) => engine.mismatch_verification_impl(id).map(|()| id.to_owned()),
-            VerificationAction::Cancel(id) => engine.cancel_verification_impl(id).map(|()| id.to_owned()),
+            VerificationAction::Accept(id) => {
+                engine.accept_verification_impl(id).map(|()| id.to_owned())
+            }
+            VerificationAction::Confirm(id) => {
+                engine.confirm_verification_impl(id).map(|()| id.to_owned())
+            }
+            VerificationAction::Mismatch(id) => engine
+                .mismatch_verification_impl(id)
+                .map(|()| id.to_owned()),
+            VerificationAction::Cancel(id) => {
+                engine.cancel_verification_impl(id).map(|()| id.to_owned())
+            }
         }
     }
 
@@ -237,7 +259,14 @@ impl Decryptor<'_> {
         origin_server_ts: u64,
         content: &str,
     ) -> Result<Decrypted, UtdReason> {
-        self.driver.decrypt(self.machine, room_id, sender, event_id, origin_server_ts, content)
+        self.driver.decrypt(
+            self.machine,
+            room_id,
+            sender,
+            event_id,
+            origin_server_ts,
+            content,
+        )
     }
 
     pub(crate) fn discard_room_key(&mut self, room_id: &RoomId) {

@@ -8,8 +8,7 @@ use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUs
 
 use super::{Engine, Outgoing, crypto::SendKind};
 use crate::{
-    ApiError, HttpRequest, HttpResponse,
-    Room, markdown,
+    ApiError, HttpRequest, HttpResponse, Room, markdown,
     media::MediaDraft,
     messaging::{self, MentionsOut, MessageOut, RelationOut, ReplyOut},
     requests,
@@ -81,7 +80,13 @@ impl Engine {
                 key: None,
                 in_reply_to: None,
             });
-            let edit = Edit { sender: own, ts: now, kind, body: text, html };
+            let edit = Edit {
+                sender: own,
+                ts: now,
+                kind,
+                body: text,
+                html,
+            };
             room.timeline_mut().add_edit(target, edit);
         } else {
             let mut item = local_echo(room, &own, kind, text, &txn_id, now);
@@ -90,13 +95,18 @@ impl Engine {
                 // Mention the author of what we answer, as other clients do.
                 let replied = room.timeline().item(&target).map(|item| item.sender);
                 content.mentions = Some(MentionsOut {
-                    user_ids: replied.filter(|sender| *sender != own).into_iter().collect(),
+                    user_ids: replied
+                        .filter(|sender| *sender != own)
+                        .into_iter()
+                        .collect(),
                 });
                 content.relates_to = Some(RelationOut {
                     rel_type: None,
                     event_id: None,
                     key: None,
-                    in_reply_to: Some(ReplyOut { event_id: target.clone() }),
+                    in_reply_to: Some(ReplyOut {
+                        event_id: target.clone(),
+                    }),
                 });
                 item.reply_to = Some(target);
             }
@@ -120,14 +130,26 @@ impl Engine {
         // readable by the server. (Encrypted drafts go through the encrypted send path in
         // `queue_message` like any message.)
         let unencrypted = draft.encryption.is_none()
-            || draft.thumbnail.as_ref().is_some_and(|t| t.encryption.is_none());
+            || draft
+                .thumbnail
+                .as_ref()
+                .is_some_and(|t| t.encryption.is_none());
         if unencrypted && self.is_encrypted(room_id) {
-            return Err(ApiError::InvalidRequest("a file for an encrypted room must be encrypted".into()));
+            return Err(ApiError::InvalidRequest(
+                "a file for an encrypted room must be encrypted".into(),
+            ));
         }
         let own = self.session.user_id.clone();
         let content = MessageOut::media(draft);
         let room = self.room_mut(room_id)?;
-        let mut item = local_echo(room, &own, ItemKind::Message, content.body.clone(), &txn_id, now);
+        let mut item = local_echo(
+            room,
+            &own,
+            ItemKind::Message,
+            content.body.clone(),
+            &txn_id,
+            now,
+        );
         item.media = Some(draft.to_media());
         room.timeline_mut().push_local(item);
         room.bump_activity(now);
@@ -144,10 +166,18 @@ impl Engine {
         content: MessageOut,
     ) -> Result<Outgoing, ApiError> {
         if self.is_encrypted(room_id) {
-            let content = serde_json::to_value(&content).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-            return Ok(self.queue_encrypted(room_id, txn_id, "m.room.message", content, SendKind::Message));
+            let content = serde_json::to_value(&content)
+                .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+            return Ok(self.queue_encrypted(
+                room_id,
+                txn_id,
+                "m.room.message",
+                content,
+                SendKind::Message,
+            ));
         }
-        let request = requests::send_request(&self.session, room_id, "m.room.message", &txn_id, &content)?;
+        let request =
+            requests::send_request(&self.session, room_id, "m.room.message", &txn_id, &content)?;
         self.outbox.insert(txn_id, content);
         Ok(Outgoing::Now(request))
     }
@@ -166,7 +196,9 @@ impl Engine {
         txn_id: &OwnedTransactionId,
     ) -> Result<Outgoing, ApiError> {
         if self.retry_queued(txn_id) {
-            self.room_mut(room_id)?.timeline_mut().set_send_state(txn_id, SendState::Pending);
+            self.room_mut(room_id)?
+                .timeline_mut()
+                .set_send_state(txn_id, SendState::Pending);
             return Ok(Outgoing::Queued);
         }
         let content = self
@@ -177,13 +209,16 @@ impl Engine {
         if self.is_encrypted(room_id) {
             // Tried in the clear before the room was encrypted: now it goes encrypted.
             self.outbox.remove(txn_id);
-            self.room_mut(room_id)?.timeline_mut().set_send_state(txn_id, SendState::Pending);
+            self.room_mut(room_id)?
+                .timeline_mut()
+                .set_send_state(txn_id, SendState::Pending);
             return self.queue_message(room_id, txn_id.clone(), content);
         }
         self.room_mut(room_id)?
             .timeline_mut()
             .set_send_state(txn_id, SendState::Pending);
-        requests::send_request(&self.session, room_id, "m.room.message", txn_id, &content).map(Outgoing::Now)
+        requests::send_request(&self.session, room_id, "m.room.message", txn_id, &content)
+            .map(Outgoing::Now)
     }
 
     /// Records the send response for the message `txn_id`.
@@ -210,7 +245,8 @@ impl Engine {
     /// Marks a message as failed when its request never got a response.
     pub fn mark_send_failed(&mut self, room_id: &RoomId, txn_id: &OwnedTransactionId) {
         if let Ok(room) = self.room_mut(room_id) {
-            room.timeline_mut().set_send_state(txn_id, SendState::Failed);
+            room.timeline_mut()
+                .set_send_state(txn_id, SendState::Failed);
         }
     }
 
@@ -226,7 +262,13 @@ impl Engine {
     ) -> Result<Outgoing, ApiError> {
         let request = if self.is_encrypted(room_id) {
             let content = serde_json::json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}});
-            self.queue_encrypted(room_id, txn_id.clone(), "m.reaction", content, SendKind::Reaction)
+            self.queue_encrypted(
+                room_id,
+                txn_id.clone(),
+                "m.reaction",
+                content,
+                SendKind::Reaction,
+            )
         } else {
             Outgoing::Now(messaging::reaction_request(
                 &self.session,
@@ -237,13 +279,15 @@ impl Engine {
             )?)
         };
         let sender = self.session.user_id.clone();
-        self.room_mut(room_id)?.timeline_mut().add_reaction(ReactionEntry {
-            target,
-            key,
-            sender,
-            event_id: None,
-            txn_id: Some(txn_id),
-        });
+        self.room_mut(room_id)?
+            .timeline_mut()
+            .add_reaction(ReactionEntry {
+                target,
+                key,
+                sender,
+                event_id: None,
+                txn_id: Some(txn_id),
+            });
         Ok(request)
     }
 
@@ -362,7 +406,10 @@ impl Engine {
     pub fn back_page_request(&self, room_id: &RoomId) -> Option<BackPage> {
         let from = self.rooms.get(room_id)?.prev_batch()?;
         let request = messaging::messages_request(&self.session, room_id, from).ok()?;
-        Some(BackPage { request, from: from.to_owned() })
+        Some(BackPage {
+            request,
+            from: from.to_owned(),
+        })
     }
 
     /// Adds a page of history to the room, asked for from `from` (the [`BackPage`]'s). A
@@ -375,11 +422,20 @@ impl Engine {
         response: HttpResponse<'_>,
     ) -> Result<(), ApiError> {
         let page = messaging::parse_messages(response)?;
-        let room = self.rooms.get_mut(room_id).ok_or_else(|| ApiError::InvalidRequest(format!("not joined to {room_id}")))?;
+        let room = self
+            .rooms
+            .get_mut(room_id)
+            .ok_or_else(|| ApiError::InvalidRequest(format!("not joined to {room_id}")))?;
         if room.prev_batch() != Some(from) {
             return Ok(());
         }
-        room.apply_back_page(page, &mut super::Decryptor { driver: self.driver, machine: &mut self.crypto });
+        room.apply_back_page(
+            page,
+            &mut super::Decryptor {
+                driver: self.driver,
+                machine: &mut self.crypto,
+            },
+        );
         Ok(())
     }
 }
@@ -404,10 +460,13 @@ mod tests {
 
     fn engine() -> Engine {
         let mut engine = Engine::new(crate::engine::tests::session());
-        sync(&mut engine, json!({"next_batch": "s1", "rooms": {"join": {"!r:hs": {
-            "state": {"events": [member("@alice:hs", "Alice"), member("@bob:hs", "Bob")]},
-            "timeline": {"events": [text("$1", "@alice:hs", "one", 1)], "prev_batch": "p1"},
-        }}}}));
+        sync(
+            &mut engine,
+            json!({"next_batch": "s1", "rooms": {"join": {"!r:hs": {
+                "state": {"events": [member("@alice:hs", "Alice"), member("@bob:hs", "Bob")]},
+                "timeline": {"events": [text("$1", "@alice:hs", "one", 1)], "prev_batch": "p1"},
+            }}}}),
+        );
         engine
     }
 
@@ -419,15 +478,25 @@ mod tests {
     fn own_display_name_comes_from_our_member_event() {
         let mut engine = Engine::new(crate::engine::tests::session());
         assert_eq!(engine.own_display_name(), None);
-        sync(&mut engine, json!({"next_batch": "s1", "rooms": {"join": {"!r:hs": {
-            "state": {"events": [member("@carol:hs", "Carol")]},
-            "timeline": {"events": [], "prev_batch": "p1"},
-        }}}}));
-        assert_eq!(engine.own_display_name(), None, "someone else's name is not ours");
+        sync(
+            &mut engine,
+            json!({"next_batch": "s1", "rooms": {"join": {"!r:hs": {
+                "state": {"events": [member("@carol:hs", "Carol")]},
+                "timeline": {"events": [], "prev_batch": "p1"},
+            }}}}),
+        );
+        assert_eq!(
+            engine.own_display_name(),
+            None,
+            "someone else's name is not ours"
+        );
         let own = engine.user_id().to_string();
-        sync(&mut engine, json!({"next_batch": "s2", "rooms": {"join": {"!r:hs": {
-            "timeline": {"events": [member(&own, "Me Myself")]},
-        }}}}));
+        sync(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!r:hs": {
+                "timeline": {"events": [member(&own, "Me Myself")]},
+            }}}}),
+        );
         assert_eq!(engine.own_display_name(), Some("Me Myself"));
     }
 
@@ -448,12 +517,20 @@ mod tests {
     fn sync(engine: &mut Engine, body: Value) {
         let bytes = serde_json::to_vec(&body).unwrap();
         engine
-            .handle_sync_response(http::Response::builder().status(200).body(&bytes[..]).unwrap())
+            .handle_sync_response(
+                http::Response::builder()
+                    .status(200)
+                    .body(&bytes[..])
+                    .unwrap(),
+            )
             .unwrap();
     }
 
     fn timeline(engine: &mut Engine, events: Vec<Value>) {
-        sync(engine, json!({"next_batch": "s2", "rooms": {"join": {"!r:hs": {"timeline": {"events": events}}}}}));
+        sync(
+            engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!r:hs": {"timeline": {"events": events}}}}}),
+        );
     }
 
     fn items(engine: &Engine) -> Vec<TimelineItem> {
@@ -467,8 +544,16 @@ mod tests {
     #[test]
     fn markdown_reply_and_mentions_go_out_with_the_message() {
         let mut engine = engine();
-        let draft = Draft { text: "**yes**".into(), reply_to: Some("$1".try_into().unwrap()), edit_of: None };
-        let request = engine.send_message(&room(), draft, "t1".into(), ts(5)).unwrap().now().unwrap();
+        let draft = Draft {
+            text: "**yes**".into(),
+            reply_to: Some("$1".try_into().unwrap()),
+            edit_of: None,
+        };
+        let request = engine
+            .send_message(&room(), draft, "t1".into(), ts(5))
+            .unwrap()
+            .now()
+            .unwrap();
         let body: Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(body["body"], "**yes**");
         assert_eq!(body["format"], "org.matrix.custom.html");
@@ -489,27 +574,67 @@ mod tests {
                                "m.new_content": {"msgtype": "m.text", "body": body},
                                "m.relates_to": {"rel_type": "m.replace", "event_id": "$1"}}})
         };
-        timeline(&mut engine, vec![edit("$e1", "@alice:hs", "one!", 2), edit("$e2", "@bob:hs", "hijack", 3)]);
+        timeline(
+            &mut engine,
+            vec![
+                edit("$e1", "@alice:hs", "one!", 2),
+                edit("$e2", "@bob:hs", "hijack", 3),
+            ],
+        );
         let shown = items(&engine);
         assert_eq!(shown.len(), 1, "edits are not items of their own");
         assert_eq!(shown[0].body, "one!");
         assert!(shown[0].edited);
 
         // Our own edit: shown at once, sent as m.replace with m.new_content.
-        let _ = engine.send_message(&room(), Draft { text: "mine".into(), ..Draft::default() }, "t1".into(), ts(4)).unwrap();
+        let _ = engine
+            .send_message(
+                &room(),
+                Draft {
+                    text: "mine".into(),
+                    ..Draft::default()
+                },
+                "t1".into(),
+                ts(4),
+            )
+            .unwrap();
         let body = ok(json!({"event_id": "$mine"}));
         engine
-            .handle_send_response(&room(), &"t1".into(), http::Response::builder().status(200).body(&body[..]).unwrap())
+            .handle_send_response(
+                &room(),
+                &"t1".into(),
+                http::Response::builder()
+                    .status(200)
+                    .body(&body[..])
+                    .unwrap(),
+            )
             .unwrap();
-        let draft = Draft { text: "mine, fixed".into(), edit_of: Some("$mine".try_into().unwrap()), reply_to: None };
-        let request = engine.send_message(&room(), draft, "t2".into(), ts(6)).unwrap().now().unwrap();
+        let draft = Draft {
+            text: "mine, fixed".into(),
+            edit_of: Some("$mine".try_into().unwrap()),
+            reply_to: None,
+        };
+        let request = engine
+            .send_message(&room(), draft, "t2".into(), ts(6))
+            .unwrap()
+            .now()
+            .unwrap();
         let sent: Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(sent["body"], "* mine, fixed");
         assert_eq!(sent["m.new_content"]["body"], "mine, fixed");
         assert_eq!(sent["m.relates_to"]["rel_type"], "m.replace");
         let last = items(&engine).pop().unwrap();
         assert_eq!((last.body.as_str(), last.edited), ("mine, fixed", true));
-        assert_eq!(engine.room(&room()).unwrap().timeline().last_editable_by(engine.user_id()).unwrap().body, "mine, fixed");
+        assert_eq!(
+            engine
+                .room(&room())
+                .unwrap()
+                .timeline()
+                .last_editable_by(engine.user_id())
+                .unwrap()
+                .body,
+            "mine, fixed"
+        );
     }
 
     #[test]
@@ -519,7 +644,14 @@ mod tests {
             json!({"type": "m.reaction", "event_id": id, "sender": sender, "origin_server_ts": 2,
                    "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": "$1", "key": key}}})
         };
-        timeline(&mut engine, vec![reaction("$r1", "@alice:hs", "👍"), reaction("$r2", "@carol:hs", "👍"), reaction("$r3", "@alice:hs", "🎉")]);
+        timeline(
+            &mut engine,
+            vec![
+                reaction("$r1", "@alice:hs", "👍"),
+                reaction("$r2", "@carol:hs", "👍"),
+                reaction("$r3", "@alice:hs", "🎉"),
+            ],
+        );
         let reactions = &items(&engine)[0].reactions;
         assert_eq!(reactions.len(), 2);
         assert_eq!(reactions[0].key, "👍");
@@ -527,50 +659,101 @@ mod tests {
         assert!(!reactions[0].own);
 
         // Ours shows at once, and its event ID arrives with the response.
-        let _ = engine.react(&room(), "$1".try_into().unwrap(), "👍".into(), "t1".into()).unwrap();
+        let _ = engine
+            .react(&room(), "$1".try_into().unwrap(), "👍".into(), "t1".into())
+            .unwrap();
         let thumbs = items(&engine)[0].reactions[0].clone();
-        assert_eq!((thumbs.senders.len(), thumbs.own, thumbs.own_event.is_none()), (3, true, true));
+        assert_eq!(
+            (thumbs.senders.len(), thumbs.own, thumbs.own_event.is_none()),
+            (3, true, true)
+        );
         let body = ok(json!({"event_id": "$mine"}));
         engine
-            .handle_reaction_response(&room(), &"t1".into(), Some(http::Response::builder().status(200).body(&body[..]).unwrap()))
+            .handle_reaction_response(
+                &room(),
+                &"t1".into(),
+                Some(
+                    http::Response::builder()
+                        .status(200)
+                        .body(&body[..])
+                        .unwrap(),
+                ),
+            )
             .unwrap();
-        assert_eq!(items(&engine)[0].reactions[0].own_event.as_ref().unwrap().as_str(), "$mine");
+        assert_eq!(
+            items(&engine)[0].reactions[0]
+                .own_event
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "$mine"
+        );
 
         // Taking it back is a redaction of our reaction event.
-        let request = engine.redact(&room(), "$mine".try_into().unwrap(), "t2".into()).unwrap();
-        assert!(request.uri().path().contains("/redact/$mine/t2"), "{}", request.uri());
+        let request = engine
+            .redact(&room(), "$mine".try_into().unwrap(), "t2".into())
+            .unwrap();
+        assert!(
+            request.uri().path().contains("/redact/$mine/t2"),
+            "{}",
+            request.uri()
+        );
         assert_eq!(items(&engine)[0].reactions[0].senders.len(), 2);
 
         // Someone else's reaction redacted through sync.
-        timeline(&mut engine, vec![json!({"type": "m.room.redaction", "event_id": "$x", "sender": "@alice:hs",
-            "origin_server_ts": 3, "content": {"redacts": "$r3"}})]);
+        timeline(
+            &mut engine,
+            vec![
+                json!({"type": "m.room.redaction", "event_id": "$x", "sender": "@alice:hs",
+            "origin_server_ts": 3, "content": {"redacts": "$r3"}}),
+            ],
+        );
         assert_eq!(items(&engine)[0].reactions.len(), 1);
     }
 
     #[test]
     fn redacted_messages_read_as_deleted_and_failures_restore_them() {
         let mut engine = engine();
-        engine.redact(&room(), "$1".try_into().unwrap(), "t1".into()).unwrap();
+        engine
+            .redact(&room(), "$1".try_into().unwrap(), "t1".into())
+            .unwrap();
         assert_eq!(items(&engine)[0].body, "Message deleted");
         let error = br#"{"errcode":"M_FORBIDDEN","error":"no"}"#;
-        let failed = http::Response::builder().status(403).body(&error[..]).unwrap();
-        assert!(engine.handle_redact_response(&room(), &"$1".try_into().unwrap(), Some(failed)).is_err());
+        let failed = http::Response::builder()
+            .status(403)
+            .body(&error[..])
+            .unwrap();
+        assert!(
+            engine
+                .handle_redact_response(&room(), &"$1".try_into().unwrap(), Some(failed))
+                .is_err()
+        );
         assert_eq!(items(&engine)[0].body, "one");
         // Older room versions put `redacts` at the top level.
-        timeline(&mut engine, vec![json!({"type": "m.room.redaction", "event_id": "$x", "sender": "@alice:hs",
-            "origin_server_ts": 3, "redacts": "$1", "content": {}})]);
+        timeline(
+            &mut engine,
+            vec![
+                json!({"type": "m.room.redaction", "event_id": "$x", "sender": "@alice:hs",
+            "origin_server_ts": 3, "redacts": "$1", "content": {}}),
+            ],
+        );
         assert_eq!(items(&engine)[0].kind, ItemKind::Redacted);
     }
 
     #[test]
     fn reply_fallbacks_are_stripped() {
         let mut engine = engine();
-        timeline(&mut engine, vec![json!({"type": "m.room.message", "event_id": "$2", "sender": "@alice:hs",
+        timeline(
+            &mut engine,
+            vec![
+                json!({"type": "m.room.message", "event_id": "$2", "sender": "@alice:hs",
             "origin_server_ts": 2, "content": {"msgtype": "m.text",
             "body": "> <@bob:hs> one\n> more\n\nthe answer",
             "format": "org.matrix.custom.html",
             "formatted_body": "<mx-reply><blockquote>one</blockquote></mx-reply>the <b>answer</b>",
-            "m.relates_to": {"m.in_reply_to": {"event_id": "$1"}}}})]);
+            "m.relates_to": {"m.in_reply_to": {"event_id": "$1"}}}}),
+            ],
+        );
         let reply = items(&engine).pop().unwrap();
         assert_eq!(reply.body, "the answer");
         assert_eq!(reply.html.as_deref(), Some("the <b>answer</b>"));
@@ -582,18 +765,58 @@ mod tests {
         let mut engine = engine();
         let request = engine.back_page_request(&room()).unwrap().request;
         let query = request.uri().query().unwrap().to_owned();
-        assert!(query.contains("from=p1") && query.contains("dir=b"), "{query}");
+        assert!(
+            query.contains("from=p1") && query.contains("dir=b"),
+            "{query}"
+        );
         // The server repeats "$1" (pages may overlap) and introduces carol's member event.
         let page = ok(json!({"start": "p1", "end": "p2", "chunk": [
             text("$1", "@alice:hs", "one", 1), text("$0", "@carol:hs", "zero", 0), text("$-1", "@alice:hs", "minus", 0)],
             "state": [member("@carol:hs", "Carol")]}));
-        engine.handle_back_page(&room(), "p1", http::Response::builder().status(200).body(&page[..]).unwrap()).unwrap();
-        let bodies: Vec<_> = items(&engine).into_iter().map(|i| (i.body, i.sender_name)).collect();
-        assert_eq!(bodies, [("minus".into(), "Alice".into()), ("zero".into(), "Carol".into()), ("one".to_owned(), "Alice".to_owned())]);
-        assert!(engine.back_page_request(&room()).unwrap().request.uri().query().unwrap().contains("from=p2"));
+        engine
+            .handle_back_page(
+                &room(),
+                "p1",
+                http::Response::builder()
+                    .status(200)
+                    .body(&page[..])
+                    .unwrap(),
+            )
+            .unwrap();
+        let bodies: Vec<_> = items(&engine)
+            .into_iter()
+            .map(|i| (i.body, i.sender_name))
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                ("minus".into(), "Alice".into()),
+                ("zero".into(), "Carol".into()),
+                ("one".to_owned(), "Alice".to_owned())
+            ]
+        );
+        assert!(
+            engine
+                .back_page_request(&room())
+                .unwrap()
+                .request
+                .uri()
+                .query()
+                .unwrap()
+                .contains("from=p2")
+        );
 
         let last = ok(json!({"start": "p2", "chunk": []}));
-        engine.handle_back_page(&room(), "p2", http::Response::builder().status(200).body(&last[..]).unwrap()).unwrap();
+        engine
+            .handle_back_page(
+                &room(),
+                "p2",
+                http::Response::builder()
+                    .status(200)
+                    .body(&last[..])
+                    .unwrap(),
+            )
+            .unwrap();
         assert!(engine.room(&room()).unwrap().reached_start());
         assert!(engine.back_page_request(&room()).is_none());
     }
@@ -601,11 +824,23 @@ mod tests {
     #[test]
     fn a_limited_sync_starts_the_timeline_over_instead_of_leaving_a_gap() {
         let mut engine = engine();
-        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {"timeline": {
-            "events": [text("$50", "@alice:hs", "fifty", 50)], "limited": true, "prev_batch": "p50"}}}}}));
+        sync(
+            &mut engine,
+            json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {"timeline": {
+            "events": [text("$50", "@alice:hs", "fifty", 50)], "limited": true, "prev_batch": "p50"}}}}}),
+        );
         let bodies: Vec<_> = items(&engine).into_iter().map(|i| i.body).collect();
         assert_eq!(bodies, ["fifty"]);
-        assert!(engine.back_page_request(&room()).unwrap().request.uri().query().unwrap().contains("from=p50"));
+        assert!(
+            engine
+                .back_page_request(&room())
+                .unwrap()
+                .request
+                .uri()
+                .query()
+                .unwrap()
+                .contains("from=p50")
+        );
     }
 
     #[test]
@@ -613,29 +848,59 @@ mod tests {
         let mut engine = engine();
         let asked = engine.back_page_request(&room()).unwrap();
         // While the request is out, a limited sync starts the timeline over at "fifty".
-        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {"timeline": {
-            "events": [text("$50", "@alice:hs", "fifty", 50)], "limited": true, "prev_batch": "p50"}}}}}));
+        sync(
+            &mut engine,
+            json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {"timeline": {
+            "events": [text("$50", "@alice:hs", "fifty", 50)], "limited": true, "prev_batch": "p50"}}}}}),
+        );
         // The answer holds what came before the old start: above "fifty" it would leave a hole.
-        let page = ok(json!({"start": "p1", "end": "p0", "chunk": [text("$0", "@alice:hs", "zero", 0)]}));
-        engine.handle_back_page(&room(), &asked.from, http::Response::builder().status(200).body(&page[..]).unwrap()).unwrap();
+        let page =
+            ok(json!({"start": "p1", "end": "p0", "chunk": [text("$0", "@alice:hs", "zero", 0)]}));
+        engine
+            .handle_back_page(
+                &room(),
+                &asked.from,
+                http::Response::builder()
+                    .status(200)
+                    .body(&page[..])
+                    .unwrap(),
+            )
+            .unwrap();
         let bodies: Vec<_> = items(&engine).into_iter().map(|i| i.body).collect();
         assert_eq!(bodies, ["fifty"]);
-        assert!(engine.back_page_request(&room()).unwrap().request.uri().query().unwrap().contains("from=p50"));
+        assert!(
+            engine
+                .back_page_request(&room())
+                .unwrap()
+                .request
+                .uri()
+                .query()
+                .unwrap()
+                .contains("from=p50")
+        );
     }
 
     #[test]
     fn receipts_typing_and_unread_counts() {
         let mut engine = engine();
-        timeline(&mut engine, vec![text("$2", "@alice:hs", "two", 2),
-            json!({"type": "m.reaction", "event_id": "$r", "sender": "@alice:hs", "origin_server_ts": 3,
-                   "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": "$1", "key": "x"}}})]);
-        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+        timeline(
+            &mut engine,
+            vec![
+                text("$2", "@alice:hs", "two", 2),
+                json!({"type": "m.reaction", "event_id": "$r", "sender": "@alice:hs", "origin_server_ts": 3,
+                   "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": "$1", "key": "x"}}}),
+            ],
+        );
+        sync(
+            &mut engine,
+            json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
             "unread_notifications": {"notification_count": 2, "highlight_count": 1},
             "ephemeral": {"events": [
                 {"type": "m.typing", "content": {"user_ids": ["@alice:hs", "@bob:hs"]}},
                 // Carol's receipt is on a hidden event (a reaction): it shows on the item before.
                 {"type": "m.receipt", "content": {"$1": {"m.read": {"@alice:hs": {"ts": 1}}},
-                                                  "$r": {"m.read": {"@carol:hs": {"ts": 1}}}}}]}}}}}));
+                                                  "$r": {"m.read": {"@carol:hs": {"ts": 1}}}}}]}}}}}),
+        );
         let shown = items(&engine);
         assert_eq!(shown[0].read_by, ["@alice:hs"]);
         assert_eq!(shown[1].read_by, ["@carol:hs"]);
@@ -646,7 +911,11 @@ mod tests {
 
         // Reading sends one receipt for the newest event and clears the count.
         let request = engine.read_receipt_request(&room()).unwrap();
-        assert!(request.uri().path().ends_with("/receipt/m.read/$2"), "{}", request.uri());
+        assert!(
+            request.uri().path().ends_with("/receipt/m.read/$2"),
+            "{}",
+            request.uri()
+        );
         assert_eq!(engine.room_list()[0].unread, 0);
         assert!(engine.read_receipt_request(&room()).is_none());
     }
@@ -655,8 +924,11 @@ mod tests {
     fn direct_rooms_come_from_m_direct() {
         let mut engine = engine();
         assert!(!engine.room_list()[0].is_direct);
-        sync(&mut engine, json!({"next_batch": "s3", "account_data": {"events": [
-            {"type": "m.direct", "content": {"@alice:hs": ["!r:hs"]}}]}}));
+        sync(
+            &mut engine,
+            json!({"next_batch": "s3", "account_data": {"events": [
+            {"type": "m.direct", "content": {"@alice:hs": ["!r:hs"]}}]}}),
+        );
         assert!(engine.room_list()[0].is_direct);
     }
 
@@ -685,14 +957,23 @@ mod tests {
     }
 
     fn encrypt_room(engine: &mut Engine) {
-        timeline(engine, vec![json!({"type": "m.room.encryption", "event_id": "$enc", "sender": "@alice:hs",
-            "state_key": "", "origin_server_ts": 3, "content": {"algorithm": "m.megolm.v1.aes-sha2"}})]);
+        timeline(
+            engine,
+            vec![
+                json!({"type": "m.room.encryption", "event_id": "$enc", "sender": "@alice:hs",
+            "state_key": "", "origin_server_ts": 3, "content": {"algorithm": "m.megolm.v1.aes-sha2"}}),
+            ],
+        );
     }
 
     #[track_caller]
     fn queued(result: Result<Outgoing, ApiError>) {
         match result {
-            Ok(Outgoing::Now(request)) => panic!("built a plaintext request in an encrypted room: {} {}", request.method(), request.uri()),
+            Ok(Outgoing::Now(request)) => panic!(
+                "built a plaintext request in an encrypted room: {} {}",
+                request.method(),
+                request.uri()
+            ),
             Ok(Outgoing::Queued) => {}
             Err(error) => panic!("refused: {error}"),
         }
@@ -702,16 +983,50 @@ mod tests {
     fn nothing_goes_out_in_the_clear_in_an_encrypted_room() {
         let mut engine = engine();
         // A message sent before the room was encrypted must not be retried in the clear.
-        let _ = engine.send_message(&room(), Draft { text: "early".into(), ..Draft::default() }, "t0".into(), ts(2)).unwrap();
+        let _ = engine
+            .send_message(
+                &room(),
+                Draft {
+                    text: "early".into(),
+                    ..Draft::default()
+                },
+                "t0".into(),
+                ts(2),
+            )
+            .unwrap();
         engine.mark_send_failed(&room(), &"t0".into());
         encrypt_room(&mut engine);
         let one: OwnedEventId = "$1".try_into().unwrap();
 
-        queued(engine.send_message(&room(), Draft { text: "secret".into(), ..Draft::default() }, "t1".into(), ts(5)));
-        queued(engine.send_message(&room(), Draft { text: "/me whispers".into(), ..Draft::default() }, "t2".into(), ts(5)));
-        let reply = Draft { text: "re".into(), reply_to: Some(one.clone()), edit_of: None };
+        queued(engine.send_message(
+            &room(),
+            Draft {
+                text: "secret".into(),
+                ..Draft::default()
+            },
+            "t1".into(),
+            ts(5),
+        ));
+        queued(engine.send_message(
+            &room(),
+            Draft {
+                text: "/me whispers".into(),
+                ..Draft::default()
+            },
+            "t2".into(),
+            ts(5),
+        ));
+        let reply = Draft {
+            text: "re".into(),
+            reply_to: Some(one.clone()),
+            edit_of: None,
+        };
         queued(engine.send_message(&room(), reply, "t3".into(), ts(5)));
-        let edit = Draft { text: "fixed".into(), reply_to: None, edit_of: Some(one.clone()) };
+        let edit = Draft {
+            text: "fixed".into(),
+            reply_to: None,
+            edit_of: Some(one.clone()),
+        };
         queued(engine.send_message(&room(), edit, "t4".into(), ts(5)));
         let mut draft = MediaDraft {
             kind: crate::MediaKind::File,
@@ -730,27 +1045,58 @@ mod tests {
         // A file uploaded in the clear is refused, before its upload and at sending.
         assert!(engine.files_need_encryption(&room()));
         assert_eq!(
-            engine.message_upload_request(&room(), "application/pdf", "plans.pdf", false).unwrap_err(),
+            engine
+                .message_upload_request(&room(), "application/pdf", "plans.pdf", false)
+                .unwrap_err(),
             ApiError::EncryptedRoom
         );
-        assert!(engine.send_media(&room(), &draft, "t5".into(), ts(5)).is_err());
+        assert!(
+            engine
+                .send_media(&room(), &draft, "t5".into(), ts(5))
+                .is_err()
+        );
         // Encrypted, its ciphertext goes up nameless and the message goes out encrypted.
-        let upload = engine.message_upload_request(&room(), "application/pdf", "plans.pdf", true).unwrap();
+        let upload = engine
+            .message_upload_request(&room(), "application/pdf", "plans.pdf", true)
+            .unwrap();
         assert_eq!(upload.headers()["content-type"], "application/octet-stream");
         assert!(!upload.uri().to_string().contains("plans"));
         draft.encryption = Some(crate::crypto::attachment::encrypt(b"%PDF").1);
         queued(engine.send_media(&room(), &draft, "t5".into(), ts(5)));
-        let echo = engine.room(&room()).unwrap().timeline().items().iter().rev().find_map(|i| i.media.clone()).unwrap();
+        let echo = engine
+            .room(&room())
+            .unwrap()
+            .timeline()
+            .items()
+            .iter()
+            .rev()
+            .find_map(|i| i.media.clone())
+            .unwrap();
         assert_eq!(echo.source_file, draft.encryption);
         queued(engine.react(&room(), one.clone(), "👍".into(), "t6".into()));
         queued(engine.retry_send(&room(), &"t0".into()));
-        for event_type in ["m.call.invite", "m.call.answer", "m.call.candidates", "m.call.hangup"] {
-            queued(engine.call_event_request(&room(), event_type, &json!({"call_id": "c", "version": "1"}), &format!("t7{event_type}").into()));
+        for event_type in [
+            "m.call.invite",
+            "m.call.answer",
+            "m.call.candidates",
+            "m.call.hangup",
+        ] {
+            queued(engine.call_event_request(
+                &room(),
+                event_type,
+                &json!({"call_id": "c", "version": "1"}),
+                &format!("t7{event_type}").into(),
+            ));
         }
         // Whatever goes out now is a member list or a key request, never an event in the clear.
         for request in engine.outgoing_requests() {
             let path = request.request.uri().path().to_owned();
-            assert!(!path.contains("/send/m.room.message") && !path.contains("/send/m.reaction") && !path.contains("/send/m.call"), "{path}");
+            assert!(
+                !path.contains("/send/m.room.message")
+                    && !path.contains("/send/m.reaction")
+                    && !path.contains("/send/m.call"),
+                "{path}"
+            );
         }
 
         // Never encrypted, so still allowed: deleting, typing, read receipts.
@@ -762,7 +1108,11 @@ mod tests {
 
     fn avatar_of(engine: &Engine, user: &str) -> Option<String> {
         let user: &ruma::UserId = user.try_into().unwrap();
-        engine.room(&room()).unwrap().member(user).and_then(|m| m.avatar_url.clone())
+        engine
+            .room(&room())
+            .unwrap()
+            .member(user)
+            .and_then(|m| m.avatar_url.clone())
     }
 
     fn pictured(id: &str, user: &str, url: &str, replaces: Option<&str>) -> Value {
@@ -780,21 +1130,47 @@ mod tests {
         // event before it (Synapse does, as the state at the start of a timeline whose
         // first event was created beside the profile update).
         let mut timeline_first = engine();
-        timeline(&mut timeline_first, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", None)]);
-        assert_eq!(avatar_of(&timeline_first, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
-        sync(&mut timeline_first, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+        timeline(
+            &mut timeline_first,
+            vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", None)],
+        );
+        assert_eq!(
+            avatar_of(&timeline_first, "@alice:hs").as_deref(),
+            Some("mxc://hs/alice")
+        );
+        sync(
+            &mut timeline_first,
+            json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
             "state": {"events": [member("@alice:hs", "Alice")]},
-            "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}));
-        assert_eq!(avatar_of(&timeline_first, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+            "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}),
+        );
+        assert_eq!(
+            avatar_of(&timeline_first, "@alice:hs").as_deref(),
+            Some("mxc://hs/alice")
+        );
 
         // The same when we only know the older event from `replaces_state`.
         let mut fresh = engine();
-        timeline(&mut fresh, vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", Some("$old"))]);
-        sync(&mut fresh, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+        timeline(
+            &mut fresh,
+            vec![pictured(
+                "$pic",
+                "@alice:hs",
+                "mxc://hs/alice",
+                Some("$old"),
+            )],
+        );
+        sync(
+            &mut fresh,
+            json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
             "state": {"events": [json!({"type": "m.room.member", "event_id": "$old", "sender": "@alice:hs",
                 "state_key": "@alice:hs", "origin_server_ts": 1, "content": {"membership": "join"}})]},
-            "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}));
-        assert_eq!(avatar_of(&fresh, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+            "timeline": {"events": [text("$5", "@alice:hs", "hi", 11)]}}}}}),
+        );
+        assert_eq!(
+            avatar_of(&fresh, "@alice:hs").as_deref(),
+            Some("mxc://hs/alice")
+        );
     }
 
     #[test]
@@ -802,14 +1178,47 @@ mod tests {
         let mut engine = engine();
         let members = |events: Vec<Value>| ok(json!({"chunk": events}));
         // Sync missed alice's new avatar (a gap, say): the full member list has it.
-        let list = members(vec![pictured("$pic", "@alice:hs", "mxc://hs/alice", Some("$m@alice:hs")), member("@bob:hs", "Bob")]);
-        engine.handle_members_response(&room(), http::Response::builder().status(200).body(&list[..]).unwrap()).unwrap();
-        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice"));
+        let list = members(vec![
+            pictured("$pic", "@alice:hs", "mxc://hs/alice", Some("$m@alice:hs")),
+            member("@bob:hs", "Bob"),
+        ]);
+        engine
+            .handle_members_response(
+                &room(),
+                http::Response::builder()
+                    .status(200)
+                    .body(&list[..])
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            avatar_of(&engine, "@alice:hs").as_deref(),
+            Some("mxc://hs/alice")
+        );
 
         // A list computed before a change sync has since brought does not undo it.
-        timeline(&mut engine, vec![pictured("$pic2", "@alice:hs", "mxc://hs/alice2", Some("$pic"))]);
-        engine.handle_members_response(&room(), http::Response::builder().status(200).body(&list[..]).unwrap()).unwrap();
-        assert_eq!(avatar_of(&engine, "@alice:hs").as_deref(), Some("mxc://hs/alice2"));
+        timeline(
+            &mut engine,
+            vec![pictured(
+                "$pic2",
+                "@alice:hs",
+                "mxc://hs/alice2",
+                Some("$pic"),
+            )],
+        );
+        engine
+            .handle_members_response(
+                &room(),
+                http::Response::builder()
+                    .status(200)
+                    .body(&list[..])
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            avatar_of(&engine, "@alice:hs").as_deref(),
+            Some("mxc://hs/alice2")
+        );
     }
 
     #[test]
@@ -818,8 +1227,14 @@ mod tests {
         let renamed = json!({"type": "m.room.member", "event_id": "$rename", "sender": "@alice:hs",
             "state_key": "@alice:hs", "origin_server_ts": 5,
             "content": {"membership": "join", "displayname": "Ally"}});
-        sync(&mut engine, json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
-            "state": {"events": [renamed.clone()]}, "timeline": {"events": [renamed]}}}}}));
-        assert_eq!(items(&engine).pop().unwrap().body, "Alice changed their display name to Ally");
+        sync(
+            &mut engine,
+            json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {
+            "state": {"events": [renamed.clone()]}, "timeline": {"events": [renamed]}}}}}),
+        );
+        assert_eq!(
+            items(&engine).pop().unwrap().body,
+            "Alice changed their display name to Ally"
+        );
     }
 }

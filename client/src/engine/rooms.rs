@@ -31,7 +31,10 @@ impl Engine {
         response: HttpResponse<'_>,
         now: MilliSecondsSinceUnixEpoch,
     ) -> Result<(OwnedRoomId, Option<HttpRequest>), ApiError> {
-        let name = room.direct_with.as_ref().map_or(room.name.clone(), |user| user.to_string());
+        let name = room
+            .direct_with
+            .as_ref()
+            .map_or(room.name.clone(), |user| user.to_string());
         let room_id = self.handle_create_room_response(&name, response, now)?;
         let direct = match &room.direct_with {
             Some(user) => Some(self.add_direct(user.clone(), room_id.clone())?),
@@ -41,7 +44,11 @@ impl Engine {
     }
 
     /// Records `room_id` as our DM with `user` and returns the `m.direct` update.
-    pub fn add_direct(&mut self, user: OwnedUserId, room_id: OwnedRoomId) -> Result<HttpRequest, ApiError> {
+    pub fn add_direct(
+        &mut self,
+        user: OwnedUserId,
+        room_id: OwnedRoomId,
+    ) -> Result<HttpRequest, ApiError> {
         let rooms = self.direct.entry(user).or_default();
         if !rooms.contains(&room_id) {
             rooms.push(room_id);
@@ -51,7 +58,12 @@ impl Engine {
 
     /// Our DM with `user`, if we have one we are still in.
     pub fn direct_room_with(&self, user: &UserId) -> Option<OwnedRoomId> {
-        self.direct.get(user)?.iter().rev().find(|room| self.rooms.contains_key(*room)).cloned()
+        self.direct
+            .get(user)?
+            .iter()
+            .rev()
+            .find(|room| self.rooms.contains_key(*room))
+            .cloned()
     }
 
     /// Leaves a room; it disappears from the list once the server agrees.
@@ -60,40 +72,85 @@ impl Engine {
     }
 
     /// Forgets the room locally after a successful leave.
-    pub fn handle_leave_response(&mut self, room_id: &RoomId, response: HttpResponse<'_>) -> Result<(), ApiError> {
+    pub fn handle_leave_response(
+        &mut self,
+        room_id: &RoomId,
+        response: HttpResponse<'_>,
+    ) -> Result<(), ApiError> {
         crate::endpoint::parse_empty(response)?;
         self.rooms.remove(room_id);
         Ok(())
     }
 
     /// Removes `user` from the room.
-    pub fn kick_request(&self, room_id: &RoomId, user: &UserId, reason: &str) -> Result<HttpRequest, ApiError> {
+    pub fn kick_request(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        reason: &str,
+    ) -> Result<HttpRequest, ApiError> {
         people::kick_request(&self.session, room_id, user, reason)
     }
 
     /// Renames the room.
     pub fn set_name_request(&self, room_id: &RoomId, name: &str) -> Result<HttpRequest, ApiError> {
-        people::state_request(&self.session, room_id, "m.room.name", "", &NameContent { name: name.trim() })
+        people::state_request(
+            &self.session,
+            room_id,
+            "m.room.name",
+            "",
+            &NameContent { name: name.trim() },
+        )
     }
 
     /// Changes the room's topic.
-    pub fn set_topic_request(&self, room_id: &RoomId, topic: &str) -> Result<HttpRequest, ApiError> {
-        people::state_request(&self.session, room_id, "m.room.topic", "", &TopicContent { topic: topic.trim() })
+    pub fn set_topic_request(
+        &self,
+        room_id: &RoomId,
+        topic: &str,
+    ) -> Result<HttpRequest, ApiError> {
+        people::state_request(
+            &self.session,
+            room_id,
+            "m.room.topic",
+            "",
+            &TopicContent {
+                topic: topic.trim(),
+            },
+        )
     }
 
     /// Turns on end-to-end encryption (`m.room.encryption`, Megolm). There is no way back:
     /// clients ignore a later change of algorithm, as the spec asks.
     pub fn enable_encryption_request(&self, room_id: &RoomId) -> Result<HttpRequest, ApiError> {
-        people::state_request(&self.session, room_id, "m.room.encryption", "", &EncryptionContent { algorithm: MEGOLM })
+        people::state_request(
+            &self.session,
+            room_id,
+            "m.room.encryption",
+            "",
+            &EncryptionContent { algorithm: MEGOLM },
+        )
     }
 
     /// Changes the room's picture to an uploaded image.
-    pub fn set_room_avatar_request(&self, room_id: &RoomId, mxc: &Mxc) -> Result<HttpRequest, ApiError> {
+    pub fn set_room_avatar_request(
+        &self,
+        room_id: &RoomId,
+        mxc: &Mxc,
+    ) -> Result<HttpRequest, ApiError> {
         #[derive(serde::Serialize)]
         struct Avatar {
             url: String,
         }
-        people::state_request(&self.session, room_id, "m.room.avatar", "", &Avatar { url: mxc.to_string() })
+        people::state_request(
+            &self.session,
+            room_id,
+            "m.room.avatar",
+            "",
+            &Avatar {
+                url: mxc.to_string(),
+            },
+        )
     }
 
     /// Changes our picture (the server updates it in every room).
@@ -123,7 +180,11 @@ impl Engine {
     }
 
     /// Adds the member list to the room.
-    pub fn handle_members_response(&mut self, room_id: &RoomId, response: HttpResponse<'_>) -> Result<(), ApiError> {
+    pub fn handle_members_response(
+        &mut self,
+        room_id: &RoomId,
+        response: HttpResponse<'_>,
+    ) -> Result<(), ApiError> {
         let page = people::parse_members(response)?;
         let room = self.room_mut(room_id)?;
         for event in page.chunk.iter().filter_map(|raw| Event::parse(raw)) {
@@ -155,8 +216,18 @@ mod tests {
         });
         let request = engine.enable_encryption_request(room_id!("!r:hs")).unwrap();
         assert_eq!(request.method(), http::Method::PUT);
-        assert!(request.uri().path().ends_with("/rooms/!r:hs/state/m.room.encryption/"), "{}", request.uri());
+        assert!(
+            request
+                .uri()
+                .path()
+                .ends_with("/rooms/!r:hs/state/m.room.encryption/"),
+            "{}",
+            request.uri()
+        );
         let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
-        assert_eq!(body, serde_json::json!({"algorithm": "m.megolm.v1.aes-sha2"}));
+        assert_eq!(
+            body,
+            serde_json::json!({"algorithm": "m.megolm.v1.aes-sha2"})
+        );
     }
 }

@@ -74,7 +74,9 @@ pub(crate) struct RoomRecord {
 impl RoomRecord {
     /// Notes a state event the room applied (it replaces the one of its type and key).
     pub(crate) fn note_state(&mut self, event: &Event) {
-        let Some(state_key) = &event.state_key else { return };
+        let Some(state_key) = &event.state_key else {
+            return;
+        };
         let out = StateOut {
             kind: &event.kind,
             sender: &event.sender,
@@ -84,7 +86,8 @@ impl RoomRecord {
             content: &event.content,
         };
         if let Ok(raw) = serde_json::value::to_raw_value(&out) {
-            self.state.insert((event.kind.clone(), state_key.clone()), raw);
+            self.state
+                .insert((event.kind.clone(), state_key.clone()), raw);
         }
     }
 
@@ -97,7 +100,10 @@ impl RoomRecord {
         if timeline.events.is_empty() {
             return;
         }
-        self.batches.push_back(Batch { prev_batch: timeline.prev_batch.clone(), events: timeline.events.clone() });
+        self.batches.push_back(Batch {
+            prev_batch: timeline.prev_batch.clone(),
+            events: timeline.events.clone(),
+        });
         let mut total: usize = self.batches.iter().map(|b| b.events.len()).sum();
         while total > KEPT_EVENTS && self.batches.len() > 1 {
             total -= self.batches.pop_front().map_or(0, |b| b.events.len());
@@ -116,8 +122,16 @@ impl RoomRecord {
             count += batch.events.len();
             start = i;
         }
-        let prev_batch = self.batches.get(start).and_then(|b| b.prev_batch.as_deref());
-        let events = self.batches.iter().skip(start).flat_map(|b| b.events.iter().map(AsRef::as_ref)).collect();
+        let prev_batch = self
+            .batches
+            .get(start)
+            .and_then(|b| b.prev_batch.as_deref());
+        let events = self
+            .batches
+            .iter()
+            .skip(start)
+            .flat_map(|b| b.events.iter().map(AsRef::as_ref))
+            .collect();
         (prev_batch, events)
     }
 }
@@ -145,7 +159,8 @@ pub(crate) struct EngineRecord {
 
 impl EngineRecord {
     pub(crate) fn note_invite(&mut self, room_id: &RoomId, invite_state: &[RawEvent]) {
-        self.invites.insert(room_id.to_owned(), invite_state.to_vec());
+        self.invites
+            .insert(room_id.to_owned(), invite_state.to_vec());
     }
 
     /// Forgets the stripped state of invites that are gone.
@@ -197,7 +212,10 @@ struct JoinedOut<'a> {
 struct SummaryOut<'a> {
     #[serde(rename = "m.heroes")]
     heroes: &'a [OwnedUserId],
-    #[serde(rename = "m.joined_member_count", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "m.joined_member_count",
+        skip_serializing_if = "Option::is_none"
+    )]
     joined_member_count: Option<u64>,
 }
 
@@ -258,27 +276,56 @@ impl Engine {
     pub(super) fn stored_state_impl(&self) -> Option<String> {
         let next_batch = self.next_batch.as_deref()?;
         let own = self.user_id();
-        let direct = serde_json::value::to_raw_value(&DirectEvent { kind: "m.direct", content: &self.direct }).ok();
-        let mut rooms: Vec<_> = self.rooms.values().filter(|room| room.is_loaded()).collect();
+        let direct = serde_json::value::to_raw_value(&DirectEvent {
+            kind: "m.direct",
+            content: &self.direct,
+        })
+        .ok();
+        let mut rooms: Vec<_> = self
+            .rooms
+            .values()
+            .filter(|room| room.is_loaded())
+            .collect();
         rooms.sort_by_key(|room| std::cmp::Reverse(room.last_activity()));
         let join = rooms
             .into_iter()
             .enumerate()
             .map(|(rank, room)| {
                 let record = room.record();
-                let (prev_batch, events) = record.window(if rank < STORED_ROOMS { STORED_EVENTS } else { 0 });
+                let (prev_batch, events) = record.window(if rank < STORED_ROOMS {
+                    STORED_EVENTS
+                } else {
+                    0
+                });
                 let state = record.state.values().map(AsRef::as_ref).collect();
                 let mut receipts = ReceiptOut::new();
                 for (user, event_id) in room.receipts() {
-                    receipts.entry(event_id).or_default().entry("m.read").or_default().insert(user, Empty {});
+                    receipts
+                        .entry(event_id)
+                        .or_default()
+                        .entry("m.read")
+                        .or_default()
+                        .insert(user, Empty {});
                 }
-                let receipt = serde_json::value::to_raw_value(&ReceiptEvent { kind: "m.receipt", content: receipts });
+                let receipt = serde_json::value::to_raw_value(&ReceiptEvent {
+                    kind: "m.receipt",
+                    content: receipts,
+                });
                 let unread = room.unread();
                 let joined = JoinedOut {
-                    summary: SummaryOut { heroes: room.heroes(), joined_member_count: room.joined_members() },
+                    summary: SummaryOut {
+                        heroes: room.heroes(),
+                        joined_member_count: room.joined_members(),
+                    },
                     state: EventsOut { events: state },
-                    timeline: TimelineOut { events, limited: false, prev_batch },
-                    ephemeral: OwnedEventsOut { events: receipt.into_iter().collect() },
+                    timeline: TimelineOut {
+                        events,
+                        limited: false,
+                        prev_batch,
+                    },
+                    ephemeral: OwnedEventsOut {
+                        events: receipt.into_iter().collect(),
+                    },
                     unread_notifications: UnreadOut {
                         notification_count: unread.notification_count,
                         highlight_count: unread.highlight_count,
@@ -292,7 +339,14 @@ impl Engine {
             .keys()
             .filter_map(|room_id| {
                 let events = self.record.invites.get(room_id)?;
-                Some((room_id.as_ref(), InvitedOut { invite_state: EventsOut { events: events.iter().map(AsRef::as_ref).collect() } }))
+                Some((
+                    room_id.as_ref(),
+                    InvitedOut {
+                        invite_state: EventsOut {
+                            events: events.iter().map(AsRef::as_ref).collect(),
+                        },
+                    },
+                ))
             })
             .collect();
         let snapshot = SnapshotOut {
@@ -300,7 +354,9 @@ impl Engine {
             user_id: own,
             sync: SyncOut {
                 next_batch,
-                account_data: EventsOut { events: direct.as_deref().into_iter().collect() },
+                account_data: EventsOut {
+                    events: direct.as_deref().into_iter().collect(),
+                },
                 rooms: RoomsOut { join, invite },
             },
         };
@@ -317,11 +373,13 @@ impl Engine {
     }
 
     pub(super) fn restore_state_impl(&mut self, stored: &str) -> Result<(), StoredError> {
-        let header: SnapshotIn = parse_json(stored).map_err(|e| StoredError::Corrupt(e.to_string()))?;
+        let header: SnapshotIn =
+            parse_json(stored).map_err(|e| StoredError::Corrupt(e.to_string()))?;
         if header.version != STORED_VERSION {
             return Err(StoredError::Version(header.version));
         }
-        let body: SnapshotBody = parse_json(stored).map_err(|e| StoredError::Corrupt(e.to_string()))?;
+        let body: SnapshotBody =
+            parse_json(stored).map_err(|e| StoredError::Corrupt(e.to_string()))?;
         if body.user_id != *self.user_id() {
             return Err(StoredError::OtherUser);
         }
@@ -347,7 +405,12 @@ mod tests {
 
     fn apply_status(engine: &mut Engine, status: u16, body: &Value) -> Result<(), crate::ApiError> {
         let bytes = serde_json::to_vec(body).unwrap();
-        engine.handle_sync_response(http::Response::builder().status(status).body(&bytes[..]).unwrap())
+        engine.handle_sync_response(
+            http::Response::builder()
+                .status(status)
+                .body(&bytes[..])
+                .unwrap(),
+        )
     }
 
     fn apply(engine: &mut Engine, body: Value) {
@@ -368,47 +431,53 @@ mod tests {
     /// unread counts, `m.direct` and an invite.
     fn initial() -> Value {
         json!({"next_batch": "s1",
-            "account_data": {"events": [{"type": "m.direct", "content": {"@alice:hs": ["!dm:hs"]}}]},
-            "rooms": {
-                "join": {
-                    "!lobby:hs": {
-                        "summary": {"m.joined_member_count": 3},
-                        "state": {"events": [
-                            {"type": "m.room.create", "event_id": "$c", "sender": "@alice:hs", "state_key": "",
-                             "origin_server_ts": 1, "content": {"room_version": "11"}},
-                            {"type": "m.room.name", "event_id": "$n0", "sender": "@alice:hs", "state_key": "",
-                             "origin_server_ts": 2, "content": {"name": "Old name"}},
-                            member("@alice:hs", "Alice", 2),
-                            member("@bob:hs", "Bob", 2),
-                        ]},
-                        "timeline": {"events": [
-                            {"type": "m.room.name", "event_id": "$n1", "sender": "@alice:hs", "state_key": "",
-                             "origin_server_ts": 3, "content": {"name": "Lobby"},
-                             "unsigned": {"prev_content": {"name": "Old name"}}},
-                            message("$l1", "@alice:hs", "hello", 4),
-                            member("@carol:hs", "Carol", 5),
-                            message("$l2", "@carol:hs", "hi all", 6),
-                        ], "limited": true, "prev_batch": "p-lobby"},
-                        "ephemeral": {"events": [{"type": "m.receipt", "content": {
-                            "$l1": {"m.read": {"@alice:hs": {"ts": 1}}},
-                            "$l2": {"m.read": {"@carol:hs": {"ts": 1}}}}}]},
-                        "unread_notifications": {"notification_count": 2, "highlight_count": 1},
-                    },
-                    "!dm:hs": {
-                        "summary": {"m.heroes": ["@alice:hs"], "m.joined_member_count": 2},
-                        "state": {"events": [member("@alice:hs", "Alice", 1), member("@bob:hs", "Bob", 1)]},
-                        "timeline": {"events": [message("$d1", "@alice:hs", "psst", 9)], "prev_batch": "p-dm"},
-                    },
+        "account_data": {"events": [{"type": "m.direct", "content": {"@alice:hs": ["!dm:hs"]}}]},
+        "rooms": {
+            "join": {
+                "!lobby:hs": {
+                    "summary": {"m.joined_member_count": 3},
+                    "state": {"events": [
+                        {"type": "m.room.create", "event_id": "$c", "sender": "@alice:hs", "state_key": "",
+                         "origin_server_ts": 1, "content": {"room_version": "11"}},
+                        {"type": "m.room.name", "event_id": "$n0", "sender": "@alice:hs", "state_key": "",
+                         "origin_server_ts": 2, "content": {"name": "Old name"}},
+                        member("@alice:hs", "Alice", 2),
+                        member("@bob:hs", "Bob", 2),
+                    ]},
+                    "timeline": {"events": [
+                        {"type": "m.room.name", "event_id": "$n1", "sender": "@alice:hs", "state_key": "",
+                         "origin_server_ts": 3, "content": {"name": "Lobby"},
+                         "unsigned": {"prev_content": {"name": "Old name"}}},
+                        message("$l1", "@alice:hs", "hello", 4),
+                        member("@carol:hs", "Carol", 5),
+                        message("$l2", "@carol:hs", "hi all", 6),
+                    ], "limited": true, "prev_batch": "p-lobby"},
+                    "ephemeral": {"events": [{"type": "m.receipt", "content": {
+                        "$l1": {"m.read": {"@alice:hs": {"ts": 1}}},
+                        "$l2": {"m.read": {"@carol:hs": {"ts": 1}}}}}]},
+                    "unread_notifications": {"notification_count": 2, "highlight_count": 1},
                 },
-                "invite": {"!party:hs": {"invite_state": {"events": [
-                    {"type": "m.room.name", "sender": "@dave:hs", "state_key": "", "content": {"name": "Party"}},
-                    {"type": "m.room.member", "sender": "@dave:hs", "state_key": "@bob:hs", "content": {"membership": "invite"}},
-                ]}}},
-            }})
+                "!dm:hs": {
+                    "summary": {"m.heroes": ["@alice:hs"], "m.joined_member_count": 2},
+                    "state": {"events": [member("@alice:hs", "Alice", 1), member("@bob:hs", "Bob", 1)]},
+                    "timeline": {"events": [message("$d1", "@alice:hs", "psst", 9)], "prev_batch": "p-dm"},
+                },
+            },
+            "invite": {"!party:hs": {"invite_state": {"events": [
+                {"type": "m.room.name", "sender": "@dave:hs", "state_key": "", "content": {"name": "Party"}},
+                {"type": "m.room.member", "sender": "@dave:hs", "state_key": "@bob:hs", "content": {"membership": "invite"}},
+            ]}}},
+        }})
     }
 
     fn bodies(engine: &Engine, room_id: &RoomId) -> Vec<String> {
-        engine.room(room_id).unwrap().items(engine.user_id()).into_iter().map(|item| item.body).collect()
+        engine
+            .room(room_id)
+            .unwrap()
+            .items(engine.user_id())
+            .into_iter()
+            .map(|item| item.body)
+            .collect()
     }
 
     fn restored(stored: &str) -> Engine {
@@ -420,24 +489,57 @@ mod tests {
     #[test]
     fn a_restored_engine_shows_the_same_rooms_before_any_sync() {
         let mut engine = Engine::new(session());
-        assert_eq!(engine.stored_state(), None, "nothing to store before the first sync");
+        assert_eq!(
+            engine.stored_state(),
+            None,
+            "nothing to store before the first sync"
+        );
         apply(&mut engine, initial());
         let stored = engine.stored_state().unwrap();
         let back = restored(&stored);
 
         assert_eq!(back.room_list(), engine.room_list());
-        let names: Vec<_> = back.room_list().into_iter().map(|r| (r.name, r.unread, r.highlights, r.is_direct)).collect();
-        assert_eq!(names, [("Alice".to_owned(), 0, 0, true), ("Lobby".to_owned(), 2, 1, false)]);
+        let names: Vec<_> = back
+            .room_list()
+            .into_iter()
+            .map(|r| (r.name, r.unread, r.highlights, r.is_direct))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Alice".to_owned(), 0, 0, true),
+                ("Lobby".to_owned(), 2, 1, false)
+            ]
+        );
         for room in [room_id!("!lobby:hs"), room_id!("!dm:hs")] {
-            assert_eq!(back.room(room).unwrap().items(back.user_id()), engine.room(room).unwrap().items(engine.user_id()));
+            assert_eq!(
+                back.room(room).unwrap().items(back.user_id()),
+                engine.room(room).unwrap().items(engine.user_id())
+            );
         }
         assert_eq!(
             bodies(&back, room_id!("!lobby:hs")),
-            ["Alice changed the room name to Lobby", "hello", "Carol joined the room", "hi all"]
+            [
+                "Alice changed the room name to Lobby",
+                "hello",
+                "Carol joined the room",
+                "hi all"
+            ]
         );
         let lobby = back.room(room_id!("!lobby:hs")).unwrap();
-        assert_eq!(lobby.items(back.user_id())[1].read_by.iter().map(|u| u.as_str()).collect::<Vec<_>>(), ["@alice:hs"]);
-        assert_eq!(lobby.prev_batch(), Some("p-lobby"), "back-pagination continues where the window starts");
+        assert_eq!(
+            lobby.items(back.user_id())[1]
+                .read_by
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>(),
+            ["@alice:hs"]
+        );
+        assert_eq!(
+            lobby.prev_batch(),
+            Some("p-lobby"),
+            "back-pagination continues where the window starts"
+        );
         assert_eq!(back.invites(), engine.invites());
         assert_eq!(back.invites()[0].name, "Party");
 
@@ -445,9 +547,21 @@ mod tests {
         // and the first request continues from the stored token without long-polling.
         assert!(!back.has_synced());
         let mut back = back;
-        assert!(back.read_receipt_request(&owned_room_id!("!lobby:hs")).is_none());
-        let query = back.sync_request().unwrap().uri().query().unwrap().to_owned();
-        assert!(query.contains("since=s1") && query.contains("timeout=0"), "{query}");
+        assert!(
+            back.read_receipt_request(&owned_room_id!("!lobby:hs"))
+                .is_none()
+        );
+        let query = back
+            .sync_request()
+            .unwrap()
+            .uri()
+            .query()
+            .unwrap()
+            .to_owned();
+        assert!(
+            query.contains("since=s1") && query.contains("timeout=0"),
+            "{query}"
+        );
         // The stored state holds what was received, and storing again gives the same.
         assert_eq!(back.stored_state().unwrap(), stored);
     }
@@ -457,18 +571,38 @@ mod tests {
         let mut engine = Engine::new(session());
         apply(&mut engine, initial());
         let mut back = restored(&engine.stored_state().unwrap());
-        apply(&mut back, json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {
-            "timeline": {"events": [message("$l2", "@carol:hs", "hi all", 6), message("$l3", "@alice:hs", "welcome", 10)]},
-            "unread_notifications": {"notification_count": 3, "highlight_count": 1},
-        }}}}));
+        apply(
+            &mut back,
+            json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {
+                "timeline": {"events": [message("$l2", "@carol:hs", "hi all", 6), message("$l3", "@alice:hs", "welcome", 10)]},
+                "unread_notifications": {"notification_count": 3, "highlight_count": 1},
+            }}}}),
+        );
         assert!(back.has_synced());
-        assert_eq!(bodies(&back, room_id!("!lobby:hs"))[1..], ["hello", "Carol joined the room", "hi all", "welcome"]);
-        assert_eq!(back.room_list()[0].name, "Lobby", "the newest activity is first");
+        assert_eq!(
+            bodies(&back, room_id!("!lobby:hs"))[1..],
+            ["hello", "Carol joined the room", "hi all", "welcome"]
+        );
+        assert_eq!(
+            back.room_list()[0].name,
+            "Lobby",
+            "the newest activity is first"
+        );
         assert_eq!(back.room_list()[0].unread, 3);
-        assert!(back.sync_request().unwrap().uri().query().unwrap().contains("since=s2"));
+        assert!(
+            back.sync_request()
+                .unwrap()
+                .uri()
+                .query()
+                .unwrap()
+                .contains("since=s2")
+        );
         // And the next snapshot carries it.
         let again = restored(&back.stored_state().unwrap());
-        assert_eq!(bodies(&again, room_id!("!lobby:hs")).last().unwrap(), "welcome");
+        assert_eq!(
+            bodies(&again, room_id!("!lobby:hs")).last().unwrap(),
+            "welcome"
+        );
     }
 
     #[test]
@@ -476,12 +610,22 @@ mod tests {
         let mut engine = Engine::new(session());
         apply(&mut engine, initial());
         let mut back = restored(&engine.stored_state().unwrap());
-        apply(&mut back, json!({"next_batch": "s7", "rooms": {"join": {"!lobby:hs": {
-            "timeline": {"events": [message("$l9", "@alice:hs", "much later", 90)], "limited": true, "prev_batch": "p-gap"},
-        }}}}));
+        apply(
+            &mut back,
+            json!({"next_batch": "s7", "rooms": {"join": {"!lobby:hs": {
+                "timeline": {"events": [message("$l9", "@alice:hs", "much later", 90)], "limited": true, "prev_batch": "p-gap"},
+            }}}}),
+        );
         assert_eq!(bodies(&back, room_id!("!lobby:hs")), ["much later"]);
-        assert_eq!(back.room(room_id!("!lobby:hs")).unwrap().prev_batch(), Some("p-gap"));
-        assert_eq!(back.room_name(room_id!("!lobby:hs")).as_deref(), Some("Lobby"), "state survives the gap");
+        assert_eq!(
+            back.room(room_id!("!lobby:hs")).unwrap().prev_batch(),
+            Some("p-gap")
+        );
+        assert_eq!(
+            back.room_name(room_id!("!lobby:hs")).as_deref(),
+            Some("Lobby"),
+            "state survives the gap"
+        );
     }
 
     #[test]
@@ -492,13 +636,33 @@ mod tests {
         let mut fresh = Engine::new(session());
         let old = stored.replacen(&format!("\"version\":{STORED_VERSION}"), "\"version\":0", 1);
         assert_eq!(fresh.restore_state(&old), Err(StoredError::Version(0)));
-        assert!(matches!(fresh.restore_state("{\"version\":1,"), Err(StoredError::Corrupt(_))));
-        assert!(matches!(fresh.restore_state("[]"), Err(StoredError::Corrupt(_))));
-        assert!(matches!(fresh.restore_state(&stored[..stored.len() / 2]), Err(StoredError::Corrupt(_))));
-        let mut carol = Engine::new(Session { user_id: "@carol:hs".try_into().unwrap(), ..session() });
+        assert!(matches!(
+            fresh.restore_state("{\"version\":1,"),
+            Err(StoredError::Corrupt(_))
+        ));
+        assert!(matches!(
+            fresh.restore_state("[]"),
+            Err(StoredError::Corrupt(_))
+        ));
+        assert!(matches!(
+            fresh.restore_state(&stored[..stored.len() / 2]),
+            Err(StoredError::Corrupt(_))
+        ));
+        let mut carol = Engine::new(Session {
+            user_id: "@carol:hs".try_into().unwrap(),
+            ..session()
+        });
         assert_eq!(carol.restore_state(&stored), Err(StoredError::OtherUser));
         assert!(fresh.room_list().is_empty() && carol.room_list().is_empty());
-        assert!(!fresh.sync_request().unwrap().uri().query().unwrap().contains("since"));
+        assert!(
+            !fresh
+                .sync_request()
+                .unwrap()
+                .uri()
+                .query()
+                .unwrap()
+                .contains("since")
+        );
     }
 
     #[test]
@@ -508,31 +672,68 @@ mod tests {
         let mut back = restored(&engine.stored_state().unwrap());
         let refused = json!({"errcode": "M_INVALID_PARAM", "error": "Invalid since token"});
         assert_eq!(apply_status(&mut back, 400, &refused), Ok(()));
-        assert!(!back.sync_request().unwrap().uri().query().unwrap().contains("since"), "an initial sync next");
-        assert_eq!(back.room_list().len(), 2, "the stored rooms show until it answers");
-        apply(&mut back, json!({"next_batch": "t1", "rooms": {"join": {"!dm:hs": {
+        assert!(
+            !back
+                .sync_request()
+                .unwrap()
+                .uri()
+                .query()
+                .unwrap()
+                .contains("since"),
+            "an initial sync next"
+        );
+        assert_eq!(
+            back.room_list().len(),
+            2,
+            "the stored rooms show until it answers"
+        );
+        apply(
+            &mut back,
+            json!({"next_batch": "t1", "rooms": {"join": {"!dm:hs": {
             "state": {"events": [member("@alice:hs", "Alice", 1), member("@bob:hs", "Bob", 1)]},
-            "timeline": {"events": [message("$d1", "@alice:hs", "psst", 9)]}}}}}));
-        let rooms: Vec<_> = back.room_list().into_iter().map(|r| (r.name, r.is_direct)).collect();
-        assert_eq!(rooms, [("Alice".to_owned(), false)], "the stored rooms, invites and m.direct are gone");
+            "timeline": {"events": [message("$d1", "@alice:hs", "psst", 9)]}}}}}),
+        );
+        let rooms: Vec<_> = back
+            .room_list()
+            .into_iter()
+            .map(|r| (r.name, r.is_direct))
+            .collect();
+        assert_eq!(
+            rooms,
+            [("Alice".to_owned(), false)],
+            "the stored rooms, invites and m.direct are gone"
+        );
         assert!(back.invites().is_empty());
         // Once live, an error is an error again.
         assert!(apply_status(&mut back, 400, &refused).is_err());
-        assert!(back.sync_request().unwrap().uri().query().unwrap().contains("since=t1"));
+        assert!(
+            back.sync_request()
+                .unwrap()
+                .uri()
+                .query()
+                .unwrap()
+                .contains("since=t1")
+        );
     }
 
     #[test]
     fn old_call_invites_do_not_ring_after_a_restore() {
         let mut engine = Engine::new(session());
         apply(&mut engine, initial());
-        apply(&mut engine, json!({"next_batch": "s2", "rooms": {"join": {"!dm:hs": {"timeline": {"events": [
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!dm:hs": {"timeline": {"events": [
             {"type": "m.call.invite", "event_id": "$call", "sender": "@alice:hs", "origin_server_ts": 20,
              "content": {"call_id": "c1", "party_id": "A", "version": "1", "lifetime": 60000,
-                         "offer": {"type": "offer", "sdp": "v=0"}}}]}}}}}));
+                         "offer": {"type": "offer", "sdp": "v=0"}}}]}}}}}),
+        );
         assert!(engine.call_waiting());
         let back = restored(&engine.stored_state().unwrap());
         assert!(!back.call_waiting() && !back.has_call_signals());
-        assert!(bodies(&back, room_id!("!dm:hs")).contains(&"Incoming call".to_owned()), "still shown in the history");
+        assert!(
+            bodies(&back, room_id!("!dm:hs")).contains(&"Incoming call".to_owned()),
+            "still shown in the history"
+        );
     }
 
     #[test]
@@ -543,23 +744,47 @@ mod tests {
         for n in 0..200 {
             state.push(member(&format!("@u{n}:hs"), "U", 1));
         }
-        apply(&mut engine, json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {"state": {"events": state}}}}}));
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!lobby:hs": {"state": {"events": state}}}}}),
+        );
         for batch in 0..6u64 {
-            let events: Vec<Value> =
-                (0..12u64).map(|n| message(&format!("$b{batch}-{n}"), "@u199:hs", "x", 100 + batch * 20 + n)).collect();
-            apply(&mut engine, json!({"next_batch": format!("s{}", batch + 3), "rooms": {"join": {"!lobby:hs": {
-                "timeline": {"events": events, "prev_batch": format!("p{batch}")}}}}}));
+            let events: Vec<Value> = (0..12u64)
+                .map(|n| {
+                    message(
+                        &format!("$b{batch}-{n}"),
+                        "@u199:hs",
+                        "x",
+                        100 + batch * 20 + n,
+                    )
+                })
+                .collect();
+            apply(
+                &mut engine,
+                json!({"next_batch": format!("s{}", batch + 3), "rooms": {"join": {"!lobby:hs": {
+                "timeline": {"events": events, "prev_batch": format!("p{batch}")}}}}}),
+            );
         }
         let back = restored(&engine.stored_state().unwrap());
         let lobby = back.room(room_id!("!lobby:hs")).unwrap();
         // Four whole batches of 12 fit in 50 events: the window starts at batch 2.
         assert_eq!(lobby.timeline().len(), 48);
-        assert_eq!(lobby.items(back.user_id())[0].event_id.as_ref().unwrap().as_str(), "$b2-0");
+        assert_eq!(
+            lobby.items(back.user_id())[0]
+                .event_id
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "$b2-0"
+        );
         assert_eq!(lobby.prev_batch(), Some("p2"));
         // A lazy-loading server would not send any of the 203 member events again.
         assert!(lobby.member(ruma::user_id!("@u0:hs")).is_some());
         assert_eq!(lobby.members().len(), 203);
-        assert_eq!(back.room_name(room_id!("!lobby:hs")).as_deref(), Some("Lobby"));
+        assert_eq!(
+            back.room_name(room_id!("!lobby:hs")).as_deref(),
+            Some("Lobby")
+        );
     }
 
     #[test]
@@ -581,22 +806,37 @@ mod tests {
                 "timeline": {"events": [message(&format!("$old{n}"), "@alice:hs", "old", 1000 + n as u64)], "prev_batch": "p-old"},
             }));
         }
-        apply(&mut engine, json!({"next_batch": "s2", "rooms": {"join": join}}));
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": join}}),
+        );
         for n in 0..=STORED_ROOMS {
-            let events: Vec<Value> =
-                (0..3u64).map(|m| message(&format!("$r{n}-{m}"), "@alice:hs", "x", 1000 + n as u64)).collect();
-            apply(&mut engine, json!({"next_batch": format!("t{n}"), "rooms": {"join": {
-                format!("!r{n}:hs"): {"timeline": {"events": events, "prev_batch": format!("q{n}")}}}}}));
+            let events: Vec<Value> = (0..3u64)
+                .map(|m| message(&format!("$r{n}-{m}"), "@alice:hs", "x", 1000 + n as u64))
+                .collect();
+            apply(
+                &mut engine,
+                json!({"next_batch": format!("t{n}"), "rooms": {"join": {
+                format!("!r{n}:hs"): {"timeline": {"events": events, "prev_batch": format!("q{n}")}}}}}),
+            );
         }
         let back = restored(&engine.stored_state().unwrap());
-        assert_eq!(back.room_order().len(), STORED_ROOMS + 3, "no room is left out");
+        assert_eq!(
+            back.room_order().len(),
+            STORED_ROOMS + 3,
+            "no room is left out"
+        );
         let last = back.room(room_id!("!r0:hs")).unwrap();
         assert!(last.is_encrypted(), "its state came along");
         // Only the newest batch, starting where that batch started.
         assert_eq!(last.timeline().len(), 3);
         assert_eq!(last.prev_batch(), Some("q0"));
         let recent = back.room(room_id!("!r1:hs")).unwrap();
-        assert_eq!(recent.timeline().len(), 4, "a recent room keeps its whole window");
+        assert_eq!(
+            recent.timeline().len(),
+            4,
+            "a recent room keeps its whole window"
+        );
         assert_eq!(recent.prev_batch(), Some("p-old"));
     }
 
@@ -611,13 +851,19 @@ mod tests {
         assert_eq!(e2ee::item(&bob, "$ev0").body, "a secret for bob");
 
         let stored = bob.stored_state().unwrap();
-        assert!(!stored.contains("a secret"), "no decrypted text in the state store");
+        assert!(
+            !stored.contains("a secret"),
+            "no decrypted text in the state store"
+        );
         assert!(stored.contains("m.megolm.v1.aes-sha2") && stored.contains("\"$ev0\""));
         let crypto = bob.crypto_changes().unwrap();
         let mut back = Engine::with_crypto(e2ee::session("@bob:hs", "BOB"), Some(&crypto)).unwrap();
         back.restore_state(&stored).unwrap();
         let item = e2ee::item(&back, "$ev0");
-        assert_eq!((item.kind, item.body.as_str(), item.encrypted), (ItemKind::Message, "a secret for bob", true));
+        assert_eq!(
+            (item.kind, item.body.as_str(), item.encrypted),
+            (ItemKind::Message, "a secret for bob", true)
+        );
         assert!(back.room(&e2ee::room()).unwrap().is_encrypted());
     }
 }

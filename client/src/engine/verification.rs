@@ -14,11 +14,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, UserId};
+use ruma::{
+    OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, UserId,
+};
 use serde_json::{Value, json};
 use vodozemac::Ed25519PublicKey;
 
-use super::{Engine, crypto::SendKind, trust::{TrustError, TrustRequest}};
+use super::{
+    Engine,
+    crypto::SendKind,
+    trust::{TrustError, TrustRequest},
+};
 use crate::{
     ApiError, HttpResponse,
     crypto::{
@@ -37,8 +43,12 @@ use crate::{
 type ToDeviceMessages = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Value>>;
 
 /// The secrets a device of ours asks for after being verified.
-const WANTED_SECRETS: [&str; 4] =
-    ["m.cross_signing.master", "m.cross_signing.self_signing", "m.cross_signing.user_signing", BACKUP_KEY_SECRET];
+const WANTED_SECRETS: [&str; 4] = [
+    "m.cross_signing.master",
+    "m.cross_signing.self_signing",
+    "m.cross_signing.user_signing",
+    BACKUP_KEY_SECRET,
+];
 
 /// One verification, for the UI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +105,10 @@ pub(crate) struct Verifications {
 impl Engine {
     fn own_keys(&self) -> Option<OwnKeys> {
         let own = &self.session.user_id;
-        let published = self.crypto.master_key(own).and_then(|m| m.public_key().ok());
+        let published = self
+            .crypto
+            .master_key(own)
+            .and_then(|m| m.public_key().ok());
         let master_key = published.filter(|k| Some(k.to_base64()) == self.trust.trusted_master);
         Some(OwnKeys {
             user_id: own.clone(),
@@ -110,20 +123,36 @@ impl Engine {
             .crypto
             .devices(user)
             .map(|d| {
-                d.devices.values().filter_map(|dev| Some((dev.device_id.clone(), dev.ed25519_key()?))).collect()
+                d.devices
+                    .values()
+                    .filter_map(|dev| Some((dev.device_id.clone(), dev.ed25519_key()?)))
+                    .collect()
             })
             .unwrap_or_default();
         PeerKeys {
             user_id: user.to_owned(),
             devices,
-            master_key: self.crypto.master_key(user).and_then(|m| m.public_key().ok()),
+            master_key: self
+                .crypto
+                .master_key(user)
+                .and_then(|m| m.public_key().ok()),
         }
     }
 
     fn next_flow_id(&mut self) -> String {
         self.verifications.counter += 1;
-        let prefix: String = self.crypto.curve25519_key().chars().filter(char::is_ascii_alphanumeric).take(6).collect();
-        format!("weft{prefix}{}{}", self.crypto.now(), self.verifications.counter)
+        let prefix: String = self
+            .crypto
+            .curve25519_key()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(6)
+            .collect();
+        format!(
+            "weft{prefix}{}{}",
+            self.crypto.now(),
+            self.verifications.counter
+        )
     }
 
     /// The verifications under way (and finished ones until dismissed with
@@ -143,7 +172,8 @@ impl Engine {
                     other_user: entry.peer.clone(),
                     other_device: flow.and_then(|f| f.their_device_id().map(ToOwned::to_owned)),
                     room_id: entry.room_id.clone(),
-                    phase: flow.map_or(Phase::Requested { we_requested: true }, Verification::phase),
+                    phase: flow
+                        .map_or(Phase::Requested { we_requested: true }, Verification::phase),
                     emoji: flow.and_then(Verification::emoji),
                     decimals: flow.and_then(Verification::decimals),
                     we_started: entry.we_started,
@@ -155,7 +185,8 @@ impl Engine {
     /// Asks `user` to verify: our other devices over to-device messages when `user` is us,
     /// else in our direct chat with them (encrypted if it is). Returns the verification's ID.
     pub fn start_verification(&mut self, user: &UserId) -> Result<String, TrustError> {
-        self.driver.verification(self, super::VerificationAction::Start(user))
+        self.driver
+            .verification(self, super::VerificationAction::Start(user))
     }
 
     pub(super) fn start_verification_impl(&mut self, user: &UserId) -> Result<String, TrustError> {
@@ -163,7 +194,8 @@ impl Engine {
         let now = self.crypto.now();
         if *user == self.session.user_id {
             let id = self.next_flow_id();
-            let (flow, out) = Verification::request_to_device(own, self.peer_keys(user), id.clone(), now);
+            let (flow, out) =
+                Verification::request_to_device(own, self.peer_keys(user), id.clone(), now);
             self.verifications.entries.push(Entry {
                 id: id.clone(),
                 room_id: None,
@@ -178,7 +210,13 @@ impl Engine {
         let room_id = self
             .direct
             .get(user)
-            .and_then(|rooms| rooms.iter().rev().find(|r| self.rooms.contains_key(*r)).cloned())
+            .and_then(|rooms| {
+                rooms
+                    .iter()
+                    .rev()
+                    .find(|r| self.rooms.contains_key(*r))
+                    .cloned()
+            })
             .ok_or(TrustError::NoDirectChat)?;
         let content = sas::in_room_request_content(&own, user);
         let txn_id = self.next_flow_id();
@@ -197,7 +235,9 @@ impl Engine {
     /// Our user accepts the other side's request (sends `ready`), or starts the emoji
     /// comparison when both are ready.
     pub fn accept_verification(&mut self, id: &str) -> Result<(), TrustError> {
-        self.driver.verification(self, super::VerificationAction::Accept(id)).map(drop)
+        self.driver
+            .verification(self, super::VerificationAction::Accept(id))
+            .map(drop)
     }
 
     pub(super) fn accept_verification_impl(&mut self, id: &str) -> Result<(), TrustError> {
@@ -209,7 +249,9 @@ impl Engine {
 
     /// Our user says the emoji match.
     pub fn confirm_verification(&mut self, id: &str) -> Result<(), TrustError> {
-        self.driver.verification(self, super::VerificationAction::Confirm(id)).map(drop)
+        self.driver
+            .verification(self, super::VerificationAction::Confirm(id))
+            .map(drop)
     }
 
     pub(super) fn confirm_verification_impl(&mut self, id: &str) -> Result<(), TrustError> {
@@ -218,7 +260,9 @@ impl Engine {
 
     /// Our user says the emoji differ (cancels with `m.mismatched_sas`).
     pub fn mismatch_verification(&mut self, id: &str) -> Result<(), TrustError> {
-        self.driver.verification(self, super::VerificationAction::Mismatch(id)).map(drop)
+        self.driver
+            .verification(self, super::VerificationAction::Mismatch(id))
+            .map(drop)
     }
 
     pub(super) fn mismatch_verification_impl(&mut self, id: &str) -> Result<(), TrustError> {
@@ -227,11 +271,18 @@ impl Engine {
 
     /// Cancels (or declines) a verification; a finished one is dismissed.
     pub fn cancel_verification(&mut self, id: &str) -> Result<(), TrustError> {
-        self.driver.verification(self, super::VerificationAction::Cancel(id)).map(drop)
+        self.driver
+            .verification(self, super::VerificationAction::Cancel(id))
+            .map(drop)
     }
 
     pub(super) fn cancel_verification_impl(&mut self, id: &str) -> Result<(), TrustError> {
-        let index = self.verifications.entries.iter().position(|e| e.id == id).ok_or(TrustError::UnknownVerification)?;
+        let index = self
+            .verifications
+            .entries
+            .iter()
+            .position(|e| e.id == id)
+            .ok_or(TrustError::UnknownVerification)?;
         let finished = self.verifications.entries[index]
             .flow
             .as_ref()
@@ -243,8 +294,17 @@ impl Engine {
         self.with_flow(id, Verification::cancel)
     }
 
-    fn with_flow(&mut self, id: &str, act: impl FnOnce(&mut Verification) -> Vec<sas::Outgoing>) -> Result<(), TrustError> {
-        let entry = self.verifications.entries.iter_mut().find(|e| e.id == id).ok_or(TrustError::UnknownVerification)?;
+    fn with_flow(
+        &mut self,
+        id: &str,
+        act: impl FnOnce(&mut Verification) -> Vec<sas::Outgoing>,
+    ) -> Result<(), TrustError> {
+        let entry = self
+            .verifications
+            .entries
+            .iter_mut()
+            .find(|e| e.id == id)
+            .ok_or(TrustError::UnknownVerification)?;
         let flow = entry.flow.as_mut().ok_or(TrustError::UnknownVerification)?;
         let out = act(flow);
         let (room_id, peer) = (entry.room_id.clone(), entry.peer.clone());
@@ -260,11 +320,17 @@ impl Engine {
         for message in out {
             match (&message.to_device, room_id) {
                 (Some(device), _) => {
-                    if by_type.last().is_none_or(|(kind, _)| *kind != message.event_type) {
+                    if by_type
+                        .last()
+                        .is_none_or(|(kind, _)| *kind != message.event_type)
+                    {
                         by_type.push((message.event_type, BTreeMap::new()));
                     }
                     let (_, messages) = by_type.last_mut().expect("pushed above");
-                    messages.entry(peer.to_owned()).or_default().insert(device.clone(), message.content);
+                    messages
+                        .entry(peer.to_owned())
+                        .or_default()
+                        .insert(device.clone(), message.content);
                 }
                 (None, Some(room_id)) => {
                     let txn_id = self.next_flow_id();
@@ -280,27 +346,46 @@ impl Engine {
 
     /// Sends a verification event in a room: queued and encrypted in an encrypted room,
     /// else straight away.
-    fn send_room_event(&mut self, room_id: &RoomId, txn_id: &str, event_type: &str, content: Value) {
+    fn send_room_event(
+        &mut self,
+        room_id: &RoomId,
+        txn_id: &str,
+        event_type: &str,
+        content: Value,
+    ) {
         let encrypted = self.rooms.get(room_id).is_some_and(|r| r.is_encrypted());
         let txn: OwnedTransactionId = txn_id.into();
         if encrypted {
             let _ = self.queue_encrypted(room_id, txn, event_type, content, SendKind::Verification);
         } else {
-            let request = requests::send_request(&self.session, room_id, event_type, &txn, &content);
+            let request =
+                requests::send_request(&self.session, room_id, event_type, &txn, &content);
             self.trust_flight_push(TrustRequest::Verification(txn_id.to_owned()), request);
         }
     }
 
-    fn trust_flight_push(&mut self, what: TrustRequest, request: Result<crate::HttpRequest, ApiError>) {
+    fn trust_flight_push(
+        &mut self,
+        what: TrustRequest,
+        request: Result<crate::HttpRequest, ApiError>,
+    ) {
         if let Ok(request) = request {
             self.trust_flight.ready.push((what, request));
         }
     }
 
     /// An in-room verification event was sent: our request's event ID starts its flow.
-    pub(super) fn verification_event_sent(&mut self, txn_id: &str, response: HttpResponse<'_>) -> Result<(), ApiError> {
+    pub(super) fn verification_event_sent(
+        &mut self,
+        txn_id: &str,
+        response: HttpResponse<'_>,
+    ) -> Result<(), ApiError> {
         let event_id = requests::parse_send(response);
-        let waiting = self.verifications.entries.iter().position(|e| e.id == txn_id && e.flow.is_none());
+        let waiting = self
+            .verifications
+            .entries
+            .iter()
+            .position(|e| e.id == txn_id && e.flow.is_none());
         match (event_id, waiting) {
             (Ok(event_id), Some(index)) => {
                 self.start_in_room_flow(index, event_id);
@@ -315,8 +400,17 @@ impl Engine {
     }
 
     /// The response of a queued (encrypted) verification event.
-    pub(super) fn verification_sent(&mut self, txn_id: &OwnedTransactionId, event_id: Option<OwnedEventId>) {
-        let Some(index) = self.verifications.entries.iter().position(|e| e.id == txn_id.as_str() && e.flow.is_none()) else {
+    pub(super) fn verification_sent(
+        &mut self,
+        txn_id: &OwnedTransactionId,
+        event_id: Option<OwnedEventId>,
+    ) {
+        let Some(index) = self
+            .verifications
+            .entries
+            .iter()
+            .position(|e| e.id == txn_id.as_str() && e.flow.is_none())
+        else {
             return;
         };
         match event_id {
@@ -330,7 +424,12 @@ impl Engine {
     fn start_in_room_flow(&mut self, index: usize, event_id: OwnedEventId) {
         let peer = self.verifications.entries[index].peer.clone();
         let Some(own) = self.own_keys() else { return };
-        let flow = Verification::requested_in_room(own, self.peer_keys(&peer), event_id, self.crypto.now());
+        let flow = Verification::requested_in_room(
+            own,
+            self.peer_keys(&peer),
+            event_id,
+            self.crypto.now(),
+        );
         self.verifications.entries[index].flow = Some(flow);
     }
 
@@ -362,22 +461,44 @@ impl Engine {
     /// down, and verification requests only come in those).
     pub(super) fn route_room_events(&mut self, join: &BTreeMap<OwnedRoomId, JoinedRoom>) {
         for (room_id, update) in join {
-            let active = self.verifications.entries.iter().any(|e| e.room_id.as_ref() == Some(room_id));
+            let active = self
+                .verifications
+                .entries
+                .iter()
+                .any(|e| e.room_id.as_ref() == Some(room_id));
             // A room of two is a direct chat even when `m.direct` doesn't say so (the
             // other side's client may not have marked it).
-            let direct = self.is_direct(room_id) || self.rooms.get(room_id).is_some_and(|r| r.key_recipients().len() <= 2);
-            for event in update.timeline.events.iter().filter_map(|raw| Event::parse(raw)) {
-                let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else { continue };
+            let direct = self.is_direct(room_id)
+                || self
+                    .rooms
+                    .get(room_id)
+                    .is_some_and(|r| r.key_recipients().len() <= 2);
+            for event in update
+                .timeline
+                .events
+                .iter()
+                .filter_map(|raw| Event::parse(raw))
+            {
+                let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
+                    continue;
+                };
                 let (kind, content) = if event.kind == "m.room.encrypted" {
                     if !active && !direct {
                         continue;
                     }
-                    match self.crypto.decrypt_room_event(room_id, &event.sender, event_id, ts.get().into(), event.content.get()) {
+                    match self.crypto.decrypt_room_event(
+                        room_id,
+                        &event.sender,
+                        event_id,
+                        ts.get().into(),
+                        event.content.get(),
+                    ) {
                         Ok(decrypted) => (decrypted.event_type, decrypted.content),
                         Err(_) => continue,
                     }
                 } else if event.kind.starts_with("m.key.verification.")
-                    || (event.kind == event_type::ROOM_MESSAGE && event.content.get().contains(event_type::REQUEST))
+                    || (event.kind == event_type::ROOM_MESSAGE
+                        && event.content.get().contains(event_type::REQUEST))
                 {
                     match crate::event::parse_json::<Value>(event.content.get()) {
                         Ok(content) => (event.kind.clone(), content),
@@ -398,7 +519,12 @@ impl Engine {
                         );
                     }
                 } else if kind.starts_with("m.key.verification.") {
-                    self.receive_verification(Some((room_id, event_id, 0)), &event.sender, &kind, &content);
+                    self.receive_verification(
+                        Some((room_id, event_id, 0)),
+                        &event.sender,
+                        &kind,
+                        &content,
+                    );
                 }
             }
         }
@@ -416,15 +542,34 @@ impl Engine {
         if kind == event_type::REQUEST {
             let Some(own) = self.own_keys() else { return };
             let (flow_id, sent_ms, room_id) = match room {
-                Some((room_id, event_id, ts)) => (Flow::InRoom { request_event_id: event_id.clone() }, ts, Some(room_id.clone())),
+                Some((room_id, event_id, ts)) => (
+                    Flow::InRoom {
+                        request_event_id: event_id.clone(),
+                    },
+                    ts,
+                    Some(room_id.clone()),
+                ),
                 None => {
-                    let Some(txn) = content.get("transaction_id").and_then(Value::as_str) else { return };
-                    let ts = content.get("timestamp").and_then(Value::as_u64).unwrap_or(now);
-                    (Flow::ToDevice { transaction_id: txn.to_owned() }, ts, None)
+                    let Some(txn) = content.get("transaction_id").and_then(Value::as_str) else {
+                        return;
+                    };
+                    let ts = content
+                        .get("timestamp")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(now);
+                    (
+                        Flow::ToDevice {
+                            transaction_id: txn.to_owned(),
+                        },
+                        ts,
+                        None,
+                    )
                 }
             };
             if room.is_none() {
-                let Some(from) = content.get("from_device").and_then(Value::as_str) else { return };
+                let Some(from) = content.get("from_device").and_then(Value::as_str) else {
+                    return;
+                };
                 if sender == self.session.user_id && from == self.session.device_id.as_str() {
                     return;
                 }
@@ -434,16 +579,24 @@ impl Engine {
                     if !self.crypto.is_outdated(sender) {
                         self.crypto.refresh_user(sender);
                     }
-                    self.verifications.held.push((sender.to_owned(), content.clone()));
+                    self.verifications
+                        .held
+                        .push((sender.to_owned(), content.clone()));
                     return;
                 }
             }
             let id = flow_id.id().to_owned();
-            if self.verifications.entries.iter().any(|e| e.flow.as_ref().is_some_and(|f| f.flow().id() == id)) {
+            if self
+                .verifications
+                .entries
+                .iter()
+                .any(|e| e.flow.as_ref().is_some_and(|f| f.flow().id() == id))
+            {
                 return;
             }
             let peer = self.peer_keys(sender);
-            if let Ok(flow) = Verification::from_request(own, peer, flow_id, content, sent_ms, now) {
+            if let Ok(flow) = Verification::from_request(own, peer, flow_id, content, sent_ms, now)
+            {
                 self.verifications.entries.push(Entry {
                     id,
                     room_id,
@@ -455,7 +608,9 @@ impl Engine {
             }
             return;
         }
-        let Some(flow_id) = Flow::id_of(content).map(ToOwned::to_owned) else { return };
+        let Some(flow_id) = Flow::id_of(content).map(ToOwned::to_owned) else {
+            return;
+        };
         let Some(index) = self
             .verifications
             .entries
@@ -465,7 +620,9 @@ impl Engine {
             return;
         };
         let entry = &mut self.verifications.entries[index];
-        let Some(flow) = entry.flow.as_mut() else { return };
+        let Some(flow) = entry.flow.as_mut() else {
+            return;
+        };
         let out = flow.receive(sender, kind, content);
         // We asked: start comparing as soon as they are ready.
         let mut out = out;
@@ -479,7 +636,10 @@ impl Engine {
     /// Times flows out (called with every request round).
     pub(super) fn verification_tick(&mut self) {
         for (sender, content) in std::mem::take(&mut self.verifications.held) {
-            let from = content.get("from_device").and_then(Value::as_str).unwrap_or_default();
+            let from = content
+                .get("from_device")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if self.crypto.device(&sender, from.into()).is_some() {
                 self.receive_verification(None, &sender, event_type::REQUEST, &content);
             } else if self.crypto.is_outdated(&sender) {
@@ -519,7 +679,9 @@ impl Engine {
             let mut upload = SignaturesUpload::default();
             if peer == own {
                 if let Some((device_id, key)) = &verified.device {
-                    self.verifications.verified_devices.insert(device_id.clone(), key.to_base64());
+                    self.verifications
+                        .verified_devices
+                        .insert(device_id.clone(), key.to_base64());
                     if let Some(device) = self.crypto.device(&own, device_id)
                         && device.ed25519 == key.to_base64()
                     {
@@ -533,7 +695,10 @@ impl Engine {
                     }
                 }
                 // Their MAC proved our master key: this device now trusts it.
-                let published = self.crypto.master_key(&own).and_then(|m| m.public_key().ok());
+                let published = self
+                    .crypto
+                    .master_key(&own)
+                    .and_then(|m| m.public_key().ok());
                 if let Some(master) = verified.master_key
                     && published == Some(master)
                     && self.trust.trusted_master.is_none()
@@ -541,12 +706,16 @@ impl Engine {
                     self.trust.trusted_master = Some(master.to_base64());
                     self.trust.dirty = true;
                 }
-                let lacking = self.trust.keys.master.is_none() || self.trust.keys.self_signing.is_none() || self.trust.backup.is_none();
+                let lacking = self.trust.keys.master.is_none()
+                    || self.trust.keys.self_signing.is_none()
+                    || self.trust.backup.is_none();
                 if lacking && let Some((device_id, _)) = &verified.device {
                     self.request_secrets(device_id);
                 }
             } else if let Some(master) = verified.master_key {
-                self.trust.verified_users.insert(peer.clone(), master.to_base64());
+                self.trust
+                    .verified_users
+                    .insert(peer.clone(), master.to_base64());
                 self.trust.dirty = true;
                 if let Some(mut their) = self.crypto.master_key(&peer)
                     && their.public_key().ok() == Some(master)
@@ -582,10 +751,13 @@ impl Engine {
         let own = self.session.user_id.clone();
         for name in WANTED_SECRETS {
             let request_id = self.next_flow_id();
-            self.verifications.secret_requests.insert(request_id.clone(), name.to_owned());
+            self.verifications
+                .secret_requests
+                .insert(request_id.clone(), name.to_owned());
             let content = json!({"name": name, "action": "request", "requesting_device_id": self.session.device_id,
                                  "request_id": request_id});
-            let messages = BTreeMap::from([(own.clone(), BTreeMap::from([(device_id.clone(), content)]))]);
+            let messages =
+                BTreeMap::from([(own.clone(), BTreeMap::from([(device_id.clone(), content)]))]);
             self.crypto.send_to_device("m.secret.request", messages);
         }
     }
@@ -593,37 +765,56 @@ impl Engine {
     /// Whether `device` of ours may receive or send our secrets: verified in this run, or
     /// cross-signed under the master key we trust.
     fn trusted_own_device(&self, device_id: &ruma::DeviceId, ed25519: &str) -> bool {
-        if self.verifications.verified_devices.get(device_id).is_some_and(|k| k == ed25519) {
+        if self
+            .verifications
+            .verified_devices
+            .get(device_id)
+            .is_some_and(|k| k == ed25519)
+        {
             return true;
         }
         let own = &self.session.user_id;
-        let published = self.crypto.master_key(own).and_then(|m| m.public_key().ok()).map(|k| k.to_base64());
+        let published = self
+            .crypto
+            .master_key(own)
+            .and_then(|m| m.public_key().ok())
+            .map(|k| k.to_base64());
         published.is_some()
             && published == self.trust.trusted_master
-            && self.crypto.device(own, device_id).is_some_and(|d| d.cross_signed && d.ed25519 == ed25519)
+            && self
+                .crypto
+                .device(own, device_id)
+                .is_some_and(|d| d.cross_signed && d.ed25519 == ed25519)
     }
 
     fn receive_secret_request(&mut self, event: &ToDeviceEvent) {
         let own = self.session.user_id.clone();
         let field = |name: &str| event.content.get(name).and_then(Value::as_str);
-        let (Some(name), Some("request"), Some(device_id), Some(request_id)) =
-            (field("name"), field("action"), field("requesting_device_id"), field("request_id"))
-        else {
+        let (Some(name), Some("request"), Some(device_id), Some(request_id)) = (
+            field("name"),
+            field("action"),
+            field("requesting_device_id"),
+            field("request_id"),
+        ) else {
             return;
         };
         if event.sender != own || device_id == self.session.device_id.as_str() {
             return;
         }
         let device_id: OwnedDeviceId = device_id.into();
-        let Some(device) = self.crypto.device(&own, &device_id).cloned() else { return };
+        let Some(device) = self.crypto.device(&own, &device_id).cloned() else {
+            return;
+        };
         if !self.trusted_own_device(&device_id, &device.ed25519) {
             let verifying = self.verifications.entries.iter().any(|e| {
                 e.peer == own
                     && e.flow.as_ref().is_some_and(|f| {
-                        f.their_device_id() == Some(&*device_id) && !matches!(f.phase(), Phase::Done | Phase::Cancelled { .. })
+                        f.their_device_id() == Some(&*device_id)
+                            && !matches!(f.phase(), Phase::Done | Phase::Cancelled { .. })
                     })
             });
-            if verifying && self.verifications.held_secret_requests.len() < WANTED_SECRETS.len() * 4 {
+            if verifying && self.verifications.held_secret_requests.len() < WANTED_SECRETS.len() * 4
+            {
                 self.verifications.held_secret_requests.push(event.clone());
             }
             return;
@@ -636,23 +827,36 @@ impl Engine {
             _ => None,
         };
         let Some(secret) = secret else { return };
-        self.crypto.send_encrypted_to_device(&own, &device_id, "m.secret.send", json!({"request_id": request_id, "secret": secret}));
+        self.crypto.send_encrypted_to_device(
+            &own,
+            &device_id,
+            "m.secret.send",
+            json!({"request_id": request_id, "secret": secret}),
+        );
     }
 
     fn receive_secret(&mut self, event: &ToDeviceEvent) {
         let own = self.session.user_id.clone();
         // Only over Olm, from a verified device of ours.
-        let Some(sender_key) = &event.sender_key else { return };
+        let Some(sender_key) = &event.sender_key else {
+            return;
+        };
         if event.sender != own {
             return;
         }
-        let Some(device) = self.crypto.device_by_curve_key(&own, sender_key).cloned() else { return };
+        let Some(device) = self.crypto.device_by_curve_key(&own, sender_key).cloned() else {
+            return;
+        };
         if !self.trusted_own_device(&device.device_id, &device.ed25519) {
             return;
         }
         let field = |name: &str| event.content.get(name).and_then(Value::as_str);
-        let (Some(request_id), Some(secret)) = (field("request_id"), field("secret")) else { return };
-        let Some(name) = self.verifications.secret_requests.remove(request_id) else { return };
+        let (Some(request_id), Some(secret)) = (field("request_id"), field("secret")) else {
+            return;
+        };
+        let Some(name) = self.verifications.secret_requests.remove(request_id) else {
+            return;
+        };
         if name == BACKUP_KEY_SECRET {
             if let Ok(key) = crate::crypto::backup::BackupDecryptionKey::from_base64(secret) {
                 self.request_backup_info(key);
@@ -660,7 +864,9 @@ impl Engine {
             return;
         }
         let names: BTreeSet<&str> = WANTED_SECRETS.into_iter().collect();
-        let Some(name) = names.get(name.as_str()).copied() else { return };
+        let Some(name) = names.get(name.as_str()).copied() else {
+            return;
+        };
         if let Err(error) = self.take_secrets(BTreeMap::from([(name, secret.to_owned())])) {
             self.trust.last_error = Some(error.to_string());
         }

@@ -20,11 +20,16 @@ use crate::{
 /// flows and a session; the client repeats it with the stage completed.
 pub async fn register(
     State(services): State<Services>,
-    Ruma { body, client_ip, .. }: Ruma<register::v3::Request>,
+    Ruma {
+        body, client_ip, ..
+    }: Ruma<register::v3::Request>,
 ) -> Result<RumaResponse<register::v3::Response>> {
     services.rate_limit(Action::Register, &ip_key(client_ip))?;
     if body.kind == register::RegistrationKind::Guest {
-        return Err(Error::new(ErrorKind::GuestAccessForbidden, "Guest accounts are not available"));
+        return Err(Error::new(
+            ErrorKind::GuestAccessForbidden,
+            "Guest accounts are not available",
+        ));
     }
     let config = services.config();
     let stage = match config.registration {
@@ -41,7 +46,10 @@ pub async fn register(
         None => services.new_user_id_for(&random_localpart())?,
     };
     if services.storage().user(user_id.as_str())?.is_some() {
-        return Err(Error::new(ErrorKind::UserInUse, "That user ID is already taken"));
+        return Err(Error::new(
+            ErrorKind::UserInUse,
+            "That user ID is already taken",
+        ));
     }
 
     let challenge = |error: Option<&str>| {
@@ -56,16 +64,19 @@ pub async fn register(
         }
         Error::Uiaa(Box::new(info))
     };
-    let Some(auth) = &body.auth else { return Err(challenge(None)) };
+    let Some(auth) = &body.auth else {
+        return Err(challenge(None));
+    };
     // A client may complete a single-stage flow in its first request, without
     // a session (matrix-nio does; Synapse and Conduit accept it). A session it
     // names must be one we handed out.
     let session_ok = auth.session().is_none_or(|s| services.uia().is_valid(s));
     let stage_ok = match (auth, &stage) {
         (AuthData::Dummy(_), AuthType::Dummy) => true,
-        (AuthData::RegistrationToken(t), AuthType::RegistrationToken) => {
-            config.registration_tokens.iter().any(|valid| constant_time_eq(valid, &t.token))
-        }
+        (AuthData::RegistrationToken(t), AuthType::RegistrationToken) => config
+            .registration_tokens
+            .iter()
+            .any(|valid| constant_time_eq(valid, &t.token)),
         _ => false,
     };
     if !session_ok || !stage_ok {
@@ -74,10 +85,16 @@ pub async fn register(
 
     let password = body.password.clone().filter(|p| !p.is_empty());
     if password.is_none() {
-        return Err(Error::new(ErrorKind::MissingParam, "A password is required"));
+        return Err(Error::new(
+            ErrorKind::MissingParam,
+            "A password is required",
+        ));
     }
     if !services.create_account(&user_id, password, false).await? {
-        return Err(Error::new(ErrorKind::UserInUse, "That user ID is already taken"));
+        return Err(Error::new(
+            ErrorKind::UserInUse,
+            "That user ID is already taken",
+        ));
     }
     if let Some(session) = auth.session() {
         services.uia().finish(session);
@@ -106,23 +123,30 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
     use sha2::{Digest, Sha256};
     // Comparing fixed-length digests hides the secret's length and content.
     let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
 }
 
 /// # `GET /_matrix/client/v3/login`
 pub async fn login_types(
     _: Ruma<get_login_types::v3::Request>,
 ) -> Result<RumaResponse<get_login_types::v3::Response>> {
-    Ok(get_login_types::v3::Response::new(vec![get_login_types::v3::LoginType::Password(
-        Default::default(),
-    )])
-    .into())
+    Ok(
+        get_login_types::v3::Response::new(vec![get_login_types::v3::LoginType::Password(
+            Default::default(),
+        )])
+        .into(),
+    )
 }
 
 /// # `POST /_matrix/client/v3/login`
 pub async fn login(
     State(services): State<Services>,
-    Ruma { body, client_ip, .. }: Ruma<login::v3::Request>,
+    Ruma {
+        body, client_ip, ..
+    }: Ruma<login::v3::Request>,
 ) -> Result<RumaResponse<login::v3::Response>> {
     services.rate_limit(Action::Login, &ip_key(client_ip))?;
     let login::v3::LoginInfo::Password(password) = &body.login_info else {
@@ -136,13 +160,21 @@ pub async fn login(
     let name = match (&password.identifier, &password.user) {
         (Some(UserIdentifier::Matrix(id)), _) => id.user.clone(),
         (None, Some(user)) => user.clone(),
-        _ => return Err(Error::forbidden("Only user identifiers (m.id.user) are supported")),
+        _ => {
+            return Err(Error::forbidden(
+                "Only user identifiers (m.id.user) are supported",
+            ));
+        }
     };
     let Ok(user_id) = services.user_id_for(&name) else {
-        services.waste_password_check(password.password.clone()).await?;
+        services
+            .waste_password_check(password.password.clone())
+            .await?;
         return Err(Error::forbidden("Invalid username or password"));
     };
-    services.check_password_limited(&user_id, password.password.clone()).await?;
+    services
+        .check_password_limited(&user_id, password.password.clone())
+        .await?;
     let session = services.new_device_session(
         &user_id,
         body.device_id.clone(),
@@ -185,7 +217,10 @@ pub async fn username_available(
 ) -> Result<RumaResponse<get_username_availability::v3::Response>> {
     let user_id = services.new_user_id_for(&body.username)?;
     if services.storage().user(user_id.as_str())?.is_some() {
-        return Err(Error::new(ErrorKind::UserInUse, "That user ID is already taken"));
+        return Err(Error::new(
+            ErrorKind::UserInUse,
+            "That user ID is already taken",
+        ));
     }
     Ok(get_username_availability::v3::Response::new(true).into())
 }

@@ -3,7 +3,10 @@
 use axum::extract::State;
 use ruma::{
     api::client::{
-        config::{get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data},
+        config::{
+            get_global_account_data, get_room_account_data, set_global_account_data,
+            set_room_account_data,
+        },
         filter::{create_filter, get_filter},
         push::{get_pushers, get_pushrules_all, get_pushrules_global_scope},
     },
@@ -18,7 +21,9 @@ use crate::{
 
 fn own(who: &Requester, user_id: &ruma::UserId) -> Result<()> {
     if who.user_id != user_id {
-        return Err(Error::forbidden("You can only access your own account data"));
+        return Err(Error::forbidden(
+            "You can only access your own account data",
+        ));
     }
     Ok(())
 }
@@ -30,7 +35,12 @@ pub async fn set_global(
 ) -> Result<RumaResponse<set_global_account_data::v3::Response>> {
     let who = req.requester()?;
     own(who, &req.body.user_id)?;
-    services.set_account_data(&who.user_id, None, &req.body.event_type.to_string(), req.body.data.json())?;
+    services.set_account_data(
+        &who.user_id,
+        None,
+        &req.body.event_type.to_string(),
+        req.body.data.json(),
+    )?;
     Ok(set_global_account_data::v3::Response::new().into())
 }
 
@@ -53,7 +63,12 @@ pub async fn set_room(
     let who = req.requester()?;
     own(who, &req.body.user_id)?;
     let body = &req.body;
-    services.set_account_data(&who.user_id, Some(&body.room_id), &body.event_type.to_string(), body.data.json())?;
+    services.set_account_data(
+        &who.user_id,
+        Some(&body.room_id),
+        &body.event_type.to_string(),
+        body.data.json(),
+    )?;
     Ok(set_room_account_data::v3::Response::new().into())
 }
 
@@ -64,7 +79,11 @@ pub async fn get_room(
 ) -> Result<RumaResponse<get_room_account_data::v3::Response>> {
     let who = req.requester()?;
     own(who, &req.body.user_id)?;
-    let data = services.account_data(&who.user_id, Some(&req.body.room_id), &req.body.event_type.to_string())?;
+    let data = services.account_data(
+        &who.user_id,
+        Some(&req.body.room_id),
+        &req.body.event_type.to_string(),
+    )?;
     Ok(get_room_account_data::v3::Response::new(Raw::from_json(data)).into())
 }
 
@@ -99,7 +118,10 @@ pub async fn push_rules(
     State(services): State<Services>,
     req: Ruma<get_pushrules_all::v3::Request>,
 ) -> Result<RumaResponse<get_pushrules_all::v3::Response>> {
-    Ok(get_pushrules_all::v3::Response::new(services.push_rules(&req.requester()?.user_id)?).into())
+    Ok(
+        get_pushrules_all::v3::Response::new(services.push_rules(&req.requester()?.user_id)?)
+            .into(),
+    )
 }
 
 /// # `GET /_matrix/client/v3/pushrules/global/`
@@ -107,14 +129,19 @@ pub async fn push_rules_global(
     State(services): State<Services>,
     req: Ruma<get_pushrules_global_scope::v3::Request>,
 ) -> Result<RumaResponse<get_pushrules_global_scope::v3::Response>> {
-    Ok(get_pushrules_global_scope::v3::Response::new(services.push_rules(&req.requester()?.user_id)?).into())
+    Ok(get_pushrules_global_scope::v3::Response::new(
+        services.push_rules(&req.requester()?.user_id)?,
+    )
+    .into())
 }
 
 /// # `GET /_matrix/client/v3/pushers`
 ///
 /// No push gateway is reachable from a self-hosted box without internet, so
 /// nobody has pushers yet; the list is truthfully empty.
-pub async fn pushers(req: Ruma<get_pushers::v3::Request>) -> Result<RumaResponse<get_pushers::v3::Response>> {
+pub async fn pushers(
+    req: Ruma<get_pushers::v3::Request>,
+) -> Result<RumaResponse<get_pushers::v3::Response>> {
     req.requester()?;
     Ok(get_pushers::v3::Response::new(Vec::new()).into())
 }

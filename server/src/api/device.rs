@@ -25,7 +25,13 @@ pub async fn list(
     req: Ruma<get_devices::v3::Request>,
 ) -> Result<RumaResponse<get_devices::v3::Response>> {
     let devices = services.devices(&req.requester()?.user_id)?;
-    Ok(get_devices::v3::Response::new(devices.into_iter().map(|(id, name, ts)| device(id, name, ts)).collect()).into())
+    Ok(get_devices::v3::Response::new(
+        devices
+            .into_iter()
+            .map(|(id, name, ts)| device(id, name, ts))
+            .collect(),
+    )
+    .into())
 }
 
 /// # `GET /_matrix/client/v3/devices/{deviceId}`
@@ -47,7 +53,11 @@ pub async fn rename(
     req: Ruma<update_device::v3::Request>,
 ) -> Result<RumaResponse<update_device::v3::Response>> {
     let who = req.requester()?;
-    services.rename_device(&who.user_id, &req.body.device_id, req.body.display_name.as_deref())?;
+    services.rename_device(
+        &who.user_id,
+        &req.body.device_id,
+        req.body.display_name.as_deref(),
+    )?;
     Ok(update_device::v3::Response::new().into())
 }
 
@@ -57,7 +67,9 @@ pub async fn delete(
     req: Ruma<delete_device::v3::Request>,
 ) -> Result<RumaResponse<delete_device::v3::Response>> {
     let who = req.requester()?;
-    services.require_password(&who.user_id, req.body.auth.as_ref()).await?;
+    services
+        .require_password(&who.user_id, req.body.auth.as_ref())
+        .await?;
     services.delete_devices(&who.user_id, std::slice::from_ref(&req.body.device_id))?;
     Ok(delete_device::v3::Response::new().into())
 }
@@ -68,7 +80,9 @@ pub async fn delete_many(
     req: Ruma<delete_devices::v3::Request>,
 ) -> Result<RumaResponse<delete_devices::v3::Response>> {
     let who = req.requester()?;
-    services.require_password(&who.user_id, req.body.auth.as_ref()).await?;
+    services
+        .require_password(&who.user_id, req.body.auth.as_ref())
+        .await?;
     services.delete_devices(&who.user_id, &req.body.devices)?;
     Ok(delete_devices::v3::Response::new().into())
 }
@@ -79,9 +93,16 @@ pub async fn password(
     req: Ruma<change_password::v3::Request>,
 ) -> Result<RumaResponse<change_password::v3::Response>> {
     let who = req.requester()?;
-    services.require_password(&who.user_id, req.body.auth.as_ref()).await?;
     services
-        .change_password(&who.user_id, Some(&who.device_id), req.body.new_password.clone(), req.body.logout_devices)
+        .require_password(&who.user_id, req.body.auth.as_ref())
+        .await?;
+    services
+        .change_password(
+            &who.user_id,
+            Some(&who.device_id),
+            req.body.new_password.clone(),
+            req.body.logout_devices,
+        )
         .await?;
     Ok(change_password::v3::Response::new().into())
 }
@@ -92,7 +113,9 @@ pub async fn deactivate(
     req: Ruma<deactivate::v3::Request>,
 ) -> Result<RumaResponse<deactivate::v3::Response>> {
     let who = req.requester()?;
-    services.require_password(&who.user_id, req.body.auth.as_ref()).await?;
+    services
+        .require_password(&who.user_id, req.body.auth.as_ref())
+        .await?;
     services.deactivate(&who.user_id).await?;
     Ok(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport).into())
 }

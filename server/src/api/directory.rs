@@ -3,7 +3,9 @@
 use axum::extract::State;
 use ruma::api::client::{
     alias::{create_alias, delete_alias, get_alias},
-    directory::{get_public_rooms, get_public_rooms_filtered, get_room_visibility, set_room_visibility},
+    directory::{
+        get_public_rooms, get_public_rooms_filtered, get_room_visibility, set_room_visibility,
+    },
     membership::join_room_by_id_or_alias,
     room::{Visibility, aliases},
     user_directory::search_users,
@@ -20,7 +22,11 @@ pub async fn set_alias(
     State(services): State<Services>,
     req: Ruma<create_alias::v3::Request>,
 ) -> Result<RumaResponse<create_alias::v3::Response>> {
-    services.create_alias(&req.requester()?.user_id, &req.body.room_alias, &req.body.room_id)?;
+    services.create_alias(
+        &req.requester()?.user_id,
+        &req.body.room_alias,
+        &req.body.room_id,
+    )?;
     Ok(create_alias::v3::Response::new().into())
 }
 
@@ -48,7 +54,10 @@ pub async fn room_aliases(
     req: Ruma<aliases::v3::Request>,
 ) -> Result<RumaResponse<aliases::v3::Response>> {
     let list = services.room_aliases(&req.requester()?.user_id, &req.body.room_id)?;
-    Ok(aliases::v3::Response::new(list.into_iter().filter_map(|a| a.try_into().ok()).collect()).into())
+    Ok(
+        aliases::v3::Response::new(list.into_iter().filter_map(|a| a.try_into().ok()).collect())
+            .into(),
+    )
 }
 
 /// # `PUT /_matrix/client/v3/directory/list/room/{roomId}`
@@ -70,13 +79,24 @@ pub async fn get_visibility(
     State(services): State<Services>,
     req: Ruma<get_room_visibility::v3::Request>,
 ) -> Result<RumaResponse<get_room_visibility::v3::Response>> {
-    let visibility = if services.is_published(&req.body.room_id)? { Visibility::Public } else { Visibility::Private };
+    let visibility = if services.is_published(&req.body.room_id)? {
+        Visibility::Public
+    } else {
+        Visibility::Private
+    };
     Ok(get_room_visibility::v3::Response::new(visibility).into())
 }
 
-fn page<T: Clone>(items: &[T], since: Option<&str>, limit: Option<ruma::UInt>) -> Result<(Vec<T>, Option<String>, Option<String>)> {
+fn page<T: Clone>(
+    items: &[T],
+    since: Option<&str>,
+    limit: Option<ruma::UInt>,
+) -> Result<(Vec<T>, Option<String>, Option<String>)> {
     let start: usize = match since {
-        Some(token) => token.strip_prefix('p').and_then(|n| n.parse().ok()).ok_or_else(|| Error::invalid_param("Invalid since token"))?,
+        Some(token) => token
+            .strip_prefix('p')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| Error::invalid_param("Invalid since token"))?,
         None => 0,
     };
     let limit = limit.map_or(100, |l| u64::from(l).clamp(1, 500) as usize);

@@ -51,7 +51,13 @@ pub async fn receipt(
     if kind == "m.fully_read" {
         services.set_fully_read(&body.room_id, &who.user_id, &body.event_id)?;
     } else {
-        services.set_receipt(&body.room_id, &who.user_id, &kind, &body.event_id, thread_id(&body.thread))?;
+        services.set_receipt(
+            &body.room_id,
+            &who.user_id,
+            &kind,
+            &body.event_id,
+            thread_id(&body.thread),
+        )?;
     }
     Ok(create_receipt::v3::Response::new().into())
 }
@@ -70,7 +76,13 @@ pub async fn read_markers(
         services.set_receipt(&body.room_id, &who.user_id, "m.read", event_id, None)?;
     }
     if let Some(event_id) = &body.private_read_receipt {
-        services.set_receipt(&body.room_id, &who.user_id, "m.read.private", event_id, None)?;
+        services.set_receipt(
+            &body.room_id,
+            &who.user_id,
+            "m.read.private",
+            event_id,
+            None,
+        )?;
     }
     Ok(set_read_marker::v3::Response::new().into())
 }

@@ -6,10 +6,11 @@ use axum::extract::State;
 use ruma::{
     OwnedRoomId, UInt,
     api::client::backup::{
-        RoomKeyBackup, add_backup_keys, add_backup_keys_for_room, add_backup_keys_for_session, create_backup_version,
-        delete_backup_keys, delete_backup_keys_for_room, delete_backup_keys_for_session, delete_backup_version,
-        get_backup_info, get_backup_keys, get_backup_keys_for_room, get_backup_keys_for_session,
-        get_latest_backup_info, update_backup_version,
+        RoomKeyBackup, add_backup_keys, add_backup_keys_for_room, add_backup_keys_for_session,
+        create_backup_version, delete_backup_keys, delete_backup_keys_for_room,
+        delete_backup_keys_for_session, delete_backup_version, get_backup_info, get_backup_keys,
+        get_backup_keys_for_room, get_backup_keys_for_session, get_latest_backup_info,
+        update_backup_version,
     },
     serde::Raw,
 };
@@ -38,7 +39,13 @@ pub async fn latest_version(
 ) -> Result<RumaResponse<get_latest_backup_info::v3::Response>> {
     let info = services.backup_info(&req.requester()?.user_id, None)?;
     let count = UInt::new_saturating(info.count);
-    Ok(get_latest_backup_info::v3::Response::new(Raw::from_json(info.algorithm), count, info.etag, info.version).into())
+    Ok(get_latest_backup_info::v3::Response::new(
+        Raw::from_json(info.algorithm),
+        count,
+        info.etag,
+        info.version,
+    )
+    .into())
 }
 
 /// # `GET /_matrix/client/v3/room_keys/version/{version}`
@@ -48,7 +55,13 @@ pub async fn version(
 ) -> Result<RumaResponse<get_backup_info::v3::Response>> {
     let info = services.backup_info(&req.requester()?.user_id, Some(&req.body.version))?;
     let count = UInt::new_saturating(info.count);
-    Ok(get_backup_info::v3::Response::new(Raw::from_json(info.algorithm), count, info.etag, info.version).into())
+    Ok(get_backup_info::v3::Response::new(
+        Raw::from_json(info.algorithm),
+        count,
+        info.etag,
+        info.version,
+    )
+    .into())
 }
 
 /// # `PUT /_matrix/client/v3/room_keys/version/{version}`
@@ -80,7 +93,12 @@ pub async fn put_keys(
         .body
         .rooms
         .iter()
-        .flat_map(|(room, backup)| backup.sessions.iter().map(|(id, data)| (room.clone(), id.clone(), data.json())))
+        .flat_map(|(room, backup)| {
+            backup
+                .sessions
+                .iter()
+                .map(|(id, data)| (room.clone(), id.clone(), data.json()))
+        })
         .collect();
     let (count, etag) = services.put_backup_keys(&who.user_id, &req.body.version, keys)?;
     Ok(add_backup_keys::v3::Response::new(etag, UInt::new_saturating(count)).into())
@@ -93,7 +111,11 @@ pub async fn put_room_keys(
 ) -> Result<RumaResponse<add_backup_keys_for_room::v3::Response>> {
     let who = req.requester()?;
     let b = &req.body;
-    let keys = b.sessions.iter().map(|(id, data)| (b.room_id.clone(), id.clone(), data.json())).collect();
+    let keys = b
+        .sessions
+        .iter()
+        .map(|(id, data)| (b.room_id.clone(), id.clone(), data.json()))
+        .collect();
     let (count, etag) = services.put_backup_keys(&who.user_id, &b.version, keys)?;
     Ok(add_backup_keys_for_room::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }
@@ -105,14 +127,27 @@ pub async fn put_session_key(
 ) -> Result<RumaResponse<add_backup_keys_for_session::v3::Response>> {
     let who = req.requester()?;
     let b = &req.body;
-    let keys = vec![(b.room_id.clone(), b.session_id.clone(), b.session_data.json())];
+    let keys = vec![(
+        b.room_id.clone(),
+        b.session_id.clone(),
+        b.session_data.json(),
+    )];
     let (count, etag) = services.put_backup_keys(&who.user_id, &b.version, keys)?;
     Ok(add_backup_keys_for_session::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }
 
 /// Session ID → key data, for one room's keys.
-fn sessions(rows: Vec<BackupKeyRow>) -> Result<BTreeMap<String, Raw<ruma::api::client::backup::KeyBackupData>>> {
-    rows.into_iter().map(|row| Ok((row.session_id.clone(), Raw::from_json(key_backup_data(&row)?)))).collect()
+fn sessions(
+    rows: Vec<BackupKeyRow>,
+) -> Result<BTreeMap<String, Raw<ruma::api::client::backup::KeyBackupData>>> {
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.session_id.clone(),
+                Raw::from_json(key_backup_data(&row)?),
+            ))
+        })
+        .collect()
 }
 
 /// # `GET /_matrix/client/v3/room_keys/keys`
@@ -138,7 +173,12 @@ pub async fn get_room_keys(
     req: Ruma<get_backup_keys_for_room::v3::Request>,
 ) -> Result<RumaResponse<get_backup_keys_for_room::v3::Response>> {
     let b = &req.body;
-    let rows = services.backup_keys(&req.requester()?.user_id, &b.version, Some(&b.room_id), None)?;
+    let rows = services.backup_keys(
+        &req.requester()?.user_id,
+        &b.version,
+        Some(&b.room_id),
+        None,
+    )?;
     Ok(get_backup_keys_for_room::v3::Response::new(sessions(rows)?).into())
 }
 
@@ -148,9 +188,19 @@ pub async fn get_session_key(
     req: Ruma<get_backup_keys_for_session::v3::Request>,
 ) -> Result<RumaResponse<get_backup_keys_for_session::v3::Response>> {
     let b = &req.body;
-    let rows = services.backup_keys(&req.requester()?.user_id, &b.version, Some(&b.room_id), Some(&b.session_id))?;
-    let row = rows.first().ok_or_else(|| Error::not_found("No key for this session"))?;
-    Ok(get_backup_keys_for_session::v3::Response::new(Raw::from_json(key_backup_data(row)?)).into())
+    let rows = services.backup_keys(
+        &req.requester()?.user_id,
+        &b.version,
+        Some(&b.room_id),
+        Some(&b.session_id),
+    )?;
+    let row = rows
+        .first()
+        .ok_or_else(|| Error::not_found("No key for this session"))?;
+    Ok(
+        get_backup_keys_for_session::v3::Response::new(Raw::from_json(key_backup_data(row)?))
+            .into(),
+    )
 }
 
 /// # `DELETE /_matrix/client/v3/room_keys/keys`
@@ -158,7 +208,8 @@ pub async fn delete_keys(
     State(services): State<Services>,
     req: Ruma<delete_backup_keys::v3::Request>,
 ) -> Result<RumaResponse<delete_backup_keys::v3::Response>> {
-    let (count, etag) = services.delete_backup_keys(&req.requester()?.user_id, &req.body.version, None, None)?;
+    let (count, etag) =
+        services.delete_backup_keys(&req.requester()?.user_id, &req.body.version, None, None)?;
     Ok(delete_backup_keys::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }
 
@@ -168,7 +219,12 @@ pub async fn delete_room_keys(
     req: Ruma<delete_backup_keys_for_room::v3::Request>,
 ) -> Result<RumaResponse<delete_backup_keys_for_room::v3::Response>> {
     let b = &req.body;
-    let (count, etag) = services.delete_backup_keys(&req.requester()?.user_id, &b.version, Some(&b.room_id), None)?;
+    let (count, etag) = services.delete_backup_keys(
+        &req.requester()?.user_id,
+        &b.version,
+        Some(&b.room_id),
+        None,
+    )?;
     Ok(delete_backup_keys_for_room::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }
 
@@ -179,6 +235,7 @@ pub async fn delete_session_key(
 ) -> Result<RumaResponse<delete_backup_keys_for_session::v3::Response>> {
     let b = &req.body;
     let user = &req.requester()?.user_id;
-    let (count, etag) = services.delete_backup_keys(user, &b.version, Some(&b.room_id), Some(&b.session_id))?;
+    let (count, etag) =
+        services.delete_backup_keys(user, &b.version, Some(&b.room_id), Some(&b.session_id))?;
     Ok(delete_backup_keys_for_session::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }

@@ -6,7 +6,10 @@ use axum::extract::State;
 use ruma::{
     UInt,
     api::client::{
-        keys::{claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures, upload_signing_keys},
+        keys::{
+            claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures,
+            upload_signing_keys,
+        },
         to_device::send_event_to_device,
     },
     encryption::OneTimeKey,
@@ -28,7 +31,9 @@ pub async fn upload(
     let who = req.requester()?;
     let body = &req.body;
     let rows = |keys: &BTreeMap<ruma::OwnedOneTimeKeyId, Raw<OneTimeKey>>| {
-        keys.iter().map(|(id, key)| (id.to_string(), key.json().get().to_owned())).collect()
+        keys.iter()
+            .map(|(id, key)| (id.to_string(), key.json().get().to_owned()))
+            .collect()
     };
     let upload = KeyUpload {
         device_keys: body.device_keys.as_ref().map(|k| k.json()),
@@ -36,7 +41,10 @@ pub async fn upload(
         fallback_keys: rows(&body.fallback_keys),
     };
     let counts = services.upload_keys(&who.user_id, &who.device_id, upload)?;
-    let counts = counts.into_iter().map(|(alg, n)| (alg.as_str().into(), UInt::new_saturating(n))).collect();
+    let counts = counts
+        .into_iter()
+        .map(|(alg, n)| (alg.as_str().into(), UInt::new_saturating(n)))
+        .collect();
     Ok(upload_keys::v3::Response::new(counts).into())
 }
 
@@ -51,9 +59,21 @@ pub async fn query(
     response.device_keys = found
         .device_keys
         .into_iter()
-        .map(|(user, devices)| (user, devices.into_iter().map(|(d, json)| (d, Raw::from_json(json))).collect()))
+        .map(|(user, devices)| {
+            (
+                user,
+                devices
+                    .into_iter()
+                    .map(|(d, json)| (d, Raw::from_json(json)))
+                    .collect(),
+            )
+        })
         .collect();
-    let raw = |keys: BTreeMap<_, Box<serde_json::value::RawValue>>| keys.into_iter().map(|(u, k)| (u, Raw::from_json(k))).collect();
+    let raw = |keys: BTreeMap<_, Box<serde_json::value::RawValue>>| {
+        keys.into_iter()
+            .map(|(u, k)| (u, Raw::from_json(k)))
+            .collect()
+    };
     response.master_keys = raw(found.master_keys);
     response.self_signing_keys = raw(found.self_signing_keys);
     response.user_signing_keys = raw(found.user_signing_keys);
@@ -70,7 +90,15 @@ pub async fn claim(
         .body
         .one_time_keys
         .iter()
-        .map(|(user, devices)| (user.clone(), devices.iter().map(|(d, alg)| (d.clone(), alg.to_string())).collect()))
+        .map(|(user, devices)| {
+            (
+                user.clone(),
+                devices
+                    .iter()
+                    .map(|(d, alg)| (d.clone(), alg.to_string()))
+                    .collect(),
+            )
+        })
         .collect();
     let mut keys = BTreeMap::new();
     for (user, devices) in services.claim_keys(&requested)? {
@@ -118,7 +146,13 @@ pub async fn send_to_device(
             messages.push((user.clone(), device, content.json().to_owned()));
         }
     }
-    services.send_to_device(&who.user_id, &who.device_id, &body.event_type.to_string(), body.txn_id.as_str(), messages)?;
+    services.send_to_device(
+        &who.user_id,
+        &who.device_id,
+        &body.event_type.to_string(),
+        body.txn_id.as_str(),
+        messages,
+    )?;
     Ok(send_event_to_device::v3::Response::new().into())
 }
 
@@ -158,7 +192,9 @@ pub async fn upload_signatures(
     for (user, keys) in failures {
         let entry = response.failures.entry(user).or_default();
         for (key_id, (kind, reason)) in keys {
-            let failure = serde_json::from_value(serde_json::json!({"errcode": kind.code(), "error": reason}))?;
+            let failure = serde_json::from_value(
+                serde_json::json!({"errcode": kind.code(), "error": reason}),
+            )?;
             entry.insert(key_id, failure);
         }
     }

@@ -21,7 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::ruma_wrapper::bearer_token_from;
 use crate::{
     error::{Error, ErrorKind, Result},
-    service::{Services, accounts::Requester, media::MediaFile, ratelimit::Action, thumbnail::Method},
+    service::{
+        Services, accounts::Requester, media::MediaFile, ratelimit::Action, thumbnail::Method,
+    },
 };
 
 /// Sandbox for anything a browser might render from our origin.
@@ -42,13 +44,17 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (key == name).then(|| {
             let value = value.replace('+', " ");
-            percent_encoding::percent_decode_str(&value).decode_utf8_lossy().into_owned()
+            percent_encoding::percent_decode_str(&value)
+                .decode_utf8_lossy()
+                .into_owned()
         })
     })
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// A file name as given by the uploader: trimmed, no path, no control characters.
@@ -60,12 +66,19 @@ fn clean_filename(name: Option<String>) -> Option<String> {
 }
 
 /// `POST /_matrix/media/v3/upload`.
-pub async fn upload(State(services): State<Services>, uri: Uri, headers: HeaderMap, body: Body) -> Result<Response> {
+pub async fn upload(
+    State(services): State<Services>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let who = requester(&services, &headers)?;
     services.rate_limit(Action::MediaUpload, who.user_id.as_str())?;
     check_declared_length(&services, &headers)?;
     let filename = clean_filename(query_param(&uri, "filename"));
-    let mxc = services.upload(&who, content_type(&headers), filename.as_deref(), body).await?;
+    let mxc = services
+        .upload(&who, content_type(&headers), filename.as_deref(), body)
+        .await?;
     Ok(Json(json!({ "content_uri": mxc })).into_response())
 }
 
@@ -90,7 +103,14 @@ pub async fn upload_to(
     check_declared_length(&services, &headers)?;
     let filename = clean_filename(query_param(&uri, "filename"));
     services
-        .upload_pending(&who, &server_name, &media_id, content_type(&headers), filename.as_deref(), body)
+        .upload_pending(
+            &who,
+            &server_name,
+            &media_id,
+            content_type(&headers),
+            filename.as_deref(),
+            body,
+        )
         .await?;
     Ok(Json(json!({})).into_response())
 }
@@ -151,16 +171,27 @@ pub async fn thumbnail(
     let dimension = |name: &str| -> Result<u32> {
         let value = query_param(&uri, name)
             .ok_or_else(|| Error::new(ErrorKind::MissingParam, format!("`{name}` is required")))?;
-        value.parse().map_err(|_| Error::invalid_param(format!("`{name}` must be a positive integer")))
+        value
+            .parse()
+            .map_err(|_| Error::invalid_param(format!("`{name}` must be a positive integer")))
     };
     let (width, height) = (dimension("width")?, dimension("height")?);
     let method = match query_param(&uri, "method").as_deref() {
         Some("crop") => Method::Crop,
         None | Some("scale") => Method::Scale,
-        Some(other) => return Err(Error::invalid_param(format!("Unknown thumbnail method `{other}`"))),
+        Some(other) => {
+            return Err(Error::invalid_param(format!(
+                "Unknown thumbnail method `{other}`"
+            )));
+        }
     };
-    let file = services.thumbnail(&server_name, &media_id, width, height, method).await?;
-    let filename = file.filename.clone().unwrap_or_else(|| "thumbnail".to_owned());
+    let file = services
+        .thumbnail(&server_name, &media_id, width, height, method)
+        .await?;
+    let filename = file
+        .filename
+        .clone()
+        .unwrap_or_else(|| "thumbnail".to_owned());
     serve(file, Some(&filename), &headers).await
 }
 
@@ -172,12 +203,17 @@ pub async fn legacy() -> Error {
 /// `Content-Disposition` with the file name, RFC 6266 encoded when not plain ASCII.
 fn disposition(inline: bool, filename: Option<&str>) -> String {
     let kind = if inline { "inline" } else { "attachment" };
-    let Some(name) = filename else { return kind.to_owned() };
-    let plain = name.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ');
+    let Some(name) = filename else {
+        return kind.to_owned();
+    };
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ');
     if plain {
         format!("{kind}; filename=\"{name}\"")
     } else {
-        let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        let encoded =
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
         format!("{kind}; filename*=utf-8''{encoded}")
     }
 }
@@ -185,8 +221,12 @@ fn disposition(inline: bool, filename: Option<&str>) -> String {
 /// The requested byte range of a `size`-byte file: `Ok(None)` for the whole file,
 /// `Err(())` when unsatisfiable. Only single ranges are supported (what players send).
 fn byte_range(headers: &HeaderMap, size: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
-    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else { return Ok(None) };
-    let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         return Ok(None); // Multiple ranges: answer with the whole file, as allowed.
     }
@@ -199,9 +239,13 @@ fn byte_range(headers: &HeaderMap, size: u64) -> std::result::Result<Option<(u64
             }
             (size.saturating_sub(n), size.checked_sub(1).ok_or(())?)
         }
-        (start, "") => (start.parse().map_err(|_| ())?, size.checked_sub(1).ok_or(())?),
+        (start, "") => (
+            start.parse().map_err(|_| ())?,
+            size.checked_sub(1).ok_or(())?,
+        ),
         (start, end) => {
-            let (start, end): (u64, u64) = (start.parse().map_err(|_| ())?, end.parse().map_err(|_| ())?);
+            let (start, end): (u64, u64) =
+                (start.parse().map_err(|_| ())?, end.parse().map_err(|_| ())?);
             (start, end.min(size.saturating_sub(1)))
         }
     };
@@ -221,16 +265,32 @@ async fn serve(file: MediaFile, filename: Option<&str>, request: &HeaderMap) -> 
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(MEDIA_CSP));
-    headers.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(MEDIA_CSP),
+    );
+    headers.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("cross-origin"),
+    );
     // mxc content never changes.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
-    if request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+    if request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }
 
@@ -239,12 +299,18 @@ async fn serve(file: MediaFile, filename: Option<&str>, request: &HeaderMap) -> 
         Ok(None) => (StatusCode::OK, 0, size),
         Ok(Some((start, end))) => {
             let range = format!("bytes {start}-{end}/{size}");
-            headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&range).map_err(Error::internal)?);
+            headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&range).map_err(Error::internal)?,
+            );
             (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
         }
         Err(()) => {
             let range = format!("bytes */{size}");
-            headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&range).map_err(Error::internal)?);
+            headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&range).map_err(Error::internal)?,
+            );
             return Ok((StatusCode::RANGE_NOT_SATISFIABLE, headers).into_response());
         }
     };
@@ -253,7 +319,10 @@ async fn serve(file: MediaFile, filename: Option<&str>, request: &HeaderMap) -> 
     let mut handle = tokio::fs::File::open(&file.path)
         .await
         .map_err(|e| Error::internal(format!("media file {}: {e}", file.sha256)))?;
-    handle.seek(SeekFrom::Start(start)).await.map_err(Error::internal)?;
+    handle
+        .seek(SeekFrom::Start(start))
+        .await
+        .map_err(Error::internal)?;
     // Read in chunks as the client takes them: memory stays flat for large files.
     let stream = futures_util::stream::unfold((handle, length), |(mut handle, left)| async move {
         if left == 0 {
@@ -265,7 +334,10 @@ async fn serve(file: MediaFile, filename: Option<&str>, request: &HeaderMap) -> 
             Ok(0) => None,
             Ok(n) => {
                 buf.truncate(n);
-                Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), (handle, left - n as u64)))
+                Some((
+                    Ok::<Bytes, std::io::Error>(Bytes::from(buf)),
+                    (handle, left - n as u64),
+                ))
             }
             Err(e) => Some((Err(e), (handle, 0))),
         }
@@ -296,9 +368,18 @@ mod tests {
 
     #[test]
     fn dispositions() {
-        assert_eq!(disposition(true, Some("cat.png")), "inline; filename=\"cat.png\"");
+        assert_eq!(
+            disposition(true, Some("cat.png")),
+            "inline; filename=\"cat.png\""
+        );
         assert_eq!(disposition(false, None), "attachment");
-        assert_eq!(disposition(false, Some("a\"b.txt")), "attachment; filename*=utf-8''a%22b%2Etxt");
-        assert_eq!(disposition(false, Some("résumé.pdf")), "attachment; filename*=utf-8''r%C3%A9sum%C3%A9%2Epdf");
+        assert_eq!(
+            disposition(false, Some("a\"b.txt")),
+            "attachment; filename*=utf-8''a%22b%2Etxt"
+        );
+        assert_eq!(
+            disposition(false, Some("résumé.pdf")),
+            "attachment; filename*=utf-8''r%C3%A9sum%C3%A9%2Epdf"
+        );
     }
 }

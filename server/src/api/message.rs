@@ -6,7 +6,8 @@ use ruma::api::client::{
     message::{get_message_events, send_message_event},
     redact::redact_event,
     relations::{
-        get_relating_events, get_relating_events_with_rel_type, get_relating_events_with_rel_type_and_event_type,
+        get_relating_events, get_relating_events_with_rel_type,
+        get_relating_events_with_rel_type_and_event_type,
     },
     room::get_room_event,
 };
@@ -44,7 +45,9 @@ pub async fn send(
         state_key: None,
         content: body.body.json().to_owned(),
     };
-    let event_id = services.append(&body.room_id, &who.user_id, spec, Some(txn)).await?;
+    let event_id = services
+        .append(&body.room_id, &who.user_id, spec, Some(txn))
+        .await?;
     Ok(send_message_event::v3::Response::new(event_id).into())
 }
 
@@ -66,8 +69,16 @@ pub async fn messages(
     let mut response = get_message_events::v3::Response::new();
     response.start = format!("s{}", page.start);
     response.end = page.end.map(|e| format!("s{e}"));
-    response.chunk = page.events.iter().map(|e| services.render(who, e)).collect::<Result<_>>()?;
-    response.state = page.members.iter().map(|e| services.render(who, e).map(|r| r.cast_unchecked())).collect::<Result<_>>()?;
+    response.chunk = page
+        .events
+        .iter()
+        .map(|e| services.render(who, e))
+        .collect::<Result<_>>()?;
+    response.state = page
+        .members
+        .iter()
+        .map(|e| services.render(who, e).map(|r| r.cast_unchecked()))
+        .collect::<Result<_>>()?;
     Ok(response.into())
 }
 
@@ -102,7 +113,9 @@ pub async fn redact(
         state_key: None,
         content: serde_json::value::to_raw_value(&content)?,
     };
-    let event_id = services.append(&body.room_id, &who.user_id, spec, Some(txn)).await?;
+    let event_id = services
+        .append(&body.room_id, &who.user_id, spec, Some(txn))
+        .await?;
     Ok(redact_event::v3::Response::new(event_id).into())
 }
 
@@ -118,12 +131,26 @@ pub async fn context(
     let limit = (u64::from(body.limit) as usize).min(100);
     let (before_limit, after_limit) = (limit / 2, limit - limit / 2);
     let before = if before_limit > 0 {
-        services.messages(&who.user_id, &body.room_id, Some(event.stream - 1), None, Direction::Backward, before_limit)?
+        services.messages(
+            &who.user_id,
+            &body.room_id,
+            Some(event.stream - 1),
+            None,
+            Direction::Backward,
+            before_limit,
+        )?
     } else {
         empty_page(event.stream - 1)
     };
     let after = if after_limit > 0 {
-        services.messages(&who.user_id, &body.room_id, Some(event.stream), None, Direction::Forward, after_limit)?
+        services.messages(
+            &who.user_id,
+            &body.room_id,
+            Some(event.stream),
+            None,
+            Direction::Forward,
+            after_limit,
+        )?
     } else {
         empty_page(event.stream)
     };
@@ -132,7 +159,12 @@ pub async fn context(
     };
     let mut response = get_context::v3::Response::new();
     response.start = Some(format!("s{}", before.end.unwrap_or(0)));
-    response.end = Some(format!("s{}", after.end.unwrap_or_else(|| after.events.last().map_or(event.stream, |e| e.stream))));
+    response.end = Some(format!(
+        "s{}",
+        after
+            .end
+            .unwrap_or_else(|| after.events.last().map_or(event.stream, |e| e.stream))
+    ));
     response.events_before = render(&before.events)?;
     response.events_after = render(&after.events)?;
     response.event = Some(services.render(who, &event)?);
@@ -140,12 +172,20 @@ pub async fn context(
     members.extend(after.members);
     members.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     members.dedup_by(|a, b| a.event_id == b.event_id);
-    response.state = members.iter().map(|e| services.render(who, e).map(|r| r.cast_unchecked())).collect::<Result<_>>()?;
+    response.state = members
+        .iter()
+        .map(|e| services.render(who, e).map(|r| r.cast_unchecked()))
+        .collect::<Result<_>>()?;
     Ok(response.into())
 }
 
 fn empty_page(position: i64) -> crate::service::history::Page {
-    crate::service::history::Page { start: position, end: Some(position), events: Vec::new(), members: Vec::new() }
+    crate::service::history::Page {
+        start: position,
+        end: Some(position),
+        events: Vec::new(),
+        members: Vec::new(),
+    }
 }
 
 /// Runs one of the three `/relations` shapes.
@@ -161,7 +201,10 @@ fn relations_page(
     to: Option<&str>,
     dir: ruma::api::Direction,
     limit: Option<ruma::UInt>,
-) -> Result<(Vec<ruma::serde::Raw<ruma::events::AnyMessageLikeEvent>>, Option<String>)> {
+) -> Result<(
+    Vec<ruma::serde::Raw<ruma::events::AnyMessageLikeEvent>>,
+    Option<String>,
+)> {
     let dir = match dir {
         ruma::api::Direction::Backward => Direction::Backward,
         _ => Direction::Forward,
@@ -178,7 +221,10 @@ fn relations_page(
         dir,
         limit,
     )?;
-    let chunk = events.iter().map(|e| services.render(who, e).map(|r| r.cast_unchecked())).collect::<Result<_>>()?;
+    let chunk = events
+        .iter()
+        .map(|e| services.render(who, e).map(|r| r.cast_unchecked()))
+        .collect::<Result<_>>()?;
     Ok((chunk, next.map(|n| format!("s{n}"))))
 }
 
@@ -189,7 +235,18 @@ pub async fn relations(
 ) -> Result<RumaResponse<get_relating_events::v1::Response>> {
     let who = req.requester()?;
     let b = &req.body;
-    let (chunk, next) = relations_page(&services, who, &b.room_id, &b.event_id, None, None, b.from.as_deref(), b.to.as_deref(), b.dir, b.limit)?;
+    let (chunk, next) = relations_page(
+        &services,
+        who,
+        &b.room_id,
+        &b.event_id,
+        None,
+        None,
+        b.from.as_deref(),
+        b.to.as_deref(),
+        b.dir,
+        b.limit,
+    )?;
     let mut response = get_relating_events::v1::Response::new(chunk);
     response.next_batch = next;
     Ok(response.into())
@@ -202,7 +259,18 @@ pub async fn relations_by_type(
 ) -> Result<RumaResponse<get_relating_events_with_rel_type::v1::Response>> {
     let who = req.requester()?;
     let b = &req.body;
-    let (chunk, next) = relations_page(&services, who, &b.room_id, &b.event_id, Some(b.rel_type.to_string()), None, b.from.as_deref(), b.to.as_deref(), b.dir, b.limit)?;
+    let (chunk, next) = relations_page(
+        &services,
+        who,
+        &b.room_id,
+        &b.event_id,
+        Some(b.rel_type.to_string()),
+        None,
+        b.from.as_deref(),
+        b.to.as_deref(),
+        b.dir,
+        b.limit,
+    )?;
     let mut response = get_relating_events_with_rel_type::v1::Response::new(chunk);
     response.next_batch = next;
     Ok(response.into())

@@ -23,7 +23,11 @@ pub async fn set(
     if who.user_id != req.body.user_id {
         return Err(Error::forbidden("You can only set your own presence"));
     }
-    services.set_presence(&who.user_id, req.body.presence.as_str(), req.body.status_msg.as_deref())?;
+    services.set_presence(
+        &who.user_id,
+        req.body.presence.as_str(),
+        req.body.status_msg.as_deref(),
+    )?;
     Ok(set_presence::v3::Response::new().into())
 }
 

@@ -1,7 +1,9 @@
 //! Profiles: display name and avatar.
 
 use axum::extract::State;
-use ruma::api::client::profile::{get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name};
+use ruma::api::client::profile::{
+    get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name,
+};
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
 use crate::{
@@ -11,7 +13,9 @@ use crate::{
 };
 
 fn lookup(services: &Services, user_id: &ruma::UserId) -> Result<(Option<String>, Option<String>)> {
-    services.profile(user_id)?.ok_or_else(|| Error::not_found("No such user"))
+    services
+        .profile(user_id)?
+        .ok_or_else(|| Error::not_found("No such user"))
 }
 
 /// # `GET /_matrix/client/v3/profile/{userId}`
@@ -56,7 +60,9 @@ pub async fn set_displayname(
         return Err(Error::forbidden("You can only change your own profile"));
     }
     let name = req.body.displayname.as_deref().filter(|n| !n.is_empty());
-    services.set_profile_field(&who.user_id, ProfileField::DisplayName, name).await?;
+    services
+        .set_profile_field(&who.user_id, ProfileField::DisplayName, name)
+        .await?;
     Ok(set_display_name::v3::Response::new().into())
 }
 
@@ -70,7 +76,14 @@ pub async fn set_avatar(
     if who.user_id != req.body.user_id {
         return Err(Error::forbidden("You can only change your own profile"));
     }
-    let avatar = req.body.avatar_url.as_ref().map(|a| a.as_str()).filter(|a| !a.is_empty());
-    services.set_profile_field(&who.user_id, ProfileField::AvatarUrl, avatar).await?;
+    let avatar = req
+        .body
+        .avatar_url
+        .as_ref()
+        .map(|a| a.as_str())
+        .filter(|a| !a.is_empty());
+    services
+        .set_profile_field(&who.user_id, ProfileField::AvatarUrl, avatar)
+        .await?;
     Ok(set_avatar_url::v3::Response::new().into())
 }

@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use ruma::api::client::push::{
-    delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled, set_pushrule, set_pushrule_actions,
-    set_pushrule_enabled,
+    delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled, set_pushrule,
+    set_pushrule_actions, set_pushrule_enabled,
 };
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
@@ -23,7 +23,10 @@ pub async fn get(
     req: Ruma<get_pushrule::v3::Request>,
 ) -> Result<RumaResponse<get_pushrule::v3::Response>> {
     let rules = services.push_rules(&req.requester()?.user_id)?;
-    let rule = rules.get(req.body.kind.clone(), &req.body.rule_id).ok_or_else(not_found)?.to_owned();
+    let rule = rules
+        .get(req.body.kind.clone(), &req.body.rule_id)
+        .ok_or_else(not_found)?
+        .to_owned();
     Ok(get_pushrule::v3::Response::new(rule.into()).into())
 }
 
@@ -35,7 +38,11 @@ pub async fn set(
     let body = &req.body;
     services.update_push_rules(&req.requester()?.user_id, |rules| {
         rules
-            .insert(body.rule.clone(), body.after.as_deref(), body.before.as_deref())
+            .insert(
+                body.rule.clone(),
+                body.after.as_deref(),
+                body.before.as_deref(),
+            )
             .map_err(|e| Error::invalid_param(e.to_string()))
     })?;
     Ok(set_pushrule::v3::Response::new().into())
@@ -51,7 +58,9 @@ pub async fn delete(
         if rules.get(body.kind.clone(), &body.rule_id).is_none() {
             return Err(not_found());
         }
-        rules.remove(body.kind.clone(), &body.rule_id).map_err(|e| Error::invalid_param(e.to_string()))
+        rules
+            .remove(body.kind.clone(), &body.rule_id)
+            .map_err(|e| Error::invalid_param(e.to_string()))
     })?;
     Ok(delete_pushrule::v3::Response::new().into())
 }
@@ -62,7 +71,9 @@ pub async fn get_enabled(
     req: Ruma<get_pushrule_enabled::v3::Request>,
 ) -> Result<RumaResponse<get_pushrule_enabled::v3::Response>> {
     let rules = services.push_rules(&req.requester()?.user_id)?;
-    let rule = rules.get(req.body.kind.clone(), &req.body.rule_id).ok_or_else(not_found)?;
+    let rule = rules
+        .get(req.body.kind.clone(), &req.body.rule_id)
+        .ok_or_else(not_found)?;
     Ok(get_pushrule_enabled::v3::Response::new(rule.enabled()).into())
 }
 
@@ -73,7 +84,9 @@ pub async fn set_enabled(
 ) -> Result<RumaResponse<set_pushrule_enabled::v3::Response>> {
     let body = &req.body;
     services.update_push_rules(&req.requester()?.user_id, |rules| {
-        rules.set_enabled(body.kind.clone(), &body.rule_id, body.enabled).map_err(|_| not_found())
+        rules
+            .set_enabled(body.kind.clone(), &body.rule_id, body.enabled)
+            .map_err(|_| not_found())
     })?;
     Ok(set_pushrule_enabled::v3::Response::new().into())
 }
@@ -84,7 +97,9 @@ pub async fn get_actions(
     req: Ruma<get_pushrule_actions::v3::Request>,
 ) -> Result<RumaResponse<get_pushrule_actions::v3::Response>> {
     let rules = services.push_rules(&req.requester()?.user_id)?;
-    let rule = rules.get(req.body.kind.clone(), &req.body.rule_id).ok_or_else(not_found)?;
+    let rule = rules
+        .get(req.body.kind.clone(), &req.body.rule_id)
+        .ok_or_else(not_found)?;
     Ok(get_pushrule_actions::v3::Response::new(rule.actions().to_vec()).into())
 }
 
@@ -95,7 +110,9 @@ pub async fn set_actions(
 ) -> Result<RumaResponse<set_pushrule_actions::v3::Response>> {
     let body = &req.body;
     services.update_push_rules(&req.requester()?.user_id, |rules| {
-        rules.set_actions(body.kind.clone(), &body.rule_id, body.actions.clone()).map_err(|_| not_found())
+        rules
+            .set_actions(body.kind.clone(), &body.rule_id, body.actions.clone())
+            .map_err(|_| not_found())
     })?;
     Ok(set_pushrule_actions::v3::Response::new().into())
 }

@@ -3,14 +3,17 @@
 use axum::extract::State;
 use ruma::api::client::{
     membership::{
-        ban_user, forget_room, invite_user, join_room_by_id, joined_members, joined_rooms, kick_user,
-        leave_room, unban_user,
+        ban_user, forget_room, invite_user, join_room_by_id, joined_members, joined_rooms,
+        kick_user, leave_room, unban_user,
     },
     room::create_room,
 };
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
-use crate::{error::{Error, Result}, service::{Services, ratelimit::Action}};
+use crate::{
+    error::{Error, Result},
+    service::{Services, ratelimit::Action},
+};
 
 /// # `POST /_matrix/client/v3/createRoom`
 pub async fn create_room(
@@ -30,9 +33,13 @@ pub async fn invite(
 ) -> Result<RumaResponse<invite_user::v3::Response>> {
     let who = req.requester()?;
     let invite_user::v3::InvitationRecipient::UserId(recipient) = &req.body.recipient else {
-        return Err(Error::invalid_param("Third-party invites are not supported"));
+        return Err(Error::invalid_param(
+            "Third-party invites are not supported",
+        ));
     };
-    services.invite(&req.body.room_id, &who.user_id, &recipient.user_id, false).await?;
+    services
+        .invite(&req.body.room_id, &who.user_id, &recipient.user_id, false)
+        .await?;
     Ok(invite_user::v3::Response::new().into())
 }
 
@@ -41,7 +48,9 @@ pub async fn join(
     State(services): State<Services>,
     req: Ruma<join_room_by_id::v3::Request>,
 ) -> Result<RumaResponse<join_room_by_id::v3::Response>> {
-    services.join(&req.body.room_id, &req.requester()?.user_id).await?;
+    services
+        .join(&req.body.room_id, &req.requester()?.user_id)
+        .await?;
     Ok(join_room_by_id::v3::Response::new(req.body.room_id.clone()).into())
 }
 
@@ -50,7 +59,9 @@ pub async fn leave(
     State(services): State<Services>,
     req: Ruma<leave_room::v3::Request>,
 ) -> Result<RumaResponse<leave_room::v3::Response>> {
-    services.leave(&req.body.room_id, &req.requester()?.user_id).await?;
+    services
+        .leave(&req.body.room_id, &req.requester()?.user_id)
+        .await?;
     Ok(leave_room::v3::Response::new().into())
 }
 
@@ -76,7 +87,9 @@ pub async fn joined_members(
     req: Ruma<joined_members::v3::Request>,
 ) -> Result<RumaResponse<joined_members::v3::Response>> {
     let who = req.requester()?;
-    let members = services.storage().joined_members(req.body.room_id.as_str())?;
+    let members = services
+        .storage()
+        .joined_members(req.body.room_id.as_str())?;
     if !members.contains(&who.user_id) {
         return Err(Error::forbidden("You are not in this room"));
     }
@@ -97,7 +110,15 @@ pub async fn kick(
     req: Ruma<kick_user::v3::Request>,
 ) -> Result<RumaResponse<kick_user::v3::Response>> {
     let b = &req.body;
-    services.moderate(&b.room_id, &req.requester()?.user_id, &b.user_id, "leave", b.reason.as_deref()).await?;
+    services
+        .moderate(
+            &b.room_id,
+            &req.requester()?.user_id,
+            &b.user_id,
+            "leave",
+            b.reason.as_deref(),
+        )
+        .await?;
     Ok(kick_user::v3::Response::new().into())
 }
 
@@ -107,7 +128,15 @@ pub async fn ban(
     req: Ruma<ban_user::v3::Request>,
 ) -> Result<RumaResponse<ban_user::v3::Response>> {
     let b = &req.body;
-    services.moderate(&b.room_id, &req.requester()?.user_id, &b.user_id, "ban", b.reason.as_deref()).await?;
+    services
+        .moderate(
+            &b.room_id,
+            &req.requester()?.user_id,
+            &b.user_id,
+            "ban",
+            b.reason.as_deref(),
+        )
+        .await?;
     Ok(ban_user::v3::Response::new().into())
 }
 
@@ -117,7 +146,15 @@ pub async fn unban(
     req: Ruma<unban_user::v3::Request>,
 ) -> Result<RumaResponse<unban_user::v3::Response>> {
     let b = &req.body;
-    services.moderate(&b.room_id, &req.requester()?.user_id, &b.user_id, "leave", b.reason.as_deref()).await?;
+    services
+        .moderate(
+            &b.room_id,
+            &req.requester()?.user_id,
+            &b.user_id,
+            "leave",
+            b.reason.as_deref(),
+        )
+        .await?;
     Ok(unban_user::v3::Response::new().into())
 }
 

@@ -90,13 +90,18 @@ fn bearer_token(parts: &http::request::Parts) -> Result<Option<&str>, Error> {
 /// The access token of an `Authorization: Bearer` header (query-string tokens are not
 /// accepted: they leak through copied URLs).
 pub fn bearer_token_from(headers: &http::HeaderMap) -> Result<Option<&str>, Error> {
-    let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value
         .to_str()
         .map_err(|_| Error::new(ErrorKind::UnknownToken, "Malformed Authorization header"))?;
     match value.strip_prefix("Bearer ") {
         Some(token) if !token.is_empty() => Ok(Some(token.trim())),
-        _ => Err(Error::new(ErrorKind::MissingToken, "Authorization header must be `Bearer <token>`")),
+        _ => Err(Error::new(
+            ErrorKind::MissingToken,
+            "Authorization header must be `Bearer <token>`",
+        )),
     }
 }
 
@@ -141,10 +146,17 @@ where
         }
 
         if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-            return Err(Error::new(ErrorKind::NotJson, "Request body is not valid JSON"));
+            return Err(Error::new(
+                ErrorKind::NotJson,
+                "Request body is not valid JSON",
+            ));
         }
         // An empty body means `{}` for endpoints like /logout.
-        let body_bytes: &[u8] = if bytes.is_empty() && parts.method != http::Method::GET { b"{}" } else { &bytes };
+        let body_bytes: &[u8] = if bytes.is_empty() && parts.method != http::Method::GET {
+            b"{}"
+        } else {
+            &bytes
+        };
         let request = http::Request::from_parts(parts, body_bytes);
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
         // Some of ruma's deserialisers panic on malformed input (e.g. a login
@@ -156,7 +168,11 @@ where
             Ok(result) => result.map_err(|e| Error::bad_json(format!("Invalid request: {e}")))?,
             Err(_) => return Err(Error::bad_json("Invalid request: malformed body")),
         };
-        Ok(Self { body, requester, client_ip })
+        Ok(Self {
+            body,
+            requester,
+            client_ip,
+        })
     }
 }
 
@@ -182,7 +198,9 @@ pub fn client_ip(parts: &http::request::Parts, trusted: &[IpRange]) -> Option<st
         .flat_map(|v| v.split(','))
         .collect();
     for entry in forwarded.iter().rev() {
-        let Ok(ip) = entry.trim().parse::<std::net::IpAddr>() else { break };
+        let Ok(ip) = entry.trim().parse::<std::net::IpAddr>() else {
+            break;
+        };
         client = ip;
         if !is_trusted(ip) {
             break;
@@ -250,7 +268,11 @@ impl RumaRouter for Router<Services> {
     }
 }
 
-fn route<T, H, X>(mut router: Router<Services>, limit: Option<Action>, handler: H) -> Router<Services>
+fn route<T, H, X>(
+    mut router: Router<Services>,
+    limit: Option<Action>,
+    handler: H,
+) -> Router<Services>
 where
     T: IncomingRequest + Metadata,
     H: Handler<X, Services>,

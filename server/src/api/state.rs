@@ -20,7 +20,10 @@ pub async fn all(
 ) -> Result<RumaResponse<get_state_events::v3::Response>> {
     let who = req.requester()?;
     let events = services.room_state_for(&who.user_id, &req.body.room_id)?;
-    let state = events.iter().map(|e| services.render(who, e).map(|r| r.cast_unchecked())).collect::<Result<_>>()?;
+    let state = events
+        .iter()
+        .map(|e| services.render(who, e).map(|r| r.cast_unchecked()))
+        .collect::<Result<_>>()?;
     Ok(get_state_events::v3::Response::new(state).into())
 }
 
@@ -33,9 +36,14 @@ pub async fn one(
 ) -> Result<RumaResponse<get_state_event_for_key::v3::Response>> {
     let who = req.requester()?;
     let body = &req.body;
-    let event =
-        services.state_event_for(&who.user_id, &body.room_id, &body.event_type.to_string(), &body.state_key)?;
-    let json: Box<RawValue> = if body.format == get_state_event_for_key::v3::StateEventFormat::Event {
+    let event = services.state_event_for(
+        &who.user_id,
+        &body.room_id,
+        &body.event_type.to_string(),
+        &body.state_key,
+    )?;
+    let json: Box<RawValue> = if body.format == get_state_event_for_key::v3::StateEventFormat::Event
+    {
         services.render(who, &event)?.into_json()
     } else {
         Pdu::from_stored(&event)?.content
@@ -55,7 +63,9 @@ pub async fn set(
         state_key: Some(body.state_key.clone()),
         content: body.body.json().to_owned(),
     };
-    let event_id = services.send_state(&body.room_id, &who.user_id, spec).await?;
+    let event_id = services
+        .send_state(&body.room_id, &who.user_id, spec)
+        .await?;
     Ok(send_state_event::v3::Response::new(event_id).into())
 }
 
@@ -67,8 +77,13 @@ pub async fn members(
     let who = req.requester()?;
     let body = &req.body;
     let wanted = |membership: &str| {
-        body.membership.as_ref().is_none_or(|m| m.as_str() == membership)
-            && body.not_membership.as_ref().is_none_or(|m| m.as_str() != membership)
+        body.membership
+            .as_ref()
+            .is_none_or(|m| m.as_str() == membership)
+            && body
+                .not_membership
+                .as_ref()
+                .is_none_or(|m| m.as_str() != membership)
     };
     #[derive(serde::Deserialize)]
     struct Member {

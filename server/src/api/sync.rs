@@ -55,7 +55,11 @@ pub async fn sync(
         since: body.since.as_deref().map(parse_token).transpose()?,
         timeout: body.timeout.unwrap_or(Duration::ZERO),
         full_state: body.full_state,
-        timeline_limit: def.room.timeline.limit.map_or(DEFAULT_TIMELINE_LIMIT, |l| u64::from(l) as usize),
+        timeline_limit: def
+            .room
+            .timeline
+            .limit
+            .map_or(DEFAULT_TIMELINE_LIMIT, |l| u64::from(l) as usize),
         lazy_load_members: !def.room.state.lazy_load_options.is_disabled(),
         set_presence: body.set_presence.as_str().to_owned(),
         timeline_filter: room_event_match(&def.room.timeline),

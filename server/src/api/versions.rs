@@ -20,8 +20,10 @@ use crate::{
 
 /// Spec versions whose required behaviour this server implements for the
 /// endpoints it serves. v1.11 is advertised for authenticated media.
-const VERSIONS: &[&str] =
-    &["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11"];
+const VERSIONS: &[&str] = &[
+    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10",
+    "v1.11",
+];
 
 /// # `GET /_matrix/client/versions`
 pub async fn versions(
@@ -51,7 +53,15 @@ pub async fn capabilities(
     let mut caps = get_capabilities::v3::Capabilities::new();
     caps.room_versions = get_capabilities::v3::RoomVersionsCapability::new(
         DEFAULT_ROOM_VERSION,
-        SUPPORTED_ROOM_VERSIONS.iter().map(|v| (v.clone(), get_capabilities::v3::RoomVersionStability::Stable)).collect(),
+        SUPPORTED_ROOM_VERSIONS
+            .iter()
+            .map(|v| {
+                (
+                    v.clone(),
+                    get_capabilities::v3::RoomVersionStability::Stable,
+                )
+            })
+            .collect(),
     );
     caps.change_password = get_capabilities::v3::ChangePasswordCapability::new(true);
     caps.thirdparty_id_changes = get_capabilities::v3::ThirdPartyIdChangesCapability::new(false);

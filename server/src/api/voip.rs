@@ -1,6 +1,10 @@
 //! `GET /voip/turnServer`: TURN credentials for calls.
 
-use axum::{Json, extract::State, response::{IntoResponse, Response}};
+use axum::{
+    Json,
+    extract::State,
+    response::{IntoResponse, Response},
+};
 use ruma::api::client::voip::get_turn_server_info;
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
@@ -14,8 +18,10 @@ pub async fn turn_server(
 ) -> Result<Response> {
     let who = req.requester()?;
     Ok(match services.turn_credentials(&who.user_id) {
-        Some(c) => RumaResponse(get_turn_server_info::v3::Response::new(c.username, c.password, c.uris, c.ttl))
-            .into_response(),
+        Some(c) => RumaResponse(get_turn_server_info::v3::Response::new(
+            c.username, c.password, c.uris, c.ttl,
+        ))
+        .into_response(),
         None => Json(serde_json::json!({})).into_response(),
     })
 }

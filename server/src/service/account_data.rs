@@ -41,10 +41,15 @@ impl Services {
         content: &str,
     ) -> Result<()> {
         if !content.trim_start().starts_with('{') {
-            return Err(Error::bad_json("Account data content must be a JSON object"));
+            return Err(Error::bad_json(
+                "Account data content must be a JSON object",
+            ));
         }
         if content.len() > 65_536 {
-            return Err(Error::new(ErrorKind::TooLarge, "Account data is limited to 64 KiB"));
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                "Account data is limited to 64 KiB",
+            ));
         }
         let reservation = self.notifier().reserve();
         self.storage().set_account_data(
@@ -61,11 +66,22 @@ impl Services {
     }
 
     /// `GET .../account_data/{type}`.
-    pub fn account_data(&self, user_id: &UserId, room_id: Option<&RoomId>, event_type: &str) -> Result<Box<RawValue>> {
+    pub fn account_data(
+        &self,
+        user_id: &UserId,
+        room_id: Option<&RoomId>,
+        event_type: &str,
+    ) -> Result<Box<RawValue>> {
         if room_id.is_none() && event_type == "m.push_rules" {
-            return Ok(serde_json::value::to_raw_value(&serde_json::json!({ "global": self.push_rules(user_id)? }))?);
+            return Ok(serde_json::value::to_raw_value(
+                &serde_json::json!({ "global": self.push_rules(user_id)? }),
+            )?);
         }
-        let stored = self.storage().account_data(user_id.as_str(), room_id.map(RoomId::as_str), event_type)?;
+        let stored = self.storage().account_data(
+            user_id.as_str(),
+            room_id.map(RoomId::as_str),
+            event_type,
+        )?;
         match stored {
             Some(json) => Ok(RawValue::from_string(json)?),
             None => Err(Error::not_found("No account data of that type")),
@@ -78,7 +94,10 @@ impl Services {
         struct Stored {
             global: Ruleset,
         }
-        match self.storage().account_data(user_id.as_str(), None, "m.push_rules")? {
+        match self
+            .storage()
+            .account_data(user_id.as_str(), None, "m.push_rules")?
+        {
             Some(json) => Ok(serde_json::from_str::<Stored>(&json)?.global),
             None => Ok(Ruleset::server_default(user_id)),
         }

@@ -4,10 +4,7 @@
 //! deliberately slow). Access tokens are 256 random bits; only their SHA-256
 //! is stored, so lookups compare hashes, never the secret itself.
 
-use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
-    password_hash::SaltString,
-};
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use rand::{
     RngCore,
     distr::{Alphanumeric, SampleString},
@@ -44,7 +41,10 @@ pub fn hash_password(password: &str) -> Result<String> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(Error::internal)?;
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).map_err(Error::internal)?.to_string())
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(Error::internal)?
+        .to_string())
 }
 
 /// A hash of a random password with the same parameters as real ones, made once, for
@@ -59,20 +59,25 @@ fn dummy_hash() -> Result<String> {
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(Error::internal)
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(Error::internal)
 }
 
 /// Checks a requested localpart against the spec's grammar for new users.
 pub fn validate_localpart(localpart: &str) -> Result<()> {
     let ok = !localpart.is_empty()
-        && localpart
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'));
+        && localpart.bytes().all(
+            |b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'),
+        );
     if ok {
         Ok(())
     } else {
@@ -147,9 +152,10 @@ impl Services {
         };
         let matches = blocking(move || verify_password(&password, &hash)).await?;
         match user {
-            Some(user) if user.deactivated => {
-                Err(Error::new(ErrorKind::UserDeactivated, "This account has been deactivated"))
-            }
+            Some(user) if user.deactivated => Err(Error::new(
+                ErrorKind::UserDeactivated,
+                "This account has been deactivated",
+            )),
             Some(_) if matches && has_hash => Ok(()),
             _ => Err(wrong()),
         }
@@ -171,26 +177,38 @@ impl Services {
         display_name: Option<&str>,
     ) -> Result<NewSession> {
         let device_id = device_id.unwrap_or_else(|| {
-            let id: String = Alphanumeric.sample_string(&mut rand::rng(), 10).to_uppercase();
+            let id: String = Alphanumeric
+                .sample_string(&mut rand::rng(), 10)
+                .to_uppercase();
             OwnedDeviceId::from(id)
         });
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
-        let access_token = format!("wft_{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw));
+        let access_token = format!(
+            "wft_{}",
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw)
+        );
         self.storage().upsert_device(
             user_id.as_str(),
             device_id.as_str(),
             display_name,
             &token_hash(&access_token),
         )?;
-        Ok(NewSession { user_id: user_id.to_owned(), device_id, access_token })
+        Ok(NewSession {
+            user_id: user_id.to_owned(),
+            device_id,
+            access_token,
+        })
     }
 
     /// Resolves an access token to its user and device.
     pub fn authenticate(&self, token: &str) -> Result<Requester> {
         match self.storage().device_for_token(&token_hash(token))? {
             Some((user_id, device_id)) => Ok(Requester { user_id, device_id }),
-            None => Err(Error::new(ErrorKind::UnknownToken, "Unknown or expired access token")),
+            None => Err(Error::new(
+                ErrorKind::UnknownToken,
+                "Unknown or expired access token",
+            )),
         }
     }
 
@@ -208,7 +226,10 @@ impl Services {
 
     /// The display name and avatar of one of our users.
     pub fn profile(&self, user_id: &UserId) -> Result<Option<(Option<String>, Option<String>)>> {
-        Ok(self.storage().user(user_id.as_str())?.map(|u| (u.displayname, u.avatar_url)))
+        Ok(self
+            .storage()
+            .user(user_id.as_str())?
+            .map(|u| (u.displayname, u.avatar_url)))
     }
 }
 

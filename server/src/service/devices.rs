@@ -27,7 +27,11 @@ impl Services {
         let Some(AuthData::Password(password)) = auth else {
             return Err(challenge(None));
         };
-        if !password.session.as_deref().is_some_and(|s| self.uia().is_valid(s)) {
+        if !password
+            .session
+            .as_deref()
+            .is_some_and(|s| self.uia().is_valid(s))
+        {
             return Err(challenge(Some("Unknown or expired session")));
         }
         let claimed = match &password.identifier {
@@ -37,9 +41,14 @@ impl Services {
         if let Some(claimed) = claimed
             && self.user_id_for(&claimed).ok().as_deref() != Some(user_id)
         {
-            return Err(challenge(Some("You can only confirm with your own password")));
+            return Err(challenge(Some(
+                "You can only confirm with your own password",
+            )));
         }
-        match self.check_password_limited(user_id, password.password.clone()).await {
+        match self
+            .check_password_limited(user_id, password.password.clone())
+            .await
+        {
             Err(limited @ Error::RateLimited { .. }) => Err(limited),
             Ok(()) => {
                 if let Some(session) = &password.session {
@@ -55,8 +64,16 @@ impl Services {
         self.storage().devices_of(user_id.as_str())
     }
 
-    pub fn rename_device(&self, user_id: &UserId, device_id: &DeviceId, name: Option<&str>) -> Result<()> {
-        if self.storage().rename_device(user_id.as_str(), device_id.as_str(), name)? {
+    pub fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        name: Option<&str>,
+    ) -> Result<()> {
+        if self
+            .storage()
+            .rename_device(user_id.as_str(), device_id.as_str(), name)?
+        {
             Ok(())
         } else {
             Err(Error::not_found("No such device"))
@@ -66,7 +83,8 @@ impl Services {
     /// Deletes devices (their tokens stop working).
     pub fn delete_devices(&self, user_id: &UserId, devices: &[OwnedDeviceId]) -> Result<()> {
         for device in devices {
-            self.storage().delete_device(user_id.as_str(), device.as_str())?;
+            self.storage()
+                .delete_device(user_id.as_str(), device.as_str())?;
         }
         if !devices.is_empty() {
             // Others must stop encrypting for the deleted devices.
@@ -84,9 +102,14 @@ impl Services {
         logout_devices: bool,
     ) -> Result<()> {
         if new_password.is_empty() {
-            return Err(Error::new(ErrorKind::MissingParam, "The new password must not be empty"));
+            return Err(Error::new(
+                ErrorKind::MissingParam,
+                "The new password must not be empty",
+            ));
         }
-        let hash = tokio::task::spawn_blocking(move || hash_password(&new_password)).await.map_err(Error::internal)??;
+        let hash = tokio::task::spawn_blocking(move || hash_password(&new_password))
+            .await
+            .map_err(Error::internal)??;
         self.storage().set_password_hash(user_id.as_str(), &hash)?;
         if logout_devices {
             let others: Vec<OwnedDeviceId> = self

@@ -18,25 +18,36 @@ use crate::{
 };
 
 impl Services {
-
     fn may_manage_directory(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
         let power = self.power_levels(room_id)?;
-        Ok(self.is_joined(room_id, user)? && user_level(&power, user) >= state_level(&power, "m.room.canonical_alias"))
+        Ok(self.is_joined(room_id, user)?
+            && user_level(&power, user) >= state_level(&power, "m.room.canonical_alias"))
     }
 
     /// `PUT /directory/room/{alias}`.
     pub fn create_alias(&self, user: &UserId, alias: &RoomAliasId, room_id: &RoomId) -> Result<()> {
         if alias.server_name() != self.config().server_name {
-            return Err(Error::invalid_param("Aliases must end with this server's name"));
+            return Err(Error::invalid_param(
+                "Aliases must end with this server's name",
+            ));
         }
         if self.storage().room_version(room_id.as_str())?.is_none() {
             return Err(Error::not_found("Unknown room"));
         }
         if !self.is_joined(room_id, user)? {
-            return Err(Error::forbidden("You must be in the room to give it an alias"));
+            return Err(Error::forbidden(
+                "You must be in the room to give it an alias",
+            ));
         }
-        if !self.storage().create_alias(alias.as_str(), room_id.as_str(), user.as_str())? {
-            return Err(Error::with_status(ErrorKind::Unknown, http::StatusCode::CONFLICT, "That alias is taken"));
+        if !self
+            .storage()
+            .create_alias(alias.as_str(), room_id.as_str(), user.as_str())?
+        {
+            return Err(Error::with_status(
+                ErrorKind::Unknown,
+                http::StatusCode::CONFLICT,
+                "That alias is taken",
+            ));
         }
         Ok(())
     }
@@ -45,15 +56,21 @@ impl Services {
     /// (`pending`: one about to, during createRoom); otherwise anyone could list their
     /// room under someone else's alias. Aliases on other servers cannot be checked without
     /// federation, so they are refused too.
-    pub fn check_canonical_alias(&self, room_id: &RoomId, content: &serde_json::value::RawValue, pending: Option<&RoomAliasId>) -> Result<()> {
+    pub fn check_canonical_alias(
+        &self,
+        room_id: &RoomId,
+        content: &serde_json::value::RawValue,
+        pending: Option<&RoomAliasId>,
+    ) -> Result<()> {
         #[derive(serde::Deserialize)]
         struct Content {
             alias: Option<String>,
             #[serde(default)]
             alt_aliases: Vec<String>,
         }
-        let content: Content = serde_json::from_str(content.get())
-            .map_err(|e| Error::invalid_param(format!("Invalid m.room.canonical_alias content: {e}")))?;
+        let content: Content = serde_json::from_str(content.get()).map_err(|e| {
+            Error::invalid_param(format!("Invalid m.room.canonical_alias content: {e}"))
+        })?;
         for alias in content.alias.iter().chain(&content.alt_aliases) {
             let alias = <&RoomAliasId>::try_from(alias.as_str())
                 .map_err(|e| Error::invalid_param(format!("`{alias}` is not a room alias: {e}")))?;
@@ -61,9 +78,15 @@ impl Services {
                 continue;
             }
             let points_here = alias.server_name() == self.config().server_name
-                && self.storage().alias(alias.as_str())?.is_some_and(|(target, _)| target == room_id);
+                && self
+                    .storage()
+                    .alias(alias.as_str())?
+                    .is_some_and(|(target, _)| target == room_id);
             if !points_here {
-                return Err(Error::new(ErrorKind::BadAlias, format!("{alias} does not point to this room")));
+                return Err(Error::new(
+                    ErrorKind::BadAlias,
+                    format!("{alias} does not point to this room"),
+                ));
             }
         }
         Ok(())
@@ -73,19 +96,23 @@ impl Services {
     pub fn resolve_alias(&self, alias: &RoomAliasId) -> Result<OwnedRoomId> {
         match self.storage().alias(alias.as_str())? {
             Some((room_id, _)) => Ok(room_id),
-            None if alias.server_name() != self.config().server_name => {
-                Err(Error::not_found("Aliases on other servers need federation, which this server does not do yet"))
-            }
+            None if alias.server_name() != self.config().server_name => Err(Error::not_found(
+                "Aliases on other servers need federation, which this server does not do yet",
+            )),
             None => Err(Error::not_found("No room has that alias")),
         }
     }
 
     /// `DELETE /directory/room/{alias}`: its creator, or a room moderator.
     pub fn delete_alias(&self, user: &UserId, alias: &RoomAliasId) -> Result<()> {
-        let (room_id, creator) =
-            self.storage().alias(alias.as_str())?.ok_or_else(|| Error::not_found("No room has that alias"))?;
+        let (room_id, creator) = self
+            .storage()
+            .alias(alias.as_str())?
+            .ok_or_else(|| Error::not_found("No room has that alias"))?;
         if creator != user && !self.may_manage_directory(&room_id, user)? {
-            return Err(Error::forbidden("Only the alias's creator or a room moderator can remove it"));
+            return Err(Error::forbidden(
+                "Only the alias's creator or a room moderator can remove it",
+            ));
         }
         self.storage().delete_alias(alias.as_str())
     }
@@ -104,9 +131,12 @@ impl Services {
             return Err(Error::not_found("Unknown room"));
         }
         if !self.may_manage_directory(room_id, user)? {
-            return Err(Error::forbidden("You need a higher power level to change the room's directory listing"));
+            return Err(Error::forbidden(
+                "You need a higher power level to change the room's directory listing",
+            ));
         }
-        self.storage().set_room_published(room_id.as_str(), published)
+        self.storage()
+            .set_room_published(room_id.as_str(), published)
     }
 
     pub fn is_published(&self, room_id: &RoomId) -> Result<bool> {
@@ -122,12 +152,17 @@ impl Services {
         let mut chunks = Vec::new();
         for room_id in self.storage().published_rooms()? {
             let content = |event_type: &str| -> Result<Option<Value>> {
-                match self.storage().current_state_event(room_id.as_str(), event_type, "")? {
+                match self
+                    .storage()
+                    .current_state_event(room_id.as_str(), event_type, "")?
+                {
                     Some(e) => Ok(Some(Pdu::from_stored(&e)?.content_as()?)),
                     None => Ok(None),
                 }
             };
-            let text = |v: Option<Value>, key: &str| v.and_then(|c| c.get(key).and_then(Value::as_str).map(str::to_owned));
+            let text = |v: Option<Value>, key: &str| {
+                v.and_then(|c| c.get(key).and_then(Value::as_str).map(str::to_owned))
+            };
             let mut chunk: PublicRoomsChunk = PublicRoomsChunkInit {
                 num_joined_members: ruma::UInt::MIN,
                 room_id: room_id.clone(),
@@ -137,27 +172,51 @@ impl Services {
             .into();
             chunk.name = text(content("m.room.name")?, "name");
             chunk.topic = text(content("m.room.topic")?, "topic");
-            chunk.canonical_alias = text(content("m.room.canonical_alias")?, "alias").and_then(|a| a.try_into().ok());
+            chunk.canonical_alias =
+                text(content("m.room.canonical_alias")?, "alias").and_then(|a| a.try_into().ok());
             chunk.avatar_url = text(content("m.room.avatar")?, "url").map(Into::into);
-            chunk.world_readable = text(content("m.room.history_visibility")?, "history_visibility").as_deref() == Some("world_readable");
-            chunk.guest_can_join = text(content("m.room.guest_access")?, "guest_access").as_deref() == Some("can_join");
-            chunk.join_rule = text(content("m.room.join_rules")?, "join_rule").map_or(JoinRuleKind::Public, |r| JoinRuleKind::from(r.as_str()));
-            chunk.num_joined_members = ruma::UInt::new_saturating(self.storage().joined_members(room_id.as_str())?.len() as u64);
+            chunk.world_readable =
+                text(content("m.room.history_visibility")?, "history_visibility").as_deref()
+                    == Some("world_readable");
+            chunk.guest_can_join = text(content("m.room.guest_access")?, "guest_access").as_deref()
+                == Some("can_join");
+            chunk.join_rule = text(content("m.room.join_rules")?, "join_rule")
+                .map_or(JoinRuleKind::Public, |r| JoinRuleKind::from(r.as_str()));
+            chunk.num_joined_members = ruma::UInt::new_saturating(
+                self.storage().joined_members(room_id.as_str())?.len() as u64,
+            );
             if let Some(term) = &term {
-                let haystack = [chunk.name.as_deref(), chunk.topic.as_deref(), chunk.canonical_alias.as_ref().map(|a| a.as_str())];
-                if !haystack.iter().flatten().any(|h| h.to_lowercase().contains(term.as_str())) {
+                let haystack = [
+                    chunk.name.as_deref(),
+                    chunk.topic.as_deref(),
+                    chunk.canonical_alias.as_ref().map(|a| a.as_str()),
+                ];
+                if !haystack
+                    .iter()
+                    .flatten()
+                    .any(|h| h.to_lowercase().contains(term.as_str()))
+                {
                     continue;
                 }
             }
             chunks.push(chunk);
         }
-        chunks.sort_by(|a, b| b.num_joined_members.cmp(&a.num_joined_members).then(a.room_id.cmp(&b.room_id)));
+        chunks.sort_by(|a, b| {
+            b.num_joined_members
+                .cmp(&a.num_joined_members)
+                .then(a.room_id.cmp(&b.room_id))
+        });
         Ok(chunks)
     }
 
     /// `POST /user_directory/search`: users who share a room with the
     /// searcher or sit in a public room (Synapse's default), matching the term.
-    pub fn search_users(&self, searcher: &UserId, term: &str, limit: usize) -> Result<(Vec<UserRow>, bool)> {
+    pub fn search_users(
+        &self,
+        searcher: &UserId,
+        term: &str,
+        limit: usize,
+    ) -> Result<(Vec<UserRow>, bool)> {
         let mut visible = self.users_sharing_rooms(searcher)?;
         for room_id in self.storage().published_rooms()? {
             visible.extend(self.storage().joined_members(room_id.as_str())?);

@@ -22,7 +22,11 @@ pub struct Durability {
 impl Durability {
     /// Starts the flusher thread for `storage`.
     pub fn start(storage: Arc<dyn Storage>) -> Arc<Self> {
-        let this = Arc::new(Self { issued: Mutex::new(0), wake: Condvar::new(), durable: watch::channel(0).0 });
+        let this = Arc::new(Self {
+            issued: Mutex::new(0),
+            wake: Condvar::new(),
+            durable: watch::channel(0).0,
+        });
         let flusher = Arc::downgrade(&this);
         std::thread::Builder::new()
             .name("weft-flush".into())

@@ -42,7 +42,12 @@ impl Typing {
 
 impl Services {
     /// `PUT /rooms/{roomId}/typing/{userId}`.
-    pub fn set_typing(&self, room_id: &RoomId, user: &UserId, timeout: Option<Duration>) -> Result<()> {
+    pub fn set_typing(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
         if !self.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
@@ -72,7 +77,11 @@ impl Services {
 
     /// Applies `change`; if it reports a change, the room's typing set gets
     /// a new stream position (published once the lock is released).
-    fn update_typing(&self, room_id: &RoomId, change: impl FnOnce(&mut HashMap<OwnedUserId, Instant>) -> bool) {
+    fn update_typing(
+        &self,
+        room_id: &RoomId,
+        change: impl FnOnce(&mut HashMap<OwnedUserId, Instant>) -> bool,
+    ) {
         let reservation = self.notifier().reserve();
         let mut rooms = self.inner_typing().lock();
         let room = rooms.entry(room_id.to_owned()).or_default();
@@ -87,7 +96,12 @@ impl Services {
         let room = rooms.get(room_id)?;
         let changed = room.position <= until && after.is_none_or(|a| room.position > a);
         let now = Instant::now();
-        let users: Vec<&OwnedUserId> = room.users.iter().filter(|(_, at)| **at > now).map(|(u, _)| u).collect();
+        let users: Vec<&OwnedUserId> = room
+            .users
+            .iter()
+            .filter(|(_, at)| **at > now)
+            .map(|(u, _)| u)
+            .collect();
         if !changed || (after.is_none() && users.is_empty()) {
             return None;
         }
@@ -104,7 +118,9 @@ impl Services {
         thread_id: Option<String>,
     ) -> Result<()> {
         if !matches!(receipt_type, "m.read" | "m.read.private") {
-            return Err(Error::invalid_param(format!("Unknown receipt type {receipt_type}")));
+            return Err(Error::invalid_param(format!(
+                "Unknown receipt type {receipt_type}"
+            )));
         }
         if !self.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
@@ -140,7 +156,10 @@ impl Services {
         mut visible: impl FnMut(&EventId) -> Result<bool>,
     ) -> Result<Option<Value>> {
         let mut content = serde_json::Map::new();
-        for r in self.storage().receipt_changes(room_id.as_str(), after, until)? {
+        for r in self
+            .storage()
+            .receipt_changes(room_id.as_str(), after, until)?
+        {
             if r.receipt_type == "m.read.private" && r.user_id != viewer {
                 continue;
             }
@@ -151,7 +170,9 @@ impl Services {
             if let Some(thread) = &r.thread_id {
                 receipt["thread_id"] = json!(thread);
             }
-            let by_event = content.entry(r.event_id.to_string()).or_insert_with(|| json!({}));
+            let by_event = content
+                .entry(r.event_id.to_string())
+                .or_insert_with(|| json!({}));
             by_event[&r.receipt_type][r.user_id.as_str()] = receipt;
         }
         Ok((!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content })))
@@ -160,7 +181,12 @@ impl Services {
 
 impl Services {
     /// The `m.fully_read` marker, kept as room account data.
-    pub fn set_fully_read(&self, room_id: &RoomId, user: &UserId, event_id: &EventId) -> Result<()> {
+    pub fn set_fully_read(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        event_id: &EventId,
+    ) -> Result<()> {
         if !self.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }

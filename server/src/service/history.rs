@@ -94,8 +94,19 @@ fn in_force<T: Clone>(changes: &[(i64, T)], at: i64) -> Option<T> {
 }
 
 impl ReadView {
-    fn new(horizon: i64, joined_now: bool, visibility: Vec<(i64, Visibility)>, membership: Vec<(i64, String)>) -> Self {
-        let mut view = Self { horizon, joined_now, visibility, membership, ranges: Vec::new() };
+    fn new(
+        horizon: i64,
+        joined_now: bool,
+        visibility: Vec<(i64, Visibility)>,
+        membership: Vec<(i64, String)>,
+    ) -> Self {
+        let mut view = Self {
+            horizon,
+            joined_now,
+            visibility,
+            membership,
+            ranges: Vec::new(),
+        };
         view.ranges = view.compute_ranges();
         view
     }
@@ -127,7 +138,9 @@ impl ReadView {
     fn visible_points(&self) -> Vec<i64> {
         let mut points: Vec<i64> = self.membership.iter().map(|(pos, _)| *pos).collect();
         for (i, (pos, _)) in self.visibility.iter().enumerate() {
-            let before = i.checked_sub(1).map_or(Visibility::Shared, |j| self.visibility[j].1);
+            let before = i
+                .checked_sub(1)
+                .map_or(Visibility::Shared, |j| self.visibility[j].1);
             if self.allows(before, in_force(&self.membership, *pos).as_deref()) {
                 points.push(*pos);
             }
@@ -150,7 +163,12 @@ impl ReadView {
                 ranges.push((*start, end));
             }
         }
-        ranges.extend(self.visible_points().into_iter().filter(|p| *p <= self.horizon).map(|p| (p, p)));
+        ranges.extend(
+            self.visible_points()
+                .into_iter()
+                .filter(|p| *p <= self.horizon)
+                .map(|p| (p, p)),
+        );
         ranges.sort_unstable();
         let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
         for (from, to) in ranges {
@@ -179,7 +197,9 @@ impl ReadView {
     /// they left, were kicked or banned while in the room (not a declined
     /// invite or a withdrawn knock, even by someone who was once a member).
     pub fn left_from_join(&self) -> bool {
-        let upto = self.membership.partition_point(|(pos, _)| *pos <= self.horizon);
+        let upto = self
+            .membership
+            .partition_point(|(pos, _)| *pos <= self.horizon);
         upto >= 2 && self.membership[upto - 2].1 == "join"
     }
 
@@ -203,9 +223,16 @@ pub(crate) struct Scan {
 impl Services {
     /// Every value a state entry has had, oldest first (walking back through
     /// the events each state event replaced).
-    fn state_history(&self, room_id: &RoomId, event_type: &str, state_key: &str) -> Result<Vec<StoredEvent>> {
+    fn state_history(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Vec<StoredEvent>> {
         let mut out = Vec::new();
-        let mut current = self.storage().current_state_event(room_id.as_str(), event_type, state_key)?;
+        let mut current =
+            self.storage()
+                .current_state_event(room_id.as_str(), event_type, state_key)?;
         while let Some(event) = current {
             current = match &event.replaces_state {
                 Some(prev) => self.storage().event(prev.as_str())?,
@@ -217,16 +244,27 @@ impl Services {
         Ok(out)
     }
 
-    fn read_changes(&self, room_id: &RoomId, user: &UserId) -> Result<(Vec<(i64, Visibility)>, Vec<(i64, String)>)> {
+    fn read_changes(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+    ) -> Result<(Vec<(i64, Visibility)>, Vec<(i64, String)>)> {
         let mut visibility = Vec::new();
         for event in self.state_history(room_id, "m.room.history_visibility", "")? {
-            let setting = Pdu::from_stored(&event)?.content_as::<VisibilityContent>().map(|c| c.history_visibility);
+            let setting = Pdu::from_stored(&event)?
+                .content_as::<VisibilityContent>()
+                .map(|c| c.history_visibility);
             // An unreadable setting counts as `shared`, as an unknown one does.
-            visibility.push((event.stream, Visibility::parse(setting.as_deref().unwrap_or("shared"))));
+            visibility.push((
+                event.stream,
+                Visibility::parse(setting.as_deref().unwrap_or("shared")),
+            ));
         }
         let mut membership = Vec::new();
         for event in self.state_history(room_id, "m.room.member", user.as_str())? {
-            let m = Pdu::from_stored(&event)?.content_as::<MembershipContent>().map(|c| c.membership);
+            let m = Pdu::from_stored(&event)?
+                .content_as::<MembershipContent>()
+                .map(|c| c.membership);
             membership.push((event.stream, m.unwrap_or_else(|_| "leave".to_owned())));
         }
         Ok((visibility, membership))
@@ -234,7 +272,13 @@ impl Services {
 
     /// What `user` may read of the room up to `horizon` (sync, which knows
     /// the membership at its own snapshot).
-    pub(crate) fn read_view(&self, room_id: &RoomId, user: &UserId, horizon: i64, joined_now: bool) -> Result<ReadView> {
+    pub(crate) fn read_view(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        horizon: i64,
+        joined_now: bool,
+    ) -> Result<ReadView> {
         let (visibility, membership) = self.read_changes(room_id, user)?;
         Ok(ReadView::new(horizon, joined_now, visibility, membership))
     }
@@ -307,8 +351,14 @@ impl Services {
             let mut high = to; // inclusive
             loop {
                 let batch = match dir {
-                    Direction::Backward => self.storage().room_events_desc(room_id.as_str(), low, high, batch_size)?,
-                    Direction::Forward => self.storage().room_events_asc(room_id.as_str(), low, high, batch_size)?,
+                    Direction::Backward => {
+                        self.storage()
+                            .room_events_desc(room_id.as_str(), low, high, batch_size)?
+                    }
+                    Direction::Forward => {
+                        self.storage()
+                            .room_events_asc(room_id.as_str(), low, high, batch_size)?
+                    }
                 };
                 let short = batch.len() < batch_size;
                 for event in batch {
@@ -323,7 +373,12 @@ impl Services {
                     if keep(&event) {
                         events.push(event);
                         if events.len() == limit {
-                            return Ok(Scan { events, cursor, exhausted: false, gap });
+                            return Ok(Scan {
+                                events,
+                                cursor,
+                                exhausted: false,
+                                gap,
+                            });
                         }
                     }
                 }
@@ -338,9 +393,15 @@ impl Services {
         }
         // The hidden stretch below the lowest readable range also counts.
         if contiguous && !gap && dir == Direction::Backward {
-            gap = ranges.last().is_some_and(|(from, _)| *from > after + 1) || (ranges.is_empty() && after < until);
+            gap = ranges.last().is_some_and(|(from, _)| *from > after + 1)
+                || (ranges.is_empty() && after < until);
         }
-        Ok(Scan { events, cursor, exhausted: !gap, gap })
+        Ok(Scan {
+            events,
+            cursor,
+            exhausted: !gap,
+            gap,
+        })
     }
 
     /// `GET /rooms/{roomId}/messages`.
@@ -359,32 +420,63 @@ impl Services {
         let (start, scan) = match dir {
             Direction::Backward => {
                 let from = from.unwrap_or(horizon).min(horizon);
-                (from, self.visible_events(&view, room_id, to.unwrap_or(0), from, dir, limit, false, |_| true)?)
+                (
+                    from,
+                    self.visible_events(
+                        &view,
+                        room_id,
+                        to.unwrap_or(0),
+                        from,
+                        dir,
+                        limit,
+                        false,
+                        |_| true,
+                    )?,
+                )
             }
             Direction::Forward => {
                 let from = from.unwrap_or(0);
                 let until = to.map_or(horizon, |t| t.min(horizon));
-                (from, self.visible_events(&view, room_id, from, until, dir, limit, false, |_| true)?)
+                (
+                    from,
+                    self.visible_events(&view, room_id, from, until, dir, limit, false, |_| true)?,
+                )
             }
         };
-        let Scan { events, cursor, exhausted, .. } = scan;
+        let Scan {
+            events,
+            cursor,
+            exhausted,
+            ..
+        } = scan;
         if events.is_empty() && view.never_member() {
             // Nothing visible and never a member: do not confirm what the room holds.
             if !view.can_see_at(horizon) {
                 return Err(Error::forbidden("You are not allowed to read this room"));
             }
         }
-        let end = (!exhausted).then_some(cursor).filter(|_| !events.is_empty());
+        let end = (!exhausted)
+            .then_some(cursor)
+            .filter(|_| !events.is_empty());
         // Lazy-loaded members as they were at the user's horizon, never later.
-        let senders: BTreeSet<OwnedUserId> =
-            events.iter().filter_map(|e| Pdu::from_stored(e).ok().map(|p| p.sender)).collect();
+        let senders: BTreeSet<OwnedUserId> = events
+            .iter()
+            .filter_map(|e| Pdu::from_stored(e).ok().map(|p| p.sender))
+            .collect();
         let mut members = Vec::new();
         for sender in senders {
-            if let Some(e) = self.state_event_at(room_id, "m.room.member", sender.as_str(), horizon)? {
+            if let Some(e) =
+                self.state_event_at(room_id, "m.room.member", sender.as_str(), horizon)?
+            {
                 members.push(e);
             }
         }
-        Ok(Page { start, end, events, members })
+        Ok(Page {
+            start,
+            end,
+            events,
+            members,
+        })
     }
 
     /// Current state (or the state when the user left), for `/state`.
@@ -392,7 +484,9 @@ impl Services {
         let view = self.current_read_view(room_id, user)?;
         let horizon = view.horizon;
         if !view.joined_now && !view.can_see_at(horizon) {
-            return Err(Error::forbidden("You are not allowed to read this room's state"));
+            return Err(Error::forbidden(
+                "You are not allowed to read this room's state",
+            ));
         }
         let mut out = Vec::new();
         for (event_type, state_key, _) in self.storage().current_state(room_id.as_str())? {
@@ -404,10 +498,18 @@ impl Services {
     }
 
     /// One state event, for `/state/{type}/{key}`.
-    pub fn state_event_for(&self, user: &UserId, room_id: &RoomId, event_type: &str, state_key: &str) -> Result<StoredEvent> {
+    pub fn state_event_for(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<StoredEvent> {
         let view = self.current_read_view(room_id, user)?;
         if !view.joined_now && !view.can_see_at(view.horizon) {
-            return Err(Error::forbidden("You are not allowed to read this room's state"));
+            return Err(Error::forbidden(
+                "You are not allowed to read this room's state",
+            ));
         }
         self.state_event_at(room_id, event_type, state_key, view.horizon)?
             .ok_or_else(|| Error::not_found("No such state event"))
@@ -415,7 +517,12 @@ impl Services {
 
     /// One event by ID, if the user may see it (404 otherwise, so hidden
     /// events are indistinguishable from missing ones).
-    pub fn event_for(&self, user: &UserId, room_id: &RoomId, event_id: &str) -> Result<StoredEvent> {
+    pub fn event_for(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        event_id: &str,
+    ) -> Result<StoredEvent> {
         let missing = || Error::not_found("Event not found");
         let event = self.storage().event(event_id)?.ok_or_else(missing)?;
         if event.room_id != room_id {
@@ -428,7 +535,11 @@ impl Services {
     }
 
     /// Renders with `room_id` (the non-sync client format).
-    pub fn render(&self, who: &super::accounts::Requester, event: &StoredEvent) -> Result<Raw<AnyTimelineEvent>> {
+    pub fn render(
+        &self,
+        who: &super::accounts::Requester,
+        event: &StoredEvent,
+    ) -> Result<Raw<AnyTimelineEvent>> {
         self.render_event(Some(who), event, true, None)
     }
 
@@ -446,7 +557,13 @@ impl Services {
             None => None,
         };
         let Some(redaction) = redaction else {
-            let options = RenderOptions { viewer, now: now(), with_room_id, prev_content, redacted: None };
+            let options = RenderOptions {
+                viewer,
+                now: now(),
+                with_room_id,
+                prev_content,
+                redacted: None,
+            };
             return client_event(event, options);
         };
         let rules = self
@@ -457,7 +574,13 @@ impl Services {
         let content = redacted_content(&Pdu::from_stored(event)?, &rules)?;
         let because = client_event(
             &redaction,
-            RenderOptions { viewer, now: now(), with_room_id: true, prev_content: None, redacted: None },
+            RenderOptions {
+                viewer,
+                now: now(),
+                with_room_id: true,
+                prev_content: None,
+                redacted: None,
+            },
         )?;
         let options = RenderOptions {
             viewer,
@@ -494,7 +617,15 @@ impl Services {
             Direction::Backward => (to.unwrap_or(0), from.unwrap_or(horizon).min(horizon)),
             Direction::Forward => (from.unwrap_or(0), to.unwrap_or(horizon).min(horizon)),
         };
-        let rows = self.storage().relations(parent, rel_type, event_type, after, until, limit + 1, dir == Direction::Backward)?;
+        let rows = self.storage().relations(
+            parent,
+            rel_type,
+            event_type,
+            after,
+            until,
+            limit + 1,
+            dir == Direction::Backward,
+        )?;
         let more = rows.len() > limit;
         let mut events = Vec::new();
         let mut last = None;
@@ -520,28 +651,62 @@ impl Services {
 mod tests {
     use super::{ReadView, Visibility};
 
-    fn view(horizon: i64, joined_now: bool, visibility: &[(i64, Visibility)], membership: &[(i64, &str)]) -> ReadView {
-        let membership = membership.iter().map(|(p, m)| (*p, (*m).to_owned())).collect();
+    fn view(
+        horizon: i64,
+        joined_now: bool,
+        visibility: &[(i64, Visibility)],
+        membership: &[(i64, &str)],
+    ) -> ReadView {
+        let membership = membership
+            .iter()
+            .map(|(p, m)| (*p, (*m).to_owned()))
+            .collect();
         ReadView::new(horizon, joined_now, visibility.to_vec(), membership)
     }
 
     #[test]
     fn a_joined_room_is_readable_only_while_joined_plus_own_membership_events() {
         // `joined` from 5; invited at 8, joined at 10, left at 20, invited at 30, declined at 31.
-        let v = view(31, false, &[(5, Visibility::Joined)], &[(8, "invite"), (10, "join"), (20, "leave"), (30, "invite"), (31, "leave")]);
+        let v = view(
+            31,
+            false,
+            &[(5, Visibility::Joined)],
+            &[
+                (8, "invite"),
+                (10, "join"),
+                (20, "leave"),
+                (30, "invite"),
+                (31, "leave"),
+            ],
+        );
         assert_eq!(v.ranges, vec![(8, 8), (10, 20), (30, 31)]);
         assert!(!v.left_from_join(), "the last leave ended an invite");
-        let left = view(20, false, &[(5, Visibility::Joined)], &[(10, "join"), (20, "leave")]);
+        let left = view(
+            20,
+            false,
+            &[(5, Visibility::Joined)],
+            &[(10, "join"), (20, "leave")],
+        );
         assert!(left.left_from_join());
     }
 
     #[test]
     fn a_visibility_change_is_visible_by_its_old_or_new_setting() {
         // Shared until 5, then `joined`; the member joined at 10 and is joined now.
-        let v = view(50, true, &[(3, Visibility::Shared), (5, Visibility::Joined)], &[(10, "join")]);
+        let v = view(
+            50,
+            true,
+            &[(3, Visibility::Shared), (5, Visibility::Joined)],
+            &[(10, "join")],
+        );
         assert_eq!(v.ranges, vec![(0, 5), (10, 50)]);
         // `invited` until 7, then `world_readable`: readable from 7 on by anyone.
-        let outsider = view(50, false, &[(2, Visibility::Invited), (7, Visibility::WorldReadable)], &[]);
+        let outsider = view(
+            50,
+            false,
+            &[(2, Visibility::Invited), (7, Visibility::WorldReadable)],
+            &[],
+        );
         assert_eq!(outsider.ranges, vec![(7, 50)]);
     }
 }

@@ -57,16 +57,24 @@ fn unknown_version() -> Error {
 
 /// Versions are positive integers; anything else names no version.
 fn parse_version(version: &str) -> Result<i64> {
-    version.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(unknown_version)
+    version
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(unknown_version)
 }
 
 fn parse_version_body(body: &RawValue) -> Result<VersionBody> {
-    let body: VersionBody = serde_json::from_str(body.get()).map_err(|e| Error::bad_json(e.to_string()))?;
+    let body: VersionBody =
+        serde_json::from_str(body.get()).map_err(|e| Error::bad_json(e.to_string()))?;
     if !body.auth_data.get().trim_start().starts_with('{') {
         return Err(Error::bad_json("auth_data must be an object"));
     }
     if body.auth_data.get().len() > MAX_AUTH_DATA {
-        return Err(Error::new(crate::error::ErrorKind::TooLarge, "auth_data is too large"));
+        return Err(Error::new(
+            crate::error::ErrorKind::TooLarge,
+            "auth_data is too large",
+        ));
     }
     Ok(body)
 }
@@ -75,8 +83,15 @@ fn parse_version_body(body: &RawValue) -> Result<VersionBody> {
 /// beats an unverified one; then the one that decrypts more (lower first message
 /// index); then the one forwarded fewer times.
 fn better(new: &BackupKeyRow, old: &BackupKeyRow) -> bool {
-    (!new.is_verified, new.first_message_index, new.forwarded_count)
-        < (!old.is_verified, old.first_message_index, old.forwarded_count)
+    (
+        !new.is_verified,
+        new.first_message_index,
+        new.forwarded_count,
+    ) < (
+        !old.is_verified,
+        old.first_message_index,
+        old.forwarded_count,
+    )
 }
 
 impl BackupInfo {
@@ -99,7 +114,11 @@ impl Services {
     /// `POST /room_keys/version`: a new version, which becomes the current one.
     pub fn create_backup(&self, user: &UserId, algorithm: &RawValue) -> Result<String> {
         let body = parse_version_body(algorithm)?;
-        let version = self.storage().create_backup_version(user.as_str(), &body.algorithm, body.auth_data.get())?;
+        let version = self.storage().create_backup_version(
+            user.as_str(),
+            &body.algorithm,
+            body.auth_data.get(),
+        )?;
         Ok(version.to_string())
     }
 
@@ -115,13 +134,23 @@ impl Services {
         let number = parse_version(version)?;
         let body = parse_version_body(algorithm)?;
         if body.version.as_deref().is_some_and(|v| v != version) {
-            return Err(Error::invalid_param("The version in the body is not the one in the path"));
+            return Err(Error::invalid_param(
+                "The version in the body is not the one in the path",
+            ));
         }
-        let stored = self.storage().backup_version(user.as_str(), Some(number))?.ok_or_else(unknown_version)?;
+        let stored = self
+            .storage()
+            .backup_version(user.as_str(), Some(number))?
+            .ok_or_else(unknown_version)?;
         if stored.algorithm != body.algorithm {
-            return Err(Error::invalid_param("The algorithm of a backup version cannot change"));
+            return Err(Error::invalid_param(
+                "The algorithm of a backup version cannot change",
+            ));
         }
-        if !self.storage().update_backup_auth_data(user.as_str(), number, body.auth_data.get())? {
+        if !self
+            .storage()
+            .update_backup_auth_data(user.as_str(), number, body.auth_data.get())?
+        {
             return Err(unknown_version());
         }
         Ok(())
@@ -129,7 +158,10 @@ impl Services {
 
     /// `DELETE /room_keys/version/{version}`: the version and its keys.
     pub fn delete_backup(&self, user: &UserId, version: &str) -> Result<()> {
-        if self.storage().delete_backup_version(user.as_str(), parse_version(version)?)? {
+        if self
+            .storage()
+            .delete_backup_version(user.as_str(), parse_version(version)?)?
+        {
             Ok(())
         } else {
             Err(unknown_version())
@@ -138,7 +170,12 @@ impl Services {
 
     /// `PUT /room_keys/keys[/{roomId}[/{sessionId}]]`: stores keys in the current
     /// version, each only if better than the stored copy. Returns `(count, etag)`.
-    pub fn put_backup_keys(&self, user: &UserId, version: &str, keys: Vec<(OwnedRoomId, String, &RawValue)>) -> Result<(u64, String)> {
+    pub fn put_backup_keys(
+        &self,
+        user: &UserId,
+        version: &str,
+        keys: Vec<(OwnedRoomId, String, &RawValue)>,
+    ) -> Result<(u64, String)> {
         let number = parse_version(version)?;
         if keys.len() > MAX_KEYS_PER_REQUEST {
             return Err(Error::new(
@@ -149,13 +186,16 @@ impl Services {
         let rows = keys
             .into_iter()
             .map(|(room_id, session_id, json)| {
-                let data: KeyBackupData =
-                    serde_json::from_str(json.get()).map_err(|e| Error::bad_json(format!("{room_id} {session_id}: {e}")))?;
+                let data: KeyBackupData = serde_json::from_str(json.get())
+                    .map_err(|e| Error::bad_json(format!("{room_id} {session_id}: {e}")))?;
                 if !data.session_data.get().trim_start().starts_with('{') {
                     return Err(Error::bad_json("session_data must be an object"));
                 }
                 if data.session_data.get().len() > MAX_SESSION_DATA {
-                    return Err(Error::new(crate::error::ErrorKind::TooLarge, "session_data is too large"));
+                    return Err(Error::new(
+                        crate::error::ErrorKind::TooLarge,
+                        "session_data is too large",
+                    ));
                 }
                 Ok(BackupKeyRow {
                     room_id,
@@ -167,24 +207,46 @@ impl Services {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        match self.storage().put_backup_keys(user.as_str(), number, &rows, &better)? {
+        match self
+            .storage()
+            .put_backup_keys(user.as_str(), number, &rows, &better)?
+        {
             BackupWrite::Done { count, etag } => Ok((count.max(0) as u64, etag.to_string())),
-            BackupWrite::NotCurrent { current } => Err(Error::WrongRoomKeysVersion { current_version: current.to_string() }),
+            BackupWrite::NotCurrent { current } => Err(Error::WrongRoomKeysVersion {
+                current_version: current.to_string(),
+            }),
             BackupWrite::UnknownVersion => Err(unknown_version()),
         }
     }
 
     /// `GET /room_keys/keys[/{roomId}[/{sessionId}]]`: the stored keys.
-    pub fn backup_keys(&self, user: &UserId, version: &str, room: Option<&RoomId>, session: Option<&str>) -> Result<Vec<BackupKeyRow>> {
+    pub fn backup_keys(
+        &self,
+        user: &UserId,
+        version: &str,
+        room: Option<&RoomId>,
+        session: Option<&str>,
+    ) -> Result<Vec<BackupKeyRow>> {
         let number = parse_version(version)?;
-        if self.storage().backup_version(user.as_str(), Some(number))?.is_none() {
+        if self
+            .storage()
+            .backup_version(user.as_str(), Some(number))?
+            .is_none()
+        {
             return Err(unknown_version());
         }
-        self.storage().backup_keys(user.as_str(), number, room.map(RoomId::as_str), session)
+        self.storage()
+            .backup_keys(user.as_str(), number, room.map(RoomId::as_str), session)
     }
 
     /// `DELETE /room_keys/keys[/{roomId}[/{sessionId}]]`. Returns `(count, etag)`.
-    pub fn delete_backup_keys(&self, user: &UserId, version: &str, room: Option<&RoomId>, session: Option<&str>) -> Result<(u64, String)> {
+    pub fn delete_backup_keys(
+        &self,
+        user: &UserId,
+        version: &str,
+        room: Option<&RoomId>,
+        session: Option<&str>,
+    ) -> Result<(u64, String)> {
         let number = parse_version(version)?;
         let (count, etag) = self
             .storage()
@@ -226,6 +288,9 @@ mod tests {
         assert!(!better(&key(false, 0, 0), &key(true, 9, 9)));
         assert!(better(&key(false, 1, 9), &key(false, 2, 0)));
         assert!(better(&key(false, 1, 0), &key(false, 1, 1)));
-        assert!(!better(&key(false, 1, 1), &key(false, 1, 1)), "an equal key keeps the stored one");
+        assert!(
+            !better(&key(false, 1, 1), &key(false, 1, 1)),
+            "an equal key keeps the stored one"
+        );
     }
 }

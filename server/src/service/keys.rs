@@ -22,7 +22,8 @@ use crate::{
 };
 
 /// Claimed keys: user → device → key ID → key.
-pub type ClaimedKeys = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Box<RawValue>>>>;
+pub type ClaimedKeys =
+    BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Box<RawValue>>>>;
 
 /// Most to-device messages delivered in one sync.
 pub const TO_DEVICE_LIMIT: usize = 100;
@@ -59,8 +60,12 @@ struct DeviceKeysShape {
 
 fn algorithm_of(key_id: &str) -> Result<String> {
     match key_id.split_once(':') {
-        Some((algorithm, id)) if !algorithm.is_empty() && !id.is_empty() => Ok(algorithm.to_owned()),
-        _ => Err(Error::bad_json(format!("Key ID `{key_id}` is not `algorithm:id`"))),
+        Some((algorithm, id)) if !algorithm.is_empty() && !id.is_empty() => {
+            Ok(algorithm.to_owned())
+        }
+        _ => Err(Error::bad_json(format!(
+            "Key ID `{key_id}` is not `algorithm:id`"
+        ))),
     }
 }
 
@@ -80,7 +85,10 @@ pub(crate) fn signed_part(value: &Value) -> Value {
 /// Two uploads of one one-time key are the same key when they differ at most in
 /// their signatures (a client may sign again when it retries an upload).
 fn same_one_time_key(stored: &str, new: &str) -> bool {
-    match (serde_json::from_str::<Value>(stored), serde_json::from_str::<Value>(new)) {
+    match (
+        serde_json::from_str::<Value>(stored),
+        serde_json::from_str::<Value>(new),
+    ) {
         (Ok(stored), Ok(new)) => signed_part(&stored) == signed_part(&new),
         _ => false,
     }
@@ -104,16 +112,25 @@ impl Services {
     /// Synapse answers). Their self-signature is not checked, as Synapse does not:
     /// every client checks it before trusting a device, and a server check would
     /// add nothing a malicious server could not skip.
-    pub fn upload_keys(&self, user: &UserId, device: &DeviceId, upload: KeyUpload<'_>) -> Result<BTreeMap<String, u64>> {
+    pub fn upload_keys(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        upload: KeyUpload<'_>,
+    ) -> Result<BTreeMap<String, u64>> {
         let device_keys = match upload.device_keys {
             Some(keys) => {
-                let shape: DeviceKeysShape =
-                    serde_json::from_str(keys.get()).map_err(|e| Error::bad_json(format!("device_keys: {e}")))?;
+                let shape: DeviceKeysShape = serde_json::from_str(keys.get())
+                    .map_err(|e| Error::bad_json(format!("device_keys: {e}")))?;
                 if shape.user_id != user {
-                    return Err(Error::bad_json("device_keys.user_id is not the uploading user"));
+                    return Err(Error::bad_json(
+                        "device_keys.user_id is not the uploading user",
+                    ));
                 }
                 if shape.device_id != device {
-                    return Err(Error::bad_json("device_keys.device_id is not the uploading device"));
+                    return Err(Error::bad_json(
+                        "device_keys.device_id is not the uploading device",
+                    ));
                 }
                 let mut value: Value = serde_json::from_str(keys.get())?;
                 own_signatures_only(&mut value, user);
@@ -122,14 +139,19 @@ impl Services {
             None => None,
         };
         let rows = |keys: Vec<(String, String)>| -> Result<Vec<(String, String, String)>> {
-            keys.into_iter().map(|(id, json)| algorithm_of(&id).map(|alg| (id, alg, json))).collect()
+            keys.into_iter()
+                .map(|(id, json)| algorithm_of(&id).map(|alg| (id, alg, json)))
+                .collect()
         };
         let one_time = rows(upload.one_time_keys)?;
         let fallback = rows(upload.fallback_keys)?;
         // One-time keys first: a conflict refuses the whole upload before anything is written.
-        if let Some(key_id) =
-            self.storage().add_one_time_keys(user.as_str(), device.as_str(), &one_time, &same_one_time_key)?
-        {
+        if let Some(key_id) = self.storage().add_one_time_keys(
+            user.as_str(),
+            device.as_str(),
+            &one_time,
+            &same_one_time_key,
+        )? {
             // Synapse's answer, which clients recognise: 400 with M_UNKNOWN.
             return Err(Error::with_status(
                 ErrorKind::Unknown,
@@ -140,7 +162,8 @@ impl Services {
         if let Some(value) = device_keys {
             self.store_device_keys(user, device, value)?;
         }
-        self.storage().set_fallback_keys(user.as_str(), device.as_str(), &fallback)?;
+        self.storage()
+            .set_fallback_keys(user.as_str(), device.as_str(), &fallback)?;
         self.one_time_key_counts(user, device)
     }
 
@@ -165,10 +188,19 @@ impl Services {
             }
         }
         let reservation = self.notifier().reserve();
-        self.storage().set_device_keys(user.as_str(), device.as_str(), &value.to_string(), reservation.position())
+        self.storage().set_device_keys(
+            user.as_str(),
+            device.as_str(),
+            &value.to_string(),
+            reservation.position(),
+        )
     }
 
-    pub fn one_time_key_counts(&self, user: &UserId, device: &DeviceId) -> Result<BTreeMap<String, u64>> {
+    pub fn one_time_key_counts(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<BTreeMap<String, u64>> {
         Ok(self
             .storage()
             .one_time_key_counts(user.as_str(), device.as_str())?
@@ -177,21 +209,33 @@ impl Services {
             .collect())
     }
 
-    pub fn unused_fallback_algorithms(&self, user: &UserId, device: &DeviceId) -> Result<Vec<String>> {
-        self.storage().unused_fallback_algorithms(user.as_str(), device.as_str())
+    pub fn unused_fallback_algorithms(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<Vec<String>> {
+        self.storage()
+            .unused_fallback_algorithms(user.as_str(), device.as_str())
     }
 
     /// `POST /keys/query`: device keys of local users (an empty device list means
     /// all devices) with their display names, and cross-signing keys as `viewer`
     /// may see them. Remote users would need federation.
-    pub fn query_keys(&self, viewer: &UserId, requested: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>) -> Result<KeyQuery> {
+    pub fn query_keys(
+        &self,
+        viewer: &UserId,
+        requested: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
+    ) -> Result<KeyQuery> {
         let mut out = KeyQuery::default();
         for (user, devices) in requested {
             if user.server_name() != self.config().server_name {
                 continue;
             }
-            let names: BTreeMap<OwnedDeviceId, Option<String>> =
-                self.devices(user)?.into_iter().map(|(id, name, _)| (id, name)).collect();
+            let names: BTreeMap<OwnedDeviceId, Option<String>> = self
+                .devices(user)?
+                .into_iter()
+                .map(|(id, name, _)| (id, name))
+                .collect();
             let mut found = BTreeMap::new();
             for (device, json) in self.storage().device_keys(user.as_str())? {
                 if !devices.is_empty() && !devices.contains(&device) {
@@ -222,13 +266,22 @@ impl Services {
 
     /// `POST /keys/claim`: one key per requested device: the oldest uploaded
     /// one-time key (each handed out once), else the fallback key.
-    pub fn claim_keys(&self, requested: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>) -> Result<ClaimedKeys> {
+    pub fn claim_keys(
+        &self,
+        requested: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>,
+    ) -> Result<ClaimedKeys> {
         let mut out = BTreeMap::new();
         for (user, devices) in requested {
             let mut per_device = BTreeMap::new();
             for (device, algorithm) in devices {
-                if let Some((key_id, json)) = self.storage().claim_key(user.as_str(), device.as_str(), algorithm)? {
-                    per_device.insert(device.clone(), BTreeMap::from([(key_id, RawValue::from_string(json)?)]));
+                if let Some((key_id, json)) =
+                    self.storage()
+                        .claim_key(user.as_str(), device.as_str(), algorithm)?
+                {
+                    per_device.insert(
+                        device.clone(),
+                        BTreeMap::from([(key_id, RawValue::from_string(json)?)]),
+                    );
                 }
             }
             if !per_device.is_empty() {
@@ -253,7 +306,8 @@ impl Services {
     /// removed), so everyone sharing a room with them refreshes their keys.
     pub fn device_list_changed(&self, user: &UserId) -> Result<()> {
         let reservation = self.notifier().reserve();
-        self.storage().record_device_list_change(user.as_str(), reservation.position())
+        self.storage()
+            .record_device_list_change(user.as_str(), reservation.position())
     }
 
     /// `PUT /sendToDevice/{type}/{txnId}`: queues one message per target
@@ -270,7 +324,10 @@ impl Services {
         messages: Vec<(OwnedUserId, Option<OwnedDeviceId>, Box<RawValue>)>,
     ) -> Result<()> {
         let scope = format!("sendToDevice/{event_type}/{txn_id}");
-        if self.storage().use_txn_scope(sender.as_str(), sender_device.as_str(), &scope)? {
+        if self
+            .storage()
+            .use_txn_scope(sender.as_str(), sender_device.as_str(), &scope)?
+        {
             return Ok(());
         }
         for (user, device, content) in messages {
@@ -279,7 +336,11 @@ impl Services {
             }
             let targets: Vec<OwnedDeviceId> = match device {
                 Some(device) => vec![device],
-                None => self.devices(&user)?.into_iter().map(|(id, _, _)| id).collect(),
+                None => self
+                    .devices(&user)?
+                    .into_iter()
+                    .map(|(id, _, _)| id)
+                    .collect(),
             };
             for target in targets {
                 let reservation = self.notifier().reserve();
@@ -302,11 +363,23 @@ impl Services {
 
     /// Pending to-device messages for a device, acknowledging (deleting)
     /// those at or before `ack` first.
-    pub fn to_device_for(&self, user: &UserId, device: &DeviceId, ack: Option<i64>, until: i64) -> Result<Vec<ToDeviceRow>> {
+    pub fn to_device_for(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        ack: Option<i64>,
+        until: i64,
+    ) -> Result<Vec<ToDeviceRow>> {
         if let Some(ack) = ack {
-            self.storage().ack_to_device(user.as_str(), device.as_str(), ack)?;
+            self.storage()
+                .ack_to_device(user.as_str(), device.as_str(), ack)?;
         }
-        self.storage().to_device_messages(user.as_str(), device.as_str(), until, TO_DEVICE_LIMIT + 1)
+        self.storage().to_device_messages(
+            user.as_str(),
+            device.as_str(),
+            until,
+            TO_DEVICE_LIMIT + 1,
+        )
     }
 }
 

@@ -27,10 +27,31 @@ const MAX_PENDING: i64 = 20;
 /// Content types a browser may show inline (the spec's list); everything else is served as
 /// an attachment.
 const INLINE_TYPES: [&str; 26] = [
-    "text/css", "text/plain", "text/csv", "application/json", "application/ld+json", "image/jpeg",
-    "image/gif", "image/png", "image/apng", "image/webp", "image/avif", "video/mp4", "video/webm",
-    "video/ogg", "video/quicktime", "audio/mp4", "audio/webm", "audio/aac", "audio/mpeg",
-    "audio/ogg", "audio/wave", "audio/wav", "audio/x-wav", "audio/x-pn-wav", "audio/flac",
+    "text/css",
+    "text/plain",
+    "text/csv",
+    "application/json",
+    "application/ld+json",
+    "image/jpeg",
+    "image/gif",
+    "image/png",
+    "image/apng",
+    "image/webp",
+    "image/avif",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "video/quicktime",
+    "audio/mp4",
+    "audio/webm",
+    "audio/aac",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wave",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/x-pn-wav",
+    "audio/flac",
     "audio/x-flac",
 ];
 
@@ -47,7 +68,13 @@ pub struct MediaFile {
 impl MediaFile {
     /// Whether browsers may render it inline.
     pub fn inline_safe(&self) -> bool {
-        let essence = self.content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let essence = self
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         INLINE_TYPES.contains(&essence.as_str())
     }
 }
@@ -60,7 +87,9 @@ fn new_media_id() -> String {
 pub fn valid_media_id(media_id: &str) -> bool {
     !media_id.is_empty()
         && media_id.len() <= 255
-        && media_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && media_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl Services {
@@ -69,7 +98,10 @@ impl Services {
     }
 
     pub(crate) fn content_file(&self, sha256: &str) -> PathBuf {
-        self.media_dir().join(&sha256[..2]).join(&sha256[2..4]).join(sha256)
+        self.media_dir()
+            .join(&sha256[..2])
+            .join(&sha256[2..4])
+            .join(sha256)
     }
 
     /// `mxc://` URI of one of our media IDs.
@@ -78,7 +110,13 @@ impl Services {
     }
 
     /// `POST /_matrix/media/v3/upload`.
-    pub async fn upload(&self, who: &Requester, content_type: Option<&str>, filename: Option<&str>, body: Body) -> Result<String> {
+    pub async fn upload(
+        &self,
+        who: &Requester,
+        content_type: Option<&str>,
+        filename: Option<&str>,
+        body: Body,
+    ) -> Result<String> {
         let (sha256, size) = self.receive(body).await?;
         let media_id = new_media_id();
         self.storage().create_media(&MediaRow {
@@ -98,7 +136,9 @@ impl Services {
     pub fn create_pending(&self, who: &Requester) -> Result<(String, i64)> {
         let now = now_ms();
         if self.storage().pending_media(who.user_id.as_str(), now)? >= MAX_PENDING {
-            return Err(Error::RateLimited { retry_after_ms: 60_000 });
+            return Err(Error::RateLimited {
+                retry_after_ms: 60_000,
+            });
         }
         let media_id = new_media_id();
         let expires = now + PENDING_TTL_MS;
@@ -127,18 +167,32 @@ impl Services {
     ) -> Result<()> {
         let row = self.local_media_row(server_name, media_id)?;
         if row.uploader != who.user_id {
-            return Err(Error::forbidden("Only the creator of this media ID may upload to it"));
+            return Err(Error::forbidden(
+                "Only the creator of this media ID may upload to it",
+            ));
         }
         if row.sha256.is_some() {
-            return Err(Error::new(ErrorKind::CannotOverwriteMedia, "This media already has content"));
+            return Err(Error::new(
+                ErrorKind::CannotOverwriteMedia,
+                "This media already has content",
+            ));
         }
         if row.expires_ts.is_some_and(|expires| expires < now_ms()) {
             return Err(Error::not_found("This media ID has expired"));
         }
         let (sha256, size) = self.receive(body).await?;
-        let filled = self.storage().fill_media(media_id, &normalise_type(content_type), filename, size as i64, &sha256)?;
+        let filled = self.storage().fill_media(
+            media_id,
+            &normalise_type(content_type),
+            filename,
+            size as i64,
+            &sha256,
+        )?;
         if !filled {
-            return Err(Error::new(ErrorKind::CannotOverwriteMedia, "This media already has content"));
+            return Err(Error::new(
+                ErrorKind::CannotOverwriteMedia,
+                "This media already has content",
+            ));
         }
         Ok(())
     }
@@ -147,12 +201,17 @@ impl Services {
     pub fn media_file(&self, server_name: &str, media_id: &str) -> Result<MediaFile> {
         let row = self.local_media_row(server_name, media_id)?;
         let Some(sha256) = row.sha256 else {
-            return Err(Error::new(ErrorKind::NotYetUploaded, "The content of this media has not been uploaded yet"));
+            return Err(Error::new(
+                ErrorKind::NotYetUploaded,
+                "The content of this media has not been uploaded yet",
+            ));
         };
         Ok(MediaFile {
             path: self.content_file(&sha256),
             size: row.size.unwrap_or(0).max(0) as u64,
-            content_type: row.content_type.unwrap_or_else(|| "application/octet-stream".to_owned()),
+            content_type: row
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".to_owned()),
             filename: row.filename,
             sha256,
         })
@@ -163,26 +222,34 @@ impl Services {
         if server_name != self.config().server_name.as_str() || !valid_media_id(media_id) {
             return Err(Error::not_found("No such media"));
         }
-        self.storage().media(media_id)?.ok_or_else(|| Error::not_found("No such media"))
+        self.storage()
+            .media(media_id)?
+            .ok_or_else(|| Error::not_found("No such media"))
     }
 
     /// Streams a request body to a temporary file, hashing it; refuses it once it passes the
     /// upload limit. Returns the hex SHA-256 and the size, with the file in place.
     async fn receive(&self, body: Body) -> Result<(String, u64)> {
-        self.receive_limited(body, self.config().max_upload_size).await
+        self.receive_limited(body, self.config().max_upload_size)
+            .await
     }
 
     async fn receive_limited(&self, mut body: Body, limit: u64) -> Result<(String, u64)> {
         let tmp_dir = self.media_dir().join("tmp");
-        tokio::fs::create_dir_all(&tmp_dir).await.map_err(io_error)?;
+        tokio::fs::create_dir_all(&tmp_dir)
+            .await
+            .map_err(io_error)?;
         let tmp = tmp_dir.join(new_media_id());
         let result = async {
             let mut file = tokio::fs::File::create(&tmp).await.map_err(io_error)?;
             let mut hasher = Sha256::new();
             let mut size: u64 = 0;
             while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| Error::bad_json(format!("The upload was interrupted: {e}")))?;
-                let Ok(chunk) = frame.into_data() else { continue };
+                let frame = frame
+                    .map_err(|e| Error::bad_json(format!("The upload was interrupted: {e}")))?;
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
                 size += chunk.len() as u64;
                 if size > limit {
                     return Err(Error::new(
@@ -196,11 +263,19 @@ impl Services {
             file.sync_all().await.map_err(io_error)?;
             let sha256 = hex(&hasher.finalize());
             let path = self.content_file(&sha256);
-            let dir = path.parent().expect("content paths have a parent").to_owned();
+            let dir = path
+                .parent()
+                .expect("content paths have a parent")
+                .to_owned();
             tokio::fs::create_dir_all(&dir).await.map_err(io_error)?;
             tokio::fs::rename(&tmp, &path).await.map_err(io_error)?;
             // The rename is durable once its directory is.
-            tokio::fs::File::open(&dir).await.map_err(io_error)?.sync_all().await.map_err(io_error)?;
+            tokio::fs::File::open(&dir)
+                .await
+                .map_err(io_error)?
+                .sync_all()
+                .await
+                .map_err(io_error)?;
             Ok((sha256, size))
         }
         .await;
@@ -228,7 +303,13 @@ impl Services {
 fn normalise_type(content_type: Option<&str>) -> String {
     content_type
         .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 255 && t.contains('/') && t.is_ascii() && !t.contains(['\r', '\n']))
+        .filter(|t| {
+            !t.is_empty()
+                && t.len() <= 255
+                && t.contains('/')
+                && t.is_ascii()
+                && !t.contains(['\r', '\n'])
+        })
         .unwrap_or("application/octet-stream")
         .to_owned()
 }

@@ -50,7 +50,10 @@ impl Notifier {
     pub fn new(position: i64) -> Self {
         Self {
             tx: watch::channel(position).0,
-            ids: Mutex::new(Ids { next: position + 1, pending: BTreeSet::new() }),
+            ids: Mutex::new(Ids {
+                next: position + 1,
+                pending: BTreeSet::new(),
+            }),
         }
     }
 
@@ -60,7 +63,10 @@ impl Notifier {
         let position = ids.next;
         ids.next += 1;
         ids.pending.insert(position);
-        Reservation { notifier: self, position }
+        Reservation {
+            notifier: self,
+            position,
+        }
     }
 
     fn complete(&self, position: i64) {
@@ -107,7 +113,10 @@ mod tests {
         let mut rx = n.subscribe();
         // The "read" happened here; a write lands before we start waiting.
         drop(n.reserve());
-        tokio::time::timeout(std::time::Duration::from_secs(1), rx.changed()).await.expect("woken").unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(1), rx.changed())
+            .await
+            .expect("woken")
+            .unwrap();
         assert_eq!(*rx.borrow(), 6);
     }
 

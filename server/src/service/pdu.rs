@@ -6,11 +6,8 @@
 
 use ruma::{
     CanonicalJsonObject, CanonicalJsonValue, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId,
-    OwnedRoomId, OwnedUserId, RoomId, UserId,
-    events::TimelineEventType,
-    room_version_rules::RoomVersionRules,
-    serde::Raw,
-    signatures::Ed25519KeyPair,
+    OwnedRoomId, OwnedUserId, RoomId, UserId, events::TimelineEventType,
+    room_version_rules::RoomVersionRules, serde::Raw, signatures::Ed25519KeyPair,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -135,23 +132,40 @@ pub fn build_signed(
         .map_err(|e| Error::bad_json(format!("content is not canonical JSON: {e}")))?;
     let ids = |ids: &[OwnedEventId]| {
         CanonicalJsonValue::Array(
-            ids.iter().map(|id| CanonicalJsonValue::String(id.to_string())).collect(),
+            ids.iter()
+                .map(|id| CanonicalJsonValue::String(id.to_string()))
+                .collect(),
         )
     };
     let mut object = CanonicalJsonObject::new();
     object.insert("auth_events".into(), ids(&template.auth_events));
     object.insert("content".into(), content);
-    object.insert("depth".into(), CanonicalJsonValue::Integer(ruma::Int::try_from(template.depth).map_err(Error::internal)?));
+    object.insert(
+        "depth".into(),
+        CanonicalJsonValue::Integer(ruma::Int::try_from(template.depth).map_err(Error::internal)?),
+    );
     object.insert(
         "origin_server_ts".into(),
         CanonicalJsonValue::Integer(ruma::Int::from(template.origin_server_ts.0)),
     );
     object.insert("prev_events".into(), ids(&template.prev_events));
-    object.insert("room_id".into(), CanonicalJsonValue::String(template.room_id.to_string()));
-    object.insert("sender".into(), CanonicalJsonValue::String(template.sender.to_string()));
-    object.insert("type".into(), CanonicalJsonValue::String(template.kind.to_string()));
+    object.insert(
+        "room_id".into(),
+        CanonicalJsonValue::String(template.room_id.to_string()),
+    );
+    object.insert(
+        "sender".into(),
+        CanonicalJsonValue::String(template.sender.to_string()),
+    );
+    object.insert(
+        "type".into(),
+        CanonicalJsonValue::String(template.kind.to_string()),
+    );
     if let Some(state_key) = template.state_key {
-        object.insert("state_key".into(), CanonicalJsonValue::String(state_key.to_owned()));
+        object.insert(
+            "state_key".into(),
+            CanonicalJsonValue::String(state_key.to_owned()),
+        );
     }
     if *template.kind == TimelineEventType::RoomRedaction
         && let Some(CanonicalJsonValue::Object(c)) = object.get("content")
@@ -163,9 +177,18 @@ pub fn build_signed(
     }
 
     ruma::signatures::hash_and_sign_event(server_name, key, &mut object, &rules.redaction)
-        .map_err(|e| Error::new(crate::error::ErrorKind::TooLarge, format!("cannot sign event: {e}")))?;
-    let hash = ruma::signatures::reference_hash(&object, rules)
-        .map_err(|e| Error::new(crate::error::ErrorKind::TooLarge, format!("event too large: {e}")))?;
+        .map_err(|e| {
+            Error::new(
+                crate::error::ErrorKind::TooLarge,
+                format!("cannot sign event: {e}"),
+            )
+        })?;
+    let hash = ruma::signatures::reference_hash(&object, rules).map_err(|e| {
+        Error::new(
+            crate::error::ErrorKind::TooLarge,
+            format!("event too large: {e}"),
+        )
+    })?;
     let event_id = OwnedEventId::try_from(format!("${hash}")).map_err(Error::internal)?;
 
     let json = serde_json::to_string(&object)?;
@@ -188,7 +211,10 @@ pub struct RenderOptions<'a> {
 
 /// Renders a stored PDU in the client format (`ClientEvent`), adding the
 /// `unsigned` fields the spec asks for.
-pub fn client_event(stored: &StoredEvent, options: RenderOptions<'_>) -> Result<Raw<ruma::events::AnyTimelineEvent>> {
+pub fn client_event(
+    stored: &StoredEvent,
+    options: RenderOptions<'_>,
+) -> Result<Raw<ruma::events::AnyTimelineEvent>> {
     #[derive(serde::Serialize)]
     struct ClientEvent<'a> {
         content: &'a RawValue,
@@ -255,7 +281,11 @@ pub fn client_event(stored: &StoredEvent, options: RenderOptions<'_>) -> Result<
 /// The content of `pdu` as the room version's redaction algorithm leaves it.
 pub fn redacted_content(pdu: &Pdu, rules: &RoomVersionRules) -> Result<Box<RawValue>> {
     let mut content: CanonicalJsonObject = serde_json::from_str(pdu.content.get())?;
-    ruma::canonical_json::redact_content_in_place(&mut content, &rules.redaction, pdu.kind.to_string());
+    ruma::canonical_json::redact_content_in_place(
+        &mut content,
+        &rules.redaction,
+        pdu.kind.to_string(),
+    );
     Ok(serde_json::value::to_raw_value(&content)?)
 }
 
@@ -275,7 +305,10 @@ mod tests {
         let rules = RoomVersionId::V11.rules().unwrap();
         let room_id = ruma::room_id!("!room:example.org");
         let sender = ruma::user_id!("@alice:example.org");
-        let content = serde_json::value::to_raw_value(&serde_json::json!({"msgtype": "m.text", "body": "hi"})).unwrap();
+        let content = serde_json::value::to_raw_value(
+            &serde_json::json!({"msgtype": "m.text", "body": "hi"}),
+        )
+        .unwrap();
         let kind = TimelineEventType::RoomMessage;
         let (event_id, object, pdu) = build_signed(
             PduTemplate {
@@ -298,7 +331,11 @@ mod tests {
         let mut keys = PublicKeyMap::new();
         keys.insert(
             "example.org".into(),
-            [("ed25519:a_test".to_owned(), Base64::new(key.public_key().to_vec()))].into(),
+            [(
+                "ed25519:a_test".to_owned(),
+                Base64::new(key.public_key().to_vec()),
+            )]
+            .into(),
         );
         assert_eq!(verify_event(&keys, &object, &rules).unwrap(), Verified::All);
         let hash = ruma::signatures::reference_hash(&object, &rules).unwrap();
@@ -307,7 +344,13 @@ mod tests {
 
         // Tampering with the content breaks the content hash.
         let mut tampered = object.clone();
-        tampered.insert("content".into(), CanonicalJsonValue::Object(Default::default()));
-        assert_ne!(verify_event(&keys, &tampered, &rules).unwrap(), Verified::All);
+        tampered.insert(
+            "content".into(),
+            CanonicalJsonValue::Object(Default::default()),
+        );
+        assert_ne!(
+            verify_event(&keys, &tampered, &rules).unwrap(),
+            Verified::All
+        );
     }
 }

@@ -21,10 +21,18 @@ impl Services {
             return Err(Error::invalid_param(format!("Unknown presence {state}")));
         }
         if status_msg.is_some_and(|m| m.len() > 1024) {
-            return Err(Error::invalid_param("Status messages are limited to 1024 bytes"));
+            return Err(Error::invalid_param(
+                "Status messages are limited to 1024 bytes",
+            ));
         }
         let reservation = self.notifier().reserve();
-        self.storage().set_presence(user.as_str(), state, status_msg, now_ms(), reservation.position())
+        self.storage().set_presence(
+            user.as_str(),
+            state,
+            status_msg,
+            now_ms(),
+            reservation.position(),
+        )
     }
 
     /// Marks the user online when a sync asks for it, unless already online
@@ -50,13 +58,25 @@ impl Services {
                 status_msg: row.status_msg,
                 last_active_ago: Some((now_ms() - row.last_active_ts).max(0) as u64),
             },
-            None => Presence { state: "offline".into(), status_msg: None, last_active_ago: None, currently_active: false },
+            None => Presence {
+                state: "offline".into(),
+                status_msg: None,
+                last_active_ago: None,
+                currently_active: false,
+            },
         })
     }
 
     /// `m.presence` events of users sharing a room with `viewer`, changed in `(after, until]`.
-    pub fn presence_events(&self, viewer: &UserId, after: Option<i64>, until: i64) -> Result<Vec<Value>> {
-        let changed = self.storage().presence_changes(after.unwrap_or(-1), until)?;
+    pub fn presence_events(
+        &self,
+        viewer: &UserId,
+        after: Option<i64>,
+        until: i64,
+    ) -> Result<Vec<Value>> {
+        let changed = self
+            .storage()
+            .presence_changes(after.unwrap_or(-1), until)?;
         if changed.is_empty() {
             return Ok(Vec::new());
         }
@@ -65,11 +85,16 @@ impl Services {
         for user in changed.into_iter().filter(|u| visible.contains(u)) {
             let p = self.presence(&user)?;
             let (displayname, avatar_url) = self.profile(&user)?.unwrap_or_default();
-            let mut content = json!({ "presence": p.state, "currently_active": p.currently_active });
+            let mut content =
+                json!({ "presence": p.state, "currently_active": p.currently_active });
             if let Some(ago) = p.last_active_ago {
                 content["last_active_ago"] = json!(ago);
             }
-            for (key, value) in [("status_msg", p.status_msg), ("displayname", displayname), ("avatar_url", avatar_url)] {
+            for (key, value) in [
+                ("status_msg", p.status_msg),
+                ("displayname", displayname),
+                ("avatar_url", avatar_url),
+            ] {
                 if let Some(value) = value {
                     content[key] = json!(value);
                 }

@@ -12,11 +12,19 @@ use crate::{
 impl Services {
     /// Sets one of the user's profile fields and, as the spec asks, sends an
     /// updated `m.room.member` event into every room they have joined.
-    pub async fn set_profile_field(&self, user_id: &UserId, field: ProfileField, value: Option<&str>) -> Result<()> {
+    pub async fn set_profile_field(
+        &self,
+        user_id: &UserId,
+        field: ProfileField,
+        value: Option<&str>,
+    ) -> Result<()> {
         if value.is_some_and(|v| v.len() > 256) {
-            return Err(Error::invalid_param("Profile values are limited to 256 bytes"));
+            return Err(Error::invalid_param(
+                "Profile values are limited to 256 bytes",
+            ));
         }
-        self.storage().set_profile_field(user_id.as_str(), field, value)?;
+        self.storage()
+            .set_profile_field(user_id.as_str(), field, value)?;
         let (displayname, avatar_url) = self.profile(user_id)?.unwrap_or_default();
         for row in self.storage().memberships_of(user_id.as_str())? {
             if row.membership != "join" {

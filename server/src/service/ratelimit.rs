@@ -7,11 +7,7 @@
 //! receipts, where a chat must not stall a person typing fast. Every write a client can
 //! make has a bucket.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::Instant,
-};
+use std::{collections::HashMap, sync::Mutex, time::Instant};
 
 use super::Services;
 use crate::error::{Error, Result};
@@ -99,7 +95,13 @@ impl RateLimiter {
     }
 
     /// Refills `key`'s bucket for `action`; with `take`, uses a token if one is there.
-    fn update(&self, action: Action, key: &str, now: Instant, take: bool) -> std::result::Result<(), u64> {
+    fn update(
+        &self,
+        action: Action,
+        key: &str,
+        now: Instant,
+        take: bool,
+    ) -> std::result::Result<(), u64> {
         let (per_second, burst) = action.rate();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= PRUNE_AT {
@@ -108,9 +110,10 @@ impl RateLimiter {
                 bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * rate < burst
             });
         }
-        let bucket = buckets
-            .entry((action, key.to_owned()))
-            .or_insert(Bucket { tokens: burst, updated: now });
+        let bucket = buckets.entry((action, key.to_owned())).or_insert(Bucket {
+            tokens: burst,
+            updated: now,
+        });
         let elapsed = now.duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
         bucket.updated = now;
@@ -148,11 +151,19 @@ impl Services {
 
     /// Checks a password for `user_id` under the per-account limit on wrong guesses: none
     /// is checked while the account's allowance is used up, and each wrong one uses some.
-    pub async fn check_password_limited(&self, user_id: &ruma::UserId, password: String) -> Result<()> {
+    pub async fn check_password_limited(
+        &self,
+        user_id: &ruma::UserId,
+        password: String,
+    ) -> Result<()> {
         self.rate_limit_check(Action::PasswordFailure, user_id.as_str())?;
         let outcome = self.check_password(user_id, password).await;
         if outcome.is_err() && self.config().rate_limits {
-            let _ = self.inner_rate_limiter().take(Action::PasswordFailure, user_id.as_str(), Instant::now());
+            let _ = self.inner_rate_limiter().take(
+                Action::PasswordFailure,
+                user_id.as_str(),
+                Instant::now(),
+            );
         }
         outcome
     }

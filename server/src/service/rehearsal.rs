@@ -29,7 +29,9 @@ impl Services {
         alias: Option<&RoomAliasId>,
         events: &[(&OwnedUserId, &EventSpec)],
     ) -> Result<()> {
-        let rules = version.rules().ok_or_else(|| Error::internal("room version without rules"))?;
+        let rules = version
+            .rules()
+            .ok_or_else(|| Error::internal("room version without rules"))?;
         let mut state: HashMap<(String, String), OwnedEventId> = HashMap::new();
         let mut pdus: HashMap<OwnedEventId, Arc<Pdu>> = HashMap::new();
         let mut head: Option<OwnedEventId> = None;
@@ -55,10 +57,17 @@ impl Services {
                 &rules,
             )?;
             let load = |id: &EventId| pdus.get(id).cloned();
-            state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, load).map_err(auth_failed)?;
-            state_res::check_state_dependent_auth_rules(&rules.authorization, &pdu, |t: &StateEventType, k: &str| {
-                state.get(&(t.to_string(), k.to_owned())).and_then(|id| load(id))
-            })
+            state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, load)
+                .map_err(auth_failed)?;
+            state_res::check_state_dependent_auth_rules(
+                &rules.authorization,
+                &pdu,
+                |t: &StateEventType, k: &str| {
+                    state
+                        .get(&(t.to_string(), k.to_owned()))
+                        .and_then(|id| load(id))
+                },
+            )
             .map_err(auth_failed)?;
             if let Some(state_key) = &spec.state_key {
                 state.insert((spec.kind.to_string(), state_key.clone()), event_id.clone());

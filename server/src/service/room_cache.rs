@@ -53,15 +53,34 @@ impl RoomStates {
             if self.rooms.len() >= MAX_ROOMS {
                 self.rooms.clear();
             }
-            let state = storage.current_state(room_id.as_str())?.into_iter().map(|(t, k, id)| ((t, k), id)).collect();
-            self.rooms.insert(room_id.to_owned(), CachedRoom { state, pdus: Mutex::default() });
+            let state = storage
+                .current_state(room_id.as_str())?
+                .into_iter()
+                .map(|(t, k, id)| ((t, k), id))
+                .collect();
+            self.rooms.insert(
+                room_id.to_owned(),
+                CachedRoom {
+                    state,
+                    pdus: Mutex::default(),
+                },
+            );
         }
         Ok(&self.rooms[room_id])
     }
 
     /// Records a state event that was just appended.
-    pub fn state_changed(&mut self, room_id: &RoomId, kind: String, state_key: String, event_id: OwnedEventId, pdu: Pdu) {
-        let Some(room) = self.rooms.get_mut(room_id) else { return };
+    pub fn state_changed(
+        &mut self,
+        room_id: &RoomId,
+        kind: String,
+        state_key: String,
+        event_id: OwnedEventId,
+        pdu: Pdu,
+    ) {
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return;
+        };
         let pdus = room.pdus.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = room.state.insert((kind, state_key), event_id.clone()) {
             pdus.remove(&old);

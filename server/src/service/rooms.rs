@@ -80,7 +80,10 @@ pub(super) fn auth_events_for(
         &rules.authorization,
     )
     .map_err(|e| Error::bad_json(format!("Invalid event: {e}")))?;
-    Ok(auth_types.iter().filter_map(|(t, k)| state.get(&(t.to_string(), k.clone())).cloned()).collect())
+    Ok(auth_types
+        .iter()
+        .filter_map(|(t, k)| state.get(&(t.to_string(), k.clone())).cloned())
+        .collect())
 }
 
 impl Services {
@@ -117,7 +120,9 @@ impl Services {
         let version = storage
             .room_version(room_id.as_str())?
             .ok_or_else(|| Error::not_found("Unknown room"))?;
-        let rules = version.rules().ok_or_else(|| Error::internal("room version without rules"))?;
+        let rules = version
+            .rules()
+            .ok_or_else(|| Error::internal("room version without rules"))?;
 
         let cached = _guard.room(room_id, storage)?;
         let state = &cached.state;
@@ -154,11 +159,16 @@ impl Services {
         )?;
 
         let load = |id: &ruma::EventId| cached.pdu(id, storage);
-        state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, load).map_err(auth_failed)?;
+        state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, load)
+            .map_err(auth_failed)?;
         state_res::check_state_dependent_auth_rules(
             &rules.authorization,
             &pdu,
-            |t: &StateEventType, k: &str| state.get(&(t.to_string(), k.to_owned())).and_then(|id| load(id)),
+            |t: &StateEventType, k: &str| {
+                state
+                    .get(&(t.to_string(), k.to_owned()))
+                    .and_then(|id| load(id))
+            },
         )
         .map_err(auth_failed)?;
 
@@ -166,7 +176,11 @@ impl Services {
             .then(|| {
                 serde_json::from_str::<Value>(spec.content.get())
                     .ok()
-                    .and_then(|c| c.get("membership").and_then(Value::as_str).map(str::to_owned))
+                    .and_then(|c| {
+                        c.get("membership")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
             })
             .flatten();
 
@@ -182,7 +196,11 @@ impl Services {
             depth: depth as i64,
             pdu_json,
             txn: txn.as_ref().map(|t| {
-                (t.who.user_id.clone(), t.who.device_id.clone(), t.txn_id.to_owned())
+                (
+                    t.who.user_id.clone(),
+                    t.who.device_id.clone(),
+                    t.txn_id.to_owned(),
+                )
             }),
             txn_scope: txn.map(|t| t.scope),
             membership,
@@ -190,7 +208,13 @@ impl Services {
             relation: relation_of(&spec.content),
         })?;
         if let Some(state_key) = spec.state_key {
-            _guard.state_changed(room_id, spec.kind.to_string(), state_key, event_id.clone(), pdu);
+            _guard.state_changed(
+                room_id,
+                spec.kind.to_string(),
+                state_key,
+                event_id.clone(),
+                pdu,
+            );
             self.push_context_changed();
         }
         let ticket = self.durability().ticket();
@@ -203,7 +227,12 @@ impl Services {
 
     /// A member event for one of our users, with their profile filled in (as
     /// the spec asks servers to do).
-    fn member_content(&self, user_id: &UserId, membership: &str, extra: Option<(&str, Value)>) -> Result<Value> {
+    fn member_content(
+        &self,
+        user_id: &UserId,
+        membership: &str,
+        extra: Option<(&str, Value)>,
+    ) -> Result<Value> {
         let mut content = json!({ "membership": membership });
         if let Some((name, avatar)) = self.profile(user_id)? {
             if let Some(name) = name {
@@ -251,7 +280,10 @@ impl Services {
             self.check_invitee(invitee)?;
         }
         let room_id = loop {
-            let id = format!("!{}:{server}", Alphanumeric.sample_string(&mut rand::rng(), 18));
+            let id = format!(
+                "!{}:{server}",
+                Alphanumeric.sample_string(&mut rand::rng(), 18)
+            );
             let id = OwnedRoomId::try_from(id).map_err(Error::internal)?;
             if self.storage().room_version(id.as_str())?.is_none() {
                 break id;
@@ -325,7 +357,9 @@ impl Services {
             let overrides: Value = serde_json::from_str(overrides.json().get())
                 .map_err(|e| Error::bad_json(format!("power_level_content_override: {e}")))?;
             let Value::Object(overrides) = overrides else {
-                return Err(Error::bad_json("power_level_content_override must be an object"));
+                return Err(Error::bad_json(
+                    "power_level_content_override must be an object",
+                ));
             };
             for (key, value) in overrides {
                 power_levels[key] = value;
@@ -335,35 +369,58 @@ impl Services {
 
         // 4. The canonical alias (claimed once everything has been checked).
         if let Some(alias) = &alias {
-            events.push(EventSpec::state("m.room.canonical_alias", "", json!({ "alias": alias }))?);
+            events.push(EventSpec::state(
+                "m.room.canonical_alias",
+                "",
+                json!({ "alias": alias }),
+            )?);
         }
 
         // 5. Preset state.
-        events.push(EventSpec::state("m.room.join_rules", "", json!({ "join_rule": join_rule }))?);
+        events.push(EventSpec::state(
+            "m.room.join_rules",
+            "",
+            json!({ "join_rule": join_rule }),
+        )?);
         events.push(EventSpec::state(
             "m.room.history_visibility",
             "",
             json!({ "history_visibility": "shared" }),
         )?);
-        events.push(EventSpec::state("m.room.guest_access", "", json!({ "guest_access": guest_access }))?);
+        events.push(EventSpec::state(
+            "m.room.guest_access",
+            "",
+            json!({ "guest_access": guest_access }),
+        )?);
 
         // 6. initial_state, in order.
         for raw in &req.initial_state {
             let event: InitialState = raw
                 .deserialize_as_unchecked()
                 .map_err(|e| Error::bad_json(format!("initial_state: {e}")))?;
-            if matches!(event.kind.as_str(), "m.room.create" | "m.room.member" | "m.room.power_levels") {
+            if matches!(
+                event.kind.as_str(),
+                "m.room.create" | "m.room.member" | "m.room.power_levels"
+            ) {
                 return Err(Error::new(
                     ErrorKind::InvalidParam,
                     format!("initial_state may not contain {}", event.kind),
                 ));
             }
-            events.push(EventSpec::state(&event.kind, &event.state_key, event.content)?);
+            events.push(EventSpec::state(
+                &event.kind,
+                &event.state_key,
+                event.content,
+            )?);
         }
 
         // 7. Name and topic.
         if let Some(name) = &req.name {
-            events.push(EventSpec::state("m.room.name", "", json!({ "name": name }))?);
+            events.push(EventSpec::state(
+                "m.room.name",
+                "",
+                json!({ "name": name }),
+            )?);
         }
         if let Some(topic) = &req.topic {
             events.push(EventSpec::state(
@@ -378,19 +435,34 @@ impl Services {
             .invite
             .iter()
             .map(|invitee| {
-                let content = self.member_content(invitee, "invite", req.is_direct.then_some(("is_direct", json!(true))))?;
+                let content = self.member_content(
+                    invitee,
+                    "invite",
+                    req.is_direct.then_some(("is_direct", json!(true))),
+                )?;
                 EventSpec::state("m.room.member", invitee.as_str(), content)
             })
             .collect::<Result<Vec<_>>>()?;
-        let rehearsal: Vec<_> = events.iter().chain(&invites).map(|spec| (creator_id, spec)).collect();
+        let rehearsal: Vec<_> = events
+            .iter()
+            .chain(&invites)
+            .map(|spec| (creator_id, spec))
+            .collect();
         self.rehearse_new_room(&room_id, &version, alias.as_deref(), &rehearsal)?;
 
         if let Some(alias) = &alias
-            && !self.storage().create_alias(alias.as_str(), room_id.as_str(), creator_id.as_str())?
+            && !self.storage().create_alias(
+                alias.as_str(),
+                room_id.as_str(),
+                creator_id.as_str(),
+            )?
         {
             return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
         }
-        if !self.storage().create_room(room_id.as_str(), &version, creator_id.as_str())? {
+        if !self
+            .storage()
+            .create_room(room_id.as_str(), &version, creator_id.as_str())?
+        {
             if let Some(alias) = &alias {
                 self.storage().delete_alias(alias.as_str())?;
             }
@@ -406,7 +478,8 @@ impl Services {
 
         // 8. Invites.
         for invitee in &req.invite {
-            self.invite(&room_id, creator_id, invitee, req.is_direct).await?;
+            self.invite(&room_id, creator_id, invitee, req.is_direct)
+                .await?;
         }
         Ok(room_id)
     }
@@ -427,9 +500,18 @@ impl Services {
         if self.storage().user(target.as_str())?.is_none() {
             return Err(Error::not_found(format!("Unknown user {target}")));
         }
-        let content = self.member_content(target, "invite", is_direct.then_some(("is_direct", json!(true))))?;
-        self.append(room_id, sender, EventSpec::state("m.room.member", target.as_str(), content)?, None)
-            .await
+        let content = self.member_content(
+            target,
+            "invite",
+            is_direct.then_some(("is_direct", json!(true))),
+        )?;
+        self.append(
+            room_id,
+            sender,
+            EventSpec::state("m.room.member", target.as_str(), content)?,
+            None,
+        )
+        .await
     }
 
     /// Joins (or re-joins) a room.
@@ -441,8 +523,13 @@ impl Services {
         if let Some(authoriser) = self.restricted_join_authoriser(room_id, user)? {
             content[AUTHORISER_KEY] = json!(authoriser);
         }
-        self.append(room_id, user, EventSpec::state("m.room.member", user.as_str(), content)?, None)
-            .await
+        self.append(
+            room_id,
+            user,
+            EventSpec::state("m.room.member", user.as_str(), content)?,
+            None,
+        )
+        .await
     }
 
     /// `PUT /rooms/{roomId}/state/{eventType}/{stateKey}`: a state event a
@@ -450,7 +537,12 @@ impl Services {
     /// the server's to choose, never the client's: the auth rules trust
     /// `join_authorised_via_users_server`, so a client naming any member
     /// there would walk past the room's `allow` list.
-    pub async fn send_state(&self, room_id: &RoomId, sender: &UserId, mut spec: EventSpec) -> Result<OwnedEventId> {
+    pub async fn send_state(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        mut spec: EventSpec,
+    ) -> Result<OwnedEventId> {
         if spec.kind == TimelineEventType::RoomCreate {
             return Err(Error::forbidden("The create event cannot be replaced"));
         }
@@ -463,7 +555,11 @@ impl Services {
             // the old content); it means nothing there, and dropping it
             // means a kick landing before this append cannot turn the event
             // into a join that names its own authoriser.
-            if content.as_object_mut().and_then(|c| c.remove(AUTHORISER_KEY)).is_some() {
+            if content
+                .as_object_mut()
+                .and_then(|c| c.remove(AUTHORISER_KEY))
+                .is_some()
+            {
                 spec.content = serde_json::value::to_raw_value(&content)?;
             }
         } else {
@@ -474,7 +570,9 @@ impl Services {
             }
             let own_join = spec.state_key.as_deref() == Some(sender.as_str())
                 && content.get("membership").and_then(Value::as_str) == Some("join");
-            if own_join && let Some(authoriser) = self.restricted_join_authoriser(room_id, sender)? {
+            if own_join
+                && let Some(authoriser) = self.restricted_join_authoriser(room_id, sender)?
+            {
                 content[AUTHORISER_KEY] = json!(authoriser);
                 spec.content = serde_json::value::to_raw_value(&content)?;
             }
@@ -488,14 +586,21 @@ impl Services {
     /// join, the one with the highest power level that may invite, as
     /// Synapse does. `None` when the room is not restricted or the join
     /// needs no authoriser; `M_FORBIDDEN` when the user does not qualify.
-    fn restricted_join_authoriser(&self, room_id: &RoomId, user: &UserId) -> Result<Option<OwnedUserId>> {
+    fn restricted_join_authoriser(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+    ) -> Result<Option<OwnedUserId>> {
         #[derive(serde::Deserialize)]
         struct JoinRules {
             join_rule: String,
             #[serde(default)]
             allow: Vec<Value>,
         }
-        let Some(event) = self.storage().current_state_event(room_id.as_str(), "m.room.join_rules", "")? else {
+        let Some(event) =
+            self.storage()
+                .current_state_event(room_id.as_str(), "m.room.join_rules", "")?
+        else {
             return Ok(None);
         };
         let Ok(rules) = Pdu::from_stored(&event)?.content_as::<JoinRules>() else {
@@ -504,7 +609,11 @@ impl Services {
         if !matches!(rules.join_rule.as_str(), "restricted" | "knock_restricted") {
             return Ok(None);
         }
-        let membership = self.storage().memberships_of(user.as_str())?.into_iter().find(|r| r.room_id == room_id);
+        let membership = self
+            .storage()
+            .memberships_of(user.as_str())?
+            .into_iter()
+            .find(|r| r.room_id == room_id);
         if membership.is_some_and(|r| matches!(r.membership.as_str(), "join" | "invite")) {
             return Ok(None);
         }
@@ -513,7 +622,11 @@ impl Services {
             if rule.get("type").and_then(Value::as_str) != Some("m.room_membership") {
                 continue;
             }
-            let Some(allowed) = rule.get("room_id").and_then(Value::as_str).and_then(|r| RoomId::parse(r).ok()) else {
+            let Some(allowed) = rule
+                .get("room_id")
+                .and_then(Value::as_str)
+                .and_then(|r| RoomId::parse(r).ok())
+            else {
                 continue;
             };
             if self.is_joined(&allowed, user)? {
@@ -534,10 +647,16 @@ impl Services {
             .joined_members(room_id.as_str())?
             .into_iter()
             .filter(|m| m.server_name() == server && user_level(&power, m) >= needed)
-            .max_by(|a, b| user_level(&power, a).cmp(&user_level(&power, b)).then_with(|| b.cmp(a)));
+            .max_by(|a, b| {
+                user_level(&power, a)
+                    .cmp(&user_level(&power, b))
+                    .then_with(|| b.cmp(a))
+            });
         match authoriser {
             Some(a) => Ok(Some(a)),
-            None => Err(Error::forbidden("No member of this server can let you in; ask for an invite")),
+            None => Err(Error::forbidden(
+                "No member of this server can let you in; ask for an invite",
+            )),
         }
     }
 
@@ -547,20 +666,34 @@ impl Services {
             return Err(Error::not_found("This server does not know that room"));
         }
         let content = json!({ "membership": "leave" });
-        self.append(room_id, user, EventSpec::state("m.room.member", user.as_str(), content)?, None)
-            .await
+        self.append(
+            room_id,
+            user,
+            EventSpec::state("m.room.member", user.as_str(), content)?,
+            None,
+        )
+        .await
     }
 }
 
 impl Services {
     /// Whether `user` is currently joined to the room.
     pub fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
-        Ok(self.storage().joined_members(room_id.as_str())?.iter().any(|m| m == user))
+        Ok(self
+            .storage()
+            .joined_members(room_id.as_str())?
+            .iter()
+            .any(|m| m == user))
     }
 
     /// A redaction must name an event of this room; redacting someone else's
     /// event needs the room's `redact` power level.
-    fn check_redaction(&self, room_id: &RoomId, sender: &UserId, content: &RawValue) -> Result<OwnedEventId> {
+    fn check_redaction(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        content: &RawValue,
+    ) -> Result<OwnedEventId> {
         #[derive(serde::Deserialize)]
         struct Redaction {
             redacts: Option<OwnedEventId>,
@@ -578,7 +711,9 @@ impl Services {
         if target_sender != sender {
             let power = self.power_levels(room_id)?;
             if user_level(&power, sender) < level(&power, "redact", 50) {
-                return Err(Error::forbidden("You need a higher power level to delete others' messages"));
+                return Err(Error::forbidden(
+                    "You need a higher power level to delete others' messages",
+                ));
             }
         }
         Ok(target)
@@ -586,7 +721,10 @@ impl Services {
 
     /// The room's power levels content (`{}` if it has none).
     pub fn power_levels(&self, room_id: &RoomId) -> Result<Value> {
-        match self.storage().current_state_event(room_id.as_str(), "m.room.power_levels", "")? {
+        match self
+            .storage()
+            .current_state_event(room_id.as_str(), "m.room.power_levels", "")?
+        {
             Some(event) => Pdu::from_stored(&event)?.content_as(),
             None => Ok(json!({})),
         }
@@ -606,7 +744,9 @@ fn relation_of(content: &RawValue) -> Option<(OwnedEventId, String)> {
         rel_type: Option<String>,
         event_id: Option<OwnedEventId>,
     }
-    let relates_to = serde_json::from_str::<Content>(content.get()).ok()?.relates_to?;
+    let relates_to = serde_json::from_str::<Content>(content.get())
+        .ok()?
+        .relates_to?;
     Some((relates_to.event_id?, relates_to.rel_type?))
 }
 
@@ -643,7 +783,11 @@ pub struct MemberProfile {
 impl Services {
     /// A member's display name and avatar as this room knows them.
     pub fn member_content_in(&self, room_id: &RoomId, user_id: &UserId) -> Result<MemberProfile> {
-        match self.storage().current_state_event(room_id.as_str(), "m.room.member", user_id.as_str())? {
+        match self.storage().current_state_event(
+            room_id.as_str(),
+            "m.room.member",
+            user_id.as_str(),
+        )? {
             Some(event) => Pdu::from_stored(&event)?.content_as(),
             None => Ok(MemberProfile::default()),
         }
@@ -677,16 +821,29 @@ impl Services {
         if let Some(reason) = reason {
             content["reason"] = json!(reason);
         }
-        self.append(room_id, sender, EventSpec::state("m.room.member", target.as_str(), content)?, None)
-            .await
+        self.append(
+            room_id,
+            sender,
+            EventSpec::state("m.room.member", target.as_str(), content)?,
+            None,
+        )
+        .await
     }
 
     /// `POST /rooms/{roomId}/forget`: only once the user is no longer in the room.
     pub fn forget(&self, room_id: &RoomId, user: &UserId) -> Result<()> {
-        let row = self.storage().memberships_of(user.as_str())?.into_iter().find(|r| r.room_id == room_id);
+        let row = self
+            .storage()
+            .memberships_of(user.as_str())?
+            .into_iter()
+            .find(|r| r.room_id == room_id);
         match row {
             Some(row) if matches!(row.membership.as_str(), "join" | "invite" | "knock") => {
-                Err(Error::with_status(ErrorKind::Unknown, http::StatusCode::BAD_REQUEST, "Leave the room before forgetting it"))
+                Err(Error::with_status(
+                    ErrorKind::Unknown,
+                    http::StatusCode::BAD_REQUEST,
+                    "Leave the room before forgetting it",
+                ))
             }
             Some(_) => self.storage().forget_room(room_id.as_str(), user.as_str()),
             None => Ok(()),

@@ -11,10 +11,10 @@ use std::{
 
 use ruma::{
     OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
-    events::{AnyRoomAccountDataEvent, AnySyncEphemeralRoomEvent},
     api::client::sync::sync_events::v3::{
         InvitedRoom, JoinedRoom, LeftRoom, Response, State, StateEvents, Timeline,
     },
+    events::{AnyRoomAccountDataEvent, AnySyncEphemeralRoomEvent},
     serde::Raw,
 };
 use serde_json::value::RawValue;
@@ -73,14 +73,22 @@ impl EventMatch {
         if self.not_types.iter().any(|t| type_matches(t, kind)) {
             return false;
         }
-        if self.types.as_ref().is_some_and(|types| !types.iter().any(|t| type_matches(t, kind))) {
+        if self
+            .types
+            .as_ref()
+            .is_some_and(|types| !types.iter().any(|t| type_matches(t, kind)))
+        {
             return false;
         }
         if let Some(sender) = sender {
             if self.not_senders.iter().any(|s| s == sender) {
                 return false;
             }
-            if self.senders.as_ref().is_some_and(|senders| !senders.iter().any(|s| s == sender)) {
+            if self
+                .senders
+                .as_ref()
+                .is_some_and(|senders| !senders.iter().any(|s| s == sender))
+            {
                 return false;
             }
         }
@@ -94,7 +102,11 @@ impl EventMatch {
 
 impl SyncParams {
     fn wants_room(&self, room_id: &RoomId) -> bool {
-        !self.not_rooms.iter().any(|r| r == room_id) && self.rooms.as_ref().is_none_or(|rooms| rooms.iter().any(|r| r == room_id))
+        !self.not_rooms.iter().any(|r| r == room_id)
+            && self
+                .rooms
+                .as_ref()
+                .is_none_or(|rooms| rooms.iter().any(|r| r == room_id))
     }
 }
 
@@ -172,7 +184,12 @@ impl Services {
         };
         let mut response = Response::new(token(upto));
         for message in &to_device {
-            response.to_device.events.push(Raw::from_json(serde_json::value::to_raw_value(&to_device_event(message)?)?));
+            response
+                .to_device
+                .events
+                .push(Raw::from_json(serde_json::value::to_raw_value(
+                    &to_device_event(message)?,
+                )?));
         }
         if let Some(since) = since {
             let updates = self.device_list_updates(&who.user_id, since, upto)?;
@@ -180,26 +197,41 @@ impl Services {
             response.device_lists.left = updates.left;
         }
         for (algorithm, count) in self.one_time_key_counts(&who.user_id, &who.device_id)? {
-            response.device_one_time_keys_count.insert(algorithm.as_str().into(), UInt::new_saturating(count));
+            response
+                .device_one_time_keys_count
+                .insert(algorithm.as_str().into(), UInt::new_saturating(count));
         }
         let initial = since.is_none() || params.full_state;
         for event in self.presence_events(&who.user_id, since, upto)? {
-            if !params.presence_filter.matches("m.presence", event["sender"].as_str()) {
+            if !params
+                .presence_filter
+                .matches("m.presence", event["sender"].as_str())
+            {
                 continue;
             }
-            response.presence.events.push(Raw::from_json(serde_json::value::to_raw_value(&event)?));
+            response
+                .presence
+                .events
+                .push(Raw::from_json(serde_json::value::to_raw_value(&event)?));
         }
 
-        let mut room_account_data: HashMap<OwnedRoomId, Vec<Raw<AnyRoomAccountDataEvent>>> = HashMap::new();
+        let mut room_account_data: HashMap<OwnedRoomId, Vec<Raw<AnyRoomAccountDataEvent>>> =
+            HashMap::new();
         let mut has_push_rules = false;
         let account_after = if initial { None } else { since };
-        for row in self.storage().account_data_changes(who.user_id.as_str(), account_after, upto)? {
+        for row in self
+            .storage()
+            .account_data_changes(who.user_id.as_str(), account_after, upto)?
+        {
             if row.room_id.is_none() && !params.account_data_filter.matches(&row.event_type, None) {
                 continue;
             }
             let event = account_data_event(&row.event_type, &row.content)?;
             match row.room_id {
-                Some(room_id) => room_account_data.entry(room_id).or_default().push(event.cast_unchecked()),
+                Some(room_id) => room_account_data
+                    .entry(room_id)
+                    .or_default()
+                    .push(event.cast_unchecked()),
                 None => {
                     has_push_rules |= row.event_type == "m.push_rules";
                     response.account_data.events.push(event.cast_unchecked());
@@ -208,7 +240,10 @@ impl Services {
         }
         if initial && !has_push_rules && params.account_data_filter.matches("m.push_rules", None) {
             let rules = serde_json::json!({ "global": self.push_rules(&who.user_id)? }).to_string();
-            response.account_data.events.push(account_data_event("m.push_rules", &rules)?.cast_unchecked());
+            response
+                .account_data
+                .events
+                .push(account_data_event("m.push_rules", &rules)?.cast_unchecked());
         }
 
         for row in self.storage().memberships_of(who.user_id.as_str())? {
@@ -218,7 +253,8 @@ impl Services {
             let changed = since.is_none_or(|s| row.stream > s);
             match row.membership.as_str() {
                 "join" => {
-                    let newly_joined = changed && !self.was_joined_at(&who.user_id, &row.room_id, since)?;
+                    let newly_joined =
+                        changed && !self.was_joined_at(&who.user_id, &row.room_id, since)?;
                     let from = if initial || newly_joined { None } else { since };
                     let account_data = room_account_data.remove(&row.room_id).unwrap_or_default();
                     let mut ephemeral = Vec::new();
@@ -232,18 +268,31 @@ impl Services {
                         if view.reads_everything() {
                             return Ok(true);
                         }
-                        Ok(self.storage().event(event_id.as_str())?.is_some_and(|e| e.room_id == row.room_id && view.can_see(&e)))
+                        Ok(self
+                            .storage()
+                            .event(event_id.as_str())?
+                            .is_some_and(|e| e.room_id == row.room_id && view.can_see(&e)))
                     };
-                    if let Some(receipts) = self.receipt_event(&row.room_id, &who.user_id, from, upto, visible)? {
+                    if let Some(receipts) =
+                        self.receipt_event(&row.room_id, &who.user_id, from, upto, visible)?
+                    {
                         ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&receipts)?));
                     }
-                    let extras = RoomExtras { account_data, ephemeral };
-                    if let Some(room) = self.joined_room(who, &row.room_id, from, upto, params, extras, &mut view)? {
+                    let extras = RoomExtras {
+                        account_data,
+                        ephemeral,
+                    };
+                    if let Some(room) =
+                        self.joined_room(who, &row.room_id, from, upto, params, extras, &mut view)?
+                    {
                         response.rooms.join.insert(row.room_id.clone(), room);
                     }
                 }
                 "invite" if changed => {
-                    response.rooms.invite.insert(row.room_id.clone(), self.invited_room(&row)?);
+                    response
+                        .rooms
+                        .invite
+                        .insert(row.room_id.clone(), self.invited_room(&row)?);
                 }
                 "leave" | "ban" if changed && (since.is_some() || params.include_leave) => {
                     let room = self.left_room(who, &row, since.unwrap_or(0), initial, params)?;
@@ -262,7 +311,12 @@ impl Services {
     }
 
     /// Whether the user's membership was `join` at stream position `at`.
-    pub(crate) fn was_joined_at(&self, user: &UserId, room_id: &RoomId, at: Option<i64>) -> Result<bool> {
+    pub(crate) fn was_joined_at(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        at: Option<i64>,
+    ) -> Result<bool> {
         let Some(at) = at else { return Ok(false) };
         let event = self.state_event_at(room_id, "m.room.member", user.as_str(), at)?;
         Ok(match event {
@@ -280,7 +334,9 @@ impl Services {
         state_key: &str,
         at: i64,
     ) -> Result<Option<StoredEvent>> {
-        let mut current = self.storage().current_state_event(room_id.as_str(), event_type, state_key)?;
+        let mut current =
+            self.storage()
+                .current_state_event(room_id.as_str(), event_type, state_key)?;
         while let Some(event) = &current {
             if event.stream <= at {
                 break;
@@ -297,7 +353,9 @@ impl Services {
     fn state_before(&self, room_id: &RoomId, before: i64) -> Result<Vec<StoredEvent>> {
         let mut out = Vec::new();
         for (event_type, state_key, _) in self.storage().current_state(room_id.as_str())? {
-            if let Some(event) = self.state_event_at(room_id, &event_type, &state_key, before - 1)? {
+            if let Some(event) =
+                self.state_event_at(room_id, &event_type, &state_key, before - 1)?
+            {
                 out.push(event);
             }
         }
@@ -331,7 +389,13 @@ impl Services {
     ) -> Result<Option<JoinedRoom>> {
         let after = since.unwrap_or(0);
         let nothing_else = extras.account_data.is_empty() && extras.ephemeral.is_empty();
-        if since.is_some() && nothing_else && self.storage().room_events_desc(room_id.as_str(), after, upto, 1)?.is_empty() {
+        if since.is_some()
+            && nothing_else
+            && self
+                .storage()
+                .room_events_desc(room_id.as_str(), after, upto, 1)?
+                .is_empty()
+        {
             return Ok(None);
         }
         // Newest first until the filter and history visibility have let
@@ -340,7 +404,16 @@ impl Services {
         let limit = params.timeline_limit;
         let view = self.joined_view(view, room_id, &who.user_id, upto)?;
         let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
-        let scan = self.visible_events(view, room_id, after, upto, Direction::Backward, limit + 1, true, keep)?;
+        let scan = self.visible_events(
+            view,
+            room_id,
+            after,
+            upto,
+            Direction::Backward,
+            limit + 1,
+            true,
+            keep,
+        )?;
         let mut events = scan.events;
         let limited = events.len() > limit || scan.gap;
         events.truncate(limit);
@@ -362,9 +435,14 @@ impl Services {
         let joined = self.storage().joined_members(room_id.as_str())?;
         room.summary.joined_member_count = UInt::new(joined.len() as u64);
         let unread = self.unread_counts(&who.user_id, room_id, upto)?;
-        room.unread_notifications.notification_count = Some(UInt::new_saturating(unread.notifications));
+        room.unread_notifications.notification_count =
+            Some(UInt::new_saturating(unread.notifications));
         room.unread_notifications.highlight_count = Some(UInt::new_saturating(unread.highlights));
-        room.summary.heroes = joined.into_iter().filter(|u| *u != who.user_id).take(5).collect();
+        room.summary.heroes = joined
+            .into_iter()
+            .filter(|u| *u != who.user_id)
+            .take(5)
+            .collect();
         Ok(Some(room))
     }
 
@@ -382,12 +460,21 @@ impl Services {
         Ok(timeline)
     }
 
-    fn render_all<T>(&self, who: &Requester, events: &[StoredEvent], with_prev: bool) -> Result<Vec<Raw<T>>> {
+    fn render_all<T>(
+        &self,
+        who: &Requester,
+        events: &[StoredEvent],
+        with_prev: bool,
+    ) -> Result<Vec<Raw<T>>> {
         events
             .iter()
             .map(|event| {
                 let prev = match (&event.replaces_state, with_prev) {
-                    (Some(prev), true) => self.storage().event(prev.as_str())?.map(|e| content_of(&e)).transpose()?,
+                    (Some(prev), true) => self
+                        .storage()
+                        .event(prev.as_str())?
+                        .map(|e| content_of(&e))
+                        .transpose()?,
                     _ => None,
                 };
                 let raw = self.render_event(Some(who), event, false, prev.as_deref())?;
@@ -399,7 +486,10 @@ impl Services {
     fn invited_room(&self, row: &MembershipRow) -> Result<InvitedRoom> {
         let mut events = Vec::new();
         for kind in INVITE_STATE_TYPES {
-            if let Some(e) = self.storage().current_state_event(row.room_id.as_str(), kind, "")? {
+            if let Some(e) = self
+                .storage()
+                .current_state_event(row.room_id.as_str(), kind, "")?
+            {
                 events.push(stripped(&e)?);
             }
         }
@@ -415,11 +505,27 @@ impl Services {
     /// or knock ended): its timeline up to the leave, as history visibility
     /// lets them see it, and its state only if they left from inside the
     /// room (a declined invite or a withdrawn knock shows nothing of it).
-    fn left_room(&self, who: &Requester, row: &MembershipRow, since: i64, initial: bool, params: &SyncParams) -> Result<LeftRoom> {
+    fn left_room(
+        &self,
+        who: &Requester,
+        row: &MembershipRow,
+        since: i64,
+        initial: bool,
+        params: &SyncParams,
+    ) -> Result<LeftRoom> {
         let limit = params.timeline_limit;
         let view = self.read_view(&row.room_id, &who.user_id, row.stream, false)?;
         let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
-        let scan = self.visible_events(&view, &row.room_id, since, row.stream, Direction::Backward, limit + 1, true, keep)?;
+        let scan = self.visible_events(
+            &view,
+            &row.room_id,
+            since,
+            row.stream,
+            Direction::Backward,
+            limit + 1,
+            true,
+            keep,
+        )?;
         let mut events = scan.events;
         let limited = events.len() > limit || scan.gap;
         events.truncate(limit);
@@ -427,7 +533,14 @@ impl Services {
         let start = events.first().map_or(row.stream + 1, |e| e.stream);
         let mut room = LeftRoom::new();
         if view.left_from_join() {
-            let state = self.sync_state(who, &row.room_id, &events, start, initial || limited, params)?;
+            let state = self.sync_state(
+                who,
+                &row.room_id,
+                &events,
+                start,
+                initial || limited,
+                params,
+            )?;
             room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
         }
         room.timeline = self.timeline(who, events, limited, start)?;
@@ -462,13 +575,21 @@ impl Services {
                 state.push(event);
             }
         } else if params.lazy_load_members {
-            let in_timeline: BTreeSet<String> =
-                events.iter().filter(|e| is_member_event(e)).filter_map(state_key_of).collect();
+            let in_timeline: BTreeSet<String> = events
+                .iter()
+                .filter(|e| is_member_event(e))
+                .filter_map(state_key_of)
+                .collect();
             for sender in &senders {
                 if in_timeline.contains(sender.as_str()) {
                     continue;
                 }
-                if let Some(e) = self.state_event_at(room_id, "m.room.member", sender.as_str(), timeline_start - 1)? {
+                if let Some(e) = self.state_event_at(
+                    room_id,
+                    "m.room.member",
+                    sender.as_str(),
+                    timeline_start - 1,
+                )? {
                     state.push(e);
                 }
             }
@@ -500,7 +621,10 @@ fn head(event: &StoredEvent) -> Result<Head<'_>> {
 }
 
 fn sender_of(event: &StoredEvent) -> Option<OwnedUserId> {
-    head(event).ok()?.sender.and_then(|s| OwnedUserId::try_from(s).ok())
+    head(event)
+        .ok()?
+        .sender
+        .and_then(|s| OwnedUserId::try_from(s).ok())
 }
 
 fn is_member_event(event: &StoredEvent) -> bool {
@@ -513,7 +637,9 @@ fn state_key_of(event: &StoredEvent) -> Option<String> {
 
 fn content_of(event: &StoredEvent) -> Result<Box<RawValue>> {
     let h = head(event)?;
-    Ok(h.content.map(|c| c.to_owned()).unwrap_or_else(|| RawValue::from_string("{}".into()).expect("valid")))
+    Ok(h.content
+        .map(|c| c.to_owned())
+        .unwrap_or_else(|| RawValue::from_string("{}".into()).expect("valid")))
 }
 
 fn membership_of(event: &StoredEvent) -> Result<String> {

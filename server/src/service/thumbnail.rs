@@ -89,7 +89,11 @@ impl Services {
         method: Method,
     ) -> Result<MediaFile> {
         if width == 0 || height == 0 {
-            return Err(Error::with_status(ErrorKind::Unknown, http::StatusCode::BAD_REQUEST, "width and height must be positive"));
+            return Err(Error::with_status(
+                ErrorKind::Unknown,
+                http::StatusCode::BAD_REQUEST,
+                "width and height must be positive",
+            ));
         }
         let original = self.media_file(server_name, media_id)?;
         let Some(format) = source_format(&original.content_type) else {
@@ -100,16 +104,29 @@ impl Services {
             ));
         };
         if original.size > MAX_SOURCE_BYTES {
-            return Err(Error::new(ErrorKind::TooLarge, "The image is too large to thumbnail"));
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                "The image is too large to thumbnail",
+            ));
         }
         let (tw, th, method) = size_class(width, height, method);
-        if let Some(row) = self.storage().thumbnail(media_id, tw, th, method.as_str())? {
+        if let Some(row) = self
+            .storage()
+            .thumbnail(media_id, tw, th, method.as_str())?
+        {
             return Ok(self.thumbnail_file(row));
         }
 
-        let _permit = self.thumbnail_decodes().acquire().await.map_err(Error::internal)?;
+        let _permit = self
+            .thumbnail_decodes()
+            .acquire()
+            .await
+            .map_err(Error::internal)?;
         // Made by another request while this one waited?
-        if let Some(row) = self.storage().thumbnail(media_id, tw, th, method.as_str())? {
+        if let Some(row) = self
+            .storage()
+            .thumbnail(media_id, tw, th, method.as_str())?
+        {
             return Ok(self.thumbnail_file(row));
         }
         let path = original.path.clone();
@@ -136,7 +153,11 @@ impl Services {
     }
 
     fn thumbnail_file(&self, row: ThumbnailRow) -> MediaFile {
-        let extension = if row.content_type == "image/jpeg" { "jpg" } else { "png" };
+        let extension = if row.content_type == "image/jpeg" {
+            "jpg"
+        } else {
+            "png"
+        };
         MediaFile {
             path: self.content_file(&row.sha256),
             size: row.size.max(0) as u64,
@@ -148,10 +169,20 @@ impl Services {
 }
 
 /// Decodes and resizes; `None` when the image is already within the box.
-fn render(path: &std::path::Path, format: ImageFormat, tw: u32, th: u32, method: Method) -> Result<Option<(Vec<u8>, &'static str)>> {
+fn render(
+    path: &std::path::Path,
+    format: ImageFormat,
+    tw: u32,
+    th: u32,
+    method: Method,
+) -> Result<Option<(Vec<u8>, &'static str)>> {
     let bytes = std::fs::read(path).map_err(|e| Error::internal(format!("reading media: {e}")))?;
     let unreadable = |e: image::ImageError| {
-        Error::with_status(ErrorKind::Unknown, http::StatusCode::BAD_REQUEST, format!("Cannot read this image: {e}"))
+        Error::with_status(
+            ErrorKind::Unknown,
+            http::StatusCode::BAD_REQUEST,
+            format!("Cannot read this image: {e}"),
+        )
     };
     let reader = |bytes: &[u8]| {
         let mut reader = ImageReader::with_format(Cursor::new(bytes.to_vec()), format);
@@ -165,7 +196,10 @@ fn render(path: &std::path::Path, format: ImageFormat, tw: u32, th: u32, method:
     // The header alone says how large the decoded image would be.
     let (width, height) = reader(&bytes).into_dimensions().map_err(unreadable)?;
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(Error::new(ErrorKind::TooLarge, "The image has too many pixels to thumbnail"));
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            "The image has too many pixels to thumbnail",
+        ));
     }
     let image = reader(&bytes).decode().map_err(unreadable)?;
     drop(bytes);
@@ -180,7 +214,10 @@ fn render(path: &std::path::Path, format: ImageFormat, tw: u32, th: u32, method:
             // Never upscale: a side shorter than the box stays as it is.
             let (bw, bh) = (tw.min(image.width()), th.min(image.height()));
             // Scale to cover the box, then cut the middle out.
-            let scale = f64::max(f64::from(bw) / f64::from(image.width()), f64::from(bh) / f64::from(image.height()));
+            let scale = f64::max(
+                f64::from(bw) / f64::from(image.width()),
+                f64::from(bh) / f64::from(image.height()),
+            );
             let cw = ((f64::from(image.width()) * scale).ceil() as u32).clamp(bw, image.width());
             let ch = ((f64::from(image.height()) * scale).ceil() as u32).clamp(bh, image.height());
             let covered = image.thumbnail_exact(cw, ch);
@@ -195,7 +232,9 @@ fn render(path: &std::path::Path, format: ImageFormat, tw: u32, th: u32, method:
             .map_err(Error::internal)?;
         "image/jpeg"
     } else {
-        resized.write_to(&mut out, ImageFormat::Png).map_err(Error::internal)?;
+        resized
+            .write_to(&mut out, ImageFormat::Png)
+            .map_err(Error::internal)?;
         "image/png"
     };
     Ok(Some((out.into_inner(), content_type)))
@@ -209,8 +248,17 @@ mod tests {
     fn sizes_round_up_to_the_recommended_set() {
         assert_eq!(size_class(32, 32, Method::Crop), (32, 32, Method::Crop));
         assert_eq!(size_class(50, 50, Method::Crop), (96, 96, Method::Crop));
-        assert_eq!(size_class(100, 100, Method::Scale), (320, 240, Method::Scale));
-        assert_eq!(size_class(200, 200, Method::Crop), (320, 240, Method::Scale));
-        assert_eq!(size_class(5000, 5000, Method::Scale), (800, 600, Method::Scale));
+        assert_eq!(
+            size_class(100, 100, Method::Scale),
+            (320, 240, Method::Scale)
+        );
+        assert_eq!(
+            size_class(200, 200, Method::Crop),
+            (320, 240, Method::Scale)
+        );
+        assert_eq!(
+            size_class(5000, 5000, Method::Scale),
+            (800, 600, Method::Scale)
+        );
     }
 }

@@ -35,7 +35,9 @@ impl UiaSessions {
 
     /// Whether the session exists and has not expired.
     pub fn is_valid(&self, id: &str) -> bool {
-        self.lock().get(id).is_some_and(|created| created.elapsed() < SESSION_TTL)
+        self.lock()
+            .get(id)
+            .is_some_and(|created| created.elapsed() < SESSION_TTL)
     }
 
     /// Ends a session once its request succeeded.

@@ -15,7 +15,9 @@ use std::{
 
 use ruma::{
     OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
-    events::room::power_levels::{RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource},
+    events::room::power_levels::{
+        RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource,
+    },
     push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset},
     serde::Raw,
 };
@@ -53,7 +55,9 @@ pub struct UnreadCache {
 
 impl UnreadCache {
     fn lock(&self) -> MutexGuard<'_, HashMap<(OwnedUserId, OwnedRoomId), Entry>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -66,18 +70,21 @@ struct Evaluator {
 impl Evaluator {
     /// Whether the event notifies, and whether it highlights.
     fn actions(&self, event: &StoredEvent) -> (bool, bool) {
-        let raw: Raw<()> = Raw::from_json(match serde_json::value::RawValue::from_string(event.pdu_json.clone()) {
-            Ok(raw) => raw,
-            Err(_) => return (false, false),
-        });
+        let raw: Raw<()> = Raw::from_json(
+            match serde_json::value::RawValue::from_string(event.pdu_json.clone()) {
+                Ok(raw) => raw,
+                Err(_) => return (false, false),
+            },
+        );
         // Without thread-subscription callbacks ruma's evaluation never
         // awaits anything, so one poll always completes it.
         let future = std::pin::pin!(self.rules.get_actions(&raw, &self.ctx));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         match future.poll(&mut cx) {
-            std::task::Poll::Ready(actions) => {
-                (actions.iter().any(Action::should_notify), actions.iter().any(Action::is_highlight))
-            }
+            std::task::Poll::Ready(actions) => (
+                actions.iter().any(Action::should_notify),
+                actions.iter().any(Action::is_highlight),
+            ),
             std::task::Poll::Pending => (false, false),
         }
     }
@@ -89,7 +96,12 @@ impl Services {
     }
 
     /// The user's unread counts in a room, as of stream position `upto`.
-    pub fn unread_counts(&self, user: &UserId, room_id: &RoomId, upto: i64) -> Result<UnreadCounts> {
+    pub fn unread_counts(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        upto: i64,
+    ) -> Result<UnreadCounts> {
         let receipt = self.storage().read_up_to(room_id.as_str(), user.as_str())?;
         let key = (user.to_owned(), room_id.to_owned());
         let cached = self.unread_cache().lock().get(&key).cloned();
@@ -105,7 +117,9 @@ impl Services {
         let mut entries = self.unread_cache().lock();
         match entries.get_mut(&key) {
             // Two syncs of the same user may race; keep the further-evaluated one.
-            Some(slot) if slot.receipt == entry.receipt && slot.evaluated_upto >= entry.evaluated_upto => {}
+            Some(slot)
+                if slot.receipt == entry.receipt && slot.evaluated_upto >= entry.evaluated_upto => {
+            }
             Some(slot) => *slot = entry,
             None => {
                 entries.insert(key, entry);
@@ -149,12 +163,16 @@ impl Services {
         let mut cursor = upto;
         let mut scanned = 0;
         'scan: while scanned < MAX_SCAN {
-            let page = self.storage().room_events_desc(room_id.as_str(), after, cursor, PAGE)?;
+            let page = self
+                .storage()
+                .room_events_desc(room_id.as_str(), after, cursor, PAGE)?;
             let exhausted = page.len() < PAGE;
             for event in &page {
                 scanned += 1;
                 cursor = event.stream - 1;
-                let Ok(pdu) = Pdu::from_stored(event) else { continue };
+                let Ok(pdu) = Pdu::from_stored(event) else {
+                    continue;
+                };
                 if pdu.sender == user {
                     break 'scan;
                 }
@@ -171,25 +189,47 @@ impl Services {
                 break;
             }
         }
-        Ok(Entry { receipt, evaluated_upto: upto, counts, evaluator: cached })
+        Ok(Entry {
+            receipt,
+            evaluated_upto: upto,
+            counts,
+            evaluator: cached,
+        })
     }
 
     /// Adds events after what the entry has counted.
-    fn count_forward(&self, user: &UserId, room_id: &RoomId, mut entry: Entry, upto: i64) -> Result<Entry> {
+    fn count_forward(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        mut entry: Entry,
+        upto: i64,
+    ) -> Result<Entry> {
         let mut evaluator: Option<Arc<Evaluator>> = None;
         loop {
-            let page = self.storage().room_events_asc(room_id.as_str(), entry.evaluated_upto, upto, PAGE)?;
+            let page = self.storage().room_events_asc(
+                room_id.as_str(),
+                entry.evaluated_upto,
+                upto,
+                PAGE,
+            )?;
             let exhausted = page.len() < PAGE;
             for event in &page {
                 entry.evaluated_upto = event.stream;
-                let Ok(pdu) = Pdu::from_stored(event) else { continue };
+                let Ok(pdu) = Pdu::from_stored(event) else {
+                    continue;
+                };
                 if pdu.sender == user {
                     entry.counts = UnreadCounts::default();
                     continue;
                 }
                 let evaluator = match &evaluator {
                     Some(e) => e,
-                    None => evaluator.insert(self.current_evaluator(user, room_id, &mut entry.evaluator)?),
+                    None => evaluator.insert(self.current_evaluator(
+                        user,
+                        room_id,
+                        &mut entry.evaluator,
+                    )?),
                 };
                 add(&mut entry.counts, evaluator.actions(event));
             }
@@ -203,32 +243,58 @@ impl Services {
 
     fn evaluator(&self, user: &UserId, room_id: &RoomId) -> Result<Evaluator> {
         let members = self.storage().joined_members(room_id.as_str())?;
-        let display_name = self.member_content_in(room_id, user)?.displayname.unwrap_or_else(|| user.localpart().to_owned());
-        let mut ctx =
-            PushConditionRoomCtx::new(room_id.to_owned(), UInt::new_saturating(members.len() as u64), user.to_owned(), display_name);
+        let display_name = self
+            .member_content_in(room_id, user)?
+            .displayname
+            .unwrap_or_else(|| user.localpart().to_owned());
+        let mut ctx = PushConditionRoomCtx::new(
+            room_id.to_owned(),
+            UInt::new_saturating(members.len() as u64),
+            user.to_owned(),
+            display_name,
+        );
         ctx.power_levels = self.push_power_levels(room_id)?;
-        Ok(Evaluator { rules: self.push_rules(user)?, ctx })
+        Ok(Evaluator {
+            rules: self.push_rules(user)?,
+            ctx,
+        })
     }
 
     /// The room's power levels as push conditions need them (`None` if the
     /// room's version or power levels cannot be read, so that
     /// `sender_notification_permission` rules simply do not match).
     fn push_power_levels(&self, room_id: &RoomId) -> Result<Option<PushConditionPowerLevelsCtx>> {
-        let Some(rules) = self.storage().room_version(room_id.as_str())?.and_then(|v| v.rules()) else {
+        let Some(rules) = self
+            .storage()
+            .room_version(room_id.as_str())?
+            .and_then(|v| v.rules())
+        else {
             return Ok(None);
         };
-        let source = match self.storage().current_state_event(room_id.as_str(), "m.room.power_levels", "")? {
-            Some(event) => match Pdu::from_stored(&event)?.content_as::<RoomPowerLevelsEventContent>() {
-                Ok(content) => RoomPowerLevelsSource::Original(content),
-                Err(_) => return Ok(None),
-            },
-            None => RoomPowerLevelsSource::None,
-        };
-        let creators = match self.storage().current_state_event(room_id.as_str(), "m.room.create", "")? {
-            Some(create) => vec![Pdu::from_stored(&create)?.sender],
-            None => Vec::new(),
-        };
-        Ok(Some(RoomPowerLevels::new(source, &rules.authorization, creators).into()))
+        let source =
+            match self
+                .storage()
+                .current_state_event(room_id.as_str(), "m.room.power_levels", "")?
+            {
+                Some(event) => {
+                    match Pdu::from_stored(&event)?.content_as::<RoomPowerLevelsEventContent>() {
+                        Ok(content) => RoomPowerLevelsSource::Original(content),
+                        Err(_) => return Ok(None),
+                    }
+                }
+                None => RoomPowerLevelsSource::None,
+            };
+        let creators =
+            match self
+                .storage()
+                .current_state_event(room_id.as_str(), "m.room.create", "")?
+            {
+                Some(create) => vec![Pdu::from_stored(&create)?.sender],
+                None => Vec::new(),
+            };
+        Ok(Some(
+            RoomPowerLevels::new(source, &rules.authorization, creators).into(),
+        ))
     }
 }
 

@@ -21,7 +21,8 @@ pub struct TurnCredentials {
 
 /// The password for `username` under `secret`.
 pub fn turn_password(secret: &str, username: &str) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(username.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -30,7 +31,9 @@ impl Services {
     /// Fresh credentials for `user`, or `None` when no TURN server is configured.
     pub fn turn_credentials(&self, user: &UserId) -> Option<TurnCredentials> {
         let turn = self.config().turn.as_ref()?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let expiry = (now + turn.ttl).as_secs();
         let username = format!("{expiry}:{user}");
         Some(TurnCredentials {
@@ -49,6 +52,9 @@ mod tests {
     #[test]
     fn password_matches_coturn() {
         // Checked against Python: base64(hmac.new(secret, username, sha1).digest()).
-        assert_eq!(turn_password("secret", "1700000000:@alice:example.org"), "g/l/t/tR2Emj7Ax0fkxwtp3GUrQ=");
+        assert_eq!(
+            turn_password("secret", "1700000000:@alice:example.org"),
+            "g/l/t/tR2Emj7Ax0fkxwtp3GUrQ="
+        );
     }
 }

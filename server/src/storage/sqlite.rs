@@ -6,19 +6,20 @@
 
 use std::{path::Path, sync::Mutex};
 
-use rusqlite::{Connection, OptionalExtension, params};
 use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AccountDataRow, BackupKeyRow, BackupVersionRow, BackupWrite, MediaRow, MembershipRow, ThumbnailRow, NewEvent, PresenceRow, ProfileField, ReceiptRow, Storage, StoredEvent,
-    ToDeviceRow, UserRow,
+    AccountDataRow, BackupKeyRow, BackupVersionRow, BackupWrite, MediaRow, MembershipRow, NewEvent,
+    PresenceRow, ProfileField, ReceiptRow, Storage, StoredEvent, ThumbnailRow, ToDeviceRow,
+    UserRow,
 };
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
 const MIGRATIONS: [&str; 13] = [
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10,
-    SCHEMA_V11, SCHEMA_V12, SCHEMA_V13,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+    SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13,
 ];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -327,7 +328,6 @@ impl SqliteStorage {
         Ok(storage)
     }
 
-
     fn init(mut conn: Connection) -> Result<Self> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a commit is on disk before the client hears "sent", so not
@@ -355,7 +355,12 @@ impl SqliteStorage {
             tx.pragma_update(None, "user_version", index as i64 + 1)?;
             tx.commit()?;
         }
-        Ok(Self { conn: Mutex::new(conn), wal: None, readers: Vec::new(), next_reader: Default::default() })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            wal: None,
+            readers: Vec::new(),
+            next_reader: Default::default(),
+        })
     }
 
     /// A read-only connection: a free one if any, else the next in turn.
@@ -368,14 +373,21 @@ impl SqliteStorage {
                 return guard;
             }
         }
-        let i = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.readers.len();
-        self.readers[i].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        let i = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.readers.len();
+        self.readers[i]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half-applied
         // transaction (SQLite rolls it back), so poisoning is safe to ignore.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -391,7 +403,11 @@ fn parse_id<T: TryFrom<String>>(s: String) -> rusqlite::Result<T> {
 }
 
 /// The number of keys in a backup version and its etag.
-fn backup_count_etag(conn: &Connection, user_id: &str, version: i64) -> rusqlite::Result<(i64, i64)> {
+fn backup_count_etag(
+    conn: &Connection,
+    user_id: &str,
+    version: i64,
+) -> rusqlite::Result<(i64, i64)> {
     conn.query_row_cached(
         "SELECT (SELECT COUNT(*) FROM backup_keys WHERE user_id = ?1 AND version = ?2), etag
          FROM backup_versions WHERE user_id = ?1 AND version = ?2",
@@ -401,10 +417,16 @@ fn backup_count_etag(conn: &Connection, user_id: &str, version: i64) -> rusqlite
 }
 
 /// Tables holding per-device data, emptied when a device goes.
-const PER_DEVICE_TABLES: [&str; 6] = ["devices", "txn_ids", "device_keys", "one_time_keys", "fallback_keys", "to_device"];
+const PER_DEVICE_TABLES: [&str; 6] = [
+    "devices",
+    "txn_ids",
+    "device_keys",
+    "one_time_keys",
+    "fallback_keys",
+    "to_device",
+];
 
-const EVENT_COLUMNS: &str =
-    "stream, event_id, room_id, pdu_json, txn_user, txn_device, txn_id, replaces_state, redacted_by";
+const EVENT_COLUMNS: &str = "stream, event_id, room_id, pdu_json, txn_user, txn_device, txn_id, replaces_state, redacted_by";
 
 fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     let txn_user: Option<String> = row.get(4)?;
@@ -437,7 +459,10 @@ impl Storage for SqliteStorage {
 
     fn meta_get_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
         let conn = self.conn();
-        conn.execute_cached("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+        conn.execute_cached(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
         Ok(conn.query_row_cached("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?)
     }
 
@@ -501,7 +526,12 @@ impl Storage for SqliteStorage {
             .query_row_cached(
                 "SELECT user_id, device_id FROM devices WHERE token_hash = ?1",
                 [token_hash],
-                |r| Ok((parse_id(r.get(0)?)?, OwnedDeviceId::from(r.get::<_, String>(1)?))),
+                |r| {
+                    Ok((
+                        parse_id(r.get(0)?)?,
+                        OwnedDeviceId::from(r.get::<_, String>(1)?),
+                    ))
+                },
             )
             .optional()?)
     }
@@ -510,7 +540,10 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for table in PER_DEVICE_TABLES {
-            tx.execute_cached(&format!("DELETE FROM {table} WHERE user_id = ?1 AND device_id = ?2"), [user_id, device_id])?;
+            tx.execute_cached(
+                &format!("DELETE FROM {table} WHERE user_id = ?1 AND device_id = ?2"),
+                [user_id, device_id],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -520,7 +553,10 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for table in PER_DEVICE_TABLES {
-            tx.execute_cached(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
+            tx.execute_cached(
+                &format!("DELETE FROM {table} WHERE user_id = ?1"),
+                [user_id],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -532,12 +568,23 @@ impl Storage for SqliteStorage {
             "SELECT device_id, display_name, created_ts FROM devices WHERE user_id = ?1 ORDER BY created_ts",
         )?;
         let rows = stmt
-            .query_map([user_id], |r| Ok((OwnedDeviceId::from(r.get::<_, String>(0)?), r.get(1)?, r.get(2)?)))?
+            .query_map([user_id], |r| {
+                Ok((
+                    OwnedDeviceId::from(r.get::<_, String>(0)?),
+                    r.get(1)?,
+                    r.get(2)?,
+                ))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
-    fn rename_device(&self, user_id: &str, device_id: &str, display_name: Option<&str>) -> Result<bool> {
+    fn rename_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<bool> {
         let n = self.conn().execute_cached(
             "UPDATE devices SET display_name = ?3 WHERE user_id = ?1 AND device_id = ?2",
             params![user_id, device_id, display_name],
@@ -546,16 +593,25 @@ impl Storage for SqliteStorage {
     }
 
     fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<()> {
-        self.conn().execute_cached("UPDATE users SET password_hash = ?2 WHERE user_id = ?1", params![user_id, hash])?;
+        self.conn().execute_cached(
+            "UPDATE users SET password_hash = ?2 WHERE user_id = ?1",
+            params![user_id, hash],
+        )?;
         Ok(())
     }
 
     fn deactivate_user(&self, user_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute_cached("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?1", [user_id])?;
+        tx.execute_cached(
+            "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?1",
+            [user_id],
+        )?;
         for table in PER_DEVICE_TABLES {
-            tx.execute_cached(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id])?;
+            tx.execute_cached(
+                &format!("DELETE FROM {table} WHERE user_id = ?1"),
+                [user_id],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -572,9 +628,14 @@ impl Storage for SqliteStorage {
     fn room_version(&self, room_id: &str) -> Result<Option<RoomVersionId>> {
         let v: Option<String> = self
             .read()
-            .query_row_cached("SELECT room_version FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
+            .query_row_cached(
+                "SELECT room_version FROM rooms WHERE room_id = ?1",
+                [room_id],
+                |r| r.get(0),
+            )
             .optional()?;
-        v.map(|v| RoomVersionId::try_from(v).map_err(Error::internal)).transpose()
+        v.map(|v| RoomVersionId::try_from(v).map_err(Error::internal))
+            .transpose()
     }
 
     fn room_head(&self, room_id: &str) -> Result<Option<(OwnedEventId, i64)>> {
@@ -587,14 +648,20 @@ impl Storage for SqliteStorage {
             )
             .optional()?;
         match row {
-            Some((Some(id), depth)) => {
-                Ok(Some((OwnedEventId::try_from(id).map_err(Error::internal)?, depth)))
-            }
+            Some((Some(id), depth)) => Ok(Some((
+                OwnedEventId::try_from(id).map_err(Error::internal)?,
+                depth,
+            ))),
             _ => Ok(None),
         }
     }
 
-    fn set_profile_field(&self, user_id: &str, field: ProfileField, value: Option<&str>) -> Result<()> {
+    fn set_profile_field(
+        &self,
+        user_id: &str,
+        field: ProfileField,
+        value: Option<&str>,
+    ) -> Result<()> {
         let sql = match field {
             ProfileField::DisplayName => "UPDATE users SET displayname = ?2 WHERE user_id = ?1",
             ProfileField::AvatarUrl => "UPDATE users SET avatar_url = ?2 WHERE user_id = ?1",
@@ -617,7 +684,9 @@ impl Storage for SqliteStorage {
     fn flush(&self) -> Result<()> {
         let Some(wal) = &self.wal else { return Ok(()) };
         match std::fs::File::open(wal) {
-            Ok(file) => file.sync_data().map_err(|e| Error::Internal(format!("fsync {}: {e}", wal.display()))),
+            Ok(file) => file
+                .sync_data()
+                .map_err(|e| Error::Internal(format!("fsync {}: {e}", wal.display()))),
             // No WAL yet means nothing was written through it.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::Internal(format!("open {}: {e}", wal.display()))),
@@ -640,7 +709,9 @@ impl Storage for SqliteStorage {
             "SELECT event_type, state_key, event_id FROM current_state WHERE room_id = ?1",
         )?;
         let rows = stmt
-            .query_map([room_id], |r| Ok((r.get(0)?, r.get(1)?, parse_id(r.get(2)?)?)))?
+            .query_map([room_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, parse_id(r.get(2)?)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
@@ -688,7 +759,13 @@ impl Storage for SqliteStorage {
         Ok(rows)
     }
 
-    fn room_events_asc(&self, room_id: &str, after: i64, until: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+    fn room_events_asc(
+        &self,
+        room_id: &str,
+        after: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events
@@ -711,7 +788,11 @@ impl Storage for SqliteStorage {
         limit: usize,
         backwards: bool,
     ) -> Result<Vec<StoredEvent>> {
-        let columns = EVENT_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ");
+        let columns = EVENT_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let order = if backwards { "DESC" } else { "ASC" };
         let conn = self.read();
         let mut stmt = conn.prepare_cached(&format!(
@@ -721,7 +802,10 @@ impl Storage for SqliteStorage {
              ORDER BY r.stream {order} LIMIT ?6"
         ))?;
         let rows = stmt
-            .query_map(params![parent, rel_type, event_type, after, until, limit as i64], event_from_row)?
+            .query_map(
+                params![parent, rel_type, event_type, after, until, limit as i64],
+                event_from_row,
+            )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
@@ -765,7 +849,12 @@ impl Storage for SqliteStorage {
         Ok(rows)
     }
 
-    fn txn_event(&self, user_id: &str, device_id: &str, txn_scope: &str) -> Result<Option<OwnedEventId>> {
+    fn txn_event(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        txn_scope: &str,
+    ) -> Result<Option<OwnedEventId>> {
         let id: Option<String> = self
             .read()
             .query_row_cached(
@@ -774,7 +863,8 @@ impl Storage for SqliteStorage {
                 |r| r.get(0),
             )
             .optional()?;
-        id.map(|id| OwnedEventId::try_from(id).map_err(Error::internal)).transpose()
+        id.map(|id| OwnedEventId::try_from(id).map_err(Error::internal))
+            .transpose()
     }
 
     fn max_stream(&self) -> Result<i64> {
@@ -808,7 +898,12 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn account_data(&self, user_id: &str, room_id: Option<&str>, event_type: &str) -> Result<Option<String>> {
+    fn account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        event_type: &str,
+    ) -> Result<Option<String>> {
         Ok(self
             .read()
             .query_row_cached(
@@ -819,7 +914,12 @@ impl Storage for SqliteStorage {
             .optional()?)
     }
 
-    fn account_data_changes(&self, user_id: &str, after: Option<i64>, until: i64) -> Result<Vec<AccountDataRow>> {
+    fn account_data_changes(
+        &self,
+        user_id: &str,
+        after: Option<i64>,
+        until: i64,
+    ) -> Result<Vec<AccountDataRow>> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT room_id, event_type, content, stream FROM account_data
@@ -829,7 +929,11 @@ impl Storage for SqliteStorage {
             .query_map(params![user_id, after.unwrap_or(-1), until], |r| {
                 let room: String = r.get(0)?;
                 Ok(AccountDataRow {
-                    room_id: if room.is_empty() { None } else { Some(parse_id(room)?) },
+                    room_id: if room.is_empty() {
+                        None
+                    } else {
+                        Some(parse_id(room)?)
+                    },
                     event_type: r.get(1)?,
                     content: r.get(2)?,
                     stream: r.get(3)?,
@@ -841,12 +945,17 @@ impl Storage for SqliteStorage {
 
     fn create_filter(&self, user_id: &str, filter_json: &str) -> Result<String> {
         let conn = self.conn();
-        conn.execute_cached("INSERT INTO filters (user_id, filter_json) VALUES (?1, ?2)", params![user_id, filter_json])?;
+        conn.execute_cached(
+            "INSERT INTO filters (user_id, filter_json) VALUES (?1, ?2)",
+            params![user_id, filter_json],
+        )?;
         Ok(conn.last_insert_rowid().to_string())
     }
 
     fn filter(&self, user_id: &str, filter_id: &str) -> Result<Option<String>> {
-        let Ok(id) = filter_id.parse::<i64>() else { return Ok(None) };
+        let Ok(id) = filter_id.parse::<i64>() else {
+            return Ok(None);
+        };
         Ok(self
             .read()
             .query_row_cached(
@@ -876,7 +985,12 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn receipt_changes(&self, room_id: &str, after: Option<i64>, until: i64) -> Result<Vec<ReceiptRow>> {
+    fn receipt_changes(
+        &self,
+        room_id: &str,
+        after: Option<i64>,
+        until: i64,
+    ) -> Result<Vec<ReceiptRow>> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT room_id, user_id, receipt_type, thread_id, event_id, ts, stream FROM receipts
@@ -917,7 +1031,14 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn fill_media(&self, media_id: &str, content_type: &str, filename: Option<&str>, size: i64, sha256: &str) -> Result<bool> {
+    fn fill_media(
+        &self,
+        media_id: &str,
+        content_type: &str,
+        filename: Option<&str>,
+        size: i64,
+        sha256: &str,
+    ) -> Result<bool> {
         let n = self.conn().execute_cached(
             "UPDATE media SET content_type = ?2, filename = ?3, size = ?4, sha256 = ?5, expires_ts = NULL
              WHERE media_id = ?1 AND sha256 IS NULL",
@@ -957,7 +1078,13 @@ impl Storage for SqliteStorage {
         )?)
     }
 
-    fn thumbnail(&self, media_id: &str, width: u32, height: u32, method: &str) -> Result<Option<ThumbnailRow>> {
+    fn thumbnail(
+        &self,
+        media_id: &str,
+        width: u32,
+        height: u32,
+        method: &str,
+    ) -> Result<Option<ThumbnailRow>> {
         Ok(self
             .read()
             .query_row_cached(
@@ -998,7 +1125,13 @@ impl Storage for SqliteStorage {
         )?)
     }
 
-    fn set_device_keys(&self, user_id: &str, device_id: &str, keys_json: &str, stream: i64) -> Result<()> {
+    fn set_device_keys(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        keys_json: &str,
+        stream: i64,
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute_cached(
@@ -1006,16 +1139,22 @@ impl Storage for SqliteStorage {
              ON CONFLICT (user_id, device_id) DO UPDATE SET keys_json = excluded.keys_json",
             params![user_id, device_id, keys_json],
         )?;
-        tx.execute_cached("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
+        tx.execute_cached(
+            "INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)",
+            params![user_id, stream],
+        )?;
         tx.commit()?;
         Ok(())
     }
 
     fn device_keys(&self, user_id: &str) -> Result<Vec<(OwnedDeviceId, String)>> {
         let conn = self.read();
-        let mut stmt = conn.prepare_cached("SELECT device_id, keys_json FROM device_keys WHERE user_id = ?1")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT device_id, keys_json FROM device_keys WHERE user_id = ?1")?;
         let rows = stmt
-            .query_map([user_id], |r| Ok((OwnedDeviceId::from(r.get::<_, String>(0)?), r.get(1)?)))?
+            .query_map([user_id], |r| {
+                Ok((OwnedDeviceId::from(r.get::<_, String>(0)?), r.get(1)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
@@ -1060,7 +1199,12 @@ impl Storage for SqliteStorage {
         Ok(None)
     }
 
-    fn set_fallback_keys(&self, user_id: &str, device_id: &str, keys: &[(String, String, String)]) -> Result<()> {
+    fn set_fallback_keys(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        keys: &[(String, String, String)],
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for (key_id, algorithm, json) in keys {
@@ -1094,11 +1238,18 @@ impl Storage for SqliteStorage {
         let mut stmt = conn.prepare_cached(
             "SELECT algorithm FROM fallback_keys WHERE user_id = ?1 AND device_id = ?2 AND used = 0",
         )?;
-        let rows = stmt.query_map([user_id, device_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let rows = stmt
+            .query_map([user_id, device_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
-    fn claim_key(&self, user_id: &str, device_id: &str, algorithm: &str) -> Result<Option<(String, String)>> {
+    fn claim_key(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        algorithm: &str,
+    ) -> Result<Option<(String, String)>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let one_time: Option<(String, String)> = tx
@@ -1144,17 +1295,26 @@ impl Storage for SqliteStorage {
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT user_id FROM device_list_changes WHERE stream > ?1 AND stream <= ?2",
         )?;
-        let rows = stmt.query_map([after, until], |r| parse_id(r.get(0)?))?.collect::<rusqlite::Result<_>>()?;
+        let rows = stmt
+            .query_map([after, until], |r| parse_id(r.get(0)?))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     fn record_device_list_change(&self, user_id: &str, stream: i64) -> Result<()> {
-        self.conn()
-            .execute_cached("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
+        self.conn().execute_cached(
+            "INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)",
+            params![user_id, stream],
+        )?;
         Ok(())
     }
 
-    fn member_changes(&self, room_id: &str, after: i64, until: i64) -> Result<Vec<(OwnedUserId, String)>> {
+    fn member_changes(
+        &self,
+        room_id: &str,
+        after: i64,
+        until: i64,
+    ) -> Result<Vec<(OwnedUserId, String)>> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT state_key, json_extract(pdu_json, '$.content.membership') FROM events
@@ -1163,7 +1323,10 @@ impl Storage for SqliteStorage {
         )?;
         let rows = stmt
             .query_map(params![room_id, after, until], |r| {
-                Ok((parse_id(r.get(0)?)?, r.get::<_, Option<String>>(1)?.unwrap_or_default()))
+                Ok((
+                    parse_id(r.get(0)?)?,
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
@@ -1186,12 +1349,26 @@ impl Storage for SqliteStorage {
              SELECT ?1, ?2, ?3, ?4, ?5, ?6
              WHERE EXISTS (SELECT 1 FROM devices WHERE user_id = ?1 AND device_id = ?2)
                AND (SELECT COUNT(*) FROM to_device WHERE user_id = ?1 AND device_id = ?2) < ?7",
-            params![user_id, device_id, stream, sender, event_type, content, limit as i64],
+            params![
+                user_id,
+                device_id,
+                stream,
+                sender,
+                event_type,
+                content,
+                limit as i64
+            ],
         )?;
         Ok(inserted == 1)
     }
 
-    fn to_device_messages(&self, user_id: &str, device_id: &str, until: i64, limit: usize) -> Result<Vec<ToDeviceRow>> {
+    fn to_device_messages(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<ToDeviceRow>> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT stream, sender, event_type, content FROM to_device
@@ -1199,7 +1376,12 @@ impl Storage for SqliteStorage {
         )?;
         let rows = stmt
             .query_map(params![user_id, device_id, until, limit as i64], |r| {
-                Ok(ToDeviceRow { stream: r.get(0)?, sender: parse_id(r.get(1)?)?, event_type: r.get(2)?, content: r.get(3)? })
+                Ok(ToDeviceRow {
+                    stream: r.get(0)?,
+                    sender: parse_id(r.get(1)?)?,
+                    event_type: r.get(2)?,
+                    content: r.get(3)?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
@@ -1221,7 +1403,13 @@ impl Storage for SqliteStorage {
         Ok(n == 0)
     }
 
-    fn set_cross_signing_key(&self, user_id: &str, key_type: &str, json: &str, stream: i64) -> Result<()> {
+    fn set_cross_signing_key(
+        &self,
+        user_id: &str,
+        key_type: &str,
+        json: &str,
+        stream: i64,
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute_cached(
@@ -1229,19 +1417,31 @@ impl Storage for SqliteStorage {
              ON CONFLICT (user_id, key_type) DO UPDATE SET json = excluded.json",
             params![user_id, key_type, json],
         )?;
-        tx.execute_cached("INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)", params![user_id, stream])?;
+        tx.execute_cached(
+            "INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)",
+            params![user_id, stream],
+        )?;
         tx.commit()?;
         Ok(())
     }
 
     fn cross_signing_keys(&self, user_id: &str) -> Result<Vec<(String, String)>> {
         let conn = self.read();
-        let mut stmt = conn.prepare_cached("SELECT key_type, json FROM cross_signing_keys WHERE user_id = ?1")?;
-        let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT key_type, json FROM cross_signing_keys WHERE user_id = ?1")?;
+        let rows = stmt
+            .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
-    fn add_foreign_signature(&self, target_user: &str, key_id: &str, signer: &str, signature_json: &str) -> Result<()> {
+    fn add_foreign_signature(
+        &self,
+        target_user: &str,
+        key_id: &str,
+        signer: &str,
+        signature_json: &str,
+    ) -> Result<()> {
         self.conn().execute_cached(
             "INSERT INTO foreign_signatures (target_user, key_id, signer, signatures) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (target_user, key_id, signer) DO UPDATE SET signatures = excluded.signatures",
@@ -1255,11 +1455,18 @@ impl Storage for SqliteStorage {
         let mut stmt = conn.prepare_cached(
             "SELECT key_id, signatures FROM foreign_signatures WHERE target_user = ?1 AND signer = ?2",
         )?;
-        let rows = stmt.query_map([target_user, signer], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let rows = stmt
+            .query_map([target_user, signer], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
-    fn create_backup_version(&self, user_id: &str, algorithm: &str, auth_data: &str) -> Result<i64> {
+    fn create_backup_version(
+        &self,
+        user_id: &str,
+        algorithm: &str,
+        auth_data: &str,
+    ) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let version: i64 = tx.query_row_cached(
@@ -1275,7 +1482,11 @@ impl Storage for SqliteStorage {
         Ok(version)
     }
 
-    fn backup_version(&self, user_id: &str, version: Option<i64>) -> Result<Option<BackupVersionRow>> {
+    fn backup_version(
+        &self,
+        user_id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<BackupVersionRow>> {
         let conn = self.read();
         let row = |r: &rusqlite::Row<'_>| {
             Ok(BackupVersionRow {
@@ -1310,7 +1521,12 @@ impl Storage for SqliteStorage {
         Ok(found)
     }
 
-    fn update_backup_auth_data(&self, user_id: &str, version: i64, auth_data: &str) -> Result<bool> {
+    fn update_backup_auth_data(
+        &self,
+        user_id: &str,
+        version: i64,
+        auth_data: &str,
+    ) -> Result<bool> {
         let n = self.conn().execute_cached(
             "UPDATE backup_versions SET auth_data = ?3 WHERE user_id = ?1 AND version = ?2 AND deleted = 0",
             params![user_id, version, auth_data],
@@ -1325,7 +1541,10 @@ impl Storage for SqliteStorage {
             "UPDATE backup_versions SET deleted = 1 WHERE user_id = ?1 AND version = ?2 AND deleted = 0",
             params![user_id, version],
         )?;
-        tx.execute_cached("DELETE FROM backup_keys WHERE user_id = ?1 AND version = ?2", params![user_id, version])?;
+        tx.execute_cached(
+            "DELETE FROM backup_keys WHERE user_id = ?1 AND version = ?2",
+            params![user_id, version],
+        )?;
         tx.commit()?;
         Ok(n == 1)
     }
@@ -1355,7 +1574,11 @@ impl Storage for SqliteStorage {
                     )
                     .optional()?
                     .is_some();
-                return Ok(if exists { BackupWrite::NotCurrent { current } } else { BackupWrite::UnknownVersion });
+                return Ok(if exists {
+                    BackupWrite::NotCurrent { current }
+                } else {
+                    BackupWrite::UnknownVersion
+                });
             }
             None => return Ok(BackupWrite::UnknownVersion),
         }
@@ -1487,46 +1710,67 @@ impl Storage for SqliteStorage {
     fn alias(&self, alias: &str) -> Result<Option<(OwnedRoomId, OwnedUserId)>> {
         Ok(self
             .read()
-            .query_row_cached("SELECT room_id, creator FROM aliases WHERE alias = ?1", [alias], |r| {
-                Ok((parse_id(r.get(0)?)?, parse_id(r.get(1)?)?))
-            })
+            .query_row_cached(
+                "SELECT room_id, creator FROM aliases WHERE alias = ?1",
+                [alias],
+                |r| Ok((parse_id(r.get(0)?)?, parse_id(r.get(1)?)?)),
+            )
             .optional()?)
     }
 
     fn delete_alias(&self, alias: &str) -> Result<()> {
-        self.conn().execute_cached("DELETE FROM aliases WHERE alias = ?1", [alias])?;
+        self.conn()
+            .execute_cached("DELETE FROM aliases WHERE alias = ?1", [alias])?;
         Ok(())
     }
 
     fn aliases_of_room(&self, room_id: &str) -> Result<Vec<String>> {
         let conn = self.read();
-        let mut stmt = conn.prepare_cached("SELECT alias FROM aliases WHERE room_id = ?1 ORDER BY alias")?;
-        let rows = stmt.query_map([room_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT alias FROM aliases WHERE room_id = ?1 ORDER BY alias")?;
+        let rows = stmt
+            .query_map([room_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     fn set_room_published(&self, room_id: &str, published: bool) -> Result<()> {
-        self.conn().execute_cached("UPDATE rooms SET published = ?2 WHERE room_id = ?1", params![room_id, published])?;
+        self.conn().execute_cached(
+            "UPDATE rooms SET published = ?2 WHERE room_id = ?1",
+            params![room_id, published],
+        )?;
         Ok(())
     }
 
     fn room_published(&self, room_id: &str) -> Result<bool> {
         Ok(self
             .read()
-            .query_row_cached("SELECT published FROM rooms WHERE room_id = ?1", [room_id], |r| r.get(0))
+            .query_row_cached(
+                "SELECT published FROM rooms WHERE room_id = ?1",
+                [room_id],
+                |r| r.get(0),
+            )
             .optional()?
             .unwrap_or(false))
     }
 
     fn published_rooms(&self) -> Result<Vec<OwnedRoomId>> {
         let conn = self.read();
-        let mut stmt = conn.prepare_cached("SELECT room_id FROM rooms WHERE published = 1 ORDER BY room_id")?;
-        let rows = stmt.query_map([], |r| parse_id(r.get(0)?))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT room_id FROM rooms WHERE published = 1 ORDER BY room_id")?;
+        let rows = stmt
+            .query_map([], |r| parse_id(r.get(0)?))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     fn search_users(&self, term: &str, limit: usize) -> Result<Vec<UserRow>> {
-        let pattern = format!("%{}%", term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = format!(
+            "%{}%",
+            term.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT user_id, displayname, avatar_url FROM users
@@ -1548,7 +1792,14 @@ impl Storage for SqliteStorage {
         Ok(rows)
     }
 
-    fn set_presence(&self, user_id: &str, state: &str, status_msg: Option<&str>, last_active_ts: i64, stream: i64) -> Result<()> {
+    fn set_presence(
+        &self,
+        user_id: &str,
+        state: &str,
+        status_msg: Option<&str>,
+        last_active_ts: i64,
+        stream: i64,
+    ) -> Result<()> {
         self.conn().execute_cached(
             "INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, status_msg = excluded.status_msg,
@@ -1564,15 +1815,24 @@ impl Storage for SqliteStorage {
             .query_row_cached(
                 "SELECT state, status_msg, last_active_ts FROM presence WHERE user_id = ?1",
                 [user_id],
-                |r| Ok(PresenceRow { state: r.get(0)?, status_msg: r.get(1)?, last_active_ts: r.get(2)? }),
+                |r| {
+                    Ok(PresenceRow {
+                        state: r.get(0)?,
+                        status_msg: r.get(1)?,
+                        last_active_ts: r.get(2)?,
+                    })
+                },
             )
             .optional()?)
     }
 
     fn presence_changes(&self, after: i64, until: i64) -> Result<Vec<OwnedUserId>> {
         let conn = self.read();
-        let mut stmt = conn.prepare_cached("SELECT user_id FROM presence WHERE stream > ?1 AND stream <= ?2")?;
-        let rows = stmt.query_map([after, until], |r| parse_id(r.get(0)?))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT user_id FROM presence WHERE stream > ?1 AND stream <= ?2")?;
+        let rows = stmt
+            .query_map([after, until], |r| parse_id(r.get(0)?))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 }
@@ -1629,7 +1889,13 @@ fn append_in(conn: &mut Connection, e: &NewEvent) -> Result<()> {
                  ON CONFLICT (room_id, user_id) DO UPDATE SET
                    membership = excluded.membership, event_id = excluded.event_id,
                    stream = excluded.stream",
-                params![e.room_id.as_str(), key, membership, e.event_id.as_str(), stream],
+                params![
+                    e.room_id.as_str(),
+                    key,
+                    membership,
+                    e.event_id.as_str(),
+                    stream
+                ],
             )?;
         }
     }
@@ -1643,7 +1909,13 @@ fn append_in(conn: &mut Connection, e: &NewEvent) -> Result<()> {
         tx.execute_cached(
             "INSERT OR IGNORE INTO relations (event_id, relates_to, rel_type, event_type, stream)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![e.event_id.as_str(), parent.as_str(), rel_type, e.event_type, e.stream],
+            params![
+                e.event_id.as_str(),
+                parent.as_str(),
+                rel_type,
+                e.event_type,
+                e.stream
+            ],
         )?;
     }
     if let Some(target) = &e.redacts {

@@ -4,7 +4,9 @@ use std::process::Command;
 #[test]
 fn example_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../weft.example.toml");
-    let config = weft_server::config::Config::load(Some(std::path::Path::new(path)), Default::default()).unwrap();
+    let config =
+        weft_server::config::Config::load(Some(std::path::Path::new(path)), Default::default())
+            .unwrap();
     assert_eq!(config.listen.to_string(), "127.0.0.1:8008");
 }
 
@@ -25,10 +27,17 @@ fn broken_config_fails_at_start_and_writes_nothing() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`listen`"), "{stderr}");
-    assert!(!dir.path().join("d").exists(), "no data folder for a broken config");
+    assert!(
+        !dir.path().join("d").exists(),
+        "no data folder for a broken config"
+    );
 
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\nmystery = 1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_weft")).args(["serve", "--config"]).arg(&config).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("mystery"));
 }
@@ -54,10 +63,19 @@ fn unusable_data_dir_fails_at_start() {
 fn user_add_creates_an_account() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_weft")).args(args).arg("--data-dir").arg(dir.path().join("data")).output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap()
     };
     let out = run(&["user", "add", "admin", "--password", "pw", "--admin"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("@admin:localhost"));
     let again = run(&["user", "add", "admin", "--password", "pw"]);
     assert!(!again.status.success());

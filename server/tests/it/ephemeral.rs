@@ -8,8 +8,17 @@ use crate::harness::{TestServer, enc};
 async fn two_in_a_room(s: &TestServer) -> (String, String, String) {
     let alice = s.register("alice").await;
     let bob = s.register("bob").await;
-    let room = s.create_room(&alice, json!({"preset": "public_chat"})).await;
-    let (status, _) = s.call(Method::POST, &format!("/_matrix/client/v3/rooms/{}/join", enc(&room)), Some(&bob), Some(json!({}))).await;
+    let room = s
+        .create_room(&alice, json!({"preset": "public_chat"}))
+        .await;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{}/join", enc(&room)),
+            Some(&bob),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 200);
     (alice, bob, room)
 }
@@ -18,15 +27,31 @@ async fn two_in_a_room(s: &TestServer) -> (String, String, String) {
 async fn typing_reaches_the_other_member_and_expires() {
     let s = TestServer::start().await;
     let (alice, bob, room) = two_in_a_room(&s).await;
-    let since = s.sync(&bob, None, 0).await["next_batch"].as_str().unwrap().to_owned();
+    let since = s.sync(&bob, None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let path = format!("/_matrix/client/v3/rooms/{}/typing/%40alice%3Alocalhost", enc(&room));
-    let (status, _) = s.call(Method::PUT, &path, Some(&alice), Some(json!({"typing": true, "timeout": 600}))).await;
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/typing/%40alice%3Alocalhost",
+        enc(&room)
+    );
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            &path,
+            Some(&alice),
+            Some(json!({"typing": true, "timeout": 600})),
+        )
+        .await;
     assert_eq!(status, 200);
     let sync = s.sync(&bob, Some(&since), 5_000).await;
     let ephemeral = &sync["rooms"]["join"][&room]["ephemeral"]["events"];
     assert_eq!(ephemeral[0]["type"], "m.typing", "{sync}");
-    assert_eq!(ephemeral[0]["content"]["user_ids"], json!(["@alice:localhost"]));
+    assert_eq!(
+        ephemeral[0]["content"]["user_ids"],
+        json!(["@alice:localhost"])
+    );
     let since = sync["next_batch"].as_str().unwrap().to_owned();
 
     // The notice expires by itself, and the (long-polling) sync hears of it.
@@ -36,7 +61,14 @@ async fn typing_reaches_the_other_member_and_expires() {
     assert_eq!(ephemeral[0]["content"]["user_ids"], json!([]), "{sync}");
 
     // Nobody types for someone else.
-    let (status, _) = s.call(Method::PUT, &path, Some(&bob), Some(json!({"typing": true, "timeout": 1000}))).await;
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            &path,
+            Some(&bob),
+            Some(json!({"typing": true, "timeout": 1000})),
+        )
+        .await;
     assert_eq!(status, 403);
 }
 
@@ -46,35 +78,83 @@ async fn receipts_and_read_markers() {
     let (alice, bob, room) = two_in_a_room(&s).await;
     let (_, sent) = s.send_text(&alice, &room, "t1", "read me").await;
     let event_id = sent["event_id"].as_str().unwrap().to_owned();
-    let since = s.sync(&alice, None, 0).await["next_batch"].as_str().unwrap().to_owned();
+    let since = s.sync(&alice, None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let receipt = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(&event_id));
-    let (status, _) = s.call(Method::POST, &receipt, Some(&bob), Some(json!({}))).await;
+    let receipt = format!(
+        "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+        enc(&room),
+        enc(&event_id)
+    );
+    let (status, _) = s
+        .call(Method::POST, &receipt, Some(&bob), Some(json!({})))
+        .await;
     assert_eq!(status, 200);
-    let private = format!("/_matrix/client/v3/rooms/{}/receipt/m.read.private/{}", enc(&room), enc(&event_id));
-    let (status, _) = s.call(Method::POST, &private, Some(&bob), Some(json!({}))).await;
+    let private = format!(
+        "/_matrix/client/v3/rooms/{}/receipt/m.read.private/{}",
+        enc(&room),
+        enc(&event_id)
+    );
+    let (status, _) = s
+        .call(Method::POST, &private, Some(&bob), Some(json!({})))
+        .await;
     assert_eq!(status, 200);
 
     let sync = s.sync(&alice, Some(&since), 5_000).await;
     let receipts = sync["rooms"]["join"][&room]["ephemeral"]["events"]
-        .as_array().unwrap().iter().find(|e| e["type"] == "m.receipt").cloned().unwrap();
-    assert!(receipts["content"][&event_id]["m.read"]["@bob:localhost"]["ts"].is_u64(), "{receipts}");
-    assert!(receipts["content"][&event_id].get("m.read.private").is_none(), "private receipts stay private");
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.receipt")
+        .cloned()
+        .unwrap();
+    assert!(
+        receipts["content"][&event_id]["m.read"]["@bob:localhost"]["ts"].is_u64(),
+        "{receipts}"
+    );
+    assert!(
+        receipts["content"][&event_id]
+            .get("m.read.private")
+            .is_none(),
+        "private receipts stay private"
+    );
 
     let bob_sync = s.sync(&bob, None, 0).await;
     let mine = bob_sync["rooms"]["join"][&room]["ephemeral"]["events"]
-        .as_array().unwrap().iter().find(|e| e["type"] == "m.receipt").cloned().unwrap();
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.receipt")
+        .cloned()
+        .unwrap();
     assert!(mine["content"][&event_id]["m.read.private"]["@bob:localhost"].is_object());
 
     let markers = format!("/_matrix/client/v3/rooms/{}/read_markers", enc(&room));
-    let (status, _) = s.call(Method::POST, &markers, Some(&bob), Some(json!({"m.fully_read": event_id}))).await;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &markers,
+            Some(&bob),
+            Some(json!({"m.fully_read": event_id})),
+        )
+        .await;
     assert_eq!(status, 200);
-    let fully_read = format!("/_matrix/client/v3/user/%40bob%3Alocalhost/rooms/{}/account_data/m.fully_read", enc(&room));
+    let fully_read = format!(
+        "/_matrix/client/v3/user/%40bob%3Alocalhost/rooms/{}/account_data/m.fully_read",
+        enc(&room)
+    );
     let (status, body) = s.call(Method::GET, &fully_read, Some(&bob), None).await;
     assert_eq!((status, &body["event_id"]), (200, &json!(event_id)));
 
-    let bogus = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/%24nope", enc(&room));
-    let (status, _) = s.call(Method::POST, &bogus, Some(&bob), Some(json!({}))).await;
+    let bogus = format!(
+        "/_matrix/client/v3/rooms/{}/receipt/m.read/%24nope",
+        enc(&room)
+    );
+    let (status, _) = s
+        .call(Method::POST, &bogus, Some(&bob), Some(json!({})))
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -82,21 +162,47 @@ async fn receipts_and_read_markers() {
 async fn presence_is_shared_with_room_mates() {
     let s = TestServer::start().await;
     let (alice, bob, _room) = two_in_a_room(&s).await;
-    let since = s.sync(&bob, None, 0).await["next_batch"].as_str().unwrap().to_owned();
+    let since = s.sync(&bob, None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = "/_matrix/client/v3/presence/%40alice%3Alocalhost/status";
-    let (status, _) = s.call(Method::PUT, path, Some(&alice), Some(json!({"presence": "unavailable", "status_msg": "lunch"}))).await;
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            path,
+            Some(&alice),
+            Some(json!({"presence": "unavailable", "status_msg": "lunch"})),
+        )
+        .await;
     assert_eq!(status, 200);
     let sync = s.sync(&bob, Some(&since), 5_000).await;
     let events = sync["presence"]["events"].as_array().unwrap();
-    let alice_p = events.iter().find(|e| e["sender"] == "@alice:localhost").unwrap();
+    let alice_p = events
+        .iter()
+        .find(|e| e["sender"] == "@alice:localhost")
+        .unwrap();
     assert_eq!(alice_p["content"]["presence"], "unavailable");
     assert_eq!(alice_p["content"]["status_msg"], "lunch");
     let (status, got) = s.call(Method::GET, path, Some(&bob), None).await;
     assert_eq!((status, &got["presence"]), (200, &json!("unavailable")));
 
     let stranger = s.register("stranger").await;
-    assert_eq!(s.call(Method::GET, path, Some(&stranger), None).await.0, 403);
-    assert_eq!(s.call(Method::PUT, path, Some(&bob), Some(json!({"presence": "online"}))).await.0, 403);
+    assert_eq!(
+        s.call(Method::GET, path, Some(&stranger), None).await.0,
+        403
+    );
+    assert_eq!(
+        s.call(
+            Method::PUT,
+            path,
+            Some(&bob),
+            Some(json!({"presence": "online"}))
+        )
+        .await
+        .0,
+        403
+    );
 }
 
 #[tokio::test]
@@ -105,15 +211,23 @@ async fn unread_counts_follow_push_rules_receipts_and_own_messages() {
     let (alice, bob, room) = two_in_a_room(&s).await;
     let counts = |sync: &serde_json::Value| {
         let u = &sync["rooms"]["join"][&room]["unread_notifications"];
-        (u["notification_count"].as_u64().unwrap(), u["highlight_count"].as_u64().unwrap())
+        (
+            u["notification_count"].as_u64().unwrap(),
+            u["highlight_count"].as_u64().unwrap(),
+        )
     };
     assert_eq!(counts(&s.sync(&bob, None, 0).await), (0, 0));
 
     s.send_text(&alice, &room, "u1", "hello").await;
     // An intentional mention highlights.
-    let mention = format!("/_matrix/client/v3/rooms/{}/send/m.room.message/u2", enc(&room));
+    let mention = format!(
+        "/_matrix/client/v3/rooms/{}/send/m.room.message/u2",
+        enc(&room)
+    );
     let content = json!({"msgtype": "m.text", "body": "bob: look", "m.mentions": {"user_ids": ["@bob:localhost"]}});
-    let (status, _) = s.call(Method::PUT, &mention, Some(&alice), Some(content)).await;
+    let (status, _) = s
+        .call(Method::PUT, &mention, Some(&alice), Some(content))
+        .await;
     assert_eq!(status, 200);
     let (_, last) = s.send_text(&alice, &room, "u3", "third").await;
     let sync = s.sync(&bob, None, 0).await;
@@ -127,8 +241,14 @@ async fn unread_counts_follow_push_rules_receipts_and_own_messages() {
     let since = sync["next_batch"].as_str().unwrap().to_owned();
 
     // Reading up to the third message leaves one unread.
-    let receipt = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(last["event_id"].as_str().unwrap()));
-    let (status, _) = s.call(Method::POST, &receipt, Some(&bob), Some(json!({}))).await;
+    let receipt = format!(
+        "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+        enc(&room),
+        enc(last["event_id"].as_str().unwrap())
+    );
+    let (status, _) = s
+        .call(Method::POST, &receipt, Some(&bob), Some(json!({})))
+        .await;
     assert_eq!(status, 200);
     let sync = s.sync(&bob, Some(&since), 5_000).await;
     assert_eq!(counts(&sync), (1, 0), "{sync}");

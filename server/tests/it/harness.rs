@@ -26,7 +26,11 @@ pub fn test_config(dir: &std::path::Path, registration: Registration) -> Config 
 }
 
 /// A test configuration over settings of the configuration file.
-pub fn test_config_with(dir: &std::path::Path, registration: Registration, file: FileConfig) -> Config {
+pub fn test_config_with(
+    dir: &std::path::Path,
+    registration: Registration,
+    file: FileConfig,
+) -> Config {
     let overrides = Overrides {
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.join("data")),
@@ -131,29 +135,56 @@ impl TestServer {
     /// Registers through the user-interactive flow; returns the access token.
     pub async fn register(&self, name: &str) -> String {
         let body = json!({ "username": name, "password": "secret-password" });
-        let (status, challenge) =
-            self.call(reqwest::Method::POST, "/_matrix/client/v3/register", None, Some(body.clone())).await;
+        let (status, challenge) = self
+            .call(
+                reqwest::Method::POST,
+                "/_matrix/client/v3/register",
+                None,
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(status, 401, "{challenge}");
         let session = challenge["session"].as_str().unwrap().to_owned();
         let mut body = body;
         body["auth"] = json!({ "type": "m.login.dummy", "session": session });
-        let (status, ok) = self.call(reqwest::Method::POST, "/_matrix/client/v3/register", None, Some(body)).await;
+        let (status, ok) = self
+            .call(
+                reqwest::Method::POST,
+                "/_matrix/client/v3/register",
+                None,
+                Some(body),
+            )
+            .await;
         assert_eq!(status, 200, "{ok}");
         assert_eq!(ok["user_id"], format!("@{name}:localhost"));
         ok["access_token"].as_str().unwrap().to_owned()
     }
 
     pub async fn create_room(&self, token: &str, body: Value) -> String {
-        let (status, res) =
-            self.call(reqwest::Method::POST, "/_matrix/client/v3/createRoom", Some(token), Some(body)).await;
+        let (status, res) = self
+            .call(
+                reqwest::Method::POST,
+                "/_matrix/client/v3/createRoom",
+                Some(token),
+                Some(body),
+            )
+            .await;
         assert_eq!(status, 200, "{res}");
         res["room_id"].as_str().unwrap().to_owned()
     }
 
     pub async fn send_text(&self, token: &str, room: &str, txn: &str, text: &str) -> (u16, Value) {
-        let path = format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", enc(room));
-        self.call(reqwest::Method::PUT, &path, Some(token), Some(json!({ "msgtype": "m.text", "body": text })))
-            .await
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+            enc(room)
+        );
+        self.call(
+            reqwest::Method::PUT,
+            &path,
+            Some(token),
+            Some(json!({ "msgtype": "m.text", "body": text })),
+        )
+        .await
     }
 
     pub async fn sync(&self, token: &str, since: Option<&str>, timeout_ms: u64) -> Value {
@@ -161,7 +192,9 @@ impl TestServer {
         if let Some(since) = since {
             path.push_str(&format!("&since={since}"));
         }
-        let (status, res) = self.call(reqwest::Method::GET, &path, Some(token), None).await;
+        let (status, res) = self
+            .call(reqwest::Method::GET, &path, Some(token), None)
+            .await;
         assert_eq!(status, 200, "{res}");
         res
     }
@@ -169,10 +202,15 @@ impl TestServer {
 
 /// Percent-encodes a path segment (room IDs contain `!` and `:`).
 pub fn enc(segment: &str) -> String {
-    segment.bytes().map(|b| match b {
-        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-        _ => format!("%{b:02X}"),
-    }).collect()
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Bodies of `m.room.message` events in a sync response's room timeline.

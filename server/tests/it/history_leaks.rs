@@ -23,7 +23,10 @@ fn bodies_in(sync: &Value, section: &str, room: &str) -> Vec<String> {
 }
 
 async fn sync_filtered(s: &TestServer, token: &str, since: Option<&str>, filter: &Value) -> Value {
-    let mut path = format!("/_matrix/client/v3/sync?timeout=0&filter={}", enc(&filter.to_string()));
+    let mut path = format!(
+        "/_matrix/client/v3/sync?timeout=0&filter={}",
+        enc(&filter.to_string())
+    );
     if let Some(since) = since {
         path.push_str(&format!("&since={since}"));
     }
@@ -37,35 +40,59 @@ fn include_leave() -> Value {
 }
 
 async fn set_visibility(s: &TestServer, token: &str, room: &str, visibility: &str) {
-    let path = format!("/_matrix/client/v3/rooms/{}/state/m.room.history_visibility/", enc(room));
-    let (status, body) = s.call(Method::PUT, &path, Some(token), Some(json!({ "history_visibility": visibility }))).await;
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.history_visibility/",
+        enc(room)
+    );
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            &path,
+            Some(token),
+            Some(json!({ "history_visibility": visibility })),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
 async fn join(s: &TestServer, token: &str, room: &str) {
     let path = format!("/_matrix/client/v3/rooms/{}/join", enc(room));
-    let (status, body) = s.call(Method::POST, &path, Some(token), Some(json!({}))).await;
+    let (status, body) = s
+        .call(Method::POST, &path, Some(token), Some(json!({})))
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
 async fn leave(s: &TestServer, token: &str, room: &str) {
     let path = format!("/_matrix/client/v3/rooms/{}/leave", enc(room));
-    let (status, body) = s.call(Method::POST, &path, Some(token), Some(json!({}))).await;
+    let (status, body) = s
+        .call(Method::POST, &path, Some(token), Some(json!({})))
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
 async fn invite(s: &TestServer, token: &str, room: &str, user: &str) {
     let path = format!("/_matrix/client/v3/rooms/{}/invite", enc(room));
-    let (status, body) = s.call(Method::POST, &path, Some(token), Some(json!({ "user_id": user }))).await;
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &path,
+            Some(token),
+            Some(json!({ "user_id": user })),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
 /// A public room whose history only members at the time may read, with a
 /// secret sent before eve arrives.
 async fn joined_only_room(s: &TestServer, alice: &str) -> String {
-    let room = s.create_room(alice, json!({ "preset": "public_chat" })).await;
+    let room = s
+        .create_room(alice, json!({ "preset": "public_chat" }))
+        .await;
     set_visibility(s, alice, &room, "joined").await;
-    s.send_text(alice, &room, "secret", "secret before eve").await;
+    s.send_text(alice, &room, "secret", "secret before eve")
+        .await;
     room
 }
 
@@ -76,7 +103,8 @@ async fn joining_a_joined_visibility_room_does_not_reveal_earlier_history_in_ini
     let eve = s.register("eve").await;
     let room = joined_only_room(&s, &alice).await;
     join(&s, &eve, &room).await;
-    s.send_text(&alice, &room, "after", "after eve joined").await;
+    s.send_text(&alice, &room, "after", "after eve joined")
+        .await;
 
     let sync = s.sync(&eve, None, 0).await;
     assert_eq!(bodies_in(&sync, "join", &room), vec!["after eve joined"]);
@@ -84,15 +112,26 @@ async fn joining_a_joined_visibility_room_does_not_reveal_earlier_history_in_ini
     // before (the room's creation, visible as it was `shared` then) is
     // history to page back to.
     let entry = &sync["rooms"]["join"][&room];
-    assert_eq!(entry["timeline"]["events"][0]["state_key"], "@eve:localhost", "{entry}");
+    assert_eq!(
+        entry["timeline"]["events"][0]["state_key"], "@eve:localhost",
+        "{entry}"
+    );
     assert_eq!(entry["timeline"]["limited"], true);
     let prev_batch = entry["timeline"]["prev_batch"].as_str().unwrap();
-    let path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100&from={prev_batch}", enc(&room));
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100&from={prev_batch}",
+        enc(&room)
+    );
     let (status, page) = s.call(Method::GET, &path, Some(&eve), None).await;
     assert_eq!(status, 200, "{page}");
     let chunk = page["chunk"].as_array().unwrap();
     assert_eq!(chunk.last().unwrap()["type"], "m.room.create");
-    assert!(chunk.iter().all(|e| e["content"]["body"] != "secret before eve"), "{page}");
+    assert!(
+        chunk
+            .iter()
+            .all(|e| e["content"]["body"] != "secret before eve"),
+        "{page}"
+    );
 }
 
 #[tokio::test]
@@ -103,23 +142,46 @@ async fn state_changed_while_history_was_hidden_still_reaches_a_new_member() {
     let room = joined_only_room(&s, &alice).await;
     // Encryption and a new name arrive while eve cannot see the history.
     for (kind, content) in [
-        ("m.room.encryption", json!({ "algorithm": "m.megolm.v1.aes-sha2" })),
+        (
+            "m.room.encryption",
+            json!({ "algorithm": "m.megolm.v1.aes-sha2" }),
+        ),
         ("m.room.name", json!({ "name": "Renamed in private" })),
     ] {
         let path = format!("/_matrix/client/v3/rooms/{}/state/{kind}/", enc(&room));
-        assert_eq!(s.call(Method::PUT, &path, Some(&alice), Some(content)).await.0, 200);
+        assert_eq!(
+            s.call(Method::PUT, &path, Some(&alice), Some(content))
+                .await
+                .0,
+            200
+        );
     }
     let before = s.sync(&eve, None, 0).await;
     let since = before["next_batch"].as_str().unwrap().to_owned();
     join(&s, &eve, &room).await;
 
-    for sync in [s.sync(&eve, None, 0).await, s.sync(&eve, Some(&since), 0).await] {
+    for sync in [
+        s.sync(&eve, None, 0).await,
+        s.sync(&eve, Some(&since), 0).await,
+    ] {
         let entry = &sync["rooms"]["join"][&room];
-        let mut all: Vec<Value> = entry["state"]["events"].as_array().cloned().unwrap_or_default();
-        all.extend(entry["timeline"]["events"].as_array().cloned().unwrap_or_default());
-        assert!(all.iter().any(|e| e["type"] == "m.room.encryption"), "{entry}");
+        let mut all: Vec<Value> = entry["state"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        all.extend(
+            entry["timeline"]["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        assert!(
+            all.iter().any(|e| e["type"] == "m.room.encryption"),
+            "{entry}"
+        );
         assert!(all.iter().any(|e| e["type"] == "m.room.name" && e["content"]["name"] == "Renamed in private"), "{entry}");
-        assert!(all.iter().any(|e| e["type"] == "m.room.history_visibility" && e["content"]["history_visibility"] == "joined"));
+        assert!(all.iter().any(|e| e["type"] == "m.room.history_visibility"
+            && e["content"]["history_visibility"] == "joined"));
         assert!(!bodies_in(&sync, "join", &room).contains(&"secret before eve".to_owned()));
     }
 }
@@ -129,23 +191,54 @@ async fn forgetting_a_room_does_not_widen_what_messages_shows() {
     let s = TestServer::start().await;
     let alice = s.register("alice").await;
     let eve = s.register("eve").await;
-    let room = s.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let room = s
+        .create_room(&alice, json!({ "preset": "public_chat" }))
+        .await;
     join(&s, &eve, &room).await;
     s.send_text(&alice, &room, "t1", "while eve was in").await;
     leave(&s, &eve, &room).await;
-    let (status, _) = s.call(Method::POST, &format!("/_matrix/client/v3/rooms/{}/forget", enc(&room)), Some(&eve), Some(json!({}))).await;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{}/forget", enc(&room)),
+            Some(&eve),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 200);
     s.send_text(&alice, &room, "t2", "after eve left").await;
-    let member = format!("/_matrix/client/v3/rooms/{}/state/m.room.member/{}", enc(&room), enc("@alice:localhost"));
+    let member = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+        enc(&room),
+        enc("@alice:localhost")
+    );
     let renamed = json!({ "membership": "join", "displayname": "Alice after eve left" });
-    assert_eq!(s.call(Method::PUT, &member, Some(&alice), Some(renamed)).await.0, 200);
+    assert_eq!(
+        s.call(Method::PUT, &member, Some(&alice), Some(renamed))
+            .await
+            .0,
+        200
+    );
 
-    let messages = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=50", enc(&room));
+    let messages = format!(
+        "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=50",
+        enc(&room)
+    );
     let (status, page) = s.call(Method::GET, &messages, Some(&eve), None).await;
     assert_eq!(status, 200, "{page}");
     let chunk = page["chunk"].as_array().unwrap();
-    assert!(chunk.iter().all(|e| e["content"]["body"] != "after eve left"), "{page}");
-    assert!(chunk.iter().any(|e| e["content"]["body"] == "while eve was in"), "{page}");
+    assert!(
+        chunk
+            .iter()
+            .all(|e| e["content"]["body"] != "after eve left"),
+        "{page}"
+    );
+    assert!(
+        chunk
+            .iter()
+            .any(|e| e["content"]["body"] == "while eve was in"),
+        "{page}"
+    );
     for e in page["state"].as_array().into_iter().flatten() {
         assert_ne!(e["content"]["displayname"], "Alice after eve left", "{e}");
     }
@@ -156,13 +249,29 @@ async fn a_former_member_declining_a_new_invite_learns_nothing_of_the_room_since
     let s = TestServer::start().await;
     let alice = s.register("alice").await;
     let eve = s.register("eve").await;
-    let room = s.create_room(&alice, json!({ "preset": "private_chat" })).await;
+    let room = s
+        .create_room(&alice, json!({ "preset": "private_chat" }))
+        .await;
     invite(&s, &alice, &room, "@eve:localhost").await;
     join(&s, &eve, &room).await;
     leave(&s, &eve, &room).await;
-    let topic = format!("/_matrix/client/v3/rooms/{}/state/m.room.topic/", enc(&room));
-    assert_eq!(s.call(Method::PUT, &topic, Some(&alice), Some(json!({ "topic": "secret plans" }))).await.0, 200);
-    s.send_text(&alice, &room, "t1", "said after eve left").await;
+    let topic = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.topic/",
+        enc(&room)
+    );
+    assert_eq!(
+        s.call(
+            Method::PUT,
+            &topic,
+            Some(&alice),
+            Some(json!({ "topic": "secret plans" }))
+        )
+        .await
+        .0,
+        200
+    );
+    s.send_text(&alice, &room, "t1", "said after eve left")
+        .await;
     invite(&s, &alice, &room, "@eve:localhost").await;
     leave(&s, &eve, &room).await;
 
@@ -170,7 +279,10 @@ async fn a_former_member_declining_a_new_invite_learns_nothing_of_the_room_since
     let sync = sync_filtered(&s, &eve, None, &filter).await;
     let entry = &sync["rooms"]["leave"][&room];
     assert!(!entry.to_string().contains("secret plans"), "{entry}");
-    assert!(!entry.to_string().contains("said after eve left"), "{entry}");
+    assert!(
+        !entry.to_string().contains("said after eve left"),
+        "{entry}"
+    );
 }
 
 #[tokio::test]
@@ -182,12 +294,19 @@ async fn joining_a_joined_visibility_room_does_not_reveal_earlier_history_in_inc
     let before = s.sync(&eve, None, 0).await;
     let since = before["next_batch"].as_str().unwrap().to_owned();
     join(&s, &eve, &room).await;
-    s.send_text(&alice, &room, "after", "after eve joined").await;
+    s.send_text(&alice, &room, "after", "after eve joined")
+        .await;
 
     let sync = s.sync(&eve, Some(&since), 0).await;
     assert_eq!(bodies_in(&sync, "join", &room), vec!["after eve joined"]);
-    let timeline = sync["rooms"]["join"][&room]["timeline"]["events"].as_array().unwrap();
-    assert!(timeline.iter().any(|e| e["type"] == "m.room.member" && e["state_key"] == "@eve:localhost"));
+    let timeline = sync["rooms"]["join"][&room]["timeline"]["events"]
+        .as_array()
+        .unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e["type"] == "m.room.member" && e["state_key"] == "@eve:localhost")
+    );
 }
 
 #[tokio::test]
@@ -202,22 +321,48 @@ async fn include_leave_does_not_reveal_history_from_before_a_left_kicked_or_bann
     for (_, token) in &users {
         join(&s, token, &room).await;
     }
-    s.send_text(&alice, &room, "while", "while they were in").await;
+    s.send_text(&alice, &room, "while", "while they were in")
+        .await;
     leave(&s, &users[0].1, &room).await;
     let kick = format!("/_matrix/client/v3/rooms/{}/kick", enc(&room));
-    let (status, _) = s.call(Method::POST, &kick, Some(&alice), Some(json!({ "user_id": "@kate:localhost" }))).await;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &kick,
+            Some(&alice),
+            Some(json!({ "user_id": "@kate:localhost" })),
+        )
+        .await;
     assert_eq!(status, 200);
     let ban = format!("/_matrix/client/v3/rooms/{}/ban", enc(&room));
-    let (status, _) = s.call(Method::POST, &ban, Some(&alice), Some(json!({ "user_id": "@bert:localhost" }))).await;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &ban,
+            Some(&alice),
+            Some(json!({ "user_id": "@bert:localhost" })),
+        )
+        .await;
     assert_eq!(status, 200);
-    s.send_text(&alice, &room, "later", "after they were gone").await;
+    s.send_text(&alice, &room, "later", "after they were gone")
+        .await;
 
     for (name, token) in &users {
         let sync = sync_filtered(&s, token, None, &include_leave()).await;
-        assert_eq!(bodies_in(&sync, "leave", &room), vec!["while they were in"], "{name}");
-        let timeline = sync["rooms"]["leave"][&room]["timeline"]["events"].as_array().unwrap();
+        assert_eq!(
+            bodies_in(&sync, "leave", &room),
+            vec!["while they were in"],
+            "{name}"
+        );
+        let timeline = sync["rooms"]["leave"][&room]["timeline"]["events"]
+            .as_array()
+            .unwrap();
         let last = timeline.last().unwrap();
-        assert_eq!(last["state_key"], format!("@{name}:localhost"), "{name}'s own leave ends the timeline");
+        assert_eq!(
+            last["state_key"],
+            format!("@{name}:localhost"),
+            "{name}'s own leave ends the timeline"
+        );
     }
 }
 
@@ -228,22 +373,38 @@ async fn a_declined_invite_does_not_reveal_the_rooms_history() {
     let eve = s.register("eve").await;
     // A private chat, default visibility (`shared`): members may read it all,
     // but eve never joins.
-    let room = s.create_room(&alice, json!({ "preset": "private_chat" })).await;
-    s.send_text(&alice, &room, "secret", "private before the invite").await;
+    let room = s
+        .create_room(&alice, json!({ "preset": "private_chat" }))
+        .await;
+    s.send_text(&alice, &room, "secret", "private before the invite")
+        .await;
     invite(&s, &alice, &room, "@eve:localhost").await;
-    s.send_text(&alice, &room, "secret2", "private after the invite").await;
+    s.send_text(&alice, &room, "secret2", "private after the invite")
+        .await;
     leave(&s, &eve, &room).await;
 
     for since in [None, Some("s0")] {
         let sync = sync_filtered(&s, &eve, since, &include_leave()).await;
-        assert_eq!(bodies_in(&sync, "leave", &room), Vec::<String>::new(), "since {since:?}: {sync}");
-        let timeline = sync["rooms"]["leave"][&room]["timeline"]["events"].as_array().unwrap();
+        assert_eq!(
+            bodies_in(&sync, "leave", &room),
+            Vec::<String>::new(),
+            "since {since:?}: {sync}"
+        );
+        let timeline = sync["rooms"]["leave"][&room]["timeline"]["events"]
+            .as_array()
+            .unwrap();
         assert!(
             timeline.iter().all(|e| e["state_key"] == "@eve:localhost"),
             "since {since:?}: only eve's own membership events, got {timeline:?}"
         );
-        let state = sync["rooms"]["leave"][&room]["state"]["events"].as_array().cloned().unwrap_or_default();
-        assert!(state.iter().all(|e| e["state_key"] == "@eve:localhost"), "{state:?}");
+        let state = sync["rooms"]["leave"][&room]["state"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            state.iter().all(|e| e["state_key"] == "@eve:localhost"),
+            "{state:?}"
+        );
     }
 }
 
@@ -252,27 +413,74 @@ async fn knocking_and_withdrawing_does_not_reveal_a_knock_room() {
     let s = TestServer::start().await;
     let alice = s.register("alice").await;
     let eve = s.register("eve").await;
-    let room = s.create_room(&alice, json!({ "preset": "private_chat" })).await;
-    let rules = format!("/_matrix/client/v3/rooms/{}/state/m.room.join_rules/", enc(&room));
-    let (status, _) = s.call(Method::PUT, &rules, Some(&alice), Some(json!({ "join_rule": "knock" }))).await;
+    let room = s
+        .create_room(&alice, json!({ "preset": "private_chat" }))
+        .await;
+    let rules = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.join_rules/",
+        enc(&room)
+    );
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            &rules,
+            Some(&alice),
+            Some(json!({ "join_rule": "knock" })),
+        )
+        .await;
     assert_eq!(status, 200);
     for i in 0..5 {
-        s.send_text(&alice, &room, &format!("t{i}"), &format!("members only {i}")).await;
+        s.send_text(
+            &alice,
+            &room,
+            &format!("t{i}"),
+            &format!("members only {i}"),
+        )
+        .await;
     }
 
-    let knock = format!("/_matrix/client/v3/rooms/{}/state/m.room.member/{}", enc(&room), enc("@eve:localhost"));
-    let (status, body) = s.call(Method::PUT, &knock, Some(&eve), Some(json!({ "membership": "knock" }))).await;
+    let knock = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+        enc(&room),
+        enc("@eve:localhost")
+    );
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            &knock,
+            Some(&eve),
+            Some(json!({ "membership": "knock" })),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     leave(&s, &eve, &room).await;
 
     let sync = sync_filtered(&s, &eve, None, &include_leave()).await;
-    assert_eq!(bodies_in(&sync, "leave", &room), Vec::<String>::new(), "{sync}");
-    let timeline = sync["rooms"]["leave"][&room]["timeline"]["events"].as_array().cloned().unwrap_or_default();
-    assert!(timeline.iter().all(|e| e["state_key"] == "@eve:localhost"), "{timeline:?}");
+    assert_eq!(
+        bodies_in(&sync, "leave", &room),
+        Vec::<String>::new(),
+        "{sync}"
+    );
+    let timeline = sync["rooms"]["leave"][&room]["timeline"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        timeline.iter().all(|e| e["state_key"] == "@eve:localhost"),
+        "{timeline:?}"
+    );
 
-    let messages = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", enc(&room));
+    let messages = format!(
+        "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100",
+        enc(&room)
+    );
     let (status, page) = s.call(Method::GET, &messages, Some(&eve), None).await;
-    let leaked: Vec<&Value> = page["chunk"].as_array().into_iter().flatten().filter(|e| e["type"] == "m.room.message").collect();
+    let leaked: Vec<&Value> = page["chunk"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "m.room.message")
+        .collect();
     assert!(status == 403 || leaked.is_empty(), "{status} {page}");
 }
 
@@ -281,14 +489,25 @@ async fn messages_after_leaving_shows_members_as_they_were_at_the_leave() {
     let s = TestServer::start().await;
     let alice = s.register("alice").await;
     let eve = s.register("eve").await;
-    let room = s.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let room = s
+        .create_room(&alice, json!({ "preset": "public_chat" }))
+        .await;
     join(&s, &eve, &room).await;
     s.send_text(&alice, &room, "t1", "hello eve").await;
     leave(&s, &eve, &room).await;
     // After eve left, alice changes her room profile: eve must not learn it.
-    let member = format!("/_matrix/client/v3/rooms/{}/state/m.room.member/{}", enc(&room), enc("@alice:localhost"));
+    let member = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+        enc(&room),
+        enc("@alice:localhost")
+    );
     let (status, _) = s
-        .call(Method::PUT, &member, Some(&alice), Some(json!({ "membership": "join", "displayname": "Alice after eve left" })))
+        .call(
+            Method::PUT,
+            &member,
+            Some(&alice),
+            Some(json!({ "membership": "join", "displayname": "Alice after eve left" })),
+        )
         .await;
     assert_eq!(status, 200);
 
@@ -300,9 +519,15 @@ async fn messages_after_leaving_shows_members_as_they_were_at_the_leave() {
     let (status, page) = s.call(Method::GET, &messages, Some(&eve), None).await;
     assert_eq!(status, 200, "{page}");
     let state = page["state"].as_array().cloned().unwrap_or_default();
-    assert!(state.iter().any(|e| e["state_key"] == "@alice:localhost"), "alice's member event is sent: {state:?}");
+    assert!(
+        state.iter().any(|e| e["state_key"] == "@alice:localhost"),
+        "alice's member event is sent: {state:?}"
+    );
     for e in &state {
-        assert_ne!(e["content"]["displayname"], "Alice after eve left", "a member event from after eve left: {e}");
+        assert_ne!(
+            e["content"]["displayname"], "Alice after eve left",
+            "a member event from after eve left: {e}"
+        );
     }
 }
 
@@ -312,25 +537,57 @@ async fn receipts_do_not_name_events_a_new_member_cannot_see() {
     let alice = s.register("alice").await;
     let bob = s.register("bob").await;
     let eve = s.register("eve").await;
-    let room = s.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let room = s
+        .create_room(&alice, json!({ "preset": "public_chat" }))
+        .await;
     join(&s, &bob, &room).await;
     set_visibility(&s, &alice, &room, "joined").await;
-    let (_, sent) = s.send_text(&alice, &room, "secret", "secret before eve").await;
+    let (_, sent) = s
+        .send_text(&alice, &room, "secret", "secret before eve")
+        .await;
     let secret = sent["event_id"].as_str().unwrap().to_owned();
-    let receipt = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(&secret));
-    assert_eq!(s.call(Method::POST, &receipt, Some(&bob), Some(json!({}))).await.0, 200);
+    let receipt = format!(
+        "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+        enc(&room),
+        enc(&secret)
+    );
+    assert_eq!(
+        s.call(Method::POST, &receipt, Some(&bob), Some(json!({})))
+            .await
+            .0,
+        200
+    );
     join(&s, &eve, &room).await;
 
     let sync = s.sync(&eve, None, 0).await;
     let entry = &sync["rooms"]["join"][&room];
     assert!(entry.is_object(), "{sync}");
-    assert!(!entry["ephemeral"].to_string().contains(&secret), "{}", entry["ephemeral"]);
+    assert!(
+        !entry["ephemeral"].to_string().contains(&secret),
+        "{}",
+        entry["ephemeral"]
+    );
 
     // Receipts on what eve may see still reach her.
-    let (_, sent) = s.send_text(&alice, &room, "after", "after eve joined").await;
+    let (_, sent) = s
+        .send_text(&alice, &room, "after", "after eve joined")
+        .await;
     let after = sent["event_id"].as_str().unwrap().to_owned();
-    let receipt = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(&after));
-    assert_eq!(s.call(Method::POST, &receipt, Some(&bob), Some(json!({}))).await.0, 200);
+    let receipt = format!(
+        "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+        enc(&room),
+        enc(&after)
+    );
+    assert_eq!(
+        s.call(Method::POST, &receipt, Some(&bob), Some(json!({})))
+            .await
+            .0,
+        200
+    );
     let sync = s.sync(&eve, None, 0).await;
-    assert!(sync["rooms"]["join"][&room]["ephemeral"].to_string().contains(&after));
+    assert!(
+        sync["rooms"]["join"][&room]["ephemeral"]
+            .to_string()
+            .contains(&after)
+    );
 }

@@ -8,7 +8,10 @@ const TURN: &str = "/_matrix/client/v3/voip/turnServer";
 
 #[tokio::test]
 async fn turn_credentials_are_coturn_compatible_and_time_limited() {
-    let uris = vec!["turn:turn.example.org:3478?transport=udp".to_owned(), "turns:turn.example.org:5349".to_owned()];
+    let uris = vec![
+        "turn:turn.example.org:3478?transport=udp".to_owned(),
+        "turns:turn.example.org:5349".to_owned(),
+    ];
     let s = TestServer::start_with_turn(uris.clone(), "s3cret").await;
     let alice = s.register("alice").await;
     let (status, res) = s.call(Method::GET, TURN, Some(&alice), None).await;
@@ -18,9 +21,15 @@ async fn turn_credentials_are_coturn_compatible_and_time_limited() {
     let username = res["username"].as_str().unwrap();
     let (expiry, user) = username.split_once(':').unwrap();
     assert_eq!(user, "@alice:localhost");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let expiry: u64 = expiry.parse().unwrap();
-    assert!((now + 3590..=now + 3610).contains(&expiry), "{expiry} vs {now}");
+    assert!(
+        (now + 3590..=now + 3610).contains(&expiry),
+        "{expiry} vs {now}"
+    );
     // What coturn computes with static-auth-secret=s3cret.
     let mut mac = Hmac::<Sha1>::new_from_slice(b"s3cret").unwrap();
     mac.update(username.as_bytes());
@@ -40,22 +49,37 @@ async fn the_default_relay_has_a_secret_kept_in_the_data_folder() {
         data_dir: Some(dir.path().join("data")),
         ..Default::default()
     };
-    let config = weft_server::config::Config::merge(weft_server::config::FileConfig::default(), overrides.clone()).unwrap();
+    let config = weft_server::config::Config::merge(
+        weft_server::config::FileConfig::default(),
+        overrides.clone(),
+    )
+    .unwrap();
     let turn = config.turn.as_ref().expect("a relay by default");
     assert!(turn.automatic);
     assert_eq!(turn.uris, ["turn:127.0.0.1:3478?transport=udp"]);
-    assert!(turn.relay.as_ref().unwrap().allow_private_peers, "a loopback server's peers are local");
+    assert!(
+        turn.relay.as_ref().unwrap().allow_private_peers,
+        "a loopback server's peers are local"
+    );
 
     let secret = |config: &weft_server::config::Config| {
         let services = weft_server::open_services(config).unwrap();
-        services.config().turn.as_ref().unwrap().shared_secret.clone()
+        services
+            .config()
+            .turn
+            .as_ref()
+            .unwrap()
+            .shared_secret
+            .clone()
     };
     let first = secret(&config);
     assert_eq!(first.len(), 40);
     assert_eq!(secret(&config), first, "the same secret after a restart");
 
     overrides.turn_relay = Some(false);
-    let config = weft_server::config::Config::merge(weft_server::config::FileConfig::default(), overrides).unwrap();
+    let config =
+        weft_server::config::Config::merge(weft_server::config::FileConfig::default(), overrides)
+            .unwrap();
     assert!(config.turn.is_none());
 }
 
@@ -91,7 +115,10 @@ mod relay {
     }
 
     async fn client_of(relay: &Relay, user: &str, password: Option<String>) -> Client {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let username = format!("{}:{user}", now + 600);
         let password = password.unwrap_or_else(|| turn_password("s3cret", &username));
         let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
@@ -122,12 +149,21 @@ mod relay {
         assert!((41000..=41999).contains(&relayed.port()));
 
         let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        allocation.send_to(b"ping", peer.local_addr().unwrap()).await.unwrap();
+        allocation
+            .send_to(b"ping", peer.local_addr().unwrap())
+            .await
+            .unwrap();
         let mut buf = [0; 64];
-        let (n, from) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf)).await.unwrap().unwrap();
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((&buf[..n], from), (&b"ping"[..], relayed));
         peer.send_to(b"pong", relayed).await.unwrap();
-        let (n, _) = tokio::time::timeout(Duration::from_secs(5), allocation.recv_from(&mut buf)).await.unwrap().unwrap();
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), allocation.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&buf[..n], b"pong");
         client.close().await.unwrap();
         relay.close().await;
@@ -137,16 +173,25 @@ mod relay {
     async fn refuses_wrong_credentials_and_private_peers() {
         let relay = relay(false).await;
         let bad = client(&relay, Some("wrong".into())).await;
-        assert!(bad.allocate().await.is_err(), "a wrong password gets no allocation");
+        assert!(
+            bad.allocate().await.is_err(),
+            "a wrong password gets no allocation"
+        );
         bad.close().await.unwrap();
 
         let client = client(&relay, None).await;
         let allocation = client.allocate().await.unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        allocation.send_to(b"into the LAN", peer.local_addr().unwrap()).await.unwrap();
+        allocation
+            .send_to(b"into the LAN", peer.local_addr().unwrap())
+            .await
+            .unwrap();
         let mut buf = [0; 64];
         let got = tokio::time::timeout(Duration::from_millis(700), peer.recv_from(&mut buf)).await;
-        assert!(got.is_err(), "nothing is relayed to a loopback peer by default");
+        assert!(
+            got.is_err(),
+            "nothing is relayed to a loopback peer by default"
+        );
         client.close().await.unwrap();
         relay.close().await;
     }
@@ -167,7 +212,11 @@ mod relay {
             }
             clients.push(client);
         }
-        assert_eq!(allocations.len(), weft_server::turn_relay::ALLOCATIONS_PER_USER, "{refused} refused");
+        assert_eq!(
+            allocations.len(),
+            weft_server::turn_relay::ALLOCATIONS_PER_USER,
+            "{refused} refused"
+        );
         // Another user is not affected.
         let bob = client_of(&relay, "@bob:localhost", None).await;
         assert!(bob.allocate().await.is_ok(), "bob still gets a relay");

@@ -17,8 +17,11 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
     let screen = manager.with_value(|m| m.screen);
     let streams = manager.with_value(|m| m.streams);
     let phase = Memo::new(move |_| screen.with(|s| s.as_ref().map(|s| s.phase.clone())));
-    let peer_name = move || screen.with(|s| s.as_ref().map(|s| s.peer_name.clone()).unwrap_or_default());
-    let flag = move |f: fn(&super::manager::Screen) -> bool| move || screen.with(|s| s.as_ref().is_some_and(f));
+    let peer_name =
+        move || screen.with(|s| s.as_ref().map(|s| s.peer_name.clone()).unwrap_or_default());
+    let flag = move |f: fn(&super::manager::Screen) -> bool| {
+        move || screen.with(|s| s.as_ref().is_some_and(f))
+    };
     let act = move |f: fn(&Manager)| move |_| manager.with_value(f);
 
     let remote_ref = NodeRef::<html::Video>::new();
@@ -57,10 +60,14 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
         Some(Phase::Incoming { video: true }) => format!("{} is video calling you", peer_name()),
         Some(Phase::Incoming { video: false }) => format!("{} is calling you", peer_name()),
         Some(Phase::Outgoing) => format!("Calling {}…", peer_name()),
-        Some(Phase::Connecting { reconnecting: false }) => "Connecting…".to_owned(),
+        Some(Phase::Connecting {
+            reconnecting: false,
+        }) => "Connecting…".to_owned(),
         Some(Phase::Connecting { reconnecting: true }) => "Reconnecting…".to_owned(),
         Some(Phase::Connected { .. }) if flag(|s| s.on_hold)() => "On hold".to_owned(),
-        Some(Phase::Connected { .. }) if flag(|s| s.remote_hold)() => format!("{} put the call on hold", peer_name()),
+        Some(Phase::Connected { .. }) if flag(|s| s.remote_hold)() => {
+            format!("{} put the call on hold", peer_name())
+        }
         Some(Phase::Connected { since }) => {
             weft_client::media::format_duration(now.get().saturating_sub(since))
         }
@@ -68,7 +75,10 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
         None => String::new(),
     };
     let in_call = move || {
-        matches!(phase.get(), Some(Phase::Outgoing | Phase::Connecting { .. } | Phase::Connected { .. }))
+        matches!(
+            phase.get(),
+            Some(Phase::Outgoing | Phase::Connecting { .. } | Phase::Connected { .. })
+        )
     };
 
     view! {
@@ -143,12 +153,19 @@ fn DevicesButton(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView {
         open.set(opening);
         if opening {
             leptos::task::spawn_local(async move {
-                let found = (webrtc::devices("audioinput").await, webrtc::devices("videoinput").await);
+                let found = (
+                    webrtc::devices("audioinput").await,
+                    webrtc::devices("videoinput").await,
+                );
                 lists.try_set(found);
             });
         }
     };
-    let picker = move |label: &'static str, kind: &'static str, pick: fn(&(Vec<webrtc::Device>, Vec<webrtc::Device>)) -> Vec<webrtc::Device>| {
+    let picker = move |label: &'static str,
+                       kind: &'static str,
+                       pick: fn(
+        &(Vec<webrtc::Device>, Vec<webrtc::Device>),
+    ) -> Vec<webrtc::Device>| {
         let chosen = storage::call_device(kind).unwrap_or_default();
         view! {
             <label class="call-device">

@@ -106,13 +106,18 @@ enum Input {
     Signals,
     /// A call button was pressed.
     Intent,
-    Accept { video: bool },
+    Accept {
+        video: bool,
+    },
     Decline,
     HangUp,
     ToggleMute,
     ToggleCamera,
     ToggleHold,
-    SwitchDevice { kind: &'static str, id: String },
+    SwitchDevice {
+        kind: &'static str,
+        id: String,
+    },
     Tick,
     /// A report of the peer connection of call number `.0`.
     Peer(u64, PeerEvent),
@@ -218,12 +223,17 @@ impl Manager {
                 return None;
             }
             let room_id = active.room_id.clone();
-            active.call.hang_up("user_hangup").into_iter().find_map(|output| match output {
-                Output::Send { event_type: "m.call.hangup", content } => {
-                    handle.call_event_request(&room_id, "m.call.hangup", &content)
-                }
-                _ => None,
-            })
+            active
+                .call
+                .hang_up("user_hangup")
+                .into_iter()
+                .find_map(|output| match output {
+                    Output::Send {
+                        event_type: "m.call.hangup",
+                        content,
+                    } => handle.call_event_request(&room_id, "m.call.hangup", &content),
+                    _ => None,
+                })
         })));
         // (Cleanups run before the owner drops its values, so `stored` is still there.)
         on_cleanup(move || {
@@ -288,14 +298,18 @@ impl Manager {
                     break;
                 }
                 // Taken out while handling, so no borrow is held across an await.
-                let Some(mut inner) = manager.inner.borrow_mut().take() else { break };
+                let Some(mut inner) = manager.inner.borrow_mut().take() else {
+                    break;
+                };
                 manager.handle_input(&mut inner, input).await;
                 if manager.closed.get() {
                     inner.active = None;
                 }
                 // The call buttons follow the call: answering, or ending, turns them off.
                 if let Some(active) = &inner.active {
-                    manager.handle.set_active_call(Some(active.call.as_active(active.room_id.clone())));
+                    manager
+                        .handle
+                        .set_active_call(Some(active.call.as_active(active.room_id.clone())));
                 }
                 manager.inner.borrow_mut().replace(inner);
             }
@@ -312,11 +326,18 @@ impl Manager {
                 // initial sync after a call) must not ring, even for a moment.
                 let settled: Vec<String> = signals
                     .iter()
-                    .filter(|s| matches!(s.event_type.as_str(), "m.call.answer" | "m.call.hangup" | "m.call.reject"))
+                    .filter(|s| {
+                        matches!(
+                            s.event_type.as_str(),
+                            "m.call.answer" | "m.call.hangup" | "m.call.reject"
+                        )
+                    })
                     .filter_map(|s| call_id(s))
                     .collect();
                 for signal in signals {
-                    if signal.event_type == "m.call.invite" && call_id(&signal).is_some_and(|id| settled.contains(&id)) {
+                    if signal.event_type == "m.call.invite"
+                        && call_id(&signal).is_some_and(|id| settled.contains(&id))
+                    {
                         continue;
                     }
                     self.on_signal(inner, signal).await;
@@ -324,7 +345,10 @@ impl Manager {
             }
             Input::Intent => {
                 if let Some(intent) = self.handle.take_call_intent() {
-                    let active = inner.active.as_ref().map(|a| a.call.as_active(a.room_id.clone()));
+                    let active = inner
+                        .active
+                        .as_ref()
+                        .map(|a| a.call.as_active(a.room_id.clone()));
                     let action = match self.handle.call_peer_untracked(&intent.room_id) {
                         Some(peer) => call::call_button(active.as_ref(), &intent.room_id, &peer),
                         // `place` says why there is no call to place here.
@@ -409,7 +433,9 @@ impl Manager {
                 }
             }
             Input::Peer(number, event) => {
-                let Some(active) = inner.active.as_mut().filter(|a| a.number == number) else { return };
+                let Some(active) = inner.active.as_mut().filter(|a| a.number == number) else {
+                    return;
+                };
                 let outputs = match event {
                     PeerEvent::Candidate(candidate) => {
                         active.call.local_candidate(candidate, now);
@@ -438,7 +464,10 @@ impl Manager {
                 if let Some(active) = inner.active.as_mut().filter(|a| a.number == number) {
                     // The server cannot be reached: the other side will time out.
                     let _ = active.call.hang_up("signalling_timeout");
-                    self.finish(inner, Some("The call ended: the server could not be reached".to_owned()));
+                    self.finish(
+                        inner,
+                        Some("The call ended: the server could not be reached".to_owned()),
+                    );
                 }
             }
         }
@@ -447,17 +476,23 @@ impl Manager {
 
     /// One call event from sync.
     async fn on_signal(&self, inner: &mut Inner, signal: CallSignal) {
-        let Ok(content) = serde_json::from_str::<Value>(signal.content.get()) else { return };
+        let Ok(content) = serde_json::from_str::<Value>(signal.content.get()) else {
+            return;
+        };
         if signal.event_type == "m.call.invite" {
             self.on_invite(inner, signal, content).await;
             return;
         }
-        let Some(active) = inner.active.as_mut() else { return };
+        let Some(active) = inner.active.as_mut() else {
+            return;
+        };
         if active.room_id != signal.room_id {
             return;
         }
         let state_before = active.call.state().clone();
-        let outputs = active.call.receive(&signal.event_type, &signal.sender, &content);
+        let outputs = active
+            .call
+            .receive(&signal.event_type, &signal.sender, &content);
         // The answer we chose carries the answerer's stream metadata (the machine reports
         // it only for later changes).
         if signal.event_type == "m.call.answer"
@@ -472,9 +507,19 @@ impl Manager {
     }
 
     async fn on_invite(&self, inner: &mut Inner, signal: CallSignal, content: Value) {
-        let Ok(invite) = serde_json::from_value::<CallInvite>(content.clone()) else { return };
-        let Some(offer) = content.pointer("/offer/sdp").and_then(Value::as_str).map(ToOwned::to_owned) else { return };
-        let Ok((own, party)) = self.handle.call_identity() else { return };
+        let Ok(invite) = serde_json::from_value::<CallInvite>(content.clone()) else {
+            return;
+        };
+        let Some(offer) = content
+            .pointer("/offer/sdp")
+            .and_then(Value::as_str)
+            .map(ToOwned::to_owned)
+        else {
+            return;
+        };
+        let Ok((own, party)) = self.handle.call_identity() else {
+            return;
+        };
         let left = call::remaining(
             Duration::from_millis(invite.lifetime),
             Duration::from_millis(signal.age_ms.unwrap_or(0)),
@@ -494,16 +539,34 @@ impl Manager {
                 // One call at a time; the caller sees "No answer" when theirs times out.
                 return;
             }
-            match call::handle_glare(&mut active.call, &invite, &signal.sender, offer, party, left, now) {
+            match call::handle_glare(
+                &mut active.call,
+                &invite,
+                &signal.sender,
+                offer,
+                party,
+                left,
+                now,
+            ) {
                 GlareOutcome::KeepOurs => {}
-                GlareOutcome::Replaced { ours, theirs, theirs_outputs } => {
+                GlareOutcome::Replaced {
+                    ours,
+                    theirs,
+                    theirs_outputs,
+                } => {
                     // Our call gives way; its camera and microphone answer theirs.
                     let media = active.media.take();
-                    let sends: Vec<Output> = ours.into_iter().filter(|o| matches!(o, Output::Send { .. })).collect();
+                    let sends: Vec<Output> = ours
+                        .into_iter()
+                        .filter(|o| matches!(o, Output::Send { .. }))
+                        .collect();
                     self.run(inner, sends).await;
                     inner.active = None;
                     if let Some(mut next) = self.new_active(inner, signal.room_id, theirs).await {
-                        next.offer_video = content.pointer("/offer/sdp").and_then(Value::as_str).is_some_and(|sdp| sdp.contains("m=video"));
+                        next.offer_video = content
+                            .pointer("/offer/sdp")
+                            .and_then(Value::as_str)
+                            .is_some_and(|sdp| sdp.contains("m=video"));
                         next.remote_meta = stream_metadata(&content).cloned();
                         next.media = media;
                         if let Some(media) = &next.media {
@@ -517,8 +580,13 @@ impl Manager {
             return;
         }
         let (call, outputs) = Call::incoming(&invite, &signal.sender, offer, party, own, left, now);
-        let video = content.pointer("/offer/sdp").and_then(Value::as_str).is_some_and(|sdp| sdp.contains("m=video"));
-        let Some(active) = self.new_active(inner, signal.room_id.clone(), call).await else { return };
+        let video = content
+            .pointer("/offer/sdp")
+            .and_then(Value::as_str)
+            .is_some_and(|sdp| sdp.contains("m=video"));
+        let Some(active) = self.new_active(inner, signal.room_id.clone(), call).await else {
+            return;
+        };
         inner.active = Some(active);
         if let Some(active) = inner.active.as_mut() {
             active.offer_video = video;
@@ -529,12 +597,19 @@ impl Manager {
     }
 
     /// A new call with its own peer connection.
-    async fn new_active(&self, inner: &mut Inner, room_id: OwnedRoomId, call: Call) -> Option<Active> {
+    async fn new_active(
+        &self,
+        inner: &mut Inner,
+        room_id: OwnedRoomId,
+        call: Call,
+    ) -> Option<Active> {
         let turn = self.turn(inner).await;
         inner.calls += 1;
         let number = inner.calls;
         let manager = self.clone();
-        let peer = Peer::new(&turn, storage::relay_only(), move |event| manager.post(Input::Peer(number, event)));
+        let peer = Peer::new(&turn, storage::relay_only(), move |event| {
+            manager.post(Input::Peer(number, event))
+        });
         match peer {
             Ok(peer) => {
                 self.start_ticking();
@@ -570,7 +645,9 @@ impl Manager {
                 // No TURN here: ask again now and then, not for every call.
                 call::turn::MIN_REFRESH
             } else {
-                servers.refresh_after().min(Duration::from_secs(servers.ttl / 2))
+                servers
+                    .refresh_after()
+                    .min(Duration::from_secs(servers.ttl / 2))
             };
             if now < fetched + fresh_for.as_millis() as u64 {
                 return servers.clone();
@@ -582,16 +659,35 @@ impl Manager {
     }
 
     async fn place(&self, inner: &mut Inner, room_id: OwnedRoomId, video: bool) {
-        let Ok((own, party)) = self.handle.call_identity() else { return };
+        let Ok((own, party)) = self.handle.call_identity() else {
+            return;
+        };
         let Some(invitee) = self.handle.call_peer_untracked(&room_id) else {
-            self.ended(room_id, "Calls need a room with exactly one other person".to_owned());
+            self.ended(
+                room_id,
+                "Calls need a room with exactly one other person".to_owned(),
+            );
             return;
         };
         let name = self.handle.member_name_untracked(&room_id, &invitee);
-        self.screen.set(Some(Screen::new(room_id.clone(), name, Phase::Outgoing, video)));
-        self.handle.set_active_call(Some(call::ActiveCall { room_id: room_id.clone(), ringing_from: None }));
+        self.screen.set(Some(Screen::new(
+            room_id.clone(),
+            name,
+            Phase::Outgoing,
+            video,
+        )));
+        self.handle.set_active_call(Some(call::ActiveCall {
+            room_id: room_id.clone(),
+            ringing_from: None,
+        }));
         self.cancelled.set(false);
-        let media = match LocalMedia::open(video, storage::call_device("audio").as_deref(), storage::call_device("video").as_deref()).await {
+        let media = match LocalMedia::open(
+            video,
+            storage::call_device("audio").as_deref(),
+            storage::call_device("video").as_deref(),
+        )
+        .await
+        {
             Ok(media) => media,
             Err(error) => return self.ended(room_id, error),
         };
@@ -601,8 +697,17 @@ impl Manager {
         let now = now_ms();
         // Element's call IDs: the time and a random part.
         let call_id = format!("{now}{}", random_suffix());
-        let (placeholder, _) = Call::place(call_id.clone(), party.clone(), own.clone(), invitee.clone(), String::new(), now);
-        let Some(mut active) = self.new_active(inner, room_id.clone(), placeholder).await else { return };
+        let (placeholder, _) = Call::place(
+            call_id.clone(),
+            party.clone(),
+            own.clone(),
+            invitee.clone(),
+            String::new(),
+            now,
+        );
+        let Some(mut active) = self.new_active(inner, room_id.clone(), placeholder).await else {
+            return;
+        };
         active.peer.add_media(&media);
         let offer = match active.peer.offer(false).await {
             Ok(offer) => offer,
@@ -623,9 +728,21 @@ impl Manager {
     }
 
     async fn accept_call(&self, inner: &mut Inner, video: bool, now: u64) {
-        let Some(active) = inner.active.as_mut().filter(|a| *a.call.state() == State::Ringing) else { return };
+        let Some(active) = inner
+            .active
+            .as_mut()
+            .filter(|a| *a.call.state() == State::Ringing)
+        else {
+            return;
+        };
         active.ring = None;
-        let media = match LocalMedia::open(video, storage::call_device("audio").as_deref(), storage::call_device("video").as_deref()).await {
+        let media = match LocalMedia::open(
+            video,
+            storage::call_device("audio").as_deref(),
+            storage::call_device("video").as_deref(),
+        )
+        .await
+        {
             Ok(media) => media,
             Err(error) => {
                 let outputs = active.call.hang_up("user_media_failed");
@@ -642,7 +759,9 @@ impl Manager {
 
     /// Answers the ringing call with the media it has.
     async fn answer(&self, inner: &mut Inner, now: u64) {
-        let Some(active) = inner.active.as_mut() else { return };
+        let Some(active) = inner.active.as_mut() else {
+            return;
+        };
         let answer = match active.peer.answer().await {
             Ok(answer) => answer,
             Err(error) => {
@@ -659,7 +778,9 @@ impl Manager {
     }
 
     async fn camera_on_off(&self, inner: &mut Inner) {
-        let Some(active) = inner.active.as_mut() else { return };
+        let Some(active) = inner.active.as_mut() else {
+            return;
+        };
         let Some(media) = &active.media else { return };
         // Adding the camera needs a renegotiation: not before the call is answered, and
         // never with a version 0 peer.
@@ -669,7 +790,10 @@ impl Manager {
         if media.has_video() {
             if media.is_enabled("video") {
                 media.stop_camera();
-            } else if let Ok(track) = media.switch("video", storage::call_device("video").as_deref()).await {
+            } else if let Ok(track) = media
+                .switch("video", storage::call_device("video").as_deref())
+                .await
+            {
                 active.peer.replace_track(&track).await;
                 self.streams.update(|n| *n += 1);
             }
@@ -677,7 +801,10 @@ impl Manager {
             return self.run(inner, outputs).await;
         }
         // A voice call turns into a video call: add the camera and renegotiate.
-        let track = match media.add_camera(storage::call_device("video").as_deref()).await {
+        let track = match media
+            .add_camera(storage::call_device("video").as_deref())
+            .await
+        {
             Ok(track) => track,
             Err(_) => return,
         };
@@ -694,12 +821,19 @@ impl Manager {
     async fn run(&self, inner: &mut Inner, outputs: Vec<Output>) {
         let mut pending: VecDeque<Output> = outputs.into();
         while let Some(output) = pending.pop_front() {
-            let Some(active) = inner.active.as_mut() else { return };
+            let Some(active) = inner.active.as_mut() else {
+                return;
+            };
             match output {
-                Output::Send { event_type, mut content } => {
+                Output::Send {
+                    event_type,
+                    mut content,
+                } => {
                     // Every invite, answer and negotiation says which stream is what.
-                    if matches!(event_type, "m.call.invite" | "m.call.answer" | "m.call.negotiate")
-                        && content.get("sdp_stream_metadata").is_none()
+                    if matches!(
+                        event_type,
+                        "m.call.invite" | "m.call.answer" | "m.call.negotiate"
+                    ) && content.get("sdp_stream_metadata").is_none()
                         && let Some(media) = &active.media
                     {
                         content["sdp_stream_metadata"] = metadata(media);
@@ -711,7 +845,9 @@ impl Manager {
                         pending.extend(active.call.hang_up("unknown_error"));
                     }
                 }
-                Output::Ring(on) => active.ring = if on { Looping::start("ring.wav") } else { None },
+                Output::Ring(on) => {
+                    active.ring = if on { Looping::start("ring.wav") } else { None }
+                }
                 Output::CreateAnswer => {
                     if let Ok(answer) = active.peer.answer().await {
                         let meta = active.media.as_ref().map(metadata);
@@ -730,7 +866,8 @@ impl Manager {
                 }
                 Output::AutoAnswer => {
                     // Glare: answer at once with the media our own call had.
-                    self.local.set_value(active.media.as_ref().map(LocalMedia::stream));
+                    self.local
+                        .set_value(active.media.as_ref().map(LocalMedia::stream));
                     self.streams.update(|n| *n += 1);
                     match active.peer.answer().await {
                         Ok(answer) => {
@@ -742,7 +879,13 @@ impl Manager {
                         Err(_) => pending.extend(active.call.hang_up("unknown_error")),
                     }
                     let camera = active.media.as_ref().is_some_and(LocalMedia::has_video);
-                    self.show(inner, Phase::Connecting { reconnecting: false }, camera);
+                    self.show(
+                        inner,
+                        Phase::Connecting {
+                            reconnecting: false,
+                        },
+                        camera,
+                    );
                 }
                 Output::RestartIce => {
                     if let Ok(offer) = active.peer.offer(true).await {
@@ -761,12 +904,21 @@ impl Manager {
     /// or the first one from peers that send no metadata; and its mute state.
     fn show_remote(&self, active: &Active) {
         let usermedia = match &active.remote_meta {
-            Some(meta) => active.remote_streams.iter().find(|s| meta[s.id()]["purpose"] == "m.usermedia"),
+            Some(meta) => active
+                .remote_streams
+                .iter()
+                .find(|s| meta[s.id()]["purpose"] == "m.usermedia"),
             None => active.remote_streams.first(),
         };
-        let (audio_muted, video_muted) = active.remote_meta.as_ref().map(remote_mute).unwrap_or_default();
+        let (audio_muted, video_muted) = active
+            .remote_meta
+            .as_ref()
+            .map(remote_mute)
+            .unwrap_or_default();
         let video = usermedia.is_some_and(|s| s.get_video_tracks().length() > 0);
-        let changed = self.remote.with_value(|shown| shown.as_ref().map(MediaStream::id) != usermedia.map(MediaStream::id));
+        let changed = self.remote.with_value(|shown| {
+            shown.as_ref().map(MediaStream::id) != usermedia.map(MediaStream::id)
+        });
         if changed {
             self.remote.set_value(usermedia.cloned());
             self.streams.update(|n| *n += 1);
@@ -784,7 +936,9 @@ impl Manager {
     /// (1 s, 2 s, 4 s, 8 s) under the same transaction ID, so a retry whose first try
     /// did arrive is not sent twice. Only a lost invite or answer ends the call.
     fn send(&self, number: u64, room_id: OwnedRoomId, event_type: &'static str, content: Value) {
-        self.outbox.borrow_mut().push_back((number, room_id, event_type, content));
+        self.outbox
+            .borrow_mut()
+            .push_back((number, room_id, event_type, content));
         if self.sending.replace(true) {
             return;
         }
@@ -792,11 +946,17 @@ impl Manager {
         spawn_local(async move {
             loop {
                 let next = manager.outbox.borrow_mut().pop_front();
-                let Some((number, room_id, event_type, content)) = next else { break };
+                let Some((number, room_id, event_type, content)) = next else {
+                    break;
+                };
                 let txn_id = clock::new_txn_id();
                 let mut tries = 0;
                 while !manager.closed.get()
-                    && manager.handle.send_call_event(&room_id, event_type, &content, &txn_id).await.is_err()
+                    && manager
+                        .handle
+                        .send_call_event(&room_id, event_type, &content, &txn_id)
+                        .await
+                        .is_err()
                 {
                     tries += 1;
                     if tries == SEND_TRIES {
@@ -814,12 +974,16 @@ impl Manager {
 
     /// Brings the screen in line with the machine; ends the call when the machine did.
     fn refresh(&self, inner: &mut Inner) {
-        let Some(active) = inner.active.as_mut() else { return };
+        let Some(active) = inner.active.as_mut() else {
+            return;
+        };
         let now = now_ms();
         let phase = match active.call.state() {
             State::Ringing => return,
             State::Inviting => Phase::Outgoing,
-            State::Connecting => Phase::Connecting { reconnecting: false },
+            State::Connecting => Phase::Connecting {
+                reconnecting: false,
+            },
             State::Connected if !active.ice_ok => Phase::Connecting { reconnecting: true },
             State::Connected => {
                 let since = *active.connected_at.get_or_insert(now);
@@ -827,7 +991,10 @@ impl Manager {
             }
             State::Ended(reason) => {
                 let lasted = active.connected_at.map(|at| now.saturating_sub(at));
-                let ringing = self.screen.with_untracked(|s| s.as_ref().is_some_and(|s| matches!(s.phase, Phase::Incoming { .. })));
+                let ringing = self.screen.with_untracked(|s| {
+                    s.as_ref()
+                        .is_some_and(|s| matches!(s.phase, Phase::Incoming { .. }))
+                });
                 let text = if ringing && matches!(reason, EndReason::Hangup(_)) {
                     // The caller gave up (or the invite ran out) before we answered.
                     "Missed call".to_owned()
@@ -837,12 +1004,16 @@ impl Manager {
                 return self.finish(inner, Some(text));
             }
         };
-        let Some(mut next) = self.screen.get_untracked() else { return };
+        let Some(mut next) = self.screen.get_untracked() else {
+            return;
+        };
         next.phase = phase;
         next.on_hold = active.hold.is_some();
         if let Some(media) = &active.media {
             // On hold the tracks are off, but the buttons show what resuming brings back.
-            let (audio, video) = active.hold.unwrap_or((media.is_enabled("audio"), media.is_enabled("video")));
+            let (audio, video) = active
+                .hold
+                .unwrap_or((media.is_enabled("audio"), media.is_enabled("video")));
             next.camera = media.has_video() && video;
             next.muted = !audio;
         }
@@ -859,18 +1030,28 @@ impl Manager {
         let peer_name = peer
             .map(|user| self.handle.member_name_untracked(&active.room_id, &user))
             .unwrap_or_default();
-        self.handle.set_active_call(Some(active.call.as_active(active.room_id.clone())));
-        self.screen.set(Some(Screen::new(active.room_id.clone(), peer_name, phase, camera)));
+        self.handle
+            .set_active_call(Some(active.call.as_active(active.room_id.clone())));
+        self.screen.set(Some(Screen::new(
+            active.room_id.clone(),
+            peer_name,
+            phase,
+            camera,
+        )));
     }
 
     /// Drops the call (peer connection, camera, ringtone) and shows how it ended.
     fn finish(&self, inner: &mut Inner, text: Option<String>) {
-        let Some(active) = inner.active.take() else { return };
+        let Some(active) = inner.active.take() else {
+            return;
+        };
         drop(active);
         self.local.set_value(None);
         self.remote.set_value(None);
         self.streams.update(|n| *n += 1);
-        let room_id = self.screen.with_untracked(|s| s.as_ref().map(|s| s.room_id.clone()));
+        let room_id = self
+            .screen
+            .with_untracked(|s| s.as_ref().map(|s| s.room_id.clone()));
         if let Some(room_id) = room_id {
             self.ended(room_id, text.unwrap_or_else(|| "Call ended".to_owned()));
         }
@@ -879,8 +1060,16 @@ impl Manager {
     /// Shows `text` as the end of the call for a few seconds.
     fn ended(&self, room_id: OwnedRoomId, text: String) {
         self.handle.set_active_call(None);
-        let peer_name = self.screen.with_untracked(|s| s.as_ref().map(|s| s.peer_name.clone())).unwrap_or_default();
-        self.screen.set(Some(Screen::new(room_id, peer_name, Phase::Ended(text), false)));
+        let peer_name = self
+            .screen
+            .with_untracked(|s| s.as_ref().map(|s| s.peer_name.clone()))
+            .unwrap_or_default();
+        self.screen.set(Some(Screen::new(
+            room_id,
+            peer_name,
+            Phase::Ended(text),
+            false,
+        )));
         // Numbered: the timer of an earlier end must not clear this one, even when both
         // say the same ("Call ended · 0:01").
         let number = self.endings.get() + 1;
@@ -889,7 +1078,10 @@ impl Manager {
         spawn_local(async move {
             sleep(ENDED_SHOWN).await;
             // Only if no new call took the screen meanwhile (and it still exists).
-            let still_this_end = screen.try_with_untracked(|s| s.as_ref().is_some_and(|s| matches!(s.phase, Phase::Ended(_))));
+            let still_this_end = screen.try_with_untracked(|s| {
+                s.as_ref()
+                    .is_some_and(|s| matches!(s.phase, Phase::Ended(_)))
+            });
             if endings.get() == number && still_this_end == Some(true) {
                 screen.try_set(None);
             }
@@ -905,7 +1097,11 @@ impl Manager {
         spawn_local(async move {
             loop {
                 sleep(TICK).await;
-                let idle = manager.inner.borrow().as_ref().is_some_and(|i| i.active.is_none())
+                let idle = manager
+                    .inner
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|i| i.active.is_none())
                     && manager.queue.borrow().is_empty();
                 if idle || manager.closed.get() {
                     break;
@@ -922,7 +1118,9 @@ impl Manager {
 /// Answering a voice offer with the camera on: the answer can only carry audio, so the
 /// video goes in a renegotiation right after it.
 async fn video_after_answer(active: &mut Active) -> Vec<Output> {
-    let Some(media) = &active.media else { return Vec::new() };
+    let Some(media) = &active.media else {
+        return Vec::new();
+    };
     if active.offer_video || !media.has_video() || !active.call.can_renegotiate() {
         return Vec::new();
     }
@@ -960,7 +1158,11 @@ fn ended_text(reason: &EndReason, lasted_ms: Option<u64>, outgoing: bool) -> Str
         (EndReason::Rejected, _) if outgoing => "Call declined".to_owned(),
         (EndReason::Rejected, _) => "You declined the call".to_owned(),
         (EndReason::Hangup(reason), None) if reason == "invite_timeout" => {
-            if outgoing { "No answer".to_owned() } else { "Missed call".to_owned() }
+            if outgoing {
+                "No answer".to_owned()
+            } else {
+                "Missed call".to_owned()
+            }
         }
         (EndReason::Hangup(reason), None) if reason == "ice_failed" => {
             "The call could not connect. Check your network, then try again.".to_owned()
@@ -974,13 +1176,17 @@ fn ended_text(reason: &EndReason, lasted_ms: Option<u64>, outgoing: bool) -> Str
 
 /// The `call_id` of a call event.
 fn call_id(signal: &CallSignal) -> Option<String> {
-    serde_json::from_str::<call::CallCommon>(signal.content.get()).ok().map(|c| c.call_id)
+    serde_json::from_str::<call::CallCommon>(signal.content.get())
+        .ok()
+        .map(|c| c.call_id)
 }
 
 /// `sdp_stream_metadata` of an invite, answer or negotiation (older Element versions
 /// send it under the MSC3077 name).
 fn stream_metadata(content: &Value) -> Option<&Value> {
-    content.get("sdp_stream_metadata").or_else(|| content.get("org.matrix.msc3077.sdp_stream_metadata"))
+    content
+        .get("sdp_stream_metadata")
+        .or_else(|| content.get("org.matrix.msc3077.sdp_stream_metadata"))
 }
 
 fn now_ms() -> u64 {

@@ -113,7 +113,10 @@ pub fn SendFiles(room_id: OwnedRoomId, pending: Pending) -> impl IntoView {
             let files = pending.get_untracked();
             // A caption belongs to one file; with several it would repeat on each.
             let text = (files.len() == 1 && !text.is_empty()).then_some(text);
-            for file in files.into_iter().filter(|f| handle.file_problem(f).is_none()) {
+            for file in files
+                .into_iter()
+                .filter(|f| handle.file_problem(f).is_none())
+            {
                 handle.send_file(room_id.clone(), file, text.clone());
             }
             pending.set(Vec::new());

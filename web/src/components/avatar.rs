@@ -58,5 +58,8 @@ pub fn Avatar(
 /// A colour hue (0–359) picked from a user ID: their avatar and their name in the timeline
 /// share it, so people are told apart at a glance, as in Element.
 pub fn hue(user_id: &str) -> u32 {
-    user_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 360
+    user_id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % 360
 }

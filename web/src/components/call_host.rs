@@ -34,6 +34,10 @@ pub fn CallHost() -> impl IntoView {
     });
     dyn_show(
         move || ready.get(),
-        move || view.try_update_value(Option::take).flatten().unwrap_or_else(|| ().into_any()),
+        move || {
+            view.try_update_value(Option::take)
+                .flatten()
+                .unwrap_or_else(|| ().into_any())
+        },
     )
 }

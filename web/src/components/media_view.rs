@@ -192,8 +192,13 @@ fn full_view(media: Arc<Media>, open: RwSignal<bool>) -> impl IntoView {
 fn fit(width: Option<u32>, height: Option<u32>) -> (u32, u32) {
     match (width, height) {
         (Some(w), Some(h)) if w > 0 && h > 0 => {
-            let scale = (f64::from(BOX.0) / f64::from(w)).min(f64::from(BOX.1) / f64::from(h)).min(1.0);
-            (((f64::from(w) * scale) as u32).max(24), ((f64::from(h) * scale) as u32).max(24))
+            let scale = (f64::from(BOX.0) / f64::from(w))
+                .min(f64::from(BOX.1) / f64::from(h))
+                .min(1.0);
+            (
+                ((f64::from(w) * scale) as u32).max(24),
+                ((f64::from(h) * scale) as u32).max(24),
+            )
         }
         _ => (BOX.0 * 2 / 3, BOX.1 * 2 / 3),
     }

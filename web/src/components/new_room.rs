@@ -4,7 +4,11 @@
 
 use std::{future::Future, pin::Pin};
 
-use leptos::{ev::SubmitEvent, prelude::*, task::{spawn_local, spawn_local_scoped}};
+use leptos::{
+    ev::SubmitEvent,
+    prelude::*,
+    task::{spawn_local, spawn_local_scoped},
+};
 use weft_client::NewRoom as NewRoomSpec;
 
 use crate::{
@@ -99,7 +103,11 @@ fn lazy_form(fields: Fields) -> AnyView {
     });
     dyn_show(
         move || ready.get(),
-        move || view.try_update_value(Option::take).flatten().unwrap_or_else(|| ().into_any()),
+        move || {
+            view.try_update_value(Option::take)
+                .flatten()
+                .unwrap_or_else(|| ().into_any())
+        },
     )
     .into_any()
 }
@@ -111,7 +119,18 @@ fn form_view(fields: Fields) -> Result<AnyView, ChunkError> {
 
 /// The form itself: its fields, "Create" / "Start" / "Join" and "Cancel".
 fn form(fields: Fields) -> AnyView {
-    let Fields { handle, form, name, topic, public, encrypted, alias, target, busy, error } = fields;
+    let Fields {
+        handle,
+        form,
+        name,
+        topic,
+        public,
+        encrypted,
+        alias,
+        target,
+        busy,
+        error,
+    } = fields;
     let run = move |job: Pin<Box<dyn Future<Output = Result<(), ActionError>>>>| {
         busy.set(true);
         error.set(None);
@@ -165,7 +184,7 @@ fn form(fields: Fields) -> AnyView {
             Form::Closed => {}
         }
     };
-            view! {
+    view! {
             <form class="new-room card" use:popup=(Kind::Menu, close(move || form.set(Form::Closed))) on:submit=on_submit>
                 {dyn_view(move || match form.get() {
                     Form::Room => view! {

@@ -25,10 +25,20 @@ pub fn RoomHeader(
     settings_button: NodeRef<html::Button>,
 ) -> impl IntoView {
     let handle = ClientHandle::expect();
-    let name = move || snapshot.with(|room| room.as_ref().map(|room| room.name.clone()).unwrap_or_default());
-    let topic = Memo::new(move |_| snapshot.with(|room| room.as_ref().and_then(|room| room.topic.clone())));
-    let encrypted = Memo::new(move |_| snapshot.with(|room| room.as_ref().is_some_and(|room| room.encrypted)));
-    let avatar = Memo::new(move |_| snapshot.with(|room| room.as_ref().and_then(|room| room.avatar.clone())));
+    let name = move || {
+        snapshot.with(|room| {
+            room.as_ref()
+                .map(|room| room.name.clone())
+                .unwrap_or_default()
+        })
+    };
+    let topic =
+        Memo::new(move |_| snapshot.with(|room| room.as_ref().and_then(|room| room.topic.clone())));
+    let encrypted =
+        Memo::new(move |_| snapshot.with(|room| room.as_ref().is_some_and(|room| room.encrypted)));
+    let avatar = Memo::new(move |_| {
+        snapshot.with(|room| room.as_ref().and_then(|room| room.avatar.clone()))
+    });
     let topic_open = RwSignal::new(false);
 
     // Escape hides the whole topic first; the room's own Escape (closing the settings panel)

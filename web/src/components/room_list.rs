@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 
 use crate::{
-    components::{invite_card::InviteCard, new_room::NewRoom, room_row::RoomRow, room_search::RoomSearch},
+    components::{
+        invite_card::InviteCard, new_room::NewRoom, room_row::RoomRow, room_search::RoomSearch,
+    },
     handle::ClientHandle,
     reactive::{dyn_show, dyn_view},
 };
@@ -37,7 +39,10 @@ pub fn RoomList() -> impl IntoView {
                     handle.room_summary(room_id).with(|room| {
                         room.as_ref().is_some_and(|room| {
                             matches(&room.name, needle)
-                                || room.direct_with.as_ref().is_some_and(|user| matches(user.as_str(), needle))
+                                || room
+                                    .direct_with
+                                    .as_ref()
+                                    .is_some_and(|user| matches(user.as_str(), needle))
                         })
                     })
                 })

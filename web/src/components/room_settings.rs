@@ -6,10 +6,16 @@
 //! The panel is a separate wasm chunk (like calls): only [`settings_panel`] is reachable
 //! from the main module, and the browser fetches the rest the first time the panel opens.
 
-use leptos::{ev::SubmitEvent, html, prelude::*, task::{spawn_local, spawn_local_scoped}};
+use leptos::{
+    ev::SubmitEvent,
+    html,
+    prelude::*,
+    task::{spawn_local, spawn_local_scoped},
+};
 use ruma::OwnedRoomId;
 
 use crate::{
+    calls::ChunkError,
     components::{
         attach::FileButton,
         avatar::Avatar,
@@ -17,9 +23,8 @@ use crate::{
         invite_form::InviteForm,
         verified_badge::VerifiedBadge,
     },
-    platform::{document, files::LocalFile},
     handle::{ClientHandle, RoomSnapshot},
-    calls::ChunkError,
+    platform::{document, files::LocalFile},
     popup::{self, Kind, popup},
     reactive::{dyn_show, dyn_view, status_line},
 };
@@ -27,7 +32,11 @@ use crate::{
 /// The panel: its heading and "Close" at once, the rest once its chunk is fetched. A chunk
 /// that cannot be fetched (offline, a deploy replaced it) shows an error instead. Opening
 /// moves focus to the heading, so that keyboard and screen reader users land in the panel.
-pub fn settings_panel(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>, close: Callback<()>) -> AnyView {
+pub fn settings_panel(
+    room_id: OwnedRoomId,
+    snapshot: Memo<Option<RoomSnapshot>>,
+    close: Callback<()>,
+) -> AnyView {
     // Not `<Suspense>`, which would cost more first-load bytes than the chunk saves.
     let view = StoredValue::new_local(None::<AnyView>);
     let ready = RwSignal::new(false);
@@ -63,7 +72,10 @@ pub fn settings_panel(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>
 }
 
 #[leptos::wasm_split::wasm_split(settings, wasm_split_path = ::leptos::wasm_split, fallible)]
-fn panel(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) -> Result<AnyView, ChunkError> {
+fn panel(
+    room_id: OwnedRoomId,
+    snapshot: Memo<Option<RoomSnapshot>>,
+) -> Result<AnyView, ChunkError> {
     Ok(view! { <RoomSettings room_id snapshot /> }.into_any())
 }
 

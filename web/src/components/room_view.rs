@@ -8,10 +8,10 @@ use crate::{
     components::{
         attach::{Pending, SendFiles, add},
         composer::{Composer, ComposerMode},
-        uploads::Uploads,
         room_header::RoomHeader,
         room_settings::settings_panel,
         timeline::Timeline,
+        uploads::Uploads,
     },
     handle::{ClientHandle, RoomSnapshot},
     platform::{document, files},
@@ -117,12 +117,16 @@ pub fn RoomView(room_id: OwnedRoomId) -> impl IntoView {
 
 /// The snapshot with each member's "verified" read live: trust changes are account-wide, so
 /// they reach the member list only while the settings panel shows it.
-fn with_trust(handle: ClientHandle, snapshot: Memo<Option<RoomSnapshot>>) -> Memo<Option<RoomSnapshot>> {
+fn with_trust(
+    handle: ClientHandle,
+    snapshot: Memo<Option<RoomSnapshot>>,
+) -> Memo<Option<RoomSnapshot>> {
     let own = handle.user_id_untracked();
     Memo::new(move |_| {
         let mut room = snapshot.get()?;
         for member in &mut room.members {
-            member.verified = own.as_ref() != Some(&member.user_id) && handle.is_user_verified(&member.user_id);
+            member.verified =
+                own.as_ref() != Some(&member.user_id) && handle.is_user_verified(&member.user_id);
         }
         Some(room)
     })

@@ -30,7 +30,9 @@ fn cross_signing_words(state: &SecurityState) -> &'static str {
     match state.cross_signing {
         CrossSigningStatus::Ready => "Cross-signing is ready and this device is verified",
         CrossSigningStatus::NeedsVerification => "This device is not verified",
-        CrossSigningStatus::NeedsPassword => "Cross-signing needs your password to finish setting up",
+        CrossSigningStatus::NeedsPassword => {
+            "Cross-signing needs your password to finish setting up"
+        }
         CrossSigningStatus::Bootstrapping => "Setting up cross-signing…",
     }
 }
@@ -65,7 +67,10 @@ pub fn SecurityPanel() -> impl IntoView {
     let typed_key = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let needs_password = move || {
-        state.with(|s| s.as_ref().is_some_and(|s| s.cross_signing == CrossSigningStatus::NeedsPassword))
+        state.with(|s| {
+            s.as_ref()
+                .is_some_and(|s| s.cross_signing == CrossSigningStatus::NeedsPassword)
+        })
     };
     let give_password = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -110,7 +115,9 @@ pub fn SecurityPanel() -> impl IntoView {
         }
     };
     let verify_elsewhere = move |_| {
-        let Some(own) = handle.user_id_untracked() else { return };
+        let Some(own) = handle.user_id_untracked() else {
+            return;
+        };
         if let Err(e) = handle.start_verification(&own) {
             error.set(Some(e.to_string()));
         }

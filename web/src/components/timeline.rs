@@ -55,7 +55,10 @@ pub fn Timeline(
             let bottom = bottom.get();
             rows.with(|rows| {
                 let end = bottom.map_or(rows.len(), |(key, was)| {
-                    rows.iter().rposition(|row| row.key == key).map_or(was + 1, |i| i + 1).min(rows.len())
+                    rows.iter()
+                        .rposition(|row| row.key == key)
+                        .map_or(was + 1, |i| i + 1)
+                        .min(rows.len())
                 });
                 (end.saturating_sub(WINDOW), end)
             })
@@ -79,8 +82,12 @@ pub fn Timeline(
     let move_window = {
         let rows = rows.clone();
         move |end: usize, back: bool| {
-            let Some(element) = scroller.get_untracked() else { return };
-            let key = rows.with_untracked(|rows| (end < rows.len()).then(|| (rows[end - 1].key.clone(), end - 1)));
+            let Some(element) = scroller.get_untracked() else {
+                return;
+            };
+            let key = rows.with_untracked(|rows| {
+                (end < rows.len()).then(|| (rows[end - 1].key.clone(), end - 1))
+            });
             let anchor = document::edge_child(&element, ".items", !back);
             moving.set_value(true);
             bottom.set(key);

@@ -22,8 +22,15 @@ pub fn Uploads(room_id: Option<OwnedRoomId>) -> impl IntoView {
 
 fn row(upload: UploadEntry) -> impl IntoView {
     let handle = ClientHandle::expect();
-    let UploadEntry { id, filename, progress, error, .. } = upload;
-    let (progress, error): (RwSignal<u8>, RwSignal<Option<String>>) = (progress.into(), error.into());
+    let UploadEntry {
+        id,
+        filename,
+        progress,
+        error,
+        ..
+    } = upload;
+    let (progress, error): (RwSignal<u8>, RwSignal<Option<String>>) =
+        (progress.into(), error.into());
     view! {
         <li class="upload">
             <span class="file-name">{filename.clone()}</span>

@@ -24,17 +24,24 @@ fn phase_words(phase: &VerificationPhase, name: &str) -> String {
         VerificationPhase::Requested { we_requested: true } => {
             format!("Waiting for {name} to accept…")
         }
-        VerificationPhase::Requested { we_requested: false } | VerificationPhase::Ready => {
-            "Starting…".to_owned()
+        VerificationPhase::Requested {
+            we_requested: false,
         }
+        | VerificationPhase::Ready => "Starting…".to_owned(),
         VerificationPhase::Started => "Exchanging keys…".to_owned(),
         VerificationPhase::ShowSas => {
             format!("Compare these emoji with {name}'s screen, in the same order.")
         }
         VerificationPhase::Confirmed => format!("Waiting for {name} to confirm…"),
         VerificationPhase::Done => "Verified".to_owned(),
-        VerificationPhase::Cancelled { code, reason, by_us } => match (code, by_us) {
-            (CancelCode::MismatchedSas, _) => "The emoji didn't match: verification cancelled".to_owned(),
+        VerificationPhase::Cancelled {
+            code,
+            reason,
+            by_us,
+        } => match (code, by_us) {
+            (CancelCode::MismatchedSas, _) => {
+                "The emoji didn't match: verification cancelled".to_owned()
+            }
             (CancelCode::Timeout, _) => "Verification timed out".to_owned(),
             (CancelCode::Accepted, _) => "Accepted on another device".to_owned(),
             (CancelCode::User, true) => "You cancelled the verification".to_owned(),
@@ -65,22 +72,25 @@ pub fn VerificationDialog(id: String) -> impl IntoView {
         }
     };
     let emoji = move |v: &VerificationView| {
-        v.emoji.map(|emoji| {
-            view! {
-                <ul class="sas-emoji" aria-label="Emoji">
-                    {emoji.iter().map(|e| view! {
-                        <li aria-label=e.description>
-                            <span class="symbol" aria-hidden="true">{e.symbol}</span>
-                            <span class="description">{e.description}</span>
-                        </li>
-                    }).collect_view()}
-                </ul>
-            }
-            .into_any()
-        })
-        .or_else(|| {
-            v.decimals.map(|(a, b, c)| view! { <p class="sas-decimals">{format!("{a} {b} {c}")}</p> }.into_any())
-        })
+        v.emoji
+            .map(|emoji| {
+                view! {
+                    <ul class="sas-emoji" aria-label="Emoji">
+                        {emoji.iter().map(|e| view! {
+                            <li aria-label=e.description>
+                                <span class="symbol" aria-hidden="true">{e.symbol}</span>
+                                <span class="description">{e.description}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }
+                .into_any()
+            })
+            .or_else(|| {
+                v.decimals.map(|(a, b, c)| {
+                    view! { <p class="sas-decimals">{format!("{a} {b} {c}")}</p> }.into_any()
+                })
+            })
     };
 
     // Escape is "Cancel" (or "Close" once it is over), as closing Element's verification

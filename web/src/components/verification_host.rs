@@ -38,7 +38,11 @@ pub fn chunk_view(
     });
     dyn_show(
         move || ready.get(),
-        move || view.try_update_value(Option::take).flatten().unwrap_or_else(|| ().into_any()),
+        move || {
+            view.try_update_value(Option::take)
+                .flatten()
+                .unwrap_or_else(|| ().into_any())
+        },
     )
     .into_any()
 }
@@ -60,7 +64,11 @@ fn localpart(user: &UserId) -> String {
 }
 
 fn is_incoming_request(v: &VerificationView) -> bool {
-    !v.we_started && v.phase == VerificationPhase::Requested { we_requested: false }
+    !v.we_started
+        && v.phase
+            == VerificationPhase::Requested {
+                we_requested: false,
+            }
 }
 
 #[component]
@@ -77,7 +85,11 @@ pub fn VerificationHost() -> impl IntoView {
     });
     // The dialog shows the first verification past an unanswered incoming request.
     let active = Memo::new(move |_| {
-        verifications.with(|all| all.iter().find(|v| !is_incoming_request(v)).map(|v| v.id.clone()))
+        verifications.with(|all| {
+            all.iter()
+                .find(|v| !is_incoming_request(v))
+                .map(|v| v.id.clone())
+        })
     });
     view! {
         {dyn_view(move || {

@@ -7,7 +7,10 @@
 
 use leptos::{prelude::*, task::spawn_local};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId};
-use weft_client::call::{ActiveCall, CallButton, CallSignal, turn::{self, TurnServers}};
+use weft_client::call::{
+    ActiveCall, CallButton, CallSignal,
+    turn::{self, TurnServers},
+};
 
 use super::{ClientHandle, as_borrowed, send};
 use crate::{
@@ -63,7 +66,10 @@ impl ClientHandle {
     /// Whether `room_id` shows call buttons: exactly two joined members, not public.
     pub fn has_call_buttons(&self, room_id: &RoomId) -> bool {
         self.engine.with(|engine| {
-            engine.as_ref().and_then(|e| e.room(room_id)?.one_to_one_peer(e.user_id())).is_some()
+            engine
+                .as_ref()
+                .and_then(|e| e.room(room_id)?.one_to_one_peer(e.user_id()))
+                .is_some()
         })
     }
 
@@ -79,7 +85,10 @@ impl ClientHandle {
         let Some(peer) = peer else {
             return true;
         };
-        let active = self.calls.active.get().map(|room_id| ActiveCall { room_id, ringing_from: self.calls.ringing_from.get() });
+        let active = self.calls.active.get().map(|room_id| ActiveCall {
+            room_id,
+            ringing_from: self.calls.ringing_from.get(),
+        });
         weft_client::call::call_button(active.as_ref(), room_id, &peer) == CallButton::Busy
     }
 
@@ -92,12 +101,17 @@ impl ClientHandle {
     pub fn calls_needed(&self) -> bool {
         self.calls.wake.track();
         self.calls.intent.with(Option::is_some)
-            || self.engine.with_untracked(|engine| engine.as_ref().is_some_and(|e| e.call_waiting()))
+            || self
+                .engine
+                .with_untracked(|engine| engine.as_ref().is_some_and(|e| e.call_waiting()))
     }
 
     /// After a sync: wakes the call manager if call events arrived.
     pub(crate) fn wake_calls(&self) {
-        if self.with_engine(|engine| engine.call_waiting() || engine.has_call_signals()).unwrap_or(false) {
+        if self
+            .with_engine(|engine| engine.call_waiting() || engine.has_call_signals())
+            .unwrap_or(false)
+        {
             self.calls.wake.update(|n| *n += 1);
         }
     }
@@ -134,18 +148,30 @@ impl ClientHandle {
     /// Ends the call in progress (if any) and returns the request that tells the other
     /// side, to send before the session ends.
     pub(crate) fn hang_up_request(&self) -> Option<weft_client::HttpRequest> {
-        self.calls.hang_up.with_value(|hook| hook.as_ref().and_then(|hook| hook()))
+        self.calls
+            .hang_up
+            .with_value(|hook| hook.as_ref().and_then(|hook| hook()))
     }
 
     /// A call event request to send at once, for the hang-up hook (signing out): in an
     /// encrypted room it uses the room key already shared.
-    pub(crate) fn call_event_request(&self, room_id: &RoomId, event_type: &str, content: &serde_json::Value) -> Option<weft_client::HttpRequest> {
+    pub(crate) fn call_event_request(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        content: &serde_json::Value,
+    ) -> Option<weft_client::HttpRequest> {
         let txn_id = crate::platform::clock::new_txn_id();
-        self.update_engine(|engine| engine.last_call_event_request(room_id, event_type, content, &txn_id)).ok()?.ok()
+        self.update_engine(|engine| {
+            engine.last_call_event_request(room_id, event_type, content, &txn_id)
+        })
+        .ok()?
+        .ok()
     }
 
     pub(crate) fn set_active_call(&self, active: Option<ActiveCall>) {
-        let (room_id, ringing_from) = active.map_or((None, None), |a| (Some(a.room_id), a.ringing_from));
+        let (room_id, ringing_from) =
+            active.map_or((None, None), |a| (Some(a.room_id), a.ringing_from));
         if self.calls.active.get_untracked() != room_id {
             self.calls.active.set(room_id);
         }
@@ -156,17 +182,25 @@ impl ClientHandle {
 
     /// Our user ID and device ID (the party ID of our calls).
     pub(crate) fn call_identity(&self) -> Result<(OwnedUserId, String), ActionError> {
-        self.with_engine(|engine| (engine.user_id().to_owned(), engine.session().device_id.to_string()))
+        self.with_engine(|engine| {
+            (
+                engine.user_id().to_owned(),
+                engine.session().device_id.to_string(),
+            )
+        })
     }
 
     /// Whether invites in `room_id` may ring (not a public room, still joined).
     pub(crate) fn may_ring_in(&self, room_id: &RoomId) -> bool {
-        self.with_engine(|engine| engine.room(room_id).is_some_and(|room| !room.is_public())).unwrap_or(false)
+        self.with_engine(|engine| engine.room(room_id).is_some_and(|room| !room.is_public()))
+            .unwrap_or(false)
     }
 
     /// The peer of a DM, read once.
     pub(crate) fn call_peer_untracked(&self, room_id: &RoomId) -> Option<OwnedUserId> {
-        self.with_engine(|engine| engine.room(room_id)?.call_peer(engine.user_id())).ok().flatten()
+        self.with_engine(|engine| engine.room(room_id)?.call_peer(engine.user_id()))
+            .ok()
+            .flatten()
     }
 
     /// Sends one call event (`m.call.*`) to `room_id`; retries reuse `txn_id`.
@@ -177,26 +211,35 @@ impl ClientHandle {
         content: &serde_json::Value,
         txn_id: &ruma::OwnedTransactionId,
     ) -> Result<(), ActionError> {
-        let request = self.update_engine(|engine| engine.call_event_request(room_id, event_type, content, txn_id))?;
+        let request = self.update_engine(|engine| {
+            engine.call_event_request(room_id, event_type, content, txn_id)
+        })?;
         // Encrypted room: queued, the engine's outgoing requests send it.
         let weft_client::engine::Outgoing::Now(request) = self.check(Ok(request))? else {
             self.pump_crypto();
             return Ok(());
         };
         let response = self.send(request).await?;
-        self.check(Ok(weft_client::requests::parse_send(as_borrowed(&response))))?;
+        self.check(Ok(weft_client::requests::parse_send(as_borrowed(
+            &response,
+        ))))?;
         Ok(())
     }
 
     /// The homeserver's TURN servers (empty when it has none or cannot say within a few
     /// seconds: a call must not wait on them for long).
     pub(crate) async fn turn_servers(&self) -> TurnServers {
-        let Ok((request, homeserver)) =
-            self.with_engine(|engine| (turn::turn_server_request(engine.session()), engine.session().homeserver.clone()))
-        else {
+        let Ok((request, homeserver)) = self.with_engine(|engine| {
+            (
+                turn::turn_server_request(engine.session()),
+                engine.session().homeserver.clone(),
+            )
+        }) else {
             return TurnServers::default();
         };
-        let Ok(request) = request else { return TurnServers::default() };
+        let Ok(request) = request else {
+            return TurnServers::default();
+        };
         let abort = Abort::new();
         let token = abort.token();
         spawn_local(async move {

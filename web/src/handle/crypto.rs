@@ -64,17 +64,17 @@ impl ClientHandle {
         let store = CryptoStore::open(&user, &device)
             .await
             .map_err(|e| format!("Encryption can't start: {e}. Sign in again."))?;
-        let stored = store
-            .load()
-            .await
-            .map_err(|e| format!("This device's encryption keys can't be read ({e}). Sign in again."))?;
+        let stored = store.load().await.map_err(|e| {
+            format!("This device's encryption keys can't be read ({e}). Sign in again.")
+        })?;
         let rooms = Self::load_state(&store).await;
         let driver = crypto_driver().await.map_err(|ChunkError| {
             "Encryption could not be loaded. Check your connection and reload the page.".to_owned()
         })?;
-        let mut engine = Engine::with_crypto_driver(session, driver, stored.as_deref()).map_err(|e| {
-            format!("This device's encryption keys can't be read ({e}). Sign in again.")
-        })?;
+        let mut engine =
+            Engine::with_crypto_driver(session, driver, stored.as_deref()).map_err(|e| {
+                format!("This device's encryption keys can't be read ({e}). Sign in again.")
+            })?;
         // The rooms as stored, decrypted with the keys just restored.
         Self::restore_state(&mut engine, rooms);
         Ok((engine, store))
@@ -82,13 +82,18 @@ impl ClientHandle {
 
     pub(crate) fn set_crypto_store(&self, store: Option<CryptoStore>) {
         self.crypto.update_value(|desk| {
-            *desk = CryptoDesk { store: store.map(Rc::new), ..CryptoDesk::default() };
+            *desk = CryptoDesk {
+                store: store.map(Rc::new),
+                ..CryptoDesk::default()
+            };
         });
     }
 
     /// The open store, for the stored engine state that shares its database.
     pub(super) fn crypto_store(&self) -> Option<Rc<CryptoStore>> {
-        self.crypto.try_with_value(|desk| desk.store.clone()).flatten()
+        self.crypto
+            .try_with_value(|desk| desk.store.clone())
+            .flatten()
     }
 
     /// Deletes the device's crypto store (sign-out, or a session the server ended).
@@ -160,7 +165,9 @@ impl ClientHandle {
     fn crypto_result(&self) -> Result<(), ActionError> {
         match self.crypto.try_with_value(|desk| desk.pending.is_some()) {
             None => Err(ActionError::SignedOut),
-            Some(true) => Err(ActionError::Storage("the crypto store could not be written".into())),
+            Some(true) => Err(ActionError::Storage(
+                "the crypto store could not be written".into(),
+            )),
             Some(false) => Ok(()),
         }
     }
@@ -170,14 +177,17 @@ impl ClientHandle {
     pub(crate) fn pump_crypto(&self) {
         let handle = *self;
         spawn_local(async move {
-            let Ok(requests) = handle.update_engine(Engine::outgoing_requests) else { return };
+            let Ok(requests) = handle.update_engine(Engine::outgoing_requests) else {
+                return;
+            };
             if requests.is_empty() {
                 return;
             }
             // Building them ratcheted sessions: commit that before anything leaves.
             if handle.persist_crypto().await.is_err() {
                 for request in requests {
-                    let _ = handle.update_engine(|engine| engine.mark_request_sent(&request.id, None));
+                    let _ =
+                        handle.update_engine(|engine| engine.mark_request_sent(&request.id, None));
                 }
                 handle.pump_crypto_later();
                 return;
@@ -208,7 +218,9 @@ impl ClientHandle {
     /// Pumps again after the back-off delay (the network is down or the store failed).
     fn pump_crypto_later(&self) {
         let handle = *self;
-        let delay = self.crypto.try_update_value(|desk| desk.backoff.next_delay());
+        let delay = self
+            .crypto
+            .try_update_value(|desk| desk.backoff.next_delay());
         if let Some(delay) = delay {
             spawn_local(async move {
                 sleep(delay).await;

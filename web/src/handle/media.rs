@@ -117,7 +117,10 @@ impl Fetch {
             None => Self::Preview(media.source.clone()),
         };
         if media.source_file.is_none() {
-            return (Self::Thumbnail(media.source.clone(), width, height), Some(whole));
+            return (
+                Self::Thumbnail(media.source.clone(), width, height),
+                Some(whole),
+            );
         }
         // The server can't thumbnail ciphertext: the sender's thumbnail, else the file.
         match Self::poster(media, width, height) {
@@ -130,7 +133,12 @@ impl Fetch {
     pub fn poster(media: &Media, width: u32, height: u32) -> Option<Self> {
         let thumbnail = media.thumbnail.clone()?;
         Some(match (&media.source_file, &media.thumbnail_file) {
-            (_, Some(keys)) => Self::Decrypted { mxc: thumbnail, keys: keys.clone(), mimetype: None, preview: true },
+            (_, Some(keys)) => Self::Decrypted {
+                mxc: thumbnail,
+                keys: keys.clone(),
+                mimetype: None,
+                preview: true,
+            },
             // Encrypted media never names a thumbnail in the clear (see `Media`).
             (Some(_), None) => return None,
             (None, None) => Self::Thumbnail(thumbnail, width, height),
@@ -188,25 +196,40 @@ impl ClientHandle {
         };
         let Some(id) = self.media.try_update_value(|state| {
             state.next_id += 1;
-            state.jobs.insert(state.next_id, Job { file, purpose, running: None });
+            state.jobs.insert(
+                state.next_id,
+                Job {
+                    file,
+                    purpose,
+                    running: None,
+                },
+            );
             state.next_id
         }) else {
             return;
         };
-        self.uploads.update(|uploads| uploads.push(UploadEntry { id, ..entry }));
+        self.uploads
+            .update(|uploads| uploads.push(UploadEntry { id, ..entry }));
         self.run_upload(id);
     }
 
     /// Uploads for `room_id` (or our avatar, for `None`), oldest first.
     pub fn uploads(&self, room_id: Option<&RoomId>) -> Vec<UploadEntry> {
-        self.uploads
-            .with(|uploads| uploads.iter().filter(|u| u.room_id.as_deref() == room_id).cloned().collect())
+        self.uploads.with(|uploads| {
+            uploads
+                .iter()
+                .filter(|u| u.room_id.as_deref() == room_id)
+                .cloned()
+                .collect()
+        })
     }
 
     /// Stops an upload (or dismisses a failed one).
     pub fn cancel_upload(&self, id: u64) {
-        self.media.update_value(|state| drop(state.jobs.remove(&id)));
-        self.uploads.update(|uploads| uploads.retain(|u| u.id != id));
+        self.media
+            .update_value(|state| drop(state.jobs.remove(&id)));
+        self.uploads
+            .update(|uploads| uploads.retain(|u| u.id != id));
     }
 
     /// Starts a failed upload again.
@@ -223,7 +246,10 @@ impl ClientHandle {
         let handle = *self;
         let Some(entry) = self.entry(id) else { return };
         let Some((file, purpose)) = self.media.with_value(|state| {
-            state.jobs.get(&id).map(|job| (job.file.clone(), job.purpose.clone()))
+            state
+                .jobs
+                .get(&id)
+                .map(|job| (job.file.clone(), job.purpose.clone()))
         }) else {
             return;
         };
@@ -231,7 +257,9 @@ impl ClientHandle {
         entry.progress.set(0);
         spawn_local(async move {
             let result = match purpose {
-                Purpose::Message(caption) => handle.upload_and_send(id, &entry, file, caption).await,
+                Purpose::Message(caption) => {
+                    handle.upload_and_send(id, &entry, file, caption).await
+                }
                 Purpose::Avatar => handle.upload_avatar(id, &entry, file).await,
             };
             match result {
@@ -267,7 +295,9 @@ impl ClientHandle {
             let worth = kind != MediaKind::Image
                 || media::thumbnail_worth_uploading(&mimetype, file.size(), thumb.file.size());
             if worth {
-                let (url, encryption) = self.upload(id, entry.room_id.as_deref(), &thumb.file, |_| {}).await?;
+                let (url, encryption) = self
+                    .upload(id, entry.room_id.as_deref(), &thumb.file, |_| {})
+                    .await?;
                 thumbnail = Some(ThumbnailDraft {
                     url,
                     encryption,
@@ -278,14 +308,20 @@ impl ClientHandle {
                 });
             }
         }
-        let (url, encryption) = self.upload(id, entry.room_id.as_deref(), &file, entry.show_progress()).await?;
+        let (url, encryption) = self
+            .upload(id, entry.room_id.as_deref(), &file, entry.show_progress())
+            .await?;
         let draft = MediaDraft {
             kind,
             url,
             encryption,
             filename: file.name().to_owned(),
             caption,
-            mimetype: if mimetype.is_empty() { "application/octet-stream".into() } else { mimetype },
+            mimetype: if mimetype.is_empty() {
+                "application/octet-stream".into()
+            } else {
+                mimetype
+            },
             size: file.size(),
             width: facts.width,
             height: facts.height,
@@ -294,24 +330,37 @@ impl ClientHandle {
             blurhash: facts.blurhash,
         };
         let txn_id = clock::new_txn_id();
-        let Some(room_id) = entry.room_id.clone() else { return Ok(()) };
+        let Some(room_id) = entry.room_id.clone() else {
+            return Ok(());
+        };
         // From here the message has a local echo with its own "Retry"; if it cannot even be
         // queued (we left the room), the upload row says so instead of vanishing.
         let request = self
-            .update_engine(|engine| engine.send_media(&room_id, &draft, txn_id.clone(), clock::now()))
+            .update_engine(|engine| {
+                engine.send_media(&room_id, &draft, txn_id.clone(), clock::now())
+            })
             .map_err(Failure::of)?
             .map_err(Failure::of)?;
         self.cancel_upload(id);
         match request {
-            weft_client::engine::Outgoing::Now(request) => self.spawn_send(room_id, txn_id, request),
+            weft_client::engine::Outgoing::Now(request) => {
+                self.spawn_send(room_id, txn_id, request)
+            }
             weft_client::engine::Outgoing::Queued => self.pump_crypto(),
         }
         Ok(())
     }
 
-    async fn upload_avatar(&self, id: u64, entry: &UploadEntry, file: LocalFile) -> Result<(), Failure> {
+    async fn upload_avatar(
+        &self,
+        id: u64,
+        entry: &UploadEntry,
+        file: LocalFile,
+    ) -> Result<(), Failure> {
         if MediaKind::for_mimetype(&file.mimetype()) != MediaKind::Image {
-            return Err(Failure::Failed("Pick a PNG, JPEG, GIF or WebP image".into()));
+            return Err(Failure::Failed(
+                "Pick a PNG, JPEG, GIF or WebP image".into(),
+            ));
         }
         let (url, _) = self.upload(id, None, &file, entry.show_progress()).await?;
         let request = self
@@ -322,8 +371,7 @@ impl ClientHandle {
             .map_err(Failure::of)?
             .map_err(Failure::of)?;
         let response = self.send(request).await.map_err(Failure::of)?;
-        weft_client::messaging::parse_empty(as_borrowed(&response))
-            .map_err(Failure::of)?;
+        weft_client::messaging::parse_empty(as_borrowed(&response)).map_err(Failure::of)?;
         self.cancel_upload(id);
         Ok(())
     }
@@ -339,7 +387,8 @@ impl ClientHandle {
         on_progress: impl FnMut(f64) + 'static,
     ) -> Result<(Mxc, Option<EncryptionInfo>), Failure> {
         let encrypt = room.is_some_and(|room| {
-            self.with_engine(|engine| engine.files_need_encryption(room)).unwrap_or(true)
+            self.with_engine(|engine| engine.files_need_encryption(room))
+                .unwrap_or(true)
         });
         let (file, keys) = if encrypt {
             let (ciphertext, keys) = file_crypto::encrypt(file)
@@ -351,7 +400,12 @@ impl ClientHandle {
         };
         let request = self
             .with_engine(|engine| match room {
-                Some(room) => engine.message_upload_request(room, &file.mimetype(), file.name(), keys.is_some()),
+                Some(room) => engine.message_upload_request(
+                    room,
+                    &file.mimetype(),
+                    file.name(),
+                    keys.is_some(),
+                ),
                 None => media::upload_request(engine.session(), &file.mimetype(), file.name()),
             })
             .map_err(Failure::of)?
@@ -360,24 +414,37 @@ impl ClientHandle {
             .map_err(|_| Failure::Failed("The browser refused to send the file".into()))?;
         let outcome = upload.outcome();
         let started = self.media.try_update_value(|state| {
-            state.jobs.get_mut(&id).map(|job| job.running = Some(upload)).is_some()
+            state
+                .jobs
+                .get_mut(&id)
+                .map(|job| job.running = Some(upload))
+                .is_some()
         });
         if started != Some(true) {
             return Err(Failure::Cancelled);
         }
         let response = outcome.await;
         let still_wanted = self.media.try_update_value(|state| {
-            state.jobs.get_mut(&id).map(|job| job.running = None).is_some()
+            state
+                .jobs
+                .get_mut(&id)
+                .map(|job| job.running = None)
+                .is_some()
         });
         if still_wanted != Some(true) {
             return Err(Failure::Cancelled);
         }
-        let homeserver = self.with_engine(|engine| engine.session().homeserver.clone()).unwrap_or_default();
-        let response = response
-            .map_err(|_| Failure::Failed(format!("The upload failed: could not reach {homeserver}")))?;
+        let homeserver = self
+            .with_engine(|engine| engine.session().homeserver.clone())
+            .unwrap_or_default();
+        let response = response.map_err(|_| {
+            Failure::Failed(format!("The upload failed: could not reach {homeserver}"))
+        })?;
         let url = media::parse_upload(as_borrowed(&response)).map_err(|error| {
             Failure::Failed(match error {
-                ApiError::Server { message, .. } if !message.is_empty() => format!("The upload failed: {message}"),
+                ApiError::Server { message, .. } if !message.is_empty() => {
+                    format!("The upload failed: {message}")
+                }
                 other => format!("The upload failed: {other}"),
             })
         })?;
@@ -388,7 +455,9 @@ impl ClientHandle {
     pub async fn media(&self, fetch: Fetch) -> Result<Rc<ObjectUrl>, String> {
         let request = self
             .with_engine(|engine| match &fetch {
-                Fetch::Thumbnail(mxc, w, h) => media::thumbnail_request(engine.session(), mxc, *w, *h),
+                Fetch::Thumbnail(mxc, w, h) => {
+                    media::thumbnail_request(engine.session(), mxc, *w, *h)
+                }
                 Fetch::Full(mxc) | Fetch::Preview(mxc) | Fetch::Decrypted { mxc, .. } => {
                     media::download_request(engine.session(), mxc)
                 }
@@ -410,12 +479,18 @@ impl ClientHandle {
         if let Some(Some(url)) = cached {
             return Ok(url);
         }
-        let limit = matches!(fetch, Fetch::Preview(_) | Fetch::Decrypted { preview: true, .. }).then_some(PREVIEW_MAX_BYTES);
+        let limit = matches!(
+            fetch,
+            Fetch::Preview(_) | Fetch::Decrypted { preview: true, .. }
+        )
+        .then_some(PREVIEW_MAX_BYTES);
         let url = match &fetch {
             Fetch::Decrypted { keys, mimetype, .. } => {
                 file_crypto::fetch_decrypted(request, keys, mimetype.as_deref(), limit).await
             }
-            _ => net::fetch_object_url(request, limit).await.map_err(FetchFailure::Status),
+            _ => net::fetch_object_url(request, limit)
+                .await
+                .map_err(FetchFailure::Status),
         };
         let url = Rc::new(url.map_err(|failure| match failure {
             FetchFailure::Undecryptable => "This file could not be decrypted".to_owned(),
@@ -444,7 +519,9 @@ impl ClientHandle {
     pub(super) fn fetch_upload_limit(&self) {
         let handle = *self;
         spawn_local(async move {
-            let Ok(Ok(request)) = handle.with_engine(|engine| media::config_request(engine.session())) else {
+            let Ok(Ok(request)) =
+                handle.with_engine(|engine| media::config_request(engine.session()))
+            else {
                 return;
             };
             if let Ok(response) = handle.send(request).await

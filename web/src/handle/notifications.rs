@@ -25,7 +25,8 @@ impl ClientHandle {
     /// so only what the next syncs add is notified.
     pub(crate) fn set_unread_baseline(&self) {
         if let Ok(rooms) = self.with_engine(|engine| engine.room_list()) {
-            self.last_unread.set_value(rooms.into_iter().map(|r| (r.room_id, r.unread)).collect());
+            self.last_unread
+                .set_value(rooms.into_iter().map(|r| (r.room_id, r.unread)).collect());
         }
     }
 
@@ -33,16 +34,25 @@ impl ClientHandle {
     /// Runs after every sync, so it only reads counts; message text is looked up just for
     /// the rooms it notifies about.
     pub(crate) fn notify_new_messages(&self) {
-        let Ok(counts) = self.with_engine(weft_client::Engine::unread_counts) else { return };
+        let Ok(counts) = self.with_engine(weft_client::Engine::unread_counts) else {
+            return;
+        };
         let before = self.last_unread.get_value();
         if self.notifications_enabled() && document::is_hidden() {
-            for (room_id, _) in counts.iter().filter(|(id, unread)| *unread > before.get(id).copied().unwrap_or(0)) {
+            for (room_id, _) in counts
+                .iter()
+                .filter(|(id, unread)| *unread > before.get(id).copied().unwrap_or(0))
+            {
                 let Ok(Some((name, latest))) = self.with_engine(|engine| {
                     Some((engine.room_name(room_id)?, latest_message(engine, room_id)))
                 }) else {
                     continue;
                 };
-                notify::show(&name, latest.as_deref().unwrap_or("New message"), room_id.as_str());
+                notify::show(
+                    &name,
+                    latest.as_deref().unwrap_or("New message"),
+                    room_id.as_str(),
+                );
             }
         }
         self.last_unread.set_value(counts.into_iter().collect());

@@ -100,7 +100,9 @@ impl ClientHandle {
 
     /// Our display name as our rooms know it, if any does.
     pub fn own_display_name_untracked(&self) -> Option<String> {
-        self.with_engine(|engine| engine.own_display_name().map(str::to_owned)).ok().flatten()
+        self.with_engine(|engine| engine.own_display_name().map(str::to_owned))
+            .ok()
+            .flatten()
     }
 
     /// Loads everyone in the room into the member list.
@@ -113,7 +115,10 @@ impl ClientHandle {
         self.check(loaded)
     }
 
-    pub(super) async fn send_checked(&self, request: weft_client::HttpRequest) -> Result<(), ActionError> {
+    pub(super) async fn send_checked(
+        &self,
+        request: weft_client::HttpRequest,
+    ) -> Result<(), ActionError> {
         let response = self.send(request).await?;
         self.check(Ok(weft_client::messaging::parse_empty(as_borrowed(
             &response,

@@ -14,18 +14,27 @@ impl ClientHandle {
 
     /// This device's cross-signing, recovery and backup state (`None` when signed out).
     pub fn security(&self) -> Option<SecurityState> {
-        self.engine.with(|engine| engine.as_ref().map(weft_client::Engine::security))
+        self.engine
+            .with(|engine| engine.as_ref().map(weft_client::Engine::security))
     }
 
     /// Verifications under way, and finished ones until dismissed.
     pub fn verifications(&self) -> Vec<VerificationView> {
-        self.engine
-            .with(|engine| engine.as_ref().map(weft_client::Engine::verifications).unwrap_or_default())
+        self.engine.with(|engine| {
+            engine
+                .as_ref()
+                .map(weft_client::Engine::verifications)
+                .unwrap_or_default()
+        })
     }
 
     /// Whether we verified `user` (for ourselves: whether this device is verified).
     pub fn is_user_verified(&self, user: &UserId) -> bool {
-        self.engine.with(|engine| engine.as_ref().is_some_and(|engine| engine.is_user_verified(user)))
+        self.engine.with(|engine| {
+            engine
+                .as_ref()
+                .is_some_and(|engine| engine.is_user_verified(user))
+        })
     }
 
     // Actions.

@@ -98,7 +98,9 @@ impl ClientHandle {
 
     /// Writes a snapshot of the engine state as it is now.
     async fn save_state(&self) {
-        let (Ok(Some(state)), Some(store)) = (self.with_engine(Engine::stored_state), self.crypto_store()) else {
+        let (Ok(Some(state)), Some(store)) =
+            (self.with_engine(Engine::stored_state), self.crypto_store())
+        else {
             return;
         };
         // The snapshot's sync token acknowledges to-device messages on the next start: the
@@ -108,7 +110,10 @@ impl ClientHandle {
             return;
         }
         if state.len() > MAX_BYTES {
-            panic::warn(&format!("Weft: the rooms are not stored ({} bytes)", state.len()));
+            panic::warn(&format!(
+                "Weft: the rooms are not stored ({} bytes)",
+                state.len()
+            ));
             return;
         }
         if let Err(error) = store.save_state(&state).await {

@@ -102,7 +102,11 @@ impl Views {
         if unread {
             set_if_changed(&self.total_unread, engine.total_unread());
         }
-        if let Some(open) = self.open.as_ref().filter(|open| changes.removed.contains(&open.room_id)) {
+        if let Some(open) = self
+            .open
+            .as_ref()
+            .filter(|open| changes.removed.contains(&open.room_id))
+        {
             open.header.set(None);
         }
     }
@@ -112,7 +116,8 @@ impl Views {
         match self.summaries.get(room_id) {
             Some(summary) => set_if_changed(summary, entry),
             None => {
-                self.summaries.insert(room_id.to_owned(), ArcRwSignal::new(entry));
+                self.summaries
+                    .insert(room_id.to_owned(), ArcRwSignal::new(entry));
             }
         }
     }
@@ -159,7 +164,11 @@ fn update_open(engine: &Engine, open: &mut OpenRoom, changes: &RoomChanges) {
         set_if_changed(&open.header, Some(snapshot(engine, room)));
     }
     if changes.typing {
-        let typing = room.typing(own).iter().map(|user| room.member_name(user)).collect();
+        let typing = room
+            .typing(own)
+            .iter()
+            .map(|user| room.member_name(user))
+            .collect();
         set_if_changed(&open.typing, typing);
     }
     let order_changed = changes.order_changed();
@@ -196,7 +205,8 @@ fn update_open(engine: &Engine, open: &mut OpenRoom, changes: &RoomChanges) {
     if !reset {
         for diff in &changes.timeline {
             if let ItemDiff::Update(key) | ItemDiff::Confirmed(key) = diff
-                && let (Some(signal), Some(item)) = (open.items.get(key), room.item_by_key(key, own))
+                && let (Some(signal), Some(item)) =
+                    (open.items.get(key), room.item_by_key(key, own))
             {
                 set_if_changed(signal, item);
             }
@@ -222,7 +232,11 @@ fn rows(outline: &[weft_client::Outline]) -> Vec<Row> {
                     || p.state
                     || u64::from(entry.ts.get()) > u64::from(p.ts.get()) + GROUP_MS
             });
-        rows.push(Row { key: entry.key.clone(), header, day: new_day.then(|| clock::format_day(entry.ts)) });
+        rows.push(Row {
+            key: entry.key.clone(),
+            header,
+            day: new_day.then(|| clock::format_day(entry.ts)),
+        });
         previous = Some(entry);
         previous_day = Some(day);
     }
@@ -260,7 +274,12 @@ fn members(engine: &Engine, room: &weft_client::Room) -> Vec<MemberEntry> {
     let mut members: Vec<MemberEntry> = room
         .members()
         .iter()
-        .filter(|(_, m)| matches!(m.membership, MembershipState::Join | MembershipState::Invite))
+        .filter(|(_, m)| {
+            matches!(
+                m.membership,
+                MembershipState::Join | MembershipState::Invite
+            )
+        })
         .map(|(user_id, m)| MemberEntry {
             user_id: user_id.clone(),
             name: room.member_name(user_id),
@@ -282,10 +301,16 @@ impl ClientHandle {
 
     /// One room's row in the room list (reactive through the returned signal).
     pub fn room_summary(&self, room_id: &RoomId) -> ArcRwSignal<Option<RoomEntry>> {
-        let entry = self.with_engine(|engine| engine.room_entry(room_id)).ok().flatten();
+        let entry = self
+            .with_engine(|engine| engine.room_entry(room_id))
+            .ok()
+            .flatten();
         let mut summary = None;
         self.views.update_value(|views| {
-            let signal = views.summaries.entry(room_id.to_owned()).or_insert_with(|| ArcRwSignal::new(entry));
+            let signal = views
+                .summaries
+                .entry(room_id.to_owned())
+                .or_insert_with(|| ArcRwSignal::new(entry));
             summary = Some(signal.clone());
         });
         summary.unwrap_or_else(|| ArcRwSignal::new(None))
@@ -299,18 +324,25 @@ impl ClientHandle {
 
     /// Notes the time (see [`Self::minute`]).
     pub(crate) fn note_time(&self, now: ruma::MilliSecondsSinceUnixEpoch) {
-        self.views.with_value(|views| set_if_changed(&views.minute, u64::from(now.get()) / 60_000));
+        self.views
+            .with_value(|views| set_if_changed(&views.minute, u64::from(now.get()) / 60_000));
     }
 
     /// Unread messages over all rooms, for the page title.
     pub fn total_unread(&self) -> u64 {
-        self.views.with_value(|views| views.total_unread.clone()).get()
+        self.views
+            .with_value(|views| views.total_unread.clone())
+            .get()
     }
 
     /// The reactive state of `room_id`, built from the engine the first time it is shown;
     /// from then on only change reports update it. One room is open at a time.
     pub fn open_room(&self, room_id: &RoomId) -> OpenRoom {
-        if let Some(open) = self.views.with_value(|views| views.open.clone()).filter(|open| open.room_id == room_id) {
+        if let Some(open) = self
+            .views
+            .with_value(|views| views.open.clone())
+            .filter(|open| open.room_id == room_id)
+        {
             return open;
         }
         let mut open = OpenRoom {
@@ -322,13 +354,15 @@ impl ClientHandle {
             items: HashMap::new(),
         };
         let _ = self.with_engine(|engine| update_open(engine, &mut open, &RoomChanges::all()));
-        self.views.update_value(|views| views.open = Some(open.clone()));
+        self.views
+            .update_value(|views| views.open = Some(open.clone()));
         open
     }
 
     /// The open room's item signal for `key`, looked up when its row is built.
     pub fn item_signal(&self, key: &str) -> Option<ArcRwSignal<TimelineItem>> {
-        self.views.with_value(|views| views.open.as_ref().and_then(|open| open.item(key)))
+        self.views
+            .with_value(|views| views.open.as_ref().and_then(|open| open.item(key)))
     }
 
     /// Hands the engine's change report to the views (after every mutation).
@@ -336,7 +370,10 @@ impl ClientHandle {
         if changes.is_empty() {
             return;
         }
-        let _ = self.with_engine(|engine| self.views.update_value(|views| views.apply(engine, &changes)));
+        let _ = self.with_engine(|engine| {
+            self.views
+                .update_value(|views| views.apply(engine, &changes))
+        });
     }
 
     /// Installs a new engine (or none) and reads all views from it again.
@@ -345,10 +382,13 @@ impl ClientHandle {
         let _ = self.update_engine_quietly(|engine| {
             engine.take_changes();
         });
-        let engine_views = |engine: Option<&Engine>| self.views.update_value(|views| views.resync(engine));
-        if self.with_engine(|engine| engine_views(Some(engine))).is_err() {
+        let engine_views =
+            |engine: Option<&Engine>| self.views.update_value(|views| views.resync(engine));
+        if self
+            .with_engine(|engine| engine_views(Some(engine)))
+            .is_err()
+        {
             engine_views(None);
         }
     }
 }
-

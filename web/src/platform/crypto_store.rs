@@ -43,7 +43,11 @@ impl CryptoStore {
         let lock = locks::acquire(&lock_name(user_id, device_id)).await;
         let db = Database::open(&idb::database_name(user_id, device_id)).await?;
         let sealer = Sealer::load_or_create(&db, SEAL_KEY).await?;
-        Ok(Self { db, sealer, _lock: lock })
+        Ok(Self {
+            db,
+            sealer,
+            _lock: lock,
+        })
     }
 
     /// The stored state, if any. A record that cannot be unsealed is an error; the caller
@@ -70,7 +74,9 @@ impl CryptoStore {
             return Ok(None);
         };
         let bytes = self.sealer.unseal(&sealed).await?;
-        String::from_utf8(bytes).map(Some).map_err(|_| IdbError("the stored state is not text".into()))
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| IdbError("the stored state is not text".into()))
     }
 
     /// Seals and commits the engine state: room names and the text of unencrypted rooms'
@@ -81,7 +87,11 @@ impl CryptoStore {
     }
 
     /// Deletes a device's whole database (sign-out), closing this store first if open.
-    pub async fn delete(store: Option<Self>, user_id: &str, device_id: &str) -> Result<(), IdbError> {
+    pub async fn delete(
+        store: Option<Self>,
+        user_id: &str,
+        device_id: &str,
+    ) -> Result<(), IdbError> {
         drop(store);
         idb::delete_database(&idb::database_name(user_id, device_id)).await
     }

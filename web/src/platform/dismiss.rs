@@ -64,12 +64,20 @@ fn listen(add: bool) {
         if add && listener.is_none() {
             let closure = Listener::new(on_event);
             for (name, capture) in EVENTS {
-                let _ = document.add_event_listener_with_callback_and_bool(name, closure.as_ref().unchecked_ref(), capture);
+                let _ = document.add_event_listener_with_callback_and_bool(
+                    name,
+                    closure.as_ref().unchecked_ref(),
+                    capture,
+                );
             }
             *listener = Some(closure);
         } else if !add && let Some(closure) = listener.take() {
             for (name, capture) in EVENTS {
-                let _ = document.remove_event_listener_with_callback_and_bool(name, closure.as_ref().unchecked_ref(), capture);
+                let _ = document.remove_event_listener_with_callback_and_bool(
+                    name,
+                    closure.as_ref().unchecked_ref(),
+                    capture,
+                );
             }
         }
     });
@@ -103,7 +111,8 @@ fn on_event(event: Event) {
     for (at, entry) in stack.iter().enumerate() {
         let inside = stack.iter().enumerate().any(|(index, other)| {
             (index >= at || contains(&other.root, &entry.root))
-                && (contains(&other.root, &target) || other.opener.as_ref().is_some_and(|o| contains(o, &target)))
+                && (contains(&other.root, &target)
+                    || other.opener.as_ref().is_some_and(|o| contains(o, &target)))
         });
         if entry.outside && !inside {
             // Focus goes where the press lands; taking it back would fight the person.
@@ -116,7 +125,9 @@ fn on_event(event: Event) {
 /// The elements Tab stops at inside `root`, in document order; hidden ones (no box) and
 /// `tabindex="-1"` ones are left out.
 fn tab_stops(root: &Element) -> Vec<HtmlElement> {
-    let Ok(list) = root.query_selector_all(FOCUSABLE) else { return Vec::new() };
+    let Ok(list) = root.query_selector_all(FOCUSABLE) else {
+        return Vec::new();
+    };
     (0..list.length())
         .filter_map(|i| list.item(i))
         .map(JsCast::unchecked_into::<HtmlElement>)
@@ -131,7 +142,11 @@ fn tab_stops(root: &Element) -> Vec<HtmlElement> {
 fn trap_tab(root: &Element, event: &KeyboardEvent) {
     let stops = tab_stops(root);
     let active = active_element();
-    let at = |index: usize| stops.get(index).is_some_and(|stop| active.as_ref() == Some(stop.unchecked_ref()));
+    let at = |index: usize| {
+        stops
+            .get(index)
+            .is_some_and(|stop| active.as_ref() == Some(stop.unchecked_ref()))
+    };
     let inside = active.as_ref().is_some_and(|a| contains(root, a));
     let next = match event.shift_key() {
         true if !inside || at(0) => stops.last(),
@@ -167,7 +182,15 @@ impl Popup {
         });
         let restore = Rc::new(Cell::new(true));
         STACK.with_borrow_mut(|stack| {
-            stack.push(Entry { id, root: root.clone(), opener, modal, outside, restore, on_close });
+            stack.push(Entry {
+                id,
+                root: root.clone(),
+                opener,
+                modal,
+                outside,
+                restore,
+                on_close,
+            });
         });
         listen(true);
         if modal {
@@ -202,14 +225,21 @@ impl Drop for Popup {
             listen(false);
         }
         let Some(entry) = entry else { return };
-        let Some(opener) = entry.opener.filter(|o| entry.restore.get() && o.is_connected()) else { return };
+        let Some(opener) = entry
+            .opener
+            .filter(|o| entry.restore.get() && o.is_connected())
+        else {
+            return;
+        };
         // Only if focus was in the popup or went with it: focus moved on purpose stays.
         let lost = match active_element() {
             None => true,
             Some(active) => {
                 !active.is_connected()
                     || contains(&entry.root, &active)
-                    || document().and_then(|d| d.body()).is_some_and(|body| active == *body.unchecked_ref::<Element>())
+                    || document()
+                        .and_then(|d| d.body())
+                        .is_some_and(|body| active == *body.unchecked_ref::<Element>())
             }
         };
         if lost {

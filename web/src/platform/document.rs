@@ -72,17 +72,27 @@ impl OnHidden {
 impl Drop for OnHidden {
     fn drop(&mut self) {
         if let Some(document) = document() {
-            let _ = document
-                .remove_event_listener_with_callback("visibilitychange", self.closure.as_ref().unchecked_ref());
+            let _ = document.remove_event_listener_with_callback(
+                "visibilitychange",
+                self.closure.as_ref().unchecked_ref(),
+            );
         }
     }
 }
 
 /// The first or last child element of the first `selector` match inside `root`, with its
 /// distance from the top of the viewport: an anchor to keep still while a list changes.
-pub fn edge_child(root: &web_sys::Element, selector: &str, last: bool) -> Option<(web_sys::Element, f64)> {
+pub fn edge_child(
+    root: &web_sys::Element,
+    selector: &str,
+    last: bool,
+) -> Option<(web_sys::Element, f64)> {
     let list = root.query_selector(selector).ok()??;
-    let child = if last { list.last_element_child() } else { list.first_element_child() }?;
+    let child = if last {
+        list.last_element_child()
+    } else {
+        list.first_element_child()
+    }?;
     let top = child.get_bounding_client_rect().top();
     Some((child, top))
 }

@@ -30,7 +30,8 @@ fn ctr_params(iv: &[u8; 16]) -> AesCtrParams {
 }
 
 async fn sha256(data: &ArrayBuffer) -> Result<[u8; 32], JsValue> {
-    let digest = JsFuture::from(subtle()?.digest_with_str_and_buffer_source("SHA-256", data)?).await?;
+    let digest =
+        JsFuture::from(subtle()?.digest_with_str_and_buffer_source("SHA-256", data)?).await?;
     let mut hash = [0u8; 32];
     Uint8Array::new(&digest).copy_to(&mut hash);
     Ok(hash)
@@ -72,7 +73,9 @@ pub async fn encrypt(file: &LocalFile) -> Result<(LocalFile, EncryptionInfo), Js
     let hash = sha256(&ciphertext).await?;
     // The JWK export gives `k` in the URL-safe unpadded alphabet the event wants.
     let jwk = JsFuture::from(subtle.export_key("jwk", &key)?).await?;
-    let k = Reflect::get(&jwk, &"k".into())?.as_string().ok_or("the key has no k")?;
+    let k = Reflect::get(&jwk, &"k".into())?
+        .as_string()
+        .ok_or("the key has no k")?;
     let info = EncryptionInfo {
         key: JsonWebKey {
             kty: "oct".to_owned(),
@@ -85,7 +88,10 @@ pub async fn encrypt(file: &LocalFile) -> Result<(LocalFile, EncryptionInfo), Js
         hashes: [("sha256".to_owned(), vodozemac::base64_encode(hash))].into(),
         v: VERSION.to_owned(),
     };
-    let upload = LocalFile::from_blob(blob_of(&ciphertext, "application/octet-stream")?, file.name().to_owned());
+    let upload = LocalFile::from_blob(
+        blob_of(&ciphertext, "application/octet-stream")?,
+        file.name().to_owned(),
+    );
     Ok((upload, info))
 }
 
@@ -113,17 +119,35 @@ pub async fn fetch_decrypted(
         return Err(FetchFailure::Undecryptable);
     };
     let ciphertext = download(request, limit).await?;
-    let hash = sha256(&ciphertext).await.map_err(|_| FetchFailure::Status(0))?;
+    let hash = sha256(&ciphertext)
+        .await
+        .map_err(|_| FetchFailure::Status(0))?;
     // The hash is checked before decrypting (AES-CTR has no integrity of its own).
-    keys.check_hash(&hash).map_err(|_| FetchFailure::Undecryptable)?;
-    let plaintext = decrypt(&ciphertext, &key, &iv).await.map_err(|_| FetchFailure::Undecryptable)?;
-    let mimetype = mimetype.unwrap_or_default().split(';').next().unwrap_or_default().trim();
-    let safe = if MediaKind::for_mimetype(mimetype) == MediaKind::File { "application/octet-stream" } else { mimetype };
+    keys.check_hash(&hash)
+        .map_err(|_| FetchFailure::Undecryptable)?;
+    let plaintext = decrypt(&ciphertext, &key, &iv)
+        .await
+        .map_err(|_| FetchFailure::Undecryptable)?;
+    let mimetype = mimetype
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let safe = if MediaKind::for_mimetype(mimetype) == MediaKind::File {
+        "application/octet-stream"
+    } else {
+        mimetype
+    };
     let blob = blob_of(&plaintext, safe).map_err(|_| FetchFailure::Status(0))?;
     ObjectUrl::new(&blob).ok_or(FetchFailure::Status(0))
 }
 
-async fn decrypt(ciphertext: &ArrayBuffer, key: &[u8; 32], iv: &[u8; 16]) -> Result<ArrayBuffer, JsValue> {
+async fn decrypt(
+    ciphertext: &ArrayBuffer,
+    key: &[u8; 32],
+    iv: &[u8; 16],
+) -> Result<ArrayBuffer, JsValue> {
     let subtle = subtle()?;
     let key: CryptoKey = JsFuture::from(subtle.import_key_with_str(
         "raw",
@@ -134,14 +158,19 @@ async fn decrypt(ciphertext: &ArrayBuffer, key: &[u8; 32], iv: &[u8; 16]) -> Res
     )?)
     .await?
     .unchecked_into();
-    Ok(JsFuture::from(subtle.decrypt_with_object_and_buffer_source(&ctr_params(iv), &key, ciphertext)?)
-        .await?
-        .unchecked_into())
+    Ok(JsFuture::from(subtle.decrypt_with_object_and_buffer_source(
+        &ctr_params(iv),
+        &key,
+        ciphertext,
+    )?)
+    .await?
+    .unchecked_into())
 }
 
 /// The response body of `request` (an authenticated media download), still in JavaScript.
 async fn download(request: HttpRequest, limit: Option<u64>) -> Result<ArrayBuffer, FetchFailure> {
-    let mut builder = gloo_net::http::RequestBuilder::new(&request.uri().to_string()).method(request.method().clone());
+    let mut builder = gloo_net::http::RequestBuilder::new(&request.uri().to_string())
+        .method(request.method().clone());
     for (name, value) in request.headers() {
         if let Ok(value) = value.to_str() {
             builder = builder.header(name.as_str(), value);
@@ -156,12 +185,20 @@ async fn download(request: HttpRequest, limit: Option<u64>) -> Result<ArrayBuffe
     if !response.ok() {
         return Err(FetchFailure::Status(response.status()));
     }
-    let length = response.headers().get("content-length").and_then(|l| l.parse::<u64>().ok());
+    let length = response
+        .headers()
+        .get("content-length")
+        .and_then(|l| l.parse::<u64>().ok());
     if let (Some(limit), Some(length)) = (limit, length)
         && length > limit
     {
         return Err(FetchFailure::Status(413));
     }
-    let promise = web_sys::Response::from(response).array_buffer().map_err(|_| FetchFailure::Status(0))?;
-    Ok(JsFuture::from(promise).await.map_err(|_| FetchFailure::Status(0))?.unchecked_into())
+    let promise = web_sys::Response::from(response)
+        .array_buffer()
+        .map_err(|_| FetchFailure::Status(0))?;
+    Ok(JsFuture::from(promise)
+        .await
+        .map_err(|_| FetchFailure::Status(0))?
+        .unchecked_into())
 }

@@ -19,7 +19,10 @@ impl LocalFile {
 
     fn from_file(file: File) -> Self {
         let name = file.name();
-        Self { blob: file.into(), name }
+        Self {
+            blob: file.into(),
+            name,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -41,8 +44,13 @@ impl LocalFile {
 }
 
 fn list(files: Option<FileList>) -> Vec<LocalFile> {
-    let Some(files) = files else { return Vec::new() };
-    (0..files.length()).filter_map(|i| files.get(i)).map(LocalFile::from_file).collect()
+    let Some(files) = files else {
+        return Vec::new();
+    };
+    (0..files.length())
+        .filter_map(|i| files.get(i))
+        .map(LocalFile::from_file)
+        .collect()
 }
 
 fn transfer_files(transfer: Option<DataTransfer>) -> Vec<LocalFile> {
@@ -52,7 +60,10 @@ fn transfer_files(transfer: Option<DataTransfer>) -> Vec<LocalFile> {
 /// The files chosen in an `<input type="file">` (from its `change` event); clears the input
 /// so that picking the same file again fires `change` again.
 pub fn from_input(event: &web_sys::Event) -> Vec<LocalFile> {
-    let Some(input) = event.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else {
+    let Some(input) = event
+        .target()
+        .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+    else {
         return Vec::new();
     };
     let files = list(input.files());
@@ -62,9 +73,11 @@ pub fn from_input(event: &web_sys::Event) -> Vec<LocalFile> {
 
 /// Whether a drag carries files (and not, say, selected text).
 pub fn drag_has_files(event: &web_sys::DragEvent) -> bool {
-    event
-        .data_transfer()
-        .is_some_and(|t| t.types().iter().any(|kind| kind.as_string().as_deref() == Some("Files")))
+    event.data_transfer().is_some_and(|t| {
+        t.types()
+            .iter()
+            .any(|kind| kind.as_string().as_deref() == Some("Files"))
+    })
 }
 
 /// The files dropped.
@@ -87,7 +100,10 @@ pub struct ObjectUrl {
 impl ObjectUrl {
     pub(super) fn new(blob: &Blob) -> Option<Self> {
         let url = Url::create_object_url_with_blob(blob).ok()?;
-        Some(Self { url, size: blob.size() as u64 })
+        Some(Self {
+            url,
+            size: blob.size() as u64,
+        })
     }
 
     /// How many bytes the URL keeps alive.

@@ -63,11 +63,10 @@ async fn finish(request: &IdbRequest) -> Result<JsValue, IdbError> {
     request.set_onerror(None);
     match outcome {
         Ok(_) => Ok(request.result()?),
-        Err(_) => Err(request
-            .error()
-            .ok()
-            .flatten()
-            .map_or_else(|| IdbError("request failed".into()), |e| IdbError(e.message()))),
+        Err(_) => Err(request.error().ok().flatten().map_or_else(
+            || IdbError("request failed".into()),
+            |e| IdbError(e.message()),
+        )),
     }
 }
 
@@ -104,13 +103,17 @@ impl Database {
         let result = finish(&request).await;
         request.set_onupgradeneeded(None);
         drop(on_upgrade);
-        Ok(Self { db: result?.unchecked_into() })
+        Ok(Self {
+            db: result?.unchecked_into(),
+        })
     }
 
     /// The value under `key` in `store`, if any.
     pub async fn get(&self, store: &str, key: &str) -> Result<Option<JsValue>, IdbError> {
         let transaction = self.db.transaction_with_str(store)?;
-        let request = transaction.object_store(store)?.get(&JsValue::from_str(key))?;
+        let request = transaction
+            .object_store(store)?
+            .get(&JsValue::from_str(key))?;
         let value = finish(&request).await?;
         Ok((!value.is_undefined()).then_some(value))
     }
@@ -134,9 +137,10 @@ impl Database {
         transaction.set_onerror(None);
         transaction.set_onabort(None);
         outcome.map(drop).map_err(|_| {
-            transaction
-                .error()
-                .map_or_else(|| IdbError("the write was aborted".into()), |e| IdbError(e.message()))
+            transaction.error().map_or_else(
+                || IdbError("the write was aborted".into()),
+                |e| IdbError(e.message()),
+            )
         })
     }
 }

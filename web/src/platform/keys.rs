@@ -17,17 +17,26 @@ pub struct FocusShortcut {
 impl FocusShortcut {
     pub fn new(key: &'static str, target: &'static str) -> Option<Self> {
         let closure = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
-            let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else { return };
-            if (event.ctrl_key() || event.meta_key()) && !event.alt_key() && event.key().eq_ignore_ascii_case(key) {
+            let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
+                return;
+            };
+            if (event.ctrl_key() || event.meta_key())
+                && !event.alt_key()
+                && event.key().eq_ignore_ascii_case(key)
+            {
                 let input = document().and_then(|d| d.get_element_by_id(target));
-                if let Some(input) = input.and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                if let Some(input) =
+                    input.and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
+                {
                     event.prevent_default();
                     let _ = input.focus();
                     input.select();
                 }
             }
         });
-        document()?.add_event_listener_with_callback("keydown", closure.as_ref().unchecked_ref()).ok()?;
+        document()?
+            .add_event_listener_with_callback("keydown", closure.as_ref().unchecked_ref())
+            .ok()?;
         Some(Self { closure })
     }
 }
@@ -35,14 +44,20 @@ impl FocusShortcut {
 impl Drop for FocusShortcut {
     fn drop(&mut self) {
         if let Some(document) = document() {
-            let _ = document.remove_event_listener_with_callback("keydown", self.closure.as_ref().unchecked_ref());
+            let _ = document.remove_event_listener_with_callback(
+                "keydown",
+                self.closure.as_ref().unchecked_ref(),
+            );
         }
     }
 }
 
 /// Empties the text box an event (a key pressed in it) came from.
 pub fn clear_input(event: &web_sys::Event) {
-    if let Some(input) = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+    if let Some(input) = event
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+    {
         input.set_value("");
     }
 }

@@ -43,11 +43,20 @@ impl Drop for LockGuard {
 
 /// Whether the lock `name` is free right now, without waiting for it.
 pub async fn is_free(name: &str) -> bool {
-    let Some(manager) = manager() else { return true };
+    let Some(manager) = manager() else {
+        return true;
+    };
     let options = Object::new();
     let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
-    let probe = Closure::<dyn FnMut(JsValue) -> JsValue>::new(|lock: JsValue| JsValue::from_bool(!lock.is_null()));
-    let result = JsFuture::from(manager.request_with_options(name, &options, probe.as_ref().unchecked_ref())).await;
+    let probe = Closure::<dyn FnMut(JsValue) -> JsValue>::new(|lock: JsValue| {
+        JsValue::from_bool(!lock.is_null())
+    });
+    let result = JsFuture::from(manager.request_with_options(
+        name,
+        &options,
+        probe.as_ref().unchecked_ref(),
+    ))
+    .await;
     result.ok().and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
@@ -60,23 +69,37 @@ pub async fn acquire(name: &str) -> LockGuard {
     // settles, which is when the guard calls the promise's resolve function.
     let granted = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |_lock: JsValue| {
         let mut release = None;
-        let held = Promise::new(&mut |resolve: Function, _reject: Function| release = Some(resolve));
+        let held =
+            Promise::new(&mut |resolve: Function, _reject: Function| release = Some(resolve));
         if let (Some(tx), Some(release)) = (granted_tx.take(), release) {
             let _ = tx.call1(&JsValue::NULL, &release);
         }
         held
     });
     let Some(manager) = manager() else {
-        return LockGuard { release: None, _granted: granted };
+        return LockGuard {
+            release: None,
+            _granted: granted,
+        };
     };
     let _ = manager.request_with_options(name, &Object::new(), granted.as_ref().unchecked_ref());
-    let release = JsFuture::from(granted_rx).await.ok().and_then(|f| f.dyn_into::<Function>().ok());
-    LockGuard { release, _granted: granted }
+    let release = JsFuture::from(granted_rx)
+        .await
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok());
+    LockGuard {
+        release,
+        _granted: granted,
+    }
 }
 
 /// A one-shot channel made of a promise and its resolve function (which takes the value).
 fn oneshot() -> (Function, Promise) {
     let mut resolve_fn = None;
-    let promise = Promise::new(&mut |resolve: Function, _reject: Function| resolve_fn = Some(resolve));
-    (resolve_fn.expect("the Promise executor runs synchronously"), promise)
+    let promise =
+        Promise::new(&mut |resolve: Function, _reject: Function| resolve_fn = Some(resolve));
+    (
+        resolve_fn.expect("the Promise executor runs synchronously"),
+        promise,
+    )
 }

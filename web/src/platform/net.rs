@@ -58,25 +58,38 @@ impl Drop for Abort {
 ///
 /// With `limit`, a body announced as larger is refused as 413 before it is read.
 pub async fn fetch_object_url(request: HttpRequest, limit: Option<u64>) -> Result<ObjectUrl, u16> {
-    let response = builder(&request, None).build().map_err(|_| 0u16)?.send().await.map_err(|_| 0u16)?;
+    let response = builder(&request, None)
+        .build()
+        .map_err(|_| 0u16)?
+        .send()
+        .await
+        .map_err(|_| 0u16)?;
     if !response.ok() {
         return Err(response.status());
     }
-    let length = response.headers().get("content-length").and_then(|l| l.parse::<u64>().ok());
+    let length = response
+        .headers()
+        .get("content-length")
+        .and_then(|l| l.parse::<u64>().ok());
     if let (Some(limit), Some(length)) = (limit, length)
         && length > limit
     {
         return Err(413);
     }
     let promise = web_sys::Response::from(response).blob().map_err(|_| 0u16)?;
-    let blob: web_sys::Blob = JsFuture::from(promise).await.map_err(|_| 0u16)?.unchecked_into();
+    let blob: web_sys::Blob = JsFuture::from(promise)
+        .await
+        .map_err(|_| 0u16)?
+        .unchecked_into();
     let served = blob.type_();
     let safe = if MediaKind::for_mimetype(&served) == MediaKind::File {
         "application/octet-stream"
     } else {
         served.split(';').next().unwrap_or_default().trim()
     };
-    let blob = blob.slice_with_f64_and_f64_and_content_type(0.0, blob.size(), safe).map_err(|_| 0u16)?;
+    let blob = blob
+        .slice_with_f64_and_f64_and_content_type(0.0, blob.size(), safe)
+        .map_err(|_| 0u16)?;
     ObjectUrl::new(&blob).ok_or(0)
 }
 

@@ -7,8 +7,8 @@
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    Blob, CanvasRenderingContext2d, EventTarget, HtmlCanvasElement,
-    HtmlMediaElement, HtmlVideoElement, ImageBitmap, ImageData,
+    Blob, CanvasRenderingContext2d, EventTarget, HtmlCanvasElement, HtmlMediaElement,
+    HtmlVideoElement, ImageBitmap, ImageData,
 };
 use weft_client::{MediaKind, blurhash, media::thumbnail_size};
 
@@ -43,7 +43,9 @@ pub async fn probe(file: &LocalFile, kind: MediaKind) -> Option<Facts> {
 }
 
 async fn probe_image(file: &LocalFile) -> Option<Facts> {
-    let promise = web_sys::window()?.create_image_bitmap_with_blob(file.blob()).ok()?;
+    let promise = web_sys::window()?
+        .create_image_bitmap_with_blob(file.blob())
+        .ok()?;
     let bitmap: ImageBitmap = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
     let (width, height) = (bitmap.width(), bitmap.height());
     let mut facts = Facts {
@@ -53,7 +55,11 @@ async fn probe_image(file: &LocalFile) -> Option<Facts> {
         ..Facts::default()
     };
     if let Some((w, h)) = thumbnail_size(width, height) {
-        let mimetype = if file.mimetype() == "image/jpeg" { "image/jpeg" } else { "image/png" };
+        let mimetype = if file.mimetype() == "image/jpeg" {
+            "image/jpeg"
+        } else {
+            "image/png"
+        };
         facts.thumbnail = encode(Source::Bitmap(&bitmap), w, h, mimetype).await;
     }
     bitmap.close();
@@ -61,7 +67,11 @@ async fn probe_image(file: &LocalFile) -> Option<Facts> {
 }
 
 async fn probe_playable(file: &LocalFile, kind: MediaKind) -> Option<Facts> {
-    let tag = if kind == MediaKind::Video { "video" } else { "audio" };
+    let tag = if kind == MediaKind::Video {
+        "video"
+    } else {
+        "audio"
+    };
     let element: HtmlMediaElement = create(tag)?;
     let url = ObjectUrl::new(file.blob())?;
     element.set_muted(true);
@@ -79,7 +89,9 @@ async fn probe_playable(file: &LocalFile, kind: MediaKind) -> Option<Facts> {
         duration = element.duration();
     }
     let mut facts = Facts {
-        duration_ms: duration.is_finite().then(|| (duration * 1000.0).round() as u64),
+        duration_ms: duration
+            .is_finite()
+            .then(|| (duration * 1000.0).round() as u64),
         ..Facts::default()
     };
     if let Some(video) = element.dyn_ref::<HtmlVideoElement>() {
@@ -88,7 +100,11 @@ async fn probe_playable(file: &LocalFile, kind: MediaKind) -> Option<Facts> {
             return None;
         }
         (facts.width, facts.height) = (Some(width), Some(height));
-        video.set_current_time(if duration.is_finite() { (duration / 2.0).min(0.1) } else { 0.0 });
+        video.set_current_time(if duration.is_finite() {
+            (duration / 2.0).min(0.1)
+        } else {
+            0.0
+        });
         if wait(video, "seeked", 5_000).await {
             let (w, h) = thumbnail_size(width, height).unwrap_or((width, height));
             facts.blurhash = blurhash_of(Source::Video(video), width, height);
@@ -100,7 +116,12 @@ async fn probe_playable(file: &LocalFile, kind: MediaKind) -> Option<Facts> {
 }
 
 fn create<T: JsCast>(tag: &str) -> Option<T> {
-    web_sys::window()?.document()?.create_element(tag).ok()?.dyn_into().ok()
+    web_sys::window()?
+        .document()?
+        .create_element(tag)
+        .ok()?
+        .dyn_into()
+        .ok()
 }
 
 /// A canvas of `width` × `height` with its 2D context.
@@ -119,12 +140,20 @@ enum Source<'a> {
     Video(&'a HtmlVideoElement),
 }
 
-fn draw(source: Source<'_>, width: u32, height: u32) -> Option<(HtmlCanvasElement, CanvasRenderingContext2d)> {
+fn draw(
+    source: Source<'_>,
+    width: u32,
+    height: u32,
+) -> Option<(HtmlCanvasElement, CanvasRenderingContext2d)> {
     let (canvas, context) = canvas(width, height)?;
     let (w, h) = (f64::from(width), f64::from(height));
     match source {
-        Source::Bitmap(bitmap) => context.draw_image_with_image_bitmap_and_dw_and_dh(bitmap, 0.0, 0.0, w, h),
-        Source::Video(video) => context.draw_image_with_html_video_element_and_dw_and_dh(video, 0.0, 0.0, w, h),
+        Source::Bitmap(bitmap) => {
+            context.draw_image_with_image_bitmap_and_dw_and_dh(bitmap, 0.0, 0.0, w, h)
+        }
+        Source::Video(video) => {
+            context.draw_image_with_html_video_element_and_dw_and_dh(video, 0.0, 0.0, w, h)
+        }
     }
     .ok()?;
     Some((canvas, context))
@@ -138,7 +167,10 @@ fn blurhash_of(source: Source<'_>, width: u32, height: u32) -> Option<String> {
         ((f64::from(height) * scale).round() as u32).max(1),
     );
     let (_, context) = draw(source, w, h)?;
-    let pixels = context.get_image_data(0.0, 0.0, f64::from(w), f64::from(h)).ok()?.data();
+    let pixels = context
+        .get_image_data(0.0, 0.0, f64::from(w), f64::from(h))
+        .ok()?
+        .data();
     blurhash::encode(&pixels, w as usize, h as usize, 4, 3)
 }
 
@@ -155,7 +187,11 @@ async fn encode(source: Source<'_>, width: u32, height: u32, mimetype: &str) -> 
         return None;
     }
     let blob: Blob = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
-    let extension = if mimetype == "image/jpeg" { "jpg" } else { "png" };
+    let extension = if mimetype == "image/jpeg" {
+        "jpg"
+    } else {
+        "png"
+    };
     Some(Thumbnail {
         file: LocalFile::from_blob(blob, format!("thumbnail.{extension}")),
         width,
@@ -165,7 +201,9 @@ async fn encode(source: Source<'_>, width: u32, height: u32, mimetype: &str) -> 
 
 /// Waits for `event` on `target`; false on an `error` event or after `timeout_ms`.
 async fn wait(target: &EventTarget, event: &str, timeout_ms: i32) -> bool {
-    let Some(window) = web_sys::window() else { return false };
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
     let mut listeners = None;
     let promise = js_sys::Promise::new(&mut |resolve, reject| {
         let _ = target.add_event_listener_with_callback(event, &resolve);

@@ -19,7 +19,9 @@ const IV_LEN: usize = 12;
 const ADDITIONAL_DATA: &[u8] = b"weft crypto store v1";
 
 fn crypto() -> Result<web_sys::Crypto, IdbError> {
-    Ok(web_sys::window().ok_or_else(|| IdbError("no window".into()))?.crypto()?)
+    Ok(web_sys::window()
+        .ok_or_else(|| IdbError("no window".into()))?
+        .crypto()?)
 }
 
 fn subtle() -> Result<SubtleCrypto, IdbError> {

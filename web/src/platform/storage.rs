@@ -74,19 +74,29 @@ const RELAY_KEY: &str = "weft.calls.relay_only";
 /// Whether calls on this device go only through the TURN relay, so the other side never
 /// learns our IP address (Element's "force TURN"; the call tests use it too).
 pub fn relay_only() -> bool {
-    local_storage().and_then(|s| s.get_item(RELAY_KEY).ok().flatten()).as_deref() == Some("on")
+    local_storage()
+        .and_then(|s| s.get_item(RELAY_KEY).ok().flatten())
+        .as_deref()
+        == Some("on")
 }
 
 /// Records the relay-only choice.
 pub fn set_relay_only(on: bool) {
     if let Some(storage) = local_storage() {
-        let _ = if on { storage.set_item(RELAY_KEY, "on") } else { storage.remove_item(RELAY_KEY) };
+        let _ = if on {
+            storage.set_item(RELAY_KEY, "on")
+        } else {
+            storage.remove_item(RELAY_KEY)
+        };
     }
 }
 
 /// The microphone (`"audio"`) or camera (`"video"`) chosen for calls on this device.
 pub fn call_device(kind: &str) -> Option<String> {
-    local_storage()?.get_item(&format!("weft.calls.{kind}_device")).ok().flatten()
+    local_storage()?
+        .get_item(&format!("weft.calls.{kind}_device"))
+        .ok()
+        .flatten()
 }
 
 /// Records the device chosen for calls.

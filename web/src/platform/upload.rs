@@ -29,7 +29,8 @@ impl Upload {
             .map_err(|_| NetworkError)?;
         for (name, value) in request.headers() {
             if let Ok(value) = value.to_str() {
-                xhr.set_request_header(name.as_str(), value).map_err(|_| NetworkError)?;
+                xhr.set_request_header(name.as_str(), value)
+                    .map_err(|_| NetworkError)?;
             }
         }
         let on_progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |event: ProgressEvent| {
@@ -45,13 +46,20 @@ impl Upload {
         // `loadend` follows success, error and abort alike; the promise's own resolve
         // function is the listener, so no Rust closure is needed for it.
         let done = js_sys::Promise::new(&mut |resolve, _reject| xhr.set_onloadend(Some(&resolve)));
-        xhr.send_with_opt_blob(Some(file.blob())).map_err(|_| NetworkError)?;
-        Ok(Self { xhr, done, _on_progress: on_progress })
+        xhr.send_with_opt_blob(Some(file.blob()))
+            .map_err(|_| NetworkError)?;
+        Ok(Self {
+            xhr,
+            done,
+            _on_progress: on_progress,
+        })
     }
 
     /// What finishing the upload returns: waits without borrowing the [`Upload`], so the
     /// caller can keep the upload where a cancel button can drop it.
-    pub fn outcome(&self) -> impl Future<Output = Result<http::Response<Vec<u8>>, NetworkError>> + use<> {
+    pub fn outcome(
+        &self,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, NetworkError>> + use<> {
         let (xhr, done) = (self.xhr.clone(), JsFuture::from(self.done.clone()));
         async move {
             let _ = done.await;

@@ -28,7 +28,8 @@ impl Wait {
 /// A new waker and the wait it ends.
 pub fn pair() -> (Waker, Wait) {
     let mut resolve_fn = None;
-    let promise = Promise::new(&mut |resolve: Function, _reject: Function| resolve_fn = Some(resolve));
+    let promise =
+        Promise::new(&mut |resolve: Function, _reject: Function| resolve_fn = Some(resolve));
     // The executor runs synchronously inside `Promise::new`.
     let resolve = resolve_fn.unwrap_or_else(|| Function::new_no_args(""));
     (Waker(resolve), Wait(promise))

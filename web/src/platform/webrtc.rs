@@ -39,16 +39,29 @@ pub struct Device {
 /// The browser's cameras (`"videoinput"`) or microphones (`"audioinput"`). Labels are
 /// empty until the page was allowed to use one, so unnamed ones get a number.
 pub async fn devices(kind: &str) -> Vec<Device> {
-    let Some(devices) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) else { return Vec::new() };
-    let Ok(promise) = devices.enumerate_devices() else { return Vec::new() };
-    let Ok(list) = JsFuture::from(promise).await else { return Vec::new() };
+    let Some(devices) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) else {
+        return Vec::new();
+    };
+    let Ok(promise) = devices.enumerate_devices() else {
+        return Vec::new();
+    };
+    let Ok(list) = JsFuture::from(promise).await else {
+        return Vec::new();
+    };
     let list: Array = list.unchecked_into();
     list.iter()
         .filter(|d| string_field(d, "kind") == kind)
         .enumerate()
         .map(|(n, d)| {
             let label = string_field(&d, "label");
-            Device { id: string_field(&d, "deviceId"), label: if label.is_empty() { format!("Device {}", n + 1) } else { label } }
+            Device {
+                id: string_field(&d, "deviceId"),
+                label: if label.is_empty() {
+                    format!("Device {}", n + 1)
+                } else {
+                    label
+                },
+            }
         })
         .collect()
 }
@@ -69,7 +82,11 @@ fn constraint(wanted: bool, device: Option<&str>) -> JsValue {
     }
 }
 
-async fn user_media(audio: bool, video: bool, devices: [Option<&str>; 2]) -> Result<MediaStream, String> {
+async fn user_media(
+    audio: bool,
+    video: bool,
+    devices: [Option<&str>; 2],
+) -> Result<MediaStream, String> {
     let media_devices = web_sys::window()
         .ok_or("no window")?
         .navigator()
@@ -82,7 +99,11 @@ async fn user_media(audio: bool, video: bool, devices: [Option<&str>; 2]) -> Res
         .get_user_media_with_constraints(&constraints)
         .map_err(|_| "The browser refused the camera or microphone")?;
     let stream = JsFuture::from(promise).await.map_err(|_| {
-        if video { "Allow the camera and microphone to make video calls" } else { "Allow the microphone to make calls" }
+        if video {
+            "Allow the camera and microphone to make video calls"
+        } else {
+            "Allow the microphone to make calls"
+        }
     })?;
     Ok(stream.unchecked_into())
 }
@@ -90,8 +111,14 @@ async fn user_media(audio: bool, video: bool, devices: [Option<&str>; 2]) -> Res
 impl LocalMedia {
     /// Asks for the microphone, and the camera when `video`: the chosen ones (device IDs
     /// of [`devices`]), or the browser's default.
-    pub async fn open(video: bool, microphone: Option<&str>, camera: Option<&str>) -> Result<Self, String> {
-        user_media(true, video, [microphone, camera]).await.map(Self)
+    pub async fn open(
+        video: bool,
+        microphone: Option<&str>,
+        camera: Option<&str>,
+    ) -> Result<Self, String> {
+        user_media(true, video, [microphone, camera])
+            .await
+            .map(Self)
     }
 
     /// Adds the camera to a voice call's media; returns the new track.
@@ -110,7 +137,8 @@ impl LocalMedia {
     /// returns the new track (for [`Peer::replace_track`]); the old one stops.
     pub async fn switch(&self, kind: &str, id: Option<&str>) -> Result<MediaStreamTrack, String> {
         let audio = kind == "audio";
-        let stream = user_media(audio, !audio, [id.filter(|_| audio), id.filter(|_| !audio)]).await?;
+        let stream =
+            user_media(audio, !audio, [id.filter(|_| audio), id.filter(|_| !audio)]).await?;
         let track = stream
             .get_tracks()
             .get(0)
@@ -177,7 +205,12 @@ fn is_live(track: &MediaStreamTrack) -> bool {
 
 impl Drop for LocalMedia {
     fn drop(&mut self) {
-        for track in self.0.get_tracks().iter().filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok()) {
+        for track in self
+            .0
+            .get_tracks()
+            .iter()
+            .filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok())
+        {
             track.stop();
         }
     }
@@ -200,7 +233,10 @@ pub struct Peer {
 }
 
 fn string_field(object: &JsValue, name: &str) -> String {
-    Reflect::get(object, &JsValue::from_str(name)).ok().and_then(|s| s.as_string()).unwrap_or_default()
+    Reflect::get(object, &JsValue::from_str(name))
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
 }
 
 impl Peer {
@@ -230,8 +266,8 @@ impl Peer {
         let done = std::rc::Rc::new(std::cell::Cell::new(false));
         let report = on_event.clone();
         let gathered = done.clone();
-        let on_candidate = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(move |event: RtcPeerConnectionIceEvent| {
-            match event.candidate() {
+        let on_candidate = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(
+            move |event: RtcPeerConnectionIceEvent| match event.candidate() {
                 Some(candidate) if !candidate.candidate().is_empty() => {
                     gathered.set(false);
                     report(PeerEvent::Candidate(serde_json::json!({
@@ -242,19 +278,23 @@ impl Peer {
                 }
                 _ if !gathered.replace(true) => report(PeerEvent::GatheringComplete),
                 _ => {}
-            }
-        });
+            },
+        );
         pc.set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
         let report = on_event.clone();
         let state_pc = pc.clone();
         let on_ice_state = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-            report(PeerEvent::IceState(string_field(&state_pc, "iceConnectionState")));
+            report(PeerEvent::IceState(string_field(
+                &state_pc,
+                "iceConnectionState",
+            )));
         });
         pc.set_oniceconnectionstatechange(Some(on_ice_state.as_ref().unchecked_ref()));
         let report = on_event.clone();
         let gathering_pc = pc.clone();
         let on_gathering = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-            if string_field(&gathering_pc, "iceGatheringState") == "complete" && !done.replace(true) {
+            if string_field(&gathering_pc, "iceGatheringState") == "complete" && !done.replace(true)
+            {
                 report(PeerEvent::GatheringComplete);
             }
         });
@@ -276,7 +316,12 @@ impl Peer {
 
     /// Sends our camera and microphone.
     pub fn add_media(&self, media: &LocalMedia) {
-        for track in media.0.get_tracks().iter().filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok()) {
+        for track in media
+            .0
+            .get_tracks()
+            .iter()
+            .filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok())
+        {
             self.pc.add_track_0(&track, &media.0);
         }
     }
@@ -288,7 +333,12 @@ impl Peer {
 
     /// Sends `track` instead of the current track of its kind, without renegotiating.
     pub async fn replace_track(&self, track: &MediaStreamTrack) {
-        for sender in self.pc.get_senders().iter().filter_map(|s| s.dyn_into::<web_sys::RtcRtpSender>().ok()) {
+        for sender in self
+            .pc
+            .get_senders()
+            .iter()
+            .filter_map(|s| s.dyn_into::<web_sys::RtcRtpSender>().ok())
+        {
             if sender.track().is_some_and(|t| t.kind() == track.kind()) {
                 let _ = JsFuture::from(sender.replace_track(Some(track))).await;
             }
@@ -307,9 +357,16 @@ impl Peer {
     /// Whether the other side put us on hold: it stopped receiving from us, so every
     /// transceiver now only receives (`recvonly`) or is `inactive`.
     pub fn held(&self) -> bool {
-        let directions: Vec<String> =
-            self.pc.get_transceivers().iter().map(|t| string_field(&t, "currentDirection")).collect();
-        !directions.is_empty() && directions.iter().all(|d| d == "inactive" || d == "recvonly")
+        let directions: Vec<String> = self
+            .pc
+            .get_transceivers()
+            .iter()
+            .map(|t| string_field(&t, "currentDirection"))
+            .collect();
+        !directions.is_empty()
+            && directions
+                .iter()
+                .all(|d| d == "inactive" || d == "recvonly")
     }
 
     /// Our current session description, with the candidates gathered so far.
@@ -333,15 +390,20 @@ impl Peer {
         if restart {
             let _ = Reflect::set(&options, &"iceRestart".into(), &JsValue::TRUE);
         }
-        let offer = JsFuture::from(self.pc.create_offer_with_rtc_offer_options(options.unchecked_ref()))
-            .await
-            .map_err(|_| "Could not start the call")?;
+        let offer = JsFuture::from(
+            self.pc
+                .create_offer_with_rtc_offer_options(options.unchecked_ref()),
+        )
+        .await
+        .map_err(|_| "Could not start the call")?;
         self.set_local(offer).await
     }
 
     /// Creates the answer to the remote offer, sets it as ours, returns its SDP.
     pub async fn answer(&self) -> Result<String, String> {
-        let answer = JsFuture::from(self.pc.create_answer()).await.map_err(|_| "Could not answer the call")?;
+        let answer = JsFuture::from(self.pc.create_answer())
+            .await
+            .map_err(|_| "Could not answer the call")?;
         self.set_local(answer).await
     }
 
@@ -358,7 +420,11 @@ impl Peer {
 
     /// Takes the other side's offer or answer.
     pub async fn set_remote(&self, kind: &str, sdp: &str) -> Result<(), String> {
-        let kind = if kind == "offer" { RtcSdpType::Offer } else { RtcSdpType::Answer };
+        let kind = if kind == "offer" {
+            RtcSdpType::Offer
+        } else {
+            RtcSdpType::Answer
+        };
         let description = RtcSessionDescriptionInit::new(kind);
         description.set_sdp(sdp);
         JsFuture::from(self.pc.set_remote_description(&description))
@@ -369,7 +435,9 @@ impl Peer {
 
     /// Adds one of the other side's candidates (as `m.call.candidates` carries it).
     pub async fn add_candidate(&self, candidate: &serde_json::Value) {
-        let Some(text) = candidate["candidate"].as_str() else { return };
+        let Some(text) = candidate["candidate"].as_str() else {
+            return;
+        };
         let init = RtcIceCandidateInit::new(text);
         if let Some(mid) = candidate["sdpMid"].as_str() {
             init.set_sdp_mid(Some(mid));
@@ -377,7 +445,11 @@ impl Peer {
         if let Some(index) = candidate["sdpMLineIndex"].as_u64() {
             init.set_sdp_m_line_index(u16::try_from(index).ok());
         }
-        let _ = JsFuture::from(self.pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await;
+        let _ = JsFuture::from(
+            self.pc
+                .add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
+        )
+        .await;
     }
 }
 

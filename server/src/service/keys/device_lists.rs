@@ -21,8 +21,17 @@ pub struct DeviceListUpdates {
 
 impl Services {
     /// Device-list updates `user` should hear of in `(after, until]`.
-    pub fn device_list_updates(&self, user: &UserId, after: i64, until: i64) -> Result<DeviceListUpdates> {
-        let mut changed: BTreeSet<OwnedUserId> = self.storage().device_list_changes(after, until)?.into_iter().collect();
+    pub fn device_list_updates(
+        &self,
+        user: &UserId,
+        after: i64,
+        until: i64,
+    ) -> Result<DeviceListUpdates> {
+        let mut changed: BTreeSet<OwnedUserId> = self
+            .storage()
+            .device_list_changes(after, until)?
+            .into_iter()
+            .collect();
         let mut maybe_left = BTreeSet::new();
         for row in self.storage().memberships_of(user.as_str())? {
             if row.stream > until {
@@ -44,7 +53,12 @@ impl Services {
                 }
                 // The user joined: everybody there is new to them.
                 (false, true) => {
-                    changed.extend(self.storage().joined_members(room)?.into_iter().filter(|m| m != user));
+                    changed.extend(
+                        self.storage()
+                            .joined_members(room)?
+                            .into_iter()
+                            .filter(|m| m != user),
+                    );
                 }
                 // The user left: whoever was there may be gone from their rooms.
                 (true, false) => {
@@ -59,8 +73,17 @@ impl Services {
             return Ok(DeviceListUpdates::default()); // The common case: no need to list room members.
         }
         let sharing = self.users_sharing_rooms(user)?;
-        let left: Vec<OwnedUserId> = maybe_left.into_iter().filter(|u| u != user && !sharing.contains(u)).collect();
-        Ok(DeviceListUpdates { changed: changed.into_iter().filter(|u| sharing.contains(u)).collect(), left })
+        let left: Vec<OwnedUserId> = maybe_left
+            .into_iter()
+            .filter(|u| u != user && !sharing.contains(u))
+            .collect();
+        Ok(DeviceListUpdates {
+            changed: changed
+                .into_iter()
+                .filter(|u| sharing.contains(u))
+                .collect(),
+            left,
+        })
     }
 
     /// Who else joined a room in `(after, until]` without being there before (a join
@@ -75,7 +98,10 @@ impl Services {
     ) -> Result<(BTreeSet<OwnedUserId>, BTreeSet<OwnedUserId>)> {
         let (mut joined, mut parted) = (BTreeSet::new(), BTreeSet::new());
         let mut was_there = std::collections::BTreeMap::new();
-        for (member, membership) in self.storage().member_changes(room_id.as_str(), after, until)? {
+        for (member, membership) in self
+            .storage()
+            .member_changes(room_id.as_str(), after, until)?
+        {
             if member == user {
                 continue;
             }

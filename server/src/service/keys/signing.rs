@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use ruma::{
     CanonicalJsonValue, OwnedUserId, UserId,
-    signatures::{SigningKeyAlgorithm, to_canonical_json_string_for_signing, verify_canonical_json_bytes},
+    signatures::{
+        SigningKeyAlgorithm, to_canonical_json_string_for_signing, verify_canonical_json_bytes,
+    },
 };
 use serde_json::{Value, value::RawValue};
 
@@ -41,14 +43,22 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
 
 /// Adds `signatures` (signer → key ID → signature) to those of `target`.
 pub(super) fn merge_signatures(target: &mut Value, signatures: &Value) {
-    let (Some(target), Some(from)) = (target.as_object_mut(), signatures.as_object()) else { return };
-    let into = target.entry("signatures").or_insert_with(|| Value::Object(Default::default()));
+    let (Some(target), Some(from)) = (target.as_object_mut(), signatures.as_object()) else {
+        return;
+    };
+    let into = target
+        .entry("signatures")
+        .or_insert_with(|| Value::Object(Default::default()));
     if !into.is_object() {
         *into = Value::Object(Default::default());
     }
-    let Some(into) = into.as_object_mut() else { return };
+    let Some(into) = into.as_object_mut() else {
+        return;
+    };
     for (signer, sigs) in from {
-        let entry = into.entry(signer.clone()).or_insert_with(|| Value::Object(Default::default()));
+        let entry = into
+            .entry(signer.clone())
+            .or_insert_with(|| Value::Object(Default::default()));
         if !entry.is_object() {
             *entry = Value::Object(Default::default());
         }
@@ -60,23 +70,36 @@ pub(super) fn merge_signatures(target: &mut Value, signatures: &Value) {
 
 /// Checks `object`'s signature by `signer` under `key_id` ("ed25519:…") with the
 /// base64 ed25519 `public_key`.
-fn verify(object: &Value, signer: &UserId, key_id: &str, public_key: &str) -> std::result::Result<(), String> {
+fn verify(
+    object: &Value,
+    signer: &UserId,
+    key_id: &str,
+    public_key: &str,
+) -> std::result::Result<(), String> {
     let signature = object
         .get("signatures")
         .and_then(|s| s.get(signer.as_str()))
         .and_then(|s| s.get(key_id))
         .and_then(Value::as_str)
         .ok_or_else(|| format!("No signature by {signer} with {key_id}"))?;
-    let signature = BASE64.decode(signature).map_err(|_| "Malformed signature".to_owned())?;
-    let public_key = BASE64.decode(public_key).map_err(|_| "Malformed public key".to_owned())?;
+    let signature = BASE64
+        .decode(signature)
+        .map_err(|_| "Malformed signature".to_owned())?;
+    let public_key = BASE64
+        .decode(public_key)
+        .map_err(|_| "Malformed public key".to_owned())?;
     let canonical = match CanonicalJsonValue::try_from(object.clone()) {
-        Ok(CanonicalJsonValue::Object(object)) => {
-            to_canonical_json_string_for_signing(&object).map_err(|_| "Not canonical JSON".to_owned())?
-        }
+        Ok(CanonicalJsonValue::Object(object)) => to_canonical_json_string_for_signing(&object)
+            .map_err(|_| "Not canonical JSON".to_owned())?,
         _ => return Err("Not canonical JSON".to_owned()),
     };
-    verify_canonical_json_bytes(&SigningKeyAlgorithm::Ed25519, &public_key, &signature, canonical.as_bytes())
-        .map_err(|_| format!("Invalid signature by {signer} with {key_id}"))
+    verify_canonical_json_bytes(
+        &SigningKeyAlgorithm::Ed25519,
+        &public_key,
+        &signature,
+        canonical.as_bytes(),
+    )
+    .map_err(|_| format!("Invalid signature by {signer} with {key_id}"))
 }
 
 /// The one public key of a cross-signing key object (base64).
@@ -87,17 +110,22 @@ fn public_key_of(key: &Value) -> Option<String> {
     }
     let (id, value) = keys.iter().next()?;
     let public = id.strip_prefix("ed25519:")?;
-    (value.as_str() == Some(public) && BASE64.decode(public).is_ok_and(|b| b.len() == 32)).then(|| public.to_owned())
+    (value.as_str() == Some(public) && BASE64.decode(public).is_ok_and(|b| b.len() == 32))
+        .then(|| public.to_owned())
 }
 
 /// Parses an uploaded cross-signing key: the user's, of this usage, one ed25519 key.
 fn parse_cross_signing_key(json: &RawValue, user: &UserId, usage: &str) -> Result<(Value, String)> {
-    let mut value: Value = serde_json::from_str(json.get()).map_err(|e| Error::bad_json(format!("{usage} key: {e}")))?;
+    let mut value: Value = serde_json::from_str(json.get())
+        .map_err(|e| Error::bad_json(format!("{usage} key: {e}")))?;
     let invalid = || Error::invalid_param(format!("Invalid {usage} key"));
     if value.get("user_id").and_then(Value::as_str) != Some(user.as_str()) {
         return Err(invalid());
     }
-    let usages = value.get("usage").and_then(Value::as_array).ok_or_else(invalid)?;
+    let usages = value
+        .get("usage")
+        .and_then(Value::as_array)
+        .ok_or_else(invalid)?;
     if !usages.iter().any(|u| u.as_str() == Some(usage)) {
         return Err(invalid());
     }
@@ -137,38 +165,76 @@ impl Services {
         self_signing: Option<&RawValue>,
         user_signing: Option<&RawValue>,
     ) -> Result<()> {
-        let master = master.map(|k| parse_cross_signing_key(k, user, "master")).transpose()?;
-        let self_signing = self_signing.map(|k| parse_cross_signing_key(k, user, "self_signing")).transpose()?;
-        let user_signing = user_signing.map(|k| parse_cross_signing_key(k, user, "user_signing")).transpose()?;
+        let master = master
+            .map(|k| parse_cross_signing_key(k, user, "master"))
+            .transpose()?;
+        let self_signing = self_signing
+            .map(|k| parse_cross_signing_key(k, user, "self_signing"))
+            .transpose()?;
+        let user_signing = user_signing
+            .map(|k| parse_cross_signing_key(k, user, "user_signing"))
+            .transpose()?;
         let stored = self.cross_signing_keys(user)?;
 
         let master_public = match (&master, stored.get("master")) {
             (Some((_, public)), _) => public.clone(),
-            (None, Some(stored)) => public_key_of(stored).ok_or_else(|| Error::internal("stored master key is invalid"))?,
+            (None, Some(stored)) => public_key_of(stored)
+                .ok_or_else(|| Error::internal("stored master key is invalid"))?,
             (None, None) if self_signing.is_none() && user_signing.is_none() => return Ok(()),
-            (None, None) => return Err(Error::new(ErrorKind::MissingParam, "No master key available")),
+            (None, None) => {
+                return Err(Error::new(
+                    ErrorKind::MissingParam,
+                    "No master key available",
+                ));
+            }
         };
-        for (key, usage) in [(&self_signing, "self_signing"), (&user_signing, "user_signing")] {
+        for (key, usage) in [
+            (&self_signing, "self_signing"),
+            (&user_signing, "user_signing"),
+        ] {
             if let Some((value, _)) = key {
-                verify(value, user, &format!("ed25519:{master_public}"), &master_public).map_err(|_| {
-                    Error::new(ErrorKind::InvalidSignature, format!("The {usage} key is not signed by the master key"))
+                verify(
+                    value,
+                    user,
+                    &format!("ed25519:{master_public}"),
+                    &master_public,
+                )
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidSignature,
+                        format!("The {usage} key is not signed by the master key"),
+                    )
                 })?;
             }
         }
-        let devices: Vec<_> = self.devices(user)?.into_iter().map(|(id, _, _)| id).collect();
-        let uploads = [("master", master), ("self_signing", self_signing), ("user_signing", user_signing)];
+        let devices: Vec<_> = self
+            .devices(user)?
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect();
+        let uploads = [
+            ("master", master),
+            ("self_signing", self_signing),
+            ("user_signing", user_signing),
+        ];
         for (usage, key) in &uploads {
             if let Some((_, public)) = key
                 && devices.iter().any(|d| d.as_str() == public)
             {
-                return Err(Error::invalid_param(format!("The {usage} key is one of your device IDs")));
+                return Err(Error::invalid_param(format!(
+                    "The {usage} key is one of your device IDs"
+                )));
             }
         }
 
         let changed: Vec<(&str, Value)> = uploads
             .into_iter()
             .filter_map(|(usage, key)| key.map(|(value, _)| (usage, value)))
-            .filter(|(usage, value)| stored.get(*usage).is_none_or(|old| signed_part(old) != signed_part(value)))
+            .filter(|(usage, value)| {
+                stored
+                    .get(*usage)
+                    .is_none_or(|old| signed_part(old) != signed_part(value))
+            })
             .collect();
         if changed.is_empty() {
             return Ok(());
@@ -178,7 +244,12 @@ impl Services {
         }
         for (usage, value) in changed {
             let reservation = self.notifier().reserve();
-            self.storage().set_cross_signing_key(user.as_str(), usage, &value.to_string(), reservation.position())?;
+            self.storage().set_cross_signing_key(
+                user.as_str(),
+                usage,
+                &value.to_string(),
+                reservation.position(),
+            )?;
         }
         Ok(())
     }
@@ -188,12 +259,21 @@ impl Services {
     /// user's master key signed by their user-signing key. Each object must be the
     /// stored key with the new signature; every signature is verified, and only valid
     /// ones are stored. Failures are reported per user and key ID.
-    pub fn upload_signatures(&self, signer: &UserId, signed: Vec<(OwnedUserId, String, Box<RawValue>)>) -> Result<SignatureFailures> {
+    pub fn upload_signatures(
+        &self,
+        signer: &UserId,
+        signed: Vec<(OwnedUserId, String, Box<RawValue>)>,
+    ) -> Result<SignatureFailures> {
         let mut failures = SignatureFailures::new();
         for (user, key_id, object) in signed {
             let outcome = match serde_json::from_str::<Value>(object.get()) {
                 Err(e) => Err((ErrorKind::BadJson, e.to_string())),
-                Ok(object) if object.get("signatures").and_then(Value::as_object).is_none() => {
+                Ok(object)
+                    if object
+                        .get("signatures")
+                        .and_then(Value::as_object)
+                        .is_none() =>
+                {
                     Err((ErrorKind::InvalidSignature, "No signatures".to_owned()))
                 }
                 Ok(object) if user == signer => self.own_signature(signer, &key_id, &object)?,
@@ -208,10 +288,18 @@ impl Services {
 
     /// A signature on one of the signer's own keys. The outer `Result` is a fault of
     /// ours, the inner one the client's failure.
-    fn own_signature(&self, user: &UserId, key_id: &str, object: &Value) -> Result<std::result::Result<(), (ErrorKind, String)>> {
+    fn own_signature(
+        &self,
+        user: &UserId,
+        key_id: &str,
+        object: &Value,
+    ) -> Result<std::result::Result<(), (ErrorKind, String)>> {
         let invalid = |message: &str| Ok(Err((ErrorKind::InvalidSignature, message.to_owned())));
         let cross = self.cross_signing_keys(user)?;
-        let theirs = object.get("signatures").and_then(|s| s.get(user.as_str())).and_then(Value::as_object);
+        let theirs = object
+            .get("signatures")
+            .and_then(|s| s.get(user.as_str()))
+            .and_then(Value::as_object);
 
         // The master key, signed by one of the user's devices.
         if let Some(master) = cross.get("master")
@@ -248,15 +336,27 @@ impl Services {
                 let mut master = master.clone();
                 merge_signatures(&mut master, &serde_json::json!({ user.as_str(): new }));
                 let reservation = self.notifier().reserve();
-                self.storage().set_cross_signing_key(user.as_str(), "master", &master.to_string(), reservation.position())?;
+                self.storage().set_cross_signing_key(
+                    user.as_str(),
+                    "master",
+                    &master.to_string(),
+                    reservation.position(),
+                )?;
             }
             return Ok(Ok(()));
         }
 
         // A device, signed by the self-signing key.
-        let device = self.storage().device_keys(user.as_str())?.into_iter().find(|(d, _)| d.as_str() == key_id);
+        let device = self
+            .storage()
+            .device_keys(user.as_str())?
+            .into_iter()
+            .find(|(d, _)| d.as_str() == key_id);
         let Some((device, stored)) = device else {
-            return Ok(Err((ErrorKind::NotFound, format!("No key {key_id} of {user}"))));
+            return Ok(Err((
+                ErrorKind::NotFound,
+                format!("No key {key_id} of {user}"),
+            )));
         };
         let Some(self_signing) = cross.get("self_signing").and_then(public_key_of) else {
             return Ok(Err((ErrorKind::NotFound, "No self-signing key".to_owned())));
@@ -269,10 +369,21 @@ impl Services {
         if let Err(message) = verify(object, user, &signature_key_id, &self_signing) {
             return invalid(&message);
         }
-        let signature = theirs.and_then(|t| t.get(&signature_key_id)).cloned().unwrap_or_default();
-        merge_signatures(&mut stored, &serde_json::json!({ user.as_str(): { signature_key_id: signature } }));
+        let signature = theirs
+            .and_then(|t| t.get(&signature_key_id))
+            .cloned()
+            .unwrap_or_default();
+        merge_signatures(
+            &mut stored,
+            &serde_json::json!({ user.as_str(): { signature_key_id: signature } }),
+        );
         let reservation = self.notifier().reserve();
-        self.storage().set_device_keys(user.as_str(), device.as_str(), &stored.to_string(), reservation.position())?;
+        self.storage().set_device_keys(
+            user.as_str(),
+            device.as_str(),
+            &stored.to_string(),
+            reservation.position(),
+        )?;
         Ok(Ok(()))
     }
 
@@ -285,7 +396,11 @@ impl Services {
         key_id: &str,
         object: &Value,
     ) -> Result<std::result::Result<(), (ErrorKind, String)>> {
-        let Some(user_signing) = self.cross_signing_keys(signer)?.get("user_signing").and_then(public_key_of) else {
+        let Some(user_signing) = self
+            .cross_signing_keys(signer)?
+            .get("user_signing")
+            .and_then(public_key_of)
+        else {
             return Ok(Err((ErrorKind::NotFound, "No user-signing key".to_owned())));
         };
         let master = if user.server_name() == self.config().server_name {
@@ -294,10 +409,16 @@ impl Services {
             None
         };
         let Some(master) = master.filter(|m| public_key_of(m).as_deref() == Some(key_id)) else {
-            return Ok(Err((ErrorKind::NotFound, format!("{key_id} is not the master key of {user}"))));
+            return Ok(Err((
+                ErrorKind::NotFound,
+                format!("{key_id} is not the master key of {user}"),
+            )));
         };
         if signed_part(&master) != signed_part(object) {
-            return Ok(Err((ErrorKind::InvalidSignature, "The signed object is not the stored master key".to_owned())));
+            return Ok(Err((
+                ErrorKind::InvalidSignature,
+                "The signed object is not the stored master key".to_owned(),
+            )));
         }
         let signature_key_id = format!("ed25519:{user_signing}");
         if let Err(message) = verify(object, signer, &signature_key_id, &user_signing) {
@@ -305,7 +426,12 @@ impl Services {
         }
         let signature = &object["signatures"][signer.as_str()][&signature_key_id];
         let signatures = serde_json::json!({ signer.as_str(): { signature_key_id: signature } });
-        self.storage().add_foreign_signature(user.as_str(), key_id, signer.as_str(), &signatures.to_string())?;
+        self.storage().add_foreign_signature(
+            user.as_str(),
+            key_id,
+            signer.as_str(),
+            &signatures.to_string(),
+        )?;
         // The signer's other devices must fetch the key again to see the signature.
         self.device_list_changed(user)?;
         Ok(Ok(()))
@@ -321,7 +447,10 @@ impl Services {
                 && user != viewer
                 && let Some(public) = public_key_of(&value)
             {
-                for (key_id, sigs) in self.storage().foreign_signatures(user.as_str(), viewer.as_str())? {
+                for (key_id, sigs) in self
+                    .storage()
+                    .foreign_signatures(user.as_str(), viewer.as_str())?
+                {
                     // Signatures on an earlier master key no longer apply.
                     if key_id == public {
                         merge_signatures(&mut value, &stored_json(&sigs)?);
