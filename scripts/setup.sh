@@ -2,7 +2,7 @@
 # Installs what Weft's build and tests need, skipping what is already there.
 # Sourced by scripts/run and scripts/test; safe to run again and again.
 #   weft_setup build   -> Rust wasm target, Trunk, wasm-bindgen-cli, npm tools
-#   weft_setup test    -> the same plus Debian's Chromium for browser tests
+#   weft_setup test    -> the same plus rustfmt, clippy, Debian's Chromium, Synapse, coturn
 
 set -euo pipefail
 
@@ -63,6 +63,20 @@ setup_rust() {
   else
     step "Installing wasm-split-cli 0.2.4 (wasm_split_cli_support; takes a few minutes)"
     tool_install --locked wasm_split_cli_support@0.2.4 --features build-binary
+  fi
+}
+
+# The lint gates in scripts/test: rustfmt and clippy come with rustup's default
+# profile, but not with its minimal one.
+setup_lints() {
+  local missing=()
+  cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
+  cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+  if [ ${#missing[@]} -eq 0 ]; then
+    note "rustfmt, clippy: present"
+  else
+    step "Adding the Rust components ${missing[*]}"
+    rustup component add "${missing[@]}"
   fi
 }
 
@@ -142,6 +156,7 @@ weft_setup() {
   setup_rust
   setup_node
   if [ "${1:-build}" = test ]; then
+    setup_lints
     setup_python
     setup_chromium
     setup_coturn

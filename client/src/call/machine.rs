@@ -636,7 +636,8 @@ pub enum GlareOutcome {
     /// Ours was hung up (`replaced`); theirs is answered at once with our media.
     Replaced {
         ours: Vec<Output>,
-        theirs: Call,
+        /// Boxed: a call is large, and `KeepOurs` carries nothing.
+        theirs: Box<Call>,
         theirs_outputs: Vec<Output>,
     },
     /// Ours survives; their invite is ignored (their side drops it by the same rule).
@@ -675,7 +676,7 @@ pub fn handle_glare(
             theirs_outputs.push(Output::AutoAnswer);
             GlareOutcome::Replaced {
                 ours: ours_outputs,
-                theirs,
+                theirs: Box::new(theirs),
                 theirs_outputs,
             }
         }

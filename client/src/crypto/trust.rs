@@ -50,7 +50,7 @@ pub struct BackupSlot {
 }
 
 mod backup_key {
-    use super::*;
+    use super::{BackupDecryptionKey, Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(key: &BackupDecryptionKey, s: S) -> Result<S::Ok, S::Error> {
         key.to_base64().serialize(s)
@@ -62,7 +62,7 @@ mod backup_key {
 }
 
 mod opt_backup_key {
-    use super::*;
+    use super::{BackupDecryptionKey, Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(
         key: &Option<BackupDecryptionKey>,

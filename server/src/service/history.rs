@@ -35,6 +35,9 @@ pub struct Page {
     pub members: Vec<StoredEvent>,
 }
 
+/// Settings or memberships, each with the stream position where it took effect.
+type Changes<T> = Vec<(i64, T)>;
+
 /// A room's `history_visibility` setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Visibility {
@@ -244,11 +247,12 @@ impl Services {
         Ok(out)
     }
 
+    /// The room's history visibility settings and `user`'s memberships, oldest first.
     fn read_changes(
         &self,
         room_id: &RoomId,
         user: &UserId,
-    ) -> Result<(Vec<(i64, Visibility)>, Vec<(i64, String)>)> {
+    ) -> Result<(Changes<Visibility>, Changes<String>)> {
         let mut visibility = Vec::new();
         for event in self.state_history(room_id, "m.room.history_visibility", "")? {
             let setting = Pdu::from_stored(&event)?

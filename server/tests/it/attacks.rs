@@ -463,6 +463,9 @@ async fn until_limited(
     );
 }
 
+/// Builds the `i`th request of one kind: method, path and body.
+type WriteMaker<'a> = dyn FnMut(usize) -> (Method, String, Value) + 'a;
+
 #[tokio::test]
 async fn one_user_cannot_flood_any_kind_of_write() {
     let s = TestServer::start_rate_limited().await;
@@ -474,7 +477,7 @@ async fn one_user_cannot_flood_any_kind_of_write() {
     let (_, sent) = s.send_text(&alice, &room, "t0", "hello").await;
     let event = sent["event_id"].as_str().unwrap().to_owned();
     let e = enc(&event);
-    let writes: Vec<(&str, Box<dyn FnMut(usize) -> (Method, String, Value)>)> = vec![
+    let writes: Vec<(&str, Box<WriteMaker<'_>>)> = vec![
         (
             "state events",
             Box::new(|i| {

@@ -86,7 +86,7 @@ impl TestServer {
         Self::start_config(dir, config).await
     }
 
-    pub async fn start_config(dir: tempfile::TempDir, config: weft_server::config::Config) -> Self {
+    pub async fn start_config(dir: TempDir, config: Config) -> Self {
         let services = weft_server::open_services(&config).unwrap();
         let listener = weft_server::bind(&config).await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();

@@ -170,7 +170,7 @@ async fn malformed_login_is_a_400_not_a_dropped_connection() {
 
 #[tokio::test]
 async fn rate_limits_answer_429_with_retry_after() {
-    let s = crate::harness::TestServer::start_rate_limited().await;
+    let s = TestServer::start_rate_limited().await;
     // Registration: two requests per account, ten per address in a burst.
     let mut limited = None;
     for i in 0..12 {
@@ -178,7 +178,7 @@ async fn rate_limits_answer_429_with_retry_after() {
             serde_json::json!({ "username": format!("user{i}"), "password": "secret-password" });
         let (status, answer) = s
             .call(
-                reqwest::Method::POST,
+                Method::POST,
                 "/_matrix/client/v3/register",
                 None,
                 Some(body),
@@ -195,7 +195,7 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert!(answer["retry_after_ms"].as_u64().unwrap() > 0, "{answer}");
 
     // Sending: a burst of 50 per user, then 429 until the bucket refills.
-    let s = crate::harness::TestServer::start_rate_limited().await;
+    let s = TestServer::start_rate_limited().await;
     let alice = s.register("alice").await;
     let room = s.create_room(&alice, serde_json::json!({})).await;
     let mut statuses = Vec::new();

@@ -143,11 +143,14 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
     }
 }
 
+/// Microphones and cameras, as the browser lists them.
+type DeviceLists = (Vec<webrtc::Device>, Vec<webrtc::Device>);
+
 /// "Devices": which microphone and camera calls use, switched in the call at once.
 #[component]
 fn DevicesButton(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView {
     let open = RwSignal::new(false);
-    let lists = RwSignal::new_local((Vec::<webrtc::Device>::new(), Vec::<webrtc::Device>::new()));
+    let lists = RwSignal::new_local(DeviceLists::default());
     let toggle = move |_| {
         let opening = !open.get_untracked();
         open.set(opening);
@@ -163,9 +166,7 @@ fn DevicesButton(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView {
     };
     let picker = move |label: &'static str,
                        kind: &'static str,
-                       pick: fn(
-        &(Vec<webrtc::Device>, Vec<webrtc::Device>),
-    ) -> Vec<webrtc::Device>| {
+                       pick: fn(&DeviceLists) -> Vec<webrtc::Device>| {
         let chosen = storage::call_device(kind).unwrap_or_default();
         view! {
             <label class="call-device">

@@ -156,13 +156,16 @@ struct Inner {
 }
 
 /// Cheap to clone; all clones are the same manager.
+/// A call event waiting to be sent: (call generation, room, event type, content).
+type Outgoing = (u64, OwnedRoomId, &'static str, Value);
+
 #[derive(Clone)]
 pub struct Manager {
     handle: ClientHandle,
     queue: Rc<RefCell<VecDeque<Input>>>,
     busy: Rc<Cell<bool>>,
     inner: Rc<RefCell<Option<Inner>>>,
-    outbox: Rc<RefCell<VecDeque<(u64, OwnedRoomId, &'static str, Value)>>>,
+    outbox: Rc<RefCell<VecDeque<Outgoing>>>,
     sending: Rc<Cell<bool>>,
     ticking: Rc<Cell<bool>>,
     /// A tick waits in the queue (so a slow input never piles ticks up).
@@ -332,7 +335,7 @@ impl Manager {
                             "m.call.answer" | "m.call.hangup" | "m.call.reject"
                         )
                     })
-                    .filter_map(|s| call_id(s))
+                    .filter_map(call_id)
                     .collect();
                 for signal in signals {
                     if signal.event_type == "m.call.invite"
@@ -562,7 +565,7 @@ impl Manager {
                         .collect();
                     self.run(inner, sends).await;
                     inner.active = None;
-                    if let Some(mut next) = self.new_active(inner, signal.room_id, theirs).await {
+                    if let Some(mut next) = self.new_active(inner, signal.room_id, *theirs).await {
                         next.offer_video = content
                             .pointer("/offer/sdp")
                             .and_then(Value::as_str)

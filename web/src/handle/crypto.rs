@@ -198,20 +198,18 @@ impl ClientHandle {
         });
     }
 
-    fn send_crypto_request(self, request: OutgoingRequest) -> impl Future<Output = ()> {
-        async move {
-            let OutgoingRequest { id, request, .. } = request;
-            let response = self.send(request).await;
-            let answered = response.is_ok();
-            let _ = self.update_engine(|engine| {
-                engine.mark_request_sent(&id, response.as_ref().ok().map(as_borrowed))
-            });
-            if answered {
-                self.crypto.update_value(|desk| desk.backoff.reset());
-                self.pump_crypto();
-            } else {
-                self.pump_crypto_later();
-            }
+    async fn send_crypto_request(self, request: OutgoingRequest) {
+        let OutgoingRequest { id, request, .. } = request;
+        let response = self.send(request).await;
+        let answered = response.is_ok();
+        let _ = self.update_engine(|engine| {
+            engine.mark_request_sent(&id, response.as_ref().ok().map(as_borrowed))
+        });
+        if answered {
+            self.crypto.update_value(|desk| desk.backoff.reset());
+            self.pump_crypto();
+        } else {
+            self.pump_crypto_later();
         }
     }
 

@@ -300,7 +300,7 @@ impl Peer {
         });
         pc.set_onicegatheringstatechange(Some(on_gathering.as_ref().unchecked_ref()));
         let on_track = Closure::<dyn FnMut(RtcTrackEvent)>::new(move |event: RtcTrackEvent| {
-            if let Some(stream) = event.streams().get(0).dyn_into::<MediaStream>().ok() {
+            if let Ok(stream) = event.streams().get(0).dyn_into::<MediaStream>() {
                 on_event(PeerEvent::RemoteStream(stream));
             }
         });
