@@ -2,7 +2,8 @@
 # Installs what Weft's build and tests need, skipping what is already there.
 # Sourced by scripts/run and scripts/test; safe to run again and again.
 #   weft_setup build   -> Rust wasm target, Trunk, wasm-bindgen-cli, npm tools
-#   weft_setup test    -> the same plus rustfmt, clippy, Debian's Chromium, Synapse, coturn
+#   weft_setup test    -> the same plus rustfmt, clippy, Debian's Chromium and chromedriver,
+#                         Synapse, coturn
 
 set -euo pipefail
 
@@ -105,6 +106,17 @@ setup_chromium() {
   apt_install chromium
 }
 
+# Debian's chromium-driver: the WebDriver wasm-bindgen-test-runner drives Chromium with for
+# the browser unit tests. Debian builds it with Chromium, so their versions always match.
+setup_chromedriver() {
+  if [ -x /usr/bin/chromedriver ]; then
+    note "chromedriver: present ($(/usr/bin/chromedriver --version 2>/dev/null | head -n1))"
+    return
+  fi
+  step "Installing Debian's chromium-driver for the browser unit tests (apt)"
+  apt_install chromium-driver
+}
+
 # Installs Debian packages (as root, or through sudo).
 apt_install() {
   local sudo=""
@@ -159,6 +171,7 @@ weft_setup() {
     setup_lints
     setup_python
     setup_chromium
+    setup_chromedriver
     setup_coturn
     setup_synapse
   fi

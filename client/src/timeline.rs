@@ -953,3 +953,6 @@ impl Timeline {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

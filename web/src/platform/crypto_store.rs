@@ -96,3 +96,86 @@ impl CryptoStore {
         idb::delete_database(&idb::database_name(user_id, device_id)).await
     }
 }
+
+/// In headless Chromium (`scripts/test`): the store as a session uses it, on the browser's
+/// IndexedDB, WebCrypto and Web Locks.
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    use super::{CryptoStore, idb, lock_name, locks};
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    const USER: &str = "@store-test:hs";
+
+    #[wasm_bindgen_test]
+    async fn both_states_are_kept_sealed_across_a_reload() {
+        let device = "RELOAD";
+        CryptoStore::delete(None, USER, device).await.unwrap();
+        let store = CryptoStore::open(USER, device).await.unwrap();
+        assert_eq!(store.load().await.unwrap(), None);
+        assert_eq!(store.load_state().await.unwrap(), None);
+        store.save("{\"account\":1}").await.unwrap();
+        store.save_state("{\"rooms\":[]}").await.unwrap();
+        store.save("{\"account\":2}").await.unwrap();
+        drop(store);
+
+        let store = CryptoStore::open(USER, device).await.unwrap();
+        assert_eq!(
+            store.load().await.unwrap().as_deref(),
+            Some("{\"account\":2}")
+        );
+        assert_eq!(
+            store.load_state().await.unwrap().as_deref(),
+            Some("{\"rooms\":[]}")
+        );
+        // What the database holds is sealed, not the text.
+        let db = idb::Database::open(&idb::database_name(USER, device))
+            .await
+            .unwrap();
+        let raw = db.get(idb::CRYPTO, "state").await.unwrap().unwrap();
+        assert!(raw.as_string().is_none());
+        let bytes = js_sys::Uint8Array::new(&raw).to_vec();
+        assert!(!bytes.windows(7).any(|w| w == b"account"));
+        drop(db);
+        CryptoStore::delete(Some(store), USER, device)
+            .await
+            .unwrap();
+    }
+
+    #[wasm_bindgen_test]
+    async fn signing_out_deletes_the_devices_store() {
+        let device = "SIGNOUT";
+        let store = CryptoStore::open(USER, device).await.unwrap();
+        store.save("keys").await.unwrap();
+        CryptoStore::delete(Some(store), USER, device)
+            .await
+            .unwrap();
+        let store = CryptoStore::open(USER, device).await.unwrap();
+        assert_eq!(store.load().await.unwrap(), None);
+        // Another device's store is untouched by it.
+        let other = CryptoStore::open(USER, "OTHER").await.unwrap();
+        other.save("theirs").await.unwrap();
+        CryptoStore::delete(Some(store), USER, device)
+            .await
+            .unwrap();
+        assert_eq!(other.load().await.unwrap().as_deref(), Some("theirs"));
+        CryptoStore::delete(Some(other), USER, "OTHER")
+            .await
+            .unwrap();
+    }
+
+    #[wasm_bindgen_test]
+    async fn an_open_store_is_owned_until_dropped() {
+        let device = "LOCK";
+        assert!(!CryptoStore::in_use_elsewhere(USER, device).await);
+        let store = CryptoStore::open(USER, device).await.unwrap();
+        assert!(CryptoStore::in_use_elsewhere(USER, device).await);
+        assert!(!CryptoStore::in_use_elsewhere(USER, "OTHER-LOCK").await);
+        drop(store);
+        // Released: taking the lock now completes (it would wait forever otherwise).
+        drop(locks::acquire(&lock_name(USER, device)).await);
+        CryptoStore::delete(None, USER, device).await.unwrap();
+    }
+}

@@ -202,3 +202,116 @@ async fn download(request: HttpRequest, limit: Option<u64>) -> Result<ArrayBuffe
         .map_err(|_| FetchFailure::Status(0))?
         .unchecked_into())
 }
+
+/// In headless Chromium (`scripts/test`): files encrypted for upload, served back through
+/// [`super::net`]'s stand-in for `fetch`, and decrypted for showing.
+#[cfg(test)]
+mod tests {
+    use js_sys::{Array, Uint8Array};
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+    use web_sys::{Blob, BlobPropertyBag};
+    use weft_client::crypto::attachment::EncryptionInfo;
+
+    use super::{FetchFailure, encrypt, fetch_decrypted};
+    use crate::platform::{
+        files::LocalFile,
+        net::tests::{read, serve},
+    };
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    fn file(text: &str, mimetype: &str) -> LocalFile {
+        let options = BlobPropertyBag::new();
+        options.set_type(mimetype);
+        let parts = Array::of1(&Uint8Array::from(text.as_bytes()));
+        let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &options).unwrap();
+        LocalFile::from_blob(blob, "note.txt".into())
+    }
+
+    /// `text` encrypted and served at `url`, with the keys the event would carry.
+    async fn uploaded(url: &str, text: &str) -> EncryptionInfo {
+        let (ciphertext, keys) = encrypt(&file(text, "text/html")).await.unwrap();
+        assert_eq!(ciphertext.name(), "note.txt");
+        assert_eq!(ciphertext.mimetype(), "application/octet-stream");
+        assert_eq!(
+            ciphertext.size(),
+            text.len() as u64,
+            "AES-CTR adds no bytes"
+        );
+        serve(
+            url,
+            ciphertext.blob(),
+            "application/octet-stream",
+            200,
+            None,
+        );
+        keys
+    }
+
+    fn get(url: &str) -> weft_client::HttpRequest {
+        http::Request::get(url).body(Vec::new()).unwrap()
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_file_decrypts_to_what_was_sent_typed_safely() {
+        let url = "https://media.test/encrypted";
+        let keys = uploaded(url, "<b>hello</b>").await;
+        let shown = |mimetype: &'static str| {
+            let keys = keys.clone();
+            async move {
+                let object = fetch_decrypted(get(url), &keys, Some(mimetype), None)
+                    .await
+                    .ok()
+                    .unwrap();
+                read(object.as_str()).await.unwrap()
+            }
+        };
+        assert_eq!(
+            shown("image/png").await,
+            ("image/png".to_owned(), "<b>hello</b>".to_owned())
+        );
+        assert_eq!(shown("video/mp4; codecs=x").await.0, "video/mp4");
+        // The event's type is the sender's word: HTML would run as our origin.
+        assert_eq!(shown("text/html").await.0, "application/octet-stream");
+        assert_eq!(shown("image/svg+xml").await.0, "application/octet-stream");
+        let object = fetch_decrypted(get(url), &keys, None, None)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(
+            read(object.as_str()).await.unwrap().0,
+            "application/octet-stream"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_file_that_is_not_the_one_the_event_names_is_not_decrypted() {
+        let url = "https://media.test/swapped";
+        let keys = uploaded(url, "original").await;
+        // Another file (or the same one tampered with) at the URL: its hash differs.
+        serve(
+            url,
+            &JsValue::from_str("imposter"),
+            "application/octet-stream",
+            200,
+            None,
+        );
+        assert!(matches!(
+            fetch_decrypted(get(url), &keys, Some("image/png"), None).await,
+            Err(FetchFailure::Undecryptable)
+        ));
+        // Keys that cannot work are refused before anything is downloaded.
+        let mut broken = keys.clone();
+        broken.iv = "not base64!".into();
+        serve(url, &JsValue::NULL, "text/plain", 500, None);
+        assert!(matches!(
+            fetch_decrypted(get(url), &broken, None, None).await,
+            Err(FetchFailure::Undecryptable)
+        ));
+        assert!(matches!(
+            fetch_decrypted(get(url), &keys, None, None).await,
+            Err(FetchFailure::Status(500))
+        ));
+    }
+}

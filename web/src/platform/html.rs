@@ -92,3 +92,102 @@ fn copy_element(document: &Document, element: &Element, to: &Node, depth: usize)
         }
     }
 }
+
+/// In headless Chromium (`scripts/test`): the page's own parser, the policy applied node by
+/// node.
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    use super::render_into;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// `html` rebuilt into a fresh `<div>`, read back as the page would serialise it.
+    fn rendered(html: &str) -> String {
+        let document = web_sys::window().unwrap().document().unwrap();
+        let target = document.create_element("div").unwrap();
+        render_into(&target, html);
+        target.inner_html()
+    }
+
+    #[wasm_bindgen_test]
+    fn allowed_markup_is_kept_with_its_allowed_attributes() {
+        assert_eq!(
+            rendered(
+                r#"<p>a <b>bold</b> <code class="language-rust">x</code></p><ol start="3"><li>one</li></ol>"#
+            ),
+            r#"<p>a <b>bold</b> <code class="language-rust">x</code></p><ol start="3"><li>one</li></ol>"#
+        );
+        assert_eq!(
+            rendered(r##"<span data-mx-color="#ff0000" data-mx-spoiler="">hidden</span>"##),
+            r##"<span data-mx-color="#ff0000" data-mx-spoiler="">hidden</span>"##
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn scripts_handlers_and_styles_never_reach_the_page() {
+        assert_eq!(
+            rendered(
+                r#"<p onclick="alert(1)" style="color:red" id="x">hi</p><script>alert(1)</script><style>p{}</style><iframe src="https://e.x"></iframe>"#
+            ),
+            "<p>hi</p>"
+        );
+        // Removed elements take their text with them; unknown wrappers leave theirs.
+        assert_eq!(
+            rendered("<custom>kept <button>gone</button></custom><textarea>gone</textarea>"),
+            "kept "
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn links_keep_only_safe_targets_and_open_apart() {
+        assert_eq!(
+            rendered(r#"<a href="https://matrix.org">m</a>"#),
+            r#"<a href="https://matrix.org" target="_blank" rel="noopener noreferrer">m</a>"#
+        );
+        // A browser reads "java\tscript:" as javascript:; so does the policy.
+        assert_eq!(
+            rendered("<a href=\"java\tscript:alert(1)\" target=\"_self\">x</a>"),
+            r#"<a target="_blank" rel="noopener noreferrer">x</a>"#
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn images_show_their_alt_text_and_foreign_namespaces_go() {
+        assert_eq!(
+            rendered(r#"<img src="mxc://hs/x" alt="a cat"><img src="mxc://hs/y">"#),
+            "a cat"
+        );
+        // <svg> and <math> go whole, with the links and text inside them.
+        assert_eq!(
+            rendered(r#"<svg><a href="https://e.x">svg link</a></svg><math><mi>x</mi></math>ok"#),
+            "ok"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn text_stays_text_and_comments_go() {
+        assert_eq!(
+            rendered("&lt;script&gt;alert(1)&lt;/script&gt;<!-- note -->"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn the_previous_content_is_replaced() {
+        let document = web_sys::window().unwrap().document().unwrap();
+        let target = document.create_element("div").unwrap();
+        render_into(&target, "<b>first</b>");
+        render_into(&target, "second");
+        assert_eq!(target.inner_html(), "second");
+    }
+
+    #[wasm_bindgen_test]
+    fn nesting_deeper_than_the_limit_is_dropped() {
+        let deep =
+            |levels: usize| format!("{}deep{}", "<div>".repeat(levels), "</div>".repeat(levels));
+        assert!(rendered(&deep(super::MAX_DEPTH)).contains("deep"));
+        assert!(!rendered(&deep(super::MAX_DEPTH + 1)).contains("deep"));
+    }
+}

@@ -158,3 +158,101 @@ pub async fn delete_database(name: &str) -> Result<(), IdbError> {
     let request = factory()?.delete_database(name)?;
     finish(&request).await.map(drop)
 }
+
+/// In headless Chromium (`scripts/test`), against the browser's real IndexedDB. Each test
+/// uses a database of its own.
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    use super::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// A database that starts empty, whatever an earlier run left.
+    async fn fresh(name: &str) -> Database {
+        delete_database(name).await.unwrap();
+        Database::open(name).await.unwrap()
+    }
+
+    fn text(value: Option<JsValue>) -> Option<String> {
+        value.map(|v| v.as_string().expect("a string was stored"))
+    }
+
+    #[wasm_bindgen_test]
+    fn a_device_has_a_database_of_its_own() {
+        assert_eq!(database_name("@a:hs", "DEV"), "weft:@a:hs:DEV");
+        assert_ne!(database_name("@a:hs", "DEV"), database_name("@b:hs", "DEV"));
+        assert_ne!(
+            database_name("@a:hs", "DEV"),
+            database_name("@a:hs", "DEV2")
+        );
+    }
+
+    #[wasm_bindgen_test]
+    async fn values_are_kept_by_store_and_key() {
+        let db = fresh("weft-test:kept").await;
+        assert_eq!(text(db.get(STATE, "state").await.unwrap()), None);
+        db.put(STATE, "state", &"one".into()).await.unwrap();
+        db.put(CRYPTO, "state", &"other store".into())
+            .await
+            .unwrap();
+        db.put(STATE, "state", &"two".into()).await.unwrap();
+        assert_eq!(
+            text(db.get(STATE, "state").await.unwrap()).as_deref(),
+            Some("two")
+        );
+        assert_eq!(
+            text(db.get(CRYPTO, "state").await.unwrap()).as_deref(),
+            Some("other store")
+        );
+        assert_eq!(text(db.get(KEYS, "state").await.unwrap()), None);
+        assert_eq!(text(db.get(STATE, "other key").await.unwrap()), None);
+    }
+
+    #[wasm_bindgen_test]
+    async fn every_store_exists_and_an_unknown_one_is_an_error() {
+        let db = fresh("weft-test:stores").await;
+        for store in [CRYPTO, KEYS, STATE] {
+            assert_eq!(text(db.get(store, "k").await.unwrap()), None, "{store}");
+        }
+        let Err(error) = db.get("nonexistent", "k").await else {
+            panic!("an unknown store must fail");
+        };
+        assert!(
+            error
+                .to_string()
+                .starts_with("the browser's storage failed: ")
+        );
+    }
+
+    #[wasm_bindgen_test]
+    async fn what_was_put_is_there_after_reopening() {
+        let name = "weft-test:reopen";
+        let db = fresh(name).await;
+        db.put(KEYS, "k", &JsValue::from_f64(42.0)).await.unwrap();
+        drop(db);
+        let db = Database::open(name).await.unwrap();
+        assert_eq!(
+            db.get(KEYS, "k").await.unwrap().and_then(|v| v.as_f64()),
+            Some(42.0)
+        );
+    }
+
+    #[wasm_bindgen_test]
+    async fn deleting_the_database_deletes_everything_in_it() {
+        let name = "weft-test:delete";
+        let db = fresh(name).await;
+        db.put(CRYPTO, "state", &"secret".into()).await.unwrap();
+        // The open connection closes when dropped, so the delete is not blocked.
+        drop(db);
+        delete_database(name).await.unwrap();
+        let db = Database::open(name).await.unwrap();
+        assert_eq!(text(db.get(CRYPTO, "state").await.unwrap()), None);
+        // Deleting what does not exist is fine (sign-out of a device that never stored).
+        drop(db);
+        delete_database(name).await.unwrap();
+        delete_database(name).await.unwrap();
+    }
+}

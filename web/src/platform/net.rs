@@ -128,3 +128,170 @@ pub async fn send(
         .body(bytes)
         .map_err(|_| NetworkError)
 }
+
+/// In headless Chromium (`scripts/test`). Media downloads are answered by a stand-in for
+/// `fetch` that serves what a test put at a URL (any other URL goes to the real `fetch`).
+#[cfg(test)]
+pub(super) mod tests {
+    use js_sys::{Function, Map, Object, Reflect};
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+    use web_sys::Blob;
+
+    use super::fetch_object_url;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// Installs the stand-in once; returns its URL → reply map.
+    fn served() -> Map {
+        Function::new_no_args(
+            "if (!globalThis.__weftServed) {
+                const served = new Map();
+                const real = globalThis.fetch.bind(globalThis);
+                globalThis.__weftServed = served;
+                globalThis.fetch = (input, init) => {
+                    const reply = served.get(typeof input === 'string' ? input : input.url);
+                    if (!reply) return real(input, init);
+                    const headers = new Headers({'content-type': reply.type});
+                    if (reply.length !== undefined) headers.set('content-length', reply.length);
+                    return Promise.resolve(new Response(reply.status === 200 ? reply.body : null,
+                        {status: reply.status, headers}));
+                };
+            }
+            return globalThis.__weftServed;",
+        )
+        .call0(&JsValue::NULL)
+        .unwrap()
+        .unchecked_into()
+    }
+
+    /// Serves `body` at `url` with `status` and a `Content-Type` of `content_type` (and a
+    /// `Content-Length` of `length`, when given).
+    pub(in crate::platform) fn serve(
+        url: &str,
+        body: &JsValue,
+        content_type: &str,
+        status: u16,
+        length: Option<u64>,
+    ) {
+        let reply = Object::new();
+        Reflect::set(&reply, &"body".into(), body).unwrap();
+        Reflect::set(&reply, &"type".into(), &content_type.into()).unwrap();
+        Reflect::set(&reply, &"status".into(), &status.into()).unwrap();
+        if let Some(length) = length {
+            Reflect::set(&reply, &"length".into(), &length.to_string().into()).unwrap();
+        }
+        served().set(&url.into(), &reply);
+    }
+
+    /// What a blob URL holds, read back with the real `fetch`: its type and its text.
+    pub(in crate::platform) async fn read(url: &str) -> Result<(String, String), JsValue> {
+        let window = web_sys::window().unwrap();
+        let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+            .await?
+            .unchecked_into();
+        let blob: Blob = JsFuture::from(response.blob()?).await?.unchecked_into();
+        let text = JsFuture::from(blob.text()).await?.as_string().unwrap();
+        Ok((blob.type_(), text))
+    }
+
+    fn get(url: &str) -> weft_client::HttpRequest {
+        http::Request::get(url).body(Vec::new()).unwrap()
+    }
+
+    /// The type the blob URL of a download served as `content_type` carries.
+    async fn shown_as(content_type: &str) -> String {
+        let url = format!(
+            "https://media.test/typed/{}",
+            content_type.replace(['/', ' ', ';', '+'], "_")
+        );
+        serve(&url, &"body".into(), content_type, 200, None);
+        let object = fetch_object_url(get(&url), None).await.ok().unwrap();
+        let (shown, text) = read(object.as_str()).await.unwrap();
+        assert_eq!(text, "body");
+        shown
+    }
+
+    #[wasm_bindgen_test]
+    async fn media_the_browser_plays_keeps_its_type() {
+        assert_eq!(shown_as("image/png").await, "image/png");
+        assert_eq!(shown_as("video/webm").await, "video/webm");
+        // Parameters go: the blob is typed with the bare media type.
+        assert_eq!(shown_as("audio/ogg; codecs=opus").await, "audio/ogg");
+    }
+
+    #[wasm_bindgen_test]
+    async fn anything_that_could_run_as_our_origin_becomes_plain_bytes() {
+        for served in [
+            "text/html",
+            "text/html; charset=utf-8",
+            "image/svg+xml",
+            "application/xhtml+xml",
+            "text/javascript",
+            "application/pdf",
+            "",
+        ] {
+            assert_eq!(
+                shown_as(served).await,
+                "application/octet-stream",
+                "{served:?}"
+            );
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn failures_carry_the_status_and_large_bodies_are_refused_unread() {
+        serve(
+            "https://media.test/missing",
+            &JsValue::NULL,
+            "text/plain",
+            404,
+            None,
+        );
+        assert_eq!(
+            fetch_object_url(get("https://media.test/missing"), None)
+                .await
+                .err(),
+            Some(404)
+        );
+        serve(
+            "https://media.test/big",
+            &"0123456789".into(),
+            "image/png",
+            200,
+            Some(10),
+        );
+        assert_eq!(
+            fetch_object_url(get("https://media.test/big"), Some(9))
+                .await
+                .err(),
+            Some(413)
+        );
+        let fits = fetch_object_url(get("https://media.test/big"), Some(10)).await;
+        assert_eq!(
+            read(fits.ok().unwrap().as_str()).await.unwrap().1,
+            "0123456789"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_blob_url_is_revoked_when_dropped() {
+        serve(
+            "https://media.test/drop",
+            &"bytes".into(),
+            "image/png",
+            200,
+            None,
+        );
+        let object = fetch_object_url(get("https://media.test/drop"), None)
+            .await
+            .ok()
+            .unwrap();
+        let url = object.as_str().to_owned();
+        assert_eq!(object.size(), 5);
+        assert!(read(&url).await.is_ok());
+        drop(object);
+        assert!(read(&url).await.is_err(), "the browser freed it");
+    }
+}

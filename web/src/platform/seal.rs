@@ -94,3 +94,90 @@ impl Sealer {
         Ok(Uint8Array::new(&plaintext).to_vec())
     }
 }
+
+/// In headless Chromium (`scripts/test`), with the browser's WebCrypto and IndexedDB.
+#[cfg(test)]
+mod tests {
+    use js_sys::Uint8Array;
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    use super::{super::idb, IV_LEN, Sealer};
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    async fn fresh(name: &str) -> idb::Database {
+        idb::delete_database(name).await.unwrap();
+        idb::Database::open(name).await.unwrap()
+    }
+
+    #[wasm_bindgen_test]
+    async fn sealed_bytes_unseal_to_the_plaintext_and_hide_it() {
+        let db = fresh("weft-test:seal").await;
+        let sealer = Sealer::load_or_create(&db, "k").await.unwrap();
+        let sealed = sealer.seal(b"olm pickle").await.unwrap();
+        // IV, then the ciphertext and its 16-byte tag.
+        assert_eq!(sealed.length() as usize, IV_LEN + b"olm pickle".len() + 16);
+        assert!(!sealed.to_vec().windows(10).any(|w| w == b"olm pickle"));
+        assert_eq!(sealer.unseal(&sealed.into()).await.unwrap(), b"olm pickle");
+        // A fresh IV each time: the same plaintext never seals the same.
+        let (a, b) = (
+            sealer.seal(b"same").await.unwrap().to_vec(),
+            sealer.seal(b"same").await.unwrap().to_vec(),
+        );
+        assert_ne!(a[..IV_LEN], b[..IV_LEN]);
+        assert_eq!(
+            sealer
+                .unseal(&sealer.seal(b"").await.unwrap().into())
+                .await
+                .unwrap(),
+            b""
+        );
+    }
+
+    #[wasm_bindgen_test]
+    async fn the_key_is_kept_in_the_database_and_used_again() {
+        let name = "weft-test:seal-key";
+        let db = fresh(name).await;
+        let sealed = Sealer::load_or_create(&db, "k")
+            .await
+            .unwrap()
+            .seal(b"x")
+            .await
+            .unwrap();
+        drop(db);
+        let db = idb::Database::open(name).await.unwrap();
+        let again = Sealer::load_or_create(&db, "k").await.unwrap();
+        assert_eq!(again.unseal(&sealed.clone().into()).await.unwrap(), b"x");
+        // Another name is another key, which cannot open it.
+        let other = Sealer::load_or_create(&db, "other").await.unwrap();
+        assert!(other.unseal(&sealed.into()).await.is_err());
+    }
+
+    #[wasm_bindgen_test]
+    async fn tampered_truncated_or_foreign_values_do_not_unseal() {
+        let db = fresh("weft-test:seal-bad").await;
+        let sealer = Sealer::load_or_create(&db, "k").await.unwrap();
+        let sealed = sealer.seal(b"secret").await.unwrap().to_vec();
+        for at in [0, IV_LEN, sealed.len() - 1] {
+            let mut tampered = sealed.clone();
+            tampered[at] ^= 1;
+            let tampered = JsValue::from(Uint8Array::from(&tampered[..]));
+            assert!(sealer.unseal(&tampered).await.is_err(), "byte {at} changed");
+        }
+        let short = JsValue::from(Uint8Array::from(&sealed[..IV_LEN - 1]));
+        assert_eq!(
+            sealer.unseal(&short).await.err().map(|e| e.0).as_deref(),
+            Some("the stored value is truncated")
+        );
+        assert_eq!(
+            sealer
+                .unseal(&"plain text".into())
+                .await
+                .err()
+                .map(|e| e.0)
+                .as_deref(),
+            Some("the stored value is not sealed bytes")
+        );
+    }
+}
