@@ -16,258 +16,25 @@ use super::{
 };
 use crate::error::{Error, Result};
 
-/// Schema migrations, applied in order; `user_version` counts those applied.
+/// Schema migrations, oldest first: `user_version` counts those applied, so
+/// file `000N_*.sql` takes a database from version N-1 to N. Never edit one
+/// that has shipped; add the next number.
 const MIGRATIONS: [&str; 13] = [
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-    SCHEMA_V9, SCHEMA_V10, SCHEMA_V11, SCHEMA_V12, SCHEMA_V13,
+    include_str!("sqlite/migrations/0001_core.sql"),
+    include_str!("sqlite/migrations/0002_account_data_filters.sql"),
+    include_str!("sqlite/migrations/0003_receipts.sql"),
+    include_str!("sqlite/migrations/0004_redactions.sql"),
+    include_str!("sqlite/migrations/0005_deactivation.sql"),
+    include_str!("sqlite/migrations/0006_e2ee_relay.sql"),
+    include_str!("sqlite/migrations/0007_cross_signing.sql"),
+    include_str!("sqlite/migrations/0008_aliases_directory.sql"),
+    include_str!("sqlite/migrations/0009_presence.sql"),
+    include_str!("sqlite/migrations/0010_relations.sql"),
+    include_str!("sqlite/migrations/0011_media.sql"),
+    include_str!("sqlite/migrations/0012_thumbnails.sql"),
+    include_str!("sqlite/migrations/0013_key_backup_otk_order.sql"),
 ];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-const SCHEMA_V2: &str = r#"
-ALTER TABLE users ADD COLUMN avatar_url TEXT;
-CREATE TABLE account_data (
-    user_id TEXT NOT NULL,
-    room_id TEXT NOT NULL DEFAULT '',
-    event_type TEXT NOT NULL,
-    content TEXT NOT NULL,
-    stream INTEGER NOT NULL,
-    PRIMARY KEY (user_id, room_id, event_type)
-);
-CREATE INDEX account_data_stream ON account_data (user_id, stream);
-CREATE TABLE filters (
-    filter_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id TEXT NOT NULL,
-    filter_json TEXT NOT NULL
-);
-"#;
-
-/// One-time keys remember their upload order (claims hand out the oldest first; key IDs
-/// are base64 and do not sort by age). Server-side key backups: versions per user
-/// (numbers never reused; deleted ones stay as tombstones) and the keys of each.
-const SCHEMA_V13: &str = r#"
-ALTER TABLE one_time_keys ADD COLUMN upload_seq INTEGER NOT NULL DEFAULT 0;
-UPDATE one_time_keys SET upload_seq = rowid;
-DROP INDEX one_time_keys_algorithm;
-CREATE INDEX one_time_keys_age ON one_time_keys (user_id, device_id, algorithm, upload_seq);
-CREATE TABLE backup_versions (
-    user_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    algorithm TEXT NOT NULL,
-    auth_data TEXT NOT NULL,
-    etag INTEGER NOT NULL DEFAULT 0,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (user_id, version)
-);
-CREATE TABLE backup_keys (
-    user_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    room_id TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    first_message_index INTEGER NOT NULL,
-    forwarded_count INTEGER NOT NULL,
-    is_verified INTEGER NOT NULL,
-    session_data TEXT NOT NULL,
-    PRIMARY KEY (user_id, version, room_id, session_id)
-);
-"#;
-
-const SCHEMA_V12: &str = r#"
-CREATE TABLE media_thumbnails (
-    media_id TEXT NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    method TEXT NOT NULL,
-    content_type TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    PRIMARY KEY (media_id, width, height, method)
-);
-"#;
-
-const SCHEMA_V11: &str = r#"
-CREATE TABLE media (
-    media_id TEXT PRIMARY KEY,
-    uploader TEXT NOT NULL,
-    content_type TEXT,
-    filename TEXT,
-    size INTEGER,
-    sha256 TEXT,
-    created_ts INTEGER NOT NULL,
-    expires_ts INTEGER
-);
-CREATE INDEX media_pending ON media (uploader, expires_ts) WHERE sha256 IS NULL;
-"#;
-
-const SCHEMA_V10: &str = r#"
-CREATE TABLE relations (
-    event_id TEXT PRIMARY KEY,
-    relates_to TEXT NOT NULL,
-    rel_type TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    stream INTEGER NOT NULL
-);
-CREATE INDEX relations_parent ON relations (relates_to, stream);
-"#;
-
-const SCHEMA_V9: &str = r#"
-CREATE TABLE presence (
-    user_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    status_msg TEXT,
-    last_active_ts INTEGER NOT NULL,
-    stream INTEGER NOT NULL
-);
-CREATE INDEX presence_stream ON presence (stream);
-"#;
-
-const SCHEMA_V8: &str = r#"
-CREATE TABLE aliases (
-    alias TEXT PRIMARY KEY,
-    room_id TEXT NOT NULL,
-    creator TEXT NOT NULL
-);
-CREATE INDEX aliases_room ON aliases (room_id);
-ALTER TABLE rooms ADD COLUMN published INTEGER NOT NULL DEFAULT 0;
-"#;
-
-const SCHEMA_V7: &str = r#"
-CREATE TABLE cross_signing_keys (
-    user_id TEXT NOT NULL,
-    key_type TEXT NOT NULL,
-    json TEXT NOT NULL,
-    PRIMARY KEY (user_id, key_type)
-);
-CREATE TABLE foreign_signatures (
-    target_user TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    signer TEXT NOT NULL,
-    signatures TEXT NOT NULL,
-    PRIMARY KEY (target_user, key_id, signer)
-);
-"#;
-
-const SCHEMA_V6: &str = r#"
-CREATE TABLE device_keys (
-    user_id TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    keys_json TEXT NOT NULL,
-    PRIMARY KEY (user_id, device_id)
-);
-CREATE TABLE one_time_keys (
-    user_id TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    algorithm TEXT NOT NULL,
-    key_json TEXT NOT NULL,
-    PRIMARY KEY (user_id, device_id, key_id)
-);
-CREATE INDEX one_time_keys_algorithm ON one_time_keys (user_id, device_id, algorithm);
-CREATE TABLE fallback_keys (
-    user_id TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    algorithm TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    key_json TEXT NOT NULL,
-    used INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (user_id, device_id, algorithm)
-);
-CREATE TABLE device_list_changes (
-    user_id TEXT NOT NULL,
-    stream INTEGER NOT NULL
-);
-CREATE INDEX device_list_changes_stream ON device_list_changes (stream);
-CREATE TABLE to_device (
-    user_id TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    stream INTEGER NOT NULL,
-    sender TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    content TEXT NOT NULL
-);
-CREATE INDEX to_device_inbox ON to_device (user_id, device_id, stream);
-"#;
-
-const SCHEMA_V5: &str = "ALTER TABLE users ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;";
-
-const SCHEMA_V4: &str = "ALTER TABLE events ADD COLUMN redacted_by TEXT;";
-
-const SCHEMA_V3: &str = r#"
-CREATE TABLE receipts (
-    room_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    receipt_type TEXT NOT NULL,
-    thread_id TEXT NOT NULL DEFAULT '',
-    event_id TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    stream INTEGER NOT NULL,
-    PRIMARY KEY (room_id, user_id, receipt_type, thread_id)
-);
-CREATE INDEX receipts_room_stream ON receipts (room_id, stream);
-"#;
-
-const SCHEMA_V1: &str = r#"
-CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE users (
-    user_id TEXT PRIMARY KEY,
-    password_hash TEXT,
-    displayname TEXT,
-    admin INTEGER NOT NULL DEFAULT 0,
-    created_ts INTEGER NOT NULL
-);
-CREATE TABLE devices (
-    user_id TEXT NOT NULL REFERENCES users(user_id),
-    device_id TEXT NOT NULL,
-    display_name TEXT,
-    token_hash BLOB NOT NULL UNIQUE,
-    created_ts INTEGER NOT NULL,
-    PRIMARY KEY (user_id, device_id)
-);
-CREATE TABLE rooms (
-    room_id TEXT PRIMARY KEY,
-    room_version TEXT NOT NULL,
-    creator TEXT NOT NULL,
-    head_event_id TEXT,
-    head_depth INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE events (
-    stream INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    room_id TEXT NOT NULL REFERENCES rooms(room_id),
-    event_type TEXT NOT NULL,
-    state_key TEXT,
-    sender TEXT NOT NULL,
-    depth INTEGER NOT NULL,
-    pdu_json TEXT NOT NULL,
-    txn_user TEXT,
-    txn_device TEXT,
-    txn_id TEXT,
-    replaces_state TEXT
-);
-CREATE INDEX events_room_stream ON events (room_id, stream);
-CREATE TABLE current_state (
-    room_id TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    state_key TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    PRIMARY KEY (room_id, event_type, state_key)
-);
-CREATE TABLE memberships (
-    room_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    membership TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    stream INTEGER NOT NULL,
-    PRIMARY KEY (room_id, user_id)
-);
-CREATE INDEX memberships_user ON memberships (user_id);
-CREATE TABLE txn_ids (
-    user_id TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    PRIMARY KEY (user_id, device_id, scope)
-);
-"#;
 
 /// SQLite-backed storage: one writer connection, and a few read-only
 /// connections so syncs and reads run beside writes (WAL allows that).
@@ -1931,4 +1698,92 @@ fn append_in(conn: &mut Connection, e: &NewEvent) -> Result<()> {
     )?;
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database left at `version` by an older weft: the first `version`
+    /// migrations applied, each committed with its number, as `init` does.
+    fn old_database(path: &Path, version: usize) {
+        let mut conn = Connection::open(path).unwrap();
+        for (index, migration) in MIGRATIONS.iter().enumerate().take(version) {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(migration).unwrap();
+            tx.pragma_update(None, "user_version", index as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        if version >= 1 {
+            conn.execute(
+                "INSERT INTO users (user_id, password_hash, created_ts) VALUES ('@a:x', 'h', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        if version >= 6 {
+            // Uploaded newest-first by rowid order: `b` before `a`.
+            for key_id in ["b", "a"] {
+                conn.execute(
+                    "INSERT INTO one_time_keys (user_id, device_id, key_id, algorithm, key_json)
+                     VALUES ('@a:x', 'D', ?1, 'signed_curve25519', '{}')",
+                    [key_id],
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    fn schema(conn: &Connection) -> Vec<(String, Option<String>)> {
+        let mut stmt = conn
+            .prepare("SELECT name, sql FROM sqlite_master ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_database_at_any_older_version_migrates_to_the_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = SqliteStorage::open(&dir.path().join("fresh.db")).unwrap();
+        let fresh_schema = schema(&fresh.conn());
+        for version in 0..=MIGRATIONS.len() {
+            let path = dir.path().join(format!("v{version}.db"));
+            old_database(&path, version);
+            let storage = SqliteStorage::open(&path).unwrap();
+            let conn = storage.conn();
+            let now: i64 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(now, SCHEMA_VERSION, "from version {version}");
+            assert_eq!(schema(&conn), fresh_schema, "from version {version}");
+            drop(conn);
+            if version >= 1 {
+                let user = storage.user("@a:x").unwrap().expect("user kept");
+                assert!(!user.deactivated);
+                assert_eq!(user.password_hash.as_deref(), Some("h"));
+            }
+            if version >= 6 && version < 13 {
+                // 0013 numbers the keys already stored in their upload order.
+                let claimed = storage.claim_key("@a:x", "D", "signed_curve25519").unwrap();
+                assert_eq!(claimed.map(|(id, _)| id).as_deref(), Some("b"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_database_newer_than_this_weft_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        old_database(&path, MIGRATIONS.len());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = SqliteStorage::open(&path).err().expect("refused");
+        assert!(err.to_string().contains("newer than this weft"), "{err}");
+    }
 }
