@@ -45,7 +45,7 @@ pub async fn register(
         Some(name) => services.new_user_id_for(name)?,
         None => services.new_user_id_for(&random_localpart())?,
     };
-    if services.storage().user(user_id.as_str())?.is_some() {
+    if services.storage().user(&user_id)?.is_some() {
         return Err(Error::new(
             ErrorKind::UserInUse,
             "That user ID is already taken",
@@ -216,7 +216,7 @@ pub async fn username_available(
     Ruma { body, .. }: Ruma<get_username_availability::v3::Request>,
 ) -> Result<RumaResponse<get_username_availability::v3::Response>> {
     let user_id = services.new_user_id_for(&body.username)?;
-    if services.storage().user(user_id.as_str())?.is_some() {
+    if services.storage().user(&user_id)?.is_some() {
         return Err(Error::new(
             ErrorKind::UserInUse,
             "That user ID is already taken",

@@ -10,12 +10,12 @@ use ruma::{
 };
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
-use crate::{error::Result, service::Services};
+use crate::{error::Result, service::Services, storage::DeviceRow};
 
-fn device(id: ruma::OwnedDeviceId, name: Option<String>, created: i64) -> Device {
-    let mut device = Device::new(id);
-    device.display_name = name;
-    device.last_seen_ts = UInt::new(created.max(0) as u64).map(MilliSecondsSinceUnixEpoch);
+fn device(row: DeviceRow) -> Device {
+    let mut device = Device::new(row.device_id);
+    device.display_name = row.display_name;
+    device.last_seen_ts = UInt::new(row.created_ts.max(0) as u64).map(MilliSecondsSinceUnixEpoch);
     device
 }
 
@@ -25,13 +25,7 @@ pub async fn list(
     req: Ruma<get_devices::v3::Request>,
 ) -> Result<RumaResponse<get_devices::v3::Response>> {
     let devices = services.devices(&req.requester()?.user_id)?;
-    Ok(get_devices::v3::Response::new(
-        devices
-            .into_iter()
-            .map(|(id, name, ts)| device(id, name, ts))
-            .collect(),
-    )
-    .into())
+    Ok(get_devices::v3::Response::new(devices.into_iter().map(device).collect()).into())
 }
 
 /// # `GET /_matrix/client/v3/devices/{deviceId}`
@@ -39,12 +33,12 @@ pub async fn get(
     State(services): State<Services>,
     req: Ruma<get_device::v3::Request>,
 ) -> Result<RumaResponse<get_device::v3::Response>> {
-    let (id, name, ts) = services
+    let row = services
         .devices(&req.requester()?.user_id)?
         .into_iter()
-        .find(|(id, _, _)| *id == req.body.device_id)
+        .find(|row| row.device_id == req.body.device_id)
         .ok_or_else(|| crate::error::Error::not_found("No such device"))?;
-    Ok(get_device::v3::Response::new(device(id, name, ts)).into())
+    Ok(get_device::v3::Response::new(device(row)).into())
 }
 
 /// # `PUT /_matrix/client/v3/devices/{deviceId}`

@@ -54,10 +54,7 @@ pub async fn room_aliases(
     req: Ruma<aliases::v3::Request>,
 ) -> Result<RumaResponse<aliases::v3::Response>> {
     let list = services.room_aliases(&req.requester()?.user_id, &req.body.room_id)?;
-    Ok(
-        aliases::v3::Response::new(list.into_iter().filter_map(|a| a.try_into().ok()).collect())
-            .into(),
-    )
+    Ok(aliases::v3::Response::new(list).into())
 }
 
 /// # `PUT /_matrix/client/v3/directory/list/room/{roomId}`

@@ -8,6 +8,7 @@ use ruma::api::client::{
     },
     room::create_room,
 };
+use ruma::events::room::member::MembershipState;
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
 use crate::{
@@ -73,9 +74,9 @@ pub async fn joined_rooms(
     let who = req.requester()?;
     let rooms = services
         .storage()
-        .memberships_of(who.user_id.as_str())?
+        .memberships_of(&who.user_id)?
         .into_iter()
-        .filter(|row| row.membership == "join")
+        .filter(|row| row.membership == MembershipState::Join)
         .map(|row| row.room_id)
         .collect();
     Ok(joined_rooms::v3::Response::new(rooms).into())
@@ -87,9 +88,7 @@ pub async fn joined_members(
     req: Ruma<joined_members::v3::Request>,
 ) -> Result<RumaResponse<joined_members::v3::Response>> {
     let who = req.requester()?;
-    let members = services
-        .storage()
-        .joined_members(req.body.room_id.as_str())?;
+    let members = services.storage().joined_members(&req.body.room_id)?;
     if !members.contains(&who.user_id) {
         return Err(Error::forbidden("You are not in this room"));
     }

@@ -13,7 +13,7 @@ use crate::{
     error::{Error, Result},
     service::{
         Services,
-        sync::{DEFAULT_TIMELINE_LIMIT, EventMatch, SyncParams, parse_token},
+        sync::{DEFAULT_TIMELINE_LIMIT, EventMatch, SyncParams, parse_position},
     },
 };
 
@@ -52,7 +52,7 @@ pub async fn sync(
         not_senders: f.not_senders.clone(),
     };
     let params = SyncParams {
-        since: body.since.as_deref().map(parse_token).transpose()?,
+        since: parse_position(body.since.as_deref())?,
         timeout: body.timeout.unwrap_or(Duration::ZERO),
         full_state: body.full_state,
         timeline_limit: def

@@ -53,8 +53,8 @@ impl Services {
         }
         let reservation = self.notifier().reserve();
         self.storage().set_account_data(
-            user_id.as_str(),
-            room_id.map(RoomId::as_str),
+            user_id,
+            room_id,
             event_type,
             content,
             reservation.position(),
@@ -77,11 +77,7 @@ impl Services {
                 &serde_json::json!({ "global": self.push_rules(user_id)? }),
             )?);
         }
-        let stored = self.storage().account_data(
-            user_id.as_str(),
-            room_id.map(RoomId::as_str),
-            event_type,
-        )?;
+        let stored = self.storage().account_data(user_id, room_id, event_type)?;
         match stored {
             Some(json) => Ok(RawValue::from_string(json)?),
             None => Err(Error::not_found("No account data of that type")),
@@ -94,10 +90,7 @@ impl Services {
         struct Stored {
             global: Ruleset,
         }
-        match self
-            .storage()
-            .account_data(user_id.as_str(), None, "m.push_rules")?
-        {
+        match self.storage().account_data(user_id, None, "m.push_rules")? {
             Some(json) => Ok(serde_json::from_str::<Stored>(&json)?.global),
             None => Ok(Ruleset::server_default(user_id)),
         }
@@ -105,13 +98,13 @@ impl Services {
 
     /// `POST /user/{userId}/filter`: stores the filter, returns its ID.
     pub fn create_filter(&self, user_id: &UserId, filter_json: &str) -> Result<String> {
-        self.storage().create_filter(user_id.as_str(), filter_json)
+        Ok(self.storage().create_filter(user_id, filter_json)?)
     }
 
     /// A stored filter's JSON.
     pub fn filter(&self, user_id: &UserId, filter_id: &str) -> Result<String> {
         self.storage()
-            .filter(user_id.as_str(), filter_id)?
+            .filter(user_id, filter_id)?
             .ok_or_else(|| Error::not_found(format!("No filter with ID {filter_id}")))
     }
 }

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use super::{Services, accounts::Requester, now_ms};
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::MediaRow,
+    storage::{FilledMedia, MediaRow},
 };
 
 /// How long a created (async) media ID waits for its upload.
@@ -135,7 +135,7 @@ impl Services {
     /// `POST /_matrix/media/v1/create`: a media ID to upload to later.
     pub fn create_pending(&self, who: &Requester) -> Result<(String, i64)> {
         let now = now_ms();
-        if self.storage().pending_media(who.user_id.as_str(), now)? >= MAX_PENDING {
+        if self.storage().pending_media(&who.user_id, now)? >= MAX_PENDING {
             return Err(Error::RateLimited {
                 retry_after_ms: 60_000,
             });
@@ -181,12 +181,15 @@ impl Services {
             return Err(Error::not_found("This media ID has expired"));
         }
         let (sha256, size) = self.receive(body).await?;
+        let content_type = normalise_type(content_type);
         let filled = self.storage().fill_media(
             media_id,
-            &normalise_type(content_type),
-            filename,
-            size as i64,
-            &sha256,
+            &FilledMedia {
+                content_type: &content_type,
+                filename,
+                size: size as i64,
+                sha256: &sha256,
+            },
         )?;
         if !filled {
             return Err(Error::new(

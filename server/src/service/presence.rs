@@ -1,10 +1,13 @@
 //! Presence: online, unavailable or offline, with an optional status.
 
-use ruma::UserId;
+use ruma::{UserId, presence::PresenceState};
 use serde_json::{Value, json};
 
 use super::{Services, now_ms};
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    storage::{PresenceRow, StreamPos},
+};
 
 /// A user's presence as clients see it.
 pub struct Presence {
@@ -26,21 +29,22 @@ impl Services {
             ));
         }
         let reservation = self.notifier().reserve();
-        self.storage().set_presence(
-            user.as_str(),
-            state,
-            status_msg,
-            now_ms(),
-            reservation.position(),
-        )
+        let row = PresenceRow {
+            state: PresenceState::from(state),
+            status_msg: status_msg.map(str::to_owned),
+            last_active_ts: now_ms(),
+        };
+        Ok(self
+            .storage()
+            .set_presence(user, &row, reservation.position())?)
     }
 
     /// Marks the user online when a sync asks for it, unless already online
     /// (so a client's sync loop does not wake everyone on every request).
     pub fn touch_presence(&self, user: &UserId, state: &str) -> Result<()> {
-        let current = self.storage().presence(user.as_str())?;
+        let current = self.storage().presence(user)?;
         let status = current.as_ref().and_then(|p| p.status_msg.clone());
-        if current.as_ref().is_none_or(|p| p.state != state) {
+        if current.as_ref().is_none_or(|p| p.state.as_str() != state) {
             self.set_presence(user, state, status.as_deref())?;
         }
         Ok(())
@@ -48,13 +52,13 @@ impl Services {
 
     /// `GET /presence/{userId}/status`.
     pub fn presence(&self, user: &UserId) -> Result<Presence> {
-        if self.storage().user(user.as_str())?.is_none() {
+        if self.storage().user(user)?.is_none() {
             return Err(Error::not_found("No such user"));
         }
-        Ok(match self.storage().presence(user.as_str())? {
+        Ok(match self.storage().presence(user)? {
             Some(row) => Presence {
-                currently_active: row.state == "online",
-                state: row.state,
+                currently_active: row.state == PresenceState::Online,
+                state: row.state.as_str().to_owned(),
                 status_msg: row.status_msg,
                 last_active_ago: Some((now_ms() - row.last_active_ts).max(0) as u64),
             },
@@ -71,12 +75,12 @@ impl Services {
     pub fn presence_events(
         &self,
         viewer: &UserId,
-        after: Option<i64>,
-        until: i64,
+        after: Option<StreamPos>,
+        until: StreamPos,
     ) -> Result<Vec<Value>> {
         let changed = self
             .storage()
-            .presence_changes(after.unwrap_or(-1), until)?;
+            .presence_changes(after.unwrap_or(StreamPos(-1)), until)?;
         if changed.is_empty() {
             return Ok(Vec::new());
         }

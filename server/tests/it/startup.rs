@@ -89,5 +89,5 @@ fn restart_keeps_the_signing_key_and_accounts() {
             .unwrap(),
         key
     );
-    assert!(again.storage().user(user.as_str()).unwrap().is_some());
+    assert!(again.storage().user(&user).unwrap().is_some());
 }
