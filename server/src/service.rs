@@ -36,8 +36,15 @@ use crate::{
 };
 
 /// Everything a request handler can reach. Cheap to clone.
+///
+/// Parts with a boundary of their own (their state and only the storage
+/// areas they need) are fields; the rest still shares [`Inner`].
 #[derive(Clone)]
 pub struct Services {
+    /// The content repository and thumbnails.
+    pub media: Arc<media::Media>,
+    /// Server-side key backups.
+    pub key_backup: Arc<key_backup::KeyBackup>,
     inner: Arc<Inner>,
 }
 
@@ -51,8 +58,6 @@ struct Inner {
     durability: Arc<durability::Durability>,
     unread: unread::UnreadCache,
     rate_limiter: ratelimit::RateLimiter,
-    /// Bounds how many images are decoded for thumbnails at once (memory, not CPU).
-    thumbnail_decodes: tokio::sync::Semaphore,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
     event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
@@ -88,6 +93,8 @@ impl Services {
         let notifier = notifier::Notifier::new(storage.max_stream()?);
         let durability = durability::Durability::start(storage.clone());
         Ok(Self {
+            media: Arc::new(media::Media::new(&config, storage.clone())),
+            key_backup: Arc::new(key_backup::KeyBackup::new(storage.clone())),
             inner: Arc::new(Inner {
                 config,
                 storage,
@@ -98,7 +105,6 @@ impl Services {
                 durability,
                 unread: unread::UnreadCache::default(),
                 rate_limiter: ratelimit::RateLimiter::default(),
-                thumbnail_decodes: tokio::sync::Semaphore::new(thumbnail::CONCURRENT_DECODES),
                 event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
                 push_epoch: Default::default(),
             }),
@@ -110,8 +116,15 @@ impl Services {
         &self.inner.config
     }
 
-    pub fn storage(&self) -> &dyn Storage {
+    /// The whole storage, for the service parts in this module only: handlers
+    /// go through the services, never around them.
+    fn storage(&self) -> &dyn Storage {
         &*self.inner.storage
+    }
+
+    /// The public half of the server's ed25519 signing key.
+    pub fn signing_public_key(&self) -> [u8; 32] {
+        self.inner.signing_key.public_key()
     }
 
     pub fn notifier(&self) -> &notifier::Notifier {
@@ -128,10 +141,6 @@ impl Services {
 
     fn inner_rate_limiter(&self) -> &ratelimit::RateLimiter {
         &self.inner.rate_limiter
-    }
-
-    fn thumbnail_decodes(&self) -> &tokio::sync::Semaphore {
-        &self.inner.thumbnail_decodes
     }
 
     fn inner_typing(&self) -> &ephemeral::Typing {

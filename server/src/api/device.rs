@@ -1,11 +1,10 @@
-//! Devices and account management (password change, deactivation).
+//! Devices: list, inspect, rename, delete.
 
 use axum::extract::State;
 use ruma::{
     MilliSecondsSinceUnixEpoch, UInt,
-    api::client::{
-        account::{ThirdPartyIdRemovalStatus, change_password, deactivate},
-        device::{Device, delete_device, delete_devices, get_device, get_devices, update_device},
+    api::client::device::{
+        Device, delete_device, delete_devices, get_device, get_devices, update_device,
     },
 };
 
@@ -79,37 +78,4 @@ pub async fn delete_many(
         .await?;
     services.delete_devices(&who.user_id, &req.body.devices)?;
     Ok(delete_devices::v3::Response::new().into())
-}
-
-/// # `POST /_matrix/client/v3/account/password` (user-interactive auth)
-pub async fn password(
-    State(services): State<Services>,
-    req: Ruma<change_password::v3::Request>,
-) -> Result<RumaResponse<change_password::v3::Response>> {
-    let who = req.requester()?;
-    services
-        .require_password(&who.user_id, req.body.auth.as_ref())
-        .await?;
-    services
-        .change_password(
-            &who.user_id,
-            Some(&who.device_id),
-            req.body.new_password.clone(),
-            req.body.logout_devices,
-        )
-        .await?;
-    Ok(change_password::v3::Response::new().into())
-}
-
-/// # `POST /_matrix/client/v3/account/deactivate` (user-interactive auth)
-pub async fn deactivate(
-    State(services): State<Services>,
-    req: Ruma<deactivate::v3::Request>,
-) -> Result<RumaResponse<deactivate::v3::Response>> {
-    let who = req.requester()?;
-    services
-        .require_password(&who.user_id, req.body.auth.as_ref())
-        .await?;
-    services.deactivate(&who.user_id).await?;
-    Ok(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport).into())
 }

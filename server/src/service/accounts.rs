@@ -224,6 +224,11 @@ impl Services {
         self.device_list_changed(user_id)
     }
 
+    /// Whether the user ID is taken (deactivated accounts keep theirs).
+    pub fn user_exists(&self, user_id: &UserId) -> Result<bool> {
+        Ok(self.storage().user(user_id)?.is_some())
+    }
+
     /// The display name and avatar of one of our users.
     pub fn profile(&self, user_id: &UserId) -> Result<Option<(Option<String>, Option<String>)>> {
         Ok(self

@@ -6,14 +6,18 @@
 //! for decryption, counts them and moves an etag whenever they change, so clients
 //! know when to download again. Only the newest version takes writes: a client
 //! still writing to an old one learns of the new one from the 403.
+//!
+//! [`KeyBackup`] is a part of [`Services`](super::Services) holding only the
+//! [`KeyBackupStore`] of storage.
+
+use std::sync::Arc;
 
 use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::value::RawValue;
 
-use super::Services;
 use crate::{
     error::{Error, Result},
-    storage::{BackupCounts, BackupKeyRow, BackupVersionRow, BackupWrite},
+    storage::{BackupCounts, BackupKeyRow, BackupVersionRow, BackupWrite, KeyBackupStore},
 };
 
 /// Largest `session_data` of one key, in bytes of JSON. A Megolm session export
@@ -110,7 +114,20 @@ impl BackupInfo {
     }
 }
 
-impl Services {
+/// Server-side key backups.
+pub struct KeyBackup {
+    storage: Arc<dyn KeyBackupStore>,
+}
+
+impl KeyBackup {
+    pub(super) fn new(storage: Arc<dyn KeyBackupStore>) -> Self {
+        Self { storage }
+    }
+
+    fn storage(&self) -> &dyn KeyBackupStore {
+        &*self.storage
+    }
+
     /// `POST /room_keys/version`: a new version, which becomes the current one.
     pub fn create_backup(&self, user: &UserId, algorithm: &RawValue) -> Result<String> {
         let body = parse_version_body(algorithm)?;

@@ -666,6 +666,22 @@ impl Services {
 
 impl Services {
     /// Whether `user` is currently joined to the room.
+    /// The rooms the user is joined to.
+    pub fn joined_rooms(&self, user: &UserId) -> Result<Vec<OwnedRoomId>> {
+        Ok(self
+            .storage()
+            .memberships_of(user)?
+            .into_iter()
+            .filter(|row| row.membership == MembershipState::Join)
+            .map(|row| row.room_id)
+            .collect())
+    }
+
+    /// The users joined to a room.
+    pub fn joined_members(&self, room_id: &RoomId) -> Result<Vec<OwnedUserId>> {
+        Ok(self.storage().joined_members(room_id)?)
+    }
+
     pub fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
         Ok(self
             .storage()
