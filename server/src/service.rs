@@ -45,6 +45,8 @@ pub struct Services {
     pub media: Arc<media::Media>,
     /// Server-side key backups.
     pub key_backup: Arc<key_backup::KeyBackup>,
+    /// Users' presence.
+    pub presence: Arc<presence::Presence>,
     inner: Arc<Inner>,
 }
 
@@ -52,7 +54,7 @@ struct Inner {
     config: Config,
     storage: Arc<dyn Storage>,
     signing_key: Ed25519KeyPair,
-    notifier: notifier::Notifier,
+    notifier: Arc<notifier::Notifier>,
     uia: uia::UiaSessions,
     typing: ephemeral::Typing,
     durability: Arc<durability::Durability>,
@@ -90,11 +92,17 @@ impl Services {
         let der = storage.meta_get_or_insert(SIGNING_KEY_META, &generated)?;
         let signing_key = Ed25519KeyPair::from_der(&der, SIGNING_KEY_VERSION.to_owned())
             .map_err(|e| Error::Internal(format!("stored signing key is unreadable: {e}")))?;
-        let notifier = notifier::Notifier::new(storage.max_stream()?);
+        let notifier = Arc::new(notifier::Notifier::new(storage.max_stream()?));
         let durability = durability::Durability::start(storage.clone());
         Ok(Self {
             media: Arc::new(media::Media::new(&config, storage.clone())),
             key_backup: Arc::new(key_backup::KeyBackup::new(storage.clone())),
+            presence: Arc::new(presence::Presence::new(
+                storage.clone(),
+                storage.clone(),
+                storage.clone(),
+                notifier.clone(),
+            )),
             inner: Arc::new(Inner {
                 config,
                 storage,

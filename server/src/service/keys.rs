@@ -19,7 +19,9 @@ pub use self::{device_lists::DeviceListUpdates, signing::SignatureFailures};
 use super::Services;
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::{ClaimedKey, DeviceKeysRow, NewToDevice, OneTimeKey, StreamPos, ToDeviceRow},
+    storage::{
+        ClaimedKey, DeviceKeysRow, NewToDevice, OneTimeKey, StateStore, StreamPos, ToDeviceRow,
+    },
 };
 
 /// Claimed keys: user → device → key ID → key.
@@ -104,6 +106,20 @@ fn own_signatures_only(value: &mut Value, owner: &UserId) {
             signatures.retain(|signer, _| signer == owner.as_str());
         }
     }
+}
+
+/// Users sharing a room with `user` (including `user`), from the memberships alone.
+pub(super) fn users_sharing_rooms(
+    state: &dyn StateStore,
+    user: &UserId,
+) -> Result<BTreeSet<OwnedUserId>> {
+    let mut users = BTreeSet::from([user.to_owned()]);
+    for row in state.memberships_of(user)? {
+        if row.membership == MembershipState::Join {
+            users.extend(state.joined_members(&row.room_id)?);
+        }
+    }
+    Ok(users)
 }
 
 impl Services {
@@ -299,13 +315,7 @@ impl Services {
 
     /// Users sharing a room with `user` (including `user`).
     pub fn users_sharing_rooms(&self, user: &UserId) -> Result<BTreeSet<OwnedUserId>> {
-        let mut users = BTreeSet::from([user.to_owned()]);
-        for row in self.storage().memberships_of(user)? {
-            if row.membership == MembershipState::Join {
-                users.extend(self.storage().joined_members(&row.room_id)?);
-            }
-        }
-        Ok(users)
+        users_sharing_rooms(self.storage(), user)
     }
 
     /// Records that `user`'s devices or keys changed (a device was added or

@@ -140,7 +140,8 @@ impl Services {
     pub async fn sync(&self, who: &Requester, mut params: SyncParams) -> Result<Response> {
         params.timeline_limit = params.timeline_limit.clamp(1, MAX_TIMELINE_LIMIT);
         if params.set_presence != "offline" {
-            self.touch_presence(&who.user_id, &params.set_presence)?;
+            self.presence
+                .touch_presence(&who.user_id, &params.set_presence)?;
         }
         let deadline = tokio::time::Instant::now() + params.timeout.min(MAX_TIMEOUT);
         // Subscribe before reading, so nothing committed after the read is missed.
@@ -198,7 +199,7 @@ impl Services {
                 .insert(algorithm.as_str().into(), UInt::new_saturating(count));
         }
         let initial = since.is_none() || params.full_state;
-        for event in self.presence_events(&who.user_id, since, upto)? {
+        for event in self.presence.presence_events(&who.user_id, since, upto)? {
             if !params
                 .presence_filter
                 .matches("m.presence", event["sender"].as_str())
