@@ -47,6 +47,8 @@ pub struct Services {
     pub key_backup: Arc<key_backup::KeyBackup>,
     /// Users' presence.
     pub presence: Arc<presence::Presence>,
+    /// Account data, filters and push rules.
+    pub account_data: Arc<account_data::AccountData>,
     inner: Arc<Inner>,
 }
 
@@ -65,7 +67,7 @@ struct Inner {
     event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
     /// Bumped whenever something push rules read may have changed (room
     /// state, a user's push rules), so cached evaluators know to rebuild.
-    push_epoch: std::sync::atomic::AtomicU64,
+    push_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 const SIGNING_KEY_META: &str = "signing_key_ed25519";
@@ -93,6 +95,7 @@ impl Services {
         let signing_key = Ed25519KeyPair::from_der(&der, SIGNING_KEY_VERSION.to_owned())
             .map_err(|e| Error::Internal(format!("stored signing key is unreadable: {e}")))?;
         let notifier = Arc::new(notifier::Notifier::new(storage.max_stream()?));
+        let push_epoch = Arc::new(std::sync::atomic::AtomicU64::default());
         let durability = durability::Durability::start(storage.clone());
         Ok(Self {
             media: Arc::new(media::Media::new(&config, storage.clone())),
@@ -102,6 +105,11 @@ impl Services {
                 storage.clone(),
                 storage.clone(),
                 notifier.clone(),
+            )),
+            account_data: Arc::new(account_data::AccountData::new(
+                storage.clone(),
+                notifier.clone(),
+                push_epoch.clone(),
             )),
             inner: Arc::new(Inner {
                 config,
@@ -114,7 +122,7 @@ impl Services {
                 unread: unread::UnreadCache::default(),
                 rate_limiter: ratelimit::RateLimiter::default(),
                 event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
-                push_epoch: Default::default(),
+                push_epoch: push_epoch.clone(),
             }),
         })
     }

@@ -29,6 +29,7 @@ pub async fn sync(
         Some(Filter::FilterDefinition(def)) => Some(def),
         Some(Filter::FilterId(id)) => {
             let json = services
+                .account_data
                 .filter(&who.user_id, id)
                 .map_err(|_| Error::invalid_param(format!("Unknown filter {id}")))?;
             stored = serde_json::from_str::<FilterDefinition>(&json)?;

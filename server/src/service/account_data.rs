@@ -3,17 +3,54 @@
 //! Push rules live in the `m.push_rules` global account data; until a user
 //! changes them they are the spec's server-default rule set (which includes
 //! `.m.rule.call`, needed for Element to ring).
+//!
+//! [`AccountData`] is a part of [`Services`](super::Services) holding only the
+//! account-data area of storage, the notifier that orders its changes, and the
+//! push epoch it moves when push rules change.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use ruma::{RoomId, UserId, push::Ruleset};
 use serde_json::value::RawValue;
 
-use super::Services;
-use crate::error::{Error, ErrorKind, Result};
+use super::notifier::Notifier;
+use crate::{
+    error::{Error, ErrorKind, Result},
+    storage::AccountDataStore,
+};
 
 /// Types the server manages itself; clients may not write them directly.
 const SERVER_MANAGED: [&str; 2] = ["m.push_rules", "m.fully_read"];
 
-impl Services {
+/// Account data, filters and push rules.
+pub struct AccountData {
+    storage: Arc<dyn AccountDataStore>,
+    notifier: Arc<Notifier>,
+    /// Bumped whenever something push rules read may have changed (room
+    /// state, a user's push rules), so cached evaluators know to rebuild.
+    push_epoch: Arc<AtomicU64>,
+}
+
+impl AccountData {
+    pub(super) fn new(
+        storage: Arc<dyn AccountDataStore>,
+        notifier: Arc<Notifier>,
+        push_epoch: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            storage,
+            notifier,
+            push_epoch,
+        }
+    }
+
+    fn storage(&self) -> &dyn AccountDataStore {
+        &*self.storage
+    }
+
     /// `PUT .../account_data/{type}`: stores a JSON object.
     pub fn set_account_data(
         &self,
@@ -51,7 +88,7 @@ impl Services {
                 "Account data is limited to 64 KiB",
             ));
         }
-        let reservation = self.notifier().reserve();
+        let reservation = self.notifier.reserve();
         self.storage().set_account_data(
             user_id,
             room_id,
@@ -60,7 +97,7 @@ impl Services {
             reservation.position(),
         )?;
         if event_type == "m.push_rules" {
-            self.push_context_changed();
+            self.push_epoch.fetch_add(1, Ordering::AcqRel);
         }
         Ok(())
     }
@@ -107,9 +144,7 @@ impl Services {
             .filter(user_id, filter_id)?
             .ok_or_else(|| Error::not_found(format!("No filter with ID {filter_id}")))
     }
-}
 
-impl Services {
     /// Changes the user's push rules with `change` and stores the result
     /// (as `m.push_rules` account data, so syncs report it).
     pub fn update_push_rules<T>(

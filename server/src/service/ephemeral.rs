@@ -193,6 +193,7 @@ impl Services {
             return Err(Error::forbidden("You are not in this room"));
         }
         let content = json!({ "event_id": event_id }).to_string();
-        self.write_account_data(user, Some(room_id), "m.fully_read", &content)
+        self.account_data
+            .write_account_data(user, Some(room_id), "m.fully_read", &content)
     }
 }

@@ -236,7 +236,9 @@ impl Services {
             }
         }
         if initial && !has_push_rules && params.account_data_filter.matches("m.push_rules", None) {
-            let rules = serde_json::json!({ "global": self.push_rules(&who.user_id)? }).to_string();
+            let rules =
+                serde_json::json!({ "global": self.account_data.push_rules(&who.user_id)? })
+                    .to_string();
             response
                 .account_data
                 .events

@@ -255,7 +255,7 @@ impl Services {
         );
         ctx.power_levels = self.push_power_levels(room_id)?;
         Ok(Evaluator {
-            rules: self.push_rules(user)?,
+            rules: self.account_data.push_rules(user)?,
             ctx,
         })
     }
