@@ -150,9 +150,12 @@ pub fn router(services: Services) -> Router {
         )
         .ruma_route_limited::<change_password::v3::Request, _, _>(
             Action::OtherWrite,
-            device::password,
+            account::password,
         )
-        .ruma_route_limited::<deactivate::v3::Request, _, _>(Action::OtherWrite, device::deactivate)
+        .ruma_route_limited::<deactivate::v3::Request, _, _>(
+            Action::OtherWrite,
+            account::deactivate,
+        )
         .ruma_route_limited::<upload_keys::v3::Request, _, _>(Action::KeyUpload, keys::upload)
         .ruma_route::<get_keys::v3::Request, _, _>(keys::query)
         .ruma_route::<claim_keys::v3::Request, _, _>(keys::claim)
@@ -232,7 +235,7 @@ pub fn router(services: Services) -> Router {
         .ruma_route::<search_users::v3::Request, _, _>(directory::search)
         .ruma_route_limited::<join_room_by_id_or_alias::v3::Request, _, _>(
             Action::Join,
-            directory::join_by_id_or_alias,
+            room::join_by_id_or_alias,
         )
         .ruma_route_limited::<set_presence::v3::Request, _, _>(Action::OtherWrite, presence::set)
         .ruma_route::<get_presence::v3::Request, _, _>(presence::get)

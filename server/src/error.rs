@@ -157,9 +157,11 @@ impl Error {
     }
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(err: rusqlite::Error) -> Self {
-        Self::Internal(format!("database: {err}"))
+/// Storage failures are never the client's doing: they are internal errors,
+/// logged in full and shown as `M_UNKNOWN`.
+impl From<crate::storage::StorageError> for Error {
+    fn from(err: crate::storage::StorageError) -> Self {
+        Self::Internal(err.to_string())
     }
 }
 

@@ -62,7 +62,7 @@ pub fn open_services(config: &Config) -> Result<Services, StartError> {
     };
     let result = check_writable(dir).map_err(data_err).and_then(|()| {
         let storage = SqliteStorage::open(&dir.join(DATABASE_FILE))
-            .map_err(|e| StartError::Database(e.to_string()))?;
+            .map_err(|e| StartError::Database(error::Error::from(e).to_string()))?;
         Services::new(config.clone(), Arc::new(storage))
             .map_err(|e| StartError::Database(e.to_string()))
     });

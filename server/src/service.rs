@@ -36,8 +36,19 @@ use crate::{
 };
 
 /// Everything a request handler can reach. Cheap to clone.
+///
+/// Parts with a boundary of their own (their state and only the storage
+/// areas they need) are fields; the rest still shares [`Inner`].
 #[derive(Clone)]
 pub struct Services {
+    /// The content repository and thumbnails.
+    pub media: Arc<media::Media>,
+    /// Server-side key backups.
+    pub key_backup: Arc<key_backup::KeyBackup>,
+    /// Users' presence.
+    pub presence: Arc<presence::Presence>,
+    /// Account data, filters and push rules.
+    pub account_data: Arc<account_data::AccountData>,
     inner: Arc<Inner>,
 }
 
@@ -45,20 +56,18 @@ struct Inner {
     config: Config,
     storage: Arc<dyn Storage>,
     signing_key: Ed25519KeyPair,
-    notifier: notifier::Notifier,
+    notifier: Arc<notifier::Notifier>,
     uia: uia::UiaSessions,
     typing: ephemeral::Typing,
     durability: Arc<durability::Durability>,
     unread: unread::UnreadCache,
     rate_limiter: ratelimit::RateLimiter,
-    /// Bounds how many images are decoded for thumbnails at once (memory, not CPU).
-    thumbnail_decodes: tokio::sync::Semaphore,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
     event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
     /// Bumped whenever something push rules read may have changed (room
     /// state, a user's push rules), so cached evaluators know to rebuild.
-    push_epoch: std::sync::atomic::AtomicU64,
+    push_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 const SIGNING_KEY_META: &str = "signing_key_ed25519";
@@ -85,9 +94,23 @@ impl Services {
         let der = storage.meta_get_or_insert(SIGNING_KEY_META, &generated)?;
         let signing_key = Ed25519KeyPair::from_der(&der, SIGNING_KEY_VERSION.to_owned())
             .map_err(|e| Error::Internal(format!("stored signing key is unreadable: {e}")))?;
-        let notifier = notifier::Notifier::new(storage.max_stream()?);
+        let notifier = Arc::new(notifier::Notifier::new(storage.max_stream()?));
+        let push_epoch = Arc::new(std::sync::atomic::AtomicU64::default());
         let durability = durability::Durability::start(storage.clone());
         Ok(Self {
+            media: Arc::new(media::Media::new(&config, storage.clone())),
+            key_backup: Arc::new(key_backup::KeyBackup::new(storage.clone())),
+            presence: Arc::new(presence::Presence::new(
+                storage.clone(),
+                storage.clone(),
+                storage.clone(),
+                notifier.clone(),
+            )),
+            account_data: Arc::new(account_data::AccountData::new(
+                storage.clone(),
+                notifier.clone(),
+                push_epoch.clone(),
+            )),
             inner: Arc::new(Inner {
                 config,
                 storage,
@@ -98,9 +121,8 @@ impl Services {
                 durability,
                 unread: unread::UnreadCache::default(),
                 rate_limiter: ratelimit::RateLimiter::default(),
-                thumbnail_decodes: tokio::sync::Semaphore::new(thumbnail::CONCURRENT_DECODES),
                 event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
-                push_epoch: Default::default(),
+                push_epoch: push_epoch.clone(),
             }),
         })
     }
@@ -110,8 +132,15 @@ impl Services {
         &self.inner.config
     }
 
-    pub fn storage(&self) -> &dyn Storage {
+    /// The whole storage, for the service parts in this module only: handlers
+    /// go through the services, never around them.
+    fn storage(&self) -> &dyn Storage {
         &*self.inner.storage
+    }
+
+    /// The public half of the server's ed25519 signing key.
+    pub fn signing_public_key(&self) -> [u8; 32] {
+        self.inner.signing_key.public_key()
     }
 
     pub fn notifier(&self) -> &notifier::Notifier {
@@ -128,10 +157,6 @@ impl Services {
 
     fn inner_rate_limiter(&self) -> &ratelimit::RateLimiter {
         &self.inner.rate_limiter
-    }
-
-    fn thumbnail_decodes(&self) -> &tokio::sync::Semaphore {
-        &self.inner.thumbnail_decodes
     }
 
     fn inner_typing(&self) -> &ephemeral::Typing {

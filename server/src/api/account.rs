@@ -1,8 +1,12 @@
-//! Accounts and sessions: register, login, logout, whoami.
+//! Accounts and sessions: register, login, logout, whoami, password
+//! change, deactivation.
 
 use axum::extract::State;
 use ruma::api::client::{
-    account::{get_username_availability, register, whoami},
+    account::{
+        ThirdPartyIdRemovalStatus, change_password, deactivate, get_username_availability,
+        register, whoami,
+    },
     session::{get_login_types, login, logout, logout_all},
     uiaa::{AuthData, AuthFlow, AuthType, UiaaInfo, UserIdentifier},
 };
@@ -45,7 +49,7 @@ pub async fn register(
         Some(name) => services.new_user_id_for(name)?,
         None => services.new_user_id_for(&random_localpart())?,
     };
-    if services.storage().user(user_id.as_str())?.is_some() {
+    if services.user_exists(&user_id)? {
         return Err(Error::new(
             ErrorKind::UserInUse,
             "That user ID is already taken",
@@ -216,13 +220,46 @@ pub async fn username_available(
     Ruma { body, .. }: Ruma<get_username_availability::v3::Request>,
 ) -> Result<RumaResponse<get_username_availability::v3::Response>> {
     let user_id = services.new_user_id_for(&body.username)?;
-    if services.storage().user(user_id.as_str())?.is_some() {
+    if services.user_exists(&user_id)? {
         return Err(Error::new(
             ErrorKind::UserInUse,
             "That user ID is already taken",
         ));
     }
     Ok(get_username_availability::v3::Response::new(true).into())
+}
+
+/// # `POST /_matrix/client/v3/account/password` (user-interactive auth)
+pub async fn password(
+    State(services): State<Services>,
+    req: Ruma<change_password::v3::Request>,
+) -> Result<RumaResponse<change_password::v3::Response>> {
+    let who = req.requester()?;
+    services
+        .require_password(&who.user_id, req.body.auth.as_ref())
+        .await?;
+    services
+        .change_password(
+            &who.user_id,
+            Some(&who.device_id),
+            req.body.new_password.clone(),
+            req.body.logout_devices,
+        )
+        .await?;
+    Ok(change_password::v3::Response::new().into())
+}
+
+/// # `POST /_matrix/client/v3/account/deactivate` (user-interactive auth)
+pub async fn deactivate(
+    State(services): State<Services>,
+    req: Ruma<deactivate::v3::Request>,
+) -> Result<RumaResponse<deactivate::v3::Response>> {
+    let who = req.requester()?;
+    services
+        .require_password(&who.user_id, req.body.auth.as_ref())
+        .await?;
+    services.deactivate(&who.user_id).await?;
+    Ok(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport).into())
 }
 
 /// The rate-limit key of a client address (all unknown addresses share one bucket).

@@ -35,7 +35,7 @@ pub async fn set_global(
 ) -> Result<RumaResponse<set_global_account_data::v3::Response>> {
     let who = req.requester()?;
     own(who, &req.body.user_id)?;
-    services.set_account_data(
+    services.account_data.set_account_data(
         &who.user_id,
         None,
         &req.body.event_type.to_string(),
@@ -51,7 +51,10 @@ pub async fn get_global(
 ) -> Result<RumaResponse<get_global_account_data::v3::Response>> {
     let who = req.requester()?;
     own(who, &req.body.user_id)?;
-    let data = services.account_data(&who.user_id, None, &req.body.event_type.to_string())?;
+    let data =
+        services
+            .account_data
+            .account_data(&who.user_id, None, &req.body.event_type.to_string())?;
     Ok(get_global_account_data::v3::Response::new(Raw::from_json(data)).into())
 }
 
@@ -63,7 +66,7 @@ pub async fn set_room(
     let who = req.requester()?;
     own(who, &req.body.user_id)?;
     let body = &req.body;
-    services.set_account_data(
+    services.account_data.set_account_data(
         &who.user_id,
         Some(&body.room_id),
         &body.event_type.to_string(),
@@ -79,7 +82,7 @@ pub async fn get_room(
 ) -> Result<RumaResponse<get_room_account_data::v3::Response>> {
     let who = req.requester()?;
     own(who, &req.body.user_id)?;
-    let data = services.account_data(
+    let data = services.account_data.account_data(
         &who.user_id,
         Some(&req.body.room_id),
         &req.body.event_type.to_string(),
@@ -97,7 +100,10 @@ pub async fn create(
         return Err(Error::forbidden("You can only create filters for yourself"));
     }
     let json = serde_json::to_string(&req.body.filter)?;
-    Ok(create_filter::v3::Response::new(services.create_filter(&who.user_id, &json)?).into())
+    Ok(
+        create_filter::v3::Response::new(services.account_data.create_filter(&who.user_id, &json)?)
+            .into(),
+    )
 }
 
 /// # `GET /_matrix/client/v3/user/{userId}/filter/{filterId}`
@@ -109,7 +115,9 @@ pub async fn get(
     if who.user_id != req.body.user_id {
         return Err(Error::not_found("No such filter"));
     }
-    let json = services.filter(&who.user_id, &req.body.filter_id)?;
+    let json = services
+        .account_data
+        .filter(&who.user_id, &req.body.filter_id)?;
     Ok(get_filter::v3::Response::new(serde_json::from_str(&json)?).into())
 }
 
@@ -118,10 +126,12 @@ pub async fn push_rules(
     State(services): State<Services>,
     req: Ruma<get_pushrules_all::v3::Request>,
 ) -> Result<RumaResponse<get_pushrules_all::v3::Response>> {
-    Ok(
-        get_pushrules_all::v3::Response::new(services.push_rules(&req.requester()?.user_id)?)
-            .into(),
+    Ok(get_pushrules_all::v3::Response::new(
+        services
+            .account_data
+            .push_rules(&req.requester()?.user_id)?,
     )
+    .into())
 }
 
 /// # `GET /_matrix/client/v3/pushrules/global/`
@@ -130,7 +140,9 @@ pub async fn push_rules_global(
     req: Ruma<get_pushrules_global_scope::v3::Request>,
 ) -> Result<RumaResponse<get_pushrules_global_scope::v3::Response>> {
     Ok(get_pushrules_global_scope::v3::Response::new(
-        services.push_rules(&req.requester()?.user_id)?,
+        services
+            .account_data
+            .push_rules(&req.requester()?.user_id)?,
     )
     .into())
 }

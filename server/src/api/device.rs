@@ -1,21 +1,20 @@
-//! Devices and account management (password change, deactivation).
+//! Devices: list, inspect, rename, delete.
 
 use axum::extract::State;
 use ruma::{
     MilliSecondsSinceUnixEpoch, UInt,
-    api::client::{
-        account::{ThirdPartyIdRemovalStatus, change_password, deactivate},
-        device::{Device, delete_device, delete_devices, get_device, get_devices, update_device},
+    api::client::device::{
+        Device, delete_device, delete_devices, get_device, get_devices, update_device,
     },
 };
 
 use super::ruma_wrapper::{Ruma, RumaResponse};
-use crate::{error::Result, service::Services};
+use crate::{error::Result, service::Services, storage::DeviceRow};
 
-fn device(id: ruma::OwnedDeviceId, name: Option<String>, created: i64) -> Device {
-    let mut device = Device::new(id);
-    device.display_name = name;
-    device.last_seen_ts = UInt::new(created.max(0) as u64).map(MilliSecondsSinceUnixEpoch);
+fn device(row: DeviceRow) -> Device {
+    let mut device = Device::new(row.device_id);
+    device.display_name = row.display_name;
+    device.last_seen_ts = UInt::new(row.created_ts.max(0) as u64).map(MilliSecondsSinceUnixEpoch);
     device
 }
 
@@ -25,13 +24,7 @@ pub async fn list(
     req: Ruma<get_devices::v3::Request>,
 ) -> Result<RumaResponse<get_devices::v3::Response>> {
     let devices = services.devices(&req.requester()?.user_id)?;
-    Ok(get_devices::v3::Response::new(
-        devices
-            .into_iter()
-            .map(|(id, name, ts)| device(id, name, ts))
-            .collect(),
-    )
-    .into())
+    Ok(get_devices::v3::Response::new(devices.into_iter().map(device).collect()).into())
 }
 
 /// # `GET /_matrix/client/v3/devices/{deviceId}`
@@ -39,12 +32,12 @@ pub async fn get(
     State(services): State<Services>,
     req: Ruma<get_device::v3::Request>,
 ) -> Result<RumaResponse<get_device::v3::Response>> {
-    let (id, name, ts) = services
+    let row = services
         .devices(&req.requester()?.user_id)?
         .into_iter()
-        .find(|(id, _, _)| *id == req.body.device_id)
+        .find(|row| row.device_id == req.body.device_id)
         .ok_or_else(|| crate::error::Error::not_found("No such device"))?;
-    Ok(get_device::v3::Response::new(device(id, name, ts)).into())
+    Ok(get_device::v3::Response::new(device(row)).into())
 }
 
 /// # `PUT /_matrix/client/v3/devices/{deviceId}`
@@ -85,37 +78,4 @@ pub async fn delete_many(
         .await?;
     services.delete_devices(&who.user_id, &req.body.devices)?;
     Ok(delete_devices::v3::Response::new().into())
-}
-
-/// # `POST /_matrix/client/v3/account/password` (user-interactive auth)
-pub async fn password(
-    State(services): State<Services>,
-    req: Ruma<change_password::v3::Request>,
-) -> Result<RumaResponse<change_password::v3::Response>> {
-    let who = req.requester()?;
-    services
-        .require_password(&who.user_id, req.body.auth.as_ref())
-        .await?;
-    services
-        .change_password(
-            &who.user_id,
-            Some(&who.device_id),
-            req.body.new_password.clone(),
-            req.body.logout_devices,
-        )
-        .await?;
-    Ok(change_password::v3::Response::new().into())
-}
-
-/// # `POST /_matrix/client/v3/account/deactivate` (user-interactive auth)
-pub async fn deactivate(
-    State(services): State<Services>,
-    req: Ruma<deactivate::v3::Request>,
-) -> Result<RumaResponse<deactivate::v3::Response>> {
-    let who = req.requester()?;
-    services
-        .require_password(&who.user_id, req.body.auth.as_ref())
-        .await?;
-    services.deactivate(&who.user_id).await?;
-    Ok(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport).into())
 }

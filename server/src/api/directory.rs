@@ -6,7 +6,6 @@ use ruma::api::client::{
     directory::{
         get_public_rooms, get_public_rooms_filtered, get_room_visibility, set_room_visibility,
     },
-    membership::join_room_by_id_or_alias,
     room::{Visibility, aliases},
     user_directory::search_users,
 };
@@ -54,10 +53,7 @@ pub async fn room_aliases(
     req: Ruma<aliases::v3::Request>,
 ) -> Result<RumaResponse<aliases::v3::Response>> {
     let list = services.room_aliases(&req.requester()?.user_id, &req.body.room_id)?;
-    Ok(
-        aliases::v3::Response::new(list.into_iter().filter_map(|a| a.try_into().ok()).collect())
-            .into(),
-    )
+    Ok(aliases::v3::Response::new(list).into())
 }
 
 /// # `PUT /_matrix/client/v3/directory/list/room/{roomId}`
@@ -155,18 +151,4 @@ pub async fn search(
         })
         .collect();
     Ok(search_users::v3::Response::new(results, limited).into())
-}
-
-/// # `POST /_matrix/client/v3/join/{roomIdOrAlias}`
-pub async fn join_by_id_or_alias(
-    State(services): State<Services>,
-    req: Ruma<join_room_by_id_or_alias::v3::Request>,
-) -> Result<RumaResponse<join_room_by_id_or_alias::v3::Response>> {
-    let who = req.requester()?;
-    let room_id = match <&ruma::RoomId>::try_from(&*req.body.room_id_or_alias) {
-        Ok(room_id) => room_id.to_owned(),
-        Err(alias) => services.resolve_alias(alias)?,
-    };
-    services.join(&room_id, &who.user_id).await?;
-    Ok(join_room_by_id_or_alias::v3::Response::new(room_id).into())
 }

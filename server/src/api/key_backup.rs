@@ -28,7 +28,9 @@ pub async fn create_version(
     req: Ruma<create_backup_version::v3::Request>,
 ) -> Result<RumaResponse<create_backup_version::v3::Response>> {
     let who = req.requester()?;
-    let version = services.create_backup(&who.user_id, req.body.algorithm.json())?;
+    let version = services
+        .key_backup
+        .create_backup(&who.user_id, req.body.algorithm.json())?;
     Ok(create_backup_version::v3::Response::new(version).into())
 }
 
@@ -37,7 +39,9 @@ pub async fn latest_version(
     State(services): State<Services>,
     req: Ruma<get_latest_backup_info::v3::Request>,
 ) -> Result<RumaResponse<get_latest_backup_info::v3::Response>> {
-    let info = services.backup_info(&req.requester()?.user_id, None)?;
+    let info = services
+        .key_backup
+        .backup_info(&req.requester()?.user_id, None)?;
     let count = UInt::new_saturating(info.count);
     Ok(get_latest_backup_info::v3::Response::new(
         Raw::from_json(info.algorithm),
@@ -53,7 +57,9 @@ pub async fn version(
     State(services): State<Services>,
     req: Ruma<get_backup_info::v3::Request>,
 ) -> Result<RumaResponse<get_backup_info::v3::Response>> {
-    let info = services.backup_info(&req.requester()?.user_id, Some(&req.body.version))?;
+    let info = services
+        .key_backup
+        .backup_info(&req.requester()?.user_id, Some(&req.body.version))?;
     let count = UInt::new_saturating(info.count);
     Ok(get_backup_info::v3::Response::new(
         Raw::from_json(info.algorithm),
@@ -70,7 +76,11 @@ pub async fn update_version(
     req: Ruma<update_backup_version::v3::Request>,
 ) -> Result<RumaResponse<update_backup_version::v3::Response>> {
     let who = req.requester()?;
-    services.update_backup(&who.user_id, &req.body.version, req.body.algorithm.json())?;
+    services.key_backup.update_backup(
+        &who.user_id,
+        &req.body.version,
+        req.body.algorithm.json(),
+    )?;
     Ok(update_backup_version::v3::Response::new().into())
 }
 
@@ -79,7 +89,9 @@ pub async fn delete_version(
     State(services): State<Services>,
     req: Ruma<delete_backup_version::v3::Request>,
 ) -> Result<RumaResponse<delete_backup_version::v3::Response>> {
-    services.delete_backup(&req.requester()?.user_id, &req.body.version)?;
+    services
+        .key_backup
+        .delete_backup(&req.requester()?.user_id, &req.body.version)?;
     Ok(delete_backup_version::v3::Response::new().into())
 }
 
@@ -100,7 +112,10 @@ pub async fn put_keys(
                 .map(|(id, data)| (room.clone(), id.clone(), data.json()))
         })
         .collect();
-    let (count, etag) = services.put_backup_keys(&who.user_id, &req.body.version, keys)?;
+    let (count, etag) =
+        services
+            .key_backup
+            .put_backup_keys(&who.user_id, &req.body.version, keys)?;
     Ok(add_backup_keys::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }
 
@@ -116,7 +131,9 @@ pub async fn put_room_keys(
         .iter()
         .map(|(id, data)| (b.room_id.clone(), id.clone(), data.json()))
         .collect();
-    let (count, etag) = services.put_backup_keys(&who.user_id, &b.version, keys)?;
+    let (count, etag) = services
+        .key_backup
+        .put_backup_keys(&who.user_id, &b.version, keys)?;
     Ok(add_backup_keys_for_room::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }
 
@@ -132,7 +149,9 @@ pub async fn put_session_key(
         b.session_id.clone(),
         b.session_data.json(),
     )];
-    let (count, etag) = services.put_backup_keys(&who.user_id, &b.version, keys)?;
+    let (count, etag) = services
+        .key_backup
+        .put_backup_keys(&who.user_id, &b.version, keys)?;
     Ok(add_backup_keys_for_session::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }
 
@@ -155,7 +174,12 @@ pub async fn get_keys(
     State(services): State<Services>,
     req: Ruma<get_backup_keys::v3::Request>,
 ) -> Result<RumaResponse<get_backup_keys::v3::Response>> {
-    let rows = services.backup_keys(&req.requester()?.user_id, &req.body.version, None, None)?;
+    let rows = services.key_backup.backup_keys(
+        &req.requester()?.user_id,
+        &req.body.version,
+        None,
+        None,
+    )?;
     let mut by_room: BTreeMap<OwnedRoomId, Vec<BackupKeyRow>> = BTreeMap::new();
     for row in rows {
         by_room.entry(row.room_id.clone()).or_default().push(row);
@@ -173,7 +197,7 @@ pub async fn get_room_keys(
     req: Ruma<get_backup_keys_for_room::v3::Request>,
 ) -> Result<RumaResponse<get_backup_keys_for_room::v3::Response>> {
     let b = &req.body;
-    let rows = services.backup_keys(
+    let rows = services.key_backup.backup_keys(
         &req.requester()?.user_id,
         &b.version,
         Some(&b.room_id),
@@ -188,7 +212,7 @@ pub async fn get_session_key(
     req: Ruma<get_backup_keys_for_session::v3::Request>,
 ) -> Result<RumaResponse<get_backup_keys_for_session::v3::Response>> {
     let b = &req.body;
-    let rows = services.backup_keys(
+    let rows = services.key_backup.backup_keys(
         &req.requester()?.user_id,
         &b.version,
         Some(&b.room_id),
@@ -208,8 +232,12 @@ pub async fn delete_keys(
     State(services): State<Services>,
     req: Ruma<delete_backup_keys::v3::Request>,
 ) -> Result<RumaResponse<delete_backup_keys::v3::Response>> {
-    let (count, etag) =
-        services.delete_backup_keys(&req.requester()?.user_id, &req.body.version, None, None)?;
+    let (count, etag) = services.key_backup.delete_backup_keys(
+        &req.requester()?.user_id,
+        &req.body.version,
+        None,
+        None,
+    )?;
     Ok(delete_backup_keys::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }
 
@@ -219,7 +247,7 @@ pub async fn delete_room_keys(
     req: Ruma<delete_backup_keys_for_room::v3::Request>,
 ) -> Result<RumaResponse<delete_backup_keys_for_room::v3::Response>> {
     let b = &req.body;
-    let (count, etag) = services.delete_backup_keys(
+    let (count, etag) = services.key_backup.delete_backup_keys(
         &req.requester()?.user_id,
         &b.version,
         Some(&b.room_id),
@@ -235,7 +263,11 @@ pub async fn delete_session_key(
 ) -> Result<RumaResponse<delete_backup_keys_for_session::v3::Response>> {
     let b = &req.body;
     let user = &req.requester()?.user_id;
-    let (count, etag) =
-        services.delete_backup_keys(user, &b.version, Some(&b.room_id), Some(&b.session_id))?;
+    let (count, etag) = services.key_backup.delete_backup_keys(
+        user,
+        &b.version,
+        Some(&b.room_id),
+        Some(&b.session_id),
+    )?;
     Ok(delete_backup_keys_for_session::v3::Response::new(etag, UInt::new_saturating(count)).into())
 }

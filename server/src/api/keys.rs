@@ -20,7 +20,7 @@ use ruma::{
 use super::ruma_wrapper::{Ruma, RumaResponse};
 use crate::{
     error::Result,
-    service::{Services, keys::KeyUpload, sync::parse_token},
+    service::{Services, keys::KeyUpload, sync::SyncToken},
 };
 
 /// # `POST /_matrix/client/v3/keys/upload`
@@ -123,8 +123,8 @@ pub async fn changes(
     req: Ruma<get_key_changes::v3::Request>,
 ) -> Result<RumaResponse<get_key_changes::v3::Response>> {
     let who = req.requester()?;
-    let from = parse_token(&req.body.from)?;
-    let to = parse_token(&req.body.to)?;
+    let from = req.body.from.parse::<SyncToken>()?.0;
+    let to = req.body.to.parse::<SyncToken>()?.0;
     let updates = services.device_list_updates(&who.user_id, from, to)?;
     Ok(get_key_changes::v3::Response::new(updates.changed, updates.left).into())
 }

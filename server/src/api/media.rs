@@ -77,6 +77,7 @@ pub async fn upload(
     check_declared_length(&services, &headers)?;
     let filename = clean_filename(query_param(&uri, "filename"));
     let mxc = services
+        .media
         .upload(&who, content_type(&headers), filename.as_deref(), body)
         .await?;
     Ok(Json(json!({ "content_uri": mxc })).into_response())
@@ -86,7 +87,7 @@ pub async fn upload(
 pub async fn create(State(services): State<Services>, headers: HeaderMap) -> Result<Response> {
     let who = requester(&services, &headers)?;
     services.rate_limit(Action::MediaUpload, who.user_id.as_str())?;
-    let (mxc, expires) = services.create_pending(&who)?;
+    let (mxc, expires) = services.media.create_pending(&who)?;
     Ok(Json(json!({ "content_uri": mxc, "unused_expires_at": expires })).into_response())
 }
 
@@ -103,6 +104,7 @@ pub async fn upload_to(
     check_declared_length(&services, &headers)?;
     let filename = clean_filename(query_param(&uri, "filename"));
     services
+        .media
         .upload_pending(
             &who,
             &server_name,
@@ -122,9 +124,12 @@ fn check_declared_length(services: &Services, headers: &HeaderMap) -> Result<()>
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(length) if length > services.max_upload_size() => Err(Error::new(
+        Some(length) if length > services.media.max_upload_size() => Err(Error::new(
             ErrorKind::TooLarge,
-            format!("Files may be at most {} bytes", services.max_upload_size()),
+            format!(
+                "Files may be at most {} bytes",
+                services.media.max_upload_size()
+            ),
         )),
         _ => Ok(()),
     }
@@ -133,7 +138,7 @@ fn check_declared_length(services: &Services, headers: &HeaderMap) -> Result<()>
 /// `GET /_matrix/client/v1/media/config`.
 pub async fn config(State(services): State<Services>, headers: HeaderMap) -> Result<Response> {
     requester(&services, &headers)?;
-    Ok(Json(json!({ "m.upload.size": services.max_upload_size() })).into_response())
+    Ok(Json(json!({ "m.upload.size": services.media.max_upload_size() })).into_response())
 }
 
 /// `GET /_matrix/client/v1/media/download/{serverName}/{mediaId}`.
@@ -143,7 +148,7 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Result<Response> {
     requester(&services, &headers)?;
-    let file = services.media_file(&server_name, &media_id)?;
+    let file = services.media.media_file(&server_name, &media_id)?;
     let filename = file.filename.clone();
     serve(file, filename.as_deref(), &headers).await
 }
@@ -155,7 +160,7 @@ pub async fn download_as(
     headers: HeaderMap,
 ) -> Result<Response> {
     requester(&services, &headers)?;
-    let file = services.media_file(&server_name, &media_id)?;
+    let file = services.media.media_file(&server_name, &media_id)?;
     let filename = clean_filename(Some(filename));
     serve(file, filename.as_deref(), &headers).await
 }
@@ -186,6 +191,7 @@ pub async fn thumbnail(
         }
     };
     let file = services
+        .media
         .thumbnail(&server_name, &media_id, width, height, method)
         .await?;
     let filename = file

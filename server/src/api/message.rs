@@ -20,8 +20,9 @@ use crate::{
         history::Direction,
         ratelimit::Action,
         rooms::{EventSpec, Txn},
-        sync::parse_token,
+        sync::{SyncToken, parse_position},
     },
+    storage::StreamPos,
 };
 
 /// # `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}`
@@ -58,8 +59,8 @@ pub async fn messages(
 ) -> Result<RumaResponse<get_message_events::v3::Response>> {
     let who = req.requester()?;
     let body = &req.body;
-    let from = body.from.as_deref().map(parse_token).transpose()?;
-    let to = body.to.as_deref().map(parse_token).transpose()?;
+    let from = parse_position(body.from.as_deref())?;
+    let to = parse_position(body.to.as_deref())?;
     let dir = match body.dir {
         ruma::api::Direction::Backward => Direction::Backward,
         _ => Direction::Forward,
@@ -67,8 +68,8 @@ pub async fn messages(
     let limit = u64::from(body.limit) as usize;
     let page = services.messages(&who.user_id, &body.room_id, from, to, dir, limit)?;
     let mut response = get_message_events::v3::Response::new();
-    response.start = format!("s{}", page.start);
-    response.end = page.end.map(|e| format!("s{e}"));
+    response.start = SyncToken(page.start).to_string();
+    response.end = page.end.map(|e| SyncToken(e).to_string());
     response.chunk = page
         .events
         .iter()
@@ -88,7 +89,7 @@ pub async fn event(
     req: Ruma<get_room_event::v3::Request>,
 ) -> Result<RumaResponse<get_room_event::v3::Response>> {
     let who = req.requester()?;
-    let event = services.event_for(&who.user_id, &req.body.room_id, req.body.event_id.as_str())?;
+    let event = services.event_for(&who.user_id, &req.body.room_id, &req.body.event_id)?;
     Ok(get_room_event::v3::Response::new(services.render(who, &event)?).into())
 }
 
@@ -126,7 +127,7 @@ pub async fn context(
 ) -> Result<RumaResponse<get_context::v3::Response>> {
     let who = req.requester()?;
     let body = &req.body;
-    let event = services.event_for(&who.user_id, &body.room_id, body.event_id.as_str())?;
+    let event = services.event_for(&who.user_id, &body.room_id, &body.event_id)?;
     // The limit counts events before and after together, split evenly.
     let limit = (u64::from(body.limit) as usize).min(100);
     let (before_limit, after_limit) = (limit / 2, limit - limit / 2);
@@ -158,13 +159,11 @@ pub async fn context(
         events.iter().map(|e| services.render(who, e)).collect()
     };
     let mut response = get_context::v3::Response::new();
-    response.start = Some(format!("s{}", before.end.unwrap_or(0)));
-    response.end = Some(format!(
-        "s{}",
-        after
-            .end
-            .unwrap_or_else(|| after.events.last().map_or(event.stream, |e| e.stream))
-    ));
+    response.start = Some(SyncToken(before.end.unwrap_or(StreamPos::ZERO)).to_string());
+    let end = after
+        .end
+        .unwrap_or_else(|| after.events.last().map_or(event.stream, |e| e.stream));
+    response.end = Some(SyncToken(end).to_string());
     response.events_before = render(&before.events)?;
     response.events_after = render(&after.events)?;
     response.event = Some(services.render(who, &event)?);
@@ -179,7 +178,7 @@ pub async fn context(
     Ok(response.into())
 }
 
-fn empty_page(position: i64) -> crate::service::history::Page {
+fn empty_page(position: StreamPos) -> crate::service::history::Page {
     crate::service::history::Page {
         start: position,
         end: Some(position),
@@ -213,11 +212,11 @@ fn relations_page(
     let (events, next) = services.relations(
         &who.user_id,
         room_id,
-        event_id.as_str(),
+        event_id,
         rel_type.as_deref(),
         event_type.as_deref(),
-        from.map(parse_token).transpose()?,
-        to.map(parse_token).transpose()?,
+        parse_position(from)?,
+        parse_position(to)?,
         dir,
         limit,
     )?;
@@ -225,7 +224,7 @@ fn relations_page(
         .iter()
         .map(|e| services.render(who, e).map(|r| r.cast_unchecked()))
         .collect::<Result<_>>()?;
-    Ok((chunk, next.map(|n| format!("s{n}"))))
+    Ok((chunk, next.map(|n| SyncToken(n).to_string())))
 }
 
 /// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}`

@@ -23,7 +23,7 @@ pub async fn set(
     if who.user_id != req.body.user_id {
         return Err(Error::forbidden("You can only set your own presence"));
     }
-    services.set_presence(
+    services.presence.set_presence(
         &who.user_id,
         req.body.presence.as_str(),
         req.body.status_msg.as_deref(),
@@ -41,7 +41,7 @@ pub async fn get(
     if *user != who.user_id && !services.users_sharing_rooms(&who.user_id)?.contains(user) {
         return Err(Error::forbidden("You do not share a room with that user"));
     }
-    let p = services.presence(user)?;
+    let p = services.presence.presence(user)?;
     let mut response = get_presence::v3::Response::new(PresenceState::from(p.state.as_str()));
     response.status_msg = p.status_msg;
     response.currently_active = Some(p.currently_active);

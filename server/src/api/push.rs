@@ -22,7 +22,9 @@ pub async fn get(
     State(services): State<Services>,
     req: Ruma<get_pushrule::v3::Request>,
 ) -> Result<RumaResponse<get_pushrule::v3::Response>> {
-    let rules = services.push_rules(&req.requester()?.user_id)?;
+    let rules = services
+        .account_data
+        .push_rules(&req.requester()?.user_id)?;
     let rule = rules
         .get(req.body.kind.clone(), &req.body.rule_id)
         .ok_or_else(not_found)?
@@ -36,15 +38,17 @@ pub async fn set(
     req: Ruma<set_pushrule::v3::Request>,
 ) -> Result<RumaResponse<set_pushrule::v3::Response>> {
     let body = &req.body;
-    services.update_push_rules(&req.requester()?.user_id, |rules| {
-        rules
-            .insert(
-                body.rule.clone(),
-                body.after.as_deref(),
-                body.before.as_deref(),
-            )
-            .map_err(|e| Error::invalid_param(e.to_string()))
-    })?;
+    services
+        .account_data
+        .update_push_rules(&req.requester()?.user_id, |rules| {
+            rules
+                .insert(
+                    body.rule.clone(),
+                    body.after.as_deref(),
+                    body.before.as_deref(),
+                )
+                .map_err(|e| Error::invalid_param(e.to_string()))
+        })?;
     Ok(set_pushrule::v3::Response::new().into())
 }
 
@@ -54,14 +58,16 @@ pub async fn delete(
     req: Ruma<delete_pushrule::v3::Request>,
 ) -> Result<RumaResponse<delete_pushrule::v3::Response>> {
     let body = &req.body;
-    services.update_push_rules(&req.requester()?.user_id, |rules| {
-        if rules.get(body.kind.clone(), &body.rule_id).is_none() {
-            return Err(not_found());
-        }
-        rules
-            .remove(body.kind.clone(), &body.rule_id)
-            .map_err(|e| Error::invalid_param(e.to_string()))
-    })?;
+    services
+        .account_data
+        .update_push_rules(&req.requester()?.user_id, |rules| {
+            if rules.get(body.kind.clone(), &body.rule_id).is_none() {
+                return Err(not_found());
+            }
+            rules
+                .remove(body.kind.clone(), &body.rule_id)
+                .map_err(|e| Error::invalid_param(e.to_string()))
+        })?;
     Ok(delete_pushrule::v3::Response::new().into())
 }
 
@@ -70,7 +76,9 @@ pub async fn get_enabled(
     State(services): State<Services>,
     req: Ruma<get_pushrule_enabled::v3::Request>,
 ) -> Result<RumaResponse<get_pushrule_enabled::v3::Response>> {
-    let rules = services.push_rules(&req.requester()?.user_id)?;
+    let rules = services
+        .account_data
+        .push_rules(&req.requester()?.user_id)?;
     let rule = rules
         .get(req.body.kind.clone(), &req.body.rule_id)
         .ok_or_else(not_found)?;
@@ -83,11 +91,13 @@ pub async fn set_enabled(
     req: Ruma<set_pushrule_enabled::v3::Request>,
 ) -> Result<RumaResponse<set_pushrule_enabled::v3::Response>> {
     let body = &req.body;
-    services.update_push_rules(&req.requester()?.user_id, |rules| {
-        rules
-            .set_enabled(body.kind.clone(), &body.rule_id, body.enabled)
-            .map_err(|_| not_found())
-    })?;
+    services
+        .account_data
+        .update_push_rules(&req.requester()?.user_id, |rules| {
+            rules
+                .set_enabled(body.kind.clone(), &body.rule_id, body.enabled)
+                .map_err(|_| not_found())
+        })?;
     Ok(set_pushrule_enabled::v3::Response::new().into())
 }
 
@@ -96,7 +106,9 @@ pub async fn get_actions(
     State(services): State<Services>,
     req: Ruma<get_pushrule_actions::v3::Request>,
 ) -> Result<RumaResponse<get_pushrule_actions::v3::Response>> {
-    let rules = services.push_rules(&req.requester()?.user_id)?;
+    let rules = services
+        .account_data
+        .push_rules(&req.requester()?.user_id)?;
     let rule = rules
         .get(req.body.kind.clone(), &req.body.rule_id)
         .ok_or_else(not_found)?;
@@ -109,10 +121,12 @@ pub async fn set_actions(
     req: Ruma<set_pushrule_actions::v3::Request>,
 ) -> Result<RumaResponse<set_pushrule_actions::v3::Response>> {
     let body = &req.body;
-    services.update_push_rules(&req.requester()?.user_id, |rules| {
-        rules
-            .set_actions(body.kind.clone(), &body.rule_id, body.actions.clone())
-            .map_err(|_| not_found())
-    })?;
+    services
+        .account_data
+        .update_push_rules(&req.requester()?.user_id, |rules| {
+            rules
+                .set_actions(body.kind.clone(), &body.rule_id, body.actions.clone())
+                .map_err(|_| not_found())
+        })?;
     Ok(set_pushrule_actions::v3::Response::new().into())
 }

@@ -1,10 +1,11 @@
-//! Rooms and membership: createRoom, invite, join, leave.
+//! Rooms and membership: createRoom, invite, join (by ID or alias), leave,
+//! members, moderation.
 
 use axum::extract::State;
 use ruma::api::client::{
     membership::{
-        ban_user, forget_room, invite_user, join_room_by_id, joined_members, joined_rooms,
-        kick_user, leave_room, unban_user,
+        ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias,
+        joined_members, joined_rooms, kick_user, leave_room, unban_user,
     },
     room::create_room,
 };
@@ -54,6 +55,20 @@ pub async fn join(
     Ok(join_room_by_id::v3::Response::new(req.body.room_id.clone()).into())
 }
 
+/// # `POST /_matrix/client/v3/join/{roomIdOrAlias}`
+pub async fn join_by_id_or_alias(
+    State(services): State<Services>,
+    req: Ruma<join_room_by_id_or_alias::v3::Request>,
+) -> Result<RumaResponse<join_room_by_id_or_alias::v3::Response>> {
+    let who = req.requester()?;
+    let room_id = match <&ruma::RoomId>::try_from(&*req.body.room_id_or_alias) {
+        Ok(room_id) => room_id.to_owned(),
+        Err(alias) => services.resolve_alias(alias)?,
+    };
+    services.join(&room_id, &who.user_id).await?;
+    Ok(join_room_by_id_or_alias::v3::Response::new(room_id).into())
+}
+
 /// # `POST /_matrix/client/v3/rooms/{roomId}/leave`
 pub async fn leave(
     State(services): State<Services>,
@@ -71,13 +86,7 @@ pub async fn joined_rooms(
     req: Ruma<joined_rooms::v3::Request>,
 ) -> Result<RumaResponse<joined_rooms::v3::Response>> {
     let who = req.requester()?;
-    let rooms = services
-        .storage()
-        .memberships_of(who.user_id.as_str())?
-        .into_iter()
-        .filter(|row| row.membership == "join")
-        .map(|row| row.room_id)
-        .collect();
+    let rooms = services.joined_rooms(&who.user_id)?;
     Ok(joined_rooms::v3::Response::new(rooms).into())
 }
 
@@ -87,9 +96,7 @@ pub async fn joined_members(
     req: Ruma<joined_members::v3::Request>,
 ) -> Result<RumaResponse<joined_members::v3::Response>> {
     let who = req.requester()?;
-    let members = services
-        .storage()
-        .joined_members(req.body.room_id.as_str())?;
+    let members = services.joined_members(&req.body.room_id)?;
     if !members.contains(&who.user_id) {
         return Err(Error::forbidden("You are not in this room"));
     }

@@ -13,7 +13,7 @@ use crate::{
     error::{Error, Result},
     service::{
         Services,
-        sync::{DEFAULT_TIMELINE_LIMIT, EventMatch, SyncParams, parse_token},
+        sync::{DEFAULT_TIMELINE_LIMIT, EventMatch, SyncParams, parse_position},
     },
 };
 
@@ -29,6 +29,7 @@ pub async fn sync(
         Some(Filter::FilterDefinition(def)) => Some(def),
         Some(Filter::FilterId(id)) => {
             let json = services
+                .account_data
                 .filter(&who.user_id, id)
                 .map_err(|_| Error::invalid_param(format!("Unknown filter {id}")))?;
             stored = serde_json::from_str::<FilterDefinition>(&json)?;
@@ -52,7 +53,7 @@ pub async fn sync(
         not_senders: f.not_senders.clone(),
     };
     let params = SyncParams {
-        since: body.since.as_deref().map(parse_token).transpose()?,
+        since: parse_position(body.since.as_deref())?,
         timeout: body.timeout.unwrap_or(Duration::ZERO),
         full_state: body.full_state,
         timeline_limit: def

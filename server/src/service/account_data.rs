@@ -3,17 +3,54 @@
 //! Push rules live in the `m.push_rules` global account data; until a user
 //! changes them they are the spec's server-default rule set (which includes
 //! `.m.rule.call`, needed for Element to ring).
+//!
+//! [`AccountData`] is a part of [`Services`](super::Services) holding only the
+//! account-data area of storage, the notifier that orders its changes, and the
+//! push epoch it moves when push rules change.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use ruma::{RoomId, UserId, push::Ruleset};
 use serde_json::value::RawValue;
 
-use super::Services;
-use crate::error::{Error, ErrorKind, Result};
+use super::notifier::Notifier;
+use crate::{
+    error::{Error, ErrorKind, Result},
+    storage::AccountDataStore,
+};
 
 /// Types the server manages itself; clients may not write them directly.
 const SERVER_MANAGED: [&str; 2] = ["m.push_rules", "m.fully_read"];
 
-impl Services {
+/// Account data, filters and push rules.
+pub struct AccountData {
+    storage: Arc<dyn AccountDataStore>,
+    notifier: Arc<Notifier>,
+    /// Bumped whenever something push rules read may have changed (room
+    /// state, a user's push rules), so cached evaluators know to rebuild.
+    push_epoch: Arc<AtomicU64>,
+}
+
+impl AccountData {
+    pub(super) fn new(
+        storage: Arc<dyn AccountDataStore>,
+        notifier: Arc<Notifier>,
+        push_epoch: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            storage,
+            notifier,
+            push_epoch,
+        }
+    }
+
+    fn storage(&self) -> &dyn AccountDataStore {
+        &*self.storage
+    }
+
     /// `PUT .../account_data/{type}`: stores a JSON object.
     pub fn set_account_data(
         &self,
@@ -51,16 +88,16 @@ impl Services {
                 "Account data is limited to 64 KiB",
             ));
         }
-        let reservation = self.notifier().reserve();
+        let reservation = self.notifier.reserve();
         self.storage().set_account_data(
-            user_id.as_str(),
-            room_id.map(RoomId::as_str),
+            user_id,
+            room_id,
             event_type,
             content,
             reservation.position(),
         )?;
         if event_type == "m.push_rules" {
-            self.push_context_changed();
+            self.push_epoch.fetch_add(1, Ordering::AcqRel);
         }
         Ok(())
     }
@@ -77,11 +114,7 @@ impl Services {
                 &serde_json::json!({ "global": self.push_rules(user_id)? }),
             )?);
         }
-        let stored = self.storage().account_data(
-            user_id.as_str(),
-            room_id.map(RoomId::as_str),
-            event_type,
-        )?;
+        let stored = self.storage().account_data(user_id, room_id, event_type)?;
         match stored {
             Some(json) => Ok(RawValue::from_string(json)?),
             None => Err(Error::not_found("No account data of that type")),
@@ -94,10 +127,7 @@ impl Services {
         struct Stored {
             global: Ruleset,
         }
-        match self
-            .storage()
-            .account_data(user_id.as_str(), None, "m.push_rules")?
-        {
+        match self.storage().account_data(user_id, None, "m.push_rules")? {
             Some(json) => Ok(serde_json::from_str::<Stored>(&json)?.global),
             None => Ok(Ruleset::server_default(user_id)),
         }
@@ -105,18 +135,16 @@ impl Services {
 
     /// `POST /user/{userId}/filter`: stores the filter, returns its ID.
     pub fn create_filter(&self, user_id: &UserId, filter_json: &str) -> Result<String> {
-        self.storage().create_filter(user_id.as_str(), filter_json)
+        Ok(self.storage().create_filter(user_id, filter_json)?)
     }
 
     /// A stored filter's JSON.
     pub fn filter(&self, user_id: &UserId, filter_id: &str) -> Result<String> {
         self.storage()
-            .filter(user_id.as_str(), filter_id)?
+            .filter(user_id, filter_id)?
             .ok_or_else(|| Error::not_found(format!("No filter with ID {filter_id}")))
     }
-}
 
-impl Services {
     /// Changes the user's push rules with `change` and stores the result
     /// (as `m.push_rules` account data, so syncs report it).
     pub fn update_push_rules<T>(

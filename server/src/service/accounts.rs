@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::Services;
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::UserRow,
+    storage::{TokenOwner, UserRow},
 };
 
 /// A successful login or registration.
@@ -135,7 +135,7 @@ impl Services {
             admin,
             deactivated: false,
         };
-        self.storage().create_user(&row)
+        Ok(self.storage().create_user(&row)?)
     }
 
     /// Checks a password; the error and the time taken are the same for unknown users
@@ -143,7 +143,7 @@ impl Services {
     /// accounts exist: without a hash of its own, the password is checked against a dummy.
     pub async fn check_password(&self, user_id: &UserId, password: String) -> Result<()> {
         let wrong = || Error::forbidden("Invalid username or password");
-        let user = self.storage().user(user_id.as_str())?;
+        let user = self.storage().user(user_id)?;
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
         let has_hash = hash.is_some();
         let hash = match hash {
@@ -189,8 +189,8 @@ impl Services {
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw)
         );
         self.storage().upsert_device(
-            user_id.as_str(),
-            device_id.as_str(),
+            user_id,
+            &device_id,
             display_name,
             &token_hash(&access_token),
         )?;
@@ -204,7 +204,7 @@ impl Services {
     /// Resolves an access token to its user and device.
     pub fn authenticate(&self, token: &str) -> Result<Requester> {
         match self.storage().device_for_token(&token_hash(token))? {
-            Some((user_id, device_id)) => Ok(Requester { user_id, device_id }),
+            Some(TokenOwner { user_id, device_id }) => Ok(Requester { user_id, device_id }),
             None => Err(Error::new(
                 ErrorKind::UnknownToken,
                 "Unknown or expired access token",
@@ -219,16 +219,21 @@ impl Services {
 
     /// Ends every session of the user; the devices and their keys go.
     pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
-        self.storage().delete_all_devices(user_id.as_str())?;
+        self.storage().delete_all_devices(user_id)?;
         // Others must stop encrypting for the deleted devices.
         self.device_list_changed(user_id)
+    }
+
+    /// Whether the user ID is taken (deactivated accounts keep theirs).
+    pub fn user_exists(&self, user_id: &UserId) -> Result<bool> {
+        Ok(self.storage().user(user_id)?.is_some())
     }
 
     /// The display name and avatar of one of our users.
     pub fn profile(&self, user_id: &UserId) -> Result<Option<(Option<String>, Option<String>)>> {
         Ok(self
             .storage()
-            .user(user_id.as_str())?
+            .user(user_id)?
             .map(|u| (u.displayname, u.avatar_url)))
     }
 }

@@ -7,7 +7,10 @@ use ruma::{
 };
 
 use super::{Services, accounts::hash_password};
-use crate::error::{Error, ErrorKind, Result};
+use crate::{
+    error::{Error, ErrorKind, Result},
+    storage::DeviceRow,
+};
 
 impl Services {
     /// Passes only if `auth` proves the user's password within a session this
@@ -60,8 +63,8 @@ impl Services {
         }
     }
 
-    pub fn devices(&self, user_id: &UserId) -> Result<Vec<(OwnedDeviceId, Option<String>, i64)>> {
-        self.storage().devices_of(user_id.as_str())
+    pub fn devices(&self, user_id: &UserId) -> Result<Vec<DeviceRow>> {
+        Ok(self.storage().devices_of(user_id)?)
     }
 
     pub fn rename_device(
@@ -70,10 +73,7 @@ impl Services {
         device_id: &DeviceId,
         name: Option<&str>,
     ) -> Result<()> {
-        if self
-            .storage()
-            .rename_device(user_id.as_str(), device_id.as_str(), name)?
-        {
+        if self.storage().rename_device(user_id, device_id, name)? {
             Ok(())
         } else {
             Err(Error::not_found("No such device"))
@@ -83,8 +83,7 @@ impl Services {
     /// Deletes devices (their tokens stop working).
     pub fn delete_devices(&self, user_id: &UserId, devices: &[OwnedDeviceId]) -> Result<()> {
         for device in devices {
-            self.storage()
-                .delete_device(user_id.as_str(), device.as_str())?;
+            self.storage().delete_device(user_id, device)?;
         }
         if !devices.is_empty() {
             // Others must stop encrypting for the deleted devices.
@@ -110,12 +109,12 @@ impl Services {
         let hash = tokio::task::spawn_blocking(move || hash_password(&new_password))
             .await
             .map_err(Error::internal)??;
-        self.storage().set_password_hash(user_id.as_str(), &hash)?;
+        self.storage().set_password_hash(user_id, &hash)?;
         if logout_devices {
             let others: Vec<OwnedDeviceId> = self
                 .devices(user_id)?
                 .into_iter()
-                .map(|(id, _, _)| id)
+                .map(|row| row.device_id)
                 .filter(|id| Some(&**id) != keep_device)
                 .collect();
             self.delete_devices(user_id, &others)?;
@@ -126,14 +125,14 @@ impl Services {
     /// Deactivates the account: it leaves every room, loses its devices and
     /// can never log in again. The user ID stays reserved.
     pub async fn deactivate(&self, user_id: &UserId) -> Result<()> {
-        for row in self.storage().memberships_of(user_id.as_str())? {
+        for row in self.storage().memberships_of(user_id)? {
             if matches!(row.membership.as_str(), "join" | "invite" | "knock")
                 && let Err(e) = self.leave(&row.room_id, user_id).await
             {
                 tracing::warn!(room_id = %row.room_id, error = %e, "could not leave on deactivation");
             }
         }
-        self.storage().deactivate_user(user_id.as_str())?;
+        self.storage().deactivate_user(user_id)?;
         self.device_list_changed(user_id)
     }
 }

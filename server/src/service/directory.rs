@@ -1,7 +1,7 @@
 //! Room aliases, the public room directory and the user directory.
 
 use ruma::{
-    OwnedRoomId, RoomAliasId, RoomId, UserId,
+    OwnedRoomAliasId, OwnedRoomId, RoomAliasId, RoomId, UserId,
     directory::{PublicRoomsChunk, PublicRoomsChunkInit},
     room::JoinRuleKind,
 };
@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::UserRow,
+    storage::{AliasRow, UserProfileRow},
 };
 
 impl Services {
@@ -31,7 +31,7 @@ impl Services {
                 "Aliases must end with this server's name",
             ));
         }
-        if self.storage().room_version(room_id.as_str())?.is_none() {
+        if self.storage().room_version(room_id)?.is_none() {
             return Err(Error::not_found("Unknown room"));
         }
         if !self.is_joined(room_id, user)? {
@@ -39,10 +39,7 @@ impl Services {
                 "You must be in the room to give it an alias",
             ));
         }
-        if !self
-            .storage()
-            .create_alias(alias.as_str(), room_id.as_str(), user.as_str())?
-        {
+        if !self.storage().create_alias(alias, room_id, user)? {
             return Err(Error::with_status(
                 ErrorKind::Unknown,
                 http::StatusCode::CONFLICT,
@@ -80,8 +77,8 @@ impl Services {
             let points_here = alias.server_name() == self.config().server_name
                 && self
                     .storage()
-                    .alias(alias.as_str())?
-                    .is_some_and(|(target, _)| target == room_id);
+                    .alias(alias)?
+                    .is_some_and(|row| row.room_id == room_id);
             if !points_here {
                 return Err(Error::new(
                     ErrorKind::BadAlias,
@@ -94,8 +91,8 @@ impl Services {
 
     /// `GET /directory/room/{alias}`.
     pub fn resolve_alias(&self, alias: &RoomAliasId) -> Result<OwnedRoomId> {
-        match self.storage().alias(alias.as_str())? {
-            Some((room_id, _)) => Ok(room_id),
+        match self.storage().alias(alias)? {
+            Some(row) => Ok(row.room_id),
             None if alias.server_name() != self.config().server_name => Err(Error::not_found(
                 "Aliases on other servers need federation, which this server does not do yet",
             )),
@@ -105,29 +102,29 @@ impl Services {
 
     /// `DELETE /directory/room/{alias}`: its creator, or a room moderator.
     pub fn delete_alias(&self, user: &UserId, alias: &RoomAliasId) -> Result<()> {
-        let (room_id, creator) = self
+        let AliasRow { room_id, creator } = self
             .storage()
-            .alias(alias.as_str())?
+            .alias(alias)?
             .ok_or_else(|| Error::not_found("No room has that alias"))?;
         if creator != user && !self.may_manage_directory(&room_id, user)? {
             return Err(Error::forbidden(
                 "Only the alias's creator or a room moderator can remove it",
             ));
         }
-        self.storage().delete_alias(alias.as_str())
+        Ok(self.storage().delete_alias(alias)?)
     }
 
     /// `GET /rooms/{roomId}/aliases` (members only).
-    pub fn room_aliases(&self, user: &UserId, room_id: &RoomId) -> Result<Vec<String>> {
+    pub fn room_aliases(&self, user: &UserId, room_id: &RoomId) -> Result<Vec<OwnedRoomAliasId>> {
         if !self.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
-        self.storage().aliases_of_room(room_id.as_str())
+        Ok(self.storage().aliases_of_room(room_id)?)
     }
 
     /// `PUT /directory/list/room/{roomId}`.
     pub fn set_published(&self, user: &UserId, room_id: &RoomId, published: bool) -> Result<()> {
-        if self.storage().room_version(room_id.as_str())?.is_none() {
+        if self.storage().room_version(room_id)?.is_none() {
             return Err(Error::not_found("Unknown room"));
         }
         if !self.may_manage_directory(room_id, user)? {
@@ -135,15 +132,14 @@ impl Services {
                 "You need a higher power level to change the room's directory listing",
             ));
         }
-        self.storage()
-            .set_room_published(room_id.as_str(), published)
+        Ok(self.storage().set_room_published(room_id, published)?)
     }
 
     pub fn is_published(&self, room_id: &RoomId) -> Result<bool> {
-        if self.storage().room_version(room_id.as_str())?.is_none() {
+        if self.storage().room_version(room_id)?.is_none() {
             return Err(Error::not_found("Unknown room"));
         }
-        self.storage().room_published(room_id.as_str())
+        Ok(self.storage().room_published(room_id)?)
     }
 
     /// The public room directory, optionally filtered by a search term.
@@ -154,7 +150,7 @@ impl Services {
             let content = |event_type: &str| -> Result<Option<Value>> {
                 match self
                     .storage()
-                    .current_state_event(room_id.as_str(), event_type, "")?
+                    .current_state_event(&room_id, event_type, "")?
                 {
                     Some(e) => Ok(Some(Pdu::from_stored(&e)?.content_as()?)),
                     None => Ok(None),
@@ -182,9 +178,8 @@ impl Services {
                 == Some("can_join");
             chunk.join_rule = text(content("m.room.join_rules")?, "join_rule")
                 .map_or(JoinRuleKind::Public, |r| JoinRuleKind::from(r.as_str()));
-            chunk.num_joined_members = ruma::UInt::new_saturating(
-                self.storage().joined_members(room_id.as_str())?.len() as u64,
-            );
+            chunk.num_joined_members =
+                ruma::UInt::new_saturating(self.storage().joined_members(&room_id)?.len() as u64);
             if let Some(term) = &term {
                 let haystack = [
                     chunk.name.as_deref(),
@@ -216,13 +211,13 @@ impl Services {
         searcher: &UserId,
         term: &str,
         limit: usize,
-    ) -> Result<(Vec<UserRow>, bool)> {
+    ) -> Result<(Vec<UserProfileRow>, bool)> {
         let mut visible = self.users_sharing_rooms(searcher)?;
         for room_id in self.storage().published_rooms()? {
-            visible.extend(self.storage().joined_members(room_id.as_str())?);
+            visible.extend(self.storage().joined_members(&room_id)?);
         }
         let term = term.trim().to_lowercase();
-        let mut found: Vec<UserRow> = self
+        let mut found: Vec<UserProfileRow> = self
             .storage()
             .search_users(&term, 1000)?
             .into_iter()

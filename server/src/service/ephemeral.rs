@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{Services, now};
 use crate::{
     error::{Error, Result},
-    storage::ReceiptRow,
+    storage::{ReceiptRow, StreamPos},
 };
 
 /// Longest a typing notice lasts without being renewed.
@@ -31,7 +31,7 @@ pub struct Typing {
 struct RoomTyping {
     users: HashMap<OwnedUserId, Instant>,
     /// Stream position of the last change.
-    position: i64,
+    position: StreamPos,
 }
 
 impl Typing {
@@ -91,7 +91,12 @@ impl Services {
     }
 
     /// The room's `m.typing` event if it changed in `(after, until]`.
-    pub fn typing_event(&self, room_id: &RoomId, after: Option<i64>, until: i64) -> Option<Value> {
+    pub fn typing_event(
+        &self,
+        room_id: &RoomId,
+        after: Option<StreamPos>,
+        until: StreamPos,
+    ) -> Option<Value> {
         let rooms = self.inner_typing().lock();
         let room = rooms.get(room_id)?;
         let changed = room.position <= until && after.is_none_or(|a| room.position > a);
@@ -125,12 +130,12 @@ impl Services {
         if !self.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
-        let event = self.storage().event(event_id.as_str())?;
+        let event = self.storage().event(event_id)?;
         if event.is_none_or(|e| e.room_id != room_id) {
             return Err(Error::not_found("No such event in this room"));
         }
         let reservation = self.notifier().reserve();
-        self.storage().set_receipt(&ReceiptRow {
+        Ok(self.storage().set_receipt(&ReceiptRow {
             room_id: room_id.to_owned(),
             user_id: user.to_owned(),
             receipt_type: receipt_type.to_owned(),
@@ -138,7 +143,7 @@ impl Services {
             event_id: event_id.to_owned(),
             ts: i64::from(now().0),
             stream: reservation.position(),
-        })
+        })?)
     }
 
     /// The room's `m.receipt` event for receipts changed in `(after, until]`;
@@ -151,15 +156,12 @@ impl Services {
         &self,
         room_id: &RoomId,
         viewer: &UserId,
-        after: Option<i64>,
-        until: i64,
+        after: Option<StreamPos>,
+        until: StreamPos,
         mut visible: impl FnMut(&EventId) -> Result<bool>,
     ) -> Result<Option<Value>> {
         let mut content = serde_json::Map::new();
-        for r in self
-            .storage()
-            .receipt_changes(room_id.as_str(), after, until)?
-        {
+        for r in self.storage().receipt_changes(room_id, after, until)? {
             if r.receipt_type == "m.read.private" && r.user_id != viewer {
                 continue;
             }
@@ -191,6 +193,7 @@ impl Services {
             return Err(Error::forbidden("You are not in this room"));
         }
         let content = json!({ "event_id": event_id }).to_string();
-        self.write_account_data(user, Some(room_id), "m.fully_read", &content)
+        self.account_data
+            .write_account_data(user, Some(room_id), "m.fully_read", &content)
     }
 }

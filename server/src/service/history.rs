@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use ruma::{OwnedUserId, RoomId, UserId, events::AnyTimelineEvent, serde::Raw};
+use ruma::{EventId, OwnedUserId, RoomId, UserId, events::AnyTimelineEvent, serde::Raw};
 use serde_json::value::RawValue;
 
 use super::{
@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    storage::StoredEvent,
+    storage::{RelationsQuery, StoredEvent, StreamPos},
 };
 
 /// Which way `/messages` pages.
@@ -28,8 +28,8 @@ pub enum Direction {
 
 /// One page of `/messages`.
 pub struct Page {
-    pub start: i64,
-    pub end: Option<i64>,
+    pub start: StreamPos,
+    pub end: Option<StreamPos>,
     pub events: Vec<StoredEvent>,
     /// Member events of the page's senders (lazy-loading).
     pub members: Vec<StoredEvent>,
@@ -71,14 +71,17 @@ impl Visibility {
 /// may read, and reads touch no hidden event at all.
 pub(crate) struct ReadView {
     /// The last stream position the user may read: their leave if they left.
-    pub horizon: i64,
+    pub horizon: StreamPos,
     /// Joined at the horizon (`shared` history is visible to members).
     pub joined_now: bool,
-    visibility: Vec<(i64, Visibility)>,
-    membership: Vec<(i64, String)>,
+    visibility: Vec<(StreamPos, Visibility)>,
+    membership: Vec<(StreamPos, String)>,
     /// Readable stream ranges `[from, to]`, in order, disjoint and not adjacent.
-    ranges: Vec<(i64, i64)>,
+    ranges: Vec<(StreamPos, StreamPos)>,
 }
+
+/// Changes of one setting, each at the stream position it took effect, in order.
+type Changes<T> = Vec<(StreamPos, T)>;
 
 #[derive(serde::Deserialize)]
 struct VisibilityContent {
@@ -91,17 +94,17 @@ struct MembershipContent {
 }
 
 /// The setting or membership in force at stream position `at`.
-fn in_force<T: Clone>(changes: &[(i64, T)], at: i64) -> Option<T> {
+fn in_force<T: Clone>(changes: &[(StreamPos, T)], at: StreamPos) -> Option<T> {
     let after = changes.partition_point(|(pos, _)| *pos <= at);
     after.checked_sub(1).map(|i| changes[i].1.clone())
 }
 
 impl ReadView {
     fn new(
-        horizon: i64,
+        horizon: StreamPos,
         joined_now: bool,
-        visibility: Vec<(i64, Visibility)>,
-        membership: Vec<(i64, String)>,
+        visibility: Vec<(StreamPos, Visibility)>,
+        membership: Vec<(StreamPos, String)>,
     ) -> Self {
         let mut view = Self {
             horizon,
@@ -125,7 +128,7 @@ impl ReadView {
 
     /// Whether the user may see what the room held at stream position `at`,
     /// by the room's visibility then and the user's membership then.
-    pub fn can_see_at(&self, at: i64) -> bool {
+    pub fn can_see_at(&self, at: StreamPos) -> bool {
         if at > self.horizon {
             return false;
         }
@@ -138,8 +141,8 @@ impl ReadView {
     /// withdrew, their leave; as in Synapse), and a history-visibility change
     /// that the setting before it let the user see (the spec: the old or the
     /// new setting).
-    fn visible_points(&self) -> Vec<i64> {
-        let mut points: Vec<i64> = self.membership.iter().map(|(pos, _)| *pos).collect();
+    fn visible_points(&self) -> Vec<StreamPos> {
+        let mut points: Vec<StreamPos> = self.membership.iter().map(|(pos, _)| *pos).collect();
         for (i, (pos, _)) in self.visibility.iter().enumerate() {
             let before = i
                 .checked_sub(1)
@@ -151,8 +154,8 @@ impl ReadView {
         points
     }
 
-    fn compute_ranges(&self) -> Vec<(i64, i64)> {
-        let mut cuts: Vec<i64> = std::iter::once(0)
+    fn compute_ranges(&self) -> Vec<(StreamPos, StreamPos)> {
+        let mut cuts: Vec<StreamPos> = std::iter::once(StreamPos::ZERO)
             .chain(self.visibility.iter().map(|(pos, _)| *pos))
             .chain(self.membership.iter().map(|(pos, _)| *pos))
             .filter(|pos| *pos <= self.horizon)
@@ -161,7 +164,7 @@ impl ReadView {
         cuts.dedup();
         let mut ranges = Vec::new();
         for (i, start) in cuts.iter().enumerate() {
-            let end = cuts.get(i + 1).map_or(self.horizon, |next| next - 1);
+            let end = cuts.get(i + 1).map_or(self.horizon, |next| *next - 1);
             if start <= &end && self.can_see_at(*start) {
                 ranges.push((*start, end));
             }
@@ -173,7 +176,7 @@ impl ReadView {
                 .map(|p| (p, p)),
         );
         ranges.sort_unstable();
-        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+        let mut merged: Vec<(StreamPos, StreamPos)> = Vec::with_capacity(ranges.len());
         for (from, to) in ranges {
             match merged.last_mut() {
                 Some(last) if from <= last.1 + 1 => last.1 = last.1.max(to),
@@ -193,7 +196,7 @@ impl ReadView {
     /// Whether the user may read the room's whole history up to the horizon
     /// (the common case: a member of a `shared` room).
     pub fn reads_everything(&self) -> bool {
-        matches!(self.ranges.as_slice(), [(from, to)] if *from <= 1 && *to >= self.horizon)
+        matches!(self.ranges.as_slice(), [(from, to)] if *from <= StreamPos(1) && *to >= self.horizon)
     }
 
     /// Whether the user's membership changed to its last value from `join`:
@@ -217,7 +220,7 @@ impl ReadView {
 pub(crate) struct Scan {
     pub events: Vec<StoredEvent>,
     /// Backward: the position below the last event read; forward: that event's position.
-    pub cursor: i64,
+    pub cursor: StreamPos,
     pub exhausted: bool,
     /// The read stopped at hidden history (`contiguous` reads only).
     pub gap: bool,
@@ -233,12 +236,12 @@ impl Services {
         state_key: &str,
     ) -> Result<Vec<StoredEvent>> {
         let mut out = Vec::new();
-        let mut current =
-            self.storage()
-                .current_state_event(room_id.as_str(), event_type, state_key)?;
+        let mut current = self
+            .storage()
+            .current_state_event(room_id, event_type, state_key)?;
         while let Some(event) = current {
             current = match &event.replaces_state {
-                Some(prev) => self.storage().event(prev.as_str())?,
+                Some(prev) => self.storage().event(prev)?,
                 None => None,
             };
             out.push(event);
@@ -280,7 +283,7 @@ impl Services {
         &self,
         room_id: &RoomId,
         user: &UserId,
-        horizon: i64,
+        horizon: StreamPos,
         joined_now: bool,
     ) -> Result<ReadView> {
         let (visibility, membership) = self.read_changes(room_id, user)?;
@@ -292,7 +295,7 @@ impl Services {
     /// forgot the room), nothing of their own if never a member (unless
     /// the room is world-readable).
     fn current_read_view(&self, room_id: &RoomId, user: &UserId) -> Result<ReadView> {
-        if self.storage().room_version(room_id.as_str())?.is_none() {
+        if self.storage().room_version(room_id)?.is_none() {
             return Err(Error::not_found("Unknown room"));
         }
         let position = self.notifier().position();
@@ -317,15 +320,15 @@ impl Services {
         &self,
         view: &ReadView,
         room_id: &RoomId,
-        after: i64,
-        until: i64,
+        after: StreamPos,
+        until: StreamPos,
         dir: Direction,
         limit: usize,
         contiguous: bool,
         mut keep: impl FnMut(&StoredEvent) -> bool,
     ) -> Result<Scan> {
         let until = until.min(view.horizon);
-        let mut ranges: Vec<(i64, i64)> = view
+        let mut ranges: Vec<(StreamPos, StreamPos)> = view
             .ranges
             .iter()
             .map(|(from, to)| ((*from).max(after + 1), (*to).min(until)))
@@ -355,14 +358,12 @@ impl Services {
             let mut high = to; // inclusive
             loop {
                 let batch = match dir {
-                    Direction::Backward => {
-                        self.storage()
-                            .room_events_desc(room_id.as_str(), low, high, batch_size)?
-                    }
-                    Direction::Forward => {
-                        self.storage()
-                            .room_events_asc(room_id.as_str(), low, high, batch_size)?
-                    }
+                    Direction::Backward => self
+                        .storage()
+                        .room_events_desc(room_id, low, high, batch_size)?,
+                    Direction::Forward => self
+                        .storage()
+                        .room_events_asc(room_id, low, high, batch_size)?,
                 };
                 let short = batch.len() < batch_size;
                 for event in batch {
@@ -413,8 +414,8 @@ impl Services {
         &self,
         user: &UserId,
         room_id: &RoomId,
-        from: Option<i64>,
-        to: Option<i64>,
+        from: Option<StreamPos>,
+        to: Option<StreamPos>,
         dir: Direction,
         limit: usize,
     ) -> Result<Page> {
@@ -429,7 +430,7 @@ impl Services {
                     self.visible_events(
                         &view,
                         room_id,
-                        to.unwrap_or(0),
+                        to.unwrap_or(StreamPos::ZERO),
                         from,
                         dir,
                         limit,
@@ -439,7 +440,7 @@ impl Services {
                 )
             }
             Direction::Forward => {
-                let from = from.unwrap_or(0);
+                let from = from.unwrap_or(StreamPos::ZERO);
                 let until = to.map_or(horizon, |t| t.min(horizon));
                 (
                     from,
@@ -493,8 +494,10 @@ impl Services {
             ));
         }
         let mut out = Vec::new();
-        for (event_type, state_key, _) in self.storage().current_state(room_id.as_str())? {
-            if let Some(e) = self.state_event_at(room_id, &event_type, &state_key, horizon)? {
+        for entry in self.storage().current_state(room_id)? {
+            if let Some(e) =
+                self.state_event_at(room_id, &entry.event_type, &entry.state_key, horizon)?
+            {
                 out.push(e);
             }
         }
@@ -525,7 +528,7 @@ impl Services {
         &self,
         user: &UserId,
         room_id: &RoomId,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<StoredEvent> {
         let missing = || Error::not_found("Event not found");
         let event = self.storage().event(event_id)?.ok_or_else(missing)?;
@@ -557,7 +560,7 @@ impl Services {
     ) -> Result<Raw<AnyTimelineEvent>> {
         let viewer = who.map(|w| (&*w.user_id, &*w.device_id));
         let redaction = match &event.redacted_by {
-            Some(id) => self.storage().event(id.as_str())?,
+            Some(id) => self.storage().event(id)?,
             None => None,
         };
         let Some(redaction) = redaction else {
@@ -572,7 +575,7 @@ impl Services {
         };
         let rules = self
             .storage()
-            .room_version(event.room_id.as_str())?
+            .room_version(&event.room_id)?
             .and_then(|v| v.rules())
             .ok_or_else(|| Error::internal("room without known version"))?;
         let content = redacted_content(&Pdu::from_stored(event)?, &rules)?;
@@ -605,31 +608,37 @@ impl Services {
         &self,
         user: &UserId,
         room_id: &RoomId,
-        parent: &str,
+        parent: &EventId,
         rel_type: Option<&str>,
         event_type: Option<&str>,
-        from: Option<i64>,
-        to: Option<i64>,
+        from: Option<StreamPos>,
+        to: Option<StreamPos>,
         dir: Direction,
         limit: usize,
-    ) -> Result<(Vec<StoredEvent>, Option<i64>)> {
+    ) -> Result<(Vec<StoredEvent>, Option<StreamPos>)> {
         self.event_for(user, room_id, parent)?;
         let view = self.current_read_view(room_id, user)?;
         let horizon = view.horizon;
         let limit = limit.clamp(1, 100);
         let (after, until) = match dir {
-            Direction::Backward => (to.unwrap_or(0), from.unwrap_or(horizon).min(horizon)),
-            Direction::Forward => (from.unwrap_or(0), to.unwrap_or(horizon).min(horizon)),
+            Direction::Backward => (
+                to.unwrap_or(StreamPos::ZERO),
+                from.unwrap_or(horizon).min(horizon),
+            ),
+            Direction::Forward => (
+                from.unwrap_or(StreamPos::ZERO),
+                to.unwrap_or(horizon).min(horizon),
+            ),
         };
-        let rows = self.storage().relations(
+        let rows = self.storage().relations(&RelationsQuery {
             parent,
             rel_type,
             event_type,
             after,
             until,
-            limit + 1,
-            dir == Direction::Backward,
-        )?;
+            limit: limit + 1,
+            backwards: dir == Direction::Backward,
+        })?;
         let more = rows.len() > limit;
         let mut events = Vec::new();
         let mut last = None;
@@ -653,7 +662,7 @@ impl Services {
 
 #[cfg(test)]
 mod tests {
-    use super::{ReadView, Visibility};
+    use super::{ReadView, StreamPos, Visibility};
 
     fn view(
         horizon: i64,
@@ -661,11 +670,22 @@ mod tests {
         visibility: &[(i64, Visibility)],
         membership: &[(i64, &str)],
     ) -> ReadView {
+        let visibility = visibility
+            .iter()
+            .map(|(p, v)| (StreamPos(*p), *v))
+            .collect();
         let membership = membership
             .iter()
-            .map(|(p, m)| (*p, (*m).to_owned()))
+            .map(|(p, m)| (StreamPos(*p), (*m).to_owned()))
             .collect();
-        ReadView::new(horizon, joined_now, visibility.to_vec(), membership)
+        ReadView::new(StreamPos(horizon), joined_now, visibility, membership)
+    }
+
+    fn ranges(view: &ReadView) -> Vec<(i64, i64)> {
+        view.ranges
+            .iter()
+            .map(|(from, to)| (from.0, to.0))
+            .collect()
     }
 
     #[test]
@@ -683,7 +703,7 @@ mod tests {
                 (31, "leave"),
             ],
         );
-        assert_eq!(v.ranges, vec![(8, 8), (10, 20), (30, 31)]);
+        assert_eq!(ranges(&v), vec![(8, 8), (10, 20), (30, 31)]);
         assert!(!v.left_from_join(), "the last leave ended an invite");
         let left = view(
             20,
@@ -703,7 +723,7 @@ mod tests {
             &[(3, Visibility::Shared), (5, Visibility::Joined)],
             &[(10, "join")],
         );
-        assert_eq!(v.ranges, vec![(0, 5), (10, 50)]);
+        assert_eq!(ranges(&v), vec![(0, 5), (10, 50)]);
         // `invited` until 7, then `world_readable`: readable from 7 on by anyone.
         let outsider = view(
             50,
@@ -711,6 +731,6 @@ mod tests {
             &[(2, Visibility::Invited), (7, Visibility::WorldReadable)],
             &[],
         );
-        assert_eq!(outsider.ranges, vec![(7, 50)]);
+        assert_eq!(ranges(&outsider), vec![(7, 50)]);
     }
 }

@@ -6,14 +6,18 @@
 //! for decryption, counts them and moves an etag whenever they change, so clients
 //! know when to download again. Only the newest version takes writes: a client
 //! still writing to an old one learns of the new one from the 403.
+//!
+//! [`KeyBackup`] is a part of [`Services`](super::Services) holding only the
+//! [`KeyBackupStore`] of storage.
+
+use std::sync::Arc;
 
 use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::value::RawValue;
 
-use super::Services;
 use crate::{
     error::{Error, Result},
-    storage::{BackupKeyRow, BackupVersionRow, BackupWrite},
+    storage::{BackupCounts, BackupKeyRow, BackupVersionRow, BackupWrite, KeyBackupStore},
 };
 
 /// Largest `session_data` of one key, in bytes of JSON. A Megolm session export
@@ -110,22 +114,33 @@ impl BackupInfo {
     }
 }
 
-impl Services {
+/// Server-side key backups.
+pub struct KeyBackup {
+    storage: Arc<dyn KeyBackupStore>,
+}
+
+impl KeyBackup {
+    pub(super) fn new(storage: Arc<dyn KeyBackupStore>) -> Self {
+        Self { storage }
+    }
+
+    fn storage(&self) -> &dyn KeyBackupStore {
+        &*self.storage
+    }
+
     /// `POST /room_keys/version`: a new version, which becomes the current one.
     pub fn create_backup(&self, user: &UserId, algorithm: &RawValue) -> Result<String> {
         let body = parse_version_body(algorithm)?;
-        let version = self.storage().create_backup_version(
-            user.as_str(),
-            &body.algorithm,
-            body.auth_data.get(),
-        )?;
+        let version =
+            self.storage()
+                .create_backup_version(user, &body.algorithm, body.auth_data.get())?;
         Ok(version.to_string())
     }
 
     /// `GET /room_keys/version[/{version}]`: the given version, or the current one.
     pub fn backup_info(&self, user: &UserId, version: Option<&str>) -> Result<BackupInfo> {
         let version = version.map(parse_version).transpose()?;
-        let row = self.storage().backup_version(user.as_str(), version)?;
+        let row = self.storage().backup_version(user, version)?;
         BackupInfo::from_row(row.ok_or_else(|| Error::not_found("No backup version"))?)
     }
 
@@ -140,7 +155,7 @@ impl Services {
         }
         let stored = self
             .storage()
-            .backup_version(user.as_str(), Some(number))?
+            .backup_version(user, Some(number))?
             .ok_or_else(unknown_version)?;
         if stored.algorithm != body.algorithm {
             return Err(Error::invalid_param(
@@ -149,7 +164,7 @@ impl Services {
         }
         if !self
             .storage()
-            .update_backup_auth_data(user.as_str(), number, body.auth_data.get())?
+            .update_backup_auth_data(user, number, body.auth_data.get())?
         {
             return Err(unknown_version());
         }
@@ -160,7 +175,7 @@ impl Services {
     pub fn delete_backup(&self, user: &UserId, version: &str) -> Result<()> {
         if self
             .storage()
-            .delete_backup_version(user.as_str(), parse_version(version)?)?
+            .delete_backup_version(user, parse_version(version)?)?
         {
             Ok(())
         } else {
@@ -209,9 +224,11 @@ impl Services {
             .collect::<Result<Vec<_>>>()?;
         match self
             .storage()
-            .put_backup_keys(user.as_str(), number, &rows, &better)?
+            .put_backup_keys(user, number, &rows, &better)?
         {
-            BackupWrite::Done { count, etag } => Ok((count.max(0) as u64, etag.to_string())),
+            BackupWrite::Done(BackupCounts { count, etag }) => {
+                Ok((count.max(0) as u64, etag.to_string()))
+            }
             BackupWrite::NotCurrent { current } => Err(Error::WrongRoomKeysVersion {
                 current_version: current.to_string(),
             }),
@@ -228,15 +245,10 @@ impl Services {
         session: Option<&str>,
     ) -> Result<Vec<BackupKeyRow>> {
         let number = parse_version(version)?;
-        if self
-            .storage()
-            .backup_version(user.as_str(), Some(number))?
-            .is_none()
-        {
+        if self.storage().backup_version(user, Some(number))?.is_none() {
             return Err(unknown_version());
         }
-        self.storage()
-            .backup_keys(user.as_str(), number, room.map(RoomId::as_str), session)
+        Ok(self.storage().backup_keys(user, number, room, session)?)
     }
 
     /// `DELETE /room_keys/keys[/{roomId}[/{sessionId}]]`. Returns `(count, etag)`.
@@ -248,9 +260,9 @@ impl Services {
         session: Option<&str>,
     ) -> Result<(u64, String)> {
         let number = parse_version(version)?;
-        let (count, etag) = self
+        let BackupCounts { count, etag } = self
             .storage()
-            .delete_backup_keys(user.as_str(), number, room.map(RoomId::as_str), session)?
+            .delete_backup_keys(user, number, room, session)?
             .ok_or_else(unknown_version)?;
         Ok((count.max(0) as u64, etag.to_string()))
     }

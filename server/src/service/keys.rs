@@ -9,6 +9,7 @@
 mod device_lists;
 mod signing;
 
+use ruma::events::room::member::MembershipState;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
@@ -18,7 +19,9 @@ pub use self::{device_lists::DeviceListUpdates, signing::SignatureFailures};
 use super::Services;
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::ToDeviceRow,
+    storage::{
+        ClaimedKey, DeviceKeysRow, NewToDevice, OneTimeKey, StateStore, StreamPos, ToDeviceRow,
+    },
 };
 
 /// Claimed keys: user → device → key ID → key.
@@ -105,6 +108,20 @@ fn own_signatures_only(value: &mut Value, owner: &UserId) {
     }
 }
 
+/// Users sharing a room with `user` (including `user`), from the memberships alone.
+pub(super) fn users_sharing_rooms(
+    state: &dyn StateStore,
+    user: &UserId,
+) -> Result<BTreeSet<OwnedUserId>> {
+    let mut users = BTreeSet::from([user.to_owned()]);
+    for row in state.memberships_of(user)? {
+        if row.membership == MembershipState::Join {
+            users.extend(state.joined_members(&row.room_id)?);
+        }
+    }
+    Ok(users)
+}
+
 impl Services {
     /// `POST /keys/upload`; returns the remaining one-time key counts.
     ///
@@ -138,20 +155,24 @@ impl Services {
             }
             None => None,
         };
-        let rows = |keys: Vec<(String, String)>| -> Result<Vec<(String, String, String)>> {
+        let rows = |keys: Vec<(String, String)>| -> Result<Vec<OneTimeKey>> {
             keys.into_iter()
-                .map(|(id, json)| algorithm_of(&id).map(|alg| (id, alg, json)))
+                .map(|(key_id, json)| {
+                    algorithm_of(&key_id).map(|algorithm| OneTimeKey {
+                        key_id,
+                        algorithm,
+                        json,
+                    })
+                })
                 .collect()
         };
         let one_time = rows(upload.one_time_keys)?;
         let fallback = rows(upload.fallback_keys)?;
         // One-time keys first: a conflict refuses the whole upload before anything is written.
-        if let Some(key_id) = self.storage().add_one_time_keys(
-            user.as_str(),
-            device.as_str(),
-            &one_time,
-            &same_one_time_key,
-        )? {
+        if let Some(key_id) =
+            self.storage()
+                .add_one_time_keys(user, device, &one_time, &same_one_time_key)?
+        {
             // Synapse's answer, which clients recognise: 400 with M_UNKNOWN.
             return Err(Error::with_status(
                 ErrorKind::Unknown,
@@ -162,8 +183,7 @@ impl Services {
         if let Some(value) = device_keys {
             self.store_device_keys(user, device, value)?;
         }
-        self.storage()
-            .set_fallback_keys(user.as_str(), device.as_str(), &fallback)?;
+        self.storage().set_fallback_keys(user, device, &fallback)?;
         self.one_time_key_counts(user, device)
     }
 
@@ -173,10 +193,10 @@ impl Services {
     fn store_device_keys(&self, user: &UserId, device: &DeviceId, mut value: Value) -> Result<()> {
         let stored = self
             .storage()
-            .device_keys(user.as_str())?
+            .device_keys(user)?
             .into_iter()
-            .find(|(d, _)| d == device)
-            .and_then(|(_, json)| serde_json::from_str::<Value>(&json).ok());
+            .find(|row| row.device_id == device)
+            .and_then(|row| serde_json::from_str::<Value>(&row.json).ok());
         if let Some(stored) = stored
             && signed_part(&stored) == signed_part(&value)
         {
@@ -188,12 +208,12 @@ impl Services {
             }
         }
         let reservation = self.notifier().reserve();
-        self.storage().set_device_keys(
-            user.as_str(),
-            device.as_str(),
+        Ok(self.storage().set_device_keys(
+            user,
+            device,
             &value.to_string(),
             reservation.position(),
-        )
+        )?)
     }
 
     pub fn one_time_key_counts(
@@ -203,9 +223,9 @@ impl Services {
     ) -> Result<BTreeMap<String, u64>> {
         Ok(self
             .storage()
-            .one_time_key_counts(user.as_str(), device.as_str())?
+            .one_time_key_counts(user, device)?
             .into_iter()
-            .map(|(alg, n)| (alg, n.max(0) as u64))
+            .map(|row| (row.algorithm, row.count.max(0) as u64))
             .collect())
     }
 
@@ -214,8 +234,7 @@ impl Services {
         user: &UserId,
         device: &DeviceId,
     ) -> Result<Vec<String>> {
-        self.storage()
-            .unused_fallback_algorithms(user.as_str(), device.as_str())
+        Ok(self.storage().unused_fallback_algorithms(user, device)?)
     }
 
     /// `POST /keys/query`: device keys of local users (an empty device list means
@@ -234,10 +253,14 @@ impl Services {
             let names: BTreeMap<OwnedDeviceId, Option<String>> = self
                 .devices(user)?
                 .into_iter()
-                .map(|(id, name, _)| (id, name))
+                .map(|row| (row.device_id, row.display_name))
                 .collect();
             let mut found = BTreeMap::new();
-            for (device, json) in self.storage().device_keys(user.as_str())? {
+            for DeviceKeysRow {
+                device_id: device,
+                json,
+            } in self.storage().device_keys(user)?
+            {
                 if !devices.is_empty() && !devices.contains(&device) {
                     continue;
                 }
@@ -274,9 +297,8 @@ impl Services {
         for (user, devices) in requested {
             let mut per_device = BTreeMap::new();
             for (device, algorithm) in devices {
-                if let Some((key_id, json)) =
-                    self.storage()
-                        .claim_key(user.as_str(), device.as_str(), algorithm)?
+                if let Some(ClaimedKey { key_id, json }) =
+                    self.storage().claim_key(user, device, algorithm)?
                 {
                     per_device.insert(
                         device.clone(),
@@ -293,21 +315,16 @@ impl Services {
 
     /// Users sharing a room with `user` (including `user`).
     pub fn users_sharing_rooms(&self, user: &UserId) -> Result<BTreeSet<OwnedUserId>> {
-        let mut users = BTreeSet::from([user.to_owned()]);
-        for row in self.storage().memberships_of(user.as_str())? {
-            if row.membership == "join" {
-                users.extend(self.storage().joined_members(row.room_id.as_str())?);
-            }
-        }
-        Ok(users)
+        users_sharing_rooms(self.storage(), user)
     }
 
     /// Records that `user`'s devices or keys changed (a device was added or
     /// removed), so everyone sharing a room with them refreshes their keys.
     pub fn device_list_changed(&self, user: &UserId) -> Result<()> {
         let reservation = self.notifier().reserve();
-        self.storage()
-            .record_device_list_change(user.as_str(), reservation.position())
+        Ok(self
+            .storage()
+            .record_device_list_change(user, reservation.position())?)
     }
 
     /// `PUT /sendToDevice/{type}/{txnId}`: queues one message per target
@@ -326,7 +343,7 @@ impl Services {
         let scope = format!("sendToDevice/{event_type}/{txn_id}");
         if self
             .storage()
-            .use_txn_scope(sender.as_str(), sender_device.as_str(), &scope)?
+            .use_txn_scope(sender, sender_device, &scope)?
         {
             return Ok(());
         }
@@ -339,20 +356,22 @@ impl Services {
                 None => self
                     .devices(&user)?
                     .into_iter()
-                    .map(|(id, _, _)| id)
+                    .map(|row| row.device_id)
                     .collect(),
             };
             for target in targets {
                 let reservation = self.notifier().reserve();
-                let queued = self.storage().queue_to_device(
-                    user.as_str(),
-                    target.as_str(),
-                    sender.as_str(),
-                    event_type,
-                    content.get(),
-                    reservation.position(),
-                    self.config().to_device_queue_limit,
-                )?;
+                let message = NewToDevice {
+                    user_id: user.clone(),
+                    device_id: target,
+                    sender: sender.to_owned(),
+                    event_type: event_type.to_owned(),
+                    content: content.get().to_owned(),
+                    stream: reservation.position(),
+                };
+                let queued = self
+                    .storage()
+                    .queue_to_device(&message, self.config().to_device_queue_limit)?;
                 if !queued {
                     tracing::debug!(%sender, %user, "to-device message dropped: no such device or its queue is full");
                 }
@@ -367,19 +386,15 @@ impl Services {
         &self,
         user: &UserId,
         device: &DeviceId,
-        ack: Option<i64>,
-        until: i64,
+        ack: Option<StreamPos>,
+        until: StreamPos,
     ) -> Result<Vec<ToDeviceRow>> {
         if let Some(ack) = ack {
-            self.storage()
-                .ack_to_device(user.as_str(), device.as_str(), ack)?;
+            self.storage().ack_to_device(user, device, ack)?;
         }
-        self.storage().to_device_messages(
-            user.as_str(),
-            device.as_str(),
-            until,
-            TO_DEVICE_LIMIT + 1,
-        )
+        Ok(self
+            .storage()
+            .to_device_messages(user, device, until, TO_DEVICE_LIMIT + 1)?)
     }
 }
 

@@ -4,19 +4,25 @@
 //! An upload is written to a temporary file while it is hashed, so memory stays flat
 //! whatever its size; it is fsynced and renamed to its SHA-256 name before the metadata row
 //! is committed, so an acknowledged upload survives a crash. Identical files share one copy.
+//!
+//! [`Media`] is a part of [`Services`](super::Services) with its own state: the folder,
+//! the limits, the decode permits of [`thumbnail`](super::thumbnail), and only the
+//! [`MediaStore`] of storage.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use axum::body::Body;
 use http_body_util::BodyExt;
 use rand::distr::{Alphanumeric, SampleString};
+use ruma::OwnedServerName;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{Services, accounts::Requester, now_ms};
+use super::{accounts::Requester, now_ms, thumbnail};
 use crate::{
+    config::Config,
     error::{Error, ErrorKind, Result},
-    storage::MediaRow,
+    storage::{FilledMedia, MediaRow, MediaStore},
 };
 
 /// How long a created (async) media ID waits for its upload.
@@ -92,9 +98,34 @@ pub fn valid_media_id(media_id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-impl Services {
+/// The content repository.
+pub struct Media {
+    storage: Arc<dyn MediaStore>,
+    /// `<data_dir>/media`.
+    dir: PathBuf,
+    server_name: OwnedServerName,
+    max_upload_size: u64,
+    /// Bounds how many images are decoded for thumbnails at once (memory, not CPU).
+    pub(super) decodes: tokio::sync::Semaphore,
+}
+
+impl Media {
+    pub(super) fn new(config: &Config, storage: Arc<dyn MediaStore>) -> Self {
+        Self {
+            storage,
+            dir: config.data_dir.join("media"),
+            server_name: config.server_name.clone(),
+            max_upload_size: config.max_upload_size,
+            decodes: tokio::sync::Semaphore::new(thumbnail::CONCURRENT_DECODES),
+        }
+    }
+
+    pub(super) fn storage(&self) -> &dyn MediaStore {
+        &*self.storage
+    }
+
     fn media_dir(&self) -> PathBuf {
-        self.config().data_dir.join("media")
+        self.dir.clone()
     }
 
     pub(crate) fn content_file(&self, sha256: &str) -> PathBuf {
@@ -106,7 +137,7 @@ impl Services {
 
     /// `mxc://` URI of one of our media IDs.
     pub fn mxc(&self, media_id: &str) -> String {
-        format!("mxc://{}/{media_id}", self.config().server_name)
+        format!("mxc://{}/{media_id}", self.server_name)
     }
 
     /// `POST /_matrix/media/v3/upload`.
@@ -135,7 +166,7 @@ impl Services {
     /// `POST /_matrix/media/v1/create`: a media ID to upload to later.
     pub fn create_pending(&self, who: &Requester) -> Result<(String, i64)> {
         let now = now_ms();
-        if self.storage().pending_media(who.user_id.as_str(), now)? >= MAX_PENDING {
+        if self.storage().pending_media(&who.user_id, now)? >= MAX_PENDING {
             return Err(Error::RateLimited {
                 retry_after_ms: 60_000,
             });
@@ -181,12 +212,15 @@ impl Services {
             return Err(Error::not_found("This media ID has expired"));
         }
         let (sha256, size) = self.receive(body).await?;
+        let content_type = normalise_type(content_type);
         let filled = self.storage().fill_media(
             media_id,
-            &normalise_type(content_type),
-            filename,
-            size as i64,
-            &sha256,
+            &FilledMedia {
+                content_type: &content_type,
+                filename,
+                size: size as i64,
+                sha256: &sha256,
+            },
         )?;
         if !filled {
             return Err(Error::new(
@@ -219,7 +253,7 @@ impl Services {
 
     fn local_media_row(&self, server_name: &str, media_id: &str) -> Result<MediaRow> {
         // Without federation, media of other servers cannot be fetched.
-        if server_name != self.config().server_name.as_str() || !valid_media_id(media_id) {
+        if server_name != self.server_name.as_str() || !valid_media_id(media_id) {
             return Err(Error::not_found("No such media"));
         }
         self.storage()
@@ -230,8 +264,7 @@ impl Services {
     /// Streams a request body to a temporary file, hashing it; refuses it once it passes the
     /// upload limit. Returns the hex SHA-256 and the size, with the file in place.
     async fn receive(&self, body: Body) -> Result<(String, u64)> {
-        self.receive_limited(body, self.config().max_upload_size)
-            .await
+        self.receive_limited(body, self.max_upload_size).await
     }
 
     async fn receive_limited(&self, mut body: Body, limit: u64) -> Result<(String, u64)> {
@@ -296,7 +329,7 @@ impl Services {
 
     /// The largest upload, for `/media/config`.
     pub fn max_upload_size(&self) -> u64 {
-        self.config().max_upload_size
+        self.max_upload_size
     }
 }
 

@@ -14,9 +14,11 @@ use std::{collections::BTreeSet, sync::Mutex};
 
 use tokio::sync::watch;
 
+use crate::storage::StreamPos;
+
 /// Hands out stream positions and broadcasts the latest complete one.
 pub struct Notifier {
-    tx: watch::Sender<i64>,
+    tx: watch::Sender<StreamPos>,
     ids: Mutex<Ids>,
 }
 
@@ -34,8 +36,8 @@ pub struct Reservation<'a> {
 }
 
 impl Reservation<'_> {
-    pub fn position(&self) -> i64 {
-        self.position
+    pub fn position(&self) -> StreamPos {
+        StreamPos(self.position)
     }
 }
 
@@ -47,11 +49,11 @@ impl Drop for Reservation<'_> {
 
 impl Notifier {
     /// Starts after `position`, the highest position already stored.
-    pub fn new(position: i64) -> Self {
+    pub fn new(position: StreamPos) -> Self {
         Self {
             tx: watch::channel(position).0,
             ids: Mutex::new(Ids {
-                next: position + 1,
+                next: position.0 + 1,
                 pending: BTreeSet::new(),
             }),
         }
@@ -79,8 +81,8 @@ impl Notifier {
             }
         };
         self.tx.send_if_modified(|current| {
-            if upto > *current {
-                *current = upto;
+            if upto > current.0 {
+                *current = StreamPos(upto);
                 true
             } else {
                 false
@@ -89,12 +91,12 @@ impl Notifier {
     }
 
     /// Subscribes; the receiver treats the current position as seen.
-    pub fn subscribe(&self) -> watch::Receiver<i64> {
+    pub fn subscribe(&self) -> watch::Receiver<StreamPos> {
         self.tx.subscribe()
     }
 
     /// The highest position below which every write has finished.
-    pub fn position(&self) -> i64 {
+    pub fn position(&self) -> StreamPos {
         *self.tx.borrow()
     }
 
@@ -109,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn write_between_read_and_wait_still_wakes() {
-        let n = Notifier::new(5);
+        let n = Notifier::new(StreamPos(5));
         let mut rx = n.subscribe();
         // The "read" happened here; a write lands before we start waiting.
         drop(n.reserve());
@@ -117,19 +119,22 @@ mod tests {
             .await
             .expect("woken")
             .unwrap();
-        assert_eq!(*rx.borrow(), 6);
+        assert_eq!(*rx.borrow(), StreamPos(6));
     }
 
     #[test]
     fn published_position_waits_for_earlier_writers() {
-        let n = Notifier::new(0);
+        let n = Notifier::new(StreamPos(0));
         let first = n.reserve();
         let second = n.reserve();
-        assert_eq!((first.position(), second.position()), (1, 2));
+        assert_eq!(
+            (first.position(), second.position()),
+            (StreamPos(1), StreamPos(2))
+        );
         drop(second);
         // 2 is done but 1 is not: a reader must not be told "up to 2" yet.
-        assert_eq!(n.position(), 0);
+        assert_eq!(n.position(), StreamPos(0));
         drop(first);
-        assert_eq!(n.position(), 2);
+        assert_eq!(n.position(), StreamPos(2));
     }
 }

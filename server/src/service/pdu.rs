@@ -246,10 +246,10 @@ pub fn client_event(
 
     let pdu = Pdu::from_stored(stored)?;
     let transaction_id = match (&stored.txn, options.viewer) {
-        (Some((user, device, txn)), Some((viewer_user, viewer_device)))
-            if user == viewer_user && device == viewer_device =>
+        (Some(txn), Some((viewer_user, viewer_device)))
+            if txn.user_id == viewer_user && txn.device_id == viewer_device =>
         {
-            Some(txn.as_str())
+            Some(txn.txn_id.as_str())
         }
         _ => None,
     };

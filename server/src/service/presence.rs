@@ -1,20 +1,51 @@
 //! Presence: online, unavailable or offline, with an optional status.
+//!
+//! [`Presence`] is a part of [`Services`](super::Services): it holds the
+//! presence, account and membership areas of storage and the notifier that
+//! orders its changes in the stream.
 
-use ruma::UserId;
+use std::sync::Arc;
+
+use ruma::{UserId, presence::PresenceState};
 use serde_json::{Value, json};
 
-use super::{Services, now_ms};
-use crate::error::{Error, Result};
+use super::{keys::users_sharing_rooms, notifier::Notifier, now_ms};
+use crate::{
+    error::{Error, Result},
+    storage::{AccountStore, PresenceRow, PresenceStore, StateStore, StreamPos},
+};
 
 /// A user's presence as clients see it.
-pub struct Presence {
+pub struct PresenceView {
     pub state: String,
     pub status_msg: Option<String>,
     pub last_active_ago: Option<u64>,
     pub currently_active: bool,
 }
 
-impl Services {
+/// Users' presence.
+pub struct Presence {
+    storage: Arc<dyn PresenceStore>,
+    accounts: Arc<dyn AccountStore>,
+    state: Arc<dyn StateStore>,
+    notifier: Arc<Notifier>,
+}
+
+impl Presence {
+    pub(super) fn new(
+        storage: Arc<dyn PresenceStore>,
+        accounts: Arc<dyn AccountStore>,
+        state: Arc<dyn StateStore>,
+        notifier: Arc<Notifier>,
+    ) -> Self {
+        Self {
+            storage,
+            accounts,
+            state,
+            notifier,
+        }
+    }
+
     /// `PUT /presence/{userId}/status`, and `/sync?set_presence=`.
     pub fn set_presence(&self, user: &UserId, state: &str, status_msg: Option<&str>) -> Result<()> {
         if !matches!(state, "online" | "unavailable" | "offline") {
@@ -25,40 +56,41 @@ impl Services {
                 "Status messages are limited to 1024 bytes",
             ));
         }
-        let reservation = self.notifier().reserve();
-        self.storage().set_presence(
-            user.as_str(),
-            state,
-            status_msg,
-            now_ms(),
-            reservation.position(),
-        )
+        let reservation = self.notifier.reserve();
+        let row = PresenceRow {
+            state: PresenceState::from(state),
+            status_msg: status_msg.map(str::to_owned),
+            last_active_ts: now_ms(),
+        };
+        Ok(self
+            .storage
+            .set_presence(user, &row, reservation.position())?)
     }
 
     /// Marks the user online when a sync asks for it, unless already online
     /// (so a client's sync loop does not wake everyone on every request).
     pub fn touch_presence(&self, user: &UserId, state: &str) -> Result<()> {
-        let current = self.storage().presence(user.as_str())?;
+        let current = self.storage.presence(user)?;
         let status = current.as_ref().and_then(|p| p.status_msg.clone());
-        if current.as_ref().is_none_or(|p| p.state != state) {
+        if current.as_ref().is_none_or(|p| p.state.as_str() != state) {
             self.set_presence(user, state, status.as_deref())?;
         }
         Ok(())
     }
 
     /// `GET /presence/{userId}/status`.
-    pub fn presence(&self, user: &UserId) -> Result<Presence> {
-        if self.storage().user(user.as_str())?.is_none() {
+    pub fn presence(&self, user: &UserId) -> Result<PresenceView> {
+        if self.accounts.user(user)?.is_none() {
             return Err(Error::not_found("No such user"));
         }
-        Ok(match self.storage().presence(user.as_str())? {
-            Some(row) => Presence {
-                currently_active: row.state == "online",
-                state: row.state,
+        Ok(match self.storage.presence(user)? {
+            Some(row) => PresenceView {
+                currently_active: row.state == PresenceState::Online,
+                state: row.state.as_str().to_owned(),
                 status_msg: row.status_msg,
                 last_active_ago: Some((now_ms() - row.last_active_ts).max(0) as u64),
             },
-            None => Presence {
+            None => PresenceView {
                 state: "offline".into(),
                 status_msg: None,
                 last_active_ago: None,
@@ -71,20 +103,24 @@ impl Services {
     pub fn presence_events(
         &self,
         viewer: &UserId,
-        after: Option<i64>,
-        until: i64,
+        after: Option<StreamPos>,
+        until: StreamPos,
     ) -> Result<Vec<Value>> {
         let changed = self
-            .storage()
-            .presence_changes(after.unwrap_or(-1), until)?;
+            .storage
+            .presence_changes(after.unwrap_or(StreamPos(-1)), until)?;
         if changed.is_empty() {
             return Ok(Vec::new());
         }
-        let visible = self.users_sharing_rooms(viewer)?;
+        let visible = users_sharing_rooms(&*self.state, viewer)?;
         let mut events = Vec::new();
         for user in changed.into_iter().filter(|u| visible.contains(u)) {
             let p = self.presence(&user)?;
-            let (displayname, avatar_url) = self.profile(&user)?.unwrap_or_default();
+            let (displayname, avatar_url) = self
+                .accounts
+                .user(&user)?
+                .map(|u| (u.displayname, u.avatar_url))
+                .unwrap_or_default();
             let mut content =
                 json!({ "presence": p.state, "currently_active": p.currently_active });
             if let Some(ago) = p.last_active_ago {

@@ -1,6 +1,7 @@
 //! User profiles: display name and avatar, propagated into rooms.
 
 use ruma::UserId;
+use ruma::events::room::member::MembershipState;
 use serde_json::json;
 
 use super::{Services, rooms::EventSpec};
@@ -23,11 +24,10 @@ impl Services {
                 "Profile values are limited to 256 bytes",
             ));
         }
-        self.storage()
-            .set_profile_field(user_id.as_str(), field, value)?;
+        self.storage().set_profile_field(user_id, field, value)?;
         let (displayname, avatar_url) = self.profile(user_id)?.unwrap_or_default();
-        for row in self.storage().memberships_of(user_id.as_str())? {
-            if row.membership != "join" {
+        for row in self.storage().memberships_of(user_id)? {
+            if row.membership != MembershipState::Join {
                 continue;
             }
             let mut content = json!({ "membership": "join" });

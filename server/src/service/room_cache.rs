@@ -34,7 +34,7 @@ impl CachedRoom {
         if let Some(pdu) = pdus.get(id) {
             return Some(pdu.clone());
         }
-        let pdu = Arc::new(Pdu::from_stored(&storage.event(id.as_str()).ok()??).ok()?);
+        let pdu = Arc::new(Pdu::from_stored(&storage.event(id).ok()??).ok()?);
         pdus.insert(id.to_owned(), pdu.clone());
         Some(pdu)
     }
@@ -54,9 +54,9 @@ impl RoomStates {
                 self.rooms.clear();
             }
             let state = storage
-                .current_state(room_id.as_str())?
+                .current_state(room_id)?
                 .into_iter()
-                .map(|(t, k, id)| ((t, k), id))
+                .map(|e| ((e.event_type, e.state_key), e.event_id))
                 .collect();
             self.rooms.insert(
                 room_id.to_owned(),

@@ -11,7 +11,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use ruma::{
     OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId,
     api::client::room::{Visibility, create_room::v3 as create_room},
-    events::{StateEventType, TimelineEventType},
+    events::{StateEventType, TimelineEventType, room::member::MembershipState},
     state_res,
 };
 use serde_json::{Value, json, value::RawValue};
@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::NewEvent,
+    storage::{NewEvent, TxnOrigin},
 };
 
 /// The member-event field naming who authorised a restricted join.
@@ -103,11 +103,8 @@ impl Services {
         let storage = self.storage();
 
         if let Some(txn) = &txn
-            && let Some(existing) = storage.txn_event(
-                txn.who.user_id.as_str(),
-                txn.who.device_id.as_str(),
-                &txn.scope,
-            )?
+            && let Some(existing) =
+                storage.txn_event(&txn.who.user_id, &txn.who.device_id, &txn.scope)?
         {
             // The original may still be waiting for its flush; answer only
             // once everything committed so far is durable.
@@ -118,7 +115,7 @@ impl Services {
         }
 
         let version = storage
-            .room_version(room_id.as_str())?
+            .room_version(room_id)?
             .ok_or_else(|| Error::not_found("Unknown room"))?;
         let rules = version
             .rules()
@@ -135,9 +132,9 @@ impl Services {
             None
         };
 
-        let head = storage.room_head(room_id.as_str())?;
+        let head = storage.room_head(room_id)?;
         let (prev_events, depth) = match head {
-            Some((id, depth)) => (vec![id], depth as u64 + 1),
+            Some(head) => (vec![head.event_id], head.depth as u64 + 1),
             None => (vec![], 1),
         };
 
@@ -179,7 +176,7 @@ impl Services {
                     .and_then(|c| {
                         c.get("membership")
                             .and_then(Value::as_str)
-                            .map(str::to_owned)
+                            .map(MembershipState::from)
                     })
             })
             .flatten();
@@ -195,12 +192,10 @@ impl Services {
             sender: sender.to_owned(),
             depth: depth as i64,
             pdu_json,
-            txn: txn.as_ref().map(|t| {
-                (
-                    t.who.user_id.clone(),
-                    t.who.device_id.clone(),
-                    t.txn_id.to_owned(),
-                )
+            txn: txn.as_ref().map(|t| TxnOrigin {
+                user_id: t.who.user_id.clone(),
+                device_id: t.who.device_id.clone(),
+                txn_id: t.txn_id.into(),
             }),
             txn_scope: txn.map(|t| t.scope),
             membership,
@@ -266,7 +261,7 @@ impl Services {
             Some(name) => {
                 let alias = ruma::OwnedRoomAliasId::try_from(format!("#{name}:{server}"))
                     .map_err(|e| Error::invalid_param(format!("room_alias_name: {e}")))?;
-                if self.storage().alias(alias.as_str())?.is_some() {
+                if self.storage().alias(&alias)?.is_some() {
                     return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
                 }
                 Some(alias)
@@ -285,7 +280,7 @@ impl Services {
                 Alphanumeric.sample_string(&mut rand::rng(), 18)
             );
             let id = OwnedRoomId::try_from(id).map_err(Error::internal)?;
-            if self.storage().room_version(id.as_str())?.is_none() {
+            if self.storage().room_version(&id)?.is_none() {
                 break id;
             }
         };
@@ -451,20 +446,13 @@ impl Services {
         self.rehearse_new_room(&room_id, &version, alias.as_deref(), &rehearsal)?;
 
         if let Some(alias) = &alias
-            && !self.storage().create_alias(
-                alias.as_str(),
-                room_id.as_str(),
-                creator_id.as_str(),
-            )?
+            && !self.storage().create_alias(alias, &room_id, creator_id)?
         {
             return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
         }
-        if !self
-            .storage()
-            .create_room(room_id.as_str(), &version, creator_id.as_str())?
-        {
+        if !self.storage().create_room(&room_id, &version, creator_id)? {
             if let Some(alias) = &alias {
-                self.storage().delete_alias(alias.as_str())?;
+                self.storage().delete_alias(alias)?;
             }
             return Err(Error::internal("a new room ID was taken meanwhile"));
         }
@@ -473,7 +461,7 @@ impl Services {
         }
 
         if req.visibility == Visibility::Public {
-            self.storage().set_room_published(room_id.as_str(), true)?;
+            self.storage().set_room_published(&room_id, true)?;
         }
 
         // 8. Invites.
@@ -497,7 +485,7 @@ impl Services {
                 "This server does not federate yet; only local users can be invited",
             ));
         }
-        if self.storage().user(target.as_str())?.is_none() {
+        if self.storage().user(target)?.is_none() {
             return Err(Error::not_found(format!("Unknown user {target}")));
         }
         let content = self.member_content(
@@ -516,7 +504,7 @@ impl Services {
 
     /// Joins (or re-joins) a room.
     pub async fn join(&self, room_id: &RoomId, user: &UserId) -> Result<OwnedEventId> {
-        if self.storage().room_version(room_id.as_str())?.is_none() {
+        if self.storage().room_version(room_id)?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
         let mut content = self.member_content(user, "join", None)?;
@@ -597,9 +585,9 @@ impl Services {
             #[serde(default)]
             allow: Vec<Value>,
         }
-        let Some(event) =
-            self.storage()
-                .current_state_event(room_id.as_str(), "m.room.join_rules", "")?
+        let Some(event) = self
+            .storage()
+            .current_state_event(room_id, "m.room.join_rules", "")?
         else {
             return Ok(None);
         };
@@ -611,7 +599,7 @@ impl Services {
         }
         let membership = self
             .storage()
-            .memberships_of(user.as_str())?
+            .memberships_of(user)?
             .into_iter()
             .find(|r| r.room_id == room_id);
         if membership.is_some_and(|r| matches!(r.membership.as_str(), "join" | "invite")) {
@@ -644,7 +632,7 @@ impl Services {
         let server = &self.config().server_name;
         let authoriser = self
             .storage()
-            .joined_members(room_id.as_str())?
+            .joined_members(room_id)?
             .into_iter()
             .filter(|m| m.server_name() == server && user_level(&power, m) >= needed)
             .max_by(|a, b| {
@@ -662,7 +650,7 @@ impl Services {
 
     /// Leaves a room, or rejects an invite.
     pub async fn leave(&self, room_id: &RoomId, user: &UserId) -> Result<OwnedEventId> {
-        if self.storage().room_version(room_id.as_str())?.is_none() {
+        if self.storage().room_version(room_id)?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
         let content = json!({ "membership": "leave" });
@@ -678,10 +666,26 @@ impl Services {
 
 impl Services {
     /// Whether `user` is currently joined to the room.
+    /// The rooms the user is joined to.
+    pub fn joined_rooms(&self, user: &UserId) -> Result<Vec<OwnedRoomId>> {
+        Ok(self
+            .storage()
+            .memberships_of(user)?
+            .into_iter()
+            .filter(|row| row.membership == MembershipState::Join)
+            .map(|row| row.room_id)
+            .collect())
+    }
+
+    /// The users joined to a room.
+    pub fn joined_members(&self, room_id: &RoomId) -> Result<Vec<OwnedUserId>> {
+        Ok(self.storage().joined_members(room_id)?)
+    }
+
     pub fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
         Ok(self
             .storage()
-            .joined_members(room_id.as_str())?
+            .joined_members(room_id)?
             .iter()
             .any(|m| m == user))
     }
@@ -704,7 +708,7 @@ impl Services {
             .ok_or_else(|| Error::bad_json("A redaction needs `redacts`"))?;
         let event = self
             .storage()
-            .event(target.as_str())?
+            .event(&target)?
             .filter(|e| e.room_id == room_id)
             .ok_or_else(|| Error::not_found("No such event in this room"))?;
         let target_sender = Pdu::from_stored(&event)?.sender;
@@ -723,7 +727,7 @@ impl Services {
     pub fn power_levels(&self, room_id: &RoomId) -> Result<Value> {
         match self
             .storage()
-            .current_state_event(room_id.as_str(), "m.room.power_levels", "")?
+            .current_state_event(room_id, "m.room.power_levels", "")?
         {
             Some(event) => Pdu::from_stored(&event)?.content_as(),
             None => Ok(json!({})),
@@ -783,11 +787,10 @@ pub struct MemberProfile {
 impl Services {
     /// A member's display name and avatar as this room knows them.
     pub fn member_content_in(&self, room_id: &RoomId, user_id: &UserId) -> Result<MemberProfile> {
-        match self.storage().current_state_event(
-            room_id.as_str(),
-            "m.room.member",
-            user_id.as_str(),
-        )? {
+        match self
+            .storage()
+            .current_state_event(room_id, "m.room.member", user_id.as_str())?
+        {
             Some(event) => Pdu::from_stored(&event)?.content_as(),
             None => Ok(MemberProfile::default()),
         }
@@ -814,7 +817,7 @@ impl Services {
         membership: &str,
         reason: Option<&str>,
     ) -> Result<OwnedEventId> {
-        if self.storage().room_version(room_id.as_str())?.is_none() {
+        if self.storage().room_version(room_id)?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
         let mut content = json!({ "membership": membership });
@@ -834,7 +837,7 @@ impl Services {
     pub fn forget(&self, room_id: &RoomId, user: &UserId) -> Result<()> {
         let row = self
             .storage()
-            .memberships_of(user.as_str())?
+            .memberships_of(user)?
             .into_iter()
             .find(|r| r.room_id == room_id);
         match row {
@@ -845,7 +848,7 @@ impl Services {
                     "Leave the room before forgetting it",
                 ))
             }
-            Some(_) => self.storage().forget_room(room_id.as_str(), user.as_str()),
+            Some(_) => Ok(self.storage().forget_room(room_id, user)?),
             None => Ok(()),
         }
     }
@@ -859,7 +862,7 @@ impl Services {
                 "This server does not federate yet; only local users can be invited",
             ));
         }
-        if self.storage().user(target.as_str())?.is_none() {
+        if self.storage().user(target)?.is_none() {
             return Err(Error::not_found(format!("Unknown user {target}")));
         }
         Ok(())

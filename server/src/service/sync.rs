@@ -1,8 +1,13 @@
 //! `/sync`: what changed for one device since a stream position.
 //!
-//! Tokens are opaque to clients (`s<stream>`); the stream position is the
-//! server-wide event order, so every event is delivered exactly once and in
-//! order. Long-polls wait on the [`Notifier`](super::notifier::Notifier).
+//! Tokens are opaque to clients ([`SyncToken`], `s<stream>`); the stream
+//! position is the server-wide event order, so every event is delivered
+//! exactly once and in order. Long-polls wait on the
+//! [`Notifier`](super::notifier::Notifier).
+
+mod token;
+
+pub use token::{SyncToken, parse_position};
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -26,14 +31,14 @@ use super::{
     keys::{TO_DEVICE_LIMIT, to_device_event},
 };
 use crate::{
-    error::{Error, Result},
-    storage::{MembershipRow, StoredEvent},
+    error::Result,
+    storage::{MembershipRow, StoredEvent, StreamPos},
 };
 
 /// What the client asked for, already resolved from its filter.
 #[derive(Clone, Debug)]
 pub struct SyncParams {
-    pub since: Option<i64>,
+    pub since: Option<StreamPos>,
     pub timeout: Duration,
     pub full_state: bool,
     pub timeline_limit: usize,
@@ -115,17 +120,8 @@ pub const DEFAULT_TIMELINE_LIMIT: usize = 10;
 const MAX_TIMELINE_LIMIT: usize = 100;
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Parses a `since` token.
-pub fn parse_token(token: &str) -> Result<i64> {
-    token
-        .strip_prefix('s')
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| Error::invalid_param(format!("Invalid since token `{token}`")))
-}
-
-fn token(position: i64) -> String {
-    format!("s{position}")
+fn token(position: StreamPos) -> String {
+    SyncToken(position).to_string()
 }
 
 /// Shapes of stripped state shown with an invite.
@@ -144,7 +140,8 @@ impl Services {
     pub async fn sync(&self, who: &Requester, mut params: SyncParams) -> Result<Response> {
         params.timeline_limit = params.timeline_limit.clamp(1, MAX_TIMELINE_LIMIT);
         if params.set_presence != "offline" {
-            self.touch_presence(&who.user_id, &params.set_presence)?;
+            self.presence
+                .touch_presence(&who.user_id, &params.set_presence)?;
         }
         let deadline = tokio::time::Instant::now() + params.timeout.min(MAX_TIMEOUT);
         // Subscribe before reading, so nothing committed after the read is missed.
@@ -168,8 +165,8 @@ impl Services {
     fn build_sync(
         &self,
         who: &Requester,
-        since: Option<i64>,
-        upto: i64,
+        since: Option<StreamPos>,
+        upto: StreamPos,
         params: &SyncParams,
     ) -> Result<Response> {
         // To-device first: if more are pending than one response carries,
@@ -202,7 +199,7 @@ impl Services {
                 .insert(algorithm.as_str().into(), UInt::new_saturating(count));
         }
         let initial = since.is_none() || params.full_state;
-        for event in self.presence_events(&who.user_id, since, upto)? {
+        for event in self.presence.presence_events(&who.user_id, since, upto)? {
             if !params
                 .presence_filter
                 .matches("m.presence", event["sender"].as_str())
@@ -221,7 +218,7 @@ impl Services {
         let account_after = if initial { None } else { since };
         for row in self
             .storage()
-            .account_data_changes(who.user_id.as_str(), account_after, upto)?
+            .account_data_changes(&who.user_id, account_after, upto)?
         {
             if row.room_id.is_none() && !params.account_data_filter.matches(&row.event_type, None) {
                 continue;
@@ -239,14 +236,16 @@ impl Services {
             }
         }
         if initial && !has_push_rules && params.account_data_filter.matches("m.push_rules", None) {
-            let rules = serde_json::json!({ "global": self.push_rules(&who.user_id)? }).to_string();
+            let rules =
+                serde_json::json!({ "global": self.account_data.push_rules(&who.user_id)? })
+                    .to_string();
             response
                 .account_data
                 .events
                 .push(account_data_event("m.push_rules", &rules)?.cast_unchecked());
         }
 
-        for row in self.storage().memberships_of(who.user_id.as_str())? {
+        for row in self.storage().memberships_of(&who.user_id)? {
             if row.stream > upto || !params.wants_room(&row.room_id) {
                 continue; // Filtered out, or committed after our snapshot (the next sync reports it).
             }
@@ -270,7 +269,7 @@ impl Services {
                         }
                         Ok(self
                             .storage()
-                            .event(event_id.as_str())?
+                            .event(event_id)?
                             .is_some_and(|e| e.room_id == row.room_id && view.can_see(&e)))
                     };
                     if let Some(receipts) =
@@ -295,7 +294,13 @@ impl Services {
                         .insert(row.room_id.clone(), self.invited_room(&row)?);
                 }
                 "leave" | "ban" if changed && (since.is_some() || params.include_leave) => {
-                    let room = self.left_room(who, &row, since.unwrap_or(0), initial, params)?;
+                    let room = self.left_room(
+                        who,
+                        &row,
+                        since.unwrap_or(StreamPos::ZERO),
+                        initial,
+                        params,
+                    )?;
                     response.rooms.leave.insert(row.room_id.clone(), room);
                 }
                 _ => {}
@@ -315,7 +320,7 @@ impl Services {
         &self,
         user: &UserId,
         room_id: &RoomId,
-        at: Option<i64>,
+        at: Option<StreamPos>,
     ) -> Result<bool> {
         let Some(at) = at else { return Ok(false) };
         let event = self.state_event_at(room_id, "m.room.member", user.as_str(), at)?;
@@ -332,17 +337,17 @@ impl Services {
         room_id: &RoomId,
         event_type: &str,
         state_key: &str,
-        at: i64,
+        at: StreamPos,
     ) -> Result<Option<StoredEvent>> {
-        let mut current =
-            self.storage()
-                .current_state_event(room_id.as_str(), event_type, state_key)?;
+        let mut current = self
+            .storage()
+            .current_state_event(room_id, event_type, state_key)?;
         while let Some(event) = &current {
             if event.stream <= at {
                 break;
             }
             current = match &event.replaces_state {
-                Some(prev) => self.storage().event(prev.as_str())?,
+                Some(prev) => self.storage().event(prev)?,
                 None => None,
             };
         }
@@ -350,11 +355,11 @@ impl Services {
     }
 
     /// State of the room just before stream position `before` (exclusive).
-    fn state_before(&self, room_id: &RoomId, before: i64) -> Result<Vec<StoredEvent>> {
+    fn state_before(&self, room_id: &RoomId, before: StreamPos) -> Result<Vec<StoredEvent>> {
         let mut out = Vec::new();
-        for (event_type, state_key, _) in self.storage().current_state(room_id.as_str())? {
+        for entry in self.storage().current_state(room_id)? {
             if let Some(event) =
-                self.state_event_at(room_id, &event_type, &state_key, before - 1)?
+                self.state_event_at(room_id, &entry.event_type, &entry.state_key, before - 1)?
             {
                 out.push(event);
             }
@@ -368,7 +373,7 @@ impl Services {
         slot: &'a mut Option<ReadView>,
         room_id: &RoomId,
         user: &UserId,
-        upto: i64,
+        upto: StreamPos,
     ) -> Result<&'a ReadView> {
         if slot.is_none() {
             *slot = Some(self.read_view(room_id, user, upto, true)?);
@@ -381,19 +386,19 @@ impl Services {
         &self,
         who: &Requester,
         room_id: &RoomId,
-        since: Option<i64>,
-        upto: i64,
+        since: Option<StreamPos>,
+        upto: StreamPos,
         params: &SyncParams,
         extras: RoomExtras,
         view: &mut Option<ReadView>,
     ) -> Result<Option<JoinedRoom>> {
-        let after = since.unwrap_or(0);
+        let after = since.unwrap_or(StreamPos::ZERO);
         let nothing_else = extras.account_data.is_empty() && extras.ephemeral.is_empty();
         if since.is_some()
             && nothing_else
             && self
                 .storage()
-                .room_events_desc(room_id.as_str(), after, upto, 1)?
+                .room_events_desc(room_id, after, upto, 1)?
                 .is_empty()
         {
             return Ok(None);
@@ -432,7 +437,7 @@ impl Services {
         room.ephemeral.events = extras.ephemeral;
         room.timeline = self.timeline(who, events, limited || since.is_none(), timeline_start)?;
         room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
-        let joined = self.storage().joined_members(room_id.as_str())?;
+        let joined = self.storage().joined_members(room_id)?;
         room.summary.joined_member_count = UInt::new(joined.len() as u64);
         let unread = self.unread_counts(&who.user_id, room_id, upto)?;
         room.unread_notifications.notification_count =
@@ -451,7 +456,7 @@ impl Services {
         who: &Requester,
         events: Vec<StoredEvent>,
         limited: bool,
-        timeline_start: i64,
+        timeline_start: StreamPos,
     ) -> Result<Timeline> {
         let mut timeline = Timeline::new();
         timeline.limited = limited;
@@ -472,7 +477,7 @@ impl Services {
                 let prev = match (&event.replaces_state, with_prev) {
                     (Some(prev), true) => self
                         .storage()
-                        .event(prev.as_str())?
+                        .event(prev)?
                         .map(|e| content_of(&e))
                         .transpose()?,
                     _ => None,
@@ -486,14 +491,11 @@ impl Services {
     fn invited_room(&self, row: &MembershipRow) -> Result<InvitedRoom> {
         let mut events = Vec::new();
         for kind in INVITE_STATE_TYPES {
-            if let Some(e) = self
-                .storage()
-                .current_state_event(row.room_id.as_str(), kind, "")?
-            {
+            if let Some(e) = self.storage().current_state_event(&row.room_id, kind, "")? {
                 events.push(stripped(&e)?);
             }
         }
-        if let Some(invite) = self.storage().event(row.event_id.as_str())? {
+        if let Some(invite) = self.storage().event(&row.event_id)? {
             events.push(stripped(&invite)?);
         }
         let mut room = InvitedRoom::new();
@@ -509,7 +511,7 @@ impl Services {
         &self,
         who: &Requester,
         row: &MembershipRow,
-        since: i64,
+        since: StreamPos,
         initial: bool,
         params: &SyncParams,
     ) -> Result<LeftRoom> {
@@ -555,7 +557,7 @@ impl Services {
         who: &Requester,
         room_id: &RoomId,
         events: &[StoredEvent],
-        timeline_start: i64,
+        timeline_start: StreamPos,
         full: bool,
         params: &SyncParams,
     ) -> Result<Vec<StoredEvent>> {

@@ -13,7 +13,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
-use super::{Services, media::MediaFile};
+use super::media::{Media, MediaFile};
 use crate::{
     error::{Error, ErrorKind, Result},
     storage::ThumbnailRow,
@@ -77,7 +77,7 @@ fn source_format(content_type: &str) -> Option<ImageFormat> {
     }
 }
 
-impl Services {
+impl Media {
     /// A thumbnail of one of our images, at least `width`×`height` unless the original is
     /// smaller (then the original itself).
     pub async fn thumbnail(
@@ -117,11 +117,7 @@ impl Services {
             return Ok(self.thumbnail_file(row));
         }
 
-        let _permit = self
-            .thumbnail_decodes()
-            .acquire()
-            .await
-            .map_err(Error::internal)?;
+        let _permit = self.decodes.acquire().await.map_err(Error::internal)?;
         // Made by another request while this one waited?
         if let Some(row) = self
             .storage()

@@ -23,7 +23,10 @@ use ruma::{
 };
 
 use super::{Services, pdu::Pdu};
-use crate::{error::Result, storage::StoredEvent};
+use crate::{
+    error::Result,
+    storage::{StoredEvent, StreamPos},
+};
 
 /// Newest events looked at when a count is rebuilt; older unread events are
 /// not counted (the badge then shows a lower bound, as no one reads 5,000).
@@ -39,9 +42,9 @@ pub struct UnreadCounts {
 #[derive(Clone)]
 struct Entry {
     /// The receipt position the counts were built from.
-    receipt: Option<i64>,
+    receipt: Option<StreamPos>,
     /// Events up to this stream position are counted.
-    evaluated_upto: i64,
+    evaluated_upto: StreamPos,
     counts: UnreadCounts,
     /// The evaluator last used, and the push epoch it was built in.
     evaluator: Option<(u64, Arc<Evaluator>)>,
@@ -100,9 +103,9 @@ impl Services {
         &self,
         user: &UserId,
         room_id: &RoomId,
-        upto: i64,
+        upto: StreamPos,
     ) -> Result<UnreadCounts> {
-        let receipt = self.storage().read_up_to(room_id.as_str(), user.as_str())?;
+        let receipt = self.storage().read_up_to(room_id, user)?;
         let key = (user.to_owned(), room_id.to_owned());
         let cached = self.unread_cache().lock().get(&key).cloned();
         let entry = match cached {
@@ -153,19 +156,19 @@ impl Services {
         &self,
         user: &UserId,
         room_id: &RoomId,
-        receipt: Option<i64>,
-        upto: i64,
+        receipt: Option<StreamPos>,
+        upto: StreamPos,
         mut cached: Option<(u64, Arc<Evaluator>)>,
     ) -> Result<Entry> {
         let mut counts = UnreadCounts::default();
-        let after = receipt.unwrap_or(0);
+        let after = receipt.unwrap_or(StreamPos::ZERO);
         let mut evaluator: Option<Arc<Evaluator>> = None;
         let mut cursor = upto;
         let mut scanned = 0;
         'scan: while scanned < MAX_SCAN {
             let page = self
                 .storage()
-                .room_events_desc(room_id.as_str(), after, cursor, PAGE)?;
+                .room_events_desc(room_id, after, cursor, PAGE)?;
             let exhausted = page.len() < PAGE;
             for event in &page {
                 scanned += 1;
@@ -203,16 +206,13 @@ impl Services {
         user: &UserId,
         room_id: &RoomId,
         mut entry: Entry,
-        upto: i64,
+        upto: StreamPos,
     ) -> Result<Entry> {
         let mut evaluator: Option<Arc<Evaluator>> = None;
         loop {
-            let page = self.storage().room_events_asc(
-                room_id.as_str(),
-                entry.evaluated_upto,
-                upto,
-                PAGE,
-            )?;
+            let page = self
+                .storage()
+                .room_events_asc(room_id, entry.evaluated_upto, upto, PAGE)?;
             let exhausted = page.len() < PAGE;
             for event in &page {
                 entry.evaluated_upto = event.stream;
@@ -242,7 +242,7 @@ impl Services {
     }
 
     fn evaluator(&self, user: &UserId, room_id: &RoomId) -> Result<Evaluator> {
-        let members = self.storage().joined_members(room_id.as_str())?;
+        let members = self.storage().joined_members(room_id)?;
         let display_name = self
             .member_content_in(room_id, user)?
             .displayname
@@ -255,7 +255,7 @@ impl Services {
         );
         ctx.power_levels = self.push_power_levels(room_id)?;
         Ok(Evaluator {
-            rules: self.push_rules(user)?,
+            rules: self.account_data.push_rules(user)?,
             ctx,
         })
     }
@@ -266,32 +266,30 @@ impl Services {
     fn push_power_levels(&self, room_id: &RoomId) -> Result<Option<PushConditionPowerLevelsCtx>> {
         let Some(rules) = self
             .storage()
-            .room_version(room_id.as_str())?
+            .room_version(room_id)?
             .and_then(|v| v.rules())
         else {
             return Ok(None);
         };
-        let source =
-            match self
-                .storage()
-                .current_state_event(room_id.as_str(), "m.room.power_levels", "")?
-            {
-                Some(event) => {
-                    match Pdu::from_stored(&event)?.content_as::<RoomPowerLevelsEventContent>() {
-                        Ok(content) => RoomPowerLevelsSource::Original(content),
-                        Err(_) => return Ok(None),
-                    }
+        let source = match self
+            .storage()
+            .current_state_event(room_id, "m.room.power_levels", "")?
+        {
+            Some(event) => {
+                match Pdu::from_stored(&event)?.content_as::<RoomPowerLevelsEventContent>() {
+                    Ok(content) => RoomPowerLevelsSource::Original(content),
+                    Err(_) => return Ok(None),
                 }
-                None => RoomPowerLevelsSource::None,
-            };
-        let creators =
-            match self
-                .storage()
-                .current_state_event(room_id.as_str(), "m.room.create", "")?
-            {
-                Some(create) => vec![Pdu::from_stored(&create)?.sender],
-                None => Vec::new(),
-            };
+            }
+            None => RoomPowerLevelsSource::None,
+        };
+        let creators = match self
+            .storage()
+            .current_state_event(room_id, "m.room.create", "")?
+        {
+            Some(create) => vec![Pdu::from_stored(&create)?.sender],
+            None => Vec::new(),
+        };
         Ok(Some(
             RoomPowerLevels::new(source, &rules.authorization, creators).into(),
         ))

@@ -74,20 +74,9 @@ fn restart_keeps_the_signing_key_and_accounts() {
         rt.block_on(services.create_account(&user, Some("pw".into()), false))
             .unwrap()
     );
-    let key = services
-        .storage()
-        .meta_get("signing_key_ed25519")
-        .unwrap()
-        .unwrap();
+    let key = services.signing_public_key();
     drop(services);
     let again = weft_server::open_services(&config).unwrap();
-    assert_eq!(
-        again
-            .storage()
-            .meta_get("signing_key_ed25519")
-            .unwrap()
-            .unwrap(),
-        key
-    );
-    assert!(again.storage().user(user.as_str()).unwrap().is_some());
+    assert_eq!(again.signing_public_key(), key);
+    assert!(again.user_exists(&user).unwrap());
 }

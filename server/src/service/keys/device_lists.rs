@@ -6,11 +6,12 @@
 //! a room for the first time is a change too: the user may never have fetched
 //! that person's keys. Sharing no room any more puts them in `left`.
 
+use ruma::events::room::member::MembershipState;
 use std::collections::BTreeSet;
 
 use ruma::{OwnedUserId, RoomId, UserId};
 
-use crate::{error::Result, service::Services};
+use crate::{error::Result, service::Services, storage::StreamPos};
 
 /// The `device_lists` of a sync, or the answer of `/keys/changes`.
 #[derive(Debug, Default)]
@@ -24,8 +25,8 @@ impl Services {
     pub fn device_list_updates(
         &self,
         user: &UserId,
-        after: i64,
-        until: i64,
+        after: StreamPos,
+        until: StreamPos,
     ) -> Result<DeviceListUpdates> {
         let mut changed: BTreeSet<OwnedUserId> = self
             .storage()
@@ -33,17 +34,17 @@ impl Services {
             .into_iter()
             .collect();
         let mut maybe_left = BTreeSet::new();
-        for row in self.storage().memberships_of(user.as_str())? {
+        for row in self.storage().memberships_of(user)? {
             if row.stream > until {
                 continue; // After this window; the next one reports it.
             }
-            let joined_now = row.membership == "join";
+            let joined_now = row.membership == MembershipState::Join;
             let joined_before = if row.stream <= after {
                 joined_now // Unchanged since before the window.
             } else {
                 self.was_joined_at(user, &row.room_id, Some(after))?
             };
-            let room = row.room_id.as_str();
+            let room = &row.room_id;
             match (joined_before, joined_now) {
                 // Others joined or left a room the user stays in.
                 (true, true) => {
@@ -93,15 +94,13 @@ impl Services {
         &self,
         room_id: &RoomId,
         user: &UserId,
-        after: i64,
-        until: i64,
+        after: StreamPos,
+        until: StreamPos,
     ) -> Result<(BTreeSet<OwnedUserId>, BTreeSet<OwnedUserId>)> {
         let (mut joined, mut parted) = (BTreeSet::new(), BTreeSet::new());
         let mut was_there = std::collections::BTreeMap::new();
-        for (member, membership) in self
-            .storage()
-            .member_changes(room_id.as_str(), after, until)?
-        {
+        for change in self.storage().member_changes(room_id, after, until)? {
+            let (member, membership) = (change.user_id, change.membership);
             if member == user {
                 continue;
             }
@@ -113,7 +112,7 @@ impl Services {
                     there
                 }
             };
-            if membership == "join" {
+            if membership == MembershipState::Join {
                 if !there {
                     joined.insert(member);
                 }

@@ -20,6 +20,7 @@ use super::signed_part;
 use crate::{
     error::{Error, ErrorKind, Result},
     service::Services,
+    storage::{DeviceKeysRow, SignatureRow},
 };
 
 /// Why signatures were refused, by user and key ID: `(errcode, message)`.
@@ -142,9 +143,9 @@ impl Services {
     /// The user's stored cross-signing keys by type (`master`, `self_signing`, `user_signing`).
     fn cross_signing_keys(&self, user: &UserId) -> Result<BTreeMap<String, Value>> {
         self.storage()
-            .cross_signing_keys(user.as_str())?
+            .cross_signing_keys(user)?
             .into_iter()
-            .map(|(key_type, json)| Ok((key_type, stored_json(&json)?)))
+            .map(|row| Ok((row.key_type, stored_json(&row.json)?)))
             .collect()
     }
 
@@ -210,7 +211,7 @@ impl Services {
         let devices: Vec<_> = self
             .devices(user)?
             .into_iter()
-            .map(|(id, _, _)| id)
+            .map(|row| row.device_id)
             .collect();
         let uploads = [
             ("master", master),
@@ -245,7 +246,7 @@ impl Services {
         for (usage, value) in changed {
             let reservation = self.notifier().reserve();
             self.storage().set_cross_signing_key(
-                user.as_str(),
+                user,
                 usage,
                 &value.to_string(),
                 reservation.position(),
@@ -310,9 +311,9 @@ impl Services {
             }
             let devices: BTreeMap<String, Value> = self
                 .storage()
-                .device_keys(user.as_str())?
+                .device_keys(user)?
                 .into_iter()
-                .map(|(d, json)| Ok((d.to_string(), stored_json(&json)?)))
+                .map(|row| Ok((row.device_id.to_string(), stored_json(&row.json)?)))
                 .collect::<Result<_>>()?;
             let known = master.get("signatures").and_then(|s| s.get(user.as_str()));
             let mut new = serde_json::Map::new();
@@ -337,7 +338,7 @@ impl Services {
                 merge_signatures(&mut master, &serde_json::json!({ user.as_str(): new }));
                 let reservation = self.notifier().reserve();
                 self.storage().set_cross_signing_key(
-                    user.as_str(),
+                    user,
                     "master",
                     &master.to_string(),
                     reservation.position(),
@@ -349,10 +350,14 @@ impl Services {
         // A device, signed by the self-signing key.
         let device = self
             .storage()
-            .device_keys(user.as_str())?
+            .device_keys(user)?
             .into_iter()
-            .find(|(d, _)| d.as_str() == key_id);
-        let Some((device, stored)) = device else {
+            .find(|row| row.device_id.as_str() == key_id);
+        let Some(DeviceKeysRow {
+            device_id: device,
+            json: stored,
+        }) = device
+        else {
             return Ok(Err((
                 ErrorKind::NotFound,
                 format!("No key {key_id} of {user}"),
@@ -379,8 +384,8 @@ impl Services {
         );
         let reservation = self.notifier().reserve();
         self.storage().set_device_keys(
-            user.as_str(),
-            device.as_str(),
+            user,
+            &device,
             &stored.to_string(),
             reservation.position(),
         )?;
@@ -426,12 +431,8 @@ impl Services {
         }
         let signature = &object["signatures"][signer.as_str()][&signature_key_id];
         let signatures = serde_json::json!({ signer.as_str(): { signature_key_id: signature } });
-        self.storage().add_foreign_signature(
-            user.as_str(),
-            key_id,
-            signer.as_str(),
-            &signatures.to_string(),
-        )?;
+        self.storage()
+            .add_foreign_signature(user, key_id, signer, &signatures.to_string())?;
         // The signer's other devices must fetch the key again to see the signature.
         self.device_list_changed(user)?;
         Ok(Ok(()))
@@ -447,9 +448,10 @@ impl Services {
                 && user != viewer
                 && let Some(public) = public_key_of(&value)
             {
-                for (key_id, sigs) in self
-                    .storage()
-                    .foreign_signatures(user.as_str(), viewer.as_str())?
+                for SignatureRow {
+                    key_id,
+                    signatures: sigs,
+                } in self.storage().foreign_signatures(user, viewer)?
                 {
                     // Signatures on an earlier master key no longer apply.
                     if key_id == public {
