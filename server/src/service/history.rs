@@ -35,9 +35,6 @@ pub struct Page {
     pub members: Vec<StoredEvent>,
 }
 
-/// Settings or memberships, each with the stream position where it took effect.
-type Changes<T> = Vec<(i64, T)>;
-
 /// A room's `history_visibility` setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Visibility {
