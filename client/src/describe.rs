@@ -12,16 +12,16 @@ use crate::{
     },
     event::Event,
     media::Media,
-    room::Room,
+    member::{self, Members},
     timeline::{CallUpdate, Edit, Incoming, ItemKind, ReactionEntry, TimelineItem},
 };
 
-/// What `event` does to `room`'s timeline.
+/// What `event` does to the timeline of a room with these `members`.
 ///
 /// Must be called *before* the event's state is applied to the room, so that changes can be
 /// described relative to the previous state ("alice changed their display name to Alice").
 pub(crate) fn classify(
-    room: &Room,
+    members: &Members,
     event: &Event,
     event_id: OwnedEventId,
     ts: MilliSecondsSinceUnixEpoch,
@@ -29,17 +29,17 @@ pub(crate) fn classify(
     let item = |kind: ItemKind, body: String| {
         let mut item = TimelineItem::new(
             event.sender.clone(),
-            room.member_name(&event.sender),
+            member::name(members, &event.sender),
             kind,
             body,
             ts,
         );
         item.event_id = Some(event_id.clone());
         item.txn_id = event.unsigned.transaction_id.clone();
-        item.sender_avatar = room.member_avatar(&event.sender);
+        item.sender_avatar = member::avatar(members, &event.sender);
         Incoming::Item(item)
     };
-    let actor = || room.member_name(&event.sender);
+    let actor = || member::name(members, &event.sender);
     let hidden = || Incoming::Hidden(event_id.clone());
     match event.kind.as_str() {
         "m.room.message" => match event.content::<VerificationRequestContent>() {
@@ -49,7 +49,7 @@ pub(crate) fn classify(
                 format!(
                     "{} asked {} to verify",
                     actor(),
-                    room.member_name(&request.to)
+                    member::name(members, &request.to)
                 ),
             ),
             _ => classify_message(event, event_id.clone(), ts, item),
@@ -92,7 +92,7 @@ pub(crate) fn classify(
             classify_call(event, event_id.clone(), ts, item).unwrap_or_else(hidden)
         }
         "m.room.encrypted" => item(ItemKind::Encrypted, "Encrypted message".to_owned()),
-        "m.room.member" => match describe_member(room, event) {
+        "m.room.member" => match describe_member(members, event) {
             Some(text) => item(ItemKind::State, text),
             None => hidden(),
         },
@@ -286,7 +286,7 @@ fn strip_html_reply_fallback(html: &str) -> String {
     }
 }
 
-fn describe_member(room: &Room, event: &Event) -> Option<String> {
+fn describe_member(members: &Members, event: &Event) -> Option<String> {
     let content: MemberContent = event.content()?;
     let target = <&UserId>::try_from(event.state_key.as_deref()?).ok()?;
     let prev: Option<MemberContent> = event.prev_content();
@@ -295,9 +295,9 @@ fn describe_member(room: &Room, event: &Event) -> Option<String> {
     let prev_membership = prev
         .as_ref()
         .map(|prev| prev.membership.clone())
-        .or_else(|| room.member(target).map(|member| member.membership.clone()));
-    let actor = room.member_name(&event.sender);
-    let old_name = room.member_name(target);
+        .or_else(|| members.get(target).map(|member| member.membership.clone()));
+    let actor = member::name(members, &event.sender);
+    let old_name = member::name(members, target);
     let new_name = content
         .displayname
         .clone()
