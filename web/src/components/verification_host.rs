@@ -6,7 +6,6 @@
 use std::{future::Future, pin::Pin};
 
 use leptos::{prelude::*, task::spawn_local_scoped};
-use ruma::UserId;
 use weft_client::engine::{VerificationPhase, VerificationView};
 
 use crate::{
@@ -47,22 +46,6 @@ pub fn chunk_view(
     .into_any()
 }
 
-/// Who a verification is with, in words: their name in our DM, or "Your other device".
-pub fn peer_name(handle: ClientHandle, verification: &VerificationView) -> String {
-    let own = handle.user_id_untracked();
-    if own.as_deref() == Some(&*verification.other_user) {
-        return "Your other device".to_owned();
-    }
-    match &verification.room_id {
-        Some(room_id) => handle.member_name_untracked(room_id, &verification.other_user),
-        None => localpart(&verification.other_user),
-    }
-}
-
-fn localpart(user: &UserId) -> String {
-    user.localpart().to_owned()
-}
-
 fn is_incoming_request(v: &VerificationView) -> bool {
     !v.we_started
         && v.phase
@@ -79,7 +62,7 @@ pub fn VerificationHost() -> impl IntoView {
         verifications.with(|all| {
             all.iter()
                 .filter(|v| is_incoming_request(v))
-                .map(|v| (v.id.clone(), peer_name(handle, v)))
+                .map(|v| (v.id.clone(), handle.verification_peer_name(v)))
                 .collect::<Vec<_>>()
         })
     });
