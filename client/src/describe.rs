@@ -10,7 +10,7 @@ use crate::{
     content::{
         MemberContent, MessageContent, NameContent, ReactionContent, RedactionContent, TopicContent,
     },
-    event::Event,
+    event::{Event, EventKind},
     media::Media,
     member::{self, Members},
     timeline::{CallUpdate, Edit, Incoming, ItemKind, ReactionEntry, TimelineItem},
@@ -41,8 +41,8 @@ pub(crate) fn classify(
     };
     let actor = || member::name(members, &event.sender);
     let hidden = || Incoming::Hidden(event_id.clone());
-    match event.kind.as_str() {
-        "m.room.message" => match event.content::<VerificationRequestContent>() {
+    match &event.kind {
+        EventKind::Message => match event.content::<VerificationRequestContent>() {
             // Its body is a fallback for clients without in-room verification, not Weft.
             Some(request) if request.msgtype == "m.key.verification.request" => item(
                 ItemKind::State,
@@ -54,7 +54,7 @@ pub(crate) fn classify(
             ),
             _ => classify_message(event, event_id.clone(), ts, item),
         },
-        "m.reaction" => {
+        EventKind::Reaction => {
             let Some(relates_to) = event
                 .content::<ReactionContent>()
                 .and_then(|c| c.relates_to)
@@ -78,7 +78,7 @@ pub(crate) fn classify(
                 _ => hidden(),
             }
         }
-        "m.room.redaction" => {
+        EventKind::Redaction => {
             let target = event
                 .content::<RedactionContent>()
                 .and_then(|c| c.redacts)
@@ -88,15 +88,18 @@ pub(crate) fn classify(
                 None => hidden(),
             }
         }
-        "m.call.invite" | "m.call.answer" | "m.call.hangup" | "m.call.reject" => {
+        EventKind::CallInvite
+        | EventKind::CallAnswer
+        | EventKind::CallHangup
+        | EventKind::CallReject => {
             classify_call(event, event_id.clone(), ts, item).unwrap_or_else(hidden)
         }
-        "m.room.encrypted" => item(ItemKind::Encrypted, "Encrypted message".to_owned()),
-        "m.room.member" => match describe_member(members, event) {
+        EventKind::Encrypted => item(ItemKind::Encrypted, "Encrypted message".to_owned()),
+        EventKind::Member => match describe_member(members, event) {
             Some(text) => item(ItemKind::State, text),
             None => hidden(),
         },
-        "m.room.name" if event.is_state() => {
+        EventKind::Name if event.is_state() => {
             let name = event
                 .content::<NameContent>()
                 .map(|c| c.name)
@@ -108,7 +111,7 @@ pub(crate) fn classify(
             };
             item(ItemKind::State, text)
         }
-        "m.room.topic" if event.is_state() => {
+        EventKind::Topic if event.is_state() => {
             let topic = event
                 .content::<TopicContent>()
                 .map(|c| c.topic)
@@ -120,7 +123,7 @@ pub(crate) fn classify(
             };
             item(ItemKind::State, text)
         }
-        "m.room.create" if event.is_state() => {
+        EventKind::Create if event.is_state() => {
             item(ItemKind::State, format!("{} created the room", actor()))
         }
         _ => hidden(),
@@ -215,8 +218,8 @@ fn classify_call(
     let content: CallEventContent = event.content()?;
     let at = u64::from(ts.get());
     let sender = event.sender.clone();
-    let (update, shown) = match event.kind.as_str() {
-        "m.call.invite" => {
+    let (update, shown) = match event.kind {
+        EventKind::CallInvite => {
             let video = content
                 .offer
                 .is_some_and(|offer| offer.sdp.contains("m=video"));
@@ -234,8 +237,8 @@ fn classify_call(
                 Some(line),
             )
         }
-        "m.call.answer" => (CallUpdate::Answer { at }, None),
-        "m.call.reject" => (CallUpdate::Reject { at }, None),
+        EventKind::CallAnswer => (CallUpdate::Answer { at }, None),
+        EventKind::CallReject => (CallUpdate::Reject { at }, None),
         _ => (
             CallUpdate::Hangup {
                 at,

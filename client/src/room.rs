@@ -24,7 +24,7 @@ use crate::{
     },
     crypto::{Decrypted, Machine, RoomKeySettings, UtdReason},
     describe::classify,
-    event::{Event, Unsigned},
+    event::{Event, EventKind, Unsigned},
     media::Mxc,
     member::{self, Members},
     sync::{JoinedRoom, UnreadNotifications},
@@ -344,7 +344,7 @@ impl Room {
                 .filter_map(|raw| Event::parse(raw))
                 .collect();
             let not_joined = parsed_state.iter().chain(&timeline).any(|event| {
-                event.kind == "m.room.member"
+                event.kind == EventKind::Member
                     && event
                         .content::<MemberContent>()
                         .is_some_and(|c| c.membership != MembershipState::Join)
@@ -371,12 +371,12 @@ impl Room {
         for event in &timeline {
             // Call events may come encrypted: what counts is the decrypted type.
             if let Some((kind, content)) = self.apply_timeline_event(event, own, crypto)
-                && kind.starts_with("m.call.")
+                && kind.is_call()
             {
                 calls.push(CallSignal {
                     room_id: self.room_id.clone(),
                     sender: event.sender.clone(),
-                    event_type: kind,
+                    event_type: kind.as_str().to_owned(),
                     content,
                     age_ms: event.unsigned.age.and_then(|age| u64::try_from(age).ok()),
                 });
@@ -408,7 +408,7 @@ impl Room {
     /// receipts never.
     fn moves_room(&self, event: &Event, incoming: &Incoming, own: &UserId) -> bool {
         match incoming {
-            Incoming::Item(_) if event.kind == "m.room.member" => {
+            Incoming::Item(_) if event.kind == EventKind::Member => {
                 let membership = event.content::<MemberContent>().map(|c| c.membership);
                 let before = event
                     .state_key
@@ -429,7 +429,7 @@ impl Room {
         event: &Event,
         own: &UserId,
         crypto: &mut impl RoomDecryptor,
-    ) -> Option<(String, Box<RawValue>)> {
+    ) -> Option<(EventKind, Box<RawValue>)> {
         let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
             return None;
         };
@@ -465,8 +465,8 @@ impl Room {
         event_id: &OwnedEventId,
         ts: MilliSecondsSinceUnixEpoch,
         crypto: &mut impl RoomDecryptor,
-    ) -> (Incoming, String, Box<RawValue>) {
-        if event.kind != "m.room.encrypted" || event.is_state() {
+    ) -> (Incoming, EventKind, Box<RawValue>) {
+        if event.kind != EventKind::Encrypted || event.is_state() {
             return (
                 classify(&self.members, event, event_id.clone(), ts),
                 event.kind.clone(),
@@ -556,7 +556,7 @@ impl Room {
                 continue;
             }
             let event = Event {
-                kind: "m.room.encrypted".to_owned(),
+                kind: EventKind::Encrypted,
                 sender: utd.sender.clone(),
                 event_id: Some(utd.event_id.clone()),
                 origin_server_ts: Some(utd.ts),
@@ -662,7 +662,7 @@ impl Room {
         for event in page.state.iter().filter_map(|raw| Event::parse(raw)) {
             // Members of old messages that lazy loading had not sent yet; never overwrite
             // what we know of their current state.
-            if event.kind == "m.room.member" {
+            if event.kind == EventKind::Member {
                 self.apply_member_if_newer(&event);
             }
         }
@@ -859,7 +859,7 @@ impl Room {
     /// The event ID of the member event we hold for the member `event` is about (if it is
     /// one), unless it is `event` itself.
     fn member_event_id(&self, event: &Event) -> Option<OwnedEventId> {
-        if event.kind != "m.room.member" {
+        if event.kind != EventKind::Member {
             return None;
         }
         let user = UserId::parse(event.state_key.as_deref()?).ok()?;
@@ -878,24 +878,24 @@ impl Room {
             self.superseded.insert(replaced.clone());
         }
         self.changes.state = true;
-        match event.kind.as_str() {
-            "m.room.name" => {
+        match event.kind {
+            EventKind::Name => {
                 self.name = event.content::<NameContent>().map(|content| content.name);
             }
-            "m.room.canonical_alias" => {
+            EventKind::CanonicalAlias => {
                 self.canonical_alias = event
                     .content::<CanonicalAliasContent>()
                     .and_then(|content| content.alias);
             }
-            "m.room.avatar" => {
+            EventKind::Avatar => {
                 self.avatar = event
                     .content::<AvatarContent>()
                     .and_then(|c| Mxc::parse(&c.url?));
             }
-            "m.room.topic" => {
+            EventKind::Topic => {
                 self.topic = event.content::<TopicContent>().map(|content| content.topic);
             }
-            "m.room.create" => {
+            EventKind::Create => {
                 let content: CreateContent = event.content().unwrap_or_default();
                 // Versions 1–11 rank creators by power level like everyone else.
                 let legacy = content
@@ -908,26 +908,26 @@ impl Room {
                         .collect();
                 }
             }
-            "m.room.power_levels" => {
+            EventKind::PowerLevels => {
                 self.power_levels = event.content().unwrap_or_default();
             }
-            "m.room.encryption" => {
+            EventKind::Encryption => {
                 self.encrypted = true;
                 if self.encryption.is_none() {
                     self.encryption = Some(event.content().unwrap_or_default());
                 }
             }
-            "m.room.history_visibility" => {
+            EventKind::HistoryVisibility => {
                 if let Some(content) = event.content::<HistoryVisibilityContent>() {
                     self.history_visibility = Some(content.history_visibility);
                 }
             }
-            "m.room.join_rules" => {
+            EventKind::JoinRules => {
                 self.public = event
                     .content::<JoinRulesContent>()
                     .is_some_and(|c| c.join_rule == "public");
             }
-            "m.room.member" => {
+            EventKind::Member => {
                 let (Ok(user_id), Some(content)) = (
                     OwnedUserId::try_from(state_key),
                     event.content::<MemberContent>(),
@@ -949,7 +949,7 @@ impl Room {
     /// Applies a member event from `/members` (the current state when the server answered),
     /// also for someone already listed, unless sync has since brought something newer.
     pub(crate) fn apply_listed_member(&mut self, event: &Event) {
-        if event.kind == "m.room.member" && !self.is_superseded(event) {
+        if event.kind == EventKind::Member && !self.is_superseded(event) {
             self.apply_state(event);
         }
     }
@@ -1057,7 +1057,7 @@ fn decrypted_event(event: &Event, decrypted: &Decrypted) -> Event {
     let content = serde_json::value::to_raw_value(&decrypted.content)
         .unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).expect("valid JSON"));
     Event {
-        kind: decrypted.event_type.clone(),
+        kind: EventKind::from(decrypted.event_type.clone()),
         sender: event.sender.clone(),
         event_id: event.event_id.clone(),
         origin_server_ts: event.origin_server_ts,

@@ -41,7 +41,7 @@ impl RoomRecord {
             return;
         };
         let out = StateOut {
-            kind: &event.kind,
+            kind: event.kind.as_str(),
             sender: &event.sender,
             event_id: event.event_id.as_deref(),
             origin_server_ts: event.origin_server_ts,
@@ -50,7 +50,7 @@ impl RoomRecord {
         };
         if let Ok(raw) = serde_json::value::to_raw_value(&out) {
             self.state
-                .insert((event.kind.clone(), state_key.clone()), raw);
+                .insert((event.kind.as_str().to_owned(), state_key.clone()), raw);
         }
     }
 
