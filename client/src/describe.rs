@@ -273,7 +273,7 @@ fn strip_reply_fallback(body: &str) -> String {
     // The quote is followed by one empty line.
     let rest: Vec<&str> = lines.by_ref().collect();
     let rest = match rest.split_first() {
-        Some((first, tail)) if first.is_empty() => tail,
+        Some((&"", tail)) => tail,
         _ => &rest[..],
     };
     rest.join("\n")

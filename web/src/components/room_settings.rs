@@ -23,6 +23,7 @@ use crate::{
         invite_form::InviteForm,
         verified_badge::VerifiedBadge,
     },
+    error::OrLog,
     handle::{ClientHandle, RoomSnapshot},
     platform::{document, files::LocalFile},
     popup::{self, Kind, popup},
@@ -104,7 +105,11 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
     {
         let room_id = room_id.clone();
         spawn_local(async move {
-            let _ = handle.load_members(room_id).await;
+            // Without it the list shows who spoke; nothing to tell the reader.
+            handle
+                .load_members(room_id)
+                .await
+                .or_log("the member list could not be loaded");
         });
     }
 

@@ -11,6 +11,7 @@ use weft_client::engine::{VerificationPhase, VerificationView};
 use crate::{
     calls::ChunkError,
     components::verification_dialog::verification_dialog,
+    error::OrLog,
     handle::ClientHandle,
     reactive::{dyn_show, dyn_view},
 };
@@ -81,8 +82,8 @@ pub fn VerificationHost() -> impl IntoView {
                 view! {
                     <div class="verification-request card" role="alert" aria-label=format!("{name} wants to verify")>
                         <span>{format!("{name} wants to verify")}</span>
-                        <button class="primary small" on:click=move |_| { let _ = handle.accept_verification(&id); }>"Accept"</button>
-                        <button class="small" on:click=move |_| { let _ = handle.cancel_verification(&decline_id); }>"Decline"</button>
+                        <button class="primary small" on:click=move |_| handle.accept_verification(&id).or_log("a verification could not be accepted")>"Accept"</button>
+                        <button class="small" on:click=move |_| handle.cancel_verification(&decline_id).or_log("a verification could not be declined")>"Decline"</button>
                     </div>
                 }
             }).collect_view().into_any()

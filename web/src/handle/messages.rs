@@ -8,7 +8,10 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId};
 use weft_client::{Draft, HttpRequest, engine::Outgoing};
 
 use super::{ClientHandle, as_borrowed};
-use crate::platform::clock;
+use crate::{
+    error::{ActionError, OrLog},
+    platform::clock,
+};
 
 /// Renew "typing" this often while the person keeps typing (the server expires it after
 /// [`weft_client::engine::TYPING_TIMEOUT`]).
@@ -57,13 +60,16 @@ impl ClientHandle {
                     let handle = *self;
                     spawn_local(async move {
                         let response = handle.send(request).await.ok();
-                        let _ = handle.update_engine(|engine| {
-                            engine.handle_reaction_response(
-                                &room_id,
-                                &txn_id,
-                                response.as_ref().map(as_borrowed),
-                            )
-                        });
+                        handle
+                            .update_engine(|engine| {
+                                engine.handle_reaction_response(
+                                    &room_id,
+                                    &txn_id,
+                                    response.as_ref().map(as_borrowed),
+                                )
+                            })
+                            .and_then(|result| result.map_err(ActionError::from))
+                            .or_log("a reaction was not sent");
                     });
                 }
             }
@@ -79,13 +85,16 @@ impl ClientHandle {
             let handle = *self;
             spawn_local(async move {
                 let response = handle.send(request).await.ok();
-                let _ = handle.update_engine(|engine| {
-                    engine.handle_redact_response(
-                        &room_id,
-                        &event_id,
-                        response.as_ref().map(as_borrowed),
-                    )
-                });
+                handle
+                    .update_engine(|engine| {
+                        engine.handle_redact_response(
+                            &room_id,
+                            &event_id,
+                            response.as_ref().map(as_borrowed),
+                        )
+                    })
+                    .and_then(|result| result.map_err(ActionError::from))
+                    .or_log("a message was not deleted");
             });
         }
     }
@@ -134,7 +143,9 @@ impl ClientHandle {
                 let result = handle.update_engine(|engine| {
                     engine.handle_back_page(&room_id, &page.from, as_borrowed(&response))
                 });
-                let _ = handle.check(result);
+                handle
+                    .check(result)
+                    .or_log("older messages could not be added");
             }
             handle.paginating.set(None);
         });
@@ -153,11 +164,15 @@ impl ClientHandle {
                     let result = handle.update_engine(|engine| {
                         engine.handle_send_response(&room_id, &txn_id, as_borrowed(&response))
                     });
-                    let _ = handle.check(result);
+                    handle
+                        .check(result)
+                        .or_log("a message's answer was not handled");
                 }
                 Err(_) => {
-                    let _ =
-                        handle.update_engine(|engine| engine.mark_send_failed(&room_id, &txn_id));
+                    // The message shows as not sent, with "Retry".
+                    handle
+                        .update_engine(|engine| engine.mark_send_failed(&room_id, &txn_id))
+                        .or_log("a message could not be marked as not sent");
                 }
             }
         });
@@ -167,7 +182,10 @@ impl ClientHandle {
     fn fire_and_forget(&self, request: HttpRequest) {
         let handle = *self;
         spawn_local(async move {
-            let _ = handle.send(request).await;
+            handle
+                .send(request)
+                .await
+                .or_log("a typing notice or read receipt was not sent");
         });
     }
 }

@@ -117,6 +117,12 @@ pub enum SecurityError {
     Trust(TrustError),
 }
 
+impl crate::error::Failure for SecurityError {
+    fn worth_logging(&self) -> bool {
+        !matches!(self, Self::Action(ActionError::SignedOut))
+    }
+}
+
 impl std::fmt::Display for SecurityError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -3,6 +3,8 @@
 use wasm_bindgen::JsValue;
 use web_sys::{Notification, NotificationOptions, NotificationPermission};
 
+use super::panic::OrWarn;
+
 /// Whether notifications may be shown ("granted"), were refused, or not asked yet.
 pub fn permission() -> NotificationPermission {
     // Browsers without the API (or without a secure context) have no `Notification`.
@@ -36,5 +38,7 @@ pub fn show(title: &str, body: &str, tag: &str) {
     let options = NotificationOptions::new();
     options.set_body(body);
     options.set_tag(tag);
-    let _ = Notification::new_with_options(title, &options);
+    // Some browsers (Chrome on Android) only show notifications from a service worker.
+    Notification::new_with_options(title, &options)
+        .or_warn("Weft: the notification could not be shown");
 }

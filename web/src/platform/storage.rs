@@ -2,6 +2,8 @@
 
 use weft_client::Session;
 
+use super::panic::OrWarn;
+
 const SESSION_KEY: &str = "weft.session";
 
 fn local_storage() -> Option<web_sys::Storage> {
@@ -18,16 +20,20 @@ pub fn load_session() -> Option<Session> {
 /// Saves the session; failures (private mode, quota) only cost the restore on reload.
 pub fn save_session(session: &Session) {
     if let (Some(storage), Ok(json)) = (local_storage(), serde_json::to_string(session)) {
-        let _ = storage.set_item(SESSION_KEY, &json);
+        storage
+            .set_item(SESSION_KEY, &json)
+            .or_warn("Weft: the session could not be saved");
     }
 }
 
 /// Forgets the saved session and everything kept with it.
 pub fn clear_session() {
     if let Some(storage) = local_storage() {
-        let _ = storage.remove_item(SESSION_KEY);
-        let _ = storage.remove_item(SELECTED_KEY);
-        let _ = storage.remove_item(NOTIFY_KEY);
+        for key in [SESSION_KEY, SELECTED_KEY, NOTIFY_KEY] {
+            storage
+                .remove_item(key)
+                .or_warn("Weft: a saved setting could not be removed");
+        }
     }
 }
 
@@ -36,10 +42,11 @@ const SELECTED_KEY: &str = "weft.selected_room";
 /// Remembers which room is open, so a reload comes back to it.
 pub fn save_selected(room_id: Option<&str>) {
     if let Some(storage) = local_storage() {
-        let _ = match room_id {
+        match room_id {
             Some(room_id) => storage.set_item(SELECTED_KEY, room_id),
             None => storage.remove_item(SELECTED_KEY),
-        };
+        }
+        .or_warn("Weft: the open room could not be saved");
     }
 }
 
@@ -61,11 +68,12 @@ pub fn notifications_enabled() -> bool {
 /// Records the notification opt-in.
 pub fn set_notifications_enabled(on: bool) {
     if let Some(storage) = local_storage() {
-        let _ = if on {
+        if on {
             storage.set_item(NOTIFY_KEY, "on")
         } else {
             storage.remove_item(NOTIFY_KEY)
-        };
+        }
+        .or_warn("Weft: the notification setting could not be saved");
     }
 }
 
@@ -83,11 +91,12 @@ pub fn relay_only() -> bool {
 /// Records the relay-only choice.
 pub fn set_relay_only(on: bool) {
     if let Some(storage) = local_storage() {
-        let _ = if on {
+        if on {
             storage.set_item(RELAY_KEY, "on")
         } else {
             storage.remove_item(RELAY_KEY)
-        };
+        }
+        .or_warn("Weft: the relay setting could not be saved");
     }
 }
 
@@ -102,6 +111,8 @@ pub fn call_device(kind: &str) -> Option<String> {
 /// Records the device chosen for calls.
 pub fn set_call_device(kind: &str, id: &str) {
     if let Some(storage) = local_storage() {
-        let _ = storage.set_item(&format!("weft.calls.{kind}_device"), id);
+        storage
+            .set_item(&format!("weft.calls.{kind}_device"), id)
+            .or_warn("Weft: the chosen device could not be saved");
     }
 }
