@@ -109,7 +109,7 @@ impl ClientHandle {
 
     /// Says we are typing (renewed at most every 20 s) or stopped (sent once).
     pub fn set_typing(&self, room_id: OwnedRoomId, typing: bool) {
-        let now = js_sys::Date::now();
+        let now = clock::now_ms();
         let last = self.typing_sent.get_value();
         let send = match (&last, typing) {
             (Some((room, at)), true) => *room != room_id || now - at > TYPING_RENEW_MS,

@@ -8,8 +8,14 @@ use ruma::{MilliSecondsSinceUnixEpoch, OwnedTransactionId, UInt};
 pub fn now() -> MilliSecondsSinceUnixEpoch {
     // Date.now() is a whole number of milliseconds well below 2^53.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let millis = js_sys::Date::now() as u64;
+    let millis = now_ms() as u64;
     MilliSecondsSinceUnixEpoch(UInt::try_from(millis).unwrap_or(UInt::MAX))
+}
+
+/// Now in milliseconds since the Unix epoch, as the browser counts it, for measuring
+/// intervals.
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
 }
 
 thread_local! {
