@@ -3,49 +3,15 @@
 //! way. The dialog lives in the `security` wasm chunk, fetched when first needed; the
 //! alert stays in the main module so a request is seen at once.
 
-use std::{future::Future, pin::Pin};
-
-use leptos::{prelude::*, task::spawn_local_scoped};
+use leptos::prelude::*;
 use weft_client::engine::{VerificationPhase, VerificationView};
 
 use crate::{
-    calls::ChunkError,
     components::verification_dialog::verification_dialog,
     error::OrLog,
     handle::ClientHandle,
-    reactive::{dyn_show, dyn_view},
+    reactive::{dyn_view, lazy_view},
 };
-
-/// A view from a lazily loaded chunk: nothing until it arrives, an error line if it can't
-/// be fetched (offline, a deploy replaced it). Not `<Suspense>`, which costs more
-/// first-load bytes than the chunk saves.
-pub fn chunk_view(
-    load: Pin<Box<dyn Future<Output = Result<AnyView, ChunkError>>>>,
-    what: &'static str,
-) -> AnyView {
-    let view = StoredValue::new_local(None::<AnyView>);
-    let ready = RwSignal::new(false);
-    spawn_local_scoped(async move {
-        let loaded = match load.await {
-            Ok(view) => view,
-            Err(ChunkError) => view! {
-                <p class="error" role="alert">{what}" could not be loaded. Check your connection and reload the page."</p>
-            }
-            .into_any(),
-        };
-        view.set_value(Some(loaded));
-        ready.set(true);
-    });
-    dyn_show(
-        move || ready.get(),
-        move || {
-            view.try_update_value(Option::take)
-                .flatten()
-                .unwrap_or_else(|| ().into_any())
-        },
-    )
-    .into_any()
-}
 
 fn is_incoming_request(v: &VerificationView) -> bool {
     !v.we_started
@@ -89,7 +55,7 @@ pub fn VerificationHost() -> impl IntoView {
             }).collect_view().into_any()
         })}
         {dyn_view(move || match active.get() {
-            Some(id) => chunk_view(Box::pin(verification_dialog(id)), "Verification"),
+            Some(id) => lazy_view(Box::pin(verification_dialog(id)), "Verification"),
             None => ().into_any(),
         })}
     }

@@ -3,6 +3,7 @@
 use std::cell::Cell;
 
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedTransactionId, UInt};
+use weft_client::preview::{MONTHS, WEEKDAYS};
 
 /// Now, from the browser's clock.
 pub fn now() -> MilliSecondsSinceUnixEpoch {
@@ -58,10 +59,6 @@ pub fn day_of(ts: MilliSecondsSinceUnixEpoch) -> (u32, u32, u32) {
 
 /// "Today", "Yesterday", or a date like "Tue 3 Nov 2026".
 pub fn format_day(ts: MilliSecondsSinceUnixEpoch) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let now_ms = js_sys::Date::now();
     let today = day_of_date(&js_sys::Date::new(&now_ms.into()));
     let yesterday = day_of_date(&js_sys::Date::new(&(now_ms - 86_400_000.0).into()));
@@ -75,7 +72,7 @@ pub fn format_day(ts: MilliSecondsSinceUnixEpoch) -> String {
     let d = date(ts);
     format!(
         "{} {} {} {}",
-        DAYS[d.get_day() as usize % 7],
+        WEEKDAYS[d.get_day() as usize % 7],
         d.get_date(),
         MONTHS[d.get_month() as usize % 12],
         d.get_full_year()
