@@ -58,7 +58,7 @@ impl<T, E: Failure> OrLog for Result<T, E> {
     }
 }
 
-/// One copy of the formatting for every error type.
+/// One copy of the formatting for every error type: "Weft: reaction: <why>".
 fn log_failure(what: &str, error: &dyn fmt::Display) {
     panic::warn(&format!("Weft: {what}: {error}"));
 }

@@ -84,10 +84,7 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
         let room_id = room_id.clone();
         spawn_local(async move {
             // Without it the list shows who spoke; nothing to tell the reader.
-            handle
-                .load_members(room_id)
-                .await
-                .or_log("the member list could not be loaded");
+            handle.load_members(room_id).await.or_log("member list");
         });
     }
 

@@ -48,8 +48,8 @@ pub fn VerificationHost() -> impl IntoView {
                 view! {
                     <div class="verification-request card" role="alert" aria-label=format!("{name} wants to verify")>
                         <span>{format!("{name} wants to verify")}</span>
-                        <button class="primary small" on:click=move |_| handle.accept_verification(&id).or_log("a verification could not be accepted")>"Accept"</button>
-                        <button class="small" on:click=move |_| handle.cancel_verification(&decline_id).or_log("a verification could not be declined")>"Decline"</button>
+                        <button class="primary small" on:click=move |_| handle.accept_verification(&id).or_log("accept verification")>"Accept"</button>
+                        <button class="small" on:click=move |_| handle.cancel_verification(&decline_id).or_log("decline verification")>"Decline"</button>
                     </div>
                 }
             }).collect_view().into_any()

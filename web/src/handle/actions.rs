@@ -94,13 +94,9 @@ impl ClientHandle {
         if let (Ok(Ok(request)), Ok(homeserver)) = (request, homeserver) {
             // A call in progress ends for the other side too, while the token still works.
             if let Some(hang_up) = hang_up {
-                send(&homeserver, hang_up, None)
-                    .await
-                    .or_log("the call was not hung up on the server");
+                send(&homeserver, hang_up, None).await.or_log("hang up");
             }
-            send(&homeserver, request, None)
-                .await
-                .or_log("the server did not hear the sign-out");
+            send(&homeserver, request, None).await.or_log("sign out");
         }
     }
 }

@@ -110,7 +110,7 @@ impl ClientHandle {
             let store = store.and_then(|store| Rc::try_unwrap(store).ok());
             CryptoStore::delete(store, &user_id, &device_id)
                 .await
-                .or_log("this device's encryption keys could not be deleted");
+                .or_log("delete key store");
         });
     }
 
@@ -193,7 +193,7 @@ impl ClientHandle {
                     handle
                         .update_engine(|engine| engine.mark_request_sent(&request.id, None))
                         .and_then(|result| result.map_err(ActionError::from))
-                        .or_log("a crypto request could not be put back");
+                        .or_log("requeue crypto request");
                 }
                 handle.pump_crypto_later();
                 return;
@@ -212,7 +212,7 @@ impl ClientHandle {
             engine.mark_request_sent(&id, response.as_ref().ok().map(as_borrowed))
         })
         .and_then(|result| result.map_err(ActionError::from))
-        .or_log("a crypto request's answer was not handled");
+        .or_log("crypto request");
         if answered {
             self.crypto.update_value(|desk| desk.backoff.reset());
             self.pump_crypto();

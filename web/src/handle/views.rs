@@ -15,7 +15,7 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use weft_client::{Changes, Engine, ItemDiff, RoomChanges, RoomEntry, TimelineItem};
 
 use super::{ClientHandle, MemberEntry, RoomSnapshot};
-use crate::{error::OrLog, platform::clock};
+use crate::platform::clock;
 
 /// Messages from one sender closer than this share one header.
 const GROUP_MS: u64 = 5 * 60 * 1000;
@@ -353,8 +353,8 @@ impl ClientHandle {
             receipts: ArcRwSignal::new(HashMap::new()),
             items: HashMap::new(),
         };
-        self.with_engine(|engine| update_open(engine, &mut open, &RoomChanges::all()))
-            .or_log("the open room could not be read");
+        // Its only error is "signed out": then the room has nothing to show.
+        let _ = self.with_engine(|engine| update_open(engine, &mut open, &RoomChanges::all()));
         self.views
             .update_value(|views| views.open = Some(open.clone()));
         open
@@ -371,21 +371,20 @@ impl ClientHandle {
         if changes.is_empty() {
             return;
         }
-        self.with_engine(|engine| {
+        // Its only error is "signed out": then no view is left to update.
+        let _ = self.with_engine(|engine| {
             self.views
                 .update_value(|views| views.apply(engine, &changes));
-        })
-        .or_log("a change could not be shown");
+        });
     }
 
     /// Installs a new engine (or none) and reads all views from it again.
     pub(super) fn install_engine(&self, engine: Option<Engine>) {
         self.engine.set(engine);
-        // Signed out (no engine) has no changes to drop.
-        self.update_engine_quietly(|engine| {
+        // Its only error is "signed out": no engine, no changes to drop.
+        let _ = self.update_engine_quietly(|engine| {
             engine.take_changes();
-        })
-        .or_log("old changes could not be dropped");
+        });
         let engine_views =
             |engine: Option<&Engine>| self.views.update_value(|views| views.resync(engine));
         if self

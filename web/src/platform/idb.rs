@@ -96,8 +96,7 @@ impl Database {
                 let existing = db.object_store_names();
                 for store in STORES {
                     if !existing.contains(store) {
-                        db.create_object_store(store)
-                            .or_warn("Weft: a storage area could not be created");
+                        db.create_object_store(store).or_warn("create store");
                     }
                 }
             }

@@ -44,6 +44,5 @@ pub fn show(title: &str, body: &str, tag: &str) {
     options.set_body(body);
     options.set_tag(tag);
     // Some browsers (Chrome on Android) only show notifications from a service worker.
-    Notification::new_with_options(title, &options)
-        .or_warn("Weft: the notification could not be shown");
+    Notification::new_with_options(title, &options).or_warn("show notification");
 }

@@ -16,10 +16,11 @@ pub fn warn(message: &str) {
     web_sys::console::warn_1(&message.into());
 }
 
-/// Writes a failure the page carries on without to the console, with the browser's own
-/// error beside it (not formatted here: the console shows it whole, at no cost to the wasm).
+/// Writes a failure the page carries on without to the console ("Weft: save session"),
+/// with the browser's own error beside it (not formatted here: the console shows it whole,
+/// at no cost to the wasm).
 pub fn warn_js(what: &str, error: &JsValue) {
-    web_sys::console::warn_2(&what.into(), error);
+    web_sys::console::warn_3(&"Weft:".into(), &what.into(), error);
 }
 
 /// `result.or_warn("…")`: a browser call that may fail without stopping the page (a

@@ -20,9 +20,7 @@ pub fn load_session() -> Option<Session> {
 /// Saves the session; failures (private mode, quota) only cost the restore on reload.
 pub fn save_session(session: &Session) {
     if let (Some(storage), Ok(json)) = (local_storage(), serde_json::to_string(session)) {
-        storage
-            .set_item(SESSION_KEY, &json)
-            .or_warn("Weft: the session could not be saved");
+        storage.set_item(SESSION_KEY, &json).or_warn("save session");
     }
 }
 
@@ -30,9 +28,7 @@ pub fn save_session(session: &Session) {
 pub fn clear_session() {
     if let Some(storage) = local_storage() {
         for key in [SESSION_KEY, SELECTED_KEY, NOTIFY_KEY] {
-            storage
-                .remove_item(key)
-                .or_warn("Weft: a saved setting could not be removed");
+            storage.remove_item(key).or_warn("remove setting");
         }
     }
 }
@@ -46,7 +42,7 @@ pub fn save_selected(room_id: Option<&str>) {
             Some(room_id) => storage.set_item(SELECTED_KEY, room_id),
             None => storage.remove_item(SELECTED_KEY),
         }
-        .or_warn("Weft: the open room could not be saved");
+        .or_warn("save open room");
     }
 }
 
@@ -73,7 +69,7 @@ pub fn set_notifications_enabled(on: bool) {
         } else {
             storage.remove_item(NOTIFY_KEY)
         }
-        .or_warn("Weft: the notification setting could not be saved");
+        .or_warn("save notification setting");
     }
 }
 
@@ -96,7 +92,7 @@ pub fn set_relay_only(on: bool) {
         } else {
             storage.remove_item(RELAY_KEY)
         }
-        .or_warn("Weft: the relay setting could not be saved");
+        .or_warn("save relay setting");
     }
 }
 
@@ -113,6 +109,6 @@ pub fn set_call_device(kind: &str, id: &str) {
     if let Some(storage) = local_storage() {
         storage
             .set_item(&format!("weft.calls.{kind}_device"), id)
-            .or_warn("Weft: the chosen device could not be saved");
+            .or_warn("save device choice");
     }
 }
