@@ -107,8 +107,11 @@ function checkCrate(srcDir) {
   });
   for (const file of rustFiles(srcDir)) {
     let rel = relative(srcDir, file).replace(/\.rs$/, '').replace(/\/mod$/, '');
-    if (file === root || rel === 'main' || rel === 'lib') rel = '';
-    if (rel && file !== root && ['main', 'lib'].includes(rel)) continue;
+    // With a lib.rs, main.rs is a binary crate of its own that uses the library by name.
+    if (['main', 'lib'].includes(rel)) {
+      if (file !== root) continue;
+      rel = '';
+    }
     modules.set(rel.split('/').join('::'), { file, src: stripTests(stripNoise(readFileSync(file, 'utf8'))) });
   }
   // `#[path = "x.rs"] mod y;` inside `a/b.rs` makes `a::b::y` the file `a/x.rs`.
