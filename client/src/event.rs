@@ -46,8 +46,10 @@ pub(crate) enum EventKind {
     Other(String),
 }
 
-/// Every named kind with its type, in one place for both directions.
-const KINDS: [(&str, EventKind); 18] = [
+/// Every named kind with its type, in one place for both directions. A `static`: as a
+/// `const` (a type with a destructor cannot be promoted) each use would build the array
+/// anew, in code.
+static KINDS: [(&str, EventKind); 18] = [
     ("m.room.message", EventKind::Message),
     ("m.reaction", EventKind::Reaction),
     ("m.room.redaction", EventKind::Redaction),
