@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ApiError, HttpRequest, HttpResponse, Session,
-    endpoint::{self, ErrorBody, Target, json},
+    endpoint::{self, Target, json},
+    error::ErrorBody,
     session::normalize_homeserver,
 };
 

@@ -102,8 +102,8 @@ pub(crate) struct MemberContent {
     pub avatar_url: Option<String>,
 }
 
-/// `m.room.name`.
-#[derive(Debug, Deserialize)]
+/// `m.room.name`, read from events and sent to rename a room.
+#[derive(Debug, Deserialize, serde::Serialize)]
 pub(crate) struct NameContent {
     #[serde(default)]
     pub name: String,
@@ -121,8 +121,8 @@ pub(crate) struct JoinRulesContent {
     pub join_rule: String,
 }
 
-/// `m.room.topic`.
-#[derive(Debug, Deserialize)]
+/// `m.room.topic`, read from events and sent to change it.
+#[derive(Debug, Deserialize, serde::Serialize)]
 pub(crate) struct TopicContent {
     #[serde(default)]
     pub topic: String,
@@ -145,7 +145,6 @@ pub(crate) struct PowerLevelsContent {
     pub events: BTreeMap<String, i64>,
     pub state_default: Option<i64>,
     pub kick: Option<i64>,
-    pub invite: Option<i64>,
     pub redact: Option<i64>,
 }
 

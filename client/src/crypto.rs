@@ -12,6 +12,7 @@ pub mod devices;
 #[cfg(test)]
 pub(crate) mod fake_server;
 pub mod machine;
+mod random;
 pub mod recovery;
 pub mod sas;
 pub mod sas_emoji;

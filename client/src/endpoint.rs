@@ -10,9 +10,12 @@ use std::{borrow::Cow, collections::BTreeSet, fmt::Display};
 use ruma::api::{
     MatrixVersion, Metadata, SupportedVersions, error::IntoHttpError, path_builder::VersionHistory,
 };
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{ApiError, HttpRequest, HttpResponse};
+use crate::{
+    HttpRequest, HttpResponse,
+    error::{ApiError, ErrorBody},
+};
 
 /// The Matrix versions we speak; we don't query `/versions` because every endpoint we use has
 /// been stable since v1.1 and v1.11 is the baseline the spec notes ask servers for.
@@ -121,14 +124,6 @@ pub(crate) fn parse<T: DeserializeOwned>(response: HttpResponse<'_>) -> Result<T
 /// A response whose body does not matter.
 pub fn parse_empty(response: HttpResponse<'_>) -> Result<(), ApiError> {
     parse::<serde::de::IgnoredAny>(response).map(drop)
-}
-
-/// The standard error body: `{"errcode": …, "error": …}`.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ErrorBody {
-    pub errcode: Option<String>,
-    pub error: Option<String>,
-    pub retry_after_ms: Option<u64>,
 }
 
 /// Maps an error response onto [`ApiError`].

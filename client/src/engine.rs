@@ -499,16 +499,6 @@ impl Engine {
             .map(|room| room.display_name(self.user_id()))
     }
 
-    /// Whether we are invited to `room_id`.
-    pub fn is_invited(&self, room_id: &RoomId) -> bool {
-        self.invites.contains_key(room_id)
-    }
-
-    /// Request to create a room.
-    pub fn create_room_request(&self, room: &requests::NewRoom) -> Result<HttpRequest, ApiError> {
-        requests::create_room_request(&self.session, room)
-    }
-
     /// Handles the create response; the room is listed at once, before sync delivers it.
     pub fn handle_create_room_response(
         &mut self,

@@ -65,17 +65,8 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// Whether trying the same request again later could succeed.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::RateLimited { .. } | Self::Malformed(_) => true,
-            Self::Server { status, .. } => *status >= 500,
-            _ => false,
-        }
-    }
-
     /// Maps a standard Matrix error body onto our error type.
-    pub(crate) fn from_body(status: u16, body: crate::endpoint::ErrorBody) -> Self {
+    pub(crate) fn from_body(status: u16, body: ErrorBody) -> Self {
         let errcode = body.errcode.unwrap_or_else(|| "M_UNKNOWN".to_owned());
         match errcode.as_str() {
             "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN" => Self::UnknownToken,
@@ -94,4 +85,12 @@ impl ApiError {
             },
         }
     }
+}
+
+/// The standard error body: `{"errcode": …, "error": …}`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct ErrorBody {
+    pub errcode: Option<String>,
+    pub error: Option<String>,
+    pub retry_after_ms: Option<u64>,
 }

@@ -1,4 +1,5 @@
-//! The envelope shared by every event in a sync response, with its content left raw.
+//! The envelope shared by every event in a sync response, with its content left raw, and
+//! its type parsed once into an [`EventKind`].
 
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId};
 use serde::{Deserialize, de::DeserializeOwned};
@@ -8,7 +9,7 @@ use serde_json::value::RawValue;
 #[derive(Debug, Deserialize)]
 pub(crate) struct Event {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventKind,
     pub sender: OwnedUserId,
     pub event_id: Option<OwnedEventId>,
     pub origin_server_ts: Option<MilliSecondsSinceUnixEpoch>,
@@ -18,6 +19,82 @@ pub(crate) struct Event {
     pub redacts: Option<OwnedEventId>,
     #[serde(default)]
     pub unsigned: Unsigned,
+}
+
+/// An event's `type`: the ones the engine acts on by name, any other kept as it came.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub(crate) enum EventKind {
+    Message,
+    Reaction,
+    Redaction,
+    Encrypted,
+    Create,
+    Name,
+    Topic,
+    Avatar,
+    CanonicalAlias,
+    JoinRules,
+    Member,
+    PowerLevels,
+    Encryption,
+    HistoryVisibility,
+    CallInvite,
+    CallAnswer,
+    CallHangup,
+    CallReject,
+    Other(String),
+}
+
+/// Every named kind with its type, in one place for both directions. A `static`: as a
+/// `const` (a type with a destructor cannot be promoted) each use would build the array
+/// anew, in code.
+static KINDS: [(&str, EventKind); 18] = [
+    ("m.room.message", EventKind::Message),
+    ("m.reaction", EventKind::Reaction),
+    ("m.room.redaction", EventKind::Redaction),
+    ("m.room.encrypted", EventKind::Encrypted),
+    ("m.room.create", EventKind::Create),
+    ("m.room.name", EventKind::Name),
+    ("m.room.topic", EventKind::Topic),
+    ("m.room.avatar", EventKind::Avatar),
+    ("m.room.canonical_alias", EventKind::CanonicalAlias),
+    ("m.room.join_rules", EventKind::JoinRules),
+    ("m.room.member", EventKind::Member),
+    ("m.room.power_levels", EventKind::PowerLevels),
+    ("m.room.encryption", EventKind::Encryption),
+    ("m.room.history_visibility", EventKind::HistoryVisibility),
+    ("m.call.invite", EventKind::CallInvite),
+    ("m.call.answer", EventKind::CallAnswer),
+    ("m.call.hangup", EventKind::CallHangup),
+    ("m.call.reject", EventKind::CallReject),
+];
+
+impl From<String> for EventKind {
+    fn from(kind: String) -> Self {
+        KINDS
+            .iter()
+            .find(|(name, _)| *name == kind)
+            .map_or(Self::Other(kind), |(_, known)| known.clone())
+    }
+}
+
+impl EventKind {
+    /// The event's `type` as the spec spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Other(kind) => kind,
+            known => KINDS
+                .iter()
+                .find(|(_, kind)| kind == known)
+                .map_or("", |(name, _)| name),
+        }
+    }
+
+    /// A VoIP event (`m.call.*`), named here or not (candidates, negotiate, …).
+    pub fn is_call(&self) -> bool {
+        self.as_str().starts_with("m.call.")
+    }
 }
 
 /// The `unsigned` fields we read.
@@ -76,5 +153,36 @@ impl Event {
     pub fn parse_ephemeral(raw: &RawValue) -> Option<(String, Box<RawValue>)> {
         let bare: Bare = parse_json(raw.get()).ok()?;
         Some((bare.kind, bare.content))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(kind: &str) -> EventKind {
+        let json = format!(r#"{{"type":"{kind}","sender":"@a:hs","content":{{}}}}"#);
+        Event::parse(&RawValue::from_string(json).unwrap())
+            .unwrap()
+            .kind
+    }
+
+    #[test]
+    fn a_type_is_parsed_once_into_its_kind_and_spelled_back_the_same() {
+        assert_eq!(kind_of("m.room.member"), EventKind::Member);
+        assert_eq!(kind_of("m.call.hangup"), EventKind::CallHangup);
+        for (name, kind) in &KINDS {
+            assert_eq!(&kind_of(name), kind);
+            assert_eq!(kind.as_str(), *name);
+        }
+    }
+
+    #[test]
+    fn another_type_keeps_its_name() {
+        let kind = kind_of("m.call.candidates");
+        assert_eq!(kind, EventKind::Other("m.call.candidates".to_owned()));
+        assert_eq!(kind.as_str(), "m.call.candidates");
+        assert!(kind.is_call() && EventKind::CallInvite.is_call());
+        assert!(!EventKind::Message.is_call());
     }
 }

@@ -9,7 +9,7 @@ use ruma::{
 
 use crate::{
     content::{CanonicalAliasContent, MemberContent, NameContent},
-    event::Event,
+    event::{Event, EventKind},
     sync::InvitedRoom,
 };
 
@@ -48,14 +48,14 @@ impl Invite {
             .iter()
             .filter_map(|raw| Event::parse(raw))
         {
-            match event.kind.as_str() {
-                "m.room.name" => invite.name = event.content::<NameContent>().map(|c| c.name),
-                "m.room.canonical_alias" => {
+            match event.kind {
+                EventKind::Name => invite.name = event.content::<NameContent>().map(|c| c.name),
+                EventKind::CanonicalAlias => {
                     invite.alias = event
                         .content::<CanonicalAliasContent>()
                         .and_then(|c| c.alias);
                 }
-                "m.room.member" => {
+                EventKind::Member => {
                     let Some(content) = event.content::<MemberContent>() else {
                         continue;
                     };

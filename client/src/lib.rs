@@ -25,6 +25,7 @@ mod event;
 mod invite;
 mod markdown;
 pub mod media;
+mod member;
 pub mod messaging;
 pub mod people;
 pub mod preview;

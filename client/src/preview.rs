@@ -74,6 +74,14 @@ fn one_line(text: &str) -> String {
     }
 }
 
+/// Short English day names, Sunday first (as JavaScript's `Date::getDay` counts), for the
+/// room list here and the timeline's day separators in the web app.
+pub const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+/// Short English month names, January first.
+pub const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
 
@@ -82,10 +90,6 @@ const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
 /// "12 Nov 2025" before that. `ts_ms` and `now_ms` are milliseconds since the Unix epoch;
 /// `utc_offset_minutes` is the local time zone's offset (e.g. 60 for UTC+1).
 pub fn list_time(ts_ms: u64, now_ms: u64, utc_offset_minutes: i32) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let local = |ms: u64| {
         i64::try_from(ms).unwrap_or(i64::MAX / 2) + i64::from(utc_offset_minutes) * MINUTE_MS
     };
@@ -98,7 +102,7 @@ pub fn list_time(ts_ms: u64, now_ms: u64, utc_offset_minutes: i32) -> String {
     }
     if today - day <= 6 {
         // 1 January 1970 was a Thursday.
-        return DAYS[usize::try_from((day + 4).rem_euclid(7)).unwrap_or(0)].to_owned();
+        return WEEKDAYS[usize::try_from((day + 4).rem_euclid(7)).unwrap_or(0)].to_owned();
     }
     let (year, month, date) = civil_date(day);
     let month = MONTHS[usize::try_from(month - 1).unwrap_or(0)];

@@ -10,7 +10,6 @@ use std::time::Duration;
 use ruma::{
     OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId,
     api::client::{
-        account::whoami,
         membership::{invite_user, join_room_by_id_or_alias},
         message::send_message_event,
         room::create_room,
@@ -39,11 +38,6 @@ pub(crate) fn target(session: &Session) -> Target<'_> {
 }
 
 #[derive(Deserialize)]
-struct UserIdResponse {
-    user_id: OwnedUserId,
-}
-
-#[derive(Deserialize)]
 struct RoomIdResponse {
     room_id: OwnedRoomId,
 }
@@ -53,24 +47,9 @@ struct EventIdResponse {
     event_id: OwnedEventId,
 }
 
-/// `GET /_matrix/client/v3/account/whoami`: checks a restored session is still valid.
-pub fn whoami_request(session: &Session) -> Result<HttpRequest, ApiError> {
-    endpoint::request::<whoami::v3::Request>(target(session), &[], &[], None)
-}
-
-/// The user the access token belongs to.
-pub fn parse_whoami(response: HttpResponse<'_>) -> Result<OwnedUserId, ApiError> {
-    Ok(endpoint::parse::<UserIdResponse>(response)?.user_id)
-}
-
 /// `POST /_matrix/client/v3/logout`: ends the session and deletes the device on the server.
 pub fn logout_request(session: &Session) -> Result<HttpRequest, ApiError> {
     endpoint::request::<logout::v3::Request>(target(session), &[], &[], None)
-}
-
-/// Checks that logout succeeded.
-pub fn parse_logout(response: HttpResponse<'_>) -> Result<(), ApiError> {
-    endpoint::parse_empty(response)
 }
 
 /// What a new room should be.
@@ -320,6 +299,6 @@ mod tests {
             .status(401)
             .body(&br#"{"errcode":"M_UNKNOWN_TOKEN","error":"gone"}"#[..])
             .unwrap();
-        assert_eq!(parse_whoami(response), Err(ApiError::UnknownToken));
+        assert_eq!(parse_send(response), Err(ApiError::UnknownToken));
     }
 }

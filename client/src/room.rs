@@ -6,9 +6,14 @@ use std::collections::BTreeSet;
 
 use ruma::{
     MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedTransactionId,
-    OwnedUserId, UserId, events::room::member::MembershipState,
+    OwnedUserId, RoomId, UserId, events::room::member::MembershipState,
 };
 use serde_json::value::RawValue;
+
+pub(crate) mod record;
+
+pub use crate::member::Member;
+use record::RoomRecord;
 
 use crate::{
     call::CallSignal,
@@ -19,9 +24,9 @@ use crate::{
     },
     crypto::{Decrypted, Machine, RoomKeySettings, UtdReason},
     describe::classify,
-    engine::{Decryptor, stored::RoomRecord},
-    event::{Event, Unsigned},
+    event::{Event, EventKind, Unsigned},
     media::Mxc,
+    member::{self, Members},
     sync::{JoinedRoom, UnreadNotifications},
     timeline::{Incoming, ItemKind, Timeline, TimelineItem},
 };
@@ -53,18 +58,21 @@ struct Undecrypted {
 /// Undecryptable events kept per room for a later key; the oldest are let go beyond this.
 const MAX_UNDECRYPTED: usize = 1000;
 
-/// What we know about one member of a room.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Member {
-    /// `displayname` of the member event, if set.
-    pub display_name: Option<String>,
-    /// Current membership.
-    pub membership: MembershipState,
-    /// `mxc://` URI of their avatar, if set.
-    pub avatar_url: Option<String>,
-    /// The member event this came from.
-    pub(crate) event_id: Option<OwnedEventId>,
+/// How a room decrypts its events and drops its outbound key; the engine hands in its
+/// crypto driver through this, so the room need not know the engine.
+pub(crate) trait RoomDecryptor {
+    /// Decrypts one `m.room.encrypted` event's content.
+    fn decrypt(
+        &mut self,
+        room_id: &RoomId,
+        sender: &UserId,
+        event_id: &OwnedEventId,
+        origin_server_ts: u64,
+        content: &str,
+    ) -> Result<Decrypted, UtdReason>;
+
+    /// Drops the room's outbound session (someone left, or visibility changed).
+    fn discard_room_key(&mut self, room_id: &RoomId);
 }
 
 /// A room we are joined to.
@@ -76,7 +84,7 @@ pub struct Room {
     topic: Option<String>,
     /// `m.room.avatar`.
     avatar: Option<Mxc>,
-    members: BTreeMap<OwnedUserId, Member>,
+    members: Members,
     heroes: Vec<OwnedUserId>,
     /// A name to show before the first sync of the room arrives (from the invite or the
     /// create request), so a freshly joined room doesn't flash its ID.
@@ -212,7 +220,7 @@ impl Room {
 
     /// A member's picture, from their member event.
     pub fn member_avatar(&self, user: &UserId) -> Option<Mxc> {
-        Mxc::parse(self.members.get(user)?.avatar_url.as_deref()?)
+        member::avatar(&self.members, user)
     }
 
     pub fn topic(&self) -> Option<&str> {
@@ -241,11 +249,7 @@ impl Room {
 
     /// A member's display name, falling back to the localpart of their user ID.
     pub fn member_name(&self, user_id: &UserId) -> String {
-        self.members
-            .get(user_id)
-            .and_then(|member| member.display_name.clone())
-            .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| user_id.localpart().to_owned())
+        member::name(&self.members, user_id)
     }
 
     /// The name to show: `m.room.name`, else the canonical alias, else the other members'
@@ -297,7 +301,7 @@ impl Room {
         update: &JoinedRoom,
         own: &UserId,
         calls: &mut Vec<CallSignal>,
-        crypto: &mut Decryptor<'_>,
+        crypto: &mut impl RoomDecryptor,
     ) {
         if let Some(heroes) = &update.summary.heroes
             && *heroes != self.heroes
@@ -340,7 +344,7 @@ impl Room {
                 .filter_map(|raw| Event::parse(raw))
                 .collect();
             let not_joined = parsed_state.iter().chain(&timeline).any(|event| {
-                event.kind == "m.room.member"
+                event.kind == EventKind::Member
                     && event
                         .content::<MemberContent>()
                         .is_some_and(|c| c.membership != MembershipState::Join)
@@ -367,12 +371,12 @@ impl Room {
         for event in &timeline {
             // Call events may come encrypted: what counts is the decrypted type.
             if let Some((kind, content)) = self.apply_timeline_event(event, own, crypto)
-                && kind.starts_with("m.call.")
+                && kind.is_call()
             {
                 calls.push(CallSignal {
                     room_id: self.room_id.clone(),
                     sender: event.sender.clone(),
-                    event_type: kind,
+                    event_type: kind.as_str().to_owned(),
                     content,
                     age_ms: event.unsigned.age.and_then(|age| u64::try_from(age).ok()),
                 });
@@ -404,7 +408,7 @@ impl Room {
     /// receipts never.
     fn moves_room(&self, event: &Event, incoming: &Incoming, own: &UserId) -> bool {
         match incoming {
-            Incoming::Item(_) if event.kind == "m.room.member" => {
+            Incoming::Item(_) if event.kind == EventKind::Member => {
                 let membership = event.content::<MemberContent>().map(|c| c.membership);
                 let before = event
                     .state_key
@@ -424,8 +428,8 @@ impl Room {
         &mut self,
         event: &Event,
         own: &UserId,
-        crypto: &mut Decryptor<'_>,
-    ) -> Option<(String, Box<RawValue>)> {
+        crypto: &mut impl RoomDecryptor,
+    ) -> Option<(EventKind, Box<RawValue>)> {
         let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
             return None;
         };
@@ -460,11 +464,11 @@ impl Room {
         event: &Event,
         event_id: &OwnedEventId,
         ts: MilliSecondsSinceUnixEpoch,
-        crypto: &mut Decryptor<'_>,
-    ) -> (Incoming, String, Box<RawValue>) {
-        if event.kind != "m.room.encrypted" || event.is_state() {
+        crypto: &mut impl RoomDecryptor,
+    ) -> (Incoming, EventKind, Box<RawValue>) {
+        if event.kind != EventKind::Encrypted || event.is_state() {
             return (
-                classify(self, event, event_id.clone(), ts),
+                classify(&self.members, event, event_id.clone(), ts),
                 event.kind.clone(),
                 event.content.clone(),
             );
@@ -479,8 +483,10 @@ impl Room {
         match result {
             Ok(decrypted) => {
                 let plain = decrypted_event(event, &decrypted);
-                let incoming =
-                    mark_encrypted(classify(self, &plain, event_id.clone(), ts), &decrypted);
+                let incoming = mark_encrypted(
+                    classify(&self.members, &plain, event_id.clone(), ts),
+                    &decrypted,
+                );
                 (incoming, plain.kind, plain.content)
             }
             Err(reason) => {
@@ -537,7 +543,7 @@ impl Room {
     pub(crate) fn retry_decryption(
         &mut self,
         sessions: &BTreeSet<String>,
-        crypto: &mut Decryptor<'_>,
+        crypto: &mut impl RoomDecryptor,
     ) {
         let waiting = std::mem::take(&mut self.undecrypted);
         for utd in waiting {
@@ -550,7 +556,7 @@ impl Room {
                 continue;
             }
             let event = Event {
-                kind: "m.room.encrypted".to_owned(),
+                kind: EventKind::Encrypted,
                 sender: utd.sender.clone(),
                 event_id: Some(utd.event_id.clone()),
                 origin_server_ts: Some(utd.ts),
@@ -572,7 +578,7 @@ impl Room {
                 Ok(decrypted) => {
                     let plain = decrypted_event(&event, &decrypted);
                     let incoming = mark_encrypted(
-                        classify(self, &plain, utd.event_id.clone(), utd.ts),
+                        classify(&self.members, &plain, utd.event_id.clone(), utd.ts),
                         &decrypted,
                     );
                     self.timeline.replace(&utd.event_id, incoming);
@@ -651,12 +657,12 @@ impl Room {
     pub(crate) fn apply_back_page(
         &mut self,
         page: crate::messaging::MessagesPage,
-        crypto: &mut Decryptor<'_>,
+        crypto: &mut impl RoomDecryptor,
     ) {
         for event in page.state.iter().filter_map(|raw| Event::parse(raw)) {
             // Members of old messages that lazy loading had not sent yet; never overwrite
             // what we know of their current state.
-            if event.kind == "m.room.member" {
+            if event.kind == EventKind::Member {
                 self.apply_member_if_newer(&event);
             }
         }
@@ -756,7 +762,7 @@ impl Room {
     }
 
     /// Members we know of (lazy loading sends only those who spoke), by user ID.
-    pub fn members(&self) -> &BTreeMap<OwnedUserId, Member> {
+    pub fn members(&self) -> &Members {
         &self.members
     }
 
@@ -786,11 +792,6 @@ impl Room {
     /// Whether `user` may remove others from the room.
     pub fn can_kick(&self, user: &UserId) -> bool {
         self.power_level(user) >= self.power_levels.kick.unwrap_or(50)
-    }
-
-    /// Whether `user` may invite people.
-    pub fn can_invite(&self, user: &UserId) -> bool {
-        self.power_level(user) >= self.power_levels.invite.unwrap_or(0)
     }
 
     /// Whether `user` may delete other people's messages.
@@ -858,7 +859,7 @@ impl Room {
     /// The event ID of the member event we hold for the member `event` is about (if it is
     /// one), unless it is `event` itself.
     fn member_event_id(&self, event: &Event) -> Option<OwnedEventId> {
-        if event.kind != "m.room.member" {
+        if event.kind != EventKind::Member {
             return None;
         }
         let user = UserId::parse(event.state_key.as_deref()?).ok()?;
@@ -877,24 +878,24 @@ impl Room {
             self.superseded.insert(replaced.clone());
         }
         self.changes.state = true;
-        match event.kind.as_str() {
-            "m.room.name" => {
+        match event.kind {
+            EventKind::Name => {
                 self.name = event.content::<NameContent>().map(|content| content.name);
             }
-            "m.room.canonical_alias" => {
+            EventKind::CanonicalAlias => {
                 self.canonical_alias = event
                     .content::<CanonicalAliasContent>()
                     .and_then(|content| content.alias);
             }
-            "m.room.avatar" => {
+            EventKind::Avatar => {
                 self.avatar = event
                     .content::<AvatarContent>()
                     .and_then(|c| Mxc::parse(&c.url?));
             }
-            "m.room.topic" => {
+            EventKind::Topic => {
                 self.topic = event.content::<TopicContent>().map(|content| content.topic);
             }
-            "m.room.create" => {
+            EventKind::Create => {
                 let content: CreateContent = event.content().unwrap_or_default();
                 // Versions 1–11 rank creators by power level like everyone else.
                 let legacy = content
@@ -907,26 +908,26 @@ impl Room {
                         .collect();
                 }
             }
-            "m.room.power_levels" => {
+            EventKind::PowerLevels => {
                 self.power_levels = event.content().unwrap_or_default();
             }
-            "m.room.encryption" => {
+            EventKind::Encryption => {
                 self.encrypted = true;
                 if self.encryption.is_none() {
                     self.encryption = Some(event.content().unwrap_or_default());
                 }
             }
-            "m.room.history_visibility" => {
+            EventKind::HistoryVisibility => {
                 if let Some(content) = event.content::<HistoryVisibilityContent>() {
                     self.history_visibility = Some(content.history_visibility);
                 }
             }
-            "m.room.join_rules" => {
+            EventKind::JoinRules => {
                 self.public = event
                     .content::<JoinRulesContent>()
                     .is_some_and(|c| c.join_rule == "public");
             }
-            "m.room.member" => {
+            EventKind::Member => {
                 let (Ok(user_id), Some(content)) = (
                     OwnedUserId::try_from(state_key),
                     event.content::<MemberContent>(),
@@ -948,7 +949,7 @@ impl Room {
     /// Applies a member event from `/members` (the current state when the server answered),
     /// also for someone already listed, unless sync has since brought something newer.
     pub(crate) fn apply_listed_member(&mut self, event: &Event) {
-        if event.kind == "m.room.member" && !self.is_superseded(event) {
+        if event.kind == EventKind::Member && !self.is_superseded(event) {
             self.apply_state(event);
         }
     }
@@ -1056,7 +1057,7 @@ fn decrypted_event(event: &Event, decrypted: &Decrypted) -> Event {
     let content = serde_json::value::to_raw_value(&decrypted.content)
         .unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).expect("valid JSON"));
     Event {
-        kind: decrypted.event_type.clone(),
+        kind: EventKind::from(decrypted.event_type.clone()),
         sender: event.sender.clone(),
         event_id: event.event_id.clone(),
         origin_server_ts: event.origin_server_ts,

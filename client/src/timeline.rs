@@ -415,15 +415,6 @@ impl Timeline {
             .map(|item| self.compose(item))
     }
 
-    /// Timestamp of the newest item, for sorting rooms by activity.
-    pub fn latest_ts(&self) -> Option<MilliSecondsSinceUnixEpoch> {
-        self.remote
-            .iter()
-            .chain(&self.local)
-            .map(|item| item.origin_server_ts)
-            .max()
-    }
-
     /// The shown item a (possibly hidden) event stands at.
     pub(crate) fn anchor<'a>(&'a self, event_id: &'a OwnedEventId) -> &'a OwnedEventId {
         self.anchors.get(event_id).unwrap_or(event_id)
@@ -774,11 +765,6 @@ impl Timeline {
     pub(crate) fn unredact(&mut self, target: &OwnedEventId) {
         self.redacted.remove(target);
         self.touch(target);
-    }
-
-    /// Whether an event has been deleted.
-    pub fn is_redacted(&self, event_id: &OwnedEventId) -> bool {
-        self.redacted.contains(event_id)
     }
 
     /// Appends a message we are about to send.

@@ -11,9 +11,9 @@ set -euo pipefail
 bin="$(realpath "$1")"; st="$(realpath "$2")"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # The spec data lives in the read-only shared folder beside the project
-# (WEFT_SHARED_DIR overrides; a clone elsewhere on this machine finds it at /work/shared).
+# (WEFT_SHARED_DIR overrides, for a clone kept elsewhere).
 spec=""
-for dir in "${WEFT_SHARED_DIR:-}" "$root/../shared" /work/shared; do
+for dir in "${WEFT_SHARED_DIR:-}" "$root/../shared"; do
   if [ -n "$dir" ] && [ -f "$dir/spec/openapi/cs-api.json" ]; then spec="$dir/spec/openapi/cs-api.json"; break; fi
 done
 [ -n "$spec" ] || { echo "conformance: cs-api.json not found; set WEFT_SHARED_DIR to the shared folder (with spec/openapi/)" >&2; exit 1; }

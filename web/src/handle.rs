@@ -1,7 +1,7 @@
 //! [`ClientHandle`]: the one object components talk to.
 //!
 //! It owns the engine in a signal, sends the engine's requests through [`crate::platform`],
-//! and manages the session's lifetime: restore on load, the sync task, sign-out. Room data
+//! and manages the session's lifetime: restore on load, the sync task ([`sync`]), sign-out. Room data
 //! reaches views through per-room signals fed by the engine's change reports ([`views`]);
 //! the engine signal itself serves only account-wide state (trust, calls, invites). The
 //! user-facing actions live in [`actions`].
@@ -18,7 +18,6 @@ use crate::{
         net::{self, Abort, AbortToken},
         storage,
     },
-    sync_loop,
 };
 
 mod actions;
@@ -30,6 +29,7 @@ mod notifications;
 mod rooms;
 mod security;
 mod stored;
+mod sync;
 mod views;
 
 pub(crate) use calls::CallDesk;
@@ -287,7 +287,7 @@ impl ClientHandle {
                     handle.install_engine(Some(engine));
                     // Rooms restored from storage are not news.
                     handle.set_unread_baseline();
-                    sync_loop::start(handle);
+                    sync::start(handle);
                     handle.fetch_upload_limit();
                     handle.pump_crypto();
                 }

@@ -4,8 +4,8 @@
 //! - [`platform`]: the only code that talks to the browser (fetch, localStorage, timers,
 //!   the page, notifications, and rebuilding sanitised message HTML).
 //! - [`handle`]: [`ClientHandle`], which owns the engine, performs requests through the
-//!   platform and exposes reactive views of the engine's state.
-//! - [`sync_loop`]: the long-polling `/sync` task.
+//!   platform, runs the long-polling `/sync` task and exposes reactive views of the
+//!   engine's state.
 //! - [`components`]: the UI, which only calls the handle; [`reactive`] holds the
 //!   type-erased helpers they use for dynamic children, [`popup`] closes their menus and
 //!   dialogs on Escape and outside presses.
@@ -18,7 +18,6 @@ mod handle;
 mod platform;
 mod popup;
 mod reactive;
-mod sync_loop;
 
 pub use app::App;
 pub use handle::ClientHandle;

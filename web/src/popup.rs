@@ -36,7 +36,6 @@ pub fn close(f: impl Fn() + 'static) -> Rc<dyn Fn()> {
 pub fn popup(element: Element, (kind, close): (Kind, Rc<dyn Fn()>)) {
     let modal = matches!(kind, Kind::Dialog | Kind::ProcessDialog);
     let outside = matches!(kind, Kind::Menu | Kind::Dialog);
-    let held = StoredValue::new_local(Popup::open(element, modal, outside, close));
-    // Kept until the owner goes; reading it here only marks it as used.
-    let _ = held;
+    // The reactive owner keeps it, and with it the popup's listeners, until the view goes.
+    StoredValue::new_local(Popup::open(element, modal, outside, close));
 }

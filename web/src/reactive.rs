@@ -5,9 +5,11 @@
 //! through these helpers makes all call sites share one copy; only the closures' own logic
 //! stays per call site. Use them for any reactive child that is not a plain signal.
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
-use leptos::prelude::*;
+use leptos::{prelude::*, task::spawn_local_scoped};
+
+use crate::calls::ChunkError;
 
 /// A reactive child built by `render` (re-run when the signals it reads change).
 pub fn dyn_view(render: impl Fn() -> AnyView + Send + Sync + 'static) -> impl IntoView {
@@ -52,4 +54,35 @@ pub fn status_line(status: RwSignal<Option<Result<&'static str, String>>>) -> im
         Some(Err(text)) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
         None => ().into_any(),
     })
+}
+
+/// A view from a lazily loaded chunk: nothing until it arrives, an error line ("`what`
+/// could not be loaded. …") if it can't be fetched (offline, a deploy replaced it). Not
+/// `<Suspense>`, which costs more first-load bytes than the chunk saves.
+pub fn lazy_view(
+    load: Pin<Box<dyn Future<Output = Result<AnyView, ChunkError>>>>,
+    what: &'static str,
+) -> AnyView {
+    let view = StoredValue::new_local(None::<AnyView>);
+    let ready = RwSignal::new(false);
+    spawn_local_scoped(async move {
+        let loaded = match load.await {
+            Ok(view) => view,
+            Err(ChunkError) => view! {
+                <p class="error" role="alert">{what}" could not be loaded. Check your connection and reload the page."</p>
+            }
+            .into_any(),
+        };
+        view.set_value(Some(loaded));
+        ready.set(true);
+    });
+    dyn_show(
+        move || ready.get(),
+        move || {
+            view.try_update_value(Option::take)
+                .flatten()
+                .unwrap_or_else(|| ().into_any())
+        },
+    )
+    .into_any()
 }

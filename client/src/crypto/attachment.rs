@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vodozemac::{base64_decode, base64_encode};
 
-use super::secret_storage::random_bytes;
+use super::random::random_bytes;
 
 /// The only version we write and read.
 pub const VERSION: &str = "v2";

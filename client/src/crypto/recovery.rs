@@ -115,7 +115,7 @@ impl PassphraseInfo {
     /// 32 characters.
     pub fn generate() -> Self {
         let mut salt = [0u8; 24];
-        crate::crypto::secret_storage::random_bytes(&mut salt);
+        super::random::random_bytes(&mut salt);
         Self {
             algorithm: PBKDF2.to_owned(),
             salt: vodozemac::base64_encode(salt),

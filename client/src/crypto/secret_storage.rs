@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use vodozemac::{base64_decode, base64_encode};
 
-use super::recovery::{self, PassphraseError, PassphraseInfo, RecoveryKeyError};
+use super::{
+    random::random_bytes,
+    recovery::{self, PassphraseError, PassphraseInfo, RecoveryKeyError},
+};
 
 /// The only secret-storage algorithm.
 pub const ALGORITHM: &str = "m.secret_storage.v1.aes-hmac-sha2";
@@ -35,15 +38,6 @@ pub const BACKUP_KEY_SECRET: &str = "m.megolm_backup.v1";
 
 type Aes256Ctr = ctr::Ctr128BE<Aes256>;
 type HmacSha256 = Hmac<Sha256>;
-
-/// Fills `buf` from the platform's secure random source (WebCrypto in the browser).
-///
-/// # Panics
-/// If there is no random source at all, in which case no key can be made safely.
-pub(crate) fn random_bytes(buf: &mut [u8]) {
-    #[allow(clippy::expect_used)]
-    getrandom::fill(buf).expect("the platform has no secure random source");
-}
 
 /// Why a secret or a key could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

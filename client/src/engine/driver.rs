@@ -18,6 +18,7 @@ use crate::{
         Decrypted, Machine, OutgoingRequest, RequestId, SyncChanges, UtdReason,
         trust::SecurityState,
     },
+    room::RoomDecryptor,
     sync::{JoinedRoom, SyncResponse},
 };
 
@@ -244,14 +245,14 @@ impl CryptoDriver for FullCrypto {
     }
 }
 
-/// Decrypts a room's events through the driver (what [`crate::Room`] is handed).
+/// Decrypts a room's events through the driver (what a [`crate::Room`] is handed).
 pub(crate) struct Decryptor<'a> {
     pub driver: &'a dyn CryptoDriver,
     pub machine: &'a mut Machine,
 }
 
-impl Decryptor<'_> {
-    pub(crate) fn decrypt(
+impl RoomDecryptor for Decryptor<'_> {
+    fn decrypt(
         &mut self,
         room_id: &RoomId,
         sender: &UserId,
@@ -269,7 +270,7 @@ impl Decryptor<'_> {
         )
     }
 
-    pub(crate) fn discard_room_key(&mut self, room_id: &RoomId) {
+    fn discard_room_key(&mut self, room_id: &RoomId) {
         self.driver.discard_room_key(self.machine, room_id);
     }
 }

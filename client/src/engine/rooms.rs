@@ -6,21 +6,12 @@ use ruma::{MilliSecondsSinceUnixEpoch, OwnedRoomId, OwnedUserId, RoomId, UserId}
 use super::Engine;
 use crate::{
     ApiError, HttpRequest, HttpResponse,
+    content::{NameContent, TopicContent},
     event::Event,
     media::Mxc,
     people,
     requests::{self, EncryptionContent, MEGOLM, NewRoom},
 };
-
-#[derive(serde::Serialize)]
-struct NameContent<'a> {
-    name: &'a str,
-}
-
-#[derive(serde::Serialize)]
-struct TopicContent<'a> {
-    topic: &'a str,
-}
 
 impl Engine {
     /// Handles the create response; the room is listed at once, before sync delivers it.
@@ -99,7 +90,9 @@ impl Engine {
             room_id,
             "m.room.name",
             "",
-            &NameContent { name: name.trim() },
+            &NameContent {
+                name: name.trim().to_owned(),
+            },
         )
     }
 
@@ -115,7 +108,7 @@ impl Engine {
             "m.room.topic",
             "",
             &TopicContent {
-                topic: topic.trim(),
+                topic: topic.trim().to_owned(),
             },
         )
     }
@@ -194,7 +187,7 @@ impl Engine {
     }
 
     /// Request to create a room (a DM when `direct_with` is set).
-    pub fn new_room_request(&self, room: &NewRoom) -> Result<HttpRequest, ApiError> {
+    pub fn create_room_request(&self, room: &NewRoom) -> Result<HttpRequest, ApiError> {
         requests::create_room_request(&self.session, room)
     }
 }

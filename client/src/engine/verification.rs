@@ -34,7 +34,7 @@ use crate::{
         secret_storage::BACKUP_KEY_SECRET,
     },
     endpoint::{self, json as json_body},
-    event::Event,
+    event::{Event, EventKind},
     requests::{self, target},
     sync::JoinedRoom,
 };
@@ -482,7 +482,7 @@ impl Engine {
                 let (Some(event_id), Some(ts)) = (&event.event_id, event.origin_server_ts) else {
                     continue;
                 };
-                let (kind, content) = if event.kind == "m.room.encrypted" {
+                let (kind, content) = if event.kind == EventKind::Encrypted {
                     if !active && !direct {
                         continue;
                     }
@@ -496,12 +496,12 @@ impl Engine {
                         Ok(decrypted) => (decrypted.event_type, decrypted.content),
                         Err(_) => continue,
                     }
-                } else if event.kind.starts_with("m.key.verification.")
-                    || (event.kind == event_type::ROOM_MESSAGE
+                } else if event.kind.as_str().starts_with("m.key.verification.")
+                    || (event.kind == EventKind::Message
                         && event.content.get().contains(event_type::REQUEST))
                 {
                     match crate::event::parse_json::<Value>(event.content.get()) {
-                        Ok(content) => (event.kind.clone(), content),
+                        Ok(content) => (event.kind.as_str().to_owned(), content),
                         Err(_) => continue,
                     }
                 } else {

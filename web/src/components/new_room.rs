@@ -4,11 +4,7 @@
 
 use std::{future::Future, pin::Pin};
 
-use leptos::{
-    ev::SubmitEvent,
-    prelude::*,
-    task::{spawn_local, spawn_local_scoped},
-};
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use weft_client::NewRoom as NewRoomSpec;
 
 use crate::{
@@ -16,7 +12,7 @@ use crate::{
     error::ActionError,
     handle::ClientHandle,
     popup::{Kind, close, popup},
-    reactive::{dyn_show, dyn_text, dyn_view, error_line},
+    reactive::{dyn_show, dyn_text, dyn_view, error_line, lazy_view},
 };
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -82,34 +78,8 @@ pub fn NewRoom() -> impl IntoView {
             {button(Form::Chat, "Start chat")}
             {button(Form::Join, "Join room")}
         </div>
-        {dyn_show(move || form.get() != Form::Closed, move || lazy_form(fields))}
+        {dyn_show(move || form.get() != Form::Closed, move || lazy_view(Box::pin(form_view(fields)), "This form"))}
     }
-}
-
-/// The open form, once its chunk is here; a chunk that cannot be fetched says so.
-fn lazy_form(fields: Fields) -> AnyView {
-    let view = StoredValue::new_local(None::<AnyView>);
-    let ready = RwSignal::new(false);
-    spawn_local_scoped(async move {
-        let loaded = match form_view(fields).await {
-            Ok(view) => view,
-            Err(ChunkError) => view! {
-                <p class="error" role="alert">"This form could not be loaded. Check your connection and reload the page."</p>
-            }
-            .into_any(),
-        };
-        view.set_value(Some(loaded));
-        ready.set(true);
-    });
-    dyn_show(
-        move || ready.get(),
-        move || {
-            view.try_update_value(Option::take)
-                .flatten()
-                .unwrap_or_else(|| ().into_any())
-        },
-    )
-    .into_any()
 }
 
 #[leptos::wasm_split::wasm_split(forms, wasm_split_path = ::leptos::wasm_split, fallible)]

@@ -6,12 +6,7 @@
 //! The panel is a separate wasm chunk (like calls): only [`settings_panel`] is reachable
 //! from the main module, and the browser fetches the rest the first time the panel opens.
 
-use leptos::{
-    ev::SubmitEvent,
-    html,
-    prelude::*,
-    task::{spawn_local, spawn_local_scoped},
-};
+use leptos::{ev::SubmitEvent, html, prelude::*, task::spawn_local};
 use ruma::OwnedRoomId;
 
 use crate::{
@@ -23,10 +18,11 @@ use crate::{
         invite_form::InviteForm,
         verified_badge::VerifiedBadge,
     },
+    error::OrLog,
     handle::{ClientHandle, RoomSnapshot},
     platform::{document, files::LocalFile},
     popup::{self, Kind, popup},
-    reactive::{dyn_show, dyn_view, status_line},
+    reactive::{dyn_show, dyn_view, lazy_view, status_line},
 };
 
 /// The panel: its heading and "Close" at once, the rest once its chunk is fetched. A chunk
@@ -37,20 +33,6 @@ pub fn settings_panel(
     snapshot: Memo<Option<RoomSnapshot>>,
     close: Callback<()>,
 ) -> AnyView {
-    // Not `<Suspense>`, which would cost more first-load bytes than the chunk saves.
-    let view = StoredValue::new_local(None::<AnyView>);
-    let ready = RwSignal::new(false);
-    spawn_local_scoped(async move {
-        let loaded = match panel(room_id, snapshot).await {
-            Ok(view) => view,
-            Err(ChunkError) => view! {
-                <p class="error" role="alert">"Room settings could not be loaded. Check your connection and reload the page."</p>
-            }
-            .into_any(),
-        };
-        view.set_value(Some(loaded));
-        ready.set(true);
-    });
     let heading = NodeRef::<html::H2>::new();
     heading.on_load(|heading| document::focus(&heading));
     view! {
@@ -62,10 +44,7 @@ pub fn settings_panel(
                     {icon(Icon::Close)}
                 </button>
             </div>
-            {dyn_show(
-                move || ready.get(),
-                move || view.try_update_value(Option::take).flatten().unwrap_or_else(|| ().into_any()),
-            )}
+            {lazy_view(Box::pin(panel(room_id, snapshot)), "Room settings")}
         </section>
     }
     .into_any()
@@ -104,7 +83,8 @@ pub fn RoomSettings(room_id: OwnedRoomId, snapshot: Memo<Option<RoomSnapshot>>) 
     {
         let room_id = room_id.clone();
         spawn_local(async move {
-            let _ = handle.load_members(room_id).await;
+            // Without it the list shows who spoke; nothing to tell the reader.
+            handle.load_members(room_id).await.or_log("member list");
         });
     }
 

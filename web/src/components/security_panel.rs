@@ -10,15 +10,14 @@ use weft_client::engine::{BackupStatus, CrossSigningStatus, RecoveryStatus, Secu
 
 use crate::{
     calls::ChunkError,
-    components::verification_host::chunk_view,
     handle::ClientHandle,
     platform::clipboard,
-    reactive::{dyn_show, dyn_text, dyn_view, error_line},
+    reactive::{dyn_show, dyn_text, dyn_view, error_line, lazy_view},
 };
 
 /// The panel, its chunk fetched first.
 pub fn security_panel() -> AnyView {
-    chunk_view(Box::pin(panel()), "Security settings")
+    lazy_view(Box::pin(panel()), "Security settings")
 }
 
 #[leptos::wasm_split::wasm_split(security, wasm_split_path = ::leptos::wasm_split, fallible)]

@@ -8,7 +8,6 @@ use weft_client::engine::{CancelCode, VerificationPhase, VerificationView};
 
 use crate::{
     calls::ChunkError,
-    components::verification_host::peer_name,
     handle::ClientHandle,
     popup::{Kind, close, popup},
     reactive::{dyn_text, dyn_view, error_line},
@@ -60,7 +59,11 @@ pub fn VerificationDialog(id: String) -> impl IntoView {
         id.with_value(|id| handle.verifications().into_iter().find(|v| v.id == *id))
     });
     let name = Memo::new(move |_| {
-        current.with(|v| v.as_ref().map(|v| peer_name(handle, v)).unwrap_or_default())
+        current.with(|v| {
+            v.as_ref()
+                .map(|v| handle.verification_peer_name(v))
+                .unwrap_or_default()
+        })
     });
     let phase = Memo::new(move |_| current.with(|v| v.as_ref().map(|v| v.phase.clone())));
     let error = RwSignal::new(None::<String>);

@@ -3,65 +3,15 @@
 //! way. The dialog lives in the `security` wasm chunk, fetched when first needed; the
 //! alert stays in the main module so a request is seen at once.
 
-use std::{future::Future, pin::Pin};
-
-use leptos::{prelude::*, task::spawn_local_scoped};
-use ruma::UserId;
+use leptos::prelude::*;
 use weft_client::engine::{VerificationPhase, VerificationView};
 
 use crate::{
-    calls::ChunkError,
     components::verification_dialog::verification_dialog,
+    error::OrLog,
     handle::ClientHandle,
-    reactive::{dyn_show, dyn_view},
+    reactive::{dyn_view, lazy_view},
 };
-
-/// A view from a lazily loaded chunk: nothing until it arrives, an error line if it can't
-/// be fetched (offline, a deploy replaced it). Not `<Suspense>`, which costs more
-/// first-load bytes than the chunk saves.
-pub fn chunk_view(
-    load: Pin<Box<dyn Future<Output = Result<AnyView, ChunkError>>>>,
-    what: &'static str,
-) -> AnyView {
-    let view = StoredValue::new_local(None::<AnyView>);
-    let ready = RwSignal::new(false);
-    spawn_local_scoped(async move {
-        let loaded = match load.await {
-            Ok(view) => view,
-            Err(ChunkError) => view! {
-                <p class="error" role="alert">{what}" could not be loaded. Check your connection and reload the page."</p>
-            }
-            .into_any(),
-        };
-        view.set_value(Some(loaded));
-        ready.set(true);
-    });
-    dyn_show(
-        move || ready.get(),
-        move || {
-            view.try_update_value(Option::take)
-                .flatten()
-                .unwrap_or_else(|| ().into_any())
-        },
-    )
-    .into_any()
-}
-
-/// Who a verification is with, in words: their name in our DM, or "Your other device".
-pub fn peer_name(handle: ClientHandle, verification: &VerificationView) -> String {
-    let own = handle.user_id_untracked();
-    if own.as_deref() == Some(&*verification.other_user) {
-        return "Your other device".to_owned();
-    }
-    match &verification.room_id {
-        Some(room_id) => handle.member_name_untracked(room_id, &verification.other_user),
-        None => localpart(&verification.other_user),
-    }
-}
-
-fn localpart(user: &UserId) -> String {
-    user.localpart().to_owned()
-}
 
 fn is_incoming_request(v: &VerificationView) -> bool {
     !v.we_started
@@ -79,7 +29,7 @@ pub fn VerificationHost() -> impl IntoView {
         verifications.with(|all| {
             all.iter()
                 .filter(|v| is_incoming_request(v))
-                .map(|v| (v.id.clone(), peer_name(handle, v)))
+                .map(|v| (v.id.clone(), handle.verification_peer_name(v)))
                 .collect::<Vec<_>>()
         })
     });
@@ -98,14 +48,14 @@ pub fn VerificationHost() -> impl IntoView {
                 view! {
                     <div class="verification-request card" role="alert" aria-label=format!("{name} wants to verify")>
                         <span>{format!("{name} wants to verify")}</span>
-                        <button class="primary small" on:click=move |_| { let _ = handle.accept_verification(&id); }>"Accept"</button>
-                        <button class="small" on:click=move |_| { let _ = handle.cancel_verification(&decline_id); }>"Decline"</button>
+                        <button class="primary small" on:click=move |_| handle.accept_verification(&id).or_log("accept verification")>"Accept"</button>
+                        <button class="small" on:click=move |_| handle.cancel_verification(&decline_id).or_log("decline verification")>"Decline"</button>
                     </div>
                 }
             }).collect_view().into_any()
         })}
         {dyn_view(move || match active.get() {
-            Some(id) => chunk_view(Box::pin(verification_dialog(id)), "Verification"),
+            Some(id) => lazy_view(Box::pin(verification_dialog(id)), "Verification"),
             None => ().into_any(),
         })}
     }

@@ -10,7 +10,7 @@ use weft_client::{
 };
 
 use super::{ClientHandle, as_borrowed, send};
-use crate::error::ActionError;
+use crate::error::{ActionError, OrLog};
 
 impl ClientHandle {
     /// Signs in with a password.
@@ -94,9 +94,9 @@ impl ClientHandle {
         if let (Ok(Ok(request)), Ok(homeserver)) = (request, homeserver) {
             // A call in progress ends for the other side too, while the token still works.
             if let Some(hang_up) = hang_up {
-                let _ = send(&homeserver, hang_up, None).await;
+                send(&homeserver, hang_up, None).await.or_log("hang up");
             }
-            let _ = send(&homeserver, request, None).await;
+            send(&homeserver, request, None).await.or_log("sign out");
         }
     }
 }

@@ -22,7 +22,7 @@ use weft_client::{
 use super::{ClientHandle, as_borrowed};
 use crate::{
     calls::ChunkError,
-    error::ActionError,
+    error::{ActionError, OrLog},
     platform::{crypto_store::CryptoStore, timer::sleep, wake},
 };
 
@@ -54,6 +54,8 @@ impl ClientHandle {
         // The crypto chunk loads (from the HTTP cache after the first time: compiling is what
         // remains) while the store opens, rather than after it.
         spawn_local(async {
+            // Only a head start: the session's start awaits the chunk again and reports
+            // a failure to load it.
             let _ = crypto_driver().await;
         });
         if CryptoStore::in_use_elsewhere(&user, &device).await {
@@ -106,7 +108,9 @@ impl ClientHandle {
             // Dropping our handle closes the database; a write still running holds another
             // reference until it ends, and the delete waits for it.
             let store = store.and_then(|store| Rc::try_unwrap(store).ok());
-            let _ = CryptoStore::delete(store, &user_id, &device_id).await;
+            CryptoStore::delete(store, &user_id, &device_id)
+                .await
+                .or_log("delete key store");
         });
     }
 
@@ -186,8 +190,10 @@ impl ClientHandle {
             // Building them ratcheted sessions: commit that before anything leaves.
             if handle.persist_crypto().await.is_err() {
                 for request in requests {
-                    let _ =
-                        handle.update_engine(|engine| engine.mark_request_sent(&request.id, None));
+                    handle
+                        .update_engine(|engine| engine.mark_request_sent(&request.id, None))
+                        .and_then(|result| result.map_err(ActionError::from))
+                        .or_log("requeue crypto request");
                 }
                 handle.pump_crypto_later();
                 return;
@@ -202,9 +208,11 @@ impl ClientHandle {
         let OutgoingRequest { id, request, .. } = request;
         let response = self.send(request).await;
         let answered = response.is_ok();
-        let _ = self.update_engine(|engine| {
+        self.update_engine(|engine| {
             engine.mark_request_sent(&id, response.as_ref().ok().map(as_borrowed))
-        });
+        })
+        .and_then(|result| result.map_err(ActionError::from))
+        .or_log("crypto request");
         if answered {
             self.crypto.update_value(|desk| desk.backoff.reset());
             self.pump_crypto();

@@ -8,7 +8,10 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId};
 use weft_client::{Draft, HttpRequest, engine::Outgoing};
 
 use super::{ClientHandle, as_borrowed};
-use crate::platform::clock;
+use crate::{
+    error::{ActionError, OrLog},
+    platform::clock,
+};
 
 /// Renew "typing" this often while the person keeps typing (the server expires it after
 /// [`weft_client::engine::TYPING_TIMEOUT`]).
@@ -57,13 +60,16 @@ impl ClientHandle {
                     let handle = *self;
                     spawn_local(async move {
                         let response = handle.send(request).await.ok();
-                        let _ = handle.update_engine(|engine| {
-                            engine.handle_reaction_response(
-                                &room_id,
-                                &txn_id,
-                                response.as_ref().map(as_borrowed),
-                            )
-                        });
+                        handle
+                            .update_engine(|engine| {
+                                engine.handle_reaction_response(
+                                    &room_id,
+                                    &txn_id,
+                                    response.as_ref().map(as_borrowed),
+                                )
+                            })
+                            .and_then(|result| result.map_err(ActionError::from))
+                            .or_log("reaction");
                     });
                 }
             }
@@ -79,13 +85,16 @@ impl ClientHandle {
             let handle = *self;
             spawn_local(async move {
                 let response = handle.send(request).await.ok();
-                let _ = handle.update_engine(|engine| {
-                    engine.handle_redact_response(
-                        &room_id,
-                        &event_id,
-                        response.as_ref().map(as_borrowed),
-                    )
-                });
+                handle
+                    .update_engine(|engine| {
+                        engine.handle_redact_response(
+                            &room_id,
+                            &event_id,
+                            response.as_ref().map(as_borrowed),
+                        )
+                    })
+                    .and_then(|result| result.map_err(ActionError::from))
+                    .or_log("deletion");
             });
         }
     }
@@ -100,7 +109,7 @@ impl ClientHandle {
 
     /// Says we are typing (renewed at most every 20 s) or stopped (sent once).
     pub fn set_typing(&self, room_id: OwnedRoomId, typing: bool) {
-        let now = js_sys::Date::now();
+        let now = clock::now_ms();
         let last = self.typing_sent.get_value();
         let send = match (&last, typing) {
             (Some((room, at)), true) => *room != room_id || now - at > TYPING_RENEW_MS,
@@ -134,7 +143,7 @@ impl ClientHandle {
                 let result = handle.update_engine(|engine| {
                     engine.handle_back_page(&room_id, &page.from, as_borrowed(&response))
                 });
-                let _ = handle.check(result);
+                handle.check(result).or_log("history page");
             }
             handle.paginating.set(None);
         });
@@ -153,9 +162,11 @@ impl ClientHandle {
                     let result = handle.update_engine(|engine| {
                         engine.handle_send_response(&room_id, &txn_id, as_borrowed(&response))
                     });
-                    let _ = handle.check(result);
+                    handle.check(result).or_log("send");
                 }
                 Err(_) => {
+                    // The message shows as not sent, with "Retry". The only error is
+                    // "signed out", when there is no message left to mark.
                     let _ =
                         handle.update_engine(|engine| engine.mark_send_failed(&room_id, &txn_id));
                 }
@@ -167,7 +178,7 @@ impl ClientHandle {
     fn fire_and_forget(&self, request: HttpRequest) {
         let handle = *self;
         spawn_local(async move {
-            let _ = handle.send(request).await;
+            handle.send(request).await.or_log("typing or receipt");
         });
     }
 }

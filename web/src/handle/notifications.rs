@@ -10,8 +10,7 @@ use crate::platform::{document, notify, storage};
 impl ClientHandle {
     /// Whether desktop notifications are on for this device.
     pub fn notifications_enabled(&self) -> bool {
-        storage::notifications_enabled()
-            && notify::permission() == web_sys::NotificationPermission::Granted
+        storage::notifications_enabled() && notify::is_granted()
     }
 
     /// Turns notifications on (asking the browser) or off; returns the resulting state.

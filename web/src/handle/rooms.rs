@@ -10,7 +10,7 @@ use crate::{error::ActionError, platform::clock};
 impl ClientHandle {
     /// Creates a room (or a DM, recorded in `m.direct`) and selects it.
     pub async fn create_room(&self, room: NewRoom) -> Result<OwnedRoomId, ActionError> {
-        let request = self.with_engine(|engine| engine.new_room_request(&room))??;
+        let request = self.with_engine(|engine| engine.create_room_request(&room))??;
         let response = self.send(request).await?;
         let now = clock::now();
         let created = self

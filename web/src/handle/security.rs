@@ -12,6 +12,18 @@ use crate::error::ActionError;
 impl ClientHandle {
     // Reactive reads, for views.
 
+    /// Who a verification is with, in words: their name in our DM, or "Your other device".
+    pub fn verification_peer_name(&self, verification: &VerificationView) -> String {
+        let own = self.user_id_untracked();
+        if own.as_deref() == Some(&*verification.other_user) {
+            return "Your other device".to_owned();
+        }
+        match &verification.room_id {
+            Some(room_id) => self.member_name_untracked(room_id, &verification.other_user),
+            None => verification.other_user.localpart().to_owned(),
+        }
+    }
+
     /// This device's cross-signing, recovery and backup state (`None` when signed out).
     pub fn security(&self) -> Option<SecurityState> {
         self.engine
@@ -103,6 +115,12 @@ impl ClientHandle {
 pub enum SecurityError {
     Action(ActionError),
     Trust(TrustError),
+}
+
+impl crate::error::Failure for SecurityError {
+    fn worth_logging(&self) -> bool {
+        !matches!(self, Self::Action(ActionError::SignedOut))
+    }
 }
 
 impl std::fmt::Display for SecurityError {

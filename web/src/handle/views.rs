@@ -353,6 +353,7 @@ impl ClientHandle {
             receipts: ArcRwSignal::new(HashMap::new()),
             items: HashMap::new(),
         };
+        // Its only error is "signed out": then the room has nothing to show.
         let _ = self.with_engine(|engine| update_open(engine, &mut open, &RoomChanges::all()));
         self.views
             .update_value(|views| views.open = Some(open.clone()));
@@ -370,15 +371,17 @@ impl ClientHandle {
         if changes.is_empty() {
             return;
         }
+        // Its only error is "signed out": then no view is left to update.
         let _ = self.with_engine(|engine| {
             self.views
-                .update_value(|views| views.apply(engine, &changes))
+                .update_value(|views| views.apply(engine, &changes));
         });
     }
 
     /// Installs a new engine (or none) and reads all views from it again.
     pub(super) fn install_engine(&self, engine: Option<Engine>) {
         self.engine.set(engine);
+        // Its only error is "signed out": no engine, no changes to drop.
         let _ = self.update_engine_quietly(|engine| {
             engine.take_changes();
         });

@@ -3,13 +3,20 @@
 use std::cell::Cell;
 
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedTransactionId, UInt};
+use weft_client::preview::{MONTHS, WEEKDAYS};
 
 /// Now, from the browser's clock.
 pub fn now() -> MilliSecondsSinceUnixEpoch {
     // Date.now() is a whole number of milliseconds well below 2^53.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let millis = js_sys::Date::now() as u64;
+    let millis = now_ms() as u64;
     MilliSecondsSinceUnixEpoch(UInt::try_from(millis).unwrap_or(UInt::MAX))
+}
+
+/// Now in milliseconds since the Unix epoch, as the browser counts it, for measuring
+/// intervals.
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
 }
 
 thread_local! {
@@ -52,10 +59,6 @@ pub fn day_of(ts: MilliSecondsSinceUnixEpoch) -> (u32, u32, u32) {
 
 /// "Today", "Yesterday", or a date like "Tue 3 Nov 2026".
 pub fn format_day(ts: MilliSecondsSinceUnixEpoch) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let now_ms = js_sys::Date::now();
     let today = day_of_date(&js_sys::Date::new(&now_ms.into()));
     let yesterday = day_of_date(&js_sys::Date::new(&(now_ms - 86_400_000.0).into()));
@@ -69,7 +72,7 @@ pub fn format_day(ts: MilliSecondsSinceUnixEpoch) -> String {
     let d = date(ts);
     format!(
         "{} {} {} {}",
-        DAYS[d.get_day() as usize % 7],
+        WEEKDAYS[d.get_day() as usize % 7],
         d.get_date(),
         MONTHS[d.get_month() as usize % 12],
         d.get_full_year()

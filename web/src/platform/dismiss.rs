@@ -64,6 +64,7 @@ fn listen(add: bool) {
         if add && listener.is_none() {
             let closure = Listener::new(on_event);
             for (name, capture) in EVENTS {
+                // Cannot fail: the same listener, on a live target, with plain arguments.
                 let _ = document.add_event_listener_with_callback_and_bool(
                     name,
                     closure.as_ref().unchecked_ref(),
@@ -73,6 +74,7 @@ fn listen(add: bool) {
             *listener = Some(closure);
         } else if !add && let Some(closure) = listener.take() {
             for (name, capture) in EVENTS {
+                // Cannot fail: the same listener, on a live target, with plain arguments.
                 let _ = document.remove_event_listener_with_callback_and_bool(
                     name,
                     closure.as_ref().unchecked_ref(),
@@ -155,6 +157,7 @@ fn trap_tab(root: &Element, event: &KeyboardEvent) {
     };
     event.prevent_default();
     if let Some(next) = next {
+        // `focus()` does not throw; an element that cannot take focus ignores it.
         let _ = next.focus();
     }
 }
@@ -207,6 +210,7 @@ impl Popup {
                     .map(JsCast::unchecked_into::<HtmlElement>)
                     .or_else(|| tab_stops(&root).into_iter().next());
                 if let Some(first) = first {
+                    // `focus()` does not throw; an element that cannot take focus ignores it.
                     let _ = first.focus();
                 }
             });
@@ -243,6 +247,7 @@ impl Drop for Popup {
             }
         };
         if lost {
+            // `focus()` does not throw; an element that cannot take focus ignores it.
             let _ = opener.focus();
         }
     }

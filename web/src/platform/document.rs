@@ -35,6 +35,7 @@ pub fn scroll_to(element: &web_sys::Element, top: i32) {
 /// Moves keyboard focus to an element, if it can take it.
 pub fn focus(element: &web_sys::Element) {
     if let Some(element) = element.dyn_ref::<web_sys::HtmlElement>() {
+        // `focus()` does not throw; an element that cannot take focus ignores it.
         let _ = element.focus();
     }
 }
@@ -72,6 +73,7 @@ impl OnHidden {
 impl Drop for OnHidden {
     fn drop(&mut self) {
         if let Some(document) = document() {
+            // Cannot fail: the same listener, on a live target, with plain arguments.
             let _ = document.remove_event_listener_with_callback(
                 "visibilitychange",
                 self.closure.as_ref().unchecked_ref(),
@@ -116,8 +118,10 @@ pub fn keep_in_place(scroller: &web_sys::Element, anchor: &web_sys::Element, was
 pub async fn next_frame() {
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {
         if let Some(window) = web_sys::window() {
+            // Fails only without a document, where no frame will come either.
             let _ = window.request_animation_frame(&resolve);
         }
     });
+    // The promise only ever resolves.
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }

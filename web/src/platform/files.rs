@@ -136,6 +136,7 @@ impl ObjectUrl {
 
 impl Drop for ObjectUrl {
     fn drop(&mut self) {
+        // Revoking does not throw, even for a URL already gone.
         let _ = Url::revoke_object_url(&self.url);
     }
 }

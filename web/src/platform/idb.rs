@@ -11,6 +11,8 @@ use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
+use super::panic::OrWarn;
+
 /// Bumped when object stores are added; the upgrade creates the missing ones.
 const VERSION: u32 = 2;
 
@@ -94,7 +96,7 @@ impl Database {
                 let existing = db.object_store_names();
                 for store in STORES {
                     if !existing.contains(store) {
-                        let _ = db.create_object_store(store);
+                        db.create_object_store(store).or_warn("create store");
                     }
                 }
             }

@@ -29,6 +29,7 @@ impl FocusShortcut {
                     input.and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
                 {
                     event.prevent_default();
+                    // `focus()` does not throw; an element that cannot take focus ignores it.
                     let _ = input.focus();
                     input.select();
                 }
@@ -44,6 +45,7 @@ impl FocusShortcut {
 impl Drop for FocusShortcut {
     fn drop(&mut self) {
         if let Some(document) = document() {
+            // Cannot fail: the same listener, on a live target, with plain arguments.
             let _ = document.remove_event_listener_with_callback(
                 "keydown",
                 self.closure.as_ref().unchecked_ref(),

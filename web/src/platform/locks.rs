@@ -36,6 +36,7 @@ pub struct LockGuard {
 impl Drop for LockGuard {
     fn drop(&mut self) {
         if let Some(release) = self.release.take() {
+            // A promise's `resolve` does not throw.
             let _ = release.call0(&JsValue::NULL);
         }
     }
@@ -47,6 +48,7 @@ pub async fn is_free(name: &str) -> bool {
         return true;
     };
     let options = Object::new();
+    // Setting a property of a plain new object does not fail.
     let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
     let probe = Closure::<dyn FnMut(JsValue) -> JsValue>::new(|lock: JsValue| {
         JsValue::from_bool(!lock.is_null())
@@ -72,6 +74,7 @@ pub async fn acquire(name: &str) -> LockGuard {
         let held =
             Promise::new(&mut |resolve: Function, _reject: Function| release = Some(resolve));
         if let (Some(tx), Some(release)) = (granted_tx.take(), release) {
+            // A promise's `resolve` does not throw.
             let _ = tx.call1(&JsValue::NULL, &release);
         }
         held
@@ -82,6 +85,7 @@ pub async fn acquire(name: &str) -> LockGuard {
             _granted: granted,
         };
     };
+    // Its promise settles only when the lock is let go; the grant below is what we wait for.
     let _ = manager.request_with_options(name, &Object::new(), granted.as_ref().unchecked_ref());
     let release = JsFuture::from(granted_rx)
         .await

@@ -85,6 +85,7 @@ async fn probe_playable(file: &LocalFile, kind: MediaKind) -> Option<Facts> {
         // Recorded WebM often has no duration in its header; seeking far past the end makes
         // the browser find it.
         element.set_current_time(1e101);
+        // Without the event the duration stays unknown, which the next lines handle.
         let _ = wait(&element, "durationchange", 5_000).await;
         duration = element.duration();
     }
@@ -206,6 +207,7 @@ async fn wait(target: &EventTarget, event: &str, timeout_ms: i32) -> bool {
     };
     let mut listeners = None;
     let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        // Adding and removing listeners on a live element does not fail.
         let _ = target.add_event_listener_with_callback(event, &resolve);
         let _ = target.add_event_listener_with_callback("error", &reject);
         let timer = window
@@ -215,6 +217,7 @@ async fn wait(target: &EventTarget, event: &str, timeout_ms: i32) -> bool {
     });
     let happened = JsFuture::from(promise).await.is_ok();
     if let Some((resolve, reject, timer)) = listeners {
+        // As above: removing them does not fail.
         let _ = target.remove_event_listener_with_callback(event, &resolve);
         let _ = target.remove_event_listener_with_callback("error", &reject);
         window.clear_timeout_with_handle(timer);

@@ -19,6 +19,7 @@ impl Looping {
 
 impl Drop for Looping {
     fn drop(&mut self) {
+        // `pause()` does not throw.
         let _ = self.0.pause();
         self.0.set_src("");
     }

@@ -2,10 +2,24 @@
 
 use weft_client::Session;
 
+use super::panic::OrWarn;
+
 const SESSION_KEY: &str = "weft.session";
 
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// Stores `value` under `key`, or removes the key for `None`. A refusal (private mode,
+/// quota) costs only what a reload would have restored; the console names the key.
+fn write(key: &str, value: Option<&str>) {
+    if let Some(storage) = local_storage() {
+        match value {
+            Some(value) => storage.set_item(key, value),
+            None => storage.remove_item(key),
+        }
+        .or_warn(key);
+    }
 }
 
 /// The saved session, if any and still readable.
@@ -17,17 +31,15 @@ pub fn load_session() -> Option<Session> {
 
 /// Saves the session; failures (private mode, quota) only cost the restore on reload.
 pub fn save_session(session: &Session) {
-    if let (Some(storage), Ok(json)) = (local_storage(), serde_json::to_string(session)) {
-        let _ = storage.set_item(SESSION_KEY, &json);
+    if let Ok(json) = serde_json::to_string(session) {
+        write(SESSION_KEY, Some(&json));
     }
 }
 
 /// Forgets the saved session and everything kept with it.
 pub fn clear_session() {
-    if let Some(storage) = local_storage() {
-        let _ = storage.remove_item(SESSION_KEY);
-        let _ = storage.remove_item(SELECTED_KEY);
-        let _ = storage.remove_item(NOTIFY_KEY);
+    for key in [SESSION_KEY, SELECTED_KEY, NOTIFY_KEY] {
+        write(key, None);
     }
 }
 
@@ -35,12 +47,7 @@ const SELECTED_KEY: &str = "weft.selected_room";
 
 /// Remembers which room is open, so a reload comes back to it.
 pub fn save_selected(room_id: Option<&str>) {
-    if let Some(storage) = local_storage() {
-        let _ = match room_id {
-            Some(room_id) => storage.set_item(SELECTED_KEY, room_id),
-            None => storage.remove_item(SELECTED_KEY),
-        };
-    }
+    write(SELECTED_KEY, room_id);
 }
 
 /// The room that was open before the reload.
@@ -60,13 +67,7 @@ pub fn notifications_enabled() -> bool {
 
 /// Records the notification opt-in.
 pub fn set_notifications_enabled(on: bool) {
-    if let Some(storage) = local_storage() {
-        let _ = if on {
-            storage.set_item(NOTIFY_KEY, "on")
-        } else {
-            storage.remove_item(NOTIFY_KEY)
-        };
-    }
+    write(NOTIFY_KEY, on.then_some("on"));
 }
 
 const RELAY_KEY: &str = "weft.calls.relay_only";
@@ -82,13 +83,7 @@ pub fn relay_only() -> bool {
 
 /// Records the relay-only choice.
 pub fn set_relay_only(on: bool) {
-    if let Some(storage) = local_storage() {
-        let _ = if on {
-            storage.set_item(RELAY_KEY, "on")
-        } else {
-            storage.remove_item(RELAY_KEY)
-        };
-    }
+    write(RELAY_KEY, on.then_some("on"));
 }
 
 /// The microphone (`"audio"`) or camera (`"video"`) chosen for calls on this device.
@@ -101,9 +96,7 @@ pub fn call_device(kind: &str) -> Option<String> {
 
 /// Records the device chosen for calls.
 pub fn set_call_device(kind: &str, id: &str) {
-    if let Some(storage) = local_storage() {
-        let _ = storage.set_item(&format!("weft.calls.{kind}_device"), id);
-    }
+    write(&format!("weft.calls.{kind}_device"), Some(id));
 }
 
 /// In headless Chromium (`scripts/test`), against the page's real `localStorage`.

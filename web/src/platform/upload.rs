@@ -62,6 +62,7 @@ impl Upload {
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, NetworkError>> + use<> {
         let (xhr, done) = (self.xhr.clone(), JsFuture::from(self.done.clone()));
         async move {
+            // Settles when the request ends, however it ends; the status below says how.
             let _ = done.await;
             let status = xhr.status().map_err(|_| NetworkError)?;
             if status == 0 {
@@ -83,6 +84,7 @@ impl Drop for Upload {
             upload.set_onload(None);
         }
         if self.xhr.ready_state() != XmlHttpRequest::DONE {
+            // `abort()` does not throw on a request that is still open.
             let _ = self.xhr.abort();
         }
         self.xhr.set_onloadend(None);

@@ -12,6 +12,7 @@ pub struct Waker(Function);
 
 impl Waker {
     pub fn wake(&self) {
+        // A promise's `resolve` does not throw.
         let _ = self.0.call0(&JsValue::NULL);
     }
 }
@@ -21,6 +22,7 @@ pub struct Wait(Promise);
 
 impl Wait {
     pub async fn wait(self) {
+        // The promise only ever resolves.
         let _ = JsFuture::from(self.0).await;
     }
 }

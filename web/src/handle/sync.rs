@@ -3,11 +3,8 @@
 use leptos::task::spawn_local;
 use weft_client::{ApiError, Backoff};
 
-use crate::{
-    error::ActionError,
-    handle::{ClientHandle, Connection, as_borrowed, send},
-    platform::timer::sleep,
-};
+use super::{ClientHandle, Connection, as_borrowed, send};
+use crate::{error::ActionError, platform::timer::sleep};
 
 /// Starts syncing for the handle's current session.
 ///
