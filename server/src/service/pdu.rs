@@ -17,38 +17,76 @@ use crate::{
     storage::StoredEvent,
 };
 
-/// A PDU as read back from storage (room versions ≥ 3: no `event_id` inside).
-#[derive(Clone, Debug, Deserialize)]
+/// A room event with its ID: built by [`build_signed`] or read back from storage.
+#[derive(Clone, Debug)]
 pub struct Pdu {
-    #[serde(skip_deserializing, default = "placeholder_event_id")]
     pub event_id: OwnedEventId,
     pub room_id: OwnedRoomId,
     pub sender: OwnedUserId,
     pub origin_server_ts: MilliSecondsSinceUnixEpoch,
-    #[serde(rename = "type")]
     pub kind: TimelineEventType,
     pub content: Box<RawValue>,
-    #[serde(default)]
     pub state_key: Option<String>,
-    #[serde(default)]
     pub prev_events: Vec<OwnedEventId>,
-    #[serde(default)]
     pub auth_events: Vec<OwnedEventId>,
-    #[serde(default)]
     pub redacts: Option<OwnedEventId>,
     pub depth: u64,
 }
 
-fn placeholder_event_id() -> OwnedEventId {
-    OwnedEventId::try_from("$placeholder").expect("valid event ID")
+/// A PDU's JSON as signed and stored. From room version 3 on, the event ID is not
+/// inside (it is the reference hash), so it is read apart and only a [`Pdu`] has one.
+#[derive(Deserialize)]
+struct PduJson {
+    room_id: OwnedRoomId,
+    sender: OwnedUserId,
+    origin_server_ts: MilliSecondsSinceUnixEpoch,
+    #[serde(rename = "type")]
+    kind: TimelineEventType,
+    content: Box<RawValue>,
+    #[serde(default)]
+    state_key: Option<String>,
+    #[serde(default)]
+    prev_events: Vec<OwnedEventId>,
+    #[serde(default)]
+    auth_events: Vec<OwnedEventId>,
+    #[serde(default)]
+    redacts: Option<OwnedEventId>,
+    depth: u64,
 }
 
 impl Pdu {
     /// Parses a stored event.
     pub fn from_stored(stored: &StoredEvent) -> Result<Self> {
-        let mut pdu: Pdu = serde_json::from_str(&stored.pdu_json)?;
-        pdu.event_id = stored.event_id.clone();
-        Ok(pdu)
+        Self::parse(stored.event_id.clone(), &stored.pdu_json)
+    }
+
+    /// Parses a PDU's JSON, which does not hold its ID.
+    fn parse(event_id: OwnedEventId, json: &str) -> Result<Self> {
+        let PduJson {
+            room_id,
+            sender,
+            origin_server_ts,
+            kind,
+            content,
+            state_key,
+            prev_events,
+            auth_events,
+            redacts,
+            depth,
+        } = serde_json::from_str(json)?;
+        Ok(Self {
+            event_id,
+            room_id,
+            sender,
+            origin_server_ts,
+            kind,
+            content,
+            state_key,
+            prev_events,
+            auth_events,
+            redacts,
+            depth,
+        })
     }
 
     /// The content deserialised into a typed event content.
@@ -192,8 +230,7 @@ pub fn build_signed(
     let event_id = OwnedEventId::try_from(format!("${hash}")).map_err(Error::internal)?;
 
     let json = serde_json::to_string(&object)?;
-    let mut pdu: Pdu = serde_json::from_str(&json)?;
-    pdu.event_id = event_id.clone();
+    let pdu = Pdu::parse(event_id.clone(), &json)?;
     Ok((event_id, object, pdu))
 }
 
