@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{Map, Value, value::RawValue};
 
+use self::signing::{own_signatures_only, signed_part};
 pub use self::{device_lists::DeviceListUpdates, signing::SignatureFailures};
 use super::Services;
 use crate::{
@@ -72,19 +73,6 @@ fn algorithm_of(key_id: &str) -> Result<String> {
     }
 }
 
-/// `value` without its `signatures` and `unsigned`: the part a signature covers.
-pub(crate) fn signed_part(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| k.as_str() != "signatures" && k.as_str() != "unsigned")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 /// Two uploads of one one-time key are the same key when they differ at most in
 /// their signatures (a client may sign again when it retries an upload).
 fn same_one_time_key(stored: &str, new: &str) -> bool {
@@ -94,17 +82,6 @@ fn same_one_time_key(stored: &str, new: &str) -> bool {
     ) {
         (Ok(stored), Ok(new)) => signed_part(&stored) == signed_part(&new),
         _ => false,
-    }
-}
-
-/// Keeps only `owner`'s signatures and drops `unsigned`: signatures by other users
-/// reach a key only through `/keys/signatures/upload`, where they are checked.
-fn own_signatures_only(value: &mut Value, owner: &UserId) {
-    if let Some(map) = value.as_object_mut() {
-        map.remove("unsigned");
-        if let Some(Value::Object(signatures)) = map.get_mut("signatures") {
-            signatures.retain(|signer, _| signer == owner.as_str());
-        }
     }
 }
 

@@ -16,12 +16,35 @@ use ruma::{
 };
 use serde_json::{Value, value::RawValue};
 
-use super::signed_part;
 use crate::{
     error::{Error, ErrorKind, Result},
     service::Services,
     storage::{DeviceKeysRow, SignatureRow},
 };
+
+/// `value` without its `signatures` and `unsigned`: the part a signature covers.
+pub(super) fn signed_part(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "signatures" && k.as_str() != "unsigned")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Keeps only `owner`'s signatures and drops `unsigned`: signatures by other users
+/// reach a key only through `/keys/signatures/upload`, where they are checked.
+pub(super) fn own_signatures_only(value: &mut Value, owner: &UserId) {
+    if let Some(map) = value.as_object_mut() {
+        map.remove("unsigned");
+        if let Some(Value::Object(signatures)) = map.get_mut("signatures") {
+            signatures.retain(|signer, _| signer == owner.as_str());
+        }
+    }
+}
 
 /// Why signatures were refused, by user and key ID: `(errcode, message)`.
 pub type SignatureFailures = BTreeMap<OwnedUserId, BTreeMap<String, (ErrorKind, String)>>;
@@ -131,7 +154,7 @@ fn parse_cross_signing_key(json: &RawValue, user: &UserId, usage: &str) -> Resul
         return Err(invalid());
     }
     let public = public_key_of(&value).ok_or_else(invalid)?;
-    super::own_signatures_only(&mut value, user);
+    own_signatures_only(&mut value, user);
     Ok((value, public))
 }
 
