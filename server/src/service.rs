@@ -49,6 +49,8 @@ pub struct Services {
     pub presence: Arc<presence::Presence>,
     /// Account data, filters and push rules.
     pub account_data: Arc<account_data::AccountData>,
+    /// Accounts, device sessions, password checks and UIA sessions.
+    pub accounts: Arc<accounts::Accounts>,
     inner: Arc<Inner>,
 }
 
@@ -57,11 +59,10 @@ struct Inner {
     storage: Arc<dyn Storage>,
     signing_key: Ed25519KeyPair,
     notifier: Arc<notifier::Notifier>,
-    uia: uia::UiaSessions,
     typing: ephemeral::Typing,
     durability: Arc<durability::Durability>,
     unread: unread::UnreadCache,
-    rate_limiter: ratelimit::RateLimiter,
+    limits: Arc<ratelimit::Limits>,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
     event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
@@ -97,6 +98,7 @@ impl Services {
         let notifier = Arc::new(notifier::Notifier::new(storage.max_stream()?));
         let push_epoch = Arc::new(std::sync::atomic::AtomicU64::default());
         let durability = durability::Durability::start(storage.clone());
+        let limits = Arc::new(ratelimit::Limits::new(config.rate_limits));
         Ok(Self {
             media: Arc::new(media::Media::new(&config, storage.clone())),
             key_backup: Arc::new(key_backup::KeyBackup::new(storage.clone())),
@@ -111,16 +113,21 @@ impl Services {
                 notifier.clone(),
                 push_epoch.clone(),
             )),
+            accounts: Arc::new(accounts::Accounts::new(
+                config.server_name.clone(),
+                storage.clone(),
+                storage.clone(),
+                limits.clone(),
+            )),
             inner: Arc::new(Inner {
                 config,
                 storage,
                 signing_key,
                 notifier,
-                uia: uia::UiaSessions::default(),
                 typing: ephemeral::Typing::default(),
                 durability,
                 unread: unread::UnreadCache::default(),
-                rate_limiter: ratelimit::RateLimiter::default(),
+                limits,
                 event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
                 push_epoch: push_epoch.clone(),
             }),
@@ -147,16 +154,13 @@ impl Services {
         &self.inner.notifier
     }
 
-    pub fn uia(&self) -> &uia::UiaSessions {
-        &self.inner.uia
-    }
-
     fn durability(&self) -> &durability::Durability {
         &self.inner.durability
     }
 
-    fn inner_rate_limiter(&self) -> &ratelimit::RateLimiter {
-        &self.inner.rate_limiter
+    /// Fails with 429 when `key` has used up its allowance for `action`.
+    pub fn rate_limit(&self, action: ratelimit::Action, key: &str) -> Result<()> {
+        self.inner.limits.take(action, key)
     }
 
     fn inner_typing(&self) -> &ephemeral::Typing {

@@ -228,6 +228,7 @@ impl Services {
                 continue;
             }
             let names: BTreeMap<OwnedDeviceId, Option<String>> = self
+                .accounts
                 .devices(user)?
                 .into_iter()
                 .map(|row| (row.device_id, row.display_name))
@@ -331,6 +332,7 @@ impl Services {
             let targets: Vec<OwnedDeviceId> = match device {
                 Some(device) => vec![device],
                 None => self
+                    .accounts
                     .devices(&user)?
                     .into_iter()
                     .map(|row| row.device_id)

@@ -229,7 +229,7 @@ impl Services {
         extra: Option<(&str, Value)>,
     ) -> Result<Value> {
         let mut content = json!({ "membership": membership });
-        if let Some((name, avatar)) = self.profile(user_id)? {
+        if let Some((name, avatar)) = self.accounts.profile(user_id)? {
             if let Some(name) = name {
                 content["displayname"] = json!(name);
             }

@@ -232,6 +232,7 @@ impl Services {
             }
         }
         let devices: Vec<_> = self
+            .accounts
             .devices(user)?
             .into_iter()
             .map(|row| row.device_id)
@@ -264,7 +265,7 @@ impl Services {
             return Ok(());
         }
         if stored.contains_key("master") {
-            self.require_password(user, auth).await?;
+            self.accounts.require_password(user, auth).await?;
         }
         for (usage, value) in changed {
             let reservation = self.notifier().reserve();
