@@ -3,6 +3,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod clock;
 pub mod devices;
 pub mod directory;
 pub mod durability;
@@ -19,6 +20,7 @@ pub mod ratelimit;
 mod rehearsal;
 pub mod room_cache;
 pub mod rooms;
+pub mod state_at;
 pub mod sync;
 pub mod thumbnail;
 pub mod uia;
@@ -26,6 +28,8 @@ pub mod unread;
 pub mod voip;
 
 use std::sync::Arc;
+
+pub use clock::{now, now_ms};
 
 use ruma::signatures::Ed25519KeyPair;
 
@@ -51,6 +55,8 @@ pub struct Services {
     pub account_data: Arc<account_data::AccountData>,
     /// Accounts, device sessions, password checks and UIA sessions.
     pub accounts: Arc<accounts::Accounts>,
+    /// Device keys, one-time keys, cross-signing, device lists and to-device.
+    pub keys: Arc<keys::Keys>,
     inner: Arc<Inner>,
 }
 
@@ -99,7 +105,22 @@ impl Services {
         let push_epoch = Arc::new(std::sync::atomic::AtomicU64::default());
         let durability = durability::Durability::start(storage.clone());
         let limits = Arc::new(ratelimit::Limits::new(config.rate_limits));
+        let accounts = Arc::new(accounts::Accounts::new(
+            config.server_name.clone(),
+            storage.clone(),
+            storage.clone(),
+            limits.clone(),
+        ));
         Ok(Self {
+            keys: Arc::new(keys::Keys::new(
+                &config,
+                storage.clone(),
+                storage.clone(),
+                storage.clone(),
+                storage.clone(),
+                accounts.clone(),
+                notifier.clone(),
+            )),
             media: Arc::new(media::Media::new(&config, storage.clone())),
             key_backup: Arc::new(key_backup::KeyBackup::new(storage.clone())),
             presence: Arc::new(presence::Presence::new(
@@ -113,12 +134,7 @@ impl Services {
                 notifier.clone(),
                 push_epoch.clone(),
             )),
-            accounts: Arc::new(accounts::Accounts::new(
-                config.server_name.clone(),
-                storage.clone(),
-                storage.clone(),
-                limits.clone(),
-            )),
+            accounts,
             inner: Arc::new(Inner {
                 config,
                 storage,
@@ -186,14 +202,4 @@ impl Services {
             .push_epoch
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
-}
-
-/// Milliseconds since the Unix epoch, now, as storage keeps timestamps.
-pub fn now_ms() -> i64 {
-    i64::from(now().0)
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now() -> ruma::MilliSecondsSinceUnixEpoch {
-    ruma::MilliSecondsSinceUnixEpoch::now()
 }

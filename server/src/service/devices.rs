@@ -16,7 +16,7 @@ impl Services {
     pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
         self.storage().delete_all_devices(user_id)?;
         // Others must stop encrypting for the deleted devices.
-        self.device_list_changed(user_id)
+        self.keys.device_list_changed(user_id)
     }
 
     /// Deletes devices (their tokens stop working).
@@ -26,7 +26,7 @@ impl Services {
         }
         if !devices.is_empty() {
             // Others must stop encrypting for the deleted devices.
-            self.device_list_changed(user_id)?;
+            self.keys.device_list_changed(user_id)?;
         }
         Ok(())
     }
@@ -64,6 +64,6 @@ impl Services {
             }
         }
         self.storage().deactivate_user(user_id)?;
-        self.device_list_changed(user_id)
+        self.keys.device_list_changed(user_id)
     }
 }

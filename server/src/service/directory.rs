@@ -212,7 +212,7 @@ impl Services {
         term: &str,
         limit: usize,
     ) -> Result<(Vec<UserProfileRow>, bool)> {
-        let mut visible = self.users_sharing_rooms(searcher)?;
+        let mut visible = self.keys.users_sharing_rooms(searcher)?;
         for room_id in self.storage().published_rooms()? {
             visible.extend(self.storage().joined_members(&room_id)?);
         }

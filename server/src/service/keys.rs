@@ -1,12 +1,15 @@
 //! The end-to-end encryption relay: device keys, one-time and fallback
 //! keys, key queries and claims, and to-device messages. Cross-signing keys
-//! and signatures are in [`signing`], device-list changes in [`device_lists`].
+//! and signatures are in [`signing`], device-list changes in [`device_lists`];
+//! all three extend [`Keys`], the part of [`Services`](super::Services) kept in
+//! `part.rs` so that none of them imports another that imports it back.
 //!
 //! The server never sees plaintext; it stores and forwards what clients
 //! upload, checking that keys belong to the uploading device and, where a
 //! signature is what makes a key trusted (cross-signing), that it verifies.
 
 mod device_lists;
+mod part;
 mod signing;
 
 use ruma::events::room::member::MembershipState;
@@ -15,9 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{Map, Value, value::RawValue};
 
+pub use self::part::Keys;
 use self::signing::{own_signatures_only, signed_part};
 pub use self::{device_lists::DeviceListUpdates, signing::SignatureFailures};
-use super::Services;
 use crate::{
     error::{Error, ErrorKind, Result},
     storage::{
@@ -99,7 +102,7 @@ pub(super) fn users_sharing_rooms(
     Ok(users)
 }
 
-impl Services {
+impl Keys {
     /// `POST /keys/upload`; returns the remaining one-time key counts.
     ///
     /// Device keys must be the uploading device's (400 `M_BAD_JSON` otherwise, as
@@ -147,7 +150,7 @@ impl Services {
         let fallback = rows(upload.fallback_keys)?;
         // One-time keys first: a conflict refuses the whole upload before anything is written.
         if let Some(key_id) =
-            self.storage()
+            self.keys
                 .add_one_time_keys(user, device, &one_time, &same_one_time_key)?
         {
             // Synapse's answer, which clients recognise: 400 with M_UNKNOWN.
@@ -160,7 +163,7 @@ impl Services {
         if let Some(value) = device_keys {
             self.store_device_keys(user, device, value)?;
         }
-        self.storage().set_fallback_keys(user, device, &fallback)?;
+        self.keys.set_fallback_keys(user, device, &fallback)?;
         self.one_time_key_counts(user, device)
     }
 
@@ -169,7 +172,7 @@ impl Services {
     /// key's) are kept: clients re-upload their device keys without them.
     fn store_device_keys(&self, user: &UserId, device: &DeviceId, mut value: Value) -> Result<()> {
         let stored = self
-            .storage()
+            .keys
             .device_keys(user)?
             .into_iter()
             .find(|row| row.device_id == device)
@@ -184,13 +187,10 @@ impl Services {
                 return Ok(());
             }
         }
-        let reservation = self.notifier().reserve();
-        Ok(self.storage().set_device_keys(
-            user,
-            device,
-            &value.to_string(),
-            reservation.position(),
-        )?)
+        let reservation = self.notifier.reserve();
+        Ok(self
+            .keys
+            .set_device_keys(user, device, &value.to_string(), reservation.position())?)
     }
 
     pub fn one_time_key_counts(
@@ -199,7 +199,7 @@ impl Services {
         device: &DeviceId,
     ) -> Result<BTreeMap<String, u64>> {
         Ok(self
-            .storage()
+            .keys
             .one_time_key_counts(user, device)?
             .into_iter()
             .map(|row| (row.algorithm, row.count.max(0) as u64))
@@ -211,7 +211,7 @@ impl Services {
         user: &UserId,
         device: &DeviceId,
     ) -> Result<Vec<String>> {
-        Ok(self.storage().unused_fallback_algorithms(user, device)?)
+        Ok(self.keys.unused_fallback_algorithms(user, device)?)
     }
 
     /// `POST /keys/query`: device keys of local users (an empty device list means
@@ -224,7 +224,7 @@ impl Services {
     ) -> Result<KeyQuery> {
         let mut out = KeyQuery::default();
         for (user, devices) in requested {
-            if user.server_name() != self.config().server_name {
+            if user.server_name() != self.server_name {
                 continue;
             }
             let names: BTreeMap<OwnedDeviceId, Option<String>> = self
@@ -237,7 +237,7 @@ impl Services {
             for DeviceKeysRow {
                 device_id: device,
                 json,
-            } in self.storage().device_keys(user)?
+            } in self.keys.device_keys(user)?
             {
                 if !devices.is_empty() && !devices.contains(&device) {
                     continue;
@@ -276,7 +276,7 @@ impl Services {
             let mut per_device = BTreeMap::new();
             for (device, algorithm) in devices {
                 if let Some(ClaimedKey { key_id, json }) =
-                    self.storage().claim_key(user, device, algorithm)?
+                    self.keys.claim_key(user, device, algorithm)?
                 {
                     per_device.insert(
                         device.clone(),
@@ -293,15 +293,15 @@ impl Services {
 
     /// Users sharing a room with `user` (including `user`).
     pub fn users_sharing_rooms(&self, user: &UserId) -> Result<BTreeSet<OwnedUserId>> {
-        users_sharing_rooms(self.storage(), user)
+        users_sharing_rooms(&*self.state, user)
     }
 
     /// Records that `user`'s devices or keys changed (a device was added or
     /// removed), so everyone sharing a room with them refreshes their keys.
     pub fn device_list_changed(&self, user: &UserId) -> Result<()> {
-        let reservation = self.notifier().reserve();
+        let reservation = self.notifier.reserve();
         Ok(self
-            .storage()
+            .keys
             .record_device_list_change(user, reservation.position())?)
     }
 
@@ -319,14 +319,11 @@ impl Services {
         messages: Vec<(OwnedUserId, Option<OwnedDeviceId>, Box<RawValue>)>,
     ) -> Result<()> {
         let scope = format!("sendToDevice/{event_type}/{txn_id}");
-        if self
-            .storage()
-            .use_txn_scope(sender, sender_device, &scope)?
-        {
+        if self.events.use_txn_scope(sender, sender_device, &scope)? {
             return Ok(());
         }
         for (user, device, content) in messages {
-            if user.server_name() != self.config().server_name {
+            if user.server_name() != self.server_name {
                 continue; // Needs federation.
             }
             let targets: Vec<OwnedDeviceId> = match device {
@@ -339,7 +336,7 @@ impl Services {
                     .collect(),
             };
             for target in targets {
-                let reservation = self.notifier().reserve();
+                let reservation = self.notifier.reserve();
                 let message = NewToDevice {
                     user_id: user.clone(),
                     device_id: target,
@@ -349,8 +346,8 @@ impl Services {
                     stream: reservation.position(),
                 };
                 let queued = self
-                    .storage()
-                    .queue_to_device(&message, self.config().to_device_queue_limit)?;
+                    .to_device
+                    .queue_to_device(&message, self.to_device_queue_limit)?;
                 if !queued {
                     tracing::debug!(%sender, %user, "to-device message dropped: no such device or its queue is full");
                 }
@@ -369,10 +366,10 @@ impl Services {
         until: StreamPos,
     ) -> Result<Vec<ToDeviceRow>> {
         if let Some(ack) = ack {
-            self.storage().ack_to_device(user, device, ack)?;
+            self.to_device.ack_to_device(user, device, ack)?;
         }
         Ok(self
-            .storage()
+            .to_device
             .to_device_messages(user, device, until, TO_DEVICE_LIMIT + 1)?)
     }
 }

@@ -18,7 +18,7 @@ use ruma::OwnedServerName;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{accounts::Requester, now_ms};
+use super::{accounts::Requester, clock::now_ms};
 use crate::{
     config::Config,
     error::{Error, ErrorKind, Result},

@@ -29,6 +29,7 @@ use super::{
     accounts::Requester,
     history::{Direction, ReadView},
     keys::{TO_DEVICE_LIMIT, to_device_event},
+    state_at,
 };
 use crate::{
     error::Result,
@@ -172,7 +173,9 @@ impl Services {
         // To-device first: if more are pending than one response carries,
         // this response stops at the last one delivered, so the next sync's
         // acknowledgement cannot delete an undelivered message.
-        let mut to_device = self.to_device_for(&who.user_id, &who.device_id, since, upto)?;
+        let mut to_device = self
+            .keys
+            .to_device_for(&who.user_id, &who.device_id, since, upto)?;
         let upto = if to_device.len() > TO_DEVICE_LIMIT {
             to_device.truncate(TO_DEVICE_LIMIT);
             to_device.last().map_or(upto, |m| m.stream)
@@ -189,11 +192,14 @@ impl Services {
                 )?));
         }
         if let Some(since) = since {
-            let updates = self.device_list_updates(&who.user_id, since, upto)?;
+            let updates = self.keys.device_list_updates(&who.user_id, since, upto)?;
             response.device_lists.changed = updates.changed;
             response.device_lists.left = updates.left;
         }
-        for (algorithm, count) in self.one_time_key_counts(&who.user_id, &who.device_id)? {
+        for (algorithm, count) in self
+            .keys
+            .one_time_key_counts(&who.user_id, &who.device_id)?
+        {
             response
                 .device_one_time_keys_count
                 .insert(algorithm.as_str().into(), UInt::new_saturating(count));
@@ -307,7 +313,8 @@ impl Services {
             }
         }
         response.device_unused_fallback_key_types = Some(
-            self.unused_fallback_algorithms(&who.user_id, &who.device_id)?
+            self.keys
+                .unused_fallback_algorithms(&who.user_id, &who.device_id)?
                 .iter()
                 .map(|a| a.as_str().into())
                 .collect(),
@@ -322,16 +329,10 @@ impl Services {
         room_id: &RoomId,
         at: Option<StreamPos>,
     ) -> Result<bool> {
-        let Some(at) = at else { return Ok(false) };
-        let event = self.state_event_at(room_id, "m.room.member", user.as_str(), at)?;
-        Ok(match event {
-            Some(e) => membership_of(&e)? == "join",
-            None => false,
-        })
+        state_at::was_joined_at(self.storage(), self.storage(), user, room_id, at)
     }
 
-    /// The state event for `(type, key)` as it was at stream position `at`,
-    /// walking back through the events each state event replaced.
+    /// The state event for `(type, key)` as it was at stream position `at`.
     pub(crate) fn state_event_at(
         &self,
         room_id: &RoomId,
@@ -339,19 +340,14 @@ impl Services {
         state_key: &str,
         at: StreamPos,
     ) -> Result<Option<StoredEvent>> {
-        let mut current = self
-            .storage()
-            .current_state_event(room_id, event_type, state_key)?;
-        while let Some(event) = &current {
-            if event.stream <= at {
-                break;
-            }
-            current = match &event.replaces_state {
-                Some(prev) => self.storage().event(prev)?,
-                None => None,
-            };
-        }
-        Ok(current)
+        state_at::state_event_at(
+            self.storage(),
+            self.storage(),
+            room_id,
+            event_type,
+            state_key,
+            at,
+        )
     }
 
     /// State of the room just before stream position `before` (exclusive).
@@ -642,15 +638,6 @@ fn content_of(event: &StoredEvent) -> Result<Box<RawValue>> {
     Ok(h.content
         .map(|c| c.to_owned())
         .unwrap_or_else(|| RawValue::from_string("{}".into()).expect("valid")))
-}
-
-fn membership_of(event: &StoredEvent) -> Result<String> {
-    #[derive(serde::Deserialize)]
-    struct Content {
-        membership: String,
-    }
-    let content = content_of(event)?;
-    Ok(serde_json::from_str::<Content>(content.get())?.membership)
 }
 
 fn stripped<T>(event: &StoredEvent) -> Result<Raw<T>> {

@@ -16,9 +16,9 @@ use ruma::{
 };
 use serde_json::{Value, value::RawValue};
 
+use super::part::Keys;
 use crate::{
     error::{Error, ErrorKind, Result},
-    service::Services,
     storage::{DeviceKeysRow, SignatureRow},
 };
 
@@ -162,10 +162,10 @@ fn stored_json(json: &str) -> Result<Value> {
     Ok(serde_json::from_str(json)?)
 }
 
-impl Services {
+impl Keys {
     /// The user's stored cross-signing keys by type (`master`, `self_signing`, `user_signing`).
     fn cross_signing_keys(&self, user: &UserId) -> Result<BTreeMap<String, Value>> {
-        self.storage()
+        self.keys
             .cross_signing_keys(user)?
             .into_iter()
             .map(|row| Ok((row.key_type, stored_json(&row.json)?)))
@@ -268,8 +268,8 @@ impl Services {
             self.accounts.require_password(user, auth).await?;
         }
         for (usage, value) in changed {
-            let reservation = self.notifier().reserve();
-            self.storage().set_cross_signing_key(
+            let reservation = self.notifier.reserve();
+            self.keys.set_cross_signing_key(
                 user,
                 usage,
                 &value.to_string(),
@@ -334,7 +334,7 @@ impl Services {
                 return invalid("The signed object is not the stored master key");
             }
             let devices: BTreeMap<String, Value> = self
-                .storage()
+                .keys
                 .device_keys(user)?
                 .into_iter()
                 .map(|row| Ok((row.device_id.to_string(), stored_json(&row.json)?)))
@@ -360,8 +360,8 @@ impl Services {
             if !new.is_empty() {
                 let mut master = master.clone();
                 merge_signatures(&mut master, &serde_json::json!({ user.as_str(): new }));
-                let reservation = self.notifier().reserve();
-                self.storage().set_cross_signing_key(
+                let reservation = self.notifier.reserve();
+                self.keys.set_cross_signing_key(
                     user,
                     "master",
                     &master.to_string(),
@@ -373,7 +373,7 @@ impl Services {
 
         // A device, signed by the self-signing key.
         let device = self
-            .storage()
+            .keys
             .device_keys(user)?
             .into_iter()
             .find(|row| row.device_id.as_str() == key_id);
@@ -406,13 +406,9 @@ impl Services {
             &mut stored,
             &serde_json::json!({ user.as_str(): { signature_key_id: signature } }),
         );
-        let reservation = self.notifier().reserve();
-        self.storage().set_device_keys(
-            user,
-            &device,
-            &stored.to_string(),
-            reservation.position(),
-        )?;
+        let reservation = self.notifier.reserve();
+        self.keys
+            .set_device_keys(user, &device, &stored.to_string(), reservation.position())?;
         Ok(Ok(()))
     }
 
@@ -432,7 +428,7 @@ impl Services {
         else {
             return Ok(Err((ErrorKind::NotFound, "No user-signing key".to_owned())));
         };
-        let master = if user.server_name() == self.config().server_name {
+        let master = if user.server_name() == self.server_name {
             self.cross_signing_keys(user)?.remove("master")
         } else {
             None
@@ -455,7 +451,7 @@ impl Services {
         }
         let signature = &object["signatures"][signer.as_str()][&signature_key_id];
         let signatures = serde_json::json!({ signer.as_str(): { signature_key_id: signature } });
-        self.storage()
+        self.keys
             .add_foreign_signature(user, key_id, signer, &signatures.to_string())?;
         // The signer's other devices must fetch the key again to see the signature.
         self.device_list_changed(user)?;
@@ -475,7 +471,7 @@ impl Services {
                 for SignatureRow {
                     key_id,
                     signatures: sigs,
-                } in self.storage().foreign_signatures(user, viewer)?
+                } in self.keys.foreign_signatures(user, viewer)?
                 {
                     // Signatures on an earlier master key no longer apply.
                     if key_id == public {
