@@ -19,8 +19,8 @@ pub mod profile;
 pub mod ratelimit;
 mod rehearsal;
 pub mod room_cache;
+pub mod room_reader;
 pub mod rooms;
-pub mod state_at;
 pub mod sync;
 pub mod thumbnail;
 pub mod uia;
@@ -57,6 +57,8 @@ pub struct Services {
     pub accounts: Arc<accounts::Accounts>,
     /// Device keys, one-time keys, cross-signing, device lists and to-device.
     pub keys: Arc<keys::Keys>,
+    /// Room aliases, the public room directory and the user directory.
+    pub directory: Arc<directory::Directory>,
     inner: Arc<Inner>,
 }
 
@@ -112,6 +114,12 @@ impl Services {
             limits.clone(),
         ));
         Ok(Self {
+            directory: Arc::new(directory::Directory::new(
+                config.server_name.clone(),
+                storage.clone(),
+                room_reader::RoomReader::new(storage.clone(), storage.clone()),
+                storage.clone(),
+            )),
             keys: Arc::new(keys::Keys::new(
                 &config,
                 storage.clone(),

@@ -12,7 +12,6 @@ mod device_lists;
 mod part;
 mod signing;
 
-use ruma::events::room::member::MembershipState;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
@@ -21,11 +20,10 @@ use serde_json::{Map, Value, value::RawValue};
 pub use self::part::Keys;
 use self::signing::{own_signatures_only, signed_part};
 pub use self::{device_lists::DeviceListUpdates, signing::SignatureFailures};
+use super::room_reader::users_sharing_rooms;
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::{
-        ClaimedKey, DeviceKeysRow, NewToDevice, OneTimeKey, StateStore, StreamPos, ToDeviceRow,
-    },
+    storage::{ClaimedKey, DeviceKeysRow, NewToDevice, OneTimeKey, StreamPos, ToDeviceRow},
 };
 
 /// Claimed keys: user → device → key ID → key.
@@ -86,20 +84,6 @@ fn same_one_time_key(stored: &str, new: &str) -> bool {
         (Ok(stored), Ok(new)) => signed_part(&stored) == signed_part(&new),
         _ => false,
     }
-}
-
-/// Users sharing a room with `user` (including `user`), from the memberships alone.
-pub(super) fn users_sharing_rooms(
-    state: &dyn StateStore,
-    user: &UserId,
-) -> Result<BTreeSet<OwnedUserId>> {
-    let mut users = BTreeSet::from([user.to_owned()]);
-    for row in state.memberships_of(user)? {
-        if row.membership == MembershipState::Join {
-            users.extend(state.joined_members(&row.room_id)?);
-        }
-    }
-    Ok(users)
 }
 
 impl Keys {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ruma::{UserId, presence::PresenceState};
 use serde_json::{Value, json};
 
-use super::{clock::now_ms, keys::users_sharing_rooms, notifier::Notifier};
+use super::{clock::now_ms, notifier::Notifier, room_reader::users_sharing_rooms};
 use crate::{
     error::{Error, Result},
     storage::{AccountStore, PresenceRow, PresenceStore, StateStore, StreamPos},

@@ -29,7 +29,7 @@ use super::{
     accounts::Requester,
     history::{Direction, ReadView},
     keys::{TO_DEVICE_LIMIT, to_device_event},
-    state_at,
+    room_reader,
 };
 use crate::{
     error::Result,
@@ -329,7 +329,7 @@ impl Services {
         room_id: &RoomId,
         at: Option<StreamPos>,
     ) -> Result<bool> {
-        state_at::was_joined_at(self.storage(), self.storage(), user, room_id, at)
+        room_reader::was_joined_at(self.storage(), self.storage(), user, room_id, at)
     }
 
     /// The state event for `(type, key)` as it was at stream position `at`.
@@ -340,7 +340,7 @@ impl Services {
         state_key: &str,
         at: StreamPos,
     ) -> Result<Option<StoredEvent>> {
-        state_at::state_event_at(
+        room_reader::state_event_at(
             self.storage(),
             self.storage(),
             room_id,

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use ruma::{OwnedUserId, RoomId, UserId};
 
 use super::part::Keys;
-use crate::service::state_at::was_joined_at;
+use crate::service::room_reader::was_joined_at;
 use crate::{error::Result, storage::StreamPos};
 
 /// The `device_lists` of a sync, or the answer of `/keys/changes`.
