@@ -59,6 +59,8 @@ pub struct Services {
     pub keys: Arc<keys::Keys>,
     /// Room aliases, the public room directory and the user directory.
     pub directory: Arc<directory::Directory>,
+    /// Typing notifications and read receipts.
+    pub ephemeral: Arc<ephemeral::Ephemeral>,
     inner: Arc<Inner>,
 }
 
@@ -67,7 +69,6 @@ struct Inner {
     storage: Arc<dyn Storage>,
     signing_key: Ed25519KeyPair,
     notifier: Arc<notifier::Notifier>,
-    typing: ephemeral::Typing,
     durability: Arc<durability::Durability>,
     unread: unread::UnreadCache,
     limits: Arc<ratelimit::Limits>,
@@ -113,6 +114,11 @@ impl Services {
             storage.clone(),
             limits.clone(),
         ));
+        let account_data = Arc::new(account_data::AccountData::new(
+            storage.clone(),
+            notifier.clone(),
+            push_epoch.clone(),
+        ));
         Ok(Self {
             directory: Arc::new(directory::Directory::new(
                 config.server_name.clone(),
@@ -137,18 +143,19 @@ impl Services {
                 storage.clone(),
                 notifier.clone(),
             )),
-            account_data: Arc::new(account_data::AccountData::new(
+            ephemeral: Arc::new(ephemeral::Ephemeral::new(
                 storage.clone(),
+                room_reader::RoomReader::new(storage.clone(), storage.clone()),
                 notifier.clone(),
-                push_epoch.clone(),
+                account_data.clone(),
             )),
+            account_data,
             accounts,
             inner: Arc::new(Inner {
                 config,
                 storage,
                 signing_key,
                 notifier,
-                typing: ephemeral::Typing::default(),
                 durability,
                 unread: unread::UnreadCache::default(),
                 limits,
@@ -185,10 +192,6 @@ impl Services {
     /// Fails with 429 when `key` has used up its allowance for `action`.
     pub fn rate_limit(&self, action: ratelimit::Action, key: &str) -> Result<()> {
         self.inner.limits.take(action, key)
-    }
-
-    fn inner_typing(&self) -> &ephemeral::Typing {
-        &self.inner.typing
     }
 
     fn signing_key(&self) -> &Ed25519KeyPair {

@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeSet, sync::Arc};
 
-use ruma::{OwnedUserId, RoomId, UserId, events::room::member::MembershipState};
+use ruma::{EventId, OwnedUserId, RoomId, UserId, events::room::member::MembershipState};
 use serde_json::{Value, json};
 
 use super::pdu::Pdu;
@@ -28,6 +28,11 @@ impl RoomReader {
     /// Whether this server knows the room.
     pub fn exists(&self, room_id: &RoomId) -> Result<bool> {
         Ok(self.events.room_version(room_id)?.is_some())
+    }
+
+    /// An event by ID, in whichever room it is.
+    pub fn event(&self, event_id: &EventId) -> Result<Option<StoredEvent>> {
+        Ok(self.events.event(event_id)?)
     }
 
     /// The room's joined members.

@@ -263,7 +263,7 @@ impl Services {
                     let from = if initial || newly_joined { None } else { since };
                     let account_data = room_account_data.remove(&row.room_id).unwrap_or_default();
                     let mut ephemeral = Vec::new();
-                    if let Some(typing) = self.typing_event(&row.room_id, from, upto) {
+                    if let Some(typing) = self.ephemeral.typing_event(&row.room_id, from, upto) {
                         ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&typing)?));
                     }
                     // Built at most once per room, and only if receipts or the timeline need it.
@@ -278,9 +278,13 @@ impl Services {
                             .event(event_id)?
                             .is_some_and(|e| e.room_id == row.room_id && view.can_see(&e)))
                     };
-                    if let Some(receipts) =
-                        self.receipt_event(&row.room_id, &who.user_id, from, upto, visible)?
-                    {
+                    if let Some(receipts) = self.ephemeral.receipt_event(
+                        &row.room_id,
+                        &who.user_id,
+                        from,
+                        upto,
+                        visible,
+                    )? {
                         ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&receipts)?));
                     }
                     let extras = RoomExtras {
