@@ -61,6 +61,8 @@ pub struct Services {
     pub directory: Arc<directory::Directory>,
     /// Typing notifications and read receipts.
     pub ephemeral: Arc<ephemeral::Ephemeral>,
+    /// Unread notification counts.
+    pub unread: Arc<unread::Unread>,
     inner: Arc<Inner>,
 }
 
@@ -70,7 +72,6 @@ struct Inner {
     signing_key: Ed25519KeyPair,
     notifier: Arc<notifier::Notifier>,
     durability: Arc<durability::Durability>,
-    unread: unread::UnreadCache,
     limits: Arc<ratelimit::Limits>,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
@@ -149,6 +150,13 @@ impl Services {
                 notifier.clone(),
                 account_data.clone(),
             )),
+            unread: Arc::new(unread::Unread::new(
+                storage.clone(),
+                storage.clone(),
+                storage.clone(),
+                account_data.clone(),
+                push_epoch.clone(),
+            )),
             account_data,
             accounts,
             inner: Arc::new(Inner {
@@ -157,7 +165,6 @@ impl Services {
                 signing_key,
                 notifier,
                 durability,
-                unread: unread::UnreadCache::default(),
                 limits,
                 event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
                 push_epoch: push_epoch.clone(),
@@ -200,12 +207,6 @@ impl Services {
 
     fn event_lock(&self) -> &tokio::sync::Mutex<room_cache::RoomStates> {
         &self.inner.event_lock
-    }
-
-    fn push_epoch(&self) -> u64 {
-        self.inner
-            .push_epoch
-            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn push_context_changed(&self) {

@@ -69,6 +69,25 @@ pub fn users_sharing_rooms(state: &dyn StateStore, user: &UserId) -> Result<BTre
     Ok(users)
 }
 
+/// The profile fields of a member event.
+#[derive(Default, serde::Deserialize)]
+pub struct MemberProfile {
+    pub displayname: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// A member's display name and avatar as this room knows them.
+pub fn member_profile(
+    state: &dyn StateStore,
+    room_id: &RoomId,
+    user_id: &UserId,
+) -> Result<MemberProfile> {
+    match state.current_state_event(room_id, "m.room.member", user_id.as_str())? {
+        Some(event) => Pdu::from_stored(&event)?.content_as(),
+        None => Ok(MemberProfile::default()),
+    }
+}
+
 /// Whether `user` is joined to the room now.
 pub fn is_joined(state: &dyn StateStore, room_id: &RoomId, user: &UserId) -> Result<bool> {
     Ok(state.joined_members(room_id)?.iter().any(|m| m == user))

@@ -21,7 +21,7 @@ use super::{
     accounts::Requester,
     now,
     pdu::{Pdu, PduTemplate, build_signed},
-    room_reader::{self, level, user_level},
+    room_reader::{self, MemberProfile, level, user_level},
 };
 use crate::{
     error::{Error, ErrorKind, Result},
@@ -746,23 +746,10 @@ fn relation_of(content: &RawValue) -> Option<(OwnedEventId, String)> {
     Some((relates_to.event_id?, relates_to.rel_type?))
 }
 
-/// The profile fields of a member event.
-#[derive(Default, serde::Deserialize)]
-pub struct MemberProfile {
-    pub displayname: Option<String>,
-    pub avatar_url: Option<String>,
-}
-
 impl Services {
     /// A member's display name and avatar as this room knows them.
     pub fn member_content_in(&self, room_id: &RoomId, user_id: &UserId) -> Result<MemberProfile> {
-        match self
-            .storage()
-            .current_state_event(room_id, "m.room.member", user_id.as_str())?
-        {
-            Some(event) => Pdu::from_stored(&event)?.content_as(),
-            None => Ok(MemberProfile::default()),
-        }
+        room_reader::member_profile(self.storage(), room_id, user_id)
     }
 }
 

@@ -439,7 +439,7 @@ impl Services {
         room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
         let joined = self.storage().joined_members(room_id)?;
         room.summary.joined_member_count = UInt::new(joined.len() as u64);
-        let unread = self.unread_counts(&who.user_id, room_id, upto)?;
+        let unread = self.unread.unread_counts(&who.user_id, room_id, upto)?;
         room.unread_notifications.notification_count =
             Some(UInt::new_saturating(unread.notifications));
         room.unread_notifications.highlight_count = Some(UInt::new_saturating(unread.highlights));
