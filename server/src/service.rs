@@ -63,6 +63,8 @@ pub struct Services {
     pub ephemeral: Arc<ephemeral::Ephemeral>,
     /// Unread notification counts.
     pub unread: Arc<unread::Unread>,
+    /// TURN credentials for calls.
+    pub voip: Arc<voip::Voip>,
     inner: Arc<Inner>,
 }
 
@@ -150,6 +152,7 @@ impl Services {
                 notifier.clone(),
                 account_data.clone(),
             )),
+            voip: Arc::new(voip::Voip::new(config.turn.clone())),
             unread: Arc::new(unread::Unread::new(
                 storage.clone(),
                 storage.clone(),
