@@ -224,7 +224,10 @@ async fn add_user(
     admin: bool,
 ) -> Result<(), String> {
     let services = weft_server::open_services(&config).map_err(|e| e.to_string())?;
-    let user_id = services.new_user_id_for(&name).map_err(|e| e.to_string())?;
+    let user_id = services
+        .accounts
+        .new_user_id_for(&name)
+        .map_err(|e| e.to_string())?;
     let (password, generated) = match password {
         Some(p) if !p.is_empty() => (p, false),
         Some(_) => return Err("--password must not be empty".into()),
@@ -234,6 +237,7 @@ async fn add_user(
         }
     };
     let created = services
+        .accounts
         .create_account(&user_id, Some(password.clone()), admin)
         .await
         .map_err(|e| e.to_string())?;

@@ -3,6 +3,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod clock;
 pub mod devices;
 pub mod directory;
 pub mod durability;
@@ -18,6 +19,7 @@ pub mod profile;
 pub mod ratelimit;
 mod rehearsal;
 pub mod room_cache;
+pub mod room_reader;
 pub mod rooms;
 pub mod sync;
 pub mod thumbnail;
@@ -26,6 +28,8 @@ pub mod unread;
 pub mod voip;
 
 use std::sync::Arc;
+
+pub use clock::{now, now_ms};
 
 use ruma::signatures::Ed25519KeyPair;
 
@@ -49,6 +53,18 @@ pub struct Services {
     pub presence: Arc<presence::Presence>,
     /// Account data, filters and push rules.
     pub account_data: Arc<account_data::AccountData>,
+    /// Accounts, device sessions, password checks and UIA sessions.
+    pub accounts: Arc<accounts::Accounts>,
+    /// Device keys, one-time keys, cross-signing, device lists and to-device.
+    pub keys: Arc<keys::Keys>,
+    /// Room aliases, the public room directory and the user directory.
+    pub directory: Arc<directory::Directory>,
+    /// Typing notifications and read receipts.
+    pub ephemeral: Arc<ephemeral::Ephemeral>,
+    /// Unread notification counts.
+    pub unread: Arc<unread::Unread>,
+    /// TURN credentials for calls.
+    pub voip: Arc<voip::Voip>,
     inner: Arc<Inner>,
 }
 
@@ -57,11 +73,8 @@ struct Inner {
     storage: Arc<dyn Storage>,
     signing_key: Ed25519KeyPair,
     notifier: Arc<notifier::Notifier>,
-    uia: uia::UiaSessions,
-    typing: ephemeral::Typing,
     durability: Arc<durability::Durability>,
-    unread: unread::UnreadCache,
-    rate_limiter: ratelimit::RateLimiter,
+    limits: Arc<ratelimit::Limits>,
     /// Serialises event creation so each room's DAG stays linear (one
     /// forward extremity) while the server does not federate.
     event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
@@ -97,7 +110,34 @@ impl Services {
         let notifier = Arc::new(notifier::Notifier::new(storage.max_stream()?));
         let push_epoch = Arc::new(std::sync::atomic::AtomicU64::default());
         let durability = durability::Durability::start(storage.clone());
+        let limits = Arc::new(ratelimit::Limits::new(config.rate_limits));
+        let accounts = Arc::new(accounts::Accounts::new(
+            config.server_name.clone(),
+            storage.clone(),
+            storage.clone(),
+            limits.clone(),
+        ));
+        let account_data = Arc::new(account_data::AccountData::new(
+            storage.clone(),
+            notifier.clone(),
+            push_epoch.clone(),
+        ));
         Ok(Self {
+            directory: Arc::new(directory::Directory::new(
+                config.server_name.clone(),
+                storage.clone(),
+                room_reader::RoomReader::new(storage.clone(), storage.clone()),
+                storage.clone(),
+            )),
+            keys: Arc::new(keys::Keys::new(
+                &config,
+                storage.clone(),
+                storage.clone(),
+                storage.clone(),
+                storage.clone(),
+                accounts.clone(),
+                notifier.clone(),
+            )),
             media: Arc::new(media::Media::new(&config, storage.clone())),
             key_backup: Arc::new(key_backup::KeyBackup::new(storage.clone())),
             presence: Arc::new(presence::Presence::new(
@@ -106,21 +146,29 @@ impl Services {
                 storage.clone(),
                 notifier.clone(),
             )),
-            account_data: Arc::new(account_data::AccountData::new(
+            ephemeral: Arc::new(ephemeral::Ephemeral::new(
                 storage.clone(),
+                room_reader::RoomReader::new(storage.clone(), storage.clone()),
                 notifier.clone(),
+                account_data.clone(),
+            )),
+            voip: Arc::new(voip::Voip::new(config.turn.clone())),
+            unread: Arc::new(unread::Unread::new(
+                storage.clone(),
+                storage.clone(),
+                storage.clone(),
+                account_data.clone(),
                 push_epoch.clone(),
             )),
+            account_data,
+            accounts,
             inner: Arc::new(Inner {
                 config,
                 storage,
                 signing_key,
                 notifier,
-                uia: uia::UiaSessions::default(),
-                typing: ephemeral::Typing::default(),
                 durability,
-                unread: unread::UnreadCache::default(),
-                rate_limiter: ratelimit::RateLimiter::default(),
+                limits,
                 event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
                 push_epoch: push_epoch.clone(),
             }),
@@ -147,20 +195,13 @@ impl Services {
         &self.inner.notifier
     }
 
-    pub fn uia(&self) -> &uia::UiaSessions {
-        &self.inner.uia
-    }
-
     fn durability(&self) -> &durability::Durability {
         &self.inner.durability
     }
 
-    fn inner_rate_limiter(&self) -> &ratelimit::RateLimiter {
-        &self.inner.rate_limiter
-    }
-
-    fn inner_typing(&self) -> &ephemeral::Typing {
-        &self.inner.typing
+    /// Fails with 429 when `key` has used up its allowance for `action`.
+    pub fn rate_limit(&self, action: ratelimit::Action, key: &str) -> Result<()> {
+        self.inner.limits.take(action, key)
     }
 
     fn signing_key(&self) -> &Ed25519KeyPair {
@@ -171,25 +212,9 @@ impl Services {
         &self.inner.event_lock
     }
 
-    fn push_epoch(&self) -> u64 {
-        self.inner
-            .push_epoch
-            .load(std::sync::atomic::Ordering::Acquire)
-    }
-
     fn push_context_changed(&self) {
         self.inner
             .push_epoch
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
-}
-
-/// Milliseconds since the Unix epoch, now, as storage keeps timestamps.
-pub fn now_ms() -> i64 {
-    i64::from(now().0)
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now() -> ruma::MilliSecondsSinceUnixEpoch {
-    ruma::MilliSecondsSinceUnixEpoch::now()
 }

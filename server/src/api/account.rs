@@ -46,10 +46,10 @@ pub async fn register(
 
     // Validate the name before the auth dance, so the client learns early.
     let user_id = match &body.username {
-        Some(name) => services.new_user_id_for(name)?,
-        None => services.new_user_id_for(&random_localpart())?,
+        Some(name) => services.accounts.new_user_id_for(name)?,
+        None => services.accounts.new_user_id_for(&random_localpart())?,
     };
-    if services.user_exists(&user_id)? {
+    if services.accounts.user_exists(&user_id)? {
         return Err(Error::new(
             ErrorKind::UserInUse,
             "That user ID is already taken",
@@ -58,7 +58,7 @@ pub async fn register(
 
     let challenge = |error: Option<&str>| {
         let mut info = UiaaInfo::new(vec![AuthFlow::new(vec![stage.clone()])]);
-        info.session = Some(services.uia().start());
+        info.session = Some(services.accounts.uia().start());
         info.params = serde_json::value::to_raw_value(&serde_json::json!({})).ok();
         if let Some(message) = error {
             info.auth_error = Some(Box::new(ruma::api::error::StandardErrorBody::new(
@@ -74,7 +74,9 @@ pub async fn register(
     // A client may complete a single-stage flow in its first request, without
     // a session (matrix-nio does; Synapse and Conduit accept it). A session it
     // names must be one we handed out.
-    let session_ok = auth.session().is_none_or(|s| services.uia().is_valid(s));
+    let session_ok = auth
+        .session()
+        .is_none_or(|s| services.accounts.uia().is_valid(s));
     let stage_ok = match (auth, &stage) {
         (AuthData::Dummy(_), AuthType::Dummy) => true,
         (AuthData::RegistrationToken(t), AuthType::RegistrationToken) => config
@@ -94,20 +96,24 @@ pub async fn register(
             "A password is required",
         ));
     }
-    if !services.create_account(&user_id, password, false).await? {
+    if !services
+        .accounts
+        .create_account(&user_id, password, false)
+        .await?
+    {
         return Err(Error::new(
             ErrorKind::UserInUse,
             "That user ID is already taken",
         ));
     }
     if let Some(session) = auth.session() {
-        services.uia().finish(session);
+        services.accounts.uia().finish(session);
     }
     tracing::info!(%user_id, "registered");
 
     let mut response = register::v3::Response::new(user_id.clone());
     if !body.inhibit_login {
-        let session = services.new_device_session(
+        let session = services.accounts.new_device_session(
             &user_id,
             body.device_id.clone(),
             body.initial_device_display_name.as_deref(),
@@ -170,16 +176,18 @@ pub async fn login(
             ));
         }
     };
-    let Ok(user_id) = services.user_id_for(&name) else {
+    let Ok(user_id) = services.accounts.user_id_for(&name) else {
         services
+            .accounts
             .waste_password_check(password.password.clone())
             .await?;
         return Err(Error::forbidden("Invalid username or password"));
     };
     services
+        .accounts
         .check_password_limited(&user_id, password.password.clone())
         .await?;
-    let session = services.new_device_session(
+    let session = services.accounts.new_device_session(
         &user_id,
         body.device_id.clone(),
         body.initial_device_display_name.as_deref(),
@@ -219,8 +227,8 @@ pub async fn username_available(
     State(services): State<Services>,
     Ruma { body, .. }: Ruma<get_username_availability::v3::Request>,
 ) -> Result<RumaResponse<get_username_availability::v3::Response>> {
-    let user_id = services.new_user_id_for(&body.username)?;
-    if services.user_exists(&user_id)? {
+    let user_id = services.accounts.new_user_id_for(&body.username)?;
+    if services.accounts.user_exists(&user_id)? {
         return Err(Error::new(
             ErrorKind::UserInUse,
             "That user ID is already taken",
@@ -236,6 +244,7 @@ pub async fn password(
 ) -> Result<RumaResponse<change_password::v3::Response>> {
     let who = req.requester()?;
     services
+        .accounts
         .require_password(&who.user_id, req.body.auth.as_ref())
         .await?;
     services
@@ -256,6 +265,7 @@ pub async fn deactivate(
 ) -> Result<RumaResponse<deactivate::v3::Response>> {
     let who = req.requester()?;
     services
+        .accounts
         .require_password(&who.user_id, req.body.auth.as_ref())
         .await?;
     services.deactivate(&who.user_id).await?;

@@ -23,7 +23,7 @@ pub async fn list(
     State(services): State<Services>,
     req: Ruma<get_devices::v3::Request>,
 ) -> Result<RumaResponse<get_devices::v3::Response>> {
-    let devices = services.devices(&req.requester()?.user_id)?;
+    let devices = services.accounts.devices(&req.requester()?.user_id)?;
     Ok(get_devices::v3::Response::new(devices.into_iter().map(device).collect()).into())
 }
 
@@ -33,6 +33,7 @@ pub async fn get(
     req: Ruma<get_device::v3::Request>,
 ) -> Result<RumaResponse<get_device::v3::Response>> {
     let row = services
+        .accounts
         .devices(&req.requester()?.user_id)?
         .into_iter()
         .find(|row| row.device_id == req.body.device_id)
@@ -46,7 +47,7 @@ pub async fn rename(
     req: Ruma<update_device::v3::Request>,
 ) -> Result<RumaResponse<update_device::v3::Response>> {
     let who = req.requester()?;
-    services.rename_device(
+    services.accounts.rename_device(
         &who.user_id,
         &req.body.device_id,
         req.body.display_name.as_deref(),
@@ -61,6 +62,7 @@ pub async fn delete(
 ) -> Result<RumaResponse<delete_device::v3::Response>> {
     let who = req.requester()?;
     services
+        .accounts
         .require_password(&who.user_id, req.body.auth.as_ref())
         .await?;
     services.delete_devices(&who.user_id, std::slice::from_ref(&req.body.device_id))?;
@@ -74,6 +76,7 @@ pub async fn delete_many(
 ) -> Result<RumaResponse<delete_devices::v3::Response>> {
     let who = req.requester()?;
     services
+        .accounts
         .require_password(&who.user_id, req.body.auth.as_ref())
         .await?;
     services.delete_devices(&who.user_id, &req.body.devices)?;

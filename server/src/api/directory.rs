@@ -21,7 +21,7 @@ pub async fn set_alias(
     State(services): State<Services>,
     req: Ruma<create_alias::v3::Request>,
 ) -> Result<RumaResponse<create_alias::v3::Response>> {
-    services.create_alias(
+    services.directory.create_alias(
         &req.requester()?.user_id,
         &req.body.room_alias,
         &req.body.room_id,
@@ -34,7 +34,7 @@ pub async fn get_alias(
     State(services): State<Services>,
     req: Ruma<get_alias::v3::Request>,
 ) -> Result<RumaResponse<get_alias::v3::Response>> {
-    let room_id = services.resolve_alias(&req.body.room_alias)?;
+    let room_id = services.directory.resolve_alias(&req.body.room_alias)?;
     Ok(get_alias::v3::Response::new(room_id, vec![services.config().server_name.clone()]).into())
 }
 
@@ -43,7 +43,9 @@ pub async fn delete_alias(
     State(services): State<Services>,
     req: Ruma<delete_alias::v3::Request>,
 ) -> Result<RumaResponse<delete_alias::v3::Response>> {
-    services.delete_alias(&req.requester()?.user_id, &req.body.room_alias)?;
+    services
+        .directory
+        .delete_alias(&req.requester()?.user_id, &req.body.room_alias)?;
     Ok(delete_alias::v3::Response::new().into())
 }
 
@@ -52,7 +54,9 @@ pub async fn room_aliases(
     State(services): State<Services>,
     req: Ruma<aliases::v3::Request>,
 ) -> Result<RumaResponse<aliases::v3::Response>> {
-    let list = services.room_aliases(&req.requester()?.user_id, &req.body.room_id)?;
+    let list = services
+        .directory
+        .room_aliases(&req.requester()?.user_id, &req.body.room_id)?;
     Ok(aliases::v3::Response::new(list).into())
 }
 
@@ -66,7 +70,9 @@ pub async fn set_visibility(
         Visibility::Private => false,
         _ => return Err(Error::invalid_param("visibility must be public or private")),
     };
-    services.set_published(&req.requester()?.user_id, &req.body.room_id, published)?;
+    services
+        .directory
+        .set_published(&req.requester()?.user_id, &req.body.room_id, published)?;
     Ok(set_room_visibility::v3::Response::new().into())
 }
 
@@ -75,7 +81,7 @@ pub async fn get_visibility(
     State(services): State<Services>,
     req: Ruma<get_room_visibility::v3::Request>,
 ) -> Result<RumaResponse<get_room_visibility::v3::Response>> {
-    let visibility = if services.is_published(&req.body.room_id)? {
+    let visibility = if services.directory.is_published(&req.body.room_id)? {
         Visibility::Public
     } else {
         Visibility::Private
@@ -108,7 +114,7 @@ pub async fn public_rooms(
     State(services): State<Services>,
     req: Ruma<get_public_rooms::v3::Request>,
 ) -> Result<RumaResponse<get_public_rooms::v3::Response>> {
-    let rooms = services.public_rooms(None)?;
+    let rooms = services.directory.public_rooms(None)?;
     let (chunk, next, prev) = page(&rooms, req.body.since.as_deref(), req.body.limit)?;
     let mut response = get_public_rooms::v3::Response::new(chunk);
     response.next_batch = next;
@@ -123,7 +129,9 @@ pub async fn public_rooms_filtered(
     req: Ruma<get_public_rooms_filtered::v3::Request>,
 ) -> Result<RumaResponse<get_public_rooms_filtered::v3::Response>> {
     req.requester()?;
-    let rooms = services.public_rooms(req.body.filter.generic_search_term.as_deref())?;
+    let rooms = services
+        .directory
+        .public_rooms(req.body.filter.generic_search_term.as_deref())?;
     let (chunk, next, prev) = page(&rooms, req.body.since.as_deref(), req.body.limit)?;
     let mut response = get_public_rooms_filtered::v3::Response::new();
     response.chunk = chunk;
@@ -140,7 +148,10 @@ pub async fn search(
 ) -> Result<RumaResponse<search_users::v3::Response>> {
     let who = req.requester()?;
     let limit = u64::from(req.body.limit).clamp(1, 100) as usize;
-    let (users, limited) = services.search_users(&who.user_id, &req.body.search_term, limit)?;
+    let (users, limited) =
+        services
+            .directory
+            .search_users(&who.user_id, &req.body.search_term, limit)?;
     let results = users
         .into_iter()
         .map(|u| {

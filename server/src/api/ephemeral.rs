@@ -29,7 +29,9 @@ pub async fn typing(
         Typing::Yes(info) => Some(info.timeout),
         _ => None,
     };
-    services.set_typing(&req.body.room_id, &who.user_id, timeout)?;
+    services
+        .ephemeral
+        .set_typing(&req.body.room_id, &who.user_id, timeout)?;
     Ok(create_typing_event::v3::Response::new().into())
 }
 
@@ -49,9 +51,11 @@ pub async fn receipt(
     let body = &req.body;
     let kind = body.receipt_type.to_string();
     if kind == "m.fully_read" {
-        services.set_fully_read(&body.room_id, &who.user_id, &body.event_id)?;
+        services
+            .ephemeral
+            .set_fully_read(&body.room_id, &who.user_id, &body.event_id)?;
     } else {
-        services.set_receipt(
+        services.ephemeral.set_receipt(
             &body.room_id,
             &who.user_id,
             &kind,
@@ -70,13 +74,17 @@ pub async fn read_markers(
     let who = req.requester()?;
     let body = &req.body;
     if let Some(event_id) = &body.fully_read {
-        services.set_fully_read(&body.room_id, &who.user_id, event_id)?;
+        services
+            .ephemeral
+            .set_fully_read(&body.room_id, &who.user_id, event_id)?;
     }
     if let Some(event_id) = &body.read_receipt {
-        services.set_receipt(&body.room_id, &who.user_id, "m.read", event_id, None)?;
+        services
+            .ephemeral
+            .set_receipt(&body.room_id, &who.user_id, "m.read", event_id, None)?;
     }
     if let Some(event_id) = &body.private_read_receipt {
-        services.set_receipt(
+        services.ephemeral.set_receipt(
             &body.room_id,
             &who.user_id,
             "m.read.private",

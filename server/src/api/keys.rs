@@ -40,7 +40,9 @@ pub async fn upload(
         one_time_keys: rows(&body.one_time_keys),
         fallback_keys: rows(&body.fallback_keys),
     };
-    let counts = services.upload_keys(&who.user_id, &who.device_id, upload)?;
+    let counts = services
+        .keys
+        .upload_keys(&who.user_id, &who.device_id, upload)?;
     let counts = counts
         .into_iter()
         .map(|(alg, n)| (alg.as_str().into(), UInt::new_saturating(n)))
@@ -54,7 +56,9 @@ pub async fn query(
     req: Ruma<get_keys::v3::Request>,
 ) -> Result<RumaResponse<get_keys::v3::Response>> {
     let who = req.requester()?;
-    let found = services.query_keys(&who.user_id, &req.body.device_keys)?;
+    let found = services
+        .keys
+        .query_keys(&who.user_id, &req.body.device_keys)?;
     let mut response = get_keys::v3::Response::new();
     response.device_keys = found
         .device_keys
@@ -101,7 +105,7 @@ pub async fn claim(
         })
         .collect();
     let mut keys = BTreeMap::new();
-    for (user, devices) in services.claim_keys(&requested)? {
+    for (user, devices) in services.keys.claim_keys(&requested)? {
         let devices = devices
             .into_iter()
             .map(|(device, keys)| {
@@ -125,7 +129,7 @@ pub async fn changes(
     let who = req.requester()?;
     let from = req.body.from.parse::<SyncToken>()?.0;
     let to = req.body.to.parse::<SyncToken>()?.0;
-    let updates = services.device_list_updates(&who.user_id, from, to)?;
+    let updates = services.keys.device_list_updates(&who.user_id, from, to)?;
     Ok(get_key_changes::v3::Response::new(updates.changed, updates.left).into())
 }
 
@@ -146,7 +150,7 @@ pub async fn send_to_device(
             messages.push((user.clone(), device, content.json().to_owned()));
         }
     }
-    services.send_to_device(
+    services.keys.send_to_device(
         &who.user_id,
         &who.device_id,
         &body.event_type.to_string(),
@@ -164,6 +168,7 @@ pub async fn upload_signing_keys(
     let who = req.requester()?;
     let b = &req.body;
     services
+        .keys
         .upload_cross_signing(
             &who.user_id,
             b.auth.as_ref(),
@@ -187,7 +192,7 @@ pub async fn upload_signatures(
             signed.push((user.clone(), key_id.to_string(), object.to_owned()));
         }
     }
-    let failures = services.upload_signatures(&who.user_id, signed)?;
+    let failures = services.keys.upload_signatures(&who.user_id, signed)?;
     let mut response = upload_signatures::v3::Response::new();
     for (user, keys) in failures {
         let entry = response.failures.entry(user).or_default();

@@ -33,7 +33,7 @@ const CHUNK: usize = 64 * 1024;
 
 fn requester(services: &Services, headers: &HeaderMap) -> Result<Requester> {
     match bearer_token_from(headers)? {
-        Some(token) => services.authenticate(token),
+        Some(token) => services.accounts.authenticate(token),
         None => Err(Error::new(ErrorKind::MissingToken, "Missing access token")),
     }
 }

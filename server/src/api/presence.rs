@@ -38,7 +38,12 @@ pub async fn get(
 ) -> Result<RumaResponse<get_presence::v3::Response>> {
     let who = req.requester()?;
     let user = &req.body.user_id;
-    if *user != who.user_id && !services.users_sharing_rooms(&who.user_id)?.contains(user) {
+    if *user != who.user_id
+        && !services
+            .keys
+            .users_sharing_rooms(&who.user_id)?
+            .contains(user)
+    {
         return Err(Error::forbidden("You do not share a room with that user"));
     }
     let p = services.presence.presence(user)?;

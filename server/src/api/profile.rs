@@ -14,6 +14,7 @@ use crate::{
 
 fn lookup(services: &Services, user_id: &ruma::UserId) -> Result<(Option<String>, Option<String>)> {
     services
+        .accounts
         .profile(user_id)?
         .ok_or_else(|| Error::not_found("No such user"))
 }

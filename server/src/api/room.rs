@@ -63,7 +63,7 @@ pub async fn join_by_id_or_alias(
     let who = req.requester()?;
     let room_id = match <&ruma::RoomId>::try_from(&*req.body.room_id_or_alias) {
         Ok(room_id) => room_id.to_owned(),
-        Err(alias) => services.resolve_alias(alias)?,
+        Err(alias) => services.directory.resolve_alias(alias)?,
     };
     services.join(&room_id, &who.user_id).await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id).into())

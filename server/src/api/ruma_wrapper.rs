@@ -133,7 +133,7 @@ where
             (TokenPolicy::Required, None) => {
                 return Err(Error::new(ErrorKind::MissingToken, "Missing access token"));
             }
-            (_, Some(token)) => Some(services.authenticate(token)?),
+            (_, Some(token)) => Some(services.accounts.authenticate(token)?),
         };
         // Writes registered with `ruma_route_limited` take a token from the user's bucket.
         if let Some(RouteLimit(action)) = parts.extensions.get::<RouteLimit>().copied() {

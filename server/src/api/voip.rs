@@ -17,7 +17,7 @@ pub async fn turn_server(
     req: Ruma<get_turn_server_info::v3::Request>,
 ) -> Result<Response> {
     let who = req.requester()?;
-    Ok(match services.turn_credentials(&who.user_id) {
+    Ok(match services.voip.turn_credentials(&who.user_id) {
         Some(c) => RumaResponse(get_turn_server_info::v3::Response::new(
             c.username, c.password, c.uris, c.ttl,
         ))

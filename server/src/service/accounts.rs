@@ -1,4 +1,9 @@
-//! Accounts, devices and access tokens.
+//! Accounts, devices and access tokens, and the password checks in front of them.
+//!
+//! [`Accounts`] is a part of [`Services`](super::Services): it holds the account and
+//! device areas of storage, the user-interactive auth sessions and the shared rate
+//! limits (wrong password guesses are limited per account). Signing devices out also
+//! changes device lists, so that stays with the services that reach the keys.
 //!
 //! Passwords are hashed with argon2id (on a blocking thread: hashing is
 //! deliberately slow). Access tokens are 256 random bits; only their SHA-256
@@ -9,13 +14,21 @@ use rand::{
     RngCore,
     distr::{Alphanumeric, SampleString},
 };
-use ruma::{OwnedDeviceId, OwnedUserId, UserId};
+use std::sync::Arc;
+
+use ruma::{
+    DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId,
+    api::client::uiaa::{AuthData, AuthFlow, AuthType, UiaaInfo, UserIdentifier},
+};
 use sha2::{Digest, Sha256};
 
-use super::Services;
+use super::{
+    ratelimit::{Action, Limits},
+    uia::UiaSessions,
+};
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::{TokenOwner, UserRow},
+    storage::{AccountStore, DeviceRow, DeviceStore, TokenOwner, UserRow},
 };
 
 /// A successful login or registration.
@@ -88,10 +101,39 @@ pub fn validate_localpart(localpart: &str) -> Result<()> {
     }
 }
 
-impl Services {
+/// Accounts, their devices' sessions and the checks of their passwords.
+pub struct Accounts {
+    server_name: OwnedServerName,
+    accounts: Arc<dyn AccountStore>,
+    devices: Arc<dyn DeviceStore>,
+    uia: UiaSessions,
+    limits: Arc<Limits>,
+}
+
+impl Accounts {
+    pub(super) fn new(
+        server_name: OwnedServerName,
+        accounts: Arc<dyn AccountStore>,
+        devices: Arc<dyn DeviceStore>,
+        limits: Arc<Limits>,
+    ) -> Self {
+        Self {
+            server_name,
+            accounts,
+            devices,
+            uia: UiaSessions::default(),
+            limits,
+        }
+    }
+
+    /// The user-interactive auth sessions this server started.
+    pub fn uia(&self) -> &UiaSessions {
+        &self.uia
+    }
+
     /// The full user ID for a localpart (or a full ID on this server).
     pub fn user_id_for(&self, name: &str) -> Result<OwnedUserId> {
-        let server = &self.config().server_name;
+        let server = &self.server_name;
         let user_id = if name.starts_with('@') {
             UserId::parse(name.to_lowercase())
                 .map_err(|_| Error::new(ErrorKind::InvalidUsername, "Not a valid user ID"))?
@@ -135,7 +177,7 @@ impl Services {
             admin,
             deactivated: false,
         };
-        Ok(self.storage().create_user(&row)?)
+        Ok(self.accounts.create_user(&row)?)
     }
 
     /// Checks a password; the error and the time taken are the same for unknown users
@@ -143,7 +185,7 @@ impl Services {
     /// accounts exist: without a hash of its own, the password is checked against a dummy.
     pub async fn check_password(&self, user_id: &UserId, password: String) -> Result<()> {
         let wrong = || Error::forbidden("Invalid username or password");
-        let user = self.storage().user(user_id)?;
+        let user = self.accounts.user(user_id)?;
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
         let has_hash = hash.is_some();
         let hash = match hash {
@@ -188,7 +230,7 @@ impl Services {
             "wft_{}",
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw)
         );
-        self.storage().upsert_device(
+        self.devices.upsert_device(
             user_id,
             &device_id,
             display_name,
@@ -203,7 +245,7 @@ impl Services {
 
     /// Resolves an access token to its user and device.
     pub fn authenticate(&self, token: &str) -> Result<Requester> {
-        match self.storage().device_for_token(&token_hash(token))? {
+        match self.devices.device_for_token(&token_hash(token))? {
             Some(TokenOwner { user_id, device_id }) => Ok(Requester { user_id, device_id }),
             None => Err(Error::new(
                 ErrorKind::UnknownToken,
@@ -212,29 +254,109 @@ impl Services {
         }
     }
 
-    /// Ends a device's session (its token stops working); the device and its keys go.
-    pub fn logout(&self, who: &Requester) -> Result<()> {
-        self.delete_devices(&who.user_id, std::slice::from_ref(&who.device_id))
-    }
-
-    /// Ends every session of the user; the devices and their keys go.
-    pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
-        self.storage().delete_all_devices(user_id)?;
-        // Others must stop encrypting for the deleted devices.
-        self.device_list_changed(user_id)
-    }
-
     /// Whether the user ID is taken (deactivated accounts keep theirs).
     pub fn user_exists(&self, user_id: &UserId) -> Result<bool> {
-        Ok(self.storage().user(user_id)?.is_some())
+        Ok(self.accounts.user(user_id)?.is_some())
     }
 
     /// The display name and avatar of one of our users.
     pub fn profile(&self, user_id: &UserId) -> Result<Option<(Option<String>, Option<String>)>> {
         Ok(self
-            .storage()
+            .accounts
             .user(user_id)?
             .map(|u| (u.displayname, u.avatar_url)))
+    }
+
+    /// Checks a password for `user_id` under the per-account limit on wrong guesses: none
+    /// is checked while the account's allowance is used up, and each wrong one uses some.
+    pub async fn check_password_limited(&self, user_id: &UserId, password: String) -> Result<()> {
+        self.limits
+            .check(Action::PasswordFailure, user_id.as_str())?;
+        let outcome = self.check_password(user_id, password).await;
+        if outcome.is_err() {
+            // Only uses up allowance: the answer is the wrong password's, not a 429.
+            let _ = self.limits.take(Action::PasswordFailure, user_id.as_str());
+        }
+        outcome
+    }
+
+    /// Passes only if `auth` proves the user's password within a session this
+    /// server started; otherwise answers with the 401 challenge.
+    pub async fn require_password(&self, user_id: &UserId, auth: Option<&AuthData>) -> Result<()> {
+        let challenge = |error: Option<&str>| {
+            let mut info = UiaaInfo::new(vec![AuthFlow::new(vec![AuthType::Password])]);
+            info.session = Some(self.uia().start());
+            if let Some(message) = error {
+                info.auth_error = Some(Box::new(ruma::api::error::StandardErrorBody::new(
+                    ruma::api::error::ErrorKind::Forbidden,
+                    message.to_owned(),
+                )));
+            }
+            Error::Uiaa(Box::new(info))
+        };
+        let Some(AuthData::Password(password)) = auth else {
+            return Err(challenge(None));
+        };
+        if !password
+            .session
+            .as_deref()
+            .is_some_and(|s| self.uia().is_valid(s))
+        {
+            return Err(challenge(Some("Unknown or expired session")));
+        }
+        let claimed = match &password.identifier {
+            UserIdentifier::Matrix(id) => Some(id.user.clone()),
+            _ => None,
+        };
+        if let Some(claimed) = claimed
+            && self.user_id_for(&claimed).ok().as_deref() != Some(user_id)
+        {
+            return Err(challenge(Some(
+                "You can only confirm with your own password",
+            )));
+        }
+        match self
+            .check_password_limited(user_id, password.password.clone())
+            .await
+        {
+            Err(limited @ Error::RateLimited { .. }) => Err(limited),
+            Ok(()) => {
+                if let Some(session) = &password.session {
+                    self.uia().finish(session);
+                }
+                Ok(())
+            }
+            Err(_) => Err(challenge(Some("Wrong password"))),
+        }
+    }
+
+    /// Stores a new password (hashed).
+    pub async fn set_password(&self, user_id: &UserId, new_password: String) -> Result<()> {
+        if new_password.is_empty() {
+            return Err(Error::new(
+                ErrorKind::MissingParam,
+                "The new password must not be empty",
+            ));
+        }
+        let hash = blocking(move || hash_password(&new_password)).await??;
+        Ok(self.accounts.set_password_hash(user_id, &hash)?)
+    }
+
+    pub fn devices(&self, user_id: &UserId) -> Result<Vec<DeviceRow>> {
+        Ok(self.devices.devices_of(user_id)?)
+    }
+
+    pub fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        name: Option<&str>,
+    ) -> Result<()> {
+        if self.devices.rename_device(user_id, device_id, name)? {
+            Ok(())
+        } else {
+            Err(Error::not_found("No such device"))
+        }
     }
 }
 

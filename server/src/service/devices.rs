@@ -1,83 +1,22 @@
-//! Devices, password changes and deactivation: the account-management
-//! operations that need the user's password again (user-interactive auth).
+//! Signing devices out, password changes and deactivation: the account
+//! operations that also reach device lists and rooms, so they span parts.
 
-use ruma::{
-    DeviceId, OwnedDeviceId, UserId,
-    api::client::uiaa::{AuthData, AuthFlow, AuthType, UiaaInfo, UserIdentifier},
-};
+use ruma::{DeviceId, OwnedDeviceId, UserId};
 
-use super::{Services, accounts::hash_password};
-use crate::{
-    error::{Error, ErrorKind, Result},
-    storage::DeviceRow,
-};
+use super::{Services, accounts::Requester};
+use crate::error::Result;
 
 impl Services {
-    /// Passes only if `auth` proves the user's password within a session this
-    /// server started; otherwise answers with the 401 challenge.
-    pub async fn require_password(&self, user_id: &UserId, auth: Option<&AuthData>) -> Result<()> {
-        let challenge = |error: Option<&str>| {
-            let mut info = UiaaInfo::new(vec![AuthFlow::new(vec![AuthType::Password])]);
-            info.session = Some(self.uia().start());
-            if let Some(message) = error {
-                info.auth_error = Some(Box::new(ruma::api::error::StandardErrorBody::new(
-                    ruma::api::error::ErrorKind::Forbidden,
-                    message.to_owned(),
-                )));
-            }
-            Error::Uiaa(Box::new(info))
-        };
-        let Some(AuthData::Password(password)) = auth else {
-            return Err(challenge(None));
-        };
-        if !password
-            .session
-            .as_deref()
-            .is_some_and(|s| self.uia().is_valid(s))
-        {
-            return Err(challenge(Some("Unknown or expired session")));
-        }
-        let claimed = match &password.identifier {
-            UserIdentifier::Matrix(id) => Some(id.user.clone()),
-            _ => None,
-        };
-        if let Some(claimed) = claimed
-            && self.user_id_for(&claimed).ok().as_deref() != Some(user_id)
-        {
-            return Err(challenge(Some(
-                "You can only confirm with your own password",
-            )));
-        }
-        match self
-            .check_password_limited(user_id, password.password.clone())
-            .await
-        {
-            Err(limited @ Error::RateLimited { .. }) => Err(limited),
-            Ok(()) => {
-                if let Some(session) = &password.session {
-                    self.uia().finish(session);
-                }
-                Ok(())
-            }
-            Err(_) => Err(challenge(Some("Wrong password"))),
-        }
+    /// Ends a device's session (its token stops working); the device and its keys go.
+    pub fn logout(&self, who: &Requester) -> Result<()> {
+        self.delete_devices(&who.user_id, std::slice::from_ref(&who.device_id))
     }
 
-    pub fn devices(&self, user_id: &UserId) -> Result<Vec<DeviceRow>> {
-        Ok(self.storage().devices_of(user_id)?)
-    }
-
-    pub fn rename_device(
-        &self,
-        user_id: &UserId,
-        device_id: &DeviceId,
-        name: Option<&str>,
-    ) -> Result<()> {
-        if self.storage().rename_device(user_id, device_id, name)? {
-            Ok(())
-        } else {
-            Err(Error::not_found("No such device"))
-        }
+    /// Ends every session of the user; the devices and their keys go.
+    pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
+        self.storage().delete_all_devices(user_id)?;
+        // Others must stop encrypting for the deleted devices.
+        self.keys.device_list_changed(user_id)
     }
 
     /// Deletes devices (their tokens stop working).
@@ -87,7 +26,7 @@ impl Services {
         }
         if !devices.is_empty() {
             // Others must stop encrypting for the deleted devices.
-            self.device_list_changed(user_id)?;
+            self.keys.device_list_changed(user_id)?;
         }
         Ok(())
     }
@@ -100,18 +39,10 @@ impl Services {
         new_password: String,
         logout_devices: bool,
     ) -> Result<()> {
-        if new_password.is_empty() {
-            return Err(Error::new(
-                ErrorKind::MissingParam,
-                "The new password must not be empty",
-            ));
-        }
-        let hash = tokio::task::spawn_blocking(move || hash_password(&new_password))
-            .await
-            .map_err(Error::internal)??;
-        self.storage().set_password_hash(user_id, &hash)?;
+        self.accounts.set_password(user_id, new_password).await?;
         if logout_devices {
             let others: Vec<OwnedDeviceId> = self
+                .accounts
                 .devices(user_id)?
                 .into_iter()
                 .map(|row| row.device_id)
@@ -133,6 +64,6 @@ impl Services {
             }
         }
         self.storage().deactivate_user(user_id)?;
-        self.device_list_changed(user_id)
+        self.keys.device_list_changed(user_id)
     }
 }

@@ -1,45 +1,69 @@
 //! Room aliases, the public room directory and the user directory.
+//!
+//! [`Directory`] is a part of [`Services`](super::Services): it holds the
+//! directory area of storage and reads rooms through a [`RoomReader`].
+
+use std::sync::Arc;
 
 use ruma::{
-    OwnedRoomAliasId, OwnedRoomId, RoomAliasId, RoomId, UserId,
+    OwnedRoomAliasId, OwnedRoomId, OwnedServerName, RoomAliasId, RoomId, UserId,
     directory::{PublicRoomsChunk, PublicRoomsChunkInit},
     room::JoinRuleKind,
 };
 use serde_json::Value;
 
-use super::{
-    Services,
-    pdu::Pdu,
-    rooms::{state_level, user_level},
-};
+use super::room_reader::{RoomReader, state_level, user_level, users_sharing_rooms};
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::{AliasRow, UserProfileRow},
+    storage::{AliasRow, DirectoryStore, StateStore, UserProfileRow},
 };
 
-impl Services {
+/// Room aliases, the public room directory and the user directory.
+pub struct Directory {
+    server_name: OwnedServerName,
+    storage: Arc<dyn DirectoryStore>,
+    rooms: RoomReader,
+    /// Memberships: whom a searcher shares a room with.
+    state: Arc<dyn StateStore>,
+}
+
+impl Directory {
+    pub(super) fn new(
+        server_name: OwnedServerName,
+        storage: Arc<dyn DirectoryStore>,
+        rooms: RoomReader,
+        state: Arc<dyn StateStore>,
+    ) -> Self {
+        Self {
+            server_name,
+            storage,
+            rooms,
+            state,
+        }
+    }
+
     fn may_manage_directory(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
-        let power = self.power_levels(room_id)?;
-        Ok(self.is_joined(room_id, user)?
+        let power = self.rooms.power_levels(room_id)?;
+        Ok(self.rooms.is_joined(room_id, user)?
             && user_level(&power, user) >= state_level(&power, "m.room.canonical_alias"))
     }
 
     /// `PUT /directory/room/{alias}`.
     pub fn create_alias(&self, user: &UserId, alias: &RoomAliasId, room_id: &RoomId) -> Result<()> {
-        if alias.server_name() != self.config().server_name {
+        if alias.server_name() != self.server_name {
             return Err(Error::invalid_param(
                 "Aliases must end with this server's name",
             ));
         }
-        if self.storage().room_version(room_id)?.is_none() {
+        if !self.rooms.exists(room_id)? {
             return Err(Error::not_found("Unknown room"));
         }
-        if !self.is_joined(room_id, user)? {
+        if !self.rooms.is_joined(room_id, user)? {
             return Err(Error::forbidden(
                 "You must be in the room to give it an alias",
             ));
         }
-        if !self.storage().create_alias(alias, room_id, user)? {
+        if !self.storage.create_alias(alias, room_id, user)? {
             return Err(Error::with_status(
                 ErrorKind::Unknown,
                 http::StatusCode::CONFLICT,
@@ -74,9 +98,9 @@ impl Services {
             if pending == Some(alias) {
                 continue;
             }
-            let points_here = alias.server_name() == self.config().server_name
+            let points_here = alias.server_name() == self.server_name
                 && self
-                    .storage()
+                    .storage
                     .alias(alias)?
                     .is_some_and(|row| row.room_id == room_id);
             if !points_here {
@@ -91,9 +115,9 @@ impl Services {
 
     /// `GET /directory/room/{alias}`.
     pub fn resolve_alias(&self, alias: &RoomAliasId) -> Result<OwnedRoomId> {
-        match self.storage().alias(alias)? {
+        match self.storage.alias(alias)? {
             Some(row) => Ok(row.room_id),
-            None if alias.server_name() != self.config().server_name => Err(Error::not_found(
+            None if alias.server_name() != self.server_name => Err(Error::not_found(
                 "Aliases on other servers need federation, which this server does not do yet",
             )),
             None => Err(Error::not_found("No room has that alias")),
@@ -103,7 +127,7 @@ impl Services {
     /// `DELETE /directory/room/{alias}`: its creator, or a room moderator.
     pub fn delete_alias(&self, user: &UserId, alias: &RoomAliasId) -> Result<()> {
         let AliasRow { room_id, creator } = self
-            .storage()
+            .storage
             .alias(alias)?
             .ok_or_else(|| Error::not_found("No room has that alias"))?;
         if creator != user && !self.may_manage_directory(&room_id, user)? {
@@ -111,20 +135,20 @@ impl Services {
                 "Only the alias's creator or a room moderator can remove it",
             ));
         }
-        Ok(self.storage().delete_alias(alias)?)
+        Ok(self.storage.delete_alias(alias)?)
     }
 
     /// `GET /rooms/{roomId}/aliases` (members only).
     pub fn room_aliases(&self, user: &UserId, room_id: &RoomId) -> Result<Vec<OwnedRoomAliasId>> {
-        if !self.is_joined(room_id, user)? {
+        if !self.rooms.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
-        Ok(self.storage().aliases_of_room(room_id)?)
+        Ok(self.storage.aliases_of_room(room_id)?)
     }
 
     /// `PUT /directory/list/room/{roomId}`.
     pub fn set_published(&self, user: &UserId, room_id: &RoomId, published: bool) -> Result<()> {
-        if self.storage().room_version(room_id)?.is_none() {
+        if !self.rooms.exists(room_id)? {
             return Err(Error::not_found("Unknown room"));
         }
         if !self.may_manage_directory(room_id, user)? {
@@ -132,30 +156,22 @@ impl Services {
                 "You need a higher power level to change the room's directory listing",
             ));
         }
-        Ok(self.storage().set_room_published(room_id, published)?)
+        Ok(self.storage.set_room_published(room_id, published)?)
     }
 
     pub fn is_published(&self, room_id: &RoomId) -> Result<bool> {
-        if self.storage().room_version(room_id)?.is_none() {
+        if !self.rooms.exists(room_id)? {
             return Err(Error::not_found("Unknown room"));
         }
-        Ok(self.storage().room_published(room_id)?)
+        Ok(self.storage.room_published(room_id)?)
     }
 
     /// The public room directory, optionally filtered by a search term.
     pub fn public_rooms(&self, search: Option<&str>) -> Result<Vec<PublicRoomsChunk>> {
         let term = search.map(str::to_lowercase).filter(|t| !t.is_empty());
         let mut chunks = Vec::new();
-        for room_id in self.storage().published_rooms()? {
-            let content = |event_type: &str| -> Result<Option<Value>> {
-                match self
-                    .storage()
-                    .current_state_event(&room_id, event_type, "")?
-                {
-                    Some(e) => Ok(Some(Pdu::from_stored(&e)?.content_as()?)),
-                    None => Ok(None),
-                }
-            };
+        for room_id in self.storage.published_rooms()? {
+            let content = |event_type: &str| self.rooms.state_content(&room_id, event_type);
             let text = |v: Option<Value>, key: &str| {
                 v.and_then(|c| c.get(key).and_then(Value::as_str).map(str::to_owned))
             };
@@ -179,7 +195,7 @@ impl Services {
             chunk.join_rule = text(content("m.room.join_rules")?, "join_rule")
                 .map_or(JoinRuleKind::Public, |r| JoinRuleKind::from(r.as_str()));
             chunk.num_joined_members =
-                ruma::UInt::new_saturating(self.storage().joined_members(&room_id)?.len() as u64);
+                ruma::UInt::new_saturating(self.rooms.joined_members(&room_id)?.len() as u64);
             if let Some(term) = &term {
                 let haystack = [
                     chunk.name.as_deref(),
@@ -212,13 +228,13 @@ impl Services {
         term: &str,
         limit: usize,
     ) -> Result<(Vec<UserProfileRow>, bool)> {
-        let mut visible = self.users_sharing_rooms(searcher)?;
-        for room_id in self.storage().published_rooms()? {
-            visible.extend(self.storage().joined_members(&room_id)?);
+        let mut visible = users_sharing_rooms(&*self.state, searcher)?;
+        for room_id in self.storage.published_rooms()? {
+            visible.extend(self.rooms.joined_members(&room_id)?);
         }
         let term = term.trim().to_lowercase();
         let mut found: Vec<UserProfileRow> = self
-            .storage()
+            .storage
             .search_users(&term, 1000)?
             .into_iter()
             .filter(|u| visible.contains(&u.user_id))

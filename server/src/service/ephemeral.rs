@@ -1,30 +1,33 @@
 //! Typing notifications (in memory, with expiry) and read receipts.
 //!
 //! Both take stream positions like events do, so a change wakes waiting
-//! syncs and is reported exactly once.
+//! syncs and is reported exactly once. [`Ephemeral`] is a part of
+//! [`Services`](super::Services): it holds the typing sets, the receipt area
+//! of storage, a [`RoomReader`], the notifier and the account data part (the
+//! `m.fully_read` marker is room account data).
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde_json::{Value, json};
 
-use super::{Services, now};
+use super::{account_data::AccountData, clock::now, notifier::Notifier, room_reader::RoomReader};
 use crate::{
     error::{Error, Result},
-    storage::{ReceiptRow, StreamPos},
+    storage::{ReceiptRow, ReceiptStore, StreamPos},
 };
 
 /// Longest a typing notice lasts without being renewed.
 const MAX_TYPING: Duration = Duration::from_secs(120);
 
 /// Who is typing where.
-#[derive(Default)]
-pub struct Typing {
+struct Typing {
     rooms: Mutex<HashMap<OwnedRoomId, RoomTyping>>,
+    notifier: Arc<Notifier>,
 }
 
 #[derive(Default)]
@@ -35,12 +38,54 @@ struct RoomTyping {
 }
 
 impl Typing {
+    /// Applies `change`; if it reports a change, the room's typing set gets
+    /// a new stream position (published once the lock is released).
+    fn update(
+        &self,
+        room_id: &RoomId,
+        change: impl FnOnce(&mut HashMap<OwnedUserId, Instant>) -> bool,
+    ) {
+        let reservation = self.notifier.reserve();
+        let mut rooms = self.lock();
+        let room = rooms.entry(room_id.to_owned()).or_default();
+        if change(&mut room.users) {
+            room.position = reservation.position();
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedRoomId, RoomTyping>> {
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-impl Services {
+/// Typing notifications and read receipts.
+pub struct Ephemeral {
+    typing: Arc<Typing>,
+    receipts: Arc<dyn ReceiptStore>,
+    rooms: RoomReader,
+    notifier: Arc<Notifier>,
+    account_data: Arc<AccountData>,
+}
+
+impl Ephemeral {
+    pub(super) fn new(
+        receipts: Arc<dyn ReceiptStore>,
+        rooms: RoomReader,
+        notifier: Arc<Notifier>,
+        account_data: Arc<AccountData>,
+    ) -> Self {
+        Self {
+            typing: Arc::new(Typing {
+                rooms: Mutex::default(),
+                notifier: notifier.clone(),
+            }),
+            receipts,
+            rooms,
+            notifier,
+            account_data,
+        }
+    }
+
     /// `PUT /rooms/{roomId}/typing/{userId}`.
     pub fn set_typing(
         &self,
@@ -48,21 +93,21 @@ impl Services {
         user: &UserId,
         timeout: Option<Duration>,
     ) -> Result<()> {
-        if !self.is_joined(room_id, user)? {
+        if !self.rooms.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
         let expires = timeout.map(|t| Instant::now() + t.min(MAX_TYPING));
-        self.update_typing(room_id, |users| match expires {
+        self.typing.update(room_id, |users| match expires {
             Some(at) => users.insert(user.to_owned(), at).is_none(),
             None => users.remove(user).is_some(),
         });
         if let (Some(at), Some(timeout)) = (expires, timeout) {
-            let services = self.clone();
+            let typing = self.typing.clone();
             let (room_id, user) = (room_id.to_owned(), user.to_owned());
             tokio::spawn(async move {
                 tokio::time::sleep(timeout.min(MAX_TYPING)).await;
                 // Only expire this notice, not a newer one from the same user.
-                services.update_typing(&room_id, |users| {
+                typing.update(&room_id, |users| {
                     if users.get(&user) == Some(&at) {
                         users.remove(&user);
                         true
@@ -75,21 +120,6 @@ impl Services {
         Ok(())
     }
 
-    /// Applies `change`; if it reports a change, the room's typing set gets
-    /// a new stream position (published once the lock is released).
-    fn update_typing(
-        &self,
-        room_id: &RoomId,
-        change: impl FnOnce(&mut HashMap<OwnedUserId, Instant>) -> bool,
-    ) {
-        let reservation = self.notifier().reserve();
-        let mut rooms = self.inner_typing().lock();
-        let room = rooms.entry(room_id.to_owned()).or_default();
-        if change(&mut room.users) {
-            room.position = reservation.position();
-        }
-    }
-
     /// The room's `m.typing` event if it changed in `(after, until]`.
     pub fn typing_event(
         &self,
@@ -97,7 +127,7 @@ impl Services {
         after: Option<StreamPos>,
         until: StreamPos,
     ) -> Option<Value> {
-        let rooms = self.inner_typing().lock();
+        let rooms = self.typing.lock();
         let room = rooms.get(room_id)?;
         let changed = room.position <= until && after.is_none_or(|a| room.position > a);
         let now = Instant::now();
@@ -127,15 +157,15 @@ impl Services {
                 "Unknown receipt type {receipt_type}"
             )));
         }
-        if !self.is_joined(room_id, user)? {
+        if !self.rooms.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
-        let event = self.storage().event(event_id)?;
+        let event = self.rooms.event(event_id)?;
         if event.is_none_or(|e| e.room_id != room_id) {
             return Err(Error::not_found("No such event in this room"));
         }
-        let reservation = self.notifier().reserve();
-        Ok(self.storage().set_receipt(&ReceiptRow {
+        let reservation = self.notifier.reserve();
+        Ok(self.receipts.set_receipt(&ReceiptRow {
             room_id: room_id.to_owned(),
             user_id: user.to_owned(),
             receipt_type: receipt_type.to_owned(),
@@ -161,7 +191,7 @@ impl Services {
         mut visible: impl FnMut(&EventId) -> Result<bool>,
     ) -> Result<Option<Value>> {
         let mut content = serde_json::Map::new();
-        for r in self.storage().receipt_changes(room_id, after, until)? {
+        for r in self.receipts.receipt_changes(room_id, after, until)? {
             if r.receipt_type == "m.read.private" && r.user_id != viewer {
                 continue;
             }
@@ -179,9 +209,7 @@ impl Services {
         }
         Ok((!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content })))
     }
-}
 
-impl Services {
     /// The `m.fully_read` marker, kept as room account data.
     pub fn set_fully_read(
         &self,
@@ -189,7 +217,7 @@ impl Services {
         user: &UserId,
         event_id: &EventId,
     ) -> Result<()> {
-        if !self.is_joined(room_id, user)? {
+        if !self.rooms.is_joined(room_id, user)? {
             return Err(Error::forbidden("You are not in this room"));
         }
         let content = json!({ "event_id": event_id }).to_string();

@@ -1,27 +1,29 @@
 //! The end-to-end encryption relay: device keys, one-time and fallback
 //! keys, key queries and claims, and to-device messages. Cross-signing keys
-//! and signatures are in [`signing`], device-list changes in [`device_lists`].
+//! and signatures are in [`signing`], device-list changes in [`device_lists`];
+//! all three extend [`Keys`], the part of [`Services`](super::Services) kept in
+//! `part.rs` so that none of them imports another that imports it back.
 //!
 //! The server never sees plaintext; it stores and forwards what clients
 //! upload, checking that keys belong to the uploading device and, where a
 //! signature is what makes a key trusted (cross-signing), that it verifies.
 
 mod device_lists;
+mod part;
 mod signing;
 
-use ruma::events::room::member::MembershipState;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{Map, Value, value::RawValue};
 
+pub use self::part::Keys;
+use self::signing::{own_signatures_only, signed_part};
 pub use self::{device_lists::DeviceListUpdates, signing::SignatureFailures};
-use super::Services;
+use super::room_reader::users_sharing_rooms;
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::{
-        ClaimedKey, DeviceKeysRow, NewToDevice, OneTimeKey, StateStore, StreamPos, ToDeviceRow,
-    },
+    storage::{ClaimedKey, DeviceKeysRow, NewToDevice, OneTimeKey, StreamPos, ToDeviceRow},
 };
 
 /// Claimed keys: user → device → key ID → key.
@@ -72,19 +74,6 @@ fn algorithm_of(key_id: &str) -> Result<String> {
     }
 }
 
-/// `value` without its `signatures` and `unsigned`: the part a signature covers.
-pub(crate) fn signed_part(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| k.as_str() != "signatures" && k.as_str() != "unsigned")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 /// Two uploads of one one-time key are the same key when they differ at most in
 /// their signatures (a client may sign again when it retries an upload).
 fn same_one_time_key(stored: &str, new: &str) -> bool {
@@ -97,32 +86,7 @@ fn same_one_time_key(stored: &str, new: &str) -> bool {
     }
 }
 
-/// Keeps only `owner`'s signatures and drops `unsigned`: signatures by other users
-/// reach a key only through `/keys/signatures/upload`, where they are checked.
-fn own_signatures_only(value: &mut Value, owner: &UserId) {
-    if let Some(map) = value.as_object_mut() {
-        map.remove("unsigned");
-        if let Some(Value::Object(signatures)) = map.get_mut("signatures") {
-            signatures.retain(|signer, _| signer == owner.as_str());
-        }
-    }
-}
-
-/// Users sharing a room with `user` (including `user`), from the memberships alone.
-pub(super) fn users_sharing_rooms(
-    state: &dyn StateStore,
-    user: &UserId,
-) -> Result<BTreeSet<OwnedUserId>> {
-    let mut users = BTreeSet::from([user.to_owned()]);
-    for row in state.memberships_of(user)? {
-        if row.membership == MembershipState::Join {
-            users.extend(state.joined_members(&row.room_id)?);
-        }
-    }
-    Ok(users)
-}
-
-impl Services {
+impl Keys {
     /// `POST /keys/upload`; returns the remaining one-time key counts.
     ///
     /// Device keys must be the uploading device's (400 `M_BAD_JSON` otherwise, as
@@ -170,7 +134,7 @@ impl Services {
         let fallback = rows(upload.fallback_keys)?;
         // One-time keys first: a conflict refuses the whole upload before anything is written.
         if let Some(key_id) =
-            self.storage()
+            self.keys
                 .add_one_time_keys(user, device, &one_time, &same_one_time_key)?
         {
             // Synapse's answer, which clients recognise: 400 with M_UNKNOWN.
@@ -183,7 +147,7 @@ impl Services {
         if let Some(value) = device_keys {
             self.store_device_keys(user, device, value)?;
         }
-        self.storage().set_fallback_keys(user, device, &fallback)?;
+        self.keys.set_fallback_keys(user, device, &fallback)?;
         self.one_time_key_counts(user, device)
     }
 
@@ -192,7 +156,7 @@ impl Services {
     /// key's) are kept: clients re-upload their device keys without them.
     fn store_device_keys(&self, user: &UserId, device: &DeviceId, mut value: Value) -> Result<()> {
         let stored = self
-            .storage()
+            .keys
             .device_keys(user)?
             .into_iter()
             .find(|row| row.device_id == device)
@@ -207,13 +171,10 @@ impl Services {
                 return Ok(());
             }
         }
-        let reservation = self.notifier().reserve();
-        Ok(self.storage().set_device_keys(
-            user,
-            device,
-            &value.to_string(),
-            reservation.position(),
-        )?)
+        let reservation = self.notifier.reserve();
+        Ok(self
+            .keys
+            .set_device_keys(user, device, &value.to_string(), reservation.position())?)
     }
 
     pub fn one_time_key_counts(
@@ -222,7 +183,7 @@ impl Services {
         device: &DeviceId,
     ) -> Result<BTreeMap<String, u64>> {
         Ok(self
-            .storage()
+            .keys
             .one_time_key_counts(user, device)?
             .into_iter()
             .map(|row| (row.algorithm, row.count.max(0) as u64))
@@ -234,7 +195,7 @@ impl Services {
         user: &UserId,
         device: &DeviceId,
     ) -> Result<Vec<String>> {
-        Ok(self.storage().unused_fallback_algorithms(user, device)?)
+        Ok(self.keys.unused_fallback_algorithms(user, device)?)
     }
 
     /// `POST /keys/query`: device keys of local users (an empty device list means
@@ -247,10 +208,11 @@ impl Services {
     ) -> Result<KeyQuery> {
         let mut out = KeyQuery::default();
         for (user, devices) in requested {
-            if user.server_name() != self.config().server_name {
+            if user.server_name() != self.server_name {
                 continue;
             }
             let names: BTreeMap<OwnedDeviceId, Option<String>> = self
+                .accounts
                 .devices(user)?
                 .into_iter()
                 .map(|row| (row.device_id, row.display_name))
@@ -259,7 +221,7 @@ impl Services {
             for DeviceKeysRow {
                 device_id: device,
                 json,
-            } in self.storage().device_keys(user)?
+            } in self.keys.device_keys(user)?
             {
                 if !devices.is_empty() && !devices.contains(&device) {
                     continue;
@@ -298,7 +260,7 @@ impl Services {
             let mut per_device = BTreeMap::new();
             for (device, algorithm) in devices {
                 if let Some(ClaimedKey { key_id, json }) =
-                    self.storage().claim_key(user, device, algorithm)?
+                    self.keys.claim_key(user, device, algorithm)?
                 {
                     per_device.insert(
                         device.clone(),
@@ -315,15 +277,15 @@ impl Services {
 
     /// Users sharing a room with `user` (including `user`).
     pub fn users_sharing_rooms(&self, user: &UserId) -> Result<BTreeSet<OwnedUserId>> {
-        users_sharing_rooms(self.storage(), user)
+        users_sharing_rooms(&*self.state, user)
     }
 
     /// Records that `user`'s devices or keys changed (a device was added or
     /// removed), so everyone sharing a room with them refreshes their keys.
     pub fn device_list_changed(&self, user: &UserId) -> Result<()> {
-        let reservation = self.notifier().reserve();
+        let reservation = self.notifier.reserve();
         Ok(self
-            .storage()
+            .keys
             .record_device_list_change(user, reservation.position())?)
     }
 
@@ -341,26 +303,24 @@ impl Services {
         messages: Vec<(OwnedUserId, Option<OwnedDeviceId>, Box<RawValue>)>,
     ) -> Result<()> {
         let scope = format!("sendToDevice/{event_type}/{txn_id}");
-        if self
-            .storage()
-            .use_txn_scope(sender, sender_device, &scope)?
-        {
+        if self.events.use_txn_scope(sender, sender_device, &scope)? {
             return Ok(());
         }
         for (user, device, content) in messages {
-            if user.server_name() != self.config().server_name {
+            if user.server_name() != self.server_name {
                 continue; // Needs federation.
             }
             let targets: Vec<OwnedDeviceId> = match device {
                 Some(device) => vec![device],
                 None => self
+                    .accounts
                     .devices(&user)?
                     .into_iter()
                     .map(|row| row.device_id)
                     .collect(),
             };
             for target in targets {
-                let reservation = self.notifier().reserve();
+                let reservation = self.notifier.reserve();
                 let message = NewToDevice {
                     user_id: user.clone(),
                     device_id: target,
@@ -370,8 +330,8 @@ impl Services {
                     stream: reservation.position(),
                 };
                 let queued = self
-                    .storage()
-                    .queue_to_device(&message, self.config().to_device_queue_limit)?;
+                    .to_device
+                    .queue_to_device(&message, self.to_device_queue_limit)?;
                 if !queued {
                     tracing::debug!(%sender, %user, "to-device message dropped: no such device or its queue is full");
                 }
@@ -390,10 +350,10 @@ impl Services {
         until: StreamPos,
     ) -> Result<Vec<ToDeviceRow>> {
         if let Some(ack) = ack {
-            self.storage().ack_to_device(user, device, ack)?;
+            self.to_device.ack_to_device(user, device, ack)?;
         }
         Ok(self
-            .storage()
+            .to_device
             .to_device_messages(user, device, until, TO_DEVICE_LIMIT + 1)?)
     }
 }

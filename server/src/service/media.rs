@@ -18,12 +18,17 @@ use ruma::OwnedServerName;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{accounts::Requester, now_ms, thumbnail};
+use super::{accounts::Requester, clock::now_ms};
 use crate::{
     config::Config,
     error::{Error, ErrorKind, Result},
     storage::{FilledMedia, MediaRow, MediaStore},
 };
+
+/// Images decoded at the same time for thumbnails; more requests wait their
+/// turn. One: a second would double the worst case (two 32-megapixel images
+/// are ~250 MiB decoded).
+pub const CONCURRENT_DECODES: usize = 1;
 
 /// How long a created (async) media ID waits for its upload.
 const PENDING_TTL_MS: i64 = 24 * 60 * 60 * 1000;
@@ -116,7 +121,7 @@ impl Media {
             dir: config.data_dir.join("media"),
             server_name: config.server_name.clone(),
             max_upload_size: config.max_upload_size,
-            decodes: tokio::sync::Semaphore::new(thumbnail::CONCURRENT_DECODES),
+            decodes: tokio::sync::Semaphore::new(CONCURRENT_DECODES),
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ruma::{UserId, presence::PresenceState};
 use serde_json::{Value, json};
 
-use super::{keys::users_sharing_rooms, notifier::Notifier, now_ms};
+use super::{clock::now_ms, notifier::Notifier, room_reader::users_sharing_rooms};
 use crate::{
     error::{Error, Result},
     storage::{AccountStore, PresenceRow, PresenceStore, StateStore, StreamPos},

@@ -25,7 +25,7 @@ impl Services {
             ));
         }
         self.storage().set_profile_field(user_id, field, value)?;
-        let (displayname, avatar_url) = self.profile(user_id)?.unwrap_or_default();
+        let (displayname, avatar_url) = self.accounts.profile(user_id)?.unwrap_or_default();
         for row in self.storage().memberships_of(user_id)? {
             if row.membership != MembershipState::Join {
                 continue;

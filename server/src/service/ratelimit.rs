@@ -9,7 +9,6 @@
 
 use std::{collections::HashMap, sync::Mutex, time::Instant};
 
-use super::Services;
 use crate::error::{Error, Result};
 
 /// What is being limited.
@@ -90,6 +89,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// Takes a token for `action` by `key`, or says how long to wait (ms).
+    #[cfg(test)]
     fn take(&self, action: Action, key: &str, now: Instant) -> std::result::Result<(), u64> {
         self.update(action, key, now, true)
     }
@@ -129,43 +129,38 @@ impl RateLimiter {
     }
 }
 
-impl Services {
+/// The rate limiter as the services use it: off when the configuration turns rate
+/// limits off (tests, a trusted deployment). Shared by the parts that limit something.
+pub struct Limits {
+    limiter: RateLimiter,
+    enabled: bool,
+}
+
+impl Limits {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            limiter: RateLimiter::default(),
+            enabled,
+        }
+    }
+
     /// Fails with 429 when `key` has used up its allowance for `action`.
-    pub fn rate_limit(&self, action: Action, key: &str) -> Result<()> {
+    pub fn take(&self, action: Action, key: &str) -> Result<()> {
         self.limited(action, key, true)
     }
 
     /// Fails with 429 when `key` has no allowance left for `action`, without using any.
-    pub fn rate_limit_check(&self, action: Action, key: &str) -> Result<()> {
+    pub fn check(&self, action: Action, key: &str) -> Result<()> {
         self.limited(action, key, false)
     }
 
     fn limited(&self, action: Action, key: &str, take: bool) -> Result<()> {
-        if !self.config().rate_limits {
+        if !self.enabled {
             return Ok(());
         }
-        self.inner_rate_limiter()
+        self.limiter
             .update(action, key, Instant::now(), take)
             .map_err(|retry_after_ms| Error::RateLimited { retry_after_ms })
-    }
-
-    /// Checks a password for `user_id` under the per-account limit on wrong guesses: none
-    /// is checked while the account's allowance is used up, and each wrong one uses some.
-    pub async fn check_password_limited(
-        &self,
-        user_id: &ruma::UserId,
-        password: String,
-    ) -> Result<()> {
-        self.rate_limit_check(Action::PasswordFailure, user_id.as_str())?;
-        let outcome = self.check_password(user_id, password).await;
-        if outcome.is_err() && self.config().rate_limits {
-            let _ = self.inner_rate_limiter().take(
-                Action::PasswordFailure,
-                user_id.as_str(),
-                Instant::now(),
-            );
-        }
-        outcome
     }
 }
 

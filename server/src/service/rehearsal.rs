@@ -37,7 +37,8 @@ impl Services {
         let mut head: Option<OwnedEventId> = None;
         for (depth, (sender, spec)) in (1u64..).zip(events) {
             if spec.kind == TimelineEventType::RoomCanonicalAlias && spec.state_key.is_some() {
-                self.check_canonical_alias(room_id, &spec.content, alias)?;
+                self.directory
+                    .check_canonical_alias(room_id, &spec.content, alias)?;
             }
             let auth_events = auth_events_for(spec, sender, &rules, &state)?;
             let (event_id, _, pdu) = build_signed(

@@ -21,6 +21,7 @@ use super::{
     accounts::Requester,
     now,
     pdu::{Pdu, PduTemplate, build_signed},
+    room_reader::{self, MemberProfile, level, user_level},
 };
 use crate::{
     error::{Error, ErrorKind, Result},
@@ -97,7 +98,8 @@ impl Services {
         txn: Option<Txn<'_>>,
     ) -> Result<OwnedEventId> {
         if spec.kind == TimelineEventType::RoomCanonicalAlias && spec.state_key.is_some() {
-            self.check_canonical_alias(room_id, &spec.content, None)?;
+            self.directory
+                .check_canonical_alias(room_id, &spec.content, None)?;
         }
         let mut _guard = self.event_lock().lock().await;
         let storage = self.storage();
@@ -229,7 +231,7 @@ impl Services {
         extra: Option<(&str, Value)>,
     ) -> Result<Value> {
         let mut content = json!({ "membership": membership });
-        if let Some((name, avatar)) = self.profile(user_id)? {
+        if let Some((name, avatar)) = self.accounts.profile(user_id)? {
             if let Some(name) = name {
                 content["displayname"] = json!(name);
             }
@@ -683,11 +685,7 @@ impl Services {
     }
 
     pub fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
-        Ok(self
-            .storage()
-            .joined_members(room_id)?
-            .iter()
-            .any(|m| m == user))
+        room_reader::is_joined(self.storage(), room_id, user)
     }
 
     /// A redaction must name an event of this room; redacting someone else's
@@ -725,13 +723,7 @@ impl Services {
 
     /// The room's power levels content (`{}` if it has none).
     pub fn power_levels(&self, room_id: &RoomId) -> Result<Value> {
-        match self
-            .storage()
-            .current_state_event(room_id, "m.room.power_levels", "")?
-        {
-            Some(event) => Pdu::from_stored(&event)?.content_as(),
-            None => Ok(json!({})),
-        }
+        room_reader::power_levels(self.storage(), room_id)
     }
 }
 
@@ -754,46 +746,10 @@ fn relation_of(content: &RawValue) -> Option<(OwnedEventId, String)> {
     Some((relates_to.event_id?, relates_to.rel_type?))
 }
 
-/// A top-level level from power levels content, with the spec's default.
-pub(crate) fn level(power: &Value, key: &str, default: i64) -> i64 {
-    power.get(key).and_then(Value::as_i64).unwrap_or(default)
-}
-
-/// A user's power level from power levels content.
-pub(crate) fn user_level(power: &Value, user: &UserId) -> i64 {
-    power
-        .get("users")
-        .and_then(|u| u.get(user.as_str()))
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| level(power, "users_default", 0))
-}
-
-/// The level needed to send a state event of this type.
-pub(crate) fn state_level(power: &Value, event_type: &str) -> i64 {
-    power
-        .get("events")
-        .and_then(|e| e.get(event_type))
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| level(power, "state_default", 50))
-}
-
-/// The profile fields of a member event.
-#[derive(Default, serde::Deserialize)]
-pub struct MemberProfile {
-    pub displayname: Option<String>,
-    pub avatar_url: Option<String>,
-}
-
 impl Services {
     /// A member's display name and avatar as this room knows them.
     pub fn member_content_in(&self, room_id: &RoomId, user_id: &UserId) -> Result<MemberProfile> {
-        match self
-            .storage()
-            .current_state_event(room_id, "m.room.member", user_id.as_str())?
-        {
-            Some(event) => Pdu::from_stored(&event)?.content_as(),
-            None => Ok(MemberProfile::default()),
-        }
+        room_reader::member_profile(self.storage(), room_id, user_id)
     }
 }
 

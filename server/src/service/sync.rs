@@ -29,6 +29,7 @@ use super::{
     accounts::Requester,
     history::{Direction, ReadView},
     keys::{TO_DEVICE_LIMIT, to_device_event},
+    room_reader,
 };
 use crate::{
     error::Result,
@@ -172,7 +173,9 @@ impl Services {
         // To-device first: if more are pending than one response carries,
         // this response stops at the last one delivered, so the next sync's
         // acknowledgement cannot delete an undelivered message.
-        let mut to_device = self.to_device_for(&who.user_id, &who.device_id, since, upto)?;
+        let mut to_device = self
+            .keys
+            .to_device_for(&who.user_id, &who.device_id, since, upto)?;
         let upto = if to_device.len() > TO_DEVICE_LIMIT {
             to_device.truncate(TO_DEVICE_LIMIT);
             to_device.last().map_or(upto, |m| m.stream)
@@ -189,11 +192,14 @@ impl Services {
                 )?));
         }
         if let Some(since) = since {
-            let updates = self.device_list_updates(&who.user_id, since, upto)?;
+            let updates = self.keys.device_list_updates(&who.user_id, since, upto)?;
             response.device_lists.changed = updates.changed;
             response.device_lists.left = updates.left;
         }
-        for (algorithm, count) in self.one_time_key_counts(&who.user_id, &who.device_id)? {
+        for (algorithm, count) in self
+            .keys
+            .one_time_key_counts(&who.user_id, &who.device_id)?
+        {
             response
                 .device_one_time_keys_count
                 .insert(algorithm.as_str().into(), UInt::new_saturating(count));
@@ -257,7 +263,7 @@ impl Services {
                     let from = if initial || newly_joined { None } else { since };
                     let account_data = room_account_data.remove(&row.room_id).unwrap_or_default();
                     let mut ephemeral = Vec::new();
-                    if let Some(typing) = self.typing_event(&row.room_id, from, upto) {
+                    if let Some(typing) = self.ephemeral.typing_event(&row.room_id, from, upto) {
                         ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&typing)?));
                     }
                     // Built at most once per room, and only if receipts or the timeline need it.
@@ -272,9 +278,13 @@ impl Services {
                             .event(event_id)?
                             .is_some_and(|e| e.room_id == row.room_id && view.can_see(&e)))
                     };
-                    if let Some(receipts) =
-                        self.receipt_event(&row.room_id, &who.user_id, from, upto, visible)?
-                    {
+                    if let Some(receipts) = self.ephemeral.receipt_event(
+                        &row.room_id,
+                        &who.user_id,
+                        from,
+                        upto,
+                        visible,
+                    )? {
                         ephemeral.push(Raw::from_json(serde_json::value::to_raw_value(&receipts)?));
                     }
                     let extras = RoomExtras {
@@ -307,7 +317,8 @@ impl Services {
             }
         }
         response.device_unused_fallback_key_types = Some(
-            self.unused_fallback_algorithms(&who.user_id, &who.device_id)?
+            self.keys
+                .unused_fallback_algorithms(&who.user_id, &who.device_id)?
                 .iter()
                 .map(|a| a.as_str().into())
                 .collect(),
@@ -322,16 +333,10 @@ impl Services {
         room_id: &RoomId,
         at: Option<StreamPos>,
     ) -> Result<bool> {
-        let Some(at) = at else { return Ok(false) };
-        let event = self.state_event_at(room_id, "m.room.member", user.as_str(), at)?;
-        Ok(match event {
-            Some(e) => membership_of(&e)? == "join",
-            None => false,
-        })
+        room_reader::was_joined_at(self.storage(), self.storage(), user, room_id, at)
     }
 
-    /// The state event for `(type, key)` as it was at stream position `at`,
-    /// walking back through the events each state event replaced.
+    /// The state event for `(type, key)` as it was at stream position `at`.
     pub(crate) fn state_event_at(
         &self,
         room_id: &RoomId,
@@ -339,19 +344,14 @@ impl Services {
         state_key: &str,
         at: StreamPos,
     ) -> Result<Option<StoredEvent>> {
-        let mut current = self
-            .storage()
-            .current_state_event(room_id, event_type, state_key)?;
-        while let Some(event) = &current {
-            if event.stream <= at {
-                break;
-            }
-            current = match &event.replaces_state {
-                Some(prev) => self.storage().event(prev)?,
-                None => None,
-            };
-        }
-        Ok(current)
+        room_reader::state_event_at(
+            self.storage(),
+            self.storage(),
+            room_id,
+            event_type,
+            state_key,
+            at,
+        )
     }
 
     /// State of the room just before stream position `before` (exclusive).
@@ -439,7 +439,7 @@ impl Services {
         room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
         let joined = self.storage().joined_members(room_id)?;
         room.summary.joined_member_count = UInt::new(joined.len() as u64);
-        let unread = self.unread_counts(&who.user_id, room_id, upto)?;
+        let unread = self.unread.unread_counts(&who.user_id, room_id, upto)?;
         room.unread_notifications.notification_count =
             Some(UInt::new_saturating(unread.notifications));
         room.unread_notifications.highlight_count = Some(UInt::new_saturating(unread.highlights));
@@ -642,15 +642,6 @@ fn content_of(event: &StoredEvent) -> Result<Box<RawValue>> {
     Ok(h.content
         .map(|c| c.to_owned())
         .unwrap_or_else(|| RawValue::from_string("{}".into()).expect("valid")))
-}
-
-fn membership_of(event: &StoredEvent) -> Result<String> {
-    #[derive(serde::Deserialize)]
-    struct Content {
-        membership: String,
-    }
-    let content = content_of(event)?;
-    Ok(serde_json::from_str::<Content>(content.get())?.membership)
 }
 
 fn stripped<T>(event: &StoredEvent) -> Result<Raw<T>> {

@@ -5,7 +5,7 @@
 //! arbitrary sizes cannot fill the disk. Decoding runs on the blocking pool with limits
 //! against decompression bombs: the pixel count is read from the header and checked before
 //! anything is decoded, the decoder's allocations are capped, and at most
-//! [`CONCURRENT_DECODES`] images are decoded at once, so thumbnails need at most about
+//! [`CONCURRENT_DECODES`](super::media::CONCURRENT_DECODES) images are decoded at once, so thumbnails need at most about
 //! `CONCURRENT_DECODES × MAX_DECODE_ALLOC` of memory however many are asked for. Images are
 //! never upscaled.
 
@@ -26,9 +26,6 @@ const MAX_DIMENSION: u32 = 16_384;
 const MAX_PIXELS: u64 = 32_000_000;
 /// The decoded image's buffer: 32 megapixels at 4 bytes each, plus room.
 const MAX_DECODE_ALLOC: u64 = 160 * 1024 * 1024;
-/// Images decoded at the same time; more requests wait their turn. One: a second would
-/// double the worst case (two 32-megapixel images are ~250 MiB decoded).
-pub const CONCURRENT_DECODES: usize = 1;
 
 /// `crop` fills the box exactly; `scale` fits inside it keeping the aspect ratio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

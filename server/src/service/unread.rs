@@ -6,11 +6,18 @@
 //! event (your own messages count as read). Counts are evaluated lazily at
 //! sync time and cached per user and room, so each event is evaluated at most
 //! once per user while the read point stays put.
+//!
+//! [`Unread`] is a part of [`Services`](super::Services): it holds the cache,
+//! the receipt, event and state areas, the account data part (push rules) and
+//! the push epoch that says when a cached evaluator is stale.
 
 use std::{
     collections::HashMap,
     future::Future as _,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use ruma::{
@@ -22,10 +29,10 @@ use ruma::{
     serde::Raw,
 };
 
-use super::{Services, pdu::Pdu};
+use super::{account_data::AccountData, pdu::Pdu, room_reader::member_profile};
 use crate::{
     error::Result,
-    storage::{StoredEvent, StreamPos},
+    storage::{EventStore, ReceiptStore, StateStore, StoredEvent, StreamPos},
 };
 
 /// Newest events looked at when a count is rebuilt; older unread events are
@@ -52,7 +59,7 @@ struct Entry {
 
 /// The per-user, per-room cache.
 #[derive(Default)]
-pub struct UnreadCache {
+struct UnreadCache {
     entries: Mutex<HashMap<(OwnedUserId, OwnedRoomId), Entry>>,
 }
 
@@ -93,9 +100,41 @@ impl Evaluator {
     }
 }
 
-impl Services {
+/// Unread notification counts, per user and room.
+pub struct Unread {
+    cache: UnreadCache,
+    receipts: Arc<dyn ReceiptStore>,
+    events: Arc<dyn EventStore>,
+    state: Arc<dyn StateStore>,
+    account_data: Arc<AccountData>,
+    /// Bumped whenever something push rules read may have changed.
+    push_epoch: Arc<AtomicU64>,
+}
+
+impl Unread {
+    pub(super) fn new(
+        receipts: Arc<dyn ReceiptStore>,
+        events: Arc<dyn EventStore>,
+        state: Arc<dyn StateStore>,
+        account_data: Arc<AccountData>,
+        push_epoch: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            cache: UnreadCache::default(),
+            receipts,
+            events,
+            state,
+            account_data,
+            push_epoch,
+        }
+    }
+
     fn unread_cache(&self) -> &UnreadCache {
-        &self.inner.unread
+        &self.cache
+    }
+
+    fn push_epoch(&self) -> u64 {
+        self.push_epoch.load(Ordering::Acquire)
     }
 
     /// The user's unread counts in a room, as of stream position `upto`.
@@ -105,7 +144,7 @@ impl Services {
         room_id: &RoomId,
         upto: StreamPos,
     ) -> Result<UnreadCounts> {
-        let receipt = self.storage().read_up_to(room_id, user)?;
+        let receipt = self.receipts.read_up_to(room_id, user)?;
         let key = (user.to_owned(), room_id.to_owned());
         let cached = self.unread_cache().lock().get(&key).cloned();
         let entry = match cached {
@@ -166,9 +205,7 @@ impl Services {
         let mut cursor = upto;
         let mut scanned = 0;
         'scan: while scanned < MAX_SCAN {
-            let page = self
-                .storage()
-                .room_events_desc(room_id, after, cursor, PAGE)?;
+            let page = self.events.room_events_desc(room_id, after, cursor, PAGE)?;
             let exhausted = page.len() < PAGE;
             for event in &page {
                 scanned += 1;
@@ -211,7 +248,7 @@ impl Services {
         let mut evaluator: Option<Arc<Evaluator>> = None;
         loop {
             let page = self
-                .storage()
+                .events
                 .room_events_asc(room_id, entry.evaluated_upto, upto, PAGE)?;
             let exhausted = page.len() < PAGE;
             for event in &page {
@@ -242,9 +279,8 @@ impl Services {
     }
 
     fn evaluator(&self, user: &UserId, room_id: &RoomId) -> Result<Evaluator> {
-        let members = self.storage().joined_members(room_id)?;
-        let display_name = self
-            .member_content_in(room_id, user)?
+        let members = self.state.joined_members(room_id)?;
+        let display_name = member_profile(&*self.state, room_id, user)?
             .displayname
             .unwrap_or_else(|| user.localpart().to_owned());
         let mut ctx = PushConditionRoomCtx::new(
@@ -264,15 +300,11 @@ impl Services {
     /// room's version or power levels cannot be read, so that
     /// `sender_notification_permission` rules simply do not match).
     fn push_power_levels(&self, room_id: &RoomId) -> Result<Option<PushConditionPowerLevelsCtx>> {
-        let Some(rules) = self
-            .storage()
-            .room_version(room_id)?
-            .and_then(|v| v.rules())
-        else {
+        let Some(rules) = self.events.room_version(room_id)?.and_then(|v| v.rules()) else {
             return Ok(None);
         };
         let source = match self
-            .storage()
+            .state
             .current_state_event(room_id, "m.room.power_levels", "")?
         {
             Some(event) => {
@@ -284,7 +316,7 @@ impl Services {
             None => RoomPowerLevelsSource::None,
         };
         let creators = match self
-            .storage()
+            .state
             .current_state_event(room_id, "m.room.create", "")?
         {
             Some(create) => vec![Pdu::from_stored(&create)?.sender],

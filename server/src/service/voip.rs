@@ -2,13 +2,16 @@
 //! (`use-auth-secret`): the username is `expiry:user_id`, the password the base64
 //! HMAC-SHA1 of that username under the shared secret. Nothing is stored; any relay that
 //! knows the secret can check them until they expire.
+//!
+//! [`Voip`] is a part of [`Services`](super::Services) holding only the TURN
+//! configuration.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use ruma::UserId;
 use sha1::Sha1;
 
-use super::Services;
+use crate::config::TurnConfig;
 
 /// Credentials for the TURN relays.
 #[derive(Debug)]
@@ -27,10 +30,20 @@ pub fn turn_password(secret: &str, username: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-impl Services {
+/// TURN credentials for calls.
+pub struct Voip {
+    /// `None` when no TURN server is configured.
+    turn: Option<TurnConfig>,
+}
+
+impl Voip {
+    pub(super) fn new(turn: Option<TurnConfig>) -> Self {
+        Self { turn }
+    }
+
     /// Fresh credentials for `user`, or `None` when no TURN server is configured.
     pub fn turn_credentials(&self, user: &UserId) -> Option<TurnCredentials> {
-        let turn = self.config().turn.as_ref()?;
+        let turn = self.turn.as_ref()?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();

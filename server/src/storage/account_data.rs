@@ -2,7 +2,7 @@
 
 use ruma::{OwnedRoomId, RoomId, UserId};
 
-use super::{Result, StreamPos};
+use super::types::{Result, StreamPos};
 
 /// A piece of account data (global when `room_id` is `None`).
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 
 use ruma::{OwnedUserId, UserId};
 
-use super::Result;
+use super::types::Result;
 
 /// An account row.
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 
-use super::Result;
+use super::types::Result;
 
 /// One device of a user.
 #[derive(Clone, Debug, PartialEq, Eq)]

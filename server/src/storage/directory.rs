@@ -2,7 +2,7 @@
 
 use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, UserId};
 
-use super::Result;
+use super::types::Result;
 
 /// Where an alias points and who made it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use ruma::{
     RoomId, RoomVersionId, UserId, events::room::member::MembershipState,
 };
 
-use super::{Result, StreamPos};
+use super::types::{Result, StreamPos};
 
 /// An event as stored: its PDU JSON plus the bookkeeping sync needs.
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 
 use ruma::{OwnedRoomId, RoomId, UserId};
 
-use super::Result;
+use super::types::Result;
 
 /// A live key-backup version.
 #[derive(Clone, Debug)]

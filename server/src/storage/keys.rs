@@ -3,7 +3,7 @@
 
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 
-use super::{Result, StreamPos};
+use super::types::{Result, StreamPos};
 
 /// A one-time or fallback key as uploaded.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use ruma::{OwnedUserId, UserId};
 
-use super::Result;
+use super::types::Result;
 
 /// A media item.
 #[derive(Clone, Debug)]

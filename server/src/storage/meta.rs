@@ -1,7 +1,7 @@
 //! Server metadata: small values kept once per server (the signing key, the
 //! TURN secret).
 
-use super::Result;
+use super::types::Result;
 
 pub trait MetaStore: Send + Sync {
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;

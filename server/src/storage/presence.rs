@@ -2,7 +2,7 @@
 
 use ruma::{OwnedUserId, UserId, presence::PresenceState};
 
-use super::{Result, StreamPos};
+use super::types::{Result, StreamPos};
 
 /// A user's stored presence.
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 
-use super::{Result, StreamPos};
+use super::types::{Result, StreamPos};
 
 /// A read receipt.
 #[derive(Clone, Debug)]

@@ -4,7 +4,10 @@ use ruma::{
     OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId, events::room::member::MembershipState,
 };
 
-use super::{Result, StoredEvent, StreamPos};
+use super::{
+    events::StoredEvent,
+    types::{Result, StreamPos},
+};
 
 /// One entry of a room's current state.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 
-use super::{Result, StreamPos};
+use super::types::{Result, StreamPos};
 
 /// A to-device message to queue.
 #[derive(Clone, Debug)]

@@ -69,14 +69,18 @@ fn restart_keeps_the_signing_key_and_accounts() {
     let config = test_config(dir.path(), Registration::Open);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let services = weft_server::open_services(&config).unwrap();
-    let user = services.user_id_for("zed").unwrap();
+    let user = services.accounts.user_id_for("zed").unwrap();
     assert!(
-        rt.block_on(services.create_account(&user, Some("pw".into()), false))
-            .unwrap()
+        rt.block_on(
+            services
+                .accounts
+                .create_account(&user, Some("pw".into()), false)
+        )
+        .unwrap()
     );
     let key = services.signing_public_key();
     drop(services);
     let again = weft_server::open_services(&config).unwrap();
     assert_eq!(again.signing_public_key(), key);
-    assert!(again.user_exists(&user).unwrap());
+    assert!(again.accounts.user_exists(&user).unwrap());
 }

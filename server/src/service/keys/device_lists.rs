@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 
 use ruma::{OwnedUserId, RoomId, UserId};
 
-use crate::{error::Result, service::Services, storage::StreamPos};
+use super::part::Keys;
+use crate::service::room_reader::was_joined_at;
+use crate::{error::Result, storage::StreamPos};
 
 /// The `device_lists` of a sync, or the answer of `/keys/changes`.
 #[derive(Debug, Default)]
@@ -20,7 +22,7 @@ pub struct DeviceListUpdates {
     pub left: Vec<OwnedUserId>,
 }
 
-impl Services {
+impl Keys {
     /// Device-list updates `user` should hear of in `(after, until]`.
     pub fn device_list_updates(
         &self,
@@ -29,12 +31,12 @@ impl Services {
         until: StreamPos,
     ) -> Result<DeviceListUpdates> {
         let mut changed: BTreeSet<OwnedUserId> = self
-            .storage()
+            .keys
             .device_list_changes(after, until)?
             .into_iter()
             .collect();
         let mut maybe_left = BTreeSet::new();
-        for row in self.storage().memberships_of(user)? {
+        for row in self.state.memberships_of(user)? {
             if row.stream > until {
                 continue; // After this window; the next one reports it.
             }
@@ -42,7 +44,7 @@ impl Services {
             let joined_before = if row.stream <= after {
                 joined_now // Unchanged since before the window.
             } else {
-                self.was_joined_at(user, &row.room_id, Some(after))?
+                was_joined_at(&*self.state, &*self.events, user, &row.room_id, Some(after))?
             };
             let room = &row.room_id;
             match (joined_before, joined_now) {
@@ -55,7 +57,7 @@ impl Services {
                 // The user joined: everybody there is new to them.
                 (false, true) => {
                     changed.extend(
-                        self.storage()
+                        self.state
                             .joined_members(room)?
                             .into_iter()
                             .filter(|m| m != user),
@@ -64,7 +66,7 @@ impl Services {
                 // The user left: whoever was there may be gone from their rooms.
                 (true, false) => {
                     let (joined, parted) = self.member_moves(&row.room_id, user, after, until)?;
-                    maybe_left.extend(self.storage().joined_members(room)?);
+                    maybe_left.extend(self.state.joined_members(room)?);
                     maybe_left.extend(joined.into_iter().chain(parted));
                 }
                 (false, false) => {}
@@ -99,7 +101,7 @@ impl Services {
     ) -> Result<(BTreeSet<OwnedUserId>, BTreeSet<OwnedUserId>)> {
         let (mut joined, mut parted) = (BTreeSet::new(), BTreeSet::new());
         let mut was_there = std::collections::BTreeMap::new();
-        for change in self.storage().member_changes(room_id, after, until)? {
+        for change in self.state.member_changes(room_id, after, until)? {
             let (member, membership) = (change.user_id, change.membership);
             if member == user {
                 continue;
@@ -107,7 +109,8 @@ impl Services {
             let there = match was_there.get(&member) {
                 Some(there) => *there,
                 None => {
-                    let there = self.was_joined_at(&member, room_id, Some(after))?;
+                    let there =
+                        was_joined_at(&*self.state, &*self.events, &member, room_id, Some(after))?;
                     was_there.insert(member.clone(), there);
                     there
                 }

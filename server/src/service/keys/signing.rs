@@ -16,12 +16,35 @@ use ruma::{
 };
 use serde_json::{Value, value::RawValue};
 
-use super::signed_part;
+use super::part::Keys;
 use crate::{
     error::{Error, ErrorKind, Result},
-    service::Services,
     storage::{DeviceKeysRow, SignatureRow},
 };
+
+/// `value` without its `signatures` and `unsigned`: the part a signature covers.
+pub(super) fn signed_part(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "signatures" && k.as_str() != "unsigned")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Keeps only `owner`'s signatures and drops `unsigned`: signatures by other users
+/// reach a key only through `/keys/signatures/upload`, where they are checked.
+pub(super) fn own_signatures_only(value: &mut Value, owner: &UserId) {
+    if let Some(map) = value.as_object_mut() {
+        map.remove("unsigned");
+        if let Some(Value::Object(signatures)) = map.get_mut("signatures") {
+            signatures.retain(|signer, _| signer == owner.as_str());
+        }
+    }
+}
 
 /// Why signatures were refused, by user and key ID: `(errcode, message)`.
 pub type SignatureFailures = BTreeMap<OwnedUserId, BTreeMap<String, (ErrorKind, String)>>;
@@ -131,7 +154,7 @@ fn parse_cross_signing_key(json: &RawValue, user: &UserId, usage: &str) -> Resul
         return Err(invalid());
     }
     let public = public_key_of(&value).ok_or_else(invalid)?;
-    super::own_signatures_only(&mut value, user);
+    own_signatures_only(&mut value, user);
     Ok((value, public))
 }
 
@@ -139,10 +162,10 @@ fn stored_json(json: &str) -> Result<Value> {
     Ok(serde_json::from_str(json)?)
 }
 
-impl Services {
+impl Keys {
     /// The user's stored cross-signing keys by type (`master`, `self_signing`, `user_signing`).
     fn cross_signing_keys(&self, user: &UserId) -> Result<BTreeMap<String, Value>> {
-        self.storage()
+        self.keys
             .cross_signing_keys(user)?
             .into_iter()
             .map(|row| Ok((row.key_type, stored_json(&row.json)?)))
@@ -209,6 +232,7 @@ impl Services {
             }
         }
         let devices: Vec<_> = self
+            .accounts
             .devices(user)?
             .into_iter()
             .map(|row| row.device_id)
@@ -241,11 +265,11 @@ impl Services {
             return Ok(());
         }
         if stored.contains_key("master") {
-            self.require_password(user, auth).await?;
+            self.accounts.require_password(user, auth).await?;
         }
         for (usage, value) in changed {
-            let reservation = self.notifier().reserve();
-            self.storage().set_cross_signing_key(
+            let reservation = self.notifier.reserve();
+            self.keys.set_cross_signing_key(
                 user,
                 usage,
                 &value.to_string(),
@@ -310,7 +334,7 @@ impl Services {
                 return invalid("The signed object is not the stored master key");
             }
             let devices: BTreeMap<String, Value> = self
-                .storage()
+                .keys
                 .device_keys(user)?
                 .into_iter()
                 .map(|row| Ok((row.device_id.to_string(), stored_json(&row.json)?)))
@@ -336,8 +360,8 @@ impl Services {
             if !new.is_empty() {
                 let mut master = master.clone();
                 merge_signatures(&mut master, &serde_json::json!({ user.as_str(): new }));
-                let reservation = self.notifier().reserve();
-                self.storage().set_cross_signing_key(
+                let reservation = self.notifier.reserve();
+                self.keys.set_cross_signing_key(
                     user,
                     "master",
                     &master.to_string(),
@@ -349,7 +373,7 @@ impl Services {
 
         // A device, signed by the self-signing key.
         let device = self
-            .storage()
+            .keys
             .device_keys(user)?
             .into_iter()
             .find(|row| row.device_id.as_str() == key_id);
@@ -382,13 +406,9 @@ impl Services {
             &mut stored,
             &serde_json::json!({ user.as_str(): { signature_key_id: signature } }),
         );
-        let reservation = self.notifier().reserve();
-        self.storage().set_device_keys(
-            user,
-            &device,
-            &stored.to_string(),
-            reservation.position(),
-        )?;
+        let reservation = self.notifier.reserve();
+        self.keys
+            .set_device_keys(user, &device, &stored.to_string(), reservation.position())?;
         Ok(Ok(()))
     }
 
@@ -408,7 +428,7 @@ impl Services {
         else {
             return Ok(Err((ErrorKind::NotFound, "No user-signing key".to_owned())));
         };
-        let master = if user.server_name() == self.config().server_name {
+        let master = if user.server_name() == self.server_name {
             self.cross_signing_keys(user)?.remove("master")
         } else {
             None
@@ -431,7 +451,7 @@ impl Services {
         }
         let signature = &object["signatures"][signer.as_str()][&signature_key_id];
         let signatures = serde_json::json!({ signer.as_str(): { signature_key_id: signature } });
-        self.storage()
+        self.keys
             .add_foreign_signature(user, key_id, signer, &signatures.to_string())?;
         // The signer's other devices must fetch the key again to see the signature.
         self.device_list_changed(user)?;
@@ -451,7 +471,7 @@ impl Services {
                 for SignatureRow {
                     key_id,
                     signatures: sigs,
-                } in self.storage().foreign_signatures(user, viewer)?
+                } in self.keys.foreign_signatures(user, viewer)?
                 {
                     // Signatures on an earlier master key no longer apply.
                     if key_id == public {
