@@ -1,0 +1,122 @@
+//! Carrying out what the call state machine answers: events to the outbox, descriptions
+//! and candidates to the peer connection, ringing, and what the screen shows of the other
+//! side.
+
+use std::collections::VecDeque;
+
+use weft_client::call::{Output, SdpStreamMetadata};
+
+use super::{
+    manager::{Active, Inner, Manager, Phase, metadata, now_ms},
+    placing::SETTLE_MS,
+};
+use crate::platform::{sound::Looping, webrtc::Stream};
+
+impl Manager {
+    /// Carries out the machine's outputs, and those they lead to, in order.
+    pub(super) async fn run(&self, inner: &mut Inner, outputs: Vec<Output>) {
+        let mut pending: VecDeque<Output> = outputs.into();
+        while let Some(output) = pending.pop_front() {
+            let Some(active) = inner.active.as_mut() else {
+                return;
+            };
+            match output {
+                Output::Send {
+                    event_type,
+                    content,
+                } => self.send(active.number, active.room_id.clone(), event_type, content),
+                Output::SetRemoteDescription { sdp, kind } => {
+                    if active.peer.set_remote(kind, &sdp).await.is_err() {
+                        pending.extend(active.call.hang_up("unknown_error"));
+                    }
+                }
+                Output::Ring(on) => {
+                    active.ring = if on { Looping::start("ring.wav") } else { None }
+                }
+                Output::CreateAnswer => {
+                    if let Ok(answer) = active.peer.answer().await {
+                        let meta = active.media.as_ref().map(metadata);
+                        pending.extend(active.call.negotiate_answer(answer, meta));
+                    }
+                    let held = active.peer.held();
+                    self.view.update(|s| s.remote_hold = held);
+                }
+                Output::RemoteStreams(meta) => {
+                    active.remote_meta = Some(meta);
+                    self.show_remote(active);
+                }
+                Output::AutoAnswer => {
+                    // Glare: answer at once with the media our own call had.
+                    self.view
+                        .show_local(active.media.as_ref().map(|m| m.stream()));
+                    match active.peer.answer().await {
+                        Ok(answer) => {
+                            active.peer.settle(SETTLE_MS).await;
+                            let sdp = active.peer.local_sdp().unwrap_or(answer);
+                            pending.extend(active.call.answer(sdp, now_ms()));
+                            pending.extend(video_after_answer(active).await);
+                        }
+                        Err(_) => pending.extend(active.call.hang_up("unknown_error")),
+                    }
+                    let camera = active.media.as_ref().is_some_and(|m| m.has_video());
+                    self.show(
+                        inner,
+                        Phase::Connecting {
+                            reconnecting: false,
+                        },
+                        camera,
+                    );
+                }
+                Output::RestartIce => {
+                    if let Ok(offer) = active.peer.offer(true).await {
+                        let meta = active.media.as_ref().map(metadata);
+                        pending.extend(active.call.negotiate_offer(offer, meta));
+                    }
+                }
+                Output::AddIceCandidate(candidate) => active.peer.add_candidate(&candidate).await,
+                Output::Close => {}
+            }
+        }
+    }
+
+    /// Shows the other side's camera-and-microphone stream: the one its metadata calls
+    /// `m.usermedia` (a screen share arrives as a second stream and must not replace it),
+    /// or the first one from peers that send no metadata; and its mute state.
+    pub(super) fn show_remote(&self, active: &Active) {
+        let usermedia = match &active.remote_meta {
+            Some(meta) => active
+                .remote_streams
+                .iter()
+                .find(|s| meta.is_user_media(&s.id())),
+            None => active.remote_streams.first(),
+        };
+        let (audio_muted, video_muted) = active
+            .remote_meta
+            .as_ref()
+            .map(SdpStreamMetadata::user_media_muted)
+            .unwrap_or_default();
+        let video = usermedia.is_some_and(Stream::has_video);
+        self.view.show_remote(usermedia);
+        self.view.update(|s| {
+            s.remote_video = video;
+            s.remote_muted = audio_muted;
+            s.remote_camera_off = video_muted;
+        });
+    }
+}
+
+/// Answering a voice offer with the camera on: the answer can only carry audio, so the
+/// video goes in a renegotiation right after it.
+pub(super) async fn video_after_answer(active: &mut Active) -> Vec<Output> {
+    let Some(media) = &active.media else {
+        return Vec::new();
+    };
+    if !active.call.needs_video_offer(media.has_video()) {
+        return Vec::new();
+    }
+    let meta = metadata(media);
+    match active.peer.offer(false).await {
+        Ok(offer) => active.call.negotiate_offer(offer, Some(meta)),
+        Err(_) => Vec::new(),
+    }
+}
