@@ -84,6 +84,9 @@ pub enum Output {
     AutoAnswer,
     /// Restart ICE (`RTCPeerConnection.restartIce()`), which leads to a renegotiation.
     RestartIce,
+    /// Our media changed while another negotiation was under way: make a new offer now
+    /// (see [`Call::may_offer`]) and hand it to [`Call::negotiate_offer`].
+    Renegotiate,
     /// Add the peer's ICE candidate (an `RTCIceCandidateInit`; empty `candidate` = end).
     AddIceCandidate(Value),
     /// Tear the peer connection down.
@@ -112,6 +115,9 @@ pub struct Call {
     outgoing: bool,
     /// Our renegotiation offer awaits its answer.
     making_offer: bool,
+    /// Our media changed while a negotiation was under way (our offer unanswered, or
+    /// rolled back in a collision): another offer goes out once it is over.
+    offer_wanted: bool,
     /// Media flowed at some point (decides `ice_failed` vs `ice_timeout`).
     was_connected: bool,
     /// A lost connection: when to restart ICE, and when to give up.
@@ -149,6 +155,7 @@ impl Call {
             remote_buffer: Vec::new(),
             outgoing: true,
             making_offer: false,
+            offer_wanted: false,
             was_connected: false,
             restart_at: None,
             give_up_at: None,
@@ -198,6 +205,7 @@ impl Call {
             remote_buffer: Vec::new(),
             outgoing: false,
             making_offer: false,
+            offer_wanted: false,
             was_connected: false,
             restart_at: None,
             give_up_at: None,
@@ -385,6 +393,23 @@ impl Call {
         }
     }
 
+    /// Whether an offer may be made now: the call can renegotiate and no offer of ours
+    /// awaits its answer. Offers must not overlap: an answer carries no reference to its
+    /// offer, so the answer to the first would be applied to the second, and the second's
+    /// answer dropped, leaving the media of the second change (say, our camera) never
+    /// negotiated. When this says no, [`Self::offer_later`].
+    pub fn may_offer(&self) -> bool {
+        self.can_renegotiate() && !self.making_offer
+    }
+
+    /// Our media changed while an offer is under way: [`Output::Renegotiate`] follows once
+    /// the negotiation is over.
+    pub fn offer_later(&mut self) {
+        if self.can_renegotiate() {
+            self.offer_wanted = true;
+        }
+    }
+
     /// WebRTC needs to renegotiate (video added, hold, ICE restart): sends the new offer.
     /// Version 0 peers cannot renegotiate, so nothing is sent to them.
     pub fn negotiate_offer(
@@ -396,6 +421,7 @@ impl Call {
             return Vec::new();
         }
         self.making_offer = true;
+        self.offer_wanted = false;
         vec![self.negotiate("offer", offer_sdp, stream_metadata)]
     }
 
@@ -408,7 +434,12 @@ impl Call {
         if matches!(self.state, State::Ended(_)) {
             return Vec::new();
         }
-        vec![self.negotiate("answer", answer_sdp, stream_metadata)]
+        let mut outputs = vec![self.negotiate("answer", answer_sdp, stream_metadata)];
+        // Our own offer gave way to theirs: what it carried goes in a new one.
+        if std::mem::take(&mut self.offer_wanted) && self.can_renegotiate() {
+            outputs.push(Output::Renegotiate);
+        }
+        outputs
     }
 
     fn negotiate(
@@ -611,6 +642,10 @@ impl Call {
                         if self.making_offer && self.outgoing {
                             return outputs;
                         }
+                        if self.making_offer {
+                            // Rolled back: our change is offered again after our answer.
+                            self.offer_wanted = true;
+                        }
                         self.making_offer = false;
                         outputs.push(Output::SetRemoteDescription {
                             sdp: sdp.to_owned(),
@@ -624,6 +659,9 @@ impl Call {
                             sdp: sdp.to_owned(),
                             kind: "answer",
                         });
+                        if std::mem::take(&mut self.offer_wanted) {
+                            outputs.push(Output::Renegotiate);
+                        }
                     }
                     _ => {}
                 }
@@ -1118,6 +1156,53 @@ mod tests {
         let out = callee.receive("m.call.negotiate", &user("@alice:hs"),
             &json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1", "lifetime": 60000, "description": {"type": "offer", "sdp": "x"}}));
         assert!(out.contains(&Output::CreateAnswer));
+    }
+
+    #[test]
+    fn offers_never_overlap_and_changes_made_meanwhile_are_offered_after() {
+        let bob = user("@bob:hs");
+        // The camera goes on while our hold offer awaits its answer: no second offer now,
+        // one right after the answer.
+        let mut call = connected_caller();
+        assert!(call.may_offer());
+        call.negotiate_offer("hold".into(), None);
+        assert!(!call.may_offer());
+        call.offer_later();
+        let out = call.receive("m.call.negotiate", &bob, &negotiate("answer", "a1"));
+        assert_eq!(
+            out.last(),
+            Some(&Output::Renegotiate),
+            "after the answer is applied: {out:?}"
+        );
+        let setting = out
+            .iter()
+            .position(|o| matches!(o, Output::SetRemoteDescription { .. }));
+        assert!(setting < out.iter().position(|o| *o == Output::Renegotiate));
+        assert!(call.may_offer());
+        call.negotiate_offer("camera".into(), None);
+        let out = call.receive("m.call.negotiate", &bob, &negotiate("answer", "a2"));
+        assert!(!out.contains(&Output::Renegotiate), "nothing more to offer");
+
+        // The polite side's offer is rolled back in a collision: offered again after its
+        // answer to theirs.
+        let mut callee = ringing(json!("1"));
+        callee.answer("a".into(), 0);
+        callee.negotiate_offer("camera".into(), None);
+        let theirs = json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1", "lifetime": 60000,
+            "description": {"type": "offer", "sdp": "x"}});
+        let out = callee.receive("m.call.negotiate", &user("@alice:hs"), &theirs);
+        assert!(out.contains(&Output::CreateAnswer));
+        let out = callee.negotiate_answer("ours".into(), None);
+        assert_eq!(out.last(), Some(&Output::Renegotiate));
+        assert!(callee.may_offer());
+        // Without a collision an answer brings nothing more.
+        let out = callee.receive("m.call.negotiate", &user("@alice:hs"), &theirs);
+        assert!(out.contains(&Output::CreateAnswer));
+        assert!(
+            !callee
+                .negotiate_answer("ours".into(), None)
+                .contains(&Output::Renegotiate)
+        );
     }
 
     #[test]

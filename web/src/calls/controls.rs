@@ -1,8 +1,11 @@
 //! The call's controls: mute, the camera (off, on, or added to a voice call), hold and
 //! resume, and switching the microphone or camera.
 
-use super::manager::{Inner, Manager, metadata};
-use crate::platform::storage;
+use super::{
+    manager::{Inner, Manager, metadata},
+    outputs::offer_media,
+};
+use crate::platform::{panic::warn, storage};
 
 impl Manager {
     pub(super) async fn toggle_mute_now(&self, inner: &mut Inner) {
@@ -44,15 +47,12 @@ impl Manager {
             .await
         {
             Ok(track) => track,
-            Err(_) => return,
+            Err(error) => return warn(&format!("Weft calls: no camera: {error}")),
         };
         active.peer.add_track(&track, media);
-        let meta = metadata(media);
         self.view.streams_changed();
-        if let Ok(offer) = active.peer.offer(false).await {
-            let outputs = active.call.negotiate_offer(offer, Some(meta));
-            self.run(inner, outputs).await;
-        }
+        let outputs = offer_media(active, false).await;
+        self.run(inner, outputs).await;
     }
 
     pub(super) async fn hold_or_resume(&self, inner: &mut Inner) {
@@ -78,11 +78,8 @@ impl Manager {
             }
         };
         active.peer.set_hold(active.hold.is_some());
-        let meta = metadata(media);
-        if let Ok(offer) = active.peer.offer(false).await {
-            let outputs = active.call.negotiate_offer(offer, Some(meta));
-            self.run(inner, outputs).await;
-        }
+        let outputs = offer_media(active, false).await;
+        self.run(inner, outputs).await;
     }
 
     /// Uses microphone (`"audio"`) or camera (`"video"`) `id` in this call.

@@ -10,7 +10,7 @@ use super::{
     manager::{Active, Inner, Manager, Phase, metadata, now_ms},
     placing::SETTLE_MS,
 };
-use crate::platform::{sound::Looping, webrtc::Stream};
+use crate::platform::{panic::warn, sound::Looping, webrtc::Stream};
 
 impl Manager {
     /// Carries out the machine's outputs, and those they lead to, in order.
@@ -26,7 +26,8 @@ impl Manager {
                     content,
                 } => self.send(active.number, active.room_id.clone(), event_type, content),
                 Output::SetRemoteDescription { sdp, kind } => {
-                    if active.peer.set_remote(kind, &sdp).await.is_err() {
+                    if let Err(error) = active.peer.set_remote(kind, &sdp).await {
+                        warn(&format!("Weft calls: the {kind} was refused: {error}"));
                         pending.extend(active.call.hang_up("unknown_error"));
                     }
                 }
@@ -34,9 +35,12 @@ impl Manager {
                     active.ring = if on { Looping::start("ring.wav") } else { None }
                 }
                 Output::CreateAnswer => {
-                    if let Ok(answer) = active.peer.answer().await {
-                        let meta = active.media.as_ref().map(metadata);
-                        pending.extend(active.call.negotiate_answer(answer, meta));
+                    match active.peer.answer().await {
+                        Ok(answer) => {
+                            let meta = active.media.as_ref().map(metadata);
+                            pending.extend(active.call.negotiate_answer(answer, meta));
+                        }
+                        Err(error) => warn(&format!("Weft calls: no answer made: {error}")),
                     }
                     let held = active.peer.held();
                     self.view.update(|s| s.remote_hold = held);
@@ -67,12 +71,8 @@ impl Manager {
                         camera,
                     );
                 }
-                Output::RestartIce => {
-                    if let Ok(offer) = active.peer.offer(true).await {
-                        let meta = active.media.as_ref().map(metadata);
-                        pending.extend(active.call.negotiate_offer(offer, meta));
-                    }
-                }
+                Output::RestartIce => pending.extend(offer_media(active, true).await),
+                Output::Renegotiate => pending.extend(offer_media(active, false).await),
                 Output::AddIceCandidate(candidate) => active.peer.add_candidate(&candidate).await,
                 Output::Close => {}
             }
@@ -108,15 +108,27 @@ impl Manager {
 /// Answering a voice offer with the camera on: the answer can only carry audio, so the
 /// video goes in a renegotiation right after it.
 pub(super) async fn video_after_answer(active: &mut Active) -> Vec<Output> {
-    let Some(media) = &active.media else {
-        return Vec::new();
-    };
-    if !active.call.needs_video_offer(media.has_video()) {
+    let sending_video = active.media.as_ref().is_some_and(|m| m.has_video());
+    if !active.call.needs_video_offer(sending_video) {
         return Vec::new();
     }
-    let meta = metadata(media);
-    match active.peer.offer(false).await {
-        Ok(offer) => active.call.negotiate_offer(offer, Some(meta)),
-        Err(_) => Vec::new(),
+    offer_media(active, false).await
+}
+
+/// Offers our media as it is now (`restart`: with new ICE credentials), unless an offer is
+/// already under way: offers must not overlap (see `Call::may_offer`), so then the machine
+/// asks for this one again once that negotiation is over.
+pub(super) async fn offer_media(active: &mut Active, restart: bool) -> Vec<Output> {
+    if !active.call.may_offer() || !active.peer.is_stable() {
+        active.call.offer_later();
+        return Vec::new();
+    }
+    let meta = active.media.as_ref().map(metadata);
+    match active.peer.offer(restart).await {
+        Ok(offer) => active.call.negotiate_offer(offer, meta),
+        Err(error) => {
+            warn(&format!("Weft calls: no offer made: {error}"));
+            Vec::new()
+        }
     }
 }

@@ -405,6 +405,12 @@ impl Peer {
                 .all(|d| d == "inactive" || d == "recvonly")
     }
 
+    /// No offer or answer is half done (`signalingState` is `stable`): a new offer may
+    /// start.
+    pub fn is_stable(&self) -> bool {
+        string_field(&self.pc, "signalingState") == "stable"
+    }
+
     /// Our current session description, with the candidates gathered so far.
     pub fn local_sdp(&self) -> Option<String> {
         self.pc.local_description().map(|d| d.sdp())
