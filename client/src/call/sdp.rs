@@ -17,48 +17,31 @@ impl Sdp {
         &self.0
     }
 
-    pub fn into_string(self) -> String {
-        self.0
-    }
-
     /// Whether a video stream is offered or accepted: an `m=video` section whose port is
     /// not 0 (port 0 rejects or disables a section, unless it is `a=bundle-only`, which
     /// shares another section's transport).
     pub fn has_video(&self) -> bool {
-        self.media().any(|m| m.kind == "video" && m.active)
-    }
-
-    /// The media sections (`m=` lines and the attributes under them), in order.
-    fn media(&self) -> impl Iterator<Item = Media<'_>> {
-        let mut sections = Vec::new();
-        for line in self.0.lines() {
-            let line = line.trim_end_matches('\r');
+        // One pass over the lines, nothing collected: this runs in the first load (the
+        // timeline's call lines), where every kilobyte counts.
+        let mut rejected_video = false;
+        for line in self.0.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
             if let Some(media) = line.strip_prefix("m=") {
                 let mut fields = media.split(' ');
-                let kind = fields.next().unwrap_or_default();
+                let video = fields.next() == Some("video");
                 // "9" or "9/2" (a port and a count).
                 let port = fields.next().unwrap_or_default();
                 let port = port.split('/').next().unwrap_or_default();
-                sections.push(Media {
-                    kind,
-                    active: !port.is_empty() && port != "0",
-                });
-            } else if line == "a=bundle-only"
-                && let Some(last) = sections.last_mut()
-            {
-                last.active = true;
+                if video && !port.is_empty() && port != "0" {
+                    return true;
+                }
+                rejected_video = video;
+            } else if rejected_video && line == "a=bundle-only" {
+                return true;
             }
         }
-        sections.into_iter()
+        false
     }
-}
-
-/// One media section.
-struct Media<'a> {
-    /// `audio`, `video`, `application`, ...
-    kind: &'a str,
-    /// Not rejected.
-    active: bool,
 }
 
 /// An offer or answer as call events carry it (`{"type": "offer", "sdp": "v=0…"}`).
