@@ -202,7 +202,7 @@ struct CallEventContent {
 
 #[derive(serde::Deserialize)]
 struct Sdp {
-    sdp: crate::call::Sdp,
+    sdp: String,
 }
 
 /// A call event: the invite becomes the call's line; the others update it.
@@ -217,7 +217,9 @@ fn classify_call(
     let sender = event.sender.clone();
     let (update, shown) = match event.kind.as_str() {
         "m.call.invite" => {
-            let video = content.offer.is_some_and(|offer| offer.sdp.has_video());
+            let video = content
+                .offer
+                .is_some_and(|offer| crate::call::Sdp::new(offer.sdp).has_video());
             let Incoming::Item(mut line) = item(ItemKind::State, String::new()) else {
                 return None;
             };
