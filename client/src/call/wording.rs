@@ -38,32 +38,24 @@ pub fn words(outcome: Outcome, video: bool) -> String {
     } else {
         ("Call", "call")
     };
-    // Pieces joined rather than `format!` at every arm: this runs in the first load.
-    let duration;
-    let pieces: [&str; 3] = match outcome {
-        Outcome::Incoming => ["Incoming ", lower, ""],
-        Outcome::Calling => ["Calling…", "", ""],
-        Outcome::InProgress => [kind, " in progress", ""],
-        Outcome::Declined { by_us: true } => ["You declined the ", lower, ""],
-        Outcome::Declined { by_us: false } => [kind, " declined", ""],
+    match outcome {
+        Outcome::Incoming => format!("Incoming {lower}"),
+        Outcome::Calling => "Calling…".to_owned(),
+        Outcome::InProgress => format!("{kind} in progress"),
+        Outcome::Declined { by_us: true } => format!("You declined the {lower}"),
+        Outcome::Declined { by_us: false } => format!("{kind} declined"),
         Outcome::Ended {
             lasted_ms: Some(ms),
-        } => {
-            duration = format_duration(ms);
-            [kind, " ended · ", &duration]
+        } => format!("{kind} ended · {}", format_duration(ms)),
+        Outcome::Ended { lasted_ms: None } => format!("{kind} ended"),
+        Outcome::NoAnswer => "No answer".to_owned(),
+        Outcome::Cancelled => format!("{kind} cancelled"),
+        Outcome::Missed => format!("Missed {lower}"),
+        Outcome::AnsweredElsewhere => "Answered on another device".to_owned(),
+        Outcome::CouldNotConnect => {
+            "The call could not connect. Check your network, then try again.".to_owned()
         }
-        Outcome::Ended { lasted_ms: None } => [kind, " ended", ""],
-        Outcome::NoAnswer => ["No answer", "", ""],
-        Outcome::Cancelled => [kind, " cancelled", ""],
-        Outcome::Missed => ["Missed ", lower, ""],
-        Outcome::AnsweredElsewhere => ["Answered on another device", "", ""],
-        Outcome::CouldNotConnect => [
-            "The call could not connect. Check your network, then try again.",
-            "",
-            "",
-        ],
-    };
-    pieces.concat()
+    }
 }
 
 /// How a call we took part in ended, for the call screen: why it ended, how long it
