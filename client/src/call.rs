@@ -1,6 +1,9 @@
 //! The rules of 1:1 calls over `m.call.*` room events (VoIP v1), as pure decisions the call
 //! state machine builds on: reading call event contents (v0 and v1), whether an invite
-//! should ring, which party an event belongs to, and glare resolution.
+//! should ring, which invites a batch of events already settled, which party an event
+//! belongs to, and glare resolution. `sdp.rs` reads session descriptions, `metadata.rs`
+//! the streams' metadata, `wording.rs` puts calls in words for the timeline and the call
+//! screen alike.
 //!
 //! Nothing here touches WebRTC or the network; see `../shared/spec/voip.md` for the spec
 //! and for what Element's implementation does.
@@ -8,9 +11,14 @@
 use std::time::Duration;
 
 mod machine;
+mod metadata;
+mod sdp;
 pub mod turn;
+pub mod wording;
 
 pub use machine::{Call, EndReason, GlareOutcome, INVITE_LIFETIME, Output, State, handle_glare};
+pub use metadata::SdpStreamMetadata;
+pub use sdp::{Sdp, SessionDescription};
 
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::Deserialize;
@@ -50,6 +58,30 @@ impl CallSignal {
     }
 }
 
+/// The call events of one batch that may still need answering: an invite answered,
+/// declined or hung up within the same batch (an initial sync after a call) is left out,
+/// so it never rings, even for a moment. Everything else keeps its order.
+pub fn without_settled(signals: Vec<CallSignal>) -> Vec<CallSignal> {
+    let call_id =
+        |s: &CallSignal| crate::event::parse_json::<CallCommon>(s.content.get()).map(|c| c.call_id);
+    let settled: Vec<String> = signals
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.event_type.as_str(),
+                "m.call.answer" | "m.call.hangup" | "m.call.reject"
+            )
+        })
+        .filter_map(|s| call_id(s).ok())
+        .collect();
+    signals
+        .into_iter()
+        .filter(|s| {
+            s.event_type != "m.call.invite" || call_id(s).is_ok_and(|id| !settled.contains(&id))
+        })
+        .collect()
+}
+
 /// Fields every `m.call.*` event carries.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct CallCommon {
@@ -86,6 +118,11 @@ pub struct CallInvite {
     pub lifetime: u64,
     #[serde(default)]
     pub invitee: Option<OwnedUserId>,
+    /// The caller's offer.
+    pub offer: SessionDescription,
+    /// What the caller's streams are (their mute state).
+    #[serde(default, alias = "org.matrix.msc3077.sdp_stream_metadata")]
+    pub sdp_stream_metadata: Option<SdpStreamMetadata>,
 }
 
 /// `m.call.hangup`; a missing reason means the user hung up.
@@ -342,6 +379,65 @@ mod tests {
         assert_eq!(
             resolve_glare(true, "0000", &invite("9999", None, json!("1"))),
             Glare::AnswerTheirs
+        );
+    }
+
+    #[test]
+    fn invites_settled_in_the_same_batch_are_left_out() {
+        let signal = |event_type: &str, call_id: &str| CallSignal {
+            room_id: "!dm:hs".try_into().unwrap(),
+            sender: user("@alice:hs"),
+            event_type: event_type.to_owned(),
+            content: serde_json::value::to_raw_value(
+                &json!({"call_id": call_id, "party_id": "P", "version": "1"}),
+            )
+            .unwrap(),
+            age_ms: None,
+        };
+        let batch = vec![
+            signal("m.call.invite", "answered"),
+            signal("m.call.invite", "open"),
+            signal("m.call.candidates", "answered"),
+            signal("m.call.answer", "answered"),
+            signal("m.call.invite", "declined"),
+            signal("m.call.reject", "declined"),
+            signal("m.call.invite", "over"),
+            signal("m.call.hangup", "over"),
+        ];
+        let left: Vec<(String, String)> = without_settled(batch)
+            .into_iter()
+            .map(|s| {
+                let common: CallCommon = serde_json::from_str(s.content.get()).unwrap();
+                (s.event_type, common.call_id)
+            })
+            .collect();
+        let expected = [
+            ("m.call.invite", "open"),
+            ("m.call.candidates", "answered"),
+            ("m.call.answer", "answered"),
+            ("m.call.reject", "declined"),
+            ("m.call.hangup", "over"),
+        ];
+        assert_eq!(left, expected.map(|(t, id)| (t.to_owned(), id.to_owned())));
+    }
+
+    #[test]
+    fn invites_read_their_offer_and_metadata() {
+        let invite: CallInvite = serde_json::from_value(json!({"call_id": "c", "party_id": "P",
+            "version": "1", "lifetime": 60000, "offer": {"type": "offer", "sdp": "v=0\r\nm=audio 9 RTP/AVP 0\r\n"},
+            "org.matrix.msc3077.sdp_stream_metadata": {"s": {"purpose": "m.usermedia", "audio_muted": true}}}))
+        .unwrap();
+        assert!(!invite.offer.sdp.has_video());
+        assert_eq!(
+            invite.sdp_stream_metadata.unwrap().user_media_muted(),
+            (true, false)
+        );
+        // An invite without an offer cannot be answered: it is not an invite.
+        assert!(
+            serde_json::from_value::<CallInvite>(
+                json!({"call_id": "c", "version": "1", "lifetime": 1})
+            )
+            .is_err()
         );
     }
 

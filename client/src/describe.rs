@@ -222,7 +222,7 @@ fn classify_call(
         EventKind::CallInvite => {
             let video = content
                 .offer
-                .is_some_and(|offer| offer.sdp.contains("m=video"));
+                .is_some_and(|offer| crate::call::Sdp::new(offer.sdp).has_video());
             let Incoming::Item(mut line) = item(ItemKind::State, String::new()) else {
                 return None;
             };

@@ -10,8 +10,9 @@ use std::collections::{HashMap, HashSet};
 
 pub use crate::crypto::{UtdReason, WithheldCode};
 use crate::{
+    call::wording::{self, Outcome},
     changes::ItemDiff,
-    media::{Media, Mxc, format_duration},
+    media::{Media, Mxc},
 };
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedTransactionId, OwnedUserId, UserId};
 
@@ -309,28 +310,19 @@ impl CallRecord {
             _ => None,
         });
         let ours = caller == own;
-        // Spelled out: `to_lowercase` would bring Unicode case tables into the wasm.
-        let (kind, lower) = if video {
-            ("Video call", "video call")
-        } else {
-            ("Call", "call")
+        let outcome = match (answered_at, ended, rejected_by) {
+            (_, _, Some(by)) => Outcome::Declined { by_us: by == own },
+            (Some(answered), Some((ended, _)), _) => Outcome::Ended {
+                lasted_ms: Some(ended.saturating_sub(answered)),
+            },
+            (Some(_), None, _) => Outcome::InProgress,
+            (None, Some((_, "invite_timeout")), _) if ours => Outcome::NoAnswer,
+            (None, Some(_), _) if ours => Outcome::Cancelled,
+            (None, Some(_), _) => Outcome::Missed,
+            (None, None, _) if ours => Outcome::Calling,
+            (None, None, _) => Outcome::Incoming,
         };
-        match (answered_at, ended, rejected_by) {
-            (_, _, Some(by)) if by == own => format!("You declined the {lower}"),
-            (_, _, Some(_)) => format!("{kind} declined"),
-            (Some(answered), Some((ended, _)), _) => {
-                format!(
-                    "{kind} ended · {}",
-                    format_duration(ended.saturating_sub(answered))
-                )
-            }
-            (Some(_), None, _) => format!("{kind} in progress"),
-            (None, Some((_, "invite_timeout")), _) if ours => "No answer".to_owned(),
-            (None, Some(_), _) if ours => format!("{kind} cancelled"),
-            (None, Some(_), _) => format!("Missed {lower}"),
-            (None, None, _) if ours => "Calling…".to_owned(),
-            (None, None, _) => format!("Incoming {lower}"),
-        }
+        wording::words(outcome, video)
     }
 }
 

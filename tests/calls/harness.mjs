@@ -432,3 +432,49 @@ export async function selectedCandidateType(page) {
     return stats.find((s) => s.id === pair?.localCandidateId)?.candidateType;
   });
 }
+
+// ---------------------------------------------------------------------------------
+// Diagnostics for a failed call test
+
+/** Keeps the page's console (the app logs call problems it recovers from there). */
+export function recordConsole(page) {
+  const lines = [];
+  const started = Date.now();
+  page.on('console', (m) => lines.push(`${Date.now() - started} ms [${m.type()}] ${m.text()}`));
+  return lines;
+}
+
+/** Writes each page's open peer connections (signalling and ICE state, transceivers with
+ *  their directions and tracks, RTP statistics, both descriptions) and its console to
+ *  test-output/, so a call that failed can be read afterwards. */
+export async function savePeerConnections(testName, pages, consoles = {}) {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const dir = join(ROOT, 'test-output');
+  mkdirSync(dir, { recursive: true });
+  const report = {};
+  for (const [name, page] of Object.entries(pages)) {
+    try {
+      report[name] = await page.evaluate(async () => Promise.all((window.__weftPcs ?? [])
+        .filter(({ pc }) => pc.signalingState !== 'closed')
+        .map(async ({ pc, createdAt }) => ({
+          createdAt,
+          signalingState: pc.signalingState,
+          iceConnectionState: pc.iceConnectionState,
+          transceivers: pc.getTransceivers().map((t) => ({
+            mid: t.mid, direction: t.direction, currentDirection: t.currentDirection,
+            sender: t.sender.track && { kind: t.sender.track.kind, readyState: t.sender.track.readyState, enabled: t.sender.track.enabled, muted: t.sender.track.muted },
+            receiver: { kind: t.receiver.track.kind, readyState: t.receiver.track.readyState, muted: t.receiver.track.muted },
+          })),
+          rtp: [...(await pc.getStats()).values()].filter((s) => /^(inbound|outbound)-rtp$|^transport$/.test(s.type)),
+          local: pc.localDescription?.sdp,
+          remote: pc.remoteDescription?.sdp,
+        }))));
+    } catch (e) {
+      report[name] = String(e);
+    }
+    report[`${name}-console`] = consoles[name] ?? [];
+  }
+  const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${testName}-peer-connections.json`);
+  writeFileSync(file, JSON.stringify(report, null, 1));
+  console.error(`Peer connections saved to ${file}`);
+}

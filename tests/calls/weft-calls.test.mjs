@@ -13,7 +13,7 @@ import { WAIT, api, item, meet, session, step } from '../e2e/steps.mjs';
 import { lookAt } from '../e2e/screens.mjs';
 import {
   checkNetns, coturnConfig, embeddedTurnConfig, inbound, installPeerConnectionProbe, launchCallBrowser,
-  mediaFlows, openPeerConnections, selectedCandidateType, startCoturn,
+  mediaFlows, openPeerConnections, recordConsole, savePeerConnections, selectedCandidateType, startCoturn,
   callRegion, callStatus as status, callButton as button,
 } from './harness.mjs';
 
@@ -36,11 +36,14 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
   const server = await startServer({ config: (await embeddedTurnConfig()).config });
   const { browser, close } = await launchCallBrowser();
   const pages = {};
+  const consoles = {};
   try {
     const contexts = [await browser.newContext(), await browser.newContext()];
     for (const context of contexts) await installPeerConnectionProbe(context);
     const alice = pages.alice = await contexts[0].newPage();
     const bob = pages.bob = await contexts[1].newPage();
+    consoles.alice = recordConsole(alice);
+    consoles.bob = recordConsole(bob);
 
     await step('alice and bob share a room; bob looks at another room', async () => {
       // In the clear, so the test can read the call events on the server (glare below);
@@ -271,6 +274,7 @@ test('calls between two Weft clients, direct and relayed', { timeout: 300_000 },
       await status(bob).filter({ hasText: /Call ended/ }).waitFor({ timeout: 10_000 });
     });
   } catch (error) {
+    await savePeerConnections('weft-calls', pages, consoles);
     await saveArtifacts('weft-calls', pages, server);
     throw error;
   } finally {

@@ -10,7 +10,14 @@ use leptos::prelude::*;
 use crate::handle::ClientHandle;
 
 mod call_screen;
+mod controls;
+mod inbox;
+mod incoming;
 mod manager;
+mod outbox;
+mod outputs;
+mod placing;
+mod screen;
 
 /// The call manager and its screen, fetching the calls chunk first. A chunk that cannot
 /// be fetched (offline, a deploy replaced it) shows an error instead of a broken app.

@@ -16,6 +16,7 @@ pub mod net;
 pub mod notify;
 pub mod panic;
 pub mod probe;
+pub mod random;
 pub mod seal;
 pub mod sound;
 pub mod storage;

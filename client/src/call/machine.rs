@@ -20,8 +20,8 @@ use ruma::{OwnedUserId, UserId};
 use serde_json::{Value, json};
 
 use super::{
-    CallCommon, CallHangup, CallInvite, CallSelectAnswer, Glare, VERSION, answered_elsewhere,
-    resolve_glare,
+    CallCommon, CallHangup, CallInvite, CallSelectAnswer, Glare, SdpStreamMetadata, VERSION,
+    answered_elsewhere, resolve_glare,
 };
 
 /// How long our invites stay valid (the spec recommends at least 90 s).
@@ -77,12 +77,16 @@ pub enum Output {
     Ring(bool),
     /// Create an answer to the offer just applied and hand it to [`Call::negotiate_answer`].
     CreateAnswer,
-    /// The peer's stream metadata (purposes, mute state) changed.
-    RemoteStreams(Value),
+    /// The peer's stream metadata (purposes, mute state): in their invite or answer, or
+    /// changed since.
+    RemoteStreams(SdpStreamMetadata),
     /// Answer this call at once with the media already captured (glare hand-over).
     AutoAnswer,
     /// Restart ICE (`RTCPeerConnection.restartIce()`), which leads to a renegotiation.
     RestartIce,
+    /// Our media changed while another negotiation was under way: make a new offer now
+    /// (see [`Call::may_offer`]) and hand it to [`Call::negotiate_offer`].
+    Renegotiate,
     /// Add the peer's ICE candidate (an `RTCIceCandidateInit`; empty `candidate` = end).
     AddIceCandidate(Value),
     /// Tear the peer connection down.
@@ -111,11 +115,19 @@ pub struct Call {
     outgoing: bool,
     /// Our renegotiation offer awaits its answer.
     making_offer: bool,
+    /// Our media changed while a negotiation was under way (our offer unanswered, or
+    /// rolled back in a collision): another offer goes out once it is over.
+    offer_wanted: bool,
     /// Media flowed at some point (decides `ice_failed` vs `ice_timeout`).
     was_connected: bool,
     /// A lost connection: when to restart ICE, and when to give up.
     restart_at: Option<u64>,
     give_up_at: Option<u64>,
+    /// Our streams' metadata, sent with every invite, answer and negotiation.
+    local_streams: Option<SdpStreamMetadata>,
+    /// The offer we were called with has video (else answering with the camera on needs a
+    /// renegotiation right after the answer).
+    offered_video: bool,
 }
 
 impl Call {
@@ -126,6 +138,7 @@ impl Call {
         own: OwnedUserId,
         invitee: OwnedUserId,
         offer_sdp: String,
+        streams: Option<SdpStreamMetadata>,
         now_ms: u64,
     ) -> (Self, Vec<Output>) {
         let lifetime = INVITE_LIFETIME.as_millis() as u64;
@@ -142,14 +155,18 @@ impl Call {
             remote_buffer: Vec::new(),
             outgoing: true,
             making_offer: false,
+            offer_wanted: false,
             was_connected: false,
             restart_at: None,
             give_up_at: None,
+            local_streams: streams,
+            offered_video: false,
         };
         let mut content = call.common();
         content["lifetime"] = json!(lifetime);
         content["invitee"] = json!(invitee);
         content["offer"] = json!({"type": "offer", "sdp": offer_sdp});
+        call.add_streams(&mut content);
         (
             call,
             vec![Output::Send {
@@ -164,7 +181,6 @@ impl Call {
     pub fn incoming(
         invite: &CallInvite,
         sender: &UserId,
-        offer_sdp: String,
         party_id: String,
         own: OwnedUserId,
         left: Duration,
@@ -189,17 +205,24 @@ impl Call {
             remote_buffer: Vec::new(),
             outgoing: false,
             making_offer: false,
+            offer_wanted: false,
             was_connected: false,
             restart_at: None,
             give_up_at: None,
+            local_streams: None,
+            offered_video: invite.offer.sdp.has_video(),
         };
-        let outputs = vec![
-            Output::SetRemoteDescription {
-                sdp: offer_sdp,
-                kind: "offer",
-            },
-            Output::Ring(true),
-        ];
+        let mut outputs = vec![Output::SetRemoteDescription {
+            sdp: invite.offer.sdp.as_str().to_owned(),
+            kind: "offer",
+        }];
+        outputs.extend(
+            invite
+                .sdp_stream_metadata
+                .clone()
+                .map(Output::RemoteStreams),
+        );
+        outputs.push(Output::Ring(true));
         (call, outputs)
     }
 
@@ -243,8 +266,40 @@ impl Call {
         self.outgoing
     }
 
+    /// Someone calls us with video.
+    pub fn offered_video(&self) -> bool {
+        self.offered_video
+    }
+
+    /// After answering (or answering a glare's winner) while sending video: whether the
+    /// video needs an offer of its own, because the offer we answered had none (the answer
+    /// can only carry what was offered).
+    pub fn needs_video_offer(&self, sending_video: bool) -> bool {
+        sending_video && !self.offered_video && self.can_renegotiate()
+    }
+
+    /// Whether an invite from `sender` crosses ours (glare): the person we are still
+    /// calling calls us at the same time, with another call. (The caller checks the room.)
+    pub fn is_glare(&self, invite: &CallInvite, sender: &UserId) -> bool {
+        self.call_id != invite.common.call_id
+            && self.state == State::Inviting
+            && self.peer_user().is_some_and(|user| user == sender)
+    }
+
+    /// Our streams' metadata from now on (sent with the answer and any negotiation).
+    pub fn set_local_streams(&mut self, streams: SdpStreamMetadata) {
+        self.local_streams = Some(streams);
+    }
+
     fn common(&self) -> Value {
         json!({"call_id": self.call_id, "party_id": self.party_id, "version": VERSION})
+    }
+
+    /// Every invite, answer and negotiation says which stream is what.
+    fn add_streams(&self, content: &mut Value) {
+        if let Some(streams) = &self.local_streams {
+            content["sdp_stream_metadata"] = streams.to_json();
+        }
     }
 
     fn end(&mut self, reason: EndReason, mut outputs: Vec<Output>) -> Vec<Output> {
@@ -265,6 +320,7 @@ impl Call {
         self.flush_at = Some(now_ms + CALLEE_FIRST_BATCH_MS);
         let mut content = self.common();
         content["answer"] = json!({"type": "answer", "sdp": answer_sdp});
+        self.add_streams(&mut content);
         vec![
             Output::Ring(false),
             Output::Send {
@@ -337,17 +393,35 @@ impl Call {
         }
     }
 
+    /// Whether an offer may be made now: the call can renegotiate and no offer of ours
+    /// awaits its answer. Offers must not overlap: an answer carries no reference to its
+    /// offer, so the answer to the first would be applied to the second, and the second's
+    /// answer dropped, leaving the media of the second change (say, our camera) never
+    /// negotiated. When this says no, [`Self::offer_later`].
+    pub fn may_offer(&self) -> bool {
+        self.can_renegotiate() && !self.making_offer
+    }
+
+    /// Our media changed while an offer is under way: [`Output::Renegotiate`] follows once
+    /// the negotiation is over.
+    pub fn offer_later(&mut self) {
+        if self.can_renegotiate() {
+            self.offer_wanted = true;
+        }
+    }
+
     /// WebRTC needs to renegotiate (video added, hold, ICE restart): sends the new offer.
     /// Version 0 peers cannot renegotiate, so nothing is sent to them.
     pub fn negotiate_offer(
         &mut self,
         offer_sdp: String,
-        stream_metadata: Option<Value>,
+        stream_metadata: Option<SdpStreamMetadata>,
     ) -> Vec<Output> {
         if !self.can_renegotiate() {
             return Vec::new();
         }
         self.making_offer = true;
+        self.offer_wanted = false;
         vec![self.negotiate("offer", offer_sdp, stream_metadata)]
     }
 
@@ -355,21 +429,32 @@ impl Call {
     pub fn negotiate_answer(
         &mut self,
         answer_sdp: String,
-        stream_metadata: Option<Value>,
+        stream_metadata: Option<SdpStreamMetadata>,
     ) -> Vec<Output> {
         if matches!(self.state, State::Ended(_)) {
             return Vec::new();
         }
-        vec![self.negotiate("answer", answer_sdp, stream_metadata)]
+        let mut outputs = vec![self.negotiate("answer", answer_sdp, stream_metadata)];
+        // Our own offer gave way to theirs: what it carried goes in a new one.
+        if std::mem::take(&mut self.offer_wanted) && self.can_renegotiate() {
+            outputs.push(Output::Renegotiate);
+        }
+        outputs
     }
 
-    fn negotiate(&self, kind: &str, sdp: String, stream_metadata: Option<Value>) -> Output {
+    fn negotiate(
+        &mut self,
+        kind: &str,
+        sdp: String,
+        stream_metadata: Option<SdpStreamMetadata>,
+    ) -> Output {
+        if stream_metadata.is_some() {
+            self.local_streams = stream_metadata;
+        }
         let mut content = self.common();
         content["description"] = json!({"type": kind, "sdp": sdp});
         content["lifetime"] = json!(60_000);
-        if let Some(metadata) = stream_metadata {
-            content["sdp_stream_metadata"] = metadata;
-        }
+        self.add_streams(&mut content);
         Output::Send {
             event_type: "m.call.negotiate",
             content,
@@ -377,12 +462,13 @@ impl Call {
     }
 
     /// Our mute state or stream purposes changed without renegotiation.
-    pub fn streams_changed(&self, stream_metadata: Value) -> Vec<Output> {
+    pub fn streams_changed(&mut self, stream_metadata: SdpStreamMetadata) -> Vec<Output> {
         if self.v0_peer || matches!(self.state, State::Ended(_)) {
             return Vec::new();
         }
+        self.local_streams = Some(stream_metadata);
         let mut content = self.common();
-        content["sdp_stream_metadata"] = stream_metadata;
+        self.add_streams(&mut content);
         vec![Output::Send {
             event_type: "m.call.sdp_stream_metadata_changed",
             content,
@@ -486,6 +572,8 @@ impl Call {
                     sdp: sdp.to_owned(),
                     kind: "answer",
                 }];
+                // The answer we chose says what the answerer's streams are.
+                outputs.extend(SdpStreamMetadata::of_content(content).map(Output::RemoteStreams));
                 // Candidates of the chosen party that came early; the others' are dropped.
                 let chosen = common.party().map(ToOwned::to_owned);
                 for (user, party, candidate) in std::mem::take(&mut self.remote_buffer) {
@@ -543,16 +631,20 @@ impl Call {
                 let Some(sdp) = content.pointer("/description/sdp").and_then(Value::as_str) else {
                     return Vec::new();
                 };
-                let mut outputs = Vec::new();
-                if let Some(metadata) = content.get("sdp_stream_metadata") {
-                    outputs.push(Output::RemoteStreams(metadata.clone()));
-                }
+                let mut outputs: Vec<Output> = SdpStreamMetadata::of_content(content)
+                    .map(Output::RemoteStreams)
+                    .into_iter()
+                    .collect();
                 match kind {
                     Some("offer") => {
                         // Perfect negotiation: on a collision the caller (impolite) keeps
                         // its own offer; the callee (polite) rolls back and answers.
                         if self.making_offer && self.outgoing {
                             return outputs;
+                        }
+                        if self.making_offer {
+                            // Rolled back: our change is offered again after our answer.
+                            self.offer_wanted = true;
                         }
                         self.making_offer = false;
                         outputs.push(Output::SetRemoteDescription {
@@ -567,6 +659,9 @@ impl Call {
                             sdp: sdp.to_owned(),
                             kind: "answer",
                         });
+                        if std::mem::take(&mut self.offer_wanted) {
+                            outputs.push(Output::Renegotiate);
+                        }
                     }
                     _ => {}
                 }
@@ -576,14 +671,10 @@ impl Call {
                 "m.call.sdp_stream_metadata_changed"
                 | "org.matrix.call.sdp_stream_metadata_changed",
                 _,
-            ) if self.is_peer(sender, &common) => {
-                let metadata = content
-                    .get("sdp_stream_metadata")
-                    .or_else(|| content.get("org.matrix.msc3077.sdp_stream_metadata"));
-                metadata
-                    .map(|m| vec![Output::RemoteStreams(m.clone())])
-                    .unwrap_or_default()
-            }
+            ) if self.is_peer(sender, &common) => SdpStreamMetadata::of_content(content)
+                .map(Output::RemoteStreams)
+                .into_iter()
+                .collect(),
             ("m.call.candidates", _) => {
                 let candidates = content
                     .get("candidates")
@@ -636,7 +727,7 @@ pub enum GlareOutcome {
     /// Ours was hung up (`replaced`); theirs is answered at once with our media.
     Replaced {
         ours: Vec<Output>,
-        /// Boxed: a call is large, and `KeepOurs` carries nothing.
+        /// Boxed: a call is large, and the other outcome carries nothing.
         theirs: Box<Call>,
         theirs_outputs: Vec<Output>,
     },
@@ -650,7 +741,6 @@ pub fn handle_glare(
     ours: &mut Call,
     invite: &CallInvite,
     sender: &UserId,
-    offer_sdp: String,
     party_id: String,
     left: Duration,
     now_ms: u64,
@@ -659,15 +749,8 @@ pub fn handle_glare(
         Glare::KeepOurs => GlareOutcome::KeepOurs,
         Glare::AnswerTheirs => {
             let ours_outputs = ours.hang_up("replaced");
-            let (theirs, outputs) = Call::incoming(
-                invite,
-                sender,
-                offer_sdp,
-                party_id,
-                ours.own.clone(),
-                left,
-                now_ms,
-            );
+            let (theirs, outputs) =
+                Call::incoming(invite, sender, party_id, ours.own.clone(), left, now_ms);
             // No ringing: the user already asked for this call.
             let mut theirs_outputs: Vec<Output> = outputs
                 .into_iter()
@@ -708,6 +791,7 @@ mod tests {
             user("@alice:hs"),
             user("@bob:hs"),
             "offer-sdp".into(),
+            Some(SdpStreamMetadata::user_media("s0".into(), false, false)),
             1_000,
         )
     }
@@ -729,6 +813,10 @@ mod tests {
         assert_eq!(content["version"], "1");
         assert_eq!(content["invitee"], "@bob:hs");
         assert_eq!(content["offer"]["type"], "offer");
+        assert_eq!(
+            content["sdp_stream_metadata"]["s0"]["purpose"],
+            "m.usermedia"
+        );
     }
 
     #[test]
@@ -804,7 +892,6 @@ mod tests {
         let (call, out) = Call::incoming(
             &invite,
             &user("@alice:hs"),
-            "o".into(),
             "BOBPHONE".into(),
             user("@bob:hs"),
             Duration::from_secs(57),
@@ -1049,10 +1136,9 @@ mod tests {
         // Their offer: apply and answer.
         let out = call.receive("m.call.negotiate", &bob, &negotiate("offer", "their-offer"));
         assert!(out.contains(&Output::CreateAnswer));
-        assert!(
-            out.iter()
-                .any(|o| matches!(o, Output::RemoteStreams(m) if m["s1"]["video_muted"] == true))
-        );
+        assert!(out.iter().any(
+            |o| matches!(o, Output::RemoteStreams(m) if m.user_media_muted() == (false, true))
+        ));
         let out = call.negotiate_answer("our-answer".into(), None);
         let [Output::Send { content, .. }] = out.as_slice() else {
             panic!()
@@ -1073,10 +1159,56 @@ mod tests {
     }
 
     #[test]
+    fn offers_never_overlap_and_changes_made_meanwhile_are_offered_after() {
+        let bob = user("@bob:hs");
+        // The camera goes on while our hold offer awaits its answer: no second offer now,
+        // one right after the answer.
+        let mut call = connected_caller();
+        assert!(call.may_offer());
+        call.negotiate_offer("hold".into(), None);
+        assert!(!call.may_offer());
+        call.offer_later();
+        let out = call.receive("m.call.negotiate", &bob, &negotiate("answer", "a1"));
+        assert_eq!(
+            out.last(),
+            Some(&Output::Renegotiate),
+            "after the answer is applied: {out:?}"
+        );
+        let setting = out
+            .iter()
+            .position(|o| matches!(o, Output::SetRemoteDescription { .. }));
+        assert!(setting < out.iter().position(|o| *o == Output::Renegotiate));
+        assert!(call.may_offer());
+        call.negotiate_offer("camera".into(), None);
+        let out = call.receive("m.call.negotiate", &bob, &negotiate("answer", "a2"));
+        assert!(!out.contains(&Output::Renegotiate), "nothing more to offer");
+
+        // The polite side's offer is rolled back in a collision: offered again after its
+        // answer to theirs.
+        let mut callee = ringing(json!("1"));
+        callee.answer("a".into(), 0);
+        callee.negotiate_offer("camera".into(), None);
+        let theirs = json!({"call_id": "c1", "party_id": "ALICEDEV", "version": "1", "lifetime": 60000,
+            "description": {"type": "offer", "sdp": "x"}});
+        let out = callee.receive("m.call.negotiate", &user("@alice:hs"), &theirs);
+        assert!(out.contains(&Output::CreateAnswer));
+        let out = callee.negotiate_answer("ours".into(), None);
+        assert_eq!(out.last(), Some(&Output::Renegotiate));
+        assert!(callee.may_offer());
+        // Without a collision an answer brings nothing more.
+        let out = callee.receive("m.call.negotiate", &user("@alice:hs"), &theirs);
+        assert!(out.contains(&Output::CreateAnswer));
+        assert!(
+            !callee
+                .negotiate_answer("ours".into(), None)
+                .contains(&Output::Renegotiate)
+        );
+    }
+
+    #[test]
     fn mute_state_travels_and_v0_peers_never_renegotiate() {
         let mut call = connected_caller();
-        let out =
-            call.streams_changed(json!({"s1": {"purpose": "m.usermedia", "audio_muted": true}}));
+        let out = call.streams_changed(SdpStreamMetadata::user_media("s1".into(), true, false));
         let [
             Output::Send {
                 event_type: "m.call.sdp_stream_metadata_changed",
@@ -1093,7 +1225,7 @@ mod tests {
         let mut v0 = ringing(json!(0));
         v0.answer("a".into(), 0);
         assert!(v0.negotiate_offer("o".into(), None).is_empty());
-        assert!(v0.streams_changed(json!({})).is_empty());
+        assert!(v0.streams_changed(SdpStreamMetadata::default()).is_empty());
     }
 
     #[test]
@@ -1128,6 +1260,93 @@ mod tests {
     }
 
     #[test]
+    fn the_streams_of_both_sides_travel_with_the_descriptions() {
+        // Theirs: in the invite, and in the answer we choose.
+        let invite: CallInvite = serde_json::from_value(json!({"call_id": "c1", "party_id": "A",
+            "version": "1", "lifetime": 60000, "offer": {"type": "offer", "sdp": "v=0\r\nm=audio 9 RTP/AVP 0\r\nm=video 9 RTP/AVP 96\r\n"},
+            "sdp_stream_metadata": {"s": {"purpose": "m.usermedia", "video_muted": true}}}))
+        .unwrap();
+        let (mut call, out) = Call::incoming(
+            &invite,
+            &user("@alice:hs"),
+            "B".into(),
+            user("@bob:hs"),
+            Duration::from_secs(50),
+            0,
+        );
+        assert!(call.offered_video());
+        assert!(out.iter().any(
+            |o| matches!(o, Output::RemoteStreams(m) if m.user_media_muted() == (false, true))
+        ));
+        // Ours: set before answering, sent with the answer and later negotiations.
+        call.set_local_streams(SdpStreamMetadata::user_media("mine".into(), true, false));
+        let out = call.answer("a".into(), 0);
+        let Some(Output::Send { content, .. }) =
+            out.iter().find(|o| matches!(o, Output::Send { .. }))
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(content["sdp_stream_metadata"]["mine"]["audio_muted"], true);
+        let out = call.negotiate_answer("a2".into(), None);
+        let [Output::Send { content, .. }] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            content["sdp_stream_metadata"]["mine"]["purpose"],
+            "m.usermedia"
+        );
+
+        let (mut caller, _) = placed();
+        let answer = json!({"call_id": "c1", "party_id": "BOBPHONE", "version": "1", "answer": {"sdp": "a"},
+            "sdp_stream_metadata": {"t": {"purpose": "m.usermedia", "audio_muted": true}}});
+        let out = caller.receive("m.call.answer", &user("@bob:hs"), &answer);
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::RemoteStreams(m) if m.is_user_media("t")))
+        );
+    }
+
+    #[test]
+    fn a_voice_offer_answered_with_the_camera_needs_a_video_offer() {
+        let mut call = ringing(json!("1"));
+        assert!(!call.offered_video());
+        assert!(!call.needs_video_offer(true), "not before answering");
+        call.answer("a".into(), 0);
+        assert!(call.needs_video_offer(true));
+        assert!(!call.needs_video_offer(false));
+        let mut v0 = ringing(json!(0));
+        v0.answer("a".into(), 0);
+        assert!(!v0.needs_video_offer(true), "v0 peers cannot renegotiate");
+    }
+
+    #[test]
+    fn glare_is_the_person_we_call_calling_us() {
+        let (ours, _) = placed();
+        let invite = |call_id: &str| -> CallInvite {
+            serde_json::from_value(
+                json!({"call_id": call_id, "party_id": "BOBPHONE", "version": "1",
+                "lifetime": 90000, "invitee": "@alice:hs", "offer": {"type": "offer", "sdp": "o"}}),
+            )
+            .unwrap()
+        };
+        assert!(ours.is_glare(&invite("c2"), &user("@bob:hs")));
+        assert!(
+            !ours.is_glare(&invite("c2"), &user("@carol:hs")),
+            "someone else"
+        );
+        assert!(
+            !ours.is_glare(&invite("c1"), &user("@bob:hs")),
+            "our own call"
+        );
+        let mut answered = connected_caller();
+        answered.connected();
+        assert!(
+            !answered.is_glare(&invite("c2"), &user("@bob:hs")),
+            "already answered"
+        );
+    }
+
+    #[test]
     fn glare_leaves_exactly_one_call() {
         let invite = |call_id: &str, invitee: Option<&str>| -> CallInvite {
             serde_json::from_value(json!({"call_id": call_id, "party_id": "BOBPHONE", "version": "1", "lifetime": 90000,
@@ -1141,13 +1360,13 @@ mod tests {
             user("@alice:hs"),
             bob.clone(),
             "o".into(),
+            None,
             0,
         );
         let outcome = handle_glare(
             &mut ours,
             &invite("1000", Some("@alice:hs")),
             &bob,
-            "o".into(),
             "ALICEDEV".into(),
             Duration::from_secs(80),
             10,
@@ -1178,13 +1397,13 @@ mod tests {
             user("@alice:hs"),
             bob.clone(),
             "o".into(),
+            None,
             0,
         );
         let outcome = handle_glare(
             &mut ours,
             &invite("1000", Some("@alice:hs")),
             &bob,
-            "o".into(),
             "ALICEDEV".into(),
             Duration::from_secs(80),
             10,
@@ -1197,7 +1416,6 @@ mod tests {
             &mut ours,
             &invite("9999", None),
             &bob,
-            "o".into(),
             "ALICEDEV".into(),
             Duration::from_secs(80),
             10,

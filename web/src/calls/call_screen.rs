@@ -5,7 +5,10 @@
 
 use leptos::{html, prelude::*};
 
-use super::manager::{Manager, Phase};
+use super::{
+    manager::Manager,
+    screen::{Phase, Screen},
+};
 use crate::{
     platform::{clock, storage, webrtc},
     popup::{Kind, close, popup},
@@ -14,14 +17,12 @@ use crate::{
 
 #[component]
 pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView {
-    let screen = manager.with_value(|m| m.screen);
-    let streams = manager.with_value(|m| m.streams);
+    let view = manager.with_value(|m| m.view.clone());
+    let (screen, streams) = (view.screen, view.streams);
     let phase = Memo::new(move |_| screen.with(|s| s.as_ref().map(|s| s.phase.clone())));
     let peer_name =
         move || screen.with(|s| s.as_ref().map(|s| s.peer_name.clone()).unwrap_or_default());
-    let flag = move |f: fn(&super::manager::Screen) -> bool| {
-        move || screen.with(|s| s.as_ref().is_some_and(f))
-    };
+    let flag = move |f: fn(&Screen) -> bool| move || screen.with(|s| s.as_ref().is_some_and(f));
     let act = move |f: fn(&Manager)| move |_| manager.with_value(f);
 
     let remote_ref = NodeRef::<html::Video>::new();
@@ -31,16 +32,12 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
         streams.track();
         phase.track();
         if let Some(element) = remote_ref.get() {
-            match manager.with_value(|m| m.remote.get_value()) {
-                Some(stream) => webrtc::show(&element, &stream),
-                None => element.set_src_object(None),
-            }
+            view.remote
+                .with_value(|stream| webrtc::show(&element, stream.as_ref()));
         }
         if let Some(element) = local_ref.get() {
-            match manager.with_value(|m| m.local.get_value()) {
-                Some(stream) => webrtc::show(&element, &stream),
-                None => element.set_src_object(None),
-            }
+            view.local
+                .with_value(|stream| webrtc::show(&element, stream.as_ref()));
         }
     });
 
@@ -95,7 +92,7 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
                     autoplay
                     playsinline
                     aria-label=move || format!("{}'s video", peer_name())
-                    hidden=move || !flag(super::manager::Screen::shows_remote_video)()
+                    hidden=move || !flag(Screen::shows_remote_video)()
                 ></video>
                 <video
                     class="call-local"
@@ -143,14 +140,14 @@ pub fn CallScreen(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView 
     }
 }
 
-/// Microphones and cameras, as the browser lists them.
+/// The microphones and the cameras.
 type DeviceLists = (Vec<webrtc::Device>, Vec<webrtc::Device>);
 
 /// "Devices": which microphone and camera calls use, switched in the call at once.
 #[component]
 fn DevicesButton(manager: StoredValue<Manager, LocalStorage>) -> impl IntoView {
     let open = RwSignal::new(false);
-    let lists = RwSignal::new_local(DeviceLists::default());
+    let lists: RwSignal<DeviceLists, LocalStorage> = RwSignal::new_local(Default::default());
     let toggle = move |_| {
         let opening = !open.get_untracked();
         open.set(opening);

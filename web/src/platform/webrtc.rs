@@ -14,6 +14,8 @@ use web_sys::{
 };
 use weft_client::call::turn::TurnServers;
 
+use super::panic::warn;
+
 /// What the connection reports.
 pub enum PeerEvent {
     /// A local ICE candidate as `m.call.candidates` carries it.
@@ -23,7 +25,29 @@ pub enum PeerEvent {
     /// The ICE connection state changed ("checking", "connected", "failed", …).
     IceState(String),
     /// The other side's media arrived.
-    RemoteStream(MediaStream),
+    RemoteStream(Stream),
+}
+
+/// A media stream: ours (the preview) or the other side's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stream(MediaStream);
+
+impl Stream {
+    /// The stream's ID: the `msid` in the SDP, which `sdp_stream_metadata` is keyed by.
+    pub fn id(&self) -> String {
+        self.0.id()
+    }
+
+    pub fn has_video(&self) -> bool {
+        self.0.get_video_tracks().length() > 0
+    }
+}
+
+/// Logs a failure the call survives (a constraint not set, a candidate refused).
+fn log_failure(what: &str, result: Result<impl Sized, JsValue>) {
+    if let Err(error) = result {
+        warn(&format!("Weft calls: {what} failed: {error:?}"));
+    }
 }
 
 /// The camera and microphone, stopped when dropped.
@@ -74,9 +98,15 @@ fn constraint(wanted: bool, device: Option<&str>) -> JsValue {
         (true, None) => JsValue::TRUE,
         (true, Some(id)) => {
             let ideal = Object::new();
-            let _ = Reflect::set(&ideal, &"ideal".into(), &id.into());
+            log_failure(
+                "choosing the device",
+                Reflect::set(&ideal, &"ideal".into(), &id.into()),
+            );
             let constraint = Object::new();
-            let _ = Reflect::set(&constraint, &"deviceId".into(), &ideal);
+            log_failure(
+                "choosing the device",
+                Reflect::set(&constraint, &"deviceId".into(), &ideal),
+            );
             constraint.into()
         }
     }
@@ -155,8 +185,8 @@ impl LocalMedia {
     }
 
     /// The stream, to show as the local preview.
-    pub fn stream(&self) -> MediaStream {
-        self.0.clone()
+    pub fn stream(&self) -> Stream {
+        Stream(self.0.clone())
     }
 
     /// The stream's ID, which `sdp_stream_metadata` is keyed by.
@@ -216,10 +246,10 @@ impl Drop for LocalMedia {
     }
 }
 
-/// Shows `stream` in a media element.
-pub fn show(element: &web_sys::Element, stream: &MediaStream) {
+/// Shows `stream` in a media element, or nothing.
+pub fn show(element: &web_sys::Element, stream: Option<&Stream>) {
     if let Some(media) = element.dyn_ref::<HtmlMediaElement>() {
-        media.set_src_object(Some(stream));
+        media.set_src_object(stream.map(|s| &s.0));
     }
 }
 
@@ -301,7 +331,7 @@ impl Peer {
         pc.set_onicegatheringstatechange(Some(on_gathering.as_ref().unchecked_ref()));
         let on_track = Closure::<dyn FnMut(RtcTrackEvent)>::new(move |event: RtcTrackEvent| {
             if let Ok(stream) = event.streams().get(0).dyn_into::<MediaStream>() {
-                on_event(PeerEvent::RemoteStream(stream));
+                on_event(PeerEvent::RemoteStream(Stream(stream)));
             }
         });
         pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
@@ -340,7 +370,10 @@ impl Peer {
             .filter_map(|s| s.dyn_into::<web_sys::RtcRtpSender>().ok())
         {
             if sender.track().is_some_and(|t| t.kind() == track.kind()) {
-                let _ = JsFuture::from(sender.replace_track(Some(track))).await;
+                log_failure(
+                    "replacing the track",
+                    JsFuture::from(sender.replace_track(Some(track))).await,
+                );
             }
         }
     }
@@ -350,7 +383,10 @@ impl Peer {
     pub fn set_hold(&self, hold: bool) {
         let direction = if hold { "sendonly" } else { "sendrecv" };
         for transceiver in self.pc.get_transceivers().iter() {
-            let _ = Reflect::set(&transceiver, &"direction".into(), &direction.into());
+            log_failure(
+                "setting the direction",
+                Reflect::set(&transceiver, &"direction".into(), &direction.into()),
+            );
         }
     }
 
@@ -367,6 +403,12 @@ impl Peer {
             && directions
                 .iter()
                 .all(|d| d == "inactive" || d == "recvonly")
+    }
+
+    /// No offer or answer is half done (`signalingState` is `stable`): a new offer may
+    /// start.
+    pub fn is_stable(&self) -> bool {
+        string_field(&self.pc, "signalingState") == "stable"
     }
 
     /// Our current session description, with the candidates gathered so far.
@@ -388,7 +430,10 @@ impl Peer {
     pub async fn offer(&self, restart: bool) -> Result<String, String> {
         let options = Object::new();
         if restart {
-            let _ = Reflect::set(&options, &"iceRestart".into(), &JsValue::TRUE);
+            log_failure(
+                "asking for an ICE restart",
+                Reflect::set(&options, &"iceRestart".into(), &JsValue::TRUE),
+            );
         }
         let offer = JsFuture::from(
             self.pc
@@ -445,11 +490,14 @@ impl Peer {
         if let Some(index) = candidate["sdpMLineIndex"].as_u64() {
             init.set_sdp_m_line_index(u16::try_from(index).ok());
         }
-        let _ = JsFuture::from(
-            self.pc
-                .add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
-        )
-        .await;
+        log_failure(
+            "adding a candidate",
+            JsFuture::from(
+                self.pc
+                    .add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
+            )
+            .await,
+        );
     }
 }
 
