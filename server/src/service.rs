@@ -65,6 +65,8 @@ pub struct Services {
     pub unread: Arc<unread::Unread>,
     /// TURN credentials for calls.
     pub voip: Arc<voip::Voip>,
+    /// Reading room history under the visibility rules.
+    pub history: Arc<history::History>,
     inner: Arc<Inner>,
 }
 
@@ -153,6 +155,11 @@ impl Services {
                 account_data.clone(),
             )),
             voip: Arc::new(voip::Voip::new(config.turn.clone())),
+            history: Arc::new(history::History::new(
+                storage.clone(),
+                storage.clone(),
+                notifier.clone(),
+            )),
             unread: Arc::new(unread::Unread::new(
                 storage.clone(),
                 storage.clone(),

@@ -376,7 +376,7 @@ impl Services {
         upto: StreamPos,
     ) -> Result<&'a ReadView> {
         if slot.is_none() {
-            *slot = Some(self.read_view(room_id, user, upto, true)?);
+            *slot = Some(self.history.read_view(room_id, user, upto, true)?);
         }
         Ok(slot.as_ref().expect("just built"))
     }
@@ -409,7 +409,7 @@ impl Services {
         let limit = params.timeline_limit;
         let view = self.joined_view(view, room_id, &who.user_id, upto)?;
         let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
-        let scan = self.visible_events(
+        let scan = self.history.visible_events(
             view,
             room_id,
             after,
@@ -482,7 +482,9 @@ impl Services {
                         .transpose()?,
                     _ => None,
                 };
-                let raw = self.render_event(Some(who), event, false, prev.as_deref())?;
+                let raw = self
+                    .history
+                    .render_event(Some(who), event, false, prev.as_deref())?;
                 Ok(raw.cast_unchecked())
             })
             .collect()
@@ -516,9 +518,11 @@ impl Services {
         params: &SyncParams,
     ) -> Result<LeftRoom> {
         let limit = params.timeline_limit;
-        let view = self.read_view(&row.room_id, &who.user_id, row.stream, false)?;
+        let view = self
+            .history
+            .read_view(&row.room_id, &who.user_id, row.stream, false)?;
         let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
-        let scan = self.visible_events(
+        let scan = self.history.visible_events(
             &view,
             &row.room_id,
             since,
