@@ -3,6 +3,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod appender;
 pub mod clock;
 pub mod devices;
 pub mod directory;
@@ -67,22 +68,18 @@ pub struct Services {
     pub voip: Arc<voip::Voip>,
     /// Reading room history under the visibility rules.
     pub history: Arc<history::History>,
+    /// Profile changes, posted into the user's rooms.
+    pub profile: Arc<profile::Profile>,
     inner: Arc<Inner>,
 }
 
 struct Inner {
     config: Config,
     storage: Arc<dyn Storage>,
-    signing_key: Ed25519KeyPair,
+    signing_public_key: [u8; 32],
     notifier: Arc<notifier::Notifier>,
-    durability: Arc<durability::Durability>,
+    appender: Arc<appender::Appender>,
     limits: Arc<ratelimit::Limits>,
-    /// Serialises event creation so each room's DAG stays linear (one
-    /// forward extremity) while the server does not federate.
-    event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
-    /// Bumped whenever something push rules read may have changed (room
-    /// state, a user's push rules), so cached evaluators know to rebuild.
-    push_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 const SIGNING_KEY_META: &str = "signing_key_ed25519";
@@ -124,13 +121,31 @@ impl Services {
             notifier.clone(),
             push_epoch.clone(),
         ));
+        let directory = Arc::new(directory::Directory::new(
+            config.server_name.clone(),
+            storage.clone(),
+            room_reader::RoomReader::new(storage.clone(), storage.clone()),
+            storage.clone(),
+        ));
+        let signing_public_key = signing_key.public_key();
+        let appender = Arc::new(appender::Appender::new(appender::AppenderParts {
+            server_name: config.server_name.clone(),
+            signing_key,
+            events: storage.clone(),
+            state: storage.clone(),
+            directory: directory.clone(),
+            notifier: notifier.clone(),
+            durability,
+            push_epoch: push_epoch.clone(),
+        }));
         Ok(Self {
-            directory: Arc::new(directory::Directory::new(
-                config.server_name.clone(),
+            profile: Arc::new(profile::Profile::new(
                 storage.clone(),
-                room_reader::RoomReader::new(storage.clone(), storage.clone()),
                 storage.clone(),
+                accounts.clone(),
+                appender.clone(),
             )),
+            directory,
             keys: Arc::new(keys::Keys::new(
                 &config,
                 storage.clone(),
@@ -172,12 +187,10 @@ impl Services {
             inner: Arc::new(Inner {
                 config,
                 storage,
-                signing_key,
+                signing_public_key,
                 notifier,
-                durability,
+                appender,
                 limits,
-                event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
-                push_epoch: push_epoch.clone(),
             }),
         })
     }
@@ -195,15 +208,11 @@ impl Services {
 
     /// The public half of the server's ed25519 signing key.
     pub fn signing_public_key(&self) -> [u8; 32] {
-        self.inner.signing_key.public_key()
+        self.inner.signing_public_key
     }
 
     pub fn notifier(&self) -> &notifier::Notifier {
         &self.inner.notifier
-    }
-
-    fn durability(&self) -> &durability::Durability {
-        &self.inner.durability
     }
 
     /// Fails with 429 when `key` has used up its allowance for `action`.
@@ -211,17 +220,8 @@ impl Services {
         self.inner.limits.take(action, key)
     }
 
-    fn signing_key(&self) -> &Ed25519KeyPair {
-        &self.inner.signing_key
-    }
-
-    fn event_lock(&self) -> &tokio::sync::Mutex<room_cache::RoomStates> {
-        &self.inner.event_lock
-    }
-
-    fn push_context_changed(&self) {
-        self.inner
-            .push_epoch
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    /// The door for new events, for the room methods here.
+    fn appender(&self) -> &appender::Appender {
+        &self.inner.appender
     }
 }
