@@ -70,6 +70,8 @@ pub struct Services {
     pub history: Arc<history::History>,
     /// Profile changes, posted into the user's rooms.
     pub profile: Arc<profile::Profile>,
+    /// Creating rooms, membership, state, and appending events.
+    pub rooms: Arc<rooms::Rooms>,
     inner: Arc<Inner>,
 }
 
@@ -78,7 +80,6 @@ struct Inner {
     storage: Arc<dyn Storage>,
     signing_public_key: [u8; 32],
     notifier: Arc<notifier::Notifier>,
-    appender: Arc<appender::Appender>,
     limits: Arc<ratelimit::Limits>,
 }
 
@@ -138,7 +139,18 @@ impl Services {
             durability,
             push_epoch: push_epoch.clone(),
         }));
+        let rooms = Arc::new(rooms::Rooms::new(rooms::RoomsParts {
+            server_name: config.server_name.clone(),
+            account_store: storage.clone(),
+            directory_store: storage.clone(),
+            events: storage.clone(),
+            state: storage.clone(),
+            accounts: accounts.clone(),
+            directory: directory.clone(),
+            appender: appender.clone(),
+        }));
         Ok(Self {
+            rooms,
             profile: Arc::new(profile::Profile::new(
                 storage.clone(),
                 storage.clone(),
@@ -189,7 +201,6 @@ impl Services {
                 storage,
                 signing_public_key,
                 notifier,
-                appender,
                 limits,
             }),
         })
@@ -218,10 +229,5 @@ impl Services {
     /// Fails with 429 when `key` has used up its allowance for `action`.
     pub fn rate_limit(&self, action: ratelimit::Action, key: &str) -> Result<()> {
         self.inner.limits.take(action, key)
-    }
-
-    /// The door for new events, for the room methods here.
-    fn appender(&self) -> &appender::Appender {
-        &self.inner.appender
     }
 }

@@ -47,6 +47,7 @@ pub async fn send(
         content: body.body.json().to_owned(),
     };
     let event_id = services
+        .rooms
         .append(&body.room_id, &who.user_id, spec, Some(txn))
         .await?;
     Ok(send_message_event::v3::Response::new(event_id).into())
@@ -119,6 +120,7 @@ pub async fn redact(
         content: serde_json::value::to_raw_value(&content)?,
     };
     let event_id = services
+        .rooms
         .append(&body.room_id, &who.user_id, spec, Some(txn))
         .await?;
     Ok(redact_event::v3::Response::new(event_id).into())

@@ -66,6 +66,7 @@ pub async fn set(
         content: body.body.json().to_owned(),
     };
     let event_id = services
+        .rooms
         .send_state(&body.room_id, &who.user_id, spec)
         .await?;
     Ok(send_state_event::v3::Response::new(event_id).into())

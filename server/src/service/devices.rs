@@ -58,7 +58,7 @@ impl Services {
     pub async fn deactivate(&self, user_id: &UserId) -> Result<()> {
         for row in self.storage().memberships_of(user_id)? {
             if matches!(row.membership.as_str(), "join" | "invite" | "knock")
-                && let Err(e) = self.leave(&row.room_id, user_id).await
+                && let Err(e) = self.rooms.leave(&row.room_id, user_id).await
             {
                 tracing::warn!(room_id = %row.room_id, error = %e, "could not leave on deactivation");
             }

@@ -13,14 +13,14 @@ use ruma::{
 };
 
 use super::{
-    Services,
     appender::{EventSpec, auth_events_for, auth_failed},
     now,
     pdu::{Pdu, PduTemplate, build_signed},
+    rooms::Rooms,
 };
 use crate::error::{Error, Result};
 
-impl Services {
+impl Rooms {
     /// Checks that `events`, appended in order to a new room, would all be accepted.
     /// `alias` is the alias createRoom is about to give the room.
     pub(super) fn rehearse_new_room(
@@ -54,8 +54,8 @@ impl Services {
                     depth,
                     origin_server_ts: now(),
                 },
-                self.config().server_name.as_str(),
-                self.appender().signing_key(),
+                self.server_name.as_str(),
+                self.appender.signing_key(),
                 &rules,
             )?;
             let load = |id: &EventId| pdus.get(id).cloned();

@@ -1,21 +1,28 @@
 //! Rooms: creating them, membership and state, with every event appended
 //! through the [`Appender`](super::appender::Appender).
 
+use std::sync::Arc;
+
 use rand::distr::{Alphanumeric, SampleString};
 use ruma::{
-    OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId,
+    OwnedEventId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, RoomVersionId, UserId,
     api::client::room::{Visibility, create_room::v3 as create_room},
     events::{TimelineEventType, room::member::MembershipState},
 };
 use serde_json::{Value, json};
 
 use super::{
-    Services,
+    accounts::Accounts,
     accounts::Requester,
+    appender::Appender,
+    directory::Directory,
     pdu::Pdu,
     room_reader::{self, MemberProfile, level, user_level},
 };
-use crate::error::{Error, ErrorKind, Result};
+use crate::{
+    error::{Error, ErrorKind, Result},
+    storage::{AccountStore, DirectoryStore, EventStore, StateStore},
+};
 
 /// The member-event field naming who authorised a restricted join.
 const AUTHORISER_KEY: &str = "join_authorised_via_users_server";
@@ -27,7 +34,60 @@ pub const DEFAULT_ROOM_VERSION: RoomVersionId = RoomVersionId::V11;
 
 pub use super::appender::{EventSpec, Txn};
 
-impl Services {
+/// Rooms: creating them, membership, state and moderation. Owns the
+/// appender (the event lock, room cache and group commit under it) and only
+/// the storage areas it reads besides: accounts (to check invitees), aliases
+/// and the directory (createRoom), events and state.
+pub struct Rooms {
+    /// Read by createRoom's rehearsal (`rehearsal.rs`) too.
+    pub(super) server_name: OwnedServerName,
+    account_store: Arc<dyn AccountStore>,
+    directory_store: Arc<dyn DirectoryStore>,
+    events: Arc<dyn EventStore>,
+    state: Arc<dyn StateStore>,
+    accounts: Arc<Accounts>,
+    pub(super) directory: Arc<Directory>,
+    pub(super) appender: Arc<Appender>,
+}
+
+/// What [`Rooms`] is built from.
+pub struct RoomsParts {
+    pub server_name: OwnedServerName,
+    pub account_store: Arc<dyn AccountStore>,
+    pub directory_store: Arc<dyn DirectoryStore>,
+    pub events: Arc<dyn EventStore>,
+    pub state: Arc<dyn StateStore>,
+    pub accounts: Arc<Accounts>,
+    pub directory: Arc<Directory>,
+    pub appender: Arc<Appender>,
+}
+
+impl Rooms {
+    pub fn new(parts: RoomsParts) -> Self {
+        let RoomsParts {
+            server_name,
+            account_store,
+            directory_store,
+            events,
+            state,
+            accounts,
+            directory,
+            appender,
+        } = parts;
+        Self {
+            server_name,
+            account_store,
+            directory_store,
+            events,
+            state,
+            accounts,
+            directory,
+            appender,
+        }
+    }
+}
+
+impl Rooms {
     /// Appends an event to a room, enforcing the auth rules. Returns the new
     /// event's ID (or the original one for a repeated transaction).
     pub async fn append(
@@ -37,7 +97,7 @@ impl Services {
         spec: EventSpec,
         txn: Option<Txn<'_>>,
     ) -> Result<OwnedEventId> {
-        self.appender().append(room_id, sender, spec, txn).await
+        self.appender.append(room_id, sender, spec, txn).await
     }
 
     /// A member event for one of our users, with their profile filled in (as
@@ -76,12 +136,12 @@ impl Services {
                 format!("Room version {version} is not supported; use 10 or 11"),
             ));
         }
-        let server = &self.config().server_name;
+        let server = &self.server_name;
         let alias = match &req.room_alias_name {
             Some(name) => {
                 let alias = ruma::OwnedRoomAliasId::try_from(format!("#{name}:{server}"))
                     .map_err(|e| Error::invalid_param(format!("room_alias_name: {e}")))?;
-                if self.storage().alias(&alias)?.is_some() {
+                if self.directory_store.alias(&alias)?.is_some() {
                     return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
                 }
                 Some(alias)
@@ -100,7 +160,7 @@ impl Services {
                 Alphanumeric.sample_string(&mut rand::rng(), 18)
             );
             let id = OwnedRoomId::try_from(id).map_err(Error::internal)?;
-            if self.storage().room_version(&id)?.is_none() {
+            if self.events.room_version(&id)?.is_none() {
                 break id;
             }
         };
@@ -266,13 +326,15 @@ impl Services {
         self.rehearse_new_room(&room_id, &version, alias.as_deref(), &rehearsal)?;
 
         if let Some(alias) = &alias
-            && !self.storage().create_alias(alias, &room_id, creator_id)?
+            && !self
+                .directory_store
+                .create_alias(alias, &room_id, creator_id)?
         {
             return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
         }
-        if !self.storage().create_room(&room_id, &version, creator_id)? {
+        if !self.events.create_room(&room_id, &version, creator_id)? {
             if let Some(alias) = &alias {
-                self.storage().delete_alias(alias)?;
+                self.directory_store.delete_alias(alias)?;
             }
             return Err(Error::internal("a new room ID was taken meanwhile"));
         }
@@ -281,7 +343,7 @@ impl Services {
         }
 
         if req.visibility == Visibility::Public {
-            self.storage().set_room_published(&room_id, true)?;
+            self.directory_store.set_room_published(&room_id, true)?;
         }
 
         // 8. Invites.
@@ -300,12 +362,12 @@ impl Services {
         target: &UserId,
         is_direct: bool,
     ) -> Result<OwnedEventId> {
-        if target.server_name() != self.config().server_name {
+        if target.server_name() != self.server_name {
             return Err(Error::forbidden(
                 "This server does not federate yet; only local users can be invited",
             ));
         }
-        if self.storage().user(target)?.is_none() {
+        if self.account_store.user(target)?.is_none() {
             return Err(Error::not_found(format!("Unknown user {target}")));
         }
         let content = self.member_content(
@@ -324,7 +386,7 @@ impl Services {
 
     /// Joins (or re-joins) a room.
     pub async fn join(&self, room_id: &RoomId, user: &UserId) -> Result<OwnedEventId> {
-        if self.storage().room_version(room_id)?.is_none() {
+        if self.events.room_version(room_id)?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
         let mut content = self.member_content(user, "join", None)?;
@@ -406,7 +468,7 @@ impl Services {
             allow: Vec<Value>,
         }
         let Some(event) = self
-            .storage()
+            .state
             .current_state_event(room_id, "m.room.join_rules", "")?
         else {
             return Ok(None);
@@ -418,7 +480,7 @@ impl Services {
             return Ok(None);
         }
         let membership = self
-            .storage()
+            .state
             .memberships_of(user)?
             .into_iter()
             .find(|r| r.room_id == room_id);
@@ -449,9 +511,9 @@ impl Services {
         }
         let power = self.power_levels(room_id)?;
         let needed = level(&power, "invite", 0);
-        let server = &self.config().server_name;
+        let server = &self.server_name;
         let authoriser = self
-            .storage()
+            .state
             .joined_members(room_id)?
             .into_iter()
             .filter(|m| m.server_name() == server && user_level(&power, m) >= needed)
@@ -470,7 +532,7 @@ impl Services {
 
     /// Leaves a room, or rejects an invite.
     pub async fn leave(&self, room_id: &RoomId, user: &UserId) -> Result<OwnedEventId> {
-        if self.storage().room_version(room_id)?.is_none() {
+        if self.events.room_version(room_id)?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
         let content = json!({ "membership": "leave" });
@@ -484,11 +546,11 @@ impl Services {
     }
 }
 
-impl Services {
+impl Rooms {
     /// The rooms the user is joined to.
     pub fn joined_rooms(&self, user: &UserId) -> Result<Vec<OwnedRoomId>> {
         Ok(self
-            .storage()
+            .state
             .memberships_of(user)?
             .into_iter()
             .filter(|row| row.membership == MembershipState::Join)
@@ -498,24 +560,24 @@ impl Services {
 
     /// The users joined to a room.
     pub fn joined_members(&self, room_id: &RoomId) -> Result<Vec<OwnedUserId>> {
-        Ok(self.storage().joined_members(room_id)?)
+        Ok(self.state.joined_members(room_id)?)
     }
 
     /// Whether `user` is currently joined to the room.
     pub fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
-        room_reader::is_joined(self.storage(), room_id, user)
+        room_reader::is_joined(&*self.state, room_id, user)
     }
 
     /// The room's power levels content (`{}` if it has none).
     pub fn power_levels(&self, room_id: &RoomId) -> Result<Value> {
-        room_reader::power_levels(self.storage(), room_id)
+        room_reader::power_levels(&*self.state, room_id)
     }
 }
 
-impl Services {
+impl Rooms {
     /// A member's display name and avatar as this room knows them.
     pub fn member_content_in(&self, room_id: &RoomId, user_id: &UserId) -> Result<MemberProfile> {
-        room_reader::member_profile(self.storage(), room_id, user_id)
+        room_reader::member_profile(&*self.state, room_id, user_id)
     }
 }
 
@@ -528,7 +590,7 @@ struct InitialState {
     content: Value,
 }
 
-impl Services {
+impl Rooms {
     /// Kick, ban or unban: a membership change made by `sender` for `target`.
     /// The auth rules decide whether the sender's power level allows it.
     pub async fn moderate(
@@ -539,7 +601,7 @@ impl Services {
         membership: &str,
         reason: Option<&str>,
     ) -> Result<OwnedEventId> {
-        if self.storage().room_version(room_id)?.is_none() {
+        if self.events.room_version(room_id)?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
         let mut content = json!({ "membership": membership });
@@ -558,7 +620,7 @@ impl Services {
     /// `POST /rooms/{roomId}/forget`: only once the user is no longer in the room.
     pub fn forget(&self, room_id: &RoomId, user: &UserId) -> Result<()> {
         let row = self
-            .storage()
+            .state
             .memberships_of(user)?
             .into_iter()
             .find(|r| r.room_id == room_id);
@@ -570,21 +632,21 @@ impl Services {
                     "Leave the room before forgetting it",
                 ))
             }
-            Some(_) => Ok(self.storage().forget_room(room_id, user)?),
+            Some(_) => Ok(self.state.forget_room(room_id, user)?),
             None => Ok(()),
         }
     }
 }
 
-impl Services {
+impl Rooms {
     /// Only existing users of this server can be invited (what `invite` checks first).
     fn check_invitee(&self, target: &UserId) -> Result<()> {
-        if target.server_name() != self.config().server_name {
+        if target.server_name() != self.server_name {
             return Err(Error::forbidden(
                 "This server does not federate yet; only local users can be invited",
             ));
         }
-        if self.storage().user(target)?.is_none() {
+        if self.account_store.user(target)?.is_none() {
             return Err(Error::not_found(format!("Unknown user {target}")));
         }
         Ok(())
