@@ -72,6 +72,8 @@ pub struct Services {
     pub profile: Arc<profile::Profile>,
     /// Creating rooms, membership, state, and appending events.
     pub rooms: Arc<rooms::Rooms>,
+    /// `/sync`, gathered from the other parts.
+    pub sync: Arc<sync::Syncer>,
     inner: Arc<Inner>,
 }
 
@@ -149,8 +151,54 @@ impl Services {
             directory: directory.clone(),
             appender: appender.clone(),
         }));
+        let keys = Arc::new(keys::Keys::new(
+            &config,
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            accounts.clone(),
+            notifier.clone(),
+        ));
+        let presence = Arc::new(presence::Presence::new(
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            notifier.clone(),
+        ));
+        let ephemeral = Arc::new(ephemeral::Ephemeral::new(
+            storage.clone(),
+            room_reader::RoomReader::new(storage.clone(), storage.clone()),
+            notifier.clone(),
+            account_data.clone(),
+        ));
+        let history = Arc::new(history::History::new(
+            storage.clone(),
+            storage.clone(),
+            notifier.clone(),
+        ));
+        let unread = Arc::new(unread::Unread::new(
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            account_data.clone(),
+            push_epoch.clone(),
+        ));
+        let sync = Arc::new(sync::Syncer::new(sync::SyncerParts {
+            account_data_store: storage.clone(),
+            state: storage.clone(),
+            events: storage.clone(),
+            notifier: notifier.clone(),
+            history: history.clone(),
+            keys: keys.clone(),
+            presence: presence.clone(),
+            ephemeral: ephemeral.clone(),
+            unread: unread.clone(),
+            account_data: account_data.clone(),
+        }));
         Ok(Self {
             rooms,
+            sync,
             profile: Arc::new(profile::Profile::new(
                 storage.clone(),
                 storage.clone(),
@@ -158,42 +206,14 @@ impl Services {
                 appender.clone(),
             )),
             directory,
-            keys: Arc::new(keys::Keys::new(
-                &config,
-                storage.clone(),
-                storage.clone(),
-                storage.clone(),
-                storage.clone(),
-                accounts.clone(),
-                notifier.clone(),
-            )),
+            keys,
             media: Arc::new(media::Media::new(&config, storage.clone())),
             key_backup: Arc::new(key_backup::KeyBackup::new(storage.clone())),
-            presence: Arc::new(presence::Presence::new(
-                storage.clone(),
-                storage.clone(),
-                storage.clone(),
-                notifier.clone(),
-            )),
-            ephemeral: Arc::new(ephemeral::Ephemeral::new(
-                storage.clone(),
-                room_reader::RoomReader::new(storage.clone(), storage.clone()),
-                notifier.clone(),
-                account_data.clone(),
-            )),
+            presence,
+            ephemeral,
             voip: Arc::new(voip::Voip::new(config.turn.clone())),
-            history: Arc::new(history::History::new(
-                storage.clone(),
-                storage.clone(),
-                notifier.clone(),
-            )),
-            unread: Arc::new(unread::Unread::new(
-                storage.clone(),
-                storage.clone(),
-                storage.clone(),
-                account_data.clone(),
-                push_epoch.clone(),
-            )),
+            history,
+            unread,
             account_data,
             accounts,
             inner: Arc::new(Inner {
