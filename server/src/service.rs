@@ -42,8 +42,10 @@ use crate::{
 
 /// Everything a request handler can reach. Cheap to clone.
 ///
-/// Parts with a boundary of their own (their state and only the storage
-/// areas they need) are fields; the rest still shares [`Inner`].
+/// Every part has a boundary of its own (its state and only the storage
+/// areas it needs) and is a field; [`Inner`] keeps only what handlers read
+/// directly: the configuration, the public signing key, the notifier and
+/// the rate limits.
 #[derive(Clone)]
 pub struct Services {
     /// The content repository and thumbnails.
@@ -72,6 +74,8 @@ pub struct Services {
     pub profile: Arc<profile::Profile>,
     /// Creating rooms, membership, state, and appending events.
     pub rooms: Arc<rooms::Rooms>,
+    /// Signing devices out, password changes and deactivation.
+    pub devices: Arc<devices::Devices>,
     /// `/sync`, gathered from the other parts.
     pub sync: Arc<sync::Syncer>,
     inner: Arc<Inner>,
@@ -79,7 +83,6 @@ pub struct Services {
 
 struct Inner {
     config: Config,
-    storage: Arc<dyn Storage>,
     signing_public_key: [u8; 32],
     notifier: Arc<notifier::Notifier>,
     limits: Arc<ratelimit::Limits>,
@@ -196,7 +199,16 @@ impl Services {
             unread: unread.clone(),
             account_data: account_data.clone(),
         }));
+        let devices = Arc::new(devices::Devices::new(devices::DevicesParts {
+            account_store: storage.clone(),
+            device_store: storage.clone(),
+            state: storage.clone(),
+            accounts: accounts.clone(),
+            keys: keys.clone(),
+            rooms: rooms.clone(),
+        }));
         Ok(Self {
+            devices,
             rooms,
             sync,
             profile: Arc::new(profile::Profile::new(
@@ -218,7 +230,6 @@ impl Services {
             accounts,
             inner: Arc::new(Inner {
                 config,
-                storage,
                 signing_public_key,
                 notifier,
                 limits,
@@ -229,12 +240,6 @@ impl Services {
     /// The configuration, with defaults filled in from the data folder.
     pub fn config(&self) -> &Config {
         &self.inner.config
-    }
-
-    /// The whole storage, for the service parts in this module only: handlers
-    /// go through the services, never around them.
-    fn storage(&self) -> &dyn Storage {
-        &*self.inner.storage
     }
 
     /// The public half of the server's ed25519 signing key.
