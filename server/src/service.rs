@@ -3,6 +3,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod appender;
 pub mod clock;
 pub mod devices;
 pub mod directory;
@@ -41,8 +42,10 @@ use crate::{
 
 /// Everything a request handler can reach. Cheap to clone.
 ///
-/// Parts with a boundary of their own (their state and only the storage
-/// areas they need) are fields; the rest still shares [`Inner`].
+/// Every part has a boundary of its own (its state and only the storage
+/// areas it needs) and is a field; [`Inner`] keeps only what handlers read
+/// directly: the configuration, the public signing key, the notifier and
+/// the rate limits.
 #[derive(Clone)]
 pub struct Services {
     /// The content repository and thumbnails.
@@ -65,22 +68,24 @@ pub struct Services {
     pub unread: Arc<unread::Unread>,
     /// TURN credentials for calls.
     pub voip: Arc<voip::Voip>,
+    /// Reading room history under the visibility rules.
+    pub history: Arc<history::History>,
+    /// Profile changes, posted into the user's rooms.
+    pub profile: Arc<profile::Profile>,
+    /// Creating rooms, membership, state, and appending events.
+    pub rooms: Arc<rooms::Rooms>,
+    /// Signing devices out, password changes and deactivation.
+    pub devices: Arc<devices::Devices>,
+    /// `/sync`, gathered from the other parts.
+    pub sync: Arc<sync::Syncer>,
     inner: Arc<Inner>,
 }
 
 struct Inner {
     config: Config,
-    storage: Arc<dyn Storage>,
-    signing_key: Ed25519KeyPair,
+    signing_public_key: [u8; 32],
     notifier: Arc<notifier::Notifier>,
-    durability: Arc<durability::Durability>,
     limits: Arc<ratelimit::Limits>,
-    /// Serialises event creation so each room's DAG stays linear (one
-    /// forward extremity) while the server does not federate.
-    event_lock: tokio::sync::Mutex<room_cache::RoomStates>,
-    /// Bumped whenever something push rules read may have changed (room
-    /// state, a user's push rules), so cached evaluators know to rebuild.
-    push_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 const SIGNING_KEY_META: &str = "signing_key_ed25519";
@@ -122,55 +127,112 @@ impl Services {
             notifier.clone(),
             push_epoch.clone(),
         ));
+        let directory = Arc::new(directory::Directory::new(
+            config.server_name.clone(),
+            storage.clone(),
+            room_reader::RoomReader::new(storage.clone(), storage.clone()),
+            storage.clone(),
+        ));
+        let signing_public_key = signing_key.public_key();
+        let appender = Arc::new(appender::Appender::new(appender::AppenderParts {
+            server_name: config.server_name.clone(),
+            signing_key,
+            events: storage.clone(),
+            state: storage.clone(),
+            directory: directory.clone(),
+            notifier: notifier.clone(),
+            durability,
+            push_epoch: push_epoch.clone(),
+        }));
+        let rooms = Arc::new(rooms::Rooms::new(rooms::RoomsParts {
+            server_name: config.server_name.clone(),
+            account_store: storage.clone(),
+            directory_store: storage.clone(),
+            events: storage.clone(),
+            state: storage.clone(),
+            accounts: accounts.clone(),
+            directory: directory.clone(),
+            appender: appender.clone(),
+        }));
+        let keys = Arc::new(keys::Keys::new(
+            &config,
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            accounts.clone(),
+            notifier.clone(),
+        ));
+        let presence = Arc::new(presence::Presence::new(
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            notifier.clone(),
+        ));
+        let ephemeral = Arc::new(ephemeral::Ephemeral::new(
+            storage.clone(),
+            room_reader::RoomReader::new(storage.clone(), storage.clone()),
+            notifier.clone(),
+            account_data.clone(),
+        ));
+        let history = Arc::new(history::History::new(
+            storage.clone(),
+            storage.clone(),
+            notifier.clone(),
+        ));
+        let unread = Arc::new(unread::Unread::new(
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            account_data.clone(),
+            push_epoch.clone(),
+        ));
+        let sync = Arc::new(sync::Syncer::new(sync::SyncerParts {
+            account_data_store: storage.clone(),
+            state: storage.clone(),
+            events: storage.clone(),
+            notifier: notifier.clone(),
+            history: history.clone(),
+            keys: keys.clone(),
+            presence: presence.clone(),
+            ephemeral: ephemeral.clone(),
+            unread: unread.clone(),
+            account_data: account_data.clone(),
+        }));
+        let devices = Arc::new(devices::Devices::new(devices::DevicesParts {
+            account_store: storage.clone(),
+            device_store: storage.clone(),
+            state: storage.clone(),
+            accounts: accounts.clone(),
+            keys: keys.clone(),
+            rooms: rooms.clone(),
+        }));
         Ok(Self {
-            directory: Arc::new(directory::Directory::new(
-                config.server_name.clone(),
-                storage.clone(),
-                room_reader::RoomReader::new(storage.clone(), storage.clone()),
-                storage.clone(),
-            )),
-            keys: Arc::new(keys::Keys::new(
-                &config,
-                storage.clone(),
-                storage.clone(),
+            devices,
+            rooms,
+            sync,
+            profile: Arc::new(profile::Profile::new(
                 storage.clone(),
                 storage.clone(),
                 accounts.clone(),
-                notifier.clone(),
+                appender.clone(),
             )),
+            directory,
+            keys,
             media: Arc::new(media::Media::new(&config, storage.clone())),
             key_backup: Arc::new(key_backup::KeyBackup::new(storage.clone())),
-            presence: Arc::new(presence::Presence::new(
-                storage.clone(),
-                storage.clone(),
-                storage.clone(),
-                notifier.clone(),
-            )),
-            ephemeral: Arc::new(ephemeral::Ephemeral::new(
-                storage.clone(),
-                room_reader::RoomReader::new(storage.clone(), storage.clone()),
-                notifier.clone(),
-                account_data.clone(),
-            )),
+            presence,
+            ephemeral,
             voip: Arc::new(voip::Voip::new(config.turn.clone())),
-            unread: Arc::new(unread::Unread::new(
-                storage.clone(),
-                storage.clone(),
-                storage.clone(),
-                account_data.clone(),
-                push_epoch.clone(),
-            )),
+            history,
+            unread,
             account_data,
             accounts,
             inner: Arc::new(Inner {
                 config,
-                storage,
-                signing_key,
+                signing_public_key,
                 notifier,
-                durability,
                 limits,
-                event_lock: tokio::sync::Mutex::new(room_cache::RoomStates::default()),
-                push_epoch: push_epoch.clone(),
             }),
         })
     }
@@ -180,41 +242,17 @@ impl Services {
         &self.inner.config
     }
 
-    /// The whole storage, for the service parts in this module only: handlers
-    /// go through the services, never around them.
-    fn storage(&self) -> &dyn Storage {
-        &*self.inner.storage
-    }
-
     /// The public half of the server's ed25519 signing key.
     pub fn signing_public_key(&self) -> [u8; 32] {
-        self.inner.signing_key.public_key()
+        self.inner.signing_public_key
     }
 
     pub fn notifier(&self) -> &notifier::Notifier {
         &self.inner.notifier
     }
 
-    fn durability(&self) -> &durability::Durability {
-        &self.inner.durability
-    }
-
     /// Fails with 429 when `key` has used up its allowance for `action`.
     pub fn rate_limit(&self, action: ratelimit::Action, key: &str) -> Result<()> {
         self.inner.limits.take(action, key)
-    }
-
-    fn signing_key(&self) -> &Ed25519KeyPair {
-        &self.inner.signing_key
-    }
-
-    fn event_lock(&self) -> &tokio::sync::Mutex<room_cache::RoomStates> {
-        &self.inner.event_lock
-    }
-
-    fn push_context_changed(&self) {
-        self.inner
-            .push_epoch
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }

@@ -201,7 +201,7 @@ pub async fn logout(
     State(services): State<Services>,
     req: Ruma<logout::v3::Request>,
 ) -> Result<RumaResponse<logout::v3::Response>> {
-    services.logout(req.requester()?)?;
+    services.devices.logout(req.requester()?)?;
     Ok(logout::v3::Response::new().into())
 }
 
@@ -218,7 +218,7 @@ pub async fn logout_all(
     State(services): State<Services>,
     req: Ruma<logout_all::v3::Request>,
 ) -> Result<RumaResponse<logout_all::v3::Response>> {
-    services.logout_all(&req.requester()?.user_id)?;
+    services.devices.logout_all(&req.requester()?.user_id)?;
     Ok(logout_all::v3::Response::new().into())
 }
 
@@ -248,6 +248,7 @@ pub async fn password(
         .require_password(&who.user_id, req.body.auth.as_ref())
         .await?;
     services
+        .devices
         .change_password(
             &who.user_id,
             Some(&who.device_id),
@@ -268,7 +269,7 @@ pub async fn deactivate(
         .accounts
         .require_password(&who.user_id, req.body.auth.as_ref())
         .await?;
-    services.deactivate(&who.user_id).await?;
+    services.devices.deactivate(&who.user_id).await?;
     Ok(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport).into())
 }
 

@@ -65,7 +65,9 @@ pub async fn delete(
         .accounts
         .require_password(&who.user_id, req.body.auth.as_ref())
         .await?;
-    services.delete_devices(&who.user_id, std::slice::from_ref(&req.body.device_id))?;
+    services
+        .devices
+        .delete_devices(&who.user_id, std::slice::from_ref(&req.body.device_id))?;
     Ok(delete_device::v3::Response::new().into())
 }
 
@@ -79,6 +81,8 @@ pub async fn delete_many(
         .accounts
         .require_password(&who.user_id, req.body.auth.as_ref())
         .await?;
-    services.delete_devices(&who.user_id, &req.body.devices)?;
+    services
+        .devices
+        .delete_devices(&who.user_id, &req.body.devices)?;
     Ok(delete_devices::v3::Response::new().into())
 }

@@ -17,7 +17,7 @@ use crate::{
     error::Result,
     service::{
         Services,
-        history::Direction,
+        history::{Direction, RelationsPage},
         ratelimit::Action,
         rooms::{EventSpec, Txn},
         sync::{SyncToken, parse_position},
@@ -47,6 +47,7 @@ pub async fn send(
         content: body.body.json().to_owned(),
     };
     let event_id = services
+        .rooms
         .append(&body.room_id, &who.user_id, spec, Some(txn))
         .await?;
     Ok(send_message_event::v3::Response::new(event_id).into())
@@ -66,19 +67,21 @@ pub async fn messages(
         _ => Direction::Forward,
     };
     let limit = u64::from(body.limit) as usize;
-    let page = services.messages(&who.user_id, &body.room_id, from, to, dir, limit)?;
+    let page = services
+        .history
+        .messages(&who.user_id, &body.room_id, from, to, dir, limit)?;
     let mut response = get_message_events::v3::Response::new();
     response.start = SyncToken(page.start).to_string();
     response.end = page.end.map(|e| SyncToken(e).to_string());
     response.chunk = page
         .events
         .iter()
-        .map(|e| services.render(who, e))
+        .map(|e| services.history.render(who, e))
         .collect::<Result<_>>()?;
     response.state = page
         .members
         .iter()
-        .map(|e| services.render(who, e).map(|r| r.cast_unchecked()))
+        .map(|e| services.history.render(who, e).map(|r| r.cast_unchecked()))
         .collect::<Result<_>>()?;
     Ok(response.into())
 }
@@ -89,8 +92,10 @@ pub async fn event(
     req: Ruma<get_room_event::v3::Request>,
 ) -> Result<RumaResponse<get_room_event::v3::Response>> {
     let who = req.requester()?;
-    let event = services.event_for(&who.user_id, &req.body.room_id, &req.body.event_id)?;
-    Ok(get_room_event::v3::Response::new(services.render(who, &event)?).into())
+    let event = services
+        .history
+        .event_for(&who.user_id, &req.body.room_id, &req.body.event_id)?;
+    Ok(get_room_event::v3::Response::new(services.history.render(who, &event)?).into())
 }
 
 /// # `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`
@@ -115,6 +120,7 @@ pub async fn redact(
         content: serde_json::value::to_raw_value(&content)?,
     };
     let event_id = services
+        .rooms
         .append(&body.room_id, &who.user_id, spec, Some(txn))
         .await?;
     Ok(redact_event::v3::Response::new(event_id).into())
@@ -127,12 +133,14 @@ pub async fn context(
 ) -> Result<RumaResponse<get_context::v3::Response>> {
     let who = req.requester()?;
     let body = &req.body;
-    let event = services.event_for(&who.user_id, &body.room_id, &body.event_id)?;
+    let event = services
+        .history
+        .event_for(&who.user_id, &body.room_id, &body.event_id)?;
     // The limit counts events before and after together, split evenly.
     let limit = (u64::from(body.limit) as usize).min(100);
     let (before_limit, after_limit) = (limit / 2, limit - limit / 2);
     let before = if before_limit > 0 {
-        services.messages(
+        services.history.messages(
             &who.user_id,
             &body.room_id,
             Some(event.stream - 1),
@@ -144,7 +152,7 @@ pub async fn context(
         empty_page(event.stream - 1)
     };
     let after = if after_limit > 0 {
-        services.messages(
+        services.history.messages(
             &who.user_id,
             &body.room_id,
             Some(event.stream),
@@ -156,7 +164,10 @@ pub async fn context(
         empty_page(event.stream)
     };
     let render = |events: &[crate::storage::StoredEvent]| -> Result<Vec<_>> {
-        events.iter().map(|e| services.render(who, e)).collect()
+        events
+            .iter()
+            .map(|e| services.history.render(who, e))
+            .collect()
     };
     let mut response = get_context::v3::Response::new();
     response.start = Some(SyncToken(before.end.unwrap_or(StreamPos::ZERO)).to_string());
@@ -166,14 +177,14 @@ pub async fn context(
     response.end = Some(SyncToken(end).to_string());
     response.events_before = render(&before.events)?;
     response.events_after = render(&after.events)?;
-    response.event = Some(services.render(who, &event)?);
+    response.event = Some(services.history.render(who, &event)?);
     let mut members = before.members;
     members.extend(after.members);
     members.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     members.dedup_by(|a, b| a.event_id == b.event_id);
     response.state = members
         .iter()
-        .map(|e| services.render(who, e).map(|r| r.cast_unchecked()))
+        .map(|e| services.history.render(who, e).map(|r| r.cast_unchecked()))
         .collect::<Result<_>>()?;
     Ok(response.into())
 }
@@ -209,20 +220,19 @@ fn relations_page(
         _ => Direction::Forward,
     };
     let limit = limit.map_or(50, |l| u64::from(l) as usize);
-    let (events, next) = services.relations(
-        &who.user_id,
-        room_id,
-        event_id,
-        rel_type.as_deref(),
-        event_type.as_deref(),
-        parse_position(from)?,
-        parse_position(to)?,
+    let page = RelationsPage {
+        parent: event_id,
+        rel_type: rel_type.as_deref(),
+        event_type: event_type.as_deref(),
+        from: parse_position(from)?,
+        to: parse_position(to)?,
         dir,
         limit,
-    )?;
+    };
+    let (events, next) = services.history.relations(&who.user_id, room_id, &page)?;
     let chunk = events
         .iter()
-        .map(|e| services.render(who, e).map(|r| r.cast_unchecked()))
+        .map(|e| services.history.render(who, e).map(|r| r.cast_unchecked()))
         .collect::<Result<_>>()?;
     Ok((chunk, next.map(|n| SyncToken(n).to_string())))
 }

@@ -62,6 +62,7 @@ pub async fn set_displayname(
     }
     let name = req.body.displayname.as_deref().filter(|n| !n.is_empty());
     services
+        .profile
         .set_profile_field(&who.user_id, ProfileField::DisplayName, name)
         .await?;
     Ok(set_display_name::v3::Response::new().into())
@@ -84,6 +85,7 @@ pub async fn set_avatar(
         .map(|a| a.as_str())
         .filter(|a| !a.is_empty());
     services
+        .profile
         .set_profile_field(&who.user_id, ProfileField::AvatarUrl, avatar)
         .await?;
     Ok(set_avatar_url::v3::Response::new().into())

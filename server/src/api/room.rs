@@ -23,7 +23,7 @@ pub async fn create_room(
 ) -> Result<RumaResponse<create_room::v3::Response>> {
     let who = req.requester()?;
     services.rate_limit(Action::CreateRoom, who.user_id.as_str())?;
-    let room_id = services.create_room(who, &req.body).await?;
+    let room_id = services.rooms.create_room(who, &req.body).await?;
     Ok(create_room::v3::Response::new(room_id).into())
 }
 
@@ -39,6 +39,7 @@ pub async fn invite(
         ));
     };
     services
+        .rooms
         .invite(&req.body.room_id, &who.user_id, &recipient.user_id, false)
         .await?;
     Ok(invite_user::v3::Response::new().into())
@@ -50,6 +51,7 @@ pub async fn join(
     req: Ruma<join_room_by_id::v3::Request>,
 ) -> Result<RumaResponse<join_room_by_id::v3::Response>> {
     services
+        .rooms
         .join(&req.body.room_id, &req.requester()?.user_id)
         .await?;
     Ok(join_room_by_id::v3::Response::new(req.body.room_id.clone()).into())
@@ -65,7 +67,7 @@ pub async fn join_by_id_or_alias(
         Ok(room_id) => room_id.to_owned(),
         Err(alias) => services.directory.resolve_alias(alias)?,
     };
-    services.join(&room_id, &who.user_id).await?;
+    services.rooms.join(&room_id, &who.user_id).await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id).into())
 }
 
@@ -75,6 +77,7 @@ pub async fn leave(
     req: Ruma<leave_room::v3::Request>,
 ) -> Result<RumaResponse<leave_room::v3::Response>> {
     services
+        .rooms
         .leave(&req.body.room_id, &req.requester()?.user_id)
         .await?;
     Ok(leave_room::v3::Response::new().into())
@@ -86,7 +89,7 @@ pub async fn joined_rooms(
     req: Ruma<joined_rooms::v3::Request>,
 ) -> Result<RumaResponse<joined_rooms::v3::Response>> {
     let who = req.requester()?;
-    let rooms = services.joined_rooms(&who.user_id)?;
+    let rooms = services.rooms.joined_rooms(&who.user_id)?;
     Ok(joined_rooms::v3::Response::new(rooms).into())
 }
 
@@ -96,13 +99,15 @@ pub async fn joined_members(
     req: Ruma<joined_members::v3::Request>,
 ) -> Result<RumaResponse<joined_members::v3::Response>> {
     let who = req.requester()?;
-    let members = services.joined_members(&req.body.room_id)?;
+    let members = services.rooms.joined_members(&req.body.room_id)?;
     if !members.contains(&who.user_id) {
         return Err(Error::forbidden("You are not in this room"));
     }
     let mut joined = std::collections::BTreeMap::new();
     for user_id in members {
-        let content = services.member_content_in(&req.body.room_id, &user_id)?;
+        let content = services
+            .rooms
+            .member_content_in(&req.body.room_id, &user_id)?;
         let mut member = joined_members::v3::RoomMember::new();
         member.display_name = content.displayname;
         member.avatar_url = content.avatar_url.map(Into::into);
@@ -118,6 +123,7 @@ pub async fn kick(
 ) -> Result<RumaResponse<kick_user::v3::Response>> {
     let b = &req.body;
     services
+        .rooms
         .moderate(
             &b.room_id,
             &req.requester()?.user_id,
@@ -136,6 +142,7 @@ pub async fn ban(
 ) -> Result<RumaResponse<ban_user::v3::Response>> {
     let b = &req.body;
     services
+        .rooms
         .moderate(
             &b.room_id,
             &req.requester()?.user_id,
@@ -154,6 +161,7 @@ pub async fn unban(
 ) -> Result<RumaResponse<unban_user::v3::Response>> {
     let b = &req.body;
     services
+        .rooms
         .moderate(
             &b.room_id,
             &req.requester()?.user_id,
@@ -170,6 +178,8 @@ pub async fn forget(
     State(services): State<Services>,
     req: Ruma<forget_room::v3::Request>,
 ) -> Result<RumaResponse<forget_room::v3::Response>> {
-    services.forget(&req.body.room_id, &req.requester()?.user_id)?;
+    services
+        .rooms
+        .forget(&req.body.room_id, &req.requester()?.user_id)?;
     Ok(forget_room::v3::Response::new().into())
 }

@@ -19,10 +19,12 @@ pub async fn all(
     req: Ruma<get_state_events::v3::Request>,
 ) -> Result<RumaResponse<get_state_events::v3::Response>> {
     let who = req.requester()?;
-    let events = services.room_state_for(&who.user_id, &req.body.room_id)?;
+    let events = services
+        .history
+        .room_state_for(&who.user_id, &req.body.room_id)?;
     let state = events
         .iter()
-        .map(|e| services.render(who, e).map(|r| r.cast_unchecked()))
+        .map(|e| services.history.render(who, e).map(|r| r.cast_unchecked()))
         .collect::<Result<_>>()?;
     Ok(get_state_events::v3::Response::new(state).into())
 }
@@ -36,7 +38,7 @@ pub async fn one(
 ) -> Result<RumaResponse<get_state_event_for_key::v3::Response>> {
     let who = req.requester()?;
     let body = &req.body;
-    let event = services.state_event_for(
+    let event = services.history.state_event_for(
         &who.user_id,
         &body.room_id,
         &body.event_type.to_string(),
@@ -44,7 +46,7 @@ pub async fn one(
     )?;
     let json: Box<RawValue> = if body.format == get_state_event_for_key::v3::StateEventFormat::Event
     {
-        services.render(who, &event)?.into_json()
+        services.history.render(who, &event)?.into_json()
     } else {
         Pdu::from_stored(&event)?.content
     };
@@ -64,6 +66,7 @@ pub async fn set(
         content: body.body.json().to_owned(),
     };
     let event_id = services
+        .rooms
         .send_state(&body.room_id, &who.user_id, spec)
         .await?;
     Ok(send_state_event::v3::Response::new(event_id).into())
@@ -90,13 +93,16 @@ pub async fn members(
         membership: String,
     }
     let mut chunk = Vec::new();
-    for event in services.room_state_for(&who.user_id, &body.room_id)? {
+    for event in services
+        .history
+        .room_state_for(&who.user_id, &body.room_id)?
+    {
         let pdu = Pdu::from_stored(&event)?;
         if pdu.kind.to_string() != "m.room.member" {
             continue;
         }
         if wanted(&pdu.content_as::<Member>()?.membership) {
-            chunk.push(services.render(who, &event)?.cast_unchecked());
+            chunk.push(services.history.render(who, &event)?.cast_unchecked());
         }
     }
     Ok(get_member_events::v3::Response::new(chunk).into())

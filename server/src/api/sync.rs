@@ -71,5 +71,5 @@ pub async fn sync(
         not_rooms: def.room.not_rooms.clone(),
         include_leave: def.room.include_leave,
     };
-    Ok(services.sync(who, params).await?.into())
+    Ok(services.sync.sync(who, params).await?.into())
 }

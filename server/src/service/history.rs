@@ -5,19 +5,43 @@
 //! the room's `m.room.history_visibility` at that event and the user's
 //! membership then (or now, for `shared`).
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 
 use ruma::{EventId, OwnedUserId, RoomId, UserId, events::AnyTimelineEvent, serde::Raw};
 use serde_json::value::RawValue;
 
 use super::{
-    Services, now,
+    accounts::Requester,
+    notifier::Notifier,
+    now,
     pdu::{Pdu, RenderOptions, client_event, redacted_content},
+    room_reader,
 };
 use crate::{
     error::{Error, Result},
-    storage::{RelationsQuery, StoredEvent, StreamPos},
+    storage::{EventStore, RelationsQuery, StateStore, StoredEvent, StreamPos},
 };
+
+/// Reading rooms' history for their users: every read goes through the
+/// visibility rules here. Owns nothing but read access to the state and
+/// event areas, and the notifier's position (the newest readable event).
+pub struct History {
+    state: Arc<dyn StateStore>,
+    events: Arc<dyn EventStore>,
+    notifier: Arc<Notifier>,
+}
+
+/// A `/relations` request: the events relating to `parent`, optionally of
+/// one relation type and event type, paged like `/messages`.
+pub struct RelationsPage<'a> {
+    pub parent: &'a EventId,
+    pub rel_type: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    pub from: Option<StreamPos>,
+    pub to: Option<StreamPos>,
+    pub dir: Direction,
+    pub limit: usize,
+}
 
 /// Which way `/messages` pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +86,7 @@ impl Visibility {
 ///
 /// Every read of room history (`/sync` timelines joined and left,
 /// `/messages`, `/context`, `/relations`, single events, state) goes through
-/// [`Services::visible_events`] or [`ReadView::can_see`], so one set of rules
+/// [`History::visible_events`] or [`ReadView::can_see`], so one set of rules
 /// decides what anybody sees. Visibility only changes where one of those
 /// changes happened, so the view turns them into the stream ranges the user
 /// may read, and reads touch no hidden event at all.
@@ -223,7 +247,37 @@ pub(crate) struct Scan {
     pub gap: bool,
 }
 
-impl Services {
+impl History {
+    pub fn new(
+        state: Arc<dyn StateStore>,
+        events: Arc<dyn EventStore>,
+        notifier: Arc<Notifier>,
+    ) -> Self {
+        Self {
+            state,
+            events,
+            notifier,
+        }
+    }
+
+    /// The state event for `(type, key)` as it was at stream position `at`.
+    fn state_event_at(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        state_key: &str,
+        at: StreamPos,
+    ) -> Result<Option<StoredEvent>> {
+        room_reader::state_event_at(
+            &*self.state,
+            &*self.events,
+            room_id,
+            event_type,
+            state_key,
+            at,
+        )
+    }
+
     /// Every value a state entry has had, oldest first (walking back through
     /// the events each state event replaced).
     fn state_history(
@@ -234,11 +288,11 @@ impl Services {
     ) -> Result<Vec<StoredEvent>> {
         let mut out = Vec::new();
         let mut current = self
-            .storage()
+            .state
             .current_state_event(room_id, event_type, state_key)?;
         while let Some(event) = current {
             current = match &event.replaces_state {
-                Some(prev) => self.storage().event(prev)?,
+                Some(prev) => self.events.event(prev)?,
                 None => None,
             };
             out.push(event);
@@ -292,10 +346,10 @@ impl Services {
     /// forgot the room), nothing of their own if never a member (unless
     /// the room is world-readable).
     fn current_read_view(&self, room_id: &RoomId, user: &UserId) -> Result<ReadView> {
-        if self.storage().room_version(room_id)?.is_none() {
+        if self.events.room_version(room_id)?.is_none() {
             return Err(Error::not_found("Unknown room"));
         }
-        let position = self.notifier().position();
+        let position = self.notifier.position();
         let (visibility, membership) = self.read_changes(room_id, user)?;
         let (horizon, joined_now) = match membership.last() {
             Some((_, m)) if m == "join" => (position, true),
@@ -356,10 +410,10 @@ impl Services {
             loop {
                 let batch = match dir {
                     Direction::Backward => self
-                        .storage()
+                        .events
                         .room_events_desc(room_id, low, high, batch_size)?,
                     Direction::Forward => self
-                        .storage()
+                        .events
                         .room_events_asc(room_id, low, high, batch_size)?,
                 };
                 let short = batch.len() < batch_size;
@@ -491,7 +545,7 @@ impl Services {
             ));
         }
         let mut out = Vec::new();
-        for entry in self.storage().current_state(room_id)? {
+        for entry in self.state.current_state(room_id)? {
             if let Some(e) =
                 self.state_event_at(room_id, &entry.event_type, &entry.state_key, horizon)?
             {
@@ -528,7 +582,7 @@ impl Services {
         event_id: &EventId,
     ) -> Result<StoredEvent> {
         let missing = || Error::not_found("Event not found");
-        let event = self.storage().event(event_id)?.ok_or_else(missing)?;
+        let event = self.events.event(event_id)?.ok_or_else(missing)?;
         if event.room_id != room_id {
             return Err(missing());
         }
@@ -539,25 +593,21 @@ impl Services {
     }
 
     /// Renders with `room_id` (the non-sync client format).
-    pub fn render(
-        &self,
-        who: &super::accounts::Requester,
-        event: &StoredEvent,
-    ) -> Result<Raw<AnyTimelineEvent>> {
+    pub fn render(&self, who: &Requester, event: &StoredEvent) -> Result<Raw<AnyTimelineEvent>> {
         self.render_event(Some(who), event, true, None)
     }
 
     /// Renders an event for a client, applying its redaction if it has one.
     pub fn render_event(
         &self,
-        who: Option<&super::accounts::Requester>,
+        who: Option<&Requester>,
         event: &StoredEvent,
         with_room_id: bool,
         prev_content: Option<&RawValue>,
     ) -> Result<Raw<AnyTimelineEvent>> {
         let viewer = who.map(|w| (&*w.user_id, &*w.device_id));
         let redaction = match &event.redacted_by {
-            Some(id) => self.storage().event(id)?,
+            Some(id) => self.events.event(id)?,
             None => None,
         };
         let Some(redaction) = redaction else {
@@ -571,7 +621,7 @@ impl Services {
             return client_event(event, options);
         };
         let rules = self
-            .storage()
+            .events
             .room_version(&event.room_id)?
             .and_then(|v| v.rules())
             .ok_or_else(|| Error::internal("room without known version"))?;
@@ -595,24 +645,24 @@ impl Services {
         };
         client_event(event, options)
     }
-}
 
-impl Services {
     /// `GET /rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]`:
     /// events relating to a visible parent, paged like `/messages`.
-    #[allow(clippy::too_many_arguments)]
     pub fn relations(
         &self,
         user: &UserId,
         room_id: &RoomId,
-        parent: &EventId,
-        rel_type: Option<&str>,
-        event_type: Option<&str>,
-        from: Option<StreamPos>,
-        to: Option<StreamPos>,
-        dir: Direction,
-        limit: usize,
+        page: &RelationsPage<'_>,
     ) -> Result<(Vec<StoredEvent>, Option<StreamPos>)> {
+        let RelationsPage {
+            parent,
+            rel_type,
+            event_type,
+            from,
+            to,
+            dir,
+            limit,
+        } = *page;
         self.event_for(user, room_id, parent)?;
         let view = self.current_read_view(room_id, user)?;
         let horizon = view.horizon;
@@ -627,7 +677,7 @@ impl Services {
                 to.unwrap_or(horizon).min(horizon),
             ),
         };
-        let rows = self.storage().relations(&RelationsQuery {
+        let rows = self.events.relations(&RelationsQuery {
             parent,
             rel_type,
             event_type,

@@ -1,16 +1,44 @@
 //! User profiles: display name and avatar, propagated into rooms.
 
+use std::sync::Arc;
+
 use ruma::UserId;
 use ruma::events::room::member::MembershipState;
 use serde_json::json;
 
-use super::{Services, rooms::EventSpec};
+use super::{
+    accounts::Accounts,
+    appender::{Appender, EventSpec},
+};
 use crate::{
     error::{Error, Result},
-    storage::ProfileField,
+    storage::{AccountStore, ProfileField, StateStore},
 };
 
-impl Services {
+/// Changing profiles: the account area for the fields, the memberships to
+/// find the user's rooms, and the appender to post the new member events.
+pub struct Profile {
+    store: Arc<dyn AccountStore>,
+    state: Arc<dyn StateStore>,
+    accounts: Arc<Accounts>,
+    appender: Arc<Appender>,
+}
+
+impl Profile {
+    pub fn new(
+        store: Arc<dyn AccountStore>,
+        state: Arc<dyn StateStore>,
+        accounts: Arc<Accounts>,
+        appender: Arc<Appender>,
+    ) -> Self {
+        Self {
+            store,
+            state,
+            accounts,
+            appender,
+        }
+    }
+
     /// Sets one of the user's profile fields and, as the spec asks, sends an
     /// updated `m.room.member` event into every room they have joined.
     pub async fn set_profile_field(
@@ -24,9 +52,9 @@ impl Services {
                 "Profile values are limited to 256 bytes",
             ));
         }
-        self.storage().set_profile_field(user_id, field, value)?;
+        self.store.set_profile_field(user_id, field, value)?;
         let (displayname, avatar_url) = self.accounts.profile(user_id)?.unwrap_or_default();
-        for row in self.storage().memberships_of(user_id)? {
+        for row in self.state.memberships_of(user_id)? {
             if row.membership != MembershipState::Join {
                 continue;
             }
@@ -38,7 +66,11 @@ impl Services {
                 content["avatar_url"] = json!(avatar);
             }
             let spec = EventSpec::state("m.room.member", user_id.as_str(), content)?;
-            if let Err(e) = self.append(&row.room_id, user_id, spec, None).await {
+            if let Err(e) = self
+                .appender
+                .append(&row.room_id, user_id, spec, None)
+                .await
+            {
                 // One room refusing (e.g. power levels) must not undo the others.
                 tracing::warn!(room_id = %row.room_id, error = %e, "profile change not propagated");
             }

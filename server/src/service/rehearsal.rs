@@ -2,7 +2,7 @@
 //! (a power-level override that locks the creator out, content that is not canonical JSON,
 //! an invite the auth rules refuse) fails before anything is stored.
 //!
-//! It builds and signs each event as `rooms::append` would and runs the same
+//! It builds and signs each event as `Appender::append` would and runs the same
 //! authorization rules against the state the earlier events make, all in memory.
 
 use std::{collections::HashMap, sync::Arc};
@@ -13,13 +13,14 @@ use ruma::{
 };
 
 use super::{
-    Services, now,
+    appender::{EventSpec, auth_events_for, auth_failed},
+    now,
     pdu::{Pdu, PduTemplate, build_signed},
-    rooms::{EventSpec, auth_events_for, auth_failed},
+    rooms::Rooms,
 };
 use crate::error::{Error, Result};
 
-impl Services {
+impl Rooms {
     /// Checks that `events`, appended in order to a new room, would all be accepted.
     /// `alias` is the alias createRoom is about to give the room.
     pub(super) fn rehearse_new_room(
@@ -53,8 +54,8 @@ impl Services {
                     depth,
                     origin_server_ts: now(),
                 },
-                self.config().server_name.as_str(),
-                self.signing_key(),
+                self.server_name.as_str(),
+                self.appender.signing_key(),
                 &rules,
             )?;
             let load = |id: &EventId| pdus.get(id).cloned();

@@ -14,7 +14,10 @@ use std::{
 use ruma::{EventId, OwnedEventId, OwnedRoomId, RoomId};
 
 use super::pdu::Pdu;
-use crate::{error::Result, storage::Storage};
+use crate::{
+    error::Result,
+    storage::{EventStore, StateStore},
+};
 
 /// Rooms kept; past this the cache starts over (cheap to refill).
 const MAX_ROOMS: usize = 1_024;
@@ -29,12 +32,12 @@ pub struct CachedRoom {
 
 impl CachedRoom {
     /// A parsed event, from the cache or storage.
-    pub fn pdu(&self, id: &EventId, storage: &dyn Storage) -> Option<Arc<Pdu>> {
+    pub fn pdu(&self, id: &EventId, events: &dyn EventStore) -> Option<Arc<Pdu>> {
         let mut pdus = self.pdus.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(pdu) = pdus.get(id) {
             return Some(pdu.clone());
         }
-        let pdu = Arc::new(Pdu::from_stored(&storage.event(id).ok()??).ok()?);
+        let pdu = Arc::new(Pdu::from_stored(&events.event(id).ok()??).ok()?);
         pdus.insert(id.to_owned(), pdu.clone());
         Some(pdu)
     }
@@ -48,12 +51,12 @@ pub struct RoomStates {
 
 impl RoomStates {
     /// The room's current state, loaded on first use.
-    pub fn room(&mut self, room_id: &RoomId, storage: &dyn Storage) -> Result<&CachedRoom> {
+    pub fn room(&mut self, room_id: &RoomId, state: &dyn StateStore) -> Result<&CachedRoom> {
         if !self.rooms.contains_key(room_id) {
             if self.rooms.len() >= MAX_ROOMS {
                 self.rooms.clear();
             }
-            let state = storage
+            let state = state
                 .current_state(room_id)?
                 .into_iter()
                 .map(|e| ((e.event_type, e.state_key), e.event_id))

@@ -1,31 +1,27 @@
-//! Rooms: creating them, and appending events under the room version's
-//! authorization rules.
-//!
-//! `append` is the one door every new event goes through: it picks
-//! prev/auth events, builds and signs the PDU, checks the auth rules against
-//! current state (ruma-state-res), stores it and wakes waiting syncs.
+//! Rooms: creating them, membership and state, with every event appended
+//! through the [`Appender`](super::appender::Appender).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use rand::distr::{Alphanumeric, SampleString};
 use ruma::{
-    OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId,
+    OwnedEventId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, RoomVersionId, UserId,
     api::client::room::{Visibility, create_room::v3 as create_room},
-    events::{StateEventType, TimelineEventType, room::member::MembershipState},
-    state_res,
+    events::{TimelineEventType, room::member::MembershipState},
 };
-use serde_json::{Value, json, value::RawValue};
+use serde_json::{Value, json};
 
 use super::{
-    Services,
+    accounts::Accounts,
     accounts::Requester,
-    now,
-    pdu::{Pdu, PduTemplate, build_signed},
+    appender::Appender,
+    directory::Directory,
+    pdu::Pdu,
     room_reader::{self, MemberProfile, level, user_level},
 };
 use crate::{
     error::{Error, ErrorKind, Result},
-    storage::{NewEvent, TxnOrigin},
+    storage::{AccountStore, DirectoryStore, EventStore, StateStore},
 };
 
 /// The member-event field naming who authorised a restricted join.
@@ -36,58 +32,62 @@ pub const SUPPORTED_ROOM_VERSIONS: [RoomVersionId; 2] = [RoomVersionId::V10, Roo
 /// The version new rooms get unless the client asks for another.
 pub const DEFAULT_ROOM_VERSION: RoomVersionId = RoomVersionId::V11;
 
-/// An event to append, before it becomes a PDU.
-pub struct EventSpec {
-    pub kind: TimelineEventType,
-    pub state_key: Option<String>,
-    pub content: Box<RawValue>,
+pub use super::appender::{EventSpec, Txn};
+
+/// Rooms: creating them, membership, state and moderation. Owns the
+/// appender (the event lock, room cache and group commit under it) and only
+/// the storage areas it reads besides: accounts (to check invitees), aliases
+/// and the directory (createRoom), events and state.
+pub struct Rooms {
+    /// Read by createRoom's rehearsal (`rehearsal.rs`) too.
+    pub(super) server_name: OwnedServerName,
+    account_store: Arc<dyn AccountStore>,
+    directory_store: Arc<dyn DirectoryStore>,
+    events: Arc<dyn EventStore>,
+    state: Arc<dyn StateStore>,
+    accounts: Arc<Accounts>,
+    pub(super) directory: Arc<Directory>,
+    pub(super) appender: Arc<Appender>,
 }
 
-impl EventSpec {
-    pub fn state(kind: &str, state_key: &str, content: Value) -> Result<Self> {
-        Ok(Self {
-            kind: kind.into(),
-            state_key: Some(state_key.to_owned()),
-            content: serde_json::value::to_raw_value(&content)?,
-        })
+/// What [`Rooms`] is built from.
+pub struct RoomsParts {
+    pub server_name: OwnedServerName,
+    pub account_store: Arc<dyn AccountStore>,
+    pub directory_store: Arc<dyn DirectoryStore>,
+    pub events: Arc<dyn EventStore>,
+    pub state: Arc<dyn StateStore>,
+    pub accounts: Arc<Accounts>,
+    pub directory: Arc<Directory>,
+    pub appender: Arc<Appender>,
+}
+
+impl Rooms {
+    pub fn new(parts: RoomsParts) -> Self {
+        let RoomsParts {
+            server_name,
+            account_store,
+            directory_store,
+            events,
+            state,
+            accounts,
+            directory,
+            appender,
+        } = parts;
+        Self {
+            server_name,
+            account_store,
+            directory_store,
+            events,
+            state,
+            accounts,
+            directory,
+            appender,
+        }
     }
 }
 
-/// The sending device's transaction, for idempotency and echo.
-pub struct Txn<'a> {
-    pub who: &'a Requester,
-    pub txn_id: &'a str,
-    /// The endpoint-specific scope, e.g. `send/!room/m.room.message/txn`.
-    pub scope: String,
-}
-
-pub(super) fn auth_failed(reason: String) -> Error {
-    Error::forbidden(format!("Not allowed: {reason}"))
-}
-
-/// The auth events a new event names: those of the types the room version's
-/// rules ask for, from `state`.
-pub(super) fn auth_events_for(
-    spec: &EventSpec,
-    sender: &UserId,
-    rules: &ruma::room_version_rules::RoomVersionRules,
-    state: &HashMap<(String, String), OwnedEventId>,
-) -> Result<Vec<OwnedEventId>> {
-    let auth_types = state_res::auth_types_for_event(
-        &spec.kind,
-        sender,
-        spec.state_key.as_deref(),
-        &spec.content,
-        &rules.authorization,
-    )
-    .map_err(|e| Error::bad_json(format!("Invalid event: {e}")))?;
-    Ok(auth_types
-        .iter()
-        .filter_map(|(t, k)| state.get(&(t.to_string(), k.clone())).cloned())
-        .collect())
-}
-
-impl Services {
+impl Rooms {
     /// Appends an event to a room, enforcing the auth rules. Returns the new
     /// event's ID (or the original one for a repeated transaction).
     pub async fn append(
@@ -97,129 +97,7 @@ impl Services {
         spec: EventSpec,
         txn: Option<Txn<'_>>,
     ) -> Result<OwnedEventId> {
-        if spec.kind == TimelineEventType::RoomCanonicalAlias && spec.state_key.is_some() {
-            self.directory
-                .check_canonical_alias(room_id, &spec.content, None)?;
-        }
-        let mut _guard = self.event_lock().lock().await;
-        let storage = self.storage();
-
-        if let Some(txn) = &txn
-            && let Some(existing) =
-                storage.txn_event(&txn.who.user_id, &txn.who.device_id, &txn.scope)?
-        {
-            // The original may still be waiting for its flush; answer only
-            // once everything committed so far is durable.
-            drop(_guard);
-            let ticket = self.durability().ticket();
-            self.durability().wait(ticket).await?;
-            return Ok(existing);
-        }
-
-        let version = storage
-            .room_version(room_id)?
-            .ok_or_else(|| Error::not_found("Unknown room"))?;
-        let rules = version
-            .rules()
-            .ok_or_else(|| Error::internal("room version without rules"))?;
-
-        let cached = _guard.room(room_id, storage)?;
-        let state = &cached.state;
-
-        let auth_events = auth_events_for(&spec, sender, &rules, state)?;
-
-        let redacts = if spec.kind == TimelineEventType::RoomRedaction {
-            Some(self.check_redaction(room_id, sender, &spec.content)?)
-        } else {
-            None
-        };
-
-        let head = storage.room_head(room_id)?;
-        let (prev_events, depth) = match head {
-            Some(head) => (vec![head.event_id], head.depth as u64 + 1),
-            None => (vec![], 1),
-        };
-
-        let (event_id, object, pdu) = build_signed(
-            PduTemplate {
-                room_id,
-                sender,
-                kind: &spec.kind,
-                state_key: spec.state_key.as_deref(),
-                content: &spec.content,
-                prev_events,
-                auth_events,
-                depth,
-                origin_server_ts: now(),
-            },
-            self.config().server_name.as_str(),
-            self.signing_key(),
-            &rules,
-        )?;
-
-        let load = |id: &ruma::EventId| cached.pdu(id, storage);
-        state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, load)
-            .map_err(auth_failed)?;
-        state_res::check_state_dependent_auth_rules(
-            &rules.authorization,
-            &pdu,
-            |t: &StateEventType, k: &str| {
-                state
-                    .get(&(t.to_string(), k.to_owned()))
-                    .and_then(|id| load(id))
-            },
-        )
-        .map_err(auth_failed)?;
-
-        let membership = (spec.kind == TimelineEventType::RoomMember)
-            .then(|| {
-                serde_json::from_str::<Value>(spec.content.get())
-                    .ok()
-                    .and_then(|c| {
-                        c.get("membership")
-                            .and_then(Value::as_str)
-                            .map(MembershipState::from)
-                    })
-            })
-            .flatten();
-
-        let pdu_json = serde_json::to_string(&object)?;
-        let reservation = self.notifier().reserve();
-        storage.append_event(&NewEvent {
-            stream: reservation.position(),
-            event_id: event_id.clone(),
-            room_id: room_id.to_owned(),
-            event_type: spec.kind.to_string(),
-            state_key: spec.state_key.clone(),
-            sender: sender.to_owned(),
-            depth: depth as i64,
-            pdu_json,
-            txn: txn.as_ref().map(|t| TxnOrigin {
-                user_id: t.who.user_id.clone(),
-                device_id: t.who.device_id.clone(),
-                txn_id: t.txn_id.into(),
-            }),
-            txn_scope: txn.map(|t| t.scope),
-            membership,
-            redacts,
-            relation: relation_of(&spec.content),
-        })?;
-        if let Some(state_key) = spec.state_key {
-            _guard.state_changed(
-                room_id,
-                spec.kind.to_string(),
-                state_key,
-                event_id.clone(),
-                pdu,
-            );
-            self.push_context_changed();
-        }
-        let ticket = self.durability().ticket();
-        // Let the next append build while this one waits for the shared flush.
-        drop(_guard);
-        self.durability().wait(ticket).await?;
-        drop(reservation);
-        Ok(event_id)
+        self.appender.append(room_id, sender, spec, txn).await
     }
 
     /// A member event for one of our users, with their profile filled in (as
@@ -258,12 +136,12 @@ impl Services {
                 format!("Room version {version} is not supported; use 10 or 11"),
             ));
         }
-        let server = &self.config().server_name;
+        let server = &self.server_name;
         let alias = match &req.room_alias_name {
             Some(name) => {
                 let alias = ruma::OwnedRoomAliasId::try_from(format!("#{name}:{server}"))
                     .map_err(|e| Error::invalid_param(format!("room_alias_name: {e}")))?;
-                if self.storage().alias(&alias)?.is_some() {
+                if self.directory_store.alias(&alias)?.is_some() {
                     return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
                 }
                 Some(alias)
@@ -282,7 +160,7 @@ impl Services {
                 Alphanumeric.sample_string(&mut rand::rng(), 18)
             );
             let id = OwnedRoomId::try_from(id).map_err(Error::internal)?;
-            if self.storage().room_version(&id)?.is_none() {
+            if self.events.room_version(&id)?.is_none() {
                 break id;
             }
         };
@@ -448,13 +326,15 @@ impl Services {
         self.rehearse_new_room(&room_id, &version, alias.as_deref(), &rehearsal)?;
 
         if let Some(alias) = &alias
-            && !self.storage().create_alias(alias, &room_id, creator_id)?
+            && !self
+                .directory_store
+                .create_alias(alias, &room_id, creator_id)?
         {
             return Err(Error::new(ErrorKind::RoomInUse, "That room alias is taken"));
         }
-        if !self.storage().create_room(&room_id, &version, creator_id)? {
+        if !self.events.create_room(&room_id, &version, creator_id)? {
             if let Some(alias) = &alias {
-                self.storage().delete_alias(alias)?;
+                self.directory_store.delete_alias(alias)?;
             }
             return Err(Error::internal("a new room ID was taken meanwhile"));
         }
@@ -463,7 +343,7 @@ impl Services {
         }
 
         if req.visibility == Visibility::Public {
-            self.storage().set_room_published(&room_id, true)?;
+            self.directory_store.set_room_published(&room_id, true)?;
         }
 
         // 8. Invites.
@@ -482,12 +362,12 @@ impl Services {
         target: &UserId,
         is_direct: bool,
     ) -> Result<OwnedEventId> {
-        if target.server_name() != self.config().server_name {
+        if target.server_name() != self.server_name {
             return Err(Error::forbidden(
                 "This server does not federate yet; only local users can be invited",
             ));
         }
-        if self.storage().user(target)?.is_none() {
+        if self.account_store.user(target)?.is_none() {
             return Err(Error::not_found(format!("Unknown user {target}")));
         }
         let content = self.member_content(
@@ -506,7 +386,7 @@ impl Services {
 
     /// Joins (or re-joins) a room.
     pub async fn join(&self, room_id: &RoomId, user: &UserId) -> Result<OwnedEventId> {
-        if self.storage().room_version(room_id)?.is_none() {
+        if self.events.room_version(room_id)?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
         let mut content = self.member_content(user, "join", None)?;
@@ -588,7 +468,7 @@ impl Services {
             allow: Vec<Value>,
         }
         let Some(event) = self
-            .storage()
+            .state
             .current_state_event(room_id, "m.room.join_rules", "")?
         else {
             return Ok(None);
@@ -600,7 +480,7 @@ impl Services {
             return Ok(None);
         }
         let membership = self
-            .storage()
+            .state
             .memberships_of(user)?
             .into_iter()
             .find(|r| r.room_id == room_id);
@@ -631,9 +511,9 @@ impl Services {
         }
         let power = self.power_levels(room_id)?;
         let needed = level(&power, "invite", 0);
-        let server = &self.config().server_name;
+        let server = &self.server_name;
         let authoriser = self
-            .storage()
+            .state
             .joined_members(room_id)?
             .into_iter()
             .filter(|m| m.server_name() == server && user_level(&power, m) >= needed)
@@ -652,7 +532,7 @@ impl Services {
 
     /// Leaves a room, or rejects an invite.
     pub async fn leave(&self, room_id: &RoomId, user: &UserId) -> Result<OwnedEventId> {
-        if self.storage().room_version(room_id)?.is_none() {
+        if self.events.room_version(room_id)?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
         let content = json!({ "membership": "leave" });
@@ -666,12 +546,11 @@ impl Services {
     }
 }
 
-impl Services {
-    /// Whether `user` is currently joined to the room.
+impl Rooms {
     /// The rooms the user is joined to.
     pub fn joined_rooms(&self, user: &UserId) -> Result<Vec<OwnedRoomId>> {
         Ok(self
-            .storage()
+            .state
             .memberships_of(user)?
             .into_iter()
             .filter(|row| row.membership == MembershipState::Join)
@@ -681,75 +560,24 @@ impl Services {
 
     /// The users joined to a room.
     pub fn joined_members(&self, room_id: &RoomId) -> Result<Vec<OwnedUserId>> {
-        Ok(self.storage().joined_members(room_id)?)
+        Ok(self.state.joined_members(room_id)?)
     }
 
+    /// Whether `user` is currently joined to the room.
     pub fn is_joined(&self, room_id: &RoomId, user: &UserId) -> Result<bool> {
-        room_reader::is_joined(self.storage(), room_id, user)
-    }
-
-    /// A redaction must name an event of this room; redacting someone else's
-    /// event needs the room's `redact` power level.
-    fn check_redaction(
-        &self,
-        room_id: &RoomId,
-        sender: &UserId,
-        content: &RawValue,
-    ) -> Result<OwnedEventId> {
-        #[derive(serde::Deserialize)]
-        struct Redaction {
-            redacts: Option<OwnedEventId>,
-        }
-        let target = serde_json::from_str::<Redaction>(content.get())
-            .ok()
-            .and_then(|r| r.redacts)
-            .ok_or_else(|| Error::bad_json("A redaction needs `redacts`"))?;
-        let event = self
-            .storage()
-            .event(&target)?
-            .filter(|e| e.room_id == room_id)
-            .ok_or_else(|| Error::not_found("No such event in this room"))?;
-        let target_sender = Pdu::from_stored(&event)?.sender;
-        if target_sender != sender {
-            let power = self.power_levels(room_id)?;
-            if user_level(&power, sender) < level(&power, "redact", 50) {
-                return Err(Error::forbidden(
-                    "You need a higher power level to delete others' messages",
-                ));
-            }
-        }
-        Ok(target)
+        room_reader::is_joined(&*self.state, room_id, user)
     }
 
     /// The room's power levels content (`{}` if it has none).
     pub fn power_levels(&self, room_id: &RoomId) -> Result<Value> {
-        room_reader::power_levels(self.storage(), room_id)
+        room_reader::power_levels(&*self.state, room_id)
     }
 }
 
-/// `m.relates_to` of a content: the parent event and the relation type
-/// (replies via `m.in_reply_to` alone are not relations).
-fn relation_of(content: &RawValue) -> Option<(OwnedEventId, String)> {
-    #[derive(serde::Deserialize)]
-    struct Content {
-        #[serde(rename = "m.relates_to")]
-        relates_to: Option<RelatesTo>,
-    }
-    #[derive(serde::Deserialize)]
-    struct RelatesTo {
-        rel_type: Option<String>,
-        event_id: Option<OwnedEventId>,
-    }
-    let relates_to = serde_json::from_str::<Content>(content.get())
-        .ok()?
-        .relates_to?;
-    Some((relates_to.event_id?, relates_to.rel_type?))
-}
-
-impl Services {
+impl Rooms {
     /// A member's display name and avatar as this room knows them.
     pub fn member_content_in(&self, room_id: &RoomId, user_id: &UserId) -> Result<MemberProfile> {
-        room_reader::member_profile(self.storage(), room_id, user_id)
+        room_reader::member_profile(&*self.state, room_id, user_id)
     }
 }
 
@@ -762,7 +590,7 @@ struct InitialState {
     content: Value,
 }
 
-impl Services {
+impl Rooms {
     /// Kick, ban or unban: a membership change made by `sender` for `target`.
     /// The auth rules decide whether the sender's power level allows it.
     pub async fn moderate(
@@ -773,7 +601,7 @@ impl Services {
         membership: &str,
         reason: Option<&str>,
     ) -> Result<OwnedEventId> {
-        if self.storage().room_version(room_id)?.is_none() {
+        if self.events.room_version(room_id)?.is_none() {
             return Err(Error::not_found("This server does not know that room"));
         }
         let mut content = json!({ "membership": membership });
@@ -792,7 +620,7 @@ impl Services {
     /// `POST /rooms/{roomId}/forget`: only once the user is no longer in the room.
     pub fn forget(&self, room_id: &RoomId, user: &UserId) -> Result<()> {
         let row = self
-            .storage()
+            .state
             .memberships_of(user)?
             .into_iter()
             .find(|r| r.room_id == room_id);
@@ -804,21 +632,21 @@ impl Services {
                     "Leave the room before forgetting it",
                 ))
             }
-            Some(_) => Ok(self.storage().forget_room(room_id, user)?),
+            Some(_) => Ok(self.state.forget_room(room_id, user)?),
             None => Ok(()),
         }
     }
 }
 
-impl Services {
+impl Rooms {
     /// Only existing users of this server can be invited (what `invite` checks first).
     fn check_invitee(&self, target: &UserId) -> Result<()> {
-        if target.server_name() != self.config().server_name {
+        if target.server_name() != self.server_name {
             return Err(Error::forbidden(
                 "This server does not federate yet; only local users can be invited",
             ));
         }
-        if self.storage().user(target)?.is_none() {
+        if self.account_store.user(target)?.is_none() {
             return Err(Error::not_found(format!("Unknown user {target}")));
         }
         Ok(())

@@ -11,6 +11,7 @@ pub use token::{SyncToken, parse_position};
 
 use std::{
     collections::{BTreeSet, HashMap},
+    sync::Arc,
     time::Duration,
 };
 
@@ -25,15 +26,19 @@ use ruma::{
 use serde_json::value::RawValue;
 
 use super::{
-    Services,
+    account_data::AccountData,
     accounts::Requester,
-    history::{Direction, ReadView},
-    keys::{TO_DEVICE_LIMIT, to_device_event},
+    ephemeral::Ephemeral,
+    history::{Direction, History, ReadView},
+    keys::{Keys, TO_DEVICE_LIMIT, to_device_event},
+    notifier::Notifier,
+    presence::Presence,
     room_reader,
+    unread::Unread,
 };
 use crate::{
     error::Result,
-    storage::{MembershipRow, StoredEvent, StreamPos},
+    storage::{AccountDataStore, EventStore, MembershipRow, StateStore, StoredEvent, StreamPos},
 };
 
 /// What the client asked for, already resolved from its filter.
@@ -136,7 +141,64 @@ const INVITE_STATE_TYPES: [&str; 7] = [
     "m.room.encryption",
 ];
 
-impl Services {
+/// `/sync`: what changed for a user since their token, gathered from the
+/// parts that own each kind of change. Owns only read access to the account
+/// data, state and event areas and the notifier to wait on.
+pub struct Syncer {
+    account_data_store: Arc<dyn AccountDataStore>,
+    state: Arc<dyn StateStore>,
+    events: Arc<dyn EventStore>,
+    notifier: Arc<Notifier>,
+    history: Arc<History>,
+    keys: Arc<Keys>,
+    presence: Arc<Presence>,
+    ephemeral: Arc<Ephemeral>,
+    unread: Arc<Unread>,
+    account_data: Arc<AccountData>,
+}
+
+/// What [`Syncer`] is built from.
+pub struct SyncerParts {
+    pub account_data_store: Arc<dyn AccountDataStore>,
+    pub state: Arc<dyn StateStore>,
+    pub events: Arc<dyn EventStore>,
+    pub notifier: Arc<Notifier>,
+    pub history: Arc<History>,
+    pub keys: Arc<Keys>,
+    pub presence: Arc<Presence>,
+    pub ephemeral: Arc<Ephemeral>,
+    pub unread: Arc<Unread>,
+    pub account_data: Arc<AccountData>,
+}
+
+impl Syncer {
+    pub fn new(parts: SyncerParts) -> Self {
+        let SyncerParts {
+            account_data_store,
+            state,
+            events,
+            notifier,
+            history,
+            keys,
+            presence,
+            ephemeral,
+            unread,
+            account_data,
+        } = parts;
+        Self {
+            account_data_store,
+            state,
+            events,
+            notifier,
+            history,
+            keys,
+            presence,
+            ephemeral,
+            unread,
+            account_data,
+        }
+    }
+
     /// Runs one `/sync`, waiting up to the timeout for something to report.
     pub async fn sync(&self, who: &Requester, mut params: SyncParams) -> Result<Response> {
         params.timeline_limit = params.timeline_limit.clamp(1, MAX_TIMELINE_LIMIT);
@@ -146,7 +208,7 @@ impl Services {
         }
         let deadline = tokio::time::Instant::now() + params.timeout.min(MAX_TIMEOUT);
         // Subscribe before reading, so nothing committed after the read is missed.
-        let mut rx = self.notifier().subscribe();
+        let mut rx = self.notifier.subscribe();
         loop {
             let upto = *rx.borrow_and_update();
             let since = params.since.map(|s| s.min(upto));
@@ -222,9 +284,9 @@ impl Services {
             HashMap::new();
         let mut has_push_rules = false;
         let account_after = if initial { None } else { since };
-        for row in self
-            .storage()
-            .account_data_changes(&who.user_id, account_after, upto)?
+        for row in
+            self.account_data_store
+                .account_data_changes(&who.user_id, account_after, upto)?
         {
             if row.room_id.is_none() && !params.account_data_filter.matches(&row.event_type, None) {
                 continue;
@@ -251,7 +313,7 @@ impl Services {
                 .push(account_data_event("m.push_rules", &rules)?.cast_unchecked());
         }
 
-        for row in self.storage().memberships_of(&who.user_id)? {
+        for row in self.state.memberships_of(&who.user_id)? {
             if row.stream > upto || !params.wants_room(&row.room_id) {
                 continue; // Filtered out, or committed after our snapshot (the next sync reports it).
             }
@@ -274,7 +336,7 @@ impl Services {
                             return Ok(true);
                         }
                         Ok(self
-                            .storage()
+                            .events
                             .event(event_id)?
                             .is_some_and(|e| e.room_id == row.room_id && view.can_see(&e)))
                     };
@@ -333,7 +395,7 @@ impl Services {
         room_id: &RoomId,
         at: Option<StreamPos>,
     ) -> Result<bool> {
-        room_reader::was_joined_at(self.storage(), self.storage(), user, room_id, at)
+        room_reader::was_joined_at(&*self.state, &*self.events, user, room_id, at)
     }
 
     /// The state event for `(type, key)` as it was at stream position `at`.
@@ -345,8 +407,8 @@ impl Services {
         at: StreamPos,
     ) -> Result<Option<StoredEvent>> {
         room_reader::state_event_at(
-            self.storage(),
-            self.storage(),
+            &*self.state,
+            &*self.events,
             room_id,
             event_type,
             state_key,
@@ -357,7 +419,7 @@ impl Services {
     /// State of the room just before stream position `before` (exclusive).
     fn state_before(&self, room_id: &RoomId, before: StreamPos) -> Result<Vec<StoredEvent>> {
         let mut out = Vec::new();
-        for entry in self.storage().current_state(room_id)? {
+        for entry in self.state.current_state(room_id)? {
             if let Some(event) =
                 self.state_event_at(room_id, &entry.event_type, &entry.state_key, before - 1)?
             {
@@ -376,7 +438,7 @@ impl Services {
         upto: StreamPos,
     ) -> Result<&'a ReadView> {
         if slot.is_none() {
-            *slot = Some(self.read_view(room_id, user, upto, true)?);
+            *slot = Some(self.history.read_view(room_id, user, upto, true)?);
         }
         Ok(slot.as_ref().expect("just built"))
     }
@@ -397,7 +459,7 @@ impl Services {
         if since.is_some()
             && nothing_else
             && self
-                .storage()
+                .events
                 .room_events_desc(room_id, after, upto, 1)?
                 .is_empty()
         {
@@ -409,7 +471,7 @@ impl Services {
         let limit = params.timeline_limit;
         let view = self.joined_view(view, room_id, &who.user_id, upto)?;
         let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
-        let scan = self.visible_events(
+        let scan = self.history.visible_events(
             view,
             room_id,
             after,
@@ -437,7 +499,7 @@ impl Services {
         room.ephemeral.events = extras.ephemeral;
         room.timeline = self.timeline(who, events, limited || since.is_none(), timeline_start)?;
         room.state = State::Before(StateEvents::from(self.render_all(who, &state, false)?));
-        let joined = self.storage().joined_members(room_id)?;
+        let joined = self.state.joined_members(room_id)?;
         room.summary.joined_member_count = UInt::new(joined.len() as u64);
         let unread = self.unread.unread_counts(&who.user_id, room_id, upto)?;
         room.unread_notifications.notification_count =
@@ -476,13 +538,15 @@ impl Services {
             .map(|event| {
                 let prev = match (&event.replaces_state, with_prev) {
                     (Some(prev), true) => self
-                        .storage()
+                        .events
                         .event(prev)?
                         .map(|e| content_of(&e))
                         .transpose()?,
                     _ => None,
                 };
-                let raw = self.render_event(Some(who), event, false, prev.as_deref())?;
+                let raw = self
+                    .history
+                    .render_event(Some(who), event, false, prev.as_deref())?;
                 Ok(raw.cast_unchecked())
             })
             .collect()
@@ -491,11 +555,11 @@ impl Services {
     fn invited_room(&self, row: &MembershipRow) -> Result<InvitedRoom> {
         let mut events = Vec::new();
         for kind in INVITE_STATE_TYPES {
-            if let Some(e) = self.storage().current_state_event(&row.room_id, kind, "")? {
+            if let Some(e) = self.state.current_state_event(&row.room_id, kind, "")? {
                 events.push(stripped(&e)?);
             }
         }
-        if let Some(invite) = self.storage().event(&row.event_id)? {
+        if let Some(invite) = self.events.event(&row.event_id)? {
             events.push(stripped(&invite)?);
         }
         let mut room = InvitedRoom::new();
@@ -516,9 +580,11 @@ impl Services {
         params: &SyncParams,
     ) -> Result<LeftRoom> {
         let limit = params.timeline_limit;
-        let view = self.read_view(&row.room_id, &who.user_id, row.stream, false)?;
+        let view = self
+            .history
+            .read_view(&row.room_id, &who.user_id, row.stream, false)?;
         let keep = |e: &StoredEvent| params.timeline_filter.matches_stored(e);
-        let scan = self.visible_events(
+        let scan = self.history.visible_events(
             &view,
             &row.room_id,
             since,
