@@ -135,16 +135,29 @@ setup_coturn() {
   apt_install coturn
 }
 
+# The read-only shared folder (reference-software harnesses in tools/, the API
+# description in spec/) sits beside the project. A clone kept elsewhere finds it
+# beside the local repository it was cloned from, or through WEFT_SHARED_DIR.
+# Prints the folder, or nothing.
+shared_dir() {
+  local origin dir
+  origin="$(git -C "$ROOT" config --get remote.origin.url 2>/dev/null || true)"
+  [[ "$origin" == /* ]] || origin=""
+  for dir in "${WEFT_SHARED_DIR:-}" "$ROOT/../shared" ${origin:+"$origin/../shared"}; do
+    if [ -n "$dir" ] && [ -d "$dir/tools" ]; then (cd "$dir" && pwd); return; fi
+  done
+}
+
 # Synapse (PyPI) for the browser tests that run our client against it; the
 # shared harness keeps its venv in ~/.cache/weft-refhs, outside the clone.
+# Exports WEFT_SHARED_DIR for the tests (tests/e2e/harness.mjs, tests/conformance).
 setup_synapse() {
-  local tool=""
-  for dir in "${WEFT_SHARED_DIR:-}" "$ROOT/../shared" /work/shared; do
-    if [ -n "$dir" ] && [ -x "$dir/tools/synapse.sh" ]; then tool="$dir/tools/synapse.sh"; break; fi
-  done
-  [ -n "$tool" ] || die "Synapse harness (shared/tools/synapse.sh) not found; set WEFT_SHARED_DIR to the folder holding tools/."
+  WEFT_SHARED_DIR="$(shared_dir)"
+  [ -x "$WEFT_SHARED_DIR/tools/synapse.sh" ] \
+    || die "The shared folder with tools/synapse.sh was not found beside the project; set WEFT_SHARED_DIR to it."
+  export WEFT_SHARED_DIR
   step "Checking Synapse for the browser tests against it (PyPI, first run installs it)"
-  "$tool" install
+  "$WEFT_SHARED_DIR/tools/synapse.sh" install
 }
 
 setup_python() {

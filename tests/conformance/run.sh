@@ -11,7 +11,7 @@ set -euo pipefail
 bin="$(realpath "$1")"; st="$(realpath "$2")"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # The spec data lives in the read-only shared folder beside the project
-# (WEFT_SHARED_DIR overrides, for a clone kept elsewhere).
+# (WEFT_SHARED_DIR, which scripts/setup.sh sets, overrides).
 spec=""
 for dir in "${WEFT_SHARED_DIR:-}" "$root/../shared"; do
   if [ -n "$dir" ] && [ -f "$dir/spec/openapi/cs-api.json" ]; then spec="$dir/spec/openapi/cs-api.json"; break; fi

@@ -117,9 +117,9 @@ export async function saveArtifacts(testName, pages, server) {
   console.error(`Artifacts saved to ${dir}`);
 }
 
-/** Finds the shared reference-software tools (../shared/tools). */
+/** Finds the shared reference-software tools: WEFT_SHARED_DIR (scripts/setup.sh sets it), else ../shared. */
 export function sharedTool(name) {
-  const dirs = [process.env.WEFT_SHARED_DIR, join(ROOT, '../shared'), '/work/shared'].filter(Boolean);
+  const dirs = [process.env.WEFT_SHARED_DIR, join(ROOT, '../shared')].filter(Boolean);
   for (const dir of dirs) {
     const path = join(dir, 'tools', name);
     if (existsSync(path)) return path;
