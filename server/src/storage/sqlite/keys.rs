@@ -25,10 +25,7 @@ impl KeyStore for SqliteStorage {
              ON CONFLICT (user_id, device_id) DO UPDATE SET keys_json = excluded.keys_json",
             params![user_id.as_str(), device_id.as_str(), keys_json],
         )?;
-        tx.execute_cached(
-            "INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)",
-            params![user_id.as_str(), stream],
-        )?;
+        add_device_list_change(&tx, user_id, stream)?;
         tx.commit()?;
         Ok(())
     }
@@ -202,10 +199,7 @@ impl KeyStore for SqliteStorage {
     }
 
     fn record_device_list_change(&self, user_id: &UserId, stream: StreamPos) -> Result<()> {
-        self.conn().execute_cached(
-            "INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)",
-            params![user_id.as_str(), stream],
-        )?;
+        add_device_list_change(&self.conn(), user_id, stream)?;
         Ok(())
     }
 
@@ -223,10 +217,7 @@ impl KeyStore for SqliteStorage {
              ON CONFLICT (user_id, key_type) DO UPDATE SET json = excluded.json",
             params![user_id.as_str(), key_type, json],
         )?;
-        tx.execute_cached(
-            "INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)",
-            params![user_id.as_str(), stream],
-        )?;
+        add_device_list_change(&tx, user_id, stream)?;
         tx.commit()?;
         Ok(())
     }
@@ -276,4 +267,17 @@ impl KeyStore for SqliteStorage {
             })?,
         )
     }
+}
+
+/// Notes that `user_id`'s devices or keys changed at `stream`, for `/sync`'s and
+/// `/keys/changes`' device lists.
+fn add_device_list_change(
+    conn: &rusqlite::Connection,
+    user_id: &UserId,
+    stream: StreamPos,
+) -> rusqlite::Result<usize> {
+    conn.execute_cached(
+        "INSERT INTO device_list_changes (user_id, stream) VALUES (?1, ?2)",
+        params![user_id.as_str(), stream],
+    )
 }
