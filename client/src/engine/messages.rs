@@ -821,26 +821,28 @@ mod tests {
         assert!(engine.back_page_request(&room()).is_none());
     }
 
-    #[test]
-    fn a_limited_sync_starts_the_timeline_over_instead_of_leaving_a_gap() {
-        let mut engine = engine();
+    /// A limited sync that starts the timeline over at "fifty", with history before "p50".
+    fn limited_sync_at_fifty(engine: &mut Engine) {
         sync(
-            &mut engine,
+            engine,
             json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {"timeline": {
             "events": [text("$50", "@alice:hs", "fifty", 50)], "limited": true, "prev_batch": "p50"}}}}}),
         );
+    }
+
+    /// The query of the next history request for the room.
+    fn next_page_query(engine: &Engine) -> String {
+        let page = engine.back_page_request(&room()).unwrap();
+        page.request.uri().query().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_limited_sync_starts_the_timeline_over_instead_of_leaving_a_gap() {
+        let mut engine = engine();
+        limited_sync_at_fifty(&mut engine);
         let bodies: Vec<_> = items(&engine).into_iter().map(|i| i.body).collect();
         assert_eq!(bodies, ["fifty"]);
-        assert!(
-            engine
-                .back_page_request(&room())
-                .unwrap()
-                .request
-                .uri()
-                .query()
-                .unwrap()
-                .contains("from=p50")
-        );
+        assert!(next_page_query(&engine).contains("from=p50"));
     }
 
     #[test]
@@ -848,11 +850,7 @@ mod tests {
         let mut engine = engine();
         let asked = engine.back_page_request(&room()).unwrap();
         // While the request is out, a limited sync starts the timeline over at "fifty".
-        sync(
-            &mut engine,
-            json!({"next_batch": "s3", "rooms": {"join": {"!r:hs": {"timeline": {
-            "events": [text("$50", "@alice:hs", "fifty", 50)], "limited": true, "prev_batch": "p50"}}}}}),
-        );
+        limited_sync_at_fifty(&mut engine);
         // The answer holds what came before the old start: above "fifty" it would leave a hole.
         let page =
             ok(json!({"start": "p1", "end": "p0", "chunk": [text("$0", "@alice:hs", "zero", 0)]}));
@@ -868,16 +866,7 @@ mod tests {
             .unwrap();
         let bodies: Vec<_> = items(&engine).into_iter().map(|i| i.body).collect();
         assert_eq!(bodies, ["fifty"]);
-        assert!(
-            engine
-                .back_page_request(&room())
-                .unwrap()
-                .request
-                .uri()
-                .query()
-                .unwrap()
-                .contains("from=p50")
-        );
+        assert!(next_page_query(&engine).contains("from=p50"));
     }
 
     #[test]
