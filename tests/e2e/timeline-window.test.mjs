@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, saveArtifacts, startServer } from './harness.mjs';
-import { WAIT, api, meet, seen, session, step, timeline } from './steps.mjs';
+import { WAIT, api, meet, seen, send, session, step, timeline } from './steps.mjs';
 
 const MESSAGES = 300;
 /// `WINDOW` in web/src/components/timeline.rs.
@@ -130,6 +130,100 @@ test('the timeline keeps a window of items while scrolling back through 300 mess
     });
   } catch (error) {
     await saveArtifacts('timeline-window', pages, server);
+    throw error;
+  } finally {
+    await close();
+    await server.stop();
+  }
+});
+
+// Following and holding still. A view left a few pixels short of the newest message (a
+// touchpad, a click that scrolled a button into view) still follows new messages; the
+// browser's own scroll anchoring would hold it still and the reader would silently stop
+// seeing them (this made the chat test flaky). A reader scrolled well up keeps what they
+// read in place while more messages arrive than the window holds; "Jump to latest", or
+// sending a message, brings the newest.
+test('the timeline follows new messages near the bottom and holds still further up', { timeout: 300_000 }, async () => {
+  const server = await startServer();
+  const { browser, close } = await launchBrowser();
+  const pages = {};
+  try {
+    const alice = pages.alice = await (await browser.newContext()).newPage();
+    const bob = pages.bob = await (await browser.newContext()).newPage();
+    await meet(alice, bob, server, server, 'Follow', { encrypted: false });
+    const s = await session(alice);
+    const roomId = (await api(s, 'GET', '/joined_rooms')).joined_rooms[0];
+    const post = async (from, to) => {
+      for (let i = from; i <= to; i++) {
+        await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/f${i}`,
+          { msgtype: 'm.text', body: `note ${i}` });
+      }
+    };
+    const scroller = timeline(bob);
+    // Where a message is relative to the scroller's top (null: not in the page).
+    const place = (body) => scroller.evaluate((el, body) => {
+      const found = [...el.querySelectorAll('ol.items > li.item')]
+        .find((li) => li.querySelector('.body')?.textContent === body);
+      return found ? Math.round(found.getBoundingClientRect().top - el.getBoundingClientRect().top) : null;
+    }, body);
+    // Whether a message is on screen, not just in the page.
+    const onScreen = (body) => scroller.evaluate((el, body) => {
+      const box = el.getBoundingClientRect();
+      const found = [...el.querySelectorAll('ol.items > li.item')]
+        .find((li) => li.querySelector('.body')?.textContent === body);
+      const r = found?.getBoundingClientRect();
+      return !!r && r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+    }, body);
+    const waitOnScreen = async (body) => {
+      for (let i = 0; i < 200 && !(await onScreen(body)); i++) await bob.waitForTimeout(50);
+      assert.ok(await onScreen(body), `"${body}" is on screen`);
+    };
+
+    await step('a view 3 px short of the bottom follows new messages', async () => {
+      await post(1, 30);
+      await waitOnScreen('note 30');
+      await scroller.evaluate((el) => { el.scrollTop = -3; });
+      await bob.waitForTimeout(200);
+      // More than the window holds, so the window has to move with them too.
+      await post(31, 130);
+      await waitOnScreen('note 130');
+      assert.equal(await bob.getByRole('button', { name: 'Jump to latest' }).count(), 0);
+    });
+
+    await step('a reader scrolled up keeps their place while more arrive', async () => {
+      await scroller.evaluate((el) => {
+        const li = [...el.querySelectorAll('ol.items > li.item')]
+          .find((li) => li.querySelector('.body')?.textContent === 'note 100');
+        el.scrollTop += li.getBoundingClientRect().top - el.getBoundingClientRect().top - 100;
+      });
+      await bob.waitForTimeout(300);
+      const was = await place('note 100');
+      assert.ok(was !== null && Math.abs(was - 100) <= 2, `"note 100" scrolled to 100 px (${was})`);
+      await post(131, 230);
+      await bob.getByRole('navigation', { name: 'Rooms' }).getByText('note 230').waitFor(WAIT);
+      await bob.waitForTimeout(300);
+      const now = await place('note 100');
+      assert.ok(now !== null && Math.abs(now - was) <= 2, `"note 100" stayed where the reader left it (${was} px, now ${now})`);
+    });
+
+    await step('"Jump to latest" brings the newest, and the view follows again', async () => {
+      await bob.getByRole('button', { name: 'Jump to latest' }).click();
+      await waitOnScreen('note 230');
+      await post(231, 231);
+      await waitOnScreen('note 231');
+    });
+
+    await step('sending a message takes the reader to it from anywhere', async () => {
+      await scroller.evaluate((el) => { el.scrollTop = -el.scrollHeight; });
+      await bob.getByRole('button', { name: 'Jump to latest' }).waitFor(WAIT);
+      await post(232, 240);
+      await bob.getByRole('navigation', { name: 'Rooms' }).getByText('note 240').waitFor(WAIT);
+      await send(bob, 'my own note');
+      await waitOnScreen('my own note');
+      await bob.getByRole('button', { name: 'Jump to latest' }).waitFor({ state: 'detached', ...WAIT });
+    });
+  } catch (error) {
+    await saveArtifacts('timeline-follow', pages, server);
     throw error;
   } finally {
     await close();

@@ -1,14 +1,17 @@
 //! The message list of a room: day separators, grouped messages, older history on scroll,
 //! who is typing, and a jump back to the newest message.
 //!
-//! Only a window of [`WINDOW`] items is in the page. It follows the newest message until the
-//! reader scrolls up; near the window's top it moves [`STEP`] items back (and fetches older
-//! history once it shows the oldest item loaded), near its bottom it moves forward again.
-//! Each move keeps an item that stays in place on screen, so the view does not jump.
+//! Only a window of [`WINDOW`] items is in the page. It follows the newest message while the
+//! reader is at the bottom (within [`FOLLOW_MARGIN`]); once they scroll up it holds still,
+//! so new messages neither move the view nor take rows out from under it. Near the window's
+//! top it moves [`STEP`] items back (and fetches older history once it shows the oldest item
+//! loaded), near its bottom it moves forward again. Each move keeps an item that stays in
+//! place on screen, so the view does not jump.
 
 use leptos::{html, prelude::*};
 
 use ruma::OwnedRoomId;
+use weft_client::SendState;
 
 use crate::{
     components::{composer::ComposerMode, timeline_item::Item},
@@ -23,6 +26,11 @@ const LOAD_MARGIN: i32 = 600;
 pub const WINDOW: usize = 80;
 /// Items the window moves by.
 const STEP: usize = 30;
+/// A reader this close to the newest message (px) still follows new ones. A touchpad, or
+/// a click that scrolls a button into view, can leave the view a few pixels short of the
+/// bottom; the browser then holds it still as messages arrive (scroll anchoring), and
+/// without this margin the reader would silently stop seeing new messages.
+const FOLLOW_MARGIN: i32 = 48;
 
 /// `<section aria-label="Timeline">` with one `<li>` per item.
 ///
@@ -40,6 +48,10 @@ pub fn Timeline(
     let handle = ClientHandle::expect();
     let scroller = NodeRef::<html::Section>::new();
     let away_from_bottom = RwSignal::new(false);
+    // The reader follows new messages: set by their own scrolling only (see `check_scroll`).
+    // While it holds, the browser's scroll anchoring is off (style.css) and each render pins
+    // the view to the bottom; once they scroll up, the window's end is held (`bottom`).
+    let following = RwSignal::new(true);
     let rows = open.rows.clone();
     let receipts = open.receipts.clone();
     let typing = open.typing.clone();
@@ -112,17 +124,38 @@ pub fn Timeline(
             if moving.get_value() {
                 return;
             }
-            let (top, height, client) = document::scroll_metrics(&element);
+            let (mut top, height, client) = document::scroll_metrics(&element);
+            let (start, end) = window.get_untracked();
+            let len = rows.with_untracked(Vec::len);
+            if scrolled {
+                // The reader scrolled (anchoring, which could also scroll, is off while
+                // they follow): they follow again at the bottom, and stop well above it.
+                let follow = -top <= FOLLOW_MARGIN && end == len;
+                if follow != following.get_untracked() {
+                    following.set(follow);
+                    // Following, the window ends with the newest row; not, it keeps its end
+                    // so new rows do not push the ones being read out of the page.
+                    let held = (!follow && end > 0)
+                        .then(|| rows.with_untracked(|rows| (rows[end - 1].key.clone(), end - 1)));
+                    bottom.set(held);
+                }
+            } else if following.get_untracked() && top != 0 {
+                // New rows while following: show them (the view may be a few px short).
+                document::scroll_to(&element, 0);
+                top = 0;
+            }
             // column-reverse: scrollTop is 0 at the bottom and negative upwards.
             let from_top = height - client + top;
             let down = scrolled && top > last_top.get_value();
             last_top.set_value(top);
-            let (start, end) = window.get_untracked();
-            let len = rows.with_untracked(Vec::len);
             away_from_bottom.set(top < -200 || end < len);
             if from_top < LOAD_MARGIN && !down {
                 if start > 0 {
-                    move_window(end.saturating_sub(STEP).max(WINDOW.min(len)), true);
+                    // Never while following: that would take the newest rows out of the
+                    // page under the reader (only a window shorter than the screen gets here).
+                    if !following.get_untracked() {
+                        move_window(end.saturating_sub(STEP).max(WINDOW.min(len)), true);
+                    }
                 } else if loaded.get_untracked() && !reached_start.get_untracked() {
                     handle.load_older(room_id.clone());
                 }
@@ -151,6 +184,29 @@ pub fn Timeline(
         }
     });
 
+    // Sending a message takes the reader to it, wherever they were reading (as in every chat
+    // app): a new newest row that is still being sent is one we just sent from here.
+    let newest = Memo::new({
+        let rows = rows.clone();
+        move |_| rows.with(|rows| rows.last().map(|row| row.key.clone()))
+    });
+    Effect::new(move |previous: Option<Option<String>>| {
+        let key = newest.get();
+        let sent_here = previous.is_some_and(|previous| previous != key)
+            && key
+                .as_deref()
+                .and_then(|key| handle.item_signal(key))
+                .is_some_and(|item| {
+                    item.with_untracked(|item| item.send_state == SendState::Pending)
+                });
+        if sent_here {
+            // The render that follows pins the view to the bottom (`check_scroll`).
+            bottom.set(None);
+            following.set(true);
+        }
+        key
+    });
+
     view! {
         <section
             class="timeline"
@@ -158,6 +214,7 @@ pub fn Timeline(
             aria-label="Timeline"
             // Reachable by keyboard, so the arrow keys and Page Up scroll it.
             tabindex="0"
+            class:following=move || following.get()
             node_ref=scroller
             on:scroll=move |_| check_scroll(true)
         >
@@ -217,6 +274,7 @@ pub fn Timeline(
                         class="jump"
                         on:click=move |_| {
                             bottom.set(None);
+                            following.set(true);
                             if let Some(element) = scroller.get_untracked() {
                                 document::scroll_to(&element, 0);
                             }
