@@ -179,13 +179,23 @@ test('the timeline follows new messages near the bottom and holds still further 
       assert.ok(await onScreen(body), `"${body}" is on screen`);
     };
 
-    await step('a view 3 px short of the bottom follows new messages', async () => {
+    await step('a reader scrolled up still gets new messages in the page while the window has room', async () => {
       await post(1, 30);
       await waitOnScreen('note 30');
+      await scroller.evaluate((el) => { el.scrollTop = -el.scrollHeight; });
+      await bob.getByRole('button', { name: 'Jump to latest' }).waitFor(WAIT);
+      await post(31, 35);
+      await seen(bob, 'note 35');
+      assert.ok(!(await onScreen('note 35')), 'the reader was not moved');
+      await bob.getByRole('button', { name: 'Jump to latest' }).click();
+      await waitOnScreen('note 35');
+    });
+
+    await step('a view 3 px short of the bottom follows new messages', async () => {
       await scroller.evaluate((el) => { el.scrollTop = -3; });
       await bob.waitForTimeout(200);
       // More than the window holds, so the window has to move with them too.
-      await post(31, 130);
+      await post(36, 130);
       await waitOnScreen('note 130');
       assert.equal(await bob.getByRole('button', { name: 'Jump to latest' }).count(), 0);
     });

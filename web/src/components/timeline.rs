@@ -66,12 +66,15 @@ pub fn Timeline(
         move |_| {
             let bottom = bottom.get();
             rows.with(|rows| {
-                let end = bottom.map_or(rows.len(), |(key, was)| {
+                let held = bottom.map(|(key, was)| {
                     rows.iter()
                         .rposition(|row| row.key == key)
                         .map_or(was + 1, |i| i + 1)
                         .min(rows.len())
                 });
+                // A held window still takes new rows while it has room: only rows pushed
+                // out from under the reader matter.
+                let end = held.map_or(rows.len(), |end| end.max(WINDOW.min(rows.len())));
                 (end.saturating_sub(WINDOW), end)
             })
         }
