@@ -94,6 +94,14 @@ pub(crate) struct RedactionContent {
     pub redacts: Option<OwnedEventId>,
 }
 
+/// The `is_direct` flag of the `m.room.member` event that invites us, read on its own so a
+/// malformed flag only loses the flag, not the invite.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DirectFlag {
+    #[serde(default)]
+    pub is_direct: bool,
+}
+
 /// `m.room.member`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct MemberContent {

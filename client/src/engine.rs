@@ -520,21 +520,25 @@ impl Engine {
     }
 
     /// Handles the join response: the invite becomes a joined room right away, so the UI can
-    /// switch to it without waiting for the next sync.
+    /// switch to it without waiting for the next sync. Accepting an invite to a direct chat
+    /// also returns the `m.direct` update that lists it under the inviter (as Element does),
+    /// to send next.
     pub fn handle_join_response(
         &mut self,
         response: HttpResponse<'_>,
         now: MilliSecondsSinceUnixEpoch,
-    ) -> Result<OwnedRoomId, ApiError> {
+    ) -> Result<(OwnedRoomId, Option<HttpRequest>), ApiError> {
         let room_id = requests::parse_join(response)?;
-        let hint = self
-            .invites
-            .remove(&room_id)
-            .map(|invite| invite.display_name(&room_id));
+        let invite = self.invites.remove(&room_id);
+        let hint = invite.as_ref().map(|invite| invite.display_name(&room_id));
         self.rooms
             .entry(room_id.clone())
             .or_insert_with(|| Room::placeholder(room_id.clone(), hint, now));
-        Ok(room_id)
+        let direct = match invite.and_then(|invite| invite.direct_inviter()) {
+            Some(inviter) => Some(self.add_direct(inviter, room_id.clone())?),
+            None => None,
+        };
+        Ok((room_id, direct))
     }
 
     /// Request to invite `user_id` into `room_id`.
@@ -572,7 +576,7 @@ impl Engine {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use ruma::{UInt, owned_room_id};
+    use ruma::{UInt, owned_room_id, user_id};
     use serde_json::json;
 
     use super::*;
@@ -810,9 +814,13 @@ pub(crate) mod tests {
 
         // The join response alone makes the room selectable, still loading.
         let body = ok(json!({"room_id": "!lobby:hs"}));
-        let room_id = engine
+        let (room_id, direct) = engine
             .handle_join_response(response(&body), ts(10))
             .unwrap();
+        assert!(
+            direct.is_none(),
+            "not a direct chat: m.direct stays as it is"
+        );
         assert!(engine.invites().is_empty());
         let list = engine.room_list();
         assert_eq!(list.len(), 1);
@@ -826,6 +834,58 @@ pub(crate) mod tests {
         apply(&mut engine, lobby_initial_sync());
         assert!(engine.room(&room_id).unwrap().is_loaded());
         assert!(engine.invites().is_empty());
+    }
+
+    fn dm_invite_sync(is_direct: serde_json::Value) -> serde_json::Value {
+        json!({"next_batch": "s1", "rooms": {"invite": {"!dm:hs": {"invite_state": {"events": [
+            {"type": "m.room.member", "sender": "@alice:hs", "state_key": "@alice:hs",
+             "content": {"membership": "join", "displayname": "Alice"}},
+            {"type": "m.room.member", "sender": "@alice:hs", "state_key": "@bob:hs",
+             "content": {"membership": "invite", "is_direct": is_direct}},
+        ]}}}}})
+    }
+
+    #[test]
+    fn accepting_a_direct_invite_lists_it_in_m_direct_under_the_inviter() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, dm_invite_sync(json!(true)));
+        assert!(engine.invites()[0].is_direct);
+        let body = ok(json!({"room_id": "!dm:hs"}));
+        let (room_id, direct) = engine
+            .handle_join_response(response(&body), ts(10))
+            .unwrap();
+        let request = direct.expect("an m.direct update");
+        assert_eq!(request.method(), http::Method::PUT);
+        assert!(
+            request
+                .uri()
+                .path()
+                .ends_with("/user/@bob:hs/account_data/m.direct"),
+            "{}",
+            request.uri()
+        );
+        let sent: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+        assert_eq!(sent, json!({"@alice:hs": ["!dm:hs"]}));
+        assert!(engine.is_direct(&room_id));
+        assert_eq!(
+            engine.direct_room_with(user_id!("@alice:hs")),
+            Some(room_id)
+        );
+    }
+
+    #[test]
+    fn a_malformed_is_direct_loses_only_the_flag() {
+        let mut engine = Engine::new(session());
+        apply(&mut engine, dm_invite_sync(json!("yes")));
+        let invites = engine.invites();
+        assert_eq!(invites.len(), 1, "the invite is still listed");
+        assert!(!invites[0].is_direct);
+        assert_eq!(invites[0].inviter_name.as_deref(), Some("Alice"));
+        let body = ok(json!({"room_id": "!dm:hs"}));
+        let (_, direct) = engine
+            .handle_join_response(response(&body), ts(10))
+            .unwrap();
+        assert!(direct.is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use ruma::{
 };
 
 use crate::{
-    content::{CanonicalAliasContent, MemberContent, NameContent},
+    content::{CanonicalAliasContent, DirectFlag, MemberContent, NameContent},
     event::{Event, EventKind},
     sync::InvitedRoom,
 };
@@ -25,6 +25,8 @@ pub struct InviteEntry {
     pub inviter: Option<OwnedUserId>,
     /// The inviter's display name (or localpart).
     pub inviter_name: Option<String>,
+    /// The inviter marked it a direct chat (`is_direct`); joining lists it in `m.direct`.
+    pub is_direct: bool,
 }
 
 /// What an invite's stripped state tells us.
@@ -34,6 +36,8 @@ pub(crate) struct Invite {
     alias: Option<OwnedRoomAliasId>,
     inviter: Option<OwnedUserId>,
     inviter_name: Option<String>,
+    /// The invite says it is a direct chat with the inviter.
+    pub(crate) is_direct: bool,
     /// Which sync first listed the invite, for newest-first ordering.
     pub(crate) order: u64,
 }
@@ -66,6 +70,9 @@ impl Invite {
                         && content.membership == MembershipState::Invite
                     {
                         invite.inviter = Some(event.sender.clone());
+                        invite.is_direct = event
+                            .content::<DirectFlag>()
+                            .is_some_and(|flag| flag.is_direct);
                     }
                     if let Some(name) = content.displayname.filter(|name| !name.is_empty()) {
                         names.insert(state_key.to_owned(), name);
@@ -80,6 +87,11 @@ impl Invite {
                 .unwrap_or_else(|| inviter.localpart().to_owned())
         });
         invite
+    }
+
+    /// Who the direct chat is with, if the invite is to one.
+    pub(crate) fn direct_inviter(self) -> Option<OwnedUserId> {
+        self.inviter.filter(|_| self.is_direct)
     }
 
     pub(crate) fn display_name(&self, room_id: &RoomId) -> String {
@@ -102,6 +114,7 @@ impl Invite {
             name: self.display_name(room_id),
             inviter: self.inviter.clone(),
             inviter_name: self.inviter_name.clone(),
+            is_direct: self.is_direct,
         }
     }
 }

@@ -180,6 +180,26 @@ async function scenario(homeserverKind) {
       await seen(bob, 'just between us');
       // The DM is named after the other person.
       await bob.getByRole('heading', { name: 'alice' }).waitFor(WAIT);
+      // Accepting an invite marked is_direct lists the room in bob's m.direct under alice
+      // (as Element does), so his other clients show it as a DM too...
+      const sb = await session(bob);
+      const path = `/user/${encodeURIComponent(sb.user_id)}/account_data/m.direct`;
+      const listed = async () => {
+        const res = await fetch(`${sb.homeserver}/_matrix/client/v3${path}`,
+          { headers: { authorization: `Bearer ${sb.access_token}` } });
+        return res.ok ? Object.keys(await res.json()) : [];
+      };
+      for (let i = 0; i < 100 && (await listed()).length === 0; i++) await bob.waitForTimeout(100);
+      assert.deepEqual(await listed(), [`@alice:${homeserver.serverName}`]);
+      // ...and "Start chat" with alice opens this room rather than making another.
+      const roomsBefore = (await api(sb, 'GET', '/joined_rooms')).joined_rooms.length;
+      await bob.getByRole('button', { name: 'Lobby' }).click();
+      await bob.getByRole('button', { name: 'Start chat' }).click();
+      await bob.getByRole('textbox', { name: 'User ID' }).fill(`@alice:${homeserver.serverName}`);
+      await bob.getByRole('button', { name: 'Start', exact: true }).click();
+      await seen(bob, 'just between us');
+      await bob.getByRole('heading', { name: 'alice' }).waitFor(WAIT);
+      assert.equal((await api(sb, 'GET', '/joined_rooms')).joined_rooms.length, roomsBefore);
     });
 
     await step('public room joined by address, then left', async () => {

@@ -18,10 +18,7 @@ impl ClientHandle {
         let (room_id, direct) = self.check(created)?;
         self.select(Some(room_id.clone()));
         if let Some(request) = direct {
-            let response = self.send(request).await?;
-            self.check(Ok(weft_client::messaging::parse_empty(as_borrowed(
-                &response,
-            ))))?;
+            self.send_checked(request).await?;
         }
         Ok(room_id)
     }
@@ -51,8 +48,13 @@ impl ClientHandle {
         let now = clock::now();
         let joined =
             self.update_engine(|engine| engine.handle_join_response(as_borrowed(&response), now));
-        let joined = self.check(joined)?;
+        let (joined, direct) = self.check(joined)?;
         self.select(Some(joined));
+        // An invite to a direct chat: list it in `m.direct`, so it shows as one here and in
+        // the person's other clients.
+        if let Some(direct) = direct {
+            self.send_checked(direct).await?;
+        }
         Ok(())
     }
 
