@@ -2,7 +2,9 @@
 //!
 //! Push rules live in the `m.push_rules` global account data; until a user
 //! changes them they are the spec's server-default rule set (which includes
-//! `.m.rule.call`, needed for Element to ring).
+//! `.m.rule.call`, needed for Element to ring, and the legacy mention rules:
+//! [`push_defaults`]). Stored rules are brought up to date with the defaults
+//! when read, keeping what the user switched on or off.
 //!
 //! [`AccountData`] is a part of [`Services`](super::Services) holding only the
 //! account-data area of storage, the notifier that orders its changes, and the
@@ -15,6 +17,8 @@ use std::sync::{
 
 use ruma::{RoomId, UserId, push::Ruleset};
 use serde_json::value::RawValue;
+
+mod push_defaults;
 
 use super::notifier::Notifier;
 use crate::{
@@ -127,9 +131,14 @@ impl AccountData {
         struct Stored {
             global: Ruleset,
         }
+        let defaults = push_defaults::server_default(user_id);
         match self.storage().account_data(user_id, None, "m.push_rules")? {
-            Some(json) => Ok(serde_json::from_str::<Stored>(&json)?.global),
-            None => Ok(Ruleset::server_default(user_id)),
+            Some(json) => {
+                let mut rules = serde_json::from_str::<Stored>(&json)?.global;
+                rules.update_with_server_default(defaults);
+                Ok(rules)
+            }
+            None => Ok(defaults),
         }
     }
 

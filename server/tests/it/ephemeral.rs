@@ -260,3 +260,99 @@ async fn unread_counts_follow_push_rules_receipts_and_own_messages() {
     // The sender's own messages never count for the sender.
     assert_eq!(counts(&s.sync(&alice, None, 0).await), (1, 0));
 }
+
+/// The legacy mention rules: a message naming bob (display name or user name) or "@room"
+/// highlights when it carries no `m.mentions`; with `m.mentions` only those count. Turning
+/// a rule off is kept when the rules are read again.
+#[tokio::test]
+async fn legacy_mentions_highlight_without_m_mentions() {
+    let s = TestServer::start().await;
+    let (alice, bob, room) = two_in_a_room(&s).await;
+    let path = "/_matrix/client/v3/profile/@bob:localhost/displayname";
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            path,
+            Some(&bob),
+            Some(json!({"displayname": "Robert"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Bob's own rename counts as reading everything before it.
+    let highlights = |sync: &serde_json::Value| {
+        let u = &sync["rooms"]["join"][&room]["unread_notifications"];
+        (
+            u["notification_count"].as_u64().unwrap(),
+            u["highlight_count"].as_u64().unwrap(),
+        )
+    };
+    let send = |txn: &'static str, content: serde_json::Value| {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+            enc(&room)
+        );
+        let (s, alice) = (&s, alice.clone());
+        async move {
+            let (status, body) = s
+                .call(Method::PUT, &path, Some(&alice), Some(content))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    send(
+        "l1",
+        json!({"msgtype": "m.text", "body": "hey Robert, look"}),
+    )
+    .await;
+    send("l2", json!({"msgtype": "m.text", "body": "is bob around?"})).await;
+    send("l3", json!({"msgtype": "m.text", "body": "@room wake up"})).await;
+    // An intentional-mentions sender that mentions no one: the name alone does not count.
+    send(
+        "l4",
+        json!({"msgtype": "m.text", "body": "Robert again", "m.mentions": {}}),
+    )
+    .await;
+    send("l5", json!({"msgtype": "m.text", "body": "nothing here"})).await;
+    let sync = s.sync(&bob, None, 0).await;
+    assert_eq!(highlights(&sync), (5, 3), "{sync}");
+
+    // The rules are listed, and switching one off sticks.
+    let (status, rules) = s
+        .call(
+            Method::GET,
+            "/_matrix/client/v3/pushrules/",
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = rules["global"]["override"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&".m.rule.contains_display_name"), "{rules}");
+    assert!(ids.contains(&".m.rule.roomnotif"), "{rules}");
+    assert_eq!(
+        rules["global"]["content"][0]["rule_id"], ".m.rule.contains_user_name",
+        "{rules}"
+    );
+    let path = "/_matrix/client/v3/pushrules/global/override/.m.rule.contains_display_name/enabled";
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            path,
+            Some(&bob),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, enabled) = s.call(Method::GET, path, Some(&bob), None).await;
+    assert_eq!(enabled["enabled"], false);
+    // Read up to here by sending, then one more naming him: no longer a highlight.
+    s.send_text(&bob, &room, "b1", "ok").await;
+    send("l6", json!({"msgtype": "m.text", "body": "Robert?"})).await;
+    let sync = s.sync(&bob, None, 0).await;
+    assert_eq!(highlights(&sync), (1, 0), "{sync}");
+}
