@@ -90,6 +90,9 @@ pub struct Engine {
     syncs: u64,
     /// Our `m.direct` account data: who each DM is with.
     direct: DirectContent,
+    /// Invites to a direct chat we asked to join, by inviter: a sync can show us in the room
+    /// (and drop the invite) before the join response comes back.
+    direct_joins: BTreeMap<OwnedRoomId, OwnedUserId>,
     /// Contents of messages not yet acknowledged, for retries.
     outbox: BTreeMap<OwnedTransactionId, crate::messaging::MessageOut>,
     /// Call events from sync not yet taken by the call manager (the newest few hundred).
@@ -142,6 +145,7 @@ impl Engine {
             invites: BTreeMap::new(),
             syncs: 0,
             direct: DirectContent::new(),
+            direct_joins: BTreeMap::new(),
             outbox: BTreeMap::new(),
             calls: Vec::new(),
             live: false,
@@ -515,8 +519,16 @@ impl Engine {
     }
 
     /// Request to join a room by ID (e.g. one we are invited to) or by alias.
-    pub fn join_request(&self, room_id_or_alias: &str) -> Result<HttpRequest, ApiError> {
-        requests::join_request(&self.session, room_id_or_alias)
+    pub fn join_request(&mut self, room_id_or_alias: &str) -> Result<HttpRequest, ApiError> {
+        let request = requests::join_request(&self.session, room_id_or_alias)?;
+        let direct = RoomId::parse(room_id_or_alias).ok().and_then(|room_id| {
+            let inviter = self.invites.get(&room_id)?.direct_inviter()?;
+            Some((room_id, inviter))
+        });
+        if let Some((room_id, inviter)) = direct {
+            self.direct_joins.insert(room_id, inviter);
+        }
+        Ok(request)
     }
 
     /// Handles the join response: the invite becomes a joined room right away, so the UI can
@@ -529,12 +541,14 @@ impl Engine {
         now: MilliSecondsSinceUnixEpoch,
     ) -> Result<(OwnedRoomId, Option<HttpRequest>), ApiError> {
         let room_id = requests::parse_join(response)?;
-        let invite = self.invites.remove(&room_id);
-        let hint = invite.as_ref().map(|invite| invite.display_name(&room_id));
+        let hint = self
+            .invites
+            .remove(&room_id)
+            .map(|invite| invite.display_name(&room_id));
         self.rooms
             .entry(room_id.clone())
             .or_insert_with(|| Room::placeholder(room_id.clone(), hint, now));
-        let direct = match invite.and_then(|invite| invite.direct_inviter()) {
+        let direct = match self.direct_joins.remove(&room_id) {
             Some(inviter) => Some(self.add_direct(inviter, room_id.clone())?),
             None => None,
         };
@@ -850,6 +864,15 @@ pub(crate) mod tests {
         let mut engine = Engine::new(session());
         apply(&mut engine, dm_invite_sync(json!(true)));
         assert!(engine.invites()[0].is_direct);
+        engine.join_request("!dm:hs").unwrap();
+        // The sync that shows us in the room can come before the join response.
+        apply(
+            &mut engine,
+            json!({"next_batch": "s2", "rooms": {"join": {"!dm:hs": {"timeline": {"events": [
+                {"type": "m.room.member", "sender": "@bob:hs", "state_key": "@bob:hs",
+                 "event_id": "$j", "origin_server_ts": 5, "content": {"membership": "join"}}]}}}}}),
+        );
+        assert!(engine.invites().is_empty());
         let body = ok(json!({"room_id": "!dm:hs"}));
         let (room_id, direct) = engine
             .handle_join_response(response(&body), ts(10))
@@ -881,6 +904,7 @@ pub(crate) mod tests {
         assert_eq!(invites.len(), 1, "the invite is still listed");
         assert!(!invites[0].is_direct);
         assert_eq!(invites[0].inviter_name.as_deref(), Some("Alice"));
+        engine.join_request("!dm:hs").unwrap();
         let body = ok(json!({"room_id": "!dm:hs"}));
         let (_, direct) = engine
             .handle_join_response(response(&body), ts(10))

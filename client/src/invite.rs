@@ -37,7 +37,7 @@ pub(crate) struct Invite {
     inviter: Option<OwnedUserId>,
     inviter_name: Option<String>,
     /// The invite says it is a direct chat with the inviter.
-    pub(crate) is_direct: bool,
+    is_direct: bool,
     /// Which sync first listed the invite, for newest-first ordering.
     pub(crate) order: u64,
 }
@@ -90,8 +90,8 @@ impl Invite {
     }
 
     /// Who the direct chat is with, if the invite is to one.
-    pub(crate) fn direct_inviter(self) -> Option<OwnedUserId> {
-        self.inviter.filter(|_| self.is_direct)
+    pub(crate) fn direct_inviter(&self) -> Option<OwnedUserId> {
+        self.inviter.clone().filter(|_| self.is_direct)
     }
 
     pub(crate) fn display_name(&self, room_id: &RoomId) -> String {

@@ -43,7 +43,7 @@ impl ClientHandle {
     /// Joins a room by ID or alias (also: accepts an invite) and selects it.
     pub async fn join(&self, room_id_or_alias: &str) -> Result<(), ActionError> {
         let target = room_id_or_alias.trim().to_owned();
-        let request = self.with_engine(|engine| engine.join_request(&target))??;
+        let request = self.update_engine_quietly(|engine| engine.join_request(&target))??;
         let response = self.send(request).await?;
         let now = clock::now();
         let joined =
