@@ -46,6 +46,12 @@ async function scenario(homeserverKind) {
       const reply = item(alice, 'replying to you');
       await reply.waitFor(WAIT);
       await reply.locator('blockquote', { hasText: 'hello' }).waitFor(WAIT);
+      // The quote of a formatted message shows its formatting, not its markdown source.
+      await action(alice, 'hi alice, bob here', 'Reply');
+      await send(alice, 'quoting you');
+      const quoting = item(bob, 'quoting you');
+      await quoting.locator('blockquote strong', { hasText: 'bob' }).waitFor(WAIT);
+      assert.doesNotMatch(await quoting.locator('blockquote').innerText(), /\*\*/);
     });
 
     await step('edit, also with the Up arrow', async () => {

@@ -76,7 +76,7 @@ pub fn Item(
             Some(quoted) => view! {
                 <blockquote class="reply-quote">
                     <span class="sender">{quoted.sender_name}</span>
-                    <span class="quote-text">{quoted.body}</span>
+                    <MessageBody body=quoted.body html=quoted.html quote=true />
                 </blockquote>
             }
             .into_any(),
