@@ -153,10 +153,19 @@ test('the timeline follows new messages near the bottom and holds still further 
     await meet(alice, bob, server, server, 'Follow', { encrypted: false });
     const s = await session(alice);
     const roomId = (await api(s, 'GET', '/joined_rooms')).joined_rooms[0];
+    // Posts in runs of 20, each seen by bob's client (his room list) before the next. A
+    // burst can outrun bob's sync: over its timeline limit (30) the sync comes back limited,
+    // the client starts the timeline over from the newest events (a gap, as after being
+    // offline), and the reader's place is gone with the rows. That is not what these steps
+    // are about, so the test keeps each sync within the limit.
     const post = async (from, to) => {
-      for (let i = from; i <= to; i++) {
-        await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/f${i}`,
-          { msgtype: 'm.text', body: `note ${i}` });
+      for (let start = from; start <= to; start += 20) {
+        const end = Math.min(start + 19, to);
+        for (let i = start; i <= end; i++) {
+          await api(s, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/f${i}`,
+            { msgtype: 'm.text', body: `note ${i}` });
+        }
+        await bob.getByRole('navigation', { name: 'Rooms' }).getByText(new RegExp(`note ${end}$`)).waitFor(WAIT);
       }
     };
     const scroller = timeline(bob);
@@ -210,7 +219,6 @@ test('the timeline follows new messages near the bottom and holds still further 
       const was = await place('note 100');
       assert.ok(was !== null && Math.abs(was - 100) <= 2, `"note 100" scrolled to 100 px (${was})`);
       await post(131, 230);
-      await bob.getByRole('navigation', { name: 'Rooms' }).getByText('note 230').waitFor(WAIT);
       await bob.waitForTimeout(300);
       const now = await place('note 100');
       assert.ok(now !== null && Math.abs(now - was) <= 2, `"note 100" stayed where the reader left it (${was} px, now ${now})`);
@@ -227,7 +235,6 @@ test('the timeline follows new messages near the bottom and holds still further 
       await scroller.evaluate((el) => { el.scrollTop = -el.scrollHeight; });
       await bob.getByRole('button', { name: 'Jump to latest' }).waitFor(WAIT);
       await post(232, 240);
-      await bob.getByRole('navigation', { name: 'Rooms' }).getByText('note 240').waitFor(WAIT);
       await send(bob, 'my own note');
       await waitOnScreen('my own note');
       await bob.getByRole('button', { name: 'Jump to latest' }).waitFor({ state: 'detached', ...WAIT });
