@@ -8,6 +8,13 @@ import assert from 'node:assert/strict';
 import { launchBrowser, saveArtifacts, startServer } from './harness.mjs';
 import { WAIT, api, meet, seen, send, session, step, timeline } from './steps.mjs';
 
+/** Where the message `body` is relative to the scroller's top (null: not in the page). */
+const placeOf = (scroller, body) => scroller.evaluate((el, body) => {
+  const found = [...el.querySelectorAll('ol.items > li.item')]
+    .find((li) => li.querySelector('.body')?.textContent === body);
+  return found ? Math.round(found.getBoundingClientRect().top - el.getBoundingClientRect().top) : null;
+}, body);
+
 const MESSAGES = 300;
 /// `WINDOW` in web/src/components/timeline.rs.
 const WINDOW = 80;
@@ -65,12 +72,7 @@ test('the timeline keeps a window of items while scrolling back through 300 mess
     await step('scroll back step by step to the start of the room', async () => {
       const scroller = timeline(bob);
       const start = bob.getByText('This is the start of the room.');
-      // Where a message on screen is, relative to the scroller (null if not in the page).
-      const place = (body) => scroller.evaluate((el, body) => {
-        const found = [...el.querySelectorAll('ol.items > li.item')]
-          .find((li) => li.querySelector('.body')?.textContent === body);
-        return found ? Math.round(found.getBoundingClientRect().top - el.getBoundingClientRect().top) : null;
-      }, body);
+      const place = (body) => placeOf(scroller, body);
       let jumps = 0;
       for (let round = 0; round < 600 && !(await start.isVisible()); round++) {
         await collect();
@@ -169,12 +171,7 @@ test('the timeline follows new messages near the bottom and holds still further 
       }
     };
     const scroller = timeline(bob);
-    // Where a message is relative to the scroller's top (null: not in the page).
-    const place = (body) => scroller.evaluate((el, body) => {
-      const found = [...el.querySelectorAll('ol.items > li.item')]
-        .find((li) => li.querySelector('.body')?.textContent === body);
-      return found ? Math.round(found.getBoundingClientRect().top - el.getBoundingClientRect().top) : null;
-    }, body);
+    const place = (body) => placeOf(scroller, body);
     // Whether a message is on screen, not just in the page.
     const onScreen = (body) => scroller.evaluate((el, body) => {
       const box = el.getBoundingClientRect();
